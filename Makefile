@@ -1,0 +1,114 @@
+# nextbasket -- build, test, run.
+#   make            build everything into bin/
+#   make test       build and run the whole test suite (prints "N passed, N failed")
+#   make asan       the same build and tests under AddressSanitizer + UBSan
+#   make run        the main job on the built-in synthetic data set
+#   make train      synthetic data -> import -> train -> model-vs-baselines table
+#   make torch-fixtures   regenerate the committed PyTorch parity fixture (needs python3-torch)
+#   make bench      the benchmark scripts under bench/
+# Missing Debian packages are installed by deploy/install-deps.sh (apt-get, as root).
+
+CC      := gcc
+PKGS    := libmicrohttpd libcjson sqlite3 openblas
+BUILD   ?= build
+BIN     ?= bin
+SAN     ?=
+WARN    := -std=c11 -Wall -Wextra -Werror
+OPT     := -O2 -g
+ifeq ($(SAN),1)
+OPT     := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+endif
+DEPS_OK := $(shell pkg-config --exists $(PKGS) 2>/dev/null && echo yes)
+ifneq ($(DEPS_OK),yes)
+$(info installing missing build dependencies...)
+$(shell deploy/install-deps.sh >&2)
+endif
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
+CPPFLAGS := -D_GNU_SOURCE -Icommon -Istorage -Imodel -Itrain -Iserver -Itests $(PKG_CFLAGS)
+CFLAGS   := $(WARN) $(OPT) -MMD -MP
+LDLIBS   := $(PKG_LIBS) -lm -lpthread
+
+LIBDIRS  := common storage model train server
+ALLSRC   := $(foreach d,$(LIBDIRS),$(wildcard $(d)/*.c))
+MAINSRC  := $(filter %/nb-%.c,$(ALLSRC))
+LIBSRC   := $(filter-out $(MAINSRC),$(ALLSRC))
+LIBOBJ   := $(LIBSRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/schema_sql.o
+PROGS    := $(patsubst %.c,$(BIN)/%,$(notdir $(MAINSRC)))
+LIBNB    := $(BUILD)/libnb.a
+
+# Tests: tests/test_X.c -> $(BUILD)/tests/test_X (float build).
+# tests/dtest_X.c -> $(BUILD)/tests/test_X linked against model/nn_*.c compiled with
+# -DNN_DOUBLE, for finite-difference gradient checks in double precision.
+TESTSRC  := $(wildcard tests/test_*.c)
+DTESTSRC := $(wildcard tests/dtest_*.c)
+TESTS    := $(TESTSRC:tests/%.c=$(BUILD)/tests/%) $(DTESTSRC:tests/dtest_%.c=$(BUILD)/tests/test_%)
+NNSRC    := $(wildcard model/nn_*.c)
+DBLOBJ   := $(NNSRC:%.c=$(BUILD)/dbl/%.o) $(patsubst %.c,$(BUILD)/%.o,$(wildcard common/*.c))
+HARNESS  := $(BUILD)/tests/harness.o
+
+.PHONY: all test asan run train torch-fixtures bench clean
+all: $(PROGS) $(TESTS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/dbl/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -DNN_DOUBLE $(CFLAGS) -c $< -o $@
+
+# schema.sql compiled in as a NUL-terminated byte array (storage/store.c: st_schema_sql()).
+$(BUILD)/gen/schema_sql.c: schema.sql
+	@mkdir -p $(dir $@)
+	@{ echo 'const char st_schema_text[] = {'; od -An -v -tx1 $< | sed 's/ \([0-9a-f][0-9a-f]\)/0x\1,/g'; echo '0x00};'; } > $@
+
+$(LIBNB): $(LIBOBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+define prog_rule
+$(BIN)/$(basename $(notdir $(1))): $(BUILD)/$(1:.c=.o) $(LIBNB)
+	@mkdir -p $(BIN)
+	$(CC) $(CFLAGS) $(OPT) $$^ -o $$@ $(LDLIBS)
+endef
+$(foreach m,$(MAINSRC),$(eval $(call prog_rule,$(m))))
+
+$(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(HARNESS) $(LIBNB)
+	$(CC) $(OPT) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/tests/test_%: $(BUILD)/dbl/tests/dtest_%.o $(HARNESS) $(DBLOBJ)
+	$(CC) $(OPT) $^ -o $@ $(LDLIBS)
+
+test: all
+	@NB_BIN=$(BIN) tests/run.sh $(BUILD)/tests
+
+asan:
+	@$(MAKE) --no-print-directory SAN=1 BUILD=build-asan BIN=build-asan/bin test
+
+# ---- the main job on the built-in data set ---------------------------------------------
+VAR        := var
+SYNTH_USERS ?= 3000
+SYNTH_SEED  ?= 1
+$(VAR)/synth/orders.csv: | $(BIN)/nb-synth
+	@mkdir -p $(VAR)
+	$(BIN)/nb-synth --users $(SYNTH_USERS) --seed $(SYNTH_SEED) --out $(VAR)/synth
+
+$(VAR)/nb.db: $(VAR)/synth/orders.csv | $(BIN)/nb-import
+	$(BIN)/nb-import --csv $(VAR)/synth --db $@
+
+run: all $(VAR)/nb.db
+	@echo "store: $(VAR)/nb.db (built-in synthetic data, $(SYNTH_USERS) users)"
+
+torch-fixtures:
+	@deploy/install-deps.sh --bench
+	/usr/bin/python3 tests/gen_torch_fixture.py tests/fixtures
+
+bench: all
+	@deploy/install-deps.sh --bench
+	@for b in bench/*.sh; do echo "== $$b"; bash $$b || exit 1; done
+
+clean:
+	rm -rf build build-asan bin
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

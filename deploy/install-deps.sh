@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs the Debian packages that building, testing and benchmarking nextbasket need,
+# only those that are missing. Safe to run repeatedly; needs root (or sudo) only when
+# something is actually missing.
+#   deploy/install-deps.sh            build + test packages
+#   deploy/install-deps.sh --bench    also the benchmark tools (wrk, hyperfine, python3-torch)
+set -euo pipefail
+
+pkgs=(build-essential pkg-config libmicrohttpd-dev libcjson-dev libsqlite3-dev
+      libopenblas-dev sqlite3 curl python3-numpy python3-sklearn valgrind)
+if [[ "${1:-}" == "--bench" ]]; then
+    pkgs+=(wrk hyperfine python3-torch)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$p")
+    fi
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+echo "install-deps: installing ${missing[*]}" >&2
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then
+    command -v sudo >/dev/null || { echo "install-deps: need root to install: ${missing[*]}" >&2; exit 1; }
+    SUDO=sudo
+fi
+export DEBIAN_FRONTEND=noninteractive
+# Only refresh the package lists when the cached ones cannot satisfy the install.
+if ! $SUDO apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null 2>&1; then
+    $SUDO apt-get update -qq
+    $SUDO apt-get install -y --no-install-recommends "${missing[@]}"
+fi

@@ -1,0 +1,242 @@
+/* nn.h -- the CNN -> GRU -> head next-basket network: layers, model, optimiser.
+ *
+ * Every layer is a forward/backward pair in the style of llm.c:
+ *   nn_x_forward(out, in, params..., dims)
+ *   nn_x_backward(din, dparams..., dout, in, params..., dims)
+ * outputs first, a shape comment on top. Backward ACCUMULATES (+=) into every gradient it
+ * writes (din may be NULL when the input needs no gradient). All matrices are row-major.
+ *
+ * Precision: nn_real is float, or double when compiled with -DNN_DOUBLE (the Makefile builds
+ * model/nn_*.c both ways; the double build exists for finite-difference gradient checks).
+ * NN_GEMM / NN_GEMV map to cblas_sgemm/sgemv or cblas_dgemm/dgemv accordingly.
+ *
+ * Products are dense indices 0..n_products-1 (the order of the model's product-id list).
+ *
+ * Ownership: the model owns every buffer it allocates; nn_batch arrays are borrowed from the
+ * caller for the duration of one call; nothing here keeps a pointer to them.
+ */
+#ifndef NN_H
+#define NN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rng.h"
+
+#ifdef NN_DOUBLE
+typedef double nn_real;
+#define NN_GEMM cblas_dgemm
+#define NN_GEMV cblas_dgemv
+#else
+typedef float nn_real;
+#define NN_GEMM cblas_sgemm
+#define NN_GEMV cblas_sgemv
+#endif
+
+#define NN_MAX_LAYERS 4
+
+/* ---- layers ------------------------------------------------------------------------- */
+
+/* Embedding gather. out[T,E] = emb[idx[t], :]. */
+void nn_embed_forward(nn_real *out, const int32_t *idx, const nn_real *emb, int T, int E);
+/* demb[idx[t], :] += dout[t, :]. */
+void nn_embed_backward(nn_real *demb, const nn_real *dout, const int32_t *idx, int T, int E);
+
+/* Conv1d (E in-channels, C out-channels, kernel K, bias) over each order's products, ReLU,
+ * then max-pool over the valid output positions of that order.
+ * in:      [T, E] the gathered embeddings of all orders, concatenated (order o is rows
+ *          off[o] .. off[o+1]-1, in add-to-cart order).
+ * off:     [n_ord + 1] row offsets, off[0] = 0, every order non-empty.
+ * w:       [C, E, K] (PyTorch's Conv1d weight layout), b: [C].
+ * out:     [n_ord, C] pooled outputs.
+ * argmax:  [n_ord, C] which output position won the max (-1 when the pooled value is 0,
+ *          i.e. the ReLU was inactive everywhere); saved for backward.
+ * An order of length L >= K has L-K+1 output positions; an order shorter than K is
+ * zero-padded at its end to length K and has exactly one position. No work is spent on
+ * padding beyond that. scratch: caller-provided, nn_conv_scratch_size(...) reals. */
+size_t nn_conv_scratch_size(const int *off, int n_ord, int E, int C, int K);
+void nn_conv_forward(nn_real *out, int *argmax, nn_real *scratch, const nn_real *in,
+                     const int *off, const nn_real *w, const nn_real *b,
+                     int n_ord, int E, int C, int K);
+/* din: [T, E] (may be NULL), dw: [C, E, K], db: [C]; dout: [n_ord, C]. */
+void nn_conv_backward(nn_real *din, nn_real *dw, nn_real *db, nn_real *scratch,
+                      const nn_real *dout, const int *argmax, const nn_real *in,
+                      const int *off, const nn_real *w, int n_ord, int E, int C, int K);
+
+/* One GRU layer over a packed batch (PyTorch gate layout r, z, n):
+ *   r = s(W_ir x + b_ir + W_hr h + b_hr); z = s(W_iz x + b_iz + W_hz h + b_hz)
+ *   n = tanh(W_in x + b_in + r * (W_hn h + b_hn)); h' = (1 - z) * n + z * h
+ * Steps t = 0..T-1 (oldest order first). The batch is sorted by length, descending, so at
+ * step t only rows 0..bt[t]-1 are active (bt non-increasing, bt[0] = B); inactive rows keep
+ * their hidden state. h0 = 0.
+ * x:      [T, B, I] step-major input (rows >= bt[t] of step t are ignored).
+ * hs:     [T, B, H] output: the hidden state after each step (inactive rows copied forward),
+ *         so hs[T-1] holds every sequence's final state.
+ * gates:  [T, B, 4H] saved for backward (r, z, n, and W_hn h + b_hn).
+ * w_ih [3H, I], w_hh [3H, H], b_ih [3H], b_hh [3H]. */
+void nn_gru_forward(nn_real *hs, nn_real *gates, const nn_real *x, const nn_real *w_ih,
+                    const nn_real *w_hh, const nn_real *b_ih, const nn_real *b_hh,
+                    const int *bt, int T, int B, int I, int H);
+/* dhs: [T, B, H] gradient w.r.t. every hs (it is modified: used as the running dh).
+ * dx: [T, B, I] (may be NULL). scratch: 3*B*H + B*3H reals (see nn_gru_scratch_size). */
+size_t nn_gru_scratch_size(int B, int H);
+void nn_gru_backward(nn_real *dx, nn_real *dw_ih, nn_real *dw_hh, nn_real *db_ih,
+                     nn_real *db_hh, nn_real *dhs, nn_real *scratch, const nn_real *gates,
+                     const nn_real *hs, const nn_real *x, const nn_real *w_ih,
+                     const nn_real *w_hh, const int *bt, int T, int B, int I, int H);
+
+/* Linear: out[B, O] = in[B, I] . w[O, I]^T + b[O] (b may be NULL). */
+void nn_linear_forward(nn_real *out, const nn_real *in, const nn_real *w, const nn_real *b,
+                       int B, int I, int O);
+/* din [B, I] (may be NULL), dw [O, I], db [O] (may be NULL). */
+void nn_linear_backward(nn_real *din, nn_real *dw, nn_real *db, const nn_real *dout,
+                        const nn_real *in, const nn_real *w, int B, int I, int O);
+
+/* Linear restricted to S selected output rows (a candidate list):
+ * out[B, S] = in[B, I] . w[rows[s], :]^T + b[rows[s]]. wbuf: [S, I] scratch (the gathered
+ * rows, kept between forward and backward). Backward scatters into dw/db rows. */
+void nn_linear_rows_forward(nn_real *out, nn_real *wbuf, const nn_real *in, const nn_real *w,
+                            const nn_real *b, const int32_t *rows, int B, int I, int S);
+void nn_linear_rows_backward(nn_real *din, nn_real *dw, nn_real *db, nn_real *dwbuf,
+                             const nn_real *dout, const nn_real *in, const nn_real *wbuf,
+                             const int32_t *rows, int B, int I, int S);
+
+/* ReLU in place is not used: out and in are separate so backward can read in. */
+void nn_relu_forward(nn_real *out, const nn_real *in, size_t n);
+void nn_relu_backward(nn_real *din, const nn_real *dout, const nn_real *in, size_t n);
+
+/* Inverted dropout: mask[i] = 0 or 1/(1-p) drawn from rng; out = in * mask.
+ * p == 0 or !training: mask = 1 (the rng is not advanced). */
+void nn_dropout_forward(nn_real *out, nn_real *mask, const nn_real *in, size_t n, float p,
+                        int training, nb_rng *rng);
+void nn_dropout_backward(nn_real *din, const nn_real *dout, const nn_real *mask, size_t n);
+
+/* BCEWithLogits with pos_weight, mean over all n elements (PyTorch's default reduction):
+ *   l = -[pw * y * log s(x) + (1 - y) * log(1 - s(x))], computed stably for any |x|.
+ * Returns the mean loss (accumulated in double). */
+double nn_bce_forward(const nn_real *logits, const nn_real *targets, size_t n, float pos_weight);
+/* dlogits += (s(x) * (pw*y + 1 - y) - pw*y) / n */
+void nn_bce_backward(nn_real *dlogits, const nn_real *logits, const nn_real *targets, size_t n,
+                     float pos_weight);
+
+/* Adam exactly as torch.optim.Adam (no weight decay, no amsgrad), step t >= 1:
+ *   m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2
+ *   p -= lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps) */
+void nn_adam_update(nn_real *p, const nn_real *g, nn_real *m, nn_real *v, size_t n, float lr,
+                    float b1, float b2, float eps, long t);
+/* L2 norm of g (accumulated in double). */
+double nn_grad_norm(const nn_real *g, size_t n);
+
+/* ---- the model ---------------------------------------------------------------------- */
+
+typedef struct {
+    int n_products;   /* P: embedding rows and output rows */
+    int emb;          /* E, default 32 */
+    int cnn_out;      /* C, default 128 */
+    int kernel;       /* K, default 4 */
+    int gru_hidden;   /* H, default 256 */
+    int gru_layers;   /* L, default 2, 1..NN_MAX_LAYERS */
+    int head;         /* D, default 256 */
+    int max_orders;   /* N, default 5: orders per sample */
+    int max_products; /* default 145: products per order (longer orders are truncated) */
+    float dropout;    /* default 0.1: between GRU layers and after the head's ReLU */
+    int rep_features; /* F: repeat-term feature count, 0 = no repeat term (--repeat off) */
+    int rep_hidden;   /* R: repeat MLP hidden size (default 32) */
+} nn_config;
+
+/* Fills c with the research log's best setting for a catalogue of n_products. */
+void nn_config_default(nn_config *c, int n_products);
+/* Returns NB_OK or NB_EINVAL with a message naming the bad field. */
+int nn_config_check(const nn_config *c, char *err, size_t errlen);
+
+/* Named views into one allocation (parameters, gradients, Adam m and v share the layout). */
+typedef struct {
+    nn_real *emb;                      /* [P, E]      N(0,1) init */
+    nn_real *conv_w, *conv_b;          /* [C, E, K], [C] */
+    nn_real *gru_w_ih[NN_MAX_LAYERS];  /* [3H, C] for layer 0, [3H, H] above */
+    nn_real *gru_w_hh[NN_MAX_LAYERS];  /* [3H, H] */
+    nn_real *gru_b_ih[NN_MAX_LAYERS];  /* [3H] */
+    nn_real *gru_b_hh[NN_MAX_LAYERS];  /* [3H] */
+    nn_real *fc_w, *fc_b;              /* [D, H], [D] */
+    nn_real *out_w, *out_b;            /* [P, D], [P] */
+    nn_real *rep_w1, *rep_b1;          /* [R, F], [R]   (only when rep_features > 0) */
+    nn_real *rep_w2, *rep_b2;          /* [1, R], [1] */
+} nn_params;
+
+/* The order in which tensors are laid out in the allocation and in the weight file. */
+typedef struct {
+    const char *name;   /* e.g. "gru.w_ih.0" -- stable, used in messages and the file */
+    size_t offset;      /* in reals from the start of the allocation */
+    size_t size;        /* reals */
+    int rows, cols;     /* 2-D view (rows*cols == size) for messages */
+} nn_tensor_info;
+
+/* One batch of samples. A sample is a user's last n_ord[b] orders (1..max_orders, oldest
+ * first) and the products to score. Arrays are borrowed for the call.
+ *   ord_off: [total_orders + 1] offsets into items; the orders of sample 0 come first.
+ *   items:   product indices in add-to-cart order (at most max_products per order).
+ *   S, rows: score only these S product indices for every sample (a candidate head);
+ *            S == 0 means all P products (rows ignored).
+ *   targets: [B, S or P] 0/1 labels, or NULL when only scoring.
+ *   Repeat term (when the model has rep_features > 0): n_rep entries, entry i adds
+ *   MLP(rep_feat[i, :]) to logit [rep_b[i], rep_col[i]] (rep_col indexes the scored
+ *   columns: 0..S-1, or the product index when S == 0). Each (b, col) at most once. */
+typedef struct {
+    int B;
+    const int *n_ord;
+    const int *ord_off;
+    const int32_t *items;
+    int S;
+    const int32_t *rows;
+    const nn_real *targets;
+    int n_rep;
+    const int32_t *rep_b, *rep_col;
+    const nn_real *rep_feat;
+} nn_batch;
+
+typedef struct {
+    nn_config cfg;
+    size_t n_params;           /* total reals */
+    nn_real *mem;              /* parameters, one allocation */
+    nn_real *grad_mem;         /* gradients, same layout (allocated by nn_model_train_init) */
+    nn_real *adam_m, *adam_v;  /* Adam moments, same layout (idem) */
+    long adam_t;               /* Adam steps taken */
+    nn_params p, g;            /* named views into mem and grad_mem */
+    int n_tensors;
+    nn_tensor_info tensors[8 + 4 * NN_MAX_LAYERS];
+    nb_rng rng;                /* dropout masks; part of the checkpointed state */
+    float calib_a, calib_b;    /* calibrated probability = sigmoid(calib_a * logit + calib_b);
+                                  1 and 0 until a calibration is fitted (stored in the file) */
+    int owns_mem;              /* 0 for a scoring clone that borrows another model's mem */
+    nn_real *logits;           /* [B, S or P] after forward, in the batch's sample order */
+    void *act;                 /* activation buffers, private to nn_model.c */
+} nn_model;
+
+/* Allocates the model for c and initialises it as PyTorch does by default (uniform
+ * +-1/sqrt(fan_in) for linear/conv/GRU weights and biases, N(0,1) for the embedding),
+ * drawing from an rng seeded with `seed` in the tensor order above. Returns NB_OK, or
+ * NB_EINVAL (bad config, message names the field). The model owns everything; free it with
+ * nn_model_free. Without nn_model_train_init it can only score (no gradients). */
+int nn_model_init(nn_model *m, const nn_config *c, uint64_t seed, char *err, size_t errlen);
+/* Allocates gradients and Adam state (zeroed). Returns NB_OK or NB_ENOMEM. */
+int nn_model_train_init(nn_model *m, char *err, size_t errlen);
+void nn_model_free(nn_model *m);
+
+/* Runs the network on b; fills m->logits ([B, S or P], rows in b's sample order).
+ * training != 0 turns dropout on. Returns the mean BCE loss (pos_weight) when b->targets is
+ * non-NULL, else 0. Keeps the activations for nn_model_backward. Thread-compatible: one
+ * model per thread (a scoring-only model may be shared read-only through nn_model_clone). */
+double nn_model_forward(nn_model *m, const nn_batch *b, int training, float pos_weight);
+/* Accumulates d(loss)/d(params) into m->grad_mem for the last forward (same b, targets
+ * required). */
+void nn_model_backward(nn_model *m, const nn_batch *b, float pos_weight);
+void nn_model_zero_grad(nn_model *m);
+/* Clips the gradient to max_norm (if max_norm > 0), then one Adam step. Returns the
+ * pre-clip gradient norm. */
+double nn_model_adam_step(nn_model *m, float lr, float b1, float b2, float eps, float max_norm);
+
+/* A scoring-only model that shares m's parameters (read-only) but has its own activation
+ * buffers: one per server thread. Free with nn_model_free (does not free shared params). */
+int nn_model_clone_for_scoring(nn_model *dst, const nn_model *src, char *err, size_t errlen);
+
+#endif

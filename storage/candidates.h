@@ -1,0 +1,31 @@
+/* candidates.h -- the per-user candidate table: encoding and lookup.
+ *
+ * A candidate set is a set of product indices stored as one BLOB per user in the
+ * `candidates` table (schema.sql). Encoding (<= 2 bytes per candidate on average): the
+ * indices sorted ascending, delta-coded (first value, then gaps - 1) as LEB128 varints
+ * (7 bits a byte, high bit = more). With 3,000 of ~50,000 products the mean gap is ~16, so
+ * almost every candidate takes one byte. The count is stored beside the blob.
+ */
+#ifndef ST_CANDIDATES_H
+#define ST_CANDIDATES_H
+
+#include <sqlite3.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Encodes idx[n] (sorted ascending, distinct, >= 0) into *blob (malloc'd, caller frees).
+ * Returns NB_OK or NB_EINVAL when idx is not strictly ascending. */
+int st_cand_encode(const int32_t *idx, int n, uint8_t **blob, size_t *len, char *err,
+                   size_t errlen);
+/* Decodes blob[len] into out[max]; *n receives the count. Returns NB_OK or NB_EFORMAT
+ * (truncated varint, more than max values, an index >= n_products). */
+int st_cand_decode(const uint8_t *blob, size_t len, int n_products, int32_t *out, int max,
+                   int *n, char *err, size_t errlen);
+
+/* Reads user_id's candidate set of the given model (models.id) with a prepared statement
+ * held by the caller (st_cand_stmt). Returns NB_OK, NB_ENOTFOUND or NB_EDB/NB_EFORMAT. */
+int st_cand_stmt(sqlite3 *db, sqlite3_stmt **stmt, char *err, size_t errlen);
+int st_cand_load(sqlite3_stmt *stmt, int64_t model_id, int32_t user_id, int n_products,
+                 int32_t *out, int max, int *n, char *err, size_t errlen);
+
+#endif

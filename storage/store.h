@@ -1,0 +1,31 @@
+/* store.h -- the SQLite store (schema.sql): open it, create it, check its version.
+ *
+ * schema.sql at the repository root is the single source of the schema; the Makefile
+ * embeds it as the byte array st_schema_text[] (build/gen/schema_sql.c), which
+ * st_schema_sql() returns, so the programs never need the file at run time.
+ */
+#ifndef ST_STORE_H
+#define ST_STORE_H
+
+#include <sqlite3.h>
+#include <stddef.h>
+
+#define ST_SCHEMA_VERSION 1
+
+/* eval_set codes as stored in orders.eval_set */
+enum { ST_PRIOR = 0, ST_TRAIN = 1, ST_TEST = 2 };
+
+/* Opens an existing store. readonly != 0 opens it SQLITE_OPEN_READONLY (the server).
+ * Returns NB_OK and *db, or NB_EDB / NB_ENOTFOUND (no such file) / NB_EMISMATCH
+ * (PRAGMA user_version != ST_SCHEMA_VERSION, with a hint to re-import). On error *db is NULL.
+ * The caller owns *db and closes it with sqlite3_close. */
+int st_open(sqlite3 **db, const char *path, int readonly, char *err, size_t errlen);
+
+/* Creates a new, empty store at path (which must not exist) with the schema applied and
+ * WAL journal mode. Returns NB_OK and *db (caller owns), or NB_EDB/NB_EIO. */
+int st_create(sqlite3 **db, const char *path, char *err, size_t errlen);
+
+/* The text of schema.sql as compiled into the program. */
+const char *st_schema_sql(void);
+
+#endif
