@@ -1,1 +1,76 @@
--- placeholder, replaced by the storage work
+-- schema.sql -- the nextbasket store. One SQLite database; every key is an integer.
+-- Version 1 (PRAGMA user_version, checked on open by st_open: a mismatch is an error that
+-- tells you to re-import). WAL journal mode is set when the store is created, so that a
+-- reader (nb-serve) is never blocked by a writer (nb-train replacing the candidate table).
+
+PRAGMA user_version = 1;
+
+-- ---- catalogue --------------------------------------------------------------------------
+CREATE TABLE departments (
+    department_id INTEGER PRIMARY KEY,
+    name          TEXT NOT NULL
+);
+
+CREATE TABLE aisles (
+    aisle_id INTEGER PRIMARY KEY,
+    name     TEXT NOT NULL
+);
+
+CREATE TABLE products (
+    product_id    INTEGER PRIMARY KEY,
+    name          TEXT NOT NULL,
+    aisle_id      INTEGER NOT NULL REFERENCES aisles(aisle_id),
+    department_id INTEGER NOT NULL REFERENCES departments(department_id)
+);
+
+-- ---- users and their orders --------------------------------------------------------------
+CREATE TABLE users (
+    user_id INTEGER PRIMARY KEY
+);
+
+-- eval_set: 0 = prior (history), 1 = train (the next order, a target), 2 = test (a next
+-- order whose items are withheld). days_since_prior_order is NULL for a first order.
+CREATE TABLE orders (
+    order_id               INTEGER PRIMARY KEY,
+    user_id                INTEGER NOT NULL REFERENCES users(user_id),
+    eval_set               INTEGER NOT NULL CHECK (eval_set IN (0, 1, 2)),
+    order_number           INTEGER NOT NULL,
+    order_dow              INTEGER NOT NULL CHECK (order_dow BETWEEN 0 AND 6),
+    order_hour_of_day      INTEGER NOT NULL CHECK (order_hour_of_day BETWEEN 0 AND 23),
+    days_since_prior_order INTEGER CHECK (days_since_prior_order BETWEEN 0 AND 30)
+);
+-- Hot query 1, "the last N orders of user U": a descending range scan of this index.
+CREATE UNIQUE INDEX orders_by_user ON orders(user_id, order_number);
+
+-- One row per product in an order. Clustered by (order_id, add_to_cart_order), so "the
+-- items of order O in cart order" is one contiguous range (WITHOUT ROWID: no second b-tree).
+CREATE TABLE order_items (
+    order_id          INTEGER NOT NULL REFERENCES orders(order_id),
+    add_to_cart_order INTEGER NOT NULL,
+    product_id        INTEGER NOT NULL REFERENCES products(product_id),
+    reordered         INTEGER NOT NULL CHECK (reordered IN (0, 1)),
+    PRIMARY KEY (order_id, add_to_cart_order)
+) WITHOUT ROWID;
+-- Hot query 2, "all prior items of U", is orders_by_user joined to this primary key: the
+-- user's orders come from the index, each order's items from one range of the table.
+
+-- ---- what nb-train writes --------------------------------------------------------------
+-- A registered weight file. hyper_params and metrics are JSON texts (the --report content).
+CREATE TABLE models (
+    model_id     INTEGER PRIMARY KEY,
+    path         TEXT NOT NULL,
+    checksum     TEXT NOT NULL,          -- the weight file's CRC-32, 8 hex digits
+    hyper_params TEXT NOT NULL,
+    metrics      TEXT NOT NULL,
+    created_at   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+);
+
+-- Each user's candidate set for a model: product indices (positions in ascending
+-- product_id order) encoded as in storage/candidates.h, n_candidates of them.
+CREATE TABLE candidates (
+    model_id     INTEGER NOT NULL REFERENCES models(model_id),
+    user_id      INTEGER NOT NULL REFERENCES users(user_id),
+    n_candidates INTEGER NOT NULL,
+    encoded      BLOB NOT NULL,
+    PRIMARY KEY (model_id, user_id)
+);  -- a rowid table on purpose: rows of ~3 KB are too large for a WITHOUT ROWID b-tree

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# run.sh -- runs every test program (build/tests/test_*) and shell test (tests/*_test.sh),
+# run.sh -- runs every test program (build/tests/test_*) and shell test (tests/*.sh but
+# lib.sh and run.sh itself),
 # counts their "ok" / "not ok" / "skip" lines, and ends with exactly "N passed, N failed".
 # A program that exits non-zero without reporting a failure (a crash, a sanitizer report)
 # counts as one more failure. Usage: tests/run.sh [TESTDIR]   (default build/tests)
@@ -32,8 +33,8 @@ for t in "$tdir"/test_*; do
     [[ -x "$t" ]] || continue
     run_one "$(basename "$t")" "$t"
 done
-for t in tests/*_test.sh; do
-    [[ -f "$t" ]] || continue
+for t in tests/*.sh; do
+    case "$(basename "$t")" in lib.sh|run.sh) continue ;; esac
     run_one "$(basename "$t")" bash "$t"
 done
 [[ $skip -gt 0 ]] && echo "$skip skipped"
