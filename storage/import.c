@@ -532,6 +532,34 @@ static int fsync_path(const char *path) {
     return r;
 }
 
+/* A write-ahead log left next to the store we replace would be read as the new store's log
+ * (SQLite does not tie a WAL file to its database). So before the rename: if "<db>-wal"
+ * exists, checkpoint it into the old store and truncate it. Returns NB_OK when there is no
+ * log left with content (empty or gone), else NB_EIO naming the file (another process is
+ * writing the old store; nothing has been replaced). */
+static int settle_old_wal(const char *db_path, char *err, size_t errlen) {
+    size_t n = strlen(db_path) + 8;
+    char *wal = nb_xmalloc(n);
+    snprintf(wal, n, "%s-wal", db_path);
+    struct stat sb;
+    int rc = NB_OK;
+    if (stat(wal, &sb) == 0 && sb.st_size > 0) {
+        sqlite3 *old = NULL;
+        if (sqlite3_open_v2(db_path, &old, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK) {
+            sqlite3_busy_timeout(old, 2000);
+            sqlite3_exec(old, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
+        }
+        sqlite3_close(old);
+        if (stat(wal, &sb) == 0 && sb.st_size > 0)
+            rc = nb_err(err, errlen, NB_EIO,
+                        "%s: the store being replaced has a non-empty write-ahead log that could not be "
+                        "checkpointed (is another process writing it?); not replacing it",
+                        wal);
+    }
+    free(wal);
+    return rc;
+}
+
 int st_import(const char *csv_dir, const char *catalog_dir, const char *db_path, int progress,
               st_import_stats *out, char *err, size_t errlen) {
     st_import_stats stats;
@@ -555,6 +583,7 @@ int st_import(const char *csv_dir, const char *catalog_dir, const char *db_path,
     double t_fin = nb_now();
     if (rc == NB_OK && fsync_path(tmp) != 0)
         rc = nb_err(err, errlen, NB_EIO, "%s: fsync failed: %s", tmp, strerror(errno));
+    if (rc == NB_OK) rc = settle_old_wal(db_path, err, errlen);
     if (rc == NB_OK && rename(tmp, db_path) != 0)
         rc = nb_err(err, errlen, NB_EIO, "%s: cannot rename the new store into place: %s", db_path, strerror(errno));
     if (rc == NB_OK) nb_fsync_dir(db_path);
