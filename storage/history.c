@@ -33,6 +33,8 @@ static int query_i64(sqlite3 *db, const char *sql, int64_t *v, char *err, size_t
     return rc;
 }
 
+/* Frees every array h owns and zeroes it (safe on a zeroed h). Not for a history filled
+ * by st_userq_load, whose arrays belong to the st_userq. */
 void st_history_free(st_history *h) {
     free(h->product_ids);
     free(h->product_aisle);
@@ -50,6 +52,7 @@ void st_history_free(st_history *h) {
     memset(h, 0, sizeof *h);
 }
 
+/* Binary search of product_id in the ascending product_ids: its index, or -1. */
 int st_product_index(const st_history *h, int32_t product_id) {
     int lo = 0, hi = h->n_products - 1;
     while (lo <= hi) {
@@ -61,6 +64,7 @@ int st_product_index(const st_history *h, int32_t product_id) {
     return -1;
 }
 
+/* Binary search of user_id in the ascending user_ids: its index, or -1. */
 int st_user_index(const st_history *h, int32_t user_id) {
     int lo = 0, hi = h->n_users - 1;
     while (lo <= hi) {
@@ -107,6 +111,7 @@ typedef struct {
     const st_history *h;
 } prod_map;
 
+/* Builds m for h's catalogue (m borrows h; free m->dense). */
 static void prod_map_init(prod_map *m, const st_history *h) {
     m->h = h;
     m->dense = NULL;
@@ -119,6 +124,7 @@ static void prod_map_init(prod_map *m, const st_history *h) {
     }
 }
 
+/* The product index of id, or -1 when it is not in the catalogue. */
 static inline int prod_map_get(const prod_map *m, int32_t id) {
     if (m->dense) return id >= 0 && id <= m->max_id ? m->dense[id] : -1;
     return st_product_index(m->h, id);
@@ -135,6 +141,7 @@ typedef struct {
     int64_t row;  /* rank of the order by order_id */
 } key_row;
 
+/* qsort order: by (user_id, order_number). */
 static int cmp_key_row(const void *a, const void *b) {
     uint64_t x = ((const key_row *)a)->key, y = ((const key_row *)b)->key;
     return (x > y) - (x < y);
@@ -326,6 +333,9 @@ int st_history_load(st_history *h, sqlite3 *db, char *err, size_t errlen) {
 struct st_userq {
     sqlite3 *db;
     sqlite3_stmt *orders_st, *items_st;
+    sqlite3_stmt *begin_st, *commit_st; /* one read transaction per user: one lock, one snapshot */
+    prod_map pm;                        /* product_id -> index for the catalogue last used */
+    const st_history *pm_for;
     int32_t user_id[1];
     int64_t user_off[2];
     size_t ocap, icap;
@@ -337,6 +347,8 @@ struct st_userq {
     uint8_t *reordered;
 };
 
+/* Prepares the two per-user statements on db (which the caller keeps owning). Returns
+ * NB_OK and *q, or NB_EDB with *q NULL. */
 int st_userq_open(st_userq **q, sqlite3 *db, char *err, size_t errlen) {
     st_userq *u = nb_xcalloc(1, sizeof *u);
     u->db = db;
@@ -347,6 +359,8 @@ int st_userq_open(st_userq **q, sqlite3 *db, char *err, size_t errlen) {
     if (rc == NB_OK)
         rc = prep(db, "SELECT product_id, reordered FROM order_items WHERE order_id = ?1 ORDER BY add_to_cart_order",
                   &u->items_st, err, errlen);
+    if (rc == NB_OK) rc = prep(db, "BEGIN", &u->begin_st, err, errlen);
+    if (rc == NB_OK) rc = prep(db, "COMMIT", &u->commit_st, err, errlen);
     if (rc) {
         st_userq_free(u);
         u = NULL;
@@ -355,10 +369,11 @@ int st_userq_open(st_userq **q, sqlite3 *db, char *err, size_t errlen) {
     return rc;
 }
 
-/* Fills out with user_id's history: orders, then each order's items. Returns NB_OK,
- * NB_ENOTFOUND (the user has no orders), NB_EDB (also for a product missing from catalog). */
-int st_userq_load(st_userq *q, const st_history *catalog, int32_t user_id, st_history *out, char *err,
-                  size_t errlen) {
+/* Reads user_id's orders, then each order's items, into q's buffers and fills out. Returns
+ * NB_OK, NB_ENOTFOUND (the user has no orders), NB_EDB (also for a product missing from
+ * catalog). */
+static int userq_read(st_userq *q, const st_history *catalog, int32_t user_id, st_history *out, char *err,
+                      size_t errlen) {
     int rc = NB_OK, r;
     size_t no = 0, ni = 0;
     sqlite3_bind_int(q->orders_st, 1, user_id);
@@ -392,7 +407,7 @@ int st_userq_load(st_userq *q, const st_history *catalog, int32_t user_id, st_hi
                 q->reordered = nb_xrealloc(q->reordered, q->icap);
             }
             int32_t pid = sqlite3_column_int(q->items_st, 0);
-            int pi = st_product_index(catalog, pid);
+            int pi = prod_map_get(&q->pm, pid);
             if (pi < 0) {
                 rc = nb_err(err, errlen, NB_EDB, "user %d, order %d: product_id %d is not in the catalogue", user_id,
                             q->order_ids[k], pid);
@@ -432,10 +447,35 @@ int st_userq_load(st_userq *q, const st_history *catalog, int32_t user_id, st_hi
     return NB_OK;
 }
 
+/* See history.h. The statements run inside one read transaction (unless the caller has one
+ * open): one lock and one consistent snapshot per user instead of one per statement. The
+ * catalogue must stay alive and unchanged while q is used with it (q caches an id map). */
+int st_userq_load(st_userq *q, const st_history *catalog, int32_t user_id, st_history *out, char *err,
+                  size_t errlen) {
+    if (q->pm_for != catalog) {
+        free(q->pm.dense);
+        prod_map_init(&q->pm, catalog);
+        q->pm_for = catalog;
+    }
+    int txn = sqlite3_get_autocommit(q->db) && sqlite3_step(q->begin_st) == SQLITE_DONE;
+    sqlite3_reset(q->begin_st);
+    int rc = userq_read(q, catalog, user_id, out, err, errlen);
+    if (txn) {
+        sqlite3_step(q->commit_st);
+        sqlite3_reset(q->commit_st);
+    }
+    return rc;
+}
+
+/* Finalizes q's statements and frees its buffers (the last st_userq_load result dies
+ * with them). Safe on NULL. */
 void st_userq_free(st_userq *q) {
     if (!q) return;
     sqlite3_finalize(q->orders_st);
     sqlite3_finalize(q->items_st);
+    sqlite3_finalize(q->begin_st);
+    sqlite3_finalize(q->commit_st);
+    free(q->pm.dense);
     free(q->order_ids);
     free(q->eval_set);
     free(q->dow);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* See idmap.h: capacity a power of two at least twice expect. */
 void st_idmap_init(st_idmap *m, size_t expect) {
     size_t cap = 16;
     while (cap < 2 * expect) cap *= 2;
@@ -31,6 +32,7 @@ static void idmap_grow(st_idmap *m) {
     free(old);
 }
 
+/* See idmap.h: linear probing from the key's hash; grows before the load passes 1/2. */
 uint64_t *st_idmap_put(st_idmap *m, uint64_t key, int *found) {
     assert(key < UINT64_MAX);
     if (2 * (m->n + 1) > m->cap) idmap_grow(m);
@@ -51,6 +53,7 @@ uint64_t *st_idmap_put(st_idmap *m, uint64_t key, int *found) {
     return &m->slots[j].val;
 }
 
+/* See idmap.h: the value slot of key, or NULL. */
 uint64_t *st_idmap_get(const st_idmap *m, uint64_t key) {
     uint64_t k = key + 1;
     size_t mask = m->cap - 1;
@@ -62,6 +65,7 @@ uint64_t *st_idmap_get(const st_idmap *m, uint64_t key) {
     return NULL;
 }
 
+/* See idmap.h: frees the slots and zeroes m. */
 void st_idmap_free(st_idmap *m) {
     free(m->slots);
     memset(m, 0, sizeof *m);

@@ -560,6 +560,9 @@ static int settle_old_wal(const char *db_path, char *err, size_t errlen) {
     return rc;
 }
 
+/* See import.h. Builds the store under nb_tmp_name(db_path), fsyncs it, settles a
+ * leftover WAL of the old store, renames, fsyncs the directory; removes the temporary file
+ * and its side files whatever happened. */
 int st_import(const char *csv_dir, const char *catalog_dir, const char *db_path, int progress,
               st_import_stats *out, char *err, size_t errlen) {
     st_import_stats stats;

@@ -16,6 +16,7 @@ struct st_rowq {
     st_rowbatch *pool;
 };
 
+/* See rowq.h: all batches start on the free ring. */
 st_rowq *st_rowq_new(int nbatches) {
     assert(nbatches >= 2);
     st_rowq *q = nb_xcalloc(1, sizeof *q);
@@ -31,6 +32,7 @@ st_rowq *st_rowq_new(int nbatches) {
     return q;
 }
 
+/* See rowq.h: waits for a free batch unless stopped. */
 st_rowbatch *st_rowq_get_free(st_rowq *q) {
     pthread_mutex_lock(&q->mu);
     while (!q->stopped && q->nfree == 0) pthread_cond_wait(&q->has_free, &q->mu);
@@ -45,6 +47,7 @@ st_rowbatch *st_rowq_get_free(st_rowq *q) {
     return b;
 }
 
+/* See rowq.h: appends b to the full ring and wakes the consumer. */
 void st_rowq_push(st_rowq *q, st_rowbatch *b) {
     pthread_mutex_lock(&q->mu);
     assert(q->nfull < q->cap);
@@ -54,6 +57,7 @@ void st_rowq_push(st_rowq *q, st_rowbatch *b) {
     pthread_mutex_unlock(&q->mu);
 }
 
+/* See rowq.h: waits for and removes the oldest full batch. */
 st_rowbatch *st_rowq_pop(st_rowq *q) {
     pthread_mutex_lock(&q->mu);
     while (q->nfull == 0) pthread_cond_wait(&q->has_full, &q->mu);
@@ -64,6 +68,7 @@ st_rowbatch *st_rowq_pop(st_rowq *q) {
     return b;
 }
 
+/* See rowq.h: returns b to the free ring and wakes the producer. */
 void st_rowq_release(st_rowq *q, st_rowbatch *b) {
     pthread_mutex_lock(&q->mu);
     assert(q->nfree < q->cap);
@@ -73,6 +78,7 @@ void st_rowq_release(st_rowq *q, st_rowbatch *b) {
     pthread_mutex_unlock(&q->mu);
 }
 
+/* See rowq.h: wakes a waiting producer, which then gets NULL. */
 void st_rowq_stop(st_rowq *q) {
     pthread_mutex_lock(&q->mu);
     q->stopped = 1;
@@ -80,6 +86,7 @@ void st_rowq_stop(st_rowq *q) {
     pthread_mutex_unlock(&q->mu);
 }
 
+/* See rowq.h: destroys the synchronisation objects and frees the pool. Safe on NULL. */
 void st_rowq_free(st_rowq *q) {
     if (!q) return;
     pthread_mutex_destroy(&q->mu);
