@@ -75,6 +75,11 @@ int main(int argc, char **argv) {
            "%.0f MiB, peak RSS %.0f MiB\n",
            h.n_users, (long long)h.n_orders, (long long)h.n_items, h.n_products, t_load, c_load, bytes / 1048576.0,
            nb_peak_rss() / 1048576.0);
+    if (h.n_users == 0) {
+        printf("userq: no users to sample\n");
+        rc = 0;
+        goto fail_h;
+    }
     if (st_userq_open(&uq, db, err, sizeof err)) goto fail_h;
     nb_rng r;
     nb_rng_seed(&r, seed);

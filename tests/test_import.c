@@ -1,6 +1,7 @@
 /* test_import.c -- st_import as a library call: statistics, replacing a store whose
  * write-ahead log is left over or still in use, and an error keeps the old store. */
 #include "harness.h"
+#include "history.h"
 #include "import.h"
 #include "nb_err.h"
 #include "store.h"
@@ -146,7 +147,35 @@ static int test_import_wal_in_use(void) {
     return T_PASS;
 }
 
+/* Files with headers only are a valid, empty store; the history of it is empty too. */
+static int test_import_empty(void) {
+    char dir[512], db_path[600], err[NB_ERRLEN];
+    snprintf(dir, sizeof dir, "%s/empty", t_tmpdir());
+    mkdir(dir, 0777);
+    put(dir, "departments.csv", "department_id,department\n");
+    put(dir, "aisles.csv", "aisle_id,aisle\r\n");
+    put(dir, "products.csv", "product_id,product_name,aisle_id,department_id");
+    put(dir, "orders.csv",
+        "order_id,user_id,eval_set,order_number,order_dow,order_hour_of_day,days_since_prior_order\n\n");
+    put(dir, "order_products__prior.csv", "order_id,product_id,add_to_cart_order,reordered\n");
+    snprintf(db_path, sizeof db_path, "%s/empty.db", t_tmpdir());
+    st_import_stats s;
+    T_ASSERT(st_import(dir, NULL, db_path, 0, &s, err, sizeof err) == NB_OK, "%s", err);
+    T_ASSERT(s.users == 0 && s.orders == 0 && s.items == 0 && s.products == 0, "all zero");
+    sqlite3 *db;
+    st_history h;
+    T_ASSERT(st_open(&db, db_path, 1, err, sizeof err) == NB_OK, "%s", err);
+    T_ASSERT(st_history_load(&h, db, err, sizeof err) == NB_OK, "%s", err);
+    T_ASSERT(h.n_users == 0 && h.n_orders == 0 && h.n_items == 0 && h.n_products == 0, "empty history");
+    T_ASSERT(h.user_order_off && h.user_order_off[0] == 0 && h.order_item_off && h.order_item_off[0] == 0,
+             "offset arrays still have their one element");
+    st_history_free(&h);
+    sqlite3_close(db);
+    return T_PASS;
+}
+
 int main(void) {
+    T_RUN(test_import_empty);
     T_RUN(test_import_stats);
     T_RUN(test_import_over_stale_wal);
     T_RUN(test_import_wal_in_use);
