@@ -39,8 +39,11 @@ CREATE TABLE orders (
     order_hour_of_day      INTEGER NOT NULL CHECK (order_hour_of_day BETWEEN 0 AND 23),
     days_since_prior_order INTEGER CHECK (days_since_prior_order BETWEEN 0 AND 30)
 );
--- Hot query 1, "the last N orders of user U": a descending range scan of this index.
-CREATE UNIQUE INDEX orders_by_user ON orders(user_id, order_number);
+-- Hot query 1, "the last N orders of user U": a descending range scan of this index. It also
+-- carries every other column, so a user's orders come from one contiguous range of it
+-- without a lookup into the table per order (order ids are scattered over the table).
+CREATE UNIQUE INDEX orders_by_user ON orders(user_id, order_number, order_id, eval_set, order_dow,
+                                             order_hour_of_day, days_since_prior_order);
 
 -- One row per product in an order. Clustered by (order_id, add_to_cart_order), so "the
 -- items of order O in cart order" is one contiguous range (WITHOUT ROWID: no second b-tree).
