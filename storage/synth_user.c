@@ -38,11 +38,11 @@ struct sy_gen {
     uint64_t seed;
     sy_out *orders, *prior, *train;
     sy_stats *st;
-    /* per product, valid when owner[p] == the current user: bought in an earlier order */
-    int64_t *owner;
-    int32_t *last_day;
-    int64_t *in_basket;      /* == order stamp: already in the basket being built */
-    int64_t stamp;
+    /* per product, one cache line per lookup: owner == the current user means bought in an
+     * earlier order (on last_day); in_basket == stamp means already in the basket being
+     * built (stamps count baskets and staple sets: < 2^32 since users <= 20M) */
+    struct { uint32_t owner, last_day, in_basket; } *prod;
+    uint32_t stamp;
     int32_t *events;         /* the user's past purchases, oldest first */
     size_t n_events, cap_events;
     staple staples[MAX_STAPLES];
@@ -93,9 +93,7 @@ sy_gen *sy_gen_new(const sy_model *m, uint64_t seed, sy_out *orders, sy_out *pri
     g->prior = prior;
     g->train = train;
     g->st = st;
-    g->owner = nb_xcalloc((size_t)np, sizeof(int64_t));
-    g->last_day = nb_xcalloc((size_t)np, sizeof(int32_t));
-    g->in_basket = nb_xcalloc((size_t)np, sizeof(int64_t));
+    g->prod = nb_xcalloc((size_t)np, sizeof *g->prod);
     g->cap_events = 1024;
     g->events = nb_xmalloc(sizeof(int32_t) * g->cap_events);
     return g;
@@ -103,9 +101,7 @@ sy_gen *sy_gen_new(const sy_model *m, uint64_t seed, sy_out *orders, sy_out *pri
 
 void sy_gen_free(sy_gen *g) {
     if (!g) return;
-    free(g->owner);
-    free(g->last_day);
-    free(g->in_basket);
+    free(g->prod);
     free(g->events);
     free(g);
 }
@@ -166,10 +162,10 @@ static void user_habits(sy_gen *g, nb_rng *r, int n_orders, double mu_basket, in
         int32_t p = -1;
         for (int t = 0; t < 6 && p < 0; t++) {
             int32_t c = nb_rng_uniform(r) < 0.65 ? draw_fav(g, r) : sy_table_draw(&m->global, r);
-            if (g->in_basket[c] != g->stamp) p = c;
+            if (g->prod[c].in_basket != g->stamp) p = c;
         }
         if (p < 0) continue;
-        g->in_basket[p] = g->stamp;
+        g->prod[p].in_basket = g->stamp;
         staple *st = &g->staples[g->n_staples++];
         double x = nb_rng_uniform(r);
         int mult = x < 0.4 ? 1 : x < 0.7 ? 2 : x < 0.9 ? 3 : 4;
@@ -216,13 +212,13 @@ static int make_basket(sy_gen *g, nb_rng *r, int64_t u, int k, int day, double T
         staple *s = &g->staples[(off + i) % g->n_staples];
         if (k < s->start || k >= s->end) continue;
         double p = s->q;
-        if (g->owner[s->p] == u) {
-            double t = (day - g->last_day[s->p]) / (s->period * T);
+        if (g->prod[s->p].owner == (uint32_t)u) {
+            double t = (day - (int)g->prod[s->p].last_day) / (s->period * T);
             p *= 1.0 / (1.0 + exp(-5.0 * (t - 0.8)));
         }
         if (nb_rng_uniform(r) < p) {
             g->basket[nb++] = s->p;
-            g->in_basket[s->p] = g->stamp;
+            g->prod[s->p].in_basket = g->stamp;
         }
     }
     /* the rest: past items (more likely as the history grows) or new ones */
@@ -231,15 +227,15 @@ static int make_basket(sy_gen *g, nb_rng *r, int64_t u, int k, int day, double T
         int32_t p = -1;
         for (int t = 0; t < 8 && p < 0; t++) {
             int32_t c = g->n_events && nb_rng_uniform(r) < rho_k ? draw_past(g, r) : draw_new(g, r, nb);
-            if (g->in_basket[c] != g->stamp) p = c;
+            if (g->prod[c].in_basket != g->stamp) p = c;
         }
         if (p < 0) break;   /* everything tried was in the basket already: a smaller one */
         g->basket[nb++] = p;
-        g->in_basket[p] = g->stamp;
+        g->prod[p].in_basket = g->stamp;
     }
     /* reordered flags; reorders tend to be added to the cart first */
     for (int i = 0; i < nb; i++) {
-        g->re[i] = g->owner[g->basket[i]] == u;
+        g->re[i] = g->prod[g->basket[i]].owner == (uint32_t)u;
         g->key[i] = g->re[i] ? 0.6 * nb_rng_uniform(r) : 0.3 + 0.7 * nb_rng_uniform(r);
     }
     sort_basket(g, nb);
@@ -334,8 +330,8 @@ void sy_gen_user(sy_gen *g, int64_t u, uint64_t first_index, const sy_ids *ids) 
         }
         for (int i = 0; i < nb; i++) {
             int32_t p = g->basket[i];
-            g->owner[p] = u;
-            g->last_day[p] = day;
+            g->prod[p].owner = (uint32_t)u;
+            g->prod[p].last_day = (uint32_t)day;
             g->events[g->n_events++] = p;
         }
     }
