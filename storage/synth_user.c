@@ -132,7 +132,7 @@ static int32_t draw_new(sy_gen *g, nb_rng *r, int nb) {
 /* A past purchase, recency-weighted: an exponential offset back from the latest event. */
 static int32_t draw_past(sy_gen *g, nb_rng *r) {
     size_t e = g->n_events;
-    double lam = e * 0.35 > 8 ? e * 0.35 : 8;
+    double lam = e * 0.25 > 6 ? e * 0.25 : 6;
     double off = -log(1.0 - nb_rng_uniform(r)) * lam;
     size_t i = off < (double)e ? e - 1 - (size_t)off : (size_t)nb_rng_below(r, e);
     return g->events[i];
@@ -168,12 +168,12 @@ static void user_habits(sy_gen *g, nb_rng *r, int n_orders, double mu_basket, in
         g->prod[p].in_basket = g->stamp;
         staple *st = &g->staples[g->n_staples++];
         double x = nb_rng_uniform(r);
-        int mult = x < 0.4 ? 1 : x < 0.7 ? 2 : x < 0.9 ? 3 : 4;
+        int mult = x < 0.3 ? 1 : x < 0.65 ? 2 : x < 0.85 ? 3 : 4;
         st->p = p;
         st->period = mult * exp(0.15 * nb_rng_normal(r));   /* in typical intervals */
         st->q = 0.6 + 0.35 * nb_rng_uniform(r);
-        st->start = nb_rng_uniform(r) < 0.75 ? 1 : 2 + (int)nb_rng_below(r, (uint64_t)(n_orders - 2));
-        st->end = nb_rng_uniform(r) < 0.8
+        st->start = nb_rng_uniform(r) < 0.65 ? 1 : 2 + (int)nb_rng_below(r, (uint64_t)(n_orders - 2));
+        st->end = nb_rng_uniform(r) < 0.65
                       ? n_orders + 1
                       : st->start + 2 + (int)nb_rng_below(r, (uint64_t)(n_orders - st->start > 0 ? n_orders - st->start : 1));
     }
@@ -214,7 +214,7 @@ static int make_basket(sy_gen *g, nb_rng *r, int64_t u, int k, int day, double T
         double p = s->q;
         if (g->prod[s->p].owner == (uint32_t)u) {
             double t = (day - (int)g->prod[s->p].last_day) / (s->period * T);
-            p *= 1.0 / (1.0 + exp(-5.0 * (t - 0.8)));
+            p *= 1.0 / (1.0 + exp(-8.0 * (t - 0.85)));
         }
         if (nb_rng_uniform(r) < p) {
             g->basket[nb++] = s->p;
@@ -249,12 +249,12 @@ void sy_gen_user(sy_gen *g, int64_t u, uint64_t first_index, const sy_ids *ids) 
     user_rng(&r, g->seed, u, 1);
     sy_stats *st = g->st;
 
-    double T = clampd(40.0 / sqrt((double)n) * exp(0.45 * nb_rng_normal(&r)), 1.5, 45.0);
+    double T = clampd(39.0 / sqrt((double)n) * exp(0.65 * nb_rng_normal(&r)), 1.5, 60.0);
     int weekly = nb_rng_uniform(&r) < 0.3;
     if (weekly) T = T < 10.5 ? 7 : 7 * lround(T / 7.0);
-    double hour0 = clampd(13.5 + 3.0 * nb_rng_normal(&r), 7, 21);
+    double hour0 = clampd(13.0 + 3.3 * nb_rng_normal(&r), 6, 22);
     double mu_b = 8.0 * exp(0.5 * nb_rng_normal(&r));
-    double rho = 0.5 * nb_rng_uniform(&r);
+    double rho = 0.53 * nb_rng_uniform(&r);
     int dow = draw_dow(&r);
     user_habits(g, &r, n, mu_b, u);
     g->n_events = 0;
@@ -266,20 +266,20 @@ void sy_gen_user(sy_gen *g, int64_t u, uint64_t first_index, const sy_ids *ids) 
         int ds = -1;
         if (k > 1) {
             double gap = weekly ? T + 1.5 * nb_rng_normal(&r) + (nb_rng_uniform(&r) < 0.1 ? 7 : 0)
-                                : T * exp(0.5 * nb_rng_normal(&r));
-            if (nb_rng_uniform(&r) < 0.04) gap *= 2.5;  /* a holiday, a busy month */
+                                : T * exp(0.55 * nb_rng_normal(&r));
+            double x = nb_rng_uniform(&r);
+            if (x < 0.07) gap *= 3.0;          /* a holiday, a busy month */
+            else if (x < 0.09) gap = 0;        /* a top-up order the same day */
             int gi = gap < 0 ? 0 : (int)lround(gap);
-            if (gi >= 2 && nb_rng_uniform(&r) < 0.35) {  /* shift a day toward a busier weekday */
-                int best = 0;
-                for (int d = -1; d <= 1; d++)
-                    if (dow_w[(dow + gi + d) % 7] > dow_w[(dow + gi + best) % 7]) best = d;
-                gi += best;
+            if (gi >= 2 && nb_rng_uniform(&r) < 0.2) {  /* shift a day toward a busier weekday */
+                int d = (int)nb_rng_below(&r, 3) - 1;
+                if (dow_w[(dow + gi + d) % 7] > dow_w[(dow + gi) % 7]) gi += d;
             }
             day += gi;
             dow = (dow + gi) % 7;
             ds = gi > 30 ? 30 : gi;
         }
-        int hour = (int)lround(clampd(hour0 + 2.0 * nb_rng_normal(&r), 0, 23));
+        int hour = (int)lround(clampd(hour0 + 2.3 * nb_rng_normal(&r), 0, 23));
         if (nb_rng_uniform(&r) < 0.01) hour = (int)nb_rng_below(&r, 24);
         int last = k == n;
         const char *es = !last ? "prior" : is_train ? "train" : "test";
