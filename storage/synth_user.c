@@ -132,7 +132,7 @@ static int32_t draw_new(sy_gen *g, nb_rng *r, int nb) {
 /* A past purchase, recency-weighted: an exponential offset back from the latest event. */
 static int32_t draw_past(sy_gen *g, nb_rng *r) {
     size_t e = g->n_events;
-    double lam = e * 0.25 > 6 ? e * 0.25 : 6;
+    double lam = clampd(e * 0.25, 6, 60);
     double off = -log(1.0 - nb_rng_uniform(r)) * lam;
     size_t i = off < (double)e ? e - 1 - (size_t)off : (size_t)nb_rng_below(r, e);
     return g->events[i];
