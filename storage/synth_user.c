@@ -1,15 +1,18 @@
 /* synth_user.c -- one synthetic user: habits, orders, baskets.
  *
  * A user has (all drawn from the user's own RNG stream, so users are independent):
- *   - a number of orders (4-100, lognormal: median ~10, mean ~16) and a typical interval
+ *   - a number of orders (4-100, Weibull-shaped: median 10, mean 16.6) and a typical interval
  *     between orders that is shorter for frequent shoppers; some shop on a weekly rhythm;
+ *     occasional same-day top-ups and long breaks (days_since is capped at 30 when written);
  *   - a preferred hour of day and a typical basket size;
  *   - 1-3 favourite departments and a handful of favourite co-purchase clusters there;
  *   - staples: products bought with a product-specific period (1-4 typical intervals), a
  *     purchase probability that rises with the days since the last purchase, some of them
  *     adopted late or dropped early -- so "what this user bought most often" is strong but
  *     recency and periodicity still carry signal;
- *   - a propensity to re-buy other past items (recency-weighted), growing with history.
+ *   - a propensity to re-buy other past items (recency-weighted: mostly from the last few
+ *     orders), growing with history.
+ * Constants were tuned so that the statistics match Instacart's (see tests/synth.sh).
  * The rest of a basket is new items: from the cluster of an item already in the basket
  * (co-purchase), from a favourite cluster, or from global popularity.
  * reordered = 1 exactly when the user bought the product in an earlier order.
@@ -29,7 +32,7 @@
 
 typedef struct {
     int32_t p;
-    double period, q;      /* days; purchase probability when due */
+    double period, q;      /* in typical intervals; purchase probability when due */
     int start, end;        /* active for order numbers in [start, end) */
 } staple;
 
@@ -139,7 +142,7 @@ static int32_t draw_past(sy_gen *g, nb_rng *r) {
 }
 
 /* Draws the user's favourite clusters and staples. */
-static void user_habits(sy_gen *g, nb_rng *r, int n_orders, double mu_basket, int64_t u) {
+static void user_habits(sy_gen *g, nb_rng *r, int n_orders, double mu_basket) {
     const sy_model *m = g->m;
     int nd = 1 + (int)nb_rng_below(r, 3), fd[3];
     for (int i = 0; i < nd; i++) fd[i] = sy_table_draw(&m->dept_table, r);
@@ -177,7 +180,6 @@ static void user_habits(sy_gen *g, nb_rng *r, int n_orders, double mu_basket, in
                       ? n_orders + 1
                       : st->start + 2 + (int)nb_rng_below(r, (uint64_t)(n_orders - st->start > 0 ? n_orders - st->start : 1));
     }
-    (void)u;
 }
 
 /* Sorts the basket by key (insertion sort: at most SY_MAX_BASKET items). */
@@ -253,10 +255,10 @@ void sy_gen_user(sy_gen *g, int64_t u, uint64_t first_index, const sy_ids *ids) 
     int weekly = nb_rng_uniform(&r) < 0.3;
     if (weekly) T = T < 10.5 ? 7 : 7 * lround(T / 7.0);
     double hour0 = clampd(13.0 + 3.3 * nb_rng_normal(&r), 6, 22);
-    double mu_b = 8.0 * exp(0.5 * nb_rng_normal(&r));
+    double mu_b = 8.1 * exp(0.5 * nb_rng_normal(&r));
     double rho = 0.53 * nb_rng_uniform(&r);
     int dow = draw_dow(&r);
-    user_habits(g, &r, n, mu_b, u);
+    user_habits(g, &r, n, mu_b);
     g->n_events = 0;
 
     int day = 0;
