@@ -26,6 +26,18 @@ refused_flag refuses_missing_out "--out" --users 5
 refused_flag refuses_missing_users "--users" --out "$T_TMP/x"
 refused_flag refuses_flag_without_value "--seed" --users 5 --out "$T_TMP/x" --seed
 refused_flag refuses_missing_catalog "$T_TMP/nocat/aisles.csv" --users 5 --out "$T_TMP/x" --catalog "$T_TMP/nocat"
+mkdir -p "$T_TMP/badcat"
+printf 'aisle_id,aisle\n1,fruit\n' > "$T_TMP/badcat/aisles.csv"
+printf 'department_id,department\n1,produce\n' > "$T_TMP/badcat/departments.csv"
+printf 'product_id,product_name,aisle_id,department_id\n1,"Apples, Red",1,1\n2,Pears,7,1\n' > "$T_TMP/badcat/products.csv"
+refused_flag refuses_catalog_bad_aisle "products.csv:3: aisle_id 7" --users 5 --out "$T_TMP/x" --catalog "$T_TMP/badcat"
+printf 'product_id,product_name,aisle_id,department_id\n3,"Pie 9"" Round, ""Deep""",1,1\n5,Pears,1,1\n9,"Fig,\nJam",1,1\n' > "$T_TMP/badcat/products.csv"
+"$SYNTH" --users 20 --seed 2 --out "$T_TMP/small" --catalog "$T_TMP/badcat" 2>/dev/null; t_eq small_catalog_run "$?" 0
+cmp -s "$T_TMP/badcat/products.csv" "$T_TMP/small/products.csv" && t_ok small_catalog_copied || t_fail small_catalog_copied "differs"
+used=$(awk -F, 'FNR > 1 { print $2 }' "$T_TMP/small"/order_products__*.csv | sort -u | tr '\n' ' ')
+[[ "$used" =~ ^((3|5|9)\ )+$ ]] && t_ok small_catalog_ids_used || t_fail small_catalog_ids_used "products used: $used"
+printf 'product_id,product_name,aisle_id,department_id\n1,"Apples, Red,1,1\n' > "$T_TMP/badcat/products.csv"
+refused_flag refuses_catalog_open_quote "products.csv:2" --users 5 --out "$T_TMP/x" --catalog "$T_TMP/badcat"
 [[ ! -e "$T_TMP/x/orders.csv" ]] && t_ok refused_runs_write_no_orders || t_fail refused_runs_write_no_orders "orders.csv written"
 
 # ---- determinism ----------------------------------------------------------------------------
@@ -184,6 +196,20 @@ f1 = sum(f1s) / len(f1s)
 ok("top_frequency_baseline_strong_not_perfect", 0.2 <= f1 <= 0.6, f"F1 {f1:.3f}")
 sys.exit(1 if failed else 0)
 EOF
+
+# ---- the real files' layout ---------------------------------------------------------------------
+REAL="$NB_DATA/instacart-sample64"
+if [[ -f "$REAL/orders.csv" ]]; then
+    for f in orders.csv order_products__prior.csv order_products__train.csv; do
+        t_eq "same_header_as_instacart_$f" "$(head -1 "$T_TMP/a/$f")" "$(head -1 "$REAL/$f")"
+    done
+    # days_since_prior_order is written like Instacart's: "15.0", empty for a first order
+    t_eq days_since_format_as_instacart \
+        "$(awk -F, 'NR > 1 { print ($7 == "" ? "empty" : ($7 ~ /^[0-9]+\.0$/ ? "N.0" : "other")) }' "$REAL/orders.csv" | sort -u | tr '\n' ' ')" \
+        "$(awk -F, 'NR > 1 { print ($7 == "" ? "empty" : ($7 ~ /^[0-9]+\.0$/ ? "N.0" : "other")) }' "$T_TMP/a/orders.csv" | sort -u | tr '\n' ' ')"
+else
+    t_skip same_header_as_instacart "$REAL absent"
+fi
 
 # ---- a real catalogue ------------------------------------------------------------------------
 CAT="$NB_DATA/instacart-catalog"
