@@ -124,11 +124,11 @@ static int32_t draw_fav(sy_gen *g, nb_rng *r) {
  * cluster, or global popularity. */
 static int32_t draw_new(sy_gen *g, nb_rng *r, int nb) {
     double x = nb_rng_uniform(r);
-    if (nb > 0 && x < 0.40) {
+    if (nb > 0 && x < 0.30) {
         int32_t q = g->basket[nb_rng_below(r, (uint64_t)nb)];
         return sy_table_draw(&g->m->cl_table[g->m->prod_cluster[q]], r);
     }
-    if (x < 0.86) return draw_fav(g, r);
+    if (x < 0.78) return draw_fav(g, r);
     return sy_table_draw(&g->m->global, r);
 }
 
@@ -256,7 +256,7 @@ void sy_gen_user(sy_gen *g, int64_t u, uint64_t first_index, const sy_ids *ids) 
     if (weekly) T = T < 10.5 ? 7 : 7 * lround(T / 7.0);
     double hour0 = clampd(13.0 + 3.3 * nb_rng_normal(&r), 6, 22);
     double mu_b = 8.1 * exp(0.5 * nb_rng_normal(&r));
-    double rho = 0.53 * nb_rng_uniform(&r);
+    double rho = 0.05 + 0.62 * nb_rng_uniform(&r);
     int dow = draw_dow(&r);
     user_habits(g, &r, n, mu_b);
     g->n_events = 0;
