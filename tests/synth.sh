@@ -197,6 +197,53 @@ ok("top_frequency_baseline_strong_not_perfect", 0.2 <= f1 <= 0.6, f"F1 {f1:.3f}"
 sys.exit(1 if failed else 0)
 EOF
 
+# ---- a sequence model has something to learn ------------------------------------------------
+# For each train user's past products, predict "in the train order" with gradient boosting
+# from frequency features alone, then with recency and periodicity features added (orders
+# and days since the last purchase, the product's typical gap): the held-out AUC must rise
+# clearly, i.e. frequency is a strong baseline but timing carries signal beyond it.
+OMP_NUM_THREADS=1 "$PY" - "$T_TMP/a" <<'EOF' || t_fail timing_signal "the python check exited with status $?"
+import collections, csv, math, os, sys
+import numpy as np
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.metrics import roc_auc_score
+d = sys.argv[1]
+def read(name):
+    with open(os.path.join(d, name), newline="") as f:
+        r = csv.reader(f); next(r); return list(r)
+by_user = collections.defaultdict(list)
+for oid, u, es, num, dow, hour, ds in read("orders.csv"):
+    by_user[int(u)].append((int(num), int(oid), es, int(ds[:-2]) if ds else 0))
+items = collections.defaultdict(set)
+for f in ("order_products__prior.csv", "order_products__train.csv"):
+    for oid, pid, cart, re in read(f): items[int(oid)].add(int(pid))
+X, y, grp = [], [], []
+for u, ol in by_user.items():
+    ol.sort()
+    if ol[-1][2] != "train": continue
+    truth = items[ol[-1][1]]; hist = [items[o[1]] for o in ol[:-1]]; L = len(hist)
+    day = np.cumsum([o[3] for o in ol])
+    cnt = collections.Counter(); first = {}; last = {}
+    for i, h in enumerate(hist):
+        for p in h: cnt[p] += 1; first.setdefault(p, i); last[p] = i
+    for p, c in cnt.items():
+        gap_days = (day[last[p]] - day[first[p]]) / (c - 1) if c > 1 else 60.0
+        since_days = day[L] - day[last[p]]
+        X.append([c / L, c, L, L - 1 - last[p], L - first[p], c / (L - first[p]), since_days,
+                  gap_days, since_days / max(gap_days, 1.0)])
+        y.append(p in truth); grp.append(u)
+X, y, grp = np.array(X), np.array(y), np.array(grp)
+tr, te = grp % 2 == 0, grp % 2 == 1
+auc = {}
+for name, cols in (("frequency", [0, 1, 2]), ("timing", list(range(9)))):
+    m = HistGradientBoostingClassifier(max_iter=100, random_state=0).fit(X[tr][:, cols], y[tr])
+    auc[name] = roc_auc_score(y[te], m.predict_proba(X[te][:, cols])[:, 1])
+print(f"# held-out AUC: frequency {auc['frequency']:.4f}, with recency/periodicity {auc['timing']:.4f}")
+good = auc["timing"] - auc["frequency"] >= 0.01 and auc["frequency"] >= 0.7
+print(("ok" if good else "not ok") + " recency_and_periodicity_add_signal" +
+      ("" if good else f": AUC frequency {auc['frequency']:.4f}, with timing {auc['timing']:.4f}"))
+EOF
+
 # ---- the real files' layout ---------------------------------------------------------------------
 REAL="$NB_DATA/instacart-sample64"
 if [[ -f "$REAL/orders.csv" ]]; then
