@@ -30,6 +30,8 @@ typedef struct {
     st_idmap orders;    /* order_id -> line << 2 | eval_set */
     st_idmap user_num;  /* user_id << 32 | order_number -> line */
     st_idmap users;     /* user_id -> 0 */
+    uint8_t *prod_bits; /* bitmap of known product ids below prod_bits_n: the hot item check */
+    int64_t prod_bits_n; /* stays in cache where the products map would not */
     int progress;
     double t0, t_last;
     long long rows;
@@ -269,6 +271,8 @@ static int load_items(imp_ctx *x, const char *dir, const char *file, int want_ev
     if (rc) return rc;
     rc = prep(x, "INSERT INTO order_items VALUES (?1, ?2, ?3, ?4)", &st, err, errlen);
     int r = 0;
+    int64_t last_order = -1;
+    const uint64_t *ov = NULL; /* x->orders is not modified while items load */
     while (rc == NB_OK && (r = st_csv_read(&c, err, errlen)) == 1) {
         int64_t order, product, pos, reord;
         if ((rc = st_csv_check_count(&c, err, errlen)) ||
@@ -277,7 +281,11 @@ static int load_items(imp_ctx *x, const char *dir, const char *file, int want_ev
             (rc = st_csv_int(&c, 2, 1, INT32_MAX, 0, &pos, err, errlen)) ||
             (rc = st_csv_int(&c, 3, 0, 1, 0, &reord, err, errlen)))
             break;
-        const uint64_t *ov = st_idmap_get(&x->orders, (uint64_t)order);
+        /* Item files are usually grouped by order: look the order up once per group. */
+        if (order != last_order || !ov) {
+            ov = st_idmap_get(&x->orders, (uint64_t)order);
+            last_order = order;
+        }
         if (!ov) {
             rc = st_csv_field_err(&c, 0, err, errlen, NB_EFORMAT, "unknown order_id %lld (not in orders.csv)",
                                   (long long)order);
@@ -290,7 +298,9 @@ static int load_items(imp_ctx *x, const char *dir, const char *file, int want_ev
                                   eval_names[want_ev]);
             break;
         }
-        if (!st_idmap_get(&x->products, (uint64_t)product)) {
+        int known = product < x->prod_bits_n ? (x->prod_bits[product >> 3] >> (product & 7)) & 1
+                                              : st_idmap_get(&x->products, (uint64_t)product) != NULL;
+        if (!known) {
             rc = st_csv_field_err(&c, 1, err, errlen, NB_EFORMAT, "unknown product_id %lld (not in products.csv)",
                                   (long long)product);
             break;
@@ -318,6 +328,20 @@ static int load_items(imp_ctx *x, const char *dir, const char *file, int want_ev
     sqlite3_finalize(st);
     st_csv_close(&c);
     return rc;
+}
+
+/* Builds x->prod_bits from x->products for ids below 2^27 (a bitmap of at most 16 MiB). */
+static void product_bitmap(imp_ctx *x) {
+    int64_t max_id = -1;
+    for (size_t i = 0; i < x->products.cap; i++)
+        if (x->products.slots[i].key && (int64_t)x->products.slots[i].key - 1 > max_id)
+            max_id = (int64_t)x->products.slots[i].key - 1;
+    x->prod_bits_n = max_id + 1 < (INT64_C(1) << 27) ? max_id + 1 : (INT64_C(1) << 27);
+    x->prod_bits = nb_xcalloc((size_t)(x->prod_bits_n >> 3) + 1, 1);
+    for (size_t i = 0; i < x->products.cap; i++) {
+        int64_t id = (int64_t)x->products.slots[i].key - 1;
+        if (x->products.slots[i].key && id < x->prod_bits_n) x->prod_bits[id >> 3] |= (uint8_t)(1u << (id & 7));
+    }
 }
 
 /* Drops the schema's secondary indexes (to be rebuilt after the bulk load) and returns their
@@ -372,7 +396,10 @@ static int build(imp_ctx *x, const char *tmp, const char *csv_dir, const char *c
                          &x->s->departments, err, errlen)) ||
         (rc = load_named(x, cat_dir, "aisles.csv", "aisles", "aisle_id", "aisle", &x->aisles, &x->s->aisles, err,
                          errlen)) ||
-        (rc = load_products(x, cat_dir, err, errlen)) || (rc = load_orders(x, csv_dir, err, errlen)) ||
+        (rc = load_products(x, cat_dir, err, errlen)))
+        goto done;
+    product_bitmap(x);
+    if ((rc = load_orders(x, csv_dir, err, errlen)) ||
         (rc = load_items(x, csv_dir, "order_products__prior.csv", 0, 0, &x->s->items_prior, err, errlen)) ||
         (rc = load_items(x, csv_dir, "order_products__train.csv", 1, 1, &x->s->items_train, err, errlen)))
         goto done;
@@ -429,6 +456,7 @@ int st_import(const char *csv_dir, const char *catalog_dir, const char *db_path,
     st_idmap_free(&x.orders);
     st_idmap_free(&x.user_num);
     st_idmap_free(&x.users);
+    free(x.prod_bits);
     stats.seconds = nb_now() - x.t0;
     if (rc == NB_OK && out) *out = stats;
     return rc;
