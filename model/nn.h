@@ -131,7 +131,8 @@ void nn_adam_update(nn_real *p, const nn_real *g, nn_real *m, nn_real *v, size_t
                     float b1, float b2, float eps, long t);
 /* The same with every g[i] first multiplied by gscale (gradient clipping folded into the
  * update, so the clipped gradient is never written back). */
-void nn_adam_update_scaled(nn_real *p, const nn_real *g, nn_real *m, nn_real *v, size_t n,
+void nn_adam_update_scaled(nn_real *restrict p, const nn_real *restrict g,
+                           nn_real *restrict m, nn_real *restrict v, size_t n,
                            nn_real gscale, float lr, float b1, float b2, float eps, long t);
 /* L2 norm of g (accumulated in double). */
 double nn_grad_norm(const nn_real *g, size_t n);

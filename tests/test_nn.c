@@ -38,6 +38,46 @@ static int test_bce_large_logits(void) {
     return T_PASS;
 }
 
+/* The float build's own exp/log1p against libm in double, over the range that matters and
+ * through both the 8-lane body and the masked tail. */
+static int test_bce_accuracy(void) {
+    enum { N = 6003 };
+    static float x[N], y[N], g[N];
+    for (int i = 0; i < N; i++) {
+        x[i] = -30.0f + 60.0f * (float)i / (N - 1);
+        y[i] = (float)(i % 2);
+    }
+    x[0] = -88.5f; x[1] = 87.9f; x[2] = 1e-8f; x[3] = -1e-8f; x[4] = 0;
+    double worst_l = 0, worst_g = 0, sum = 0;
+    int wl = 0, wg = 0;
+    for (int i = 0; i < N; i++) {
+        double xd = x[i], yd = y[i], pw = 10, lw = 1 + (pw - 1) * yd;
+        /* -[pw y log s(x) + (1-y) log(1 - s(x))] with log1p/exp in double, written without
+         * cancellation (log s(x) = -log1p(exp(-x)), log(1 - s(x)) = -log1p(exp(x))) */
+        double ref = pw * yd * (xd >= 0 ? log1p(exp(-xd)) : -xd + log1p(exp(xd))) +
+                     (1 - yd) * (xd <= 0 ? log1p(exp(xd)) : xd + log1p(exp(-xd)));
+        double sig = 1 / (1 + exp(-xd));
+        double gref = sig * lw - pw * yd;
+        sum += ref;
+        float gi = 0;
+        double l = nn_bce_forward(x + i, y + i, 1, 10);
+        nn_bce_backward(&gi, x + i, y + i, 1, 10);
+        /* relative for the loss (absolute below 1e-30: exp(-87) and smaller flush to 0);
+         * the gradient's float form sigmoid*lw - pw*y cancels for y = 1, so its error is
+         * measured against the scale of its terms, pw */
+        double el = fabs(l - ref) / fmax(fabs(ref), 1e-30), eg = fabs(gi - gref) / pw;
+        if (el > worst_l) { worst_l = el; wl = i; }
+        if (eg > worst_g) { worst_g = eg; wg = i; }
+    }
+    double mean = nn_bce_forward_backward(g, x, y, N, 10);
+    printf("# bce vs libm: worst relative error loss %.3g (x=%g), gradient %.3g (x=%g)\n",
+           worst_l, (double)x[wl], worst_g, (double)x[wg]);
+    T_ASSERT(worst_l < 2e-6, "loss relative error %g", worst_l);
+    T_ASSERT(worst_g < 2e-6, "gradient error %g", worst_g);
+    T_ASSERT(fabs(mean - sum / N) < 1e-6 * fabs(sum / N), "mean %.9g vs %.9g", mean, sum / N);
+    return T_PASS;
+}
+
 static int test_adam_two_steps(void) {
     /* lr 0.1, betas 0.9/0.999, eps 1e-8; p = {1, -2}; gradients {0.5, 3} then {-0.25, -1}.
      * Step 1: m = 0.1 g, v = 0.001 g^2, bias-corrected m^ = g, v^ = g^2, so each p moves by
@@ -464,6 +504,7 @@ static int test_overfits_fixed_batch(void) {
 
 int main(void) {
     T_RUN(test_bce_large_logits);
+    T_RUN(test_bce_accuracy);
     T_RUN(test_adam_two_steps);
     T_RUN(test_config_check);
     T_RUN(test_tensor_table);
