@@ -93,6 +93,39 @@ static int item_cmp(const void *pa, const void *pb) {
     return (a->idx > b->idx) - (a->idx < b->idx);
 }
 
+/* Restores the heap property below i in a heap of n items whose root is the WORST item
+ * (the one item_cmp orders last). */
+static void item_heap_down(bl_item *a, int n, int i) {
+    for (;;) {
+        int l = 2 * i + 1, r = l + 1, w = i;
+        if (l < n && item_cmp(&a[l], &a[w]) > 0) w = l;
+        if (r < n && item_cmp(&a[r], &a[w]) > 0) w = r;
+        if (w == i) return;
+        bl_item t = a[i];
+        a[i] = a[w];
+        a[w] = t;
+        i = w;
+    }
+}
+
+/* Moves the best min(n, ni) of a[0..ni) into a[0..) in item_cmp order and returns that count.
+ * O(ni log n): a bounded heap, so that ranking thousands of neighbour products for a top-20
+ * list does not sort them all. */
+static int select_top(bl_item *a, int ni, int n) {
+    if (n <= 0) return 0;
+    if (ni > n) {
+        for (int i = n / 2 - 1; i >= 0; i--) item_heap_down(a, n, i);
+        for (int i = n; i < ni; i++)
+            if (item_cmp(&a[i], &a[0]) < 0) {
+                a[0] = a[i];
+                item_heap_down(a, n, 0);
+            }
+        ni = n;
+    }
+    qsort(a, (size_t)ni, sizeof *a, item_cmp);
+    return ni;
+}
+
 /* Checks u and hist_end against h. Returns NB_OK or NB_EINVAL. */
 static int check_user(const st_history *h, int u, int64_t hist_end, int n, char *err,
                       size_t errlen) {
@@ -221,8 +254,9 @@ int tr_ptopfreq(const tr_popularity *pop, const st_history *h, int u, int64_t hi
         int32_t j = ws->touched[i];
         ws->items[i] = (bl_item){(double)ws->cnt[j] / (double)n_hist, ws->last[j], j};
     }
-    qsort(ws->items, (size_t)ws->n_touched, sizeof *ws->items, item_cmp);
-    *n_out = emit_with_fill(ws, pop, ws->n_touched, n, out, score);
+    int ni = select_top(ws->items, ws->n_touched, n);
+    for (int i = ni; i < ws->n_touched; i++) ws->cnt[ws->items[i].idx] = 0; /* not listed */
+    *n_out = emit_with_fill(ws, pop, ni, n, out, score);
     ws_clear(ws);
     return NB_OK;
 }
@@ -531,8 +565,8 @@ int tr_tifu_score(const tr_tifu *t, const tr_popularity *pop, const st_history *
         else
             ws->cnt[j] = 0; /* not ranked, so the popularity fill may use it */
     }
-    qsort(ws->items, (size_t)ni, sizeof *ws->items, item_cmp);
-    *n_out = emit_with_fill(ws, pop, ni, n, out, score);
+    int nsel = select_top(ws->items, ni, n);
+    *n_out = emit_with_fill(ws, pop, nsel, n, out, score);
     ws_clear(ws);
     return NB_OK;
 }
