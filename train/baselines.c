@@ -143,15 +143,15 @@ static int check_user(const st_history *h, int u, int64_t hist_end, int n, char 
 
 /* ---- popularity ------------------------------------------------------------------------ */
 
-static const int32_t *g_sort_cnt; /* only during tr_popularity_build's qsort */
-static int pop_cmp(const void *pa, const void *pb) {
+/* Order count descending, then index ascending (qsort_r with the counts as context). */
+static int pop_cmp(const void *pa, const void *pb, void *ctx) {
+    const int32_t *cnt = ctx;
     int32_t a = *(const int32_t *)pa, b = *(const int32_t *)pb;
-    if (g_sort_cnt[a] != g_sort_cnt[b]) return g_sort_cnt[a] > g_sort_cnt[b] ? -1 : 1;
+    if (cnt[a] != cnt[b]) return cnt[a] > cnt[b] ? -1 : 1;
     return (a > b) - (a < b);
 }
 
-/* Counts ST_PRIOR orders per product. Returns NB_OK, NB_EINVAL or NB_ENOMEM. Not
- * thread-safe (qsort needs a file-level key): build once, before any threads. */
+/* Counts ST_PRIOR orders per product. Returns NB_OK, NB_EINVAL or NB_ENOMEM. */
 int tr_popularity_build(tr_popularity *pop, const st_history *h, char *err, size_t errlen) {
     memset(pop, 0, sizeof *pop);
     if (h->n_products <= 0) return nb_err(err, errlen, NB_EINVAL, "popularity: no products");
@@ -180,9 +180,7 @@ int tr_popularity_build(tr_popularity *pop, const st_history *h, char *err, size
         pop->share[j] = pop->n_orders ? (float)((double)cnt[j] / (double)pop->n_orders) : 0.0f;
         pop->rank[j] = (int32_t)j;
     }
-    g_sort_cnt = cnt;
-    qsort(pop->rank, P, sizeof *pop->rank, pop_cmp);
-    g_sort_cnt = NULL;
+    qsort_r(pop->rank, P, sizeof *pop->rank, pop_cmp, cnt);
 done:
     free(cnt);
     free(seen);
