@@ -59,6 +59,7 @@ nomem:
     return nb_err(err, errlen, NB_ENOMEM, "baselines: out of memory for %d products", n_products);
 }
 
+/* Frees ws and its buffers; NULL is a no-op. */
 void tr_bl_ws_free(tr_bl_ws *ws) {
     if (!ws) return;
     free(ws->acc);
@@ -188,6 +189,7 @@ done:
     return rc;
 }
 
+/* Frees pop's arrays; pop is left zeroed. */
 void tr_popularity_free(tr_popularity *pop) {
     free(pop->share);
     free(pop->rank);
@@ -261,6 +263,7 @@ int tr_ptopfreq(const tr_popularity *pop, const st_history *h, int u, int64_t hi
 
 /* ---- TIFU-KNN -------------------------------------------------------------------------- */
 
+/* Fills p with the brief's settings: r_b 0.9, r_g 0.7, m 3, k 300, alpha 0.9. */
 void tr_tifu_defaults(tr_tifu_params *p) {
     p->r_b = 0.9;
     p->r_g = 0.7;
@@ -269,6 +272,7 @@ void tr_tifu_defaults(tr_tifu_params *p) {
     p->alpha = 0.9;
 }
 
+/* Returns NB_OK when the TIFU-KNN parameters are usable, else NB_EINVAL naming them. */
 static int check_params(const tr_tifu_params *p, char *err, size_t errlen) {
     if (!(p->r_b > 0 && p->r_b <= 1) || !(p->r_g > 0 && p->r_g <= 1) || p->m < 1 || p->k < 0 ||
         !(p->alpha >= 0 && p->alpha <= 1))
@@ -310,6 +314,7 @@ static void tifu_accumulate(const st_history *h, int u, int64_t hist_end, const 
     }
 }
 
+/* Ascending int32 order for qsort. */
 static int cmp_i32(const void *a, const void *b) {
     int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
     return (x > y) - (x < y);
@@ -327,6 +332,7 @@ static int tifu_extract(tr_bl_ws *w, int32_t *idx, float *val) {
     return nnz;
 }
 
+/* The user vector as sorted (idx, val); see the header. Returns NB_OK or NB_EINVAL. */
 int tr_tifu_user_vector(const st_history *h, int u, int64_t hist_end, const tr_tifu_params *p,
                         tr_bl_ws *ws, int32_t *idx, float *val, int *nnz, char *err,
                         size_t errlen) {
@@ -355,6 +361,7 @@ struct tr_tifu {
     float *post_val;
 };
 
+/* Frees the reference set; NULL is a no-op. */
 void tr_tifu_free(tr_tifu *t) {
     if (!t) return;
     free(t->ref_user);
