@@ -440,6 +440,40 @@ static int test_adam_step_clipping(void) {
     return T_PASS;
 }
 
+/* An order longer than max_products is cut to its first max_products items. */
+static int test_long_order_truncated(void) {
+    int P = 200;
+    nn_config c;
+    small_cfg(&c, P);
+    c.max_products = 20;
+    nn_model m;
+    char err[NB_ERRLEN];
+    T_ASSERT(nn_model_init(&m, &c, 8, err, sizeof err) == NB_OK, "%s", err);
+    int32_t items[2 + 30];
+    for (int i = 0; i < 32; i++) items[i] = (int32_t)((i * 37 + 11) % P);
+    int n_ord = 2, off_long[3] = {0, 2, 32}, off_cut[3] = {0, 2, 22};
+    nn_batch b = {.B = 1, .n_ord = &n_ord, .ord_off = off_long, .items = items};
+    nn_model_forward(&m, &b, 0, 10);
+    float *l1 = malloc((size_t)P * sizeof(float));
+    memcpy(l1, m.logits, (size_t)P * sizeof(float));
+    b.ord_off = off_cut;
+    nn_model_forward(&m, &b, 0, 10);
+    int same = !memcmp(l1, m.logits, (size_t)P * sizeof(float));
+    /* and the cut is real: 10 more items inside the limit change the result */
+    c.max_products = 40;
+    nn_model m2;
+    T_ASSERT(nn_model_init(&m2, &c, 8, err, sizeof err) == NB_OK, "%s", err);
+    b.ord_off = off_long;
+    nn_model_forward(&m2, &b, 0, 10);
+    int differs = memcmp(l1, m2.logits, (size_t)P * sizeof(float)) != 0;
+    free(l1);
+    nn_model_free(&m);
+    nn_model_free(&m2);
+    T_ASSERT(same, "a 30-item order with max_products 20 differs from its first 20 items");
+    T_ASSERT(differs, "items 21..30 should matter when max_products is 40");
+    return T_PASS;
+}
+
 static int test_scoring_clone(void) {
     int P = 90, B = 5;
     nn_config c;
@@ -515,6 +549,7 @@ int main(void) {
     T_RUN(test_repeat_term_only_listed);
     T_RUN(test_backward_accumulates);
     T_RUN(test_adam_step_clipping);
+    T_RUN(test_long_order_truncated);
     T_RUN(test_scoring_clone);
     T_RUN(test_overfits_fixed_batch);
     return t_summary();
