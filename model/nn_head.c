@@ -24,9 +24,12 @@ static int g_threads = 1;
  * complex.h it pulls in). */
 void openblas_set_num_threads(int num_threads);
 
+/* OpenBLAS itself is kept single-threaded: the model's gemms are either small (GRU steps,
+ * conv, fc), where OpenBLAS's spin-waiting threads cost more than they save -- badly so on a
+ * busy machine -- or split across our own threads (the output layer). */
 void nn_set_threads(int n) {
     g_threads = n < 1 ? 1 : n;
-    openblas_set_num_threads(g_threads);
+    openblas_set_num_threads(1);
 }
 
 int nn_get_threads(void) { return g_threads; }
