@@ -292,6 +292,29 @@ static int test_rejects_bad_hyper_parameters(void) {
     return expect_fail(bad, NULL, 0, NB_EFORMAT, "the model expects");
 }
 
+/* A NaN weight or calibration value (with a valid CRC) is refused. */
+static int test_rejects_non_finite_values(void) {
+    char err[NB_ERRLEN];
+    const char *path = tmp_path("nan.nbw");
+    nn_model m;
+    T_ASSERT(save_small(path, 0, &m, err) == NB_OK, "%s", err);
+    nn_model_free(&m);
+    unsigned char *buf;
+    long n = read_all(path, &buf);
+    T_ASSERT(n > 100, "read");
+    put_u32(buf + n - 8, 0x7FC00000u);  /* the last value of the last tensor: NaN */
+    fix_crc(buf, n);
+    int w = write_all(path, buf, n);
+    if (w == 0 && expect_fail(path, NULL, 0, NB_EFORMAT, "non-finite value") != T_PASS) w = -2;
+    put_u32(buf + n - 8, 0);
+    put_u32(buf + 68, 0x7F800000u);     /* calib_a = +Inf */
+    fix_crc(buf, n);
+    if (w == 0) w = write_all(path, buf, n);
+    free(buf);
+    T_ASSERT(w == 0, "write or first check failed (%d)", w);
+    return expect_fail(path, NULL, 0, NB_EFORMAT, "non-finite value in the calibration");
+}
+
 static int test_rejects_trailing_bytes(void) {
     char err[NB_ERRLEN];
     const char *path = tmp_path("trail.nbw");
@@ -381,6 +404,7 @@ int main(void) {
     T_RUN(test_rejects_wrong_version);
     T_RUN(test_rejects_different_product_list);
     T_RUN(test_rejects_bad_hyper_parameters);
+    T_RUN(test_rejects_non_finite_values);
     T_RUN(test_rejects_trailing_bytes);
     T_RUN(test_fuzz_every_truncation);
     T_RUN(test_fuzz_every_flipped_byte);
