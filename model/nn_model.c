@@ -23,6 +23,7 @@
 
 /* ---- configuration ------------------------------------------------------------------ */
 
+/* The research log's best setting (see nn.h for each field). */
 void nn_config_default(nn_config *c, int n_products) {
     memset(c, 0, sizeof *c);
     c->n_products = n_products;
@@ -93,6 +94,7 @@ typedef struct {
 
 #define NEED(field, type, count) ((type *)need(&a->field, (size_t)(count) * sizeof(type)))
 
+/* Frees every activation buffer and a itself (NULL is fine). */
 static void act_free(nn_act *a) {
     if (!a) return;
     /* every member from perm on is a buf */
@@ -175,6 +177,7 @@ static void bind(const nn_model *m, nn_real *base, nn_params *p) {
     assert(k == m->n_tensors);
 }
 
+/* Returns n zeroed reals, 64-byte aligned (caller frees), or NULL. */
 static nn_real *alloc_reals(size_t n) {
     void *p = NULL;
     if (posix_memalign(&p, 64, (n ? n : 1) * sizeof(nn_real))) return NULL;
@@ -182,6 +185,7 @@ static nn_real *alloc_reals(size_t n) {
     return p;
 }
 
+/* x[i] ~ U(-bound, bound), drawn in index order from r. */
 static void fill_uniform(nn_real *x, size_t n, double bound, nb_rng *r) {
     for (size_t i = 0; i < n; i++) x[i] = (nn_real)((2 * nb_rng_uniform(r) - 1) * bound);
 }
@@ -261,6 +265,7 @@ int nn_model_train_init(nn_model *m, char *err, size_t errlen) {
     return NB_OK;
 }
 
+/* Frees what m owns (not a scoring clone's borrowed parameters) and zeroes *m. */
 void nn_model_free(nn_model *m) {
     if (m->owns_mem) free(m->mem);
     free(m->grad_mem);
@@ -440,6 +445,7 @@ typedef struct {
     int B, D, NS, overwrite;
 } hb_ctx;
 
+/* One part of head_backward: columns lo..hi-1; writes parts[part] (its dd1 share). */
 static void head_backward_part(void *vc, size_t lo, size_t hi, int part) {
     hb_ctx *c = vc;
     int B = c->B, D = c->D, NS = c->NS, n = (int)(hi - lo);
@@ -463,6 +469,9 @@ static void head_backward_part(void *vc, size_t lo, size_t hi, int part) {
     }
 }
 
+/* See the comment on hb_ctx. dd1 += the input gradient; dw, db accumulate (or dw is
+ * overwritten for the full head when `overwrite`). W is out.w (full head) or the gathered
+ * wbuf (candidate head, rows != NULL). */
 static void head_backward(nn_act *a, nn_real *dd1, int overwrite, nn_real *dw, nn_real *db,
                           const nn_real *dl, const nn_real *d1, const nn_real *W,
                           const int32_t *rows, int B, int D, int NS) {
@@ -605,12 +614,14 @@ typedef struct {
     double part_sq[NN_MAX_PARTS];
 } adam_ctx;
 
+/* Squared norm of one part of the gradient into part_sq[part]. */
 static void norm_part(void *vc, size_t lo, size_t hi, int part) {
     adam_ctx *c = vc;
     double n = nn_grad_norm(c->m->grad_mem + lo, hi - lo);
     c->part_sq[part] = n * n;
 }
 
+/* Adam over one part of the parameters. */
 static void adam_part(void *vc, size_t lo, size_t hi, int part) {
     adam_ctx *c = vc;
     nn_model *m = c->m;
