@@ -1,0 +1,68 @@
+/* idmap.c -- see idmap.h. */
+#include "idmap.h"
+#include "nb_err.h"
+#include "rng.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+void st_idmap_init(st_idmap *m, size_t expect) {
+    size_t cap = 16;
+    while (cap < 2 * expect) cap *= 2;
+    m->cap = cap;
+    m->n = 0;
+    m->slots = nb_xcalloc(cap, sizeof *m->slots);
+}
+
+/* Doubles the table and reinserts every key. */
+static void idmap_grow(st_idmap *m) {
+    size_t ocap = m->cap;
+    st_idmap_slot *old = m->slots;
+    m->cap = 2 * ocap;
+    m->slots = nb_xcalloc(m->cap, sizeof *m->slots);
+    size_t mask = m->cap - 1;
+    for (size_t i = 0; i < ocap; i++) {
+        if (!old[i].key) continue;
+        size_t j = nb_hash64(old[i].key) & mask;
+        while (m->slots[j].key) j = (j + 1) & mask;
+        m->slots[j] = old[i];
+    }
+    free(old);
+}
+
+uint64_t *st_idmap_put(st_idmap *m, uint64_t key, int *found) {
+    assert(key < UINT64_MAX);
+    if (2 * (m->n + 1) > m->cap) idmap_grow(m);
+    uint64_t k = key + 1;
+    size_t mask = m->cap - 1;
+    size_t j = nb_hash64(k) & mask;
+    while (m->slots[j].key) {
+        if (m->slots[j].key == k) {
+            *found = 1;
+            return &m->slots[j].val;
+        }
+        j = (j + 1) & mask;
+    }
+    m->slots[j].key = k;
+    m->slots[j].val = 0;
+    m->n++;
+    *found = 0;
+    return &m->slots[j].val;
+}
+
+uint64_t *st_idmap_get(const st_idmap *m, uint64_t key) {
+    uint64_t k = key + 1;
+    size_t mask = m->cap - 1;
+    size_t j = nb_hash64(k) & mask;
+    while (m->slots[j].key) {
+        if (m->slots[j].key == k) return &m->slots[j].val;
+        j = (j + 1) & mask;
+    }
+    return NULL;
+}
+
+void st_idmap_free(st_idmap *m) {
+    free(m->slots);
+    memset(m, 0, sizeof *m);
+}
