@@ -9,9 +9,8 @@
  *   need products above it, and a quickselect on those finds the exact need-th (score
  *   desc, index asc); a filter of the collected list (still in index order) yields the set
  *   already sorted. One full pass over the row, no sort.
- * Each set is encoded at once (storage/candidates.h) into its block's buffer; the blocks are
- * concatenated in user order at the end, so the result does not depend on the thread
- * count. While the workers run, OpenBLAS is told to use one thread (each worker's sgemm is
+ * Every user's output range is fixed up front (off[]), so the result does not depend on
+ * the thread count. While the workers run, OpenBLAS is told to use one thread (each worker's sgemm is
  * already one of n_threads parallel streams); its setting is restored afterwards, so do not
  * run other OpenBLAS work concurrently with tr_cands_build in the same process.
  */
@@ -107,8 +106,7 @@ typedef struct {
     const int64_t *end;   /* [n_users] */
     const int32_t *pop;   /* [n_top] popularity top list, ascending */
     int P, E, n_top, n_threads, tid;
-    tr_cands *c;          /* count[] fixed; workers write boff[u + 1] = u's byte length */
-    int64_t *blk_start;   /* [n_blocks] where each block's encodings start in its worker's ebuf */
+    tr_cands *c;          /* off[] fixed; each worker writes its users' idx ranges */
     /* private */
     float *prof;          /* [TR_CG_BLOCK, E] */
     float *scores;        /* [TR_CG_BLOCK, P] */
@@ -117,9 +115,6 @@ typedef struct {
     cg_pair *lst;         /* [P] scores above the estimated threshold, index order */
     uint64_t *tmp;        /* [P] keys (cg_key) for the quickselects */
     int32_t *sel;         /* [P] the selected ones, ascending */
-    int32_t *set;         /* [P] the current user's set */
-    uint8_t *ebuf;        /* this worker's encodings, block after block */
-    size_t elen, ecap;
 } cg_worker;
 
 /* Merge of ascending disjoint lists into out; returns the count. */
@@ -146,21 +141,20 @@ static int cg_collect(cg_worker *w, const float *s, float thr) {
     return m;
 }
 
-/* Computes user u's set into w->set from its score row s[P] (cosines against every
- * product; the bought products' entries are overwritten with -inf); returns its size,
- * c->count[u]. */
-static int cg_select_user(cg_worker *w, int u, float *s) {
+/* Computes user u's set into its range of c->idx from its score row s[P] (cosines against
+ * every product; the bought products' entries are overwritten with -inf). */
+static void cg_select_user(cg_worker *w, int u, float *s) {
     tr_cands *c = w->c;
     int P = w->P;
-    int32_t *out = w->set;
-    int total = c->count[u];
+    int32_t *out = c->idx + c->off[u];
+    int total = (int)(c->off[u + 1] - c->off[u]);
     const st_history *h = w->h;
     int64_t i0 = h->order_item_off[h->user_order_off[u]];
     int64_t i1 = h->order_item_off[w->end[u]];
     if (i0 == i1) { /* cold start */
         assert(total == w->n_top);
         memcpy(out, w->pop, (size_t)total * sizeof *out);
-        return total;
+        return;
     }
     int nb = 0;
     for (int64_t i = i0; i < i1; i++) {
@@ -205,8 +199,8 @@ static int cg_select_user(cg_worker *w, int u, float *s) {
     }
     int n = cg_merge(out, w->bought, nb, w->sel, nsel);
     assert(n == total);
+    (void)n;
     for (int k = 0; k < nb; k++) w->mark[w->bought[k]] = 0;
-    return n;
 }
 
 /* Worker: blocks tid, tid + n_threads, ... */
@@ -234,36 +228,22 @@ static void *cg_worker_run(void *arg) {
         }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, bu, P, E, 1.0f, w->prof, E,
                     w->nrm, E, 0.0f, w->scores, P);
-        w->blk_start[u0 / TR_CG_BLOCK] = (int64_t)w->elen;
-        for (int r = 0; r < bu; r++) {
-            int n = cg_select_user(w, u0 + r, w->scores + (size_t)r * P);
-            if (w->elen + (size_t)n * 5 > w->ecap) {
-                w->ecap = 2 * w->ecap + (size_t)n * 5;
-                w->ebuf = nb_xrealloc(w->ebuf, w->ecap);
-            }
-            size_t k = st_cand_encode_buf(w->set, n, w->ebuf + w->elen);
-            w->c->boff[u0 + r + 1] = (int64_t)k;
-            w->elen += k;
-        }
+        for (int r = 0; r < bu; r++) cg_select_user(w, u0 + r, w->scores + (size_t)r * P);
     }
     return NULL;
 }
 
 void tr_cands_free(tr_cands *c) {
     if (!c) return;
-    free(c->count);
-    free(c->boff);
-    free(c->enc);
+    free(c->off);
+    free(c->idx);
     memset(c, 0, sizeof *c);
 }
 
-int tr_cands_get(const tr_cands *c, int u, int32_t *out, int max, int *n, char *err,
-                 size_t errlen) {
+const int32_t *tr_cands_user(const tr_cands *c, int u, int *n) {
     assert(u >= 0 && u < c->n_users);
-    int rc = st_cand_decode(c->enc + c->boff[u], (size_t)(c->boff[u + 1] - c->boff[u]),
-                            c->n_products, out, max, n, err, errlen);
-    assert(rc != NB_OK || *n == c->count[u]);
-    return rc;
+    *n = (int)(c->off[u + 1] - c->off[u]);
+    return c->idx + c->off[u];
 }
 
 /* Popularity (item counts over every user's history) top n_top, ascending index. */
@@ -307,7 +287,6 @@ int tr_cands_build(tr_cands *c, const st_history *h, const float *emb, int n_pro
     int32_t *pop = NULL;
     cg_worker *ws = NULL;
     pthread_t *th = NULL;
-    int64_t *blk_start = NULL;
 
     for (int u = 0; u < nu; u++) {
         end[u] = hist_end ? hist_end[u] : tr_cands_default_end(h, u);
@@ -337,8 +316,8 @@ int tr_cands_build(tr_cands *c, const st_history *h, const float *emb, int n_pro
     /* sizes: max(n_top, distinct bought) per user */
     c->n_users = nu;
     c->n_products = P;
-    c->count = nb_xmalloc((size_t)(nu > 0 ? nu : 1) * sizeof *c->count);
-    c->boff = nb_xcalloc((size_t)(nu + 1), sizeof *c->boff);
+    c->off = nb_xmalloc((size_t)(nu + 1) * sizeof *c->off);
+    c->off[0] = 0;
     int32_t *tmp = nb_xmalloc((size_t)P * sizeof *tmp);
     for (int u = 0; u < nu; u++) {
         int nb = 0;
@@ -348,13 +327,14 @@ int tr_cands_build(tr_cands *c, const st_history *h, const float *emb, int n_pro
             if (!mark[p]) mark[p] = 1, tmp[nb++] = p;
         }
         for (int k = 0; k < nb; k++) mark[tmp[k]] = 0;
-        c->count[u] = nb > n_top ? nb : n_top;
-        if (c->count[u] > c->max_count) c->max_count = c->count[u];
+        int cnt = nb > n_top ? nb : n_top;
+        c->off[u + 1] = c->off[u] + cnt;
+        if (cnt > c->max_count) c->max_count = cnt;
     }
     free(tmp);
+    c->idx = nb_xmalloc((size_t)(c->off[nu] > 0 ? c->off[nu] : 1) * sizeof *c->idx);
     pop = cg_popular(h, end, n_top);
     int n_blocks = (nu + TR_CG_BLOCK - 1) / TR_CG_BLOCK;
-    blk_start = nb_xcalloc((size_t)(n_blocks > 0 ? n_blocks : 1), sizeof *blk_start);
 
     int nt = n_threads;
     if (n_blocks < nt) nt = n_blocks;
@@ -364,8 +344,7 @@ int tr_cands_build(tr_cands *c, const st_history *h, const float *emb, int n_pro
     for (int t = 0; t < nt; t++) {
         cg_worker *w = &ws[t];
         *w = (cg_worker){.h = h, .emb = emb, .nrm = nrm, .end = end, .pop = pop, .P = P,
-                         .E = E, .n_top = n_top, .n_threads = nt, .tid = t, .c = c,
-                         .blk_start = blk_start};
+                         .E = E, .n_top = n_top, .n_threads = nt, .tid = t, .c = c};
         w->prof = nb_xmalloc((size_t)TR_CG_BLOCK * E * sizeof *w->prof);
         w->scores = nb_xmalloc((size_t)TR_CG_BLOCK * P * sizeof *w->scores);
         w->mark = nb_xcalloc((size_t)P, 1);
@@ -373,7 +352,6 @@ int tr_cands_build(tr_cands *c, const st_history *h, const float *emb, int n_pro
         w->lst = nb_xmalloc((size_t)P * sizeof *w->lst);
         w->tmp = nb_xmalloc((size_t)P * sizeof *w->tmp);
         w->sel = nb_xmalloc((size_t)P * sizeof *w->sel);
-        w->set = nb_xmalloc((size_t)P * sizeof *w->set);
     }
     /* One OpenBLAS thread per sgemm in every case: our workers are the parallelism, and a
      * fixed kernel path keeps the scores (hence the sets) identical for any n_threads. */
@@ -392,14 +370,6 @@ int tr_cands_build(tr_cands *c, const st_history *h, const float *emb, int n_pro
         for (int t = 0; t < started; t++) pthread_join(th[t], NULL);
     }
     openblas_set_num_threads(blas_threads);
-    /* byte lengths -> offsets; blocks concatenated in user order */
-    for (int u = 0; u < nu; u++) c->boff[u + 1] += c->boff[u];
-    c->enc = nb_xmalloc((size_t)c->boff[nu] + 1);
-    for (int b = 0; b < n_blocks; b++) {
-        int64_t a = c->boff[b * TR_CG_BLOCK];
-        int ue = (b + 1) * TR_CG_BLOCK < nu ? (b + 1) * TR_CG_BLOCK : nu;
-        memcpy(c->enc + a, ws[b % nt].ebuf + blk_start[b], (size_t)(c->boff[ue] - a));
-    }
     for (int t = 0; t < nt; t++) {
         cg_worker *w = &ws[t];
         free(w->prof);
@@ -409,14 +379,11 @@ int tr_cands_build(tr_cands *c, const st_history *h, const float *emb, int n_pro
         free(w->lst);
         free(w->tmp);
         free(w->sel);
-        free(w->set);
-        free(w->ebuf);
     }
     goto done;
 fail:
     tr_cands_free(c);
 done:
-    free(blk_start);
     free(ws);
     free(th);
     free(pop);
@@ -441,6 +408,7 @@ int tr_cands_write(sqlite3 *db, int64_t model_id, const tr_cands *c, const st_hi
                       c->n_users, c->n_products, h->n_users, h->n_products);
     int rc = NB_OK;
     sqlite3_stmt *del = NULL, *ins = NULL;
+    uint8_t *buf = nb_xmalloc((size_t)c->max_count * 5 + 1);
     if (sqlite3_prepare_v2(db, "DELETE FROM candidates WHERE model_id = ?1", -1, &del,
                            NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(db,
@@ -457,18 +425,21 @@ int tr_cands_write(sqlite3 *db, int64_t model_id, const tr_cands *c, const st_hi
         goto done;
     }
     for (int u = 0; u < c->n_users && rc == NB_OK; u++) {
+        int n;
+        const int32_t *set = tr_cands_user(c, u, &n);
+        size_t len = st_cand_encode_buf(set, n, buf);
         sqlite3_reset(ins);
         sqlite3_bind_int64(ins, 1, model_id);
         sqlite3_bind_int(ins, 2, h->user_ids[u]);
-        sqlite3_bind_int(ins, 3, c->count[u]);
-        sqlite3_bind_blob(ins, 4, c->enc + c->boff[u], (int)(c->boff[u + 1] - c->boff[u]),
-                          SQLITE_STATIC);
+        sqlite3_bind_int(ins, 3, n);
+        sqlite3_bind_blob(ins, 4, buf, (int)len, SQLITE_STATIC);
         if (sqlite3_step(ins) != SQLITE_DONE)
             rc = nb_err(err, errlen, NB_EDB, "writing candidates of model %lld, user %d: %s",
                         (long long)model_id, (int)h->user_ids[u], sqlite3_errmsg(db));
         sqlite3_clear_bindings(ins);
     }
 done:
+    free(buf);
     sqlite3_finalize(del);
     sqlite3_finalize(ins);
     return rc;
@@ -510,7 +481,6 @@ int tr_cands_recall(const tr_cands *c, const st_history *h, const int64_t *targe
                       c->n_users, c->n_products, h->n_users, h->n_products);
     double macro = 0, size = 0;
     int rc = NB_OK;
-    int32_t *set = nb_xmalloc((size_t)(c->max_count > 0 ? c->max_count : 1) * sizeof *set);
     for (int u = 0; u < h->n_users && rc == NB_OK; u++) {
         int64_t t = -1;
         if (target) {
@@ -532,8 +502,7 @@ int tr_cands_recall(const tr_cands *c, const st_history *h, const int64_t *targe
         int64_t i0 = h->order_item_off[t], i1 = h->order_item_off[t + 1];
         if (i0 == i1) continue;
         int n, nd;
-        rc = tr_cands_get(c, u, set, c->max_count, &n, err, errlen);
-        if (rc != NB_OK) break;
+        const int32_t *set = tr_cands_user(c, u, &n);
         int hits = cg_hits(set, n, h->items + i0, (int)(i1 - i0), &nd);
         r->n_users++;
         r->n_targets += nd;
@@ -541,7 +510,6 @@ int tr_cands_recall(const tr_cands *c, const st_history *h, const int64_t *targe
         macro += (double)hits / nd;
         size += n;
     }
-    free(set);
     if (rc != NB_OK) return rc;
     if (r->n_users) {
         r->micro = (double)r->n_hits / (double)r->n_targets;

@@ -10,7 +10,7 @@
  * function of (h, hist_end, emb, n_top), independent of the thread count.
  * A user with no item in the history (cold start) gets the n_top most popular products
  * (item counts over every user's history before hist_end; ties: lower index).
- * Sets are sorted by ascending product index and kept encoded as in storage/candidates.h.
+ * Sets are stored sorted by ascending product index (the order storage/candidates.h encodes).
  *
  * The default history end of a user (hist_end == NULL) is the user's first order whose
  * eval_set is not ST_PRIOR (the "next order": train or test), or the user's end when every
@@ -33,16 +33,14 @@
 
 #define TR_CANDS_DEFAULT 3000
 
-/* The table in memory, already in the stored encoding (storage/candidates.h): at full
- * Instacart scale ~620 MB instead of 2.5 GB of int32. Decode a user's set with
- * tr_cands_get (a few microseconds for 3,000 candidates). */
+/* The table in memory, decoded (int32 indices: ~2.5 GB at full Instacart scale, 206k users x
+ * 3,000; the stored, encoded form is ~1 byte per candidate). */
 typedef struct {
     int n_users;    /* == h->n_users of the history it was built from */
     int n_products; /* P */
-    int max_count;  /* the largest set (a buffer this size fits every user) */
-    int32_t *count; /* [n_users] set sizes */
-    int64_t *boff;  /* [n_users + 1]: user u's encoding is enc[boff[u] .. boff[u+1]) */
-    uint8_t *enc;
+    int64_t *off;   /* [n_users + 1]: user u's set is idx[off[u] .. off[u+1]) */
+    int32_t *idx;   /* product indices, ascending within each user */
+    int max_count;  /* the largest set */
 } tr_cands;
 
 /* The default history end of user u (see above): an order index into h's order arrays. */
@@ -61,10 +59,8 @@ int tr_cands_build(tr_cands *c, const st_history *h, const float *emb, int n_pro
                    size_t errlen);
 void tr_cands_free(tr_cands *c);
 
-/* Decodes user u's set (ascending product indices) into out[max]; *n receives its size.
- * Returns NB_OK, or NB_EFORMAT when max < the set size (use c->max_count). */
-int tr_cands_get(const tr_cands *c, int u, int32_t *out, int max, int *n, char *err,
-                 size_t errlen);
+/* User u's set: returns a pointer into c (valid until tr_cands_free) and its size in *n. */
+const int32_t *tr_cands_user(const tr_cands *c, int u, int *n);
 
 /* Writes c into the `candidates` table for model_id, replacing any rows of that model.
  * MUST be called inside a transaction that the caller opened (BEGIN) and will COMMIT or
