@@ -74,3 +74,15 @@ CREATE TABLE candidates (
     encoded      BLOB NOT NULL,
     PRIMARY KEY (model_id, user_id)
 );  -- a rowid table on purpose: rows of ~3 KB are too large for a WITHOUT ROWID b-tree
+
+-- Global product statistics behind the repeat features TR_F_PROD_REORDER / TR_F_PROD_POP
+-- (train/features.h), counted once over the ST_PRIOR orders of the training history and
+-- written with the model (same transaction as its models row) so that nb-serve uses the
+-- exact numbers the model was trained with.
+CREATE TABLE product_stats (
+    model_id    INTEGER NOT NULL REFERENCES models(model_id),
+    product_id  INTEGER NOT NULL REFERENCES products(product_id),
+    n_items     INTEGER NOT NULL,        -- items of the product in prior orders
+    n_reordered INTEGER NOT NULL,        -- of which flagged reordered
+    PRIMARY KEY (model_id, product_id)
+) WITHOUT ROWID;

@@ -1,0 +1,54 @@
+/* explain.h -- a short human-readable reason for each recommended product.
+ *
+ * Built from the same per-user counts as the repeat features (train/repfeat.h), so the
+ * numbers in the text are the user's history:
+ *   bought in >= 3 of the last 5 orders:  "bought in 4 of your last 5 orders"
+ *                                         (n < 5 orders: "bought in 3 of your 3 orders")
+ *   otherwise, bought before:             "you buy this in 40% of your orders (8 of 20);
+ *                                          last bought 2 orders ago"
+ *                                         ("... last bought in your last order")
+ *   never bought:                         "new for you: often bought with <name>"
+ *     where <name> is, among the user's (up to) 10 most frequently bought products (ties:
+ *     lower index), the one whose model embedding is most cosine-similar to the new
+ *     product's (ties: the more frequent). Products whose embeddings lie close are the
+ *     ones the model learned to see in the same baskets. Users with no history:
+ *     "popular with other shoppers".
+ */
+#ifndef TR_EXPLAIN_H
+#define TR_EXPLAIN_H
+
+#include <sqlite3.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "repfeat.h"
+#include "history.h"
+
+/* Product names by product index (ascending product_id order, as in st_history). */
+typedef struct {
+    int n;
+    char **name;   /* [n], each malloc'd */
+} tr_names;
+
+/* Loads the names of catalog's products from table products (product_id must match
+ * catalog->product_ids one to one). Returns NB_OK, NB_EMISMATCH (message names the
+ * product_id), NB_EDB or NB_ENOMEM. nm owns everything; free with tr_names_free. */
+int tr_names_load(tr_names *nm, sqlite3 *db, const st_history *catalog, char *err,
+                  size_t errlen);
+void tr_names_free(tr_names *nm);
+
+typedef struct {
+    int n_products;
+    int E;
+    const float *emb;       /* [n_products, E] the model's embeddings (borrowed) */
+    const tr_names *names;  /* borrowed; NULL -> "product #<index>" */
+} tr_explainer;
+
+/* Writes the explanation of product p for the user whose features f holds (the last
+ * tr_features_user call) into out[outlen] (always NUL-terminated, truncated if needed).
+ * Returns the length written (like snprintf, capped at outlen - 1), or -1 if p is out of
+ * range. */
+int tr_explain(char *out, size_t outlen, const tr_explainer *x, const tr_features *f,
+               int32_t p);
+
+#endif
