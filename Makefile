@@ -31,7 +31,7 @@ LDLIBS   := $(PKG_LIBS) -lm -lpthread
 
 LIBDIRS  := common storage model train server
 ALLSRC   := $(foreach d,$(LIBDIRS),$(wildcard $(d)/*.c))
-MAINSRC  := $(filter %/nb-%.c,$(ALLSRC))
+MAINSRC  := $(foreach f,$(ALLSRC),$(if $(filter nb-%.c,$(notdir $(f))),$(f)))
 LIBSRC   := $(filter-out $(MAINSRC),$(ALLSRC))
 LIBOBJ   := $(LIBSRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/schema_sql.o
 PROGS    := $(patsubst %.c,$(BIN)/%,$(notdir $(MAINSRC)))

@@ -119,13 +119,27 @@ double nn_bce_forward(const nn_real *logits, const nn_real *targets, size_t n, f
 void nn_bce_backward(nn_real *dlogits, const nn_real *logits, const nn_real *targets, size_t n,
                      float pos_weight);
 
+/* Both of the above in one pass over the logits (the training hot path): dlogits is
+ * OVERWRITTEN (=, not +=) with the gradient; returns the mean loss. */
+double nn_bce_forward_backward(nn_real *dlogits, const nn_real *logits, const nn_real *targets,
+                               size_t n, float pos_weight);
+
 /* Adam exactly as torch.optim.Adam (no weight decay, no amsgrad), step t >= 1:
  *   m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2
  *   p -= lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps) */
 void nn_adam_update(nn_real *p, const nn_real *g, nn_real *m, nn_real *v, size_t n, float lr,
                     float b1, float b2, float eps, long t);
+/* The same with every g[i] first multiplied by gscale (gradient clipping folded into the
+ * update, so the clipped gradient is never written back). */
+void nn_adam_update_scaled(nn_real *p, const nn_real *g, nn_real *m, nn_real *v, size_t n,
+                           nn_real gscale, float lr, float b1, float b2, float eps, long t);
 /* L2 norm of g (accumulated in double). */
 double nn_grad_norm(const nn_real *g, size_t n);
+
+/* Threads used by BLAS and by the model's elementwise passes (Adam, gradient norm), >= 1.
+ * Process-wide; call before training, not concurrently with a forward/backward. */
+void nn_set_threads(int n);
+int nn_get_threads(void);
 
 /* ---- the model ---------------------------------------------------------------------- */
 
@@ -203,11 +217,14 @@ typedef struct {
     long adam_t;               /* Adam steps taken */
     nn_params p, g;            /* named views into mem and grad_mem */
     int n_tensors;
-    nn_tensor_info tensors[8 + 4 * NN_MAX_LAYERS];
+    nn_tensor_info tensors[11 + 4 * NN_MAX_LAYERS];  /* emb, conv 2, GRU 4/layer, fc 2, out 2, rep 4 */
     nb_rng rng;                /* dropout masks; part of the checkpointed state */
     float calib_a, calib_b;    /* calibrated probability = sigmoid(calib_a * logit + calib_b);
                                   1 and 0 until a calibration is fitted (stored in the file) */
     int owns_mem;              /* 0 for a scoring clone that borrows another model's mem */
+    int grad_stale;            /* private: grad_mem is logically zero but not yet cleared
+                                  (nn_model_zero_grad defers the clearing to backward, which
+                                  overwrites the big output-layer gradient instead) */
     nn_real *logits;           /* [B, S or P] after forward, in the batch's sample order */
     void *act;                 /* activation buffers, private to nn_model.c */
 } nn_model;

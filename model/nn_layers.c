@@ -1,0 +1,231 @@
+/* nn_layers.c -- embedding, conv1d+ReLU+masked max-pool, linear, rows-linear, ReLU, dropout.
+ * Forward/backward pairs as documented in nn.h; every backward accumulates (+=). */
+#include "nn.h"
+
+#include <assert.h>
+#include <cblas.h>
+#undef I /* OpenBLAS's cblas.h pulls in complex.h; I is our input-size name */
+#include <string.h>
+
+/* ---- embedding ---------------------------------------------------------------------- */
+
+/* out[T,E] = emb[idx[t], :]. No failure cases; writes only out. */
+void nn_embed_forward(nn_real *out, const int32_t *idx, const nn_real *emb, int T, int E) {
+    for (int t = 0; t < T; t++)
+        memcpy(out + (size_t)t * E, emb + (size_t)idx[t] * E, (size_t)E * sizeof(nn_real));
+}
+
+/* demb[idx[t], :] += dout[t, :] (rows repeat when a product repeats; they add up). */
+void nn_embed_backward(nn_real *demb, const nn_real *dout, const int32_t *idx, int T, int E) {
+    for (int t = 0; t < T; t++) {
+        nn_real *d = demb + (size_t)idx[t] * E;
+        const nn_real *g = dout + (size_t)t * E;
+        for (int e = 0; e < E; e++) d[e] += g[e];
+    }
+}
+
+/* ---- conv1d + ReLU + masked max-pool -------------------------------------------------- */
+
+/* Output positions of an order of length len: L-K+1, or 1 when shorter than the kernel
+ * (zero-padded at its end to length K). */
+static inline int conv_npos(int len, int K) { return len >= K ? len - K + 1 : 1; }
+
+static size_t conv_total_pos(const int *off, int n_ord, int K) {
+    size_t n = 0;
+    for (int o = 0; o < n_ord; o++) n += (size_t)conv_npos(off[o + 1] - off[o], K);
+    return n;
+}
+
+/* Returns the reals of scratch nn_conv_forward needs: the im2col matrix [Npos, E*K] and the
+ * pre-activations [Npos, C], Npos = total output positions of the batch. */
+size_t nn_conv_scratch_size(const int *off, int n_ord, int E, int C, int K) {
+    size_t np = conv_total_pos(off, n_ord, K);
+    return np * ((size_t)E * K + (size_t)C);
+}
+
+/* im2col: row p of cols is the receptive field of output position p laid out as [E, K] (the
+ * weight's inner layout), zeros past the end of a short order. */
+static void conv_im2col(nn_real *cols, const nn_real *in, const int *off, int n_ord, int E,
+                        int K) {
+    size_t row = 0, ek = (size_t)E * K;
+    for (int o = 0; o < n_ord; o++) {
+        int len = off[o + 1] - off[o];
+        const nn_real *x = in + (size_t)off[o] * E;
+        int np = conv_npos(len, K);
+        for (int p = 0; p < np; p++, row++) {
+            nn_real *c = cols + row * ek;
+            for (int k = 0; k < K; k++) {
+                int t = p + k;
+                if (t < len) {
+                    const nn_real *xt = x + (size_t)t * E;
+                    for (int e = 0; e < E; e++) c[(size_t)e * K + k] = xt[e];
+                } else {
+                    for (int e = 0; e < E; e++) c[(size_t)e * K + k] = 0;
+                }
+            }
+        }
+    }
+}
+
+/* Pooled out[n_ord, C] and argmax (global output-position index within the order, or -1
+ * when every position's ReLU was off). One sgemm over all positions of all orders; the
+ * bias and ReLU are folded into the max (max(relu(a)) = relu(max(a))). */
+void nn_conv_forward(nn_real *out, int *argmax, nn_real *scratch, const nn_real *in,
+                     const int *off, const nn_real *w, const nn_real *b,
+                     int n_ord, int E, int C, int K) {
+    size_t np = conv_total_pos(off, n_ord, K);
+    int ek = E * K;
+    nn_real *cols = scratch, *pre = scratch + np * (size_t)ek;
+    conv_im2col(cols, in, off, n_ord, E, K);
+    NN_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, (int)np, C, ek, 1, cols, ek, w, ek, 0,
+            pre, C);
+    size_t row = 0;
+    for (int o = 0; o < n_ord; o++) {
+        int npos = conv_npos(off[o + 1] - off[o], K);
+        nn_real *y = out + (size_t)o * C;
+        int *am = argmax + (size_t)o * C;
+        const nn_real *a = pre + row * C;
+        for (int c = 0; c < C; c++) { y[c] = a[c]; am[c] = 0; }
+        for (int p = 1; p < npos; p++) {
+            a = pre + (row + p) * C;
+            for (int c = 0; c < C; c++)
+                if (a[c] > y[c]) { y[c] = a[c]; am[c] = p; }
+        }
+        for (int c = 0; c < C; c++) {
+            nn_real v = y[c] + b[c];
+            if (v > 0) y[c] = v;
+            else { y[c] = 0; am[c] = -1; }
+        }
+        row += npos;
+    }
+}
+
+/* Backward of the pooled conv. Only one position per (order, channel) carries gradient, so
+ * instead of a dense gemm over all positions (mostly zeros) each (order, channel) does two
+ * axpys of length E*K: n_ord*C*E*K*2 flops, far below the forward's gemm. The receptive
+ * field is read straight from `in` (no im2col needed); scratch is unused but kept in the
+ * signature for a dense variant. */
+void nn_conv_backward(nn_real *din, nn_real *dw, nn_real *db, nn_real *scratch,
+                      const nn_real *dout, const int *argmax, const nn_real *in,
+                      const int *off, const nn_real *w, int n_ord, int E, int C, int K) {
+    (void)scratch;
+    size_t ek = (size_t)E * K;
+    for (int o = 0; o < n_ord; o++) {
+        int len = off[o + 1] - off[o];
+        const nn_real *x = in + (size_t)off[o] * E;
+        nn_real *dx = din ? din + (size_t)off[o] * E : NULL;
+        for (int c = 0; c < C; c++) {
+            int p = argmax[(size_t)o * C + c];
+            nn_real g = dout[(size_t)o * C + c];
+            if (p < 0 || g == 0) continue;
+            db[c] += g;
+            nn_real *dwc = dw + (size_t)c * ek;
+            const nn_real *wc = w + (size_t)c * ek;
+            int kmax = len - p < K ? len - p : K;   /* padded taps have zero input */
+            for (int k = 0; k < kmax; k++) {
+                const nn_real *xt = x + (size_t)(p + k) * E;
+                for (int e = 0; e < E; e++) dwc[(size_t)e * K + k] += g * xt[e];
+                if (dx) {
+                    nn_real *dxt = dx + (size_t)(p + k) * E;
+                    for (int e = 0; e < E; e++) dxt[e] += g * wc[(size_t)e * K + k];
+                }
+            }
+        }
+    }
+}
+
+/* ---- linear --------------------------------------------------------------------------- */
+
+/* out[B,O] = in[B,I] . w[O,I]^T + b. */
+void nn_linear_forward(nn_real *out, const nn_real *in, const nn_real *w, const nn_real *b,
+                       int B, int I, int O) {
+    NN_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, B, O, I, 1, in, I, w, I, 0, out, O);
+    if (b)
+        for (int i = 0; i < B; i++) {
+            nn_real *o = out + (size_t)i * O;
+            for (int j = 0; j < O; j++) o[j] += b[j];
+        }
+}
+
+/* Column sums of dout[B,N] added into db[N]. */
+static void colsum_add(nn_real *db, const nn_real *dout, int B, int N) {
+    for (int i = 0; i < B; i++) {
+        const nn_real *d = dout + (size_t)i * N;
+        for (int j = 0; j < N; j++) db[j] += d[j];
+    }
+}
+
+/* din += dout . w; dw += dout^T . in; db += colsum(dout). */
+void nn_linear_backward(nn_real *din, nn_real *dw, nn_real *db, const nn_real *dout,
+                        const nn_real *in, const nn_real *w, int B, int I, int O) {
+    if (din)
+        NN_GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, I, O, 1, dout, O, w, I, 1, din,
+                I);
+    NN_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, O, I, B, 1, dout, O, in, I, 1, dw, I);
+    if (db) colsum_add(db, dout, B, O);
+}
+
+/* Gathers the S selected rows of w into wbuf, then out[B,S] = in . wbuf^T + b[rows]. */
+void nn_linear_rows_forward(nn_real *out, nn_real *wbuf, const nn_real *in, const nn_real *w,
+                            const nn_real *b, const int32_t *rows, int B, int I, int S) {
+    for (int s = 0; s < S; s++)
+        memcpy(wbuf + (size_t)s * I, w + (size_t)rows[s] * I, (size_t)I * sizeof(nn_real));
+    NN_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, B, S, I, 1, in, I, wbuf, I, 0, out, S);
+    if (b)
+        for (int i = 0; i < B; i++) {
+            nn_real *o = out + (size_t)i * S;
+            for (int s = 0; s < S; s++) o[s] += b[rows[s]];
+        }
+}
+
+/* dwbuf[S,I] = dout^T . in (overwritten), then scattered (+=) into dw rows; db[rows] +=
+ * colsum(dout); din += dout . wbuf. Repeated rows accumulate correctly. */
+void nn_linear_rows_backward(nn_real *din, nn_real *dw, nn_real *db, nn_real *dwbuf,
+                             const nn_real *dout, const nn_real *in, const nn_real *wbuf,
+                             const int32_t *rows, int B, int I, int S) {
+    if (din)
+        NN_GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, I, S, 1, dout, S, wbuf, I, 1,
+                din, I);
+    NN_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, S, I, B, 1, dout, S, in, I, 0, dwbuf, I);
+    for (int s = 0; s < S; s++) {
+        nn_real *d = dw + (size_t)rows[s] * I;
+        const nn_real *g = dwbuf + (size_t)s * I;
+        for (int i = 0; i < I; i++) d[i] += g[i];
+    }
+    if (db)
+        for (int i = 0; i < B; i++) {
+            const nn_real *d = dout + (size_t)i * S;
+            for (int s = 0; s < S; s++) db[rows[s]] += d[s];
+        }
+}
+
+/* ---- ReLU, dropout ------------------------------------------------------------------- */
+
+void nn_relu_forward(nn_real *out, const nn_real *in, size_t n) {
+    for (size_t i = 0; i < n; i++) out[i] = in[i] > 0 ? in[i] : 0;
+}
+
+/* din += dout where in > 0 (the subgradient at 0 is taken as 0, like PyTorch). */
+void nn_relu_backward(nn_real *din, const nn_real *dout, const nn_real *in, size_t n) {
+    for (size_t i = 0; i < n; i++) din[i] += in[i] > 0 ? dout[i] : 0;
+}
+
+/* Inverted dropout; the mask is drawn element by element from rng so that the same rng
+ * state gives the same mask bits. */
+void nn_dropout_forward(nn_real *out, nn_real *mask, const nn_real *in, size_t n, float p,
+                        int training, nb_rng *rng) {
+    if (!training || p <= 0) {
+        for (size_t i = 0; i < n; i++) { mask[i] = 1; out[i] = in[i]; }
+        return;
+    }
+    assert(p < 1);
+    nn_real keep = (nn_real)(1.0 / (1.0 - (double)p));
+    for (size_t i = 0; i < n; i++) {
+        mask[i] = nb_rng_uniform(rng) < p ? 0 : keep;
+        out[i] = in[i] * mask[i];
+    }
+}
+
+void nn_dropout_backward(nn_real *din, const nn_real *dout, const nn_real *mask, size_t n) {
+    for (size_t i = 0; i < n; i++) din[i] += dout[i] * mask[i];
+}

@@ -1,0 +1,637 @@
+/* nn_model.c -- the CNN -> GRU -> head model: layout, init, forward, backward, Adam step.
+ *
+ * Data flow of one batch (B samples, T = the largest n_ord):
+ *   samples sorted by n_ord descending (perm: sorted position -> caller's index), so GRU step
+ *   t has the bt[t] longest users active in rows 0..bt[t]-1 (like pack_padded_sequence);
+ *   the orders are listed step-major (t, then sorted row) and go through
+ *   embedding -> conv+ReLU+max-pool as one packed batch of n_ord_tot orders;
+ *   GRU layer 0 input x0 [T,B,C] <- those pooled vectors; layers 1.. read the previous
+ *   layer's states after dropout; user vector u[b] = top layer's final state of caller b;
+ *   head fc -> ReLU -> dropout -> out (all P rows or the S candidate rows), in the caller's
+ *   sample order, + the repeat MLP on the listed (sample, column) entries.
+ */
+#include "nn.h"
+#include "nb_err.h"
+
+#include <assert.h>
+#include <cblas.h>
+#undef I /* OpenBLAS's cblas.h pulls in complex.h; I is our input-size name */
+#include <math.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- threads ------------------------------------------------------------------------ */
+
+static int g_threads = 1;
+
+void nn_set_threads(int n) {
+    g_threads = n < 1 ? 1 : n;
+    openblas_set_num_threads(g_threads);
+}
+
+int nn_get_threads(void) { return g_threads; }
+
+typedef struct {
+    void (*fn)(void *ctx, size_t lo, size_t hi, int part);
+    void *ctx;
+    size_t lo, hi;
+    int part;
+} par_job;
+
+static void *par_main(void *arg) {
+    par_job *j = arg;
+    j->fn(j->ctx, j->lo, j->hi, j->part);
+    return NULL;
+}
+
+/* Runs fn over [0, n) split into g_threads contiguous parts (part k gets the k-th range; the
+ * split depends only on n and the thread count, so results are deterministic). Falls back to
+ * the calling thread when a thread cannot be created. Returns the number of parts. */
+static int par_for(void (*fn)(void *, size_t, size_t, int), void *ctx, size_t n) {
+    enum { MAXT = 16 };
+    int nt = g_threads > MAXT ? MAXT : g_threads;
+    if (nt <= 1 || n < 65536) { fn(ctx, 0, n, 0); return 1; }
+    par_job jobs[MAXT];
+    pthread_t th[MAXT];
+    int started[MAXT] = {0};
+    size_t chunk = ((n + nt - 1) / nt + 15) & ~(size_t)15;  /* 64-byte aligned parts */
+    for (int k = 0; k < nt; k++) {
+        size_t lo = chunk * k, hi = lo + chunk;
+        if (lo > n) lo = n;
+        if (hi > n) hi = n;
+        jobs[k] = (par_job){fn, ctx, lo, hi, k};
+    }
+    for (int k = 1; k < nt; k++) started[k] = pthread_create(&th[k], NULL, par_main, &jobs[k]) == 0;
+    par_main(&jobs[0]);
+    for (int k = 1; k < nt; k++) {
+        if (started[k]) pthread_join(th[k], NULL);
+        else par_main(&jobs[k]);
+    }
+    return nt;
+}
+
+/* ---- configuration ------------------------------------------------------------------ */
+
+void nn_config_default(nn_config *c, int n_products) {
+    memset(c, 0, sizeof *c);
+    c->n_products = n_products;
+    c->emb = 32;
+    c->cnn_out = 128;
+    c->kernel = 4;
+    c->gru_hidden = 256;
+    c->gru_layers = 2;
+    c->head = 256;
+    c->max_orders = 5;
+    c->max_products = 145;
+    c->dropout = 0.1f;
+    c->rep_features = 0;
+    c->rep_hidden = 32;
+}
+
+/* Returns NB_OK or NB_EINVAL naming the first bad field. */
+int nn_config_check(const nn_config *c, char *err, size_t errlen) {
+    struct { const char *name; int v; } pos[] = {
+        {"n_products", c->n_products}, {"emb", c->emb}, {"cnn_out", c->cnn_out},
+        {"kernel", c->kernel}, {"gru_hidden", c->gru_hidden}, {"head", c->head},
+        {"max_orders", c->max_orders}, {"max_products", c->max_products},
+    };
+    for (size_t i = 0; i < sizeof pos / sizeof pos[0]; i++)
+        if (pos[i].v <= 0)
+            return nb_err(err, errlen, NB_EINVAL, "nn_config.%s must be > 0 (got %d)",
+                          pos[i].name, pos[i].v);
+    if (c->gru_layers < 1 || c->gru_layers > NN_MAX_LAYERS)
+        return nb_err(err, errlen, NB_EINVAL, "nn_config.gru_layers must be 1..%d (got %d)",
+                      NN_MAX_LAYERS, c->gru_layers);
+    if (!(c->dropout >= 0 && c->dropout < 1))
+        return nb_err(err, errlen, NB_EINVAL, "nn_config.dropout must be in [0, 1) (got %g)",
+                      (double)c->dropout);
+    if (c->rep_features < 0)
+        return nb_err(err, errlen, NB_EINVAL, "nn_config.rep_features must be >= 0 (got %d)",
+                      c->rep_features);
+    if (c->rep_features > 0 && c->rep_hidden <= 0)
+        return nb_err(err, errlen, NB_EINVAL,
+                      "nn_config.rep_hidden must be > 0 when rep_features > 0 (got %d)",
+                      c->rep_hidden);
+    return NB_OK;
+}
+
+/* ---- activations -------------------------------------------------------------------- */
+
+typedef struct { void *p; size_t cap; } buf;
+
+/* Returns b's memory grown to at least `bytes` (contents not preserved; every user rewrites
+ * its buffer each call). Aborts on allocation failure (nb_xmalloc). */
+static void *need(buf *b, size_t bytes) {
+    if (bytes > b->cap) {
+        free(b->p);
+        b->p = nb_xmalloc(bytes ? bytes : 1);
+        b->cap = bytes;
+    }
+    return b->p;
+}
+
+typedef struct {
+    /* dimensions of the last forward */
+    int B, T, n_ord_tot, n_items, NS, n_rep, dl_ready;
+    buf perm, inv, bt, ord_start, coff, cidx, eout, cscr, cout, camax, x0;
+    buf hs[NN_MAX_LAYERS], gates[NN_MAX_LAYERS], dmask[NN_MAX_LAYERS], xd[NN_MAX_LAYERS];
+    buf u, a1, r1, hmask, d1, wbuf, logits, dlogits, rp1, rh1, rv;
+    /* backward */
+    buf dhs, dx, gscr, dcout, deout, du, dd1, dr1, da1, dwbuf, dv, dh1, dp1;
+} nn_act;
+
+#define NEED(field, type, count) ((type *)need(&a->field, (size_t)(count) * sizeof(type)))
+
+static void act_free(nn_act *a) {
+    if (!a) return;
+    /* every member from perm on is a buf */
+    size_t first = offsetof(nn_act, perm), n = (sizeof *a - first) / sizeof(buf);
+    buf *all = (buf *)((char *)a + first);
+    for (size_t i = 0; i < n; i++) free(all[i].p);
+    free(a);
+}
+
+/* ---- layout and init ---------------------------------------------------------------- */
+
+/* Fills m->tensors and n_params for m->cfg; tensor order = file order = init order. */
+static void layout(nn_model *m) {
+    const nn_config *c = &m->cfg;
+    size_t off = 0;
+    int n = 0;
+#define T_ADD(nm, r, cl)                                                                     \
+    do {                                                                                     \
+        m->tensors[n] = (nn_tensor_info){nm, off, (size_t)(r) * (size_t)(cl), (r), (cl)};    \
+        off += (size_t)(r) * (size_t)(cl);                                                   \
+        n++;                                                                                 \
+    } while (0)
+    static const char *gn[NN_MAX_LAYERS][4] = {
+        {"gru.w_ih.0", "gru.w_hh.0", "gru.b_ih.0", "gru.b_hh.0"},
+        {"gru.w_ih.1", "gru.w_hh.1", "gru.b_ih.1", "gru.b_hh.1"},
+        {"gru.w_ih.2", "gru.w_hh.2", "gru.b_ih.2", "gru.b_hh.2"},
+        {"gru.w_ih.3", "gru.w_hh.3", "gru.b_ih.3", "gru.b_hh.3"},
+    };
+    int H = c->gru_hidden;
+    T_ADD("emb", c->n_products, c->emb);
+    T_ADD("conv.w", c->cnn_out, c->emb * c->kernel);
+    T_ADD("conv.b", 1, c->cnn_out);
+    for (int l = 0; l < c->gru_layers; l++) {
+        T_ADD(gn[l][0], 3 * H, l == 0 ? c->cnn_out : H);
+        T_ADD(gn[l][1], 3 * H, H);
+        T_ADD(gn[l][2], 1, 3 * H);
+        T_ADD(gn[l][3], 1, 3 * H);
+    }
+    T_ADD("fc.w", c->head, H);
+    T_ADD("fc.b", 1, c->head);
+    T_ADD("out.w", c->n_products, c->head);
+    T_ADD("out.b", 1, c->n_products);
+    if (c->rep_features > 0) {
+        T_ADD("rep.w1", c->rep_hidden, c->rep_features);
+        T_ADD("rep.b1", 1, c->rep_hidden);
+        T_ADD("rep.w2", 1, c->rep_hidden);
+        T_ADD("rep.b2", 1, 1);
+    }
+#undef T_ADD
+    assert(n <= (int)(sizeof m->tensors / sizeof m->tensors[0]));
+    m->n_tensors = n;
+    m->n_params = off;
+}
+
+/* Named views into base (mem, grad_mem, adam_m or adam_v) following m->tensors. */
+static void bind(const nn_model *m, nn_real *base, nn_params *p) {
+    memset(p, 0, sizeof *p);
+    int k = 0;
+#define NX() (base + m->tensors[k++].offset)
+    p->emb = NX();
+    p->conv_w = NX();
+    p->conv_b = NX();
+    for (int l = 0; l < m->cfg.gru_layers; l++) {
+        p->gru_w_ih[l] = NX();
+        p->gru_w_hh[l] = NX();
+        p->gru_b_ih[l] = NX();
+        p->gru_b_hh[l] = NX();
+    }
+    p->fc_w = NX();
+    p->fc_b = NX();
+    p->out_w = NX();
+    p->out_b = NX();
+    if (m->cfg.rep_features > 0) {
+        p->rep_w1 = NX();
+        p->rep_b1 = NX();
+        p->rep_w2 = NX();
+        p->rep_b2 = NX();
+    }
+#undef NX
+    assert(k == m->n_tensors);
+}
+
+static nn_real *alloc_reals(size_t n) {
+    void *p = NULL;
+    if (posix_memalign(&p, 64, (n ? n : 1) * sizeof(nn_real))) return NULL;
+    memset(p, 0, (n ? n : 1) * sizeof(nn_real));
+    return p;
+}
+
+static void fill_uniform(nn_real *x, size_t n, double bound, nb_rng *r) {
+    for (size_t i = 0; i < n; i++) x[i] = (nn_real)((2 * nb_rng_uniform(r) - 1) * bound);
+}
+
+/* fan_in of tensor k: conv in_channels*K, GRU hidden size, linear in_features. */
+static double init_bound(const nn_model *m, const char *name, const nn_tensor_info *t) {
+    const nn_config *c = &m->cfg;
+    if (!strncmp(name, "conv.", 5)) return 1 / sqrt((double)c->emb * c->kernel);
+    if (!strncmp(name, "gru.", 4)) return 1 / sqrt((double)c->gru_hidden);
+    if (!strcmp(name, "fc.w") || !strcmp(name, "fc.b")) return 1 / sqrt((double)c->gru_hidden);
+    if (!strcmp(name, "out.w") || !strcmp(name, "out.b")) return 1 / sqrt((double)c->head);
+    if (!strcmp(name, "rep.w1") || !strcmp(name, "rep.b1"))
+        return 1 / sqrt((double)c->rep_features);
+    if (!strcmp(name, "rep.w2") || !strcmp(name, "rep.b2"))
+        return 1 / sqrt((double)c->rep_hidden);
+    (void)t;
+    assert(0 && "unknown tensor");
+    return 0;
+}
+
+/* See nn.h. Returns NB_OK, NB_EINVAL (bad config) or NB_ENOMEM; on error *m is zeroed. */
+int nn_model_init(nn_model *m, const nn_config *c, uint64_t seed, char *err, size_t errlen) {
+    memset(m, 0, sizeof *m);
+    int rc = nn_config_check(c, err, errlen);
+    if (rc) return rc;
+    m->cfg = *c;
+    layout(m);
+    m->mem = alloc_reals(m->n_params);
+    m->act = calloc(1, sizeof(nn_act));
+    if (!m->mem || !m->act) {
+        rc = nb_err(err, errlen, NB_ENOMEM, "nn_model_init: cannot allocate %zu parameters",
+                    m->n_params);
+        goto fail;
+    }
+    m->owns_mem = 1;
+    m->calib_a = 1;
+    m->calib_b = 0;
+    bind(m, m->mem, &m->p);
+    nb_rng r;
+    nb_rng_seed(&r, seed);
+    for (int k = 0; k < m->n_tensors; k++) {
+        const nn_tensor_info *t = &m->tensors[k];
+        nn_real *x = m->mem + t->offset;
+        if (k == 0)
+            for (size_t i = 0; i < t->size; i++) x[i] = (nn_real)nb_rng_normal(&r);
+        else
+            fill_uniform(x, t->size, init_bound(m, t->name, t), &r);
+    }
+    /* dropout masks use their own stream, derived from the seed but not overlapping init */
+    nb_rng_seed(&m->rng, nb_hash64(seed ^ 0x64726f706f7574ull));
+    return NB_OK;
+fail:
+    free(m->mem);
+    free(m->act);
+    memset(m, 0, sizeof *m);
+    return rc;
+}
+
+/* Allocates zeroed gradients and Adam moments. Returns NB_OK or NB_ENOMEM (nothing kept). */
+int nn_model_train_init(nn_model *m, char *err, size_t errlen) {
+    if (m->grad_mem) return NB_OK;
+    m->grad_mem = alloc_reals(m->n_params);
+    m->adam_m = alloc_reals(m->n_params);
+    m->adam_v = alloc_reals(m->n_params);
+    if (!m->grad_mem || !m->adam_m || !m->adam_v) {
+        free(m->grad_mem);
+        free(m->adam_m);
+        free(m->adam_v);
+        m->grad_mem = m->adam_m = m->adam_v = NULL;
+        return nb_err(err, errlen, NB_ENOMEM,
+                      "nn_model_train_init: cannot allocate 3 x %zu reals", m->n_params);
+    }
+    bind(m, m->grad_mem, &m->g);
+    m->adam_t = 0;
+    m->grad_stale = 0;
+    return NB_OK;
+}
+
+void nn_model_free(nn_model *m) {
+    if (m->owns_mem) free(m->mem);
+    free(m->grad_mem);
+    free(m->adam_m);
+    free(m->adam_v);
+    act_free(m->act);
+    memset(m, 0, sizeof *m);
+}
+
+/* See nn.h. Returns NB_OK or NB_ENOMEM. dst borrows src->mem, which must outlive dst. */
+int nn_model_clone_for_scoring(nn_model *dst, const nn_model *src, char *err, size_t errlen) {
+    memset(dst, 0, sizeof *dst);
+    dst->act = calloc(1, sizeof(nn_act));
+    if (!dst->act) return nb_err(err, errlen, NB_ENOMEM, "nn_model_clone_for_scoring: no memory");
+    dst->cfg = src->cfg;
+    dst->n_params = src->n_params;
+    dst->mem = src->mem;
+    dst->p = src->p;
+    dst->n_tensors = src->n_tensors;
+    memcpy(dst->tensors, src->tensors, sizeof dst->tensors);
+    dst->rng = src->rng;
+    dst->calib_a = src->calib_a;
+    dst->calib_b = src->calib_b;
+    dst->owns_mem = 0;
+    return NB_OK;
+}
+
+/* ---- forward ------------------------------------------------------------------------ */
+
+/* Runs the network; see nn.h. The batch must be valid (n_ord in 1..max_orders, items in
+ * 0..P-1, every order non-empty, rows in 0..P-1): asserted, as it is the caller's data
+ * structure, not user input. Orders longer than max_products are truncated to their first
+ * max_products items. */
+double nn_model_forward(nn_model *m, const nn_batch *b, int training, float pos_weight) {
+    const nn_config *c = &m->cfg;
+    nn_act *a = m->act;
+    const nn_params *P = &m->p;
+    int B = b->B, E = c->emb, C = c->cnn_out, K = c->kernel, H = c->gru_hidden;
+    int L = c->gru_layers, D = c->head, R = c->rep_hidden, F = c->rep_features;
+    int NS = b->S > 0 ? b->S : c->n_products;
+    assert(B > 0);
+
+    /* sort by n_ord descending, stable: counting over the few possible lengths */
+    int *perm = NEED(perm, int, B), *inv = NEED(inv, int, B);
+    int *ord_start = NEED(ord_start, int, B + 1);
+    int T = 0, k = 0;
+    ord_start[0] = 0;
+    for (int i = 0; i < B; i++) {
+        assert(b->n_ord[i] >= 1 && b->n_ord[i] <= c->max_orders);
+        if (b->n_ord[i] > T) T = b->n_ord[i];
+        ord_start[i + 1] = ord_start[i] + b->n_ord[i];
+    }
+    for (int n = T; n >= 1; n--)
+        for (int i = 0; i < B; i++)
+            if (b->n_ord[i] == n) { inv[i] = k; perm[k++] = i; }
+    int *bt = NEED(bt, int, T);
+    for (int t = 0; t < T; t++) {
+        int n = 0;
+        while (n < B && b->n_ord[perm[n]] > t) n++;
+        bt[t] = n;
+    }
+    int n_ord_tot = ord_start[B];
+
+    /* the orders, step-major, as one packed conv batch */
+    int *coff = NEED(coff, int, n_ord_tot + 1);
+    int n_items = 0;
+    coff[0] = 0;
+    k = 0;
+    for (int t = 0; t < T; t++)
+        for (int i = 0; i < bt[t]; i++, k++) {
+            int g = ord_start[perm[i]] + t;
+            int len = b->ord_off[g + 1] - b->ord_off[g];
+            assert(len >= 1);
+            if (len > c->max_products) len = c->max_products;
+            n_items += len;
+            coff[k + 1] = n_items;
+        }
+    int32_t *cidx = NEED(cidx, int32_t, n_items);
+    k = 0;
+    for (int t = 0; t < T; t++)
+        for (int i = 0; i < bt[t]; i++, k++) {
+            int g = ord_start[perm[i]] + t;
+            int len = coff[k + 1] - coff[k];
+            memcpy(cidx + coff[k], b->items + b->ord_off[g], (size_t)len * sizeof(int32_t));
+            for (int j = 0; j < len; j++)
+                assert(cidx[coff[k] + j] >= 0 && cidx[coff[k] + j] < c->n_products);
+        }
+    nn_real *eout = NEED(eout, nn_real, (size_t)n_items * E);
+    nn_embed_forward(eout, cidx, P->emb, n_items, E);
+    nn_real *cscr = NEED(cscr, nn_real, nn_conv_scratch_size(coff, n_ord_tot, E, C, K));
+    nn_real *cout = NEED(cout, nn_real, (size_t)n_ord_tot * C);
+    int *camax = NEED(camax, int, (size_t)n_ord_tot * C);
+    nn_conv_forward(cout, camax, cscr, eout, coff, P->conv_w, P->conv_b, n_ord_tot, E, C, K);
+
+    /* GRU stack */
+    size_t TB = (size_t)T * B;
+    nn_real *x0 = NEED(x0, nn_real, TB * C);
+    k = 0;
+    for (int t = 0; t < T; t++)
+        for (int i = 0; i < bt[t]; i++, k++)
+            memcpy(x0 + ((size_t)t * B + i) * C, cout + (size_t)k * C, C * sizeof(nn_real));
+    for (int l = 0; l < L; l++) {
+        const nn_real *x = l == 0 ? x0 : (nn_real *)a->xd[l - 1].p;
+        nn_real *hs = NEED(hs[l], nn_real, TB * H), *gates = NEED(gates[l], nn_real, TB * 4 * H);
+        nn_gru_forward(hs, gates, x, P->gru_w_ih[l], P->gru_w_hh[l], P->gru_b_ih[l],
+                       P->gru_b_hh[l], bt, T, B, l == 0 ? C : H, H);
+        if (l + 1 < L)
+            nn_dropout_forward(NEED(xd[l], nn_real, TB * H), NEED(dmask[l], nn_real, TB * H),
+                               hs, TB * H, c->dropout, training, &m->rng);
+    }
+
+    /* head, in the caller's sample order */
+    const nn_real *top = (nn_real *)a->hs[L - 1].p + (size_t)(T - 1) * B * H;
+    nn_real *u = NEED(u, nn_real, (size_t)B * H);
+    for (int i = 0; i < B; i++)
+        memcpy(u + (size_t)i * H, top + (size_t)inv[i] * H, H * sizeof(nn_real));
+    nn_real *a1 = NEED(a1, nn_real, (size_t)B * D), *r1 = NEED(r1, nn_real, (size_t)B * D);
+    nn_real *d1 = NEED(d1, nn_real, (size_t)B * D);
+    nn_linear_forward(a1, u, P->fc_w, P->fc_b, B, H, D);
+    nn_relu_forward(r1, a1, (size_t)B * D);
+    nn_dropout_forward(d1, NEED(hmask, nn_real, (size_t)B * D), r1, (size_t)B * D, c->dropout,
+                       training, &m->rng);
+    nn_real *logits = NEED(logits, nn_real, (size_t)B * NS);
+    if (b->S > 0) {
+        for (int s = 0; s < b->S; s++) assert(b->rows[s] >= 0 && b->rows[s] < c->n_products);
+        nn_linear_rows_forward(logits, NEED(wbuf, nn_real, (size_t)b->S * D), d1, P->out_w,
+                               P->out_b, b->rows, B, D, b->S);
+    } else {
+        nn_linear_forward(logits, d1, P->out_w, P->out_b, B, D, NS);
+    }
+
+    /* repeat term */
+    int n_rep = F > 0 ? b->n_rep : 0;
+    if (n_rep > 0) {
+        nn_real *p1 = NEED(rp1, nn_real, (size_t)n_rep * R);
+        nn_real *h1 = NEED(rh1, nn_real, (size_t)n_rep * R), *v = NEED(rv, nn_real, n_rep);
+        nn_linear_forward(p1, b->rep_feat, P->rep_w1, P->rep_b1, n_rep, F, R);
+        nn_relu_forward(h1, p1, (size_t)n_rep * R);
+        nn_linear_forward(v, h1, P->rep_w2, P->rep_b2, n_rep, R, 1);
+        for (int i = 0; i < n_rep; i++) {
+            assert(b->rep_b[i] >= 0 && b->rep_b[i] < B && b->rep_col[i] >= 0 && b->rep_col[i] < NS);
+            logits[(size_t)b->rep_b[i] * NS + b->rep_col[i]] += v[i];
+        }
+    }
+
+    a->B = B; a->T = T; a->n_ord_tot = n_ord_tot; a->n_items = n_items; a->NS = NS;
+    a->n_rep = n_rep; a->dl_ready = 0;
+    m->logits = logits;
+    if (!b->targets) return 0;
+    size_t n = (size_t)B * NS;
+    if (training && m->grad_mem) {
+        /* the gradient comes almost free with the loss: one pass instead of two */
+        a->dl_ready = 1;
+        return nn_bce_forward_backward(NEED(dlogits, nn_real, n), logits, b->targets, n,
+                                       pos_weight);
+    }
+    return nn_bce_forward(logits, b->targets, n, pos_weight);
+}
+
+/* ---- backward ----------------------------------------------------------------------- */
+
+/* Clears every gradient but out.w, which the full head's backward overwrites (beta = 0):
+ * 12.7M reals not written twice per step. Returns whether out.w still needs clearing. */
+static void clear_stale_grads(nn_model *m, int keep_out_w) {
+    size_t ow = (size_t)(m->g.out_w - m->grad_mem);
+    size_t own = (size_t)m->cfg.n_products * m->cfg.head;
+    if (keep_out_w) {
+        memset(m->grad_mem, 0, ow * sizeof(nn_real));
+        memset(m->grad_mem + ow + own, 0, (m->n_params - ow - own) * sizeof(nn_real));
+    } else {
+        memset(m->grad_mem, 0, m->n_params * sizeof(nn_real));
+    }
+}
+
+/* See nn.h. Requires nn_model_train_init and the preceding forward on the same b with
+ * targets. */
+void nn_model_backward(nn_model *m, const nn_batch *b, float pos_weight) {
+    const nn_config *c = &m->cfg;
+    nn_act *a = m->act;
+    const nn_params *P = &m->p;
+    const nn_params *G = &m->g;
+    assert(m->grad_mem && b->targets && a->B == b->B);
+    int B = a->B, T = a->T, NS = a->NS, n_rep = a->n_rep;
+    int E = c->emb, C = c->cnn_out, K = c->kernel, H = c->gru_hidden, L = c->gru_layers;
+    int D = c->head, R = c->rep_hidden, F = c->rep_features;
+    size_t TB = (size_t)T * B;
+    int *perm = a->perm.p, *inv = a->inv.p, *bt = a->bt.p;
+    (void)perm;
+
+    nn_real *dl;
+    if (a->dl_ready) {
+        dl = a->dlogits.p;
+    } else {
+        dl = NEED(dlogits, nn_real, (size_t)B * NS);
+        memset(dl, 0, (size_t)B * NS * sizeof(nn_real));
+        nn_bce_backward(dl, m->logits, b->targets, (size_t)B * NS, pos_weight);
+    }
+    int overwrite_out_w = m->grad_stale && b->S == 0;
+    if (m->grad_stale) clear_stale_grads(m, overwrite_out_w);
+    m->grad_stale = 0;
+
+    /* repeat MLP */
+    if (n_rep > 0) {
+        nn_real *dv = NEED(dv, nn_real, n_rep);
+        nn_real *dh1 = NEED(dh1, nn_real, (size_t)n_rep * R);
+        nn_real *dp1 = NEED(dp1, nn_real, (size_t)n_rep * R);
+        for (int i = 0; i < n_rep; i++) dv[i] = dl[(size_t)b->rep_b[i] * NS + b->rep_col[i]];
+        memset(dh1, 0, (size_t)n_rep * R * sizeof(nn_real));
+        memset(dp1, 0, (size_t)n_rep * R * sizeof(nn_real));
+        nn_linear_backward(dh1, G->rep_w2, G->rep_b2, dv, a->rh1.p, P->rep_w2, n_rep, R, 1);
+        nn_relu_backward(dp1, dh1, a->rp1.p, (size_t)n_rep * R);
+        nn_linear_backward(NULL, G->rep_w1, G->rep_b1, dp1, b->rep_feat, P->rep_w1, n_rep, F, R);
+    }
+
+    /* head */
+    nn_real *dd1 = NEED(dd1, nn_real, (size_t)B * D);
+    memset(dd1, 0, (size_t)B * D * sizeof(nn_real));
+    if (b->S > 0) {
+        nn_linear_rows_backward(dd1, G->out_w, G->out_b, NEED(dwbuf, nn_real, (size_t)b->S * D),
+                                dl, a->d1.p, a->wbuf.p, b->rows, B, D, b->S);
+    } else if (overwrite_out_w) {
+        NN_GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, D, NS, 1, dl, NS, P->out_w, D, 1,
+                dd1, D);
+        NN_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, NS, D, B, 1, dl, NS, a->d1.p, D, 0,
+                G->out_w, D);
+        for (int i = 0; i < B; i++) {
+            const nn_real *d = dl + (size_t)i * NS;
+            for (int j = 0; j < NS; j++) G->out_b[j] += d[j];
+        }
+    } else {
+        nn_linear_backward(dd1, G->out_w, G->out_b, dl, a->d1.p, P->out_w, B, D, NS);
+    }
+    nn_real *dr1 = NEED(dr1, nn_real, (size_t)B * D), *da1 = NEED(da1, nn_real, (size_t)B * D);
+    memset(dr1, 0, (size_t)B * D * sizeof(nn_real));
+    memset(da1, 0, (size_t)B * D * sizeof(nn_real));
+    nn_dropout_backward(dr1, dd1, a->hmask.p, (size_t)B * D);
+    nn_relu_backward(da1, dr1, a->a1.p, (size_t)B * D);
+    nn_real *du = NEED(du, nn_real, (size_t)B * H);
+    memset(du, 0, (size_t)B * H * sizeof(nn_real));
+    nn_linear_backward(du, G->fc_w, G->fc_b, da1, a->u.p, P->fc_w, B, H, D);
+
+    /* GRU stack, top down */
+    int IM = C > H ? C : H;
+    nn_real *dhs = NEED(dhs, nn_real, TB * H), *dx = NEED(dx, nn_real, TB * IM);
+    nn_real *gscr = NEED(gscr, nn_real, nn_gru_scratch_size(B, H));
+    memset(dhs, 0, TB * H * sizeof(nn_real));
+    nn_real *dtop = dhs + (size_t)(T - 1) * B * H;
+    for (int i = 0; i < B; i++)
+        memcpy(dtop + (size_t)inv[i] * H, du + (size_t)i * H, H * sizeof(nn_real));
+    for (int l = L - 1; l >= 0; l--) {
+        int I = l == 0 ? C : H;
+        const nn_real *x = l == 0 ? (nn_real *)a->x0.p : (nn_real *)a->xd[l - 1].p;
+        memset(dx, 0, TB * I * sizeof(nn_real));
+        nn_gru_backward(dx, G->gru_w_ih[l], G->gru_w_hh[l], G->gru_b_ih[l], G->gru_b_hh[l], dhs,
+                        gscr, a->gates[l].p, a->hs[l].p, x, P->gru_w_ih[l], P->gru_w_hh[l], bt,
+                        T, B, I, H);
+        if (l > 0) {
+            memset(dhs, 0, TB * H * sizeof(nn_real));
+            nn_dropout_backward(dhs, dx, a->dmask[l - 1].p, TB * H);
+        }
+    }
+
+    /* conv + embedding */
+    nn_real *dcout = NEED(dcout, nn_real, (size_t)a->n_ord_tot * C);
+    int k = 0;
+    for (int t = 0; t < T; t++)
+        for (int i = 0; i < bt[t]; i++, k++)
+            memcpy(dcout + (size_t)k * C, dx + ((size_t)t * B + i) * C, C * sizeof(nn_real));
+    nn_real *deout = NEED(deout, nn_real, (size_t)a->n_items * E);
+    memset(deout, 0, (size_t)a->n_items * E * sizeof(nn_real));
+    nn_conv_backward(deout, G->conv_w, G->conv_b, a->cscr.p, dcout, a->camax.p, a->eout.p,
+                     a->coff.p, P->conv_w, a->n_ord_tot, E, C, K);
+    nn_embed_backward(G->emb, deout, a->cidx.p, a->n_items, E);
+}
+
+/* Marks the gradients zero; the clearing itself happens lazily (see clear_stale_grads). */
+void nn_model_zero_grad(nn_model *m) {
+    if (m->grad_mem) m->grad_stale = 1;
+}
+
+/* ---- Adam step ---------------------------------------------------------------------- */
+
+typedef struct {
+    nn_model *m;
+    nn_real scale;
+    float lr, b1, b2, eps;
+    double part_sq[16];
+} adam_ctx;
+
+static void norm_part(void *vc, size_t lo, size_t hi, int part) {
+    adam_ctx *c = vc;
+    double n = nn_grad_norm(c->m->grad_mem + lo, hi - lo);
+    c->part_sq[part] = n * n;
+}
+
+static void adam_part(void *vc, size_t lo, size_t hi, int part) {
+    adam_ctx *c = vc;
+    nn_model *m = c->m;
+    (void)part;
+    nn_adam_update_scaled(m->mem + lo, m->grad_mem + lo, m->adam_m + lo, m->adam_v + lo, hi - lo,
+                          c->scale, c->lr, c->b1, c->b2, c->eps, m->adam_t);
+}
+
+/* See nn.h. Returns the pre-clip gradient norm. The clip scale is
+ * max_norm / (norm + 1e-6), applied when it is < 1 (torch.nn.utils.clip_grad_norm_). */
+double nn_model_adam_step(nn_model *m, float lr, float b1, float b2, float eps, float max_norm) {
+    assert(m->grad_mem);
+    if (m->grad_stale) {   /* zero_grad without a backward: the gradient really is zero */
+        memset(m->grad_mem, 0, m->n_params * sizeof(nn_real));
+        m->grad_stale = 0;
+    }
+    adam_ctx c = {.m = m, .scale = 1, .lr = lr, .b1 = b1, .b2 = b2, .eps = eps};
+    int nt = par_for(norm_part, &c, m->n_params);
+    double sq = 0;
+    for (int k = 0; k < nt; k++) sq += c.part_sq[k];
+    double norm = sqrt(sq);
+    if (max_norm > 0) {
+        double coef = (double)max_norm / (norm + 1e-6);
+        if (coef < 1) c.scale = (nn_real)coef;
+    }
+    m->adam_t++;
+    par_for(adam_part, &c, m->n_params);
+    return norm;
+}

@@ -1,0 +1,390 @@
+/* weights.c -- the .nbw weight file: save and load a model (format: model/WEIGHTS.md).
+ *
+ * Saving streams the header, the product ids and the tensors through a running CRC into an
+ * atomic file. Loading reads the whole file into memory (so nothing the file says can make us
+ * read outside it), checks size and CRC before trusting any field, then validates the
+ * structure against the configuration before allocating the model.
+ */
+#include "weights.h"
+
+#include "atomic_file.h"
+#include "crc32.h"
+#include "nb_err.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+_Static_assert(sizeof(float) == 4, "the file stores IEEE binary32");
+
+#define NBW_HEADER 80        /* magic .. id count, see WEIGHTS.md */
+#define NBW_MAX_NAME 64
+#define NBW_CHUNK 4096       /* floats converted per fwrite */
+
+/* ---- little-endian encoding, independent of the host's byte order ------------------- */
+
+static void put_u32(unsigned char *p, uint32_t v) {
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
+    p[2] = (unsigned char)(v >> 16);
+    p[3] = (unsigned char)(v >> 24);
+}
+
+static void put_u64(unsigned char *p, uint64_t v) {
+    put_u32(p, (uint32_t)v);
+    put_u32(p + 4, (uint32_t)(v >> 32));
+}
+
+static void put_f32(unsigned char *p, float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    put_u32(p, u);
+}
+
+static uint32_t get_u32(const unsigned char *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t get_u64(const unsigned char *p) {
+    return (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32;
+}
+
+static float get_f32(const unsigned char *p) {
+    uint32_t u = get_u32(p);
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+/* ---- save --------------------------------------------------------------------------- */
+
+/* Writes n bytes to f and folds them into *crc. Returns 0 or -1 (short write). */
+static int write_crc(FILE *f, uint32_t *crc, const void *buf, size_t n) {
+    *crc = nb_crc32(*crc, buf, n);
+    return fwrite(buf, 1, n, f) == n ? 0 : -1;
+}
+
+/* Encodes the fixed 80-byte header (WEIGHTS.md) of m into h. */
+static void encode_header(unsigned char h[NBW_HEADER], const nn_model *m, uint64_t file_size) {
+    const nn_config *c = &m->cfg;
+    memcpy(h, NBW_MAGIC, 8);
+    put_u32(h + 8, NBW_VERSION);
+    put_u64(h + 12, file_size);
+    const int ints[9] = {c->n_products, c->emb,  c->cnn_out,    c->kernel,    c->gru_hidden,
+                         c->gru_layers, c->head, c->max_orders, c->max_products};
+    for (int i = 0; i < 9; i++) put_u32(h + 20 + 4 * i, (uint32_t)ints[i]);
+    put_f32(h + 56, c->dropout);
+    put_u32(h + 60, (uint32_t)c->rep_features);
+    put_u32(h + 64, (uint32_t)c->rep_hidden);
+    put_f32(h + 68, m->calib_a);
+    put_f32(h + 72, m->calib_b);
+    put_u32(h + 76, (uint32_t)c->n_products);
+}
+
+/* The exact size of the file nbw_save writes for m. */
+static uint64_t file_size_for(const nn_model *m) {
+    uint64_t n = NBW_HEADER + 4 * (uint64_t)m->cfg.n_products + 4;
+    for (int i = 0; i < m->n_tensors; i++)
+        n += 4 + strlen(m->tensors[i].name) + 8 + 4 * (uint64_t)m->tensors[i].size;
+    return n + 4;
+}
+
+/* Returns NB_OK or NB_EIO (message names path; the temporary file is removed, an existing
+ * file at path is untouched). Borrows m and product_ids; owns nothing afterwards. */
+int nbw_save(const nn_model *m, const int32_t *product_ids, const char *path, char *err,
+             size_t errlen) {
+    assert(m && m->mem && product_ids && path);
+    nb_afile af;
+    int rc = nb_afile_open(&af, path, err, errlen);
+    if (rc) return rc;
+    unsigned char *buf = nb_xmalloc(4 * NBW_CHUNK);
+    uint32_t crc = 0;
+    unsigned char h[NBW_HEADER];
+    encode_header(h, m, file_size_for(m));
+    int bad = write_crc(af.f, &crc, h, sizeof h);
+
+    for (int i = 0; i < m->cfg.n_products && !bad; i += NBW_CHUNK) {
+        int n = m->cfg.n_products - i < NBW_CHUNK ? m->cfg.n_products - i : NBW_CHUNK;
+        for (int k = 0; k < n; k++) put_u32(buf + 4 * k, (uint32_t)product_ids[i + k]);
+        bad = write_crc(af.f, &crc, buf, 4 * (size_t)n);
+    }
+    put_u32(h, (uint32_t)m->n_tensors);
+    if (!bad) bad = write_crc(af.f, &crc, h, 4);
+
+    for (int t = 0; t < m->n_tensors && !bad; t++) {
+        const nn_tensor_info *ti = &m->tensors[t];
+        size_t len = strlen(ti->name);
+        assert(len >= 1 && len <= NBW_MAX_NAME);
+        assert((size_t)ti->rows * (size_t)ti->cols == ti->size);
+        put_u32(h, (uint32_t)len);
+        bad = write_crc(af.f, &crc, h, 4) || write_crc(af.f, &crc, ti->name, len);
+        put_u32(h, (uint32_t)ti->rows);
+        put_u32(h + 4, (uint32_t)ti->cols);
+        if (!bad) bad = write_crc(af.f, &crc, h, 8);
+        const nn_real *src = m->mem + ti->offset;
+        for (size_t i = 0; i < ti->size && !bad; i += NBW_CHUNK) {
+            size_t n = ti->size - i < NBW_CHUNK ? ti->size - i : NBW_CHUNK;
+            for (size_t k = 0; k < n; k++) put_f32(buf + 4 * k, src[i + k]);
+            bad = write_crc(af.f, &crc, buf, 4 * n);
+        }
+    }
+    put_u32(h, crc);
+    if (!bad) bad = fwrite(h, 1, 4, af.f) != 4;
+    free(buf);
+    if (bad) {
+        int e = errno;
+        nb_afile_abort(&af);
+        return nb_err(err, errlen, NB_EIO, "%s: write failed: %s", path, strerror(e));
+    }
+    return nb_afile_commit(&af, err, errlen);
+}
+
+/* ---- load --------------------------------------------------------------------------- */
+
+/* Reads the whole of path into a malloc'd buffer (*buf, caller frees) of *size bytes.
+ * Returns NB_OK or NB_EIO ("cannot open"). */
+static int slurp(const char *path, unsigned char **buf, size_t *size, char *err, size_t errlen) {
+    *buf = NULL;
+    *size = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return nb_err(err, errlen, NB_EIO, "%s: cannot open: %s", path, strerror(errno));
+    int rc = NB_OK;
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        rc = nb_err(err, errlen, NB_EIO, "%s: cannot open: not a regular file", path);
+        goto done;
+    }
+    *size = (size_t)st.st_size;
+    *buf = nb_xmalloc(*size ? *size : 1);
+    if (fread(*buf, 1, *size, f) != *size) {
+        rc = nb_err(err, errlen, NB_EIO, "%s: cannot open: read failed: %s", path,
+                    ferror(f) ? strerror(errno) : "file shrank while reading");
+        free(*buf);
+        *buf = NULL;
+    }
+done:
+    fclose(f);
+    return rc;
+}
+
+/* Decodes the configuration fields of a header whose size and CRC were already verified. */
+static void decode_config(nn_config *c, const unsigned char *h) {
+    memset(c, 0, sizeof *c);
+    int *ints[9] = {&c->n_products, &c->emb,  &c->cnn_out,    &c->kernel,      &c->gru_hidden,
+                    &c->gru_layers, &c->head, &c->max_orders, &c->max_products};
+    for (int i = 0; i < 9; i++) *ints[i] = (int32_t)get_u32(h + 20 + 4 * i);
+    c->dropout = get_f32(h + 56);
+    c->rep_features = (int32_t)get_u32(h + 60);
+    c->rep_hidden = (int32_t)get_u32(h + 64);
+}
+
+/* The parameter count a model of configuration c has (WEIGHTS.md, nn.h's nn_params), as a
+ * double so that absurd configurations cannot overflow; exact below 2^53. */
+static double expected_params(const nn_config *c) {
+    double P = c->n_products, E = c->emb, C = c->cnn_out, K = c->kernel, H = c->gru_hidden;
+    double D = c->head, F = c->rep_features, R = c->rep_hidden;
+    double n = P * E + C * E * K + C;
+    for (int l = 0; l < c->gru_layers; l++) n += 3 * H * (l == 0 ? C : H) + 3 * H * H + 6 * H;
+    n += D * H + D + P * D + P;
+    if (c->rep_features > 0) n += R * F + R + R + 1;
+    return n;
+}
+
+/* One tensor record located in the file buffer. */
+typedef struct {
+    const unsigned char *name;
+    uint32_t name_len, rows, cols;
+    const unsigned char *data;
+} rec;
+
+/* Walks the tensor records between *pos and end (the CRC's offset); fills recs[0..n) (n <=
+ * cap). Returns NB_OK or NB_EFORMAT with a "bad hyper-parameters: ..." message. */
+static int parse_records(rec *recs, uint32_t n, const unsigned char *buf, size_t pos, size_t end,
+                         uint64_t *total, const char *path, char *err, size_t errlen) {
+    *total = 0;
+    for (uint32_t t = 0; t < n; t++) {
+        rec *r = &recs[t];
+        if (end - pos < 4) goto short_rec;
+        r->name_len = get_u32(buf + pos);
+        pos += 4;
+        if (r->name_len < 1 || r->name_len > NBW_MAX_NAME)
+            return nb_err(err, errlen, NB_EFORMAT,
+                          "%s: bad hyper-parameters: tensor %u has a name of %u bytes", path,
+                          t, r->name_len);
+        if (end - pos < (size_t)r->name_len + 8) goto short_rec;
+        r->name = buf + pos;
+        pos += r->name_len;
+        r->rows = get_u32(buf + pos);
+        r->cols = get_u32(buf + pos + 4);
+        pos += 8;
+        uint64_t bytes = 4 * (uint64_t)r->rows * r->cols; /* < 2^66 cannot happen: u32*u32*4 */
+        if ((uint64_t)r->rows * r->cols > (end - pos) / 4) goto short_rec;
+        r->data = buf + pos;
+        pos += (size_t)bytes;
+        *total += (uint64_t)r->rows * r->cols;
+    }
+    if (pos != end)
+        return nb_err(err, errlen, NB_EFORMAT,
+                      "%s: bad hyper-parameters: %zu unexplained bytes after the last tensor",
+                      path, end - pos);
+    return NB_OK;
+short_rec:
+    return nb_err(err, errlen, NB_EFORMAT,
+                  "%s: bad hyper-parameters: tensor records run past the checksum", path);
+}
+
+/* Checks the file's records against the freshly initialised model m (names, shapes, order)
+ * and copies the values into m->mem. Returns NB_OK or NB_EFORMAT. */
+static int fill_model(nn_model *m, const rec *recs, uint32_t n, const char *path, char *err,
+                      size_t errlen) {
+    if ((int)n != m->n_tensors)
+        return nb_err(err, errlen, NB_EFORMAT,
+                      "%s: bad hyper-parameters: file has %u tensors, the model has %d", path, n,
+                      m->n_tensors);
+    for (uint32_t t = 0; t < n; t++) {
+        const nn_tensor_info *ti = &m->tensors[t];
+        const rec *r = &recs[t];
+        if (strlen(ti->name) != r->name_len || memcmp(ti->name, r->name, r->name_len) != 0)
+            return nb_err(err, errlen, NB_EFORMAT,
+                          "%s: bad hyper-parameters: tensor %u is '%.*s', the model expects '%s'",
+                          path, t, (int)r->name_len, (const char *)r->name, ti->name);
+        if ((int)r->rows != ti->rows || (int)r->cols != ti->cols)
+            return nb_err(err, errlen, NB_EFORMAT,
+                          "%s: bad hyper-parameters: tensor '%s' is %ux%u, the model expects %dx%d",
+                          path, ti->name, r->rows, r->cols, ti->rows, ti->cols);
+        nn_real *dst = m->mem + ti->offset;
+        for (size_t i = 0; i < ti->size; i++) dst[i] = get_f32(r->data + 4 * i);
+    }
+    return NB_OK;
+}
+
+/* See weights.h. On success *m owns its buffers (free with nn_model_free) and *product_ids
+ * (if requested) is the caller's; on failure nothing is allocated and *m is zeroed. */
+int nbw_load(nn_model *m, const char *path, const int32_t *expect_ids, int n_expect,
+             int32_t **product_ids, uint32_t *crc, char *err, size_t errlen) {
+    memset(m, 0, sizeof *m);
+    if (product_ids) *product_ids = NULL;
+    unsigned char *buf = NULL;
+    size_t size = 0;
+    rec *recs = NULL;
+    int model_ok = 0;
+    int rc = slurp(path, &buf, &size, err, errlen);
+    if (rc) return rc;
+
+    /* The magic first (as much of it as there is), so that a short file of another kind
+     * says "bad magic" and a short prefix of a weight file says "truncated". */
+    if (memcmp(buf, NBW_MAGIC, size < 8 ? size : 8) != 0) {
+        rc = nb_err(err, errlen, NB_EFORMAT, "%s: bad magic (not a weight file)", path);
+        goto done;
+    }
+    if (size < NBW_HEADER + 8) {
+        rc = nb_err(err, errlen, NB_EFORMAT,
+                    "%s: truncated (%zu bytes, a weight file has at least %d)", path, size,
+                    NBW_HEADER + 8);
+        goto done;
+    }
+    uint32_t version = get_u32(buf + 8);
+    if (version != NBW_VERSION) {
+        rc = nb_err(err, errlen, NB_EFORMAT, "%s: unsupported version %u (this build reads %d)",
+                    path, version, NBW_VERSION);
+        goto done;
+    }
+    uint64_t declared = get_u64(buf + 12);
+    if (declared != size) {
+        rc = nb_err(err, errlen, NB_EFORMAT, "%s: %s (header says %llu bytes, file has %zu)", path,
+                    declared > size ? "truncated" : "trailing bytes", (unsigned long long)declared,
+                    size);
+        goto done;
+    }
+    uint32_t file_crc = get_u32(buf + size - 4);
+    uint32_t calc_crc = nb_crc32(0, buf, size - 4);
+    if (file_crc != calc_crc) {
+        rc = nb_err(err, errlen, NB_EFORMAT, "%s: checksum mismatch (stored %08x, computed %08x)",
+                    path, file_crc, calc_crc);
+        goto done;
+    }
+
+    /* From here on the bytes are what the writer wrote; the checks below guard against a
+     * writer with a different idea of the model (or a crafted file with a valid CRC). */
+    nn_config cfg;
+    decode_config(&cfg, buf);
+    char why[NB_ERRLEN];
+    if (nn_config_check(&cfg, why, sizeof why) != NB_OK) {
+        rc = nb_err(err, errlen, NB_EFORMAT, "%s: bad hyper-parameters: %s", path, why);
+        goto done;
+    }
+    size_t end = size - 4, pos = NBW_HEADER;
+    uint32_t n_ids = get_u32(buf + 76);
+    if ((int64_t)n_ids != cfg.n_products || (end - pos) / 4 < (size_t)n_ids + 1) {
+        rc = nb_err(err, errlen, NB_EFORMAT,
+                    "%s: bad hyper-parameters: %u product ids for n_products %d", path, n_ids,
+                    cfg.n_products);
+        goto done;
+    }
+    const unsigned char *ids = buf + pos;
+    pos += 4 * (size_t)n_ids;
+    uint32_t n_tensors = get_u32(buf + pos);
+    pos += 4;
+    /* Every record takes at least 13 bytes, which bounds the allocation by the file size. */
+    if (n_tensors == 0 || n_tensors > (end - pos) / 13) {
+        rc = nb_err(err, errlen, NB_EFORMAT, "%s: bad hyper-parameters: %u tensors", path,
+                    n_tensors);
+        goto done;
+    }
+    recs = nb_xcalloc(n_tensors, sizeof *recs);
+    uint64_t total;
+    rc = parse_records(recs, n_tensors, buf, pos, end, &total, path, err, errlen);
+    if (rc) goto done;
+    double want = expected_params(&cfg);
+    if (want != (double)total) {
+        rc = nb_err(err, errlen, NB_EFORMAT,
+                    "%s: bad hyper-parameters: this configuration has %.0f parameters, the file "
+                    "holds %llu", path, want, (unsigned long long)total);
+        goto done;
+    }
+    if (expect_ids) {
+        if (n_expect != cfg.n_products) {
+            rc = nb_err(err, errlen, NB_EMISMATCH,
+                        "%s: product list differs from the store (%d products in the file, %d "
+                        "in the store)", path, cfg.n_products, n_expect);
+            goto done;
+        }
+        for (int i = 0; i < n_expect; i++) {
+            int32_t id = (int32_t)get_u32(ids + 4 * (size_t)i);
+            if (id != expect_ids[i]) {
+                rc = nb_err(err, errlen, NB_EMISMATCH,
+                            "%s: product list differs from the store (index %d: file has product "
+                            "%d, store has %d)", path, i, id, expect_ids[i]);
+                goto done;
+            }
+        }
+    }
+
+    rc = nn_model_init(m, &cfg, 0, why, sizeof why);
+    if (rc) {
+        rc = nb_err(err, errlen, rc == NB_ENOMEM ? NB_ENOMEM : NB_EFORMAT,
+                    "%s: bad hyper-parameters: %s", path, why);
+        goto done;
+    }
+    model_ok = 1;
+    rc = fill_model(m, recs, n_tensors, path, err, errlen);
+    if (rc) goto done;
+    m->calib_a = get_f32(buf + 68);
+    m->calib_b = get_f32(buf + 72);
+    if (product_ids) {
+        *product_ids = nb_xmalloc(sizeof(int32_t) * (size_t)cfg.n_products);
+        for (int i = 0; i < cfg.n_products; i++)
+            (*product_ids)[i] = (int32_t)get_u32(ids + 4 * (size_t)i);
+    }
+    if (crc) *crc = file_crc;
+
+done:
+    if (rc && model_ok) nn_model_free(m);
+    if (rc) memset(m, 0, sizeof *m);
+    free(recs);
+    free(buf);
+    return rc;
+}

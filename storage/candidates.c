@@ -1,0 +1,140 @@
+/* candidates.c -- candidate-set encoding (sorted, delta, LEB128) and lookup. */
+#include "candidates.h"
+
+#include <stdlib.h>
+
+#include "nb_err.h"
+
+/* Encodes idx[n]: first value, then (gap - 1) for every later value, each as an unsigned
+ * LEB128 varint. Returns NB_OK and a malloc'd *blob (caller frees; 1 byte when n == 0 so
+ * that the pointer is never NULL), or NB_EINVAL when idx is negative or not strictly
+ * ascending (message names the position). */
+int st_cand_encode(const int32_t *idx, int n, uint8_t **blob, size_t *len, char *err,
+                   size_t errlen) {
+    *blob = NULL;
+    *len = 0;
+    if (n < 0) return nb_err(err, errlen, NB_EINVAL, "candidate count %d < 0", n);
+    /* a uint32 takes at most 5 varint bytes */
+    uint8_t *b = nb_xmalloc((size_t)n * 5 + 1);
+    size_t k = 0;
+    for (int i = 0; i < n; i++) {
+        uint32_t v;
+        if (i == 0) {
+            if (idx[0] < 0) {
+                free(b);
+                return nb_err(err, errlen, NB_EINVAL, "candidate 0 is negative (%d)", idx[0]);
+            }
+            v = (uint32_t)idx[0];
+        } else {
+            if (idx[i] <= idx[i - 1]) {
+                free(b);
+                return nb_err(err, errlen, NB_EINVAL,
+                              "candidates not strictly ascending at position %d (%d after %d)",
+                              i, idx[i], idx[i - 1]);
+            }
+            v = (uint32_t)(idx[i] - idx[i - 1] - 1);
+        }
+        while (v >= 0x80) {
+            b[k++] = (uint8_t)(v | 0x80);
+            v >>= 7;
+        }
+        b[k++] = (uint8_t)v;
+    }
+    *blob = b;
+    *len = k;
+    return NB_OK;
+}
+
+/* Decodes blob[len] into out[max] (*n = count). Every byte must belong to a complete varint,
+ * every value must be < n_products, and there must be at most max of them. Returns NB_OK or
+ * NB_EFORMAT naming the byte offset; out's contents are unspecified on error. */
+int st_cand_decode(const uint8_t *blob, size_t len, int n_products, int32_t *out, int max,
+                   int *n, char *err, size_t errlen) {
+    *n = 0;
+    int cnt = 0;
+    int64_t prev = -1;
+    size_t i = 0;
+    while (i < len) {
+        size_t start = i;
+        uint64_t v = 0;
+        int shift = 0;
+        for (;;) {
+            if (i >= len)
+                return nb_err(err, errlen, NB_EFORMAT,
+                              "candidate blob truncated: varint at byte %zu of %zu unfinished",
+                              start, len);
+            if (shift > 28)
+                return nb_err(err, errlen, NB_EFORMAT,
+                              "candidate blob: varint at byte %zu longer than 5 bytes", start);
+            uint8_t c = blob[i++];
+            v |= (uint64_t)(c & 0x7f) << shift;
+            shift += 7;
+            if (!(c & 0x80)) break;
+        }
+        int64_t x = prev + 1 + (int64_t)v;
+        if (x >= n_products)
+            return nb_err(err, errlen, NB_EFORMAT,
+                          "candidate blob: value %d (byte %zu) is >= n_products %d", cnt, start,
+                          n_products);
+        if (cnt >= max)
+            return nb_err(err, errlen, NB_EFORMAT,
+                          "candidate blob holds more than %d values (byte %zu)", max, start);
+        out[cnt++] = (int32_t)x;
+        prev = x;
+    }
+    *n = cnt;
+    return NB_OK;
+}
+
+/* Prepares the lookup statement on db into *stmt (caller finalizes it with
+ * sqlite3_finalize). Returns NB_OK or NB_EDB (e.g. no candidates table). */
+int st_cand_stmt(sqlite3 *db, sqlite3_stmt **stmt, char *err, size_t errlen) {
+    *stmt = NULL;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT n_candidates, encoded FROM candidates "
+                           "WHERE model_id = ?1 AND user_id = ?2",
+                           -1, stmt, NULL) != SQLITE_OK)
+        return nb_err(err, errlen, NB_EDB, "preparing candidate lookup: %s",
+                      sqlite3_errmsg(db));
+    return NB_OK;
+}
+
+/* Looks up (model_id, user_id) and decodes its blob into out[max]. The stored count must
+ * equal the decoded count. Returns NB_OK, NB_ENOTFOUND (no row), NB_EDB or NB_EFORMAT
+ * (message names the model and user). The statement is reset before returning. */
+int st_cand_load(sqlite3_stmt *stmt, int64_t model_id, int32_t user_id, int n_products,
+                 int32_t *out, int max, int *n, char *err, size_t errlen) {
+    int rc = NB_OK;
+    *n = 0;
+    sqlite3_reset(stmt);
+    sqlite3_bind_int64(stmt, 1, model_id);
+    sqlite3_bind_int(stmt, 2, user_id);
+    int s = sqlite3_step(stmt);
+    if (s == SQLITE_DONE) {
+        rc = nb_err(err, errlen, NB_ENOTFOUND, "no candidates for model %lld, user %d",
+                    (long long)model_id, (int)user_id);
+        goto done;
+    }
+    if (s != SQLITE_ROW) {
+        rc = nb_err(err, errlen, NB_EDB, "candidates of model %lld, user %d: %s",
+                    (long long)model_id, (int)user_id,
+                    sqlite3_errmsg(sqlite3_db_handle(stmt)));
+        goto done;
+    }
+    int64_t stored = sqlite3_column_int64(stmt, 0);
+    const uint8_t *blob = sqlite3_column_blob(stmt, 1);
+    size_t len = (size_t)sqlite3_column_bytes(stmt, 1);
+    rc = st_cand_decode(blob, len, n_products, out, max, n, err, errlen);
+    if (rc != NB_OK) {
+        nb_err_wrap(err, errlen, rc, "candidates of model %lld, user %d", (long long)model_id,
+                    (int)user_id);
+        goto done;
+    }
+    if (stored != *n)
+        rc = nb_err(err, errlen, NB_EFORMAT,
+                    "candidates of model %lld, user %d: n_candidates %lld but blob holds %d",
+                    (long long)model_id, (int)user_id, (long long)stored, *n);
+done:
+    sqlite3_reset(stmt);
+    return rc;
+}

@@ -1,0 +1,230 @@
+#!/usr/bin/python3
+"""gen_torch_fixture.py -- PyTorch reference fixtures for tests/test_parity.c.
+
+Usage: /usr/bin/python3 tests/gen_torch_fixture.py OUTDIR      (make torch-fixtures)
+
+Builds the CNN -> GRU -> head model of model/nn.h from stock PyTorch modules (nn.Embedding,
+nn.Conv1d, nn.GRU over pack_padded_sequence, nn.Linear, BCEWithLogitsLoss(pos_weight),
+torch.optim.Adam) with small dimensions, runs one forward/backward and 5 Adam steps on a
+fixed batch of variable-length users, and writes everything our C model must reproduce.
+
+Precision: the weights are initialised by PyTorch in float32 (so they are exactly
+representable in our float build), then the whole computation runs in float64; every result
+is stored rounded to float32 (losses as float64). The reference is therefore the exact
+mathematics up to one final rounding, and the C test's tolerance only has to cover the float32
+arithmetic of our implementation.
+
+Semantics (nn.h): each order's product embeddings [L, E] are zero-padded at the end to the
+kernel length when L < K, Conv1d (no padding) -> ReLU -> max over the L-K+1 valid positions
+(computed per order, so no padded position ever exists); the order vectors of a user, oldest
+first, go through a multi-layer GRU via pack_padded_sequence (users have 1..5 orders); the
+top layer's final hidden state -> Linear(H, D) -> ReLU -> Linear(D, P) (or only the rows of a
+candidate list, S < P); the optional repeat term adds rep2(ReLU(rep1(f))) to listed (sample,
+column) logits; loss = BCEWithLogits(pos_weight), mean over B x (S or P). Dropout is 0.
+
+File format (little-endian), read by tests/test_parity.c:
+  magic "NBFIXT01" | u32 n_records | records | u32 CRC-32 (zlib) of all preceding bytes
+  record: u32 name_len | name bytes | u32 dtype (1 = f32, 2 = i32, 3 = f64) | u32 ndim |
+          u32 dims[ndim] | data (prod(dims) elements, row-major)
+Records: "cfg" i32[11] = n_products emb cnn_out kernel gru_hidden gru_layers head max_orders
+max_products rep_features rep_hidden; "hyper" f64[6] = dropout pos_weight lr beta1 beta2 eps;
+"batch.n_ord", "batch.ord_off", "batch.items" (i32), "batch.rows" (i32, only when S > 0),
+"batch.targets" f32[B, S or P], "batch.rep_b", "batch.rep_col" (i32), "batch.rep_feat"
+f32[n_rep, F] (only with the repeat term); "w0.<t>" initial weights, "grad.<t>" gradients of
+the first loss, "w5.<t>" the weights after 5 Adam steps, for every tensor <t> named after
+nn_params' fields (emb conv_w conv_b gru_w_ih.<l> gru_w_hh.<l> gru_b_ih.<l> gru_b_hh.<l> fc_w
+fc_b out_w out_b [rep_w1 rep_b1 rep_w2 rep_b2]) in nn_params order, with PyTorch's shapes;
+"logits" f32[B, S or P]; "loss" f64[1]; "losses" f64[5] (the loss before each Adam step).
+"""
+import os
+import struct
+import sys
+import zlib
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as Fn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_sequence
+
+F32, I32, F64 = 1, 2, 3
+
+
+class Net(nn.Module):
+    def __init__(self, P, E, C, K, H, L, D, F, R):
+        super().__init__()
+        self.K = K
+        self.emb = nn.Embedding(P, E)
+        self.conv = nn.Conv1d(E, C, K)
+        self.gru = nn.GRU(C, H, L, batch_first=True, dropout=0.0)
+        self.fc = nn.Linear(H, D)
+        self.out = nn.Linear(D, P)
+        self.F = F
+        if F > 0:
+            self.rep1 = nn.Linear(F, R)
+            self.rep2 = nn.Linear(R, 1)
+
+    def named_tensors(self):
+        """(name, parameter) in nn_params order."""
+        t = [("emb", self.emb.weight), ("conv_w", self.conv.weight), ("conv_b", self.conv.bias)]
+        for l in range(self.gru.num_layers):
+            t += [(f"gru_w_ih.{l}", getattr(self.gru, f"weight_ih_l{l}")),
+                  (f"gru_w_hh.{l}", getattr(self.gru, f"weight_hh_l{l}")),
+                  (f"gru_b_ih.{l}", getattr(self.gru, f"bias_ih_l{l}")),
+                  (f"gru_b_hh.{l}", getattr(self.gru, f"bias_hh_l{l}"))]
+        t += [("fc_w", self.fc.weight), ("fc_b", self.fc.bias),
+              ("out_w", self.out.weight), ("out_b", self.out.bias)]
+        if self.F > 0:
+            t += [("rep_w1", self.rep1.weight), ("rep_b1", self.rep1.bias),
+                  ("rep_w2", self.rep2.weight), ("rep_b2", self.rep2.bias)]
+        return t
+
+    def forward(self, users, rows, rep):
+        """users: list (per sample) of lists (orders, oldest first) of product-index lists."""
+        seqs = []
+        for orders in users:
+            vecs = []
+            for items in orders:
+                x = self.emb(torch.tensor(items)).t().unsqueeze(0)      # [1, E, L]
+                if x.shape[2] < self.K:                                # zero-pad at the end
+                    x = Fn.pad(x, (0, self.K - x.shape[2]))
+                y = torch.relu(self.conv(x))                            # [1, C, L-K+1]
+                vecs.append(y.max(dim=2).values[0])                     # [C]
+            seqs.append(torch.stack(vecs))                              # [n_ord, C]
+        lengths = torch.tensor([len(s) for s in seqs])
+        packed = pack_padded_sequence(pad_sequence(seqs, batch_first=True), lengths,
+                                      batch_first=True, enforce_sorted=False)
+        _, h_n = self.gru(packed)                                      # [L, B, H], caller order
+        z = torch.relu(self.fc(h_n[-1]))
+        if rows is None:
+            logits = self.out(z)
+        else:
+            idx = torch.tensor(rows)
+            logits = z @ self.out.weight[idx].t() + self.out.bias[idx]
+        if rep is not None:
+            rb, rc, feat = rep
+            r = self.rep2(torch.relu(self.rep1(feat))).squeeze(1)
+            logits = logits.index_put((torch.tensor(rb), torch.tensor(rc)), r, accumulate=True)
+        return logits
+
+
+class Writer:
+    def __init__(self):
+        self.recs = []
+
+    def add(self, name, dtype, arr):
+        np_t = {F32: "<f4", I32: "<i4", F64: "<f8"}[dtype]
+        a = np.ascontiguousarray(np.asarray(arr), dtype=np_t)
+        dims = a.shape if a.ndim > 0 else (1,)
+        b = struct.pack("<I", len(name)) + name.encode() + struct.pack("<II", dtype, len(dims))
+        b += struct.pack(f"<{len(dims)}I", *dims) + a.tobytes()
+        self.recs.append(b)
+
+    def bytes(self):
+        b = b"NBFIXT01" + struct.pack("<I", len(self.recs)) + b"".join(self.recs)
+        return b + struct.pack("<I", zlib.crc32(b) & 0xFFFFFFFF)
+
+
+def make_batch(rng, P, B, S, F, n_rep):
+    """Users with 1..5 orders (both extremes present) of 1..9 distinct products, some shorter
+    than the kernel; targets ~20% positive; optional candidate rows and repeat entries."""
+    n_ords = [1, 5, 3, 2, 4, 1][:B]
+    users = []
+    for n in n_ords:
+        users.append([sorted(rng.choice(P, size=int(rng.integers(1, 10)), replace=False),
+                             key=lambda _: rng.random()) for _ in range(n)])
+    # make sure the edge cases exist: lengths 1, K-1 = 3, K = 4 and 9
+    users[0][0] = list(rng.choice(P, size=1, replace=False))
+    users[1][0] = list(rng.choice(P, size=3, replace=False))
+    users[1][1] = list(rng.choice(P, size=4, replace=False))
+    users[1][4] = list(rng.choice(P, size=9, replace=False))
+    users = [[[int(i) for i in o] for o in u] for u in users]
+    rows = None if S == 0 else [int(i) for i in rng.permutation(P)[:S]]
+    W = S if S else P
+    targets = (rng.random((B, W)) < 0.2).astype(np.float64)
+    rep = None
+    if F > 0:
+        cells = rng.permutation(B * W)[:n_rep]
+        rb = [int(c // W) for c in cells]
+        rc = [int(c % W) for c in cells]
+        rep = (rb, rc, torch.tensor(rng.normal(size=(n_rep, F)).astype(np.float32),
+                                    dtype=torch.float64))
+    return users, rows, targets, rep
+
+
+def build(seed, S, F):
+    P, E, C, K, H, L, D, R = 50, 8, 12, 4, 16, 2, 16, 5
+    B, max_orders, max_products = 6, 5, 145
+    dropout, pos_weight, lr, b1, b2, eps = 0.0, 10.0, 0.01, 0.9, 0.999, 1e-8
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    net = Net(P, E, C, K, H, L, D, F, R)                 # float32 init, PyTorch's defaults
+    net.double()                                          # exact widening
+    users, rows, targets, rep = make_batch(rng, P, B, S, F, n_rep=14)
+
+    w = Writer()
+    w.add("cfg", I32, [P, E, C, K, H, L, D, max_orders, max_products, F, R if F else 0])
+    w.add("hyper", F64, [dropout, pos_weight, lr, b1, b2, eps])
+    w.add("batch.n_ord", I32, [len(u) for u in users])
+    off = [0]
+    items = []
+    for u in users:
+        for o in u:
+            items += o
+            off.append(len(items))
+    w.add("batch.ord_off", I32, off)
+    w.add("batch.items", I32, items)
+    if rows is not None:
+        w.add("batch.rows", I32, rows)
+    w.add("batch.targets", F32, targets)
+    if rep is not None:
+        w.add("batch.rep_b", I32, rep[0])
+        w.add("batch.rep_col", I32, rep[1])
+        w.add("batch.rep_feat", F32, rep[2].numpy())
+    for name, t in net.named_tensors():
+        w.add("w0." + name, F32, t.detach().numpy())
+
+    crit = nn.BCEWithLogitsLoss(pos_weight=torch.tensor([pos_weight], dtype=torch.float64))
+    opt = torch.optim.Adam(net.parameters(), lr=lr, betas=(b1, b2), eps=eps)
+    y = torch.tensor(targets)
+    losses = []
+    for step in range(5):
+        opt.zero_grad()
+        logits = net(users, rows, rep)
+        loss = crit(logits, y)
+        loss.backward()
+        losses.append(loss.item())
+        if step == 0:
+            w.add("logits", F32, logits.detach().numpy())
+            w.add("loss", F64, [loss.item()])
+            for name, t in net.named_tensors():
+                w.add("grad." + name, F32, t.grad.numpy())
+        opt.step()
+    w.add("losses", F64, losses)
+    for name, t in net.named_tensors():
+        w.add("w5." + name, F32, t.detach().numpy())
+    return w.bytes()
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit("usage: gen_torch_fixture.py OUTDIR")
+    out = sys.argv[1]
+    os.makedirs(out, exist_ok=True)
+    torch.set_num_threads(1)
+    # name, seed, candidate head size S (0 = full head), repeat features F (0 = off)
+    for name, seed, S, F in [("parity_full", 1, 0, 0), ("parity_cand", 2, 20, 0),
+                             ("parity_rep", 3, 0, 6), ("parity_rep_cand", 4, 15, 6)]:
+        data = build(seed, S, F)
+        path = os.path.join(out, name + ".bin")
+        tmp = path + ".tmp"
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        print(f"{path}: {len(data)} bytes")
+
+
+if __name__ == "__main__":
+    main()

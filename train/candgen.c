@@ -1,0 +1,464 @@
+/* candgen.c -- every user's candidate set from the model's embeddings (see candgen.h).
+ *
+ * Per block of TR_CG_BLOCK users, in one of n_threads workers:
+ *   profiles [bu, E]  = normalised frequency-weighted mean of the history embeddings
+ *   scores   [bu, P]  = profiles . normalised_emb^T            (one sgemm)
+ *   per user: previously bought products are excluded from the scores and taken first; the
+ *   rest is a bucket select: a histogram of the cosines over [-1, 1] finds the bucket that
+ *   holds the need-th best score; everything above it is in, the boundary bucket alone is
+ *   sorted (score desc, index asc). Two passes over the row, no full sort.
+ * Outputs go to fixed positions (off[] is computed up front), so the result does not depend
+ * on the thread count. While the workers run, OpenBLAS is told to use one thread (each
+ * worker's sgemm is already one of n_threads parallel streams); its setting is restored.
+ */
+#include "candgen.h"
+
+#include <assert.h>
+#include <cblas.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "candidates.h"
+#include "nb_err.h"
+#include "store.h"
+
+#define TR_CG_BLOCK 256  /* users per sgemm: 256 x 49,688 floats = 51 MB per worker */
+#define TR_CG_BINS 4096  /* histogram buckets over cosine [-1, 1] */
+
+int64_t tr_cands_default_end(const st_history *h, int u) {
+    int64_t o = h->user_order_off[u], e = h->user_order_off[u + 1];
+    for (; o < e; o++)
+        if (h->eval_set[o] != ST_PRIOR) return o;
+    return e;
+}
+
+/* Bucket of a cosine (rounding may push it slightly outside [-1, 1]). */
+static inline int cg_bin(float s) {
+    if (!(s > -1.0f)) return 0;
+    if (s >= 1.0f) return TR_CG_BINS - 1;
+    int b = (int)((s + 1.0f) * (0.5f * TR_CG_BINS));
+    return b < TR_CG_BINS ? b : TR_CG_BINS - 1;
+}
+
+typedef struct {
+    float s;
+    int32_t i;
+} cg_pair;
+
+/* Best first: higher score, then lower index. */
+static int cg_pair_cmp(const void *a, const void *b) {
+    const cg_pair *x = a, *y = b;
+    if (x->s != y->s) return x->s > y->s ? -1 : 1;
+    return (x->i > y->i) - (x->i < y->i);
+}
+
+static int cg_i32_cmp(const void *a, const void *b) {
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+typedef struct {
+    /* shared, read-only */
+    const st_history *h;
+    const float *emb;     /* raw [P, E] */
+    const float *nrm;     /* normalised [P, E] */
+    const int64_t *end;   /* [n_users] */
+    const int32_t *pop;   /* [n_top] popularity top list, ascending */
+    int P, E, n_top, n_threads, tid;
+    tr_cands *c;          /* off[] fixed; each worker writes its users' idx ranges */
+    /* private */
+    float *prof;          /* [TR_CG_BLOCK, E] */
+    float *scores;        /* [TR_CG_BLOCK, P] */
+    uint16_t *bins;       /* [P] */
+    uint8_t *mark;        /* [P] bought by the current user */
+    int32_t *bought;      /* [P] */
+    int32_t *hi;          /* [P] selected above the boundary bucket, ascending */
+    cg_pair *bnd;         /* [P] boundary bucket */
+    int32_t *bsel;        /* [P] chosen from the boundary, ascending */
+    int hist[TR_CG_BINS];
+} cg_worker;
+
+/* Three-way merge of ascending disjoint lists into out; returns the count. */
+static int cg_merge3(int32_t *out, const int32_t *a, int na, const int32_t *b, int nb,
+                     const int32_t *c, int nc) {
+    int i = 0, j = 0, k = 0, n = 0;
+    while (i < na || j < nb || k < nc) {
+        int32_t va = i < na ? a[i] : INT32_MAX, vb = j < nb ? b[j] : INT32_MAX,
+                vc = k < nc ? c[k] : INT32_MAX;
+        if (va <= vb && va <= vc) out[n++] = a[i++];
+        else if (vb <= vc) out[n++] = b[j++];
+        else out[n++] = c[k++];
+    }
+    return n;
+}
+
+/* Fills user u's output range from its score row s[P] (cosines against every product). */
+static void cg_select_user(cg_worker *w, int u, const float *s) {
+    tr_cands *c = w->c;
+    int P = w->P;
+    int32_t *out = c->idx + c->off[u];
+    int total = (int)(c->off[u + 1] - c->off[u]);
+    const st_history *h = w->h;
+    int64_t i0 = h->order_item_off[h->user_order_off[u]];
+    int64_t i1 = h->order_item_off[w->end[u]];
+    if (i0 == i1) { /* cold start */
+        assert(total == w->n_top);
+        memcpy(out, w->pop, (size_t)total * sizeof *out);
+        return;
+    }
+    int nb = 0;
+    for (int64_t i = i0; i < i1; i++) {
+        int32_t p = h->items[i];
+        if (!w->mark[p]) {
+            w->mark[p] = 1;
+            w->bought[nb++] = p;
+        }
+    }
+    qsort(w->bought, (size_t)nb, sizeof *w->bought, cg_i32_cmp);
+    int need = total - nb;
+    int nhi = 0, nsel = 0;
+    if (need > 0) {
+        memset(w->hist, 0, sizeof w->hist);
+        for (int p = 0; p < P; p++) {
+            int b = cg_bin(s[p]);
+            w->bins[p] = (uint16_t)b;
+            w->hist[b] += !w->mark[p];
+        }
+        int bstar = TR_CG_BINS - 1, above = 0;
+        while (above + w->hist[bstar] < need) above += w->hist[bstar--];
+        assert(bstar >= 0);
+        int nbnd = 0;
+        for (int p = 0; p < P; p++) {
+            if (w->mark[p] || w->bins[p] < bstar) continue;
+            if (w->bins[p] > bstar) w->hi[nhi++] = p;
+            else w->bnd[nbnd++] = (cg_pair){s[p], p};
+        }
+        assert(nhi == above);
+        qsort(w->bnd, (size_t)nbnd, sizeof *w->bnd, cg_pair_cmp);
+        nsel = need - nhi;
+        for (int k = 0; k < nsel; k++) w->bsel[k] = w->bnd[k].i;
+        qsort(w->bsel, (size_t)nsel, sizeof *w->bsel, cg_i32_cmp);
+    }
+    int n = cg_merge3(out, w->bought, nb, w->hi, nhi, w->bsel, nsel);
+    assert(n == total);
+    (void)n;
+    for (int k = 0; k < nb; k++) w->mark[w->bought[k]] = 0;
+}
+
+/* Worker: blocks tid, tid + n_threads, ... */
+static void *cg_worker_run(void *arg) {
+    cg_worker *w = arg;
+    const st_history *h = w->h;
+    int E = w->E, P = w->P, nu = h->n_users;
+    for (int u0 = w->tid * TR_CG_BLOCK; u0 < nu; u0 += w->n_threads * TR_CG_BLOCK) {
+        int bu = nu - u0 < TR_CG_BLOCK ? nu - u0 : TR_CG_BLOCK;
+        for (int r = 0; r < bu; r++) {
+            int u = u0 + r;
+            float *pr = w->prof + (size_t)r * E;
+            double acc[E];
+            memset(acc, 0, sizeof acc);
+            int64_t i0 = h->order_item_off[h->user_order_off[u]];
+            int64_t i1 = h->order_item_off[w->end[u]];
+            for (int64_t i = i0; i < i1; i++) {
+                const float *e = w->emb + (size_t)h->items[i] * E;
+                for (int k = 0; k < E; k++) acc[k] += e[k];
+            }
+            double nn = 0;
+            for (int k = 0; k < E; k++) nn += acc[k] * acc[k];
+            double inv = nn > 0 ? 1.0 / sqrt(nn) : 0.0;
+            for (int k = 0; k < E; k++) pr[k] = (float)(acc[k] * inv);
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, bu, P, E, 1.0f, w->prof, E,
+                    w->nrm, E, 0.0f, w->scores, P);
+        for (int r = 0; r < bu; r++) cg_select_user(w, u0 + r, w->scores + (size_t)r * P);
+    }
+    return NULL;
+}
+
+void tr_cands_free(tr_cands *c) {
+    if (!c) return;
+    free(c->off);
+    free(c->idx);
+    memset(c, 0, sizeof *c);
+}
+
+const int32_t *tr_cands_user(const tr_cands *c, int u, int *n) {
+    assert(u >= 0 && u < c->n_users);
+    *n = (int)(c->off[u + 1] - c->off[u]);
+    return c->idx + c->off[u];
+}
+
+/* Popularity (item counts over every user's history) top n_top, ascending index. */
+static int32_t *cg_popular(const st_history *h, const int64_t *end, int n_top) {
+    int P = h->n_products;
+    cg_pair *pp = nb_xmalloc((size_t)P * sizeof *pp);
+    int64_t *cnt = nb_xcalloc((size_t)P, sizeof *cnt);
+    for (int u = 0; u < h->n_users; u++)
+        for (int64_t i = h->order_item_off[h->user_order_off[u]]; i < h->order_item_off[end[u]];
+             i++)
+            cnt[h->items[i]]++;
+    for (int p = 0; p < P; p++) pp[p] = (cg_pair){(float)cnt[p], p};
+    qsort(pp, (size_t)P, sizeof *pp, cg_pair_cmp);
+    int32_t *top = nb_xmalloc((size_t)n_top * sizeof *top);
+    for (int k = 0; k < n_top; k++) top[k] = pp[k].i;
+    qsort(top, (size_t)n_top, sizeof *top, cg_i32_cmp);
+    free(cnt);
+    free(pp);
+    return top;
+}
+
+int tr_cands_build(tr_cands *c, const st_history *h, const float *emb, int n_products, int E,
+                   const int64_t *hist_end, int n_top, int n_threads, char *err,
+                   size_t errlen) {
+    memset(c, 0, sizeof *c);
+    if (n_products != h->n_products)
+        return nb_err(err, errlen, NB_EINVAL,
+                      "candidates: embedding has %d products, history %d", n_products,
+                      h->n_products);
+    if (n_products < 1 || E < 1 || E > 4096)
+        return nb_err(err, errlen, NB_EINVAL, "candidates: bad sizes P=%d E=%d", n_products, E);
+    if (n_top < 1) return nb_err(err, errlen, NB_EINVAL, "candidates: n_top %d < 1", n_top);
+    if (n_threads < 1 || n_threads > 64)
+        return nb_err(err, errlen, NB_EINVAL, "candidates: n_threads %d not in 1..64",
+                      n_threads);
+    if (n_top > n_products) n_top = n_products;
+    int P = n_products, nu = h->n_users, rc = NB_OK;
+    int64_t *end = nb_xmalloc((size_t)(nu > 0 ? nu : 1) * sizeof *end);
+    float *nrm = nb_xmalloc((size_t)P * E * sizeof *nrm);
+    uint8_t *mark = nb_xcalloc((size_t)P, 1);
+    int32_t *pop = NULL;
+    cg_worker *ws = NULL;
+    pthread_t *th = NULL;
+
+    for (int u = 0; u < nu; u++) {
+        end[u] = hist_end ? hist_end[u] : tr_cands_default_end(h, u);
+        if (end[u] < h->user_order_off[u] || end[u] > h->user_order_off[u + 1]) {
+            rc = nb_err(err, errlen, NB_EINVAL,
+                        "candidates: hist_end %lld of user %d outside its orders [%lld, %lld]",
+                        (long long)end[u], (int)h->user_ids[u],
+                        (long long)h->user_order_off[u], (long long)h->user_order_off[u + 1]);
+            goto fail;
+        }
+    }
+    for (int p = 0; p < P; p++) {
+        double nn = 0;
+        for (int k = 0; k < E; k++) {
+            float v = emb[(size_t)p * E + k];
+            if (!isfinite(v)) {
+                rc = nb_err(err, errlen, NB_EINVAL,
+                            "candidates: embedding of product index %d is not finite", p);
+                goto fail;
+            }
+            nn += (double)v * v;
+        }
+        double inv = nn > 0 ? 1.0 / sqrt(nn) : 0.0;
+        for (int k = 0; k < E; k++)
+            nrm[(size_t)p * E + k] = (float)(emb[(size_t)p * E + k] * inv);
+    }
+    /* sizes: max(n_top, distinct bought) per user */
+    c->n_users = nu;
+    c->n_products = P;
+    c->off = nb_xmalloc((size_t)(nu + 1) * sizeof *c->off);
+    c->off[0] = 0;
+    int32_t *tmp = nb_xmalloc((size_t)P * sizeof *tmp);
+    for (int u = 0; u < nu; u++) {
+        int nb = 0;
+        for (int64_t i = h->order_item_off[h->user_order_off[u]]; i < h->order_item_off[end[u]];
+             i++) {
+            int32_t p = h->items[i];
+            if (!mark[p]) mark[p] = 1, tmp[nb++] = p;
+        }
+        for (int k = 0; k < nb; k++) mark[tmp[k]] = 0;
+        c->off[u + 1] = c->off[u] + (nb > n_top ? nb : n_top);
+    }
+    free(tmp);
+    c->idx = nb_xmalloc((size_t)(c->off[nu] > 0 ? c->off[nu] : 1) * sizeof *c->idx);
+    pop = cg_popular(h, end, n_top);
+
+    int nt = n_threads;
+    if ((nu + TR_CG_BLOCK - 1) / TR_CG_BLOCK < nt) nt = (nu + TR_CG_BLOCK - 1) / TR_CG_BLOCK;
+    if (nt < 1) nt = 1;
+    ws = nb_xcalloc((size_t)nt, sizeof *ws);
+    th = nb_xcalloc((size_t)nt, sizeof *th);
+    for (int t = 0; t < nt; t++) {
+        cg_worker *w = &ws[t];
+        *w = (cg_worker){.h = h, .emb = emb, .nrm = nrm, .end = end, .pop = pop, .P = P,
+                         .E = E, .n_top = n_top, .n_threads = nt, .tid = t, .c = c};
+        w->prof = nb_xmalloc((size_t)TR_CG_BLOCK * E * sizeof *w->prof);
+        w->scores = nb_xmalloc((size_t)TR_CG_BLOCK * P * sizeof *w->scores);
+        w->bins = nb_xmalloc((size_t)P * sizeof *w->bins);
+        w->mark = nb_xcalloc((size_t)P, 1);
+        w->bought = nb_xmalloc((size_t)P * sizeof *w->bought);
+        w->hi = nb_xmalloc((size_t)P * sizeof *w->hi);
+        w->bnd = nb_xmalloc((size_t)P * sizeof *w->bnd);
+        w->bsel = nb_xmalloc((size_t)P * sizeof *w->bsel);
+    }
+    if (nt == 1) {
+        cg_worker_run(&ws[0]);
+    } else {
+        int blas_threads = openblas_get_num_threads();
+        openblas_set_num_threads(1);
+        int started = 0;
+        for (int t = 0; t < nt; t++) {
+            if (pthread_create(&th[t], NULL, cg_worker_run, &ws[t]) != 0) break;
+            started++;
+        }
+        /* a thread that could not start: run its share here */
+        for (int t = started; t < nt; t++) cg_worker_run(&ws[t]);
+        for (int t = 0; t < started; t++) pthread_join(th[t], NULL);
+        openblas_set_num_threads(blas_threads);
+    }
+    for (int t = 0; t < nt; t++) {
+        cg_worker *w = &ws[t];
+        free(w->prof);
+        free(w->scores);
+        free(w->bins);
+        free(w->mark);
+        free(w->bought);
+        free(w->hi);
+        free(w->bnd);
+        free(w->bsel);
+    }
+    goto done;
+fail:
+    tr_cands_free(c);
+done:
+    free(ws);
+    free(th);
+    free(pop);
+    free(mark);
+    free(nrm);
+    free(end);
+    return rc;
+}
+
+/* ---- writing ------------------------------------------------------------------------- */
+
+int tr_cands_write(sqlite3 *db, int64_t model_id, const tr_cands *c, const st_history *h,
+                   char *err, size_t errlen) {
+    if (sqlite3_get_autocommit(db))
+        return nb_err(err, errlen, NB_EINVAL,
+                      "tr_cands_write needs an open transaction (BEGIN) shared with the "
+                      "models row of model %lld",
+                      (long long)model_id);
+    if (c->n_users != h->n_users || c->n_products != h->n_products)
+        return nb_err(err, errlen, NB_EMISMATCH,
+                      "candidates built for %d users x %d products, history has %d x %d",
+                      c->n_users, c->n_products, h->n_users, h->n_products);
+    int rc = NB_OK;
+    sqlite3_stmt *del = NULL, *ins = NULL;
+    uint8_t *blob = NULL;
+    if (sqlite3_prepare_v2(db, "DELETE FROM candidates WHERE model_id = ?1", -1, &del,
+                           NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db,
+                           "INSERT INTO candidates (model_id, user_id, n_candidates, encoded) "
+                           "VALUES (?1, ?2, ?3, ?4)",
+                           -1, &ins, NULL) != SQLITE_OK) {
+        rc = nb_err(err, errlen, NB_EDB, "preparing candidate write: %s", sqlite3_errmsg(db));
+        goto done;
+    }
+    sqlite3_bind_int64(del, 1, model_id);
+    if (sqlite3_step(del) != SQLITE_DONE) {
+        rc = nb_err(err, errlen, NB_EDB, "deleting candidates of model %lld: %s",
+                    (long long)model_id, sqlite3_errmsg(db));
+        goto done;
+    }
+    for (int u = 0; u < c->n_users && rc == NB_OK; u++) {
+        int n;
+        const int32_t *set = tr_cands_user(c, u, &n);
+        size_t len;
+        rc = st_cand_encode(set, n, &blob, &len, err, errlen);
+        if (rc != NB_OK) {
+            nb_err_wrap(err, errlen, rc, "encoding candidates of user %d", (int)h->user_ids[u]);
+            break;
+        }
+        sqlite3_reset(ins);
+        sqlite3_bind_int64(ins, 1, model_id);
+        sqlite3_bind_int(ins, 2, h->user_ids[u]);
+        sqlite3_bind_int(ins, 3, n);
+        sqlite3_bind_blob(ins, 4, blob, (int)len, SQLITE_STATIC);
+        if (sqlite3_step(ins) != SQLITE_DONE)
+            rc = nb_err(err, errlen, NB_EDB, "writing candidates of model %lld, user %d: %s",
+                        (long long)model_id, (int)h->user_ids[u], sqlite3_errmsg(db));
+        sqlite3_clear_bindings(ins);
+        free(blob);
+        blob = NULL;
+    }
+done:
+    free(blob);
+    sqlite3_finalize(del);
+    sqlite3_finalize(ins);
+    return rc;
+}
+
+/* ---- recall ------------------------------------------------------------------------------ */
+
+/* Distinct products of items[n] into *n_distinct; returns how many are in cand[n_cand]. */
+static int cg_hits(const int32_t *cand, int n_cand, const int32_t *items, int n_items,
+                   int *n_distinct) {
+    int hits = 0, nd = 0;
+    for (int i = 0; i < n_items; i++) {
+        int dup = 0;
+        for (int j = 0; j < i && !dup; j++) dup = items[j] == items[i];
+        if (dup) continue;
+        nd++;
+        int lo = 0, hi = n_cand;
+        while (lo < hi) {
+            int mid = lo + (hi - lo) / 2;
+            if (cand[mid] < items[i]) lo = mid + 1;
+            else hi = mid;
+        }
+        hits += lo < n_cand && cand[lo] == items[i];
+    }
+    if (n_distinct) *n_distinct = nd;
+    return hits;
+}
+
+int tr_cand_hits(const int32_t *cand, int n_cand, const int32_t *items, int n_items) {
+    return cg_hits(cand, n_cand, items, n_items, NULL);
+}
+
+int tr_cands_recall(const tr_cands *c, const st_history *h, const int64_t *target,
+                    tr_cand_recall *r, char *err, size_t errlen) {
+    memset(r, 0, sizeof *r);
+    if (c->n_users != h->n_users || c->n_products != h->n_products)
+        return nb_err(err, errlen, NB_EMISMATCH,
+                      "candidates built for %d users x %d products, history has %d x %d",
+                      c->n_users, c->n_products, h->n_users, h->n_products);
+    double macro = 0, size = 0;
+    for (int u = 0; u < h->n_users; u++) {
+        int64_t t = -1;
+        if (target) {
+            t = target[u];
+        } else {
+            for (int64_t o = h->user_order_off[u]; o < h->user_order_off[u + 1]; o++)
+                if (h->eval_set[o] == ST_TRAIN) {
+                    t = o;
+                    break;
+                }
+        }
+        if (t < 0) continue;
+        if (t < h->user_order_off[u] || t >= h->user_order_off[u + 1])
+            return nb_err(err, errlen, NB_EINVAL,
+                          "recall: target order %lld of user %d outside its orders",
+                          (long long)t, (int)h->user_ids[u]);
+        int64_t i0 = h->order_item_off[t], i1 = h->order_item_off[t + 1];
+        if (i0 == i1) continue;
+        int n, nd;
+        const int32_t *set = tr_cands_user(c, u, &n);
+        int hits = cg_hits(set, n, h->items + i0, (int)(i1 - i0), &nd);
+        r->n_users++;
+        r->n_targets += nd;
+        r->n_hits += hits;
+        macro += (double)hits / nd;
+        size += n;
+    }
+    if (r->n_users) {
+        r->micro = (double)r->n_hits / (double)r->n_targets;
+        r->macro = macro / r->n_users;
+        r->mean_size = size / r->n_users;
+    }
+    return NB_OK;
+}
