@@ -122,37 +122,37 @@ done:
     return rc;
 }
 
-/* The cold-start list: the SRV_POP_MAX products in most orders, with the share of orders
- * (with items) that contain them as their score. Returns NB_OK or NB_EDB. */
+/* The cold-start list: the SRV_POP_MAX products with the most items in prior orders, from
+ * the statistics stored with the model (no scan of order_items at start-up), each scored by
+ * its item count over the number of prior orders (the share of orders containing it when a
+ * product appears at most once per order). Ties: lower index. Returns NB_OK or NB_EDB. */
 static int popularity_load(srv_engine *e, sqlite3 *db, char *err, size_t errlen)
 {
-    int rc;
     int64_t n_orders = 0;
-    sqlite3_stmt *st = NULL;
-    rc = query_int(db, "SELECT COUNT(DISTINCT order_id) FROM order_items", &n_orders, err,
-                   errlen);
+    int rc = query_int(db, "SELECT COUNT(*) FROM orders WHERE eval_set = 0", &n_orders, err,
+                       errlen);
     if (rc) return rc;
+    const tr_product_stats *ps = &e->stats;
     e->pop_idx = nb_xcalloc(SRV_POP_MAX, sizeof *e->pop_idx);
     e->pop_score = nb_xcalloc(SRV_POP_MAX, sizeof *e->pop_score);
-    const char *sql = "SELECT product_id, COUNT(DISTINCT order_id) AS c FROM order_items "
-                      "GROUP BY product_id ORDER BY c DESC, product_id LIMIT ?1";
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-        rc = nb_err(err, errlen, NB_EDB, "%s: %s", sql, sqlite3_errmsg(db));
-        goto done;
+    /* Insertion into a sorted list of at most SRV_POP_MAX: P * 100 compares at worst. */
+    for (int i = 0; i < ps->n_products; i++) {
+        int64_t c = ps->n_items[i];
+        if (c <= 0) continue;
+        int j = e->n_pop < SRV_POP_MAX ? e->n_pop : SRV_POP_MAX - 1;
+        if (e->n_pop == SRV_POP_MAX && ps->n_items[e->pop_idx[j]] >= c) continue;
+        while (j > 0 && ps->n_items[e->pop_idx[j - 1]] < c) {
+            e->pop_idx[j] = e->pop_idx[j - 1];
+            j--;
+        }
+        e->pop_idx[j] = i;
+        if (e->n_pop < SRV_POP_MAX) e->n_pop++;
     }
-    sqlite3_bind_int(st, 1, SRV_POP_MAX);
-    int s;
-    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-        int idx = st_product_index(&e->catalog, (int32_t)sqlite3_column_int64(st, 0));
-        if (idx < 0) continue;   /* foreign keys make this impossible; be safe anyway */
-        e->pop_idx[e->n_pop] = idx;
-        e->pop_score[e->n_pop] = (float)((double)sqlite3_column_int64(st, 1) / (double)n_orders);
-        e->n_pop++;
+    for (int j = 0; j < e->n_pop; j++) {
+        double share = n_orders > 0 ? (double)ps->n_items[e->pop_idx[j]] / (double)n_orders : 0;
+        e->pop_score[j] = (float)(share < 1 ? share : 1);
     }
-    if (s != SQLITE_DONE) rc = nb_err(err, errlen, NB_EDB, "%s: %s", sql, sqlite3_errmsg(db));
-done:
-    sqlite3_finalize(st);
-    return rc;
+    return NB_OK;
 }
 
 int srv_engine_open(srv_engine **out, const char *db_path, const char *model_path, char *err,
