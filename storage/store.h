@@ -28,4 +28,8 @@ int st_create(sqlite3 **db, const char *path, char *err, size_t errlen);
 /* The text of schema.sql as compiled into the program. */
 const char *st_schema_sql(void);
 
+/* Removes the database file path and its -wal, -shm and -journal side files (those that
+ * exist). For cleaning up after a failed import or create. */
+void st_remove_files(const char *path);
+
 #endif

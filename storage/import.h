@@ -1,0 +1,36 @@
+/* import.h -- load Instacart-layout CSV files into a new store, all or nothing.
+ *
+ * Files read from csv_dir: orders.csv, order_products__prior.csv, order_products__train.csv
+ * (optional); from catalog_dir (csv_dir when NULL): products.csv, aisles.csv,
+ * departments.csv. The store is built under a temporary name next to db_path and renamed
+ * over it only when everything loaded and validated, so a failed import leaves a previous
+ * store untouched and no stray files.
+ *
+ * Validation (each error names file, line and field): header names and column counts,
+ * integer ids, unknown aisle/department of a product, unknown order or product of an item,
+ * an item of an order with another eval_set than its file (prior / train), duplicate ids,
+ * two orders of one user with the same order_number, duplicate (order_id,
+ * add_to_cart_order), eval_set not prior/train/test, order_dow 0..6, order_hour_of_day 0..23,
+ * days_since_prior_order 0..30 ("15.0" and "15" both accepted; empty is NULL), reordered 0/1.
+ */
+#ifndef ST_IMPORT_H
+#define ST_IMPORT_H
+
+#include <stddef.h>
+
+typedef struct {
+    long long departments, aisles, products;
+    long long users;
+    long long orders, orders_prior, orders_train, orders_test;
+    long long items, items_prior, items_train;
+    double seconds;            /* wall time of the whole import */
+} st_import_stats;
+
+/* Imports csv_dir (catalogue from catalog_dir, or csv_dir when NULL) into a new store that
+ * replaces db_path. progress != 0 prints rows and rows/s to stderr a few times a second.
+ * Returns NB_OK and fills *out (may be NULL); or NB_ENOTFOUND (missing file), NB_EFORMAT (bad
+ * input: "<file>:<line>: field <name>: ..."), NB_EDB, NB_EIO, with db_path unchanged. */
+int st_import(const char *csv_dir, const char *catalog_dir, const char *db_path, int progress,
+              st_import_stats *out, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,109 @@
+/* store.c -- open, create and version-check the SQLite store (see store.h, schema.sql). */
+#include "store.h"
+#include "nb_err.h"
+
+#include <errno.h>
+#include <string.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+extern const char st_schema_text[]; /* build/gen/schema_sql.c, made from schema.sql */
+
+const char *st_schema_sql(void) { return st_schema_text; }
+
+/* Returns NB_OK and the database's PRAGMA user_version in *v, or NB_EDB. */
+static int read_user_version(sqlite3 *db, const char *path, int *v, char *err, size_t errlen) {
+    sqlite3_stmt *st = NULL;
+    int rc = NB_OK;
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_ROW) {
+        rc = nb_err(err, errlen, NB_EDB, "%s: cannot read the schema version: %s", path, sqlite3_errmsg(db));
+        goto done;
+    }
+    *v = sqlite3_column_int(st, 0);
+done:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Opens the store at path (read-only or read-write, never creating it) and checks its
+ * schema version. Returns NB_OK and *db (caller closes it), or NB_ENOTFOUND (no file),
+ * NB_EDB (SQLite refused it, e.g. not a database), NB_EMISMATCH (user_version differs). On
+ * error *db is NULL. */
+int st_open(sqlite3 **db, const char *path, int readonly, char *err, size_t errlen) {
+    *db = NULL;
+    struct stat sb;
+    if (stat(path, &sb) != 0)
+        return nb_err(err, errlen, errno == ENOENT ? NB_ENOTFOUND : NB_EIO,
+                      "%s: no such store (%s); create it with nb-import --csv DIR --db %s", path, strerror(errno),
+                      path);
+    sqlite3 *d = NULL;
+    int flags = (readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) | SQLITE_OPEN_NOMUTEX;
+    int rc = NB_OK, v = -1;
+    if (sqlite3_open_v2(path, &d, flags, NULL) != SQLITE_OK) {
+        rc = nb_err(err, errlen, NB_EDB, "%s: cannot open store: %s", path, d ? sqlite3_errmsg(d) : "out of memory");
+        goto fail;
+    }
+    sqlite3_busy_timeout(d, 5000);
+    rc = read_user_version(d, path, &v, err, errlen);
+    if (rc) goto fail;
+    if (v != ST_SCHEMA_VERSION) {
+        rc = nb_err(err, errlen, NB_EMISMATCH,
+                    "%s: schema version %d, this program needs %d; re-import the data "
+                    "(nb-import --csv DIR --db %s)",
+                    path, v, ST_SCHEMA_VERSION, path);
+        goto fail;
+    }
+    *db = d;
+    return NB_OK;
+fail:
+    sqlite3_close(d);
+    return rc;
+}
+
+/* Creates the store at path (which must not exist), applies the schema and switches it to
+ * WAL. Returns NB_OK and *db (caller closes), NB_EIO (path exists) or NB_EDB. On error *db is
+ * NULL and a file SQLite created is removed. */
+int st_create(sqlite3 **db, const char *path, char *err, size_t errlen) {
+    *db = NULL;
+    struct stat sb;
+    if (stat(path, &sb) == 0) return nb_err(err, errlen, NB_EIO, "%s: already exists", path);
+    sqlite3 *d = NULL;
+    int rc = NB_OK;
+    char *msg = NULL;
+    if (sqlite3_open_v2(path, &d, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) !=
+        SQLITE_OK) {
+        rc = nb_err(err, errlen, NB_EDB, "%s: cannot create store: %s", path, d ? sqlite3_errmsg(d) : "out of memory");
+        goto fail;
+    }
+    if (sqlite3_exec(d, "BEGIN", NULL, NULL, &msg) != SQLITE_OK ||
+        sqlite3_exec(d, st_schema_sql(), NULL, NULL, &msg) != SQLITE_OK ||
+        sqlite3_exec(d, "COMMIT", NULL, NULL, &msg) != SQLITE_OK ||
+        sqlite3_exec(d, "PRAGMA journal_mode=WAL", NULL, NULL, &msg) != SQLITE_OK) {
+        rc = nb_err(err, errlen, NB_EDB, "%s: applying schema.sql: %s", path, msg ? msg : sqlite3_errmsg(d));
+        goto fail;
+    }
+    sqlite3_busy_timeout(d, 5000);
+    *db = d;
+    return NB_OK;
+fail:
+    sqlite3_free(msg);
+    sqlite3_close(d);
+    st_remove_files(path);
+    return rc;
+}
+
+/* Removes path and its -wal, -shm and -journal side files, ignoring the ones that do not
+ * exist. */
+void st_remove_files(const char *path) {
+    static const char *const suffix[] = {"", "-wal", "-shm", "-journal"};
+    size_t n = strlen(path) + 16;
+    char *p = nb_xmalloc(n);
+    for (size_t i = 0; i < sizeof suffix / sizeof *suffix; i++) {
+        snprintf(p, n, "%s%s", path, suffix[i]);
+        unlink(p);
+    }
+    free(p);
+}
