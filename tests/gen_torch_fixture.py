@@ -30,8 +30,9 @@ Records: "cfg" i32[11] = n_products emb cnn_out kernel gru_hidden gru_layers hea
 max_products rep_features rep_hidden; "hyper" f64[6] = dropout pos_weight lr beta1 beta2 eps;
 "batch.n_ord", "batch.ord_off", "batch.items" (i32), "batch.rows" (i32, only when S > 0),
 "batch.targets" f32[B, S or P], "batch.rep_b", "batch.rep_col" (i32), "batch.rep_feat"
-f32[n_rep, F] (only with the repeat term); "w0.<t>" initial weights, "grad.<t>" gradients of
-the first loss, "w5.<t>" the weights after 5 Adam steps, for every tensor <t> named after
+f32[n_rep, F] (only with the repeat term); "w0.<t>" initial weights, "grad<k>.<t>" the
+gradients at Adam step k = 0..4 (before the update), "w5.<t>" the weights after the 5 Adam
+steps, for every tensor <t> named after
 nn_params' fields (emb conv_w conv_b gru_w_ih.<l> gru_w_hh.<l> gru_b_ih.<l> gru_b_hh.<l> fc_w
 fc_b out_w out_b [rep_w1 rep_b1 rep_w2 rep_b2]) in nn_params order, with PyTorch's shapes;
 "logits" f32[B, S or P]; "loss" f64[1]; "losses" f64[5] (the loss before each Adam step).
@@ -197,8 +198,8 @@ def build(seed, S, F):
         if step == 0:
             w.add("logits", F32, logits.detach().numpy())
             w.add("loss", F64, [loss.item()])
-            for name, t in net.named_tensors():
-                w.add("grad." + name, F32, t.grad.numpy())
+        for name, t in net.named_tensors():
+            w.add(f"grad{step}.{name}", F32, t.grad.numpy())
         opt.step()
     w.add("losses", F64, losses)
     for name, t in net.named_tensors():

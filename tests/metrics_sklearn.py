@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """metrics_sklearn.py -- reference values for tests/metrics_sklearn.sh.
 
-  metrics_sklearn.py gen SEED P USERS DIR   writes DIR/in.txt (nb-metrics input) and
-                                            DIR/want.txt (the metrics by sklearn / numpy)
+  metrics_sklearn.py gen DIR SEED,P,USERS...  for each case writes DIR/SEED/in.txt (nb-metrics
+                                              input) and DIR/SEED/want.txt (sklearn / numpy)
   metrics_sklearn.py compare WANT GOT       exits 1 and lists every metric that differs > 1e-6
 
 F1s come from sklearn.metrics.f1_score on users x P indicator matrices (micro; macro with
@@ -11,11 +11,11 @@ convention "empty truth and empty prediction score 1"). @K metrics are computed 
 independently of the C code's formulas.
 """
 import sys
-import numpy as np
-from sklearn.metrics import f1_score
 
 
 def gen(seed, P, U, d):
+    import numpy as np
+    from sklearn.metrics import f1_score
     rng = np.random.default_rng(seed)
     rows = []
     Y = np.zeros((U, P), dtype=np.int64)
@@ -105,8 +105,13 @@ def compare(wp, gp):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 6 and sys.argv[1] == "gen":
-        gen(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5])
+    if len(sys.argv) >= 4 and sys.argv[1] == "gen":
+        import os
+        for c in sys.argv[3:]:
+            seed, P, U = (int(x) for x in c.split(","))
+            d = os.path.join(sys.argv[2], str(seed))
+            os.makedirs(d, exist_ok=True)
+            gen(seed, P, U, d)
     elif len(sys.argv) == 4 and sys.argv[1] == "compare":
         sys.exit(compare(sys.argv[2], sys.argv[3]))
     else:

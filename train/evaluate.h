@@ -35,6 +35,10 @@ typedef struct {
     double seconds;
 } tr_eval_result;
 
+/* The distinct products of order t into truth (capacity P), marking each in mark[P] (the
+ * caller clears the marks). Returns the count. */
+int tr_truth_of(const st_history *h, int64_t t, uint8_t *mark, int32_t *truth);
+
 /* Writes the indices of the k highest of score[idx[i]] (idx NULL: of score[0..n)) into out,
  * best first, ties by lower product index. Returns how many (min(k, n)). */
 int tr_topk(const float *score, const int32_t *idx, int n, int k, int32_t *out);

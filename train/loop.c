@@ -61,7 +61,6 @@ int tr_train_run(tr_loop *L, char *err, size_t errlen) {
     int rc = NB_OK, B = f->batch, N = s->n_train;
     int tty = L->log && isatty(fileno(L->log));
     tr_batch tb = {0};
-    tr_rep_ctx rep = {0};
     tr_scorer *sc = NULL;
     int has_rep = m->cfg.rep_features > 0;
     int32_t *perm = nb_xmalloc(((size_t)N + 1) * sizeof(int32_t));
@@ -72,9 +71,12 @@ int tr_train_run(tr_loop *L, char *err, size_t errlen) {
         rc = nb_err(err, errlen, NB_EINVAL, "no training samples (too few users for the split?)");
         goto done;
     }
-    if (has_rep) rc = tr_rep_ctx_init(&rep, L->ps, err, errlen);
-    if (rc == NB_OK) rc = tr_scorer_new(&sc, m, err, errlen);
-    if (rc == NB_OK && has_rep) rc = tr_scorer_set_stats(sc, L->ps, err, errlen);
+    if (has_rep && !L->rep) {
+        rc = nb_err(err, errlen, NB_EINVAL, "the model has a repeat term but no feature source");
+        goto done;
+    }
+    rc = tr_scorer_new(&sc, m, err, errlen);
+    if (rc == NB_OK && has_rep) tr_scorer_set_rep(sc, L->rep, L->rep_ctx, NULL);
     while (rc == NB_OK && st->epochs_done < f->epochs && st->bad_epochs < f->patience) {
         int epoch = st->epochs_done + 1, nb = (N + B - 1) / B;
         /* the permutation depends only on the rng state, which the checkpoint keeps */
@@ -88,8 +90,8 @@ int tr_train_run(tr_loop *L, char *err, size_t errlen) {
         for (int k = 0; k < nb && rc == NB_OK; k++) {
             int b0 = k * B, bn = N - b0 < B ? N - b0 : B;
             for (int i = 0; i < bn; i++) bs[i] = s->train[perm[b0 + i]];
-            rc = tr_batch_fill(&tb, L->h, bs, bn, &m->cfg, NULL, 0, 1, has_rep ? tr_rep_cb : NULL,
-                               &rep, err, errlen);
+            rc = tr_batch_fill(&tb, L->h, bs, bn, &m->cfg, NULL, 0, 1, has_rep ? L->rep : NULL,
+                               L->rep_ctx, err, errlen);
             if (rc) break;
             nn_model_zero_grad(m);
             double loss = nn_model_forward(m, &tb.nb, 1, (float)f->pos_weight);
@@ -166,7 +168,6 @@ int tr_train_run(tr_loop *L, char *err, size_t errlen) {
         memcpy(m->mem, st->best_params, m->n_params * sizeof(nn_real));
 done:
     tr_batch_free(&tb);
-    if (has_rep) tr_rep_ctx_free(&rep);
     tr_scorer_free(sc);
     free(perm);
     free(bs);

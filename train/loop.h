@@ -33,7 +33,8 @@ typedef struct {
     nn_model *m;                    /* train-initialised */
     const st_history *h;
     const tr_samples *s;
-    const tr_product_stats *ps;     /* NULL without the repeat term */
+    tr_rep_fn rep;                  /* repeat features (NULL without the repeat term) */
+    void *rep_ctx;                  /* its context, e.g. a tr_rep_ctx (borrowed) */
     tr_train_state *st;             /* st->best_params allocated by the caller */
     const char *ckpt_path;
     FILE *log;                      /* progress output (stderr), NULL = quiet */

@@ -2,6 +2,9 @@
  * (kept apart from samples.c so that the sample code links without the features). */
 #include "nb_err.h"
 #include "samples.h"
+#include "score.h"
+
+#include <stdlib.h>
 
 #include <string.h>
 
@@ -24,5 +27,21 @@ int tr_rep_cb(void *vctx, tr_batch *tb, int b, const st_history *h, int u, int64
     for (int i = 0; i < ctx->f.n; i++)
         tr_batch_add_rep(tb, b, ctx->f.prod[i], ctx->f.feat + (size_t)i * TR_N_FEATURES,
                          TR_N_FEATURES);
+    return NB_OK;
+}
+
+static void free_ctx(void *p) {
+    tr_rep_ctx_free(p);
+    free(p);
+}
+
+int tr_scorer_set_stats(tr_scorer *s, const tr_product_stats *ps, char *err, size_t errlen) {
+    tr_rep_ctx *ctx = nb_xcalloc(1, sizeof *ctx);
+    int rc = tr_rep_ctx_init(ctx, ps, err, errlen);
+    if (rc) {
+        free(ctx);
+        return rc;
+    }
+    tr_scorer_set_rep(s, tr_rep_cb, ctx, free_ctx);
     return NB_OK;
 }

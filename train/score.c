@@ -10,8 +10,9 @@
 struct tr_scorer {
     nn_model *m;            /* borrowed */
     tr_batch tb;
-    tr_rep_ctx rep;         /* valid when has_rep */
-    int has_rep;
+    tr_rep_fn rep;          /* repeat features, NULL until set */
+    void *rep_ctx;
+    void (*rep_free)(void *);
     int64_t *ord;           /* [max_orders] scratch for the cold-start check */
 };
 
@@ -27,20 +28,16 @@ int tr_scorer_new(tr_scorer **s, nn_model *m, char *err, size_t errlen) {
 void tr_scorer_free(tr_scorer *s) {
     if (!s) return;
     tr_batch_free(&s->tb);
-    if (s->has_rep) tr_rep_ctx_free(&s->rep);
+    if (s->rep_free) s->rep_free(s->rep_ctx);
     free(s->ord);
     free(s);
 }
 
-int tr_scorer_set_stats(tr_scorer *s, const tr_product_stats *ps, char *err, size_t errlen) {
-    if (ps->n_products != s->m->cfg.n_products)
-        return nb_err(err, errlen, NB_EMISMATCH, "product stats cover %d products, model %d",
-                      ps->n_products, s->m->cfg.n_products);
-    if (s->has_rep) tr_rep_ctx_free(&s->rep);
-    s->has_rep = 0;
-    int rc = tr_rep_ctx_init(&s->rep, ps, err, errlen);
-    if (rc == NB_OK) s->has_rep = 1;
-    return rc;
+void tr_scorer_set_rep(tr_scorer *s, tr_rep_fn fn, void *ctx, void (*free_ctx)(void *)) {
+    if (s->rep_free) s->rep_free(s->rep_ctx);
+    s->rep = fn;
+    s->rep_ctx = ctx;
+    s->rep_free = free_ctx;
 }
 
 float tr_calibrate(const nn_model *m, float logit) {
@@ -53,14 +50,14 @@ float tr_calibrate(const nn_model *m, float logit) {
 static int run(tr_scorer *s, const st_history *h, const tr_sample *smp, int B,
                const int32_t *rows, int S, char *err, size_t errlen) {
     nn_model *m = s->m;
-    if (m->cfg.rep_features > 0 && !s->has_rep)
+    if (m->cfg.rep_features > 0 && !s->rep)
         return nb_err(err, errlen, NB_EINVAL,
                       "the model has a repeat term: tr_scorer_set_stats was not called");
     if (m->cfg.rep_features > 0 && m->cfg.rep_features != TR_N_FEATURES)
         return nb_err(err, errlen, NB_EMISMATCH, "model has %d repeat features, this build %d",
                       m->cfg.rep_features, TR_N_FEATURES);
     int rc = tr_batch_fill(&s->tb, h, smp, B, &m->cfg, rows, S, 0,
-                           m->cfg.rep_features > 0 ? tr_rep_cb : NULL, &s->rep, err, errlen);
+                           m->cfg.rep_features > 0 ? s->rep : NULL, s->rep_ctx, err, errlen);
     if (rc) return rc;
     nn_model_forward(m, &s->tb.nb, 0, 1.0f);
     return NB_OK;

@@ -1,0 +1,538 @@
+/* baselines.c -- see baselines.h. */
+#include "baselines.h"
+
+#include "nb_err.h"
+#include "store.h"
+
+#include <assert.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* One product of a ranking being built: primary score, secondary key (recency), index. */
+typedef struct {
+    double s;
+    int64_t rec;
+    int32_t idx;
+} bl_item;
+
+struct tr_bl_ws {
+    int P;
+    double *acc;       /* [P] dense scores / vector values, zero between calls */
+    int64_t *last;     /* [P] last order index that counted the product, -1 between calls */
+    int32_t *cnt;      /* [P] orders containing the product, zero between calls */
+    int32_t *touched;  /* [P] products with a non-zero entry in acc/cnt */
+    int n_touched;
+    bl_item *items;    /* [P] */
+    int32_t *qi;       /* [P] query vector indices */
+    float *qv;         /* [P] query vector values */
+    double *dots;      /* [cap_ref] dot products with the reference users */
+    int cap_ref;
+    int32_t *heap;     /* [cap_k] nearest reference users */
+    double *heapd;
+    int cap_k;
+};
+
+/* Returns NB_OK and *ws (caller frees with tr_bl_ws_free), NB_EINVAL or NB_ENOMEM. */
+int tr_bl_ws_new(tr_bl_ws **ws, int n_products, char *err, size_t errlen) {
+    *ws = NULL;
+    if (n_products <= 0)
+        return nb_err(err, errlen, NB_EINVAL, "baselines: n_products = %d must be > 0", n_products);
+    size_t P = (size_t)n_products;
+    tr_bl_ws *w = calloc(1, sizeof *w);
+    if (!w) goto nomem;
+    w->P = n_products;
+    w->acc = calloc(P, sizeof *w->acc);
+    w->last = malloc(P * sizeof *w->last);
+    w->cnt = calloc(P, sizeof *w->cnt);
+    w->touched = malloc(P * sizeof *w->touched);
+    w->items = malloc(P * sizeof *w->items);
+    w->qi = malloc(P * sizeof *w->qi);
+    w->qv = malloc(P * sizeof *w->qv);
+    if (!w->acc || !w->last || !w->cnt || !w->touched || !w->items || !w->qi || !w->qv)
+        goto nomem;
+    for (size_t j = 0; j < P; j++) w->last[j] = -1;
+    *ws = w;
+    return NB_OK;
+nomem:
+    tr_bl_ws_free(w);
+    return nb_err(err, errlen, NB_ENOMEM, "baselines: out of memory for %d products", n_products);
+}
+
+void tr_bl_ws_free(tr_bl_ws *ws) {
+    if (!ws) return;
+    free(ws->acc);
+    free(ws->last);
+    free(ws->cnt);
+    free(ws->touched);
+    free(ws->items);
+    free(ws->qi);
+    free(ws->qv);
+    free(ws->dots);
+    free(ws->heap);
+    free(ws->heapd);
+    free(ws);
+}
+
+/* Returns acc/last/cnt of the touched products to their between-calls state. */
+static void ws_clear(tr_bl_ws *w) {
+    for (int i = 0; i < w->n_touched; i++) {
+        int32_t j = w->touched[i];
+        w->acc[j] = 0;
+        w->last[j] = -1;
+        w->cnt[j] = 0;
+    }
+    w->n_touched = 0;
+}
+
+/* Score descending, then recency descending, then index ascending: a total order. */
+static int item_cmp(const void *pa, const void *pb) {
+    const bl_item *a = pa, *b = pb;
+    if (a->s != b->s) return a->s > b->s ? -1 : 1;
+    if (a->rec != b->rec) return a->rec > b->rec ? -1 : 1;
+    return (a->idx > b->idx) - (a->idx < b->idx);
+}
+
+/* Checks u and hist_end against h. Returns NB_OK or NB_EINVAL. */
+static int check_user(const st_history *h, int u, int64_t hist_end, int n, char *err,
+                      size_t errlen) {
+    if (u < 0 || u >= h->n_users)
+        return nb_err(err, errlen, NB_EINVAL, "baselines: user index %d not in 0..%d", u,
+                      h->n_users - 1);
+    if (hist_end < h->user_order_off[u] || hist_end > h->user_order_off[u + 1])
+        return nb_err(err, errlen, NB_EINVAL,
+                      "baselines: hist_end %lld outside user %d's orders [%lld, %lld]",
+                      (long long)hist_end, (int)h->user_ids[u], (long long)h->user_order_off[u],
+                      (long long)h->user_order_off[u + 1]);
+    if (n < 0) return nb_err(err, errlen, NB_EINVAL, "baselines: list length %d < 0", n);
+    return NB_OK;
+}
+
+/* ---- popularity ------------------------------------------------------------------------ */
+
+static const int32_t *g_sort_cnt; /* only during tr_popularity_build's qsort */
+static int pop_cmp(const void *pa, const void *pb) {
+    int32_t a = *(const int32_t *)pa, b = *(const int32_t *)pb;
+    if (g_sort_cnt[a] != g_sort_cnt[b]) return g_sort_cnt[a] > g_sort_cnt[b] ? -1 : 1;
+    return (a > b) - (a < b);
+}
+
+/* Counts ST_PRIOR orders per product. Returns NB_OK, NB_EINVAL or NB_ENOMEM. Not
+ * thread-safe (qsort needs a file-level key): build once, before any threads. */
+int tr_popularity_build(tr_popularity *pop, const st_history *h, char *err, size_t errlen) {
+    memset(pop, 0, sizeof *pop);
+    if (h->n_products <= 0) return nb_err(err, errlen, NB_EINVAL, "popularity: no products");
+    const size_t P = (size_t)h->n_products;
+    int rc = NB_OK;
+    int32_t *cnt = calloc(P, sizeof *cnt);
+    int64_t *seen = malloc(P * sizeof *seen);
+    pop->share = malloc(P * sizeof *pop->share);
+    pop->rank = malloc(P * sizeof *pop->rank);
+    if (!cnt || !seen || !pop->share || !pop->rank) {
+        rc = nb_err(err, errlen, NB_ENOMEM, "popularity: out of memory for %zu products", P);
+        goto done;
+    }
+    for (size_t j = 0; j < P; j++) seen[j] = -1;
+    pop->n_products = (int)P;
+    for (int64_t o = 0; o < h->n_orders; o++) {
+        if (h->eval_set[o] != ST_PRIOR || h->order_item_off[o] == h->order_item_off[o + 1])
+            continue;
+        pop->n_orders++;
+        for (int64_t t = h->order_item_off[o]; t < h->order_item_off[o + 1]; t++) {
+            int32_t j = h->items[t];
+            if (seen[j] != o) seen[j] = o, cnt[j]++;
+        }
+    }
+    for (size_t j = 0; j < P; j++) {
+        pop->share[j] = pop->n_orders ? (float)((double)cnt[j] / (double)pop->n_orders) : 0.0f;
+        pop->rank[j] = (int32_t)j;
+    }
+    g_sort_cnt = cnt;
+    qsort(pop->rank, P, sizeof *pop->rank, pop_cmp);
+    g_sort_cnt = NULL;
+done:
+    free(cnt);
+    free(seen);
+    if (rc != NB_OK) tr_popularity_free(pop);
+    return rc;
+}
+
+void tr_popularity_free(tr_popularity *pop) {
+    free(pop->share);
+    free(pop->rank);
+    memset(pop, 0, sizeof *pop);
+}
+
+/* The top min(n, P) products by popularity. */
+void tr_gtopfreq(const tr_popularity *pop, int n, int32_t *out, float *score, int *n_out) {
+    int k = n < pop->n_products ? n : pop->n_products;
+    if (k < 0) k = 0;
+    for (int i = 0; i < k; i++) {
+        out[i] = pop->rank[i];
+        score[i] = pop->share[pop->rank[i]];
+    }
+    *n_out = k;
+}
+
+/* Writes the first min(n, n_items) sorted items, then popular products whose acc is 0 (not
+ * in the items) with score 0, up to n or P. Returns the count written. */
+static int emit_with_fill(tr_bl_ws *w, const tr_popularity *pop, int n_items, int n,
+                          int32_t *out, float *score) {
+    int k = 0;
+    for (; k < n_items && k < n; k++) {
+        out[k] = w->items[k].idx;
+        score[k] = (float)w->items[k].s;
+    }
+    /* exactly the items have cnt != 0 (the callers see to it): the fill skips them */
+    for (int r = 0; k < n && r < pop->n_products; r++) {
+        int32_t j = pop->rank[r];
+        if (w->cnt[j] == 0) {
+            out[k] = j;
+            score[k] = 0.0f;
+            k++;
+        }
+    }
+    return k;
+}
+
+/* P-TopFreq; see the header. Returns NB_OK or NB_EINVAL. */
+int tr_ptopfreq(const tr_popularity *pop, const st_history *h, int u, int64_t hist_end,
+                tr_bl_ws *ws, int n, int32_t *out, float *score, int *n_out, char *err,
+                size_t errlen) {
+    *n_out = 0;
+    int rc = check_user(h, u, hist_end, n, err, errlen);
+    if (rc != NB_OK) return rc;
+    if (ws->P != h->n_products || pop->n_products != h->n_products)
+        return nb_err(err, errlen, NB_EINVAL, "P-TopFreq: workspace/popularity for %d/%d products, history has %d",
+                      ws->P, pop->n_products, h->n_products);
+    int64_t n_hist = 0;
+    for (int64_t o = h->user_order_off[u]; o < hist_end; o++) {
+        if (h->order_item_off[o] == h->order_item_off[o + 1]) continue;
+        n_hist++;
+        for (int64_t t = h->order_item_off[o]; t < h->order_item_off[o + 1]; t++) {
+            int32_t j = h->items[t];
+            if (ws->last[j] == o) continue; /* repeated within this order */
+            if (ws->cnt[j] == 0) ws->touched[ws->n_touched++] = j;
+            ws->cnt[j]++;
+            ws->last[j] = o;
+        }
+    }
+    for (int i = 0; i < ws->n_touched; i++) {
+        int32_t j = ws->touched[i];
+        ws->items[i] = (bl_item){(double)ws->cnt[j] / (double)n_hist, ws->last[j], j};
+    }
+    qsort(ws->items, (size_t)ws->n_touched, sizeof *ws->items, item_cmp);
+    *n_out = emit_with_fill(ws, pop, ws->n_touched, n, out, score);
+    ws_clear(ws);
+    return NB_OK;
+}
+
+/* ---- TIFU-KNN -------------------------------------------------------------------------- */
+
+void tr_tifu_defaults(tr_tifu_params *p) {
+    p->r_b = 0.9;
+    p->r_g = 0.7;
+    p->m = 3;
+    p->k = 300;
+    p->alpha = 0.9;
+}
+
+static int check_params(const tr_tifu_params *p, char *err, size_t errlen) {
+    if (!(p->r_b > 0 && p->r_b <= 1) || !(p->r_g > 0 && p->r_g <= 1) || p->m < 1 || p->k < 0 ||
+        !(p->alpha >= 0 && p->alpha <= 1))
+        return nb_err(err, errlen, NB_EINVAL,
+                      "TIFU-KNN: bad parameters r_b %g r_g %g m %d k %d alpha %g (want decays in "
+                      "(0,1], m >= 1, k >= 0, alpha in [0,1])",
+                      p->r_b, p->r_g, p->m, p->k, p->alpha);
+    return NB_OK;
+}
+
+/* Accumulates u's vector into ws->acc (touched list filled, ws->last used for per-order
+ * dedupe). Caller has checked the arguments. */
+static void tifu_accumulate(const st_history *h, int u, int64_t hist_end, const tr_tifu_params *p,
+                            tr_bl_ws *w) {
+    int64_t N = 0;
+    for (int64_t o = h->user_order_off[u]; o < hist_end; o++)
+        N += h->order_item_off[o] != h->order_item_off[o + 1];
+    if (N == 0) return;
+    const int64_t m = p->m, G = (N + m - 1) / m;
+    const int64_t s_oldest = N - m * (G - 1); /* size of the oldest group */
+    int64_t i = 0;                             /* basket number, oldest first */
+    for (int64_t o = h->user_order_off[u]; o < hist_end; o++) {
+        if (h->order_item_off[o] == h->order_item_off[o + 1]) continue;
+        int64_t q = N - 1 - i;  /* 0 = most recent basket */
+        int64_t gj = q / m;     /* 0 = most recent group */
+        double s = gj == G - 1 ? (double)s_oldest : (double)m;
+        double coef = pow(p->r_g, (double)gj) / (double)G * pow(p->r_b, (double)(q % m)) / s;
+        for (int64_t t = h->order_item_off[o]; t < h->order_item_off[o + 1]; t++) {
+            int32_t j = h->items[t];
+            if (w->last[j] == o) continue;
+            w->last[j] = o;
+            if (w->cnt[j] == 0) { /* cnt marks "touched" even if a value rounds to 0 */
+                w->touched[w->n_touched++] = j;
+                w->cnt[j] = 1;
+            }
+            w->acc[j] += coef;
+        }
+        i++;
+    }
+}
+
+static int cmp_i32(const void *a, const void *b) {
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Moves the accumulated vector out of ws into sorted (idx, val) and clears ws. */
+static int tifu_extract(tr_bl_ws *w, int32_t *idx, float *val) {
+    int nnz = w->n_touched;
+    qsort(w->touched, (size_t)nnz, sizeof *w->touched, cmp_i32);
+    for (int i = 0; i < nnz; i++) {
+        idx[i] = w->touched[i];
+        val[i] = (float)w->acc[w->touched[i]];
+    }
+    ws_clear(w);
+    return nnz;
+}
+
+int tr_tifu_user_vector(const st_history *h, int u, int64_t hist_end, const tr_tifu_params *p,
+                        tr_bl_ws *ws, int32_t *idx, float *val, int *nnz, char *err,
+                        size_t errlen) {
+    *nnz = 0;
+    int rc = check_user(h, u, hist_end, 0, err, errlen);
+    if (rc == NB_OK) rc = check_params(p, err, errlen);
+    if (rc == NB_OK && ws->P != h->n_products)
+        rc = nb_err(err, errlen, NB_EINVAL, "TIFU-KNN: workspace for %d products, history has %d",
+                    ws->P, h->n_products);
+    if (rc != NB_OK) return rc;
+    tifu_accumulate(h, u, hist_end, p, ws);
+    *nnz = tifu_extract(ws, idx, val);
+    return NB_OK;
+}
+
+struct tr_tifu {
+    tr_tifu_params prm;
+    int P, n_ref;
+    int32_t *ref_user;   /* [n_ref] user index in h */
+    int64_t *off;        /* [n_ref + 1] into idx/val */
+    int32_t *idx;
+    float *val;
+    double *norm2;       /* [n_ref] squared Euclidean norms */
+    int64_t *post_off;   /* [P + 1] inverted index: product -> (reference user, value) */
+    int32_t *post_ref;
+    float *post_val;
+};
+
+void tr_tifu_free(tr_tifu *t) {
+    if (!t) return;
+    free(t->ref_user);
+    free(t->off);
+    free(t->idx);
+    free(t->val);
+    free(t->norm2);
+    free(t->post_off);
+    free(t->post_ref);
+    free(t->post_val);
+    free(t);
+}
+
+/* Builds the reference set; see the header. Returns NB_OK, NB_EINVAL or NB_ENOMEM. */
+int tr_tifu_build(tr_tifu **tp, const st_history *h, const int32_t *ref_users,
+                  const int64_t *ref_hist_end, int n_ref, const tr_tifu_params *p, char *err,
+                  size_t errlen) {
+    *tp = NULL;
+    tr_bl_ws *w = NULL;
+    tr_tifu *t = NULL;
+    int rc = check_params(p, err, errlen);
+    if (rc == NB_OK && n_ref < 0) rc = nb_err(err, errlen, NB_EINVAL, "TIFU-KNN: n_ref %d < 0", n_ref);
+    for (int i = 0; rc == NB_OK && i < n_ref; i++) {
+        int u = ref_users[i];
+        int64_t end = ref_hist_end                   ? ref_hist_end[i]
+                      : (u >= 0 && u < h->n_users) ? h->user_order_off[u + 1]
+                                                   : 0;
+        rc = check_user(h, u, end, 0, err, errlen);
+        if (rc != NB_OK) rc = nb_err_wrap(err, errlen, rc, "TIFU-KNN reference entry %d", i);
+    }
+    if (rc == NB_OK) rc = tr_bl_ws_new(&w, h->n_products, err, errlen);
+    if (rc != NB_OK) goto done;
+    const size_t P = (size_t)h->n_products;
+    t = calloc(1, sizeof *t);
+    if (!t) goto nomem;
+    t->prm = *p;
+    t->P = (int)P;
+    t->n_ref = n_ref;
+    t->ref_user = malloc(((size_t)n_ref + 1) * sizeof *t->ref_user);
+    t->off = malloc(((size_t)n_ref + 1) * sizeof *t->off);
+    t->norm2 = malloc(((size_t)n_ref + 1) * sizeof *t->norm2);
+    t->post_off = calloc(P + 1, sizeof *t->post_off);
+    if (!t->ref_user || !t->off || !t->norm2 || !t->post_off) goto nomem;
+    size_t cap = 1024, nnz = 0;
+    t->idx = malloc(cap * sizeof *t->idx);
+    t->val = malloc(cap * sizeof *t->val);
+    if (!t->idx || !t->val) goto nomem;
+    t->off[0] = 0;
+    for (int i = 0; i < n_ref; i++) {
+        int u = ref_users[i];
+        int64_t end = ref_hist_end ? ref_hist_end[i] : h->user_order_off[u + 1];
+        tifu_accumulate(h, u, end, p, w);
+        size_t need = nnz + (size_t)w->n_touched;
+        if (need > cap) {
+            while (cap < need) cap *= 2;
+            int32_t *ni = realloc(t->idx, cap * sizeof *ni);
+            if (ni) t->idx = ni;
+            float *nv = realloc(t->val, cap * sizeof *nv);
+            if (nv) t->val = nv;
+            if (!ni || !nv) goto nomem;
+        }
+        int k = tifu_extract(w, t->idx + nnz, t->val + nnz);
+        double n2 = 0;
+        for (int j = 0; j < k; j++) {
+            n2 += (double)t->val[nnz + j] * t->val[nnz + j];
+            t->post_off[t->idx[nnz + j] + 1]++;
+        }
+        nnz += (size_t)k;
+        t->ref_user[i] = u;
+        t->off[i + 1] = (int64_t)nnz;
+        t->norm2[i] = n2;
+    }
+    /* inverted index by counting sort; postings are in reference order */
+    for (size_t j = 0; j < P; j++) t->post_off[j + 1] += t->post_off[j];
+    t->post_ref = malloc((nnz + 1) * sizeof *t->post_ref);
+    t->post_val = malloc((nnz + 1) * sizeof *t->post_val);
+    if (!t->post_ref || !t->post_val) goto nomem;
+    for (int i = 0; i < n_ref; i++)
+        for (int64_t e = t->off[i]; e < t->off[i + 1]; e++) {
+            int32_t j = t->idx[e];
+            int64_t pos = t->post_off[j]++;
+            t->post_ref[pos] = i;
+            t->post_val[pos] = t->val[e];
+        }
+    for (size_t j = P; j > 0; j--) t->post_off[j] = t->post_off[j - 1]; /* undo the shift */
+    t->post_off[0] = 0;
+    *tp = t;
+    t = NULL;
+    goto done;
+nomem:
+    rc = nb_err(err, errlen, NB_ENOMEM, "TIFU-KNN: out of memory building %d reference users", n_ref);
+done:
+    tr_tifu_free(t);
+    tr_bl_ws_free(w);
+    return rc;
+}
+
+/* 1 if neighbour (da, a) is farther than (db, b): larger distance, or equal and later. */
+static int farther(double da, int32_t a, double db, int32_t b) {
+    return da > db || (da == db && a > b);
+}
+
+/* Max-heap (farthest at the root) sift-down over n entries. */
+static void heap_down(double *d, int32_t *r, int n, int i) {
+    for (;;) {
+        int l = 2 * i + 1, c = l + 1, w = i;
+        if (l < n && farther(d[l], r[l], d[w], r[w])) w = l;
+        if (c < n && farther(d[c], r[c], d[w], r[w])) w = c;
+        if (w == i) return;
+        double td = d[i];
+        int32_t tr = r[i];
+        d[i] = d[w], r[i] = r[w];
+        d[w] = td, r[w] = tr;
+        i = w;
+    }
+}
+
+/* TIFU-KNN scores for user u; see the header. Returns NB_OK or NB_EINVAL / NB_ENOMEM. */
+int tr_tifu_score(const tr_tifu *t, const tr_popularity *pop, const st_history *h, int u,
+                  int64_t hist_end, tr_bl_ws *ws, int n, int32_t *out, float *score,
+                  int *n_out, char *err, size_t errlen) {
+    *n_out = 0;
+    int rc = check_user(h, u, hist_end, n, err, errlen);
+    if (rc != NB_OK) return rc;
+    if (t->P != h->n_products || ws->P != h->n_products || pop->n_products != h->n_products)
+        return nb_err(err, errlen, NB_EINVAL,
+                      "TIFU-KNN: reference set / workspace / popularity for %d / %d / %d "
+                      "products, history has %d",
+                      t->P, ws->P, pop->n_products, h->n_products);
+    const tr_tifu_params *p = &t->prm;
+    if (ws->cap_ref < t->n_ref) {
+        double *d = realloc(ws->dots, (size_t)t->n_ref * sizeof *d);
+        if (!d) return nb_err(err, errlen, NB_ENOMEM, "TIFU-KNN: out of memory for %d dots", t->n_ref);
+        ws->dots = d;
+        ws->cap_ref = t->n_ref;
+    }
+    if (ws->cap_k < p->k) {
+        int32_t *hr = realloc(ws->heap, (size_t)p->k * sizeof *hr);
+        if (hr) ws->heap = hr;
+        double *hd = realloc(ws->heapd, (size_t)p->k * sizeof *hd);
+        if (hd) ws->heapd = hd;
+        if (!hr || !hd) return nb_err(err, errlen, NB_ENOMEM, "TIFU-KNN: out of memory for k = %d", p->k);
+        ws->cap_k = p->k;
+    }
+    /* the query vector, kept in qi/qv (acc is needed again for the blended scores) */
+    tifu_accumulate(h, u, hist_end, p, ws);
+    int nq = tifu_extract(ws, ws->qi, ws->qv);
+    double qn = 0;
+    for (int i = 0; i < nq; i++) qn += (double)ws->qv[i] * ws->qv[i];
+    /* dot products through the inverted index: O(sum of posting lengths of u's products) */
+    memset(ws->dots, 0, (size_t)t->n_ref * sizeof *ws->dots);
+    for (int i = 0; i < nq; i++) {
+        int32_t j = ws->qi[i];
+        double qv = ws->qv[i];
+        for (int64_t e = t->post_off[j]; e < t->post_off[j + 1]; e++)
+            ws->dots[t->post_ref[e]] += qv * t->post_val[e];
+    }
+    /* k nearest by squared Euclidean distance, the user itself excluded */
+    int nh = 0;
+    for (int r = 0; r < t->n_ref; r++) {
+        if (t->ref_user[r] == u) continue;
+        double d = qn + t->norm2[r] - 2.0 * ws->dots[r];
+        if (nh < p->k) {
+            int c = nh++;
+            while (c > 0) { /* sift up */
+                int up = (c - 1) / 2;
+                if (!farther(d, r, ws->heapd[up], ws->heap[up])) break;
+                ws->heapd[c] = ws->heapd[up];
+                ws->heap[c] = ws->heap[up];
+                c = up;
+            }
+            ws->heapd[c] = d;
+            ws->heap[c] = r;
+        } else if (nh > 0 && farther(ws->heapd[0], ws->heap[0], d, r)) {
+            ws->heapd[0] = d;
+            ws->heap[0] = r;
+            heap_down(ws->heapd, ws->heap, nh, 0);
+        }
+    }
+    /* blend: alpha * own + (1 - alpha) * mean of the neighbours */
+    for (int i = 0; i < nq; i++) {
+        int32_t j = ws->qi[i];
+        ws->touched[ws->n_touched++] = j;
+        ws->cnt[j] = 1;
+        ws->acc[j] = p->alpha * ws->qv[i];
+    }
+    if (nh > 0) {
+        double wgt = (1.0 - p->alpha) / nh;
+        for (int q = 0; q < nh; q++) {
+            int r = ws->heap[q];
+            for (int64_t e = t->off[r]; e < t->off[r + 1]; e++) {
+                int32_t j = t->idx[e];
+                if (ws->cnt[j] == 0) {
+                    ws->touched[ws->n_touched++] = j;
+                    ws->cnt[j] = 1;
+                }
+                ws->acc[j] += wgt * t->val[e];
+            }
+        }
+    }
+    int ni = 0;
+    for (int i = 0; i < ws->n_touched; i++) {
+        int32_t j = ws->touched[i];
+        if (ws->acc[j] > 0)
+            ws->items[ni++] = (bl_item){ws->acc[j], 0, j};
+        else
+            ws->cnt[j] = 0; /* not ranked, so the popularity fill may use it */
+    }
+    qsort(ws->items, (size_t)ni, sizeof *ws->items, item_cmp);
+    *n_out = emit_with_fill(ws, pop, ni, n, out, score);
+    ws_clear(ws);
+    return NB_OK;
+}
