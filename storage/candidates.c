@@ -1,47 +1,50 @@
 /* candidates.c -- candidate-set encoding (sorted, delta, LEB128) and lookup. */
 #include "candidates.h"
 
+#include <assert.h>
 #include <stdlib.h>
 
 #include "nb_err.h"
 
-/* Encodes idx[n]: first value, then (gap - 1) for every later value, each as an unsigned
- * LEB128 varint. Returns NB_OK and a malloc'd *blob (caller frees; 1 byte when n == 0 so
- * that the pointer is never NULL), or NB_EINVAL when idx is negative or not strictly
+/* Writes one unsigned LEB128 varint; returns the bytes written (1..5). */
+static inline size_t put_varint(uint8_t *b, uint32_t v) {
+    size_t k = 0;
+    while (v >= 0x80) {
+        b[k++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    b[k++] = (uint8_t)v;
+    return k;
+}
+
+/* Encodes idx[n] (first value, then gap - 1 for every later value) into buf, which holds at
+ * least 5 * n bytes. Returns the length. The caller guarantees the order (asserted). */
+size_t st_cand_encode_buf(const int32_t *idx, int n, uint8_t *buf) {
+    size_t k = 0;
+    for (int i = 0; i < n; i++) {
+        assert(i == 0 ? idx[0] >= 0 : idx[i] > idx[i - 1]);
+        k += put_varint(buf + k, i == 0 ? (uint32_t)idx[0] : (uint32_t)(idx[i] - idx[i - 1] - 1));
+    }
+    return k;
+}
+
+/* Checks idx[n] and encodes it. Returns NB_OK and a malloc'd *blob (caller frees; never NULL
+ * on success, even when n == 0), or NB_EINVAL when idx is negative or not strictly
  * ascending (message names the position). */
 int st_cand_encode(const int32_t *idx, int n, uint8_t **blob, size_t *len, char *err,
                    size_t errlen) {
     *blob = NULL;
     *len = 0;
     if (n < 0) return nb_err(err, errlen, NB_EINVAL, "candidate count %d < 0", n);
-    /* a uint32 takes at most 5 varint bytes */
-    uint8_t *b = nb_xmalloc((size_t)n * 5 + 1);
-    size_t k = 0;
-    for (int i = 0; i < n; i++) {
-        uint32_t v;
-        if (i == 0) {
-            if (idx[0] < 0) {
-                free(b);
-                return nb_err(err, errlen, NB_EINVAL, "candidate 0 is negative (%d)", idx[0]);
-            }
-            v = (uint32_t)idx[0];
-        } else {
-            if (idx[i] <= idx[i - 1]) {
-                free(b);
-                return nb_err(err, errlen, NB_EINVAL,
-                              "candidates not strictly ascending at position %d (%d after %d)",
-                              i, idx[i], idx[i - 1]);
-            }
-            v = (uint32_t)(idx[i] - idx[i - 1] - 1);
-        }
-        while (v >= 0x80) {
-            b[k++] = (uint8_t)(v | 0x80);
-            v >>= 7;
-        }
-        b[k++] = (uint8_t)v;
-    }
-    *blob = b;
-    *len = k;
+    if (n > 0 && idx[0] < 0)
+        return nb_err(err, errlen, NB_EINVAL, "candidate 0 is negative (%d)", idx[0]);
+    for (int i = 1; i < n; i++)
+        if (idx[i] <= idx[i - 1])
+            return nb_err(err, errlen, NB_EINVAL,
+                          "candidates not strictly ascending at position %d (%d after %d)", i,
+                          idx[i], idx[i - 1]);
+    *blob = nb_xmalloc((size_t)n * 5 + 1);
+    *len = st_cand_encode_buf(idx, n, *blob);
     return NB_OK;
 }
 

@@ -254,6 +254,7 @@ static int test_hand_example(void) {
     T_ASSERT(r.n_users == 1 && r.n_targets == 1 && r.n_hits == 0 && r.micro == 0, "recall");
     T_ASSERT(tr_cands_recall(&c2, &h, NULL, &r, err, sizeof err) == NB_OK && r.micro == 1.0 &&
                  r.macro == 1.0 && r.mean_size == 3.0, "recall with the target in the history");
+    tr_cands_free(&c2);
     ends[0] = 99;
     T_ASSERT(tr_cands_build(&c2, &h, emb, 6, 2, ends, 2, 1, err, sizeof err) == NB_EINVAL &&
                  strstr(err, "user 100"), "bad hist_end named: %s", err);

@@ -3,18 +3,22 @@
  * Per block of TR_CG_BLOCK users, in one of n_threads workers:
  *   profiles [bu, E]  = normalised frequency-weighted mean of the history embeddings
  *   scores   [bu, P]  = profiles . normalised_emb^T            (one sgemm)
- *   per user: previously bought products are excluded from the scores and taken first; the
- *   rest is a bucket select: a histogram of the cosines over [-1, 1] finds the bucket that
- *   holds the need-th best score; everything above it is in, the boundary bucket alone is
- *   sorted (score desc, index asc). Two passes over the row, no full sort.
- * Outputs go to fixed positions (off[] is computed up front), so the result does not depend
- * on the thread count. While the workers run, OpenBLAS is told to use one thread (each
- * worker's sgemm is already one of n_threads parallel streams); its setting is restored.
+ *   per user: previously bought products are excluded from the scores and taken first; for
+ *   the rest, a threshold a little below the need-th best score is estimated from every
+ *   16th score (quickselect on ~3,100 values), one pass over the row collects the ~1.2 *
+ *   need products above it, and a quickselect on those finds the exact need-th (score
+ *   desc, index asc); a filter of the collected list (still in index order) yields the set
+ *   already sorted. One full pass over the row, no sort.
+ * Every user's output range is fixed up front (off[]), so the result does not depend on
+ * the thread count. While the workers run, OpenBLAS is told to use one thread (each worker's sgemm is
+ * already one of n_threads parallel streams); its setting is restored afterwards, so do not
+ * run other OpenBLAS work concurrently with tr_cands_build in the same process.
  */
 #include "candgen.h"
 
 #include <assert.h>
 #include <cblas.h>
+#include <float.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -24,8 +28,7 @@
 #include "nb_err.h"
 #include "store.h"
 
-#define TR_CG_BLOCK 256  /* users per sgemm: 256 x 49,688 floats = 51 MB per worker */
-#define TR_CG_BINS 4096  /* histogram buckets over cosine [-1, 1] */
+#define TR_CG_BLOCK 32   /* users per sgemm: 32 x 49,688 floats = 6.4 MB, stays in cache */
 
 int64_t tr_cands_default_end(const st_history *h, int u) {
     int64_t o = h->user_order_off[u], e = h->user_order_off[u + 1];
@@ -34,24 +37,60 @@ int64_t tr_cands_default_end(const st_history *h, int u) {
     return e;
 }
 
-/* Bucket of a cosine (rounding may push it slightly outside [-1, 1]). */
-static inline int cg_bin(float s) {
-    if (!(s > -1.0f)) return 0;
-    if (s >= 1.0f) return TR_CG_BINS - 1;
-    int b = (int)((s + 1.0f) * (0.5f * TR_CG_BINS));
-    return b < TR_CG_BINS ? b : TR_CG_BINS - 1;
-}
-
 typedef struct {
     float s;
     int32_t i;
 } cg_pair;
 
-/* Best first: higher score, then lower index. */
+/* a ranks before b: higher score, then lower index (a total order on distinct indices). */
+static inline int cg_better(cg_pair a, cg_pair b) {
+    return a.s > b.s || (a.s == b.s && a.i < b.i);
+}
+
+/* A 64-bit key whose unsigned order is cg_better's order (larger = better): the float's
+ * bits made order-preserving in the high half, the complemented index in the low half.
+ * (-0.0 ranks below +0.0 here; float comparison calls them equal. Nothing else differs.) */
+static inline uint64_t cg_key(float s, int32_t i) {
+    uint32_t u;
+    memcpy(&u, &s, sizeof u);
+    u = (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+    return (uint64_t)u << 32 | (uint32_t)(0xffffffffu - (uint32_t)i);
+}
+static inline int32_t cg_key_index(uint64_t k) {
+    return (int32_t)(0xffffffffu - (uint32_t)k);
+}
+
+/* Quickselect (Hoare partition, median-of-three pivot): rearranges a[0..n) so that a[k] is
+ * the k-th largest (0 = largest). Keys are distinct. O(n) expected. */
+static void cg_nth(uint64_t *a, int n, int k) {
+    int lo = 0, hi = n - 1;
+    while (hi > lo) {
+        int mid = lo + (hi - lo) / 2;
+        uint64_t t;
+        if (a[mid] > a[lo]) t = a[mid], a[mid] = a[lo], a[lo] = t;
+        if (a[hi] > a[lo]) t = a[hi], a[hi] = a[lo], a[lo] = t;
+        if (a[hi] > a[mid]) t = a[hi], a[hi] = a[mid], a[mid] = t;
+        uint64_t piv = a[mid];
+        int i = lo, j = hi;
+        while (i <= j) {
+            while (a[i] > piv) i++;
+            while (piv > a[j]) j--;
+            if (i <= j) {
+                t = a[i], a[i] = a[j], a[j] = t;
+                i++;
+                j--;
+            }
+        }
+        if (k <= j) hi = j;
+        else if (k >= i) lo = i;
+        else return;
+    }
+}
+
+/* For the cold-start popularity list: a full sort (once per build). */
 static int cg_pair_cmp(const void *a, const void *b) {
     const cg_pair *x = a, *y = b;
-    if (x->s != y->s) return x->s > y->s ? -1 : 1;
-    return (x->i > y->i) - (x->i < y->i);
+    return cg_better(*x, *y) ? -1 : cg_better(*y, *x) ? 1 : 0;
 }
 
 static int cg_i32_cmp(const void *a, const void *b) {
@@ -71,31 +110,40 @@ typedef struct {
     /* private */
     float *prof;          /* [TR_CG_BLOCK, E] */
     float *scores;        /* [TR_CG_BLOCK, P] */
-    uint16_t *bins;       /* [P] */
     uint8_t *mark;        /* [P] bought by the current user */
     int32_t *bought;      /* [P] */
-    int32_t *hi;          /* [P] selected above the boundary bucket, ascending */
-    cg_pair *bnd;         /* [P] boundary bucket */
-    int32_t *bsel;        /* [P] chosen from the boundary, ascending */
-    int hist[TR_CG_BINS];
+    cg_pair *lst;         /* [P] scores above the estimated threshold, index order */
+    uint64_t *tmp;        /* [P] keys (cg_key) for the quickselects */
+    int32_t *sel;         /* [P] the selected ones, ascending */
 } cg_worker;
 
-/* Three-way merge of ascending disjoint lists into out; returns the count. */
-static int cg_merge3(int32_t *out, const int32_t *a, int na, const int32_t *b, int nb,
-                     const int32_t *c, int nc) {
-    int i = 0, j = 0, k = 0, n = 0;
-    while (i < na || j < nb || k < nc) {
-        int32_t va = i < na ? a[i] : INT32_MAX, vb = j < nb ? b[j] : INT32_MAX,
-                vc = k < nc ? c[k] : INT32_MAX;
-        if (va <= vb && va <= vc) out[n++] = a[i++];
-        else if (vb <= vc) out[n++] = b[j++];
-        else out[n++] = c[k++];
-    }
+/* Merge of ascending disjoint lists into out; returns the count. */
+static int cg_merge(int32_t *out, const int32_t *a, int na, const int32_t *b, int nb) {
+    int i = 0, j = 0, n = 0;
+    while (i < na && j < nb) out[n++] = a[i] < b[j] ? a[i++] : b[j++];
+    while (i < na) out[n++] = a[i++];
+    while (j < nb) out[n++] = b[j++];
     return n;
 }
 
-/* Fills user u's output range from its score row s[P] (cosines against every product). */
-static void cg_select_user(cg_worker *w, int u, const float *s) {
+/* Collects the not-bought products scoring >= thr into w->lst (index order); returns the
+ * count. */
+static int cg_collect(cg_worker *w, const float *s, float thr) {
+    /* branch-free: the write always happens, the count advances only on a keep (a branch
+     * taken ~7% of the time at random costs more in mispredictions than the stores).
+     * Bought products hold -inf, below any thr but -inf itself. */
+    int m = 0;
+    cg_pair *lst = w->lst;
+    for (int p = 0; p < w->P; p++) {
+        lst[m] = (cg_pair){s[p], p};
+        m += s[p] >= thr;
+    }
+    return m;
+}
+
+/* Computes user u's set into its range of c->idx from its score row s[P] (cosines against
+ * every product; the bought products' entries are overwritten with -inf). */
+static void cg_select_user(cg_worker *w, int u, float *s) {
     tr_cands *c = w->c;
     int P = w->P;
     int32_t *out = c->idx + c->off[u];
@@ -117,31 +165,39 @@ static void cg_select_user(cg_worker *w, int u, const float *s) {
         }
     }
     qsort(w->bought, (size_t)nb, sizeof *w->bought, cg_i32_cmp);
-    int need = total - nb;
-    int nhi = 0, nsel = 0;
+    int need = total - nb, nsel = 0;
+    for (int k = 0; k < nb; k++) s[w->bought[k]] = -INFINITY;
     if (need > 0) {
-        memset(w->hist, 0, sizeof w->hist);
-        for (int p = 0; p < P; p++) {
-            int b = cg_bin(s[p]);
-            w->bins[p] = (uint16_t)b;
-            w->hist[b] += !w->mark[p];
+        /* Estimate a threshold a little below the need-th best score from every 16th
+         * score, so that one pass collects ~1.15 * need products; if the estimate was too
+         * high (rare), collect everything. */
+        int avail = P - nb, ns = 0;
+        for (int p = 0; p < P; p += 16)
+            if (s[p] > -INFINITY) w->tmp[ns++] = cg_key(s[p], p);
+        /* expected f sample values above the true threshold; 3 standard deviations more
+         * make a miss (and the second pass) rare */
+        double f = (double)need / avail * ns;
+        int r = (int)(f + 3.0 * sqrt(f) + 4.0);
+        float thr = -FLT_MAX;
+        if (r < ns) {
+            cg_nth(w->tmp, ns, r);
+            uint64_t kr = w->tmp[r];
+            thr = s[cg_key_index(kr)];
         }
-        int bstar = TR_CG_BINS - 1, above = 0;
-        while (above + w->hist[bstar] < need) above += w->hist[bstar--];
-        assert(bstar >= 0);
-        int nbnd = 0;
-        for (int p = 0; p < P; p++) {
-            if (w->mark[p] || w->bins[p] < bstar) continue;
-            if (w->bins[p] > bstar) w->hi[nhi++] = p;
-            else w->bnd[nbnd++] = (cg_pair){s[p], p};
+        int m = cg_collect(w, s, thr);
+        if (m < need) m = cg_collect(w, s, -FLT_MAX);
+        assert(m >= need);
+        /* the need-th best of the collected, then keep those ranking at or before it */
+        for (int k = 0; k < m; k++) w->tmp[k] = cg_key(w->lst[k].s, w->lst[k].i);
+        cg_nth(w->tmp, m, need - 1);
+        uint64_t piv = w->tmp[need - 1];
+        for (int k = 0; k < m; k++) {
+            w->sel[nsel] = w->lst[k].i;
+            nsel += cg_key(w->lst[k].s, w->lst[k].i) >= piv;
         }
-        assert(nhi == above);
-        qsort(w->bnd, (size_t)nbnd, sizeof *w->bnd, cg_pair_cmp);
-        nsel = need - nhi;
-        for (int k = 0; k < nsel; k++) w->bsel[k] = w->bnd[k].i;
-        qsort(w->bsel, (size_t)nsel, sizeof *w->bsel, cg_i32_cmp);
+        assert(nsel == need);
     }
-    int n = cg_merge3(out, w->bought, nb, w->hi, nhi, w->bsel, nsel);
+    int n = cg_merge(out, w->bought, nb, w->sel, nsel);
     assert(n == total);
     (void)n;
     for (int k = 0; k < nb; k++) w->mark[w->bought[k]] = 0;
@@ -271,14 +327,17 @@ int tr_cands_build(tr_cands *c, const st_history *h, const float *emb, int n_pro
             if (!mark[p]) mark[p] = 1, tmp[nb++] = p;
         }
         for (int k = 0; k < nb; k++) mark[tmp[k]] = 0;
-        c->off[u + 1] = c->off[u] + (nb > n_top ? nb : n_top);
+        int cnt = nb > n_top ? nb : n_top;
+        c->off[u + 1] = c->off[u] + cnt;
+        if (cnt > c->max_count) c->max_count = cnt;
     }
     free(tmp);
     c->idx = nb_xmalloc((size_t)(c->off[nu] > 0 ? c->off[nu] : 1) * sizeof *c->idx);
     pop = cg_popular(h, end, n_top);
+    int n_blocks = (nu + TR_CG_BLOCK - 1) / TR_CG_BLOCK;
 
     int nt = n_threads;
-    if ((nu + TR_CG_BLOCK - 1) / TR_CG_BLOCK < nt) nt = (nu + TR_CG_BLOCK - 1) / TR_CG_BLOCK;
+    if (n_blocks < nt) nt = n_blocks;
     if (nt < 1) nt = 1;
     ws = nb_xcalloc((size_t)nt, sizeof *ws);
     th = nb_xcalloc((size_t)nt, sizeof *th);
@@ -288,18 +347,19 @@ int tr_cands_build(tr_cands *c, const st_history *h, const float *emb, int n_pro
                          .E = E, .n_top = n_top, .n_threads = nt, .tid = t, .c = c};
         w->prof = nb_xmalloc((size_t)TR_CG_BLOCK * E * sizeof *w->prof);
         w->scores = nb_xmalloc((size_t)TR_CG_BLOCK * P * sizeof *w->scores);
-        w->bins = nb_xmalloc((size_t)P * sizeof *w->bins);
         w->mark = nb_xcalloc((size_t)P, 1);
         w->bought = nb_xmalloc((size_t)P * sizeof *w->bought);
-        w->hi = nb_xmalloc((size_t)P * sizeof *w->hi);
-        w->bnd = nb_xmalloc((size_t)P * sizeof *w->bnd);
-        w->bsel = nb_xmalloc((size_t)P * sizeof *w->bsel);
+        w->lst = nb_xmalloc((size_t)P * sizeof *w->lst);
+        w->tmp = nb_xmalloc((size_t)P * sizeof *w->tmp);
+        w->sel = nb_xmalloc((size_t)P * sizeof *w->sel);
     }
+    /* One OpenBLAS thread per sgemm in every case: our workers are the parallelism, and a
+     * fixed kernel path keeps the scores (hence the sets) identical for any n_threads. */
+    int blas_threads = openblas_get_num_threads();
+    openblas_set_num_threads(1);
     if (nt == 1) {
         cg_worker_run(&ws[0]);
     } else {
-        int blas_threads = openblas_get_num_threads();
-        openblas_set_num_threads(1);
         int started = 0;
         for (int t = 0; t < nt; t++) {
             if (pthread_create(&th[t], NULL, cg_worker_run, &ws[t]) != 0) break;
@@ -308,18 +368,17 @@ int tr_cands_build(tr_cands *c, const st_history *h, const float *emb, int n_pro
         /* a thread that could not start: run its share here */
         for (int t = started; t < nt; t++) cg_worker_run(&ws[t]);
         for (int t = 0; t < started; t++) pthread_join(th[t], NULL);
-        openblas_set_num_threads(blas_threads);
     }
+    openblas_set_num_threads(blas_threads);
     for (int t = 0; t < nt; t++) {
         cg_worker *w = &ws[t];
         free(w->prof);
         free(w->scores);
-        free(w->bins);
         free(w->mark);
         free(w->bought);
-        free(w->hi);
-        free(w->bnd);
-        free(w->bsel);
+        free(w->lst);
+        free(w->tmp);
+        free(w->sel);
     }
     goto done;
 fail:
@@ -349,7 +408,7 @@ int tr_cands_write(sqlite3 *db, int64_t model_id, const tr_cands *c, const st_hi
                       c->n_users, c->n_products, h->n_users, h->n_products);
     int rc = NB_OK;
     sqlite3_stmt *del = NULL, *ins = NULL;
-    uint8_t *blob = NULL;
+    uint8_t *buf = nb_xmalloc((size_t)c->max_count * 5 + 1);
     if (sqlite3_prepare_v2(db, "DELETE FROM candidates WHERE model_id = ?1", -1, &del,
                            NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(db,
@@ -368,26 +427,19 @@ int tr_cands_write(sqlite3 *db, int64_t model_id, const tr_cands *c, const st_hi
     for (int u = 0; u < c->n_users && rc == NB_OK; u++) {
         int n;
         const int32_t *set = tr_cands_user(c, u, &n);
-        size_t len;
-        rc = st_cand_encode(set, n, &blob, &len, err, errlen);
-        if (rc != NB_OK) {
-            nb_err_wrap(err, errlen, rc, "encoding candidates of user %d", (int)h->user_ids[u]);
-            break;
-        }
+        size_t len = st_cand_encode_buf(set, n, buf);
         sqlite3_reset(ins);
         sqlite3_bind_int64(ins, 1, model_id);
         sqlite3_bind_int(ins, 2, h->user_ids[u]);
         sqlite3_bind_int(ins, 3, n);
-        sqlite3_bind_blob(ins, 4, blob, (int)len, SQLITE_STATIC);
+        sqlite3_bind_blob(ins, 4, buf, (int)len, SQLITE_STATIC);
         if (sqlite3_step(ins) != SQLITE_DONE)
             rc = nb_err(err, errlen, NB_EDB, "writing candidates of model %lld, user %d: %s",
                         (long long)model_id, (int)h->user_ids[u], sqlite3_errmsg(db));
         sqlite3_clear_bindings(ins);
-        free(blob);
-        blob = NULL;
     }
 done:
-    free(blob);
+    free(buf);
     sqlite3_finalize(del);
     sqlite3_finalize(ins);
     return rc;
@@ -428,7 +480,8 @@ int tr_cands_recall(const tr_cands *c, const st_history *h, const int64_t *targe
                       "candidates built for %d users x %d products, history has %d x %d",
                       c->n_users, c->n_products, h->n_users, h->n_products);
     double macro = 0, size = 0;
-    for (int u = 0; u < h->n_users; u++) {
+    int rc = NB_OK;
+    for (int u = 0; u < h->n_users && rc == NB_OK; u++) {
         int64_t t = -1;
         if (target) {
             t = target[u];
@@ -440,10 +493,12 @@ int tr_cands_recall(const tr_cands *c, const st_history *h, const int64_t *targe
                 }
         }
         if (t < 0) continue;
-        if (t < h->user_order_off[u] || t >= h->user_order_off[u + 1])
-            return nb_err(err, errlen, NB_EINVAL,
-                          "recall: target order %lld of user %d outside its orders",
-                          (long long)t, (int)h->user_ids[u]);
+        if (t < h->user_order_off[u] || t >= h->user_order_off[u + 1]) {
+            rc = nb_err(err, errlen, NB_EINVAL,
+                        "recall: target order %lld of user %d outside its orders", (long long)t,
+                        (int)h->user_ids[u]);
+            break;
+        }
         int64_t i0 = h->order_item_off[t], i1 = h->order_item_off[t + 1];
         if (i0 == i1) continue;
         int n, nd;
@@ -455,6 +510,7 @@ int tr_cands_recall(const tr_cands *c, const st_history *h, const int64_t *targe
         macro += (double)hits / nd;
         size += n;
     }
+    if (rc != NB_OK) return rc;
     if (r->n_users) {
         r->micro = (double)r->n_hits / (double)r->n_targets;
         r->macro = macro / r->n_users;

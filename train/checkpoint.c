@@ -63,10 +63,13 @@ int tr_ckpt_save(const char *path, const nn_model *m, const tr_train_state *st, 
         put(&b, v, sizeof v);
     }
     size_t bytes = m->n_params * sizeof(nn_real);
+    /* the best parameters are usually the current ones: then a flag replaces the copy */
+    uint8_t same = memcmp(m->mem, st->best_params, bytes) == 0;
+    PUT(&b, same);
     put(&b, m->mem, bytes);
     put(&b, m->adam_m, bytes);
     put(&b, m->adam_v, bytes);
-    put(&b, st->best_params, bytes);
+    if (!same) put(&b, st->best_params, bytes);
     uint32_t crc = nb_crc32(0, b.p, b.n);
     PUT(&b, crc);
 
@@ -183,7 +186,10 @@ int tr_ckpt_load(const char *path, nn_model *m, tr_train_state *st, char *err, s
         goto done;
     }
     size_t bytes = m->n_params * sizeof(nn_real);
-    if (r.at + (size_t)nh * TR_EPOCH_FIELDS * sizeof(double) + 4 * bytes != r.n) {
+    size_t hist_bytes = (size_t)nh * TR_EPOCH_FIELDS * sizeof(double);
+    uint8_t same = 2;
+    if (r.at + hist_bytes < r.n) memcpy(&same, data + r.at + hist_bytes, 1);
+    if (same > 1 || r.at + hist_bytes + 1 + (same ? 3 : 4) * bytes != r.n) {
         rc = nb_err(err, errlen, NB_EFORMAT, "%s: size does not match its header", path);
         goto done;
     }
@@ -202,10 +208,12 @@ int tr_ckpt_load(const char *path, nn_model *m, tr_train_state *st, char *err, s
     }
     m->adam_t = t;
     m->rng = mr;
+    r.at++;   /* the "best == current" flag read above */
     get(&r, m->mem, bytes);
     get(&r, m->adam_m, bytes);
     get(&r, m->adam_v, bytes);
-    get(&r, st->best_params, bytes);
+    if (same) memcpy(st->best_params, m->mem, bytes);
+    else get(&r, st->best_params, bytes);
 done:
     if (f) fclose(f);
     free(data);

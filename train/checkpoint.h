@@ -7,7 +7,9 @@
  *   i32 epochs_done, i32 best_epoch, i32 bad_epochs, i64 adam_t, f64 best_metric,
  *   4 x u64 model rng (dropout), 4 x u64 shuffle rng, f64 train_seconds,
  *   i32 n_hist, n_hist x tr_epoch_stat (TR_EPOCH_FIELDS f64 each),
- *   f32 params[n_params], adam_m[n_params], adam_v[n_params], best_params[n_params],
+ *   u8 same (1: the best parameters are the current ones and are not stored again),
+ *   f32 params[n_params], adam_m[n_params], adam_v[n_params], best_params[n_params] (only
+ *   when same == 0),
  *   u32 CRC-32 of every byte before it.
  * Written atomically (common/atomic_file.h), so a crash or a signal during the write
  * leaves the previous checkpoint intact.

@@ -109,6 +109,7 @@ typedef struct {
     /* private */
     int n_products, cap;
     int32_t *slot;        /* [P]: position in prod during a call, else -1 */
+    void *priv;           /* accumulators (repfeat.c) */
 } tr_features;
 
 /* Allocates the scratch for a catalogue of n_products. Returns NB_OK or NB_EINVAL.

@@ -110,15 +110,10 @@ static cJSON *report_obj(const tr_report *r) {
     cJSON_AddNumberToObject(o, "best_epoch", r->st->best_epoch);
     cJSON_AddNumberToObject(o, "best_val_R@10", r->st->best_metric);
     if (r->have_test) {
-        cJSON *t = cJSON_AddObjectToObject(o, "test");
-        cJSON_AddNumberToObject(t, "n_users", (double)r->model.n);
-        cJSON_AddItemToObject(t, "model", metrics_obj(&r->model, f->basket_ef1, 1));
-        cJSON_AddNumberToObject(cJSON_GetObjectItem(t, "model"), "loss", r->model.loss);
-        cJSON *b = cJSON_AddObjectToObject(t, "baselines");
-        for (int i = 0; i < TR_N_BL; i++)
-            cJSON_AddItemToObject(b, tr_bl_names[i], metrics_obj(&r->bl[i], 0, 1));
-        /* the brief's flat keys too: "model", "baselines.X" at the top level */
-        cJSON_AddItemToObject(o, "model", metrics_obj(&r->model, f->basket_ef1, 1));
+        cJSON_AddNumberToObject(o, "test_users", (double)r->model.n);
+        cJSON *mo = metrics_obj(&r->model, f->basket_ef1, 1);
+        cJSON_AddNumberToObject(mo, "loss", r->model.loss);
+        cJSON_AddItemToObject(o, "model", mo);
         cJSON *bb = cJSON_AddObjectToObject(o, "baselines");
         for (int i = 0; i < TR_N_BL; i++)
             cJSON_AddItemToObject(bb, tr_bl_names[i], metrics_obj(&r->bl[i], 0, 1));

@@ -4,8 +4,9 @@
  * Layout of the report:
  *   hyper_params {every flag}, data {users, products, orders, items, samples per split, ...},
  *   epochs [{epoch, train_loss, val_loss, val_R@10, val_NDCG@10, seconds, samples_per_s}],
- *   best_epoch, test {n_users, model {metrics..., candidates {metrics...}},
- *   baselines {"G-TopFreq" {...}, "P-TopFreq" {...}, "TIFU-KNN" {...}}},
+ *   best_epoch, best_val_R@10, test_users (all of the following are on the test users),
+ *   model {metrics..., loss, candidates {metrics...}},
+ *   baselines {"G-TopFreq" {...}, "P-TopFreq" {...}, "TIFU-KNN" {...}} (same shape),
  *   candidate_recall {...}, calibration {calib_a, calib_b, ece_before, ece_after, ...},
  *   basket {threshold {F1_example, candidates_F1_example}, expected-f1 {...}},
  *   timings {...}.

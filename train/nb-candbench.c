@@ -1,0 +1,262 @@
+/* nb-candbench.c -- measures candidate generation and the candidate table at full scale.
+ *
+ *   nb-candbench [--users 206209] [--products 49688] [--emb 32] [--top 3000]
+ *                [--threads 2] [--seed 1] [--db PATH [--page-size BYTES]]
+ *
+ * Synthesises Instacart-shaped histories (about 15.6 prior orders of about 10 items per
+ * user, each user with a personal set of favourite products; 1 train order per user) and an
+ * aisle-clustered embedding matrix, then times tr_cands_build with --threads threads and
+ * with 1 thread (checking both give identical bytes), reports candidate recall on the
+ * train orders, and, with --db, writes the table inside one transaction into a new SQLite
+ * file (schema.sql) and reports the write time, the file size and bytes per candidate.
+ * Every number printed is measured in this run.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "candgen.h"
+#include "candidates.h"
+#include "crc32.h"
+#include "nb_err.h"
+#include "rng.h"
+#include "store.h"
+
+extern const char st_schema_text[]; /* build/gen/schema_sql.c */
+
+/* A Zipf-like draw from 0..P-1 (index 0 most popular): floor(P * u^3). */
+static int32_t draw_popular(nb_rng *r, int P) {
+    double u = nb_rng_uniform(r);
+    return (int32_t)(u * u * u * P);
+}
+
+/* Fills h with n_users synthetic users over P products (see the top comment). */
+static void synth_history(st_history *h, int n_users, int P, uint64_t seed) {
+    nb_rng r;
+    nb_rng_seed(&r, seed);
+    memset(h, 0, sizeof *h);
+    h->n_products = P;
+    h->product_ids = nb_xmalloc((size_t)P * sizeof(int32_t));
+    h->product_aisle = nb_xmalloc((size_t)P * sizeof(int32_t));
+    h->product_dept = nb_xcalloc((size_t)P, sizeof(int32_t));
+    for (int p = 0; p < P; p++) {
+        h->product_ids[p] = p + 1;
+        h->product_aisle[p] = 1 + (int32_t)nb_rng_below(&r, 134);
+    }
+    h->n_users = n_users;
+    h->user_ids = nb_xmalloc((size_t)n_users * sizeof(int32_t));
+    h->user_order_off = nb_xmalloc((size_t)(n_users + 1) * sizeof(int64_t));
+    size_t ocap = (size_t)n_users * 20, icap = ocap * 11;
+    h->order_ids = nb_xmalloc(ocap * sizeof(int32_t));
+    h->eval_set = nb_xmalloc(ocap);
+    h->dow = nb_xcalloc(ocap, 1);
+    h->hour = nb_xcalloc(ocap, 1);
+    h->days_since = nb_xmalloc(ocap * sizeof(int16_t));
+    h->order_item_off = nb_xmalloc((ocap + 1) * sizeof(int64_t));
+    h->items = nb_xmalloc(icap * sizeof(int32_t));
+    h->reordered = nb_xcalloc(icap, 1);
+    int64_t o = 0, i = 0;
+    h->order_item_off[0] = 0;
+    int32_t fav[64];
+    for (int u = 0; u < n_users; u++) {
+        h->user_ids[u] = u + 1;
+        h->user_order_off[u] = o;
+        int nfav = 8 + (int)nb_rng_below(&r, 56);
+        for (int k = 0; k < nfav; k++) fav[k] = draw_popular(&r, P);
+        /* 3..99 orders, mean ~16.6 (15.6 prior + 1 train) */
+        int no = 3 + (int)(-13.6 * __builtin_log(1.0 - nb_rng_uniform(&r)));
+        if (no > 99) no = 99;
+        for (int q = 0; q < no; q++, o++) {
+            if ((size_t)o + 1 >= ocap) {
+                ocap *= 2;
+                h->order_ids = nb_xrealloc(h->order_ids, ocap * sizeof(int32_t));
+                h->eval_set = nb_xrealloc(h->eval_set, ocap);
+                h->dow = nb_xrealloc(h->dow, ocap);
+                h->hour = nb_xrealloc(h->hour, ocap);
+                h->days_since = nb_xrealloc(h->days_since, ocap * sizeof(int16_t));
+                h->order_item_off = nb_xrealloc(h->order_item_off, (ocap + 1) * sizeof(int64_t));
+            }
+            h->order_ids[o] = (int32_t)(o + 1);
+            h->eval_set[o] = q == no - 1 ? ST_TRAIN : ST_PRIOR;
+            h->dow[o] = h->hour[o] = 0;
+            h->days_since[o] = q == 0 ? -1 : (int16_t)nb_rng_below(&r, 31);
+            int m = 1 + (int)(-9.1 * __builtin_log(1.0 - nb_rng_uniform(&r)));
+            if (m > 80) m = 80;
+            if ((size_t)(i + m) >= icap) {
+                icap *= 2;
+                h->items = nb_xrealloc(h->items, icap * sizeof(int32_t));
+                h->reordered = nb_xrealloc(h->reordered, icap);
+            }
+            for (int j = 0; j < m; j++, i++) {
+                h->items[i] = nb_rng_uniform(&r) < 0.6 ? fav[nb_rng_below(&r, (uint64_t)nfav)]
+                                                       : draw_popular(&r, P);
+                h->reordered[i] = 0;
+            }
+            h->order_item_off[o + 1] = i;
+        }
+    }
+    h->user_order_off[n_users] = o;
+    h->n_orders = o;
+    h->n_items = i;
+}
+
+static void free_history(st_history *h) {
+    free(h->product_ids); free(h->product_aisle); free(h->product_dept); free(h->user_ids);
+    free(h->user_order_off); free(h->order_ids); free(h->eval_set); free(h->dow);
+    free(h->hour); free(h->days_since); free(h->order_item_off); free(h->items);
+    free(h->reordered);
+}
+
+/* Embeddings clustered by aisle: centre[aisle] + 0.8 * noise, all N(0,1). */
+static float *synth_emb(const st_history *h, int E, uint64_t seed) {
+    nb_rng r;
+    nb_rng_seed(&r, seed);
+    float *centre = nb_xmalloc((size_t)135 * E * sizeof *centre);
+    for (int k = 0; k < 135 * E; k++) centre[k] = (float)nb_rng_normal(&r);
+    float *e = nb_xmalloc((size_t)h->n_products * E * sizeof *e);
+    for (int p = 0; p < h->n_products; p++)
+        for (int k = 0; k < E; k++)
+            e[(size_t)p * E + k] =
+                centre[h->product_aisle[p] * E + k] + 0.8f * (float)nb_rng_normal(&r);
+    free(centre);
+    return e;
+}
+
+/* CPU seconds used by this process so far (all threads): wall time is meaningless on a
+ * machine shared with other jobs, CPU time much less so. */
+static double cpu_seconds(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
+           1e-6 * (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
+
+static int usage(void) {
+    fprintf(stderr, "usage: nb-candbench [--users N] [--products P] [--emb E] [--top N] "
+                    "[--threads T] [--seed S] [--db PATH [--page-size BYTES]]\n");
+    return 2;
+}
+
+int main(int argc, char **argv) {
+    int users = 206209, P = 49688, E = 32, top = TR_CANDS_DEFAULT, threads = 2;
+    uint64_t seed = 1;
+    const char *dbpath = NULL;
+    int page_size = 0; /* 0: SQLite's default (4096) */
+    for (int a = 1; a < argc; a++) {
+        if (a + 1 >= argc) return usage();
+        const char *k = argv[a], *v = argv[++a];
+        if (!strcmp(k, "--users")) users = atoi(v);
+        else if (!strcmp(k, "--products")) P = atoi(v);
+        else if (!strcmp(k, "--emb")) E = atoi(v);
+        else if (!strcmp(k, "--top")) top = atoi(v);
+        else if (!strcmp(k, "--threads")) threads = atoi(v);
+        else if (!strcmp(k, "--seed")) seed = strtoull(v, NULL, 10);
+        else if (!strcmp(k, "--db")) dbpath = v;
+        else if (!strcmp(k, "--page-size")) page_size = atoi(v);
+        else return usage();
+    }
+    if (users < 1 || P < 1 || E < 1 || top < 1 || threads < 1) return usage();
+    char err[NB_ERRLEN];
+    int rc = 0;
+    double t0 = nb_now();
+    st_history h;
+    synth_history(&h, users, P, seed);
+    float *emb = synth_emb(&h, E, seed + 1);
+    printf("synthetic data: %d users, %d products, E=%d, %lld orders, %lld items (%.1f s)\n",
+           users, P, E, (long long)h.n_orders, (long long)h.n_items, nb_now() - t0);
+
+    /* the multi-threaded build first, reduced to a CRC, so that only one table (2.5 GB at
+     * full scale) is alive at a time */
+    tr_cands c1;
+    double c0 = cpu_seconds();
+    t0 = nb_now();
+    if (tr_cands_build(&c1, &h, emb, P, E, NULL, top, threads, err, sizeof err) != NB_OK) {
+        fprintf(stderr, "nb-candbench: %s\n", err);
+        return 1;
+    }
+    double t2 = nb_now() - t0, cp2 = cpu_seconds() - c0;
+    uint32_t crc2 = nb_crc32(nb_crc32(0, c1.off, (size_t)(users + 1) * sizeof *c1.off), c1.idx,
+                             (size_t)c1.off[users] * sizeof *c1.idx);
+    tr_cands_free(&c1);
+    c0 = cpu_seconds();
+    t0 = nb_now();
+    if (tr_cands_build(&c1, &h, emb, P, E, NULL, top, 1, err, sizeof err) != NB_OK) {
+        fprintf(stderr, "nb-candbench: %s\n", err);
+        return 1;
+    }
+    double t1 = nb_now() - t0, cp1 = cpu_seconds() - c0;
+    uint32_t crc1 = nb_crc32(nb_crc32(0, c1.off, (size_t)(users + 1) * sizeof *c1.off), c1.idx,
+                             (size_t)c1.off[users] * sizeof *c1.idx);
+    int same = crc1 == crc2;
+    printf("build, 1 thread:   %.2f s wall, %.2f s CPU (%.1f us CPU/user)\n", t1, cp1,
+           1e6 * cp1 / users);
+    printf("build, %d threads: %.2f s wall (speed-up %.2fx), %.2f s CPU, identical to 1 "
+           "thread: %s (CRC-32 %08x)\n",
+           threads, t2, t1 / t2, cp2, same ? "yes" : "NO", crc1);
+    if (!same) rc = 1;
+    int64_t n_cand = c1.off[users], n_bytes = 0;
+    uint8_t *buf = nb_xmalloc((size_t)c1.max_count * 5 + 1);
+    t0 = nb_now();
+    for (int u = 0; u < users; u++) {
+        int n;
+        const int32_t *set = tr_cands_user(&c1, u, &n);
+        n_bytes += (int64_t)st_cand_encode_buf(set, n, buf);
+    }
+    double te = nb_now() - t0;
+    free(buf);
+    printf("candidates: %lld (mean %.1f per user, max %d), encoded %lld bytes = %.3f bytes "
+           "per candidate (encoding all: %.2f s)\n",
+           (long long)n_cand, (double)n_cand / users, c1.max_count, (long long)n_bytes,
+           (double)n_bytes / (double)n_cand, te);
+    tr_cand_recall r;
+    if (tr_cands_recall(&c1, &h, NULL, &r, err, sizeof err) == NB_OK)
+        printf("candidate recall on the train orders: micro %.4f, macro %.4f over %d users "
+               "(synthetic data: a smoke figure, not a model result)\n",
+               r.micro, r.macro, r.n_users);
+    printf("peak RSS so far: %.0f MB\n", nb_peak_rss() / 1e6);
+
+    if (dbpath) {
+        sqlite3 *db = NULL;
+        unlink(dbpath);
+        t0 = nb_now();
+        char pragma[64];
+        snprintf(pragma, sizeof pragma, "PRAGMA page_size = %d", page_size);
+        if (sqlite3_open(dbpath, &db) != SQLITE_OK ||
+            (page_size && sqlite3_exec(db, pragma, NULL, NULL, NULL) != SQLITE_OK) ||
+            sqlite3_exec(db, st_schema_text, NULL, NULL, NULL) != SQLITE_OK ||
+            sqlite3_exec(db,
+                         "BEGIN; INSERT INTO models (model_id, path, checksum, hyper_params, "
+                         "metrics) VALUES (1, 'bench.nbw', '00000000', '{}', '{}');",
+                         NULL, NULL, NULL) != SQLITE_OK) {
+            fprintf(stderr, "nb-candbench: %s: %s\n", dbpath, sqlite3_errmsg(db));
+            sqlite3_close(db);
+            return 1;
+        }
+        if (tr_cands_write(db, 1, &c1, &h, err, sizeof err) != NB_OK) {
+            fprintf(stderr, "nb-candbench: %s\n", err);
+            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+            sqlite3_close(db);
+            return 1;
+        }
+        if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+            fprintf(stderr, "nb-candbench: commit: %s\n", sqlite3_errmsg(db));
+            sqlite3_close(db);
+            return 1;
+        }
+        sqlite3_close(db);
+        double tw = nb_now() - t0;
+        struct stat st;
+        if (stat(dbpath, &st) == 0)
+            printf("table write: %.2f s; database file (page size %d) %.1f MB = %.3f bytes per "
+                   "candidate (with SQLite overhead)\n",
+                   tw, page_size ? page_size : 4096, st.st_size / 1e6,
+                   (double)st.st_size / (double)n_cand);
+    }
+    tr_cands_free(&c1);
+    free(emb);
+    free_history(&h);
+    return rc;
+}
