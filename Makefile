@@ -101,6 +101,7 @@ $(VAR)/nb.db: $(VAR)/synth/orders.csv | $(BIN)/nb-import
 # model-vs-baselines table; the model registers itself and its candidates in var/nb.db.
 MODEL       := $(VAR)/model.nbw
 TRAIN_FLAGS ?= --epochs 6
+SERVE_PORT  ?= 8080
 train: all $(VAR)/nb.db
 	$(BIN)/nb-train --db $(VAR)/nb.db --model $(MODEL) --report $(VAR)/report.json $(TRAIN_FLAGS)
 
@@ -110,6 +111,11 @@ $(MODEL): | $(VAR)/nb.db
 
 run: all $(VAR)/nb.db $(MODEL)
 	@echo "store: $(VAR)/nb.db (built-in synthetic data, $(SYNTH_USERS) users); model: $(MODEL), report: $(VAR)/report.json"
+	@echo "nb-serve on http://localhost:$(SERVE_PORT) -- Ctrl-C stops it. Try:"
+	@echo "  curl -s localhost:$(SERVE_PORT)/health"
+	@echo "  curl -s -X POST -H 'Content-Type: application/json' -d '{\"user_id\": 1, \"k\": 5}' localhost:$(SERVE_PORT)/recommend"
+	@echo "  curl -s -X POST -H 'Content-Type: application/json' -d '{\"user_id\": 1, \"basket_mode\": \"expected-f1\"}' localhost:$(SERVE_PORT)/recommend"
+	$(BIN)/nb-serve --db $(VAR)/nb.db --model $(MODEL) --port $(SERVE_PORT)
 
 torch-fixtures:
 	@deploy/install-deps.sh --bench
