@@ -208,6 +208,9 @@ static void ctx_free(srv_ctx *c)
     if (!c) return;
     if (c->uq) st_userq_free(c->uq);   /* also frees the buffers of c->uh */
     sqlite3_finalize(c->cand);
+    sqlite3_finalize(c->exists);
+    sqlite3_finalize(c->begin);
+    sqlite3_finalize(c->commit);
     if (c->db) sqlite3_close(c->db);
     tr_scorer_free(c->sc);
     tr_features_free(&c->feat);
@@ -240,6 +243,13 @@ void srv_engine_free(srv_engine *e)
     free(e);
 }
 
+static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, char *err, size_t errlen)
+{
+    if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) == SQLITE_OK)
+        return NB_OK;
+    return nb_err(err, errlen, NB_EDB, "%s: %s", sql, sqlite3_errmsg(db));
+}
+
 /* See srv_engine_int.h. The new context is owned by the engine (its list), found again
  * through the thread-specific key. */
 int srv_ctx_get(srv_engine *e, srv_ctx **out, char *err, size_t errlen)
@@ -255,6 +265,9 @@ int srv_ctx_get(srv_engine *e, srv_ctx **out, char *err, size_t errlen)
     rc = st_open(&c->db, e->db_path, 1, err, errlen);
     if (!rc) rc = st_userq_open(&c->uq, c->db, err, errlen);
     if (!rc) rc = st_cand_stmt(c->db, &c->cand, err, errlen);
+    if (!rc) rc = prepare(c->db, "SELECT 1 FROM users WHERE user_id = ?1", &c->exists, err, errlen);
+    if (!rc) rc = prepare(c->db, "BEGIN", &c->begin, err, errlen);
+    if (!rc) rc = prepare(c->db, "COMMIT", &c->commit, err, errlen);
     if (!rc) {
         rc = nn_model_clone_for_scoring(&c->clone, &e->model, err, errlen);
         c->have_clone = rc == NB_OK;

@@ -30,12 +30,15 @@ typedef struct srv_ctx {
     sqlite3 *db;               /* read-only connection of this thread */
     st_userq *uq;              /* prepared statements: one user's history */
     sqlite3_stmt *cand;        /* prepared statement: one user's candidate set */
+    sqlite3_stmt *exists;      /* prepared statement: is user_id in users? */
+    sqlite3_stmt *begin, *commit;  /* one read transaction (one snapshot) per request */
     nn_model clone;            /* scoring clone sharing the engine's parameters */
     int have_clone;
     tr_scorer *sc;
     tr_features feat;          /* the user's repeat counts, for the explanations */
     tr_ef1 *ef1;               /* expected-F1 basket chooser */
     st_history uh;             /* the last user loaded (buffers reused; filled by uq) */
+    int32_t empty_user;        /* user id of uh when it is the empty history of a cold user */
     int32_t *cand_idx;         /* [P] candidate product indices */
     float *prob;               /* [P] their probabilities */
     void *rank;                /* [P] (prob, index) pairs being sorted */

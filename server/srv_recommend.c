@@ -102,25 +102,82 @@ static int basket_size(srv_engine *e, srv_ctx *c, const ranked *rk, int n, int m
     return k;
 }
 
+/* 1 when user_id is in the users table, 0 when not, a negative NB_E* on a database error. */
+static int user_exists(srv_ctx *c, int32_t user_id, char *err, size_t errlen)
+{
+    sqlite3_bind_int(c->exists, 1, user_id);
+    int r = sqlite3_step(c->exists);
+    sqlite3_reset(c->exists);
+    if (r == SQLITE_ROW) return 1;
+    if (r == SQLITE_DONE) return 0;
+    return nb_err(err, errlen, NB_EDB, "users: %s", sqlite3_errmsg(c->db));
+}
+
+/* Points c->uh at an empty one-user history (a user with no orders at all). */
+static void empty_history(srv_engine *e, srv_ctx *c, int32_t user_id)
+{
+    static const int64_t off0[2] = {0, 0};
+    static const int64_t item_off0[1] = {0};
+    c->empty_user = user_id;
+    memset(&c->uh, 0, sizeof c->uh);
+    c->uh.n_products = e->catalog.n_products;
+    c->uh.product_ids = e->catalog.product_ids;
+    c->uh.product_aisle = e->catalog.product_aisle;
+    c->uh.product_dept = e->catalog.product_dept;
+    c->uh.n_users = 1;
+    c->uh.user_ids = &c->empty_user;
+    c->uh.user_order_off = (int64_t *)off0;
+    c->uh.order_item_off = (int64_t *)item_off0;
+}
+
+/* Loads the user's history and ranks the candidates inside one read transaction, so that
+ * the history and the candidate set come from the same snapshot of the store. Returns the
+ * number ranked, 0 with *unknown set for a user not in the store, or a negative NB_E*. */
+static int load_and_rank(srv_engine *e, srv_ctx *c, int32_t user_id, int *cold, int *unknown,
+                         char *err, size_t errlen)
+{
+    int n;
+    *unknown = 0;
+    if (sqlite3_step(c->begin) != SQLITE_DONE) {
+        n = nb_err(err, errlen, NB_EDB, "BEGIN: %s", sqlite3_errmsg(c->db));
+        sqlite3_reset(c->begin);
+        return n;
+    }
+    sqlite3_reset(c->begin);
+    n = st_userq_load(c->uq, &e->catalog, user_id, &c->uh, err, errlen);
+    if (n == NB_ENOTFOUND) {
+        /* No orders: a user unknown to the store, or one who has never ordered (cold). */
+        n = user_exists(c, user_id, err, errlen);
+        if (n == 0) *unknown = 1;
+        if (n == 1) {
+            empty_history(e, c, user_id);
+            n = NB_OK;
+        }
+    }
+    if (n == NB_OK && !*unknown) n = rank_user(e, c, user_id, cold, err, errlen);
+    if (sqlite3_step(c->commit) != SQLITE_DONE && n >= 0)
+        n = nb_err(err, errlen, NB_EDB, "COMMIT: %s", sqlite3_errmsg(c->db));
+    sqlite3_reset(c->commit);
+    return n;
+}
+
 int srv_engine_recommend(void *ctx, const srv_request *rq, char **body, size_t *len)
 {
     srv_engine *e = ctx;
     srv_ctx *c = NULL;
     char err[NB_ERRLEN] = "";
-    int rc, cold = 0;
+    int rc, cold = 0, unknown = 0;
     srv_buf b = {0};
 
     rc = srv_ctx_get(e, &c, err, sizeof err);
     if (rc) goto fault;
-    rc = st_userq_load(c->uq, &e->catalog, rq->user_id, &c->uh, err, sizeof err);
-    if (rc == NB_ENOTFOUND) {
+    int n = load_and_rank(e, c, rq->user_id, &cold, &unknown, err, sizeof err);
+    if (unknown) {
         char msg[96];
         snprintf(msg, sizeof msg, "unknown user_id %" PRId32, rq->user_id);
         *body = srv_error_json("unknown_user", msg, len);
         return 404;
     }
-    if (rc) goto fault;
-    int n = rank_user(e, c, rq->user_id, &cold, err, sizeof err);
     if (n < 0) {
         rc = n;
         goto fault;

@@ -31,6 +31,9 @@ fi
 COLD=$(sqlite3 "$D/nb.db" "SELECT MAX(user_id) + 1 FROM users")
 sqlite3 "$D/nb.db" "INSERT INTO users(user_id) VALUES ($COLD);
   INSERT INTO orders VALUES ((SELECT MAX(order_id) + 1 FROM orders), $COLD, 2, 1, 3, 10, NULL);"
+# And one with no order at all.
+COLD2=$((COLD + 1))
+sqlite3 "$D/nb.db" "INSERT INTO users(user_id) VALUES ($COLD2)"
 N_USERS=$(sqlite3 "$D/nb.db" "SELECT COUNT(*) FROM users")
 N_PRODUCTS=$(sqlite3 "$D/nb.db" "SELECT COUNT(*) FROM products")
 mapfile -t USERS < <(sqlite3 "$D/nb.db" "SELECT user_id FROM users WHERE user_id IN
@@ -146,6 +149,10 @@ t_eq cold_start "$st $(J '
 s = [x["score"] for x in d["top_k"]]
 print(d["cold_start"], len(d["top_k"]), s == sorted(s, reverse=True) and all(0 < v <= 1 for v in s))' "$D/r.json")" \
     "200 True 5 True"
+
+st=$(post "{\"user_id\": $COLD2, \"k\": 3}")
+t_eq cold_start_no_orders "$st $(J 'print(d["cold_start"], len(d["top_k"]), all(x["why"] for x in d["top_k"]))' "$D/r.json")" \
+    "200 True 3 True"
 
 # ---- access log, then SIGTERM -----------------------------------------------------------
 t_contains access_log "$(cat "$LOG")" "POST /recommend 200 "
