@@ -40,12 +40,20 @@ uint32_t tr_run_signature(const tr_flags *f, int n_products) {
     return nb_crc32(0, s, (size_t)n);
 }
 
-/* Prints the progress line (a bar on a terminal, nothing otherwise). */
-static void progress(FILE *log, int tty, int epoch, int done, int total, double loss,
+/* Prints progress: a bar redrawn in place on a terminal; otherwise a plain log line at
+ * every tenth of the epoch. ETA is for the rest of the epoch's training. */
+static void progress(FILE *log, int tty, int epoch, int done, int total, int batch, double loss,
                      double sps) {
-    if (!log || !tty) return;
+    if (!log) return;
+    double eta = sps > 0 ? (double)(total - done) * batch / sps : 0;
+    if (!tty) {
+        int step = total >= 10 ? total / 10 : 1;
+        if (done % step == 0 && done < total)
+            fprintf(log, "epoch %d: %d/%d batches, loss %.5f, %.0f samples/s, ETA %.0fs\n", epoch,
+                    done, total, loss, sps, eta);
+        return;
+    }
     int w = 30, fill = total ? (int)((double)done / total * w) : w;
-    double eta = sps > 0 ? (double)(total - done) / sps : 0;
     fprintf(log, "\repoch %3d [", epoch);
     for (int i = 0; i < w; i++) fputc(i < fill ? '#' : '.', log);
     fprintf(log, "] %d/%d batches  loss %.5f  %.0f samples/s  ETA %.0fs   ", done, total, loss,
@@ -114,7 +122,7 @@ int tr_train_run(tr_loop *L, char *err, size_t errlen) {
             }
             sum_loss += loss;
             double el = nb_now() - t0;
-            progress(L->log, tty, epoch, k + 1, nb, sum_loss / (k + 1),
+            progress(L->log, tty, epoch, k + 1, nb, B, sum_loss / (k + 1),
                      el > 0 ? (b0 + bn) / el : 0);
             if (tr_stop_requested) {
                 rc = nb_err(err, errlen, NB_EINTR,
