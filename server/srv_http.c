@@ -8,7 +8,9 @@
  */
 #include "srv_http.h"
 
+#include <assert.h>
 #include <microhttpd.h>
+#include <stdint.h>
 #include <netdb.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -324,14 +326,23 @@ int srv_http_start(srv_http **out, const srv_http_opts *o, const srv_handlers *h
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_INTERNAL_POLLING_THREAD |
                      MHD_USE_ITC | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
+    /* An option array, so that the pool size is passed only when there is a pool (MHD
+     * warns about a pool size of 0 or 1). */
+    struct MHD_OptionItem opts[8];
+    int no = 0;
+    opts[no++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, ai->ai_addr};
+    if (o->threads > 1)
+        opts[no++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, o->threads, NULL};
+    opts[no++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, o->conn_limit, NULL};
+    opts[no++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, o->timeout_s, NULL};
+    opts[no++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+                                         (intptr_t)o->conn_memory, NULL};
+    opts[no++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED,
+                                         (intptr_t)on_completed, h};
+    opts[no++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    assert(no <= (int)(sizeof opts / sizeof opts[0]));
     h->d = MHD_start_daemon(flags, (uint16_t)o->port, NULL, NULL, on_request, h,
-                            MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-                            MHD_OPTION_THREAD_POOL_SIZE, (unsigned)o->threads,
-                            MHD_OPTION_CONNECTION_LIMIT, o->conn_limit,
-                            MHD_OPTION_CONNECTION_TIMEOUT, o->timeout_s,
-                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, o->conn_memory,
-                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-                            MHD_OPTION_END);
+                            MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
     if (!h->d) {
         rc = nb_err(err, errlen, NB_EIO, "cannot listen on %s port %d (in use, or not a local "
                     "address?)", o->bind, o->port);
