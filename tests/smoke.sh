@@ -157,7 +157,22 @@ t_eq cold_start_no_orders "$st $(J 'print(d["cold_start"], len(d["top_k"]), all(
 # ---- access log, then SIGTERM -----------------------------------------------------------
 t_contains access_log "$(cat "$LOG")" "POST /recommend 200 "
 t_contains access_log_413 "$(cat "$LOG")" "POST /recommend 413 "
+# A request in flight when SIGTERM arrives is finished: headers and half the body now,
+# the signal, then the rest of the body; the answer must still be a 200.
+exec 3<>/dev/tcp/127.0.0.1/"$PORT"
+BODY="{\"user_id\": $U, \"k\": 2}"
+printf 'POST /recommend HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s' \
+    "${#BODY}" "${BODY:0:10}" >&3
+sleep 0.5
 kill -TERM $PID
+sleep 0.5
+# New connections are no longer served (they wait in the kernel backlog: MHD forbids closing
+# the quiesced listen socket before MHD_stop_daemon), so this one times out.
+t_eq not_served_after_sigterm "$(curl -s -m 1 -o /dev/null -w '%{http_code}' "$URL/health")" 000
+printf '%s' "${BODY:10}" >&3
+inflight=$(timeout 10 cat <&3 | tr -d '\r' | head -1)
+exec 3<&-
+t_eq inflight_finished "$inflight" "HTTP/1.1 200 OK"
 rc=0
 for _ in $(seq 100); do kill -0 $PID 2>/dev/null || break; sleep 0.1; done
 if kill -0 $PID 2>/dev/null; then t_fail sigterm "still running 10 s after SIGTERM"; kill -9 $PID
