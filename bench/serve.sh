@@ -69,6 +69,7 @@ URL=http://127.0.0.1:$PORT
 rss() { awk '/^VmRSS/ {printf "%.1f MiB", $2 / 1024}' /proc/$PID/status; }
 grep -E "OpenBLAS|model " "$TMP/serve.log" | sed 's/^/# /'
 echo "# $N users with history, $THREADS server threads, ${DURATION}s per run, wrk 2 threads"
+RSS_START=$(rss)
 # Warm-up: every worker thread creates its context (connection, statements, model clone).
 wrk -t2 -c16 -d2s -s "$TMP/rec.lua" "$URL" >/dev/null
 RSS0=$(rss)
@@ -83,5 +84,5 @@ run() {  # ENDPOINT CONNS SCRIPT
 run health 64 "$TMP/report.lua" /health
 for c in 1 16 64; do run recommend $c "$TMP/rec.lua" ""; done
 RSS1=$(rss)
-echo "# server RSS after warm-up: $RSS0, after the runs: $RSS1"
+echo "# server RSS at start: $RSS_START, after warm-up: $RSS0, after the runs: $RSS1"
 kill -TERM $PID; wait $PID; PID=
