@@ -45,6 +45,7 @@ done:
     return rc;
 }
 
+/* Frees n's names and ids and zeroes it (safe on a zeroed n). */
 static void names_free(srv_names *n)
 {
     for (int i = 0; i < n->n; i++) free(n->names[i]);
@@ -53,6 +54,7 @@ static void names_free(srv_names *n)
     memset(n, 0, sizeof *n);
 }
 
+/* The name of id (binary search over the sorted ids), "" when unknown. Borrowed from n. */
 const char *srv_names_get(const srv_names *n, int32_t id)
 {
     int lo = 0, hi = n->n - 1;
@@ -155,6 +157,8 @@ static int popularity_load(srv_engine *e, sqlite3 *db, char *err, size_t errlen)
     return NB_OK;
 }
 
+/* See srv_engine.h. Everything is checked before *out is set; on error every partial load is
+ * freed. The start-up connection is closed: worker threads open their own. */
 int srv_engine_open(srv_engine **out, const char *db_path, const char *model_path, char *err,
                     size_t errlen)
 {
@@ -203,6 +207,7 @@ done:
     return rc;
 }
 
+/* Frees a worker context and everything it owns (safe on a partly built one). */
 static void ctx_free(srv_ctx *c)
 {
     if (!c) return;
@@ -223,6 +228,7 @@ static void ctx_free(srv_ctx *c)
     free(c);
 }
 
+/* See srv_engine.h. Must run after the HTTP workers have stopped: it frees their contexts. */
 void srv_engine_free(srv_engine *e)
 {
     if (!e) return;
@@ -243,6 +249,7 @@ void srv_engine_free(srv_engine *e)
     free(e);
 }
 
+/* Prepares sql on db for repeated use. Returns NB_OK or NB_EDB (message quotes the SQL). */
 static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, char *err, size_t errlen)
 {
     if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) == SQLITE_OK)
@@ -293,6 +300,7 @@ int srv_ctx_get(srv_engine *e, srv_ctx **out, char *err, size_t errlen)
     return NB_OK;
 }
 
+/* See srv_engine.h: status, model name, user and product counts, whole seconds since start. */
 int srv_engine_health(void *ctx, char **body, size_t *len)
 {
     srv_engine *e = ctx;

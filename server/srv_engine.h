@@ -18,7 +18,7 @@ typedef struct srv_engine srv_engine;
 
 /* Returns NB_OK and *e (free with srv_engine_free after the HTTP layer has stopped), or
  * NB_ENOTFOUND / NB_EDB / NB_EIO / NB_EFORMAT / NB_EMISMATCH with a message naming the file
- * and the check that failed. log (may be NULL) receives start-up facts (model, counts). */
+ * and the check that failed (not registered, product list differs, checksum, ...). */
 int srv_engine_open(srv_engine **e, const char *db_path, const char *model_path,
                     char *err, size_t errlen);
 void srv_engine_free(srv_engine *e);

@@ -83,6 +83,7 @@ static enum MHD_Result send_json(struct MHD_Connection *c, req_state *st, int st
     return ret;
 }
 
+/* Queues {"error": {code, message}} with status; see send_json for the rest. */
 static enum MHD_Result send_error(struct MHD_Connection *c, req_state *st, int status,
                                   const char *code, const char *msg, const char *allow,
                                   int close_conn)
@@ -188,6 +189,9 @@ static enum MHD_Result dispatch(srv_http *h, struct MHD_Connection *c, req_state
     return send_json(c, st, status, body, len, NULL, 0);
 }
 
+/* MHD's access handler, called for the headers, each body chunk and the end of a request
+ * (see the top of the file). Returns MHD_YES, or MHD_NO to drop the connection (allocation
+ * failure, or a client streaming far past the body cap). *con_cls owns the req_state. */
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
@@ -293,6 +297,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     atomic_fetch_sub(&h->in_flight, 1);
 }
 
+/* See srv_http.h. On success *out owns the daemon and a copy of o and hd. */
 int srv_http_start(srv_http **out, const srv_http_opts *o, const srv_handlers *hd, char *err,
                    size_t errlen)
 {
@@ -360,6 +365,8 @@ done:
 
 int srv_http_port(const srv_http *h) { return h->port; }
 
+/* See srv_http.h. in_flight counts requests from their first callback to their completion
+ * callback, so a request whose body is still arriving is waited for too. */
 void srv_http_stop(srv_http *h, double grace_s)
 {
     if (!h) return;

@@ -97,6 +97,7 @@ done:
     return rc;
 }
 
+/* See srv_json.h (this and the writer functions below). */
 int srv_basket_mode_parse(const char *s)
 {
     if (!s) return -1;

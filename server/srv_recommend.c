@@ -161,6 +161,7 @@ static int load_and_rank(srv_engine *e, srv_ctx *c, int32_t user_id, int *cold, 
     return n;
 }
 
+/* See srv_engine.h. The body is built in a srv_buf and handed to the HTTP layer. */
 int srv_engine_recommend(void *ctx, const srv_request *rq, char **body, size_t *len)
 {
     srv_engine *e = ctx;
