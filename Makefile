@@ -31,7 +31,7 @@ LDLIBS   := $(PKG_LIBS) -lm -lpthread
 
 LIBDIRS  := common storage model train server
 ALLSRC   := $(foreach d,$(LIBDIRS),$(wildcard $(d)/*.c))
-MAINSRC  := $(foreach f,$(ALLSRC),$(if $(filter nb-%.c,$(notdir $(f))),$(f)))
+MAINSRC  := $(foreach d,$(LIBDIRS),$(wildcard $(d)/nb-*.c))
 LIBSRC   := $(filter-out $(MAINSRC),$(ALLSRC))
 LIBOBJ   := $(LIBSRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/schema_sql.o
 PROGS    := $(patsubst %.c,$(BIN)/%,$(notdir $(MAINSRC)))
@@ -48,6 +48,8 @@ DBLOBJ   := $(NNSRC:%.c=$(BUILD)/dbl/%.o) $(patsubst %.c,$(BUILD)/%.o,$(wildcard
 HARNESS  := $(BUILD)/tests/harness.o
 
 .PHONY: all test asan run train torch-fixtures bench clean
+# Keep the test objects that pattern chains would otherwise delete as intermediates.
+.SECONDARY:
 all: $(PROGS) $(TESTS)
 
 $(BUILD)/%.o: %.c

@@ -30,6 +30,7 @@ void nn_embed_backward(nn_real *demb, const nn_real *dout, const int32_t *idx, i
  * (zero-padded at its end to length K). */
 static inline int conv_npos(int len, int K) { return len >= K ? len - K + 1 : 1; }
 
+/* Returns the output positions of all orders together (rows of the im2col matrix). */
 static size_t conv_total_pos(const int *off, int n_ord, int K) {
     size_t n = 0;
     for (int o = 0; o < n_ord; o++) n += (size_t)conv_npos(off[o + 1] - off[o], K);
@@ -165,17 +166,13 @@ void nn_linear_backward(nn_real *din, nn_real *dw, nn_real *db, const nn_real *d
     if (db) colsum_add(db, dout, B, O);
 }
 
-/* Gathers the S selected rows of w into wbuf, then out[B,S] = in . wbuf^T + b[rows]. */
+/* Gathers the S selected rows of w into wbuf (for backward), then out[B,S] = in . wbuf^T +
+ * b[rows] through nn_head_forward, so the logits equal the full head's bit for bit. */
 void nn_linear_rows_forward(nn_real *out, nn_real *wbuf, const nn_real *in, const nn_real *w,
                             const nn_real *b, const int32_t *rows, int B, int I, int S) {
     for (int s = 0; s < S; s++)
         memcpy(wbuf + (size_t)s * I, w + (size_t)rows[s] * I, (size_t)I * sizeof(nn_real));
-    NN_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, B, S, I, 1, in, I, wbuf, I, 0, out, S);
-    if (b)
-        for (int i = 0; i < B; i++) {
-            nn_real *o = out + (size_t)i * S;
-            for (int s = 0; s < S; s++) o[s] += b[rows[s]];
-        }
+    nn_head_forward(out, in, w, b, rows, B, I, S);
 }
 
 /* dwbuf[S,I] = dout^T . in (overwritten), then scattered (+=) into dw rows; db[rows] +=
@@ -201,6 +198,7 @@ void nn_linear_rows_backward(nn_real *din, nn_real *dw, nn_real *db, nn_real *dw
 
 /* ---- ReLU, dropout ------------------------------------------------------------------- */
 
+/* out = max(in, 0). */
 void nn_relu_forward(nn_real *out, const nn_real *in, size_t n) {
     for (size_t i = 0; i < n; i++) out[i] = in[i] > 0 ? in[i] : 0;
 }
@@ -226,6 +224,7 @@ void nn_dropout_forward(nn_real *out, nn_real *mask, const nn_real *in, size_t n
     }
 }
 
+/* din += dout * mask (the mask forward drew). */
 void nn_dropout_backward(nn_real *din, const nn_real *dout, const nn_real *mask, size_t n) {
     for (size_t i = 0; i < n; i++) din[i] += dout[i] * mask[i];
 }

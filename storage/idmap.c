@@ -12,27 +12,23 @@ void st_idmap_init(st_idmap *m, size_t expect) {
     while (cap < 2 * expect) cap *= 2;
     m->cap = cap;
     m->n = 0;
-    m->keys = nb_xcalloc(cap, sizeof *m->keys);
-    m->vals = nb_xcalloc(cap, sizeof *m->vals);
+    m->slots = nb_xcalloc(cap, sizeof *m->slots);
 }
 
 /* Doubles the table and reinserts every key. */
 static void idmap_grow(st_idmap *m) {
     size_t ocap = m->cap;
-    uint64_t *okeys = m->keys, *ovals = m->vals;
+    st_idmap_slot *old = m->slots;
     m->cap = 2 * ocap;
-    m->keys = nb_xcalloc(m->cap, sizeof *m->keys);
-    m->vals = nb_xcalloc(m->cap, sizeof *m->vals);
+    m->slots = nb_xcalloc(m->cap, sizeof *m->slots);
     size_t mask = m->cap - 1;
     for (size_t i = 0; i < ocap; i++) {
-        if (!okeys[i]) continue;
-        size_t j = nb_hash64(okeys[i]) & mask;
-        while (m->keys[j]) j = (j + 1) & mask;
-        m->keys[j] = okeys[i];
-        m->vals[j] = ovals[i];
+        if (!old[i].key) continue;
+        size_t j = nb_hash64(old[i].key) & mask;
+        while (m->slots[j].key) j = (j + 1) & mask;
+        m->slots[j] = old[i];
     }
-    free(okeys);
-    free(ovals);
+    free(old);
 }
 
 uint64_t *st_idmap_put(st_idmap *m, uint64_t key, int *found) {
@@ -41,33 +37,32 @@ uint64_t *st_idmap_put(st_idmap *m, uint64_t key, int *found) {
     uint64_t k = key + 1;
     size_t mask = m->cap - 1;
     size_t j = nb_hash64(k) & mask;
-    while (m->keys[j]) {
-        if (m->keys[j] == k) {
+    while (m->slots[j].key) {
+        if (m->slots[j].key == k) {
             *found = 1;
-            return &m->vals[j];
+            return &m->slots[j].val;
         }
         j = (j + 1) & mask;
     }
-    m->keys[j] = k;
-    m->vals[j] = 0;
+    m->slots[j].key = k;
+    m->slots[j].val = 0;
     m->n++;
     *found = 0;
-    return &m->vals[j];
+    return &m->slots[j].val;
 }
 
 uint64_t *st_idmap_get(const st_idmap *m, uint64_t key) {
     uint64_t k = key + 1;
     size_t mask = m->cap - 1;
     size_t j = nb_hash64(k) & mask;
-    while (m->keys[j]) {
-        if (m->keys[j] == k) return &m->vals[j];
+    while (m->slots[j].key) {
+        if (m->slots[j].key == k) return &m->slots[j].val;
         j = (j + 1) & mask;
     }
     return NULL;
 }
 
 void st_idmap_free(st_idmap *m) {
-    free(m->keys);
-    free(m->vals);
+    free(m->slots);
     memset(m, 0, sizeof *m);
 }
