@@ -70,8 +70,9 @@ rss() { awk '/^VmRSS/ {printf "%.1f MiB", $2 / 1024}' /proc/$PID/status; }
 grep -E "OpenBLAS|model " "$TMP/serve.log" | sed 's/^/# /'
 echo "# $N users with history, $THREADS server threads, ${DURATION}s per run, wrk 2 threads"
 RSS_START=$(rss)
-# Warm-up: every worker thread creates its context (connection, statements, model clone).
-wrk -t2 -c16 -d2s -s "$TMP/rec.lua" "$URL" >/dev/null
+# Warm-up: every worker thread creates its context (connection, statements, model clone)
+# and the SQLite page caches fill; RSS is flat from there on.
+wrk -t2 -c64 -d5s -s "$TMP/rec.lua" "$URL" >/dev/null
 RSS0=$(rss)
 printf '%-10s %5s %10s %9s %9s %7s %9s\n' endpoint conns 'req/s' 'p50 ms' 'p99 ms' errors requests
 run() {  # ENDPOINT CONNS SCRIPT
