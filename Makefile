@@ -99,8 +99,25 @@ $(VAR)/synth/orders.csv: | $(BIN)/nb-synth
 $(VAR)/nb.db: $(VAR)/synth/orders.csv | $(BIN)/nb-import
 	$(BIN)/nb-import --csv $(VAR)/synth --db $@
 
-run: all $(VAR)/nb.db
-	@echo "store: $(VAR)/nb.db (built-in synthetic data, $(SYNTH_USERS) users)"
+# make train always (re)trains on the store (data reused if present) and prints the
+# model-vs-baselines table; the model registers itself and its candidates in var/nb.db.
+MODEL       := $(VAR)/model.nbw
+TRAIN_FLAGS ?= --epochs 6
+SERVE_PORT  ?= 8080
+train: all $(VAR)/nb.db
+	$(BIN)/nb-train --db $(VAR)/nb.db --model $(MODEL) --report $(VAR)/report.json $(TRAIN_FLAGS)
+
+# Order-only: nb-train itself writes into nb.db, which must not make the model look stale.
+$(MODEL): | $(VAR)/nb.db
+	@$(MAKE) --no-print-directory train
+
+run: all $(VAR)/nb.db $(MODEL)
+	@echo "store: $(VAR)/nb.db (built-in synthetic data, $(SYNTH_USERS) users); model: $(MODEL), report: $(VAR)/report.json"
+	@echo "nb-serve on http://localhost:$(SERVE_PORT) -- Ctrl-C stops it. Try:"
+	@echo "  curl -s localhost:$(SERVE_PORT)/health"
+	@echo "  curl -s -X POST -H 'Content-Type: application/json' -d '{\"user_id\": 1, \"k\": 5}' localhost:$(SERVE_PORT)/recommend"
+	@echo "  curl -s -X POST -H 'Content-Type: application/json' -d '{\"user_id\": 1, \"basket_mode\": \"expected-f1\"}' localhost:$(SERVE_PORT)/recommend"
+	$(BIN)/nb-serve --db $(VAR)/nb.db --model $(MODEL) --port $(SERVE_PORT)
 
 torch-fixtures:
 	@deploy/install-deps.sh --bench

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# bench/serve.sh -- nb-serve throughput and latency with wrk.
+#   bash bench/serve.sh                  (store var/nb.db, model var/model.nbw: `make train`)
+#   NB_DB=... NB_MODEL=... DURATION=10 THREADS=2 bash bench/serve.sh
+# Runs /health (the HTTP floor) and POST /recommend with a random user per request (a Lua
+# script over the users that have history) at 1, 16 and 64 connections, DURATION seconds
+# each, and prints requests/s, p50/p99 latency, errors, and the server's resident memory
+# at start and end. Targets on the 2-core machine: >= 2,000 recommendations/s at 64
+# connections with p99 <= 25 ms, no errors, flat memory.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+NB_BIN=${NB_BIN:-bin}
+DB=${NB_DB:-var/nb.db}
+MODEL=${NB_MODEL:-var/model.nbw}
+DURATION=${DURATION:-10}
+THREADS=${THREADS:-$(nproc)}
+command -v wrk >/dev/null || { echo "bench/serve.sh: wrk is not installed (deploy/install-deps.sh --bench)"; exit 1; }
+if [[ ! -f $DB || ! -f $MODEL ]]; then
+    echo "bench/serve.sh: $DB or $MODEL missing; building them with make train"
+    make --no-print-directory train
+fi
+TMP=$(mktemp -d); PID=
+cleanup() { [[ -n $PID ]] && kill "$PID" 2>/dev/null; rm -rf "$TMP"; }
+trap cleanup EXIT
+
+# The users wrk draws from: every user with at least one order with items.
+sqlite3 "$DB" "SELECT DISTINCT o.user_id FROM orders o JOIN order_items i USING(order_id)
+               ORDER BY o.user_id" >"$TMP/users.txt"
+N=$(wc -l <"$TMP/users.txt")
+{
+    echo "local path = \"$TMP/users.txt\""
+    cat <<'LUA'
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local users, n = {}, 0
+local thread_seed = 0
+function setup(thread) thread_seed = thread_seed + 1; thread:set("seed", thread_seed) end
+function init(args)
+  for line in io.lines(path) do n = n + 1; users[n] = tonumber(line) end
+  math.randomseed(seed or 1)
+end
+function request()
+  return wrk.format(nil, "/recommend", nil,
+                    string.format('{"user_id": %d, "k": 10}', users[math.random(n)]))
+end
+LUA
+} >"$TMP/rec.lua"
+cat >"$TMP/report.lua" <<'LUA'
+done = function(summary, latency, requests)
+  local errs = summary.errors.connect + summary.errors.read + summary.errors.write
+             + summary.errors.timeout + summary.errors.status
+  io.write(string.format("RESULT %.0f %.2f %.2f %d %d\n", summary.requests / (summary.duration / 1e6),
+           latency:percentile(50) / 1000, latency:percentile(99) / 1000, errs, summary.requests))
+end
+LUA
+cat "$TMP/report.lua" >>"$TMP/rec.lua"
+
+$NB_BIN/nb-serve --db "$DB" --model "$MODEL" --port 0 --threads "$THREADS" --quiet 2>"$TMP/serve.log" &
+PID=$!
+PORT=
+for _ in $(seq 600); do
+    PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$TMP/serve.log")
+    [[ -n $PORT ]] && break
+    kill -0 $PID 2>/dev/null || { cat "$TMP/serve.log"; exit 1; }
+    sleep 0.1
+done
+[[ -n $PORT ]] || { echo "nb-serve did not start"; cat "$TMP/serve.log"; exit 1; }
+URL=http://127.0.0.1:$PORT
+rss() { awk '/^VmRSS/ {printf "%.1f MiB", $2 / 1024}' /proc/$PID/status; }
+grep -E "OpenBLAS|model " "$TMP/serve.log" | sed 's/^/# /'
+echo "# $N users with history, $THREADS server threads, ${DURATION}s per run, wrk 2 threads"
+RSS_START=$(rss)
+# Warm-up: every worker thread creates its context (connection, statements, model clone)
+# and the SQLite page caches fill; RSS is flat from there on.
+wrk -t2 -c64 -d5s -s "$TMP/rec.lua" "$URL" >/dev/null
+RSS0=$(rss)
+printf '%-10s %5s %10s %9s %9s %7s %9s\n' endpoint conns 'req/s' 'p50 ms' 'p99 ms' errors requests
+run() {  # ENDPOINT CONNS SCRIPT
+    local t=$(( $2 < 2 ? 1 : 2 ))
+    local line
+    line=$(wrk -t$t -c"$2" -d"${DURATION}s" --latency -s "$3" "$URL$4" | grep '^RESULT')
+    read -r _ rps p50 p99 errs reqs <<<"$line"
+    printf '%-10s %5d %10s %9s %9s %7s %9s\n' "$1" "$2" "$rps" "$p50" "$p99" "$errs" "$reqs"
+}
+run health 64 "$TMP/report.lua" /health
+for c in 1 16 64; do run recommend $c "$TMP/rec.lua" ""; done
+RSS1=$(rss)
+echo "# server RSS at start: $RSS_START, after warm-up: $RSS0, after the runs: $RSS1"
+kill -TERM $PID; wait $PID; PID=

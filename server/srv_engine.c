@@ -1,0 +1,318 @@
+/* srv_engine.c -- start-up checks and loading, per-thread contexts, /health (see
+ * srv_engine.h). The request path itself is in srv_recommend.c. */
+#include "srv_engine_int.h"
+
+#include <cjson/cJSON.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "candidates.h"
+#include "nb_err.h"
+#include "store.h"
+#include "weights.h"
+
+#define SRV_POP_MAX 100   /* cold-start list length: the largest k */
+
+/* Loads id -> name pairs from `sql` (two columns, ordered by id) into n. Returns NB_OK or
+ * NB_EDB. n owns its arrays (srv_names_free). */
+static int names_load(srv_names *n, sqlite3 *db, const char *sql, char *err, size_t errlen)
+{
+    int rc = NB_OK, cap = 0;
+    sqlite3_stmt *st = NULL;
+    memset(n, 0, sizeof *n);
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+        rc = nb_err(err, errlen, NB_EDB, "%s: %s", sql, sqlite3_errmsg(db));
+        goto done;
+    }
+    int s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n->n == cap) {
+            cap = cap ? 2 * cap : 64;
+            n->ids = nb_xrealloc(n->ids, (size_t)cap * sizeof *n->ids);
+            n->names = nb_xrealloc(n->names, (size_t)cap * sizeof *n->names);
+        }
+        const unsigned char *t = sqlite3_column_text(st, 1);
+        n->ids[n->n] = (int32_t)sqlite3_column_int64(st, 0);
+        n->names[n->n] = strdup(t ? (const char *)t : "");
+        if (!n->names[n->n]) abort();
+        n->n++;
+    }
+    if (s != SQLITE_DONE) rc = nb_err(err, errlen, NB_EDB, "%s: %s", sql, sqlite3_errmsg(db));
+done:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Frees n's names and ids and zeroes it (safe on a zeroed n). */
+static void names_free(srv_names *n)
+{
+    for (int i = 0; i < n->n; i++) free(n->names[i]);
+    free(n->names);
+    free(n->ids);
+    memset(n, 0, sizeof *n);
+}
+
+/* The name of id (binary search over the sorted ids), "" when unknown. Borrowed from n. */
+const char *srv_names_get(const srv_names *n, int32_t id)
+{
+    int lo = 0, hi = n->n - 1;
+    while (lo <= hi) {
+        int mid = lo + (hi - lo) / 2;
+        if (n->ids[mid] == id) return n->names[mid];
+        if (n->ids[mid] < id) lo = mid + 1;
+        else hi = mid - 1;
+    }
+    return "";
+}
+
+/* One integer from a query without parameters. Returns NB_OK or NB_EDB. */
+static int query_int(sqlite3 *db, const char *sql, int64_t *out, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = NB_OK;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_ROW)
+        rc = nb_err(err, errlen, NB_EDB, "%s: %s", sql, sqlite3_errmsg(db));
+    else
+        *out = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Finds the model's row by checksum and reads its basket threshold from the hyper-parameters
+ * it was trained and evaluated with (hyper_params.threshold, nb-train --threshold).
+ * Returns NB_OK, NB_ENOTFOUND (not registered), NB_EFORMAT (no usable threshold) or NB_EDB. */
+static int model_row_load(srv_engine *e, sqlite3 *db, const char *model_path, char *err,
+                          size_t errlen)
+{
+    int rc = NB_OK;
+    sqlite3_stmt *st = NULL;
+    cJSON *m = NULL;
+    const char *sql = "SELECT model_id, hyper_params FROM models WHERE lower(checksum) = ?1 "
+                      "ORDER BY model_id DESC LIMIT 1";
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+        rc = nb_err(err, errlen, NB_EDB, "%s: %s", sql, sqlite3_errmsg(db));
+        goto done;
+    }
+    sqlite3_bind_text(st, 1, e->model_name, -1, SQLITE_STATIC);
+    int s = sqlite3_step(st);
+    if (s == SQLITE_DONE) {
+        rc = nb_err(err, errlen, NB_ENOTFOUND, "%s (checksum %s) is not registered in the "
+                    "store's models table (train it with nb-train on this store)", model_path,
+                    e->model_name);
+        goto done;
+    }
+    if (s != SQLITE_ROW) {
+        rc = nb_err(err, errlen, NB_EDB, "%s: %s", sql, sqlite3_errmsg(db));
+        goto done;
+    }
+    e->model_id = sqlite3_column_int64(st, 0);
+    const char *hp = (const char *)sqlite3_column_text(st, 1);
+    m = hp ? cJSON_Parse(hp) : NULL;
+    const cJSON *t = m ? cJSON_GetObjectItemCaseSensitive(m, "threshold") : NULL;
+    if (!cJSON_IsNumber(t) || !(t->valuedouble >= 0 && t->valuedouble <= 1)) {
+        rc = nb_err(err, errlen, NB_EFORMAT, "models row %" PRId64 ": hyper_params has no "
+                    "threshold in [0, 1]", e->model_id);
+        goto done;
+    }
+    e->threshold = t->valuedouble;
+done:
+    cJSON_Delete(m);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* The cold-start list: the SRV_POP_MAX products with the most items in prior orders, from
+ * the statistics stored with the model (no scan of order_items at start-up), each scored by
+ * its item count over the number of prior orders (the share of orders containing it when a
+ * product appears at most once per order). Ties: lower index. Returns NB_OK or NB_EDB. */
+static int popularity_load(srv_engine *e, sqlite3 *db, char *err, size_t errlen)
+{
+    int64_t n_orders = 0;
+    int rc = query_int(db, "SELECT COUNT(*) FROM orders WHERE eval_set = 0", &n_orders, err,
+                       errlen);
+    if (rc) return rc;
+    const tr_product_stats *ps = &e->stats;
+    e->pop_idx = nb_xcalloc(SRV_POP_MAX, sizeof *e->pop_idx);
+    e->pop_score = nb_xcalloc(SRV_POP_MAX, sizeof *e->pop_score);
+    /* Insertion into a sorted list of at most SRV_POP_MAX: P * 100 compares at worst. */
+    for (int i = 0; i < ps->n_products; i++) {
+        int64_t c = ps->n_items[i];
+        if (c <= 0) continue;
+        int j = e->n_pop < SRV_POP_MAX ? e->n_pop : SRV_POP_MAX - 1;
+        if (e->n_pop == SRV_POP_MAX && ps->n_items[e->pop_idx[j]] >= c) continue;
+        while (j > 0 && ps->n_items[e->pop_idx[j - 1]] < c) {
+            e->pop_idx[j] = e->pop_idx[j - 1];
+            j--;
+        }
+        e->pop_idx[j] = i;
+        if (e->n_pop < SRV_POP_MAX) e->n_pop++;
+    }
+    for (int j = 0; j < e->n_pop; j++) {
+        double share = n_orders > 0 ? (double)ps->n_items[e->pop_idx[j]] / (double)n_orders : 0;
+        e->pop_score[j] = (float)(share < 1 ? share : 1);
+    }
+    return NB_OK;
+}
+
+/* See srv_engine.h. Everything is checked before *out is set; on error every partial load is
+ * freed. The start-up connection is closed: worker threads open their own. */
+int srv_engine_open(srv_engine **out, const char *db_path, const char *model_path, char *err,
+                    size_t errlen)
+{
+    int rc;
+    sqlite3 *db = NULL;
+    int64_t n_users = 0;
+    srv_engine *e = nb_xcalloc(1, sizeof *e);
+
+    *out = NULL;
+    e->t_start = nb_now();
+    snprintf(e->db_path, sizeof e->db_path, "%s", db_path);
+    pthread_mutex_init(&e->lock, NULL);
+    if (pthread_key_create(&e->key, NULL) != 0) abort();
+    rc = st_open(&db, db_path, 1, err, errlen);
+    if (rc) goto done;
+    rc = st_catalog_load(&e->catalog, db, err, errlen);
+    if (rc) {
+        nb_err_wrap(err, errlen, rc, "%s: loading the catalogue", db_path);
+        goto done;
+    }
+    rc = nbw_load(&e->model, model_path, e->catalog.product_ids, e->catalog.n_products, NULL,
+                  &e->crc, err, errlen);
+    if (rc) goto done;
+    snprintf(e->model_name, sizeof e->model_name, "%08" PRIx32, e->crc);
+    rc = model_row_load(e, db, model_path, err, errlen);
+    if (!rc) rc = tr_product_stats_load(&e->stats, db, e->model_id, &e->catalog, err, errlen);
+    if (!rc) rc = tr_names_load(&e->names, db, &e->catalog, err, errlen);
+    if (!rc) rc = names_load(&e->aisles, db, "SELECT aisle_id, name FROM aisles ORDER BY aisle_id",
+                             err, errlen);
+    if (!rc) rc = names_load(&e->depts, db, "SELECT department_id, name FROM departments "
+                             "ORDER BY department_id", err, errlen);
+    if (!rc) rc = query_int(db, "SELECT COUNT(*) FROM users", &n_users, err, errlen);
+    if (!rc) rc = popularity_load(e, db, err, errlen);
+    if (rc) {
+        nb_err_wrap(err, errlen, rc, "%s", db_path);
+        goto done;
+    }
+    e->n_users = (int)n_users;
+    e->explainer = (tr_explainer){e->catalog.n_products, e->model.cfg.emb, e->model.p.emb,
+                                  &e->names};
+    *out = e;
+    e = NULL;
+done:
+    if (db) sqlite3_close(db);
+    srv_engine_free(e);
+    return rc;
+}
+
+/* Frees a worker context and everything it owns (safe on a partly built one). */
+static void ctx_free(srv_ctx *c)
+{
+    if (!c) return;
+    if (c->uq) st_userq_free(c->uq);   /* also frees the buffers of c->uh */
+    sqlite3_finalize(c->cand);
+    sqlite3_finalize(c->exists);
+    sqlite3_finalize(c->begin);
+    sqlite3_finalize(c->commit);
+    if (c->db) sqlite3_close(c->db);
+    tr_scorer_free(c->sc);
+    tr_features_free(&c->feat);
+    tr_ef1_free(c->ef1);
+    if (c->have_clone) nn_model_free(&c->clone);
+    free(c->cand_idx);
+    free(c->prob);
+    free(c->rank);
+    free(c->basket);
+    free(c);
+}
+
+/* See srv_engine.h. Must run after the HTTP workers have stopped: it frees their contexts. */
+void srv_engine_free(srv_engine *e)
+{
+    if (!e) return;
+    for (srv_ctx *c = e->ctxs, *next; c; c = next) {
+        next = c->next;
+        ctx_free(c);
+    }
+    pthread_key_delete(e->key);
+    pthread_mutex_destroy(&e->lock);
+    tr_names_free(&e->names);
+    tr_product_stats_free(&e->stats);
+    names_free(&e->aisles);
+    names_free(&e->depts);
+    free(e->pop_idx);
+    free(e->pop_score);
+    if (e->model.mem) nn_model_free(&e->model);
+    st_history_free(&e->catalog);
+    free(e);
+}
+
+/* Prepares sql on db for repeated use. Returns NB_OK or NB_EDB (message quotes the SQL). */
+static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, char *err, size_t errlen)
+{
+    if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) == SQLITE_OK)
+        return NB_OK;
+    return nb_err(err, errlen, NB_EDB, "%s: %s", sql, sqlite3_errmsg(db));
+}
+
+/* See srv_engine_int.h. The new context is owned by the engine (its list), found again
+ * through the thread-specific key. */
+int srv_ctx_get(srv_engine *e, srv_ctx **out, char *err, size_t errlen)
+{
+    srv_ctx *c = pthread_getspecific(e->key);
+    int rc = NB_OK;
+    if (c) {
+        *out = c;
+        return NB_OK;
+    }
+    size_t P = (size_t)e->catalog.n_products;
+    c = nb_xcalloc(1, sizeof *c);
+    rc = st_open(&c->db, e->db_path, 1, err, errlen);
+    if (!rc) rc = st_userq_open(&c->uq, c->db, err, errlen);
+    if (!rc) rc = st_cand_stmt(c->db, &c->cand, err, errlen);
+    if (!rc) rc = prepare(c->db, "SELECT 1 FROM users WHERE user_id = ?1", &c->exists, err, errlen);
+    if (!rc) rc = prepare(c->db, "BEGIN", &c->begin, err, errlen);
+    if (!rc) rc = prepare(c->db, "COMMIT", &c->commit, err, errlen);
+    if (!rc) {
+        rc = nn_model_clone_for_scoring(&c->clone, &e->model, err, errlen);
+        c->have_clone = rc == NB_OK;
+    }
+    if (!rc) rc = tr_scorer_new(&c->sc, &c->clone, err, errlen);
+    if (!rc && e->model.cfg.rep_features > 0) rc = tr_scorer_set_stats(c->sc, &e->stats, err, errlen);
+    if (!rc) rc = tr_features_init(&c->feat, (int)P, err, errlen);
+    if (!rc) rc = tr_ef1_new(&c->ef1, SRV_EF1_M, err, errlen);
+    if (rc) {
+        ctx_free(c);
+        return rc;
+    }
+    c->cand_idx = nb_xmalloc(P * sizeof *c->cand_idx);
+    c->prob = nb_xmalloc(P * sizeof *c->prob);
+    c->rank = nb_xmalloc(P * (sizeof(float) + sizeof(int32_t)));
+    c->basket = nb_xmalloc(SRV_EF1_M * sizeof *c->basket);
+    pthread_mutex_lock(&e->lock);
+    c->next = e->ctxs;
+    e->ctxs = c;
+    pthread_mutex_unlock(&e->lock);
+    pthread_setspecific(e->key, c);
+    *out = c;
+    return NB_OK;
+}
+
+/* See srv_engine.h: status, model name, user and product counts, whole seconds since start. */
+int srv_engine_health(void *ctx, char **body, size_t *len)
+{
+    srv_engine *e = ctx;
+    srv_buf b = {0};
+    srv_buf_printf(&b, "{\"status\": \"ok\", \"model\": \"%s\", \"users\": %d, \"products\": %d, "
+                   "\"uptime_s\": %.0f}\n", e->model_name, e->n_users, e->catalog.n_products,
+                   nb_now() - e->t_start);
+    *body = srv_buf_take(&b, len);
+    return 200;
+}
+
+const char *srv_engine_model_name(const srv_engine *e) { return e->model_name; }
+int srv_engine_n_users(const srv_engine *e) { return e->n_users; }
+int srv_engine_n_products(const srv_engine *e) { return e->catalog.n_products; }
+double srv_engine_threshold(const srv_engine *e) { return e->threshold; }

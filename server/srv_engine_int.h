@@ -1,0 +1,76 @@
+/* srv_engine_int.h -- the engine's private structures, shared by srv_engine.c (start-up,
+ * thread contexts, /health) and srv_recommend.c (one /recommend request). */
+#ifndef SRV_ENGINE_INT_H
+#define SRV_ENGINE_INT_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdint.h>
+
+#include "expected_f1.h"
+#include "explain.h"
+#include "history.h"
+#include "nn.h"
+#include "repfeat.h"
+#include "score.h"
+#include "srv_engine.h"
+
+#define SRV_EF1_M 200   /* products entering the expected-F1 programme (as nb-train's) */
+
+/* id -> name for aisles and departments (sorted by id, binary search). */
+typedef struct {
+    int n;
+    int32_t *ids;
+    char **names;
+} srv_names;
+
+/* One worker thread's private state. */
+typedef struct srv_ctx {
+    struct srv_ctx *next;      /* the engine's list of all contexts (freed with it) */
+    sqlite3 *db;               /* read-only connection of this thread */
+    st_userq *uq;              /* prepared statements: one user's history */
+    sqlite3_stmt *cand;        /* prepared statement: one user's candidate set */
+    sqlite3_stmt *exists;      /* prepared statement: is user_id in users? */
+    sqlite3_stmt *begin, *commit;  /* one read transaction (one snapshot) per request */
+    nn_model clone;            /* scoring clone sharing the engine's parameters */
+    int have_clone;
+    tr_scorer *sc;
+    tr_features feat;          /* the user's repeat counts, for the explanations */
+    tr_ef1 *ef1;               /* expected-F1 basket chooser */
+    st_history uh;             /* the last user loaded (buffers reused; filled by uq) */
+    int32_t empty_user;        /* user id of uh when it is the empty history of a cold user */
+    int32_t *cand_idx;         /* [P] candidate product indices */
+    float *prob;               /* [P] their probabilities */
+    void *rank;                /* [P] (prob, index) pairs being sorted */
+    int32_t *basket;           /* [SRV_EF1_M] the expected-F1 choice */
+} srv_ctx;
+
+struct srv_engine {
+    char db_path[1024];
+    st_history catalog;        /* products, aisles, departments (indices = model rows) */
+    tr_names names;            /* product names by index */
+    srv_names aisles, depts;
+    nn_model model;            /* the loaded weights, shared read-only */
+    tr_product_stats stats;    /* the global product statistics stored with the model */
+    tr_explainer explainer;    /* borrows model's embeddings and names */
+    uint32_t crc;
+    char model_name[9];
+    int64_t model_id;          /* models.model_id of this weight file */
+    double threshold;          /* basket threshold on the calibrated probability */
+    int n_users;
+    /* cold start: the most popular products, share of all orders that contain them */
+    int n_pop;
+    int32_t *pop_idx;
+    float *pop_score;
+    double t_start;
+    pthread_key_t key;
+    pthread_mutex_t lock;      /* guards ctxs */
+    srv_ctx *ctxs;
+};
+
+/* The calling thread's context, created on first use. Returns NB_OK and *c, or an error
+ * (message in err) when the connection or the clone cannot be made. */
+int srv_ctx_get(srv_engine *e, srv_ctx **c, char *err, size_t errlen);
+const char *srv_names_get(const srv_names *n, int32_t id);
+
+#endif

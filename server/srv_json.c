@@ -1,0 +1,234 @@
+/* srv_json.c -- request parsing/validation and the response writer (see srv_json.h). */
+#include "srv_json.h"
+
+#include <assert.h>
+#include <cjson/cJSON.h>
+#include <ctype.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "nb_err.h"
+
+/* Reads field `name` of obj as a JSON integer in [lo, hi]. Returns 1 and *out when it is,
+ * 0 when the field is absent, -1 when it is present but not such an integer (a string, a
+ * bool, 42.5, 1e300). Integral doubles such as 42.0 are accepted: JSON has one number type. */
+static int json_int_field(const cJSON *obj, const char *name, double lo, double hi,
+                          long long *out)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, name);
+    if (!it) return 0;
+    if (!cJSON_IsNumber(it)) return -1;
+    double v = it->valuedouble;
+    if (!isfinite(v) || v != floor(v) || v < lo || v > hi) return -1;
+    *out = (long long)v;
+    return 1;
+}
+
+/* See srv_json.h. Owns nothing after the call (the cJSON tree is freed here). */
+int srv_parse_request(const char *body, size_t len, int default_mode, srv_request *rq,
+                      const char **code, char *err, size_t errlen)
+{
+    int rc = NB_OK;
+    const char *end = NULL;
+    cJSON *root = NULL;
+    long long v;
+
+    rq->k = SRV_K_DEFAULT;
+    rq->basket_mode = default_mode;
+    *code = NULL;
+    if (len == 0) {
+        *code = "bad_json";
+        rc = nb_err(err, errlen, NB_EFORMAT, "empty body: expected a JSON object");
+        goto done;
+    }
+    root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
+    if (!root) {
+        size_t at = end && end >= body && end <= body + len ? (size_t)(end - body) : 0;
+        *code = "bad_json";
+        rc = nb_err(err, errlen, NB_EFORMAT, "malformed JSON near byte %zu", at);
+        goto done;
+    }
+    /* Anything but whitespace after the value is malformed too ("{} x"). */
+    for (const char *p = end; p < body + len; p++) {
+        if (!isspace((unsigned char)*p)) {
+            *code = "bad_json";
+            rc = nb_err(err, errlen, NB_EFORMAT, "trailing data after the JSON value at byte %zu",
+                        (size_t)(p - body));
+            goto done;
+        }
+    }
+    if (!cJSON_IsObject(root)) {
+        *code = "bad_json";
+        rc = nb_err(err, errlen, NB_EFORMAT, "the body must be a JSON object");
+        goto done;
+    }
+    int got = json_int_field(root, "user_id", -2147483648.0, 2147483647.0, &v);
+    if (got <= 0) {
+        *code = "bad_user_id";
+        rc = nb_err(err, errlen, NB_EFORMAT, got == 0 ? "missing field user_id"
+                    : "user_id must be an integer in the int32 range");
+        goto done;
+    }
+    rq->user_id = (int32_t)v;
+    got = json_int_field(root, "k", 1, SRV_K_MAX, &v);
+    if (got < 0) {
+        *code = "bad_k";
+        rc = nb_err(err, errlen, NB_EFORMAT, "k must be an integer in 1..%d", SRV_K_MAX);
+        goto done;
+    }
+    if (got > 0) rq->k = (int)v;
+    const cJSON *bm = cJSON_GetObjectItemCaseSensitive(root, "basket_mode");
+    if (bm) {
+        int m = cJSON_IsString(bm) ? srv_basket_mode_parse(bm->valuestring) : -1;
+        if (m < 0) {
+            *code = "bad_basket_mode";
+            rc = nb_err(err, errlen, NB_EFORMAT,
+                        "basket_mode must be \"threshold\" or \"expected-f1\"");
+            goto done;
+        }
+        rq->basket_mode = m;
+    }
+done:
+    cJSON_Delete(root);
+    return rc;
+}
+
+/* See srv_json.h (this and the writer functions below). */
+int srv_basket_mode_parse(const char *s)
+{
+    if (!s) return -1;
+    if (strcmp(s, "threshold") == 0) return SRV_BASKET_THRESHOLD;
+    if (strcmp(s, "expected-f1") == 0) return SRV_BASKET_EF1;
+    return -1;
+}
+
+const char *srv_basket_mode_name(int mode)
+{
+    return mode == SRV_BASKET_EF1 ? "expected-f1" : "threshold";
+}
+
+/* See srv_json.h. A hand parser: the grammar is tiny and this runs on every request. */
+int srv_content_type_is_json(const char *ct)
+{
+    static const char mt[] = "application/json";
+    if (!ct) return 0;
+    while (*ct == ' ' || *ct == '\t') ct++;
+    if (strncasecmp(ct, mt, sizeof mt - 1) != 0) return 0;
+    const char *p = ct + sizeof mt - 1;
+    while (*p == ' ' || *p == '\t') p++;
+    if (*p == '\0') return 1;
+    if (*p++ != ';') return 0;
+    while (*p == ' ' || *p == '\t') p++;
+    if (strncasecmp(p, "charset=", 8) != 0) return 0;
+    p += 8;
+    int quoted = *p == '"';
+    if (quoted) p++;
+    if (strncasecmp(p, "utf-8", 5) != 0) return 0;
+    p += 5;
+    if (quoted && *p++ != '"') return 0;
+    while (*p == ' ' || *p == '\t') p++;
+    return *p == '\0';
+}
+
+/* ---- writer ------------------------------------------------------------------------- */
+
+static void buf_reserve(srv_buf *b, size_t extra)
+{
+    if (b->len + extra + 1 <= b->cap) return;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + extra + 1) cap *= 2;
+    b->p = nb_xrealloc(b->p, cap);
+    b->cap = cap;
+}
+
+void srv_buf_raw(srv_buf *b, const char *s, size_t n)
+{
+    buf_reserve(b, n);
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+void srv_buf_cstr(srv_buf *b, const char *s) { srv_buf_raw(b, s, strlen(s)); }
+
+void srv_buf_printf(srv_buf *b, const char *fmt, ...)
+{
+    va_list ap, ap2;
+    va_start(ap, fmt);
+    va_copy(ap2, ap);
+    buf_reserve(b, 64);
+    int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+    if (n >= 0 && (size_t)n >= b->cap - b->len) {
+        buf_reserve(b, (size_t)n);
+        n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap2);
+    }
+    va_end(ap2);
+    va_end(ap);
+    assert(n >= 0);   /* only an invalid format fails, and formats are literals */
+    b->len += (size_t)n;
+}
+
+void srv_buf_str(srv_buf *b, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    buf_reserve(b, strlen(s) + 2);
+    b->p[b->len++] = '"';
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        char esc[7];
+        size_t n = 0;
+        switch (*p) {
+        case '"': esc[n++] = '\\'; esc[n++] = '"'; break;
+        case '\\': esc[n++] = '\\'; esc[n++] = '\\'; break;
+        case '\n': esc[n++] = '\\'; esc[n++] = 'n'; break;
+        case '\r': esc[n++] = '\\'; esc[n++] = 'r'; break;
+        case '\t': esc[n++] = '\\'; esc[n++] = 't'; break;
+        default:
+            if (*p < 0x20) {
+                memcpy(esc, "\\u00", 4);
+                n = 4;
+                esc[n++] = hex[*p >> 4];
+                esc[n++] = hex[*p & 15];
+            } else {
+                esc[n++] = (char)*p;
+            }
+        }
+        buf_reserve(b, n + 1);
+        memcpy(b->p + b->len, esc, n);
+        b->len += n;
+    }
+    buf_reserve(b, 1);
+    b->p[b->len++] = '"';
+    b->p[b->len] = '\0';
+}
+
+char *srv_buf_take(srv_buf *b, size_t *len)
+{
+    buf_reserve(b, 0);
+    char *p = b->p;
+    if (len) *len = b->len;
+    b->p = NULL;
+    b->len = b->cap = 0;
+    return p;
+}
+
+void srv_buf_free(srv_buf *b)
+{
+    free(b->p);
+    b->p = NULL;
+    b->len = b->cap = 0;
+}
+
+char *srv_error_json(const char *code, const char *message, size_t *len)
+{
+    srv_buf b = {0};
+    srv_buf_cstr(&b, "{\"error\": {\"code\": ");
+    srv_buf_str(&b, code);
+    srv_buf_cstr(&b, ", \"message\": ");
+    srv_buf_str(&b, message);
+    srv_buf_cstr(&b, "}}\n");
+    return srv_buf_take(&b, len);
+}

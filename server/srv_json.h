@@ -1,0 +1,57 @@
+/* srv_json.h -- the JSON side of nb-serve: parsing and validating a /recommend body, and a
+ * small append-only writer for the responses (faster than building a cJSON tree for every
+ * request, and it escapes product names that contain quotes or control characters).
+ */
+#ifndef SRV_JSON_H
+#define SRV_JSON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SRV_K_DEFAULT 10
+#define SRV_K_MAX 100
+
+enum { SRV_BASKET_THRESHOLD = 0, SRV_BASKET_EF1 = 1 };
+
+typedef struct {
+    int32_t user_id;
+    int k;            /* 1..SRV_K_MAX */
+    int basket_mode;  /* SRV_BASKET_* */
+} srv_request;
+
+/* Parses body[len] (not necessarily NUL-terminated) as a /recommend request. Missing "k"
+ * gives SRV_K_DEFAULT, missing "basket_mode" gives default_mode; unknown fields are ignored.
+ * Returns NB_OK, or NB_EFORMAT with *code set to a static machine-readable error code
+ * ("bad_json", "bad_user_id", "bad_k", "bad_basket_mode") and a message in err. */
+int srv_parse_request(const char *body, size_t len, int default_mode, srv_request *rq,
+                      const char **code, char *err, size_t errlen);
+
+/* "threshold" -> SRV_BASKET_THRESHOLD, "expected-f1" -> SRV_BASKET_EF1, else -1. */
+int srv_basket_mode_parse(const char *s);
+const char *srv_basket_mode_name(int mode);
+
+/* 1 when a Content-Type header value names JSON: "application/json" (any case), optionally
+ * followed by "; charset=utf-8" (value any case, optionally quoted). 0 otherwise, NULL too. */
+int srv_content_type_is_json(const char *ct);
+
+/* ---- writer ------------------------------------------------------------------------- */
+typedef struct {
+    char *p;      /* NUL-terminated text (owned) */
+    size_t len, cap;
+} srv_buf;
+
+/* Appenders grow the buffer with nb_xrealloc (an allocation failure aborts). */
+void srv_buf_raw(srv_buf *b, const char *s, size_t n);
+void srv_buf_cstr(srv_buf *b, const char *s);
+void srv_buf_printf(srv_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends s as a quoted JSON string (escapes ", \, and control characters). */
+void srv_buf_str(srv_buf *b, const char *s);
+/* Hands the text to the caller (who frees it) and resets b. Never NULL. */
+char *srv_buf_take(srv_buf *b, size_t *len);
+void srv_buf_free(srv_buf *b);
+
+/* {"error": {"code": code, "message": message}} as a malloc'd NUL-terminated string (caller
+ * frees); *len receives its length. */
+char *srv_error_json(const char *code, const char *message, size_t *len);
+
+#endif

@@ -1,0 +1,220 @@
+/* srv_recommend.c -- one POST /recommend: load the user, score the candidate set with
+ * tr_score_user (the code path nb-train evaluates with), rank, choose the basket, explain,
+ * write the JSON. Runs on a worker thread and touches only that thread's srv_ctx and the
+ * engine's read-only state. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "candidates.h"
+#include "nb_err.h"
+#include "srv_engine_int.h"
+
+typedef struct {
+    float p;
+    int32_t idx;
+} ranked;
+
+/* Highest probability first; ties by product index, as nb-train's top-k breaks them. */
+static int ranked_cmp(const void *a, const void *b)
+{
+    const ranked *x = a, *y = b;
+    if (x->p != y->p) return x->p > y->p ? -1 : 1;
+    return (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+/* Appends one product object; with_why adds the explanation (train/explain.h) for the user
+ * whose features c->feat holds. */
+static void write_item(srv_buf *b, const srv_engine *e, srv_ctx *c, const ranked *r,
+                       int with_why)
+{
+    int32_t i = r->idx;
+    srv_buf_printf(b, "{\"product_id\": %" PRId32 ", \"name\": ", e->catalog.product_ids[i]);
+    srv_buf_str(b, e->names.name[i]);
+    srv_buf_cstr(b, ", \"aisle\": ");
+    srv_buf_str(b, srv_names_get(&e->aisles, e->catalog.product_aisle[i]));
+    srv_buf_cstr(b, ", \"department\": ");
+    srv_buf_str(b, srv_names_get(&e->depts, e->catalog.product_dept[i]));
+    srv_buf_printf(b, ", \"score\": %.9g", (double)r->p);
+    if (with_why) {
+        char why[256];
+        if (tr_explain(why, sizeof why, &e->explainer, &c->feat, i) < 0) why[0] = '\0';
+        srv_buf_cstr(b, ", \"why\": ");
+        srv_buf_str(b, why);
+    }
+    srv_buf_cstr(b, "}");
+}
+
+/* Fills c->rank with the ranked candidates of the user in c->uh and returns how many, or a
+ * negative NB_E* code (message in err). *cold is set when the user has no history with items:
+ * the ranking is then the popularity list. */
+static int rank_user(srv_engine *e, srv_ctx *c, int32_t user_id, int *cold, char *err,
+                     size_t errlen)
+{
+    int P = e->catalog.n_products, n_cand = 0;
+    const int32_t *cand = c->cand_idx;
+    ranked *rk = c->rank;
+    int rc = st_cand_load(c->cand, e->model_id, user_id, P, c->cand_idx, P, &n_cand, err,
+                          errlen);
+    if (rc == NB_ENOTFOUND) {
+        /* No stored candidate set (a user added after training): score the catalogue. */
+        cand = NULL;
+        n_cand = 0;
+        rc = NB_OK;
+    }
+    if (rc) return rc;
+    rc = tr_score_user(c->sc, &c->uh, 0, c->uh.user_order_off[1], cand, n_cand, c->prob, err,
+                       errlen);
+    *cold = rc == NB_ENOTFOUND;
+    if (*cold) {
+        for (int i = 0; i < e->n_pop; i++) rk[i] = (ranked){e->pop_score[i], e->pop_idx[i]};
+        return e->n_pop;   /* already in popularity order, ties by product_id = by index */
+    }
+    if (rc) return rc;
+    int n = cand ? n_cand : P;
+    for (int i = 0; i < n; i++) rk[i] = (ranked){c->prob[i], cand ? cand[i] : i};
+    qsort(rk, (size_t)n, sizeof *rk, ranked_cmp);
+    return n;
+}
+
+/* The basket size: a prefix of the ranking (threshold), or the expected-F1 choice, which is
+ * also a prefix (the k most probable, same tie rule). Returns >= 0 or a negative NB_E*. */
+static int basket_size(srv_engine *e, srv_ctx *c, const ranked *rk, int n, int mode, char *err,
+                       size_t errlen)
+{
+    int k = 0;
+    if (mode == SRV_BASKET_THRESHOLD) {
+        while (k < n && rk[k].p >= e->threshold) k++;
+        return k;
+    }
+    int m = n < SRV_EF1_M ? n : SRV_EF1_M;
+    for (int i = 0; i < m; i++) {
+        c->prob[i] = rk[i].p;
+        c->cand_idx[i] = rk[i].idx;
+    }
+    int rc = tr_ef1_choose(c->ef1, c->prob, c->cand_idx, m, 0, c->basket, &k, NULL, err, errlen);
+    if (rc) return rc;
+    for (int i = 0; i < k; i++)
+        if (c->basket[i] != rk[i].idx)
+            return nb_err(err, errlen, NB_EMISMATCH, "expected-F1 basket item %d is product "
+                          "index %d, ranking has %d", i, c->basket[i], rk[i].idx);
+    return k;
+}
+
+/* 1 when user_id is in the users table, 0 when not, a negative NB_E* on a database error. */
+static int user_exists(srv_ctx *c, int32_t user_id, char *err, size_t errlen)
+{
+    sqlite3_bind_int(c->exists, 1, user_id);
+    int r = sqlite3_step(c->exists);
+    sqlite3_reset(c->exists);
+    if (r == SQLITE_ROW) return 1;
+    if (r == SQLITE_DONE) return 0;
+    return nb_err(err, errlen, NB_EDB, "users: %s", sqlite3_errmsg(c->db));
+}
+
+/* Points c->uh at an empty one-user history (a user with no orders at all). */
+static void empty_history(srv_engine *e, srv_ctx *c, int32_t user_id)
+{
+    static const int64_t off0[2] = {0, 0};
+    static const int64_t item_off0[1] = {0};
+    c->empty_user = user_id;
+    memset(&c->uh, 0, sizeof c->uh);
+    c->uh.n_products = e->catalog.n_products;
+    c->uh.product_ids = e->catalog.product_ids;
+    c->uh.product_aisle = e->catalog.product_aisle;
+    c->uh.product_dept = e->catalog.product_dept;
+    c->uh.n_users = 1;
+    c->uh.user_ids = &c->empty_user;
+    c->uh.user_order_off = (int64_t *)off0;
+    c->uh.order_item_off = (int64_t *)item_off0;
+}
+
+/* Loads the user's history and ranks the candidates inside one read transaction, so that
+ * the history and the candidate set come from the same snapshot of the store. Returns the
+ * number ranked, 0 with *unknown set for a user not in the store, or a negative NB_E*. */
+static int load_and_rank(srv_engine *e, srv_ctx *c, int32_t user_id, int *cold, int *unknown,
+                         char *err, size_t errlen)
+{
+    int n;
+    *unknown = 0;
+    if (sqlite3_step(c->begin) != SQLITE_DONE) {
+        n = nb_err(err, errlen, NB_EDB, "BEGIN: %s", sqlite3_errmsg(c->db));
+        sqlite3_reset(c->begin);
+        return n;
+    }
+    sqlite3_reset(c->begin);
+    n = st_userq_load(c->uq, &e->catalog, user_id, &c->uh, err, errlen);
+    if (n == NB_ENOTFOUND) {
+        /* No orders: a user unknown to the store, or one who has never ordered (cold). */
+        n = user_exists(c, user_id, err, errlen);
+        if (n == 0) *unknown = 1;
+        if (n == 1) {
+            empty_history(e, c, user_id);
+            n = NB_OK;
+        }
+    }
+    if (n == NB_OK && !*unknown) n = rank_user(e, c, user_id, cold, err, errlen);
+    if (sqlite3_step(c->commit) != SQLITE_DONE && n >= 0)
+        n = nb_err(err, errlen, NB_EDB, "COMMIT: %s", sqlite3_errmsg(c->db));
+    sqlite3_reset(c->commit);
+    return n;
+}
+
+/* See srv_engine.h. The body is built in a srv_buf and handed to the HTTP layer. */
+int srv_engine_recommend(void *ctx, const srv_request *rq, char **body, size_t *len)
+{
+    srv_engine *e = ctx;
+    srv_ctx *c = NULL;
+    char err[NB_ERRLEN] = "";
+    int rc, cold = 0, unknown = 0;
+    srv_buf b = {0};
+
+    rc = srv_ctx_get(e, &c, err, sizeof err);
+    if (rc) goto fault;
+    int n = load_and_rank(e, c, rq->user_id, &cold, &unknown, err, sizeof err);
+    if (unknown) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "unknown user_id %" PRId32, rq->user_id);
+        *body = srv_error_json("unknown_user", msg, len);
+        return 404;
+    }
+    if (n < 0) {
+        rc = n;
+        goto fault;
+    }
+    int nb = basket_size(e, c, c->rank, n, rq->basket_mode, err, sizeof err);
+    if (nb < 0) {
+        rc = nb;
+        goto fault;
+    }
+    rc = tr_features_user(&c->feat, &c->uh, 0, c->uh.user_order_off[1], &e->stats, err,
+                          sizeof err);
+    if (rc) goto fault;
+
+    const ranked *rk = c->rank;
+    int k = rq->k < n ? rq->k : n;
+    srv_buf_printf(&b, "{\"user_id\": %" PRId32 ", \"model\": \"%s\", \"threshold\": %.9g, "
+                   "\"basket_mode\": \"%s\", \"cold_start\": %s, \"basket\": [", rq->user_id,
+                   e->model_name, e->threshold, srv_basket_mode_name(rq->basket_mode),
+                   cold ? "true" : "false");
+    for (int i = 0; i < nb; i++) {
+        if (i) srv_buf_cstr(&b, ", ");
+        write_item(&b, e, c, &rk[i], 0);
+    }
+    srv_buf_cstr(&b, "], \"top_k\": [");
+    for (int i = 0; i < k; i++) {
+        if (i) srv_buf_cstr(&b, ", ");
+        write_item(&b, e, c, &rk[i], 1);
+    }
+    srv_buf_cstr(&b, "]}\n");
+    *body = srv_buf_take(&b, len);
+    return 200;
+
+fault:
+    srv_buf_free(&b);
+    fprintf(stderr, "nb-serve: internal error serving user %" PRId32 " (code %d): %s\n",
+            rq->user_id, rc, err);
+    *body = srv_error_json("internal_error", "internal error (logged)", len);
+    return 500;
+}

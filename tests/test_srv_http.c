@@ -1,0 +1,387 @@
+/* test_srv_http.c -- the HTTP layer of nb-serve on its own: request parsing and validation,
+ * the content-type rule, and a live srv_http daemon on a free port driven over raw sockets
+ * (every error status, the 413 rules for Content-Length and chunked bodies, keep-alive,
+ * the graceful stop). The handlers here echo the parsed request, so the test sees exactly
+ * what the layer passed on. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "nb_err.h"
+#include "srv_http.h"
+#include "srv_json.h"
+
+/* ---- parsing ------------------------------------------------------------------------ */
+
+static int parse(const char *s, srv_request *rq, const char **code)
+{
+    char err[NB_ERRLEN];
+    return srv_parse_request(s, strlen(s), SRV_BASKET_THRESHOLD, rq, code, err, sizeof err);
+}
+
+static int test_parse_valid(void)
+{
+    srv_request rq;
+    const char *code;
+    T_ASSERT(parse("{\"user_id\": 42}", &rq, &code) == NB_OK, "plain request");
+    T_ASSERT(rq.user_id == 42 && rq.k == SRV_K_DEFAULT && rq.basket_mode == SRV_BASKET_THRESHOLD,
+             "defaults: got user %d k %d mode %d", rq.user_id, rq.k, rq.basket_mode);
+    T_ASSERT(parse(" {\"k\": 100, \"user_id\": -2147483648, \"x\": [1, {}],"
+                   " \"basket_mode\": \"expected-f1\"} \n", &rq, &code) == NB_OK, "full request");
+    T_ASSERT(rq.user_id == INT32_MIN && rq.k == 100 && rq.basket_mode == SRV_BASKET_EF1,
+             "fields: user %d k %d mode %d", rq.user_id, rq.k, rq.basket_mode);
+    T_ASSERT(parse("{\"user_id\": 2147483647, \"k\": 1}", &rq, &code) == NB_OK &&
+             rq.user_id == INT32_MAX && rq.k == 1, "int32 max, k = 1");
+    return T_PASS;
+}
+
+static int test_parse_invalid(void)
+{
+    static const struct { const char *body, *code; } cases[] = {
+        {"", "bad_json"},
+        {"{", "bad_json"},
+        {"{\"user_id\": 42} x", "bad_json"},
+        {"[42]", "bad_json"},
+        {"42", "bad_json"},
+        {"{\"user_id\": 42,}", "bad_json"},
+        {"{}", "bad_user_id"},
+        {"{\"user\": 42}", "bad_user_id"},
+        {"{\"user_id\": 42.5}", "bad_user_id"},
+        {"{\"user_id\": \"42\"}", "bad_user_id"},
+        {"{\"user_id\": true}", "bad_user_id"},
+        {"{\"user_id\": null}", "bad_user_id"},
+        {"{\"user_id\": 2147483648}", "bad_user_id"},
+        {"{\"user_id\": -2147483649}", "bad_user_id"},
+        {"{\"user_id\": 1e300}", "bad_user_id"},
+        {"{\"user_id\": 1, \"k\": 0}", "bad_k"},
+        {"{\"user_id\": 1, \"k\": 101}", "bad_k"},
+        {"{\"user_id\": 1, \"k\": 2.5}", "bad_k"},
+        {"{\"user_id\": 1, \"k\": \"5\"}", "bad_k"},
+        {"{\"user_id\": 1, \"basket_mode\": \"f1\"}", "bad_basket_mode"},
+        {"{\"user_id\": 1, \"basket_mode\": 1}", "bad_basket_mode"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        srv_request rq;
+        const char *code = NULL;
+        int rc = parse(cases[i].body, &rq, &code);
+        T_ASSERT(rc == NB_EFORMAT, "'%s' accepted", cases[i].body);
+        T_ASSERT(code && strcmp(code, cases[i].code) == 0, "'%s': code %s, want %s",
+                 cases[i].body, code ? code : "(null)", cases[i].code);
+    }
+    return T_PASS;
+}
+
+static int test_content_type(void)
+{
+    static const char *yes[] = {"application/json", "Application/JSON",
+                                "application/json; charset=utf-8",
+                                "application/json;charset=UTF-8",
+                                "application/json; charset=\"utf-8\""};
+    static const char *no[] = {"text/plain", "application/jsonx", "application/json; x=1",
+                               "application/json; charset=latin1", "", "application/x-www-form-urlencoded"};
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
+        T_ASSERT(srv_content_type_is_json(yes[i]), "'%s' refused", yes[i]);
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
+        T_ASSERT(!srv_content_type_is_json(no[i]), "'%s' accepted", no[i]);
+    T_ASSERT(!srv_content_type_is_json(NULL), "NULL accepted");
+    return T_PASS;
+}
+
+static int test_json_escape(void)
+{
+    srv_buf b = {0};
+    srv_buf_str(&b, "a\"b\\c\n\x01");
+    srv_buf_printf(&b, " %d", 7);
+    int ok = strcmp(b.p, "\"a\\\"b\\\\c\\n\\u0001\" 7") == 0;
+    char msg[64];
+    snprintf(msg, sizeof msg, "%s", b.p);
+    srv_buf_free(&b);
+    T_ASSERT(ok, "escaped: %s", msg);
+    return T_PASS;
+}
+
+/* ---- a live daemon ------------------------------------------------------------------ */
+
+static int rec_calls;
+
+static int echo_recommend(void *ctx, const srv_request *rq, char **body, size_t *len)
+{
+    (void)ctx;
+    __atomic_add_fetch(&rec_calls, 1, __ATOMIC_SEQ_CST);
+    if (rq->user_id == 404) {
+        *body = srv_error_json("unknown_user", "no such user", len);
+        return 404;
+    }
+    if (rq->user_id == 500) {  /* a handler that fails to produce a body */
+        *body = NULL;
+        return 500;
+    }
+    srv_buf b = {0};
+    srv_buf_printf(&b, "{\"user_id\": %d, \"k\": %d, \"basket_mode\": \"%s\"}", rq->user_id,
+                   rq->k, srv_basket_mode_name(rq->basket_mode));
+    *body = srv_buf_take(&b, len);
+    return 200;
+}
+
+static int echo_health(void *ctx, char **body, size_t *len)
+{
+    (void)ctx;
+    srv_buf b = {0};
+    srv_buf_cstr(&b, "{\"status\": \"ok\"}");
+    *body = srv_buf_take(&b, len);
+    return 200;
+}
+
+static srv_http *srv;
+static int port;
+
+static int connect_local(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        if (fd >= 0) close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static int send_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        if (w <= 0) return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Reads one response (headers + Content-Length body) from fd within timeout_ms into
+ * buf[cap]. Returns its status, or -1 on timeout/EOF before a full response. */
+static int read_response(int fd, char *buf, size_t cap, int timeout_ms)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (;;) {
+        char *hend = strstr(buf, "\r\n\r\n");
+        if (hend) {
+            const char *cl = strcasestr(buf, "\r\nContent-Length:");
+            size_t blen = cl && cl < hend ? strtoul(cl + 17, NULL, 10) : 0;
+            if (len >= (size_t)(hend + 4 - buf) + blen) break;
+        }
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, timeout_ms) <= 0 || len + 1 >= cap) return -1;
+        ssize_t r = recv(fd, buf + len, cap - 1 - len, 0);
+        if (r <= 0) return -1;
+        len += (size_t)r;
+        buf[len] = '\0';
+    }
+    int status = -1;
+    if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1) return -1;
+    return status;
+}
+
+/* One request on a fresh connection; returns the status and leaves the response in buf. */
+static int request(const char *raw, char *buf, size_t cap)
+{
+    int fd = connect_local();
+    if (fd < 0) return -1;
+    int st = send_all(fd, raw, strlen(raw)) == 0 ? read_response(fd, buf, cap, 5000) : -1;
+    close(fd);
+    return st;
+}
+
+static char resp[1 << 16];
+
+
+static int post(const char *body, const char *ctype)
+{
+    char raw[4096];
+    snprintf(raw, sizeof raw, "POST /recommend HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+             "Content-Type: %s\r\nContent-Length: %zu\r\n\r\n%s", ctype, strlen(body), body);
+    return request(raw, resp, sizeof resp);
+}
+
+static int test_start(void)
+{
+    char err[NB_ERRLEN];
+    srv_http_opts o;
+    srv_http_opts_default(&o);
+    o.port = 0;
+    o.quiet = 1;
+    srv_handlers hd = {echo_recommend, echo_health, NULL, SRV_BASKET_THRESHOLD};
+    T_ASSERT(srv_http_start(&srv, &o, &hd, err, sizeof err) == NB_OK, "start: %s", err);
+    port = srv_http_port(srv);
+    T_ASSERT(port > 0, "bound port %d", port);
+    srv_http_opts bad = o;
+    bad.bind = "256.1.1.1";
+    srv_http *h2 = NULL;
+    T_ASSERT(srv_http_start(&h2, &bad, &hd, err, sizeof err) != NB_OK && !h2, "bad address");
+    T_ASSERT(strstr(err, "256.1.1.1") != NULL, "message names the address: %s", err);
+    return T_PASS;
+}
+
+static int test_routes(void)
+{
+    if (!srv) T_SKIP("daemon did not start");
+    int s = request("GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", resp,
+                    sizeof resp);
+    T_ASSERT(s == 200 && strstr(resp, "{\"status\": \"ok\"}"), "health: %d %s", s, resp);
+    T_ASSERT(strcasestr(resp, "Content-Type: application/json"), "json content type: %s", resp);
+    s = post("{\"user_id\": 42, \"k\": 3}", "application/json");
+    T_ASSERT(s == 200 && strstr(resp, "{\"user_id\": 42, \"k\": 3, \"basket_mode\": \"threshold\"}"),
+             "recommend: %d %s", s, resp);
+    s = post("{\"user_id\": 404}", "application/json; charset=utf-8");
+    T_ASSERT(s == 404 && strstr(resp, "\"code\": \"unknown_user\""), "handler 404: %d %s", s, resp);
+    s = post("{\"user_id\": 500}", "application/json");
+    T_ASSERT(s == 500 && strstr(resp, "\"code\": \"internal_error\""), "handler fault: %d", s);
+    return T_PASS;
+}
+
+static int test_errors(void)
+{
+    if (!srv) T_SKIP("daemon did not start");
+    int before = rec_calls;
+    int s = post("{\"user_id\": 42.5}", "application/json");
+    T_ASSERT(s == 400 && strstr(resp, "\"code\": \"bad_user_id\""), "float id: %d %s", s, resp);
+    s = post("{\"user_id\": 1, \"k\": 0}", "application/json");
+    T_ASSERT(s == 400 && strstr(resp, "\"code\": \"bad_k\""), "k = 0: %d", s);
+    s = post("{nope", "application/json");
+    T_ASSERT(s == 400 && strstr(resp, "\"code\": \"bad_json\""), "malformed: %d", s);
+    s = post("{\"user_id\": 1}", "text/plain");
+    T_ASSERT(s == 415 && strstr(resp, "\"code\": \"unsupported_media_type\""), "415: %d", s);
+    T_ASSERT(rec_calls == before, "handler called for a refused request");
+    s = request("GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", resp, sizeof resp);
+    T_ASSERT(s == 404 && strstr(resp, "\"code\": \"not_found\""), "unknown path: %d", s);
+    s = request("GET /recommend HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", resp,
+                sizeof resp);
+    T_ASSERT(s == 405 && strcasestr(resp, "\r\nAllow: POST\r\n"), "GET /recommend: %d %s", s, resp);
+    s = request("DELETE /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", resp,
+                sizeof resp);
+    T_ASSERT(s == 405 && strcasestr(resp, "\r\nAllow: GET, HEAD\r\n"), "DELETE /health: %d", s);
+    /* A POST to an unknown path with a body is answered without reading the body. */
+    s = request("POST /x HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                "Content-Length: 100000\r\n\r\n", resp, sizeof resp);
+    T_ASSERT(s == 404, "POST /x with an unsent body: %d", s);
+    return T_PASS;
+}
+
+static int test_limits(void)
+{
+    if (!srv) T_SKIP("daemon did not start");
+    /* Content-Length over the cap: answered before a single body byte is sent. */
+    int s = request("POST /recommend HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                    "Content-Length: 65537\r\n\r\n", resp, sizeof resp);
+    T_ASSERT(s == 413 && strstr(resp, "\"code\": \"body_too_large\""), "413 by length: %d", s);
+    /* Exactly at the cap is accepted (and here is valid JSON: padding spaces). */
+    size_t n = SRV_BODY_MAX;
+    char *big = malloc(n + 512);
+    const char *js = "{\"user_id\": 7}";
+    memset(big, ' ', n);
+    memcpy(big, js, strlen(js));
+    int hl = snprintf(big + n, 512, "POST /recommend HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                      "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n", n);
+    int fd = connect_local();
+    int ok = fd >= 0 && send_all(fd, big + n, (size_t)hl) == 0 && send_all(fd, big, n) == 0;
+    s = ok ? read_response(fd, resp, sizeof resp, 5000) : -1;
+    if (fd >= 0) close(fd);
+    free(big);
+    T_ASSERT(s == 200 && strstr(resp, "\"user_id\": 7"), "body of exactly the cap: %d", s);
+    /* Chunked: 413 once the cap is passed (answered when the body ends: MHD cannot answer
+     * in the middle of an upload). */
+    fd = connect_local();
+    T_ASSERT(fd >= 0, "connect");
+    const char *hdr = "POST /recommend HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                      "Transfer-Encoding: chunked\r\n\r\n";
+    ok = send_all(fd, hdr, strlen(hdr)) == 0;
+    char chunk[8192 + 16];
+    int cl = snprintf(chunk, sizeof chunk, "%x\r\n", 8192);
+    memset(chunk + cl, ' ', 8192);
+    memcpy(chunk + cl + 8192, "\r\n", 2);
+    for (int i = 0; ok && i < 9; i++)  /* 72 KiB > 64 KiB */
+        ok = send_all(fd, chunk, (size_t)cl + 8194) == 0;
+    ok = ok && send_all(fd, "0\r\n\r\n", 5) == 0;
+    s = ok ? read_response(fd, resp, sizeof resp, 5000) : -1;
+    close(fd);
+    T_ASSERT(s == 413 && strstr(resp, "\"code\": \"body_too_large\""), "chunked 413: %d %s", s,
+             resp);
+    /* A client that keeps streaming far past the cap is disconnected (no 413 possible). */
+    fd = connect_local();
+    T_ASSERT(fd >= 0, "connect");
+    ok = send_all(fd, hdr, strlen(hdr)) == 0;
+    struct timeval tv = {5, 0};   /* a server that stopped reading must not hang the test */
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    int sent = 0;
+    for (; ok && sent < 8192; sent++)   /* up to 64 MiB: far more than socket buffers hold */
+        ok = send_all(fd, chunk, (size_t)cl + 8194) == 0;
+    s = read_response(fd, resp, sizeof resp, 2000);
+    close(fd);
+    T_ASSERT(s == -1 && sent < 8192, "endless chunked body: status %d after %d chunks", s, sent);
+    /* A small chunked body is fine. */
+    s = request("POST /recommend HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                "5\r\n{\"use\r\na\r\nr_id\": 9}\r\n0\r\n\r\n", resp, sizeof resp);
+    T_ASSERT(s == 200 && strstr(resp, "\"user_id\": 9"), "small chunked body: %d %s", s, resp);
+    return T_PASS;
+}
+
+static int test_keepalive(void)
+{
+    if (!srv) T_SKIP("daemon did not start");
+    int fd = connect_local();
+    T_ASSERT(fd >= 0, "connect");
+    int good = 0;
+    for (int i = 0; i < 5; i++) {
+        char raw[512];
+        char body[64];
+        snprintf(body, sizeof body, "{\"user_id\": %d}", 100 + i);
+        snprintf(raw, sizeof raw, "POST /recommend HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                 "application/json\r\nContent-Length: %zu\r\n\r\n%s", strlen(body), body);
+        if (send_all(fd, raw, strlen(raw)) != 0) break;
+        char want[64];
+        snprintf(want, sizeof want, "{\"user_id\": %d,", 100 + i);
+        if (read_response(fd, resp, sizeof resp, 5000) != 200 || !strstr(resp, want)) break;
+        good++;
+    }
+    close(fd);
+    T_ASSERT(good == 5, "5 requests on one connection, %d answered", good);
+    return T_PASS;
+}
+
+static int test_stop(void)
+{
+    if (!srv) T_SKIP("daemon did not start");
+    double t0 = nb_now();
+    srv_http_stop(srv, 5.0);
+    srv = NULL;
+    T_ASSERT(nb_now() - t0 < 4.0, "stop took %.1f s with nothing in flight", nb_now() - t0);
+    T_ASSERT(connect_local() < 0, "still accepting after stop");
+    return T_PASS;
+}
+
+int main(void)
+{
+    T_RUN(test_parse_valid);
+    T_RUN(test_parse_invalid);
+    T_RUN(test_content_type);
+    T_RUN(test_json_escape);
+    T_RUN(test_start);
+    T_RUN(test_routes);
+    T_RUN(test_errors);
+    T_RUN(test_limits);
+    T_RUN(test_keepalive);
+    T_RUN(test_stop);
+    return t_summary();
+}

@@ -1,0 +1,44 @@
+/* flags.h -- nb-train's command line: every flag, its default, and validation.
+ *
+ * The defaults are the research log's best setting. Parsing is table-driven (flags.c), so
+ * --help always lists exactly the flags that exist, each with its default.
+ */
+#ifndef TR_FLAGS_H
+#define TR_FLAGS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+typedef struct {
+    /* files */
+    const char *db, *model, *csv, *catalog, *report, *checkpoint;
+    /* run control */
+    int epochs, patience, threads, limit_users, resume, help;
+    long long seed;
+    long long score_user;   /* -1 unless --score-user was given */
+    int k;                  /* --k for --score-user */
+    int stop_after;         /* test hook: behave as if interrupted after N epochs (0 = off) */
+    int quiet;              /* no progress bar / per-epoch lines (tests) */
+    /* hyper-parameters */
+    int emb, cnn_out, kernel, gru_hidden, gru_layers, head, batch, orders, max_products;
+    int candidates, rep_hidden;
+    double dropout, lr, threshold, pos_weight, clip;
+    int split[3];           /* train / validation / test percentages, sum 100 */
+    int targets_all;        /* --targets all */
+    int repeat;             /* --repeat on */
+    int basket_ef1;         /* --basket expected-f1 */
+} tr_flags;
+
+/* Fills f with every default. */
+void tr_flags_default(tr_flags *f);
+
+/* Parses argv[1..argc) into f (pointers borrow from argv). Returns NB_OK, or NB_EINVAL with
+ * a message naming the flag (unknown flag, missing value, bad or out-of-range value, missing
+ * required --db/--model). Nothing else is done before validation succeeds. */
+int tr_flags_parse(tr_flags *f, int argc, char **argv, char *err, size_t errlen);
+
+/* Prints the usage and every flag with its default to out. */
+void tr_flags_usage(FILE *out);
+
+#endif

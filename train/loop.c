@@ -1,0 +1,183 @@
+/* loop.c -- epochs, batches, validation, checkpoints. */
+#include "loop.h"
+#include "crc32.h"
+#include "evaluate.h"
+#include "nb_err.h"
+#include "score.h"
+
+#include <assert.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+volatile sig_atomic_t tr_stop_requested = 0;
+
+static void on_signal(int sig) {
+    (void)sig;
+    tr_stop_requested = 1;
+}
+
+void tr_install_signals(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+uint32_t tr_run_signature(const tr_flags *f, int n_products) {
+    char s[1024];
+    int n = snprintf(s, sizeof s,
+                     "P=%d emb=%d cnn=%d k=%d gru=%d/%d head=%d drop=%.17g lr=%.17g batch=%d "
+                     "pw=%.17g orders=%d maxp=%d split=%d/%d/%d targets=%d repeat=%d rh=%d "
+                     "clip=%.17g seed=%lld limit=%d",
+                     n_products, f->emb, f->cnn_out, f->kernel, f->gru_hidden, f->gru_layers,
+                     f->head, f->dropout, f->lr, f->batch, f->pos_weight, f->orders,
+                     f->max_products, f->split[0], f->split[1], f->split[2], f->targets_all,
+                     f->repeat, f->rep_hidden, f->clip, f->seed, f->limit_users);
+    return nb_crc32(0, s, (size_t)n);
+}
+
+/* Prints progress: a bar redrawn in place on a terminal; otherwise a plain log line at
+ * every tenth of the epoch. ETA is for the rest of the epoch's training. */
+static void progress(FILE *log, int tty, int epoch, int done, int total, int batch, double loss,
+                     double sps) {
+    if (!log) return;
+    double eta = sps > 0 ? (double)(total - done) * batch / sps : 0;
+    if (!tty) {
+        int step = total >= 10 ? total / 10 : 1;
+        if (done % step == 0 && done < total)
+            fprintf(log, "epoch %d: %d/%d batches, loss %.5f, %.0f samples/s, ETA %.0fs\n", epoch,
+                    done, total, loss, sps, eta);
+        return;
+    }
+    int w = 30, fill = total ? (int)((double)done / total * w) : w;
+    fprintf(log, "\repoch %3d [", epoch);
+    for (int i = 0; i < w; i++) fputc(i < fill ? '#' : '.', log);
+    fprintf(log, "] %d/%d batches  loss %.5f  %.0f samples/s  ETA %.0fs   ", done, total, loss,
+            sps, eta);
+    fflush(log);
+}
+
+int tr_train_run(tr_loop *L, char *err, size_t errlen) {
+    const tr_flags *f = L->f;
+    nn_model *m = L->m;
+    tr_train_state *st = L->st;
+    const tr_samples *s = L->s;
+    int rc = NB_OK, B = f->batch, N = s->n_train;
+    int tty = L->log && isatty(fileno(L->log));
+    tr_batch tb = {0};
+    tr_scorer *sc = NULL;
+    int has_rep = m->cfg.rep_features > 0;
+    int32_t *perm = nb_xmalloc(((size_t)N + 1) * sizeof(int32_t));
+    tr_sample *bs = nb_xmalloc((size_t)B * sizeof(tr_sample));
+    int epochs_this_call = 0;
+    long batch_no = (long)st->epochs_done * ((N + B - 1) / B);
+    if (N == 0) {
+        rc = nb_err(err, errlen, NB_EINVAL, "no training samples (too few users for the split?)");
+        goto done;
+    }
+    if (has_rep && !L->rep) {
+        rc = nb_err(err, errlen, NB_EINVAL, "the model has a repeat term but no feature source");
+        goto done;
+    }
+    rc = tr_scorer_new(&sc, m, err, errlen);
+    if (rc == NB_OK && has_rep) tr_scorer_set_rep(sc, L->rep, L->rep_ctx, NULL);
+    while (rc == NB_OK && st->epochs_done < f->epochs && st->bad_epochs < f->patience) {
+        int epoch = st->epochs_done + 1, nb = (N + B - 1) / B;
+        /* the permutation depends only on the rng state, which the checkpoint keeps */
+        for (int i = 0; i < N; i++) perm[i] = i;
+        for (int i = N - 1; i > 0; i--) {
+            int j = (int)nb_rng_below(&st->shuffle_rng, (uint64_t)i + 1);
+            int32_t t = perm[i];
+            perm[i] = perm[j], perm[j] = t;
+        }
+        double t0 = nb_now(), sum_loss = 0;
+        for (int k = 0; k < nb && rc == NB_OK; k++) {
+            int b0 = k * B, bn = N - b0 < B ? N - b0 : B;
+            for (int i = 0; i < bn; i++) bs[i] = s->train[perm[b0 + i]];
+            rc = tr_batch_fill(&tb, L->h, bs, bn, &m->cfg, NULL, 0, 1, has_rep ? L->rep : NULL,
+                               L->rep_ctx, err, errlen);
+            if (rc) break;
+            nn_model_zero_grad(m);
+            double loss = nn_model_forward(m, &tb.nb, 1, (float)f->pos_weight);
+            batch_no++;
+            if (L->nan_at_batch && batch_no == L->nan_at_batch) loss = NAN;
+            if (!isfinite(loss)) {
+                rc = nb_err(err, errlen, NB_ENAN,
+                            "training diverged: loss is %s at epoch %d batch %d (try a lower "
+                            "--lr or --clip); the last checkpoint stays valid",
+                            isnan(loss) ? "NaN" : "Inf", epoch, k + 1);
+                break;
+            }
+            nn_model_backward(m, &tb.nb, (float)f->pos_weight);
+            double gn = nn_model_adam_step(m, (float)f->lr, 0.9f, 0.999f, 1e-8f, (float)f->clip);
+            if (!isfinite(gn)) {
+                rc = nb_err(err, errlen, NB_ENAN,
+                            "training diverged: gradient norm is not finite at epoch %d batch %d",
+                            epoch, k + 1);
+                break;
+            }
+            sum_loss += loss;
+            double el = nb_now() - t0;
+            progress(L->log, tty, epoch, k + 1, nb, B, sum_loss / (k + 1),
+                     el > 0 ? (b0 + bn) / el : 0);
+            if (tr_stop_requested) {
+                rc = nb_err(err, errlen, NB_EINTR,
+                            "stopped by a signal in epoch %d; resume with --resume", epoch);
+                break;
+            }
+        }
+        if (tty) fputc('\n', L->log);
+        if (rc) break;
+        double secs = nb_now() - t0;
+        /* validation */
+        tr_eval_result ev;
+        rc = tr_eval_model(sc, m, L->h, s->val, s->n_val, NULL, f->threshold, 0,
+                           (float)f->pos_weight, NULL, NULL, &ev, err, errlen);
+        if (rc) break;
+        tr_epoch_stat es = {sum_loss / nb, ev.loss, ev.thr[0].r_at[0], ev.thr[0].ndcg_at[0], secs,
+                            N / (secs > 0 ? secs : 1e-9)};
+        if (st->n_hist < TR_MAX_EPOCHS_HIST) st->hist[st->n_hist++] = es;
+        st->epochs_done = epoch;
+        st->train_seconds += secs;
+        if (st->best_epoch == 0 || es.val_recall10 > st->best_metric) {
+            st->best_metric = es.val_recall10;
+            st->best_epoch = epoch;
+            st->bad_epochs = 0;
+            memcpy(st->best_params, m->mem, m->n_params * sizeof(nn_real));
+        } else {
+            st->bad_epochs++;
+        }
+        if (L->log)
+            fprintf(L->log,
+                    "epoch %d: train loss %.5f  val loss %.5f  val R@10 %.4f  NDCG@10 %.4f  "
+                    "%.1fs (%.0f samples/s)%s\n",
+                    epoch, es.train_loss, es.val_loss, es.val_recall10, es.val_ndcg10, secs,
+                    es.samples_per_s, st->best_epoch == epoch ? "  *best" : "");
+        rc = tr_ckpt_save(L->ckpt_path, m, st, err, errlen);
+        if (rc) break;
+        epochs_this_call++;
+        if (st->bad_epochs >= f->patience) {
+            if (L->log)
+                fprintf(L->log, "early stop: no better validation R@10 for %d epochs (best: "
+                        "epoch %d, %.4f)\n", st->bad_epochs, st->best_epoch, st->best_metric);
+            break;
+        }
+        if (tr_stop_requested || (f->stop_after && epochs_this_call >= f->stop_after)) {
+            rc = nb_err(err, errlen, NB_EINTR, "stopped after epoch %d; resume with --resume",
+                        epoch);
+            break;
+        }
+    }
+    if (rc == NB_OK && st->best_epoch > 0)
+        memcpy(m->mem, st->best_params, m->n_params * sizeof(nn_real));
+done:
+    tr_batch_free(&tb);
+    tr_scorer_free(sc);
+    free(perm);
+    free(bs);
+    return rc;
+}

@@ -1,0 +1,383 @@
+/* nb-train -- import (optional), train, evaluate, calibrate, save, register.
+ *
+ *   nb-train --db FILE --model OUT.nbw [--csv DIR [--catalog DIR]] [--report OUT.json] ...
+ *   nb-train --db FILE --model M.nbw --score-user ID [--k K]
+ *
+ * Exit status: 0 success, 2 bad flags, 3 interrupted (SIGINT/SIGTERM or --stop-after; the
+ * checkpoint is valid, continue with --resume), 4 training diverged (NaN/Inf), 1 otherwise.
+ */
+#include "calibration.h"
+#include "candgen.h"
+#include "candidates.h"
+#include "checkpoint.h"
+#include "evaluate.h"
+#include "flags.h"
+#include "history.h"
+#include "import.h"
+#include "loop.h"
+#include "nb_err.h"
+#include "nn.h"
+#include "repfeat.h"
+#include "report.h"
+#include "samples.h"
+#include "score.h"
+#include "store.h"
+#include "weights.h"
+
+#include <cJSON.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAX_CALIB_PAIRS 4000000
+
+/* Fills an nn_config from the flags for n_products. */
+static void config_from_flags(nn_config *c, const tr_flags *f, int n_products) {
+    nn_config_default(c, n_products);
+    c->emb = f->emb;
+    c->cnn_out = f->cnn_out;
+    c->kernel = f->kernel;
+    c->gru_hidden = f->gru_hidden;
+    c->gru_layers = f->gru_layers;
+    c->head = f->head;
+    c->max_orders = f->orders;
+    c->max_products = f->max_products;
+    c->dropout = (float)f->dropout;
+    c->rep_features = f->repeat ? TR_N_FEATURES : 0;
+    c->rep_hidden = f->rep_hidden;
+}
+
+/* Looks up the models row whose checksum is crc. Returns NB_OK and *id, NB_ENOTFOUND or
+ * NB_EDB. */
+static int find_model(sqlite3 *db, uint32_t crc, int64_t *id, char *err, size_t errlen) {
+    sqlite3_stmt *q = NULL;
+    char hex[16];
+    snprintf(hex, sizeof hex, "%08x", crc);
+    int rc = NB_OK;
+    if (sqlite3_prepare_v2(db, "SELECT model_id FROM models WHERE checksum = ?", -1, &q, NULL)) {
+        rc = nb_err(err, errlen, NB_EDB, "models: %s", sqlite3_errmsg(db));
+        goto done;
+    }
+    sqlite3_bind_text(q, 1, hex, -1, SQLITE_TRANSIENT);
+    int s = sqlite3_step(q);
+    if (s == SQLITE_ROW) *id = sqlite3_column_int64(q, 0);
+    else if (s == SQLITE_DONE)
+        rc = nb_err(err, errlen, NB_ENOTFOUND,
+                    "no model with checksum %s is registered in the store (train it on this store)",
+                    hex);
+    else rc = nb_err(err, errlen, NB_EDB, "models: %s", sqlite3_errmsg(db));
+done:
+    sqlite3_finalize(q);
+    return rc;
+}
+
+/* --score-user: prints {"user_id", "model", "top_k": [{"product_id", "score"}...]} using
+ * tr_score_user over the user's candidate set. Returns NB_OK or an error. */
+static int score_user(const tr_flags *f, char *err, size_t errlen) {
+    sqlite3 *db = NULL;
+    st_history h = {0};
+    nn_model m = {0};
+    tr_product_stats ps = {0};
+    tr_scorer *sc = NULL;
+    sqlite3_stmt *cq = NULL;
+    uint32_t crc = 0;
+    int64_t model_id = 0;
+    int32_t *cand = NULL, *top = NULL;
+    float *prob = NULL, *full = NULL;
+    int rc = st_open(&db, f->db, 1, err, errlen);
+    if (rc == NB_OK) rc = st_history_load(&h, db, err, errlen);
+    if (rc == NB_OK)
+        rc = nbw_load(&m, f->model, h.product_ids, h.n_products, NULL, &crc, err, errlen);
+    if (rc == NB_OK) rc = find_model(db, crc, &model_id, err, errlen);
+    if (rc == NB_OK && m.cfg.rep_features > 0)
+        rc = tr_product_stats_load(&ps, db, model_id, &h, err, errlen);
+    if (rc == NB_OK) rc = tr_scorer_new(&sc, &m, err, errlen);
+    if (rc == NB_OK && m.cfg.rep_features > 0) rc = tr_scorer_set_stats(sc, &ps, err, errlen);
+    if (rc) goto done;
+    int u = st_user_index(&h, (int32_t)f->score_user);
+    if (u < 0) {
+        rc = nb_err(err, errlen, NB_ENOTFOUND, "--score-user %lld: no such user", f->score_user);
+        goto done;
+    }
+    int P = h.n_products, nc = 0;
+    cand = nb_xmalloc((size_t)P * sizeof(int32_t));
+    prob = nb_xmalloc((size_t)P * sizeof(float));
+    full = nb_xmalloc((size_t)P * sizeof(float));
+    rc = st_cand_stmt(db, &cq, err, errlen);
+    if (rc == NB_OK)
+        rc = st_cand_load(cq, model_id, h.user_ids[u], P, cand, P, &nc, err, errlen);
+    if (rc) goto done;
+    int64_t end = h.user_order_off[u + 1];   /* serving: every known order is history */
+    rc = tr_score_user(sc, &h, u, end, cand, nc, prob, err, errlen);
+    if (rc == NB_ENOTFOUND) {
+        printf("{\"user_id\": %lld, \"model\": \"%08x\", \"cold_start\": true, \"top_k\": []}\n",
+               f->score_user, crc);
+        rc = NB_OK;
+        goto done;
+    }
+    if (rc) goto done;
+    /* rank among the candidates: scatter into a P-array so tr_topk breaks ties by index */
+    for (int i = 0; i < nc; i++) full[cand[i]] = prob[i];
+    int k = f->k < nc ? f->k : nc;
+    top = nb_xmalloc(((size_t)k + 1) * sizeof(int32_t));
+    k = tr_topk(full, cand, nc, k, top);
+    printf("{\"user_id\": %lld, \"model\": \"%08x\", \"top_k\": [", f->score_user, crc);
+    for (int i = 0; i < k; i++)
+        printf("%s{\"product_id\": %d, \"score\": %.9g}", i ? ", " : "", h.product_ids[top[i]],
+               (double)full[top[i]]);
+    printf("]}\n");
+done:
+    sqlite3_finalize(cq);
+    tr_scorer_free(sc);
+    tr_product_stats_free(&ps);
+    nn_model_free(&m);
+    st_history_free(&h);
+    if (db) sqlite3_close(db);
+    free(cand);
+    free(prob);
+    free(full);
+    free(top);
+    return rc;
+}
+
+/* Executes sql on db. Returns NB_OK or NB_EDB naming what. */
+static int exec(sqlite3 *db, const char *sql, char *err, size_t errlen) {
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        int rc = nb_err(err, errlen, NB_EDB, "%s: %s", sql, msg ? msg : sqlite3_errmsg(db));
+        sqlite3_free(msg);
+        return rc;
+    }
+    return NB_OK;
+}
+
+/* Registers the model and writes its candidates and product stats in one transaction,
+ * replacing every earlier model. Returns NB_OK or NB_EDB (rolled back). */
+static int register_model(sqlite3 *db, const tr_flags *f, uint32_t crc, const char *hyper,
+                          const char *metrics, const tr_cands *c, const tr_product_stats *ps,
+                          const st_history *h, int64_t *model_id, char *err, size_t errlen) {
+    sqlite3_stmt *q = NULL;
+    char hex[16], *abs = realpath(f->model, NULL);
+    snprintf(hex, sizeof hex, "%08x", crc);
+    int rc = exec(db, "BEGIN IMMEDIATE", err, errlen);
+    if (rc) goto done;
+    rc = exec(db, "DELETE FROM candidates; DELETE FROM product_stats; DELETE FROM models", err,
+              errlen);
+    if (rc == NB_OK &&
+        sqlite3_prepare_v2(db, "INSERT INTO models(path, checksum, hyper_params, metrics) "
+                               "VALUES (?, ?, ?, ?)", -1, &q, NULL) != SQLITE_OK)
+        rc = nb_err(err, errlen, NB_EDB, "models insert: %s", sqlite3_errmsg(db));
+    if (rc == NB_OK) {
+        sqlite3_bind_text(q, 1, abs ? abs : f->model, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(q, 2, hex, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(q, 3, hyper, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(q, 4, metrics, -1, SQLITE_TRANSIENT);
+        if (sqlite3_step(q) != SQLITE_DONE)
+            rc = nb_err(err, errlen, NB_EDB, "models insert: %s", sqlite3_errmsg(db));
+        *model_id = sqlite3_last_insert_rowid(db);
+    }
+    if (rc == NB_OK) rc = tr_cands_write(db, *model_id, c, h, err, errlen);
+    if (rc == NB_OK) rc = tr_product_stats_write(db, *model_id, ps, h, err, errlen);
+    if (rc == NB_OK) rc = exec(db, "COMMIT", err, errlen);
+    else sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+done:
+    sqlite3_finalize(q);
+    free(abs);
+    return rc;
+}
+
+/* The whole training job. Returns NB_OK or an error code (message in err). */
+static int train(tr_flags *f, char *err, size_t errlen) {
+    double t_start = nb_now();
+    sqlite3 *db = NULL;
+    st_history h = {0};
+    tr_samples s = {0};
+    nn_model m = {0};
+    tr_product_stats ps = {0};
+    tr_cands cands = {0};
+    tr_scorer *sc = NULL;
+    tr_train_state *st = nb_xcalloc(1, sizeof *st);
+    tr_report R;
+    memset(&R, 0, sizeof R);
+    float *cl = NULL;
+    uint8_t *cy = NULL;
+    char *hyper = NULL, *metrics = NULL;
+    char ckpt_buf[4096];
+    const char *ckpt = f->checkpoint;
+    if (!ckpt) {
+        snprintf(ckpt_buf, sizeof ckpt_buf, "%s.ckpt", f->model);
+        ckpt = ckpt_buf;
+    }
+    int rc = NB_OK;
+    FILE *log = f->quiet ? NULL : stderr;
+    nn_set_threads(f->threads);
+    if (f->csv) {
+        st_import_stats is;
+        rc = st_import(f->csv, f->catalog, f->db, !f->quiet, &is, err, errlen);
+        if (rc) goto done;
+        if (log)
+            fprintf(log, "imported %s: %lld users, %lld orders, %lld items, %lld products (%.1fs)\n",
+                    f->csv, is.users, is.orders, is.items, is.products, is.seconds);
+    }
+    rc = st_open(&db, f->db, 0, err, errlen);
+    if (rc == NB_OK) rc = st_history_load(&h, db, err, errlen);
+    if (rc == NB_OK)
+        rc = tr_samples_build(&s, &h, f->split, f->targets_all, f->limit_users, f->orders, err,
+                              errlen);
+    if (rc) goto done;
+    R.t_load = nb_now() - t_start;
+    if (log)
+        fprintf(log, "data: %d users (%d used), %d products, %" PRId64 " orders, %" PRId64
+                     " items; users train/val/test %d/%d/%d, %d training samples, %d without a "
+                     "target, %d cold (%.1fs)\n",
+                h.n_users, s.n_users, h.n_products, h.n_orders, h.n_items, s.n_train_users,
+                s.n_val_users, s.n_test_users, s.n_train, s.n_no_target, s.n_cold, R.t_load);
+    nn_config cfg;
+    config_from_flags(&cfg, f, h.n_products);
+    rc = nn_config_check(&cfg, err, errlen);
+    if (rc == NB_OK) rc = nn_model_init(&m, &cfg, (uint64_t)f->seed, err, errlen);
+    if (rc == NB_OK) rc = nn_model_train_init(&m, err, errlen);
+    if (rc == NB_OK) rc = tr_product_stats_compute(&ps, &h, err, errlen);
+    if (rc) goto done;
+    R.n_params = (int)m.n_params;
+    st->signature = tr_run_signature(f, h.n_products);
+    nb_rng_seed(&st->shuffle_rng, (uint64_t)f->seed ^ 0x5348554646ull);
+    st->best_params = nb_xmalloc(m.n_params * sizeof(nn_real));
+    memcpy(st->best_params, m.mem, m.n_params * sizeof(nn_real));
+    if (f->resume) {
+        rc = tr_ckpt_load(ckpt, &m, st, err, errlen);
+        if (rc) {
+            nb_err_wrap(err, errlen, rc, "--resume");
+            goto done;
+        }
+        if (log)
+            fprintf(log, "resuming after epoch %d (best epoch %d, R@10 %.4f)\n", st->epochs_done,
+                    st->best_epoch, st->best_metric);
+    }
+    if (log) fprintf(log, "model: %zu parameters, %d threads\n", m.n_params, f->threads);
+    tr_install_signals();
+    double t0 = nb_now();
+    const char *nan_env = getenv("NB_TEST_NAN_BATCH");
+    tr_rep_ctx repctx;
+    rc = tr_rep_ctx_init(&repctx, &ps, err, errlen);
+    if (rc) goto done;
+    tr_loop L = {.f = f, .m = &m, .h = &h, .s = &s, .st = st, .ckpt_path = ckpt, .log = log,
+                 .rep = cfg.rep_features > 0 ? tr_rep_cb : NULL, .rep_ctx = &repctx,
+                 .nan_at_batch = nan_env ? atol(nan_env) : 0};
+    rc = tr_train_run(&L, err, errlen);
+    tr_rep_ctx_free(&repctx);
+    R.t_train = nb_now() - t0;
+    if (rc) goto done;
+
+    /* candidates from the final (best) embeddings, for every user of the store */
+    t0 = nb_now();
+    rc = tr_cands_build(&cands, &h, m.p.emb, h.n_products, cfg.emb, NULL, f->candidates,
+                        f->threads, err, errlen);
+    R.t_cands = nb_now() - t0;
+    if (rc == NB_OK) rc = tr_scorer_new(&sc, &m, err, errlen);
+    if (rc == NB_OK && cfg.rep_features > 0) rc = tr_scorer_set_stats(sc, &ps, err, errlen);
+    if (rc) goto done;
+
+    /* calibration on validation users' candidate sets */
+    t0 = nb_now();
+    int64_t ncl = 0;
+    double a = 1, b = 0;
+    rc = tr_eval_calib_pairs(sc, &h, s.val, s.n_val, &cands, MAX_CALIB_PAIRS, &cl, &cy, &ncl,
+                             err, errlen);
+    if (rc) goto done;
+    if (ncl > 0) {
+        rc = tr_platt_fit(cl, cy, ncl, &a, &b, &R.calib_iters, err, errlen);
+        if (rc) goto done;
+    }
+    m.calib_a = (float)a, m.calib_b = (float)b;
+    R.calib_a = m.calib_a, R.calib_b = m.calib_b, R.calib_pairs = ncl;
+    R.t_calib = nb_now() - t0;
+
+    /* test: model and baselines on the same users */
+    t0 = nb_now();
+    tr_reliability rb, ra;
+    tr_reliability_init(&rb);
+    tr_reliability_init(&ra);
+    rc = tr_eval_model(sc, &m, &h, s.test, s.n_test, &cands, f->threshold, 1,
+                       (float)f->pos_weight, &rb, &ra, &R.model, err, errlen);
+    if (rc) goto done;
+    R.ece_before = tr_reliability_ece(&rb);
+    R.ece_after = tr_reliability_ece(&ra);
+    R.t_eval = nb_now() - t0;
+    t0 = nb_now();
+    rc = tr_eval_baselines(&h, s.test, s.n_test, s.train, s.n_train, &cands, f->threshold,
+                           f->threads, R.bl, err, errlen);
+    if (rc) goto done;
+    R.t_baselines = nb_now() - t0;
+    int64_t *tg = nb_xmalloc(((size_t)h.n_users + 1) * sizeof(int64_t));
+    for (int u = 0; u < h.n_users; u++) tg[u] = -1;
+    for (int i = 0; i < s.n_test; i++) tg[s.test[i].user] = s.test[i].target;
+    rc = tr_cands_recall(&cands, &h, tg, &R.cand_recall, err, errlen);
+    free(tg);
+    if (rc) goto done;
+    R.have_test = 1;
+
+    /* save, register, report */
+    rc = nbw_save(&m, h.product_ids, f->model, err, errlen);
+    uint32_t crc = 0;
+    if (rc == NB_OK) {
+        nn_model chk = {0};
+        rc = nbw_load(&chk, f->model, h.product_ids, h.n_products, NULL, &crc, err, errlen);
+        nn_model_free(&chk);
+    }
+    if (rc) goto done;
+    R.f = f, R.h = &h, R.s = &s, R.st = st;
+    R.peak_rss = nb_peak_rss();
+    R.t_total = nb_now() - t_start;
+    hyper = tr_report_hyper_json(f);
+    metrics = tr_report_json(&R);
+    int64_t model_id = 0;
+    rc = register_model(db, f, crc, hyper, metrics, &cands, &ps, &h, &model_id, err, errlen);
+    if (rc) goto done;
+    if (f->report) rc = tr_report_write(&R, f->report, err, errlen);
+    if (rc) goto done;
+    tr_report_table(&R, stdout);
+    printf("model %s (checksum %08x, models.model_id %lld), %d users' candidates; best epoch %d "
+           "of %d; %.1fs total, peak RSS %.0f MB\n",
+           f->model, crc, (long long)model_id, cands.n_users, st->best_epoch, st->epochs_done,
+           R.t_total, (double)R.peak_rss / 1048576.0);
+done:
+    free(hyper);
+    free(metrics);
+    free(cl);
+    free(cy);
+    tr_scorer_free(sc);
+    tr_cands_free(&cands);
+    tr_product_stats_free(&ps);
+    free(st->best_params);
+    free(st);
+    nn_model_free(&m);
+    tr_samples_free(&s);
+    st_history_free(&h);
+    if (db) sqlite3_close(db);
+    return rc;
+}
+
+int main(int argc, char **argv) {
+    char err[NB_ERRLEN] = "";
+    tr_flags f;
+    int rc = tr_flags_parse(&f, argc, argv, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "nb-train: %s\n", err);
+        return 2;
+    }
+    if (f.help) {
+        tr_flags_usage(stdout);
+        return 0;
+    }
+    rc = f.score_user >= 0 ? score_user(&f, err, sizeof err) : train(&f, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "nb-train: %s\n", err);
+        return rc == NB_EINTR ? 3 : rc == NB_ENAN ? 4 : 1;
+    }
+    return 0;
+}

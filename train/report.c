@@ -1,0 +1,205 @@
+/* report.c -- the JSON report via cJSON and the final table. */
+#include "report.h"
+#include "atomic_file.h"
+#include "nb_err.h"
+
+#include <cJSON.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static cJSON *hyper(const tr_flags *f) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "emb", f->emb);
+    cJSON_AddNumberToObject(o, "cnn_out", f->cnn_out);
+    cJSON_AddNumberToObject(o, "kernel", f->kernel);
+    cJSON_AddNumberToObject(o, "gru_hidden", f->gru_hidden);
+    cJSON_AddNumberToObject(o, "gru_layers", f->gru_layers);
+    cJSON_AddNumberToObject(o, "dropout", f->dropout);
+    cJSON_AddNumberToObject(o, "head", f->head);
+    cJSON_AddNumberToObject(o, "lr", f->lr);
+    cJSON_AddNumberToObject(o, "batch", f->batch);
+    cJSON_AddNumberToObject(o, "threshold", f->threshold);
+    cJSON_AddNumberToObject(o, "pos_weight", f->pos_weight);
+    cJSON_AddNumberToObject(o, "orders", f->orders);
+    cJSON_AddNumberToObject(o, "max_products", f->max_products);
+    cJSON_AddNumberToObject(o, "candidates", f->candidates);
+    cJSON_AddNumberToObject(o, "rep_hidden", f->rep_hidden);
+    cJSON_AddNumberToObject(o, "epochs", f->epochs);
+    cJSON_AddNumberToObject(o, "patience", f->patience);
+    cJSON_AddNumberToObject(o, "seed", (double)f->seed);
+    cJSON_AddNumberToObject(o, "threads", f->threads);
+    cJSON_AddNumberToObject(o, "limit_users", f->limit_users);
+    cJSON_AddNumberToObject(o, "clip", f->clip);
+    char sp[32];
+    snprintf(sp, sizeof sp, "%d/%d/%d", f->split[0], f->split[1], f->split[2]);
+    cJSON_AddStringToObject(o, "split", sp);
+    cJSON_AddStringToObject(o, "targets", f->targets_all ? "all" : "last");
+    cJSON_AddStringToObject(o, "repeat", f->repeat ? "on" : "off");
+    cJSON_AddStringToObject(o, "basket", f->basket_ef1 ? "expected-f1" : "threshold");
+    cJSON_AddStringToObject(o, "early_stopping", "validation R@10");
+    return o;
+}
+
+char *tr_report_hyper_json(const tr_flags *f) {
+    cJSON *o = hyper(f);
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return s;
+}
+
+/* Adds the standard metric keys of r to o. */
+static void add_metrics(cJSON *o, const tr_metrics_result *r) {
+    cJSON_AddNumberToObject(o, "n_users", (double)r->n_users);
+    cJSON_AddNumberToObject(o, "F1_micro", r->f1_micro);
+    cJSON_AddNumberToObject(o, "F1_macro", r->f1_macro);
+    cJSON_AddNumberToObject(o, "F1_example", r->f1_example);
+    for (int i = 0; i < TR_METRICS_NK; i++) {
+        char k[32];
+        int K = tr_metrics_k[i];
+        snprintf(k, sizeof k, "P@%d", K), cJSON_AddNumberToObject(o, k, r->p_at[i]);
+        snprintf(k, sizeof k, "R@%d", K), cJSON_AddNumberToObject(o, k, r->r_at[i]);
+        snprintf(k, sizeof k, "NDCG@%d", K), cJSON_AddNumberToObject(o, k, r->ndcg_at[i]);
+        snprintf(k, sizeof k, "HR@%d", K), cJSON_AddNumberToObject(o, k, r->hit_at[i]);
+    }
+    cJSON_AddNumberToObject(o, "mean_basket_size", r->mean_pred_size);
+}
+
+/* A metrics object for the main basket mode, with its "candidates" sub-object. */
+static cJSON *metrics_obj(const tr_eval_result *e, int ef1, int with_cands) {
+    cJSON *o = cJSON_CreateObject();
+    add_metrics(o, ef1 ? &e->ef1[0] : &e->thr[0]);
+    if (with_cands) {
+        cJSON *c = cJSON_AddObjectToObject(o, "candidates");
+        add_metrics(c, ef1 ? &e->ef1[1] : &e->thr[1]);
+    }
+    return o;
+}
+
+static cJSON *report_obj(const tr_report *r) {
+    const tr_flags *f = r->f;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddItemToObject(o, "hyper_params", hyper(f));
+    cJSON *d = cJSON_AddObjectToObject(o, "data");
+    cJSON_AddStringToObject(d, "db", f->db);
+    cJSON_AddNumberToObject(d, "products", r->h->n_products);
+    cJSON_AddNumberToObject(d, "users", r->h->n_users);
+    cJSON_AddNumberToObject(d, "users_used", r->s->n_users);
+    cJSON_AddNumberToObject(d, "orders", (double)r->h->n_orders);
+    cJSON_AddNumberToObject(d, "items", (double)r->h->n_items);
+    cJSON_AddNumberToObject(d, "train_users", r->s->n_train_users);
+    cJSON_AddNumberToObject(d, "val_users", r->s->n_val_users);
+    cJSON_AddNumberToObject(d, "test_users", r->s->n_test_users);
+    cJSON_AddNumberToObject(d, "train_samples", r->s->n_train);
+    cJSON_AddNumberToObject(d, "users_without_target", r->s->n_no_target);
+    cJSON_AddNumberToObject(d, "cold_users", r->s->n_cold);
+    cJSON_AddNumberToObject(d, "parameters", r->n_params);
+    cJSON *ep = cJSON_AddArrayToObject(o, "epochs");
+    for (int i = 0; i < r->st->n_hist; i++) {
+        const tr_epoch_stat *e = &r->st->hist[i];
+        cJSON *x = cJSON_CreateObject();
+        cJSON_AddNumberToObject(x, "epoch", i + 1);
+        cJSON_AddNumberToObject(x, "train_loss", e->train_loss);
+        cJSON_AddNumberToObject(x, "val_loss", e->val_loss);
+        cJSON_AddNumberToObject(x, "val_R@10", e->val_recall10);
+        cJSON_AddNumberToObject(x, "val_NDCG@10", e->val_ndcg10);
+        cJSON_AddNumberToObject(x, "seconds", e->seconds);
+        cJSON_AddNumberToObject(x, "samples_per_s", e->samples_per_s);
+        cJSON_AddItemToArray(ep, x);
+    }
+    cJSON_AddNumberToObject(o, "best_epoch", r->st->best_epoch);
+    cJSON_AddNumberToObject(o, "best_val_R@10", r->st->best_metric);
+    if (r->have_test) {
+        cJSON_AddNumberToObject(o, "test_users", (double)r->model.n);
+        cJSON *mo = metrics_obj(&r->model, f->basket_ef1, 1);
+        cJSON_AddNumberToObject(mo, "loss", r->model.loss);
+        cJSON_AddItemToObject(o, "model", mo);
+        cJSON *bb = cJSON_AddObjectToObject(o, "baselines");
+        for (int i = 0; i < TR_N_BL; i++)
+            cJSON_AddItemToObject(bb, tr_bl_names[i], metrics_obj(&r->bl[i], 0, 1));
+        cJSON *cr = cJSON_AddObjectToObject(o, "candidate_recall");
+        cJSON_AddNumberToObject(cr, "micro", r->cand_recall.micro);
+        cJSON_AddNumberToObject(cr, "macro", r->cand_recall.macro);
+        cJSON_AddNumberToObject(cr, "users", r->cand_recall.n_users);
+        cJSON_AddNumberToObject(cr, "mean_size", r->cand_recall.mean_size);
+        cJSON *bk = cJSON_AddObjectToObject(o, "basket");
+        cJSON *bt = cJSON_AddObjectToObject(bk, "threshold");
+        cJSON_AddNumberToObject(bt, "F1_example", r->model.thr[0].f1_example);
+        cJSON_AddNumberToObject(bt, "candidates_F1_example", r->model.thr[1].f1_example);
+        cJSON_AddNumberToObject(bt, "mean_basket_size", r->model.thr[0].mean_pred_size);
+        cJSON *be = cJSON_AddObjectToObject(bk, "expected-f1");
+        cJSON_AddNumberToObject(be, "F1_example", r->model.ef1[0].f1_example);
+        cJSON_AddNumberToObject(be, "candidates_F1_example", r->model.ef1[1].f1_example);
+        cJSON_AddNumberToObject(be, "mean_basket_size", r->model.ef1[0].mean_pred_size);
+    }
+    cJSON *c = cJSON_AddObjectToObject(o, "calibration");
+    cJSON_AddNumberToObject(c, "calib_a", r->calib_a);
+    cJSON_AddNumberToObject(c, "calib_b", r->calib_b);
+    cJSON_AddNumberToObject(c, "fit_pairs", (double)r->calib_pairs);
+    cJSON_AddNumberToObject(c, "fit_iterations", r->calib_iters);
+    cJSON_AddNumberToObject(c, "ece_before", r->ece_before);
+    cJSON_AddNumberToObject(c, "ece_after", r->ece_after);
+    cJSON *tm = cJSON_AddObjectToObject(o, "timings");
+    cJSON_AddNumberToObject(tm, "load_s", r->t_load);
+    cJSON_AddNumberToObject(tm, "train_s", r->t_train);
+    cJSON_AddNumberToObject(tm, "candidates_s", r->t_cands);
+    cJSON_AddNumberToObject(tm, "calibration_s", r->t_calib);
+    cJSON_AddNumberToObject(tm, "test_eval_s", r->t_eval);
+    cJSON_AddNumberToObject(tm, "baselines_s", r->t_baselines);
+    cJSON_AddNumberToObject(tm, "total_s", r->t_total);
+    double sps = r->st->train_seconds > 0 && r->st->epochs_done > 0
+                     ? (double)r->s->n_train * r->st->epochs_done / r->st->train_seconds
+                     : 0;
+    cJSON_AddNumberToObject(tm, "train_samples_per_s", sps);
+    cJSON_AddNumberToObject(tm, "peak_rss_mb", (double)r->peak_rss / 1048576.0);
+    return o;
+}
+
+char *tr_report_json(const tr_report *r) {
+    cJSON *o = report_obj(r);
+    char *s = cJSON_Print(o);
+    cJSON_Delete(o);
+    return s;
+}
+
+int tr_report_write(const tr_report *r, const char *path, char *err, size_t errlen) {
+    char *s = tr_report_json(r);
+    nb_afile af;
+    int rc = nb_afile_open(&af, path, err, errlen);
+    if (rc == NB_OK) {
+        if (fputs(s, af.f) < 0 || fputc('\n', af.f) < 0) {
+            int e = errno;
+            nb_afile_abort(&af);
+            rc = nb_err(err, errlen, NB_EIO, "%s: write failed: %s", path, strerror(e));
+        } else {
+            rc = nb_afile_commit(&af, err, errlen);
+        }
+    }
+    free(s);
+    return rc;
+}
+
+static void row(FILE *out, const char *name, const tr_metrics_result *m) {
+    fprintf(out, "%-16s %8.4f %8.4f %8.4f %8.4f %8.4f %8.4f %8.4f %8.4f\n", name, m->f1_micro,
+            m->f1_macro, m->f1_example, m->p_at[0], m->r_at[0], m->ndcg_at[0], m->hit_at[0],
+            m->r_at[1]);
+}
+
+void tr_report_table(const tr_report *r, FILE *out) {
+    if (!r->have_test) return;
+    const tr_eval_result *mo = &r->model;
+    int ef = r->f->basket_ef1;
+    for (int a = 0; a < 2; a++) {
+        fprintf(out, "\n%s, %lld test users (basket: %s)\n",
+                a ? "restricted to candidate sets" : "full catalogue", (long long)mo->n,
+                ef ? "expected-F1" : "threshold");
+        fprintf(out, "%-16s %8s %8s %8s %8s %8s %8s %8s %8s\n", "", "F1_micro", "F1_macro",
+                "F1_ex", "P@10", "R@10", "NDCG@10", "HR@10", "R@20");
+        row(out, "model", ef ? &mo->ef1[a] : &mo->thr[a]);
+        for (int i = 0; i < TR_N_BL; i++) row(out, tr_bl_names[i], &r->bl[i].thr[a]);
+    }
+    fprintf(out, "\ncandidate recall %.4f (mean set size %.0f); F1_example threshold %.4f, "
+                 "expected-F1 %.4f; ECE %.4f -> %.4f (a=%.3f b=%.3f)\n",
+            r->cand_recall.micro, r->cand_recall.mean_size, mo->thr[0].f1_example,
+            mo->ef1[0].f1_example, r->ece_before, r->ece_after, r->calib_a, r->calib_b);
+}

@@ -1,0 +1,54 @@
+/* report.h -- the JSON report (--report, and the models.metrics / hyper_params columns) and
+ * the model-vs-baselines table printed at the end.
+ *
+ * Layout of the report:
+ *   hyper_params {every flag}, data {users, products, orders, items, samples per split, ...},
+ *   epochs [{epoch, train_loss, val_loss, val_R@10, val_NDCG@10, seconds, samples_per_s}],
+ *   best_epoch, best_val_R@10, test_users (all of the following are on the test users),
+ *   model {metrics..., loss, candidates {metrics...}},
+ *   baselines {"G-TopFreq" {...}, "P-TopFreq" {...}, "TIFU-KNN" {...}} (same shape),
+ *   candidate_recall {...}, calibration {calib_a, calib_b, ece_before, ece_after, ...},
+ *   basket {threshold {F1_example, candidates_F1_example}, expected-f1 {...}},
+ *   timings {...}.
+ * Metric keys: F1_micro, F1_macro, F1_example, P@10, R@10, NDCG@10, HR@10, P@20, R@20,
+ * NDCG@20, HR@20.
+ */
+#ifndef TR_REPORT_H
+#define TR_REPORT_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "candgen.h"
+#include "checkpoint.h"
+#include "evaluate.h"
+#include "flags.h"
+#include "samples.h"
+
+typedef struct {
+    const tr_flags *f;
+    const st_history *h;
+    const tr_samples *s;
+    const tr_train_state *st;
+    int have_test;                      /* test evaluation done */
+    tr_eval_result model;               /* test users */
+    tr_eval_result bl[TR_N_BL];
+    tr_cand_recall cand_recall;         /* test users */
+    double calib_a, calib_b, ece_before, ece_after;
+    long long calib_pairs;
+    int calib_iters;
+    double t_load, t_train, t_cands, t_calib, t_eval, t_baselines, t_total;
+    long long peak_rss;
+    int n_params;
+} tr_report;
+
+/* The hyper-parameters as a JSON text (malloc'd, caller frees). */
+char *tr_report_hyper_json(const tr_flags *f);
+/* The whole report as a JSON text (malloc'd, caller frees). */
+char *tr_report_json(const tr_report *r);
+/* Writes the report atomically to path. Returns NB_OK or NB_EIO. */
+int tr_report_write(const tr_report *r, const char *path, char *err, size_t errlen);
+/* Prints the model-vs-baselines table. */
+void tr_report_table(const tr_report *r, FILE *out);
+
+#endif
