@@ -112,7 +112,7 @@ typedef struct {
     float *scores;        /* [TR_CG_BLOCK, P] */
     uint8_t *mark;        /* [P] bought by the current user */
     int32_t *bought;      /* [P] */
-    cg_pair *lst;         /* [P] scores above the estimated threshold, index order */
+    int32_t *lst;         /* [P] products scoring above the estimated threshold, ascending */
     uint64_t *tmp;        /* [P] keys (cg_key) for the quickselects */
     int32_t *sel;         /* [P] the selected ones, ascending */
 } cg_worker;
@@ -133,9 +133,9 @@ static int cg_collect(cg_worker *w, const float *s, float thr) {
      * taken ~7% of the time at random costs more in mispredictions than the stores).
      * Bought products hold -inf, below any thr but -inf itself. */
     int m = 0;
-    cg_pair *lst = w->lst;
+    int32_t *lst = w->lst;
     for (int p = 0; p < w->P; p++) {
-        lst[m] = (cg_pair){s[p], p};
+        lst[m] = p;
         m += s[p] >= thr;
     }
     return m;
@@ -188,12 +188,12 @@ static void cg_select_user(cg_worker *w, int u, float *s) {
         if (m < need) m = cg_collect(w, s, -FLT_MAX);
         assert(m >= need);
         /* the need-th best of the collected, then keep those ranking at or before it */
-        for (int k = 0; k < m; k++) w->tmp[k] = cg_key(w->lst[k].s, w->lst[k].i);
+        for (int k = 0; k < m; k++) w->tmp[k] = cg_key(s[w->lst[k]], w->lst[k]);
         cg_nth(w->tmp, m, need - 1);
         uint64_t piv = w->tmp[need - 1];
         for (int k = 0; k < m; k++) {
-            w->sel[nsel] = w->lst[k].i;
-            nsel += cg_key(w->lst[k].s, w->lst[k].i) >= piv;
+            w->sel[nsel] = w->lst[k];
+            nsel += cg_key(s[w->lst[k]], w->lst[k]) >= piv;
         }
         assert(nsel == need);
     }
