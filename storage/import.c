@@ -3,8 +3,11 @@
  * One pass over each file, one transaction, prepared statements, no journal and no fsync
  * while the temporary database is being built (a crash leaves only a temporary file that is
  * never renamed), secondary indexes created after the bulk load, WAL switched on at the end.
- * Memory: the id maps (about 64 bytes per order, per (user, order_number) pair, per product)
- * plus SQLite's page cache; nothing grows with the number of item rows.
+ * Orders and items flow through two threads: a parser (CSV, validation, id maps) and the
+ * caller's thread, the only one that touches SQLite.
+ * Memory: the id maps (32 to 64 bytes per order, per (user, order_number) pair, per user),
+ * a bitmap of product ids, SQLite's page cache (IMP_CACHE_KIB) and a few row batches;
+ * nothing grows with the number of item rows.
  */
 #include "import.h"
 #include "atomic_file.h"
