@@ -224,6 +224,13 @@ static int train(tr_flags *f, char *err, size_t errlen) {
                     f->csv, is.users, is.orders, is.items, is.products, is.seconds);
     }
     rc = st_open(&db, f->db, 0, err, errlen);
+    /* fail now rather than after training if the store predates a table we write */
+    if (rc == NB_OK &&
+        sqlite3_exec(db, "SELECT 1 FROM models, candidates, product_stats LIMIT 0", NULL, NULL,
+                     NULL) != SQLITE_OK)
+        rc = nb_err(err, errlen, NB_EMISMATCH,
+                    "%s: %s (the store predates the current schema.sql: re-import it)", f->db,
+                    sqlite3_errmsg(db));
     if (rc == NB_OK) rc = st_history_load(&h, db, err, errlen);
     if (rc == NB_OK)
         rc = tr_samples_build(&s, &h, f->split, f->targets_all, f->limit_users, f->orders, err,
