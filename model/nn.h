@@ -136,10 +136,26 @@ void nn_adam_update_scaled(nn_real *p, const nn_real *g, nn_real *m, nn_real *v,
 /* L2 norm of g (accumulated in double). */
 double nn_grad_norm(const nn_real *g, size_t n);
 
-/* Threads used by BLAS and by the model's elementwise passes (Adam, gradient norm), >= 1.
- * Process-wide; call before training, not concurrently with a forward/backward. */
+/* The output layer's forward, deterministic: out[B, S] = in[B, I] . w[r(s), :]^T + b[r(s)],
+ * r(s) = rows ? rows[s] : s (b may be NULL). Every element is computed by the same sequence
+ * of operations whatever B, S, the rows, the element's position or the thread count (sgemm's
+ * bits depend on all of those), so a candidate head reproduces the full head's logits
+ * bit for bit. Used by the model for the full and the candidate head. */
+void nn_head_forward(nn_real *out, const nn_real *in, const nn_real *w, const nn_real *b,
+                     const int32_t *rows, int B, int I, int S);
+
+/* Threads used by BLAS and by the model's own parallel passes (head, Adam, gradient norm),
+ * >= 1. Process-wide; call before training, not concurrently with a forward/backward. */
 void nn_set_threads(int n);
 int nn_get_threads(void);
+
+/* Runs fn(ctx, lo, hi, part) over [0, n) split into at most nn_get_threads() (and at most
+ * NN_MAX_PARTS) contiguous parts whose bounds are multiples of align; on the calling thread
+ * alone when n < min_n. Part k gets the k-th range (the split depends only on n, align and
+ * the thread count). Returns the number of parts. */
+#define NN_MAX_PARTS 16
+int nn_par_for(void (*fn)(void *ctx, size_t lo, size_t hi, int part), void *ctx, size_t n,
+               size_t min_n, size_t align);
 
 /* ---- the model ---------------------------------------------------------------------- */
 

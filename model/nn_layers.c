@@ -165,17 +165,13 @@ void nn_linear_backward(nn_real *din, nn_real *dw, nn_real *db, const nn_real *d
     if (db) colsum_add(db, dout, B, O);
 }
 
-/* Gathers the S selected rows of w into wbuf, then out[B,S] = in . wbuf^T + b[rows]. */
+/* Gathers the S selected rows of w into wbuf (for backward), then out[B,S] = in . wbuf^T +
+ * b[rows] through nn_head_forward, so the logits equal the full head's bit for bit. */
 void nn_linear_rows_forward(nn_real *out, nn_real *wbuf, const nn_real *in, const nn_real *w,
                             const nn_real *b, const int32_t *rows, int B, int I, int S) {
     for (int s = 0; s < S; s++)
         memcpy(wbuf + (size_t)s * I, w + (size_t)rows[s] * I, (size_t)I * sizeof(nn_real));
-    NN_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, B, S, I, 1, in, I, wbuf, I, 0, out, S);
-    if (b)
-        for (int i = 0; i < B; i++) {
-            nn_real *o = out + (size_t)i * S;
-            for (int s = 0; s < S; s++) o[s] += b[rows[s]];
-        }
+    nn_head_forward(out, in, w, b, rows, B, I, S);
 }
 
 /* dwbuf[S,I] = dout^T . in (overwritten), then scattered (+=) into dw rows; db[rows] +=

@@ -17,60 +17,9 @@
 #include <cblas.h>
 #undef I /* OpenBLAS's cblas.h pulls in complex.h; I is our input-size name */
 #include <math.h>
-#include <pthread.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* ---- threads ------------------------------------------------------------------------ */
-
-static int g_threads = 1;
-
-void nn_set_threads(int n) {
-    g_threads = n < 1 ? 1 : n;
-    openblas_set_num_threads(g_threads);
-}
-
-int nn_get_threads(void) { return g_threads; }
-
-typedef struct {
-    void (*fn)(void *ctx, size_t lo, size_t hi, int part);
-    void *ctx;
-    size_t lo, hi;
-    int part;
-} par_job;
-
-static void *par_main(void *arg) {
-    par_job *j = arg;
-    j->fn(j->ctx, j->lo, j->hi, j->part);
-    return NULL;
-}
-
-/* Runs fn over [0, n) split into g_threads contiguous parts (part k gets the k-th range; the
- * split depends only on n and the thread count, so results are deterministic). Falls back to
- * the calling thread when a thread cannot be created. Returns the number of parts. */
-static int par_for(void (*fn)(void *, size_t, size_t, int), void *ctx, size_t n) {
-    enum { MAXT = 16 };
-    int nt = g_threads > MAXT ? MAXT : g_threads;
-    if (nt <= 1 || n < 65536) { fn(ctx, 0, n, 0); return 1; }
-    par_job jobs[MAXT];
-    pthread_t th[MAXT];
-    int started[MAXT] = {0};
-    size_t chunk = ((n + nt - 1) / nt + 15) & ~(size_t)15;  /* 64-byte aligned parts */
-    for (int k = 0; k < nt; k++) {
-        size_t lo = chunk * k, hi = lo + chunk;
-        if (lo > n) lo = n;
-        if (hi > n) hi = n;
-        jobs[k] = (par_job){fn, ctx, lo, hi, k};
-    }
-    for (int k = 1; k < nt; k++) started[k] = pthread_create(&th[k], NULL, par_main, &jobs[k]) == 0;
-    par_main(&jobs[0]);
-    for (int k = 1; k < nt; k++) {
-        if (started[k]) pthread_join(th[k], NULL);
-        else par_main(&jobs[k]);
-    }
-    return nt;
-}
 
 /* ---- configuration ------------------------------------------------------------------ */
 
@@ -439,7 +388,7 @@ double nn_model_forward(nn_model *m, const nn_batch *b, int training, float pos_
         nn_linear_rows_forward(logits, NEED(wbuf, nn_real, (size_t)b->S * D), d1, P->out_w,
                                P->out_b, b->rows, B, D, b->S);
     } else {
-        nn_linear_forward(logits, d1, P->out_w, P->out_b, B, D, NS);
+        nn_head_forward(logits, d1, P->out_w, P->out_b, NULL, B, D, NS);
     }
 
     /* repeat term */
@@ -597,7 +546,7 @@ typedef struct {
     nn_model *m;
     nn_real scale;
     float lr, b1, b2, eps;
-    double part_sq[16];
+    double part_sq[NN_MAX_PARTS];
 } adam_ctx;
 
 static void norm_part(void *vc, size_t lo, size_t hi, int part) {
@@ -623,7 +572,7 @@ double nn_model_adam_step(nn_model *m, float lr, float b1, float b2, float eps, 
         m->grad_stale = 0;
     }
     adam_ctx c = {.m = m, .scale = 1, .lr = lr, .b1 = b1, .b2 = b2, .eps = eps};
-    int nt = par_for(norm_part, &c, m->n_params);
+    int nt = nn_par_for(norm_part, &c, m->n_params, 1 << 16, 16);
     double sq = 0;
     for (int k = 0; k < nt; k++) sq += c.part_sq[k];
     double norm = sqrt(sq);
@@ -632,6 +581,6 @@ double nn_model_adam_step(nn_model *m, float lr, float b1, float b2, float eps, 
         if (coef < 1) c.scale = (nn_real)coef;
     }
     m->adam_t++;
-    par_for(adam_part, &c, m->n_params);
+    nn_par_for(adam_part, &c, m->n_params, 1 << 16, 16);
     return norm;
 }

@@ -13,6 +13,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -220,10 +221,10 @@ static int parse_records(rec *recs, uint32_t n, const unsigned char *buf, size_t
         r->rows = get_u32(buf + pos);
         r->cols = get_u32(buf + pos + 4);
         pos += 8;
-        uint64_t bytes = 4 * (uint64_t)r->rows * r->cols; /* < 2^66 cannot happen: u32*u32*4 */
-        if ((uint64_t)r->rows * r->cols > (end - pos) / 4) goto short_rec;
+        uint64_t n = (uint64_t)r->rows * r->cols;   /* < 2^64: a product of two u32 */
+        if (n > (end - pos) / 4) goto short_rec;
         r->data = buf + pos;
-        pos += (size_t)bytes;
+        pos += (size_t)(4 * n);
         *total += (uint64_t)r->rows * r->cols;
     }
     if (pos != end)
@@ -237,7 +238,8 @@ short_rec:
 }
 
 /* Checks the file's records against the freshly initialised model m (names, shapes, order)
- * and copies the values into m->mem. Returns NB_OK or NB_EFORMAT. */
+ * and copies the values into m->mem; every value must be finite (a NaN weight would make the
+ * server answer NaN). Returns NB_OK or NB_EFORMAT. */
 static int fill_model(nn_model *m, const rec *recs, uint32_t n, const char *path, char *err,
                       size_t errlen) {
     if ((int)n != m->n_tensors)
@@ -256,7 +258,13 @@ static int fill_model(nn_model *m, const rec *recs, uint32_t n, const char *path
                           "%s: bad hyper-parameters: tensor '%s' is %ux%u, the model expects %dx%d",
                           path, ti->name, r->rows, r->cols, ti->rows, ti->cols);
         nn_real *dst = m->mem + ti->offset;
-        for (size_t i = 0; i < ti->size; i++) dst[i] = get_f32(r->data + 4 * i);
+        for (size_t i = 0; i < ti->size; i++) {
+            dst[i] = get_f32(r->data + 4 * i);
+            if (!isfinite(dst[i]))
+                return nb_err(err, errlen, NB_EFORMAT,
+                              "%s: non-finite value %g in tensor '%s' at element %zu", path,
+                              (double)dst[i], ti->name, i);
+        }
     }
     return NB_OK;
 }
@@ -374,6 +382,11 @@ int nbw_load(nn_model *m, const char *path, const int32_t *expect_ids, int n_exp
     if (rc) goto done;
     m->calib_a = get_f32(buf + 68);
     m->calib_b = get_f32(buf + 72);
+    if (!isfinite(m->calib_a) || !isfinite(m->calib_b)) {
+        rc = nb_err(err, errlen, NB_EFORMAT, "%s: non-finite value in the calibration (%g, %g)",
+                    path, (double)m->calib_a, (double)m->calib_b);
+        goto done;
+    }
     if (product_ids) {
         *product_ids = nb_xmalloc(sizeof(int32_t) * (size_t)cfg.n_products);
         for (int i = 0; i < cfg.n_products; i++)

@@ -1,0 +1,173 @@
+/* nb-bench-model -- training throughput of the C model: forward + backward + Adam steps per
+ * second on a synthetic batch with realistic shapes.
+ *
+ * Usage: nb-bench-model [--batch 32] [--products 49688] [--cand 0] [--steps 20]
+ *                       [--threads 2] [--warmup 2] [--seed 1] [--repeat-features 0]
+ * --cand 0 scores the full head; --cand S a candidate list of S products shared by the batch.
+ * The batch follows bench/torch_model.py's rules: each user has 1..5 orders (uniform), each
+ * order 1 + Poisson(9) distinct products (capped at 145), about 10 positive targets per user
+ * (half of them repeats from the history). Prints one line:
+ *   "steps/s <x> batch <B> products <P> cand <S> threads <T> steps <N> ms/step <m>
+ *    forward <f> backward <b> adam <a> (ms) params <n>"
+ * Exit status 0, or 2 on a bad flag / failed initialisation.
+ */
+#include "nb_err.h"
+#include "nn.h"
+#include "rng.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int poisson(nb_rng *r, double lambda) {
+    double l = exp(-lambda), p = 1;
+    int k = 0;
+    do { k++; p *= nb_rng_uniform(r); } while (p > l);
+    return k - 1;
+}
+
+static int parse_int(const char *flag, const char *v, int lo, int *out) {
+    char *end;
+    long x = strtol(v, &end, 10);
+    if (!*v || *end || x < lo || x > 100000000) {
+        fprintf(stderr, "nb-bench-model: %s must be an integer >= %d (got '%s')\n", flag, lo, v);
+        return -1;
+    }
+    *out = (int)x;
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    int B = 32, P = 49688, S = 0, steps = 20, threads = 2, warmup = 2, seed = 1, F = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : "";
+        int rc;
+        if (!strcmp(a, "--batch")) rc = parse_int(a, v, 1, &B);
+        else if (!strcmp(a, "--products")) rc = parse_int(a, v, 1, &P);
+        else if (!strcmp(a, "--cand")) rc = parse_int(a, v, 0, &S);
+        else if (!strcmp(a, "--steps")) rc = parse_int(a, v, 1, &steps);
+        else if (!strcmp(a, "--threads")) rc = parse_int(a, v, 1, &threads);
+        else if (!strcmp(a, "--warmup")) rc = parse_int(a, v, 0, &warmup);
+        else if (!strcmp(a, "--seed")) rc = parse_int(a, v, 0, &seed);
+        else if (!strcmp(a, "--repeat-features")) rc = parse_int(a, v, 0, &F);
+        else {
+            fprintf(stderr, "nb-bench-model: unknown flag '%s' (see the header of "
+                            "model/nb-bench-model.c)\n", a);
+            return 2;
+        }
+        if (rc) return 2;
+        i++;
+    }
+    if (S > P) {
+        fprintf(stderr, "nb-bench-model: --cand %d exceeds --products %d\n", S, P);
+        return 2;
+    }
+    nn_set_threads(threads);
+
+    nn_config cfg;
+    nn_config_default(&cfg, P);
+    cfg.rep_features = F;
+    nn_model m;
+    char err[NB_ERRLEN];
+    if (nn_model_init(&m, &cfg, (uint64_t)seed, err, sizeof err) ||
+        nn_model_train_init(&m, err, sizeof err)) {
+        fprintf(stderr, "nb-bench-model: %s\n", err);
+        return 2;
+    }
+
+    /* the synthetic batch */
+    nb_rng r;
+    nb_rng_seed(&r, (uint64_t)seed * 7919 + 1);
+    int *n_ord = calloc((size_t)B, sizeof(int));
+    int *ord_off = calloc((size_t)B * 5 + 1, sizeof(int));
+    int32_t *items = calloc((size_t)B * 5 * 145, sizeof(int32_t));
+    int32_t *rows = calloc((size_t)(S > 0 ? S : 1), sizeof(int32_t));
+    int NS = S > 0 ? S : P;
+    nn_real *targets = calloc((size_t)B * NS, sizeof(nn_real));
+    int32_t *rep_b = calloc((size_t)B * 10 + 1, sizeof(int32_t));
+    int32_t *rep_col = calloc((size_t)B * 10 + 1, sizeof(int32_t));
+    nn_real *rep_feat = calloc(((size_t)B * 10 + 1) * (size_t)(F > 0 ? F : 1), sizeof(nn_real));
+    char *seen = calloc((size_t)P, 1);
+    if (!n_ord || !ord_off || !items || !rows || !targets || !rep_b || !rep_col || !rep_feat ||
+        !seen) {
+        fprintf(stderr, "nb-bench-model: out of memory\n");
+        return 2;
+    }
+    /* candidate list: S distinct products (a partial Fisher-Yates over 0..P-1) */
+    if (S > 0) {
+        int32_t *all = malloc((size_t)P * sizeof(int32_t));
+        for (int i = 0; i < P; i++) all[i] = i;
+        for (int i = 0; i < S; i++) {
+            int j = i + (int)nb_rng_below(&r, (uint64_t)(P - i));
+            int32_t t = all[i]; all[i] = all[j]; all[j] = t;
+            rows[i] = all[i];
+        }
+        free(all);
+    }
+    int o = 0, k = 0, n_rep = 0;
+    for (int b = 0; b < B; b++) {
+        n_ord[b] = 1 + (int)nb_rng_below(&r, 5);
+        int first_item = k;
+        for (int j = 0; j < n_ord[b]; j++, o++) {
+            int len = 1 + poisson(&r, 9);
+            if (len > 145) len = 145;
+            for (int q = 0; q < len; q++) {
+                int32_t p;
+                do p = (int32_t)nb_rng_below(&r, (uint64_t)P); while (seen[p]);
+                seen[p] = 1;
+                items[k++] = p;
+            }
+            for (int q = k - len; q < k; q++) seen[items[q]] = 0;
+            ord_off[o + 1] = k;
+        }
+        /* ~10 positives: 5 drawn from the history, 5 at random, in scored-column terms */
+        for (int q = 0; q < 10; q++) {
+            int col;
+            if (S > 0) col = (int)nb_rng_below(&r, (uint64_t)S);
+            else if (q < 5) col = items[first_item + (int)nb_rng_below(&r, (uint64_t)(k - first_item))];
+            else col = (int)nb_rng_below(&r, (uint64_t)P);
+            if (targets[(size_t)b * NS + col] != 0) continue;
+            targets[(size_t)b * NS + col] = 1;
+            if (F > 0 && q < 5) {
+                rep_b[n_rep] = b;
+                rep_col[n_rep] = col;
+                for (int f = 0; f < F; f++) rep_feat[(size_t)n_rep * F + f] = (nn_real)nb_rng_uniform(&r);
+                n_rep++;
+            }
+        }
+    }
+    nn_batch batch = {.B = B, .n_ord = n_ord, .ord_off = ord_off, .items = items, .S = S,
+                      .rows = rows, .targets = targets, .n_rep = n_rep, .rep_b = rep_b,
+                      .rep_col = rep_col, .rep_feat = rep_feat};
+
+    double tf = 0, tb = 0, ta = 0, t_all = 0, loss = 0;
+    for (int s = 0; s < warmup + steps; s++) {
+        double t0 = nb_now();
+        loss = nn_model_forward(&m, &batch, 1, 10.0f);
+        double t1 = nb_now();
+        nn_model_zero_grad(&m);
+        nn_model_backward(&m, &batch, 10.0f);
+        double t2 = nb_now();
+        nn_model_adam_step(&m, 1e-3f, 0.9f, 0.999f, 1e-8f, 0);
+        double t3 = nb_now();
+        if (s >= warmup) {
+            tf += t1 - t0;
+            tb += t2 - t1;
+            ta += t3 - t2;
+            t_all += t3 - t0;
+        }
+    }
+    if (!isfinite(loss)) {
+        fprintf(stderr, "nb-bench-model: loss is not finite (%g)\n", loss);
+        return 2;
+    }
+    printf("steps/s %.3f batch %d products %d cand %d threads %d steps %d ms/step %.2f "
+           "forward %.2f backward %.2f adam %.2f (ms) params %zu loss %.5f\n",
+           steps / t_all, B, P, S, threads, steps, 1e3 * t_all / steps, 1e3 * tf / steps,
+           1e3 * tb / steps, 1e3 * ta / steps, m.n_params, loss);
+    nn_model_free(&m);
+    free(n_ord); free(ord_off); free(items); free(rows); free(targets);
+    free(rep_b); free(rep_col); free(rep_feat); free(seen);
+    return 0;
+}

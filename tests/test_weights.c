@@ -1,0 +1,412 @@
+/* test_weights.c -- the .nbw weight file (model/weights.c, format model/WEIGHTS.md):
+ * bit-exact round trips, every rejection with its own message, and a small fuzz (every
+ * truncation length, a flipped byte at every offset) that must never crash or load.
+ */
+#include "crc32.h"
+#include "harness.h"
+#include "nb_err.h"
+#include "nn.h"
+#include "weights.h"
+
+#include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define P_SMALL 20
+
+/* A small model whose file is ~2 KB, so that exhaustive fuzzing stays fast. */
+static void small_config(nn_config *c, int rep) {
+    nn_config_default(c, P_SMALL);
+    c->emb = 4;
+    c->cnn_out = 5;
+    c->kernel = 3;
+    c->gru_hidden = 6;
+    c->gru_layers = 2;
+    c->head = 7;
+    c->dropout = 0.25f;
+    c->rep_features = rep ? 3 : 0;
+    c->rep_hidden = rep ? 4 : 32;
+}
+
+static void ids_for(int32_t *ids, int n) {
+    for (int i = 0; i < n; i++) ids[i] = 1000 + 7 * i;
+}
+
+static char *tmp_path(const char *name) {
+    static char buf[4][512];
+    static int k;
+    char *p = buf[k++ & 3];
+    snprintf(p, 512, "%s/%s", t_tmpdir(), name);
+    return p;
+}
+
+/* Reads a whole file (caller frees). Returns its size, or -1. */
+static long read_all(const char *path, unsigned char **out) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return -1;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    *out = malloc(n > 0 ? (size_t)n : 1);
+    long got = (long)fread(*out, 1, (size_t)n, f);
+    fclose(f);
+    return got == n ? n : -1;
+}
+
+/* Writes buf to a new file at path. The old file is unlinked first: truncating a file that
+ * holds data makes ext4 flush it on close (auto_da_alloc), which made the fuzz loops slow. */
+static int write_all(const char *path, const unsigned char *buf, long n) {
+    unlink(path);
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    long put = (long)fwrite(buf, 1, (size_t)n, f);
+    return fclose(f) == 0 && put == n ? 0 : -1;
+}
+
+static void put_u32(unsigned char *p, uint32_t v) {
+    for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* Rewrites the trailing CRC so that a deliberate edit passes the checksum. */
+static void fix_crc(unsigned char *buf, long n) { put_u32(buf + n - 4, nb_crc32(0, buf, (size_t)n - 4)); }
+
+/* Saves a small model (seeded) with calibration and ids to path. */
+static int save_small(const char *path, int rep, nn_model *m, char *err) {
+    nn_config c;
+    small_config(&c, rep);
+    int32_t ids[P_SMALL];
+    ids_for(ids, P_SMALL);
+    int rc = nn_model_init(m, &c, 42 + (uint64_t)rep, err, NB_ERRLEN);
+    if (rc) return rc;
+    m->calib_a = 0.8125f;
+    m->calib_b = -1.0625f;
+    return nbw_save(m, ids, path, err, NB_ERRLEN);
+}
+
+/* Loads path expecting failure with code `want_rc` and `want_msg` in the message; also
+ * requires the message to name the file and *m / ids to be left empty. Returns T_PASS. */
+static int expect_fail(const char *path, const int32_t *expect, int n_expect, int want_rc,
+                       const char *want_msg) {
+    nn_model m;
+    memset(&m, 0xAB, sizeof m);
+    int32_t *ids = (int32_t *)&m;  /* any non-NULL value: must be reset */
+    char err[NB_ERRLEN] = "";
+    int rc = nbw_load(&m, path, expect, n_expect, &ids, NULL, err, sizeof err);
+    T_ASSERT(rc == want_rc, "rc %d, want %d (%s)", rc, want_rc, err);
+    T_ASSERT(strstr(err, want_msg) != NULL, "message '%s' lacks '%s'", err, want_msg);
+    T_ASSERT(strstr(err, path) != NULL, "message '%s' does not name the file", err);
+    T_ASSERT(m.mem == NULL && m.n_params == 0 && ids == NULL, "failed load left state behind");
+    return T_PASS;
+}
+
+static int round_trip(int rep) {
+    char err[NB_ERRLEN];
+    const char *path = tmp_path(rep ? "rt_rep.nbw" : "rt.nbw");
+    nn_model a, b;
+    T_ASSERT(save_small(path, rep, &a, err) == NB_OK, "%s", err);
+    int32_t ids[P_SMALL], *got_ids = NULL;
+    ids_for(ids, P_SMALL);
+    uint32_t crc = 0;
+    T_ASSERT(nbw_load(&b, path, ids, P_SMALL, &got_ids, &crc, err, sizeof err) == NB_OK, "%s", err);
+    int ok = memcmp(&a.cfg, &b.cfg, sizeof a.cfg) == 0 && a.n_params == b.n_params &&
+             memcmp(a.mem, b.mem, a.n_params * sizeof(nn_real)) == 0 &&
+             memcmp(got_ids, ids, sizeof ids) == 0 && a.calib_a == b.calib_a &&
+             a.calib_b == b.calib_b && a.n_tensors == b.n_tensors;
+    unsigned char *file = NULL;
+    long n = read_all(path, &file);
+    uint32_t stored = n > 4 ? (uint32_t)file[n - 4] | (uint32_t)file[n - 3] << 8 |
+                                  (uint32_t)file[n - 2] << 16 | (uint32_t)file[n - 1] << 24
+                            : 0;
+    /* saving the loaded model again gives the same bytes */
+    const char *path2 = tmp_path("rt2.nbw");
+    int rc2 = nbw_save(&b, got_ids, path2, err, sizeof err);
+    unsigned char *file2 = NULL;
+    long n2 = read_all(path2, &file2);
+    int same = n2 == n && n > 0 && memcmp(file, file2, (size_t)n) == 0;
+    free(file);
+    free(file2);
+    free(got_ids);
+    nn_model_free(&a);
+    nn_model_free(&b);
+    T_ASSERT(ok, "loaded model differs from the saved one (config, params, ids or calibration)");
+    T_ASSERT(crc == stored, "returned crc %08x, file's %08x", crc, stored);
+    T_ASSERT(rc2 == NB_OK && same, "re-saving the loaded model changed the file (%s)", err);
+    return T_PASS;
+}
+
+static int test_round_trip_bit_exact(void) { return round_trip(0); }
+static int test_round_trip_with_repeat_term(void) { return round_trip(1); }
+
+/* The loaded model scores exactly like the original. */
+static int test_loaded_model_scores_identically(void) {
+    char err[NB_ERRLEN];
+    const char *path = tmp_path("score.nbw");
+    nn_model a, b;
+    T_ASSERT(save_small(path, 1, &a, err) == NB_OK, "%s", err);
+    T_ASSERT(nbw_load(&b, path, NULL, 0, NULL, NULL, err, sizeof err) == NB_OK, "%s", err);
+    int n_ord[2] = {2, 1}, ord_off[4] = {0, 2, 7, 8};
+    int32_t items[8] = {3, 5, 0, 1, 2, 19, 7, 11};
+    int32_t rep_b[2] = {0, 1}, rep_col[2] = {4, 19};
+    nn_real feat[6] = {0.5f, 1, -2, 3, 0.25f, 1};
+    nn_batch bt = {.B = 2, .n_ord = n_ord, .ord_off = ord_off, .items = items, .S = 0,
+                   .n_rep = 2, .rep_b = rep_b, .rep_col = rep_col, .rep_feat = feat};
+    nn_model_forward(&a, &bt, 0, 10);
+    nn_model_forward(&b, &bt, 0, 10);
+    int same = memcmp(a.logits, b.logits, 2 * P_SMALL * sizeof(nn_real)) == 0;
+    nn_model_free(&a);
+    nn_model_free(&b);
+    T_ASSERT(same, "logits of the loaded model differ");
+    return T_PASS;
+}
+
+/* Saving leaves exactly the final file (no temporary), and a failed save (unwritable
+ * directory) reports the path and leaves nothing. */
+static int test_save_is_atomic_and_clean(void) {
+    char err[NB_ERRLEN];
+    nn_model m;
+    const char *path = tmp_path("atomic/model.nbw");
+    char dir[512];
+    snprintf(dir, sizeof dir, "mkdir -p '%s/atomic'", t_tmpdir());
+    T_ASSERT(system(dir) == 0, "mkdir");
+    T_ASSERT(save_small(path, 0, &m, err) == NB_OK, "%s", err);
+    nn_model_free(&m);
+    T_ASSERT(save_small(path, 1, &m, err) == NB_OK, "overwriting: %s", err);
+    nn_model_free(&m);
+    snprintf(dir, sizeof dir, "%s/atomic", t_tmpdir());
+    DIR *d = opendir(dir);
+    T_ASSERT(d, "opendir");
+    int n = 0, other = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.') {
+            n++;
+            other += strcmp(e->d_name, "model.nbw") != 0;
+        }
+    closedir(d);
+    T_ASSERT(n == 1 && other == 0, "directory holds %d entries (%d unexpected)", n, other);
+    nn_config c;
+    small_config(&c, 0);
+    T_ASSERT(nn_model_init(&m, &c, 1, err, sizeof err) == NB_OK, "%s", err);
+    int32_t ids[P_SMALL];
+    ids_for(ids, P_SMALL);
+    int rc = nbw_save(&m, ids, "/nonexistent-dir/m.nbw", err, sizeof err);
+    nn_model_free(&m);
+    T_ASSERT(rc == NB_EIO && strstr(err, "/nonexistent-dir/m.nbw"), "rc %d: %s", rc, err);
+    return T_PASS;
+}
+
+static int test_rejects_missing_file(void) {
+    return expect_fail(tmp_path("does-not-exist.nbw"), NULL, 0, NB_EIO, "cannot open");
+}
+
+static int test_rejects_bad_magic(void) {
+    char err[NB_ERRLEN];
+    const char *path = tmp_path("magic.nbw");
+    nn_model m;
+    T_ASSERT(save_small(path, 0, &m, err) == NB_OK, "%s", err);
+    nn_model_free(&m);
+    unsigned char *buf;
+    long n = read_all(path, &buf);
+    buf[7] = 'X';
+    fix_crc(buf, n);
+    int w = write_all(path, buf, n);
+    free(buf);
+    T_ASSERT(w == 0, "write");
+    if (expect_fail(path, NULL, 0, NB_EFORMAT, "bad magic") != T_PASS) return T_FAIL;
+    const char *txt = tmp_path("text.nbw");
+    T_ASSERT(write_all(txt, (const unsigned char *)"user_id,product_id\n1,2\n", 23) == 0, "write");
+    if (expect_fail(txt, NULL, 0, NB_EFORMAT, "bad magic") != T_PASS) return T_FAIL;
+    T_ASSERT(write_all(txt, (const unsigned char *)"x", 1) == 0, "write");
+    return expect_fail(txt, NULL, 0, NB_EFORMAT, "bad magic");
+}
+
+static int test_rejects_wrong_version(void) {
+    char err[NB_ERRLEN];
+    const char *path = tmp_path("version.nbw");
+    nn_model m;
+    T_ASSERT(save_small(path, 0, &m, err) == NB_OK, "%s", err);
+    nn_model_free(&m);
+    unsigned char *buf;
+    long n = read_all(path, &buf);
+    put_u32(buf + 8, 2);
+    fix_crc(buf, n);
+    int w = write_all(path, buf, n);
+    free(buf);
+    T_ASSERT(w == 0, "write");
+    return expect_fail(path, NULL, 0, NB_EFORMAT, "unsupported version 2 (this build reads 1)");
+}
+
+static int test_rejects_different_product_list(void) {
+    char err[NB_ERRLEN];
+    const char *path = tmp_path("ids.nbw");
+    nn_model m;
+    T_ASSERT(save_small(path, 0, &m, err) == NB_OK, "%s", err);
+    nn_model_free(&m);
+    int32_t ids[P_SMALL + 1];
+    ids_for(ids, P_SMALL + 1);
+    ids[5] = 4;
+    if (expect_fail(path, ids, P_SMALL, NB_EMISMATCH, "product list differs from the store") != T_PASS)
+        return T_FAIL;
+    if (expect_fail(path, ids, P_SMALL, NB_EMISMATCH, "index 5") != T_PASS) return T_FAIL;
+    ids_for(ids, P_SMALL + 1);  /* same prefix, one product more in the store */
+    return expect_fail(path, ids, P_SMALL + 1, NB_EMISMATCH, "product list differs from the store");
+}
+
+/* Files with a valid CRC whose contents do not describe a model of their configuration. */
+static int test_rejects_bad_hyper_parameters(void) {
+    char err[NB_ERRLEN];
+    const char *path = tmp_path("hyper.nbw"), *bad = tmp_path("hyper-bad.nbw");
+    nn_model m;
+    T_ASSERT(save_small(path, 0, &m, err) == NB_OK, "%s", err);
+    nn_model_free(&m);
+    unsigned char *orig;
+    long n = read_all(path, &orig);
+    T_ASSERT(n > 100, "read");
+    unsigned char *buf = malloc((size_t)n);
+    /* offset, new value: gru_layers 0, gru_layers 1 (fewer tensors), emb 5 (sizes differ),
+     * n_products 10^9 (the id count cannot fit), dropout 1.5 */
+    const struct { int off; uint32_t v; const char *msg; } cases[] = {
+        {40, 0, "gru_layers"}, {40, 1, "bad hyper-parameters"}, {24, 5, "parameters"},
+        {20, 1000000000u, "product ids"}, {56, 0x3FC00000u, "dropout"},
+        {76, P_SMALL + 1, "product ids"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        memcpy(buf, orig, (size_t)n);
+        put_u32(buf + cases[i].off, cases[i].v);
+        fix_crc(buf, n);
+        T_ASSERT(write_all(bad, buf, n) == 0, "write");
+        if (expect_fail(bad, NULL, 0, NB_EFORMAT, "bad hyper-parameters") != T_PASS ||
+            expect_fail(bad, NULL, 0, NB_EFORMAT, cases[i].msg) != T_PASS) {
+            free(buf);
+            free(orig);
+            return T_FAIL;
+        }
+    }
+    /* a renamed tensor: the first name starts right after the ids and the tensor count */
+    memcpy(buf, orig, (size_t)n);
+    buf[80 + 4 * P_SMALL + 4 + 4] ^= 0x20;
+    fix_crc(buf, n);
+    T_ASSERT(write_all(bad, buf, n) == 0, "write");
+    free(buf);
+    free(orig);
+    return expect_fail(bad, NULL, 0, NB_EFORMAT, "the model expects");
+}
+
+/* A NaN weight or calibration value (with a valid CRC) is refused. */
+static int test_rejects_non_finite_values(void) {
+    char err[NB_ERRLEN];
+    const char *path = tmp_path("nan.nbw");
+    nn_model m;
+    T_ASSERT(save_small(path, 0, &m, err) == NB_OK, "%s", err);
+    nn_model_free(&m);
+    unsigned char *buf;
+    long n = read_all(path, &buf);
+    T_ASSERT(n > 100, "read");
+    put_u32(buf + n - 8, 0x7FC00000u);  /* the last value of the last tensor: NaN */
+    fix_crc(buf, n);
+    int w = write_all(path, buf, n);
+    if (w == 0 && expect_fail(path, NULL, 0, NB_EFORMAT, "non-finite value") != T_PASS) w = -2;
+    put_u32(buf + n - 8, 0);
+    put_u32(buf + 68, 0x7F800000u);     /* calib_a = +Inf */
+    fix_crc(buf, n);
+    if (w == 0) w = write_all(path, buf, n);
+    free(buf);
+    T_ASSERT(w == 0, "write or first check failed (%d)", w);
+    return expect_fail(path, NULL, 0, NB_EFORMAT, "non-finite value in the calibration");
+}
+
+static int test_rejects_trailing_bytes(void) {
+    char err[NB_ERRLEN];
+    const char *path = tmp_path("trail.nbw");
+    nn_model m;
+    T_ASSERT(save_small(path, 0, &m, err) == NB_OK, "%s", err);
+    nn_model_free(&m);
+    FILE *f = fopen(path, "ab");
+    T_ASSERT(f && fputc(0, f) == 0 && fclose(f) == 0, "append");
+    return expect_fail(path, NULL, 0, NB_EFORMAT, "trailing bytes");
+}
+
+/* Every truncation length, 0 bytes included, says "truncated" (a prefix of the magic is a
+ * truncated weight file, not a foreign one). */
+static int test_fuzz_every_truncation(void) {
+    char err[NB_ERRLEN];
+    const char *path = tmp_path("trunc-src.nbw"), *cut = tmp_path("trunc.nbw");
+    nn_model m;
+    T_ASSERT(save_small(path, 1, &m, err) == NB_OK, "%s", err);
+    nn_model_free(&m);
+    unsigned char *buf;
+    long n = read_all(path, &buf);
+    T_ASSERT(n > 0, "read");
+    int fails = 0;
+    long first_bad = -1;
+    for (long len = 0; len < n; len++) {
+        if (write_all(cut, buf, len) != 0) { fails++; continue; }
+        if (expect_fail(cut, NULL, 0, NB_EFORMAT, "truncated") != T_PASS) {
+            if (first_bad < 0) first_bad = len;
+            fails++;
+        }
+    }
+    free(buf);
+    T_ASSERT(fails == 0, "%d of %ld truncations not reported as truncated (first at %ld bytes)",
+             fails, n, first_bad);
+    return T_PASS;
+}
+
+/* A flipped byte at every offset: the magic says "bad magic", the version "unsupported
+ * version", the size field "truncated"/"trailing bytes", everything else "checksum mismatch". */
+static int test_fuzz_every_flipped_byte(void) {
+    char err[NB_ERRLEN];
+    const char *path = tmp_path("flip-src.nbw"), *bad = tmp_path("flip.nbw");
+    nn_model m;
+    T_ASSERT(save_small(path, 1, &m, err) == NB_OK, "%s", err);
+    nn_model_free(&m);
+    unsigned char *buf;
+    long n = read_all(path, &buf);
+    T_ASSERT(n > 0, "read");
+    int fails = 0;
+    long first_bad = -1;
+    for (long off = 0; off < n; off++) {
+        unsigned char mask = (unsigned char)(1u << (off % 8)) | 0x10; /* 1 or 2 bits */
+        buf[off] ^= mask;
+        int w = write_all(bad, buf, n);
+        buf[off] ^= mask;
+        if (w != 0) { fails++; continue; }
+        const char *want = off < 8    ? "bad magic"
+                           : off < 12 ? "unsupported version"
+                           : off < 20 ? "" /* truncated or trailing bytes */
+                                      : "checksum mismatch";
+        int r = expect_fail(bad, NULL, 0, NB_EFORMAT, want);
+        if (r == T_PASS && off >= 12 && off < 20) {
+            nn_model mm;
+            int32_t *ids = NULL;
+            char e2[NB_ERRLEN] = "";
+            nbw_load(&mm, bad, NULL, 0, &ids, NULL, e2, sizeof e2);
+            r = strstr(e2, "truncated") || strstr(e2, "trailing bytes") ? T_PASS : T_FAIL;
+        }
+        if (r != T_PASS) {
+            if (first_bad < 0) first_bad = off;
+            fails++;
+        }
+    }
+    free(buf);
+    T_ASSERT(fails == 0, "%d of %ld flipped bytes misreported (first at offset %ld)", fails, n,
+             first_bad);
+    return T_PASS;
+}
+
+int main(void) {
+    T_RUN(test_round_trip_bit_exact);
+    T_RUN(test_round_trip_with_repeat_term);
+    T_RUN(test_loaded_model_scores_identically);
+    T_RUN(test_save_is_atomic_and_clean);
+    T_RUN(test_rejects_missing_file);
+    T_RUN(test_rejects_bad_magic);
+    T_RUN(test_rejects_wrong_version);
+    T_RUN(test_rejects_different_product_list);
+    T_RUN(test_rejects_bad_hyper_parameters);
+    T_RUN(test_rejects_non_finite_values);
+    T_RUN(test_rejects_trailing_bytes);
+    T_RUN(test_fuzz_every_truncation);
+    T_RUN(test_fuzz_every_flipped_byte);
+    return t_summary();
+}
