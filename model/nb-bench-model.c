@@ -8,7 +8,7 @@
  * order 1 + Poisson(9) distinct products (capped at 145), about 10 positive targets per user
  * (half of them repeats from the history). Prints one line:
  *   "steps/s <x> batch <B> products <P> cand <S> threads <T> steps <N> ms/step <m>
- *    forward <f> backward <b> adam <a> (ms) params <n>"
+ *    forward <f> backward <b> adam <a> (ms) cpu-ms/step <c> (...) params <n> loss <l>"
  * Exit status 0, or 2 on a bad flag / failed initialisation.
  */
 #include "nb_err.h"
@@ -19,6 +19,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+/* CPU seconds used by the whole process (all threads): on a shared machine this moves much
+ * less than wall time when other jobs compete for the cores. */
+static double cpu_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
 
 static int poisson(nb_rng *r, double lambda) {
     double l = exp(-lambda), p = 1;
@@ -141,17 +150,20 @@ int main(int argc, char **argv) {
                       .rows = rows, .targets = targets, .n_rep = n_rep, .rep_b = rep_b,
                       .rep_col = rep_col, .rep_feat = rep_feat};
 
-    double tf = 0, tb = 0, ta = 0, t_all = 0, loss = 0;
+    double tf = 0, tb = 0, ta = 0, t_all = 0, loss = 0, cf = 0, cb = 0, ca = 0;
     for (int s = 0; s < warmup + steps; s++) {
-        double t0 = nb_now();
+        double c0 = cpu_now(), t0 = nb_now();
         loss = nn_model_forward(&m, &batch, 1, 10.0f);
-        double t1 = nb_now();
+        double c1 = cpu_now(), t1 = nb_now();
         nn_model_zero_grad(&m);
         nn_model_backward(&m, &batch, 10.0f);
-        double t2 = nb_now();
+        double c2 = cpu_now(), t2 = nb_now();
         nn_model_adam_step(&m, 1e-3f, 0.9f, 0.999f, 1e-8f, 0);
-        double t3 = nb_now();
+        double c3 = cpu_now(), t3 = nb_now();
         if (s >= warmup) {
+            cf += c1 - c0;
+            cb += c2 - c1;
+            ca += c3 - c2;
             tf += t1 - t0;
             tb += t2 - t1;
             ta += t3 - t2;
@@ -163,9 +175,11 @@ int main(int argc, char **argv) {
         return 2;
     }
     printf("steps/s %.3f batch %d products %d cand %d threads %d steps %d ms/step %.2f "
-           "forward %.2f backward %.2f adam %.2f (ms) params %zu loss %.5f\n",
+           "forward %.2f backward %.2f adam %.2f (ms) cpu-ms/step %.2f (forward %.2f backward "
+           "%.2f adam %.2f) params %zu loss %.5f\n",
            steps / t_all, B, P, S, threads, steps, 1e3 * t_all / steps, 1e3 * tf / steps,
-           1e3 * tb / steps, 1e3 * ta / steps, m.n_params, loss);
+           1e3 * tb / steps, 1e3 * ta / steps, 1e3 * (cf + cb + ca) / steps, 1e3 * cf / steps,
+           1e3 * cb / steps, 1e3 * ca / steps, m.n_params, loss);
     nn_model_free(&m);
     free(n_ord); free(ord_off); free(items); free(rows); free(targets);
     free(rep_b); free(rep_col); free(rep_feat); free(seen);

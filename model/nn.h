@@ -49,8 +49,9 @@ void nn_embed_backward(nn_real *demb, const nn_real *dout, const int32_t *idx, i
  * off:     [n_ord + 1] row offsets, off[0] = 0, every order non-empty.
  * w:       [C, E, K] (PyTorch's Conv1d weight layout), b: [C].
  * out:     [n_ord, C] pooled outputs.
- * argmax:  [n_ord, C] which output position won the max (-1 when the pooled value is 0,
- *          i.e. the ReLU was inactive everywhere); saved for backward.
+ * argmax:  [n_ord, C] which output position of that order (0-based within the order) won
+ *          the max, first one on ties (-1 when the pooled value is 0, i.e. the ReLU was
+ *          inactive everywhere); saved for backward.
  * An order of length L >= K has L-K+1 output positions; an order shorter than K is
  * zero-padded at its end to length K and has exactly one position. No work is spent on
  * padding beyond that. scratch: caller-provided, nn_conv_scratch_size(...) reals. */
@@ -58,7 +59,9 @@ size_t nn_conv_scratch_size(const int *off, int n_ord, int E, int C, int K);
 void nn_conv_forward(nn_real *out, int *argmax, nn_real *scratch, const nn_real *in,
                      const int *off, const nn_real *w, const nn_real *b,
                      int n_ord, int E, int C, int K);
-/* din: [T, E] (may be NULL), dw: [C, E, K], db: [C]; dout: [n_ord, C]. */
+/* din: [T, E] (may be NULL), dw: [C, E, K], db: [C]; dout: [n_ord, C]. Only the winning
+ * position of each (order, channel) carries gradient, so backward works straight from `in`
+ * and argmax (2*n_ord*C*E*K flops); scratch is not read and need not survive from forward. */
 void nn_conv_backward(nn_real *din, nn_real *dw, nn_real *db, nn_real *scratch,
                       const nn_real *dout, const int *argmax, const nn_real *in,
                       const int *off, const nn_real *w, int n_ord, int E, int C, int K);
@@ -78,7 +81,8 @@ void nn_gru_forward(nn_real *hs, nn_real *gates, const nn_real *x, const nn_real
                     const nn_real *w_hh, const nn_real *b_ih, const nn_real *b_hh,
                     const int *bt, int T, int B, int I, int H);
 /* dhs: [T, B, H] gradient w.r.t. every hs (it is modified: used as the running dh).
- * dx: [T, B, I] (may be NULL). scratch: 3*B*H + B*3H reals (see nn_gru_scratch_size). */
+ * dx: [T, B, I] (may be NULL; rows >= bt[t] of step t are not written).
+ * scratch: nn_gru_scratch_size(B, H) = 6*B*H reals. */
 size_t nn_gru_scratch_size(int B, int H);
 void nn_gru_backward(nn_real *dx, nn_real *dw_ih, nn_real *dw_hh, nn_real *db_ih,
                      nn_real *db_hh, nn_real *dhs, nn_real *scratch, const nn_real *gates,
@@ -131,7 +135,8 @@ void nn_adam_update(nn_real *p, const nn_real *g, nn_real *m, nn_real *v, size_t
                     float b1, float b2, float eps, long t);
 /* The same with every g[i] first multiplied by gscale (gradient clipping folded into the
  * update, so the clipped gradient is never written back). */
-void nn_adam_update_scaled(nn_real *p, const nn_real *g, nn_real *m, nn_real *v, size_t n,
+void nn_adam_update_scaled(nn_real *restrict p, const nn_real *restrict g,
+                           nn_real *restrict m, nn_real *restrict v, size_t n,
                            nn_real gscale, float lr, float b1, float b2, float eps, long t);
 /* L2 norm of g (accumulated in double). */
 double nn_grad_norm(const nn_real *g, size_t n);
@@ -246,9 +251,13 @@ typedef struct {
 } nn_model;
 
 /* Allocates the model for c and initialises it as PyTorch does by default (uniform
- * +-1/sqrt(fan_in) for linear/conv/GRU weights and biases, N(0,1) for the embedding),
- * drawing from an rng seeded with `seed` in the tensor order above. Returns NB_OK, or
- * NB_EINVAL (bad config, message names the field). The model owns everything; free it with
+ * +-1/sqrt(fan_in) for linear/conv/GRU weights and biases, fan_in = E*K for the conv, H for
+ * the GRU, in_features for linear layers; N(0,1) for the embedding), drawing from an rng
+ * seeded with `seed`, tensor by tensor in m->tensors[] order: emb, conv.w, conv.b, then per
+ * GRU layer gru.w_ih.k, gru.w_hh.k, gru.b_ih.k, gru.b_hh.k, then fc.w, fc.b, out.w, out.b,
+ * rep.w1, rep.b1, rep.w2, rep.b2 (the rep.* only when rep_features > 0). m->rng (dropout) is
+ * seeded from a hash of `seed`. Returns NB_OK, NB_EINVAL (bad config, message names the
+ * field) or NB_ENOMEM; on error *m is zeroed. The model owns everything; free it with
  * nn_model_free. Without nn_model_train_init it can only score (no gradients). */
 int nn_model_init(nn_model *m, const nn_config *c, uint64_t seed, char *err, size_t errlen);
 /* Allocates gradients and Adam state (zeroed). Returns NB_OK or NB_ENOMEM. */
@@ -256,16 +265,24 @@ int nn_model_train_init(nn_model *m, char *err, size_t errlen);
 void nn_model_free(nn_model *m);
 
 /* Runs the network on b; fills m->logits ([B, S or P], rows in b's sample order).
- * training != 0 turns dropout on. Returns the mean BCE loss (pos_weight) when b->targets is
+ * The output layer uses nn_head_forward, so a candidate head's logits equal the full head's
+ * columns bit for bit. Orders longer than max_products are cut to their first max_products
+ * items; n_ord must be 1..max_orders (asserted, as are product indices).
+ * training != 0 turns dropout on (masks drawn from m->rng); with training and gradients
+ * allocated, the loss gradient is computed in the same pass as the loss. Returns the mean BCE loss (pos_weight) when b->targets is
  * non-NULL, else 0. Keeps the activations for nn_model_backward. Thread-compatible: one
  * model per thread (a scoring-only model may be shared read-only through nn_model_clone). */
 double nn_model_forward(nn_model *m, const nn_batch *b, int training, float pos_weight);
 /* Accumulates d(loss)/d(params) into m->grad_mem for the last forward (same b, targets
  * required). */
 void nn_model_backward(nn_model *m, const nn_batch *b, float pos_weight);
+/* Marks the gradients zero. The clearing is deferred to the next backward (which overwrites
+ * the big out.w gradient instead of clearing and accumulating) or Adam step. */
 void nn_model_zero_grad(nn_model *m);
-/* Clips the gradient to max_norm (if max_norm > 0), then one Adam step. Returns the
- * pre-clip gradient norm. */
+/* Clips the gradient to max_norm (if max_norm > 0; clip_grad_norm_'s rule: scale by
+ * max_norm / (norm + 1e-6) when that is < 1), then one Adam step over every parameter
+ * (dense, like torch.optim.Adam, also with a candidate head). Returns the pre-clip gradient
+ * norm. Split across nn_get_threads() threads. */
 double nn_model_adam_step(nn_model *m, float lr, float b1, float b2, float eps, float max_norm);
 
 /* A scoring-only model that shares m's parameters (read-only) but has its own activation

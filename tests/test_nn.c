@@ -38,6 +38,46 @@ static int test_bce_large_logits(void) {
     return T_PASS;
 }
 
+/* The float build's own exp/log1p against libm in double, over the range that matters and
+ * through both the 8-lane body and the masked tail. */
+static int test_bce_accuracy(void) {
+    enum { N = 6003 };
+    static float x[N], y[N], g[N];
+    for (int i = 0; i < N; i++) {
+        x[i] = -30.0f + 60.0f * (float)i / (N - 1);
+        y[i] = (float)(i % 2);
+    }
+    x[0] = -88.5f; x[1] = 87.9f; x[2] = 1e-8f; x[3] = -1e-8f; x[4] = 0;
+    double worst_l = 0, worst_g = 0, sum = 0;
+    int wl = 0, wg = 0;
+    for (int i = 0; i < N; i++) {
+        double xd = x[i], yd = y[i], pw = 10, lw = 1 + (pw - 1) * yd;
+        /* -[pw y log s(x) + (1-y) log(1 - s(x))] with log1p/exp in double, written without
+         * cancellation (log s(x) = -log1p(exp(-x)), log(1 - s(x)) = -log1p(exp(x))) */
+        double ref = pw * yd * (xd >= 0 ? log1p(exp(-xd)) : -xd + log1p(exp(xd))) +
+                     (1 - yd) * (xd <= 0 ? log1p(exp(xd)) : xd + log1p(exp(-xd)));
+        double sig = 1 / (1 + exp(-xd));
+        double gref = sig * lw - pw * yd;
+        sum += ref;
+        float gi = 0;
+        double l = nn_bce_forward(x + i, y + i, 1, 10);
+        nn_bce_backward(&gi, x + i, y + i, 1, 10);
+        /* relative for the loss (absolute below 1e-30: exp(-87) and smaller flush to 0);
+         * the gradient's float form sigmoid*lw - pw*y cancels for y = 1, so its error is
+         * measured against the scale of its terms, pw */
+        double el = fabs(l - ref) / fmax(fabs(ref), 1e-30), eg = fabs(gi - gref) / pw;
+        if (el > worst_l) { worst_l = el; wl = i; }
+        if (eg > worst_g) { worst_g = eg; wg = i; }
+    }
+    double mean = nn_bce_forward_backward(g, x, y, N, 10);
+    printf("# bce vs libm: worst relative error loss %.3g (x=%g), gradient %.3g (x=%g)\n",
+           worst_l, (double)x[wl], worst_g, (double)x[wg]);
+    T_ASSERT(worst_l < 2e-6, "loss relative error %g", worst_l);
+    T_ASSERT(worst_g < 2e-6, "gradient error %g", worst_g);
+    T_ASSERT(fabs(mean - sum / N) < 1e-6 * fabs(sum / N), "mean %.9g vs %.9g", mean, sum / N);
+    return T_PASS;
+}
+
 static int test_adam_two_steps(void) {
     /* lr 0.1, betas 0.9/0.999, eps 1e-8; p = {1, -2}; gradients {0.5, 3} then {-0.25, -1}.
      * Step 1: m = 0.1 g, v = 0.001 g^2, bias-corrected m^ = g, v^ = g^2, so each p moves by
@@ -400,6 +440,40 @@ static int test_adam_step_clipping(void) {
     return T_PASS;
 }
 
+/* An order longer than max_products is cut to its first max_products items. */
+static int test_long_order_truncated(void) {
+    int P = 200;
+    nn_config c;
+    small_cfg(&c, P);
+    c.max_products = 20;
+    nn_model m;
+    char err[NB_ERRLEN];
+    T_ASSERT(nn_model_init(&m, &c, 8, err, sizeof err) == NB_OK, "%s", err);
+    int32_t items[2 + 30];
+    for (int i = 0; i < 32; i++) items[i] = (int32_t)((i * 37 + 11) % P);
+    int n_ord = 2, off_long[3] = {0, 2, 32}, off_cut[3] = {0, 2, 22};
+    nn_batch b = {.B = 1, .n_ord = &n_ord, .ord_off = off_long, .items = items};
+    nn_model_forward(&m, &b, 0, 10);
+    float *l1 = malloc((size_t)P * sizeof(float));
+    memcpy(l1, m.logits, (size_t)P * sizeof(float));
+    b.ord_off = off_cut;
+    nn_model_forward(&m, &b, 0, 10);
+    int same = !memcmp(l1, m.logits, (size_t)P * sizeof(float));
+    /* and the cut is real: 10 more items inside the limit change the result */
+    c.max_products = 40;
+    nn_model m2;
+    T_ASSERT(nn_model_init(&m2, &c, 8, err, sizeof err) == NB_OK, "%s", err);
+    b.ord_off = off_long;
+    nn_model_forward(&m2, &b, 0, 10);
+    int differs = memcmp(l1, m2.logits, (size_t)P * sizeof(float)) != 0;
+    free(l1);
+    nn_model_free(&m);
+    nn_model_free(&m2);
+    T_ASSERT(same, "a 30-item order with max_products 20 differs from its first 20 items");
+    T_ASSERT(differs, "items 21..30 should matter when max_products is 40");
+    return T_PASS;
+}
+
 static int test_scoring_clone(void) {
     int P = 90, B = 5;
     nn_config c;
@@ -464,6 +538,7 @@ static int test_overfits_fixed_batch(void) {
 
 int main(void) {
     T_RUN(test_bce_large_logits);
+    T_RUN(test_bce_accuracy);
     T_RUN(test_adam_two_steps);
     T_RUN(test_config_check);
     T_RUN(test_tensor_table);
@@ -474,6 +549,7 @@ int main(void) {
     T_RUN(test_repeat_term_only_listed);
     T_RUN(test_backward_accumulates);
     T_RUN(test_adam_step_clipping);
+    T_RUN(test_long_order_truncated);
     T_RUN(test_scoring_clone);
     T_RUN(test_overfits_fixed_batch);
     return t_summary();
