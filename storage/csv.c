@@ -46,6 +46,7 @@ static inline int csv_peek(st_csv *c, char *err, size_t errlen) {
     return ch;
 }
 
+/* Appends one byte to the record buffer, growing it. */
 static inline void rec_put(st_csv *c, char ch) {
     if (c->rec_len == c->rec_cap) {
         c->rec_cap = c->rec_cap ? 2 * c->rec_cap : 256;
@@ -54,6 +55,7 @@ static inline void rec_put(st_csv *c, char ch) {
     c->rec[c->rec_len++] = ch;
 }
 
+/* Starts field number c->nf at the current end of the record buffer. */
 static void field_begin(st_csv *c) {
     if (c->nf == c->fcap) {
         c->fcap = c->fcap ? 2 * c->fcap : 16;
@@ -64,12 +66,14 @@ static void field_begin(st_csv *c) {
     c->fstart[c->nf] = c->rec_len;
 }
 
+/* Ends the current field: records its length and NUL-terminates it. */
 static void field_end(st_csv *c) {
     c->flen[c->nf] = c->rec_len - c->fstart[c->nf];
     rec_put(c, 0);
     c->nf++;
 }
 
+/* See csv.h. Skips a UTF-8 byte-order mark at the start of the file. */
 int st_csv_open(st_csv *c, const char *path, char *err, size_t errlen) {
     memset(c, 0, sizeof *c);
     c->fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -91,6 +95,7 @@ int st_csv_open(st_csv *c, const char *path, char *err, size_t errlen) {
     return NB_OK;
 }
 
+/* See csv.h: one record, quotes undone, line numbers counted across quoted newlines. */
 int st_csv_read(st_csv *c, char *err, size_t errlen) {
     int ch;
     /* Skip blank lines; they carry no record (a trailing empty line is common). */
@@ -165,6 +170,7 @@ static const char *col_name(const st_csv *c, int col, char *tmp, size_t n) {
     return tmp;
 }
 
+/* See csv.h: line 1 must equal want[0..n). */
 int st_csv_header(st_csv *c, const char *const *want, int n, char *err, size_t errlen) {
     int rc = st_csv_read(c, err, errlen);
     if (rc < 0) return rc;
@@ -184,12 +190,14 @@ int st_csv_header(st_csv *c, const char *const *want, int n, char *err, size_t e
     return NB_OK;
 }
 
+/* See csv.h: the record has as many fields as the header. */
 int st_csv_check_count(const st_csv *c, char *err, size_t errlen) {
     if (c->nf == c->nhdr) return NB_OK;
     return nb_err(err, errlen, NB_EFORMAT, "%s:%lld: %d fields, expected %d (as in the header)", c->path,
                   c->line, c->nf, c->nhdr);
 }
 
+/* See csv.h: "<path>:<line>: field <name>: <message>". */
 int st_csv_field_err(const st_csv *c, int col, char *err, size_t errlen, int code, const char *fmt, ...) {
     if (!err || errlen == 0) return code;
     char tmp[16];
@@ -203,6 +211,7 @@ int st_csv_field_err(const st_csv *c, int col, char *err, size_t errlen, int cod
     return code;
 }
 
+/* See csv.h: a decimal integer in [lo, hi], optionally written with ".0". */
 int st_csv_int(const st_csv *c, int col, int64_t lo, int64_t hi, int allow_point, int64_t *v, char *err,
                size_t errlen) {
     if (col >= c->nf) return st_csv_field_err(c, col, err, errlen, NB_EFORMAT, "missing");
@@ -237,6 +246,7 @@ int st_csv_int(const st_csv *c, int col, int64_t lo, int64_t hi, int allow_point
     return NB_OK;
 }
 
+/* See csv.h: closes the file and frees every buffer. */
 void st_csv_close(st_csv *c) {
     if (c->path && c->fd >= 0) close(c->fd);
     free(c->path);

@@ -11,6 +11,7 @@
 #include "store.h"
 
 #include <assert.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,6 +33,8 @@ static int query_i64(sqlite3 *db, const char *sql, int64_t *v, char *err, size_t
     return rc;
 }
 
+/* Frees every array h owns and zeroes it (safe on a zeroed h). Not for a history filled
+ * by st_userq_load, whose arrays belong to the st_userq. */
 void st_history_free(st_history *h) {
     free(h->product_ids);
     free(h->product_aisle);
@@ -49,6 +52,7 @@ void st_history_free(st_history *h) {
     memset(h, 0, sizeof *h);
 }
 
+/* Binary search of product_id in the ascending product_ids: its index, or -1. */
 int st_product_index(const st_history *h, int32_t product_id) {
     int lo = 0, hi = h->n_products - 1;
     while (lo <= hi) {
@@ -60,6 +64,7 @@ int st_product_index(const st_history *h, int32_t product_id) {
     return -1;
 }
 
+/* Binary search of user_id in the ascending user_ids: its index, or -1. */
 int st_user_index(const st_history *h, int32_t user_id) {
     int lo = 0, hi = h->n_users - 1;
     while (lo <= hi) {
@@ -106,6 +111,7 @@ typedef struct {
     const st_history *h;
 } prod_map;
 
+/* Builds m for h's catalogue (m borrows h; free m->dense). */
 static void prod_map_init(prod_map *m, const st_history *h) {
     m->h = h;
     m->dense = NULL;
@@ -118,6 +124,7 @@ static void prod_map_init(prod_map *m, const st_history *h) {
     }
 }
 
+/* The product index of id, or -1 when it is not in the catalogue. */
 static inline int prod_map_get(const prod_map *m, int32_t id) {
     if (m->dense) return id >= 0 && id <= m->max_id ? m->dense[id] : -1;
     return st_product_index(m->h, id);
@@ -129,13 +136,21 @@ typedef struct {
     int64_t pos;
 } id_pos;
 
-static int cmp_id_pos(const void *a, const void *b) {
-    int32_t x = ((const id_pos *)a)->id, y = ((const id_pos *)b)->id;
+typedef struct {
+    uint64_t key; /* user_id << 32 | order_number */
+    int64_t row;  /* rank of the order by order_id */
+} key_row;
+
+/* qsort order: by (user_id, order_number). */
+static int cmp_key_row(const void *a, const void *b) {
+    uint64_t x = ((const key_row *)a)->key, y = ((const key_row *)b)->key;
     return (x > y) - (x < y);
 }
 
-/* Reads every order in (user_id, order_number) order into h's user and order arrays and
- * returns in *byid (malloc'd, caller frees) the (order_id, position) pairs sorted by id. */
+/* Reads every order into h's user and order arrays in (user_id, order_number) order and
+ * returns in *byid (malloc'd, caller frees) the (order_id, position) pairs sorted by id.
+ * The table is read in its own order (order_id: sequential pages) and sorted here, which is
+ * much faster than following orders_by_user into random table pages. */
 static int load_orders(st_history *h, sqlite3 *db, id_pos **byid, char *err, size_t errlen) {
     sqlite3_stmt *st = NULL;
     int64_t n = 0;
@@ -150,47 +165,72 @@ static int load_orders(st_history *h, sqlite3 *db, id_pos **byid, char *err, siz
     h->days_since = nb_xmalloc(un * sizeof *h->days_since);
     h->order_item_off = nb_xcalloc(un, sizeof *h->order_item_off);
     id_pos *p = nb_xmalloc(un * sizeof *p);
-    size_t ucap = 1024;
-    h->user_ids = nb_xmalloc(ucap * sizeof *h->user_ids);
-    h->user_order_off = nb_xmalloc((ucap + 1) * sizeof *h->user_order_off);
+    key_row *kr = nb_xmalloc(un * sizeof *kr);
+    uint8_t *tev = nb_xmalloc(un), *tdow = nb_xmalloc(un), *thour = nb_xmalloc(un);
+    int16_t *tdays = nb_xmalloc(un * sizeof *tdays);
     rc = prep(db,
-              "SELECT user_id, order_id, eval_set, order_dow, order_hour_of_day, days_since_prior_order "
-              "FROM orders ORDER BY user_id, order_number",
+              "SELECT order_id, user_id, order_number, eval_set, order_dow, order_hour_of_day, "
+              "days_since_prior_order FROM orders ORDER BY order_id",
               &st, err, errlen);
     int64_t i = 0;
     int r = 0;
     while (rc == NB_OK && (r = sqlite3_step(st)) == SQLITE_ROW && i < n) {
-        int32_t u = sqlite3_column_int(st, 0);
-        if (h->n_users == 0 || h->user_ids[h->n_users - 1] != u) {
-            if ((size_t)h->n_users == ucap) {
-                ucap *= 2;
-                h->user_ids = nb_xrealloc(h->user_ids, ucap * sizeof *h->user_ids);
-                h->user_order_off = nb_xrealloc(h->user_order_off, (ucap + 1) * sizeof *h->user_order_off);
-            }
-            h->user_ids[h->n_users] = u;
-            h->user_order_off[h->n_users] = i;
-            h->n_users++;
-        }
-        h->order_ids[i] = sqlite3_column_int(st, 1);
-        h->eval_set[i] = (uint8_t)sqlite3_column_int(st, 2);
-        h->dow[i] = (uint8_t)sqlite3_column_int(st, 3);
-        h->hour[i] = (uint8_t)sqlite3_column_int(st, 4);
-        h->days_since[i] = sqlite3_column_type(st, 5) == SQLITE_NULL ? -1 : (int16_t)sqlite3_column_int(st, 5);
-        p[i].id = h->order_ids[i];
+        p[i].id = sqlite3_column_int(st, 0);
         p[i].pad = 0;
-        p[i].pos = i;
+        int64_t u = sqlite3_column_int64(st, 1), num = sqlite3_column_int64(st, 2);
+        if (u < 0 || u > INT32_MAX || num < 0 || num > INT32_MAX) {
+            rc = nb_err(err, errlen, NB_EDB, "orders: order %d has user_id %lld, order_number %lld out of range",
+                        p[i].id, (long long)u, (long long)num);
+            break;
+        }
+        kr[i].key = (uint64_t)u << 32 | (uint64_t)num;
+        kr[i].row = i;
+        tev[i] = (uint8_t)sqlite3_column_int(st, 3);
+        tdow[i] = (uint8_t)sqlite3_column_int(st, 4);
+        thour[i] = (uint8_t)sqlite3_column_int(st, 5);
+        tdays[i] = sqlite3_column_type(st, 6) == SQLITE_NULL ? -1 : (int16_t)sqlite3_column_int(st, 6);
         i++;
     }
     if (rc == NB_OK && (r != SQLITE_DONE || i != n))
         rc = nb_err(err, errlen, NB_EDB, "reading orders: %s", r == SQLITE_DONE ? "row count changed" : sqlite3_errmsg(db));
     sqlite3_finalize(st);
-    h->user_order_off[h->n_users] = i;
-    h->n_orders = i;
+    if (rc == NB_OK) {
+        qsort(kr, (size_t)n, sizeof *kr, cmp_key_row);
+        size_t ucap = 1024;
+        h->user_ids = nb_xmalloc(ucap * sizeof *h->user_ids);
+        h->user_order_off = nb_xmalloc((ucap + 1) * sizeof *h->user_order_off);
+        for (int64_t k = 0; k < n; k++) {
+            int32_t u = (int32_t)(kr[k].key >> 32);
+            if (h->n_users == 0 || h->user_ids[h->n_users - 1] != u) {
+                if ((size_t)h->n_users == ucap) {
+                    ucap *= 2;
+                    h->user_ids = nb_xrealloc(h->user_ids, ucap * sizeof *h->user_ids);
+                    h->user_order_off = nb_xrealloc(h->user_order_off, (ucap + 1) * sizeof *h->user_order_off);
+                }
+                h->user_ids[h->n_users] = u;
+                h->user_order_off[h->n_users] = k;
+                h->n_users++;
+            }
+            int64_t row = kr[k].row;
+            p[row].pos = k;
+            h->order_ids[k] = p[row].id;
+            h->eval_set[k] = tev[row];
+            h->dow[k] = tdow[row];
+            h->hour[k] = thour[row];
+            h->days_since[k] = tdays[row];
+        }
+        if (h->user_order_off) h->user_order_off[h->n_users] = n;
+        h->n_orders = n;
+    }
+    free(kr);
+    free(tev);
+    free(tdow);
+    free(thour);
+    free(tdays);
     if (rc) {
         free(p);
         return rc;
     }
-    qsort(p, (size_t)i, sizeof *p, cmp_id_pos);
     *byid = p;
     return NB_OK;
 }
@@ -270,9 +310,19 @@ int st_history_load(st_history *h, sqlite3 *db, char *err, size_t errlen) {
     id_pos *byid = NULL;
     int rc = st_catalog_load(h, db, err, errlen);
     if (rc) return rc;
+    /* Sequential scans read each page once: plain reads are as fast as mmap here, and do
+     * not add the whole file to this process's resident set. */
+    int64_t mmap_size = 0;
+    if (query_i64(db, "PRAGMA mmap_size", &mmap_size, NULL, 0) != NB_OK) mmap_size = -1;
+    sqlite3_exec(db, "PRAGMA mmap_size=0", NULL, NULL, NULL);
     int in_txn = sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK;
     if ((rc = load_orders(h, db, &byid, err, errlen)) == NB_OK) rc = load_items(h, db, byid, err, errlen);
     if (in_txn) sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    if (mmap_size > 0) {
+        char sql[64];
+        snprintf(sql, sizeof sql, "PRAGMA mmap_size=%lld", (long long)mmap_size);
+        sqlite3_exec(db, sql, NULL, NULL, NULL);
+    }
     free(byid);
     if (rc) st_history_free(h);
     return rc;
@@ -283,6 +333,9 @@ int st_history_load(st_history *h, sqlite3 *db, char *err, size_t errlen) {
 struct st_userq {
     sqlite3 *db;
     sqlite3_stmt *orders_st, *items_st;
+    sqlite3_stmt *begin_st, *commit_st; /* one read transaction per user: one lock, one snapshot */
+    prod_map pm;                        /* product_id -> index for the catalogue last used */
+    const st_history *pm_for;
     int32_t user_id[1];
     int64_t user_off[2];
     size_t ocap, icap;
@@ -294,6 +347,8 @@ struct st_userq {
     uint8_t *reordered;
 };
 
+/* Prepares the two per-user statements on db (which the caller keeps owning). Returns
+ * NB_OK and *q, or NB_EDB with *q NULL. */
 int st_userq_open(st_userq **q, sqlite3 *db, char *err, size_t errlen) {
     st_userq *u = nb_xcalloc(1, sizeof *u);
     u->db = db;
@@ -304,6 +359,8 @@ int st_userq_open(st_userq **q, sqlite3 *db, char *err, size_t errlen) {
     if (rc == NB_OK)
         rc = prep(db, "SELECT product_id, reordered FROM order_items WHERE order_id = ?1 ORDER BY add_to_cart_order",
                   &u->items_st, err, errlen);
+    if (rc == NB_OK) rc = prep(db, "BEGIN", &u->begin_st, err, errlen);
+    if (rc == NB_OK) rc = prep(db, "COMMIT", &u->commit_st, err, errlen);
     if (rc) {
         st_userq_free(u);
         u = NULL;
@@ -312,10 +369,11 @@ int st_userq_open(st_userq **q, sqlite3 *db, char *err, size_t errlen) {
     return rc;
 }
 
-/* Fills out with user_id's history: orders, then each order's items. Returns NB_OK,
- * NB_ENOTFOUND (the user has no orders), NB_EDB (also for a product missing from catalog). */
-int st_userq_load(st_userq *q, const st_history *catalog, int32_t user_id, st_history *out, char *err,
-                  size_t errlen) {
+/* Reads user_id's orders, then each order's items, into q's buffers and fills out. Returns
+ * NB_OK, NB_ENOTFOUND (the user has no orders), NB_EDB (also for a product missing from
+ * catalog). */
+static int userq_read(st_userq *q, const st_history *catalog, int32_t user_id, st_history *out, char *err,
+                      size_t errlen) {
     int rc = NB_OK, r;
     size_t no = 0, ni = 0;
     sqlite3_bind_int(q->orders_st, 1, user_id);
@@ -349,7 +407,7 @@ int st_userq_load(st_userq *q, const st_history *catalog, int32_t user_id, st_hi
                 q->reordered = nb_xrealloc(q->reordered, q->icap);
             }
             int32_t pid = sqlite3_column_int(q->items_st, 0);
-            int pi = st_product_index(catalog, pid);
+            int pi = prod_map_get(&q->pm, pid);
             if (pi < 0) {
                 rc = nb_err(err, errlen, NB_EDB, "user %d, order %d: product_id %d is not in the catalogue", user_id,
                             q->order_ids[k], pid);
@@ -389,10 +447,35 @@ int st_userq_load(st_userq *q, const st_history *catalog, int32_t user_id, st_hi
     return NB_OK;
 }
 
+/* See history.h. The statements run inside one read transaction (unless the caller has one
+ * open): one lock and one consistent snapshot per user instead of one per statement. The
+ * catalogue must stay alive and unchanged while q is used with it (q caches an id map). */
+int st_userq_load(st_userq *q, const st_history *catalog, int32_t user_id, st_history *out, char *err,
+                  size_t errlen) {
+    if (q->pm_for != catalog) {
+        free(q->pm.dense);
+        prod_map_init(&q->pm, catalog);
+        q->pm_for = catalog;
+    }
+    int txn = sqlite3_get_autocommit(q->db) && sqlite3_step(q->begin_st) == SQLITE_DONE;
+    sqlite3_reset(q->begin_st);
+    int rc = userq_read(q, catalog, user_id, out, err, errlen);
+    if (txn) {
+        sqlite3_step(q->commit_st);
+        sqlite3_reset(q->commit_st);
+    }
+    return rc;
+}
+
+/* Finalizes q's statements and frees its buffers (the last st_userq_load result dies
+ * with them). Safe on NULL. */
 void st_userq_free(st_userq *q) {
     if (!q) return;
     sqlite3_finalize(q->orders_st);
     sqlite3_finalize(q->items_st);
+    sqlite3_finalize(q->begin_st);
+    sqlite3_finalize(q->commit_st);
+    free(q->pm.dense);
     free(q->order_ids);
     free(q->eval_set);
     free(q->dow);

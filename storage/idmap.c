@@ -7,67 +7,66 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* See idmap.h: capacity a power of two at least twice expect. */
 void st_idmap_init(st_idmap *m, size_t expect) {
     size_t cap = 16;
     while (cap < 2 * expect) cap *= 2;
     m->cap = cap;
     m->n = 0;
-    m->keys = nb_xcalloc(cap, sizeof *m->keys);
-    m->vals = nb_xcalloc(cap, sizeof *m->vals);
+    m->slots = nb_xcalloc(cap, sizeof *m->slots);
 }
 
 /* Doubles the table and reinserts every key. */
 static void idmap_grow(st_idmap *m) {
     size_t ocap = m->cap;
-    uint64_t *okeys = m->keys, *ovals = m->vals;
+    st_idmap_slot *old = m->slots;
     m->cap = 2 * ocap;
-    m->keys = nb_xcalloc(m->cap, sizeof *m->keys);
-    m->vals = nb_xcalloc(m->cap, sizeof *m->vals);
+    m->slots = nb_xcalloc(m->cap, sizeof *m->slots);
     size_t mask = m->cap - 1;
     for (size_t i = 0; i < ocap; i++) {
-        if (!okeys[i]) continue;
-        size_t j = nb_hash64(okeys[i]) & mask;
-        while (m->keys[j]) j = (j + 1) & mask;
-        m->keys[j] = okeys[i];
-        m->vals[j] = ovals[i];
+        if (!old[i].key) continue;
+        size_t j = nb_hash64(old[i].key) & mask;
+        while (m->slots[j].key) j = (j + 1) & mask;
+        m->slots[j] = old[i];
     }
-    free(okeys);
-    free(ovals);
+    free(old);
 }
 
+/* See idmap.h: linear probing from the key's hash; grows before the load passes 1/2. */
 uint64_t *st_idmap_put(st_idmap *m, uint64_t key, int *found) {
     assert(key < UINT64_MAX);
     if (2 * (m->n + 1) > m->cap) idmap_grow(m);
     uint64_t k = key + 1;
     size_t mask = m->cap - 1;
     size_t j = nb_hash64(k) & mask;
-    while (m->keys[j]) {
-        if (m->keys[j] == k) {
+    while (m->slots[j].key) {
+        if (m->slots[j].key == k) {
             *found = 1;
-            return &m->vals[j];
+            return &m->slots[j].val;
         }
         j = (j + 1) & mask;
     }
-    m->keys[j] = k;
-    m->vals[j] = 0;
+    m->slots[j].key = k;
+    m->slots[j].val = 0;
     m->n++;
     *found = 0;
-    return &m->vals[j];
+    return &m->slots[j].val;
 }
 
+/* See idmap.h: the value slot of key, or NULL. */
 uint64_t *st_idmap_get(const st_idmap *m, uint64_t key) {
     uint64_t k = key + 1;
     size_t mask = m->cap - 1;
     size_t j = nb_hash64(k) & mask;
-    while (m->keys[j]) {
-        if (m->keys[j] == k) return &m->vals[j];
+    while (m->slots[j].key) {
+        if (m->slots[j].key == k) return &m->slots[j].val;
         j = (j + 1) & mask;
     }
     return NULL;
 }
 
+/* See idmap.h: frees the slots and zeroes m. */
 void st_idmap_free(st_idmap *m) {
-    free(m->keys);
-    free(m->vals);
+    free(m->slots);
     memset(m, 0, sizeof *m);
 }

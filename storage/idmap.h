@@ -1,6 +1,6 @@
 /* idmap.h -- an open-addressing hash map from 64-bit keys to 64-bit values, for the id sets
  * the import must keep (order ids, products, (user, order_number) pairs). Linear probing,
- * grows at half load; memory is 32 bytes per slot, about 64 bytes per key. Not thread-safe. */
+ * grows at half load; memory is 16 bytes per slot, 32 to 64 bytes per key. Not thread-safe. */
 #ifndef ST_IDMAP_H
 #define ST_IDMAP_H
 
@@ -8,8 +8,12 @@
 #include <stdint.h>
 
 typedef struct {
-    uint64_t *keys;   /* key + 1; 0 marks an empty slot */
-    uint64_t *vals;
+    uint64_t key;     /* key + 1; 0 marks an empty slot */
+    uint64_t val;
+} st_idmap_slot;      /* key and value side by side: one cache miss per lookup */
+
+typedef struct {
+    st_idmap_slot *slots;
     size_t cap;       /* a power of two */
     size_t n;
 } st_idmap;

@@ -59,8 +59,9 @@ int main(int argc, char **argv) {
         return 1;
     }
     printf("nb-import: %lld users, %lld orders (%lld prior, %lld train, %lld test), %lld items, "
-           "%lld products, %lld aisles, %lld departments in %.2f s -> %s\n",
+           "%lld products, %lld aisles, %lld departments in %.2f s (rows %.2f s, indexes %.2f s, fsync %.2f s) "
+           "-> %s\n",
            s.users, s.orders, s.orders_prior, s.orders_train, s.orders_test, s.items, s.products, s.aisles,
-           s.departments, s.seconds, db);
+           s.departments, s.seconds, s.seconds_rows, s.seconds_index, s.seconds_fsync, db);
     return 0;
 }

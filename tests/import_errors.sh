@@ -97,6 +97,36 @@ bad train_item_of_prior_order order_products__train.csv '2s/^12,/11,/' "2: field
 bad unterminated_quote products.csv '4s/^3,/3,"/' "4: field 2: unterminated quoted field"
 bad empty_order_id orders.csv '2s/^10,/,/' "2: field order_id: empty"
 
+# a writer-side error (duplicate cart position, found by SQLite) early in a large file: the
+# parser thread, blocked on a full queue, must be stopped cleanly
+big=$T_TMP/case_big
+rm -rf "$big"; cp -r "$good" "$big"
+awk 'BEGIN { print "order_id,product_id,add_to_cart_order,reordered"; print "10,1,1,0"; print "10,2,1,0";
+             for (i = 2; i <= 300000; i++) printf "11,%d,%d,0\n", 1 + i % 3, i }' >"$big/order_products__prior.csv"
+out=$("$NB_BIN/nb-import" --csv "$big" --db "$store" 2>&1)
+t_check big_duplicate_exit test $? -ne 0
+t_contains big_duplicate_message "$out" "$big/order_products__prior.csv:3: field add_to_cart_order: duplicate (order_id 10, add_to_cart_order 1)"
+t_eq big_duplicate_store_intact "$(md5sum <"$store")" "$before"
+t_eq big_duplicate_no_stray_files "$(ls "$T_TMP/db")" "store.db"
+# ... and a parser-side error late in the same file comes out after all rows before it
+sed -i '3s/^10,2,1,0$/10,2,2,0/; 250000s/^11,/11x,/' "$big/order_products__prior.csv"
+out=$("$NB_BIN/nb-import" --csv "$big" --db "$store" 2>&1)
+t_contains big_late_error_message "$out" "$big/order_products__prior.csv:250000: field order_id: '11x' is not an integer"
+t_eq big_late_error_store_intact "$(md5sum <"$store")" "$before"
+
+# on a terminal, progress lines (rows, rows/s) go to stderr; the summary line always ends the output
+if command -v script >/dev/null; then
+    sed -i '250000s/^11x,/11,/' "$big/order_products__prior.csv"
+    tty_out=$(script -qec "$NB_BIN/nb-import --csv '$big' --db '$T_TMP/db/tty.db'" /dev/null 2>&1 | tr '\r' '\n')
+    t_contains progress_on_tty "$tty_out" "rows/s"
+    t_contains progress_summary_last "$(echo "$tty_out" | grep -v '^$' | tail -n 1)" "nb-import: 2 users, 5 orders"
+    out=$("$NB_BIN/nb-import" --csv "$big" --db "$T_TMP/db/tty.db" 2>&1)
+    t_eq no_progress_off_tty "$(echo "$out" | grep -c 'rows/s')" "0"
+    rm -f "$T_TMP/db/tty.db"
+else
+    t_skip progress_on_tty "no script(1) to fake a terminal"
+fi
+
 # a failed first import creates nothing at all
 rm -rf "$T_TMP/fresh"; mkdir -p "$T_TMP/fresh"
 cp -r "$good" "$T_TMP/case_fresh"; sed -i '3s/15.0$/31/' "$T_TMP/case_fresh/orders.csv"
