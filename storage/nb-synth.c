@@ -29,6 +29,11 @@ static const char usage[] =
     "                 (49688 products, 134 aisles, 21 departments)\n"
     "  --help         this text\n"
     "\n"
+    "orders.csv is sorted by user_id, then order_number; order ids are 1..(number of\n"
+    "orders), shuffled across all users by a keyed bijection (unique, but in no order).\n"
+    "The item files list each order's rows in add_to_cart_order, orders grouped by user.\n"
+    "orders.csv is written last, so its presence means the set is complete.\n"
+    "\n"
     "Statistics of the generated set (orders per user, basket size, reorder share,\n"
     "train/test share, top-product share) are printed to stderr.\n";
 

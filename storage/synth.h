@@ -97,6 +97,7 @@ typedef struct {
     FILE *f;
     char *buf;
     size_t n, cap;
+    uint64_t written, wb_from;   /* bytes written; start of the range not yet sent to disk */
 } sy_out;
 
 typedef struct {

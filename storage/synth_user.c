@@ -1,15 +1,18 @@
 /* synth_user.c -- one synthetic user: habits, orders, baskets.
  *
  * A user has (all drawn from the user's own RNG stream, so users are independent):
- *   - a number of orders (4-100, lognormal: median ~10, mean ~16) and a typical interval
+ *   - a number of orders (4-100, Weibull-shaped: median 10, mean 16.6) and a typical interval
  *     between orders that is shorter for frequent shoppers; some shop on a weekly rhythm;
+ *     occasional same-day top-ups and long breaks (days_since is capped at 30 when written);
  *   - a preferred hour of day and a typical basket size;
  *   - 1-3 favourite departments and a handful of favourite co-purchase clusters there;
  *   - staples: products bought with a product-specific period (1-4 typical intervals), a
  *     purchase probability that rises with the days since the last purchase, some of them
  *     adopted late or dropped early -- so "what this user bought most often" is strong but
  *     recency and periodicity still carry signal;
- *   - a propensity to re-buy other past items (recency-weighted), growing with history.
+ *   - a propensity to re-buy other past items (recency-weighted: mostly from the last few
+ *     orders), growing with history.
+ * Constants were tuned so that the statistics match Instacart's (see tests/synth.sh).
  * The rest of a basket is new items: from the cluster of an item already in the basket
  * (co-purchase), from a favourite cluster, or from global popularity.
  * reordered = 1 exactly when the user bought the product in an earlier order.
@@ -29,7 +32,7 @@
 
 typedef struct {
     int32_t p;
-    double period, q;      /* days; purchase probability when due */
+    double period, q;      /* in typical intervals; purchase probability when due */
     int start, end;        /* active for order numbers in [start, end) */
 } staple;
 
@@ -38,11 +41,11 @@ struct sy_gen {
     uint64_t seed;
     sy_out *orders, *prior, *train;
     sy_stats *st;
-    /* per product, valid when owner[p] == the current user: bought in an earlier order */
-    int64_t *owner;
-    int32_t *last_day;
-    int64_t *in_basket;      /* == order stamp: already in the basket being built */
-    int64_t stamp;
+    /* per product, one cache line per lookup: owner == the current user means bought in an
+     * earlier order (on last_day); in_basket == stamp means already in the basket being
+     * built (stamps count baskets and staple sets: < 2^32 since users <= 20M) */
+    struct { uint32_t owner, last_day, in_basket; } *prod;
+    uint32_t stamp;
     int32_t *events;         /* the user's past purchases, oldest first */
     size_t n_events, cap_events;
     staple staples[MAX_STAPLES];
@@ -93,9 +96,7 @@ sy_gen *sy_gen_new(const sy_model *m, uint64_t seed, sy_out *orders, sy_out *pri
     g->prior = prior;
     g->train = train;
     g->st = st;
-    g->owner = nb_xcalloc((size_t)np, sizeof(int64_t));
-    g->last_day = nb_xcalloc((size_t)np, sizeof(int32_t));
-    g->in_basket = nb_xcalloc((size_t)np, sizeof(int64_t));
+    g->prod = nb_xcalloc((size_t)np, sizeof *g->prod);
     g->cap_events = 1024;
     g->events = nb_xmalloc(sizeof(int32_t) * g->cap_events);
     return g;
@@ -103,9 +104,7 @@ sy_gen *sy_gen_new(const sy_model *m, uint64_t seed, sy_out *orders, sy_out *pri
 
 void sy_gen_free(sy_gen *g) {
     if (!g) return;
-    free(g->owner);
-    free(g->last_day);
-    free(g->in_basket);
+    free(g->prod);
     free(g->events);
     free(g);
 }
@@ -125,25 +124,25 @@ static int32_t draw_fav(sy_gen *g, nb_rng *r) {
  * cluster, or global popularity. */
 static int32_t draw_new(sy_gen *g, nb_rng *r, int nb) {
     double x = nb_rng_uniform(r);
-    if (nb > 0 && x < 0.40) {
+    if (nb > 0 && x < 0.30) {
         int32_t q = g->basket[nb_rng_below(r, (uint64_t)nb)];
         return sy_table_draw(&g->m->cl_table[g->m->prod_cluster[q]], r);
     }
-    if (x < 0.86) return draw_fav(g, r);
+    if (x < 0.78) return draw_fav(g, r);
     return sy_table_draw(&g->m->global, r);
 }
 
 /* A past purchase, recency-weighted: an exponential offset back from the latest event. */
 static int32_t draw_past(sy_gen *g, nb_rng *r) {
     size_t e = g->n_events;
-    double lam = e * 0.35 > 8 ? e * 0.35 : 8;
+    double lam = clampd(e * 0.25, 6, 60);
     double off = -log(1.0 - nb_rng_uniform(r)) * lam;
     size_t i = off < (double)e ? e - 1 - (size_t)off : (size_t)nb_rng_below(r, e);
     return g->events[i];
 }
 
 /* Draws the user's favourite clusters and staples. */
-static void user_habits(sy_gen *g, nb_rng *r, int n_orders, double mu_basket, int64_t u) {
+static void user_habits(sy_gen *g, nb_rng *r, int n_orders, double mu_basket) {
     const sy_model *m = g->m;
     int nd = 1 + (int)nb_rng_below(r, 3), fd[3];
     for (int i = 0; i < nd; i++) fd[i] = sy_table_draw(&m->dept_table, r);
@@ -166,22 +165,21 @@ static void user_habits(sy_gen *g, nb_rng *r, int n_orders, double mu_basket, in
         int32_t p = -1;
         for (int t = 0; t < 6 && p < 0; t++) {
             int32_t c = nb_rng_uniform(r) < 0.65 ? draw_fav(g, r) : sy_table_draw(&m->global, r);
-            if (g->in_basket[c] != g->stamp) p = c;
+            if (g->prod[c].in_basket != g->stamp) p = c;
         }
         if (p < 0) continue;
-        g->in_basket[p] = g->stamp;
+        g->prod[p].in_basket = g->stamp;
         staple *st = &g->staples[g->n_staples++];
         double x = nb_rng_uniform(r);
-        int mult = x < 0.4 ? 1 : x < 0.7 ? 2 : x < 0.9 ? 3 : 4;
+        int mult = x < 0.3 ? 1 : x < 0.65 ? 2 : x < 0.85 ? 3 : 4;
         st->p = p;
         st->period = mult * exp(0.15 * nb_rng_normal(r));   /* in typical intervals */
         st->q = 0.6 + 0.35 * nb_rng_uniform(r);
-        st->start = nb_rng_uniform(r) < 0.75 ? 1 : 2 + (int)nb_rng_below(r, (uint64_t)(n_orders - 2));
-        st->end = nb_rng_uniform(r) < 0.8
+        st->start = nb_rng_uniform(r) < 0.65 ? 1 : 2 + (int)nb_rng_below(r, (uint64_t)(n_orders - 2));
+        st->end = nb_rng_uniform(r) < 0.65
                       ? n_orders + 1
                       : st->start + 2 + (int)nb_rng_below(r, (uint64_t)(n_orders - st->start > 0 ? n_orders - st->start : 1));
     }
-    (void)u;
 }
 
 /* Sorts the basket by key (insertion sort: at most SY_MAX_BASKET items). */
@@ -216,13 +214,13 @@ static int make_basket(sy_gen *g, nb_rng *r, int64_t u, int k, int day, double T
         staple *s = &g->staples[(off + i) % g->n_staples];
         if (k < s->start || k >= s->end) continue;
         double p = s->q;
-        if (g->owner[s->p] == u) {
-            double t = (day - g->last_day[s->p]) / (s->period * T);
-            p *= 1.0 / (1.0 + exp(-5.0 * (t - 0.8)));
+        if (g->prod[s->p].owner == (uint32_t)u) {
+            double t = (day - (int)g->prod[s->p].last_day) / (s->period * T);
+            p *= 1.0 / (1.0 + exp(-8.0 * (t - 0.85)));
         }
         if (nb_rng_uniform(r) < p) {
             g->basket[nb++] = s->p;
-            g->in_basket[s->p] = g->stamp;
+            g->prod[s->p].in_basket = g->stamp;
         }
     }
     /* the rest: past items (more likely as the history grows) or new ones */
@@ -231,15 +229,15 @@ static int make_basket(sy_gen *g, nb_rng *r, int64_t u, int k, int day, double T
         int32_t p = -1;
         for (int t = 0; t < 8 && p < 0; t++) {
             int32_t c = g->n_events && nb_rng_uniform(r) < rho_k ? draw_past(g, r) : draw_new(g, r, nb);
-            if (g->in_basket[c] != g->stamp) p = c;
+            if (g->prod[c].in_basket != g->stamp) p = c;
         }
         if (p < 0) break;   /* everything tried was in the basket already: a smaller one */
         g->basket[nb++] = p;
-        g->in_basket[p] = g->stamp;
+        g->prod[p].in_basket = g->stamp;
     }
     /* reordered flags; reorders tend to be added to the cart first */
     for (int i = 0; i < nb; i++) {
-        g->re[i] = g->owner[g->basket[i]] == u;
+        g->re[i] = g->prod[g->basket[i]].owner == (uint32_t)u;
         g->key[i] = g->re[i] ? 0.6 * nb_rng_uniform(r) : 0.3 + 0.7 * nb_rng_uniform(r);
     }
     sort_basket(g, nb);
@@ -253,14 +251,14 @@ void sy_gen_user(sy_gen *g, int64_t u, uint64_t first_index, const sy_ids *ids) 
     user_rng(&r, g->seed, u, 1);
     sy_stats *st = g->st;
 
-    double T = clampd(40.0 / sqrt((double)n) * exp(0.45 * nb_rng_normal(&r)), 1.5, 45.0);
+    double T = clampd(39.0 / sqrt((double)n) * exp(0.65 * nb_rng_normal(&r)), 1.5, 60.0);
     int weekly = nb_rng_uniform(&r) < 0.3;
     if (weekly) T = T < 10.5 ? 7 : 7 * lround(T / 7.0);
-    double hour0 = clampd(13.5 + 3.0 * nb_rng_normal(&r), 7, 21);
-    double mu_b = 8.0 * exp(0.5 * nb_rng_normal(&r));
-    double rho = 0.5 * nb_rng_uniform(&r);
+    double hour0 = clampd(13.0 + 3.3 * nb_rng_normal(&r), 6, 22);
+    double mu_b = 8.1 * exp(0.5 * nb_rng_normal(&r));
+    double rho = 0.05 + 0.62 * nb_rng_uniform(&r);
     int dow = draw_dow(&r);
-    user_habits(g, &r, n, mu_b, u);
+    user_habits(g, &r, n, mu_b);
     g->n_events = 0;
 
     int day = 0;
@@ -270,20 +268,20 @@ void sy_gen_user(sy_gen *g, int64_t u, uint64_t first_index, const sy_ids *ids) 
         int ds = -1;
         if (k > 1) {
             double gap = weekly ? T + 1.5 * nb_rng_normal(&r) + (nb_rng_uniform(&r) < 0.1 ? 7 : 0)
-                                : T * exp(0.5 * nb_rng_normal(&r));
-            if (nb_rng_uniform(&r) < 0.04) gap *= 2.5;  /* a holiday, a busy month */
+                                : T * exp(0.55 * nb_rng_normal(&r));
+            double x = nb_rng_uniform(&r);
+            if (x < 0.07) gap *= 3.0;          /* a holiday, a busy month */
+            else if (x < 0.09) gap = 0;        /* a top-up order the same day */
             int gi = gap < 0 ? 0 : (int)lround(gap);
-            if (gi >= 2 && nb_rng_uniform(&r) < 0.35) {  /* shift a day toward a busier weekday */
-                int best = 0;
-                for (int d = -1; d <= 1; d++)
-                    if (dow_w[(dow + gi + d) % 7] > dow_w[(dow + gi + best) % 7]) best = d;
-                gi += best;
+            if (gi >= 2 && nb_rng_uniform(&r) < 0.2) {  /* shift a day toward a busier weekday */
+                int d = (int)nb_rng_below(&r, 3) - 1;
+                if (dow_w[(dow + gi + d) % 7] > dow_w[(dow + gi) % 7]) gi += d;
             }
             day += gi;
             dow = (dow + gi) % 7;
             ds = gi > 30 ? 30 : gi;
         }
-        int hour = (int)lround(clampd(hour0 + 2.0 * nb_rng_normal(&r), 0, 23));
+        int hour = (int)lround(clampd(hour0 + 2.3 * nb_rng_normal(&r), 0, 23));
         if (nb_rng_uniform(&r) < 0.01) hour = (int)nb_rng_below(&r, 24);
         int last = k == n;
         const char *es = !last ? "prior" : is_train ? "train" : "test";
@@ -334,8 +332,8 @@ void sy_gen_user(sy_gen *g, int64_t u, uint64_t first_index, const sy_ids *ids) 
         }
         for (int i = 0; i < nb; i++) {
             int32_t p = g->basket[i];
-            g->owner[p] = u;
-            g->last_day[p] = day;
+            g->prod[p].owner = (uint32_t)u;
+            g->prod[p].last_day = (uint32_t)day;
             g->events[g->n_events++] = p;
         }
     }
