@@ -29,6 +29,7 @@ static double cpu_now(void) {
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
+/* Returns a Poisson(lambda) draw (Knuth's product of uniforms; lambda is small). */
 static int poisson(nb_rng *r, double lambda) {
     double l = exp(-lambda), p = 1;
     int k = 0;
@@ -36,6 +37,7 @@ static int poisson(nb_rng *r, double lambda) {
     return k - 1;
 }
 
+/* Parses v as an integer >= lo into *out; returns 0, or -1 after printing which flag is bad. */
 static int parse_int(const char *flag, const char *v, int lo, int *out) {
     char *end;
     long x = strtol(v, &end, 10);
@@ -47,6 +49,7 @@ static int parse_int(const char *flag, const char *v, int lo, int *out) {
     return 0;
 }
 
+/* See the header comment. */
 int main(int argc, char **argv) {
     int B = 32, P = 49688, S = 0, steps = 20, threads = 2, warmup = 2, seed = 1, F = 0;
     for (int i = 1; i < argc; i++) {

@@ -149,8 +149,10 @@ double nn_grad_norm(const nn_real *g, size_t n);
 void nn_head_forward(nn_real *out, const nn_real *in, const nn_real *w, const nn_real *b,
                      const int32_t *rows, int B, int I, int S);
 
-/* Threads used by BLAS and by the model's own parallel passes (head, Adam, gradient norm),
- * >= 1. Process-wide; call before training, not concurrently with a forward/backward. */
+/* Threads used by the model's own parallel passes (output layer forward and backward, Adam,
+ * gradient norm), >= 1, default 1. OpenBLAS is set to one thread (here and by
+ * nn_model_init): the model splits its big gemms itself. Process-wide; call before
+ * training, not concurrently with a forward/backward. */
 void nn_set_threads(int n);
 int nn_get_threads(void);
 

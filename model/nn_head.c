@@ -24,11 +24,15 @@ static int g_threads = 1;
  * complex.h it pulls in). */
 void openblas_set_num_threads(int num_threads);
 
+/* OpenBLAS itself is kept single-threaded: the model's gemms are either small (GRU steps,
+ * conv, fc), where OpenBLAS's spin-waiting threads cost more than they save -- badly so on a
+ * busy machine -- or split across our own threads (the output layer). */
 void nn_set_threads(int n) {
     g_threads = n < 1 ? 1 : n;
-    openblas_set_num_threads(g_threads);
+    openblas_set_num_threads(1);
 }
 
+/* Returns the thread count set by nn_set_threads (default 1). */
 int nn_get_threads(void) { return g_threads; }
 
 typedef struct {
@@ -38,6 +42,7 @@ typedef struct {
     int part;
 } par_job;
 
+/* Thread entry: runs one part of an nn_par_for. */
 static void *par_main(void *arg) {
     par_job *j = arg;
     j->fn(j->ctx, j->lo, j->hi, j->part);
@@ -84,6 +89,7 @@ int nn_par_for(void (*fn)(void *, size_t, size_t, int), void *ctx, size_t n, siz
 #define VW 8
 typedef nn_real vec __attribute__((vector_size(VW * sizeof(nn_real))));
 
+/* Unaligned load of VW reals. */
 static inline vec vload(const nn_real *p) {
     vec v;
     memcpy(&v, p, sizeof v);

@@ -30,6 +30,7 @@ void nn_embed_backward(nn_real *demb, const nn_real *dout, const int32_t *idx, i
  * (zero-padded at its end to length K). */
 static inline int conv_npos(int len, int K) { return len >= K ? len - K + 1 : 1; }
 
+/* Returns the output positions of all orders together (rows of the im2col matrix). */
 static size_t conv_total_pos(const int *off, int n_ord, int K) {
     size_t n = 0;
     for (int o = 0; o < n_ord; o++) n += (size_t)conv_npos(off[o + 1] - off[o], K);
@@ -197,6 +198,7 @@ void nn_linear_rows_backward(nn_real *din, nn_real *dw, nn_real *db, nn_real *dw
 
 /* ---- ReLU, dropout ------------------------------------------------------------------- */
 
+/* out = max(in, 0). */
 void nn_relu_forward(nn_real *out, const nn_real *in, size_t n) {
     for (size_t i = 0; i < n; i++) out[i] = in[i] > 0 ? in[i] : 0;
 }
@@ -222,6 +224,7 @@ void nn_dropout_forward(nn_real *out, nn_real *mask, const nn_real *in, size_t n
     }
 }
 
+/* din += dout * mask (the mask forward drew). */
 void nn_dropout_backward(nn_real *din, const nn_real *dout, const nn_real *mask, size_t n) {
     for (size_t i = 0; i < n; i++) din[i] += dout[i] * mask[i];
 }

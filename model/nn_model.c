@@ -23,6 +23,7 @@
 
 /* ---- configuration ------------------------------------------------------------------ */
 
+/* The research log's best setting (see nn.h for each field). */
 void nn_config_default(nn_config *c, int n_products) {
     memset(c, 0, sizeof *c);
     c->n_products = n_products;
@@ -88,11 +89,12 @@ typedef struct {
     buf hs[NN_MAX_LAYERS], gates[NN_MAX_LAYERS], dmask[NN_MAX_LAYERS], xd[NN_MAX_LAYERS];
     buf u, a1, r1, hmask, d1, wbuf, logits, dlogits, rp1, rh1, rv;
     /* backward */
-    buf dhs, dx, gscr, dcout, deout, du, dd1, dr1, da1, dwbuf, dv, dh1, dp1;
+    buf dhs, dx, gscr, dcout, deout, du, dd1, dr1, da1, dwbuf, dv, dh1, dp1, hparts;
 } nn_act;
 
 #define NEED(field, type, count) ((type *)need(&a->field, (size_t)(count) * sizeof(type)))
 
+/* Frees every activation buffer and a itself (NULL is fine). */
 static void act_free(nn_act *a) {
     if (!a) return;
     /* every member from perm on is a buf */
@@ -175,6 +177,7 @@ static void bind(const nn_model *m, nn_real *base, nn_params *p) {
     assert(k == m->n_tensors);
 }
 
+/* Returns n zeroed reals, 64-byte aligned (caller frees), or NULL. */
 static nn_real *alloc_reals(size_t n) {
     void *p = NULL;
     if (posix_memalign(&p, 64, (n ? n : 1) * sizeof(nn_real))) return NULL;
@@ -182,6 +185,7 @@ static nn_real *alloc_reals(size_t n) {
     return p;
 }
 
+/* x[i] ~ U(-bound, bound), drawn in index order from r. */
 static void fill_uniform(nn_real *x, size_t n, double bound, nb_rng *r) {
     for (size_t i = 0; i < n; i++) x[i] = (nn_real)((2 * nb_rng_uniform(r) - 1) * bound);
 }
@@ -207,6 +211,7 @@ int nn_model_init(nn_model *m, const nn_config *c, uint64_t seed, char *err, siz
     memset(m, 0, sizeof *m);
     int rc = nn_config_check(c, err, errlen);
     if (rc) return rc;
+    nn_set_threads(nn_get_threads());   /* applies the OpenBLAS policy (see nn_set_threads) */
     m->cfg = *c;
     layout(m);
     m->mem = alloc_reals(m->n_params);
@@ -260,6 +265,7 @@ int nn_model_train_init(nn_model *m, char *err, size_t errlen) {
     return NB_OK;
 }
 
+/* Frees what m owns (not a scoring clone's borrowed parameters) and zeroes *m. */
 void nn_model_free(nn_model *m) {
     if (m->owns_mem) free(m->mem);
     free(m->grad_mem);
@@ -421,6 +427,77 @@ double nn_model_forward(nn_model *m, const nn_batch *b, int training, float pos_
 
 /* ---- backward ----------------------------------------------------------------------- */
 
+/* The output layer's backward, split over the scored columns across nn_get_threads()
+ * threads (each part one single-threaded sgemm pair; OpenBLAS's own threads spin-wait and
+ * cost more than they gain on the small gemms of this model). Part k computes
+ *   dW rows of its columns = dl[:, cols]^T . d1   (into dw directly for the full head,
+ *                                                 overwriting when `overwrite`; into the
+ *                                                 gathered dwbuf for a candidate head)
+ *   its share of dd1 = dl[:, cols] . W[cols]       (summed over parts in part order)
+ * and the bias gradient of its columns. A candidate head's dwbuf rows are scattered into dw
+ * afterwards on one thread (rows may repeat). The result depends on the thread count only
+ * through the order of the dd1 partial sums. */
+typedef struct {
+    nn_act *a;
+    nn_real *dw, *db, *dwbuf, *parts;
+    const nn_real *dl, *d1, *W;
+    const int32_t *rows;
+    int B, D, NS, overwrite;
+} hb_ctx;
+
+/* One part of head_backward: columns lo..hi-1; writes parts[part] (its dd1 share). */
+static void head_backward_part(void *vc, size_t lo, size_t hi, int part) {
+    hb_ctx *c = vc;
+    int B = c->B, D = c->D, NS = c->NS, n = (int)(hi - lo);
+    nn_real *pd = c->parts + (size_t)part * B * D;
+    if (n == 0) {
+        memset(pd, 0, (size_t)B * D * sizeof(nn_real));
+        return;
+    }
+    NN_GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, D, n, 1, c->dl + lo, NS,
+            c->W + lo * D, D, 0, pd, D);
+    if (c->rows) {
+        NN_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, n, D, B, 1, c->dl + lo, NS, c->d1, D, 0,
+                c->dwbuf + lo * D, D);
+    } else {
+        NN_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, n, D, B, 1, c->dl + lo, NS, c->d1, D,
+                c->overwrite ? 0 : 1, c->dw + lo * D, D);
+        for (int i = 0; i < B; i++) {
+            const nn_real *d = c->dl + (size_t)i * NS;
+            for (size_t j = lo; j < hi; j++) c->db[j] += d[j];
+        }
+    }
+}
+
+/* See the comment on hb_ctx. dd1 += the input gradient; dw, db accumulate (or dw is
+ * overwritten for the full head when `overwrite`). W is out.w (full head) or the gathered
+ * wbuf (candidate head, rows != NULL). */
+static void head_backward(nn_act *a, nn_real *dd1, int overwrite, nn_real *dw, nn_real *db,
+                          const nn_real *dl, const nn_real *d1, const nn_real *W,
+                          const int32_t *rows, int B, int D, int NS) {
+    hb_ctx c = {a, dw, db, NULL, NEED(hparts, nn_real, (size_t)NN_MAX_PARTS * B * D), dl, d1,
+                W, rows, B, D, NS, overwrite};
+    if (rows) c.dwbuf = NEED(dwbuf, nn_real, (size_t)NS * D);
+    /* threads pay off above ~1M multiply-adds per part */
+    size_t min_n = (size_t)(1 << 20) / ((size_t)B * D + 1) + 1;
+    int np = nn_par_for(head_backward_part, &c, (size_t)NS, min_n, 16);
+    for (int k = 0; k < np; k++) {
+        const nn_real *pd = c.parts + (size_t)k * B * D;
+        for (size_t i = 0; i < (size_t)B * D; i++) dd1[i] += pd[i];
+    }
+    if (rows) {
+        for (int s = 0; s < NS; s++) {
+            nn_real *d = dw + (size_t)rows[s] * D;
+            const nn_real *g = c.dwbuf + (size_t)s * D;
+            for (int j = 0; j < D; j++) d[j] += g[j];
+        }
+        for (int i = 0; i < B; i++) {
+            const nn_real *d = dl + (size_t)i * NS;
+            for (int s = 0; s < NS; s++) db[rows[s]] += d[s];
+        }
+    }
+}
+
 /* Clears every gradient but out.w, which the full head's backward overwrites (beta = 0):
  * 12.7M reals not written twice per step. Returns whether out.w still needs clearing. */
 static void clear_stale_grads(nn_model *m, int keep_out_w) {
@@ -477,21 +554,9 @@ void nn_model_backward(nn_model *m, const nn_batch *b, float pos_weight) {
     /* head */
     nn_real *dd1 = NEED(dd1, nn_real, (size_t)B * D);
     memset(dd1, 0, (size_t)B * D * sizeof(nn_real));
-    if (b->S > 0) {
-        nn_linear_rows_backward(dd1, G->out_w, G->out_b, NEED(dwbuf, nn_real, (size_t)b->S * D),
-                                dl, a->d1.p, a->wbuf.p, b->rows, B, D, b->S);
-    } else if (overwrite_out_w) {
-        NN_GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, D, NS, 1, dl, NS, P->out_w, D, 1,
-                dd1, D);
-        NN_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, NS, D, B, 1, dl, NS, a->d1.p, D, 0,
-                G->out_w, D);
-        for (int i = 0; i < B; i++) {
-            const nn_real *d = dl + (size_t)i * NS;
-            for (int j = 0; j < NS; j++) G->out_b[j] += d[j];
-        }
-    } else {
-        nn_linear_backward(dd1, G->out_w, G->out_b, dl, a->d1.p, P->out_w, B, D, NS);
-    }
+    head_backward(a, dd1, overwrite_out_w, G->out_w, G->out_b, dl, a->d1.p,
+                  b->S > 0 ? (nn_real *)a->wbuf.p : P->out_w, b->S > 0 ? b->rows : NULL, B, D,
+                  NS);
     nn_real *dr1 = NEED(dr1, nn_real, (size_t)B * D), *da1 = NEED(da1, nn_real, (size_t)B * D);
     memset(dr1, 0, (size_t)B * D * sizeof(nn_real));
     memset(da1, 0, (size_t)B * D * sizeof(nn_real));
@@ -549,12 +614,14 @@ typedef struct {
     double part_sq[NN_MAX_PARTS];
 } adam_ctx;
 
+/* Squared norm of one part of the gradient into part_sq[part]. */
 static void norm_part(void *vc, size_t lo, size_t hi, int part) {
     adam_ctx *c = vc;
     double n = nn_grad_norm(c->m->grad_mem + lo, hi - lo);
     c->part_sq[part] = n * n;
 }
 
+/* Adam over one part of the parameters. */
 static void adam_part(void *vc, size_t lo, size_t hi, int part) {
     adam_ctx *c = vc;
     nn_model *m = c->m;

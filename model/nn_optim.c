@@ -50,8 +50,10 @@ typedef float v8f __attribute__((vector_size(32)));
 typedef int32_t v8i __attribute__((vector_size(32)));
 typedef double v8d __attribute__((vector_size(64)));
 
+/* All lanes x. */
 static inline v8f vsplat(float x) { return (v8f){x, x, x, x, x, x, x, x}; }
-static inline v8f vsel(v8i mask, v8f a, v8f b) {   /* mask lanes are -1 or 0 */
+/* Lane-wise mask ? a : b; mask lanes are -1 or 0 (a vector comparison's result). */
+static inline v8f vsel(v8i mask, v8f a, v8f b) {
     v8i ia, ib;
     memcpy(&ia, &a, sizeof ia);
     memcpy(&ib, &b, sizeof ib);
@@ -250,6 +252,7 @@ void nn_adam_update_scaled(nn_real *restrict p, const nn_real *restrict g,
     adam_scalar(p + done, g + done, m + done, v + done, n - done, &k);
 }
 
+/* nn_adam_update_scaled with gscale 1. */
 void nn_adam_update(nn_real *p, const nn_real *g, nn_real *m, nn_real *v, size_t n, float lr,
                     float b1, float b2, float eps, long t) {
     nn_adam_update_scaled(p, g, m, v, n, 1, lr, b1, b2, eps, t);

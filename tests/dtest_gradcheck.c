@@ -278,10 +278,13 @@ static int test_grad_bce(void) {
 
 /* ---- the whole model ---------------------------------------------------------------- */
 
-typedef struct { nn_model *m; const nn_batch *b; } model_ctx;
+/* With dropout, every evaluation restarts the model's rng from the state the analytic
+ * forward started from, so all of them use the same masks. */
+typedef struct { nn_model *m; const nn_batch *b; nb_rng rng0; int training; } model_ctx;
 static double model_f(void *v) {
     model_ctx *c = v;
-    return nn_model_forward(c->m, c->b, 0, 10.0f);
+    c->m->rng = c->rng0;
+    return nn_model_forward(c->m, c->b, c->training, 10.0f);
 }
 
 /* A small batch: 4 users with 2, 5, 1, 3 orders of lengths 1..7 (some shorter than the
@@ -317,7 +320,7 @@ static void make_batch(small_batch *sb, nn_batch *b, int P, int S, const int32_t
     b->targets = sb->targets;
 }
 
-static int model_case(int S, int with_rep, double *worst) {
+static int model_case_l(int S, int with_rep, int layers, float dropout, double *worst) {
     static const int32_t rows[] = {9, 2, 4, 0, 7};
     static const int32_t rep_b[] = {0, 1, 1, 3, 2}, rep_col[] = {1, 0, 4, 3, 2};
     double rep_feat[5 * 2];
@@ -325,7 +328,8 @@ static int model_case(int S, int with_rep, double *worst) {
     nn_config cfg;
     nn_config_default(&cfg, 11);
     cfg.emb = 3; cfg.cnn_out = 4; cfg.kernel = 3; cfg.gru_hidden = 5; cfg.gru_layers = 2;
-    cfg.head = 6; cfg.dropout = 0; cfg.rep_features = with_rep ? 2 : 0; cfg.rep_hidden = 3;
+    cfg.head = 6; cfg.dropout = dropout; cfg.rep_features = with_rep ? 2 : 0; cfg.rep_hidden = 3;
+    cfg.gru_layers = layers;
     nn_model m;
     char err[NB_ERRLEN];
     if (nn_model_init(&m, &cfg, 7, err, sizeof err) || nn_model_train_init(&m, err, sizeof err)) {
@@ -340,20 +344,26 @@ static int model_case(int S, int with_rep, double *worst) {
     }
     /* training=1 with dropout 0: exercises the fused loss+gradient path; zero_grad first:
      * exercises the deferred clearing (out.w overwritten rather than accumulated) */
+    nb_rng rng0 = m.rng;
     nn_model_forward(&m, &b, 1, 10.0f);
     nn_model_zero_grad(&m);
     nn_model_backward(&m, &b, 10.0f);
-    model_ctx c = {&m, &b};
+    model_ctx c = {&m, &b, rng0, dropout > 0};
     int bad = 0;
     char what[96];
     for (int k = 0; k < m.n_tensors; k++) {
         const nn_tensor_info *t = &m.tensors[k];
-        snprintf(what, sizeof what, "model S=%d rep=%d %s", S, with_rep, t->name);
+        snprintf(what, sizeof what, "model S=%d rep=%d L=%d p=%g %s", S, with_rep, layers,
+                 (double)dropout, t->name);
         bad += compare(what, m.mem + t->offset, m.grad_mem + t->offset, t->size, model_f, &c,
                        400, worst);
     }
     nn_model_free(&m);
     return bad;
+}
+
+static int model_case(int S, int with_rep, double *worst) {
+    return model_case_l(S, with_rep, 2, 0, worst);
 }
 
 static int test_grad_model_full_head(void) {
@@ -372,6 +382,17 @@ static int test_grad_model_candidates_repeat(void) {
     return T_PASS;
 }
 
+/* One and three GRU layers; and dropout 0.3 in training (between GRU layers and after the
+ * head's ReLU) with the masks held fixed, so backward must apply exactly forward's masks. */
+static int test_grad_model_layers_dropout(void) {
+    double worst = 0;
+    int bad = model_case_l(0, 0, 1, 0, &worst);
+    bad += model_case_l(0, 0, 3, 0, &worst);
+    bad += model_case_l(5, 1, 3, 0.3f, &worst);
+    T_ASSERT(bad == 0, "%d model gradient mismatches (layers / dropout)", bad);
+    return T_PASS;
+}
+
 int main(void) {
     nb_rng_seed(&g_rng, 1234);
     T_RUN(test_grad_embedding);
@@ -383,5 +404,6 @@ int main(void) {
     T_RUN(test_grad_bce);
     T_RUN(test_grad_model_full_head);
     T_RUN(test_grad_model_candidates_repeat);
+    T_RUN(test_grad_model_layers_dropout);
     return t_summary();
 }

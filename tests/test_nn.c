@@ -474,6 +474,55 @@ static int test_long_order_truncated(void) {
     return T_PASS;
 }
 
+/* Two threads: logits bit-identical to one thread (the head kernel's split does not change
+ * any operation), gradients equal up to the order of the partial sums, for the full and a
+ * candidate head (P large enough that the output layer really is split). */
+static int test_threads_match_single(void) {
+    int P = 9000, B = 16;
+    nn_config c;
+    small_cfg(&c, P);
+    c.dropout = 0;
+    c.head = 64;   /* B*D = 1024: both the forward (> 2,048 columns) and the backward
+                      (> 1,024 columns) thresholds for splitting are passed */
+    nn_model m;
+    char err[NB_ERRLEN];
+    T_ASSERT(nn_model_init(&m, &c, 31, err, sizeof err) == NB_OK, "%s", err);
+    T_ASSERT(nn_model_train_init(&m, err, sizeof err) == NB_OK, "%s", err);
+    tbatch tb;
+    nn_batch b;
+    tb_make(&tb, &b, B, P, 5, 17);
+    static int32_t rows[4000];
+    for (int s = 0; s < 4000; s++) rows[s] = (int32_t)((s * 7 + 3) % P);
+    size_t n = (size_t)B * P;
+    float *l1 = malloc(n * sizeof(float)), *g1 = malloc(m.n_params * sizeof(float));
+    int bad_logits = 0, bad_grad = 0;
+    for (int cand = 0; cand < 2; cand++) {
+        b.S = cand ? 4000 : 0;
+        b.rows = cand ? rows : NULL;
+        size_t nl = (size_t)B * (cand ? 4000 : P);
+        for (int th = 1; th <= 2; th++) {
+            nn_set_threads(th);
+            nn_model_forward(&m, &b, 1, 10);
+            nn_model_zero_grad(&m);
+            nn_model_backward(&m, &b, 10);
+            if (th == 1) {
+                memcpy(l1, m.logits, nl * sizeof(float));
+                memcpy(g1, m.grad_mem, m.n_params * sizeof(float));
+            } else {
+                bad_logits += memcmp(l1, m.logits, nl * sizeof(float)) != 0;
+                for (size_t i = 0; i < m.n_params; i++)
+                    bad_grad += fabsf(m.grad_mem[i] - g1[i]) > 1e-5f * (fabsf(g1[i]) + 1e-3f);
+            }
+        }
+    }
+    nn_set_threads(1);
+    free(l1); free(g1); free(tb.targets);
+    nn_model_free(&m);
+    T_ASSERT(bad_logits == 0, "logits differ between 1 and 2 threads");
+    T_ASSERT(bad_grad == 0, "%d gradient entries differ between 1 and 2 threads", bad_grad);
+    return T_PASS;
+}
+
 static int test_scoring_clone(void) {
     int P = 90, B = 5;
     nn_config c;
@@ -550,6 +599,7 @@ int main(void) {
     T_RUN(test_backward_accumulates);
     T_RUN(test_adam_step_clipping);
     T_RUN(test_long_order_truncated);
+    T_RUN(test_threads_match_single);
     T_RUN(test_scoring_clone);
     T_RUN(test_overfits_fixed_batch);
     return t_summary();
