@@ -48,6 +48,8 @@ DBLOBJ   := $(NNSRC:%.c=$(BUILD)/dbl/%.o) $(patsubst %.c,$(BUILD)/%.o,$(wildcard
 HARNESS  := $(BUILD)/tests/harness.o
 
 .PHONY: all test asan run train torch-fixtures bench clean
+# Keep the test objects that pattern chains would otherwise delete as intermediates.
+.SECONDARY:
 all: $(PROGS) $(TESTS)
 
 $(BUILD)/%.o: %.c

@@ -197,7 +197,9 @@ static int test_save_is_atomic_and_clean(void) {
 }
 
 static int test_rejects_missing_file(void) {
-    return expect_fail(tmp_path("does-not-exist.nbw"), NULL, 0, NB_EIO, "cannot open");
+    if (expect_fail(tmp_path("does-not-exist.nbw"), NULL, 0, NB_EIO, "cannot open") != T_PASS)
+        return T_FAIL;
+    return expect_fail(t_tmpdir(), NULL, 0, NB_EIO, "cannot open");  /* a directory */
 }
 
 static int test_rejects_bad_magic(void) {

@@ -59,6 +59,7 @@ nomem:
     return nb_err(err, errlen, NB_ENOMEM, "baselines: out of memory for %d products", n_products);
 }
 
+/* Frees ws and its buffers; NULL is a no-op. */
 void tr_bl_ws_free(tr_bl_ws *ws) {
     if (!ws) return;
     free(ws->acc);
@@ -93,6 +94,39 @@ static int item_cmp(const void *pa, const void *pb) {
     return (a->idx > b->idx) - (a->idx < b->idx);
 }
 
+/* Restores the heap property below i in a heap of n items whose root is the WORST item
+ * (the one item_cmp orders last). */
+static void item_heap_down(bl_item *a, int n, int i) {
+    for (;;) {
+        int l = 2 * i + 1, r = l + 1, w = i;
+        if (l < n && item_cmp(&a[l], &a[w]) > 0) w = l;
+        if (r < n && item_cmp(&a[r], &a[w]) > 0) w = r;
+        if (w == i) return;
+        bl_item t = a[i];
+        a[i] = a[w];
+        a[w] = t;
+        i = w;
+    }
+}
+
+/* Moves the best min(n, ni) of a[0..ni) into a[0..) in item_cmp order and returns that count.
+ * O(ni log n): a bounded heap, so that ranking thousands of neighbour products for a top-20
+ * list does not sort them all. */
+static int select_top(bl_item *a, int ni, int n) {
+    if (n <= 0) return 0;
+    if (ni > n) {
+        for (int i = n / 2 - 1; i >= 0; i--) item_heap_down(a, n, i);
+        for (int i = n; i < ni; i++)
+            if (item_cmp(&a[i], &a[0]) < 0) {
+                a[0] = a[i];
+                item_heap_down(a, n, 0);
+            }
+        ni = n;
+    }
+    qsort(a, (size_t)ni, sizeof *a, item_cmp);
+    return ni;
+}
+
 /* Checks u and hist_end against h. Returns NB_OK or NB_EINVAL. */
 static int check_user(const st_history *h, int u, int64_t hist_end, int n, char *err,
                       size_t errlen) {
@@ -110,15 +144,15 @@ static int check_user(const st_history *h, int u, int64_t hist_end, int n, char 
 
 /* ---- popularity ------------------------------------------------------------------------ */
 
-static const int32_t *g_sort_cnt; /* only during tr_popularity_build's qsort */
-static int pop_cmp(const void *pa, const void *pb) {
+/* Order count descending, then index ascending (qsort_r with the counts as context). */
+static int pop_cmp(const void *pa, const void *pb, void *ctx) {
+    const int32_t *cnt = ctx;
     int32_t a = *(const int32_t *)pa, b = *(const int32_t *)pb;
-    if (g_sort_cnt[a] != g_sort_cnt[b]) return g_sort_cnt[a] > g_sort_cnt[b] ? -1 : 1;
+    if (cnt[a] != cnt[b]) return cnt[a] > cnt[b] ? -1 : 1;
     return (a > b) - (a < b);
 }
 
-/* Counts ST_PRIOR orders per product. Returns NB_OK, NB_EINVAL or NB_ENOMEM. Not
- * thread-safe (qsort needs a file-level key): build once, before any threads. */
+/* Counts ST_PRIOR orders per product. Returns NB_OK, NB_EINVAL or NB_ENOMEM. */
 int tr_popularity_build(tr_popularity *pop, const st_history *h, char *err, size_t errlen) {
     memset(pop, 0, sizeof *pop);
     if (h->n_products <= 0) return nb_err(err, errlen, NB_EINVAL, "popularity: no products");
@@ -147,9 +181,7 @@ int tr_popularity_build(tr_popularity *pop, const st_history *h, char *err, size
         pop->share[j] = pop->n_orders ? (float)((double)cnt[j] / (double)pop->n_orders) : 0.0f;
         pop->rank[j] = (int32_t)j;
     }
-    g_sort_cnt = cnt;
-    qsort(pop->rank, P, sizeof *pop->rank, pop_cmp);
-    g_sort_cnt = NULL;
+    qsort_r(pop->rank, P, sizeof *pop->rank, pop_cmp, cnt);
 done:
     free(cnt);
     free(seen);
@@ -157,6 +189,7 @@ done:
     return rc;
 }
 
+/* Frees pop's arrays; pop is left zeroed. */
 void tr_popularity_free(tr_popularity *pop) {
     free(pop->share);
     free(pop->rank);
@@ -221,14 +254,16 @@ int tr_ptopfreq(const tr_popularity *pop, const st_history *h, int u, int64_t hi
         int32_t j = ws->touched[i];
         ws->items[i] = (bl_item){(double)ws->cnt[j] / (double)n_hist, ws->last[j], j};
     }
-    qsort(ws->items, (size_t)ws->n_touched, sizeof *ws->items, item_cmp);
-    *n_out = emit_with_fill(ws, pop, ws->n_touched, n, out, score);
+    int ni = select_top(ws->items, ws->n_touched, n);
+    for (int i = ni; i < ws->n_touched; i++) ws->cnt[ws->items[i].idx] = 0; /* not listed */
+    *n_out = emit_with_fill(ws, pop, ni, n, out, score);
     ws_clear(ws);
     return NB_OK;
 }
 
 /* ---- TIFU-KNN -------------------------------------------------------------------------- */
 
+/* Fills p with the brief's settings: r_b 0.9, r_g 0.7, m 3, k 300, alpha 0.9. */
 void tr_tifu_defaults(tr_tifu_params *p) {
     p->r_b = 0.9;
     p->r_g = 0.7;
@@ -237,6 +272,7 @@ void tr_tifu_defaults(tr_tifu_params *p) {
     p->alpha = 0.9;
 }
 
+/* Returns NB_OK when the TIFU-KNN parameters are usable, else NB_EINVAL naming them. */
 static int check_params(const tr_tifu_params *p, char *err, size_t errlen) {
     if (!(p->r_b > 0 && p->r_b <= 1) || !(p->r_g > 0 && p->r_g <= 1) || p->m < 1 || p->k < 0 ||
         !(p->alpha >= 0 && p->alpha <= 1))
@@ -278,6 +314,7 @@ static void tifu_accumulate(const st_history *h, int u, int64_t hist_end, const 
     }
 }
 
+/* Ascending int32 order for qsort. */
 static int cmp_i32(const void *a, const void *b) {
     int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
     return (x > y) - (x < y);
@@ -295,6 +332,7 @@ static int tifu_extract(tr_bl_ws *w, int32_t *idx, float *val) {
     return nnz;
 }
 
+/* The user vector as sorted (idx, val); see the header. Returns NB_OK or NB_EINVAL. */
 int tr_tifu_user_vector(const st_history *h, int u, int64_t hist_end, const tr_tifu_params *p,
                         tr_bl_ws *ws, int32_t *idx, float *val, int *nnz, char *err,
                         size_t errlen) {
@@ -323,6 +361,7 @@ struct tr_tifu {
     float *post_val;
 };
 
+/* Frees the reference set; NULL is a no-op. */
 void tr_tifu_free(tr_tifu *t) {
     if (!t) return;
     free(t->ref_user);
@@ -531,8 +570,8 @@ int tr_tifu_score(const tr_tifu *t, const tr_popularity *pop, const st_history *
         else
             ws->cnt[j] = 0; /* not ranked, so the popularity fill may use it */
     }
-    qsort(ws->items, (size_t)ni, sizeof *ws->items, item_cmp);
-    *n_out = emit_with_fill(ws, pop, ni, n, out, score);
+    int nsel = select_top(ws->items, ni, n);
+    *n_out = emit_with_fill(ws, pop, nsel, n, out, score);
     ws_clear(ws);
     return NB_OK;
 }

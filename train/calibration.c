@@ -6,6 +6,7 @@
 #include <math.h>
 #include <string.h>
 
+/* Empties the table. */
 void tr_reliability_init(tr_reliability *r) { memset(r, 0, sizeof *r); }
 
 /* Adds one pair; NaN probabilities land in bin 0 as 0 (callers check for NaN upstream). */
@@ -19,6 +20,7 @@ void tr_reliability_add(tr_reliability *r, double p, int label) {
     r->sum_pos[b] += label != 0;
 }
 
+/* Adds n (logit, label) pairs as probabilities sigmoid(a * logit + b). */
 void tr_reliability_add_logits(tr_reliability *r, const float *logit, const uint8_t *label,
                                int64_t n, double a, double b) {
     for (int64_t i = 0; i < n; i++) tr_reliability_add(r, tr_sigmoid(a * logit[i] + b), label[i]);

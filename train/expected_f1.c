@@ -75,6 +75,7 @@ nomem:
     return nb_err(err, errlen, NB_ENOMEM, "expected F1: out of memory for m = %d", m);
 }
 
+/* Frees the chooser; NULL is a no-op. */
 void tr_ef1_free(tr_ef1 *e) {
     if (!e) return;
     free(e->hp);

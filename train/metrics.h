@@ -74,7 +74,8 @@ void tr_metrics_free(tr_metrics *m);
 void tr_metrics_reset(tr_metrics *m);
 
 /* Adds one user. The arrays are only read. Returns NB_OK, or NB_EINVAL (a product index out
- * of range, a product repeated within ranked, a negative length) with m unchanged. */
+ * of range, a product repeated within the first 20 of ranked, a negative length) with m
+ * unchanged. Ranks beyond 20 are only range-checked. */
 int tr_metrics_add(tr_metrics *m, const int32_t *ranked, int n_ranked, const int32_t *pred,
                    int n_pred, const int32_t *truth, int n_truth, char *err, size_t errlen);
 

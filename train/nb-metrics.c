@@ -34,11 +34,13 @@ static int parse_list(char *s, int32_t **a, int *cap) {
     return n;
 }
 
+/* Prints the usage line and exits with status 2. */
 static void usage(void) {
     fprintf(stderr, "usage: nb-metrics --products P [--in FILE]\n");
     exit(2);
 }
 
+/* Returns 0 after printing the metrics, 1 on an unreadable or malformed input, 2 on bad flags. */
 int main(int argc, char **argv) {
     long P = 0;
     const char *in = NULL;
@@ -76,7 +78,7 @@ int main(int argc, char **argv) {
     long lineno = 0;
     while (getline(&line, &linecap, f) > 0) {
         lineno++;
-        char *field[4] = {0}, *save = NULL;
+        char *field[4] = {0};
         int nf = 0;
         /* split on '|' by hand: strtok_r would merge empty fields */
         field[nf++] = line;
@@ -86,7 +88,6 @@ int main(int argc, char **argv) {
                 if (nf < 4) field[nf] = p + 1;
                 nf++;
             }
-        (void)save;
         if (nf != 3 && nf != 4) {
             fprintf(stderr, "nb-metrics: %s:%ld: want 3 or 4 '|'-separated fields, got %d\n",
                     in ? in : "stdin", lineno, nf);
