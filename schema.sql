@@ -76,7 +76,7 @@ CREATE TABLE candidates (
 );  -- a rowid table on purpose: rows of ~3 KB are too large for a WITHOUT ROWID b-tree
 
 -- Global product statistics behind the repeat features TR_F_PROD_REORDER / TR_F_PROD_POP
--- (train/features.h), counted once over the ST_PRIOR orders of the training history and
+-- (train/repfeat.h), counted once over the ST_PRIOR orders of the training history and
 -- written with the model (same transaction as its models row) so that nb-serve uses the
 -- exact numbers the model was trained with.
 CREATE TABLE product_stats (

@@ -15,12 +15,14 @@
  * The default history end of a user (hist_end == NULL) is the user's first order whose
  * eval_set is not ST_PRIOR (the "next order": train or test), or the user's end when every
  * order is prior. So one table serves both the evaluation (its targets are outside the
- * history) and nb-serve.
+ * history) and nb-serve. (Caveat for serving: a product first bought in a user's train order
+ * is then not guaranteed a place; pass hist_end = the users' ends for a serving-only table.)
  *
- * Speed: embeddings are L2-normalised once; profiles are computed per block of users and
+ * Speed: embeddings are L2-normalised once; profiles are computed per block of 32 users and
  * scored against all products with one sgemm per block; each user's top scores are then
- * selected with a histogram (bucket) select plus a partial sort of the boundary bucket, not
- * a full sort; blocks are spread over n_threads threads.
+ * found by a quickselect on a sample (threshold estimate), one filtering pass over the row
+ * and a quickselect on the ~1.15 * n_top survivors -- no sort; blocks are spread over
+ * n_threads threads (OpenBLAS itself is held at one thread meanwhile).
  */
 #ifndef TR_CANDGEN_H
 #define TR_CANDGEN_H

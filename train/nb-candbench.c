@@ -1,15 +1,18 @@
 /* nb-candbench.c -- measures candidate generation and the candidate table at full scale.
  *
  *   nb-candbench [--users 206209] [--products 49688] [--emb 32] [--top 3000]
- *                [--threads 2] [--seed 1] [--db PATH [--page-size BYTES]]
+ *                [--threads 2] [--seed 1] [--db PATH [--page-size BYTES]] [--store DB]
  *
  * Synthesises Instacart-shaped histories (about 15.6 prior orders of about 10 items per
  * user, each user with a personal set of favourite products; 1 train order per user) and an
  * aisle-clustered embedding matrix, then times tr_cands_build with --threads threads and
  * with 1 thread (checking both give identical bytes), reports candidate recall on the
- * train orders, and, with --db, writes the table inside one transaction into a new SQLite
+ * train orders, times the repeat features of every user, and, with --db, writes the table inside one transaction into a new SQLite
  * file (schema.sql) and reports the write time, the file size and bytes per candidate.
- * Every number printed is measured in this run.
+ * --store DB takes the users, orders and catalogue from an nb-import store instead (e.g.
+ * nb-synth --users 206209 output), through the real history loader; the embeddings are
+ * still synthetic (clustered by the store's aisles). Every number printed is measured in
+ * this run.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +24,9 @@
 #include "candgen.h"
 #include "candidates.h"
 #include "crc32.h"
+#include "history.h"
 #include "nb_err.h"
+#include "repfeat.h"
 #include "rng.h"
 #include "store.h"
 
@@ -114,8 +119,11 @@ static void free_history(st_history *h) {
 static float *synth_emb(const st_history *h, int E, uint64_t seed) {
     nb_rng r;
     nb_rng_seed(&r, seed);
-    float *centre = nb_xmalloc((size_t)135 * E * sizeof *centre);
-    for (int k = 0; k < 135 * E; k++) centre[k] = (float)nb_rng_normal(&r);
+    int na = 0;
+    for (int p = 0; p < h->n_products; p++)
+        if (h->product_aisle[p] > na) na = h->product_aisle[p];
+    float *centre = nb_xmalloc((size_t)(na + 1) * E * sizeof *centre);
+    for (int k = 0; k < (na + 1) * E; k++) centre[k] = (float)nb_rng_normal(&r);
     float *e = nb_xmalloc((size_t)h->n_products * E * sizeof *e);
     for (int p = 0; p < h->n_products; p++)
         for (int k = 0; k < E; k++)
@@ -136,14 +144,14 @@ static double cpu_seconds(void) {
 
 static int usage(void) {
     fprintf(stderr, "usage: nb-candbench [--users N] [--products P] [--emb E] [--top N] "
-                    "[--threads T] [--seed S] [--db PATH [--page-size BYTES]]\n");
+                    "[--threads T] [--seed S] [--db PATH [--page-size BYTES]] [--store DB]\n");
     return 2;
 }
 
 int main(int argc, char **argv) {
     int users = 206209, P = 49688, E = 32, top = TR_CANDS_DEFAULT, threads = 2;
     uint64_t seed = 1;
-    const char *dbpath = NULL;
+    const char *dbpath = NULL, *store = NULL;
     int page_size = 0; /* 0: SQLite's default (4096) */
     for (int a = 1; a < argc; a++) {
         if (a + 1 >= argc) return usage();
@@ -155,6 +163,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(k, "--threads")) threads = atoi(v);
         else if (!strcmp(k, "--seed")) seed = strtoull(v, NULL, 10);
         else if (!strcmp(k, "--db")) dbpath = v;
+        else if (!strcmp(k, "--store")) store = v;
         else if (!strcmp(k, "--page-size")) page_size = atoi(v);
         else return usage();
     }
@@ -163,10 +172,23 @@ int main(int argc, char **argv) {
     int rc = 0;
     double t0 = nb_now();
     st_history h;
-    synth_history(&h, users, P, seed);
+    if (store) {
+        sqlite3 *sdb;
+        if (st_open(&sdb, store, 1, err, sizeof err) != NB_OK ||
+            st_history_load(&h, sdb, err, sizeof err) != NB_OK) {
+            fprintf(stderr, "nb-candbench: %s\n", err);
+            return 1;
+        }
+        sqlite3_close(sdb);
+        users = h.n_users;
+        P = h.n_products;
+    } else {
+        synth_history(&h, users, P, seed);
+    }
     float *emb = synth_emb(&h, E, seed + 1);
-    printf("synthetic data: %d users, %d products, E=%d, %lld orders, %lld items (%.1f s)\n",
-           users, P, E, (long long)h.n_orders, (long long)h.n_items, nb_now() - t0);
+    printf("%s data: %d users, %d products, E=%d, %lld orders, %lld items (%.1f s)\n",
+           store ? store : "synthetic", users, P, E, (long long)h.n_orders,
+           (long long)h.n_items, nb_now() - t0);
 
     /* the multi-threaded build first, reduced to a CRC, so that only one table (2.5 GB at
      * full scale) is alive at a time */
@@ -214,9 +236,39 @@ int main(int argc, char **argv) {
     tr_cand_recall r;
     if (tr_cands_recall(&c1, &h, NULL, &r, err, sizeof err) == NB_OK)
         printf("candidate recall on the train orders: micro %.4f, macro %.4f over %d users "
-               "(synthetic data: a smoke figure, not a model result)\n",
+               "(synthetic embeddings: a smoke figure, not a model result)\n",
                r.micro, r.macro, r.n_users);
     printf("peak RSS so far: %.0f MB\n", nb_peak_rss() / 1e6);
+
+    /* repeat features of every user (the per-sample / per-request cost) */
+    tr_product_stats ps;
+    tr_features f;
+    if (tr_product_stats_compute(&ps, &h, err, sizeof err) != NB_OK ||
+        tr_features_init(&f, P, err, sizeof err) != NB_OK) {
+        fprintf(stderr, "nb-candbench: %s\n", err);
+        return 1;
+    }
+    int64_t f_rows = 0, f_items = 0;
+    double fsum = 0;
+    c0 = cpu_seconds();
+    t0 = nb_now();
+    for (int u = 0; u < users; u++) {
+        if (tr_features_user(&f, &h, u, tr_cands_default_end(&h, u), &ps, err, sizeof err) !=
+            NB_OK) {
+            fprintf(stderr, "nb-candbench: %s\n", err);
+            return 1;
+        }
+        f_rows += f.n;
+        f_items += f.n_items;
+        for (int k = 0; k < f.n * TR_N_FEATURES; k++) fsum += f.feat[k];
+    }
+    double tf = nb_now() - t0, cf = cpu_seconds() - c0;
+    printf("repeat features: %d users, %lld history items, %lld rows x %d in %.2f s wall, "
+           "%.2f s CPU (%.1f us CPU/user, %.1f ns CPU/history item; checksum %.3f)\n",
+           users, (long long)f_items, (long long)f_rows, TR_N_FEATURES, tf, cf, 1e6 * cf / users,
+           1e9 * cf / (double)f_items, fsum);
+    tr_features_free(&f);
+    tr_product_stats_free(&ps);
 
     if (dbpath) {
         sqlite3 *db = NULL;
@@ -257,6 +309,7 @@ int main(int argc, char **argv) {
     }
     tr_cands_free(&c1);
     free(emb);
-    free_history(&h);
+    if (store) st_history_free(&h);
+    else free_history(&h);
     return rc;
 }
