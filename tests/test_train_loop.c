@@ -126,6 +126,17 @@ static int test_loss_falls(void) {
     run_t R;
     T_ASSERT(run_init(&R, &f, err) == NB_OK, "%s", err);
     T_ASSERT(R.s.n_train > 150 && R.s.n_val > 10, "samples %d / %d", R.s.n_train, R.s.n_val);
+    /* the splits are disjoint: no user appears in two of them */
+    uint8_t seen[NU] = {0};
+    const tr_sample *sets[3] = {R.s.train, R.s.val, R.s.test};
+    int ns[3] = {R.s.n_train, R.s.n_val, R.s.n_test};
+    for (int k = 0; k < 3; k++)
+        for (int i = 0; i < ns[k]; i++) {
+            int u = sets[k][i].user;
+            T_ASSERT(seen[u] == 0 || seen[u] == k + 1, "user %d in splits %d and %d", u,
+                     seen[u] - 1, k);
+            seen[u] = (uint8_t)(k + 1);
+        }
     T_ASSERT(train(&R, &f, ck, 0, err) == NB_OK, "%s", err);
     const tr_train_state *st = R.st;
     for (int i = 0; i < st->n_hist; i++)

@@ -190,6 +190,14 @@ done:
     return rc;
 }
 
+/* NB_EINTR with a message when a signal arrived (between the phases after training: the
+ * checkpoint is complete, so --resume redoes only what follows), else NB_OK. */
+static int stopped(const char *after, char *err, size_t errlen) {
+    if (!tr_stop_requested) return NB_OK;
+    return nb_err(err, errlen, NB_EINTR,
+                  "stopped by a signal after %s; --resume skips the finished training", after);
+}
+
 /* The whole training job. Returns NB_OK or an error code (message in err). */
 static int train(tr_flags *f, char *err, size_t errlen) {
     double t_start = nb_now();
@@ -224,6 +232,13 @@ static int train(tr_flags *f, char *err, size_t errlen) {
                     f->csv, is.users, is.orders, is.items, is.products, is.seconds);
     }
     rc = st_open(&db, f->db, 0, err, errlen);
+    /* fail now rather than after training if the store predates a table we write */
+    if (rc == NB_OK &&
+        sqlite3_exec(db, "SELECT 1 FROM models, candidates, product_stats LIMIT 0", NULL, NULL,
+                     NULL) != SQLITE_OK)
+        rc = nb_err(err, errlen, NB_EMISMATCH,
+                    "%s: %s (the store predates the current schema.sql: re-import it)", f->db,
+                    sqlite3_errmsg(db));
     if (rc == NB_OK) rc = st_history_load(&h, db, err, errlen);
     if (rc == NB_OK)
         rc = tr_samples_build(&s, &h, f->split, f->targets_all, f->limit_users, f->orders, err,
@@ -274,10 +289,13 @@ static int train(tr_flags *f, char *err, size_t errlen) {
     if (rc) goto done;
 
     /* candidates from the final (best) embeddings, for every user of the store */
+    rc = stopped("training", err, errlen);
+    if (rc) goto done;
     t0 = nb_now();
     rc = tr_cands_build(&cands, &h, m.p.emb, h.n_products, cfg.emb, NULL, f->candidates,
                         f->threads, err, errlen);
     R.t_cands = nb_now() - t0;
+    if (rc == NB_OK) rc = stopped("the candidate sets", err, errlen);
     if (rc == NB_OK) rc = tr_scorer_new(&sc, &m, err, errlen);
     if (rc == NB_OK && cfg.rep_features > 0) rc = tr_scorer_set_stats(sc, &ps, err, errlen);
     if (rc) goto done;
@@ -313,6 +331,8 @@ static int train(tr_flags *f, char *err, size_t errlen) {
                            f->threads, R.bl, err, errlen);
     if (rc) goto done;
     R.t_baselines = nb_now() - t0;
+    rc = stopped("the evaluation", err, errlen);
+    if (rc) goto done;
     int64_t *tg = nb_xmalloc(((size_t)h.n_users + 1) * sizeof(int64_t));
     for (int u = 0; u < h.n_users; u++) tg[u] = -1;
     for (int i = 0; i < s.n_test; i++) tg[s.test[i].user] = s.test[i].target;
