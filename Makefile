@@ -82,8 +82,13 @@ $(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(HARNESS) $(LIBNB)
 $(BUILD)/tests/test_%: $(BUILD)/dbl/tests/dtest_%.o $(HARNESS) $(DBLOBJ)
 	$(CC) $(OPT) $^ -o $@ $(LDLIBS)
 
+# The real data lives beside the checkout (../shared/data). A clone made elsewhere (CI's
+# clean clone, /tmp/x) finds it beside the repository it was cloned from.
+NB_DATA ?= $(firstword $(wildcard ../shared/data) \
+             $(wildcard $(shell git config --get remote.origin.url 2>/dev/null)/../shared/data))
+
 test: all
-	@NB_BIN=$(BIN) tests/run.sh $(BUILD)/tests
+	@NB_BIN=$(BIN) NB_DATA=$(NB_DATA) tests/run.sh $(BUILD)/tests
 
 asan:
 	@$(MAKE) --no-print-directory SAN=1 BUILD=build-asan BIN=build-asan/bin test
