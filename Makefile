@@ -87,7 +87,10 @@ $(BUILD)/tests/test_%: $(BUILD)/dbl/tests/dtest_%.o $(HARNESS) $(DBLOBJ)
 NB_DATA ?= $(firstword $(wildcard ../shared/data) \
              $(wildcard $(shell git config --get remote.origin.url 2>/dev/null)/../shared/data))
 
+# install-deps.sh is a quick no-op when everything is there; it also covers the tools the
+# tests call (curl, sqlite3, python3-sklearn), which the pkg-config check above cannot see.
 test: all
+	@deploy/install-deps.sh
 	@NB_BIN=$(BIN) NB_DATA=$(NB_DATA) tests/run.sh $(BUILD)/tests
 
 asan:
