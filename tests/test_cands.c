@@ -205,7 +205,7 @@ static int test_topn_bruteforce(void) {
                      "case %d: %s", c_, why);
         tr_cands_free(&c);
         free(emb);
-        tu_history_free(&h);
+        st_history_free(&h);
     }
     return T_PASS;
 }
@@ -263,7 +263,7 @@ static int test_hand_example(void) {
                  strstr(err, "product index 1"), "NaN embedding named: %s", err);
     tr_cands_free(&c);
     tr_cands_free(&c2);
-    tu_history_free(&h);
+    st_history_free(&h);
     return T_PASS;
 }
 
@@ -302,7 +302,7 @@ static int test_threads_identical(void) {
     tr_cands_free(&a);
     tr_cands_free(&b);
     free(emb);
-    tu_history_free(&h);
+    st_history_free(&h);
     return T_PASS;
 }
 
@@ -380,7 +380,7 @@ static int test_write_and_load(void) {
     free(buf);
     tr_cands_free(&c);
     free(emb);
-    tu_history_free(&h);
+    st_history_free(&h);
     return T_PASS;
 }
 
