@@ -84,6 +84,22 @@ static int save_small(const char *path, int rep, nn_model *m, char *err) {
     return nbw_save(m, ids, path, err, NB_ERRLEN);
 }
 
+/* Saves a small model (as save_small) to path, frees it, and reads the file back into *buf
+ * (caller frees). Returns the file's size, or -1 with *buf NULL and a message in err. */
+static long small_file(const char *path, int rep, unsigned char **buf, char *err) {
+    nn_model m;
+    *buf = NULL;
+    if (save_small(path, rep, &m, err) != NB_OK) return -1;
+    nn_model_free(&m);
+    long n = read_all(path, buf);
+    if (n < 0) {
+        free(*buf);
+        *buf = NULL;
+        snprintf(err, NB_ERRLEN, "%s: cannot read back", path);
+    }
+    return n;
+}
+
 /* Loads path expecting failure with code `want_rc` and `want_msg` in the message; also
  * requires the message to name the file and *m / ids to be left empty. Returns T_PASS. */
 static int expect_fail(const char *path, const int32_t *expect, int n_expect, int want_rc,
@@ -205,11 +221,9 @@ static int test_rejects_missing_file(void) {
 static int test_rejects_bad_magic(void) {
     char err[NB_ERRLEN];
     const char *path = tmp_path("magic.nbw");
-    nn_model m;
-    T_ASSERT(save_small(path, 0, &m, err) == NB_OK, "%s", err);
-    nn_model_free(&m);
     unsigned char *buf;
-    long n = read_all(path, &buf);
+    long n = small_file(path, 0, &buf, err);
+    T_ASSERT(n > 0, "%s", err);
     buf[7] = 'X';
     fix_crc(buf, n);
     int w = write_all(path, buf, n);
@@ -226,11 +240,9 @@ static int test_rejects_bad_magic(void) {
 static int test_rejects_wrong_version(void) {
     char err[NB_ERRLEN];
     const char *path = tmp_path("version.nbw");
-    nn_model m;
-    T_ASSERT(save_small(path, 0, &m, err) == NB_OK, "%s", err);
-    nn_model_free(&m);
     unsigned char *buf;
-    long n = read_all(path, &buf);
+    long n = small_file(path, 0, &buf, err);
+    T_ASSERT(n > 0, "%s", err);
     put_u32(buf + 8, 2);
     fix_crc(buf, n);
     int w = write_all(path, buf, n);
@@ -259,12 +271,9 @@ static int test_rejects_different_product_list(void) {
 static int test_rejects_bad_hyper_parameters(void) {
     char err[NB_ERRLEN];
     const char *path = tmp_path("hyper.nbw"), *bad = tmp_path("hyper-bad.nbw");
-    nn_model m;
-    T_ASSERT(save_small(path, 0, &m, err) == NB_OK, "%s", err);
-    nn_model_free(&m);
     unsigned char *orig;
-    long n = read_all(path, &orig);
-    T_ASSERT(n > 100, "read");
+    long n = small_file(path, 0, &orig, err);
+    T_ASSERT(n > 100, "%s", err);
     unsigned char *buf = malloc((size_t)n);
     /* offset, new value: gru_layers 0, gru_layers 1 (fewer tensors), emb 5 (sizes differ),
      * n_products 10^9 (the id count cannot fit), dropout 1.5 */
@@ -298,12 +307,9 @@ static int test_rejects_bad_hyper_parameters(void) {
 static int test_rejects_non_finite_values(void) {
     char err[NB_ERRLEN];
     const char *path = tmp_path("nan.nbw");
-    nn_model m;
-    T_ASSERT(save_small(path, 0, &m, err) == NB_OK, "%s", err);
-    nn_model_free(&m);
     unsigned char *buf;
-    long n = read_all(path, &buf);
-    T_ASSERT(n > 100, "read");
+    long n = small_file(path, 0, &buf, err);
+    T_ASSERT(n > 100, "%s", err);
     put_u32(buf + n - 8, 0x7FC00000u);  /* the last value of the last tensor: NaN */
     fix_crc(buf, n);
     int w = write_all(path, buf, n);
@@ -333,12 +339,9 @@ static int test_rejects_trailing_bytes(void) {
 static int test_fuzz_every_truncation(void) {
     char err[NB_ERRLEN];
     const char *path = tmp_path("trunc-src.nbw"), *cut = tmp_path("trunc.nbw");
-    nn_model m;
-    T_ASSERT(save_small(path, 1, &m, err) == NB_OK, "%s", err);
-    nn_model_free(&m);
     unsigned char *buf;
-    long n = read_all(path, &buf);
-    T_ASSERT(n > 0, "read");
+    long n = small_file(path, 1, &buf, err);
+    T_ASSERT(n > 0, "%s", err);
     int fails = 0;
     long first_bad = -1;
     for (long len = 0; len < n; len++) {
@@ -359,12 +362,9 @@ static int test_fuzz_every_truncation(void) {
 static int test_fuzz_every_flipped_byte(void) {
     char err[NB_ERRLEN];
     const char *path = tmp_path("flip-src.nbw"), *bad = tmp_path("flip.nbw");
-    nn_model m;
-    T_ASSERT(save_small(path, 1, &m, err) == NB_OK, "%s", err);
-    nn_model_free(&m);
     unsigned char *buf;
-    long n = read_all(path, &buf);
-    T_ASSERT(n > 0, "read");
+    long n = small_file(path, 1, &buf, err);
+    T_ASSERT(n > 0, "%s", err);
     int fails = 0;
     long first_bad = -1;
     for (long off = 0; off < n; off++) {
