@@ -1,8 +1,10 @@
 /* cands_util.h -- hand-built st_history values for the candidate / feature / explanation
- * tests (header-only, static functions, built with hist_fixture.h). */
+ * tests (header-only, static inline functions, built with hist_fixture.h). */
 #ifndef NB_CANDS_UTIL_H
 #define NB_CANDS_UTIL_H
 
+#include <sqlite3.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,7 +19,7 @@
  * each user, its number of orders, then for each order: eval_set, days_since (-1 = NULL),
  * item count, the item indices. reordered flags are computed (1 when the user bought the
  * product in an earlier order). Free with st_history_free. */
-static void tu_history_script(st_history *h, int P, int n_users, const int *script) {
+static inline void tu_history_script(st_history *h, int P, int n_users, const int *script) {
     hf_build b;
     hf_begin(&b, h, P, 1, 10);
     const int *s = script;
@@ -60,7 +62,7 @@ static const int tu_k_script[] = {
 /* A random history: n_users users with 1..max_orders prior orders of 1..max_items items
  * drawn from a skewed distribution over P products, then (for every user but every 7th) one
  * ST_TRAIN order with items. Every 11th user has only a ST_TEST order (cold start). */
-static void tu_history_random(st_history *h, int P, int n_users, int max_orders, int max_items,
+static inline void tu_history_random(st_history *h, int P, int n_users, int max_orders, int max_items,
                               uint64_t seed) {
     nb_rng r;
     nb_rng_seed(&r, seed);
@@ -97,6 +99,18 @@ static void tu_history_random(st_history *h, int P, int n_users, int max_orders,
 #undef TU_PUSH
     tu_history_script(h, P, n_users, sc);
     free(sc);
+}
+
+/* Opens a transaction on db and inserts a placeholder models row model_id, which the
+ * candidate / product-statistics rows written next refer to. Returns sqlite3_exec's code
+ * (SQLITE_OK, or an error readable with sqlite3_errmsg(db)). */
+static inline int tu_begin_model(sqlite3 *db, int model_id) {
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "BEGIN; INSERT INTO models (model_id, path, checksum, hyper_params, metrics) "
+             "VALUES (%d, 'm.nbw', '00000000', '{}', '{}');",
+             model_id);
+    return sqlite3_exec(db, sql, NULL, NULL, NULL);
 }
 
 #endif

@@ -323,10 +323,7 @@ static int test_write_and_load(void) {
     T_ASSERT(tr_cands_build(&c, &h, emb, P, E, NULL, 60, 2, err, sizeof err) == NB_OK, "%s", err);
     T_ASSERT(tr_cands_write(db, 1, &c, &h, err, sizeof err) == NB_EINVAL &&
                  strstr(err, "transaction"), "autocommit refused: %s", err);
-    T_ASSERT(sqlite3_exec(db,
-                          "BEGIN; INSERT INTO models (model_id, path, checksum, hyper_params, "
-                          "metrics) VALUES (1, 'm.nbw', '00000000', '{}', '{}');",
-                          NULL, NULL, NULL) == SQLITE_OK, "%s", sqlite3_errmsg(db));
+    T_ASSERT(tu_begin_model(db, 1) == SQLITE_OK, "%s", sqlite3_errmsg(db));
     T_ASSERT(tr_cands_write(db, 1, &c, &h, err, sizeof err) == NB_OK, "%s", err);
     /* written twice in the same transaction: the rows are replaced, not duplicated */
     T_ASSERT(tr_cands_write(db, 1, &c, &h, err, sizeof err) == NB_OK, "%s", err);

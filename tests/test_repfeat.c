@@ -45,10 +45,7 @@ static int test_product_stats_sqlite(void) {
     T_ASSERT(sqlite3_exec(db, st_schema_text, NULL, NULL, NULL) == SQLITE_OK, "schema");
     T_ASSERT(tr_product_stats_write(db, 4, &s, &h, err, sizeof err) == NB_EINVAL &&
                  strstr(err, "transaction"), "autocommit refused: %s", err);
-    T_ASSERT(sqlite3_exec(db,
-                          "BEGIN; INSERT INTO models (model_id, path, checksum, hyper_params, "
-                          "metrics) VALUES (4, 'm.nbw', '00000000', '{}', '{}');",
-                          NULL, NULL, NULL) == SQLITE_OK, "%s", sqlite3_errmsg(db));
+    T_ASSERT(tu_begin_model(db, 4) == SQLITE_OK, "%s", sqlite3_errmsg(db));
     T_ASSERT(tr_product_stats_write(db, 4, &s, &h, err, sizeof err) == NB_OK, "%s", err);
     T_ASSERT(tr_product_stats_write(db, 4, &s, &h, err, sizeof err) == NB_OK, "rewrite: %s", err);
     T_ASSERT(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK, "commit");
