@@ -68,8 +68,12 @@ static void put_u32(unsigned char *p, uint32_t v) {
     for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
 }
 
-/* Rewrites the trailing CRC so that a deliberate edit passes the checksum. */
-static void fix_crc(unsigned char *buf, long n) { put_u32(buf + n - 4, nb_crc32(0, buf, (size_t)n - 4)); }
+/* Rewrites the trailing CRC of buf so that a deliberate edit passes the checksum, then
+ * writes buf to path as write_all does. Returns 0, or -1 when the write failed. */
+static int write_with_crc(const char *path, unsigned char *buf, long n) {
+    put_u32(buf + n - 4, nb_crc32(0, buf, (size_t)n - 4));
+    return write_all(path, buf, n);
+}
 
 /* Saves a small model (seeded) with calibration and ids to path. */
 static int save_small(const char *path, int rep, nn_model *m, char *err) {
@@ -225,8 +229,7 @@ static int test_rejects_bad_magic(void) {
     long n = small_file(path, 0, &buf, err);
     T_ASSERT(n > 0, "%s", err);
     buf[7] = 'X';
-    fix_crc(buf, n);
-    int w = write_all(path, buf, n);
+    int w = write_with_crc(path, buf, n);
     free(buf);
     T_ASSERT(w == 0, "write");
     if (expect_fail(path, NULL, 0, NB_EFORMAT, "bad magic") != T_PASS) return T_FAIL;
@@ -244,8 +247,7 @@ static int test_rejects_wrong_version(void) {
     long n = small_file(path, 0, &buf, err);
     T_ASSERT(n > 0, "%s", err);
     put_u32(buf + 8, 2);
-    fix_crc(buf, n);
-    int w = write_all(path, buf, n);
+    int w = write_with_crc(path, buf, n);
     free(buf);
     T_ASSERT(w == 0, "write");
     return expect_fail(path, NULL, 0, NB_EFORMAT, "unsupported version 2 (this build reads 1)");
@@ -284,8 +286,7 @@ static int test_rejects_bad_hyper_parameters(void) {
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         memcpy(buf, orig, (size_t)n);
         put_u32(buf + cases[i].off, cases[i].v);
-        fix_crc(buf, n);
-        T_ASSERT(write_all(bad, buf, n) == 0, "write");
+        T_ASSERT(write_with_crc(bad, buf, n) == 0, "write");
         if (expect_fail(bad, NULL, 0, NB_EFORMAT, "bad hyper-parameters") != T_PASS ||
             expect_fail(bad, NULL, 0, NB_EFORMAT, cases[i].msg) != T_PASS) {
             free(buf);
@@ -296,8 +297,7 @@ static int test_rejects_bad_hyper_parameters(void) {
     /* a renamed tensor: the first name starts right after the ids and the tensor count */
     memcpy(buf, orig, (size_t)n);
     buf[80 + 4 * P_SMALL + 4 + 4] ^= 0x20;
-    fix_crc(buf, n);
-    T_ASSERT(write_all(bad, buf, n) == 0, "write");
+    T_ASSERT(write_with_crc(bad, buf, n) == 0, "write");
     free(buf);
     free(orig);
     return expect_fail(bad, NULL, 0, NB_EFORMAT, "the model expects");
@@ -311,13 +311,11 @@ static int test_rejects_non_finite_values(void) {
     long n = small_file(path, 0, &buf, err);
     T_ASSERT(n > 100, "%s", err);
     put_u32(buf + n - 8, 0x7FC00000u);  /* the last value of the last tensor: NaN */
-    fix_crc(buf, n);
-    int w = write_all(path, buf, n);
+    int w = write_with_crc(path, buf, n);
     if (w == 0 && expect_fail(path, NULL, 0, NB_EFORMAT, "non-finite value") != T_PASS) w = -2;
     put_u32(buf + n - 8, 0);
     put_u32(buf + 68, 0x7F800000u);     /* calib_a = +Inf */
-    fix_crc(buf, n);
-    if (w == 0) w = write_all(path, buf, n);
+    if (w == 0) w = write_with_crc(path, buf, n);
     free(buf);
     T_ASSERT(w == 0, "write or first check failed (%d)", w);
     return expect_fail(path, NULL, 0, NB_EFORMAT, "non-finite value in the calibration");
