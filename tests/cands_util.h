@@ -1,103 +1,68 @@
 /* cands_util.h -- hand-built st_history values for the candidate / feature / explanation
- * tests (header-only, static functions; the loader lives on the storage branch and these
- * tests must not depend on it). */
+ * tests (header-only, static inline functions, built with hist_fixture.h). */
 #ifndef NB_CANDS_UTIL_H
 #define NB_CANDS_UTIL_H
 
+#include <sqlite3.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "hist_fixture.h"
 #include "history.h"
 #include "nb_err.h"
 #include "rng.h"
 #include "store.h"
 
-/* Frees the arrays of a history built by the helpers below. */
-static void tu_history_free(st_history *h) {
-    free(h->product_ids);
-    free(h->product_aisle);
-    free(h->product_dept);
-    free(h->user_ids);
-    free(h->user_order_off);
-    free(h->order_ids);
-    free(h->eval_set);
-    free(h->dow);
-    free(h->hour);
-    free(h->days_since);
-    free(h->order_item_off);
-    free(h->items);
-    free(h->reordered);
-    memset(h, 0, sizeof *h);
-}
-
-/* A history of n_users users, catalogue of P products (product_id = 10 * index + 1).
- * Orders are described by a flat "script": for each user, its number of orders, then for
- * each order: eval_set, days_since (-1 = NULL), item count, the item indices. reordered
- * flags are computed (1 when the user bought the product in an earlier order). */
-static void tu_history_script(st_history *h, int P, int n_users, const int *script) {
-    memset(h, 0, sizeof *h);
-    h->n_products = P;
-    h->product_ids = nb_xmalloc((size_t)P * sizeof(int32_t));
-    h->product_aisle = nb_xcalloc((size_t)P, sizeof(int32_t));
-    h->product_dept = nb_xcalloc((size_t)P, sizeof(int32_t));
-    for (int p = 0; p < P; p++) h->product_ids[p] = 10 * p + 1;
-    /* count */
-    int64_t no = 0, ni = 0;
+/* A history of n_users users, catalogue of P products (product_id = 10 * index + 1, user_id
+ * = 100 + 3 * index, order_id = 1000 + index). Orders are described by a flat "script": for
+ * each user, its number of orders, then for each order: eval_set, days_since (-1 = NULL),
+ * item count, the item indices. reordered flags are computed (1 when the user bought the
+ * product in an earlier order). Free with st_history_free. */
+static inline void tu_history_script(st_history *h, int P, int n_users, const int *script) {
+    hf_build b;
+    hf_begin(&b, h, P, 1, 10);
     const int *s = script;
     for (int u = 0; u < n_users; u++) {
+        hf_user(&b, 100 + 3 * u);
         int k = *s++;
-        no += k;
-        for (int o = 0; o < k; o++) {
-            s += 2;
-            int m = *s++;
-            ni += m;
-            s += m;
+        for (int q = 0; q < k; q++) {
+            hf_order(&b, (int32_t)(1000 + h->n_orders), s[0], s[1]);
+            int m = s[2];
+            s += 3;
+            for (int j = 0; j < m; j++) hf_item(&b, *s++);
         }
     }
-    h->n_users = n_users;
-    h->user_ids = nb_xmalloc((size_t)(n_users + 1) * sizeof(int32_t));
-    h->user_order_off = nb_xmalloc((size_t)(n_users + 1) * sizeof(int64_t));
-    h->n_orders = no;
-    h->order_ids = nb_xmalloc((size_t)(no + 1) * sizeof(int32_t));
-    h->eval_set = nb_xmalloc((size_t)(no + 1));
-    h->dow = nb_xcalloc((size_t)(no + 1), 1);
-    h->hour = nb_xcalloc((size_t)(no + 1), 1);
-    h->days_since = nb_xmalloc((size_t)(no + 1) * sizeof(int16_t));
-    h->order_item_off = nb_xmalloc((size_t)(no + 1) * sizeof(int64_t));
-    h->n_items = ni;
-    h->items = nb_xmalloc((size_t)(ni + 1) * sizeof(int32_t));
-    h->reordered = nb_xmalloc((size_t)(ni + 1));
-    uint8_t *seen = nb_xcalloc((size_t)P, 1);
-    s = script;
-    int64_t o = 0, i = 0;
-    h->order_item_off[0] = 0;
-    for (int u = 0; u < n_users; u++) {
-        h->user_ids[u] = 100 + 3 * u;
-        h->user_order_off[u] = o;
-        int64_t ui0 = i;
-        int k = *s++;
-        for (int q = 0; q < k; q++, o++) {
-            h->order_ids[o] = (int32_t)(1000 + o);
-            h->eval_set[o] = (uint8_t)*s++;
-            h->days_since[o] = (int16_t)*s++;
-            int m = *s++;
-            for (int j = 0; j < m; j++, i++) {
-                h->items[i] = *s++;
-                h->reordered[i] = seen[h->items[i]];
-            }
-            for (int64_t j = i - m; j < i; j++) seen[h->items[j]] = 1;
-            h->order_item_off[o + 1] = i;
-        }
-        for (int64_t j = ui0; j < i; j++) seen[h->items[j]] = 0;
-    }
-    h->user_order_off[n_users] = o;
-    free(seen);
+    hf_end(&b);
+    hf_mark_reordered(h);
 }
+
+/* The hand-built store of test_repfeat.c and test_explain.c (tu_history_script, 10 products,
+ * 4 users). */
+static const int tu_k_script[] = {
+    /* user 0 (id 100): 6 prior orders, then the train order */
+    7,
+    ST_PRIOR, -1, 2, 1, 2,
+    ST_PRIOR, 7, 2, 1, 3,
+    ST_PRIOR, 10, 3, 2, 1, 4,
+    ST_PRIOR, 3, 1, 5,
+    ST_PRIOR, 20, 2, 1, 5,
+    ST_PRIOR, 4, 2, 1, 6,
+    ST_TRAIN, 8, 2, 1, 2,
+    /* user 1 (id 103) */
+    3, ST_PRIOR, -1, 2, 1, 7, ST_PRIOR, 5, 2, 7, 1, ST_TRAIN, 6, 1, 7,
+    /* user 2 (id 106): a NULL days_since after the first order */
+    3, ST_PRIOR, -1, 1, 8, ST_PRIOR, -1, 1, 9, ST_PRIOR, 5, 1, 9,
+    /* user 3 (id 109): no history */
+    1, ST_TEST, -1, 0,
+};
+#define TU_K_P 10
+#define TU_K_USERS 4
 
 /* A random history: n_users users with 1..max_orders prior orders of 1..max_items items
  * drawn from a skewed distribution over P products, then (for every user but every 7th) one
  * ST_TRAIN order with items. Every 11th user has only a ST_TEST order (cold start). */
-static void tu_history_random(st_history *h, int P, int n_users, int max_orders, int max_items,
+static inline void tu_history_random(st_history *h, int P, int n_users, int max_orders, int max_items,
                               uint64_t seed) {
     nb_rng r;
     nb_rng_seed(&r, seed);
@@ -134,6 +99,18 @@ static void tu_history_random(st_history *h, int P, int n_users, int max_orders,
 #undef TU_PUSH
     tu_history_script(h, P, n_users, sc);
     free(sc);
+}
+
+/* Opens a transaction on db and inserts a placeholder models row model_id, which the
+ * candidate / product-statistics rows written next refer to. Returns sqlite3_exec's code
+ * (SQLITE_OK, or an error readable with sqlite3_errmsg(db)). */
+static inline int tu_begin_model(sqlite3 *db, int model_id) {
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "BEGIN; INSERT INTO models (model_id, path, checksum, hyper_params, metrics) "
+             "VALUES (%d, 'm.nbw', '00000000', '{}', '{}');",
+             model_id);
+    return sqlite3_exec(db, sql, NULL, NULL, NULL);
 }
 
 #endif

@@ -81,3 +81,14 @@ const char *t_bin_dir(void) {
     const char *b = getenv("NB_BIN");
     return b && *b ? b : "bin";
 }
+
+/* See harness.h: fopen/fputs, errors left for the reader of the file to find. */
+void t_put(const char *dir, const char *name, const char *text) {
+    char p[600];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    FILE *f = fopen(p, "w");
+    if (f) {
+        fputs(text, f);
+        fclose(f);
+    }
+}

@@ -47,6 +47,9 @@ int t_summary(void);
 const char *t_data_dir(void);
 /* A fresh empty temporary directory for this test program (removed by t_summary). */
 const char *t_tmpdir(void);
+/* Writes text to the file dir/name, replacing it (best effort: a file that could not be
+ * written shows up as a failure where the test reads it). */
+void t_put(const char *dir, const char *name, const char *text);
 /* Directory holding the built programs (env NB_BIN, default "bin"). */
 const char *t_bin_dir(void);
 

@@ -3,6 +3,7 @@
  * random data, and (when ../shared/data/tafeng is present) all three on Ta-Feng with timing. */
 #include "baselines.h"
 #include "harness.h"
+#include "hist_fixture.h"
 #include "metrics.h"
 #include "nb_err.h"
 #include "rng.h"
@@ -17,77 +18,32 @@
 
 /* Fills h from a spec: users separated by ';', a user's orders by '|', an order's items are
  * space-separated product indices; an order starting with '*' is the user's ST_TRAIN target,
- * one starting with '?' an ST_TEST order (no items). Everything else is ST_PRIOR. Free with
- * hist_free. */
+ * one starting with '?' an ST_TEST order (no items). Everything else is ST_PRIOR. Product,
+ * user and order ids count from 1. Free with st_history_free. */
 static void hist_from_spec(st_history *h, int n_products, const char *spec) {
-    memset(h, 0, sizeof *h);
-    h->n_products = n_products;
-    h->product_ids = nb_xmalloc((size_t)n_products * sizeof(int32_t));
-    for (int j = 0; j < n_products; j++) h->product_ids[j] = j + 1;
-    size_t cap_u = 16, cap_o = 64, cap_i = 256;
-    h->user_ids = nb_xmalloc(cap_u * sizeof *h->user_ids);
-    h->user_order_off = nb_xmalloc((cap_u + 1) * sizeof *h->user_order_off);
-    h->eval_set = nb_xmalloc(cap_o);
-    h->order_ids = nb_xmalloc(cap_o * sizeof *h->order_ids);
-    h->order_item_off = nb_xmalloc((cap_o + 1) * sizeof *h->order_item_off);
-    h->items = nb_xmalloc(cap_i * sizeof *h->items);
-    h->user_order_off[0] = 0;
-    h->order_item_off[0] = 0;
+    hf_build b;
+    hf_begin(&b, h, n_products, 1, 1);
     const char *s = spec;
     for (;;) { /* one user */
-        if ((size_t)h->n_users == cap_u) {
-            cap_u *= 2;
-            h->user_ids = nb_xrealloc(h->user_ids, cap_u * sizeof *h->user_ids);
-            h->user_order_off = nb_xrealloc(h->user_order_off, (cap_u + 1) * sizeof *h->user_order_off);
-        }
+        hf_user(&b, h->n_users + 1);
         for (;;) { /* one order */
-            if ((size_t)h->n_orders == cap_o) {
-                cap_o *= 2;
-                h->eval_set = nb_xrealloc(h->eval_set, cap_o);
-                h->order_ids = nb_xrealloc(h->order_ids, cap_o * sizeof *h->order_ids);
-                h->order_item_off = nb_xrealloc(h->order_item_off, (cap_o + 1) * sizeof *h->order_item_off);
-            }
             while (*s == ' ') s++;
             uint8_t ev = ST_PRIOR;
             if (*s == '*') ev = ST_TRAIN, s++;
             else if (*s == '?') ev = ST_TEST, s++;
+            hf_order(&b, (int32_t)h->n_orders + 1, ev, -1);
             for (;;) {
                 while (*s == ' ') s++;
                 if (!(*s >= '0' && *s <= '9')) break;
-                if ((size_t)h->n_items == cap_i) {
-                    cap_i *= 2;
-                    h->items = nb_xrealloc(h->items, cap_i * sizeof *h->items);
-                }
-                h->items[h->n_items++] = (int32_t)strtol(s, (char **)&s, 10);
+                hf_item(&b, (int32_t)strtol(s, (char **)&s, 10));
             }
-            h->order_ids[h->n_orders] = (int32_t)h->n_orders + 1;
-            h->eval_set[h->n_orders++] = ev;
-            h->order_item_off[h->n_orders] = h->n_items;
             if (*s != '|') break;
             s++;
         }
-        h->user_ids[h->n_users] = h->n_users + 1;
-        h->user_order_off[++h->n_users] = h->n_orders;
         if (*s != ';') break;
         s++;
     }
-}
-
-static void hist_free(st_history *h) {
-    free(h->product_ids);
-    free(h->user_ids);
-    free(h->user_order_off);
-    free(h->eval_set);
-    free(h->order_ids);
-    free(h->order_item_off);
-    free(h->items);
-    free(h->product_aisle);
-    free(h->product_dept);
-    free(h->dow);
-    free(h->hour);
-    free(h->days_since);
-    free(h->reordered);
-    memset(h, 0, sizeof *h);
+    hf_end(&b);
 }
 
 #define NEARF(a, b) (fabs((double)(a) - (double)(b)) < 1e-6)
@@ -115,7 +71,7 @@ static int test_gtopfreq(void) {
     tr_gtopfreq(&pop, 2, out, sc, &n);
     T_ASSERT(n == 2 && out[1] == 1, "top 2");
     tr_popularity_free(&pop);
-    hist_free(&h);
+    st_history_free(&h);
     return T_PASS;
 }
 
@@ -165,7 +121,7 @@ static int test_ptopfreq(void) {
     T_ASSERT(strstr(err, "hist_end 4") != NULL, "message: %s", err);
     tr_bl_ws_free(ws);
     tr_popularity_free(&pop);
-    hist_free(&h);
+    st_history_free(&h);
     return T_PASS;
 }
 
@@ -205,7 +161,7 @@ static int test_tifu_vector_by_hand(void) {
     p.m = 0;
     T_ASSERT(tr_tifu_user_vector(&h, 0, 4, &p, ws, idx, val, &nnz, err, sizeof err) == NB_EINVAL, "m = 0");
     tr_bl_ws_free(ws);
-    hist_free(&h);
+    st_history_free(&h);
     return T_PASS;
 }
 
@@ -254,7 +210,7 @@ static int test_tifu_knn_by_hand(void) {
     T_ASSERT(strstr(err, "reference entry 2") != NULL, "message: %s", err);
     tr_bl_ws_free(ws);
     tr_popularity_free(&pop);
-    hist_free(&h);
+    st_history_free(&h);
     return T_PASS;
 }
 
@@ -350,7 +306,7 @@ static int test_tifu_against_dense(void) {
     tr_tifu_free(t);
     tr_bl_ws_free(ws);
     tr_popularity_free(&pop);
-    hist_free(&h);
+    st_history_free(&h);
     return T_PASS;
 }
 
@@ -541,7 +497,7 @@ static int eval_csv(const char *dir, const char *label, int min_users, tr_metric
     tr_popularity_free(&pop);
     free(users);
     free(target);
-    hist_free(&h);
+    st_history_free(&h);
     return T_PASS;
 }
 

@@ -205,7 +205,7 @@ static int test_topn_bruteforce(void) {
                      "case %d: %s", c_, why);
         tr_cands_free(&c);
         free(emb);
-        tu_history_free(&h);
+        st_history_free(&h);
     }
     return T_PASS;
 }
@@ -263,7 +263,7 @@ static int test_hand_example(void) {
                  strstr(err, "product index 1"), "NaN embedding named: %s", err);
     tr_cands_free(&c);
     tr_cands_free(&c2);
-    tu_history_free(&h);
+    st_history_free(&h);
     return T_PASS;
 }
 
@@ -302,7 +302,7 @@ static int test_threads_identical(void) {
     tr_cands_free(&a);
     tr_cands_free(&b);
     free(emb);
-    tu_history_free(&h);
+    st_history_free(&h);
     return T_PASS;
 }
 
@@ -323,10 +323,7 @@ static int test_write_and_load(void) {
     T_ASSERT(tr_cands_build(&c, &h, emb, P, E, NULL, 60, 2, err, sizeof err) == NB_OK, "%s", err);
     T_ASSERT(tr_cands_write(db, 1, &c, &h, err, sizeof err) == NB_EINVAL &&
                  strstr(err, "transaction"), "autocommit refused: %s", err);
-    T_ASSERT(sqlite3_exec(db,
-                          "BEGIN; INSERT INTO models (model_id, path, checksum, hyper_params, "
-                          "metrics) VALUES (1, 'm.nbw', '00000000', '{}', '{}');",
-                          NULL, NULL, NULL) == SQLITE_OK, "%s", sqlite3_errmsg(db));
+    T_ASSERT(tu_begin_model(db, 1) == SQLITE_OK, "%s", sqlite3_errmsg(db));
     T_ASSERT(tr_cands_write(db, 1, &c, &h, err, sizeof err) == NB_OK, "%s", err);
     /* written twice in the same transaction: the rows are replaced, not duplicated */
     T_ASSERT(tr_cands_write(db, 1, &c, &h, err, sizeof err) == NB_OK, "%s", err);
@@ -380,7 +377,7 @@ static int test_write_and_load(void) {
     free(buf);
     tr_cands_free(&c);
     free(emb);
-    tu_history_free(&h);
+    st_history_free(&h);
     return T_PASS;
 }
 

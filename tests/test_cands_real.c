@@ -3,6 +3,7 @@
  * through the real import and history loader. Skips when the data is absent. */
 #include "candgen.h"
 #include "candidates.h"
+#include "cands_util.h"
 #include "explain.h"
 #include "harness.h"
 #include "history.h"
@@ -94,10 +95,7 @@ static int test_real_tables(void) {
     T_ASSERT(rows > 100 && all == total, "no other counts (%lld vs %lld)", (long long)all,
              (long long)total);
     /* model row, candidates and stats in one transaction */
-    T_ASSERT(sqlite3_exec(db,
-                          "BEGIN; INSERT INTO models (model_id, path, checksum, hyper_params, "
-                          "metrics) VALUES (7, 'm.nbw', '00000000', '{}', '{}');",
-                          NULL, NULL, NULL) == SQLITE_OK, "%s", sqlite3_errmsg(db));
+    T_ASSERT(tu_begin_model(db, 7) == SQLITE_OK, "%s", sqlite3_errmsg(db));
     T_ASSERT(tr_cands_write(db, 7, &c, &h, err, sizeof err) == NB_OK, "%s", err);
     T_ASSERT(tr_product_stats_write(db, 7, &ps, &h, err, sizeof err) == NB_OK, "%s", err);
     T_ASSERT(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK, "%s", sqlite3_errmsg(db));

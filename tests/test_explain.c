@@ -14,21 +14,6 @@
 
 extern const char st_schema_text[]; /* build/gen/schema_sql.c */
 
-/* The same store as test_repfeat.c. */
-static const int k_script[] = {
-    7,
-    ST_PRIOR, -1, 2, 1, 2,
-    ST_PRIOR, 7, 2, 1, 3,
-    ST_PRIOR, 10, 3, 2, 1, 4,
-    ST_PRIOR, 3, 1, 5,
-    ST_PRIOR, 20, 2, 1, 5,
-    ST_PRIOR, 4, 2, 1, 6,
-    ST_TRAIN, 8, 2, 1, 2,
-    3, ST_PRIOR, -1, 2, 1, 7, ST_PRIOR, 5, 2, 7, 1, ST_TRAIN, 6, 1, 7,
-    3, ST_PRIOR, -1, 1, 8, ST_PRIOR, -1, 1, 9, ST_PRIOR, 5, 1, 9,
-    1, ST_TEST, -1, 0,
-};
-
 /* A store with the catalogue of h named "prod-<index>"; returns the open connection. */
 static sqlite3 *names_db(const st_history *h) {
     char path[512];
@@ -50,7 +35,7 @@ static sqlite3 *names_db(const st_history *h) {
 
 static int test_explain_hand(void) {
     st_history h;
-    tu_history_script(&h, 10, 4, k_script);
+    tu_history_script(&h, TU_K_P, TU_K_USERS, tu_k_script);
     char err[NB_ERRLEN], out[256];
     sqlite3 *db = names_db(&h);
     T_ASSERT(db, "names db");
@@ -112,7 +97,7 @@ static int test_explain_hand(void) {
     tr_names_free(&nm);
     tr_features_free(&f);
     tr_product_stats_free(&s);
-    tu_history_free(&h);
+    st_history_free(&h);
     return T_PASS;
 }
 
@@ -198,7 +183,7 @@ static int test_explain_consistent(void) {
     tr_features_free(&f);
     tr_product_stats_free(&s);
     free(emb);
-    tu_history_free(&h);
+    st_history_free(&h);
     return T_PASS;
 }
 

@@ -120,35 +120,24 @@ static int test_history_tafeng(void) {
     return check_data_set("tafeng", dir, NULL);
 }
 
-/* Writes text to dir/name. */
-static void put(const char *dir, const char *name, const char *text) {
-    char p[600];
-    snprintf(p, sizeof p, "%s/%s", dir, name);
-    FILE *f = fopen(p, "w");
-    if (f) {
-        fputs(text, f);
-        fclose(f);
-    }
-}
-
 /* A hand-made set where file order differs from history order: users, order numbers, order
  * ids and cart positions all appear shuffled; product ids are sparse (binary-search path). */
 static int test_history_shuffled(void) {
     char dir[512], db_path[600], got[600], want[600], cmd[2048], err[NB_ERRLEN];
     snprintf(dir, sizeof dir, "%s/shuf", t_tmpdir());
     mkdir(dir, 0777);
-    put(dir, "departments.csv", "department_id,department\n1,a\n2,b\n");
-    put(dir, "aisles.csv", "aisle_id,aisle\n7,x\n3,y\n");
-    put(dir, "products.csv",
+    t_put(dir, "departments.csv", "department_id,department\n1,a\n2,b\n");
+    t_put(dir, "aisles.csv", "aisle_id,aisle\n7,x\n3,y\n");
+    t_put(dir, "products.csv",
         "product_id,product_name,aisle_id,department_id\n900000,\"Big, \"\"one\"\"\",7,2\n5,small,3,1\n40,mid,3,2\n");
-    put(dir, "orders.csv",
+    t_put(dir, "orders.csv",
         "order_id,user_id,eval_set,order_number,order_dow,order_hour_of_day,days_since_prior_order\n"
         "50,9,prior,2,1,10,3.0\n10,9,prior,1,0,9,\n30,2,train,3,6,23,30\n20,2,prior,1,2,0,\n"
         "40,2,prior,2,3,4,0\n60,9,test,3,5,5,7\n");
-    put(dir, "order_products__prior.csv",
+    t_put(dir, "order_products__prior.csv",
         "order_id,product_id,add_to_cart_order,reordered\n40,5,2,1\n10,900000,1,0\n40,40,1,0\n50,900000,1,1\n"
         "20,5,1,0\n50,5,3,0\n50,40,2,0\n");
-    put(dir, "order_products__train.csv", "order_id,product_id,add_to_cart_order,reordered\n30,40,1,1\n");
+    t_put(dir, "order_products__train.csv", "order_id,product_id,add_to_cart_order,reordered\n30,40,1,1\n");
     snprintf(db_path, sizeof db_path, "%s/shuf.db", t_tmpdir());
     snprintf(got, sizeof got, "%s/shuf.got", t_tmpdir());
     snprintf(want, sizeof want, "%s/shuf.want", t_tmpdir());

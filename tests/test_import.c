@@ -11,25 +11,14 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/* Writes text to dir/name. */
-static void put(const char *dir, const char *name, const char *text) {
-    char p[600];
-    snprintf(p, sizeof p, "%s/%s", dir, name);
-    FILE *f = fopen(p, "w");
-    if (f) {
-        fputs(text, f);
-        fclose(f);
-    }
-}
-
 /* A small data set in t_tmpdir()/name with n_users users of two orders each. */
 static const char *make_set(const char *name, int n_users) {
     static char dir[512];
     snprintf(dir, sizeof dir, "%s/%s", t_tmpdir(), name);
     mkdir(dir, 0777);
-    put(dir, "departments.csv", "department_id,department\n1,d\n");
-    put(dir, "aisles.csv", "aisle_id,aisle\n1,a\n");
-    put(dir, "products.csv", "product_id,product_name,aisle_id,department_id\n1,p1,1,1\n2,p2,1,1\n");
+    t_put(dir, "departments.csv", "department_id,department\n1,d\n");
+    t_put(dir, "aisles.csv", "aisle_id,aisle\n1,a\n");
+    t_put(dir, "products.csv", "product_id,product_name,aisle_id,department_id\n1,p1,1,1\n2,p2,1,1\n");
     char path[600];
     snprintf(path, sizeof path, "%s/orders.csv", dir);
     FILE *o = fopen(path, "w");
@@ -152,12 +141,12 @@ static int test_import_empty(void) {
     char dir[512], db_path[600], err[NB_ERRLEN];
     snprintf(dir, sizeof dir, "%s/empty", t_tmpdir());
     mkdir(dir, 0777);
-    put(dir, "departments.csv", "department_id,department\n");
-    put(dir, "aisles.csv", "aisle_id,aisle\r\n");
-    put(dir, "products.csv", "product_id,product_name,aisle_id,department_id");
-    put(dir, "orders.csv",
+    t_put(dir, "departments.csv", "department_id,department\n");
+    t_put(dir, "aisles.csv", "aisle_id,aisle\r\n");
+    t_put(dir, "products.csv", "product_id,product_name,aisle_id,department_id");
+    t_put(dir, "orders.csv",
         "order_id,user_id,eval_set,order_number,order_dow,order_hour_of_day,days_since_prior_order\n\n");
-    put(dir, "order_products__prior.csv", "order_id,product_id,add_to_cart_order,reordered\n");
+    t_put(dir, "order_products__prior.csv", "order_id,product_id,add_to_cart_order,reordered\n");
     snprintf(db_path, sizeof db_path, "%s/empty.db", t_tmpdir());
     st_import_stats s;
     T_ASSERT(st_import(dir, NULL, db_path, 0, &s, err, sizeof err) == NB_OK, "%s", err);

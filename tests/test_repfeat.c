@@ -12,30 +12,11 @@
 
 extern const char st_schema_text[]; /* build/gen/schema_sql.c */
 
-/* The hand-built store of this file and test_explain.c (same script, kept in sync). */
-static const int k_script[] = {
-    /* user 0 (id 100): 6 prior orders, then the train order */
-    7,
-    ST_PRIOR, -1, 2, 1, 2,
-    ST_PRIOR, 7, 2, 1, 3,
-    ST_PRIOR, 10, 3, 2, 1, 4,
-    ST_PRIOR, 3, 1, 5,
-    ST_PRIOR, 20, 2, 1, 5,
-    ST_PRIOR, 4, 2, 1, 6,
-    ST_TRAIN, 8, 2, 1, 2,
-    /* user 1 (id 103) */
-    3, ST_PRIOR, -1, 2, 1, 7, ST_PRIOR, 5, 2, 7, 1, ST_TRAIN, 6, 1, 7,
-    /* user 2 (id 106): a NULL days_since after the first order */
-    3, ST_PRIOR, -1, 1, 8, ST_PRIOR, -1, 1, 9, ST_PRIOR, 5, 1, 9,
-    /* user 3 (id 109): no history */
-    1, ST_TEST, -1, 0,
-};
-
 #define FEQ(a, b) (fabs((double)(a) - (double)(b)) < 1e-6)
 
 static int test_product_stats(void) {
     st_history h;
-    tu_history_script(&h, 10, 4, k_script);
+    tu_history_script(&h, TU_K_P, TU_K_USERS, tu_k_script);
     tr_product_stats s;
     char err[NB_ERRLEN];
     T_ASSERT(tr_product_stats_compute(&s, &h, err, sizeof err) == NB_OK, "%s", err);
@@ -48,13 +29,13 @@ static int test_product_stats(void) {
     T_ASSERT(FEQ(s.reorder_rate[1], 5.0 / 7) && FEQ(s.log_pop[1], 1.0), "rates of product 1");
     T_ASSERT(FEQ(s.log_pop[2], log(3.0) / log(8.0)), "log_pop of product 2 = %g", s.log_pop[2]);
     tr_product_stats_free(&s);
-    tu_history_free(&h);
+    st_history_free(&h);
     return T_PASS;
 }
 
 static int test_product_stats_sqlite(void) {
     st_history h;
-    tu_history_script(&h, 10, 4, k_script);
+    tu_history_script(&h, TU_K_P, TU_K_USERS, tu_k_script);
     tr_product_stats s, t;
     char err[NB_ERRLEN], path[512];
     T_ASSERT(tr_product_stats_compute(&s, &h, err, sizeof err) == NB_OK, "%s", err);
@@ -64,10 +45,7 @@ static int test_product_stats_sqlite(void) {
     T_ASSERT(sqlite3_exec(db, st_schema_text, NULL, NULL, NULL) == SQLITE_OK, "schema");
     T_ASSERT(tr_product_stats_write(db, 4, &s, &h, err, sizeof err) == NB_EINVAL &&
                  strstr(err, "transaction"), "autocommit refused: %s", err);
-    T_ASSERT(sqlite3_exec(db,
-                          "BEGIN; INSERT INTO models (model_id, path, checksum, hyper_params, "
-                          "metrics) VALUES (4, 'm.nbw', '00000000', '{}', '{}');",
-                          NULL, NULL, NULL) == SQLITE_OK, "%s", sqlite3_errmsg(db));
+    T_ASSERT(tu_begin_model(db, 4) == SQLITE_OK, "%s", sqlite3_errmsg(db));
     T_ASSERT(tr_product_stats_write(db, 4, &s, &h, err, sizeof err) == NB_OK, "%s", err);
     T_ASSERT(tr_product_stats_write(db, 4, &s, &h, err, sizeof err) == NB_OK, "rewrite: %s", err);
     T_ASSERT(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK, "commit");
@@ -85,7 +63,7 @@ static int test_product_stats_sqlite(void) {
                  strstr(err, "product_id 31 has no row"), "missing row named: %s", err);
     sqlite3_close(db);
     tr_product_stats_free(&s);
-    tu_history_free(&h);
+    st_history_free(&h);
     return T_PASS;
 }
 
@@ -131,7 +109,7 @@ static int check_row(const tr_features *f, int32_t p, int n_with, int n_last5, i
 
 static int test_features_hand(void) {
     st_history h;
-    tu_history_script(&h, 10, 4, k_script);
+    tu_history_script(&h, TU_K_P, TU_K_USERS, tu_k_script);
     tr_product_stats s;
     tr_features f;
     char err[NB_ERRLEN], why[256];
@@ -173,7 +151,7 @@ static int test_features_hand(void) {
                  strstr(err, "user 103"), "hist_end of another user: %s", err);
     tr_features_free(&f);
     tr_product_stats_free(&s);
-    tu_history_free(&h);
+    st_history_free(&h);
     return T_PASS;
 }
 
@@ -219,7 +197,7 @@ static int test_features_random(void) {
     for (int p = 0; p < P; p++) T_ASSERT(f.slot[p] == -1, "slot %d reset", p);
     tr_features_free(&f);
     tr_product_stats_free(&s);
-    tu_history_free(&h);
+    st_history_free(&h);
     return T_PASS;
 }
 

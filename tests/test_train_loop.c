@@ -6,6 +6,7 @@
 #include "evaluate.h"
 #include "flags.h"
 #include "harness.h"
+#include "hist_fixture.h"
 #include "loop.h"
 #include "nb_err.h"
 #include "samples.h"
@@ -26,52 +27,31 @@ static st_history H;
 static void synth(st_history *h, uint64_t seed) {
     nb_rng r;
     nb_rng_seed(&r, seed);
-    memset(h, 0, sizeof *h);
-    h->n_products = P;
-    h->product_ids = malloc(sizeof(int32_t) * P);
-    for (int p = 0; p < P; p++) h->product_ids[p] = 10 + p;
-    h->n_users = NU;
-    h->user_ids = malloc(sizeof(int32_t) * NU);
-    h->user_order_off = malloc(sizeof(int64_t) * (NU + 1));
-    size_t co = NU * 10, ci = co * 8;
-    h->order_ids = malloc(sizeof(int32_t) * co);
-    h->eval_set = malloc(co);
-    h->dow = calloc(co, 1);
-    h->hour = calloc(co, 1);
-    h->days_since = malloc(sizeof(int16_t) * co);
-    h->order_item_off = malloc(sizeof(int64_t) * (co + 1));
-    h->items = malloc(sizeof(int32_t) * ci);
-    h->reordered = calloc(ci, 1);
-    int64_t no = 0, ni = 0;
-    h->order_item_off[0] = 0;
+    hf_build b;
+    hf_begin(&b, h, P, 10, 1);
     for (int u = 0; u < NU; u++) {
-        h->user_ids[u] = 1 + u;
-        h->user_order_off[u] = no;
+        hf_user(&b, 1 + u);
         int staple[3];
         for (int k = 0; k < 3; k++) staple[k] = (int)nb_rng_below(&r, P);
         int n_ord = 4 + (int)nb_rng_below(&r, 6);
         int has_train = nb_rng_uniform(&r) < 0.85;
         for (int o = 0; o < n_ord; o++) {
             int last = o == n_ord - 1;
-            h->eval_set[no] = last ? (has_train ? ST_TRAIN : ST_TEST) : ST_PRIOR;
-            h->days_since[no] = o ? 7 : -1;
-            h->order_ids[no] = (int32_t)(100000 + no);
+            hf_order(&b, (int32_t)(100000 + h->n_orders),
+                     last ? (has_train ? ST_TRAIN : ST_TEST) : ST_PRIOR, o ? 7 : -1);
             if (!(last && !has_train)) {
                 uint8_t in[P] = {0};
                 for (int k = 0; k < 3; k++)
-                    if (nb_rng_uniform(&r) < 0.8 && !in[staple[k]]) in[staple[k]] = 1, h->items[ni++] = staple[k];
+                    if (nb_rng_uniform(&r) < 0.8 && !in[staple[k]]) in[staple[k]] = 1, hf_item(&b, staple[k]);
                 int extra = 1 + (int)nb_rng_below(&r, 2);
                 for (int k = 0; k < extra; k++) {
                     int p = (int)nb_rng_below(&r, P);
-                    if (!in[p]) in[p] = 1, h->items[ni++] = p;
+                    if (!in[p]) in[p] = 1, hf_item(&b, p);
                 }
             }
-            h->order_item_off[++no] = ni;
         }
     }
-    h->user_order_off[NU] = no;
-    h->n_orders = no;
-    h->n_items = ni;
+    hf_end(&b);
 }
 
 static void small_flags(tr_flags *f) {
@@ -266,8 +246,6 @@ int main(void) {
     T_RUN(test_resume_bit_identical);
     T_RUN(test_nan_stops_with_valid_checkpoint);
     T_RUN(test_batched_scoring_equals_single);
-    free(H.product_ids), free(H.user_ids), free(H.user_order_off), free(H.order_ids);
-    free(H.eval_set), free(H.dow), free(H.hour), free(H.days_since), free(H.order_item_off);
-    free(H.items), free(H.reordered);
+    st_history_free(&H);
     return t_summary();
 }

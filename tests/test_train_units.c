@@ -4,6 +4,7 @@
 #include "evaluate.h"
 #include "flags.h"
 #include "harness.h"
+#include "hist_fixture.h"
 #include "nb_err.h"
 #include "samples.h"
 #include "split.h"
@@ -17,55 +18,28 @@
 /* users[u] = string of orders separated by '|'; each order "E:p,p,p" with E = P/T/X
  * (prior/train/test; a test order has no items). */
 static void build_history(st_history *h, int P, const char **users, int nu) {
-    memset(h, 0, sizeof *h);
-    h->n_products = P;
-    h->product_ids = malloc(sizeof(int32_t) * P);
-    for (int p = 0; p < P; p++) h->product_ids[p] = 100 + p;
-    h->n_users = nu;
-    h->user_ids = malloc(sizeof(int32_t) * nu);
-    h->user_order_off = malloc(sizeof(int64_t) * (nu + 1));
-    int cap_o = 1024, cap_i = 8192;
-    h->order_ids = malloc(sizeof(int32_t) * cap_o);
-    h->eval_set = malloc(cap_o);
-    h->days_since = malloc(sizeof(int16_t) * cap_o);
-    h->dow = calloc(cap_o, 1);
-    h->hour = calloc(cap_o, 1);
-    h->order_item_off = malloc(sizeof(int64_t) * (cap_o + 1));
-    h->items = malloc(sizeof(int32_t) * cap_i);
-    h->reordered = calloc(cap_i, 1);
-    int64_t no = 0, ni = 0;
-    h->order_item_off[0] = 0;
+    hf_build b;
+    hf_begin(&b, h, P, 100, 1);
     for (int u = 0; u < nu; u++) {
-        h->user_ids[u] = 1 + u;
-        h->user_order_off[u] = no;
+        hf_user(&b, 1 + u);
         const char *s = users[u];
         while (*s) {
             char e = *s;
             s += 2;
-            h->eval_set[no] = e == 'P' ? ST_PRIOR : e == 'T' ? ST_TRAIN : ST_TEST;
-            h->days_since[no] = 7;
-            h->order_ids[no] = (int32_t)(1000 + no);
+            hf_order(&b, (int32_t)(1000 + h->n_orders),
+                     e == 'P' ? ST_PRIOR : e == 'T' ? ST_TRAIN : ST_TEST, 7);
             while (*s && *s != '|') {
                 char *end;
                 long p = strtol(s, &end, 10);
                 if (end == s) break;
-                h->items[ni++] = (int32_t)p;
+                hf_item(&b, (int32_t)p);
                 s = end;
                 if (*s == ',') s++;
             }
-            h->order_item_off[++no] = ni;
             if (*s == '|') s++;
         }
     }
-    h->user_order_off[nu] = no;
-    h->n_orders = no;
-    h->n_items = ni;
-}
-
-static void free_history(st_history *h) {
-    free(h->product_ids), free(h->user_ids), free(h->user_order_off), free(h->order_ids);
-    free(h->eval_set), free(h->days_since), free(h->dow), free(h->hour);
-    free(h->order_item_off), free(h->items), free(h->reordered);
+    hf_end(&b);
 }
 
 static int test_flags_defaults_and_errors(void) {
@@ -198,7 +172,7 @@ static int test_samples_and_inputs(void) {
     T_ASSERT(tb.nb.n_rep == 1 && tb.rep_col[0] == 2 && tb.rep_b[0] == 0 && tb.rep_feat[1] == 0.25f,
              "rep mapping");
     tr_batch_free(&tb);
-    free_history(&h);
+    st_history_free(&h);
     return T_PASS;
 }
 

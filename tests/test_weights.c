@@ -68,8 +68,12 @@ static void put_u32(unsigned char *p, uint32_t v) {
     for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
 }
 
-/* Rewrites the trailing CRC so that a deliberate edit passes the checksum. */
-static void fix_crc(unsigned char *buf, long n) { put_u32(buf + n - 4, nb_crc32(0, buf, (size_t)n - 4)); }
+/* Rewrites the trailing CRC of buf so that a deliberate edit passes the checksum, then
+ * writes buf to path as write_all does. Returns 0, or -1 when the write failed. */
+static int write_with_crc(const char *path, unsigned char *buf, long n) {
+    put_u32(buf + n - 4, nb_crc32(0, buf, (size_t)n - 4));
+    return write_all(path, buf, n);
+}
 
 /* Saves a small model (seeded) with calibration and ids to path. */
 static int save_small(const char *path, int rep, nn_model *m, char *err) {
@@ -82,6 +86,22 @@ static int save_small(const char *path, int rep, nn_model *m, char *err) {
     m->calib_a = 0.8125f;
     m->calib_b = -1.0625f;
     return nbw_save(m, ids, path, err, NB_ERRLEN);
+}
+
+/* Saves a small model (as save_small) to path, frees it, and reads the file back into *buf
+ * (caller frees). Returns the file's size, or -1 with *buf NULL and a message in err. */
+static long small_file(const char *path, int rep, unsigned char **buf, char *err) {
+    nn_model m;
+    *buf = NULL;
+    if (save_small(path, rep, &m, err) != NB_OK) return -1;
+    nn_model_free(&m);
+    long n = read_all(path, buf);
+    if (n < 0) {
+        free(*buf);
+        *buf = NULL;
+        snprintf(err, NB_ERRLEN, "%s: cannot read back", path);
+    }
+    return n;
 }
 
 /* Loads path expecting failure with code `want_rc` and `want_msg` in the message; also
@@ -205,14 +225,11 @@ static int test_rejects_missing_file(void) {
 static int test_rejects_bad_magic(void) {
     char err[NB_ERRLEN];
     const char *path = tmp_path("magic.nbw");
-    nn_model m;
-    T_ASSERT(save_small(path, 0, &m, err) == NB_OK, "%s", err);
-    nn_model_free(&m);
     unsigned char *buf;
-    long n = read_all(path, &buf);
+    long n = small_file(path, 0, &buf, err);
+    T_ASSERT(n > 0, "%s", err);
     buf[7] = 'X';
-    fix_crc(buf, n);
-    int w = write_all(path, buf, n);
+    int w = write_with_crc(path, buf, n);
     free(buf);
     T_ASSERT(w == 0, "write");
     if (expect_fail(path, NULL, 0, NB_EFORMAT, "bad magic") != T_PASS) return T_FAIL;
@@ -226,14 +243,11 @@ static int test_rejects_bad_magic(void) {
 static int test_rejects_wrong_version(void) {
     char err[NB_ERRLEN];
     const char *path = tmp_path("version.nbw");
-    nn_model m;
-    T_ASSERT(save_small(path, 0, &m, err) == NB_OK, "%s", err);
-    nn_model_free(&m);
     unsigned char *buf;
-    long n = read_all(path, &buf);
+    long n = small_file(path, 0, &buf, err);
+    T_ASSERT(n > 0, "%s", err);
     put_u32(buf + 8, 2);
-    fix_crc(buf, n);
-    int w = write_all(path, buf, n);
+    int w = write_with_crc(path, buf, n);
     free(buf);
     T_ASSERT(w == 0, "write");
     return expect_fail(path, NULL, 0, NB_EFORMAT, "unsupported version 2 (this build reads 1)");
@@ -259,12 +273,9 @@ static int test_rejects_different_product_list(void) {
 static int test_rejects_bad_hyper_parameters(void) {
     char err[NB_ERRLEN];
     const char *path = tmp_path("hyper.nbw"), *bad = tmp_path("hyper-bad.nbw");
-    nn_model m;
-    T_ASSERT(save_small(path, 0, &m, err) == NB_OK, "%s", err);
-    nn_model_free(&m);
     unsigned char *orig;
-    long n = read_all(path, &orig);
-    T_ASSERT(n > 100, "read");
+    long n = small_file(path, 0, &orig, err);
+    T_ASSERT(n > 100, "%s", err);
     unsigned char *buf = malloc((size_t)n);
     /* offset, new value: gru_layers 0, gru_layers 1 (fewer tensors), emb 5 (sizes differ),
      * n_products 10^9 (the id count cannot fit), dropout 1.5 */
@@ -275,8 +286,7 @@ static int test_rejects_bad_hyper_parameters(void) {
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         memcpy(buf, orig, (size_t)n);
         put_u32(buf + cases[i].off, cases[i].v);
-        fix_crc(buf, n);
-        T_ASSERT(write_all(bad, buf, n) == 0, "write");
+        T_ASSERT(write_with_crc(bad, buf, n) == 0, "write");
         if (expect_fail(bad, NULL, 0, NB_EFORMAT, "bad hyper-parameters") != T_PASS ||
             expect_fail(bad, NULL, 0, NB_EFORMAT, cases[i].msg) != T_PASS) {
             free(buf);
@@ -287,8 +297,7 @@ static int test_rejects_bad_hyper_parameters(void) {
     /* a renamed tensor: the first name starts right after the ids and the tensor count */
     memcpy(buf, orig, (size_t)n);
     buf[80 + 4 * P_SMALL + 4 + 4] ^= 0x20;
-    fix_crc(buf, n);
-    T_ASSERT(write_all(bad, buf, n) == 0, "write");
+    T_ASSERT(write_with_crc(bad, buf, n) == 0, "write");
     free(buf);
     free(orig);
     return expect_fail(bad, NULL, 0, NB_EFORMAT, "the model expects");
@@ -298,20 +307,15 @@ static int test_rejects_bad_hyper_parameters(void) {
 static int test_rejects_non_finite_values(void) {
     char err[NB_ERRLEN];
     const char *path = tmp_path("nan.nbw");
-    nn_model m;
-    T_ASSERT(save_small(path, 0, &m, err) == NB_OK, "%s", err);
-    nn_model_free(&m);
     unsigned char *buf;
-    long n = read_all(path, &buf);
-    T_ASSERT(n > 100, "read");
+    long n = small_file(path, 0, &buf, err);
+    T_ASSERT(n > 100, "%s", err);
     put_u32(buf + n - 8, 0x7FC00000u);  /* the last value of the last tensor: NaN */
-    fix_crc(buf, n);
-    int w = write_all(path, buf, n);
+    int w = write_with_crc(path, buf, n);
     if (w == 0 && expect_fail(path, NULL, 0, NB_EFORMAT, "non-finite value") != T_PASS) w = -2;
     put_u32(buf + n - 8, 0);
     put_u32(buf + 68, 0x7F800000u);     /* calib_a = +Inf */
-    fix_crc(buf, n);
-    if (w == 0) w = write_all(path, buf, n);
+    if (w == 0) w = write_with_crc(path, buf, n);
     free(buf);
     T_ASSERT(w == 0, "write or first check failed (%d)", w);
     return expect_fail(path, NULL, 0, NB_EFORMAT, "non-finite value in the calibration");
@@ -333,12 +337,9 @@ static int test_rejects_trailing_bytes(void) {
 static int test_fuzz_every_truncation(void) {
     char err[NB_ERRLEN];
     const char *path = tmp_path("trunc-src.nbw"), *cut = tmp_path("trunc.nbw");
-    nn_model m;
-    T_ASSERT(save_small(path, 1, &m, err) == NB_OK, "%s", err);
-    nn_model_free(&m);
     unsigned char *buf;
-    long n = read_all(path, &buf);
-    T_ASSERT(n > 0, "read");
+    long n = small_file(path, 1, &buf, err);
+    T_ASSERT(n > 0, "%s", err);
     int fails = 0;
     long first_bad = -1;
     for (long len = 0; len < n; len++) {
@@ -359,12 +360,9 @@ static int test_fuzz_every_truncation(void) {
 static int test_fuzz_every_flipped_byte(void) {
     char err[NB_ERRLEN];
     const char *path = tmp_path("flip-src.nbw"), *bad = tmp_path("flip.nbw");
-    nn_model m;
-    T_ASSERT(save_small(path, 1, &m, err) == NB_OK, "%s", err);
-    nn_model_free(&m);
     unsigned char *buf;
-    long n = read_all(path, &buf);
-    T_ASSERT(n > 0, "read");
+    long n = small_file(path, 1, &buf, err);
+    T_ASSERT(n > 0, "%s", err);
     int fails = 0;
     long first_bad = -1;
     for (long off = 0; off < n; off++) {

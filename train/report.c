@@ -41,12 +41,14 @@ static cJSON *hyper(const tr_flags *f) {
     return o;
 }
 
-char *tr_report_hyper_json(const tr_flags *f) {
-    cJSON *o = hyper(f);
-    char *s = cJSON_PrintUnformatted(o);
+/* Prints o (indented when pretty) and deletes it. Returns the text; the caller frees it. */
+static char *print_and_delete(cJSON *o, int pretty) {
+    char *s = pretty ? cJSON_Print(o) : cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return s;
 }
+
+char *tr_report_hyper_json(const tr_flags *f) { return print_and_delete(hyper(f), 0); }
 
 /* Adds the standard metric keys of r to o. */
 static void add_metrics(cJSON *o, const tr_metrics_result *r) {
@@ -155,12 +157,7 @@ static cJSON *report_obj(const tr_report *r) {
     return o;
 }
 
-char *tr_report_json(const tr_report *r) {
-    cJSON *o = report_obj(r);
-    char *s = cJSON_Print(o);
-    cJSON_Delete(o);
-    return s;
-}
+char *tr_report_json(const tr_report *r) { return print_and_delete(report_obj(r), 1); }
 
 int tr_report_write(const tr_report *r, const char *path, char *err, size_t errlen) {
     char *s = tr_report_json(r);
