@@ -74,13 +74,19 @@ RSS_START=$(rss)
 # and the SQLite page caches fill; RSS is flat from there on.
 wrk -t2 -c64 -d5s -s "$TMP/rec.lua" "$URL" >/dev/null
 RSS0=$(rss)
-printf '%-10s %5s %10s %9s %9s %7s %9s\n' endpoint conns 'req/s' 'p50 ms' 'p99 ms' errors requests
+printf '%-10s %5s %10s %9s %9s %7s %9s %10s\n' endpoint conns 'req/s' 'p50 ms' 'p99 ms' errors requests 'CPU ms/req'
+# The server's CPU time (user + system, all threads) from /proc, in ms: on a shared machine
+# CPU per request is steadier than requests/s.
+cpu_ms() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) * 1000 / hz}' /proc/$PID/stat; }
 run() {  # ENDPOINT CONNS SCRIPT
     local t=$(( $2 < 2 ? 1 : 2 ))
-    local line
+    local line c0 c1
+    c0=$(cpu_ms)
     line=$(wrk -t$t -c"$2" -d"${DURATION}s" --latency -s "$3" "$URL$4" | grep '^RESULT')
+    c1=$(cpu_ms)
     read -r _ rps p50 p99 errs reqs <<<"$line"
-    printf '%-10s %5d %10s %9s %9s %7s %9s\n' "$1" "$2" "$rps" "$p50" "$p99" "$errs" "$reqs"
+    printf '%-10s %5d %10s %9s %9s %7s %9s %10s\n' "$1" "$2" "$rps" "$p50" "$p99" "$errs" "$reqs" \
+        "$(awk -v a="$c0" -v b="$c1" -v n="$reqs" 'BEGIN {printf "%.3f", (n > 0 ? (b - a) / n : 0)}')"
 }
 run health 64 "$TMP/report.lua" /health
 for c in 1 16 64; do run recommend $c "$TMP/rec.lua" ""; done

@@ -262,6 +262,9 @@ typedef struct {
  * field) or NB_ENOMEM; on error *m is zeroed. The model owns everything; free it with
  * nn_model_free. Without nn_model_train_init it can only score (no gradients). */
 int nn_model_init(nn_model *m, const nn_config *c, uint64_t seed, char *err, size_t errlen);
+/* The same allocation (and the same m->rng seeding) with every parameter left at zero: for a
+ * loader that overwrites them all (nbw_load), which then skips drawing 15M random numbers. */
+int nn_model_alloc(nn_model *m, const nn_config *c, uint64_t seed, char *err, size_t errlen);
 /* Allocates gradients and Adam state (zeroed). Returns NB_OK or NB_ENOMEM. */
 int nn_model_train_init(nn_model *m, char *err, size_t errlen);
 void nn_model_free(nn_model *m);

@@ -16,7 +16,8 @@
 
 static inline nn_real sigm(nn_real x) { return 1 / (1 + NN_EXP(-x)); }
 
-/* Forward over T steps; see nn.h for shapes. Per step three gemms over the active rows only:
+/* Forward over T steps; see nn.h for shapes. Per step three gemms over the active rows only
+ * (gemvs when a single row is active):
  * x.W_ih^T into gates[:, 0:3H] (row stride 4H), then h.W_hh[r,z]^T added onto the r,z
  * pre-activations and h.W_hh[n]^T into the 4th slot (it is needed apart, multiplied by r).
  * gates end up holding r, z, n and W_hn h + b_hn. No failure cases. */
@@ -30,14 +31,26 @@ void nn_gru_forward(nn_real *hs, nn_real *gates, const nn_real *x, const nn_real
         nn_real *g = gates + (size_t)t * B * H4;
         nn_real *ht = hs + (size_t)t * B * H;
         const nn_real *hp = t > 0 ? hs + (size_t)(t - 1) * B * H : NULL;
-        NN_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, nb, H3, I, 1, xt, I, w_ih, I, 0, g,
-                H4);
-        if (hp) {
-            NN_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, nb, 2 * H, H, 1, hp, H, w_hh, H, 1,
-                    g, H4);
-            NN_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, nb, H, H, 1, hp, H,
-                    w_hh + (size_t)2 * H * H, H, 0, g + 3 * H, H4);
+        if (nb == 1) {
+            /* one active row (serving, or the tail of a batch): sgemv streams W once, where
+             * sgemm would first repack the whole of W for a single row */
+            NN_GEMV(CblasRowMajor, CblasNoTrans, H3, I, 1, w_ih, I, xt, 1, 0, g, 1);
+            if (hp) {
+                NN_GEMV(CblasRowMajor, CblasNoTrans, 2 * H, H, 1, w_hh, H, hp, 1, 1, g, 1);
+                NN_GEMV(CblasRowMajor, CblasNoTrans, H, H, 1, w_hh + (size_t)2 * H * H, H, hp,
+                        1, 0, g + 3 * H, 1);
+            }
         } else {
+            NN_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, nb, H3, I, 1, xt, I, w_ih, I, 0, g,
+                    H4);
+            if (hp) {
+                NN_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, nb, 2 * H, H, 1, hp, H, w_hh, H,
+                        1, g, H4);
+                NN_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, nb, H, H, 1, hp, H,
+                        w_hh + (size_t)2 * H * H, H, 0, g + 3 * H, H4);
+            }
+        }
+        if (!hp) {
             for (int i = 0; i < nb; i++) memset(g + (size_t)i * H4 + 3 * H, 0, H * sizeof(nn_real));
         }
         for (int i = 0; i < nb; i++) {

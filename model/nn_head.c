@@ -126,6 +126,15 @@ static void head_rest(const head_ctx *c, size_t lo, size_t hi, int i0) {
         const nn_real *w0 = ROW(c, s), *w1 = ROW(c, s + 1), *w2 = ROW(c, s + 2),
                       *w3 = ROW(c, s + 3);
         nn_real b0 = BIAS(c, s), b1 = BIAS(c, s + 1), b2 = BIAS(c, s + 2), b3 = BIAS(c, s + 3);
+        /* A candidate list jumps between rows of a W far larger than the caches, and with
+         * few samples there is little arithmetic to hide each new row's misses behind:
+         * fetch the tile after next ahead (does not change any result). */
+        if (c->rows && B - i0 <= 2 && s + 12 <= hi)
+            for (int k = 8; k < 12; k++) {
+                const char *r = (const char *)ROW(c, s + k);
+                for (size_t off = 0; off < (size_t)I * sizeof(nn_real); off += 64)
+                    __builtin_prefetch(r + off, 0, 0);
+            }
         int i = i0;
         for (; i + 2 <= B; i += 2) {
             const nn_real *x0 = in + (size_t)i * I, *x1 = x0 + I;

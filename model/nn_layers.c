@@ -137,10 +137,17 @@ void nn_conv_backward(nn_real *din, nn_real *dw, nn_real *db, nn_real *scratch,
 
 /* ---- linear --------------------------------------------------------------------------- */
 
-/* out[B,O] = in[B,I] . w[O,I]^T + b. */
+/* out[B,O] = in[B,I] . w[O,I]^T + b. One input row (the fc layer when serving one user) or
+ * one output column (the repeat MLP's last layer) is a matrix-vector product: sgemv reads
+ * the matrix once, where sgemm would repack it first. */
 void nn_linear_forward(nn_real *out, const nn_real *in, const nn_real *w, const nn_real *b,
                        int B, int I, int O) {
-    NN_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, B, O, I, 1, in, I, w, I, 0, out, O);
+    if (B == 1)
+        NN_GEMV(CblasRowMajor, CblasNoTrans, O, I, 1, w, I, in, 1, 0, out, 1);
+    else if (O == 1)
+        NN_GEMV(CblasRowMajor, CblasNoTrans, B, I, 1, in, I, w, 1, 0, out, 1);
+    else
+        NN_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, B, O, I, 1, in, I, w, I, 0, out, O);
     if (b)
         for (int i = 0; i < B; i++) {
             nn_real *o = out + (size_t)i * O;

@@ -207,7 +207,7 @@ static double init_bound(const nn_model *m, const char *name, const nn_tensor_in
 }
 
 /* See nn.h. Returns NB_OK, NB_EINVAL (bad config) or NB_ENOMEM; on error *m is zeroed. */
-int nn_model_init(nn_model *m, const nn_config *c, uint64_t seed, char *err, size_t errlen) {
+int nn_model_alloc(nn_model *m, const nn_config *c, uint64_t seed, char *err, size_t errlen) {
     memset(m, 0, sizeof *m);
     int rc = nn_config_check(c, err, errlen);
     if (rc) return rc;
@@ -225,6 +225,20 @@ int nn_model_init(nn_model *m, const nn_config *c, uint64_t seed, char *err, siz
     m->calib_a = 1;
     m->calib_b = 0;
     bind(m, m->mem, &m->p);
+    /* dropout masks use their own stream, derived from the seed but not overlapping init */
+    nb_rng_seed(&m->rng, nb_hash64(seed ^ 0x64726f706f7574ull));
+    return NB_OK;
+fail:
+    free(m->mem);
+    free(m->act);
+    memset(m, 0, sizeof *m);
+    return rc;
+}
+
+/* See nn.h. Returns what nn_model_alloc returns; on error *m is zeroed. */
+int nn_model_init(nn_model *m, const nn_config *c, uint64_t seed, char *err, size_t errlen) {
+    int rc = nn_model_alloc(m, c, seed, err, errlen);
+    if (rc) return rc;
     nb_rng r;
     nb_rng_seed(&r, seed);
     for (int k = 0; k < m->n_tensors; k++) {
@@ -235,14 +249,7 @@ int nn_model_init(nn_model *m, const nn_config *c, uint64_t seed, char *err, siz
         else
             fill_uniform(x, t->size, init_bound(m, t->name, t), &r);
     }
-    /* dropout masks use their own stream, derived from the seed but not overlapping init */
-    nb_rng_seed(&m->rng, nb_hash64(seed ^ 0x64726f706f7574ull));
     return NB_OK;
-fail:
-    free(m->mem);
-    free(m->act);
-    memset(m, 0, sizeof *m);
-    return rc;
 }
 
 /* Allocates zeroed gradients and Adam moments. Returns NB_OK or NB_ENOMEM (nothing kept). */
@@ -389,13 +396,12 @@ double nn_model_forward(nn_model *m, const nn_batch *b, int training, float pos_
     nn_dropout_forward(d1, NEED(hmask, nn_real, (size_t)B * D), r1, (size_t)B * D, c->dropout,
                        training, &m->rng);
     nn_real *logits = NEED(logits, nn_real, (size_t)B * NS);
-    if (b->S > 0) {
+    /* the candidate head reads the out.w rows in place: the gathered copy its backward
+     * multiplies with is made by nn_model_backward (the parameters cannot change between
+     * the two), so scoring never copies S x D reals */
+    if (b->S > 0)
         for (int s = 0; s < b->S; s++) assert(b->rows[s] >= 0 && b->rows[s] < c->n_products);
-        nn_linear_rows_forward(logits, NEED(wbuf, nn_real, (size_t)b->S * D), d1, P->out_w,
-                               P->out_b, b->rows, B, D, b->S);
-    } else {
-        nn_head_forward(logits, d1, P->out_w, P->out_b, NULL, B, D, NS);
-    }
+    nn_head_forward(logits, d1, P->out_w, P->out_b, b->S > 0 ? b->rows : NULL, B, D, NS);
 
     /* repeat term */
     int n_rep = F > 0 ? b->n_rep : 0;
@@ -554,9 +560,14 @@ void nn_model_backward(nn_model *m, const nn_batch *b, float pos_weight) {
     /* head */
     nn_real *dd1 = NEED(dd1, nn_real, (size_t)B * D);
     memset(dd1, 0, (size_t)B * D * sizeof(nn_real));
+    nn_real *wbuf = NULL;
+    if (b->S > 0) {   /* the candidate rows of out.w, gathered for the gemm (not in forward) */
+        wbuf = NEED(wbuf, nn_real, (size_t)b->S * D);
+        for (int s = 0; s < b->S; s++)
+            memcpy(wbuf + (size_t)s * D, P->out_w + (size_t)b->rows[s] * D, D * sizeof(nn_real));
+    }
     head_backward(a, dd1, overwrite_out_w, G->out_w, G->out_b, dl, a->d1.p,
-                  b->S > 0 ? (nn_real *)a->wbuf.p : P->out_w, b->S > 0 ? b->rows : NULL, B, D,
-                  NS);
+                  b->S > 0 ? wbuf : P->out_w, b->S > 0 ? b->rows : NULL, B, D, NS);
     nn_real *dr1 = NEED(dr1, nn_real, (size_t)B * D), *da1 = NEED(da1, nn_real, (size_t)B * D);
     memset(dr1, 0, (size_t)B * D * sizeof(nn_real));
     memset(da1, 0, (size_t)B * D * sizeof(nn_real));

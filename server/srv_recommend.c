@@ -46,11 +46,54 @@ static void write_item(srv_buf *b, const srv_engine *e, srv_ctx *c, const ranked
     srv_buf_cstr(b, "}");
 }
 
+/* 1 when x ranks before y (ranked_cmp < 0). */
+static inline int before(const ranked *x, const ranked *y)
+{
+    return x->p > y->p || (x->p == y->p && x->idx < y->idx);
+}
+
+/* Reorders rk[0..n) so that rk[0..m) are the m first in ranked_cmp order, sorted; the rest
+ * is left in some order. ranked_cmp is a strict total order (the indices are distinct), so
+ * the prefix is exactly the full sort's prefix: a response reads at most
+ * max(k, basket, SRV_EF1_M) entries, and sorting all ~3,000 candidates cost more than the
+ * network's head. Quickselect (median of three) narrows to the prefix, then qsort. */
+static void sort_prefix(ranked *rk, int n, int m)
+{
+    if (m > n) m = n;
+    int lo = 0, hi = n;   /* the boundary m lies in [lo, hi) */
+    while (hi - lo > 16 && m > lo && m < hi) {
+        int mid = lo + (hi - lo) / 2;
+        ranked a = rk[lo], b = rk[mid], c = rk[hi - 1], piv;
+        if (before(&a, &b)) piv = before(&b, &c) ? b : (before(&a, &c) ? c : a);
+        else piv = before(&a, &c) ? a : (before(&b, &c) ? c : b);
+        /* Hoare partition; the entries are distinct and piv is the median of three, so
+         * both sides are non-empty and the range shrinks */
+        int i = lo, j = hi - 1;
+        for (;;) {
+            while (before(&rk[i], &piv)) i++;
+            while (before(&piv, &rk[j])) j--;
+            if (i >= j) break;
+            ranked t = rk[i];
+            rk[i] = rk[j];
+            rk[j] = t;
+            i++;
+            j--;
+        }
+        /* rk[lo..j] rank no later than piv, rk[j+1..hi) no earlier */
+        if (m <= j + 1) hi = j + 1;
+        else lo = j + 1;
+    }
+    /* everything in [0, lo) ranks before [lo, hi), which ranks before [hi, n), and
+     * lo <= m <= hi: sorting [0, hi) (or [0, m) when m == lo) orders the prefix */
+    qsort(rk, (size_t)(m == lo ? m : hi), sizeof *rk, ranked_cmp);
+}
+
 /* Fills c->rank with the ranked candidates of the user in c->uh and returns how many, or a
- * negative NB_E* code (message in err). *cold is set when the user has no history with items:
- * the ranking is then the popularity list. */
-static int rank_user(srv_engine *e, srv_ctx *c, int32_t user_id, int *cold, char *err,
-                     size_t errlen)
+ * negative NB_E* code (message in err). Only the first `need` entries are in rank order
+ * (see sort_prefix), plus every entry at or above the basket threshold. *cold is set when
+ * the user has no history with items: the ranking is then the popularity list. */
+static int rank_user(srv_engine *e, srv_ctx *c, int32_t user_id, int need, int *cold,
+                     char *err, size_t errlen)
 {
     int P = e->catalog.n_products, n_cand = 0;
     const int32_t *cand = c->cand_idx;
@@ -72,9 +115,12 @@ static int rank_user(srv_engine *e, srv_ctx *c, int32_t user_id, int *cold, char
         return e->n_pop;   /* already in popularity order, ties by product_id = by index */
     }
     if (rc) return rc;
-    int n = cand ? n_cand : P;
-    for (int i = 0; i < n; i++) rk[i] = (ranked){c->prob[i], cand ? cand[i] : i};
-    qsort(rk, (size_t)n, sizeof *rk, ranked_cmp);
+    int n = cand ? n_cand : P, above = 0;
+    for (int i = 0; i < n; i++) {
+        rk[i] = (ranked){c->prob[i], cand ? cand[i] : i};
+        above += c->prob[i] >= e->threshold;
+    }
+    sort_prefix(rk, n, need > above ? need : above);
     return n;
 }
 
@@ -133,8 +179,8 @@ static void empty_history(srv_engine *e, srv_ctx *c, int32_t user_id)
 /* Loads the user's history and ranks the candidates inside one read transaction, so that
  * the history and the candidate set come from the same snapshot of the store. Returns the
  * number ranked, 0 with *unknown set for a user not in the store, or a negative NB_E*. */
-static int load_and_rank(srv_engine *e, srv_ctx *c, int32_t user_id, int *cold, int *unknown,
-                         char *err, size_t errlen)
+static int load_and_rank(srv_engine *e, srv_ctx *c, int32_t user_id, int need, int *cold,
+                         int *unknown, char *err, size_t errlen)
 {
     int n;
     *unknown = 0;
@@ -154,7 +200,7 @@ static int load_and_rank(srv_engine *e, srv_ctx *c, int32_t user_id, int *cold, 
             n = NB_OK;
         }
     }
-    if (n == NB_OK && !*unknown) n = rank_user(e, c, user_id, cold, err, errlen);
+    if (n == NB_OK && !*unknown) n = rank_user(e, c, user_id, need, cold, err, errlen);
     if (sqlite3_step(c->commit) != SQLITE_DONE && n >= 0)
         n = nb_err(err, errlen, NB_EDB, "COMMIT: %s", sqlite3_errmsg(c->db));
     sqlite3_reset(c->commit);
@@ -172,7 +218,9 @@ int srv_engine_recommend(void *ctx, const srv_request *rq, char **body, size_t *
 
     rc = srv_ctx_get(e, &c, err, sizeof err);
     if (rc) goto fault;
-    int n = load_and_rank(e, c, rq->user_id, &cold, &unknown, err, sizeof err);
+    /* ranked entries read below: top-k, the threshold basket, the expected-F1 programme */
+    int need = rq->k > SRV_EF1_M ? rq->k : SRV_EF1_M;
+    int n = load_and_rank(e, c, rq->user_id, need, &cold, &unknown, err, sizeof err);
     if (unknown) {
         char msg[96];
         snprintf(msg, sizeof msg, "unknown user_id %" PRId32, rq->user_id);

@@ -112,6 +112,14 @@ for U in "${USERS[@]}"; do
     done
 done
 
+# ---- nb-servebench: the same engine in-process, deterministic answers ---------------------
+sb() { $NB_BIN/nb-servebench --db "$D/nb.db" --model "$D/m.nbw" --requests 40 --seed 3 "$@" 2>&1 |
+       sed -n 's/.* \([0-9]*\) errors, responses digest \([0-9a-f]*\)$/\1 \2/p'; }
+SB1=$(sb); SB2=$(sb); SB3=$(sb --basket expected-f1)
+t_eq servebench_runs "${SB1%% *} ${SB3%% *} ${#SB1}" "0 0 10"
+t_eq servebench_deterministic "$SB2" "$SB1"
+t_check servebench_modes_differ test "${SB3#* }" != "${SB1#* }"
+
 # ---- errors -----------------------------------------------------------------------------
 err_case() {  # NAME WANT_STATUS WANT_CODE STATUS
     local code

@@ -18,6 +18,34 @@ static int test_crc32_check_value(void) {
     return T_PASS;
 }
 
+/* The bitwise definition of CRC-32 (reflected, polynomial 0xEDB88320), one bit at a time. */
+static uint32_t crc32_bitwise(uint32_t crc, const unsigned char *p, size_t n) {
+    crc = ~crc;
+    while (n--) {
+        crc ^= *p++;
+        for (int k = 0; k < 8; k++) crc = (crc & 1) ? 0xEDB88320u ^ (crc >> 1) : crc >> 1;
+    }
+    return ~crc;
+}
+
+/* The 8-bytes-at-a-time path against the definition: every length 0..70 at every start
+ * offset 0..7 (both the 8-byte loop and the tail, any alignment), and split points. */
+static int test_crc32_slices(void) {
+    unsigned char buf[80];
+    nb_rng r;
+    nb_rng_seed(&r, 7);
+    for (size_t i = 0; i < sizeof buf; i++) buf[i] = (unsigned char)nb_rng_u64(&r);
+    for (size_t off = 0; off < 8; off++)
+        for (size_t n = 0; n + off <= 70; n++) {
+            uint32_t want = crc32_bitwise(0, buf + off, n);
+            T_ASSERT(nb_crc32(0, buf + off, n) == want, "offset %zu length %zu", off, n);
+            size_t cut = n / 3;
+            T_ASSERT(nb_crc32(nb_crc32(0, buf + off, cut), buf + off + cut, n - cut) == want,
+                     "offset %zu length %zu split at %zu", off, n, cut);
+        }
+    return T_PASS;
+}
+
 static int test_rng_deterministic(void) {
     nb_rng a, b;
     nb_rng_seed(&a, 42);
@@ -68,6 +96,7 @@ static int test_err_wrap(void) {
 
 int main(void) {
     T_RUN(test_crc32_check_value);
+    T_RUN(test_crc32_slices);
     T_RUN(test_rng_deterministic);
     T_RUN(test_atomic_file);
     T_RUN(test_err_wrap);

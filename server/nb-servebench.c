@@ -1,0 +1,132 @@
+/* nb-servebench -- CPU cost of one /recommend, without HTTP or a load generator.
+ *
+ *   nb-servebench --db FILE --model FILE [--requests N] [--seed S] [--basket threshold|expected-f1]
+ *
+ * Opens the engine exactly as nb-serve does (srv_engine_open: start-up time reported), then
+ * calls srv_engine_recommend on this one thread for N users drawn (nb_rng, seed S) from the
+ * users with history, and prints the thread CPU time per request and the wall time. CPU time
+ * of one thread is far less sensitive to the other processes on a shared machine than
+ * requests/s from wrk; for load-independent figures run it under
+ * valgrind --tool=callgrind (instructions per request). A non-200 answer is an error.
+ */
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "crc32.h"
+#include "nb_err.h"
+#include "rng.h"
+#include "srv_engine.h"
+
+/* Seconds on the given clock. */
+static double now(clockid_t clk)
+{
+    struct timespec ts;
+    clock_gettime(clk, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Reads the ids of the users with at least one order with items into *ids (caller frees).
+ * Returns the count, or -1 with a message on stderr. */
+static int load_users(const char *db_path, int32_t **ids)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int n = 0, cap = 1024, rc = -1;
+    int32_t *v = nb_xmalloc((size_t)cap * sizeof *v);
+    if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db, "SELECT DISTINCT o.user_id FROM orders o JOIN order_items i "
+                               "USING(order_id) ORDER BY o.user_id", -1, &st, NULL) != SQLITE_OK) {
+        fprintf(stderr, "nb-servebench: %s: %s\n", db_path, db ? sqlite3_errmsg(db) : "open");
+        goto done;
+    }
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        if (n == cap) v = nb_xrealloc(v, (size_t)(cap *= 2) * sizeof *v);
+        v[n++] = sqlite3_column_int(st, 0);
+    }
+    rc = n;
+done:
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    if (rc <= 0) {
+        free(v);
+        v = NULL;
+        if (rc == 0) fprintf(stderr, "nb-servebench: %s: no user has history\n", db_path);
+        rc = -1;
+    }
+    *ids = v;
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    const char *db = NULL, *model = NULL;
+    int nreq = 2000, mode = SRV_BASKET_THRESHOLD;
+    unsigned long long seed = 1;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--db") && i + 1 < argc) db = argv[++i];
+        else if (!strcmp(argv[i], "--model") && i + 1 < argc) model = argv[++i];
+        else if (!strcmp(argv[i], "--requests") && i + 1 < argc) nreq = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--seed") && i + 1 < argc) seed = strtoull(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--basket") && i + 1 < argc) {
+            mode = srv_basket_mode_parse(argv[++i]);
+            if (mode < 0) goto usage;
+        } else goto usage;
+    }
+    if (!db || !model || nreq < 1) goto usage;
+
+    int32_t *users = NULL;
+    int nu = load_users(db, &users);
+    if (nu < 0) return 1;
+    char err[NB_ERRLEN];
+    srv_engine *e = NULL;
+    double w0 = now(CLOCK_MONOTONIC), c0 = now(CLOCK_THREAD_CPUTIME_ID);
+    if (srv_engine_open(&e, db, model, err, sizeof err)) {
+        fprintf(stderr, "nb-servebench: %s\n", err);
+        free(users);
+        return 1;
+    }
+    double w1 = now(CLOCK_MONOTONIC), c1 = now(CLOCK_THREAD_CPUTIME_ID);
+    printf("start-up (srv_engine_open): %.1f ms wall, %.1f ms CPU\n", (w1 - w0) * 1e3,
+           (c1 - c0) * 1e3);
+
+    /* one warm-up request creates the thread context (connection, statements, clone) */
+    nb_rng r;
+    nb_rng_seed(&r, seed);
+    int status = 0, bad = 0;
+    size_t bytes = 0;
+    uint32_t digest = 0;   /* CRC-32 of every response body: equal digests, equal answers */
+    for (int i = -1; i < nreq; i++) {
+        if (i == 0) {
+            w0 = now(CLOCK_MONOTONIC);
+            c0 = now(CLOCK_THREAD_CPUTIME_ID);
+        }
+        srv_request rq = {users[nb_rng_below(&r, (uint64_t)nu)], SRV_K_DEFAULT, mode};
+        char *body = NULL;
+        size_t len = 0;
+        status = srv_engine_recommend(e, &rq, &body, &len);
+        if (status != 200) {
+            fprintf(stderr, "nb-servebench: user %d: HTTP %d: %.*s\n", rq.user_id, status,
+                    (int)len, body ? body : "");
+            bad++;
+        }
+        bytes += len;
+        if (body) digest = nb_crc32(digest, body, len);
+        free(body);
+    }
+    w1 = now(CLOCK_MONOTONIC);
+    c1 = now(CLOCK_THREAD_CPUTIME_ID);
+    printf("%d requests over %d users (%s basket): %.3f ms CPU/request, %.3f ms wall/request, "
+           "%.0f bytes/response, %d errors, responses digest %08x\n", nreq, nu,
+           mode ? "expected-f1" : "threshold", (c1 - c0) * 1e3 / nreq, (w1 - w0) * 1e3 / nreq,
+           (double)bytes / (nreq + 1), bad, digest);
+    srv_engine_free(e);
+    free(users);
+    return bad ? 1 : 0;
+usage:
+    fprintf(stderr, "usage: nb-servebench --db FILE --model FILE [--requests N] [--seed S] "
+                    "[--basket threshold|expected-f1]\n");
+    return 2;
+}
