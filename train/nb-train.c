@@ -18,6 +18,7 @@
 #include "nb_err.h"
 #include "nn.h"
 #include "repfeat.h"
+#include "repinit.h"
 #include "report.h"
 #include "samples.h"
 #include "score.h"
@@ -255,6 +256,7 @@ static int train(tr_flags *f, char *err, size_t errlen) {
     config_from_flags(&cfg, f, h.n_products);
     rc = nn_config_check(&cfg, err, errlen);
     if (rc == NB_OK) rc = nn_model_init(&m, &cfg, (uint64_t)f->seed, err, errlen);
+    if (rc == NB_OK) tr_rep_init_prior(&m);
     if (rc == NB_OK) rc = nn_model_train_init(&m, err, errlen);
     if (rc == NB_OK) rc = tr_product_stats_compute(&ps, &h, err, errlen);
     if (rc) goto done;
