@@ -1,5 +1,6 @@
 /* evaluate.c -- model and baseline evaluation over the metrics accumulator. */
 #include "evaluate.h"
+#include "calibration.h"
 #include "expected_f1.h"
 #include "nb_err.h"
 
@@ -18,10 +19,6 @@ static double bce(double x, int y, double pw) {
     double sp_neg = x > 0 ? log1p(exp(-x)) : -x + log1p(exp(x)); /* -log s(x)  */
     double sp_pos = sp_neg + x;                                      /* -log(1-s(x)) */
     return y ? pw * sp_neg : sp_pos;
-}
-
-static double raw_sigmoid(double z) {
-    return z >= 0 ? 1.0 / (1.0 + exp(-z)) : exp(z) / (1.0 + exp(z));
 }
 
 int tr_truth_of(const st_history *h, int64_t t, uint8_t *mark, int32_t *truth) {
@@ -82,7 +79,7 @@ int tr_eval_model(tr_scorer *s, const nn_model *m, const st_history *h, const tr
                 for (int j = 0; j < nc; j++) {
                     if (pr[cs[j]] >= threshold) pred[np++] = cs[j];
                     cprob[j] = pr[cs[j]];
-                    if (rel_before) tr_reliability_add(rel_before, raw_sigmoid(lg[cs[j]]), mark[cs[j]]);
+                    if (rel_before) tr_reliability_add(rel_before, tr_sigmoid(lg[cs[j]]), mark[cs[j]]);
                     if (rel_after) tr_reliability_add(rel_after, pr[cs[j]], mark[cs[j]]);
                 }
                 rc = tr_metrics_add(&acc[1][0], ranked, nr, pred, np, truth, nt, err, errlen);
@@ -95,7 +92,7 @@ int tr_eval_model(tr_scorer *s, const nn_model *m, const st_history *h, const tr
                 }
             } else if (rc == NB_OK) {
                 for (int p = 0; p < P; p++) {
-                    if (rel_before) tr_reliability_add(rel_before, raw_sigmoid(lg[p]), mark[p]);
+                    if (rel_before) tr_reliability_add(rel_before, tr_sigmoid(lg[p]), mark[p]);
                     if (rel_after) tr_reliability_add(rel_after, pr[p], mark[p]);
                 }
             }

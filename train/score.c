@@ -1,5 +1,6 @@
 /* score.c -- the single scoring path for evaluation (batched) and serving (one user). */
 #include "score.h"
+#include "calibration.h"
 #include "nb_err.h"
 
 #include <assert.h>
@@ -41,11 +42,7 @@ void tr_scorer_set_rep(tr_scorer *s, tr_rep_fn fn, void *ctx, void (*free_ctx)(v
 }
 
 float tr_calibrate(const nn_model *m, float logit) {
-    double z = (double)m->calib_a * logit + m->calib_b;
-    /* One exp of -|z| serves both branches (libm's exp may set errno, so the compiler cannot
-     * merge two calls); the values are the same as 1/(1+e^-z) and e^z/(1+e^z). */
-    double e = exp(-fabs(z));
-    return (float)(z >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e));
+    return (float)tr_sigmoid((double)m->calib_a * logit + m->calib_b);
 }
 
 /* Runs the network on smp[0..B) scoring rows[0..S) (S == 0: all). Returns NB_OK with the
