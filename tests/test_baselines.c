@@ -3,6 +3,8 @@
  * random data, and (when ../shared/data/tafeng is present) all three on Ta-Feng with timing. */
 #include "baselines.h"
 #include "harness.h"
+#include "history.h"
+#include "import.h"
 #include "hist_fixture.h"
 #include "metrics.h"
 #include "nb_err.h"
@@ -312,130 +314,18 @@ static int test_tifu_against_dense(void) {
 
 /* ---- Ta-Feng (../shared/data/tafeng, Instacart layout) ---------------------------------- */
 
-typedef struct {
-    int32_t user, number, oid;
-    uint8_t ev;
-} csv_order;
-
-static int cmp_csv_order(const void *pa, const void *pb) {
-    const csv_order *a = pa, *b = pb;
-    if (a->user != b->user) return (a->user > b->user) - (a->user < b->user);
-    return (a->number > b->number) - (a->number < b->number);
-}
-
-/* Reads one order_products file's (order_id, product_id) pairs into *pairs (grown). Returns
- * the new count, or -1 when the file cannot be opened. */
-static long read_items(const char *path, int32_t **pairs, long n, long *cap) {
-    FILE *f = fopen(path, "r");
-    if (!f) return -1;
-    char line[256];
-    if (!fgets(line, sizeof line, f)) n = -1;
-    while (n >= 0 && fgets(line, sizeof line, f)) {
-        long o, p;
-        if (sscanf(line, "%ld,%ld", &o, &p) != 2) continue;
-        if (n == *cap) *pairs = nb_xrealloc(*pairs, (size_t)(*cap *= 2) * 2 * sizeof **pairs);
-        (*pairs)[2 * n] = (int32_t)o;
-        (*pairs)[2 * n + 1] = (int32_t)p;
-        n++;
-    }
-    fclose(f);
-    return n;
-}
-
-/* A minimal test-only reader of the Instacart CSV layout into h (the real loader lives on the
- * storage branch). Products are indexed in ascending product_id order. Returns 0 or -1. */
-static int load_csv_history(st_history *h, const char *dir) {
-    char path[1024], line[512];
-    memset(h, 0, sizeof *h);
-    snprintf(path, sizeof path, "%s/products.csv", dir);
-    FILE *f = fopen(path, "r");
-    if (!f) return -1;
-    int32_t maxp = 0;
-    long np = 0;
-    if (!fgets(line, sizeof line, f)) { fclose(f); return -1; }
-    int32_t *pid = NULL;
-    long capp = 0;
-    while (fgets(line, sizeof line, f)) {
-        long p = strtol(line, NULL, 10);
-        if (p <= 0) continue;
-        if (np == capp) pid = nb_xrealloc(pid, (size_t)(capp = capp ? 2 * capp : 1024) * sizeof *pid);
-        pid[np++] = (int32_t)p;
-        if (p > maxp) maxp = (int32_t)p;
-    }
-    fclose(f);
-    int32_t *pidx = nb_xmalloc(((size_t)maxp + 1) * sizeof *pidx); /* product_id -> index */
-    for (int32_t i = 0; i <= maxp; i++) pidx[i] = -1;
-    for (long i = 0; i < np; i++) pidx[pid[i]] = 0;
-    h->n_products = 0;
-    h->product_ids = nb_xmalloc((size_t)np * sizeof *h->product_ids);
-    for (int32_t i = 0; i <= maxp; i++)
-        if (pidx[i] == 0) h->product_ids[h->n_products] = i, pidx[i] = h->n_products++;
-    free(pid);
-
-    snprintf(path, sizeof path, "%s/orders.csv", dir);
-    f = fopen(path, "r");
-    if (!f) return -1;
-    csv_order *ord = NULL;
-    long no = 0, capo = 0;
-    int32_t maxo = 0;
-    if (!fgets(line, sizeof line, f)) { fclose(f); return -1; }
-    while (fgets(line, sizeof line, f)) {
-        long oid, uid, num;
-        char ev[16];
-        if (sscanf(line, "%ld,%ld,%15[a-z],%ld", &oid, &uid, ev, &num) != 4) continue;
-        if (no == capo) ord = nb_xrealloc(ord, (size_t)(capo = capo ? 2 * capo : 4096) * sizeof *ord);
-        ord[no] = (csv_order){(int32_t)uid, (int32_t)num, (int32_t)oid,
-                              !strcmp(ev, "prior") ? ST_PRIOR : !strcmp(ev, "train") ? ST_TRAIN : ST_TEST};
-        if (oid > maxo) maxo = (int32_t)oid;
-        no++;
-    }
-    fclose(f);
-    qsort(ord, (size_t)no, sizeof *ord, cmp_csv_order);
-    int32_t *oidx = nb_xmalloc(((size_t)maxo + 1) * sizeof *oidx); /* order_id -> index */
-    for (int32_t i = 0; i <= maxo; i++) oidx[i] = -1;
-    h->n_orders = no;
-    h->order_ids = nb_xmalloc((size_t)no * sizeof *h->order_ids);
-    h->eval_set = nb_xmalloc((size_t)no);
-    h->user_ids = nb_xmalloc(((size_t)no + 1) * sizeof *h->user_ids);
-    h->user_order_off = nb_xmalloc(((size_t)no + 2) * sizeof *h->user_order_off);
-    for (long i = 0; i < no; i++) {
-        oidx[ord[i].oid] = (int32_t)i;
-        h->order_ids[i] = ord[i].oid;
-        h->eval_set[i] = ord[i].ev;
-        if (i == 0 || ord[i].user != ord[i - 1].user) {
-            h->user_ids[h->n_users] = ord[i].user;
-            h->user_order_off[h->n_users++] = i;
-        }
-    }
-    h->user_order_off[h->n_users] = no;
-    free(ord);
-
-    long cap = 1 << 16, n = 0;
-    int32_t *pairs = nb_xmalloc((size_t)cap * 2 * sizeof *pairs);
-    snprintf(path, sizeof path, "%s/order_products__prior.csv", dir);
-    n = read_items(path, &pairs, n, &cap);
-    snprintf(path, sizeof path, "%s/order_products__train.csv", dir);
-    if (n >= 0) n = read_items(path, &pairs, n, &cap);
-    if (n < 0) { free(pairs); free(oidx); free(pidx); return -1; }
-    h->order_item_off = nb_xcalloc((size_t)no + 1, sizeof *h->order_item_off);
-    for (long i = 0; i < n; i++) {
-        int32_t o = pairs[2 * i], p = pairs[2 * i + 1];
-        if (o <= maxo && oidx[o] >= 0 && p <= maxp && pidx[p] >= 0) h->order_item_off[oidx[o] + 1]++;
-    }
-    for (long i = 0; i < no; i++) h->order_item_off[i + 1] += h->order_item_off[i];
-    h->n_items = h->order_item_off[no];
-    h->items = nb_xmalloc((size_t)h->n_items * sizeof *h->items + 1);
-    int64_t *fill = nb_xmalloc(((size_t)no + 1) * sizeof *fill);
-    memcpy(fill, h->order_item_off, ((size_t)no + 1) * sizeof *fill);
-    for (long i = 0; i < n; i++) { /* files are in add_to_cart order within an order */
-        int32_t o = pairs[2 * i], p = pairs[2 * i + 1];
-        if (o <= maxo && oidx[o] >= 0 && p <= maxp && pidx[p] >= 0) h->items[fill[oidx[o]]++] = pidx[p];
-    }
-    free(fill);
-    free(pairs);
-    free(oidx);
-    free(pidx);
-    return 0;
+/* Imports the CSV set in dir into a temporary store with the real importer and loads it
+ * whole (st_history_load), so the baselines see exactly what nb-train sees. Returns NB_OK
+ * and h (caller frees with st_history_free), or the importer's / loader's error. */
+static int load_csv_history(st_history *h, const char *dir, char *err, size_t errlen) {
+    char db_path[1024];
+    sqlite3 *db = NULL;
+    snprintf(db_path, sizeof db_path, "%s/baselines.db", t_tmpdir());
+    int rc = st_import(dir, NULL, db_path, 0, NULL, err, errlen);
+    if (rc == NB_OK) rc = st_open(&db, db_path, 1, err, errlen);
+    if (rc == NB_OK) rc = st_history_load(h, db, err, errlen);
+    sqlite3_close(db);
+    return rc;
 }
 
 /* All three baselines on every user of the CSV set in dir with a train order (history = the
@@ -445,7 +335,7 @@ static int load_csv_history(st_history *h, const char *dir) {
 static int eval_csv(const char *dir, const char *label, int min_users, tr_metrics_result res[3]) {
     char err[NB_ERRLEN];
     st_history h;
-    T_ASSERT(load_csv_history(&h, dir) == 0, "cannot read %s", dir);
+    T_ASSERT(load_csv_history(&h, dir, err, sizeof err) == NB_OK, "%s: %s", dir, err);
     int P = h.n_products;
     tr_popularity pop;
     tr_bl_ws *ws;
