@@ -51,6 +51,7 @@ int tr_ckpt_save(const char *path, const nn_model *m, const tr_train_state *st, 
     int64_t t = m->adam_t;
     PUT(&b, t);
     PUT(&b, st->best_metric);
+    PUT(&b, st->start_metric);
     put(&b, m->rng.s, sizeof m->rng.s);
     put(&b, st->shuffle_rng.s, sizeof st->shuffle_rng.s);
     PUT(&b, st->train_seconds);
@@ -171,12 +172,13 @@ int tr_ckpt_load(const char *path, nn_model *m, tr_train_state *st, char *err, s
     }
     int32_t i3[3];
     int64_t t;
-    double best, secs;
+    double best, start, secs;
     nb_rng mr, sr;
     int32_t nh;
     get(&r, i3, sizeof i3);
     GET(&r, t);
     GET(&r, best);
+    GET(&r, start);
     get(&r, mr.s, sizeof mr.s);
     get(&r, sr.s, sizeof sr.s);
     GET(&r, secs);
@@ -198,6 +200,7 @@ int tr_ckpt_load(const char *path, nn_model *m, tr_train_state *st, char *err, s
     st->best_epoch = i3[1];
     st->bad_epochs = i3[2];
     st->best_metric = best;
+    st->start_metric = start;
     st->shuffle_rng = sr;
     st->train_seconds = secs;
     st->n_hist = nh;

@@ -1,10 +1,11 @@
 /* checkpoint.h -- the training state after an epoch, so that --resume continues exactly.
  *
  * File layout (little-endian, as written by this machine's C types):
- *   "NBCKPT01" magic, u32 version (1), u32 run signature (CRC-32 of the canonical text of
+ *   "NBCKPT01" magic, u32 version (2), u32 run signature (CRC-32 of the canonical text of
  *   every flag that changes the trained bits: see tr_run_signature in loop.h),
  *   i32 x 12 nn_config fields, f32 dropout, u64 n_params,
  *   i32 epochs_done, i32 best_epoch, i32 bad_epochs, i64 adam_t, f64 best_metric,
+ *   f64 start_metric,
  *   4 x u64 model rng (dropout), 4 x u64 shuffle rng, f64 train_seconds,
  *   i32 n_hist, n_hist x tr_epoch_stat (TR_EPOCH_FIELDS f64 each),
  *   u8 same (1: the best parameters are the current ones and are not stored again),
@@ -24,7 +25,7 @@
 #include "rng.h"
 
 #define TR_CKPT_MAGIC "NBCKPT01"
-#define TR_CKPT_VERSION 1
+#define TR_CKPT_VERSION 2   /* 2: start_metric; best_epoch 0 = the starting point */
 #define TR_MAX_EPOCHS_HIST 1000
 
 /* One epoch's figures (all doubles so the file layout is trivial). */
@@ -42,9 +43,11 @@ typedef struct {
 typedef struct {
     uint32_t signature;
     int epochs_done;         /* completed epochs */
-    int best_epoch;          /* 1-based epoch of best_metric, 0 = none yet */
+    int best_epoch;          /* epoch of best_metric; 0 = the starting point (train/loop.c
+                              * evaluates it before epoch 1) */
     int bad_epochs;          /* epochs since the best one (early stopping counter) */
     double best_metric;      /* best validation Recall@10 so far */
+    double start_metric;     /* validation Recall@10 of the untrained starting point */
     nb_rng shuffle_rng;
     double train_seconds;
     int n_hist;

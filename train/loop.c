@@ -85,6 +85,24 @@ int tr_train_run(tr_loop *L, char *err, size_t errlen) {
     }
     rc = tr_scorer_new(&sc, m, err, errlen);
     if (rc == NB_OK && has_rep) tr_scorer_set_rep(sc, L->rep, L->rep_ctx, NULL);
+    if (rc == NB_OK && st->epochs_done == 0) {
+        /* Epoch 0, the starting point, competes with the trained epochs: with a repeat term
+         * it already ranks like P-TopFreq (train/repinit.h), and on data whose signal that
+         * rule already exhausts, training on few users can only add noise -- validation
+         * decides, so the model never ships worse than its start on validation. */
+        tr_eval_result ev;
+        rc = tr_eval_model(sc, m, L->h, s->val, s->n_val, NULL, f->threshold, 0,
+                           (float)f->pos_weight, NULL, NULL, &ev, err, errlen);
+        if (rc == NB_OK) {
+            st->start_metric = st->best_metric = ev.thr[0].r_at[0];
+            st->best_epoch = 0;
+            st->bad_epochs = 0;
+            memcpy(st->best_params, m->mem, m->n_params * sizeof(nn_real));
+            if (L->log)
+                fprintf(L->log, "epoch 0 (start): val loss %.5f  val R@10 %.4f  NDCG@10 %.4f\n",
+                        ev.loss, ev.thr[0].r_at[0], ev.thr[0].ndcg_at[0]);
+        }
+    }
     while (rc == NB_OK && st->epochs_done < f->epochs && st->bad_epochs < f->patience) {
         int epoch = st->epochs_done + 1, nb = (N + B - 1) / B;
         /* the permutation depends only on the rng state, which the checkpoint keeps */
@@ -143,7 +161,7 @@ int tr_train_run(tr_loop *L, char *err, size_t errlen) {
         if (st->n_hist < TR_MAX_EPOCHS_HIST) st->hist[st->n_hist++] = es;
         st->epochs_done = epoch;
         st->train_seconds += secs;
-        if (st->best_epoch == 0 || es.val_recall10 > st->best_metric) {
+        if (es.val_recall10 > st->best_metric) {
             st->best_metric = es.val_recall10;
             st->best_epoch = epoch;
             st->bad_epochs = 0;
@@ -172,8 +190,7 @@ int tr_train_run(tr_loop *L, char *err, size_t errlen) {
             break;
         }
     }
-    if (rc == NB_OK && st->best_epoch > 0)
-        memcpy(m->mem, st->best_params, m->n_params * sizeof(nn_real));
+    if (rc == NB_OK) memcpy(m->mem, st->best_params, m->n_params * sizeof(nn_real));
 done:
     tr_batch_free(&tb);
     tr_scorer_free(sc);

@@ -1,25 +1,41 @@
-/* repinit.h -- a starting point for the repeat MLP that already ranks like P-TopFreq.
+/* repinit.h -- a starting point for the repeat model that already ranks exactly like P-TopFreq.
  *
  * With the default uniform init the repeat term starts as noise and, at the default learning
  * rate, needs more epochs than the default budget to learn that a product the user bought
  * often is likely again (bench/quality.sh: on the built-in nb-synth data the model stayed below
- * P-TopFreq). tr_rep_init_prior makes hidden unit 0 pass TR_F_SHARE through unchanged
- * (w1 row 0 = e_share, b1[0] = 0, so relu gives share >= 0) and gives it the output weight
- * TR_REP_INIT_SLOPE, with output bias TR_REP_INIT_BIAS: at epoch 0 the repeat logit is
- * BIAS + SLOPE * share + (the other units' small random contribution), i.e. bought products
- * rank above unbought ones and among themselves by purchase share -- P-TopFreq's order.
- * Training then adjusts every weight as before; the other hidden units keep their random init.
+ * P-TopFreq). tr_rep_init_prior therefore
+ *   - makes hidden unit 0 of the repeat MLP compute share + TIEBREAK * recency (w1 row 0,
+ *     b1[0] = 0; both features are >= 0 so the relu passes it through) and gives it the output
+ *     weight TR_REP_INIT_SLOPE, with output bias TR_REP_INIT_BIAS. TIEBREAK (0.009) is below
+ *     the smallest step of share (1/n, n <= ~100 orders) times the largest recency gap (< 1),
+ *     so it only orders products of equal share: the later-bought first, P-TopFreq's tie rule;
+ *     the other hidden units keep their random input weights but get output weight 0.
+ *     SLOPE and BIAS keep the starting logits within [1, ~6]: ranking is by calibrated
+ *     probability (float), and sigmoid saturates to 1.0f above ~17, which would turn share
+ *     differences into ties;
+ *   - silences the output layer (out.w = 0, out.b = 0), so every never-bought product starts
+ *     at logit 0 and every bought one at BIAS + SLOPE * (...) > 0.
+ * The untrained model ("epoch 0") therefore ranks a user's products exactly as P-TopFreq does
+ * (never-bought products tie at 0 behind them). train/loop.c evaluates that
+ * starting point on the validation users and keeps it when no trained epoch beats it: the
+ * model never ships worse than its prior on validation. Training then adjusts every weight;
+ * the zero output weights get their gradient from the first step (d out.w = dlogits x d1,
+ * d rep.w2 = dv x h1), and the layers below them from the second.
+ * Only models with a repeat term are touched: with --repeat off the model keeps PyTorch's
+ * init, exactly the research log's.
  */
 #ifndef TR_REPINIT_H
 #define TR_REPINIT_H
 
 #include "nn.h"
 
-#define TR_REP_INIT_SLOPE 20.0
-#define TR_REP_INIT_BIAS 3.0
+#define TR_REP_INIT_SLOPE 5.0
+#define TR_REP_INIT_BIAS 1.0
+#define TR_REP_INIT_TIEBREAK 0.009
 
-/* Overwrites row 0 of rep.w1, rep.b1[0], rep.w2[0] and rep.b2 of m as described above. Does
- * nothing when m has no repeat term. Deterministic (no random numbers). m keeps ownership. */
+/* Overwrites row 0 of rep.w1, rep.b1[0], rep.w2, rep.b2, out.w and out.b of m as described
+ * above. Does nothing when m has no repeat term. Deterministic (no random numbers). m keeps
+ * ownership. */
 void tr_rep_init_prior(nn_model *m);
 
 #endif

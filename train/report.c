@@ -109,6 +109,7 @@ static cJSON *report_obj(const tr_report *r) {
         cJSON_AddNumberToObject(x, "samples_per_s", e->samples_per_s);
         cJSON_AddItemToArray(ep, x);
     }
+    cJSON_AddNumberToObject(o, "start_val_R@10", r->st->start_metric);
     cJSON_AddNumberToObject(o, "best_epoch", r->st->best_epoch);
     cJSON_AddNumberToObject(o, "best_val_R@10", r->st->best_metric);
     if (r->have_test) {

@@ -4,7 +4,8 @@
  * Layout of the report:
  *   hyper_params {every flag}, data {users, products, orders, items, samples per split, ...},
  *   epochs [{epoch, train_loss, val_loss, val_R@10, val_NDCG@10, seconds, samples_per_s}],
- *   best_epoch, best_val_R@10, test_users (all of the following are on the test users),
+ *   start_val_R@10 (the untrained starting point, "epoch 0"), best_epoch (0: that starting
+ *   point won on validation), best_val_R@10, test_users (all of the following are on the test users),
  *   model {metrics..., loss, candidates {metrics...}},
  *   baselines {"G-TopFreq" {...}, "P-TopFreq" {...}, "TIFU-KNN" {...}} (same shape),
  *   candidate_recall {...}, calibration {calib_a, calib_b, ece_before, ece_after, ...},
