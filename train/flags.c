@@ -52,7 +52,7 @@ static const flag_def FLAGS[] = {
     {"orders", F_INT, O(orders), 1, 100, "5", "orders per sample"},
     {"max-products", F_INT, O(max_products), 1, 10000, "145", "products per order (longer orders are truncated)"},
     {"candidates", F_INT, O(candidates), 1, INT_MAX, "3000", "candidate set size per user"},
-    {"rep-hidden", F_INT, O(rep_hidden), 1, 4096, "32", "repeat MLP hidden size"},
+    {"rep-hidden", F_INT, O(rep_hidden), 2, 4096, "32", "repeat MLP hidden size (>= 2: train/repinit.h)"},
     {"split", F_SPLIT, O(split), 0, 0, "80/10/10", "train/validation/test user percentages"},
     {"targets", F_TARGETS, O(targets_all), 0, 0, "last", "last | all: train on every prior order too"},
     {"repeat", F_ONOFF, O(repeat), 0, 0, "on", "on | off: the repeat-feature term"},

@@ -256,9 +256,9 @@ static int train(tr_flags *f, char *err, size_t errlen) {
     config_from_flags(&cfg, f, h.n_products);
     rc = nn_config_check(&cfg, err, errlen);
     if (rc == NB_OK) rc = nn_model_init(&m, &cfg, (uint64_t)f->seed, err, errlen);
-    if (rc == NB_OK) tr_rep_init_prior(&m);
-    if (rc == NB_OK) rc = nn_model_train_init(&m, err, errlen);
     if (rc == NB_OK) rc = tr_product_stats_compute(&ps, &h, err, errlen);
+    if (rc == NB_OK) tr_rep_init_prior(&m, &ps);
+    if (rc == NB_OK) rc = nn_model_train_init(&m, err, errlen);
     if (rc) goto done;
     R.n_params = (int)m.n_params;
     st->signature = tr_run_signature(f, h.n_products);

@@ -13,11 +13,14 @@
  *     SLOPE and BIAS keep the starting logits within [1, ~6]: ranking is by calibrated
  *     probability (float), and sigmoid saturates to 1.0f above ~17, which would turn share
  *     differences into ties;
- *   - silences the output layer (out.w = 0, out.b = 0), so every never-bought product starts
- *     at logit 0 and every bought one at BIAS + SLOPE * (...) > 0.
+ *   - makes hidden unit 1 pass the product's log popularity (TR_F_PROD_POP, in [0, 1]) with
+ *     output weight -1, and sets the output layer to out.w = 0, out.b[p] = log_pop[p] - 1: a
+ *     never-bought product starts at logit log_pop - 1 in [-1, 0] (ranked by popularity, like
+ *     P-TopFreq's fill), and on a bought product out.b and unit 1 cancel (up to float rounding,
+ *     ~1e-7), leaving BIAS - 1 + SLOPE * (share + TIEBREAK * recency) > 0.
  * The untrained model ("epoch 0") therefore ranks a user's products exactly as P-TopFreq does
- * (never-bought products tie at 0 behind them). train/loop.c evaluates that
- * starting point on the validation users and keeps it when no trained epoch beats it: the
+ * (then the never-bought products by popularity, as its fill), up to float resolution.
+ * train/loop.c evaluates that starting point on the validation users and keeps it when no trained epoch beats it: the
  * model never ships worse than its prior on validation. Training then adjusts every weight;
  * the zero output weights get their gradient from the first step (d out.w = dlogits x d1,
  * d rep.w2 = dv x h1), and the layers below them from the second.
@@ -28,14 +31,16 @@
 #define TR_REPINIT_H
 
 #include "nn.h"
+#include "repfeat.h"
 
 #define TR_REP_INIT_SLOPE 5.0
 #define TR_REP_INIT_BIAS 1.0
 #define TR_REP_INIT_TIEBREAK 0.009
 
-/* Overwrites row 0 of rep.w1, rep.b1[0], rep.w2, rep.b2, out.w and out.b of m as described
- * above. Does nothing when m has no repeat term. Deterministic (no random numbers). m keeps
- * ownership. */
-void tr_rep_init_prior(nn_model *m);
+/* Overwrites rows 0-1 of rep.w1, rep.b1[0..1], rep.w2, rep.b2, out.w and out.b of m as
+ * described above, with ps the product statistics the model is trained with (borrowed; its
+ * n_products must be the model's). Needs rep_hidden >= 2. Does nothing when m has no repeat
+ * term. Deterministic (no random numbers). m keeps ownership. */
+void tr_rep_init_prior(nn_model *m, const tr_product_stats *ps);
 
 #endif
