@@ -183,10 +183,13 @@ typedef struct {
     float *ref_h;    /* [D] h0 */
 } nn_headq;
 
-/* Builds hq from w [P, D]. Returns NB_OK, or NB_EINVAL (bad dimensions, or a non-finite
- * weight: the message names the row); hq owns its arrays afterwards (nn_headq_free, which
- * is also safe on a zeroed or failed hq). */
-int nn_headq_build(nn_headq *hq, const nn_real *w, int P, int D, char *err, size_t errlen);
+/* Builds hq from w [P, D]; with_int8 == 0 computes only wnorm (enough for the reference
+ * stage, nn_headq_set_ref; q, scale, err2, errmax stay NULL and nn_headq_bounds returns -1).
+ * Returns NB_OK, or NB_EINVAL (bad dimensions, or a non-finite weight: the message names
+ * the row); hq owns its arrays afterwards (nn_headq_free, which is also safe on a zeroed or
+ * failed hq). */
+int nn_headq_build(nn_headq *hq, const nn_real *w, int P, int D, int with_int8, char *err,
+                   size_t errlen);
 void nn_headq_free(nn_headq *hq);
 
 /* Rigorous bounds on the logits nn_head_forward (B = 1) would give, without reading w:
@@ -195,7 +198,8 @@ void nn_headq_free(nn_headq *hq);
  *                                has_extra[s]: the repeat term, one more float addition)
  * lo[s] <= x_s <= hi[s] is guaranteed (the argument is in nn_headq.c). b may be NULL (no
  * bias); has_extra may be NULL (every extra[s] is added). h is [D] float (the float build's
- * head input). Returns 0, or -1 when h holds a non-finite value (no bound is valid then). */
+ * head input). Returns 0, or -1 when h holds a non-finite value (no bound is valid then) or
+ * hq was built without the int8 copy. */
 int nn_headq_bounds(float *lo, float *hi, const float *h, const nn_headq *hq,
                     const nn_real *b, const int32_t *rows, const float *extra,
                     const uint8_t *has_extra, int S);

@@ -182,7 +182,7 @@ static int check_all(int with_ref, double *mean_surv, long *pruned_calls) {
     char err[NB_ERRLEN], msg[NB_ERRLEN + 64];
     T_ASSERT(train_model(err) == NB_OK, "%s", err);
     nn_headq hq;
-    T_ASSERT(nn_headq_build(&hq, M.p.out_w, P, M.cfg.head, err, sizeof err) == NB_OK, "%s", err);
+    T_ASSERT(nn_headq_build(&hq, M.p.out_w, P, M.cfg.head, 1, err, sizeof err) == NB_OK, "%s", err);
     tr_scorer *s = scorer(&hq, err);
     T_ASSERT(s, "%s", err);
     if (with_ref) {
@@ -238,7 +238,7 @@ static int test_bounds_hold(void) {
     T_ASSERT(train_model(err) == NB_OK, "%s", err);
     int D = M.cfg.head;
     nn_headq hq;
-    T_ASSERT(nn_headq_build(&hq, M.p.out_w, P, D, err, sizeof err) == NB_OK, "%s", err);
+    T_ASSERT(nn_headq_build(&hq, M.p.out_w, P, D, 1, err, sizeof err) == NB_OK, "%s", err);
     tr_scorer *s = scorer(&hq, err);
     T_ASSERT(s, "%s", err);
     T_ASSERT(tr_headq_reference(&hq, s, &H, err, sizeof err) == NB_OK, "%s", err);
@@ -311,7 +311,7 @@ static int test_flat_logits_prune_nothing(void) {
     memset(M.p.rep_w2, 0, (size_t)R * sizeof(nn_real));
     M.p.rep_b2[0] = 0;
     nn_headq hq;
-    int ok = nn_headq_build(&hq, M.p.out_w, P, D, err, sizeof err) == NB_OK;
+    int ok = nn_headq_build(&hq, M.p.out_w, P, D, 1, err, sizeof err) == NB_OK;
     tr_scorer *s = ok ? scorer(&hq, err) : NULL;
     int rc = s ? tr_headq_reference(&hq, s, &H, err, sizeof err) : NB_EINVAL;
     long surv = 0;
@@ -344,7 +344,7 @@ static int test_calibration_fallbacks(void) {
     char err[NB_ERRLEN], msg[NB_ERRLEN + 64];
     T_ASSERT(train_model(err) == NB_OK, "%s", err);
     nn_headq hq;
-    T_ASSERT(nn_headq_build(&hq, M.p.out_w, P, M.cfg.head, err, sizeof err) == NB_OK, "%s", err);
+    T_ASSERT(nn_headq_build(&hq, M.p.out_w, P, M.cfg.head, 1, err, sizeof err) == NB_OK, "%s", err);
     tr_scorer *s = scorer(&hq, err);
     T_ASSERT(s, "%s", err);
     T_ASSERT(tr_headq_reference(&hq, s, &H, err, sizeof err) == NB_OK, "%s", err);

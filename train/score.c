@@ -219,6 +219,23 @@ static void top_reserve(tr_scorer *s, int n) {
 /* Returns the k-th largest (k = 1: the largest) of v[0..n), 1 <= k <= n, reordering v.
  * No NaN (the bounds are checked finite). */
 static float kth_largest(float *v, int n, int k) {
+    if (k <= 32) {
+        /* the usual case (k = top-k of a threshold-mode request): one pass keeping the k
+         * largest in a sorted array; almost every element fails the first comparison */
+        float top[32];
+        int c = 0;
+        for (int i = 0; i < n; i++) {
+            float x = v[i];
+            if (c == k && x <= top[k - 1]) continue;
+            int j = c < k ? c++ : k - 1;
+            while (j > 0 && top[j - 1] < x) {
+                top[j] = top[j - 1];
+                j--;
+            }
+            top[j] = x;
+        }
+        return top[k - 1];
+    }
     int lo = 0, hi = n - 1, t = k - 1;   /* descending position t */
     while (lo < hi) {
         float piv = v[lo + (hi - lo) / 2];
@@ -320,7 +337,7 @@ int tr_score_user_top(tr_scorer *s, const st_history *h, int u, int64_t hist_end
         }
         /* stage 1, the int8 rows, for what the reference left (when it left many: each row
          * costs about as much as its exact logit, a memory round trip) */
-        if (ns > 2 * m + 64) {
+        if (hq->q && ns > 2 * m + 64) {
             for (int j = 0; j < ns; j++) {
                 int p = pos[j];
                 s->rows[j] = cand ? cand[p] : p;

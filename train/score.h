@@ -58,9 +58,10 @@ float tr_calibrate(const nn_model *m, float logit);
 
 /* ---- the pruned path (serving) -------------------------------------------------------------- */
 
-/* Gives s the int8 copy of its model's output layer (built once with nn_headq_build from the
- * same out.w; borrowed, must outlive s, may be shared by many scorers). Without it
- * tr_score_user_top scores every candidate. */
+/* Gives s the bounding tables of its model's output layer (nn_headq_build from the same
+ * out.w, plus a reference input: tr_headq_reference / nn_headq_set_ref; borrowed, must
+ * outlive s, may be shared by many scorers). Without them tr_score_user_top scores every
+ * candidate. */
 void tr_scorer_set_headq(tr_scorer *s, const nn_headq *hq);
 
 /* The output layer's input [cfg.head] for user u (as tr_score_user would use it) into out.
@@ -81,7 +82,7 @@ int tr_headq_reference(nn_headq *hq, tr_scorer *s, const st_history *h, char *er
  * survivors into idx (product indices) and prob, in candidate order. Among them are those
  * m best and all >= thr, each with exactly the bits tr_score_user gives it; every
  * candidate left out ranks after the m-th best and is below thr. Candidates are only left
- * out when the int8 bounds prove it (see score.c); otherwise (no headq, calibration slope
+ * out when the bounds prove it (see score.c); otherwise (no headq, calibration slope
  * <= 0, n_cand <= m, a check failing) all of them are returned. idx and prob need room for
  * n_cand (or P) entries; idx may be cand itself (written last). Returns as tr_score_user
  * (NB_ENOTFOUND: cold start). */
