@@ -216,9 +216,34 @@ static void top_reserve(tr_scorer *s, int n) {
     s->cap = n;
 }
 
+static float kth_select(float *v, int n, int k);
+
 /* Returns the k-th largest (k = 1: the largest) of v[0..n), 1 <= k <= n, reordering v.
  * No NaN (the bounds are checked finite). */
 static float kth_largest(float *v, int n, int k) {
+    if (k > 32 && n >= 1024 && 4 * k <= n) {
+        /* a threshold t from a strided sample, likely just below the k-th largest; if at
+         * least k values are >= t, the k-th largest is among them (moved to the front) */
+        float smp[256];
+        int step = n / 256;
+        for (int i = 0; i < 256; i++) smp[i] = v[i * step];
+        int r = (int)(1.25 * k * 256 / n) + 8;
+        if (r > 256) r = 256;
+        float t = kth_select(smp, 256, r);
+        int c = 0;
+        for (int i = 0; i < n; i++)
+            if (v[i] >= t) {
+                float x = v[c];
+                v[c++] = v[i];
+                v[i] = x;
+            }
+        if (c >= k) return kth_select(v, c, k);
+    }
+    return kth_select(v, n, k);
+}
+
+/* kth_largest's general case. */
+static float kth_select(float *v, int n, int k) {
     if (k <= 32) {
         /* the usual case (k = top-k of a threshold-mode request): one pass keeping the k
          * largest in a sorted array; almost every element fails the first comparison */
@@ -236,6 +261,7 @@ static float kth_largest(float *v, int n, int k) {
         }
         return top[k - 1];
     }
+
     int lo = 0, hi = n - 1, t = k - 1;   /* descending position t */
     while (lo < hi) {
         float piv = v[lo + (hi - lo) / 2];
