@@ -178,8 +178,9 @@ typedef struct {
     float *err2;     /* [P] */
     float *errmax;   /* [P] */
     float *wnorm;    /* [P] */
-    float *ref;      /* [P, 3] with a reference input: g_p = w_p . h0 + b_p, ||w_p||_2, and
-                        an error term; NULL without (nn_headq_set_ref) */
+    float *ref;      /* [P, 2] with a reference input: g_p = w_p . h0 + b_p, ||w_p||_2;
+                        NULL without (nn_headq_set_ref) */
+    float ref_c;     /* >= every row's error of g_p plus its bias term (see nn_headq.c) */
     float *ref_h;    /* [D] h0 */
 } nn_headq;
 
