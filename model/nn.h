@@ -213,7 +213,7 @@ int nn_headq_set_ref(nn_headq *hq, const float *h0, const nn_real *w, const nn_r
                      char *err, size_t errlen);
 /* Bounds like nn_headq_bounds (same meaning of every argument), from the reference alone:
  * x_s = (w_r . h0 + b_r) + (h - h0) . w_r, bounded with ||h - h0||_2 ||w_r||_2. Reads
- * 12 bytes per row. Returns 0, or -1 without a reference or with a non-finite h. */
+ * 8 bytes per row. Returns 0, or -1 without a reference or with a non-finite h. */
 int nn_headq_bounds_ref(float *lo, float *hi, const float *h, const nn_headq *hq,
                         const int32_t *rows, const float *extra, const uint8_t *has_extra,
                         int S);

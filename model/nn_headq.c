@@ -270,24 +270,22 @@ int nn_headq_bounds(float *lo, float *hi, const float *h, const nn_headq *hq,
 
 /* ---- the reference stage ----------------------------------------------------------------
  * With a reference input h0 and g_p = w_p . h0 + b_p precomputed, the logit for h is
- * g_p + (h - h0) . w_p (+ v), and |(h - h0) . w_p| <= ||h - h0||_2 ||w_p||_2. Reading 12
- * bytes per product from a 600 KB table that stays in cache, this is far cheaper than the
+ * g_p + (h - h0) . w_p (+ v), and |(h - h0) . w_p| <= ||h - h0||_2 ||w_p||_2. Reading 8
+ * bytes per product from a 400 KB table that stays in cache, this is far cheaper than the
  * int8 rows (a request's ~3,000 scattered 256-byte rows cost a memory round trip each) and
  * is tight whenever the user's h is close to h0. Rounding: g_p is computed in double and
  * stored as a float; gerr_p >= |stored g_p - (w_p . h0 + b_p)| covers the double and the
  * float rounding. The exact kernel's error is <= gamma_{D+2} (||h|| ||w|| + |b| + |v|) as
- * above; the radius takes twice that, plus the Cauchy-Schwarz term, plus gerr_p. */
+ * above; the radius takes twice that, plus the Cauchy-Schwarz term, plus the largest
+ * gerr_p + 2 gamma |b_p| over all rows (one constant, ref_c). */
 
 /* See nn.h. */
 int nn_headq_set_ref(nn_headq *hq, const float *h0, const nn_real *w, const nn_real *b,
                      char *err, size_t errlen) {
     int P = hq->P, D = hq->D;
-    double n2 = 0;
-    for (int i = 0; i < D; i++) {
+    for (int i = 0; i < D; i++)
         if (!isfinite(h0[i]))
             return nb_err(err, errlen, NB_EINVAL, "nn_headq_set_ref: h0[%d] is not finite", i);
-        n2 += (double)h0[i] * h0[i];
-    }
     free(hq->ref);
     free(hq->ref_h);
     hq->ref = nb_xmalloc((size_t)P * 2 * sizeof(float));

@@ -134,7 +134,7 @@ int tr_score_batch(tr_scorer *s, const st_history *h, const tr_sample *smp, int 
  *
  * Why it returns exactly what a response shows. Let x_p be candidate p's logit as
  * tr_score_user computes it and F(x) = tr_calibrate(x) its probability.
- *  1. nn_headq_bounds_ref (from a reference input h0: 12 bytes per product, in cache) and,
+ *  1. nn_headq_bounds_ref (from a reference input h0: 8 bytes per product, in cache) and,
  *     when that leaves many candidates, nn_headq_bounds (the int8 rows) give
  *     lo_p <= x_p <= hi_p (rigorous float error analyses, see model/nn_headq.c); the repeat
  *     value is part of both. Where both ran, the tighter of each is kept.
