@@ -345,7 +345,6 @@ int srv_ctx_get(srv_engine *e, srv_ctx **out, char *err, size_t errlen)
         c->have_clone = rc == NB_OK;
     }
     if (!rc) rc = tr_scorer_new(&c->sc, &c->clone, err, errlen);
-    if (!rc) tr_scorer_set_headq(c->sc, &e->headq);
     if (!rc && e->model.cfg.rep_features > 0) rc = tr_scorer_set_stats(c->sc, &e->stats, err, errlen);
     if (!rc) rc = tr_features_init(&c->feat, (int)P, err, errlen);
     if (!rc) rc = tr_ef1_new(&c->ef1, SRV_EF1_M, err, errlen);
@@ -353,6 +352,7 @@ int srv_ctx_get(srv_engine *e, srv_ctx **out, char *err, size_t errlen)
         ctx_free(c);
         return rc;
     }
+    tr_scorer_set_headq(c->sc, &e->headq);
     c->cand_idx = nb_xmalloc(P * sizeof *c->cand_idx);
     c->prob = nb_xmalloc(P * sizeof *c->prob);
     c->rank = nb_xmalloc(P * (sizeof(float) + sizeof(int32_t)));

@@ -43,6 +43,7 @@ typedef struct srv_ctx {
     float *prob;               /* [P] their probabilities */
     void *rank;                /* [P] (prob, index) pairs being sorted */
     int32_t *basket;           /* [SRV_EF1_M] the expected-F1 choice */
+    int req_k, req_mode;       /* the current request's k and basket mode (what it reads) */
 } srv_ctx;
 
 struct srv_engine {

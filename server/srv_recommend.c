@@ -91,13 +91,13 @@ static void sort_prefix(ranked *rk, int n, int m)
 
 /* Fills c->rank with the ranked candidates of the user in c->uh and returns how many, or a
  * negative NB_E* code (message in err). Only the first `need` entries are in rank order
- * (see sort_prefix), plus, in threshold mode, every entry at or above the basket
- * threshold; the candidates that provably are neither (tr_score_user_top) are not scored
- * and not in c->rank, so the count returned is only meaningful beyond `need` for those.
- * *cold is set when the user has no history with items: the ranking is then the
- * popularity list. */
-static int rank_user(srv_engine *e, srv_ctx *c, int32_t user_id, int need, int mode,
-                     int *cold, char *err, size_t errlen)
+ * (see sort_prefix), plus every entry at or above the basket threshold. Candidates that
+ * provably do not matter to the response (tr_score_user_top: outside the top c->req_k in
+ * threshold mode and below the threshold; outside the top `need` in expected-F1 mode) are
+ * not scored and not in c->rank. *cold is set when the user has no history with items: the
+ * ranking is then the popularity list. */
+static int rank_user(srv_engine *e, srv_ctx *c, int32_t user_id, int need, int *cold,
+                     char *err, size_t errlen)
 {
     int P = e->catalog.n_products, n_cand = 0;
     const int32_t *cand = c->cand_idx;
@@ -111,10 +111,13 @@ static int rank_user(srv_engine *e, srv_ctx *c, int32_t user_id, int need, int m
         rc = NB_OK;
     }
     if (rc) return rc;
-    /* the survivors' indices overwrite cand_idx (tr_score_user_top allows idx == cand) */
-    double thr = mode == SRV_BASKET_THRESHOLD ? e->threshold : INFINITY;
+    /* what the response reads: threshold mode the top k and the basket, expected-F1 mode
+     * the top `need` (>= SRV_EF1_M); the survivors' indices overwrite cand_idx
+     * (tr_score_user_top allows idx == cand) */
+    int ef1 = c->req_mode == SRV_BASKET_EF1, m = ef1 || c->req_k > need ? need : c->req_k;
+    double thr = ef1 ? INFINITY : e->threshold;
     int ns = 0;
-    rc = tr_score_user_top(c->sc, &c->uh, 0, c->uh.user_order_off[1], cand, n_cand, need, thr,
+    rc = tr_score_user_top(c->sc, &c->uh, 0, c->uh.user_order_off[1], cand, n_cand, m, thr,
                            c->cand_idx, c->prob, &ns, err, errlen);
     *cold = rc == NB_ENOTFOUND;
     if (*cold) {
@@ -186,8 +189,8 @@ static void empty_history(srv_engine *e, srv_ctx *c, int32_t user_id)
 /* Loads the user's history and ranks the candidates inside one read transaction, so that
  * the history and the candidate set come from the same snapshot of the store. Returns the
  * number ranked, 0 with *unknown set for a user not in the store, or a negative NB_E*. */
-static int load_and_rank(srv_engine *e, srv_ctx *c, int32_t user_id, int need, int mode,
-                         int *cold, int *unknown, char *err, size_t errlen)
+static int load_and_rank(srv_engine *e, srv_ctx *c, int32_t user_id, int need, int *cold,
+                         int *unknown, char *err, size_t errlen)
 {
     int n;
     *unknown = 0;
@@ -207,7 +210,7 @@ static int load_and_rank(srv_engine *e, srv_ctx *c, int32_t user_id, int need, i
             n = NB_OK;
         }
     }
-    if (n == NB_OK && !*unknown) n = rank_user(e, c, user_id, need, mode, cold, err, errlen);
+    if (n == NB_OK && !*unknown) n = rank_user(e, c, user_id, need, cold, err, errlen);
     if (sqlite3_step(c->commit) != SQLITE_DONE && n >= 0)
         n = nb_err(err, errlen, NB_EDB, "COMMIT: %s", sqlite3_errmsg(c->db));
     sqlite3_reset(c->commit);
@@ -225,12 +228,12 @@ int srv_engine_recommend(void *ctx, const srv_request *rq, char **body, size_t *
 
     rc = srv_ctx_get(e, &c, err, sizeof err);
     if (rc) goto fault;
-    /* ranked entries read below: top-k, and the expected-F1 programme's SRV_EF1_M (the
-     * threshold basket is added by rank_user) */
-    int need = rq->k;
-    if (rq->basket_mode == SRV_BASKET_EF1 && need < SRV_EF1_M) need = SRV_EF1_M;
-    int n = load_and_rank(e, c, rq->user_id, need, rq->basket_mode, &cold, &unknown, err,
-                          sizeof err);
+    c->req_k = rq->k;
+    c->req_mode = rq->basket_mode;
+
+    /* ranked entries read below: top-k, the threshold basket, the expected-F1 programme */
+    int need = rq->k > SRV_EF1_M ? rq->k : SRV_EF1_M;
+    int n = load_and_rank(e, c, rq->user_id, need, &cold, &unknown, err, sizeof err);
     if (unknown) {
         char msg[96];
         snprintf(msg, sizeof msg, "unknown user_id %" PRId32, rq->user_id);
