@@ -164,6 +164,60 @@ int nn_get_threads(void);
 int nn_par_for(void (*fn)(void *ctx, size_t lo, size_t hi, int part), void *ctx, size_t n,
                size_t min_n, size_t align);
 
+/* ---- int8 copy of the output layer, for bounding logits before computing them --------- */
+
+/* Row p of the output weights w [P, D] as w_p ~= scale[p] * q_p with q_p int8 in
+ * [-127, 127] (scale = max|w_p| / 127, q rounded to nearest), and the error of that copy:
+ * err2[p] >= ||w_p - scale[p] q_p||_2, errmax[p] >= max_i |w_pi - scale[p] q_pi|,
+ * wnorm[p] >= ||w_p||_2 (each computed in double and rounded up to float). Built once from
+ * a loaded model and shared read-only by every thread (~P*D bytes + 16 bytes per row). */
+typedef struct {
+    int P, D;
+    int8_t *q;       /* [P, D] */
+    float *scale;    /* [P] */
+    float *err2;     /* [P] */
+    float *errmax;   /* [P] */
+    float *wnorm;    /* [P] */
+    float *ref;      /* [P, 2] with a reference input: g_p = w_p . h0 + b_p, ||w_p||_2;
+                        NULL without (nn_headq_set_ref) */
+    float ref_c;     /* >= every row's error of g_p plus its bias term (see nn_headq.c) */
+    float *ref_h;    /* [D] h0 */
+} nn_headq;
+
+/* Builds hq from w [P, D]; with_int8 == 0 computes only wnorm (enough for the reference
+ * stage, nn_headq_set_ref; q, scale, err2, errmax stay NULL and nn_headq_bounds returns -1).
+ * Returns NB_OK, or NB_EINVAL (bad dimensions, or a non-finite weight: the message names
+ * the row); hq owns its arrays afterwards (nn_headq_free, which is also safe on a zeroed or
+ * failed hq). */
+int nn_headq_build(nn_headq *hq, const nn_real *w, int P, int D, int with_int8, char *err,
+                   size_t errlen);
+void nn_headq_free(nn_headq *hq);
+
+/* Rigorous bounds on the logits nn_head_forward (B = 1) would give, without reading w:
+ * for s in 0..S-1, r = rows ? rows[s] : s, and x_s the float logit
+ *   x_s = head(h, w_r) + b[r]   (then + extra[s] when extra is non-NULL and
+ *                                has_extra[s]: the repeat term, one more float addition)
+ * lo[s] <= x_s <= hi[s] is guaranteed (the argument is in nn_headq.c). b may be NULL (no
+ * bias); has_extra may be NULL (every extra[s] is added). h is [D] float (the float build's
+ * head input). Returns 0, or -1 when h holds a non-finite value (no bound is valid then) or
+ * hq was built without the int8 copy. */
+int nn_headq_bounds(float *lo, float *hi, const float *h, const nn_headq *hq,
+                    const nn_real *b, const int32_t *rows, const float *extra,
+                    const uint8_t *has_extra, int S);
+
+/* Gives hq a reference input h0 [D] (typically the mean head input over some users) for
+ * nn_headq_bounds_ref: precomputes w_p . h0 + b_p for every row (w, b: the same out.w and
+ * out.b hq was built from). Replaces an earlier reference. Returns NB_OK, or NB_EINVAL
+ * (h0 not finite, or a row overflowing) leaving hq without a reference. */
+int nn_headq_set_ref(nn_headq *hq, const float *h0, const nn_real *w, const nn_real *b,
+                     char *err, size_t errlen);
+/* Bounds like nn_headq_bounds (same meaning of every argument), from the reference alone:
+ * x_s = (w_r . h0 + b_r) + (h - h0) . w_r, bounded with ||h - h0||_2 ||w_r||_2. Reads
+ * 8 bytes per row. Returns 0, or -1 without a reference or with a non-finite h. */
+int nn_headq_bounds_ref(float *lo, float *hi, const float *h, const nn_headq *hq,
+                        const int32_t *rows, const float *extra, const uint8_t *has_extra,
+                        int S);
+
 /* ---- the model ---------------------------------------------------------------------- */
 
 typedef struct {
@@ -278,6 +332,14 @@ void nn_model_free(nn_model *m);
  * non-NULL, else 0. Keeps the activations for nn_model_backward. Thread-compatible: one
  * model per thread (a scoring-only model may be shared read-only through nn_model_clone). */
 double nn_model_forward(nn_model *m, const nn_batch *b, int training, float pos_weight);
+/* The same forward (not training) stopped before the output layer, for a caller that scores
+ * the head itself (train/score.c's pruned path): *head_in receives the output layer's input
+ * [B, D] (rows in b's sample order), *rep_v the repeat term's value of each of b's n_rep
+ * entries (NULL without a repeat term), both owned by m and valid until its next forward.
+ * nn_head_forward(head_in, ...) plus rep_v[i] added to column rep_col[i] gives exactly
+ * nn_model_forward's logits. m->logits is NULL afterwards (no backward from here). */
+void nn_model_forward_hidden(nn_model *m, const nn_batch *b, const nn_real **head_in,
+                             const nn_real **rep_v);
 /* Accumulates d(loss)/d(params) into m->grad_mem for the last forward (same b, targets
  * required). */
 void nn_model_backward(nn_model *m, const nn_batch *b, float pos_weight);

@@ -306,7 +306,10 @@ int nn_model_clone_for_scoring(nn_model *dst, const nn_model *src, char *err, si
  * 0..P-1, every order non-empty, rows in 0..P-1): asserted, as it is the caller's data
  * structure, not user input. Orders longer than max_products are truncated to their first
  * max_products items. */
-double nn_model_forward(nn_model *m, const nn_batch *b, int training, float pos_weight) {
+/* The forward pass; with head == 0 it stops before the output layer (nn_model_forward_hidden):
+ * no logits, the repeat values are left in a->rv instead of being added. */
+static double forward(nn_model *m, const nn_batch *b, int training, float pos_weight,
+                      int head) {
     const nn_config *c = &m->cfg;
     nn_act *a = m->act;
     const nn_params *P = &m->p;
@@ -395,13 +398,16 @@ double nn_model_forward(nn_model *m, const nn_batch *b, int training, float pos_
     nn_relu_forward(r1, a1, (size_t)B * D);
     nn_dropout_forward(d1, NEED(hmask, nn_real, (size_t)B * D), r1, (size_t)B * D, c->dropout,
                        training, &m->rng);
-    nn_real *logits = NEED(logits, nn_real, (size_t)B * NS);
+    nn_real *logits = NULL;
     /* the candidate head reads the out.w rows in place: the gathered copy its backward
      * multiplies with is made by nn_model_backward (the parameters cannot change between
      * the two), so scoring never copies S x D reals */
     if (b->S > 0)
         for (int s = 0; s < b->S; s++) assert(b->rows[s] >= 0 && b->rows[s] < c->n_products);
-    nn_head_forward(logits, d1, P->out_w, P->out_b, b->S > 0 ? b->rows : NULL, B, D, NS);
+    if (head) {
+        logits = NEED(logits, nn_real, (size_t)B * NS);
+        nn_head_forward(logits, d1, P->out_w, P->out_b, b->S > 0 ? b->rows : NULL, B, D, NS);
+    }
 
     /* repeat term */
     int n_rep = F > 0 ? b->n_rep : 0;
@@ -413,14 +419,14 @@ double nn_model_forward(nn_model *m, const nn_batch *b, int training, float pos_
         nn_linear_forward(v, h1, P->rep_w2, P->rep_b2, n_rep, R, 1);
         for (int i = 0; i < n_rep; i++) {
             assert(b->rep_b[i] >= 0 && b->rep_b[i] < B && b->rep_col[i] >= 0 && b->rep_col[i] < NS);
-            logits[(size_t)b->rep_b[i] * NS + b->rep_col[i]] += v[i];
+            if (head) logits[(size_t)b->rep_b[i] * NS + b->rep_col[i]] += v[i];
         }
     }
 
     a->B = B; a->T = T; a->n_ord_tot = n_ord_tot; a->n_items = n_items; a->NS = NS;
     a->n_rep = n_rep; a->dl_ready = 0;
     m->logits = logits;
-    if (!b->targets) return 0;
+    if (!head || !b->targets) return 0;
     size_t n = (size_t)B * NS;
     if (training && m->grad_mem) {
         /* the gradient comes almost free with the loss: one pass instead of two */
@@ -429,6 +435,19 @@ double nn_model_forward(nn_model *m, const nn_batch *b, int training, float pos_
                                        pos_weight);
     }
     return nn_bce_forward(logits, b->targets, n, pos_weight);
+}
+
+double nn_model_forward(nn_model *m, const nn_batch *b, int training, float pos_weight) {
+    return forward(m, b, training, pos_weight, 1);
+}
+
+/* See nn.h. */
+void nn_model_forward_hidden(nn_model *m, const nn_batch *b, const nn_real **head_in,
+                             const nn_real **rep_v) {
+    forward(m, b, 0, 1.0f, 0);
+    nn_act *a = m->act;
+    *head_in = (const nn_real *)a->d1.p;
+    *rep_v = a->n_rep > 0 ? (const nn_real *)a->rv.p : NULL;
 }
 
 /* ---- backward ----------------------------------------------------------------------- */
@@ -524,7 +543,7 @@ void nn_model_backward(nn_model *m, const nn_batch *b, float pos_weight) {
     nn_act *a = m->act;
     const nn_params *P = &m->p;
     const nn_params *G = &m->g;
-    assert(m->grad_mem && b->targets && a->B == b->B);
+    assert(m->grad_mem && b->targets && m->logits && a->B == b->B);
     int B = a->B, T = a->T, NS = a->NS, n_rep = a->n_rep;
     int E = c->emb, C = c->cnn_out, K = c->kernel, H = c->gru_hidden, L = c->gru_layers;
     int D = c->head, R = c->rep_hidden, F = c->rep_features;

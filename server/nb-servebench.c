@@ -122,6 +122,11 @@ int main(int argc, char **argv)
            "%.0f bytes/response, %d errors, responses digest %08x\n", nreq, nu,
            mode ? "expected-f1" : "threshold", (c1 - c0) * 1e3 / nreq, (w1 - w0) * 1e3 / nreq,
            (double)bytes / (nreq + 1), bad, digest);
+    long calls, cands, surv, fb;
+    srv_engine_prune_stats(e, &calls, &cands, &surv, &fb);
+    printf("candidate pruning: %ld requests scored, mean %.1f candidates, %.1f scored exactly "
+           "(%.1f%%), %ld fell back to all\n", calls, calls ? (double)cands / calls : 0,
+           calls ? (double)surv / calls : 0, cands ? 100.0 * surv / cands : 0, fb);
     srv_engine_free(e);
     free(users);
     return bad ? 1 : 0;

@@ -34,4 +34,10 @@ int srv_engine_n_users(const srv_engine *e);
 int srv_engine_n_products(const srv_engine *e);
 double srv_engine_threshold(const srv_engine *e);
 
+/* Candidate pruning totals over every worker's requests so far (tr_prune_stats): requests
+ * scored, candidates they had, candidates scored exactly, requests whose final check made
+ * them score everything. Call when no request is in flight. */
+void srv_engine_prune_stats(srv_engine *e, long *calls, long *candidates, long *survivors,
+                            long *fallbacks);
+
 #endif

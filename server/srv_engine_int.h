@@ -43,6 +43,7 @@ typedef struct srv_ctx {
     float *prob;               /* [P] their probabilities */
     void *rank;                /* [P] (prob, index) pairs being sorted */
     int32_t *basket;           /* [SRV_EF1_M] the expected-F1 choice */
+    int req_k, req_mode;       /* the current request's k and basket mode (what it reads) */
 } srv_ctx;
 
 struct srv_engine {
@@ -51,6 +52,7 @@ struct srv_engine {
     tr_names names;            /* product names by index */
     srv_names aisles, depts;
     nn_model model;            /* the loaded weights, shared read-only */
+    nn_headq headq;            /* int8 copy of model's out.w for pruning, shared read-only */
     tr_product_stats stats;    /* the global product statistics stored with the model */
     tr_explainer explainer;    /* borrows model's embeddings and names */
     uint32_t crc;

@@ -3,6 +3,7 @@
  * write the JSON. Runs on a worker thread and touches only that thread's srv_ctx and the
  * engine's read-only state. */
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,8 +91,11 @@ static void sort_prefix(ranked *rk, int n, int m)
 
 /* Fills c->rank with the ranked candidates of the user in c->uh and returns how many, or a
  * negative NB_E* code (message in err). Only the first `need` entries are in rank order
- * (see sort_prefix), plus every entry at or above the basket threshold. *cold is set when
- * the user has no history with items: the ranking is then the popularity list. */
+ * (see sort_prefix), plus every entry at or above the basket threshold. Candidates that
+ * provably do not matter to the response (tr_score_user_top: outside the top c->req_k in
+ * threshold mode and below the threshold; outside the top `need` in expected-F1 mode) are
+ * not scored and not in c->rank. *cold is set when the user has no history with items: the
+ * ranking is then the popularity list. */
 static int rank_user(srv_engine *e, srv_ctx *c, int32_t user_id, int need, int *cold,
                      char *err, size_t errlen)
 {
@@ -107,18 +111,24 @@ static int rank_user(srv_engine *e, srv_ctx *c, int32_t user_id, int need, int *
         rc = NB_OK;
     }
     if (rc) return rc;
-    rc = tr_score_user(c->sc, &c->uh, 0, c->uh.user_order_off[1], cand, n_cand, c->prob, err,
-                       errlen);
+    /* what the response reads: threshold mode the top k and the basket, expected-F1 mode
+     * the top `need` (>= SRV_EF1_M); the survivors' indices overwrite cand_idx
+     * (tr_score_user_top allows idx == cand) */
+    int ef1 = c->req_mode == SRV_BASKET_EF1, m = ef1 || c->req_k > need ? need : c->req_k;
+    double thr = ef1 ? INFINITY : e->threshold;
+    int ns = 0;
+    rc = tr_score_user_top(c->sc, &c->uh, 0, c->uh.user_order_off[1], cand, n_cand, m, thr,
+                           c->cand_idx, c->prob, &ns, err, errlen);
     *cold = rc == NB_ENOTFOUND;
     if (*cold) {
         for (int i = 0; i < e->n_pop; i++) rk[i] = (ranked){e->pop_score[i], e->pop_idx[i]};
         return e->n_pop;   /* already in popularity order, ties by product_id = by index */
     }
     if (rc) return rc;
-    int n = cand ? n_cand : P, above = 0;
+    int n = ns, above = 0;
     for (int i = 0; i < n; i++) {
-        rk[i] = (ranked){c->prob[i], cand ? cand[i] : i};
-        above += c->prob[i] >= e->threshold;
+        rk[i] = (ranked){c->prob[i], c->cand_idx[i]};
+        above += c->prob[i] >= thr;
     }
     sort_prefix(rk, n, need > above ? need : above);
     return n;
@@ -218,6 +228,9 @@ int srv_engine_recommend(void *ctx, const srv_request *rq, char **body, size_t *
 
     rc = srv_ctx_get(e, &c, err, sizeof err);
     if (rc) goto fault;
+    c->req_k = rq->k;
+    c->req_mode = rq->basket_mode;
+
     /* ranked entries read below: top-k, the threshold basket, the expected-F1 programme */
     int need = rq->k > SRV_EF1_M ? rq->k : SRV_EF1_M;
     int n = load_and_rank(e, c, rq->user_id, need, &cold, &unknown, err, sizeof err);

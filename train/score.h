@@ -56,4 +56,48 @@ int tr_score_batch(tr_scorer *s, const st_history *h, const tr_sample *smp, int 
 /* The calibrated probability of one logit under m's calibration: the single formula. */
 float tr_calibrate(const nn_model *m, float logit);
 
+/* ---- the pruned path (serving) -------------------------------------------------------------- */
+
+/* Gives s the bounding tables of its model's output layer (nn_headq_build from the same
+ * out.w, plus a reference input: tr_headq_reference / nn_headq_set_ref; borrowed, must
+ * outlive s, may be shared by many scorers). Without them tr_score_user_top scores every
+ * candidate. */
+void tr_scorer_set_headq(tr_scorer *s, const nn_headq *hq);
+
+/* The output layer's input [cfg.head] for user u (as tr_score_user would use it) into out.
+ * Returns as tr_score_user. */
+int tr_score_user_hidden(tr_scorer *s, const st_history *h, int u, int64_t hist_end,
+                         float *out, char *err, size_t errlen);
+
+/* Sets hq's reference input (nn_headq_set_ref) to the mean output-layer input of h's users
+ * that have history (each at its end; h may hold one user, or a sample), scored with s,
+ * whose model hq was built from. Returns NB_OK (no user with history: hq left without a
+ * reference) or an error from the scoring. */
+int tr_headq_reference(nn_headq *hq, tr_scorer *s, const st_history *h, char *err,
+                       size_t errlen);
+
+/* tr_score_user restricted to what a response can show: the m best candidates (probability
+ * descending, ties by lower product index) and every candidate whose probability is >= thr
+ * (thr = INFINITY: none). Same inputs as tr_score_user; writes n_out <= n_cand (or P)
+ * survivors into idx (product indices) and prob, in candidate order. Among them are those
+ * m best and all >= thr, each with exactly the bits tr_score_user gives it; every
+ * candidate left out ranks after the m-th best and is below thr. Candidates are only left
+ * out when the bounds prove it (see score.c); otherwise (no headq, calibration slope
+ * <= 0, n_cand <= m, a check failing) all of them are returned. idx and prob need room for
+ * n_cand (or P) entries; idx may be cand itself (written last). Returns as tr_score_user
+ * (NB_ENOTFOUND: cold start). */
+int tr_score_user_top(tr_scorer *s, const st_history *h, int u, int64_t hist_end,
+                      const int32_t *cand, int n_cand, int m, double thr, int32_t *idx,
+                      float *prob, int *n_out, char *err, size_t errlen);
+
+/* Totals over s's tr_score_user_top calls since it was created. */
+typedef struct {
+    long calls;        /* calls that scored a user */
+    long candidates;   /* candidates they were given */
+    long survivors;    /* candidates scored exactly (returned) */
+    long pruned_calls; /* calls that left at least one candidate out */
+    long fallbacks;    /* calls whose final check failed, so every candidate was scored */
+} tr_prune_stats;
+void tr_scorer_prune_stats(const tr_scorer *s, tr_prune_stats *st);
+
 #endif
