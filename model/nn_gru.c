@@ -5,6 +5,7 @@
 #include <cblas.h>
 #undef I /* OpenBLAS's cblas.h pulls in complex.h; I is our input-size name */
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #ifdef NN_DOUBLE
@@ -21,41 +22,183 @@ static void gates_sigmoid(nn_real *x, int n) { nn_sigmoid_f(x, (size_t)n); }
 static void gates_tanh(nn_real *x, int n) { nn_tanh_f(x, (size_t)n); }
 #endif
 
-/* Forward over T steps; see nn.h for shapes. Per step three gemms over the active rows only
- * (gemvs when a single row is active):
- * x.W_ih^T into gates[:, 0:3H] (row stride 4H), then h.W_hh[r,z]^T added onto the r,z
- * pre-activations and h.W_hh[n]^T into the 4th slot (it is needed apart, multiplied by r).
- * gates end up holding r, z, n and W_hn h + b_hn. No failure cases. */
+/* ---- the one-row products ------------------------------------------------------------ */
+
+/* vec values only live inside this file's inlined helpers, never across a real call, so
+ * the ABI note about passing 32-byte vectors without AVX does not apply */
+#pragma GCC diagnostic ignored "-Wpsabi"
+
+#define VL 16
+typedef nn_real vec16 __attribute__((vector_size(VL * sizeof(nn_real))));
+typedef nn_real vec8 __attribute__((vector_size(8 * sizeof(nn_real))));
+#ifdef NN_DOUBLE
+typedef int64_t mvec __attribute__((vector_size(8 * sizeof(int64_t))));
+#else
+typedef int32_t mvec __attribute__((vector_size(8 * sizeof(int32_t))));
+#endif
+
+/* Unaligned load of VL reals. */
+static inline vec16 vload(const nn_real *p) {
+    vec16 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* Lanes k and k + 8 added: the first level of the fixed reduction tree. */
+static inline vec8 vfold(vec16 a) {
+    vec8 lo, hi;
+    memcpy(&lo, &a, sizeof lo);
+    memcpy(&hi, (char *)&a + sizeof lo, sizeof hi);
+    return lo + hi;
+}
+
+/* Lane j of the result = the sum of a_j's lanes, by a fixed tree: lane pairs (0+1, 2+3, ..),
+ * then quads, then halves. Lane j depends on a_j alone, so callers may pass zeros for rows
+ * they do not have without changing the others' bits. */
+static inline vec8 vsum8(vec8 a0, vec8 a1, vec8 a2, vec8 a3, vec8 a4, vec8 a5, vec8 a6,
+                         vec8 a7) {
+    const mvec ev = {0, 8, 2, 10, 4, 12, 6, 14}, od = {1, 9, 3, 11, 5, 13, 7, 15};
+    const mvec lo2 = {0, 1, 8, 9, 4, 5, 12, 13}, hi2 = {2, 3, 10, 11, 6, 7, 14, 15};
+    const mvec lo4 = {0, 1, 2, 3, 8, 9, 10, 11}, hi4 = {4, 5, 6, 7, 12, 13, 14, 15};
+    vec8 s0 = __builtin_shuffle(a0, a1, ev) + __builtin_shuffle(a0, a1, od);
+    vec8 s1 = __builtin_shuffle(a2, a3, ev) + __builtin_shuffle(a2, a3, od);
+    vec8 s2 = __builtin_shuffle(a4, a5, ev) + __builtin_shuffle(a4, a5, od);
+    vec8 s3 = __builtin_shuffle(a6, a7, ev) + __builtin_shuffle(a6, a7, od);
+    /* s0 = [a0 01, a1 01, a0 23, a1 23, a0 45, a1 45, a0 67, a1 67] */
+    vec8 t0 = __builtin_shuffle(s0, s1, lo2) + __builtin_shuffle(s0, s1, hi2);
+    vec8 t1 = __builtin_shuffle(s2, s3, lo2) + __builtin_shuffle(s2, s3, hi2);
+    /* t0 = [a0 0123, a1 0123, a2 0123, a3 0123, a0 4567, a1 4567, a2 4567, a3 4567] */
+    return __builtin_shuffle(t0, t1, lo4) + __builtin_shuffle(t0, t1, hi4);
+}
+
+/* The tail i >= I0 added in order, then the store (=, or += when acc). */
+static inline void put(nn_real *o, nn_real v, const nn_real *x, const nn_real *w, int I0,
+                       int I, int acc) {
+    for (int i = I0; i < I; i++) v += x[i] * w[i];
+    *o = acc ? *o + v : v;
+}
+
+/* out[m * ldo + r] (= or +=, by acc) dot(x[m * ldx, 0:I], w[r, 0:I]) for m < M, r < N; w is
+ * [N, I] row-major. Register tiles of R rows of W (8 where there are 32 vector registers, 4
+ * with 16) by one row of x: each tile of W is read from memory once and from L1 for the
+ * other rows of x, where sgemv would stream W once per row of x and sgemm repack all of W.
+ * Every element is the same sequence of operations whatever R, M or the clone: 16 lane-wise
+ * partial sums over i = 16j + k (j increasing), lanes k and k + 8 added, the vsum8 tree,
+ * the I % 16 tail in order. No multiply-add is fused (-std=c11 means -ffp-contract=off),
+ * so every clone gives the same bits. No failure cases. */
+static inline __attribute__((always_inline)) void
+rows_dot_body(nn_real *out, int ldo, const nn_real *x, int ldx, int M, const nn_real *w,
+              int N, int I, int acc, const int R) {
+    int I0 = I / VL * VL, r = 0;
+    for (; r + R <= N; r += R) {
+        const nn_real *w0 = w + (size_t)r * I;
+        for (int m = 0; m < M; m++) {
+            const nn_real *xm = x + (size_t)m * ldx;
+            vec16 a[8] = {{0}};
+            for (int i = 0; i < I0; i += VL) {
+                vec16 u = vload(xm + i);
+#pragma GCC unroll 8
+                for (int j = 0; j < R; j++) a[j] += u * vload(w0 + (size_t)j * I + i);
+            }
+            vec8 f[8] = {{0}};
+#pragma GCC unroll 8
+            for (int j = 0; j < R; j++) f[j] = vfold(a[j]);
+            vec8 s = vsum8(f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7]);
+            nn_real *o = out + (size_t)m * ldo + r;
+#pragma GCC unroll 8
+            for (int j = 0; j < R; j++) put(o + j, s[j], xm, w0 + (size_t)j * I, I0, I, acc);
+        }
+    }
+    for (; r < N; r++) {
+        const nn_real *wr = w + (size_t)r * I;
+        for (int m = 0; m < M; m++) {
+            const nn_real *xm = x + (size_t)m * ldx;
+            vec16 a = {0};
+            vec8 z = {0};
+            for (int i = 0; i < I0; i += VL) a += vload(xm + i) * vload(wr + i);
+            vec8 s = vsum8(vfold(a), z, z, z, z, z, z, z);
+            put(out + (size_t)m * ldo + r, s[0], xm, wr, I0, I, acc);
+        }
+    }
+}
+
+__attribute__((target("avx2,avx512f")))
+static void rows_dot_r8(nn_real *out, int ldo, const nn_real *x, int ldx, int M,
+                        const nn_real *w, int N, int I, int acc) {
+    rows_dot_body(out, ldo, x, ldx, M, w, N, I, acc, 8);
+}
+
+__attribute__((target_clones("avx2", "default")))
+static void rows_dot_r4(nn_real *out, int ldo, const nn_real *x, int ldx, int M,
+                        const nn_real *w, int N, int I, int acc) {
+    rows_dot_body(out, ldo, x, ldx, M, w, N, I, acc, 4);
+}
+
+/* See nn.h: 0, or 4 / 8 to force a tile (tests check both give the same bits). */
+int nn_gru_tile_rows = 0;
+
+/* See rows_dot_body: the 8-row tiles where AVX-512 is available (same bits). */
+static void rows_dot(nn_real *out, int ldo, const nn_real *x, int ldx, int M,
+                     const nn_real *w, int N, int I, int acc) {
+    int r8 = nn_gru_tile_rows ? nn_gru_tile_rows == 8 : __builtin_cpu_supports("avx512f");
+    if (r8) rows_dot_r8(out, ldo, x, ldx, M, w, N, I, acc);
+    else rows_dot_r4(out, ldo, x, ldx, M, w, N, I, acc);
+}
+
+/* ---- forward ------------------------------------------------------------------------- */
+
+/* The input products x.W_ih^T of every step into gates[:, :, 0:3H] (row stride 4H): they do
+ * not depend on the recurrence, so they are done before it, W_ih read once for all steps.
+ * Steps 0..t1-1 with every row active are one contiguous block of rows (one gemm); the
+ * later steps, which have fewer rows, one gemm each over their active rows (never reading
+ * the ignored rows of x, which may be uninitialised). One active row: rows_dot. */
+static void input_products(nn_real *gates, const nn_real *x, const nn_real *w_ih,
+                           const int *bt, int T, int B, int I, int H) {
+    int H3 = 3 * H, H4 = 4 * H, t = 0;
+    if (B == 1) {
+        rows_dot(gates, H4, x, I, T, w_ih, H3, I, 0);
+        return;
+    }
+    while (t < T && bt[t] == B) t++;
+    if (t > 0)
+        NN_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, t * B, H3, I, 1, x, I, w_ih, I, 0,
+                gates, H4);
+    for (; t < T; t++) {
+        const nn_real *xt = x + (size_t)t * B * I;
+        nn_real *g = gates + (size_t)t * B * H4;
+        if (bt[t] == 1) rows_dot(g, H4, xt, I, 1, w_ih, H3, I, 0);
+        else NN_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, bt[t], H3, I, 1, xt, I, w_ih, I,
+                     0, g, H4);
+    }
+}
+
+/* Forward over T steps; see nn.h for shapes. First every step's input products (see
+ * input_products), then per step only the hidden side over the active rows: h.W_hh[r,z]^T
+ * added onto the r,z pre-activations and h.W_hh[n]^T into the 4th slot (it is needed
+ * apart, multiplied by r); at t = 0 h is zero and the hidden products are skipped. gates end
+ * up holding r, z, n and W_hn h + b_hn. No failure cases. */
 void nn_gru_forward(nn_real *hs, nn_real *gates, const nn_real *x, const nn_real *w_ih,
                     const nn_real *w_hh, const nn_real *b_ih, const nn_real *b_hh,
                     const int *bt, int T, int B, int I, int H) {
-    int H3 = 3 * H, H4 = 4 * H;
+    int H4 = 4 * H;
+    input_products(gates, x, w_ih, bt, T, B, I, H);
     for (int t = 0; t < T; t++) {
         int nb = bt[t];
-        const nn_real *xt = x + (size_t)t * B * I;
         nn_real *g = gates + (size_t)t * B * H4;
         nn_real *ht = hs + (size_t)t * B * H;
         const nn_real *hp = t > 0 ? hs + (size_t)(t - 1) * B * H : NULL;
-        if (nb == 1) {
-            /* one active row (serving, or the tail of a batch): sgemv streams W once, where
-             * sgemm would first repack the whole of W for a single row */
-            NN_GEMV(CblasRowMajor, CblasNoTrans, H3, I, 1, w_ih, I, xt, 1, 0, g, 1);
-            if (hp) {
-                NN_GEMV(CblasRowMajor, CblasNoTrans, 2 * H, H, 1, w_hh, H, hp, 1, 1, g, 1);
-                NN_GEMV(CblasRowMajor, CblasNoTrans, H, H, 1, w_hh + (size_t)2 * H * H, H, hp,
-                        1, 0, g + 3 * H, 1);
-            }
+        if (hp && nb == 1) {
+            /* one active row (serving, or the tail of a batch): W_hh is read once per step,
+             * from L2 after the first (768 x 256 floats fit where W_ih and W_hh together did
+             * not) */
+            rows_dot(g, H4, hp, H, 1, w_hh, 2 * H, H, 1);
+            rows_dot(g + 3 * H, H4, hp, H, 1, w_hh + (size_t)2 * H * H, H, H, 0);
+        } else if (hp) {
+            NN_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, nb, 2 * H, H, 1, hp, H, w_hh, H,
+                    1, g, H4);
+            NN_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, nb, H, H, 1, hp, H,
+                    w_hh + (size_t)2 * H * H, H, 0, g + 3 * H, H4);
         } else {
-            NN_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, nb, H3, I, 1, xt, I, w_ih, I, 0, g,
-                    H4);
-            if (hp) {
-                NN_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, nb, 2 * H, H, 1, hp, H, w_hh, H,
-                        1, g, H4);
-                NN_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, nb, H, H, 1, hp, H,
-                        w_hh + (size_t)2 * H * H, H, 0, g + 3 * H, H4);
-            }
-        }
-        if (!hp) {
             for (int i = 0; i < nb; i++) memset(g + (size_t)i * H4 + 3 * H, 0, H * sizeof(nn_real));
         }
         for (int i = 0; i < nb; i++) {
