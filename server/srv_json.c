@@ -192,7 +192,7 @@ void srv_buf_str(srv_buf *b, const char *s)
 {
     static const char hex[] = "0123456789abcdef";
     const unsigned char *p = (const unsigned char *)s;
-    buf_reserve(b, strlen(s) + 2);
+    buf_reserve(b, 1);
     b->p[b->len++] = '"';
     for (;;) {
         const unsigned char *q = p;
