@@ -81,7 +81,8 @@ void nn_gru_forward(nn_real *hs, nn_real *gates, const nn_real *x, const nn_real
                     const nn_real *w_hh, const nn_real *b_ih, const nn_real *b_hh,
                     const int *bt, int T, int B, int I, int H);
 /* Test hook: register tile of the one-row products, 0 = chosen by the CPU (8 rows of W with
- * AVX-512, else 4), 4 or 8 to force one. Every tile gives the same bits. */
+ * AVX-512, 4 with AVX2, else BLAS gemv), 4 or 8 to force one (ignored when the CPU lacks
+ * it). Both tiles give the same bits. */
 extern int nn_gru_tile_rows;
 /* dhs: [T, B, H] gradient w.r.t. every hs (it is modified: used as the running dh).
  * dx: [T, B, I] (may be NULL; rows >= bt[t] of step t are not written).

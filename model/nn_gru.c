@@ -44,6 +44,14 @@ static inline vec16 vload(const nn_real *p) {
     return v;
 }
 
+/* Unaligned load and store of 8 reals. */
+static inline vec8 v8load(const nn_real *p) {
+    vec8 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+static inline void v8store(nn_real *p, vec8 v) { memcpy(p, &v, sizeof v); }
+
 /* Lanes k and k + 8 added: the first level of the fixed reduction tree. */
 static inline vec8 vfold(vec16 a) {
     vec8 lo, hi;
@@ -82,10 +90,12 @@ static inline void put(nn_real *o, nn_real v, const nn_real *x, const nn_real *w
  * [N, I] row-major. Register tiles of R rows of W (8 where there are 32 vector registers, 4
  * with 16) by one row of x: each tile of W is read from memory once and from L1 for the
  * other rows of x, where sgemv would stream W once per row of x and sgemm repack all of W.
- * Every element is the same sequence of operations whatever R, M or the clone: 16 lane-wise
- * partial sums over i = 16j + k (j increasing), lanes k and k + 8 added, the vsum8 tree,
- * the I % 16 tail in order. No multiply-add is fused (-std=c11 means -ffp-contract=off),
- * so every clone gives the same bits. No failure cases. */
+ * Every element is the same sequence of operations whatever R or M (this body and
+ * rows_dot_body_halves): 16 lane-wise partial sums over i = 16j + k (j increasing), lanes
+ * k and k + 8 added, the vsum8 tree, the I % 16 tail in order. No multiply-add is fused
+ * (-std=c11 means -ffp-contract=off), so both tiles give the same bits. Measured for one
+ * user (T = 5, both layers): 8-row tiles ~125 us, 4-row AVX2 tiles ~150 us, OpenBLAS sgemv
+ * step by step ~210 us. No failure cases. */
 static inline __attribute__((always_inline)) void
 rows_dot_body(nn_real *out, int ldo, const nn_real *x, int ldx, int M, const nn_real *w,
               int N, int I, int acc, const int R) {
@@ -128,30 +138,76 @@ static void rows_dot_r8(nn_real *out, int ldo, const nn_real *x, int ldx, int M,
     rows_dot_body(out, ldo, x, ldx, M, w, N, I, acc, 8);
 }
 
-__attribute__((target_clones("avx2", "default")))
+/* rows_dot_body with each 16-lane accumulator held as two 8-lane halves (lanes k and k + 8
+ * of the 16-lane sum): the same operations on every lane, so the same bits, in the 16
+ * registers of AVX2 (a 16-lane vector type there was split through the stack, 5x slower
+ * than sgemv). Tiles of 4 rows: 8 accumulators. */
+static inline __attribute__((always_inline)) void
+rows_dot_body_halves(nn_real *out, int ldo, const nn_real *x, int ldx, int M,
+                     const nn_real *w, int N, int I, int acc) {
+    enum { R = 4 };
+    int I0 = I / VL * VL, r = 0;
+    const vec8 z = {0};
+    for (; r + R <= N; r += R) {
+        const nn_real *w0 = w + (size_t)r * I, *w1 = w0 + I, *w2 = w1 + I, *w3 = w2 + I;
+        for (int m = 0; m < M; m++) {
+            const nn_real *xm = x + (size_t)m * ldx;
+            vec8 l0 = z, l1 = z, l2 = z, l3 = z, h0 = z, h1 = z, h2 = z, h3 = z;
+            for (int i = 0; i < I0; i += VL) {
+                vec8 ul = v8load(xm + i), uh = v8load(xm + i + 8);
+                l0 += ul * v8load(w0 + i); h0 += uh * v8load(w0 + i + 8);
+                l1 += ul * v8load(w1 + i); h1 += uh * v8load(w1 + i + 8);
+                l2 += ul * v8load(w2 + i); h2 += uh * v8load(w2 + i + 8);
+                l3 += ul * v8load(w3 + i); h3 += uh * v8load(w3 + i + 8);
+            }
+            vec8 s = vsum8(l0 + h0, l1 + h1, l2 + h2, l3 + h3, z, z, z, z);
+            nn_real *o = out + (size_t)m * ldo + r;
+            put(o, s[0], xm, w0, I0, I, acc);
+            put(o + 1, s[1], xm, w1, I0, I, acc);
+            put(o + 2, s[2], xm, w2, I0, I, acc);
+            put(o + 3, s[3], xm, w3, I0, I, acc);
+        }
+    }
+    for (; r < N; r++) {
+        const nn_real *wr = w + (size_t)r * I;
+        for (int m = 0; m < M; m++) {
+            const nn_real *xm = x + (size_t)m * ldx;
+            vec8 l = z, h = z;
+            for (int i = 0; i < I0; i += VL) {
+                l += v8load(xm + i) * v8load(wr + i);
+                h += v8load(xm + i + 8) * v8load(wr + i + 8);
+            }
+            vec8 s = vsum8(l + h, z, z, z, z, z, z, z);
+            put(out + (size_t)m * ldo + r, s[0], xm, wr, I0, I, acc);
+        }
+    }
+}
+
+__attribute__((target("avx2")))
 static void rows_dot_r4(nn_real *out, int ldo, const nn_real *x, int ldx, int M,
                         const nn_real *w, int N, int I, int acc) {
-    rows_dot_body(out, ldo, x, ldx, M, w, N, I, acc, 4);
+    rows_dot_body_halves(out, ldo, x, ldx, M, w, N, I, acc);
 }
 
 /* See nn.h: 0, or 4 / 8 to force a tile (tests check both give the same bits). */
 int nn_gru_tile_rows = 0;
 
-/* See rows_dot_body: the 8-row tiles where AVX-512 is available (same bits). */
+/* See rows_dot_body: the 8-row tiles where AVX-512 is available, 4-row tiles with AVX2
+ * (same bits); on older CPUs BLAS's gemv for each row of x (whose kernels suit them better
+ * than these vectors split into SSE halves; a different summation order, but the same on
+ * every run of that machine). A forced tile the CPU cannot run is ignored. */
 static void rows_dot(nn_real *out, int ldo, const nn_real *x, int ldx, int M,
                      const nn_real *w, int N, int I, int acc) {
-    int r8 = nn_gru_tile_rows ? nn_gru_tile_rows == 8 : __builtin_cpu_supports("avx512f");
-    if (r8) rows_dot_r8(out, ldo, x, ldx, M, w, N, I, acc);
-    else rows_dot_r4(out, ldo, x, ldx, M, w, N, I, acc);
+    int has8 = __builtin_cpu_supports("avx512f"), has4 = __builtin_cpu_supports("avx2");
+    int tile = has8 ? 8 : has4 ? 4 : 0;
+    if ((nn_gru_tile_rows == 8 && has8) || (nn_gru_tile_rows == 4 && has4)) tile = nn_gru_tile_rows;
+    if (tile == 8) rows_dot_r8(out, ldo, x, ldx, M, w, N, I, acc);
+    else if (tile == 4) rows_dot_r4(out, ldo, x, ldx, M, w, N, I, acc);
+    else
+        for (int m = 0; m < M; m++)
+            NN_GEMV(CblasRowMajor, CblasNoTrans, N, I, 1, w, I, x + (size_t)m * ldx, 1,
+                    acc ? 1 : 0, out + (size_t)m * ldo, 1);
 }
-
-/* Loads and stores of 8 reals (the gate arithmetic below). */
-static inline vec8 v8load(const nn_real *p) {
-    vec8 v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-static inline void v8store(nn_real *p, vec8 v) { memcpy(p, &v, sizeof v); }
 
 /* One row's gates from its pre-activations gi[0:4H] (x.W_ih^T in 0:3H, h.W_hn^T in 3H:4H,
  * the r,z hidden products already added): r, z = sigmoid(.. + b_ih + b_hh); W_hn h + b_hn
@@ -233,9 +289,8 @@ void nn_gru_forward(nn_real *hs, nn_real *gates, const nn_real *x, const nn_real
         nn_real *ht = hs + (size_t)t * B * H;
         const nn_real *hp = t > 0 ? hs + (size_t)(t - 1) * B * H : NULL;
         if (hp && nb == 1) {
-            /* one active row (serving, or the tail of a batch): W_hh is read once per step,
-             * from L2 after the first (768 x 256 floats fit where W_ih and W_hh together did
-             * not) */
+            /* one active row (serving, or the tail of a batch): with the input products
+             * hoisted, only W_hh streams through the cache inside the recurrence */
             rows_dot(g, H4, hp, H, 1, w_hh, 2 * H, H, 1);
             rows_dot(g + 3 * H, H4, hp, H, 1, w_hh + (size_t)2 * H * H, H, H, 0);
         } else if (hp) {
