@@ -90,12 +90,13 @@ static inline void put(nn_real *o, nn_real v, const nn_real *x, const nn_real *w
  * [N, I] row-major. Register tiles of R rows of W (8 where there are 32 vector registers, 4
  * with 16) by one row of x: each tile of W is read from memory once and from L1 for the
  * other rows of x, where sgemv would stream W once per row of x and sgemm repack all of W.
- * Every element is the same sequence of operations whatever R or M (this body and
- * rows_dot_body_halves): 16 lane-wise partial sums over i = 16j + k (j increasing), lanes
- * k and k + 8 added, the vsum8 tree, the I % 16 tail in order. No multiply-add is fused
- * (-std=c11 means -ffp-contract=off), so both tiles give the same bits. Measured for one
- * user (T = 5, both layers): 8-row tiles ~125 us, 4-row AVX2 tiles ~150 us, OpenBLAS sgemv
- * step by step ~210 us. No failure cases. */
+ * Every element is the same sequence of operations whatever the tile (this body,
+ * rows_dot_body_halves, rows_dot_x5): 16 lane-wise partial sums over i = 16j + k (j
+ * increasing), lanes k and k + 8 added, the vsum8 tree, the I % 16 tail in order. No
+ * multiply-add is fused (-std=c11 means -ffp-contract=off), so all tiles give the same
+ * bits. Measured for one user (T = 5, both layers, loaded machine): AVX-512 tiles with
+ * rows_dot_x5 ~105-125 us, AVX2 tiles ~150 us, OpenBLAS sgemv step by step ~210 us.
+ * No failure cases. */
 static inline __attribute__((always_inline)) void
 rows_dot_body(nn_real *out, int ldo, const nn_real *x, int ldx, int M, const nn_real *w,
               int N, int I, int acc, const int R) {
@@ -132,10 +133,58 @@ rows_dot_body(nn_real *out, int ldo, const nn_real *x, int ldx, int M, const nn_
     }
 }
 
+/* Finishes the 4 row sums of one row of x (rows_dot_body's tree; lanes 4..7 unused). */
+static inline void put4(nn_real *o, vec16 a0, vec16 a1, vec16 a2, vec16 a3,
+                        const nn_real *xm, const nn_real *w0, int I0, int I, int acc) {
+    const vec8 z = {0};
+    vec8 s = vsum8(vfold(a0), vfold(a1), vfold(a2), vfold(a3), z, z, z, z);
+    for (int j = 0; j < 4; j++) put(o + j, s[j], xm, w0 + (size_t)j * I, I0, I, acc);
+}
+
+/* rows_dot for 5 rows of x at once (a user's 5 steps of input products): register tiles
+ * of 4 rows of W by the 5 rows of x (20 accumulators), so each loaded vector feeds 4 or 5
+ * multiply-adds instead of ~1; the 8 x 1 tiles were bound by loads (measured at
+ * 768 x 256 x 5: 37 -> 80 G multiply-adds/s). Same operations per element as
+ * rows_dot_body, so the same bits. Rows of W past a multiple of 4 go through
+ * rows_dot_body. */
+static inline __attribute__((always_inline)) void
+rows_dot_x5(nn_real *out, int ldo, const nn_real *x, int ldx, const nn_real *w, int N, int I,
+            int acc) {
+    int I0 = I / VL * VL, r = 0;
+    const nn_real *x0 = x, *x1 = x0 + ldx, *x2 = x1 + ldx, *x3 = x2 + ldx, *x4 = x3 + ldx;
+    for (; r + 4 <= N; r += 4) {
+        const nn_real *w0 = w + (size_t)r * I, *w1 = w0 + I, *w2 = w1 + I, *w3 = w2 + I;
+        vec16 a00 = {0}, a01 = {0}, a02 = {0}, a03 = {0}, a10 = {0}, a11 = {0}, a12 = {0},
+              a13 = {0}, a20 = {0}, a21 = {0}, a22 = {0}, a23 = {0}, a30 = {0}, a31 = {0},
+              a32 = {0}, a33 = {0}, a40 = {0}, a41 = {0}, a42 = {0}, a43 = {0};
+        for (int i = 0; i < I0; i += VL) {
+            vec16 v0 = vload(w0 + i), v1 = vload(w1 + i), v2 = vload(w2 + i),
+                  v3 = vload(w3 + i), u;
+            u = vload(x0 + i); a00 += u * v0; a01 += u * v1; a02 += u * v2; a03 += u * v3;
+            u = vload(x1 + i); a10 += u * v0; a11 += u * v1; a12 += u * v2; a13 += u * v3;
+            u = vload(x2 + i); a20 += u * v0; a21 += u * v1; a22 += u * v2; a23 += u * v3;
+            u = vload(x3 + i); a30 += u * v0; a31 += u * v1; a32 += u * v2; a33 += u * v3;
+            u = vload(x4 + i); a40 += u * v0; a41 += u * v1; a42 += u * v2; a43 += u * v3;
+        }
+        put4(out + r, a00, a01, a02, a03, x0, w0, I0, I, acc);
+        put4(out + (size_t)ldo + r, a10, a11, a12, a13, x1, w0, I0, I, acc);
+        put4(out + 2 * (size_t)ldo + r, a20, a21, a22, a23, x2, w0, I0, I, acc);
+        put4(out + 3 * (size_t)ldo + r, a30, a31, a32, a33, x3, w0, I0, I, acc);
+        put4(out + 4 * (size_t)ldo + r, a40, a41, a42, a43, x4, w0, I0, I, acc);
+    }
+    if (r < N) rows_dot_body(out + r, ldo, x, ldx, 5, w + (size_t)r * I, N - r, I, acc, 8);
+}
+
+/* The AVX-512 tiles: groups of 5 rows of x by rows_dot_x5, the rest 8 rows of W x 1. */
 __attribute__((target("avx2,avx512f")))
 static void rows_dot_r8(nn_real *out, int ldo, const nn_real *x, int ldx, int M,
                         const nn_real *w, int N, int I, int acc) {
-    rows_dot_body(out, ldo, x, ldx, M, w, N, I, acc, 8);
+    int m = 0;
+    for (; m + 5 <= M; m += 5)
+        rows_dot_x5(out + (size_t)m * ldo, ldo, x + (size_t)m * ldx, ldx, w, N, I, acc);
+    if (m < M)
+        rows_dot_body(out + (size_t)m * ldo, ldo, x + (size_t)m * ldx, ldx, M - m, w, N, I,
+                      acc, 8);
 }
 
 /* rows_dot_body with each 16-lane accumulator held as two 8-lane halves (lanes k and k + 8

@@ -95,11 +95,12 @@ static double run_case(int T, int B, int I, int H, const int *bt, uint64_t seed,
 }
 
 /* One sequence of 5 steps at the model's shapes (layer 0: I = 128, layer 1: I = 256), and
- * an odd shape whose row count and input width leave tails in every tile; the 4-row and
- * 8-row tiles must give the same bits. */
+ * odd shapes whose step count (groups of 5 rows of x and a rest), row count and input width
+ * leave tails in every tile; the AVX2 and AVX-512 tiles must give the same bits. */
 static int test_gru_one_row(void) {
-    const int shapes[][3] = {{5, 128, 256}, {5, 256, 256}, {3, 37, 21}, {1, 7, 3}};
-    const int bt[5] = {1, 1, 1, 1, 1};
+    const int shapes[][3] = {{5, 128, 256}, {5, 256, 256}, {3, 37, 21}, {1, 7, 3}, {5, 37, 21},
+                              {7, 40, 13}, {10, 16, 8}};
+    const int bt[10] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
     for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
         int T = shapes[k][0], I = shapes[k][1], H = shapes[k][2];
         float *h4 = NULL, *h8 = NULL;
