@@ -139,6 +139,41 @@ static int test_gru_ragged_batch(void) {
     return T_PASS;
 }
 
+/* The repacked recurrent weights (scoring clones) give the same bits as the plain ones:
+ * one sequence, and a batch whose last steps have a single active row. H = 40 is not a
+ * multiple of 16: no packing (nn_gru_pack_size 0), the plain path must be taken. */
+static int test_gru_packed_same_bits(void) {
+    const int shapes[][4] = {{5, 1, 128, 256}, {5, 4, 48, 32}, {3, 1, 16, 16}, {4, 1, 8, 40}};
+    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+        int T = shapes[k][0], B = shapes[k][1], I = shapes[k][2], H = shapes[k][3];
+        int bt[5];
+        for (int t = 0; t < T; t++) bt[t] = B > 1 && t >= 2 ? 1 : B;
+        nb_rng r;
+        nb_rng_seed(&r, 40 + k);
+        double s = 1 / sqrt((double)H);
+        float *x = urand(&r, (size_t)T * B * I, 1.0), *wih = urand(&r, (size_t)3 * H * I, s);
+        float *whh = urand(&r, (size_t)3 * H * H, s), *bih = urand(&r, (size_t)3 * H, s);
+        float *bhh = urand(&r, (size_t)3 * H, s);
+        size_t np = nn_gru_pack_size(H);
+        float *pk = malloc((np ? np : 1) * sizeof *pk);
+        if (np) nn_gru_pack_hh(pk, whh, H);
+        size_t nh = (size_t)T * B * H, ng = nh * 4;
+        float *h1 = calloc(nh, sizeof *h1), *h2 = calloc(nh, sizeof *h2);
+        float *g1 = calloc(ng, sizeof *g1), *g2 = calloc(ng, sizeof *g2);
+        nn_gru_forward(h1, g1, x, wih, whh, bih, bhh, bt, T, B, I, H);
+        nn_gru_forward_packed(h2, g2, x, wih, whh, np ? pk : NULL, bih, bhh, bt, T, B, I, H);
+        int same = !memcmp(h1, h2, nh * sizeof *h1);
+        for (int t = 0; t < T; t++)
+            same &= !memcmp(g1 + (size_t)t * B * 4 * H, g2 + (size_t)t * B * 4 * H,
+                            (size_t)bt[t] * 4 * H * sizeof *g1);
+        free(x); free(wih); free(whh); free(bih); free(bhh); free(pk);
+        free(h1); free(h2); free(g1); free(g2);
+        T_ASSERT((np > 0) == (H % 16 == 0), "H=%d: pack size %zu", H, np);
+        T_ASSERT(same, "T=%d B=%d I=%d H=%d: packed and plain weights differ in bits", T, B, I, H);
+    }
+    return T_PASS;
+}
+
 /* The check above can fail: a wrong recurrent weight shows up far above the tolerance. */
 static int test_gru_reference_detects_error(void) {
     const int bt[3] = {1, 1, 1};
@@ -162,6 +197,7 @@ static int test_gru_reference_detects_error(void) {
 int main(void) {
     T_RUN(test_gru_one_row);
     T_RUN(test_gru_ragged_batch);
+    T_RUN(test_gru_packed_same_bits);
     T_RUN(test_gru_reference_detects_error);
     return t_summary();
 }
