@@ -80,6 +80,21 @@ void nn_conv_backward(nn_real *din, nn_real *dw, nn_real *db, nn_real *scratch,
 void nn_gru_forward(nn_real *hs, nn_real *gates, const nn_real *x, const nn_real *w_ih,
                     const nn_real *w_hh, const nn_real *b_ih, const nn_real *b_hh,
                     const int *bt, int T, int B, int I, int H);
+/* Scoring clones keep the recurrent weights repacked for the one-row products (the
+ * hidden side of serving one user): nn_gru_pack_size(H) reals (0 when H is not a multiple
+ * of 16: no packing), filled by nn_gru_pack_hh from w_hh [3H, H]. nn_gru_forward_packed is
+ * nn_gru_forward reading them (w_hh_packed NULL: plain nn_gru_forward); the results are
+ * the same bits either way. */
+size_t nn_gru_pack_size(int H);
+void nn_gru_pack_hh(nn_real *dst, const nn_real *w_hh, int H);
+void nn_gru_forward_packed(nn_real *hs, nn_real *gates, const nn_real *x, const nn_real *w_ih,
+                           const nn_real *w_hh, const nn_real *w_hh_packed,
+                           const nn_real *b_ih, const nn_real *b_hh, const int *bt, int T,
+                           int B, int I, int H);
+/* Test hook: register tile of the one-row products, 0 = chosen by the CPU (8 rows of W with
+ * AVX-512, 4 with AVX2, else BLAS gemv), 4 or 8 to force one (ignored when the CPU lacks
+ * it). Both tiles give the same bits. */
+extern int nn_gru_tile_rows;
 /* dhs: [T, B, H] gradient w.r.t. every hs (it is modified: used as the running dh).
  * dx: [T, B, I] (may be NULL; rows >= bt[t] of step t are not written).
  * scratch: nn_gru_scratch_size(B, H) = 6*B*H reals. */
@@ -353,7 +368,9 @@ void nn_model_zero_grad(nn_model *m);
 double nn_model_adam_step(nn_model *m, float lr, float b1, float b2, float eps, float max_norm);
 
 /* A scoring-only model that shares m's parameters (read-only) but has its own activation
- * buffers: one per server thread. Free with nn_model_free (does not free shared params). */
+ * buffers: one per server thread. Free with nn_model_free (does not free shared params).
+ * It also keeps a repacked copy of the GRU's recurrent weights (nn_gru_pack_hh), so m's
+ * parameters must not change while the clone is used. Returns NB_OK or NB_ENOMEM. */
 int nn_model_clone_for_scoring(nn_model *dst, const nn_model *src, char *err, size_t errlen);
 
 #endif

@@ -85,11 +85,13 @@ static void *need(buf *b, size_t bytes) {
 typedef struct {
     /* dimensions of the last forward */
     int B, T, n_ord_tot, n_items, NS, n_rep, dl_ready;
+    int packed;   /* scoring clone: whh_pack holds the repacked recurrent weights */
     buf perm, inv, bt, ord_start, coff, cidx, eout, cscr, cout, camax, x0;
     buf hs[NN_MAX_LAYERS], gates[NN_MAX_LAYERS], dmask[NN_MAX_LAYERS], xd[NN_MAX_LAYERS];
     buf u, a1, r1, hmask, d1, wbuf, logits, dlogits, rp1, rh1, rv;
     /* backward */
     buf dhs, dx, gscr, dcout, deout, du, dd1, dr1, da1, dwbuf, dv, dh1, dp1, hparts;
+    buf whh_pack[NN_MAX_LAYERS];
 } nn_act;
 
 #define NEED(field, type, count) ((type *)need(&a->field, (size_t)(count) * sizeof(type)))
@@ -297,6 +299,12 @@ int nn_model_clone_for_scoring(nn_model *dst, const nn_model *src, char *err, si
     dst->calib_a = src->calib_a;
     dst->calib_b = src->calib_b;
     dst->owns_mem = 0;
+    size_t n = nn_gru_pack_size(src->cfg.gru_hidden);
+    nn_act *a = dst->act;
+    for (int l = 0; n > 0 && l < src->cfg.gru_layers; l++)
+        nn_gru_pack_hh(need(&a->whh_pack[l], n * sizeof(nn_real)), src->p.gru_w_hh[l],
+                       src->cfg.gru_hidden);
+    a->packed = n > 0;
     return NB_OK;
 }
 
@@ -380,8 +388,9 @@ static double forward(nn_model *m, const nn_batch *b, int training, float pos_we
     for (int l = 0; l < L; l++) {
         const nn_real *x = l == 0 ? x0 : (nn_real *)a->xd[l - 1].p;
         nn_real *hs = NEED(hs[l], nn_real, TB * H), *gates = NEED(gates[l], nn_real, TB * 4 * H);
-        nn_gru_forward(hs, gates, x, P->gru_w_ih[l], P->gru_w_hh[l], P->gru_b_ih[l],
-                       P->gru_b_hh[l], bt, T, B, l == 0 ? C : H, H);
+        nn_gru_forward_packed(hs, gates, x, P->gru_w_ih[l], P->gru_w_hh[l],
+                              a->packed ? (nn_real *)a->whh_pack[l].p : NULL, P->gru_b_ih[l],
+                              P->gru_b_hh[l], bt, T, B, l == 0 ? C : H, H);
         if (l + 1 < L)
             nn_dropout_forward(NEED(xd[l], nn_real, TB * H), NEED(dmask[l], nn_real, TB * H),
                                hs, TB * H, c->dropout, training, &m->rng);

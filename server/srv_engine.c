@@ -345,7 +345,8 @@ int srv_ctx_get(srv_engine *e, srv_ctx **out, char *err, size_t errlen)
         c->have_clone = rc == NB_OK;
     }
     if (!rc) rc = tr_scorer_new(&c->sc, &c->clone, err, errlen);
-    if (!rc && e->model.cfg.rep_features > 0) rc = tr_scorer_set_stats(c->sc, &e->stats, err, errlen);
+    c->stats = &e->stats;
+    if (!rc && e->model.cfg.rep_features > 0) tr_scorer_set_rep(c->sc, srv_rep_cb, c, NULL);
     if (!rc) rc = tr_features_init(&c->feat, (int)P, err, errlen);
     if (!rc) rc = tr_ef1_new(&c->ef1, SRV_EF1_M, err, errlen);
     if (rc) {

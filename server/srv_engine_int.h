@@ -36,6 +36,8 @@ typedef struct srv_ctx {
     int have_clone;
     tr_scorer *sc;
     tr_features feat;          /* the user's repeat counts, for the explanations */
+    const tr_product_stats *stats;  /* the engine's, for feat */
+    int feat_ok;               /* feat holds this request's user (filled while scoring) */
     tr_ef1 *ef1;               /* expected-F1 basket chooser */
     st_history uh;             /* the last user loaded (buffers reused; filled by uq) */
     int32_t empty_user;        /* user id of uh when it is the empty history of a cold user */
@@ -69,6 +71,12 @@ struct srv_engine {
     pthread_mutex_t lock;      /* guards ctxs */
     srv_ctx *ctxs;
 };
+
+/* The scorer's repeat-feature hook (a tr_rep_fn, ctx = the srv_ctx): tr_rep_cb's work, but
+ * the features land in c->feat, where the explanations read them, so that a request
+ * computes them once. Returns NB_OK or tr_features_user's error. */
+int srv_rep_cb(void *ctx, tr_batch *tb, int b, const st_history *h, int u, int64_t hist_end,
+               char *err, size_t errlen);
 
 /* The calling thread's context, created on first use. Returns NB_OK and *c, or an error
  * (message in err) when the connection or the clone cannot be made. */

@@ -139,7 +139,8 @@ int srv_content_type_is_json(const char *ct)
 static void buf_reserve(srv_buf *b, size_t extra)
 {
     if (b->len + extra + 1 <= b->cap) return;
-    size_t cap = b->cap ? b->cap : 256;
+    /* a /recommend response is ~3 KB: one allocation instead of five doublings from 256 */
+    size_t cap = b->cap ? b->cap : 4096;
     while (cap < b->len + extra + 1) cap *= 2;
     b->p = nb_xrealloc(b->p, cap);
     b->cap = cap;
@@ -172,33 +173,48 @@ void srv_buf_printf(srv_buf *b, const char *fmt, ...)
     b->len += (size_t)n;
 }
 
+void srv_buf_int(srv_buf *b, int64_t v)
+{
+    char tmp[24];
+    int n = 0;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do {
+        tmp[sizeof tmp - 1 - n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0) tmp[sizeof tmp - 1 - n++] = '-';
+    srv_buf_raw(b, tmp + sizeof tmp - n, (size_t)n);
+}
+
+/* Runs of characters that need no escape are copied whole (product names rarely contain
+ * any): one reserve and one memcpy per run instead of per character. */
 void srv_buf_str(srv_buf *b, const char *s)
 {
     static const char hex[] = "0123456789abcdef";
-    buf_reserve(b, strlen(s) + 2);
+    const unsigned char *p = (const unsigned char *)s;
+    buf_reserve(b, 1);
     b->p[b->len++] = '"';
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        char esc[7];
-        size_t n = 0;
-        switch (*p) {
-        case '"': esc[n++] = '\\'; esc[n++] = '"'; break;
-        case '\\': esc[n++] = '\\'; esc[n++] = '\\'; break;
-        case '\n': esc[n++] = '\\'; esc[n++] = 'n'; break;
-        case '\r': esc[n++] = '\\'; esc[n++] = 'r'; break;
-        case '\t': esc[n++] = '\\'; esc[n++] = 't'; break;
+    for (;;) {
+        const unsigned char *q = p;
+        while (*q >= 0x20 && *q != '"' && *q != '\\') q++;
+        srv_buf_raw(b, (const char *)p, (size_t)(q - p));
+        if (!*q) break;
+        char esc[6] = {'\\', 0};
+        size_t n = 2;
+        switch (*q) {
+        case '"': esc[1] = '"'; break;
+        case '\\': esc[1] = '\\'; break;
+        case '\n': esc[1] = 'n'; break;
+        case '\r': esc[1] = 'r'; break;
+        case '\t': esc[1] = 't'; break;
         default:
-            if (*p < 0x20) {
-                memcpy(esc, "\\u00", 4);
-                n = 4;
-                esc[n++] = hex[*p >> 4];
-                esc[n++] = hex[*p & 15];
-            } else {
-                esc[n++] = (char)*p;
-            }
+            memcpy(esc, "\\u00", 4);
+            esc[4] = hex[*q >> 4];
+            esc[5] = hex[*q & 15];
+            n = 6;
         }
-        buf_reserve(b, n + 1);
-        memcpy(b->p + b->len, esc, n);
-        b->len += n;
+        srv_buf_raw(b, esc, n);
+        p = q + 1;
     }
     buf_reserve(b, 1);
     b->p[b->len++] = '"';

@@ -44,6 +44,10 @@ typedef struct {
 void srv_buf_raw(srv_buf *b, const char *s, size_t n);
 void srv_buf_cstr(srv_buf *b, const char *s);
 void srv_buf_printf(srv_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends v in decimal (as printf's %lld). */
+void srv_buf_int(srv_buf *b, int64_t v);
+/* Appends a string literal without a strlen. */
+#define SRV_BUF_LIT(b, lit) srv_buf_raw((b), "" lit, sizeof(lit) - 1)
 /* Appends s as a quoted JSON string (escapes ", \, and control characters). */
 void srv_buf_str(srv_buf *b, const char *s);
 /* Hands the text to the caller (who frees it) and resets b. Never NULL. */

@@ -26,25 +26,28 @@ static int ranked_cmp(const void *a, const void *b)
 }
 
 /* Appends one product object; with_why adds the explanation (train/explain.h) for the user
- * whose features c->feat holds. */
+ * whose features c->feat holds. Literals and integers are appended directly: printf's
+ * format parsing was most of this function's cost; only the score goes through it (%.9g). */
 static void write_item(srv_buf *b, const srv_engine *e, srv_ctx *c, const ranked *r,
                        int with_why)
 {
     int32_t i = r->idx;
-    srv_buf_printf(b, "{\"product_id\": %" PRId32 ", \"name\": ", e->catalog.product_ids[i]);
+    SRV_BUF_LIT(b, "{\"product_id\": ");
+    srv_buf_int(b, e->catalog.product_ids[i]);
+    SRV_BUF_LIT(b, ", \"name\": ");
     srv_buf_str(b, e->names.name[i]);
-    srv_buf_cstr(b, ", \"aisle\": ");
+    SRV_BUF_LIT(b, ", \"aisle\": ");
     srv_buf_str(b, srv_names_get(&e->aisles, e->catalog.product_aisle[i]));
-    srv_buf_cstr(b, ", \"department\": ");
+    SRV_BUF_LIT(b, ", \"department\": ");
     srv_buf_str(b, srv_names_get(&e->depts, e->catalog.product_dept[i]));
     srv_buf_printf(b, ", \"score\": %.9g", (double)r->p);
     if (with_why) {
         char why[256];
         if (tr_explain(why, sizeof why, &e->explainer, &c->feat, i) < 0) why[0] = '\0';
-        srv_buf_cstr(b, ", \"why\": ");
+        SRV_BUF_LIT(b, ", \"why\": ");
         srv_buf_str(b, why);
     }
-    srv_buf_cstr(b, "}");
+    SRV_BUF_LIT(b, "}");
 }
 
 /* 1 when x ranks before y (ranked_cmp < 0). */
@@ -158,6 +161,21 @@ static int basket_size(srv_engine *e, srv_ctx *c, const ranked *rk, int n, int m
     return k;
 }
 
+/* See srv_engine_int.h. feat_ok is set only for the call that covers the user's whole
+ * history (the one the explanations need). */
+int srv_rep_cb(void *ctx, tr_batch *tb, int b, const st_history *h, int u, int64_t hist_end,
+               char *err, size_t errlen)
+{
+    srv_ctx *c = ctx;
+    int rc = tr_features_user(&c->feat, h, u, hist_end, c->stats, err, errlen);
+    c->feat_ok = rc == NB_OK && h == &c->uh && u == 0 && hist_end == c->uh.user_order_off[1];
+    if (rc) return rc;
+    for (int i = 0; i < c->feat.n; i++)
+        tr_batch_add_rep(tb, b, c->feat.prod[i], c->feat.feat + (size_t)i * TR_N_FEATURES,
+                         TR_N_FEATURES);
+    return NB_OK;
+}
+
 /* 1 when user_id is in the users table, 0 when not, a negative NB_E* on a database error. */
 static int user_exists(srv_ctx *c, int32_t user_id, char *err, size_t errlen)
 {
@@ -233,6 +251,7 @@ int srv_engine_recommend(void *ctx, const srv_request *rq, char **body, size_t *
 
     /* ranked entries read below: top-k, the threshold basket, the expected-F1 programme */
     int need = rq->k > SRV_EF1_M ? rq->k : SRV_EF1_M;
+    c->feat_ok = 0;
     int n = load_and_rank(e, c, rq->user_id, need, &cold, &unknown, err, sizeof err);
     if (unknown) {
         char msg[96];
@@ -249,9 +268,11 @@ int srv_engine_recommend(void *ctx, const srv_request *rq, char **body, size_t *
         rc = nb;
         goto fault;
     }
-    rc = tr_features_user(&c->feat, &c->uh, 0, c->uh.user_order_off[1], &e->stats, err,
-                          sizeof err);
-    if (rc) goto fault;
+    if (!c->feat_ok) {   /* not computed while scoring: a cold user, or no repeat term */
+        rc = tr_features_user(&c->feat, &c->uh, 0, c->uh.user_order_off[1], &e->stats, err,
+                              sizeof err);
+        if (rc) goto fault;
+    }
 
     const ranked *rk = c->rank;
     int k = rq->k < n ? rq->k : n;
@@ -260,12 +281,12 @@ int srv_engine_recommend(void *ctx, const srv_request *rq, char **body, size_t *
                    e->model_name, e->threshold, srv_basket_mode_name(rq->basket_mode),
                    cold ? "true" : "false");
     for (int i = 0; i < nb; i++) {
-        if (i) srv_buf_cstr(&b, ", ");
+        if (i) SRV_BUF_LIT(&b, ", ");
         write_item(&b, e, c, &rk[i], 0);
     }
     srv_buf_cstr(&b, "], \"top_k\": [");
     for (int i = 0; i < k; i++) {
-        if (i) srv_buf_cstr(&b, ", ");
+        if (i) SRV_BUF_LIT(&b, ", ");
         write_item(&b, e, c, &rk[i], 1);
     }
     srv_buf_cstr(&b, "]}\n");

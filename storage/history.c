@@ -104,10 +104,15 @@ done:
     return rc;
 }
 
-/* product_id -> product index: a dense table when ids are compact, else binary search. */
+/* product_id -> product index: arithmetic when the ids are consecutive (Instacart's 1..P),
+ * a dense table when they are compact, else binary search. The arithmetic case matters to
+ * the server: between two requests the model's weights evict the table from the caches,
+ * and a lookup per history item then cost a cache miss each (~10 us per request). */
 typedef struct {
     int32_t *dense;
     int32_t max_id;
+    int32_t first;       /* consecutive: index = id - first for id in [first, max_id] */
+    int consecutive;
     const st_history *h;
 } prod_map;
 
@@ -116,6 +121,11 @@ static void prod_map_init(prod_map *m, const st_history *h) {
     m->h = h;
     m->dense = NULL;
     m->max_id = h->n_products ? h->product_ids[h->n_products - 1] : 0;
+    m->first = h->n_products ? h->product_ids[0] : 0;
+    /* product_ids are sorted and distinct, so last - first == n - 1 means consecutive */
+    m->consecutive = h->n_products &&
+                     (int64_t)m->max_id - m->first == (int64_t)h->n_products - 1;
+    if (m->consecutive) return;
     if (h->n_products && m->max_id >= 0 && (int64_t)m->max_id <= 16 * (int64_t)h->n_products + 4096) {
         m->dense = nb_xmalloc(((size_t)m->max_id + 1) * sizeof *m->dense);
         for (int32_t i = 0; i <= m->max_id; i++) m->dense[i] = -1;
@@ -126,6 +136,7 @@ static void prod_map_init(prod_map *m, const st_history *h) {
 
 /* The product index of id, or -1 when it is not in the catalogue. */
 static inline int prod_map_get(const prod_map *m, int32_t id) {
+    if (m->consecutive) return id >= m->first && id <= m->max_id ? id - m->first : -1;
     if (m->dense) return id >= 0 && id <= m->max_id ? m->dense[id] : -1;
     return st_product_index(m->h, id);
 }

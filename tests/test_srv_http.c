@@ -108,6 +108,60 @@ static int test_json_escape(void)
     return T_PASS;
 }
 
+/* The run-copying escaper against a per-character one over strings of every byte value
+ * (runs, escapes at the start, end and next to each other), and srv_buf_int against
+ * printf at the integer edges. */
+static int test_json_writer_reference(void)
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char in[64];
+    char want[64 * 6 + 3];
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    for (int t = 0; t < 2000; t++) {
+        int n = t % 63;
+        for (int i = 0; i < n; i++) {
+            x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+            /* half plain letters, half from the whole byte range */
+            in[i] = (unsigned char)(x & 1 ? 'a' + (x >> 8) % 26 : 1 + (x >> 8) % 255);
+        }
+        in[n] = 0;
+        size_t w = 0;
+        want[w++] = '"';
+        for (int i = 0; i < n; i++) {
+            unsigned char c = in[i];
+            if (c == '"' || c == '\\') { want[w++] = '\\'; want[w++] = (char)c; }
+            else if (c == '\n') { want[w++] = '\\'; want[w++] = 'n'; }
+            else if (c == '\r') { want[w++] = '\\'; want[w++] = 'r'; }
+            else if (c == '\t') { want[w++] = '\\'; want[w++] = 't'; }
+            else if (c < 0x20) {
+                memcpy(want + w, "\\u00", 4);
+                w += 4;
+                want[w++] = hex[c >> 4];
+                want[w++] = hex[c & 15];
+            } else want[w++] = (char)c;
+        }
+        want[w++] = '"';
+        want[w] = 0;
+        srv_buf b = {0};
+        SRV_BUF_LIT(&b, "x");
+        srv_buf_str(&b, (const char *)in);
+        int ok = b.len == w + 1 && !strcmp(b.p + 1, want) && b.p[0] == 'x';
+        srv_buf_free(&b);
+        T_ASSERT(ok, "string %d (length %d) escaped differently", t, n);
+    }
+    const int64_t v[] = {0, 7, -1, 10, -10, 49688, INT32_MAX, INT32_MIN, INT64_MAX, INT64_MIN};
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        char ref[32];
+        snprintf(ref, sizeof ref, "%lld", (long long)v[i]);
+        srv_buf b = {0};
+        srv_buf_int(&b, v[i]);
+        int ok = !strcmp(b.p, ref) && b.len == strlen(ref);
+        srv_buf_free(&b);
+        T_ASSERT(ok, "srv_buf_int(%s)", ref);
+    }
+    return T_PASS;
+}
+
 /* ---- a live daemon ------------------------------------------------------------------ */
 
 static int rec_calls;
@@ -377,6 +431,7 @@ int main(void)
     T_RUN(test_parse_invalid);
     T_RUN(test_content_type);
     T_RUN(test_json_escape);
+    T_RUN(test_json_writer_reference);
     T_RUN(test_start);
     T_RUN(test_routes);
     T_RUN(test_errors);
