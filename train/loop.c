@@ -85,7 +85,7 @@ int tr_train_run(tr_loop *L, char *err, size_t errlen) {
     }
     rc = tr_scorer_new(&sc, m, err, errlen);
     if (rc == NB_OK && has_rep) tr_scorer_set_rep(sc, L->rep, L->rep_ctx, NULL);
-    if (rc == NB_OK && st->epochs_done == 0) {
+    if (rc == NB_OK && st->epochs_done == 0 && s->n_val > 0) {
         /* Epoch 0, the starting point, competes with the trained epochs: with a repeat term
          * it already ranks like P-TopFreq (train/repinit.h), and on data whose signal that
          * rule already exhausts, training on few users can only add noise -- validation
@@ -161,7 +161,9 @@ int tr_train_run(tr_loop *L, char *err, size_t errlen) {
         if (st->n_hist < TR_MAX_EPOCHS_HIST) st->hist[st->n_hist++] = es;
         st->epochs_done = epoch;
         st->train_seconds += secs;
-        if (es.val_recall10 > st->best_metric) {
+        /* without validation users (--split x/0/y) there is nothing to select on: the latest
+         * epoch is the model */
+        if (s->n_val == 0 || es.val_recall10 > st->best_metric) {
             st->best_metric = es.val_recall10;
             st->best_epoch = epoch;
             st->bad_epochs = 0;
