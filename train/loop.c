@@ -161,8 +161,8 @@ int tr_train_run(tr_loop *L, char *err, size_t errlen) {
         if (st->n_hist < TR_MAX_EPOCHS_HIST) st->hist[st->n_hist++] = es;
         st->epochs_done = epoch;
         st->train_seconds += secs;
-        /* without validation users (--split x/0/y) there is nothing to select on: the latest
-         * epoch is the model */
+        /* without validation samples (a store too small for the split to give validation a
+         * user with a target) there is nothing to select on: the latest epoch is the model */
         if (s->n_val == 0 || es.val_recall10 > st->best_metric) {
             st->best_metric = es.val_recall10;
             st->best_epoch = epoch;
