@@ -168,6 +168,35 @@ static int popularity_load(srv_engine *e, sqlite3 *db, char *err, size_t errlen)
  * where memory parallelism is higher or the reference bound is loose; the tests run it. */
 #define SRV_HEADQ_INT8 0
 
+/* headq_build's user source: the users table in id order, each loaded alone. */
+typedef struct {
+    sqlite3_stmt *st;
+    st_userq *uq;
+    const st_history *catalog;
+    st_history uh;
+} ref_users;
+
+static int ref_users_next(void *ctx, const st_history **h, int *u, int64_t *hist_end,
+                          char *err, size_t errlen)
+{
+    ref_users *it = ctx;
+    int rc;
+    do {   /* a user gone between the two statements is skipped */
+        int r = sqlite3_step(it->st);
+        if (r == SQLITE_DONE) return 0;
+        if (r != SQLITE_ROW)
+            return nb_err(err, errlen, NB_EDB, "users: %s",
+                          sqlite3_errmsg(sqlite3_db_handle(it->st)));
+        rc = st_userq_load(it->uq, it->catalog, (int32_t)sqlite3_column_int64(it->st, 0),
+                           &it->uh, err, errlen);
+    } while (rc == NB_ENOTFOUND);
+    if (rc) return rc;
+    *h = &it->uh;
+    *u = 0;
+    *hist_end = it->uh.user_order_off[1];
+    return 1;
+}
+
 /* Builds e->headq (row norms, and the int8 copy of the output layer when SRV_HEADQ_INT8)
  * and its reference input: the mean output-layer input of the first SRV_REF_USERS users
  * (by id) with history. The reference only decides how many candidates a request scores
@@ -180,43 +209,24 @@ static int headq_build(srv_engine *e, sqlite3 *db, char *err, size_t errlen)
                             SRV_HEADQ_INT8, err, errlen);
     if (rc) return rc;
     nn_model clone = {0};
-    int have_clone = 0, n = 0, D = cf->head;
+    int have_clone = 0;
     tr_scorer *sc = NULL;
-    st_userq *uq = NULL;
-    st_history uh = {0};
-    sqlite3_stmt *st = NULL;
-    double *sum = nb_xcalloc((size_t)D, sizeof(double));
-    float *one = nb_xmalloc((size_t)D * sizeof(float));
+    ref_users it = {.catalog = &e->catalog};
     rc = nn_model_clone_for_scoring(&clone, &e->model, err, errlen);
     have_clone = rc == NB_OK;
     if (!rc) rc = tr_scorer_new(&sc, &clone, err, errlen);
     if (!rc && cf->rep_features > 0) rc = tr_scorer_set_stats(sc, &e->stats, err, errlen);
-    if (!rc) rc = st_userq_open(&uq, db, err, errlen);
-    if (!rc && sqlite3_prepare_v2(db, "SELECT user_id FROM users ORDER BY user_id", -1, &st,
+    if (!rc) rc = st_userq_open(&it.uq, db, err, errlen);
+    if (!rc && sqlite3_prepare_v2(db, "SELECT user_id FROM users ORDER BY user_id", -1, &it.st,
                                   NULL) != SQLITE_OK)
         rc = nb_err(err, errlen, NB_EDB, "users: %s", sqlite3_errmsg(db));
-    while (!rc && n < SRV_REF_USERS && sqlite3_step(st) == SQLITE_ROW) {
-        rc = st_userq_load(uq, &e->catalog, (int32_t)sqlite3_column_int64(st, 0), &uh, err,
-                           errlen);
-        if (!rc) rc = tr_score_user_hidden(sc, &uh, 0, uh.user_order_off[1], one, err, errlen);
-        if (rc == NB_ENOTFOUND) {   /* no orders, or none with items */
-            rc = NB_OK;
-            continue;
-        }
-        if (rc) break;
-        for (int i = 0; i < D; i++) sum[i] += one[i];
-        n++;
-    }
-    if (!rc && n > 0) {
-        for (int i = 0; i < D; i++) one[i] = (float)(sum[i] / n);
-        rc = nn_headq_set_ref(&e->headq, one, e->model.p.out_w, e->model.p.out_b, err, errlen);
-    }
-    sqlite3_finalize(st);
-    if (uq) st_userq_free(uq);   /* also frees uh's buffers */
+    if (!rc)
+        rc = tr_headq_reference_from(&e->headq, sc, ref_users_next, &it, SRV_REF_USERS, err,
+                                     errlen);
+    sqlite3_finalize(it.st);
+    if (it.uq) st_userq_free(it.uq);   /* also frees it.uh's buffers */
     tr_scorer_free(sc);
     if (have_clone) nn_model_free(&clone);
-    free(sum);
-    free(one);
     return rc;
 }
 

@@ -4,6 +4,7 @@
 #include "nb_err.h"
 
 #include <assert.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,14 +172,19 @@ int tr_score_user_hidden(tr_scorer *s, const st_history *h, int u, int64_t hist_
     return NB_OK;
 }
 
-int tr_headq_reference(nn_headq *hq, tr_scorer *s, const st_history *h, char *err,
-                       size_t errlen) {
+int tr_headq_reference_from(nn_headq *hq, tr_scorer *s, tr_user_next_fn next, void *ctx,
+                            int max_users, char *err, size_t errlen) {
     int D = s->m->cfg.head, n = 0, rc = NB_OK;
     double *sum = nb_xcalloc((size_t)D, sizeof(double));
     float *one = nb_xmalloc((size_t)D * sizeof(float));
-    for (int u = 0; u < h->n_users && rc == NB_OK; u++) {
-        rc = tr_score_user_hidden(s, h, u, h->user_order_off[u + 1], one, err, errlen);
-        if (rc == NB_ENOTFOUND) {
+    while (n < max_users) {
+        const st_history *h = NULL;
+        int u = 0;
+        int64_t end = 0;
+        rc = next(ctx, &h, &u, &end, err, errlen);
+        if (rc <= 0) break;
+        rc = tr_score_user_hidden(s, h, u, end, one, err, errlen);
+        if (rc == NB_ENOTFOUND) {   /* no order with items */
             rc = NB_OK;
             continue;
         }
@@ -193,6 +199,30 @@ int tr_headq_reference(nn_headq *hq, tr_scorer *s, const st_history *h, char *er
     free(sum);
     free(one);
     return rc;
+}
+
+/* tr_headq_reference's user source: the users of one history in order. */
+typedef struct {
+    const st_history *h;
+    int u;
+} hist_users;
+
+static int hist_users_next(void *ctx, const st_history **h, int *u, int64_t *hist_end,
+                           char *err, size_t errlen) {
+    (void)err, (void)errlen;
+    hist_users *it = ctx;
+    if (it->u >= it->h->n_users) return 0;
+    *h = it->h;
+    *u = it->u;
+    *hist_end = it->h->user_order_off[it->u + 1];
+    it->u++;
+    return 1;
+}
+
+int tr_headq_reference(nn_headq *hq, tr_scorer *s, const st_history *h, char *err,
+                       size_t errlen) {
+    hist_users it = {h, 0};
+    return tr_headq_reference_from(hq, s, hist_users_next, &it, INT_MAX, err, errlen);
 }
 
 void tr_scorer_prune_stats(const tr_scorer *s, tr_prune_stats *st) { *st = s->st; }

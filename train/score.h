@@ -69,10 +69,19 @@ void tr_scorer_set_headq(tr_scorer *s, const nn_headq *hq);
 int tr_score_user_hidden(tr_scorer *s, const st_history *h, int u, int64_t hist_end,
                          float *out, char *err, size_t errlen);
 
-/* Sets hq's reference input (nn_headq_set_ref) to the mean output-layer input of h's users
- * that have history (each at its end; h may hold one user, or a sample), scored with s,
- * whose model hq was built from. Returns NB_OK (no user with history: hq left without a
- * reference) or an error from the scoring. */
+/* A source of users for tr_headq_reference_from: sets *h, *u and *hist_end to the next user
+ * and returns 1, returns 0 when there is none left, or a negative NB_E* (message in err).
+ * *h stays valid until the next call. */
+typedef int (*tr_user_next_fn)(void *ctx, const st_history **h, int *u, int64_t *hist_end,
+                               char *err, size_t errlen);
+
+/* Sets hq's reference input (nn_headq_set_ref) to the mean output-layer input of the users
+ * that next yields, scored with s, whose model hq was built from; users without history are
+ * skipped, and it stops after max_users with history. Returns NB_OK (no user with history:
+ * hq left without a reference) or an error from next or the scoring. */
+int tr_headq_reference_from(nn_headq *hq, tr_scorer *s, tr_user_next_fn next, void *ctx,
+                            int max_users, char *err, size_t errlen);
+/* tr_headq_reference_from over every user of h, each at the end of its history. */
 int tr_headq_reference(nn_headq *hq, tr_scorer *s, const st_history *h, char *err,
                        size_t errlen);
 
