@@ -1,6 +1,7 @@
 /* score.c -- the single scoring path for evaluation (batched) and serving (one user). */
 #include "score.h"
 #include "calibration.h"
+#include "evaluate.h"
 #include "nb_err.h"
 
 #include <assert.h>
@@ -275,21 +276,11 @@ static float kth_largest(float *v, int n, int k) {
 /* kth_largest's general case. */
 static float kth_select(float *v, int n, int k) {
     if (k <= 32) {
-        /* the usual case (k = top-k of a threshold-mode request): one pass keeping the k
-         * largest in a sorted array; almost every element fails the first comparison */
-        float top[32];
-        int c = 0;
-        for (int i = 0; i < n; i++) {
-            float x = v[i];
-            if (c == k && x <= top[k - 1]) continue;
-            int j = c < k ? c++ : k - 1;
-            while (j > 0 && top[j - 1] < x) {
-                top[j] = top[j - 1];
-                j--;
-            }
-            top[j] = x;
-        }
-        return top[k - 1];
+        /* the usual case (k = top-k of a threshold-mode request): tr_topk's one pass keeping
+         * the k largest in order; almost every element fails its first comparison */
+        int32_t top[32];
+        tr_topk(v, NULL, n, k, top);
+        return v[top[k - 1]];
     }
 
     int lo = 0, hi = n - 1, t = k - 1;   /* descending position t */
