@@ -7,7 +7,7 @@
 set -euo pipefail
 
 pkgs=(build-essential pkg-config libmicrohttpd-dev libcjson-dev libsqlite3-dev
-      libopenblas-dev sqlite3 curl python3 python3-numpy python3-sklearn valgrind)
+      libopenblas-dev libxgboost-dev sqlite3 curl python3 python3-numpy python3-sklearn valgrind)
 if [[ "${1:-}" == "--bench" ]]; then
     pkgs+=(wrk hyperfine python3-torch bc time)
 fi

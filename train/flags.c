@@ -58,6 +58,8 @@ static const flag_def FLAGS[] = {
     {"repeat", F_ONOFF, O(repeat), 0, 0, "on", "on | off: the repeat-feature term"},
     {"basket", F_BASKET, O(basket_ef1), 0, 0, "threshold", "threshold | expected-f1"},
     {"clip", F_DBL, O(clip), 0, 1e30, "0", "max gradient norm (0 = off)"},
+    {"ranker", F_ONOFF, O(ranker), 0, 0, "on", "on | off: the ranking stage (gradient-boosted trees over several candidate sources, issue 10)"},
+    {"ranker-ablation", F_BOOL, O(ranker_ablation), 0, 0, "off", "also measure the ranker without the model input and without unseen candidates"},
     {"help", F_BOOL, O(help), 0, 0, "", "this list"},
 };
 #undef O
@@ -89,6 +91,7 @@ void tr_flags_default(tr_flags *f) {
     f->rep_hidden = 32;
     f->split[0] = 80, f->split[1] = 10, f->split[2] = 10;
     f->repeat = 1;
+    f->ranker = 1;
 }
 
 void tr_flags_usage(FILE *out) {

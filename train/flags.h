@@ -28,6 +28,8 @@ typedef struct {
     int targets_all;        /* --targets all */
     int repeat;             /* --repeat on */
     int basket_ef1;         /* --basket expected-f1 */
+    int ranker;             /* --ranker on: the ranking stage (train/rktrain.h) */
+    int ranker_ablation;    /* --ranker-ablation: also its variants */
 } tr_flags;
 
 /* Fills f with every default. */

@@ -19,6 +19,7 @@
 #include "nn.h"
 #include "repfeat.h"
 #include "repinit.h"
+#include "rktrain.h"
 #include "report.h"
 #include "samples.h"
 #include "score.h"
@@ -209,6 +210,9 @@ static int train(tr_flags *f, char *err, size_t errlen) {
     tr_product_stats ps = {0};
     tr_cands cands = {0};
     tr_scorer *sc = NULL;
+    tr_ranker rkm = {0};
+    tr_rk_pstats rkps = {0};
+    tr_rk_report rk;
     tr_train_state *st = nb_xcalloc(1, sizeof *st);
     tr_report R;
     memset(&R, 0, sizeof R);
@@ -343,6 +347,17 @@ static int train(tr_flags *f, char *err, size_t errlen) {
     if (rc) goto done;
     R.have_test = 1;
 
+    /* the ranking stage over several candidate sources (train/rktrain.h) */
+    if (f->ranker) {
+        tr_rk_args ra = {.h = &h, .s = &s, .cands = &cands, .sc = sc,
+                         .ablation = f->ranker_ablation, .threshold = f->threshold, .log = log};
+        tr_ranker_defaults(&ra.prm);
+        ra.prm.seed = (int)(f->seed & 0x7fffffff);
+        rc = tr_rk_run(&ra, &rkm, &rkps, &rk, err, errlen);
+        if (rc) goto done;
+        R.rk = &rk;
+    }
+
     /* save, register, report */
     rc = nbw_save(&m, h.product_ids, f->model, err, errlen);
     uint32_t crc = 0;
@@ -373,6 +388,8 @@ done:
     free(cl);
     free(cy);
     tr_scorer_free(sc);
+    tr_ranker_free(&rkm);
+    tr_rk_pstats_free(&rkps);
     tr_cands_free(&cands);
     tr_product_stats_free(&ps);
     free(st->best_params);

@@ -120,6 +120,7 @@ static cJSON *report_obj(const tr_report *r) {
         cJSON *bb = cJSON_AddObjectToObject(o, "baselines");
         for (int i = 0; i < TR_N_BL; i++)
             cJSON_AddItemToObject(bb, tr_bl_names[i], metrics_obj(&r->bl[i], 0, 1));
+        if (r->rk) tr_rk_report_json(o, r->rk);
         cJSON *cr = cJSON_AddObjectToObject(o, "candidate_recall");
         cJSON_AddNumberToObject(cr, "micro", r->cand_recall.micro);
         cJSON_AddNumberToObject(cr, "macro", r->cand_recall.macro);
@@ -200,4 +201,5 @@ void tr_report_table(const tr_report *r, FILE *out) {
                  "expected-F1 %.4f; ECE %.4f -> %.4f (a=%.3f b=%.3f)\n",
             r->cand_recall.micro, r->cand_recall.mean_size, mo->thr[0].f1_example,
             mo->ef1[0].f1_example, r->ece_before, r->ece_after, r->calib_a, r->calib_b);
+    if (r->rk) tr_rk_report_table(r->rk, out);
 }

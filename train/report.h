@@ -24,6 +24,7 @@
 #include "checkpoint.h"
 #include "evaluate.h"
 #include "flags.h"
+#include "rktrain.h"
 #include "samples.h"
 
 typedef struct {
@@ -41,6 +42,7 @@ typedef struct {
     double t_load, t_train, t_cands, t_calib, t_eval, t_baselines, t_total;
     long long peak_rss;
     int n_params;
+    const tr_rk_report *rk;             /* the ranking stage, or NULL (--ranker off) */
 } tr_report;
 
 /* The hyper-parameters as a JSON text (malloc'd, caller frees). */

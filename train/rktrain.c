@@ -1,0 +1,547 @@
+/* rktrain.c -- the ranking stage in nb-train (rktrain.h). */
+#include "rktrain.h"
+#include "baselines.h"
+#include "expected_f1.h"
+#include "metrics.h"
+#include "nb_err.h"
+#include "rng.h"
+
+#include <cJSON.h>
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *const tr_rkv_names[TR_RK_NV] = {"ranker", "ranker -model", "ranker own-only"};
+
+#define EF1_M 200
+
+int tr_rk_fold(int32_t user_id) {
+    /* its own constant: unrelated to the train/val/test split's hash (split.c) */
+    return (int)(nb_hash64((uint64_t)(uint32_t)user_id ^ 0xf01d5eedull) % TR_RK_FOLDS);
+}
+
+/* Rows of a set of users: user j's rows are [off[j], off[j+1]), its first n_own[j] rows its
+ * own products. */
+typedef struct {
+    float *X, *y;
+    int32_t *prod;
+    uint8_t *src;
+    int64_t n, cap;
+    int nu, capu;
+    int64_t *off;
+    int32_t *n_own;
+    int32_t *smp;      /* sample index of each user */
+} rowset;
+
+static void rowset_free(rowset *r) {
+    free(r->X);
+    free(r->y);
+    free(r->prod);
+    free(r->src);
+    free(r->off);
+    free(r->n_own);
+    free(r->smp);
+    memset(r, 0, sizeof *r);
+}
+
+/* Appends user i's candidates and features (labels from mark) to rs. */
+static void rowset_add(rowset *rs, int i, const tr_rk_user *ru, const uint8_t *mark) {
+    if (rs->nu + 1 >= rs->capu) {
+        rs->capu = rs->capu ? 2 * rs->capu : 256;
+        rs->off = nb_xrealloc(rs->off, (size_t)(rs->capu + 1) * sizeof *rs->off);
+        rs->n_own = nb_xrealloc(rs->n_own, (size_t)rs->capu * sizeof *rs->n_own);
+        rs->smp = nb_xrealloc(rs->smp, (size_t)rs->capu * sizeof *rs->smp);
+    }
+    if (rs->nu == 0) rs->off[0] = 0;
+    while (rs->n + ru->n > rs->cap) {
+        rs->cap = rs->cap ? 2 * rs->cap : 65536;
+        rs->X = nb_xrealloc(rs->X, (size_t)rs->cap * TR_RK_NF * sizeof *rs->X);
+        rs->y = nb_xrealloc(rs->y, (size_t)rs->cap * sizeof *rs->y);
+        rs->prod = nb_xrealloc(rs->prod, (size_t)rs->cap * sizeof *rs->prod);
+        rs->src = nb_xrealloc(rs->src, (size_t)rs->cap);
+    }
+    memcpy(rs->X + rs->n * TR_RK_NF, ru->x, (size_t)ru->n * TR_RK_NF * sizeof *rs->X);
+    memcpy(rs->prod + rs->n, ru->cand, (size_t)ru->n * sizeof *rs->prod);
+    memcpy(rs->src + rs->n, ru->src, (size_t)ru->n);
+    for (int c = 0; c < ru->n; c++) rs->y[rs->n + c] = mark[ru->cand[c]] ? 1.0f : 0.0f;
+    rs->n += ru->n;
+    rs->n_own[rs->nu] = ru->n_own;
+    rs->smp[rs->nu] = i;
+    rs->nu++;
+    rs->off[rs->nu] = rs->n;
+}
+
+/* Shared state of one run. */
+typedef struct {
+    const tr_rk_args *a;
+    tr_popularity pop;
+    tr_tifu *tifu_nbr;      /* alpha 0: the neighbour part */
+    tr_tifu *tifu_bl;       /* default parameters: the baseline, for validation */
+    tr_bl_ws *ws;
+    tr_rk_user ru;
+    int32_t *list, *nbr_idx, *truth;
+    float *score, *nbr_val, *prob;
+    uint8_t *mark;
+} run_t;
+
+/* Builds the rows of smp[0..n) into rs with statistics ps[fold] (train: out of fold) or
+ * ps[0] (fold_of == 0); stops adding users once max_rows rows are reached. Adds each
+ * user's target items inside each source to hits[] and their count to *n_truth. */
+static int gen_rows(run_t *R, const tr_sample *smp, int n, const tr_rk_pstats *ps, int by_fold,
+                    int64_t max_rows, rowset *rs, int64_t hits[TR_RK_NCOV], int64_t *n_truth,
+                    char *err, size_t errlen) {
+    const st_history *h = R->a->h;
+    int P = h->n_products, rc = NB_OK;
+    for (int i = 0; i < n && rc == NB_OK; i++) {
+        if (rs->n >= max_rows) break;
+        int u = smp[i].user, nl = 0, nn = 0, nc = 0;
+        int64_t end = smp[i].target;
+        if (R->a->sc) {
+            rc = tr_score_user(R->a->sc, h, u, end, NULL, 0, R->prob, err, errlen);
+            if (rc == NB_ENOTFOUND) {
+                rc = NB_OK;
+                continue;   /* cold start: no history, no candidates to rank */
+            }
+            if (rc) break;
+        }
+        rc = tr_tifu_score(R->tifu_nbr, &R->pop, h, u, end, R->ws, P, R->list, R->score, &nl,
+                           err, errlen);
+        if (rc) break;
+        for (int j = 0; j < nl; j++)
+            if (R->score[j] > 0) R->nbr_idx[nn] = R->list[j], R->nbr_val[nn++] = R->score[j];
+        const int32_t *cos = R->a->cands ? tr_cands_user(R->a->cands, u, &nc) : NULL;
+        const tr_rk_pstats *pu = by_fold ? &ps[tr_rk_fold(h->user_ids[u])] : &ps[0];
+        rc = tr_rk_user_build(&R->ru, h, u, end, pu, R->nbr_idx, R->nbr_val, nn, cos, nc,
+                              R->a->sc ? R->prob : NULL, 1, err, errlen);
+        if (rc || R->ru.n == 0) continue;
+        int nt = tr_truth_of(h, end, R->mark, R->truth);
+        if (nt > 0) {
+            *n_truth += nt;
+            for (int c = 0; c < R->ru.n; c++)
+                if (R->mark[R->ru.cand[c]]) {
+                    uint8_t s = R->ru.src[c];
+                    hits[TR_RK_COV_ALL]++;
+                    if (s & TR_RK_SRC_OWN) hits[TR_RK_COV_OWN]++;
+                    if (s & TR_RK_SRC_NBR) hits[TR_RK_COV_NBR]++;
+                    if (s & TR_RK_SRC_COS) hits[TR_RK_COV_COS]++;
+                }
+            rowset_add(rs, i, &R->ru, R->mark);
+        }
+        for (int j = 0; j < nt; j++) R->mark[R->truth[j]] = 0;
+    }
+    return rc;
+}
+
+/* The rows of variant v of rs (a copy: NOMODEL blanks the model column, OWNONLY keeps each
+ * user's own rows) into X and y (malloc'd) and, for OWNONLY, per-user offsets in off2. */
+static int64_t variant_rows(const rowset *rs, int v, float **X, float **y, int64_t *off2) {
+    int64_t m = 0;
+    *X = nb_xmalloc(((size_t)rs->n + 1) * TR_RK_NF * sizeof **X);
+    *y = nb_xmalloc(((size_t)rs->n + 1) * sizeof **y);
+    off2[0] = 0;
+    for (int j = 0; j < rs->nu; j++) {
+        int64_t a = rs->off[j], b = v == TR_RKV_OWNONLY ? a + rs->n_own[j] : rs->off[j + 1];
+        memcpy(*X + m * TR_RK_NF, rs->X + a * TR_RK_NF, (size_t)(b - a) * TR_RK_NF * sizeof **X);
+        memcpy(*y + m, rs->y + a, (size_t)(b - a) * sizeof **y);
+        if (v == TR_RKV_NOMODEL)
+            for (int64_t r = m; r < m + (b - a); r++) (*X)[r * TR_RK_NF + TR_RK_MODEL] = NAN;
+        m += b - a;
+        off2[j + 1] = m;
+    }
+    return m;
+}
+
+/* Per-user R@10 and NDCG@10 of ranked[nr] against the marked truth (nt items), with the
+ * definitions of metrics.h. */
+static void user_metrics(const int32_t *ranked, int nr, const uint8_t *mark, int nt,
+                         double *r10, double *ndcg10) {
+    int hits = 0;
+    double dcg = 0, idcg = 0;
+    for (int r = 0; r < nr && r < 10; r++)
+        if (mark[ranked[r]]) hits++, dcg += 1.0 / log2((double)r + 2.0);
+    for (int i = 0; i < nt && i < 10; i++) idcg += 1.0 / log2((double)i + 2.0);
+    *r10 = nt ? (double)hits / nt : 0;
+    *ndcg10 = idcg > 0 ? dcg / idcg : 0;
+}
+
+typedef struct { float p; int32_t i; } scored;
+static int cmp_scored(const void *a, const void *b) {
+    const scored *x = a, *y = b;
+    if (x->p != y->p) return x->p > y->p ? -1 : 1;
+    return (x->i > y->i) - (x->i < y->i);
+}
+
+/* Evaluates variant v's trees rk on rs (users of smp): metrics into out (when acc given),
+ * per-user R@10/NDCG@10 into ur/un (when given). */
+static int eval_rows(run_t *R, tr_ranker *rk, int v, const rowset *rs, const tr_sample *smp,
+                     tr_eval_result *out, double *ur, double *un, char *err, size_t errlen) {
+    const st_history *h = R->a->h;
+    int P = h->n_products, rc = NB_OK;
+    float *X = NULL, *y = NULL, *pr = NULL;
+    int64_t *off2 = nb_xmalloc(((size_t)rs->nu + 1) * sizeof *off2);
+    scored *sc = NULL;
+    int32_t *ranked = nb_xmalloc((TR_EVAL_TOPN + 1) * sizeof *ranked);
+    int32_t *pred = nb_xmalloc((size_t)P * sizeof *pred), *efp = NULL;
+    float *efprob = NULL;
+    uint8_t *inlist = nb_xcalloc((size_t)P, 1);
+    tr_ef1 *ef = NULL;
+    tr_metrics mt = {0}, me = {0};
+    double t0 = nb_now();
+    int64_t m = variant_rows(rs, v, &X, &y, off2);
+    pr = nb_xmalloc(((size_t)m + 1) * sizeof *pr);
+    rc = tr_ranker_predict(rk, X, m, pr, err, errlen);
+    if (rc == NB_OK) rc = tr_metrics_init(&mt, P, err, errlen);
+    if (rc == NB_OK) rc = tr_metrics_init(&me, P, err, errlen);
+    if (rc == NB_OK) rc = tr_ef1_new(&ef, EF1_M, err, errlen);
+    if (rc) goto done;
+    int64_t maxu = 1;
+    for (int j = 0; j < rs->nu; j++)
+        if (off2[j + 1] - off2[j] > maxu) maxu = off2[j + 1] - off2[j];
+    sc = nb_xmalloc((size_t)maxu * sizeof *sc);
+    efp = nb_xmalloc((size_t)maxu * sizeof *efp);
+    efprob = nb_xmalloc((size_t)maxu * sizeof *efprob);
+    int32_t *efout = nb_xmalloc((size_t)EF1_M * sizeof *efout);
+    for (int j = 0; j < rs->nu && rc == NB_OK; j++) {
+        int64_t a = off2[j], b = off2[j + 1], a0 = rs->off[j];
+        int nc = (int)(b - a), nr = 0, np = 0, ke = 0;
+        for (int c = 0; c < nc; c++) sc[c] = (scored){pr[a + c], rs->prod[a0 + c]};
+        qsort(sc, (size_t)nc, sizeof *sc, cmp_scored);
+        for (int c = 0; c < nc && nr < TR_EVAL_TOPN; c++) ranked[nr++] = sc[c].i, inlist[sc[c].i] = 1;
+        /* a short list is filled with popular products, as P-TopFreq's is */
+        for (int k = 0; k < P && nr < TR_EVAL_TOPN; k++)
+            if (!inlist[R->pop.rank[k]]) ranked[nr++] = R->pop.rank[k], inlist[R->pop.rank[k]] = 1;
+        for (int c = 0; c < nr; c++) inlist[ranked[c]] = 0;
+        for (int c = 0; c < nc; c++)
+            if (sc[c].p >= R->a->threshold) pred[np++] = sc[c].i;
+        for (int c = 0; c < nc; c++) efp[c] = sc[c].i, efprob[c] = sc[c].p;
+        rc = tr_ef1_choose(ef, efprob, efp, nc, 0, efout, &ke, NULL, err, errlen);
+        if (rc) break;
+        int64_t end = smp[rs->smp[j]].target;
+        int nt = tr_truth_of(h, end, R->mark, R->truth);
+        if (ur) user_metrics(ranked, nr, R->mark, nt, &ur[j], &un[j]);
+        for (int k = 0; k < nt; k++) R->mark[R->truth[k]] = 0;
+        rc = tr_metrics_add(&mt, ranked, nr, pred, np, R->truth, nt, err, errlen);
+        if (rc == NB_OK) rc = tr_metrics_add(&me, ranked, nr, efout, ke, R->truth, nt, err, errlen);
+    }
+    free(efout);
+    if (rc == NB_OK && out) {
+        memset(out, 0, sizeof *out);
+        tr_metrics_get(&mt, &out->thr[0]);
+        tr_metrics_get(&me, &out->ef1[0]);
+        out->n = rs->nu;
+        out->seconds = nb_now() - t0;
+    }
+done:
+    tr_metrics_free(&mt);
+    tr_metrics_free(&me);
+    tr_ef1_free(ef);
+    free(X);
+    free(y);
+    free(pr);
+    free(off2);
+    free(sc);
+    free(ranked);
+    free(pred);
+    free(efp);
+    free(efprob);
+    free(inlist);
+    return rc;
+}
+
+/* Trains variant v on the training rows. */
+static int train_variant(const tr_rk_args *a, const rowset *tr, int v, tr_ranker *rk,
+                         char *err, size_t errlen) {
+    float *X = NULL, *y = NULL;
+    int64_t *off2 = nb_xmalloc(((size_t)tr->nu + 1) * sizeof *off2);
+    int64_t m = variant_rows(tr, v, &X, &y, off2);
+    int rc = tr_ranker_train(rk, X, y, m, TR_RK_NF, &a->prm, err, errlen);
+    free(X);
+    free(y);
+    free(off2);
+    return rc;
+}
+
+/* Per-user validation R@10/NDCG@10 of the three baselines into bl_r/bl_n [TR_N_BL][n]
+ * for the users of rs (sample indices rs->smp into smp). */
+static int val_baselines(run_t *R, const rowset *rs, const tr_sample *smp, double **bl_r,
+                         double **bl_n, char *err, size_t errlen) {
+    const st_history *h = R->a->h;
+    int rc = NB_OK, ng = 0, nl = 0;
+    int32_t g[TR_EVAL_TOPN];
+    float gs[TR_EVAL_TOPN];
+    tr_gtopfreq(&R->pop, TR_EVAL_TOPN, g, gs, &ng);
+    for (int j = 0; j < rs->nu && rc == NB_OK; j++) {
+        int u = smp[rs->smp[j]].user;
+        int64_t end = smp[rs->smp[j]].target;
+        int nt = tr_truth_of(h, end, R->mark, R->truth);
+        user_metrics(g, ng, R->mark, nt, &bl_r[TR_BL_GTOP][j], &bl_n[TR_BL_GTOP][j]);
+        rc = tr_ptopfreq(&R->pop, h, u, end, R->ws, TR_EVAL_TOPN, R->list, R->score, &nl, err,
+                         errlen);
+        if (rc == NB_OK)
+            user_metrics(R->list, nl, R->mark, nt, &bl_r[TR_BL_PTOP][j], &bl_n[TR_BL_PTOP][j]);
+        if (rc == NB_OK)
+            rc = tr_tifu_score(R->tifu_bl, &R->pop, h, u, end, R->ws, TR_EVAL_TOPN, R->list,
+                               R->score, &nl, err, errlen);
+        if (rc == NB_OK)
+            user_metrics(R->list, nl, R->mark, nt, &bl_r[TR_BL_TIFU][j], &bl_n[TR_BL_TIFU][j]);
+        for (int k = 0; k < nt; k++) R->mark[R->truth[k]] = 0;
+    }
+    return rc;
+}
+
+static double mean(const double *x, int n) {
+    double s = 0;
+    for (int i = 0; i < n; i++) s += x[i];
+    return n ? s / n : 0;
+}
+
+int tr_rk_run(const tr_rk_args *a, tr_ranker *ranker, tr_rk_pstats *ps_all, tr_rk_report *rep,
+              char *err, size_t errlen) {
+    const st_history *h = a->h;
+    const tr_samples *s = a->s;
+    int P = h->n_products, rc = NB_OK;
+    memset(rep, 0, sizeof *rep);
+    memset(ranker, 0, sizeof *ranker);
+    memset(ps_all, 0, sizeof *ps_all);
+    run_t R;
+    memset(&R, 0, sizeof R);
+    R.a = a;
+    tr_rk_counts all = {0}, fold[TR_RK_FOLDS];
+    tr_rk_pstats fps[TR_RK_FOLDS];
+    memset(fold, 0, sizeof fold);
+    memset(fps, 0, sizeof fps);
+    rowset tr = {0}, va = {0}, te = {0};
+    tr_ranker extra[TR_RK_NV];
+    memset(extra, 0, sizeof extra);
+    double *vr[TR_RK_NV] = {0}, *vn[TR_RK_NV] = {0}, *blr[TR_N_BL] = {0}, *bln[TR_N_BL] = {0};
+    uint8_t *umark = nb_xcalloc((size_t)h->n_users, 1);
+    int32_t *cnt = nb_xcalloc((size_t)P, sizeof *cnt);
+    R.list = nb_xmalloc((size_t)P * sizeof *R.list);
+    R.nbr_idx = nb_xmalloc((size_t)P * sizeof *R.nbr_idx);
+    R.truth = nb_xmalloc((size_t)P * sizeof *R.truth);
+    R.score = nb_xmalloc((size_t)P * sizeof *R.score);
+    R.nbr_val = nb_xmalloc((size_t)P * sizeof *R.nbr_val);
+    R.prob = nb_xmalloc((size_t)P * sizeof *R.prob);
+    R.mark = nb_xcalloc((size_t)P, 1);
+    int32_t *ref_users = nb_xmalloc(((size_t)s->n_train + 1) * sizeof *ref_users);
+    int64_t *ref_end = nb_xmalloc(((size_t)s->n_train + 1) * sizeof *ref_end);
+    double t0 = nb_now();
+
+    /* product statistics: all training users, and per fold (out of fold = all - fold) */
+    rc = tr_rk_counts_init(&all, P, err, errlen);
+    for (int k = 0; k < TR_RK_FOLDS && rc == NB_OK; k++) rc = tr_rk_counts_init(&fold[k], P, err, errlen);
+    if (rc) goto done;
+    for (int i = 0; i < s->n_train; i++) {
+        int u = s->train[i].user;
+        if (umark[u]) continue;   /* --targets all: several samples per user */
+        umark[u] = 1;
+        int64_t end = tr_train_order(h, u) + 1;   /* up to and including the target */
+        if (end <= 0) end = s->train[i].target + 1;
+        tr_rk_counts_add_user(&all, h, u, end, R.mark, cnt);
+        tr_rk_counts_add_user(&fold[tr_rk_fold(h->user_ids[u])], h, u, end, R.mark, cnt);
+    }
+    rc = tr_rk_pstats_from(ps_all, &all, NULL, err, errlen);
+    for (int k = 0; k < TR_RK_FOLDS && rc == NB_OK; k++)
+        rc = tr_rk_pstats_from(&fps[k], &all, &fold[k], err, errlen);
+    /* TIFU-KNN reference set: the training users before their targets, as the baseline's */
+    for (int i = 0; i < s->n_train; i++) ref_users[i] = s->train[i].user, ref_end[i] = s->train[i].target;
+    tr_tifu_params tp;
+    tr_tifu_defaults(&tp);
+    if (rc == NB_OK) rc = tr_popularity_build(&R.pop, h, err, errlen);
+    if (rc == NB_OK) rc = tr_bl_ws_new(&R.ws, P, err, errlen);
+    if (rc == NB_OK) rc = tr_tifu_build(&R.tifu_bl, h, ref_users, ref_end, s->n_train, &tp, err, errlen);
+    tp.alpha = 0;
+    if (rc == NB_OK) rc = tr_tifu_build(&R.tifu_nbr, h, ref_users, ref_end, s->n_train, &tp, err, errlen);
+    if (rc == NB_OK) rc = tr_rk_user_init(&R.ru, h, err, errlen);
+    if (rc) goto done;
+
+    /* rows */
+    int64_t hv[TR_RK_NCOV] = {0}, ht[TR_RK_NCOV] = {0}, htr[TR_RK_NCOV] = {0}, ntv = 0, ntt = 0, ntr = 0;
+    rc = gen_rows(&R, s->train, s->n_train, fps, 1, TR_RK_MAX_TRAIN_ROWS, &tr, htr, &ntr, err, errlen);
+    if (rc == NB_OK) rc = gen_rows(&R, s->val, s->n_val, ps_all, 0, INT64_MAX, &va, hv, &ntv, err, errlen);
+    if (rc == NB_OK) rc = gen_rows(&R, s->test, s->n_test, ps_all, 0, INT64_MAX, &te, ht, &ntt, err, errlen);
+    if (rc) goto done;
+    for (int c = 0; c < TR_RK_NCOV; c++) {
+        rep->cov_val[c] = ntv ? (double)hv[c] / (double)ntv : 0;
+        rep->cov_test[c] = ntt ? (double)ht[c] / (double)ntt : 0;
+    }
+    rep->mean_cands = te.nu ? (double)te.n / te.nu : 0;
+    rep->n_train_rows = tr.n;
+    for (int64_t r = 0; r < tr.n; r++) rep->n_train_pos += tr.y[r] > 0;
+    rep->t_rows = nb_now() - t0;
+    if (a->log)
+        fprintf(a->log, "ranker: %lld training rows (%lld positive) from %d users, %d val / %d "
+                        "test users, %.1f candidates per test user (%.1fs)\n",
+                rep->n_train_rows, rep->n_train_pos, tr.nu, va.nu, te.nu, rep->mean_cands,
+                rep->t_rows);
+    if (tr.n == 0 || va.nu == 0) {
+        rc = nb_err(err, errlen, NB_EINVAL,
+                    "ranker: %lld training rows and %d validation users: too little data "
+                    "(use --ranker off)", (long long)tr.n, va.nu);
+        goto done;
+    }
+
+    /* trees per variant, then validation and test */
+    for (int v = 0; v < TR_RK_NV && rc == NB_OK; v++) {
+        if (v != TR_RKV_FULL && !a->ablation) continue;
+        if (v == TR_RKV_NOMODEL && !a->sc) continue;   /* no model input anyway */
+        t0 = nb_now();
+        tr_ranker *rk = v == TR_RKV_FULL ? ranker : &extra[v];
+        rc = train_variant(a, &tr, v, rk, err, errlen);
+        rep->t_train += nb_now() - t0;
+        if (rc) break;
+        t0 = nb_now();
+        vr[v] = nb_xmalloc(((size_t)va.nu + 1) * sizeof(double));
+        vn[v] = nb_xmalloc(((size_t)va.nu + 1) * sizeof(double));
+        rc = eval_rows(&R, rk, v, &va, s->val, NULL, vr[v], vn[v], err, errlen);
+        if (rc == NB_OK) rc = eval_rows(&R, rk, v, &te, s->test, &rep->test[v], NULL, NULL, err, errlen);
+        rep->t_eval += nb_now() - t0;
+        rep->val_r10[v] = mean(vr[v], va.nu), rep->val_ndcg10[v] = mean(vn[v], va.nu);
+        rep->ran[v] = 1;
+        if (a->log && rc == NB_OK)
+            fprintf(a->log, "%s: validation R@10 %.4f NDCG@10 %.4f; test R@10 %.4f NDCG@10 %.4f\n",
+                    tr_rkv_names[v], rep->val_r10[v], rep->val_ndcg10[v],
+                    rep->test[v].thr[0].r_at[0], rep->test[v].thr[0].ndcg_at[0]);
+    }
+    if (rc) goto done;
+
+    /* selection with the safeguard */
+    for (int b = 0; b < TR_N_BL; b++) {
+        blr[b] = nb_xmalloc(((size_t)va.nu + 1) * sizeof(double));
+        bln[b] = nb_xmalloc(((size_t)va.nu + 1) * sizeof(double));
+    }
+    rc = val_baselines(&R, &va, s->val, blr, bln, err, errlen);
+    if (rc) goto done;
+    rep->best_bl = 0;
+    for (int b = 0; b < TR_N_BL; b++) {
+        rep->val_bl_r10[b] = mean(blr[b], va.nu), rep->val_bl_ndcg10[b] = mean(bln[b], va.nu);
+        if (rep->val_bl_r10[b] > rep->val_bl_r10[rep->best_bl]) rep->best_bl = b;
+    }
+    double sd = 0, dm = 0;
+    for (int j = 0; j < va.nu; j++) dm += vr[TR_RKV_FULL][j] - blr[rep->best_bl][j];
+    dm /= va.nu;
+    for (int j = 0; j < va.nu; j++) {
+        double d = vr[TR_RKV_FULL][j] - blr[rep->best_bl][j] - dm;
+        sd += d * d;
+    }
+    rep->diff_mean = dm;
+    rep->diff_se = va.nu > 1 ? sqrt(sd / (va.nu - 1) / va.nu) : 0;
+    rep->n_val = va.nu, rep->n_test = te.nu;
+    rep->shipped_ranker = rep->val_r10[TR_RKV_FULL] > rep->val_bl_r10[rep->best_bl] &&
+                          rep->val_ndcg10[TR_RKV_FULL] > rep->val_bl_ndcg10[rep->best_bl];
+    if (a->log)
+        fprintf(a->log, "selection: validation R@10 ranker %.4f vs %s %.4f (difference %+.4f, "
+                        "standard error %.4f, %d users): %s ships\n",
+                rep->val_r10[TR_RKV_FULL], tr_bl_names[rep->best_bl],
+                rep->val_bl_r10[rep->best_bl], dm, rep->diff_se, va.nu,
+                rep->shipped_ranker ? "the ranker" : tr_bl_names[rep->best_bl]);
+done:
+    if (rc) tr_ranker_free(ranker);
+    if (rc) tr_rk_pstats_free(ps_all);
+    for (int v = 0; v < TR_RK_NV; v++) {
+        tr_ranker_free(&extra[v]);
+        free(vr[v]);
+        free(vn[v]);
+    }
+    for (int b = 0; b < TR_N_BL; b++) free(blr[b]), free(bln[b]);
+    for (int k = 0; k < TR_RK_FOLDS; k++) tr_rk_counts_free(&fold[k]), tr_rk_pstats_free(&fps[k]);
+    tr_rk_counts_free(&all);
+    rowset_free(&tr);
+    rowset_free(&va);
+    rowset_free(&te);
+    tr_popularity_free(&R.pop);
+    tr_tifu_free(R.tifu_nbr);
+    tr_tifu_free(R.tifu_bl);
+    tr_bl_ws_free(R.ws);
+    tr_rk_user_free(&R.ru);
+    free(R.list);
+    free(R.nbr_idx);
+    free(R.truth);
+    free(R.score);
+    free(R.nbr_val);
+    free(R.prob);
+    free(R.mark);
+    free(umark);
+    free(cnt);
+    free(ref_users);
+    free(ref_end);
+    return rc;
+}
+
+static void row(FILE *out, const char *name, const tr_metrics_result *m) {
+    fprintf(out, "%-16s %8.4f %8.4f %8.4f %8.4f %8.4f %8.4f %8.4f %8.4f\n", name, m->f1_micro,
+            m->f1_macro, m->f1_example, m->p_at[0], m->r_at[0], m->ndcg_at[0], m->hit_at[0],
+            m->r_at[1]);
+}
+
+void tr_rk_report_table(const tr_rk_report *r, FILE *out) {
+    fprintf(out, "\nranking stage, %d test users (full catalogue; basket: threshold | "
+                 "F1_ex expected-F1 in brackets)\n", r->n_test);
+    for (int v = 0; v < TR_RK_NV; v++) {
+        if (!r->ran[v]) continue;
+        row(out, tr_rkv_names[v], &r->test[v].thr[0]);
+        fprintf(out, "%-16s F1_ex expected-F1 %.4f\n", "", r->test[v].ef1[0].f1_example);
+    }
+    fprintf(out, "candidates cover %.4f of test target items (own %.4f, neighbours %.4f, "
+                 "model/cosine %.4f), %.1f per user\n",
+            r->cov_test[TR_RK_COV_ALL], r->cov_test[TR_RK_COV_OWN], r->cov_test[TR_RK_COV_NBR],
+            r->cov_test[TR_RK_COV_COS], r->mean_cands);
+    fprintf(out, "selection on %d validation users: ranker R@10 %.4f NDCG@10 %.4f vs %s %.4f / "
+                 "%.4f (R@10 difference %+.4f, s.e. %.4f): %s ships\n",
+            r->n_val, r->val_r10[TR_RKV_FULL], r->val_ndcg10[TR_RKV_FULL],
+            tr_bl_names[r->best_bl], r->val_bl_r10[r->best_bl], r->val_bl_ndcg10[r->best_bl],
+            r->diff_mean, r->diff_se, r->shipped_ranker ? "the ranker" : tr_bl_names[r->best_bl]);
+}
+
+/* Test metrics of one result as a new cJSON object. */
+static void *metrics_json(const tr_eval_result *e) {
+    cJSON *m = cJSON_CreateObject();
+    const tr_metrics_result *t = &e->thr[0];
+    cJSON_AddNumberToObject(m, "R@10", t->r_at[0]);
+    cJSON_AddNumberToObject(m, "NDCG@10", t->ndcg_at[0]);
+    cJSON_AddNumberToObject(m, "P@10", t->p_at[0]);
+    cJSON_AddNumberToObject(m, "HR@10", t->hit_at[0]);
+    cJSON_AddNumberToObject(m, "R@20", t->r_at[1]);
+    cJSON_AddNumberToObject(m, "NDCG@20", t->ndcg_at[1]);
+    cJSON_AddNumberToObject(m, "F1_example_threshold", t->f1_example);
+    cJSON_AddNumberToObject(m, "F1_example_expected_f1", e->ef1[0].f1_example);
+    return m;
+}
+
+void tr_rk_report_json(void *obj, const tr_rk_report *r) {
+    cJSON *o = cJSON_AddObjectToObject(obj, "ranker");
+    cJSON_AddStringToObject(o, "shipped", r->shipped_ranker ? "ranker" : tr_bl_names[r->best_bl]);
+    cJSON_AddStringToObject(o, "best_baseline_on_validation", tr_bl_names[r->best_bl]);
+    cJSON_AddNumberToObject(o, "validation_users", r->n_val);
+    cJSON_AddNumberToObject(o, "test_users", r->n_test);
+    cJSON_AddNumberToObject(o, "val_R@10_difference", r->diff_mean);
+    cJSON_AddNumberToObject(o, "val_R@10_difference_se", r->diff_se);
+    cJSON *vb = cJSON_AddObjectToObject(o, "validation_baselines");
+    for (int b = 0; b < TR_N_BL; b++) {
+        cJSON *x = cJSON_AddObjectToObject(vb, tr_bl_names[b]);
+        cJSON_AddNumberToObject(x, "R@10", r->val_bl_r10[b]);
+        cJSON_AddNumberToObject(x, "NDCG@10", r->val_bl_ndcg10[b]);
+    }
+    cJSON *vs = cJSON_AddObjectToObject(o, "variants");
+    for (int v = 0; v < TR_RK_NV; v++) {
+        if (!r->ran[v]) continue;
+        cJSON *x = metrics_json(&r->test[v]);
+        cJSON_AddNumberToObject(x, "val_R@10", r->val_r10[v]);
+        cJSON_AddNumberToObject(x, "val_NDCG@10", r->val_ndcg10[v]);
+        cJSON_AddItemToObject(vs, tr_rkv_names[v], x);
+    }
+    static const char *const cov[TR_RK_NCOV] = {"own", "neighbours", "model_cosine", "all"};
+    cJSON *ct = cJSON_AddObjectToObject(o, "coverage_test");
+    cJSON *cv = cJSON_AddObjectToObject(o, "coverage_validation");
+    for (int c = 0; c < TR_RK_NCOV; c++) {
+        cJSON_AddNumberToObject(ct, cov[c], r->cov_test[c]);
+        cJSON_AddNumberToObject(cv, cov[c], r->cov_val[c]);
+    }
+    cJSON_AddNumberToObject(o, "mean_candidates", r->mean_cands);
+    cJSON_AddNumberToObject(o, "train_rows", (double)r->n_train_rows);
+    cJSON_AddNumberToObject(o, "train_positives", (double)r->n_train_pos);
+    cJSON_AddNumberToObject(o, "rows_s", r->t_rows);
+    cJSON_AddNumberToObject(o, "train_s", r->t_train);
+    cJSON_AddNumberToObject(o, "eval_s", r->t_eval);
+}

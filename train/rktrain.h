@@ -1,0 +1,90 @@
+/* rktrain.h -- the ranking stage in nb-train (issue 10): out-of-fold product statistics,
+ * training rows, XGBoost training, evaluation on validation and test users beside the
+ * baselines, and the selection with its safeguard.
+ *
+ * Users are those of nb-train's split. Training rows come from the target (last train)
+ * order of each training user: every candidate of infer/rkfeat.h, label 1 if the product is
+ * in the target. The features of a training user see:
+ *   - product statistics computed out of fold: the training users are split into
+ *     TR_RK_FOLDS folds by a hash of user_id, and the statistics of a user in fold k count
+ *     only the training users of the other folds (their orders up to and including their
+ *     targets); validation, test and served users see the statistics of all training users.
+ *     So no target order reaches its own features through the statistics;
+ *   - TIFU-KNN's neighbour part over the training users' histories before their targets, the
+ *     user itself excluded (baselines.h); the same reference set for validation and test;
+ *   - the CNN->GRU model's calibrated probability (absent in the "without model" variant).
+ *     The model was trained on the training users' targets, so this input is in-sample for
+ *     the training rows; the variants with and without it show what it is worth.
+ * Selection: the ranker ships only when, on the validation users, its R@10 and NDCG@10 are
+ * both above those of the best baseline (by validation R@10); otherwise that baseline's
+ * ranking ships, and the report says so. The spread of that comparison is reported as the
+ * standard error of the per-user R@10 difference.
+ */
+#ifndef TR_RKTRAIN_H
+#define TR_RKTRAIN_H
+
+#include <stdio.h>
+
+#include "candgen.h"
+#include "evaluate.h"
+#include "ranker.h"
+#include "rkfeat.h"
+#include "samples.h"
+#include "score.h"
+
+#define TR_RK_FOLDS 5
+#define TR_RK_MAX_TRAIN_ROWS 3000000
+
+/* The ranker variants measured. */
+enum { TR_RKV_FULL, TR_RKV_NOMODEL, TR_RKV_OWNONLY, TR_RK_NV };
+extern const char *const tr_rkv_names[TR_RK_NV];   /* "ranker", "ranker -model", ... */
+
+/* Candidate sources for coverage: own, nbr, cos, all. */
+enum { TR_RK_COV_OWN, TR_RK_COV_NBR, TR_RK_COV_COS, TR_RK_COV_ALL, TR_RK_NCOV };
+
+typedef struct {
+    int ran[TR_RK_NV];
+    tr_eval_result test[TR_RK_NV];       /* test users, full catalogue ([0]) */
+    double val_r10[TR_RK_NV], val_ndcg10[TR_RK_NV];
+    double val_bl_r10[TR_N_BL], val_bl_ndcg10[TR_N_BL];
+    int best_bl;                          /* best baseline on validation R@10 */
+    double diff_mean, diff_se;            /* per-user val R@10: ranker - best baseline */
+    int n_val, n_test;                    /* users evaluated */
+    int shipped_ranker;                   /* 1: the ranker ships; 0: baseline best_bl */
+    double cov_val[TR_RK_NCOV], cov_test[TR_RK_NCOV];   /* share of target items */
+    double mean_cands;                    /* mean candidates per test user */
+    long long n_train_rows, n_train_pos;
+    double t_rows, t_train, t_eval;
+} tr_rk_report;
+
+typedef struct {
+    const st_history *h;
+    const tr_samples *s;
+    const tr_cands *cands;   /* the cosine candidate table (cos source) */
+    tr_scorer *sc;           /* the calibrated CNN->GRU model, or NULL (no model input) */
+    int ablation;            /* also train and measure the other variants */
+    double threshold;        /* basket threshold on ranker probabilities */
+    tr_ranker_params prm;
+    FILE *log;               /* progress, or NULL */
+} tr_rk_args;
+
+/* Runs the whole ranking stage. *ranker receives the FULL variant's trees (trained on the
+ * training users) whether or not they ship (rep->shipped_ranker says); *ps_all the product
+ * statistics of all training users (the ones served). Returns NB_OK or an error from the
+ * features, XGBoost, the baselines or the metrics. */
+int tr_rk_run(const tr_rk_args *a, tr_ranker *ranker, tr_rk_pstats *ps_all, tr_rk_report *rep,
+              char *err, size_t errlen);
+
+/* The fold of a user id, 0..TR_RK_FOLDS-1. */
+int tr_rk_fold(int32_t user_id);
+
+/* Adds object "ranker" to the report object o (a cJSON *): per variant the test metrics
+ * (R@10, NDCG@10, P@10, HR@10, R@20, F1_example threshold / expected-F1) and validation
+ * R@10/NDCG@10, the validation baselines, the selection ("shipped": "ranker" or the
+ * baseline's name), coverage per source and timings. */
+void tr_rk_report_json(void *o, const tr_rk_report *r);
+
+/* Prints the ranker rows (test users) under the baselines' table, and the selection. */
+void tr_rk_report_table(const tr_rk_report *r, FILE *out);
+
+#endif
