@@ -89,3 +89,36 @@ CREATE TABLE product_stats (
     n_reordered INTEGER NOT NULL,        -- of which flagged reordered
     PRIMARY KEY (model_id, product_id)
 ) WITHOUT ROWID;
+
+-- ---- the ranking stage (issue 10; storage/rkstore.h) -----------------------------------
+-- nb-train also creates these on an older store (CREATE TABLE IF NOT EXISTS), so stores
+-- imported before them keep working; without a ranker_models row nb-serve serves the model.
+-- The ranker file (<model>.xgb, infer/ranker.h) registered with its model in the same
+-- transaction, and what ships: 'ranker', or the baseline that won on validation.
+CREATE TABLE IF NOT EXISTS ranker_models (
+    model_id INTEGER PRIMARY KEY REFERENCES models(model_id),
+    path     TEXT NOT NULL,
+    checksum TEXT NOT NULL,             -- the ranker file's CRC-32, 8 hex digits
+    shipped  TEXT NOT NULL
+);
+-- Product statistics of the ranker's features (infer/rkfeat.h tr_rk_pstats) over all
+-- training users.
+CREATE TABLE IF NOT EXISTS ranker_product_stats (
+    model_id   INTEGER NOT NULL REFERENCES models(model_id),
+    product_id INTEGER NOT NULL REFERENCES products(product_id),
+    pop        REAL NOT NULL,
+    reorder    REAL NOT NULL,
+    rebuy      REAL NOT NULL,
+    PRIMARY KEY (model_id, product_id)
+) WITHOUT ROWID;
+-- Each user's TIFU-KNN neighbour part, precomputed by nb-train so that nobody searches
+-- neighbours per request: the user's own products and the top unseen ones. products is n
+-- little-endian int32 product_ids, scores n little-endian float32.
+CREATE TABLE IF NOT EXISTS neighbour_cands (
+    model_id INTEGER NOT NULL REFERENCES models(model_id),
+    user_id  INTEGER NOT NULL REFERENCES users(user_id),
+    n        INTEGER NOT NULL,
+    products BLOB NOT NULL,
+    scores   BLOB NOT NULL,
+    PRIMARY KEY (model_id, user_id)
+);

@@ -19,6 +19,8 @@
 #include "nn.h"
 #include "repfeat.h"
 #include "repinit.h"
+#include "rkscore.h"
+#include "rkstore.h"
 #include "rktrain.h"
 #include "report.h"
 #include "samples.h"
@@ -85,6 +87,7 @@ static int score_user(const tr_flags *f, char *err, size_t errlen) {
     nn_model m = {0};
     tr_product_stats ps = {0};
     tr_scorer *sc = NULL;
+    tr_rk_serving rks = {0};
     sqlite3_stmt *cq = NULL;
     uint32_t crc = 0;
     int64_t model_id = 0;
@@ -113,6 +116,12 @@ static int score_user(const tr_flags *f, char *err, size_t errlen) {
     if (rc == NB_OK)
         rc = st_cand_load(cq, model_id, h.user_ids[u], P, cand, P, &nc, err, errlen);
     if (rc) goto done;
+    /* a registered ranking stage ranks (or its safeguard's baseline): train/rktrain.h */
+    rc = tr_rk_serving_open(&rks, db, model_id, &h, err, errlen);
+    if (rc == NB_OK && rks.present)
+        rc = tr_rk_print_user(stdout, &rks, sc, db, model_id, crc, &h, u, cand, nc, f->k, err,
+                              errlen);
+    if (rc || rks.present) goto done;
     int64_t end = h.user_order_off[u + 1];   /* serving: every known order is history */
     rc = tr_score_user(sc, &h, u, end, cand, nc, prob, err, errlen);
     if (rc == NB_ENOTFOUND) {
@@ -134,6 +143,7 @@ static int score_user(const tr_flags *f, char *err, size_t errlen) {
     printf("]}\n");
 done:
     sqlite3_finalize(cq);
+    tr_rk_serving_free(&rks);
     tr_scorer_free(sc);
     tr_product_stats_free(&ps);
     nn_model_free(&m);
@@ -161,7 +171,8 @@ static int exec(sqlite3 *db, const char *sql, char *err, size_t errlen) {
  * replacing every earlier model. Returns NB_OK or NB_EDB (rolled back). */
 static int register_model(sqlite3 *db, const tr_flags *f, uint32_t crc, const char *hyper,
                           const char *metrics, const tr_cands *c, const tr_product_stats *ps,
-                          const st_history *h, int64_t *model_id, char *err, size_t errlen) {
+                          const st_history *h, const st_rk_rows *rkr, int64_t *model_id,
+                          char *err, size_t errlen) {
     sqlite3_stmt *q = NULL;
     char hex[16], *abs = realpath(f->model, NULL);
     snprintf(hex, sizeof hex, "%08x", crc);
@@ -184,6 +195,9 @@ static int register_model(sqlite3 *db, const tr_flags *f, uint32_t crc, const ch
     }
     if (rc == NB_OK) rc = tr_cands_write(db, *model_id, c, h, err, errlen);
     if (rc == NB_OK) rc = tr_product_stats_write(db, *model_id, ps, h, err, errlen);
+    /* the ranking stage's file, statistics and neighbour rows, or none (--ranker off) */
+    if (rc == NB_OK) rc = exec(db, "DELETE FROM ranker_models", err, errlen);
+    if (rc == NB_OK && rkr) rc = st_rk_write(db, *model_id, rkr, h, err, errlen);
     if (rc == NB_OK) rc = exec(db, "COMMIT", err, errlen);
     else sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 done:
@@ -213,6 +227,9 @@ static int train(tr_flags *f, char *err, size_t errlen) {
     tr_ranker rkm = {0};
     tr_rk_pstats rkps = {0};
     tr_rk_report rk;
+    tr_rk_nbr rknbr = {0};
+    char *rkpath = NULL;
+    uint32_t rkcrc = 0;
     tr_train_state *st = nb_xcalloc(1, sizeof *st);
     tr_report R;
     memset(&R, 0, sizeof R);
@@ -237,6 +254,7 @@ static int train(tr_flags *f, char *err, size_t errlen) {
                     f->csv, is.users, is.orders, is.items, is.products, is.seconds);
     }
     rc = st_open(&db, f->db, 0, err, errlen);
+    if (rc == NB_OK) rc = st_rk_ensure_tables(db, err, errlen);
     /* fail now rather than after training if the store predates a table we write */
     if (rc == NB_OK &&
         sqlite3_exec(db, "SELECT 1 FROM models, candidates, product_stats LIMIT 0", NULL, NULL,
@@ -354,6 +372,7 @@ static int train(tr_flags *f, char *err, size_t errlen) {
         tr_ranker_defaults(&ra.prm);
         ra.prm.seed = (int)(f->seed & 0x7fffffff);
         rc = tr_rk_run(&ra, &rkm, &rkps, &rk, err, errlen);
+        if (rc == NB_OK) rc = tr_rk_serving_nbr(&h, &s, &rknbr, err, errlen);
         if (rc) goto done;
         R.rk = &rk;
     }
@@ -373,7 +392,21 @@ static int train(tr_flags *f, char *err, size_t errlen) {
     hyper = tr_report_hyper_json(f);
     metrics = tr_report_json(&R);
     int64_t model_id = 0;
-    rc = register_model(db, f, crc, hyper, metrics, &cands, &ps, &h, &model_id, err, errlen);
+    st_rk_rows rkr = {0};
+    if (f->ranker) {
+        /* the trees beside the weight file, registered in the same transaction */
+        size_t pl = strlen(f->model) + 8;
+        rkpath = nb_xmalloc(pl);
+        snprintf(rkpath, pl, "%s.xgb", f->model);
+        rc = tr_ranker_save(&rkm, rkpath, &rkcrc, err, errlen);
+        if (rc) goto done;
+        char *abs = realpath(rkpath, NULL);
+        if (abs) free(rkpath), rkpath = abs;
+        rkr = (st_rk_rows){rkpath, rkcrc, rk.shipped_ranker ? "ranker" : tr_bl_names[rk.best_bl],
+                           rkps.pop, rkps.reorder, rkps.rebuy, rknbr.off, rknbr.idx, rknbr.val};
+    }
+    rc = register_model(db, f, crc, hyper, metrics, &cands, &ps, &h, f->ranker ? &rkr : NULL,
+                        &model_id, err, errlen);
     if (rc) goto done;
     if (f->report) rc = tr_report_write(&R, f->report, err, errlen);
     if (rc) goto done;
@@ -390,6 +423,8 @@ done:
     tr_scorer_free(sc);
     tr_ranker_free(&rkm);
     tr_rk_pstats_free(&rkps);
+    tr_rk_nbr_free(&rknbr);
+    free(rkpath);
     tr_cands_free(&cands);
     tr_product_stats_free(&ps);
     free(st->best_params);

@@ -82,8 +82,28 @@ typedef struct {
     tr_rk_user ru;
     int32_t *list, *nbr_idx, *truth;
     float *score, *nbr_val, *prob;
-    uint8_t *mark;
+    uint8_t *mark, *own;
 } run_t;
+
+/* The neighbour pairs kept for a user (the same in evaluation and in the store): from
+ * TIFU-KNN's list (list/score[nl], best first), the user's own products with score > 0 and
+ * the TR_RK_NBR_TOP best unseen ones, into idx/val; returns how many. own: [P] zeroed
+ * scratch, left zeroed. */
+static int keep_nbr(const st_history *h, int u, int64_t end, const int32_t *list,
+                    const float *score, int nl, uint8_t *own, int32_t *idx, float *val) {
+    int64_t o0 = h->user_order_off[u];
+    int n = 0, unseen = 0;
+    for (int64_t e = h->order_item_off[o0]; e < h->order_item_off[end]; e++) own[h->items[e]] = 1;
+    for (int j = 0; j < nl && score[j] > 0; j++) {
+        if (!own[list[j]]) {
+            if (unseen == TR_RK_NBR_TOP) continue;
+            unseen++;
+        }
+        idx[n] = list[j], val[n++] = score[j];
+    }
+    for (int64_t e = h->order_item_off[o0]; e < h->order_item_off[end]; e++) own[h->items[e]] = 0;
+    return n;
+}
 
 /* Builds the rows of smp[0..n) into rs with statistics ps[fold] (train: out of fold) or
  * ps[0] (fold_of == 0); stops adding users once max_rows rows are reached. Adds each
@@ -108,8 +128,7 @@ static int gen_rows(run_t *R, const tr_sample *smp, int n, const tr_rk_pstats *p
         rc = tr_tifu_score(R->tifu_nbr, &R->pop, h, u, end, R->ws, P, R->list, R->score, &nl,
                            err, errlen);
         if (rc) break;
-        for (int j = 0; j < nl; j++)
-            if (R->score[j] > 0) R->nbr_idx[nn] = R->list[j], R->nbr_val[nn++] = R->score[j];
+        nn = keep_nbr(h, u, end, R->list, R->score, nl, R->own, R->nbr_idx, R->nbr_val);
         const int32_t *cos = R->a->cands ? tr_cands_user(R->a->cands, u, &nc) : NULL;
         const tr_rk_pstats *pu = by_fold ? &ps[tr_rk_fold(h->user_ids[u])] : &ps[0];
         rc = tr_rk_user_build(&R->ru, h, u, end, pu, R->nbr_idx, R->nbr_val, nn, cos, nc,
@@ -307,16 +326,12 @@ int tr_rk_run(const tr_rk_args *a, tr_ranker *ranker, tr_rk_pstats *ps_all, tr_r
     run_t R;
     memset(&R, 0, sizeof R);
     R.a = a;
-    tr_rk_counts all = {0}, fold[TR_RK_FOLDS];
     tr_rk_pstats fps[TR_RK_FOLDS];
-    memset(fold, 0, sizeof fold);
     memset(fps, 0, sizeof fps);
     rowset tr = {0}, va = {0}, te = {0};
     tr_ranker extra[TR_RK_NV];
     memset(extra, 0, sizeof extra);
     double *vr[TR_RK_NV] = {0}, *vn[TR_RK_NV] = {0}, *blr[TR_N_BL] = {0}, *bln[TR_N_BL] = {0};
-    uint8_t *umark = nb_xcalloc((size_t)h->n_users, 1);
-    int32_t *cnt = nb_xcalloc((size_t)P, sizeof *cnt);
     R.list = nb_xmalloc((size_t)P * sizeof *R.list);
     R.nbr_idx = nb_xmalloc((size_t)P * sizeof *R.nbr_idx);
     R.truth = nb_xmalloc((size_t)P * sizeof *R.truth);
@@ -324,26 +339,14 @@ int tr_rk_run(const tr_rk_args *a, tr_ranker *ranker, tr_rk_pstats *ps_all, tr_r
     R.nbr_val = nb_xmalloc((size_t)P * sizeof *R.nbr_val);
     R.prob = nb_xmalloc((size_t)P * sizeof *R.prob);
     R.mark = nb_xcalloc((size_t)P, 1);
+    R.own = nb_xcalloc((size_t)P, 1);
     int32_t *ref_users = nb_xmalloc(((size_t)s->n_train + 1) * sizeof *ref_users);
     int64_t *ref_end = nb_xmalloc(((size_t)s->n_train + 1) * sizeof *ref_end);
     double t0 = nb_now();
 
-    /* product statistics: all training users, and per fold (out of fold = all - fold) */
-    rc = tr_rk_counts_init(&all, P, err, errlen);
-    for (int k = 0; k < TR_RK_FOLDS && rc == NB_OK; k++) rc = tr_rk_counts_init(&fold[k], P, err, errlen);
+    /* product statistics: all training users, and out of fold */
+    rc = tr_rk_oof_stats(h, s->train, s->n_train, ps_all, fps, err, errlen);
     if (rc) goto done;
-    for (int i = 0; i < s->n_train; i++) {
-        int u = s->train[i].user;
-        if (umark[u]) continue;   /* --targets all: several samples per user */
-        umark[u] = 1;
-        int64_t end = tr_train_order(h, u) + 1;   /* up to and including the target */
-        if (end <= 0) end = s->train[i].target + 1;
-        tr_rk_counts_add_user(&all, h, u, end, R.mark, cnt);
-        tr_rk_counts_add_user(&fold[tr_rk_fold(h->user_ids[u])], h, u, end, R.mark, cnt);
-    }
-    rc = tr_rk_pstats_from(ps_all, &all, NULL, err, errlen);
-    for (int k = 0; k < TR_RK_FOLDS && rc == NB_OK; k++)
-        rc = tr_rk_pstats_from(&fps[k], &all, &fold[k], err, errlen);
     /* TIFU-KNN reference set: the training users before their targets, as the baseline's */
     for (int i = 0; i < s->n_train; i++) ref_users[i] = s->train[i].user, ref_end[i] = s->train[i].target;
     tr_tifu_params tp;
@@ -445,8 +448,7 @@ done:
         free(vn[v]);
     }
     for (int b = 0; b < TR_N_BL; b++) free(blr[b]), free(bln[b]);
-    for (int k = 0; k < TR_RK_FOLDS; k++) tr_rk_counts_free(&fold[k]), tr_rk_pstats_free(&fps[k]);
-    tr_rk_counts_free(&all);
+    for (int k = 0; k < TR_RK_FOLDS; k++) tr_rk_pstats_free(&fps[k]);
     rowset_free(&tr);
     rowset_free(&va);
     rowset_free(&te);
@@ -462,10 +464,46 @@ done:
     free(R.nbr_val);
     free(R.prob);
     free(R.mark);
-    free(umark);
-    free(cnt);
+    free(R.own);
     free(ref_users);
     free(ref_end);
+    return rc;
+}
+
+int tr_rk_oof_stats(const st_history *h, const tr_sample *train, int n_train, tr_rk_pstats *all,
+                    tr_rk_pstats oof[TR_RK_FOLDS], char *err, size_t errlen) {
+    int P = h->n_products, rc = NB_OK;
+    tr_rk_counts ca = {0}, fold[TR_RK_FOLDS];
+    memset(fold, 0, sizeof fold);
+    memset(all, 0, sizeof *all);
+    memset(oof, 0, TR_RK_FOLDS * sizeof *oof);
+    uint8_t *umark = nb_xcalloc((size_t)h->n_users + 1, 1);
+    uint8_t *mark = nb_xcalloc((size_t)P + 1, 1);
+    int32_t *cnt = nb_xcalloc((size_t)P + 1, sizeof *cnt);
+    rc = tr_rk_counts_init(&ca, P, err, errlen);
+    for (int k = 0; k < TR_RK_FOLDS && rc == NB_OK; k++) rc = tr_rk_counts_init(&fold[k], P, err, errlen);
+    for (int i = 0; i < n_train && rc == NB_OK; i++) {
+        int u = train[i].user;
+        if (umark[u]) continue;   /* --targets all: several samples per user */
+        umark[u] = 1;
+        /* up to and including the user's target (its eval_set=train order) */
+        int64_t end = tr_train_order(h, u);
+        end = end >= 0 ? end + 1 : train[i].target + 1;
+        tr_rk_counts_add_user(&ca, h, u, end, mark, cnt);
+        tr_rk_counts_add_user(&fold[tr_rk_fold(h->user_ids[u])], h, u, end, mark, cnt);
+    }
+    if (rc == NB_OK) rc = tr_rk_pstats_from(all, &ca, NULL, err, errlen);
+    for (int k = 0; k < TR_RK_FOLDS && rc == NB_OK; k++)
+        rc = tr_rk_pstats_from(&oof[k], &ca, &fold[k], err, errlen);
+    if (rc) {
+        tr_rk_pstats_free(all);
+        for (int k = 0; k < TR_RK_FOLDS; k++) tr_rk_pstats_free(&oof[k]);
+    }
+    for (int k = 0; k < TR_RK_FOLDS; k++) tr_rk_counts_free(&fold[k]);
+    tr_rk_counts_free(&ca);
+    free(umark);
+    free(mark);
+    free(cnt);
     return rc;
 }
 
@@ -544,4 +582,109 @@ void tr_rk_report_json(void *obj, const tr_rk_report *r) {
     cJSON_AddNumberToObject(o, "rows_s", r->t_rows);
     cJSON_AddNumberToObject(o, "train_s", r->t_train);
     cJSON_AddNumberToObject(o, "eval_s", r->t_eval);
+}
+
+void tr_rk_nbr_free(tr_rk_nbr *n) {
+    free(n->off);
+    free(n->idx);
+    free(n->val);
+    memset(n, 0, sizeof *n);
+}
+
+int tr_rk_serving_nbr(const st_history *h, const tr_samples *s, tr_rk_nbr *out, char *err,
+                      size_t errlen) {
+    int P = h->n_products, rc = NB_OK;
+    memset(out, 0, sizeof *out);
+    tr_popularity pop = {0};
+    tr_bl_ws *ws = NULL;
+    tr_tifu *t = NULL;
+    tr_tifu_params tp;
+    tr_tifu_defaults(&tp);
+    tp.alpha = 0;
+    int32_t *ref_users = nb_xmalloc(((size_t)s->n_train + 1) * sizeof *ref_users);
+    int64_t *ref_end = nb_xmalloc(((size_t)s->n_train + 1) * sizeof *ref_end);
+    int32_t *list = nb_xmalloc((size_t)P * sizeof *list);
+    float *score = nb_xmalloc((size_t)P * sizeof *score);
+    uint8_t *own = nb_xcalloc((size_t)P, 1);
+    int64_t cap = 1024;
+    for (int i = 0; i < s->n_train; i++) ref_users[i] = s->train[i].user, ref_end[i] = s->train[i].target;
+    out->n_users = h->n_users;
+    out->off = nb_xcalloc((size_t)h->n_users + 1, sizeof *out->off);
+    out->idx = nb_xmalloc((size_t)cap * sizeof *out->idx);
+    out->val = nb_xmalloc((size_t)cap * sizeof *out->val);
+    rc = tr_popularity_build(&pop, h, err, errlen);
+    if (rc == NB_OK) rc = tr_bl_ws_new(&ws, P, err, errlen);
+    if (rc == NB_OK) rc = tr_tifu_build(&t, h, ref_users, ref_end, s->n_train, &tp, err, errlen);
+    int64_t n = 0;
+    int32_t *ki = nb_xmalloc((size_t)P * sizeof *ki);
+    float *kv = nb_xmalloc((size_t)P * sizeof *kv);
+    for (int u = 0; u < h->n_users && rc == NB_OK; u++) {
+        int64_t end = h->user_order_off[u + 1];
+        int nl = 0;
+        rc = tr_tifu_score(t, &pop, h, u, end, ws, P, list, score, &nl, err, errlen);
+        if (rc) break;
+        int k = keep_nbr(h, u, end, list, score, nl, own, ki, kv);
+        while (n + k > cap) {
+            cap *= 2;
+            out->idx = nb_xrealloc(out->idx, (size_t)cap * sizeof *out->idx);
+            out->val = nb_xrealloc(out->val, (size_t)cap * sizeof *out->val);
+        }
+        memcpy(out->idx + n, ki, (size_t)k * sizeof *ki);
+        memcpy(out->val + n, kv, (size_t)k * sizeof *kv);
+        n += k;
+        out->off[u + 1] = n;
+    }
+    free(ki);
+    free(kv);
+    if (rc) tr_rk_nbr_free(out);
+    tr_popularity_free(&pop);
+    tr_bl_ws_free(ws);
+    tr_tifu_free(t);
+    free(ref_users);
+    free(ref_end);
+    free(list);
+    free(score);
+    free(own);
+    return rc;
+}
+
+int tr_rk_print_user(FILE *out, tr_rk_serving *rs, tr_scorer *sc, sqlite3 *db, int64_t model_id,
+                     uint32_t crc, const st_history *h, int u, const int32_t *cos, int n_cos,
+                     int k, char *err, size_t errlen) {
+    int P = h->n_products;
+    tr_rk_user ru = {0};
+    int32_t *ni = nb_xmalloc((size_t)P * sizeof *ni), *top = NULL;
+    float *nv = nb_xmalloc((size_t)P * sizeof *nv), *prob = nb_xmalloc((size_t)P * sizeof *prob);
+    float *score = nb_xmalloc((size_t)P * sizeof *score);
+    int rc = tr_rk_user_init(&ru, h, err, errlen);
+    if (rc == NB_OK)
+        rc = tr_rk_serving_rank(rs, &ru, sc, db, model_id, h, u, h->user_order_off[u + 1], cos,
+                                n_cos, ni, nv, prob, score, err, errlen);
+    if (rc == NB_ENOTFOUND) {
+        fprintf(out, "{\"user_id\": %d, \"model\": \"%08x\", \"ranking\": \"%s\", "
+                     "\"cold_start\": true, \"top_k\": []}\n", h->user_ids[u], crc, rs->shipped);
+        rc = NB_OK;
+        goto done;
+    }
+    if (rc) goto done;
+    top = nb_xmalloc(((size_t)k + 1) * sizeof *top);
+    int m = tr_rk_top(&ru, score, k, top);
+    fprintf(out, "{\"user_id\": %d, \"model\": \"%08x\", \"ranking\": \"%s\", \"top_k\": [",
+            h->user_ids[u], crc, rs->shipped);
+    for (int i = 0; i < m; i++) {
+        int c = top[i];
+        uint8_t sr = ru.src[c];
+        fprintf(out, "%s{\"product_id\": %d, \"score\": %.9g, \"source\": \"%s\"}", i ? ", " : "",
+                h->product_ids[ru.cand[c]], (double)score[c],
+                sr & TR_RK_SRC_OWN ? "own" : sr & TR_RK_SRC_NBR ? "neighbours" : "model");
+    }
+    fprintf(out, "]}\n");
+done:
+    tr_rk_user_free(&ru);
+    free(ni);
+    free(nv);
+    free(prob);
+    free(score);
+    free(top);
+    return rc;
 }

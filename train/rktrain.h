@@ -75,6 +75,38 @@ typedef struct {
 int tr_rk_run(const tr_rk_args *a, tr_ranker *ranker, tr_rk_pstats *ps_all, tr_rk_report *rep,
               char *err, size_t errlen);
 
+/* Every user's neighbour part for serving (the history end = the user's last order): the
+ * neighbour scores of the user's own products and of the TR_RK_NBR_TOP best unseen ones,
+ * from the same reference set as the evaluation (the training users before their targets).
+ * Users are h's; user u's pairs are [off[u], off[u+1]). */
+typedef struct {
+    int n_users;
+    int64_t *off;
+    int32_t *idx;
+    float *val;
+} tr_rk_nbr;
+/* Returns NB_OK (out owns its arrays; free with tr_rk_nbr_free) or an error from TIFU-KNN. */
+int tr_rk_serving_nbr(const st_history *h, const tr_samples *s, tr_rk_nbr *out, char *err,
+                      size_t errlen);
+void tr_rk_nbr_free(tr_rk_nbr *n);
+
+/* nb-train --score-user with a registered ranking stage: prints {"user_id", "model",
+ * "ranking" ("ranker" or the shipped baseline), "top_k": [{"product_id", "score",
+ * "source"}...]} for user u of h (whole store) at the end of its history, over the
+ * cosine candidate set cos[n_cos]. Returns NB_OK (a cold-start user prints an empty list
+ * with "cold_start": true) or an error. */
+#include "rkserve.h"
+int tr_rk_print_user(FILE *out, tr_rk_serving *rs, tr_scorer *sc, sqlite3 *db, int64_t model_id,
+                     uint32_t crc, const st_history *h, int u, const int32_t *cos, int n_cos,
+                     int k, char *err, size_t errlen);
+
+/* The ranker's product statistics over the users of train[0..n_train) (each counted once,
+ * its orders up to and including its eval_set=train order): *all over all of them, oof[k]
+ * over those outside fold k (what the training rows of fold k's users see). Returns NB_OK
+ * (free each with tr_rk_pstats_free) or NB_EINVAL. */
+int tr_rk_oof_stats(const st_history *h, const tr_sample *train, int n_train, tr_rk_pstats *all,
+                    tr_rk_pstats oof[TR_RK_FOLDS], char *err, size_t errlen);
+
 /* The fold of a user id, 0..TR_RK_FOLDS-1. */
 int tr_rk_fold(int32_t user_id);
 

@@ -1,0 +1,44 @@
+/* rkscore.c -- one user's ranking-stage scores (rkscore.h). */
+#include "rkscore.h"
+#include "nb_err.h"
+
+#include <math.h>
+#include <string.h>
+
+int tr_rk_score_user(tr_rk_user *ru, tr_ranker *rk, tr_scorer *sc, const st_history *h, int u,
+                     int64_t hist_end, const tr_rk_pstats *ps, const int32_t *nbr_idx,
+                     const float *nbr_val, int n_nbr, const int32_t *cos, int n_cos,
+                     float *prob, float *out, char *err, size_t errlen) {
+    int rc = NB_OK;
+    if (sc) {
+        /* every product, exactly as the evaluation scores it (train/rktrain.c) */
+        rc = tr_score_user(sc, h, u, hist_end, NULL, 0, prob, err, errlen);
+        if (rc) return rc;
+    }
+    rc = tr_rk_user_build(ru, h, u, hist_end, ps, nbr_idx, nbr_val, n_nbr, cos, n_cos,
+                          sc ? prob : NULL, 1, err, errlen);
+    if (rc) return rc;
+    if (ru->n == 0) return nb_err(err, errlen, NB_ENOTFOUND, "user %d has no history", h->user_ids[u]);
+    if (rk) rc = tr_ranker_predict(rk, ru->x, ru->n, out, err, errlen);
+    return rc;
+}
+
+int tr_rk_baseline_scores(const tr_rk_user *ru, const char *name, float *out, char *err,
+                          size_t errlen) {
+    int which = !strcmp(name, "P-TopFreq") ? 0 : !strcmp(name, "TIFU-KNN") ? 1
+              : !strcmp(name, "G-TopFreq") ? 2 : -1;
+    if (which < 0) return nb_err(err, errlen, NB_EINVAL, "unknown shipped ranking '%s'", name);
+    for (int c = 0; c < ru->n; c++) {
+        const float *x = ru->x + (size_t)c * TR_RK_NF;
+        if (which == 0) {
+            /* recency breaks ties between equal shares: 1e-3 / (1 + since) < any share step */
+            double since = isnan(x[TR_RK_SINCE]) ? 1e9 : x[TR_RK_SINCE];
+            out[c] = (float)(x[TR_RK_SHARE] + (x[TR_RK_SHARE] > 0 ? 1e-4 / (1.0 + since) : 0));
+        } else if (which == 1) {
+            out[c] = (float)(0.9 * x[TR_RK_TIFU_OWN] + 0.1 * x[TR_RK_TIFU_NBR]);
+        } else {
+            out[c] = x[TR_RK_P_POP];
+        }
+    }
+    return NB_OK;
+}

@@ -1,0 +1,87 @@
+/* rkserve.c -- the ranking stage at serving time (rkserve.h). */
+#include "rkserve.h"
+#include "nb_err.h"
+#include "rkscore.h"
+#include "rkstore.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void tr_rk_serving_free(tr_rk_serving *s) {
+    tr_ranker_free(&s->rk);
+    tr_rk_pstats_free(&s->ps);
+    free(s->path);
+    memset(s, 0, sizeof *s);
+}
+
+int tr_rk_serving_open(tr_rk_serving *s, sqlite3 *db, int64_t model_id,
+                       const st_history *catalog, char *err, size_t errlen) {
+    memset(s, 0, sizeof *s);
+    uint32_t want = 0, got = 0;
+    int rc = st_rk_load_model(db, model_id, &s->path, &want, s->shipped, sizeof s->shipped,
+                              err, errlen);
+    if (rc == NB_ENOTFOUND) return NB_OK;   /* no ranking stage: the model serves */
+    if (rc) goto done;
+    rc = tr_ranker_load(&s->rk, s->path, &got, err, errlen);
+    if (rc) goto done;
+    if (got != want) {
+        rc = nb_err(err, errlen, NB_EMISMATCH,
+                    "%s: ranker file checksum %08x, the store registered %08x with the model "
+                    "(the file was replaced or corrupted: retrain, or restore the file)",
+                    s->path, got, want);
+        goto done;
+    }
+    s->crc = got;
+    int P = catalog->n_products;
+    s->ps.n_products = P;
+    s->ps.pop = nb_xmalloc((size_t)P * sizeof(float));
+    s->ps.reorder = nb_xmalloc((size_t)P * sizeof(float));
+    s->ps.rebuy = nb_xmalloc((size_t)P * sizeof(float));
+    rc = st_rk_load_pstats(db, model_id, catalog, s->ps.pop, s->ps.reorder, s->ps.rebuy, err,
+                           errlen);
+    if (rc) goto done;
+    s->ship_ranker = !strcmp(s->shipped, "ranker");
+    s->present = 1;
+done:
+    if (rc) tr_rk_serving_free(s);
+    return rc;
+}
+
+int tr_rk_serving_rank(tr_rk_serving *s, tr_rk_user *ru, tr_scorer *sc, sqlite3 *db,
+                       int64_t model_id, const st_history *h, int u, int64_t hist_end,
+                       const int32_t *cos, int n_cos, int32_t *nbr_idx, float *nbr_val,
+                       float *prob, float *score, char *err, size_t errlen) {
+    int nn = 0;
+    int rc = st_rk_load_nbr(db, model_id, h, h->user_ids[u], nbr_idx, nbr_val, h->n_products,
+                            &nn, err, errlen);
+    if (rc == NB_OK)
+        rc = tr_rk_score_user(ru, s->ship_ranker ? &s->rk : NULL, sc, h, u, hist_end, &s->ps,
+                              nbr_idx, nbr_val, nn, cos, n_cos, prob, score, err, errlen);
+    if (rc == NB_OK && !s->ship_ranker)
+        rc = tr_rk_baseline_scores(ru, s->shipped, score, err, errlen);
+    return rc;
+}
+
+int tr_rk_top(const tr_rk_user *ru, const float *score, int k, int32_t *top) {
+    if (k > ru->n) k = ru->n;
+    /* insertion selection: k is small (a response) */
+    int m = 0;
+    for (int c = 0; c < ru->n; c++) {
+        int j = m < k ? m++ : k;
+        if (j == k) {
+            int w = top[k - 1];
+            if (!(score[c] > score[w] || (score[c] == score[w] && ru->cand[c] < ru->cand[w])))
+                continue;
+            j = k - 1;
+        }
+        while (j > 0) {
+            int w = top[j - 1];
+            if (score[c] > score[w] || (score[c] == score[w] && ru->cand[c] < ru->cand[w]))
+                top[j] = w, j--;
+            else
+                break;
+        }
+        top[j] = c;
+    }
+    return m;
+}

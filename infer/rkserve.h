@@ -1,0 +1,50 @@
+/* rkserve.h -- the ranking stage at serving time (nb-serve, nb-train --score-user): the
+ * registered ranker file and statistics, and one user's ranked candidates. */
+#ifndef TR_RKSERVE_H
+#define TR_RKSERVE_H
+
+#include <sqlite3.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "history.h"
+#include "ranker.h"
+#include "rkfeat.h"
+#include "score.h"
+
+typedef struct {
+    int present;            /* a ranker is registered with the model */
+    int ship_ranker;        /* 1: the trees rank; 0: baseline `shipped` ranks (safeguard) */
+    char shipped[32];       /* "ranker" or the baseline's name */
+    char *path;             /* ranker file */
+    uint32_t crc;
+    tr_ranker rk;
+    tr_rk_pstats ps;
+} tr_rk_serving;
+
+/* Loads model_id's ranking stage for catalog: registration, ranker file (its checksum must
+ * equal the registered one), product statistics. Returns NB_OK (present = 0 when nothing is
+ * registered, e.g. --ranker off or a store from before the ranking stage), NB_EMISMATCH (the
+ * file's checksum differs from the registered one: message names both and the file),
+ * NB_EIO / NB_EFORMAT (the file), NB_EDB. s owns everything; free with tr_rk_serving_free
+ * (safe on a zeroed s). */
+int tr_rk_serving_open(tr_rk_serving *s, sqlite3 *db, int64_t model_id,
+                       const st_history *catalog, char *err, size_t errlen);
+void tr_rk_serving_free(tr_rk_serving *s);
+
+/* Ranks user u of h (whose catalogue arrays are the served catalogue's) for the order after
+ * [start, hist_end): the stored neighbour pairs of the user, the cosine candidate set
+ * cos[n_cos], the model's probabilities through sc, then the trees (or the shipped baseline's
+ * scores). On return ru holds the candidates and score[ru->n] their scores (ranker
+ * probabilities, or the baseline's scores). Scratch: nbr_idx/nbr_val/prob [n_products].
+ * Returns NB_OK, NB_ENOTFOUND (cold start) or an error. */
+int tr_rk_serving_rank(tr_rk_serving *s, tr_rk_user *ru, tr_scorer *sc, sqlite3 *db,
+                       int64_t model_id, const st_history *h, int u, int64_t hist_end,
+                       const int32_t *cos, int n_cos, int32_t *nbr_idx, float *nbr_val,
+                       float *prob, float *score, char *err, size_t errlen);
+
+/* Writes into top[0..k) the positions in ru of the k best scores (score descending, ties by
+ * lower product index); returns k (<= ru->n). */
+int tr_rk_top(const tr_rk_user *ru, const float *score, int k, int32_t *top);
+
+#endif
