@@ -4,6 +4,7 @@
 #include "rkscore.h"
 #include "rkstore.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,7 +48,7 @@ done:
     return rc;
 }
 
-int tr_rk_serving_rank(tr_rk_serving *s, tr_rk_user *ru, tr_scorer *sc, sqlite3 *db,
+int tr_rk_serving_rank(tr_rk_serving *s, tr_ranker *rk, tr_rk_user *ru, tr_scorer *sc, sqlite3 *db,
                        int64_t model_id, const st_history *h, int u, int64_t hist_end,
                        const int32_t *cos, int n_cos, int32_t *nbr_idx, float *nbr_val,
                        float *prob, float *score, char *err, size_t errlen) {
@@ -55,7 +56,7 @@ int tr_rk_serving_rank(tr_rk_serving *s, tr_rk_user *ru, tr_scorer *sc, sqlite3 
     int rc = st_rk_load_nbr(db, model_id, h, h->user_ids[u], nbr_idx, nbr_val, h->n_products,
                             &nn, err, errlen);
     if (rc == NB_OK)
-        rc = tr_rk_score_user(ru, s->ship_ranker ? &s->rk : NULL, sc, h, u, hist_end, &s->ps,
+        rc = tr_rk_score_user(ru, s->ship_ranker ? rk : NULL, sc, h, u, hist_end, &s->ps,
                               nbr_idx, nbr_val, nn, cos, n_cos, prob, score, err, errlen);
     if (rc == NB_OK && !s->ship_ranker)
         rc = tr_rk_baseline_scores(ru, s->shipped, score, err, errlen);
@@ -84,4 +85,14 @@ int tr_rk_top(const tr_rk_user *ru, const float *score, int k, int32_t *top) {
         top[j] = c;
     }
     return m;
+}
+
+int tr_rk_explain(char *out, size_t outlen, const tr_explainer *x, const tr_features *f,
+                  const tr_rk_user *ru, int c) {
+    if (c < 0 || c >= ru->n) return -1;
+    if ((ru->src[c] & TR_RK_SRC_NBR) && !(ru->src[c] & TR_RK_SRC_OWN)) {
+        int n = snprintf(out, outlen, "people who buy what you buy also buy this");
+        return n < (int)outlen ? n : (int)outlen - 1;
+    }
+    return tr_explain(out, outlen, x, f, ru->cand[c]);
 }

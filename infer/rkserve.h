@@ -34,14 +34,23 @@ void tr_rk_serving_free(tr_rk_serving *s);
 
 /* Ranks user u of h (whose catalogue arrays are the served catalogue's) for the order after
  * [start, hist_end): the stored neighbour pairs of the user, the cosine candidate set
- * cos[n_cos], the model's probabilities through sc, then the trees (or the shipped baseline's
- * scores). On return ru holds the candidates and score[ru->n] their scores (ranker
+ * cos[n_cos], the model's probabilities through sc, then the trees rk (s->rk or a
+ * per-thread tr_ranker_clone of it: XGBoost's predictor is not shared between threads), or
+ * the shipped baseline's scores. On return ru holds the candidates and score[ru->n] their scores (ranker
  * probabilities, or the baseline's scores). Scratch: nbr_idx/nbr_val/prob [n_products].
  * Returns NB_OK, NB_ENOTFOUND (cold start) or an error. */
-int tr_rk_serving_rank(tr_rk_serving *s, tr_rk_user *ru, tr_scorer *sc, sqlite3 *db,
+int tr_rk_serving_rank(tr_rk_serving *s, tr_ranker *rk, tr_rk_user *ru, tr_scorer *sc, sqlite3 *db,
                        int64_t model_id, const st_history *h, int u, int64_t hist_end,
                        const int32_t *cos, int n_cos, int32_t *nbr_idx, float *nbr_val,
                        float *prob, float *score, char *err, size_t errlen);
+
+/* The explanation of candidate c of ru (rkfeat.h sources): a product proposed by the
+ * neighbour source that the user never bought gets "people who buy what you buy also buy
+ * this"; every other one tr_explain's text (explain.h: x and f as there). Returns as
+ * tr_explain. */
+#include "explain.h"
+int tr_rk_explain(char *out, size_t outlen, const tr_explainer *x, const tr_features *f,
+                  const tr_rk_user *ru, int c);
 
 /* Writes into top[0..k) the positions in ru of the k best scores (score descending, ties by
  * lower product index); returns k (<= ru->n). */

@@ -258,6 +258,7 @@ int srv_engine_open(srv_engine **out, const char *db_path, const char *model_pat
     snprintf(e->model_name, sizeof e->model_name, "%08" PRIx32, e->crc);
     rc = model_row_load(e, db, model_path, err, errlen);
     if (!rc) rc = tr_product_stats_load(&e->stats, db, e->model_id, &e->catalog, err, errlen);
+    if (!rc) rc = tr_rk_serving_open(&e->rks, db, e->model_id, &e->catalog, err, errlen);
     if (!rc) rc = tr_names_load(&e->names, db, &e->catalog, err, errlen);
     if (!rc) rc = names_load(&e->aisles, db, "SELECT aisle_id, name FROM aisles ORDER BY aisle_id",
                              err, errlen);
@@ -299,6 +300,13 @@ static void ctx_free(srv_ctx *c)
     free(c->prob);
     free(c->rank);
     free(c->basket);
+    tr_rk_user_free(&c->rku);
+    tr_ranker_free(&c->rk);
+    free(c->rk_ni);
+    free(c->rk_nv);
+    free(c->rk_prob);
+    free(c->rk_score);
+    free(c->rk_pos);
     free(c);
 }
 
@@ -314,6 +322,7 @@ void srv_engine_free(srv_engine *e)
     pthread_mutex_destroy(&e->lock);
     tr_names_free(&e->names);
     tr_product_stats_free(&e->stats);
+    tr_rk_serving_free(&e->rks);
     names_free(&e->aisles);
     names_free(&e->depts);
     free(e->pop_idx);
@@ -359,6 +368,16 @@ int srv_ctx_get(srv_engine *e, srv_ctx **out, char *err, size_t errlen)
     if (!rc && e->model.cfg.rep_features > 0) tr_scorer_set_rep(c->sc, srv_rep_cb, c, NULL);
     if (!rc) rc = tr_features_init(&c->feat, (int)P, err, errlen);
     if (!rc) rc = tr_ef1_new(&c->ef1, SRV_EF1_M, err, errlen);
+    if (!rc && e->rks.present) {
+        rc = tr_rk_user_init(&c->rku, &e->catalog, err, errlen);
+        if (!rc && e->rks.ship_ranker) rc = tr_ranker_clone(&c->rk, &e->rks.rk, err, errlen);
+        c->rk_ni = nb_xmalloc(P * sizeof *c->rk_ni);
+        c->rk_nv = nb_xmalloc(P * sizeof *c->rk_nv);
+        c->rk_prob = nb_xmalloc(P * sizeof *c->rk_prob);
+        c->rk_score = nb_xmalloc(P * sizeof *c->rk_score);
+        c->rk_pos = nb_xmalloc(P * sizeof *c->rk_pos);
+        for (size_t p = 0; p < P; p++) c->rk_pos[p] = -1;
+    }
     if (rc) {
         ctx_free(c);
         return rc;
@@ -382,9 +401,12 @@ int srv_engine_health(void *ctx, char **body, size_t *len)
 {
     srv_engine *e = ctx;
     srv_buf b = {0};
-    srv_buf_printf(&b, "{\"status\": \"ok\", \"model\": \"%s\", \"users\": %d, \"products\": %d, "
-                   "\"uptime_s\": %.0f}\n", e->model_name, e->n_users, e->catalog.n_products,
-                   nb_now() - e->t_start);
+    /* "ranking": what orders the responses -- the ranking stage's trees, the baseline its
+     * validation safeguard shipped instead, or the model alone (no ranking stage) */
+    srv_buf_printf(&b, "{\"status\": \"ok\", \"model\": \"%s\", \"ranking\": \"%s\", "
+                   "\"users\": %d, \"products\": %d, \"uptime_s\": %.0f}\n", e->model_name,
+                   e->rks.present ? e->rks.shipped : "model", e->n_users,
+                   e->catalog.n_products, nb_now() - e->t_start);
     *body = srv_buf_take(&b, len);
     return 200;
 }

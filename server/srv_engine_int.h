@@ -12,6 +12,7 @@
 #include "history.h"
 #include "nn.h"
 #include "repfeat.h"
+#include "rkserve.h"
 #include "score.h"
 #include "srv_engine.h"
 
@@ -46,6 +47,12 @@ typedef struct srv_ctx {
     void *rank;                /* [P] (prob, index) pairs being sorted */
     int32_t *basket;           /* [SRV_EF1_M] the expected-F1 choice */
     int req_k, req_mode;       /* the current request's k and basket mode (what it reads) */
+    /* the ranking stage (infer/rkserve.h), when one is registered */
+    tr_rk_user rku;            /* this request's candidates and features */
+    tr_ranker rk;              /* this thread's copy of the trees */
+    int32_t *rk_ni;            /* [P] scratch: the user's stored neighbour pairs */
+    float *rk_nv, *rk_prob, *rk_score;   /* [P] */
+    int32_t *rk_pos;           /* [P] product -> position in rku (-1), for the explanations */
 } srv_ctx;
 
 struct srv_engine {
@@ -56,6 +63,7 @@ struct srv_engine {
     nn_model model;            /* the loaded weights, shared read-only */
     nn_headq headq;            /* int8 copy of model's out.w for pruning, shared read-only */
     tr_product_stats stats;    /* the global product statistics stored with the model */
+    tr_rk_serving rks;         /* the ranking stage registered with the model (or none) */
     tr_explainer explainer;    /* borrows model's embeddings and names */
     uint32_t crc;
     char model_name[9];

@@ -43,7 +43,10 @@ static void write_item(srv_buf *b, const srv_engine *e, srv_ctx *c, const ranked
     srv_buf_printf(b, ", \"score\": %.9g", (double)r->p);
     if (with_why) {
         char why[256];
-        if (tr_explain(why, sizeof why, &e->explainer, &c->feat, i) < 0) why[0] = '\0';
+        int pos = e->rks.present ? c->rk_pos[i] : -1;   /* the ranking stage's candidate */
+        if ((pos >= 0 ? tr_rk_explain(why, sizeof why, &e->explainer, &c->feat, &c->rku, pos)
+                      : tr_explain(why, sizeof why, &e->explainer, &c->feat, i)) < 0)
+            why[0] = '\0';
         SRV_BUF_LIT(b, ", \"why\": ");
         srv_buf_str(b, why);
     }
@@ -92,6 +95,35 @@ static void sort_prefix(ranked *rk, int n, int m)
     qsort(rk, (size_t)(m == lo ? m : hi), sizeof *rk, ranked_cmp);
 }
 
+/* rank_user with a registered ranking stage (infer/rkserve.h): the same candidates and
+ * scores as nb-train --score-user (tr_rk_serving_rank), every candidate scored; cand[n_cand]
+ * is the user's cosine candidate set. Returns as rank_user. */
+static int rank_user_stage(srv_engine *e, srv_ctx *c, const int32_t *cand, int n_cand,
+                           int need, int *cold, char *err, size_t errlen)
+{
+    ranked *rk = c->rank;
+    for (int i = 0; i < c->rku.n; i++) c->rk_pos[c->rku.cand[i]] = -1;   /* last request's */
+    c->rku.n = 0;
+    int rc = tr_rk_serving_rank(&e->rks, &c->rk, &c->rku, c->sc, c->db, e->model_id, &c->uh, 0,
+                                c->uh.user_order_off[1], cand, n_cand, c->rk_ni, c->rk_nv,
+                                c->rk_prob, c->rk_score, err, errlen);
+    *cold = rc == NB_ENOTFOUND;
+    if (*cold) {
+        c->rku.n = 0;
+        for (int i = 0; i < e->n_pop; i++) rk[i] = (ranked){e->pop_score[i], e->pop_idx[i]};
+        return e->n_pop;
+    }
+    if (rc) return rc;
+    int n = c->rku.n, above = 0;
+    for (int i = 0; i < n; i++) {
+        rk[i] = (ranked){c->rk_score[i], c->rku.cand[i]};
+        c->rk_pos[c->rku.cand[i]] = i;
+        above += c->rk_score[i] >= e->threshold;
+    }
+    sort_prefix(rk, n, need > above ? need : above);
+    return n;
+}
+
 /* Fills c->rank with the ranked candidates of the user in c->uh and returns how many, or a
  * negative NB_E* code (message in err). Only the first `need` entries are in rank order
  * (see sort_prefix), plus every entry at or above the basket threshold. Candidates that
@@ -114,6 +146,7 @@ static int rank_user(srv_engine *e, srv_ctx *c, int32_t user_id, int need, int *
         rc = NB_OK;
     }
     if (rc) return rc;
+    if (e->rks.present) return rank_user_stage(e, c, cand, n_cand, need, cold, err, errlen);
     /* what the response reads: threshold mode the top k and the basket, expected-F1 mode
      * the top `need` (>= SRV_EF1_M); the survivors' indices overwrite cand_idx
      * (tr_score_user_top allows idx == cand) */

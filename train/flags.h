@@ -30,6 +30,7 @@ typedef struct {
     int basket_ef1;         /* --basket expected-f1 */
     int ranker;             /* --ranker on: the ranking stage (train/rktrain.h) */
     int ranker_ablation;    /* --ranker-ablation: also its variants */
+    const char *ranker_rows;   /* --ranker-rows last | prev | both (NULL: the default) */
 } tr_flags;
 
 /* Fills f with every default. */

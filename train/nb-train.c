@@ -370,6 +370,8 @@ static int train(tr_flags *f, char *err, size_t errlen) {
         tr_rk_args ra = {.h = &h, .s = &s, .cands = &cands, .sc = sc,
                          .ablation = f->ranker_ablation, .threshold = f->threshold, .log = log};
         tr_ranker_defaults(&ra.prm);
+        rc = tr_rk_rows_parse(f->ranker_rows, &ra.rows, err, errlen);
+        if (rc) goto done;
         ra.prm.seed = (int)(f->seed & 0x7fffffff);
         rc = tr_rk_run(&ra, &rkm, &rkps, &rk, err, errlen);
         if (rc == NB_OK) rc = tr_rk_serving_nbr(&h, &s, &rknbr, err, errlen);

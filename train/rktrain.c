@@ -16,6 +16,14 @@ const char *const tr_rkv_names[TR_RK_NV] = {"ranker", "ranker -model", "ranker o
 
 #define EF1_M 200
 
+int tr_rk_rows_parse(const char *v, int *rows, char *err, size_t errlen) {
+    if (!v || !strcmp(v, "prev")) *rows = TR_RK_ROWS_PREV;
+    else if (!strcmp(v, "last")) *rows = TR_RK_ROWS_LAST;
+    else if (!strcmp(v, "both")) *rows = TR_RK_ROWS_BOTH;
+    else return nb_err(err, errlen, NB_EINVAL, "--ranker-rows: '%s' is not last|prev|both", v);
+    return NB_OK;
+}
+
 int tr_rk_fold(int32_t user_id) {
     /* its own constant: unrelated to the train/val/test split's hash (split.c) */
     return (int)(nb_hash64((uint64_t)(uint32_t)user_id ^ 0xf01d5eedull) % TR_RK_FOLDS);
@@ -361,7 +369,24 @@ int tr_rk_run(const tr_rk_args *a, tr_ranker *ranker, tr_rk_pstats *ps_all, tr_r
 
     /* rows */
     int64_t hv[TR_RK_NCOV] = {0}, ht[TR_RK_NCOV] = {0}, htr[TR_RK_NCOV] = {0}, ntv = 0, ntt = 0, ntr = 0;
-    rc = gen_rows(&R, s->train, s->n_train, fps, 1, TR_RK_MAX_TRAIN_ROWS, &tr, htr, &ntr, err, errlen);
+    /* the earlier time point of each training user: its last order with items before the
+     * target that has an order with items before it */
+    tr_sample *prev = nb_xmalloc(((size_t)s->n_train + 1) * sizeof *prev);
+    int n_prev = 0;
+    for (int i = 0; i < s->n_train; i++) {
+        int u = s->train[i].user;
+        int64_t o0 = h->user_order_off[u], t = s->train[i].target - 1;
+        while (t > o0 && h->order_item_off[t + 1] == h->order_item_off[t]) t--;
+        int64_t before = 0;
+        for (int64_t o = o0; o < t; o++) before += h->order_item_off[o + 1] > h->order_item_off[o];
+        if (t > o0 && before > 0) prev[n_prev++] = (tr_sample){u, t};
+    }
+    if (a->rows & TR_RK_ROWS_PREV)
+        rc = gen_rows(&R, prev, n_prev, fps, 1, TR_RK_MAX_TRAIN_ROWS, &tr, htr, &ntr, err, errlen);
+    free(prev);
+    if (rc == NB_OK && (a->rows & TR_RK_ROWS_LAST))
+        rc = gen_rows(&R, s->train, s->n_train, fps, 1, TR_RK_MAX_TRAIN_ROWS, &tr, htr, &ntr,
+                      err, errlen);
     if (rc == NB_OK) rc = gen_rows(&R, s->val, s->n_val, ps_all, 0, INT64_MAX, &va, hv, &ntv, err, errlen);
     if (rc == NB_OK) rc = gen_rows(&R, s->test, s->n_test, ps_all, 0, INT64_MAX, &te, ht, &ntt, err, errlen);
     if (rc) goto done;
@@ -658,7 +683,7 @@ int tr_rk_print_user(FILE *out, tr_rk_serving *rs, tr_scorer *sc, sqlite3 *db, i
     float *score = nb_xmalloc((size_t)P * sizeof *score);
     int rc = tr_rk_user_init(&ru, h, err, errlen);
     if (rc == NB_OK)
-        rc = tr_rk_serving_rank(rs, &ru, sc, db, model_id, h, u, h->user_order_off[u + 1], cos,
+        rc = tr_rk_serving_rank(rs, &rs->rk, &ru, sc, db, model_id, h, u, h->user_order_off[u + 1], cos,
                                 n_cos, ni, nv, prob, score, err, errlen);
     if (rc == NB_ENOTFOUND) {
         fprintf(out, "{\"user_id\": %d, \"model\": \"%08x\", \"ranking\": \"%s\", "

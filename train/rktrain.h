@@ -35,6 +35,15 @@
 #define TR_RK_FOLDS 5
 #define TR_RK_MAX_TRAIN_ROWS 3000000
 
+/* Training rows: the target order of each training user (LAST), the order with items
+ * before it (PREV: the features see the history before that order; the CNN->GRU model never
+ * had that order as a label, so its input is out of sample there as it is for served users),
+ * or both. */
+enum { TR_RK_ROWS_LAST = 1, TR_RK_ROWS_PREV = 2, TR_RK_ROWS_BOTH = 3 };
+/* Parses "last" | "prev" | "both" (NULL: the default, prev). Returns NB_OK or NB_EINVAL
+ * naming --ranker-rows. */
+int tr_rk_rows_parse(const char *v, int *rows, char *err, size_t errlen);
+
 /* The ranker variants measured. */
 enum { TR_RKV_FULL, TR_RKV_NOMODEL, TR_RKV_OWNONLY, TR_RK_NV };
 extern const char *const tr_rkv_names[TR_RK_NV];   /* "ranker", "ranker -model", ... */
@@ -63,6 +72,7 @@ typedef struct {
     const tr_cands *cands;   /* the cosine candidate table (cos source) */
     tr_scorer *sc;           /* the calibrated CNN->GRU model, or NULL (no model input) */
     int ablation;            /* also train and measure the other variants */
+    int rows;                /* TR_RK_ROWS_*: which orders of the training users give rows */
     double threshold;        /* basket threshold on ranker probabilities */
     tr_ranker_params prm;
     FILE *log;               /* progress, or NULL */
