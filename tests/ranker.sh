@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# ranker.sh -- the ranking stage end to end (issue 10): the safeguard (a data set on which a
+# baseline is perfect must ship that baseline, and say so in the report, --score-user and
+# /health), the registration (ranker file beside the weights, its checksum in the store,
+# neighbour rows for every user), served scores equal to nb-train --score-user, and
+# nb-serve's refusal of a ranker file whose checksum differs from the registered one.
+set -uo pipefail
+source tests/lib.sh
+
+for p in nb-synth nb-import nb-train nb-serve; do
+    if [[ ! -x $NB_BIN/$p ]]; then t_skip ranker "$NB_BIN/$p not built"; t_exit; fi
+done
+D=$T_TMP
+J() { /usr/bin/python3 -c "import json,sys; d=json.load(open(sys.argv[1])); $1" "${@:2}"; }
+SMALL=(--epochs 1 --emb 8 --cnn-out 16 --gru-hidden 16 --gru-layers 1 --head 16
+       --candidates 100 --threads 1 --quiet)
+
+# ---- the safeguard: every user buys the same 3 products in every order, so P-TopFreq
+# (and TIFU-KNN) rank the next basket perfectly; the ranker cannot be ahead, so the
+# baseline ships ------------------------------------------------------------------------------
+mkdir -p "$D/same"
+/usr/bin/python3 - "$D/same" <<'PY'
+import sys, random
+d = sys.argv[1]
+rnd = random.Random(5)
+P, U, N = 60, 400, 6
+with open(d + "/products.csv", "w") as f:
+    f.write("product_id,product_name,aisle_id,department_id\n")
+    for p in range(1, P + 1): f.write("%d,item %d,1,1\n" % (p, p))
+open(d + "/aisles.csv", "w").write("aisle_id,aisle\n1,all\n")
+open(d + "/departments.csv", "w").write("department_id,department\n1,all\n")
+o = open(d + "/orders.csv", "w"); o.write("order_id,user_id,eval_set,order_number,order_dow,order_hour_of_day,days_since_prior_order\n")
+pr = open(d + "/order_products__prior.csv", "w"); pr.write("order_id,product_id,add_to_cart_order,reordered\n")
+tr = open(d + "/order_products__train.csv", "w"); tr.write("order_id,product_id,add_to_cart_order,reordered\n")
+oid = 0
+for u in range(1, U + 1):
+    basket = rnd.sample(range(1, P + 1), 3)
+    for n in range(1, N + 1):
+        oid += 1
+        last = n == N
+        o.write("%d,%d,%s,%d,1,10,%s\n" % (oid, u, "train" if last else "prior", n, "" if n == 1 else "7"))
+        for i, p in enumerate(basket):
+            (tr if last else pr).write("%d,%d,%d,%d\n" % (oid, p, i + 1, 0 if n == 1 else 1))
+PY
+if ! $NB_BIN/nb-train --csv "$D/same" --db "$D/same.db" --model "$D/same.nbw" \
+        --report "$D/same.json" "${SMALL[@]}" >"$D/same.out" 2>"$D/same.log"; then
+    t_fail safeguard_train "$(tail -3 "$D/same.log")"; t_exit
+fi
+t_eq safeguard_baseline_perfect "$(J 'print(d["ranker"]["validation_baselines"]["P-TopFreq"]["R@10"])' "$D/same.json")" 1
+t_eq safeguard_ships_baseline "$(J 'print(d["ranker"]["shipped"])' "$D/same.json")" P-TopFreq
+t_contains safeguard_table "$(cat "$D/same.out")" "P-TopFreq ships"
+t_eq safeguard_registered "$(sqlite3 "$D/same.db" "SELECT shipped FROM ranker_models")" P-TopFreq
+U1=$(sqlite3 "$D/same.db" "SELECT MIN(user_id) FROM users")
+want=$(sqlite3 "$D/same.db" "SELECT group_concat(product_id) FROM (SELECT DISTINCT i.product_id
+  FROM orders o JOIN order_items i USING(order_id) WHERE o.user_id = $U1 ORDER BY i.product_id)")
+$NB_BIN/nb-train --db "$D/same.db" --model "$D/same.nbw" --score-user "$U1" --k 3 >"$D/su.json"
+t_eq safeguard_score_user "$(J 'print(d["ranking"], ",".join(str(p) for p in sorted(x["product_id"] for x in d["top_k"])))' "$D/su.json")" \
+    "P-TopFreq $want"
+
+# ---- a ranker that ships: registration, parity with nb-serve, checksum refusal ------------
+if ! $NB_BIN/nb-synth --users 300 --seed 11 --out "$D/csv" >/dev/null 2>&1 ||
+   ! $NB_BIN/nb-import --csv "$D/csv" --db "$D/nb.db" --quiet >/dev/null 2>&1; then
+    t_fail synth_import "nb-synth / nb-import failed"; t_exit
+fi
+if ! $NB_BIN/nb-train --db "$D/nb.db" --model "$D/m.nbw" --report "$D/m.json" "${SMALL[@]}" \
+        >"$D/m.out" 2>"$D/m.log"; then
+    t_fail train "$(tail -3 "$D/m.log")"; t_exit
+fi
+t_check ranker_file_beside_weights test -s "$D/m.nbw.xgb"
+t_eq ranker_registered "$(sqlite3 "$D/nb.db" "SELECT count(*), path LIKE '%m.nbw.xgb' FROM ranker_models")" "1|1"
+t_eq neighbour_rows "$(sqlite3 "$D/nb.db" "SELECT count(*) > 0.9 * (SELECT count(*) FROM users) FROM neighbour_cands")" 1
+t_eq ranker_stats_rows "$(sqlite3 "$D/nb.db" "SELECT (SELECT count(*) FROM ranker_product_stats) = (SELECT count(*) FROM products)")" 1
+SHIPPED=$(sqlite3 "$D/nb.db" "SELECT shipped FROM ranker_models")
+mapfile -t USERS < <(sqlite3 "$D/nb.db" "SELECT DISTINCT o.user_id FROM orders o JOIN order_items i
+  USING(order_id) ORDER BY o.user_id LIMIT 5")
+
+LOG=$D/serve.log
+$NB_BIN/nb-serve --db "$D/nb.db" --model "$D/m.nbw" --port 0 --threads 2 2>"$LOG" &
+PID=$!
+trap 'kill $PID 2>/dev/null; rm -rf "$T_TMP"' EXIT
+PORT=
+for _ in $(seq 300); do
+    PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$LOG")
+    [[ -n $PORT ]] && break
+    kill -0 $PID 2>/dev/null || break
+    sleep 0.1
+done
+if [[ -z $PORT ]]; then t_fail serve_start "$(tail -5 "$LOG")"; t_exit; fi
+URL=http://127.0.0.1:$PORT
+curl -s -o "$D/h.json" "$URL/health"
+t_eq health_says_ranking "$(J 'print(d["ranking"])' "$D/h.json")" "$SHIPPED"
+same=0
+for u in "${USERS[@]}"; do
+    curl -s -o "$D/r.json" -X POST -H 'Content-Type: application/json' \
+        --data-binary "{\"user_id\": $u, \"k\": 15}" "$URL/recommend"
+    $NB_BIN/nb-train --db "$D/nb.db" --model "$D/m.nbw" --score-user "$u" --k 15 >"$D/s.json"
+    a=$(J 'print([(x["product_id"], x["score"]) for x in d["top_k"]])' "$D/r.json")
+    b=$(J 'print([(x["product_id"], x["score"]) for x in d["top_k"]])' "$D/s.json")
+    if [[ "$a" == "$b" && "$a" != "[]" ]]; then same=$((same + 1)); else
+        echo "user $u: served $a"; echo "user $u: score-user $b"; fi
+done
+t_eq served_equals_score_user "$same" "${#USERS[@]}"
+kill $PID; wait $PID 2>/dev/null
+
+# a ranker file that is not the registered one is refused at start-up, naming the file
+cp "$D/m.nbw.xgb" "$D/keep.xgb"
+/usr/bin/python3 -c "
+import sys; b = bytearray(open(sys.argv[1], 'rb').read()); b[40] ^= 1; open(sys.argv[1], 'wb').write(b)" "$D/m.nbw.xgb"
+out=$(timeout 60 $NB_BIN/nb-serve --db "$D/nb.db" --model "$D/m.nbw" --port 0 2>&1); rc=$?
+if [[ $rc -ne 0 && "$out" == *"m.nbw.xgb"* && "$out" == *"checksum"* ]]; then t_ok serve_refuses_corrupt_ranker
+else t_fail serve_refuses_corrupt_ranker "rc=$rc ${out:0:300}"; fi
+# a valid ranker file that is not the registered one (another training's): same refusal
+$NB_BIN/nb-train --db "$D/same.db" --model "$D/other.nbw" "${SMALL[@]}" --seed 2 >/dev/null 2>&1
+cp "$D/other.nbw.xgb" "$D/m.nbw.xgb"
+out=$(timeout 60 $NB_BIN/nb-serve --db "$D/nb.db" --model "$D/m.nbw" --port 0 2>&1); rc=$?
+if [[ $rc -ne 0 && "$out" == *"registered"* ]]; then t_ok serve_refuses_unregistered_ranker
+else t_fail serve_refuses_unregistered_ranker "rc=$rc ${out:0:300}"; fi
+cp "$D/keep.xgb" "$D/m.nbw.xgb"
+t_exit
