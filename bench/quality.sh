@@ -15,7 +15,8 @@
 #   bench/quality.sh [EXTRA nb-train FLAGS...]
 # Env: SEEDS (default "1 2 3"), SETS (default "tafeng dunnhumby-cj dunnhumby-carbo synth"),
 # KEEP=DIR keeps the stores, reports and logs in DIR (default: a temporary directory, removed
-# at exit); a store already in KEEP is reused. Exit status: non-zero if any run fails.
+# at exit); a store already in KEEP is reused, and with REUSE=1 so is a run's report (to
+# split the runs over several invocations and tabulate them together). Exit status: non-zero if any run fails.
 # Takes ~1.5-3 hours on 2 busy cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,6 +47,7 @@ reports=()
 for s in "${sets[@]}"; do
     for seed in $SEEDS; do
         r=$tmp/$s-$seed
+        if [[ -n ${REUSE:-} && -s $r.json ]]; then reports+=("$s:$r.json"); continue; fi
         t0=$(date +%s)
         if ! "$BIN/nb-train" --db "$tmp/$s.db" --model "$r.nbw" --report "$r.json" \
                 --seed "$seed" --ranker-ablation --quiet "$@" >"$r.out" 2>"$r.log"; then
