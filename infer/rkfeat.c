@@ -404,3 +404,19 @@ int tr_rk_user_build(tr_rk_user *r, const st_history *h, int u, int64_t hist_end
     }
     return NB_OK;
 }
+
+int tr_rk_model_products(tr_rk_user *r, const st_history *h, int u, int64_t hist_end,
+                         const int32_t *nbr_idx, int n_nbr, const int32_t *cos, int n_cos,
+                         int32_t *out) {
+    priv_t *v = r->priv;
+    int n = 0;
+    int64_t o0 = h->user_order_off[u];
+    for (int64_t e = h->order_item_off[o0]; e < h->order_item_off[hist_end]; e++)
+        if (!v->taken[h->items[e]]) v->taken[h->items[e]] = 1, out[n++] = h->items[e];
+    for (int i = 0; i < n_nbr; i++)
+        if (!v->taken[nbr_idx[i]]) v->taken[nbr_idx[i]] = 1, out[n++] = nbr_idx[i];
+    for (int i = 0; i < n_cos; i++)
+        if (!v->taken[cos[i]]) v->taken[cos[i]] = 1, out[n++] = cos[i];
+    for (int i = 0; i < n; i++) v->taken[out[i]] = 0;
+    return n;
+}

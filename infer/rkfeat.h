@@ -126,4 +126,11 @@ int tr_rk_user_build(tr_rk_user *r, const st_history *h, int u, int64_t hist_end
                      int n_nbr, const int32_t *cos, int n_cos, const float *prob,
                      int with_unseen, char *err, size_t errlen);
 
+/* The products whose model probability tr_rk_user_build may read for user u (its own
+ * products before hist_end, nbr_idx, cos), each once, into out (capacity n_products);
+ * returns how many. Serving scores only these (bit for bit the values of a full scoring). */
+int tr_rk_model_products(tr_rk_user *r, const st_history *h, int u, int64_t hist_end,
+                         const int32_t *nbr_idx, int n_nbr, const int32_t *cos, int n_cos,
+                         int32_t *out);
+
 #endif

@@ -8,12 +8,18 @@
 int tr_rk_score_user(tr_rk_user *ru, tr_ranker *rk, tr_scorer *sc, const st_history *h, int u,
                      int64_t hist_end, const tr_rk_pstats *ps, const int32_t *nbr_idx,
                      const float *nbr_val, int n_nbr, const int32_t *cos, int n_cos,
-                     float *prob, float *out, char *err, size_t errlen) {
+                     float *prob, int32_t *list, float *out, char *err, size_t errlen) {
     int rc = NB_OK;
     if (sc) {
-        /* every product, exactly as the evaluation scores it (train/rktrain.c) */
-        rc = tr_score_user(sc, h, u, hist_end, NULL, 0, prob, err, errlen);
+        /* only the products the features read; each gets the bits the evaluation's scoring
+         * of every product gives it (score.h: candidate logits equal the full head's) */
+        if (u < 0 || u >= h->n_users || hist_end < h->user_order_off[u] ||
+            hist_end > h->user_order_off[u + 1])
+            return nb_err(err, errlen, NB_EINVAL, "ranker scoring: user %d / history end out of range", u);
+        int nl = tr_rk_model_products(ru, h, u, hist_end, nbr_idx, n_nbr, cos, n_cos, list);
+        rc = tr_score_user(sc, h, u, hist_end, list, nl, out, err, errlen);
         if (rc) return rc;
+        for (int i = 0; i < nl; i++) prob[list[i]] = out[i];
     }
     rc = tr_rk_user_build(ru, h, u, hist_end, ps, nbr_idx, nbr_val, n_nbr, cos, n_cos,
                           sc ? prob : NULL, 1, err, errlen);

@@ -12,14 +12,15 @@
 #include "score.h"
 
 /* Builds user u's candidates and features into ru (rkfeat.h; the CNN->GRU probabilities
- * from sc over every product, NULL sc: none) and, when rk is given, the ranker's
- * probabilities into out[ru->n] (capacity: n_products). prob: [n_products] scratch.
+ * from sc over the products the features read, tr_rk_model_products; NULL sc: none) and,
+ * when rk is given, the ranker's probabilities into out[ru->n] (capacity: n_products).
+ * prob: [n_products] scratch; list: [n_products] scratch.
  * Returns NB_OK, NB_ENOTFOUND (no history before hist_end: cold start) or an error from
  * the scoring, the features or XGBoost. */
 int tr_rk_score_user(tr_rk_user *ru, tr_ranker *rk, tr_scorer *sc, const st_history *h, int u,
                      int64_t hist_end, const tr_rk_pstats *ps, const int32_t *nbr_idx,
                      const float *nbr_val, int n_nbr, const int32_t *cos, int n_cos,
-                     float *prob, float *out, char *err, size_t errlen);
+                     float *prob, int32_t *list, float *out, char *err, size_t errlen);
 
 /* The shipped baseline's scores over ru's candidates, from their features, when the
  * selection kept a baseline (rktrain.h): "P-TopFreq" share (ties: fewer orders since the

@@ -51,13 +51,13 @@ done:
 int tr_rk_serving_rank(tr_rk_serving *s, tr_ranker *rk, tr_rk_user *ru, tr_scorer *sc, sqlite3 *db,
                        int64_t model_id, const st_history *h, int u, int64_t hist_end,
                        const int32_t *cos, int n_cos, int32_t *nbr_idx, float *nbr_val,
-                       float *prob, float *score, char *err, size_t errlen) {
+                       float *prob, int32_t *list, float *score, char *err, size_t errlen) {
     int nn = 0;
     int rc = st_rk_load_nbr(db, model_id, h, h->user_ids[u], nbr_idx, nbr_val, h->n_products,
                             &nn, err, errlen);
     if (rc == NB_OK)
         rc = tr_rk_score_user(ru, s->ship_ranker ? rk : NULL, sc, h, u, hist_end, &s->ps,
-                              nbr_idx, nbr_val, nn, cos, n_cos, prob, score, err, errlen);
+                              nbr_idx, nbr_val, nn, cos, n_cos, prob, list, score, err, errlen);
     if (rc == NB_OK && !s->ship_ranker)
         rc = tr_rk_baseline_scores(ru, s->shipped, score, err, errlen);
     return rc;

@@ -42,7 +42,7 @@ void tr_rk_serving_free(tr_rk_serving *s);
 int tr_rk_serving_rank(tr_rk_serving *s, tr_ranker *rk, tr_rk_user *ru, tr_scorer *sc, sqlite3 *db,
                        int64_t model_id, const st_history *h, int u, int64_t hist_end,
                        const int32_t *cos, int n_cos, int32_t *nbr_idx, float *nbr_val,
-                       float *prob, float *score, char *err, size_t errlen);
+                       float *prob, int32_t *list, float *score, char *err, size_t errlen);
 
 /* The explanation of candidate c of ru (rkfeat.h sources): a product proposed by the
  * neighbour source that the user never bought gets "people who buy what you buy also buy

@@ -53,6 +53,7 @@ typedef struct srv_ctx {
     int32_t *rk_ni;            /* [P] scratch: the user's stored neighbour pairs */
     float *rk_nv, *rk_prob, *rk_score;   /* [P] */
     int32_t *rk_pos;           /* [P] product -> position in rku (-1), for the explanations */
+    int32_t *rk_list;          /* [P] scratch: the products the model scores */
 } srv_ctx;
 
 struct srv_engine {

@@ -106,7 +106,7 @@ static int rank_user_stage(srv_engine *e, srv_ctx *c, const int32_t *cand, int n
     c->rku.n = 0;
     int rc = tr_rk_serving_rank(&e->rks, &c->rk, &c->rku, c->sc, c->db, e->model_id, &c->uh, 0,
                                 c->uh.user_order_off[1], cand, n_cand, c->rk_ni, c->rk_nv,
-                                c->rk_prob, c->rk_score, err, errlen);
+                                c->rk_prob, c->rk_list, c->rk_score, err, errlen);
     *cold = rc == NB_ENOTFOUND;
     if (*cold) {
         c->rku.n = 0;

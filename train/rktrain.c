@@ -681,10 +681,11 @@ int tr_rk_print_user(FILE *out, tr_rk_serving *rs, tr_scorer *sc, sqlite3 *db, i
     int32_t *ni = nb_xmalloc((size_t)P * sizeof *ni), *top = NULL;
     float *nv = nb_xmalloc((size_t)P * sizeof *nv), *prob = nb_xmalloc((size_t)P * sizeof *prob);
     float *score = nb_xmalloc((size_t)P * sizeof *score);
+    int32_t *list = nb_xmalloc((size_t)P * sizeof *list);
     int rc = tr_rk_user_init(&ru, h, err, errlen);
     if (rc == NB_OK)
         rc = tr_rk_serving_rank(rs, &rs->rk, &ru, sc, db, model_id, h, u, h->user_order_off[u + 1], cos,
-                                n_cos, ni, nv, prob, score, err, errlen);
+                                n_cos, ni, nv, prob, list, score, err, errlen);
     if (rc == NB_ENOTFOUND) {
         fprintf(out, "{\"user_id\": %d, \"model\": \"%08x\", \"ranking\": \"%s\", "
                      "\"cold_start\": true, \"top_k\": []}\n", h->user_ids[u], crc, rs->shipped);
@@ -710,6 +711,7 @@ done:
     free(nv);
     free(prob);
     free(score);
+    free(list);
     free(top);
     return rc;
 }
