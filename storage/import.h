@@ -12,11 +12,18 @@
  * two orders of one user with the same order_number, duplicate (order_id,
  * add_to_cart_order), eval_set not prior/train/test, order_dow 0..6, order_hour_of_day 0..23,
  * days_since_prior_order 0..30 ("15.0" and "15" both accepted; empty is NULL), reordered 0/1.
+ * Names (product_name, aisle, department) must be valid UTF-8 of at most ST_IMPORT_MAX_NAME
+ * bytes without control characters (an embedded NUL included): they are rejected, not
+ * repaired, so that what is served is exactly what the file says. Lines are bounded by
+ * ST_CSV_MAX_RECORD (csv.h).
  */
 #ifndef ST_IMPORT_H
 #define ST_IMPORT_H
 
 #include <stddef.h>
+
+/* The longest name accepted, in bytes: the longest Instacart product name has 159. */
+#define ST_IMPORT_MAX_NAME 1024
 
 typedef struct {
     long long departments, aisles, products;
