@@ -6,8 +6,10 @@
  * Orders and items flow through two threads: a parser (CSV, validation, id maps) and the
  * caller's thread, the only one that touches SQLite.
  * Memory: the id maps (32 to 64 bytes per order, per (user, order_number) pair, per user),
- * a bitmap of product ids, SQLite's page cache (IMP_CACHE_KIB) and a few row batches;
- * nothing grows with the number of item rows.
+ * a bitmap of product ids, SQLite's page cache (IMP_CACHE_KIB), a few row batches, the
+ * products of the largest order (duplicate check) and one CSV record (at most
+ * ST_CSV_MAX_RECORD bytes); nothing grows with the number of item rows or the length of a
+ * line.
  */
 #include "import.h"
 #include "atomic_file.h"
