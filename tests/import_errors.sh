@@ -231,6 +231,20 @@ if [[ -e "$store.tmp.$kpid" ]]; then
 else
     t_fail killed_import_leaves_tmp "the import was not caught running (no $store.tmp.$kpid)"
 fi
+# ... while SIGTERM or SIGHUP in the middle of an import removes the temporary store at once
+for sig in TERM HUP; do
+    "$NB_BIN/nb-import" --csv "$T_TMP/killed" --db "$store" --quiet >/dev/null 2>&1 &
+    kpid=$!
+    for _ in $(seq 1 500); do [[ -e "$store.tmp.$kpid" ]] && break; sleep 0.01; done
+    if [[ -e "$store.tmp.$kpid" ]]; then
+        kill -"$sig" "$kpid"; wait "$kpid"; rc=$?
+        t_eq "sig${sig}_import_exit" "$rc" $((128 + $(kill -l "$sig")))
+        t_eq "sig${sig}_import_no_stray_files" "$(ls "$T_TMP/db")" "store.db"
+    else
+        wait "$kpid"
+        t_fail "sig${sig}_import" "the import was not caught running (no $store.tmp.$kpid)"
+    fi
+done
 before=$(md5sum <"$store")
 
 # item 5: memory is bounded whatever the input: a 40 MiB line (it used to cost ~1 GB and end in

@@ -71,8 +71,15 @@ RUN=(--db "$DB" "${SMALL[@]}" --epochs 3 --patience 9 --seed 5)
 "$TRAIN" "${RUN[@]}" --model "$T_TMP/a.nbw" >/dev/null 2>&1 || t_fail resume_reference "run A failed"
 "$TRAIN" "${RUN[@]}" --model "$T_TMP/b.nbw" --stop-after 1 >/dev/null 2>&1
 t_eq stop_after_exit_3 $? 3
+# issue 15 item 8: a checkpoint's temporary file left by a killed run (dead pid) is removed by
+# the next run's checkpoint; one of a live process is not
+dead=$(bash -c 'echo $BASHPID')
+touch "$T_TMP/b.nbw.ckpt.tmp.$dead" "$T_TMP/b.nbw.ckpt.tmp.$$"
 "$TRAIN" "${RUN[@]}" --model "$T_TMP/b.nbw" --resume >/dev/null 2>&1
 t_eq resume_exit_0 $? 0
+t_check stale_ckpt_tmp_removed test ! -e "$T_TMP/b.nbw.ckpt.tmp.$dead"
+t_check live_ckpt_tmp_kept test -e "$T_TMP/b.nbw.ckpt.tmp.$$"
+rm -f "$T_TMP/b.nbw.ckpt.tmp.$$"
 t_check resume_identical_weights cmp "$T_TMP/a.nbw" "$T_TMP/b.nbw"
 # a real signal: SIGTERM once the first checkpoint exists
 "$TRAIN" "${RUN[@]}" --model "$T_TMP/c.nbw" >/dev/null 2>"$T_TMP/c.log" &
