@@ -129,6 +129,8 @@ int st_csv_open(st_csv *c, const char *path, char *err, size_t errlen) {
     c->next_line = 1;
     c->max_record = ST_CSV_MAX_RECORD;
     if (!c->path || !c->buf) {
+        close(c->fd); /* st_csv_close closes it only when path is set */
+        c->fd = -1;
         st_csv_close(c);
         return nb_err(err, errlen, NB_ENOMEM, "%s: out of memory for the read buffer", path);
     }

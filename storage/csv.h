@@ -52,14 +52,14 @@ typedef struct {
     char **hdr;
 } st_csv;
 
-/* Opens path for reading. Returns NB_OK, NB_ENOTFOUND (no such file) or NB_EIO, with a
+/* Opens path for reading. Returns NB_OK, NB_ENOTFOUND (no such file), NB_ENOMEM or NB_EIO, with a
  * message naming the file. On success the caller owns c and calls st_csv_close. On error c
  * holds nothing (st_csv_close is still safe). */
 int st_csv_open(st_csv *c, const char *path, char *err, size_t errlen);
 
 /* Reads the next record into c->nf / c->f. Returns 1 (a record), 0 (end of file) or
- * NB_EFORMAT (unterminated quote, text after a closing quote) / NB_EIO with
- * "<path>:<line>: ...". */
+ * NB_EFORMAT (unterminated quote, text after a closing quote, a record longer than
+ * c->max_record: "field <name>: too long") / NB_ENOMEM / NB_EIO with "<path>:<line>: ...". */
 int st_csv_read(st_csv *c, char *err, size_t errlen);
 
 /* Reads line 1 and checks that it is exactly the n column names `want` (in order). Returns
