@@ -119,7 +119,8 @@ static cJSON *report_obj(const tr_report *r) {
         cJSON_AddItemToObject(o, "model", mo);
         cJSON *bb = cJSON_AddObjectToObject(o, "baselines");
         for (int i = 0; i < TR_N_BL; i++)
-            cJSON_AddItemToObject(bb, tr_bl_names[i], metrics_obj(&r->bl[i], 0, 1));
+            if (r->bl[i].n > 0 || i != TR_BL_TIFU_TUNED)
+                cJSON_AddItemToObject(bb, tr_bl_names[i], metrics_obj(&r->bl[i], 0, 1));
         cJSON *cr = cJSON_AddObjectToObject(o, "candidate_recall");
         cJSON_AddNumberToObject(cr, "micro", r->cand_recall.micro);
         cJSON_AddNumberToObject(cr, "macro", r->cand_recall.macro);
@@ -135,6 +136,24 @@ static cJSON *report_obj(const tr_report *r) {
         cJSON_AddNumberToObject(be, "candidates_F1_example", r->model.ef1[1].f1_example);
         cJSON_AddNumberToObject(be, "mean_basket_size", r->model.ef1[0].mean_pred_size);
     }
+    if (r->have_tifu_tune) {
+        const tr_tifu_tune_result *t = &r->tifu_tune;
+        cJSON *tt = cJSON_AddObjectToObject(o, "tifu_tuning");
+        cJSON_AddNumberToObject(tt, "m", t->best.m);
+        cJSON_AddNumberToObject(tt, "r_b", t->best.r_b);
+        cJSON_AddNumberToObject(tt, "r_g", t->best.r_g);
+        cJSON_AddNumberToObject(tt, "k", t->best.k);
+        cJSON_AddNumberToObject(tt, "alpha", t->best.alpha);
+        cJSON_AddStringToObject(tt, "selected_on", "validation R@10, ties by NDCG@10");
+        cJSON_AddNumberToObject(tt, "val_R@10", t->val_r10);
+        cJSON_AddNumberToObject(tt, "val_NDCG@10", t->val_ndcg10);
+        cJSON_AddNumberToObject(tt, "default_val_R@10", t->def_r10);
+        cJSON_AddNumberToObject(tt, "default_val_NDCG@10", t->def_ndcg10);
+        cJSON_AddNumberToObject(tt, "configs", t->n_configs);
+        cJSON_AddNumberToObject(tt, "val_users", t->n_val);
+        cJSON_AddNumberToObject(tt, "ref_users", t->n_ref);
+        cJSON_AddNumberToObject(tt, "seconds", t->seconds);
+    }
     cJSON *c = cJSON_AddObjectToObject(o, "calibration");
     cJSON_AddNumberToObject(c, "calib_a", r->calib_a);
     cJSON_AddNumberToObject(c, "calib_b", r->calib_b);
@@ -149,6 +168,7 @@ static cJSON *report_obj(const tr_report *r) {
     cJSON_AddNumberToObject(tm, "calibration_s", r->t_calib);
     cJSON_AddNumberToObject(tm, "test_eval_s", r->t_eval);
     cJSON_AddNumberToObject(tm, "baselines_s", r->t_baselines);
+    cJSON_AddNumberToObject(tm, "tifu_tuning_s", r->t_tifu_tune);
     cJSON_AddNumberToObject(tm, "total_s", r->t_total);
     double sps = r->st->train_seconds > 0 && r->st->epochs_done > 0
                      ? (double)r->s->n_train * r->st->epochs_done / r->st->train_seconds
@@ -194,7 +214,16 @@ void tr_report_table(const tr_report *r, FILE *out) {
         fprintf(out, "%-16s %8s %8s %8s %8s %8s %8s %8s %8s\n", "", "F1_micro", "F1_macro",
                 "F1_ex", "P@10", "R@10", "NDCG@10", "HR@10", "R@20");
         row(out, "model", ef ? &mo->ef1[a] : &mo->thr[a]);
-        for (int i = 0; i < TR_N_BL; i++) row(out, tr_bl_names[i], &r->bl[i].thr[a]);
+        for (int i = 0; i < TR_N_BL; i++)
+            if (r->bl[i].n > 0 || i != TR_BL_TIFU_TUNED) row(out, tr_bl_names[i], &r->bl[i].thr[a]);
+    }
+    if (r->have_tifu_tune) {
+        const tr_tifu_tune_result *t = &r->tifu_tune;
+        fprintf(out, "\nTIFU-KNN tuned on %d validation users (%d reference, %d grid points, "
+                     "%.1fs): m %d r_b %.2f r_g %.2f k %d alpha %.2f; validation R@10 %.4f "
+                     "(default parameters %.4f)\n",
+                t->n_val, t->n_ref, t->n_configs, t->seconds, t->best.m, t->best.r_b,
+                t->best.r_g, t->best.k, t->best.alpha, t->val_r10, t->def_r10);
     }
     fprintf(out, "\ncandidate recall %.4f (mean set size %.0f); F1_example threshold %.4f, "
                  "expected-F1 %.4f; ECE %.4f -> %.4f (a=%.3f b=%.3f)\n",
