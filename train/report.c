@@ -150,6 +150,7 @@ static cJSON *report_obj(const tr_report *r) {
         cJSON_AddNumberToObject(tt, "default_val_R@10", t->def_r10);
         cJSON_AddNumberToObject(tt, "default_val_NDCG@10", t->def_ndcg10);
         cJSON_AddNumberToObject(tt, "configs", t->n_configs);
+        cJSON_AddNumberToObject(tt, "grid", t->n_grid);
         cJSON_AddNumberToObject(tt, "val_users", t->n_val);
         cJSON_AddNumberToObject(tt, "ref_users", t->n_ref);
         cJSON_AddNumberToObject(tt, "seconds", t->seconds);
@@ -219,10 +220,10 @@ void tr_report_table(const tr_report *r, FILE *out) {
     }
     if (r->have_tifu_tune) {
         const tr_tifu_tune_result *t = &r->tifu_tune;
-        fprintf(out, "\nTIFU-KNN tuned on %d validation users (%d reference, %d grid points, "
+        fprintf(out, "\nTIFU-KNN tuned on %d validation users (%d reference, %d of %d grid points, "
                      "%.1fs): m %d r_b %.2f r_g %.2f k %d alpha %.2f; validation R@10 %.4f "
                      "(default parameters %.4f)\n",
-                t->n_val, t->n_ref, t->n_configs, t->seconds, t->best.m, t->best.r_b,
+                t->n_val, t->n_ref, t->n_configs, t->n_grid, t->seconds, t->best.m, t->best.r_b,
                 t->best.r_g, t->best.k, t->best.alpha, t->val_r10, t->def_r10);
     }
     fprintf(out, "\ncandidate recall %.4f (mean set size %.0f); F1_example threshold %.4f, "

@@ -7,7 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TOPN 10   /* R@10 / NDCG@10 */
+#define TOPN 10        /* R@10 / NDCG@10 */
+#define MAX_ROUNDS 3   /* coordinate-descent sweeps over (m, r_b, r_g) at most */
 
 /* Fills g with the default grid (see the header). */
 void tr_tifu_grid_default(tr_tifu_grid *g) {
@@ -185,39 +186,40 @@ typedef struct {
     uint8_t *on;         /* [P] 1 for products in touched */
     int32_t *touched;    /* [P] */
     uint8_t *truth;      /* [P] 1 for the target's products, zero between users */
+    int32_t *cj;         /* [P] the products that can reach a top 10: the user's own */
+    double *cq, *cs;     /* products and the 10 best others; qd / S alongside */
     double *dots;        /* [n_ref] */
     nbr *heap;           /* [k_max] */
 } scratch;
 
-/* Score of product j for blend (alpha, wgt). */
-static double blend(const scratch *s, int32_t j, double alpha, double wgt) {
-    return alpha * s->qd[j] + wgt * s->S[j];
+/* Inserts (v, j) into the top list bs/bj of *nb <= TOPN entries (descending, ties by lower
+ * index) if it belongs there. */
+static void top_insert(double *bs, int32_t *bj, int *nb, double v, int32_t j) {
+    if (*nb == TOPN && !(v > bs[TOPN - 1] || (v == bs[TOPN - 1] && j < bj[TOPN - 1]))) return;
+    int c = *nb < TOPN ? (*nb)++ : TOPN - 1;
+    while (c > 0 && (v > bs[c - 1] || (v == bs[c - 1] && j < bj[c - 1]))) {
+        bs[c] = bs[c - 1], bj[c] = bj[c - 1];
+        c--;
+    }
+    bs[c] = v, bj[c] = j;
 }
 
-/* Ranks the touched products by blend score (> 0 only; descending, ties by lower index), fills
- * from popularity as tr_tifu_score does, and adds the user's R@10 and NDCG@10 (nt target
- * products) to *sr / *sn. */
-static void rank_and_score(const scratch *s, int n_touched, const tr_popularity *pop,
-                           double alpha, double wgt, int nt, double *sr, double *sn) {
+/* Ranks the nc candidate products cj by blend score (> 0 only; descending, ties by lower
+ * index), fills from popularity as tr_tifu_score does, and adds the user's R@10 and NDCG@10
+ * (nt target products) to *sr / *sn. */
+static void rank_and_score(const scratch *s, int nc, const tr_popularity *pop, double alpha,
+                           double wgt, int nt, double *sr, double *sn) {
     double bs[TOPN];
     int32_t bj[TOPN];
     int nb = 0;
-    for (int i = 0; i < n_touched; i++) {
-        int32_t j = s->touched[i];
-        double v = blend(s, j, alpha, wgt);
-        if (!(v > 0)) continue;
-        if (nb == TOPN && !(v > bs[TOPN - 1] || (v == bs[TOPN - 1] && j < bj[TOPN - 1])))
-            continue;
-        int c = nb < TOPN ? nb++ : TOPN - 1;
-        while (c > 0 && (v > bs[c - 1] || (v == bs[c - 1] && j < bj[c - 1]))) {
-            bs[c] = bs[c - 1], bj[c] = bj[c - 1];
-            c--;
-        }
-        bs[c] = v, bj[c] = j;
+    for (int i = 0; i < nc; i++) {
+        int32_t j = s->cj[i];
+        double v = alpha * s->cq[i] + wgt * s->cs[i];
+        if (v > 0) top_insert(bs, bj, &nb, v, j);
     }
     for (int r = 0; nb < TOPN && r < pop->n_products; r++) {
         int32_t j = pop->rank[r];
-        if (s->on[j] && blend(s, j, alpha, wgt) > 0) continue; /* already ranked */
+        if (s->on[j] && alpha * s->qd[j] + wgt * s->S[j] > 0) continue; /* already ranked */
         bj[nb++] = j;
     }
     if (nt == 0) return;
@@ -287,10 +289,21 @@ static int eval_triple(const st_history *h, const tr_popularity *pop, const tr_s
                     s->S[j] += rs->val[e];
                 }
             }
+            /* A product the user never bought scores wgt * S, the same order for every
+             * alpha < 1 (and 0 at alpha = 1), so only the 10 best of them by S can enter a
+             * top 10: the alpha loop ranks the user's own products and those 10. */
+            double ns[TOPN];
+            int32_t nj[TOPN];
+            int nn = 0, nc = 0;
+            for (int i = nq; i < n_touched; i++)
+                top_insert(ns, nj, &nn, s->S[s->touched[i]], s->touched[i]);
+            for (int i = 0; i < nq; i++, nc++)
+                s->cj[nc] = s->touched[i], s->cq[nc] = s->qd[s->touched[i]], s->cs[nc] = s->S[s->touched[i]];
+            for (int i = 0; i < nn; i++, nc++) s->cj[nc] = nj[i], s->cq[nc] = 0, s->cs[nc] = ns[i];
             for (int ia = 0; ia < g->n_alpha; ia++) {
                 double a = g->alpha[ia], wgt = kk > 0 ? (1.0 - a) / kk : 0.0;
                 int c = ik * g->n_alpha + ia;
-                rank_and_score(s, n_touched, pop, a, wgt, nt, &sr[c], &sn[c]);
+                rank_and_score(s, nc, pop, a, wgt, nt, &sr[c], &sn[c]);
             }
         }
         for (int i = 0; i < n_touched; i++) {
@@ -319,6 +332,7 @@ int tr_tifu_tune(const st_history *h, const tr_popularity *pop, const tr_sample 
     ref_set rs = {0};
     scratch s = {0};
     double *sr = NULL, *sn = NULL;
+    uint8_t *seen = NULL;   /* [(m, r_b, r_g) points] evaluated */
     int rc = check_grid(g, err, errlen);
     if (rc == NB_OK && !pop) {
         rc = tr_popularity_build(&own_pop, h, err, errlen);
@@ -347,46 +361,70 @@ int tr_tifu_tune(const st_history *h, const tr_popularity *pop, const tr_sample 
     s.on = nb_xcalloc(P, 1);
     s.touched = nb_xmalloc(P * sizeof *s.touched);
     s.truth = nb_xcalloc(P, 1);
+    s.cj = nb_xmalloc((P + TOPN) * sizeof *s.cj);
+    s.cq = nb_xmalloc((P + TOPN) * sizeof *s.cq);
+    s.cs = nb_xmalloc((P + TOPN) * sizeof *s.cs);
     s.dots = nb_xmalloc(((size_t)nr + 1) * sizeof *s.dots);
     s.heap = nb_xmalloc((size_t)g->k[g->n_k - 1] * sizeof *s.heap);
     sr = nb_xcalloc((size_t)n_cfg, sizeof *sr);
     sn = nb_xcalloc((size_t)n_cfg, sizeof *sn);
-    for (int im = 0; im < g->n_m && rc == NB_OK; im++)
-        for (int ib = 0; ib < g->n_rb && rc == NB_OK; ib++)
-            for (int ig = 0; ig < g->n_rg && rc == NB_OK; ig++) {
-                tr_tifu_params p = {.r_b = g->r_b[ib], .r_g = g->r_g[ig], .m = g->m[im],
+    /* coordinate descent over (m, r_b, r_g) from the defaults' values (the grid's first
+     * values for any that is not in the grid); every (m, r_b, r_g) visited is evaluated with
+     * all its (k, alpha), and the search stands on the best grid point seen so far */
+    tr_tifu_params def;
+    tr_tifu_defaults(&def);
+    const int nd[3] = {g->n_m, g->n_rb, g->n_rg};
+    int cur[3] = {0, 0, 0};
+    for (int i = 0; i < g->n_m; i++) if (g->m[i] == def.m) cur[0] = i;
+    for (int i = 0; i < g->n_rb; i++) if (g->r_b[i] == def.r_b) cur[1] = i;
+    for (int i = 0; i < g->n_rg; i++) if (g->r_g[i] == def.r_g) cur[2] = i;
+    int idef = -1;
+    for (int ik = 0; ik < g->n_k; ik++)
+        for (int ia = 0; ia < g->n_alpha; ia++)
+            if (g->m[cur[0]] == def.m && g->r_b[cur[1]] == def.r_b && g->r_g[cur[2]] == def.r_g &&
+                g->k[ik] == def.k && g->alpha[ia] == def.alpha)
+                idef = ((cur[0] * g->n_rb + cur[1]) * g->n_rg + cur[2]) * nka + ik * g->n_alpha + ia;
+    seen = nb_xcalloc((size_t)(n_cfg / nka), 1);
+    int best = -1, moved = 1, n_tri = 0;
+    for (int round = 0; round < MAX_ROUNDS && moved && rc == NB_OK; round++) {
+        moved = 0;
+        for (int d = 0; d < 3 && rc == NB_OK; d++) {
+            int at[3] = {cur[0], cur[1], cur[2]};
+            for (int v = 0; v < nd[d] && rc == NB_OK; v++) {
+                at[d] = v;
+                int tri = (at[0] * g->n_rb + at[1]) * g->n_rg + at[2], c0 = tri * nka;
+                if (seen[tri]) continue;
+                seen[tri] = 1, n_tri++;
+                tr_tifu_params p = {.r_b = g->r_b[at[1]], .r_g = g->r_g[at[2]], .m = g->m[at[0]],
                                     .k = g->k[g->n_k - 1], .alpha = 1};
-                int c0 = ((im * g->n_rb + ib) * g->n_rg + ig) * nka;
                 rc = ref_set_build(&rs, h, R, nr, &p, ws, err, errlen);
                 if (rc == NB_OK)
                     rc = eval_triple(h, pop, V, nv, R, nr, &rs, &p, g, ws, &s, sr + c0, sn + c0,
                                      err, errlen);
+                /* higher R@10, then NDCG@10; an exact tie keeps the earlier point unless
+                 * the newcomer is the defaults' */
+                for (int c = c0; c < c0 + nka && rc == NB_OK; c++)
+                    if (best < 0 || sr[c] > sr[best] ||
+                        (sr[c] == sr[best] && (sn[c] > sn[best] || (sn[c] == sn[best] && c == idef))))
+                        best = c;
             }
-    if (rc != NB_OK) goto done;
-    /* the best by R@10, then NDCG@10, then grid order; the defaults keep an exact tie */
-    tr_tifu_params def;
-    tr_tifu_defaults(&def);
-    int best = 0, idef = -1;
-    for (int c = 0; c < n_cfg; c++) {
-        int ia = c % g->n_alpha, ik = c / g->n_alpha % g->n_k;
-        int ig = c / nka % g->n_rg, ib = c / nka / g->n_rg % g->n_rb, im = c / nka / g->n_rg / g->n_rb;
-        if (g->m[im] == def.m && g->r_b[ib] == def.r_b && g->r_g[ig] == def.r_g &&
-            g->k[ik] == def.k && g->alpha[ia] == def.alpha)
-            idef = c;
-        if (sr[c] > sr[best] || (sr[c] == sr[best] && sn[c] > sn[best])) best = c;
+            if (rc != NB_OK) break;
+            int bt = best / nka, nb3[3] = {bt / g->n_rg / g->n_rb, bt / g->n_rg % g->n_rb, bt % g->n_rg};
+            if (nb3[0] != cur[0] || nb3[1] != cur[1] || nb3[2] != cur[2]) moved = 1;
+            memcpy(cur, nb3, sizeof cur);
+        }
     }
-    if (idef >= 0 && sr[idef] == sr[best] && sn[idef] == sn[best]) best = idef;
+    if (rc != NB_OK) goto done;
     {
         int ia = best % g->n_alpha, ik = best / g->n_alpha % g->n_k;
-        int ig = best / nka % g->n_rg, ib = best / nka / g->n_rg % g->n_rb;
-        int im = best / nka / g->n_rg / g->n_rb;
-        out->best = (tr_tifu_params){.r_b = g->r_b[ib], .r_g = g->r_g[ig], .m = g->m[im],
+        out->best = (tr_tifu_params){.r_b = g->r_b[cur[1]], .r_g = g->r_g[cur[2]], .m = g->m[cur[0]],
                                      .k = g->k[ik], .alpha = g->alpha[ia]};
     }
     out->val_r10 = sr[best] / nv;
     out->val_ndcg10 = sn[best] / nv;
     if (idef >= 0) out->def_r10 = sr[idef] / nv, out->def_ndcg10 = sn[idef] / nv;
-    out->n_configs = n_cfg;
+    out->n_configs = n_tri * nka;
+    out->n_grid = n_cfg;
     out->n_val = nv;
     out->n_ref = nr;
 done:
@@ -403,9 +441,13 @@ done:
     free(s.on);
     free(s.touched);
     free(s.truth);
+    free(s.cj);
+    free(s.cq);
+    free(s.cs);
     free(s.dots);
     free(s.heap);
     free(sr);
     free(sn);
+    free(seen);
     return rc;
 }

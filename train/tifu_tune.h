@@ -57,6 +57,7 @@ typedef struct {
     double val_r10, val_ndcg10; /* the chosen parameters' figures on the tuning users */
     double def_r10, def_ndcg10; /* tr_tifu_defaults' figures there (-1 when not in the grid) */
     int n_configs;              /* grid points evaluated */
+    int n_grid;                 /* grid points in all */
     int n_val, n_ref;           /* validation / reference samples used (after the caps) */
     double seconds;
 } tr_tifu_tune_result;
