@@ -321,13 +321,13 @@ static int test_tuner_deterministic_and_errors(void) {
     samples_of(&h, val, ref, test);
     tr_tifu_grid g;
     tr_tifu_grid_default(&g);
-    T_ASSERT(g.n_m * g.n_rb * g.n_rg * g.n_k * g.n_alpha == 1125, "default grid size");
+    T_ASSERT(g.n_m * g.n_rb * g.n_rg * g.n_k * g.n_alpha == 1350, "default grid size");
     tr_tifu_tune_result a, b;
     T_ASSERT(tr_tifu_tune(&h, NULL, val, N_VAL, ref, N_REF, NULL, 10, 25, &a, err, sizeof err) == NB_OK,
              "%s", err);
     T_ASSERT(tr_tifu_tune(&h, NULL, val, N_VAL, ref, N_REF, &g, 10, 25, &b, err, sizeof err) == NB_OK,
              "%s", err);
-    T_ASSERT(a.n_val == 10 && a.n_ref == 25 && a.n_grid == 1125, "caps: %d %d", a.n_val, a.n_ref);
+    T_ASSERT(a.n_val == 10 && a.n_ref == 25 && a.n_grid == 1350, "caps: %d %d", a.n_val, a.n_ref);
     T_ASSERT(memcmp(&a.best, &b.best, sizeof a.best) == 0 && a.val_r10 == b.val_r10 &&
                  a.val_ndcg10 == b.val_ndcg10 && a.def_r10 == b.def_r10 && a.n_configs == b.n_configs,
              "two runs differ: %.9f vs %.9f", a.val_r10, b.val_r10);

@@ -15,9 +15,9 @@ void tr_tifu_grid_default(tr_tifu_grid *g) {
     static const int m[] = {3, 7, 11};
     static const double d[] = {0.6, 0.7, 0.8, 0.9, 1.0};
     static const int k[] = {100, 300, 900};
-    static const double a[] = {0.3, 0.5, 0.7, 0.9, 1.0};
+    static const double a[] = {0.1, 0.3, 0.5, 0.7, 0.9, 1.0};
     memset(g, 0, sizeof *g);
-    g->n_m = 3, g->n_rb = 5, g->n_rg = 5, g->n_k = 3, g->n_alpha = 5;
+    g->n_m = 3, g->n_rb = 5, g->n_rg = 5, g->n_k = 3, g->n_alpha = 6;
     memcpy(g->m, m, sizeof m);
     memcpy(g->r_b, d, sizeof d);
     memcpy(g->r_g, d, sizeof d);
