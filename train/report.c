@@ -154,6 +154,7 @@ static cJSON *report_obj(const tr_report *r) {
         cJSON_AddNumberToObject(tt, "val_users", t->n_val);
         cJSON_AddNumberToObject(tt, "ref_users", t->n_ref);
         cJSON_AddNumberToObject(tt, "seconds", t->seconds);
+        cJSON_AddNumberToObject(tt, "cpu_seconds", t->cpu_seconds);
     }
     cJSON *c = cJSON_AddObjectToObject(o, "calibration");
     cJSON_AddNumberToObject(c, "calib_a", r->calib_a);

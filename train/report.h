@@ -10,7 +10,7 @@
  *   baselines {"G-TopFreq" {...}, "P-TopFreq" {...}, "TIFU-KNN" {...}, "TIFU-KNN tuned" {...}}
  *   (same shape; "TIFU-KNN tuned" only when the tuning ran),
  *   tifu_tuning {m, r_b, r_g, k, alpha (chosen), selected_on, val_R@10, val_NDCG@10,
- *   default_val_R@10, default_val_NDCG@10, configs (evaluated), grid, val_users, ref_users, seconds},
+ *   default_val_R@10, default_val_NDCG@10, configs (evaluated), grid, val_users, ref_users, seconds, cpu_seconds},
  *   candidate_recall {...}, calibration {calib_a, calib_b, ece_before, ece_after, ...},
  *   basket {threshold {F1_example, candidates_F1_example}, expected-f1 {...}},
  *   timings {...}.

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define TOPN 10        /* R@10 / NDCG@10 */
 #define MAX_ROUNDS 3   /* coordinate-descent sweeps over (m, r_b, r_g) at most */
@@ -321,6 +322,7 @@ int tr_tifu_tune(const st_history *h, const tr_popularity *pop, const tr_sample 
                  const tr_sample *ref, int n_ref, const tr_tifu_grid *g, int max_val,
                  int max_ref, tr_tifu_tune_result *out, char *err, size_t errlen) {
     double t0 = nb_now();
+    clock_t c0 = clock();
     tr_tifu_grid dg;
     if (!g) tr_tifu_grid_default(&dg), g = &dg;
     memset(out, 0, sizeof *out);
@@ -429,6 +431,7 @@ int tr_tifu_tune(const st_history *h, const tr_popularity *pop, const tr_sample 
     out->n_ref = nr;
 done:
     out->seconds = nb_now() - t0;
+    out->cpu_seconds = (double)(clock() - c0) / CLOCKS_PER_SEC;
     free(V);
     free(R);
     tr_bl_ws_free(ws);

@@ -65,7 +65,8 @@ typedef struct {
     int n_configs;              /* grid points evaluated */
     int n_grid;                 /* grid points in all */
     int n_val, n_ref;           /* validation / reference samples used (after the caps) */
-    double seconds;
+    double seconds;             /* wall clock */
+    double cpu_seconds;         /* process CPU time over the call (the tuner is one thread) */
 } tr_tifu_tune_result;
 
 /* Tunes TIFU-KNN on validation samples val[0..n_val) with neighbours from ref[0..n_ref)
