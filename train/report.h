@@ -11,6 +11,8 @@
  *   (same shape; "TIFU-KNN tuned" only when the tuning ran),
  *   tifu_tuning {m, r_b, r_g, k, alpha (chosen), selected_on, val_R@10, val_NDCG@10,
  *   default_val_R@10, default_val_NDCG@10, configs (evaluated), grid, val_users, ref_users, seconds, cpu_seconds},
+ *   best_baseline {"R@10" {name, value, model_ratio}, "NDCG@10" {...}} (the highest test
+ *   figure among the baselines, tuned TIFU-KNN included: the one the model must beat),
  *   candidate_recall {...}, calibration {calib_a, calib_b, ece_before, ece_after, ...},
  *   basket {threshold {F1_example, candidates_F1_example}, expected-f1 {...}},
  *   timings {...}.
