@@ -92,6 +92,7 @@ typedef struct {
     size_t post_cap;
 } ref_set;
 
+/* Frees r's arrays (r itself is the caller's). */
 static void ref_set_free(ref_set *r) {
     free(r->off);
     free(r->idx);
