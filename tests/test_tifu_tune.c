@@ -287,7 +287,7 @@ static int test_tuner_ignores_test_users(void) {
     tr_tifu_grid g;
     small_grid(&g, 0);
     tr_tifu_tune_result res[3];
-    int64_t test_items[3] = {0};
+    uint64_t test_items[3] = {0};   /* a hash of the test targets (unsigned: wraps) */
     for (int v = 0; v < 3; v++) {
         st_history h;
         /* v 1: other test targets; v 2: other validation targets */
@@ -296,7 +296,7 @@ static int test_tuner_ignores_test_users(void) {
         samples_of(&h, val, ref, test);
         for (int i = 0; i < U - FIRST_TEST; i++)
             for (int64_t e = h.order_item_off[test[i].target]; e < h.order_item_off[test[i].target + 1]; e++)
-                test_items[v] = test_items[v] * 31 + h.items[e];
+                test_items[v] = test_items[v] * 31 + (uint64_t)h.items[e];
         int rc = tr_tifu_tune(&h, NULL, val, N_VAL, ref, N_REF, &g, 0, 0, &res[v], err, sizeof err);
         st_history_free(&h);
         T_ASSERT(rc == NB_OK, "%s", err);
