@@ -3,7 +3,8 @@
 # (nb-synth --users 3000 --seed 1, the built-in data set of `make train`, and Ta-Feng from
 # ../shared/data/tafeng), seeds 1 2 3 x --repeat on/off, test users of our own split (a hash
 # of user_id, 80/10/10 -- not the research log's user_id % 5 == 0). Prints a markdown table of
-# test metrics as mean +- sd over seeds beside the three baselines on the same test users, the
+# test metrics as mean +- sd over seeds beside the baselines on the same test users (TIFU-KNN
+# with its default and with its validation-tuned parameters), the
 # ratio model / best baseline for R@10 and NDCG@10 (target >= 1.05), F1_example for both
 # basket modes (one run reports both: the report's "basket" object), and training samples/s
 # with the repeat term on vs off (target: within 25 %).
@@ -72,7 +73,9 @@ def fmt(xs):
     m, sd = ms(xs)
     return "%.4f ± %.4f" % (m, sd)
 
-BL = ("G-TopFreq", "P-TopFreq", "TIFU-KNN")
+# "TIFU-KNN tuned": TIFU-KNN's parameters tuned on the validation users (train/tifu_tune.h);
+# reports written before it existed lack it
+BL_ALL = ("G-TopFreq", "P-TopFreq", "TIFU-KNN", "TIFU-KNN tuned")
 print()
 print("| data set | variant | test users | R@10 | NDCG@10 | P@10 | F1_ex threshold | F1_ex expected-f1 | R@10 / best bl | NDCG@10 / best bl | best epoch | train samples/s |")
 print("|---|---|---|---|---|---|---|---|---|---|---|---|")
@@ -82,6 +85,7 @@ for s, byrep in runs.items():
         rs = byrep.get(rep)
         if not rs: continue
         nu = rs[0]["test_users"]
+        BL = [b for b in BL_ALL if all(b in r["baselines"] for r in rs)]
         ratio = {}
         for k in ("R@10", "NDCG@10"):
             best = max(BL, key=lambda b: statistics.mean(r["baselines"][b][k] for r in rs))
@@ -105,13 +109,21 @@ for s, byrep in runs.items():
             ef, th, "expected-f1 higher" if ef > th else "expected-f1 NOT higher"))
     # baselines: every run evaluates them on the same test users; the thresholded F1 is theirs
     allr = [r for rep in byrep.values() for r in rep]
-    for b in BL:
+    for b in [b for b in BL_ALL if all(b in r["baselines"] for r in allr)]:
         print("| %s | %s | %d | %s | %s | %s | %s | – | | | | |" % (
             s, b, allr[0]["test_users"],
             fmt([r["baselines"][b]["R@10"] for r in allr]),
             fmt([r["baselines"][b]["NDCG@10"] for r in allr]),
             fmt([r["baselines"][b]["P@10"] for r in allr]),
             fmt([r["baselines"][b]["F1_example"] for r in allr])))
+    tt = [r["tifu_tuning"] for r in allr if "tifu_tuning" in r]
+    if tt:
+        verdict.append("%s: TIFU-KNN tuned on %d validation users (%d reference, %d of %d grid "
+                       "points, %.1f s mean): %s" % (
+            s, tt[0]["val_users"], tt[0]["ref_users"], tt[0]["configs"], tt[0]["grid"],
+            statistics.mean(t["seconds"] for t in tt),
+            "; ".join(sorted(set("m %d r_b %g r_g %g k %d alpha %g" % (
+                t["m"], t["r_b"], t["r_g"], t["k"], t["alpha"]) for t in tt)))))
     if "on" in byrep and "off" in byrep:
         # per seed: the on and off runs ran back to back; the median damps load spikes
         q = [a["timings"]["train_samples_per_s"] / b["timings"]["train_samples_per_s"]

@@ -35,6 +35,7 @@ else
     t_fail train_runs "$(tail -3 "$T_TMP/log.txt")"; t_exit
 fi
 t_contains table_printed "$(cat "$T_TMP/table.txt")" "TIFU-KNN"
+t_contains table_tifu_tuned "$(cat "$T_TMP/table.txt")" "TIFU-KNN tuned on"
 py=$(/usr/bin/python3 - "$R" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
@@ -43,8 +44,11 @@ print("loss_falls", ep[-1]["train_loss"] < 0.8 * ep[0]["train_loss"], ep[0]["tra
 m, g = r["model"]["R@10"], r["baselines"]["G-TopFreq"]["R@10"]
 print("beats_gtopfreq", m > g, m, g)
 keys = ["F1_micro", "F1_macro", "F1_example", "P@10", "R@10", "NDCG@10", "HR@10", "P@20", "R@20", "NDCG@20", "HR@20"]
-ok = all(k in o and k in o["candidates"] for o in [r["model"]] + [r["baselines"][b] for b in ("G-TopFreq", "P-TopFreq", "TIFU-KNN")] for k in keys)
+ok = all(k in o and k in o["candidates"] for o in [r["model"]] + [r["baselines"][b] for b in ("G-TopFreq", "P-TopFreq", "TIFU-KNN", "TIFU-KNN tuned")] for k in keys)
 print("report_keys", ok)
+t = r["tifu_tuning"]
+print("tifu_tuning", t["m"] in (3, 7, 11) and t["k"] in (100, 300, 900) and t["val_users"] == r["data"]["val_users"]
+      and t["val_R@10"] >= t["default_val_R@10"] >= 0 and 0 < t["configs"] <= t["grid"], t)
 c = r["calibration"]
 print("calibration", c["ece_after"] <= c["ece_before"] + 1e-9, c["ece_before"], c["ece_after"])
 PY

@@ -60,14 +60,19 @@ int tr_eval_calib_pairs(tr_scorer *s, const st_history *h, const tr_sample *smp,
                         const tr_cands *cands, int64_t max_pairs, float **logit,
                         uint8_t **label, int64_t *np, char *err, size_t errlen);
 
-enum { TR_BL_GTOP, TR_BL_PTOP, TR_BL_TIFU, TR_N_BL };
-extern const char *const tr_bl_names[TR_N_BL];   /* "G-TopFreq", "P-TopFreq", "TIFU-KNN" */
+/* TR_BL_TIFU runs tr_tifu_defaults; TR_BL_TIFU_TUNED the parameters tuned on validation users
+ * (tifu_tune.h), a row of its own so that the default's figures stay comparable. */
+enum { TR_BL_GTOP, TR_BL_PTOP, TR_BL_TIFU, TR_BL_TIFU_TUNED, TR_N_BL };
+/* "G-TopFreq", "P-TopFreq", "TIFU-KNN", "TIFU-KNN tuned" */
+extern const char *const tr_bl_names[TR_N_BL];
 
-/* Evaluates the three baselines on smp[0..n) (TIFU-KNN's neighbours from ref[0..n_ref),
- * each with its own target as history end). out[b] as for the model (ef1 left zero).
- * Returns NB_OK or an error from the baselines. */
+/* Evaluates the baselines on smp[0..n) (TIFU-KNN's neighbours from ref[0..n_ref), each with
+ * its own target as history end). out[b] as for the model (ef1 left zero). tuned: the
+ * parameters of the TR_BL_TIFU_TUNED row (NULL: that row is not evaluated and stays zero,
+ * n = 0). Returns NB_OK or an error from the baselines. */
 int tr_eval_baselines(const st_history *h, const tr_sample *smp, int n, const tr_sample *ref,
                       int n_ref, const tr_cands *cands, double threshold, int n_threads,
-                      tr_eval_result out[TR_N_BL], char *err, size_t errlen);
+                      const tr_tifu_params *tuned, tr_eval_result out[TR_N_BL], char *err,
+                      size_t errlen);
 
 #endif

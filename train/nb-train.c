@@ -23,6 +23,7 @@
 #include "samples.h"
 #include "score.h"
 #include "store.h"
+#include "tifu_tune.h"
 #include "weights.h"
 
 #include <cJSON.h>
@@ -328,9 +329,21 @@ static int train(tr_flags *f, char *err, size_t errlen) {
     R.ece_before = tr_reliability_ece(&rb);
     R.ece_after = tr_reliability_ece(&ra);
     R.t_eval = nb_now() - t0;
+    /* TIFU-KNN tuned on the validation users only: the tuner is never given s.test */
+    rc = tr_tifu_tune(&h, NULL, s.val, s.n_val, s.train, s.n_train, NULL, 0, 0, &R.tifu_tune,
+                      err, errlen);
+    if (rc) goto done;
+    R.have_tifu_tune = 1;
+    R.t_tifu_tune = R.tifu_tune.seconds;
+    if (log)
+        fprintf(log, "TIFU-KNN tuned on %d validation users in %.1fs: m %d r_b %g r_g %g k %d "
+                     "alpha %g (validation R@10 %.4f, default parameters %.4f)\n",
+                R.tifu_tune.n_val, R.t_tifu_tune, R.tifu_tune.best.m, R.tifu_tune.best.r_b,
+                R.tifu_tune.best.r_g, R.tifu_tune.best.k, R.tifu_tune.best.alpha,
+                R.tifu_tune.val_r10, R.tifu_tune.def_r10);
     t0 = nb_now();
     rc = tr_eval_baselines(&h, s.test, s.n_test, s.train, s.n_train, &cands, f->threshold,
-                           f->threads, R.bl, err, errlen);
+                           f->threads, &R.tifu_tune.best, R.bl, err, errlen);
     if (rc) goto done;
     R.t_baselines = nb_now() - t0;
     rc = stopped("the evaluation", err, errlen);
