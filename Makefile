@@ -25,11 +25,11 @@ $(shell deploy/install-deps.sh >&2)
 endif
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
-CPPFLAGS := -D_GNU_SOURCE -Icommon -Istorage -Imodel -Itrain -Iserver -Itests $(PKG_CFLAGS)
+CPPFLAGS := -D_GNU_SOURCE -Icommon -Istorage -Imodel -Iinfer -Itrain -Iserver -Isynth -Itests $(PKG_CFLAGS)
 CFLAGS   := $(WARN) $(OPT) -MMD -MP
 LDLIBS   := $(PKG_LIBS) -lm -lpthread
 
-LIBDIRS  := common storage model train server
+LIBDIRS  := common storage model infer train server synth bench tools
 ALLSRC   := $(foreach d,$(LIBDIRS),$(wildcard $(d)/*.c))
 MAINSRC  := $(foreach d,$(LIBDIRS),$(wildcard $(d)/nb-*.c))
 LIBSRC   := $(filter-out $(MAINSRC),$(ALLSRC))
