@@ -9,7 +9,6 @@
  * requests/s from wrk; for load-independent figures run it under
  * valgrind --tool=callgrind (instructions per request). A non-200 answer is an error.
  */
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +18,7 @@
 #include "nb_err.h"
 #include "rng.h"
 #include "srv_engine.h"
+#include "store.h"
 
 /* Seconds on the given clock. */
 static double now(clockid_t clk)
@@ -30,34 +30,23 @@ static double now(clockid_t clk)
 
 /* Reads the ids of the users with at least one order with items into *ids (caller frees).
  * Returns the count, or -1 with a message on stderr. */
-static int load_users(const char *db_path, int32_t **ids)
-{
+static int load_users(const char *db_path, int32_t **ids) {
     sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    int n = 0, cap = 1024, rc = -1;
-    int32_t *v = nb_xmalloc((size_t)cap * sizeof *v);
-    if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(db, "SELECT DISTINCT o.user_id FROM orders o JOIN order_items i "
-                               "USING(order_id) ORDER BY o.user_id", -1, &st, NULL) != SQLITE_OK) {
-        fprintf(stderr, "nb-servebench: %s: %s\n", db_path, db ? sqlite3_errmsg(db) : "open");
-        goto done;
+    char err[NB_ERRLEN];
+    int n = 0;
+    *ids = NULL;
+    int rc = st_open(&db, db_path, 1, err, sizeof err);
+    if (rc == NB_OK) rc = st_user_ids(db, 1, ids, &n, err, sizeof err);
+    st_close(db);
+    if (rc) {
+        fprintf(stderr, "nb-servebench: %s\n", err);
+        return -1;
     }
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        if (n == cap) v = nb_xrealloc(v, (size_t)(cap *= 2) * sizeof *v);
-        v[n++] = sqlite3_column_int(st, 0);
+    if (n == 0) {
+        fprintf(stderr, "nb-servebench: %s: no user has history\n", db_path);
+        return -1;
     }
-    rc = n;
-done:
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    if (rc <= 0) {
-        free(v);
-        v = NULL;
-        if (rc == 0) fprintf(stderr, "nb-servebench: %s: no user has history\n", db_path);
-        rc = -1;
-    }
-    *ids = v;
-    return rc;
+    return n;
 }
 
 int main(int argc, char **argv)

@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "candidates.h"
 #include "nb_err.h"
 #include "srv_engine_int.h"
 
@@ -26,7 +25,7 @@ static int ranked_cmp(const void *a, const void *b)
 }
 
 /* Appends one product object; with_why adds the explanation (train/explain.h) for the user
- * whose features c->feat holds. Literals and integers are appended directly: printf's
+ * whose features c->rep.f holds. Literals and integers are appended directly: printf's
  * format parsing was most of this function's cost; only the score goes through it (%.9g). */
 static void write_item(srv_buf *b, const srv_engine *e, srv_ctx *c, const ranked *r,
                        int with_why)
@@ -37,13 +36,13 @@ static void write_item(srv_buf *b, const srv_engine *e, srv_ctx *c, const ranked
     SRV_BUF_LIT(b, ", \"name\": ");
     srv_buf_str(b, e->names.name[i]);
     SRV_BUF_LIT(b, ", \"aisle\": ");
-    srv_buf_str(b, srv_names_get(&e->aisles, e->catalog.product_aisle[i]));
+    srv_buf_str(b, st_idnames_get(&e->aisles, e->catalog.product_aisle[i]));
     SRV_BUF_LIT(b, ", \"department\": ");
-    srv_buf_str(b, srv_names_get(&e->depts, e->catalog.product_dept[i]));
+    srv_buf_str(b, st_idnames_get(&e->depts, e->catalog.product_dept[i]));
     srv_buf_printf(b, ", \"score\": %.9g", (double)r->p);
     if (with_why) {
         char why[256];
-        if (tr_explain(why, sizeof why, &e->explainer, &c->feat, i) < 0) why[0] = '\0';
+        if (tr_explain(why, sizeof why, &e->explainer, &c->rep.f, i) < 0) why[0] = '\0';
         SRV_BUF_LIT(b, ", \"why\": ");
         srv_buf_str(b, why);
     }
@@ -105,8 +104,8 @@ static int rank_user(srv_engine *e, srv_ctx *c, int32_t user_id, int need, int *
     int P = e->catalog.n_products, n_cand = 0;
     const int32_t *cand = c->cand_idx;
     ranked *rk = c->rank;
-    int rc = st_cand_load(c->cand, e->model_id, user_id, P, c->cand_idx, P, &n_cand, err,
-                          errlen);
+    int rc = st_reader_cands(c->rd, e->model_id, user_id, P, c->cand_idx, P, &n_cand, err,
+                             errlen);
     if (rc == NB_ENOTFOUND) {
         /* No stored candidate set (a user added after training): score the catalogue. */
         cand = NULL;
@@ -161,32 +160,6 @@ static int basket_size(srv_engine *e, srv_ctx *c, const ranked *rk, int n, int m
     return k;
 }
 
-/* See srv_engine_int.h. feat_ok is set only for the call that covers the user's whole
- * history (the one the explanations need). */
-int srv_rep_cb(void *ctx, tr_batch *tb, int b, const st_history *h, int u, int64_t hist_end,
-               char *err, size_t errlen)
-{
-    srv_ctx *c = ctx;
-    int rc = tr_features_user(&c->feat, h, u, hist_end, c->stats, err, errlen);
-    c->feat_ok = rc == NB_OK && h == &c->uh && u == 0 && hist_end == c->uh.user_order_off[1];
-    if (rc) return rc;
-    for (int i = 0; i < c->feat.n; i++)
-        tr_batch_add_rep(tb, b, c->feat.prod[i], c->feat.feat + (size_t)i * TR_N_FEATURES,
-                         TR_N_FEATURES);
-    return NB_OK;
-}
-
-/* 1 when user_id is in the users table, 0 when not, a negative NB_E* on a database error. */
-static int user_exists(srv_ctx *c, int32_t user_id, char *err, size_t errlen)
-{
-    sqlite3_bind_int(c->exists, 1, user_id);
-    int r = sqlite3_step(c->exists);
-    sqlite3_reset(c->exists);
-    if (r == SQLITE_ROW) return 1;
-    if (r == SQLITE_DONE) return 0;
-    return nb_err(err, errlen, NB_EDB, "users: %s", sqlite3_errmsg(c->db));
-}
-
 /* Points c->uh at an empty one-user history (a user with no orders at all). */
 static void empty_history(srv_engine *e, srv_ctx *c, int32_t user_id)
 {
@@ -210,18 +183,14 @@ static void empty_history(srv_engine *e, srv_ctx *c, int32_t user_id)
 static int load_and_rank(srv_engine *e, srv_ctx *c, int32_t user_id, int need, int *cold,
                          int *unknown, char *err, size_t errlen)
 {
-    int n;
+    char cerr[NB_ERRLEN];
     *unknown = 0;
-    if (sqlite3_step(c->begin) != SQLITE_DONE) {
-        n = nb_err(err, errlen, NB_EDB, "BEGIN: %s", sqlite3_errmsg(c->db));
-        sqlite3_reset(c->begin);
-        return n;
-    }
-    sqlite3_reset(c->begin);
-    n = st_userq_load(c->uq, &e->catalog, user_id, &c->uh, err, errlen);
+    int n = st_reader_begin(c->rd, err, errlen);
+    if (n) return n;
+    n = st_reader_user(c->rd, &e->catalog, user_id, &c->uh, err, errlen);
     if (n == NB_ENOTFOUND) {
         /* No orders: a user unknown to the store, or one who has never ordered (cold). */
-        n = user_exists(c, user_id, err, errlen);
+        n = st_reader_user_exists(c->rd, user_id, err, errlen);
         if (n == 0) *unknown = 1;
         if (n == 1) {
             empty_history(e, c, user_id);
@@ -229,9 +198,9 @@ static int load_and_rank(srv_engine *e, srv_ctx *c, int32_t user_id, int need, i
         }
     }
     if (n == NB_OK && !*unknown) n = rank_user(e, c, user_id, need, cold, err, errlen);
-    if (sqlite3_step(c->commit) != SQLITE_DONE && n >= 0)
-        n = nb_err(err, errlen, NB_EDB, "COMMIT: %s", sqlite3_errmsg(c->db));
-    sqlite3_reset(c->commit);
+    /* the snapshot ends either way; its error is reported only when nothing failed before */
+    int cr = st_reader_commit(c->rd, cerr, sizeof cerr);
+    if (cr && n >= 0) n = nb_err(err, errlen, cr, "%s", cerr);
     return n;
 }
 
@@ -251,7 +220,7 @@ int srv_engine_recommend(void *ctx, const srv_request *rq, char **body, size_t *
 
     /* ranked entries read below: top-k, the threshold basket, the expected-F1 programme */
     int need = rq->k > SRV_EF1_M ? rq->k : SRV_EF1_M;
-    c->feat_ok = 0;
+    c->rep.last_h = NULL;   /* no features of this request's user yet */
     int n = load_and_rank(e, c, rq->user_id, need, &cold, &unknown, err, sizeof err);
     if (unknown) {
         char msg[96];
@@ -268,8 +237,11 @@ int srv_engine_recommend(void *ctx, const srv_request *rq, char **body, size_t *
         rc = nb;
         goto fault;
     }
-    if (!c->feat_ok) {   /* not computed while scoring: a cold user, or no repeat term */
-        rc = tr_features_user(&c->feat, &c->uh, 0, c->uh.user_order_off[1], &e->stats, err,
+    if (c->rep.last_h != &c->uh || c->rep.last_u != 0 ||
+        c->rep.last_end != c->uh.user_order_off[1]) {
+        /* not computed while scoring (a cold user, or no repeat term): the explanations
+         * need the counts of the user's whole history */
+        rc = tr_features_user(&c->rep.f, &c->uh, 0, c->uh.user_order_off[1], &e->stats, err,
                               sizeof err);
         if (rc) goto fault;
     }

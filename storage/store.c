@@ -111,3 +111,63 @@ void st_remove_files(const char *path) {
     }
     free(p);
 }
+
+/* See store.h. */
+void st_close(sqlite3 *db) {
+    if (db) sqlite3_close(db);
+}
+
+/* See store.h. */
+void st_stmt_free(sqlite3_stmt *st) { sqlite3_finalize(st); }
+
+/* One integer from a query without parameters. Returns NB_OK or NB_EDB. */
+static int query_int(sqlite3 *db, const char *sql, int64_t *out, char *err, size_t errlen) {
+    sqlite3_stmt *st = NULL;
+    int rc = NB_OK;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_ROW)
+        rc = nb_err(err, errlen, NB_EDB, "%s: %s", sql, sqlite3_errmsg(db));
+    else
+        *out = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* See store.h. */
+int st_count_users(sqlite3 *db, int64_t *n, char *err, size_t errlen) {
+    return query_int(db, "SELECT COUNT(*) FROM users", n, err, errlen);
+}
+
+/* See store.h. */
+int st_count_prior_orders(sqlite3 *db, int64_t *n, char *err, size_t errlen) {
+    return query_int(db, "SELECT COUNT(*) FROM orders WHERE eval_set = 0", n, err, errlen);
+}
+
+/* See store.h. */
+int st_user_ids(sqlite3 *db, int with_history, int32_t **ids, int *n, char *err,
+                size_t errlen) {
+    const char *sql = with_history ? "SELECT DISTINCT o.user_id FROM orders o JOIN order_items i "
+                                     "USING(order_id) ORDER BY o.user_id"
+                                   : "SELECT user_id FROM users ORDER BY user_id";
+    sqlite3_stmt *st = NULL;
+    int rc = NB_OK, cap = 0, s;
+    *ids = NULL;
+    *n = 0;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+        rc = nb_err(err, errlen, NB_EDB, "users: %s", sqlite3_errmsg(db));
+        goto done;
+    }
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) *ids = nb_xrealloc(*ids, (size_t)(cap = cap ? 2 * cap : 1024) * sizeof **ids);
+        (*ids)[(*n)++] = (int32_t)sqlite3_column_int64(st, 0);
+    }
+    if (s != SQLITE_DONE) rc = nb_err(err, errlen, NB_EDB, "users: %s", sqlite3_errmsg(db));
+done:
+    sqlite3_finalize(st);
+    if (rc) {
+        free(*ids);
+        *ids = NULL;
+        *n = 0;
+    }
+    return rc;
+}

@@ -75,9 +75,6 @@ const int32_t *tr_cands_user(const tr_cands *c, int u, int *n);
 int tr_cands_write(sqlite3 *db, int64_t model_id, const tr_cands *c, const st_history *h,
                    char *err, size_t errlen);
 
-/* Number of distinct products of items[n_items] that are in the sorted set cand[n_cand]. */
-int tr_cand_hits(const int32_t *cand, int n_cand, const int32_t *items, int n_items);
-
 /* Candidate recall: the share of target items that are inside the candidate set.
  * For each user with target[u] >= 0 (an order index in the user's range with items, e.g.
  * the eval_set=train order of the users in a validation split; target == NULL means each

@@ -15,6 +15,7 @@
 #include "history.h"
 #include "import.h"
 #include "loop.h"
+#include "models.h"
 #include "nb_err.h"
 #include "nn.h"
 #include "repfeat.h"
@@ -52,30 +53,6 @@ static void config_from_flags(nn_config *c, const tr_flags *f, int n_products) {
     c->rep_hidden = f->rep_hidden;
 }
 
-/* Looks up the models row whose checksum is crc. Returns NB_OK and *id, NB_ENOTFOUND or
- * NB_EDB. */
-static int find_model(sqlite3 *db, uint32_t crc, int64_t *id, char *err, size_t errlen) {
-    sqlite3_stmt *q = NULL;
-    char hex[16];
-    snprintf(hex, sizeof hex, "%08x", crc);
-    int rc = NB_OK;
-    if (sqlite3_prepare_v2(db, "SELECT model_id FROM models WHERE checksum = ?", -1, &q, NULL)) {
-        rc = nb_err(err, errlen, NB_EDB, "models: %s", sqlite3_errmsg(db));
-        goto done;
-    }
-    sqlite3_bind_text(q, 1, hex, -1, SQLITE_TRANSIENT);
-    int s = sqlite3_step(q);
-    if (s == SQLITE_ROW) *id = sqlite3_column_int64(q, 0);
-    else if (s == SQLITE_DONE)
-        rc = nb_err(err, errlen, NB_ENOTFOUND,
-                    "no model with checksum %s is registered in the store (train it on this store)",
-                    hex);
-    else rc = nb_err(err, errlen, NB_EDB, "models: %s", sqlite3_errmsg(db));
-done:
-    sqlite3_finalize(q);
-    return rc;
-}
-
 /* --score-user: prints {"user_id", "model", "top_k": [{"product_id", "score"}...]} using
  * tr_score_user over the user's candidate set. Returns NB_OK or an error. */
 static int score_user(const tr_flags *f, char *err, size_t errlen) {
@@ -93,7 +70,7 @@ static int score_user(const tr_flags *f, char *err, size_t errlen) {
     if (rc == NB_OK) rc = st_history_load(&h, db, err, errlen);
     if (rc == NB_OK)
         rc = nbw_load(&m, f->model, h.product_ids, h.n_products, NULL, &crc, err, errlen);
-    if (rc == NB_OK) rc = find_model(db, crc, &model_id, err, errlen);
+    if (rc == NB_OK) rc = st_model_find(db, crc, &model_id, NULL, err, errlen);
     if (rc == NB_OK && m.cfg.rep_features > 0)
         rc = tr_product_stats_load(&ps, db, model_id, &h, err, errlen);
     if (rc == NB_OK) rc = tr_scorer_new(&sc, &m, err, errlen);
@@ -132,12 +109,12 @@ static int score_user(const tr_flags *f, char *err, size_t errlen) {
                (double)full[top[i]]);
     printf("]}\n");
 done:
-    sqlite3_finalize(cq);
+    st_stmt_free(cq);
     tr_scorer_free(sc);
     tr_product_stats_free(&ps);
     nn_model_free(&m);
     st_history_free(&h);
-    if (db) sqlite3_close(db);
+    st_close(db);
     free(cand);
     free(prob);
     free(full);
@@ -145,15 +122,21 @@ done:
     return rc;
 }
 
-/* Executes sql on db. Returns NB_OK or NB_EDB naming what. */
-static int exec(sqlite3 *db, const char *sql, char *err, size_t errlen) {
-    char *msg = NULL;
-    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        int rc = nb_err(err, errlen, NB_EDB, "%s: %s", sql, msg ? msg : sqlite3_errmsg(db));
-        sqlite3_free(msg);
-        return rc;
-    }
-    return NB_OK;
+/* What belongs to a model besides its row: its candidates and product statistics. */
+typedef struct {
+    const tr_cands *c;
+    const tr_product_stats *ps;
+    const st_history *h;
+} model_rows;
+
+/* A st_model_rows_fn: writes the candidates and the product statistics of model_id inside
+ * the registration's transaction. Returns NB_OK or their error. */
+static int write_model_rows(void *ctx, sqlite3 *db, int64_t model_id, char *err,
+                            size_t errlen) {
+    const model_rows *r = ctx;
+    int rc = tr_cands_write(db, model_id, r->c, r->h, err, errlen);
+    if (rc == NB_OK) rc = tr_product_stats_write(db, model_id, r->ps, r->h, err, errlen);
+    return rc;
 }
 
 /* Registers the model and writes its candidates and product stats in one transaction,
@@ -161,32 +144,10 @@ static int exec(sqlite3 *db, const char *sql, char *err, size_t errlen) {
 static int register_model(sqlite3 *db, const tr_flags *f, uint32_t crc, const char *hyper,
                           const char *metrics, const tr_cands *c, const tr_product_stats *ps,
                           const st_history *h, int64_t *model_id, char *err, size_t errlen) {
-    sqlite3_stmt *q = NULL;
-    char hex[16], *abs = realpath(f->model, NULL);
-    snprintf(hex, sizeof hex, "%08x", crc);
-    int rc = exec(db, "BEGIN IMMEDIATE", err, errlen);
-    if (rc) goto done;
-    rc = exec(db, "DELETE FROM candidates; DELETE FROM product_stats; DELETE FROM models", err,
-              errlen);
-    if (rc == NB_OK &&
-        sqlite3_prepare_v2(db, "INSERT INTO models(path, checksum, hyper_params, metrics) "
-                               "VALUES (?, ?, ?, ?)", -1, &q, NULL) != SQLITE_OK)
-        rc = nb_err(err, errlen, NB_EDB, "models insert: %s", sqlite3_errmsg(db));
-    if (rc == NB_OK) {
-        sqlite3_bind_text(q, 1, abs ? abs : f->model, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(q, 2, hex, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(q, 3, hyper, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(q, 4, metrics, -1, SQLITE_TRANSIENT);
-        if (sqlite3_step(q) != SQLITE_DONE)
-            rc = nb_err(err, errlen, NB_EDB, "models insert: %s", sqlite3_errmsg(db));
-        *model_id = sqlite3_last_insert_rowid(db);
-    }
-    if (rc == NB_OK) rc = tr_cands_write(db, *model_id, c, h, err, errlen);
-    if (rc == NB_OK) rc = tr_product_stats_write(db, *model_id, ps, h, err, errlen);
-    if (rc == NB_OK) rc = exec(db, "COMMIT", err, errlen);
-    else sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-done:
-    sqlite3_finalize(q);
+    char *abs = realpath(f->model, NULL);
+    model_rows rows = {c, ps, h};
+    int rc = st_model_register(db, abs ? abs : f->model, crc, hyper, metrics, write_model_rows,
+                               &rows, model_id, err, errlen);
     free(abs);
     return rc;
 }
@@ -234,12 +195,8 @@ static int train(tr_flags *f, char *err, size_t errlen) {
     }
     rc = st_open(&db, f->db, 0, err, errlen);
     /* fail now rather than after training if the store predates a table we write */
-    if (rc == NB_OK &&
-        sqlite3_exec(db, "SELECT 1 FROM models, candidates, product_stats LIMIT 0", NULL, NULL,
-                     NULL) != SQLITE_OK)
-        rc = nb_err(err, errlen, NB_EMISMATCH,
-                    "%s: %s (the store predates the current schema.sql: re-import it)", f->db,
-                    sqlite3_errmsg(db));
+    if (rc == NB_OK && (rc = st_model_tables_check(db, err, errlen)) != NB_OK)
+        nb_err_wrap(err, errlen, rc, "%s", f->db);
     if (rc == NB_OK) rc = st_history_load(&h, db, err, errlen);
     if (rc == NB_OK)
         rc = tr_samples_build(&s, &h, f->split, f->targets_all, f->limit_users, f->orders, err,
@@ -380,7 +337,7 @@ done:
     nn_model_free(&m);
     tr_samples_free(&s);
     st_history_free(&h);
-    if (db) sqlite3_close(db);
+    st_close(db);
     return rc;
 }
 
