@@ -1,7 +1,7 @@
 /* score.c -- the single scoring path for evaluation (batched) and serving (one user). */
 #include "score.h"
-#include "calibration.h"
-#include "evaluate.h"
+#include "calibrate.h"
+#include "topk.h"
 #include "nb_err.h"
 
 #include <assert.h>

@@ -1,5 +1,5 @@
 /* topk.c -- partial selection of the K best scores (no full sort). */
-#include "evaluate.h"
+#include "topk.h"
 
 /* Whether score a at index ia ranks before b at ib (higher first, then lower index). */
 static int better(float a, int32_t ia, float b, int32_t ib) {

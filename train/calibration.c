@@ -1,5 +1,6 @@
 /* calibration.c -- see calibration.h. */
 #include "calibration.h"
+#include "calibrate.h"
 
 #include "nb_err.h"
 
@@ -45,20 +46,6 @@ double tr_reliability_ece(const tr_reliability *r) {
         s += fabs(r->sum_pred[b] - r->sum_pos[b]); /* = count * |mean_pred - freq| */
     }
     return n ? s / (double)n : 0.0;
-}
-
-/* Returns 1 / (1 + exp(-z)) without overflow for large |z|. */
-double tr_sigmoid(double z) {
-    if (z >= 0) return 1.0 / (1.0 + exp(-z));
-    double e = exp(z);
-    return e / (1.0 + e);
-}
-
-/* Returns log(p / (1 - p)) with p clamped to [1e-7, 1 - 1e-7]. */
-double tr_logit(double p) {
-    if (!(p >= 1e-7)) p = 1e-7;
-    if (p > 1 - 1e-7) p = 1 - 1e-7;
-    return log(p / (1 - p));
 }
 
 /* log(1 + exp(z)) without overflow. */

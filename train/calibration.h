@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "calibrate.h"
+
 #define TR_CAL_BINS 10
 
 typedef struct {
@@ -39,10 +41,6 @@ void tr_reliability_add_logits(tr_reliability *r, const float *logit, const uint
 tr_rel_bin tr_reliability_bin(const tr_reliability *r, int b);
 /* ECE over all pairs added; 0 when none. */
 double tr_reliability_ece(const tr_reliability *r);
-
-/* Numerically stable logistic function and its inverse (p clamped to [1e-7, 1 - 1e-7]). */
-double tr_sigmoid(double z);
-double tr_logit(double p);
 
 /* Mean log loss of sigmoid(a * logit + b) against the labels (natural log). */
 double tr_log_loss(const float *logit, const uint8_t *label, int64_t n, double a, double b);

@@ -15,7 +15,7 @@
 
 #include "checkpoint.h"
 #include "flags.h"
-#include "samples.h"
+#include "split.h"
 
 /* Set by the SIGINT/SIGTERM handler; the loop stops after the current batch. */
 extern volatile sig_atomic_t tr_stop_requested;

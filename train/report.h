@@ -24,7 +24,7 @@
 #include "checkpoint.h"
 #include "evaluate.h"
 #include "flags.h"
-#include "samples.h"
+#include "split.h"
 
 typedef struct {
     const tr_flags *f;
