@@ -54,8 +54,12 @@ INC_infer   := -Icommon -Imodel -Istorage -Iinfer
 INC_train   := $(INC_infer) -Itrain
 INC_server  := $(INC_infer) -Iserver
 INC_ALL     := -Icommon -Imodel -Istorage -Iinfer -Itrain -Iserver -Isynth -Itests
-# The include path of the source file whose path (below the build folder) is $(1).
-inc_of = $(or $(INC_$(firstword $(subst /, ,$(1)))),$(INC_ALL))
+# model/ passes GCC vector types (common/nb_simd.h) between static inline helpers only,
+# never between files, so GCC's -Wpsabi note on how such arguments are passed across
+# compiler versions does not concern it (the note cannot be silenced by a pragma).
+XFLAGS_model := -Wno-psabi
+# The include path (and extra flags) of the source file whose path is $(1).
+inc_of = $(or $(INC_$(firstword $(subst /, ,$(1)))),$(INC_ALL)) $(XFLAGS_$(firstword $(subst /, ,$(1))))
 CPPFLAGS := -D_GNU_SOURCE $(PKG_CFLAGS)
 CFLAGS   := $(WARN) $(OPT) -MMD -MP
 LDLIBS   := $(PKG_LIBS) -lm -lpthread

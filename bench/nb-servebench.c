@@ -21,8 +21,7 @@
 #include "store.h"
 
 /* Seconds on the given clock. */
-static double now(clockid_t clk)
-{
+static double now(clockid_t clk) {
     struct timespec ts;
     clock_gettime(clk, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
@@ -49,8 +48,7 @@ static int load_users(const char *db_path, int32_t **ids) {
     return n;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     const char *db = NULL, *model = NULL;
     int nreq = 2000, mode = SRV_BASKET_THRESHOLD;
     unsigned long long seed = 1;

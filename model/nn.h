@@ -255,6 +255,12 @@ void nn_config_default(nn_config *c, int n_products);
 /* Returns NB_OK or NB_EINVAL with a message naming the bad field. */
 int nn_config_check(const nn_config *c, char *err, size_t errlen);
 
+/* The number of parameters (reals) of a model of configuration c: the sum of its tensors'
+ * sizes, from the one tensor list in nn_model.c. In double so that a configuration read
+ * from a damaged file cannot overflow (HUGE_VAL when a shape does not fit an int); exact
+ * below 2^53. c must pass nn_config_check. */
+double nn_config_params(const nn_config *c);
+
 /* Named views into one allocation (parameters, gradients, Adam m and v share the layout). */
 typedef struct {
     nn_real *emb;                      /* [P, E]      N(0,1) init */

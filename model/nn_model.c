@@ -14,6 +14,7 @@
 #include "nb_err.h"
 
 #include <assert.h>
+#include <limits.h>
 #include <cblas.h>
 #undef I /* OpenBLAS's cblas.h pulls in complex.h; I is our input-size name */
 #include <math.h>
@@ -108,15 +109,14 @@ static void act_free(nn_act *a) {
 
 /* ---- layout and init ---------------------------------------------------------------- */
 
-/* Fills m->tensors and n_params for m->cfg; tensor order = file order = init order. */
-static void layout(nn_model *m) {
-    const nn_config *c = &m->cfg;
-    size_t off = 0;
+/* The tensors of configuration c, in file order = init order = memory order: fills
+ * t[0..n) with names and shapes (offset and size left 0) and returns n. The one list of a
+ * model's tensors: the layout below and the parameter count (nn_config_params) read it. */
+static int tensor_shapes(const nn_config *c, nn_tensor_info *t) {
     int n = 0;
 #define T_ADD(nm, r, cl)                                                                     \
     do {                                                                                     \
-        m->tensors[n] = (nn_tensor_info){nm, off, (size_t)(r) * (size_t)(cl), (r), (cl)};    \
-        off += (size_t)(r) * (size_t)(cl);                                                   \
+        t[n] = (nn_tensor_info){nm, 0, 0, (r), (cl)};                                       \
         n++;                                                                                 \
     } while (0)
     static const char *gn[NN_MAX_LAYERS][4] = {
@@ -146,7 +146,31 @@ static void layout(nn_model *m) {
         T_ADD("rep.b2", 1, 1);
     }
 #undef T_ADD
+    return n;
+}
+
+/* See nn.h: the sum over tensor_shapes in double, exact below 2^53. */
+double nn_config_params(const nn_config *c) {
+    /* shapes that do not fit an int (a crafted header) have no parameter count */
+    if ((double)c->emb * c->kernel > INT_MAX || 3.0 * c->gru_hidden > INT_MAX) return HUGE_VAL;
+    nn_tensor_info t[sizeof ((nn_model *)0)->tensors / sizeof(nn_tensor_info)];
+    int n = tensor_shapes(c, t);
+    double total = 0;
+    for (int k = 0; k < n; k++) total += (double)t[k].rows * (double)t[k].cols;
+    return total;
+}
+
+/* Fills m->tensors and n_params for m->cfg (tensor_shapes, then offsets in that order). */
+static void layout(nn_model *m) {
+    size_t off = 0;
+    int n = tensor_shapes(&m->cfg, m->tensors);
     assert(n <= (int)(sizeof m->tensors / sizeof m->tensors[0]));
+    for (int k = 0; k < n; k++) {
+        nn_tensor_info *t = &m->tensors[k];
+        t->offset = off;
+        t->size = (size_t)t->rows * (size_t)t->cols;
+        off += t->size;
+    }
     m->n_tensors = n;
     m->n_params = off;
 }

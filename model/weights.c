@@ -182,18 +182,6 @@ static void decode_config(nn_config *c, const unsigned char *h) {
     c->rep_hidden = (int32_t)get_u32(h + 64);
 }
 
-/* The parameter count a model of configuration c has (WEIGHTS.md, nn.h's nn_params), as a
- * double so that absurd configurations cannot overflow; exact below 2^53. */
-static double expected_params(const nn_config *c) {
-    double P = c->n_products, E = c->emb, C = c->cnn_out, K = c->kernel, H = c->gru_hidden;
-    double D = c->head, F = c->rep_features, R = c->rep_hidden;
-    double n = P * E + C * E * K + C;
-    for (int l = 0; l < c->gru_layers; l++) n += 3 * H * (l == 0 ? C : H) + 3 * H * H + 6 * H;
-    n += D * H + D + P * D + P;
-    if (c->rep_features > 0) n += R * F + R + R + 1;
-    return n;
-}
-
 /* One tensor record located in the file buffer. */
 typedef struct {
     const unsigned char *name;
@@ -346,7 +334,7 @@ int nbw_load(nn_model *m, const char *path, const int32_t *expect_ids, int n_exp
     uint64_t total;
     rc = parse_records(recs, n_tensors, buf, pos, end, &total, path, err, errlen);
     if (rc) goto done;
-    double want = expected_params(&cfg);
+    double want = nn_config_params(&cfg);
     if (want != (double)total) {
         rc = nb_err(err, errlen, NB_EFORMAT,
                     "%s: bad hyper-parameters: this configuration has %.0f parameters, the file "

@@ -22,8 +22,7 @@
 
 #define GRACE_S 10.0   /* how long a stop waits for requests in flight */
 
-static void usage(FILE *f)
-{
+static void usage(FILE *f) {
     fprintf(f, "usage: nb-serve --db FILE --model FILE [--port 8080] [--bind 127.0.0.1]\n"
                "                [--threads N] [--quiet] [--basket threshold|expected-f1]\n"
                "  --port 0 picks a free port (the log line 'listening on' names it)\n"
@@ -31,8 +30,7 @@ static void usage(FILE *f)
 }
 
 /* Parses a whole decimal integer in [lo, hi]. Returns 0 and *out, or -1. */
-static int parse_int(const char *s, long lo, long hi, int *out)
-{
+static int parse_int(const char *s, long lo, long hi, int *out) {
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
@@ -44,8 +42,7 @@ static int parse_int(const char *s, long lo, long hi, int *out)
 /* OpenBLAS must not spawn its own threads under our worker threads: one BLAS thread per
  * request thread. The OpenMP build cannot be made to behave that way reliably, so it is
  * refused. Returns 0, or -1 with a message on stderr. */
-static int blas_setup(void)
-{
+static int blas_setup(void) {
     openblas_set_num_threads(1);
     int par = openblas_get_parallel();
     const char *kind = par == 0 ? "sequential" : par == 1 ? "pthreads" : par == 2 ? "OpenMP"
@@ -62,8 +59,7 @@ static int blas_setup(void)
     return 0;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     const char *db = NULL, *model = NULL;
     srv_http_opts o;
     srv_http_opts_default(&o);

@@ -48,8 +48,7 @@ done:
  * the statistics stored with the model (no scan of order_items at start-up), each scored by
  * its item count over the number of prior orders (the share of orders containing it when a
  * product appears at most once per order). Ties: lower index. Returns NB_OK or NB_EDB. */
-static int popularity_load(srv_engine *e, sqlite3 *db, char *err, size_t errlen)
-{
+static int popularity_load(srv_engine *e, sqlite3 *db, char *err, size_t errlen) {
     int64_t n_orders = 0;
     int rc = st_count_prior_orders(db, &n_orders, err, errlen);
     if (rc) return rc;
@@ -118,8 +117,7 @@ static int ref_users_next(void *ctx, const st_history **h, int *u, int64_t *hist
  * (by id) with history. The reference only decides how many candidates a request scores
  * exactly, never a result. Returns NB_OK or an error (message in err); e->headq is freed
  * by srv_engine_free either way. */
-static int headq_build(srv_engine *e, sqlite3 *db, char *err, size_t errlen)
-{
+static int headq_build(srv_engine *e, sqlite3 *db, char *err, size_t errlen) {
     const nn_config *cf = &e->model.cfg;
     int rc = nn_headq_build(&e->headq, e->model.p.out_w, cf->n_products, cf->head,
                             SRV_HEADQ_INT8, err, errlen);
@@ -147,8 +145,7 @@ static int headq_build(srv_engine *e, sqlite3 *db, char *err, size_t errlen)
 /* See srv_engine.h. Everything is checked before *out is set; on error every partial load is
  * freed. The start-up connection is closed: worker threads open their own. */
 int srv_engine_open(srv_engine **out, const char *db_path, const char *model_path, char *err,
-                    size_t errlen)
-{
+                    size_t errlen) {
     int rc;
     sqlite3 *db = NULL;
     int64_t n_users = 0;
@@ -194,8 +191,7 @@ done:
 }
 
 /* Frees a worker context and everything it owns (safe on a partly built one). */
-static void ctx_free(srv_ctx *c)
-{
+static void ctx_free(srv_ctx *c) {
     if (!c) return;
     st_reader_free(c->rd);   /* also frees the buffers of c->uh */
     tr_scorer_free(c->sc);
@@ -210,8 +206,7 @@ static void ctx_free(srv_ctx *c)
 }
 
 /* See srv_engine.h. Must run after the HTTP workers have stopped: it frees their contexts. */
-void srv_engine_free(srv_engine *e)
-{
+void srv_engine_free(srv_engine *e) {
     if (!e) return;
     for (srv_ctx *c = e->ctxs, *next; c; c = next) {
         next = c->next;
@@ -233,8 +228,7 @@ void srv_engine_free(srv_engine *e)
 
 /* See srv_engine_int.h. The new context is owned by the engine (its list), found again
  * through the thread-specific key. */
-int srv_ctx_get(srv_engine *e, srv_ctx **out, char *err, size_t errlen)
-{
+int srv_ctx_get(srv_engine *e, srv_ctx **out, char *err, size_t errlen) {
     srv_ctx *c = pthread_getspecific(e->key);
     int rc = NB_OK;
     if (c) {
@@ -271,8 +265,7 @@ int srv_ctx_get(srv_engine *e, srv_ctx **out, char *err, size_t errlen)
 }
 
 /* See srv_engine.h: status, model name, user and product counts, whole seconds since start. */
-int srv_engine_health(void *ctx, char **body, size_t *len)
-{
+int srv_engine_health(void *ctx, char **body, size_t *len) {
     srv_engine *e = ctx;
     srv_buf b = {0};
     srv_buf_printf(&b, "{\"status\": \"ok\", \"model\": \"%s\", \"users\": %d, \"products\": %d, "
@@ -289,8 +282,7 @@ double srv_engine_threshold(const srv_engine *e) { return e->threshold; }
 
 /* See srv_engine.h. */
 void srv_engine_prune_stats(srv_engine *e, long *calls, long *candidates, long *survivors,
-                            long *fallbacks)
-{
+                            long *fallbacks) {
     *calls = *candidates = *survivors = *fallbacks = 0;
     pthread_mutex_lock(&e->lock);
     for (srv_ctx *c = e->ctxs; c; c = c->next) {

@@ -17,8 +17,7 @@ typedef struct {
 } ranked;
 
 /* Highest probability first; ties by product index, as nb-train's top-k breaks them. */
-static int ranked_cmp(const void *a, const void *b)
-{
+static int ranked_cmp(const void *a, const void *b) {
     const ranked *x = a, *y = b;
     if (x->p != y->p) return x->p > y->p ? -1 : 1;
     return (x->idx > y->idx) - (x->idx < y->idx);
@@ -28,8 +27,7 @@ static int ranked_cmp(const void *a, const void *b)
  * whose features c->rep.f holds. Literals and integers are appended directly: printf's
  * format parsing was most of this function's cost; only the score goes through it (%.9g). */
 static void write_item(srv_buf *b, const srv_engine *e, srv_ctx *c, const ranked *r,
-                       int with_why)
-{
+                       int with_why) {
     int32_t i = r->idx;
     SRV_BUF_LIT(b, "{\"product_id\": ");
     srv_buf_int(b, e->catalog.product_ids[i]);
@@ -50,8 +48,7 @@ static void write_item(srv_buf *b, const srv_engine *e, srv_ctx *c, const ranked
 }
 
 /* 1 when x ranks before y (ranked_cmp < 0). */
-static inline int before(const ranked *x, const ranked *y)
-{
+static inline int before(const ranked *x, const ranked *y) {
     return x->p > y->p || (x->p == y->p && x->idx < y->idx);
 }
 
@@ -60,8 +57,7 @@ static inline int before(const ranked *x, const ranked *y)
  * the prefix is exactly the full sort's prefix: a response reads at most
  * max(k, basket, SRV_EF1_M) entries, and sorting all ~3,000 candidates cost more than the
  * network's head. Quickselect (median of three) narrows to the prefix, then qsort. */
-static void sort_prefix(ranked *rk, int n, int m)
-{
+static void sort_prefix(ranked *rk, int n, int m) {
     if (m > n) m = n;
     int lo = 0, hi = n;   /* the boundary m lies in [lo, hi) */
     while (hi - lo > 16 && m > lo && m < hi) {
@@ -99,8 +95,7 @@ static void sort_prefix(ranked *rk, int n, int m)
  * not scored and not in c->rank. *cold is set when the user has no history with items: the
  * ranking is then the popularity list. */
 static int rank_user(srv_engine *e, srv_ctx *c, int32_t user_id, int need, int *cold,
-                     char *err, size_t errlen)
-{
+                     char *err, size_t errlen) {
     int P = e->catalog.n_products, n_cand = 0;
     const int32_t *cand = c->cand_idx;
     ranked *rk = c->rank;
@@ -139,8 +134,7 @@ static int rank_user(srv_engine *e, srv_ctx *c, int32_t user_id, int need, int *
 /* The basket size: a prefix of the ranking (threshold), or the expected-F1 choice, which is
  * also a prefix (the k most probable, same tie rule). Returns >= 0 or a negative NB_E*. */
 static int basket_size(srv_engine *e, srv_ctx *c, const ranked *rk, int n, int mode, char *err,
-                       size_t errlen)
-{
+                       size_t errlen) {
     int k = 0;
     if (mode == SRV_BASKET_THRESHOLD) {
         while (k < n && rk[k].p >= e->threshold) k++;
@@ -161,8 +155,7 @@ static int basket_size(srv_engine *e, srv_ctx *c, const ranked *rk, int n, int m
 }
 
 /* Points c->uh at an empty one-user history (a user with no orders at all). */
-static void empty_history(srv_engine *e, srv_ctx *c, int32_t user_id)
-{
+static void empty_history(srv_engine *e, srv_ctx *c, int32_t user_id) {
     static const int64_t off0[2] = {0, 0};
     static const int64_t item_off0[1] = {0};
     c->empty_user = user_id;
@@ -181,8 +174,7 @@ static void empty_history(srv_engine *e, srv_ctx *c, int32_t user_id)
  * the history and the candidate set come from the same snapshot of the store. Returns the
  * number ranked, 0 with *unknown set for a user not in the store, or a negative NB_E*. */
 static int load_and_rank(srv_engine *e, srv_ctx *c, int32_t user_id, int need, int *cold,
-                         int *unknown, char *err, size_t errlen)
-{
+                         int *unknown, char *err, size_t errlen) {
     char cerr[NB_ERRLEN];
     *unknown = 0;
     int n = st_reader_begin(c->rd, err, errlen);
@@ -205,8 +197,7 @@ static int load_and_rank(srv_engine *e, srv_ctx *c, int32_t user_id, int need, i
 }
 
 /* See srv_engine.h. The body is built in a srv_buf and handed to the HTTP layer. */
-int srv_engine_recommend(void *ctx, const srv_request *rq, char **body, size_t *len)
-{
+int srv_engine_recommend(void *ctx, const srv_request *rq, char **body, size_t *len) {
     srv_engine *e = ctx;
     srv_ctx *c = NULL;
     char err[NB_ERRLEN] = "";
