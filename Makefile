@@ -82,11 +82,12 @@ TESTS    := $(TESTSRC:tests/%.c=$(BUILD)/tests/%) $(DTESTSRC:tests/dtest_%.c=$(B
 NNSRC    := $(wildcard model/nn_*.c)
 DBLOBJ   := $(NNSRC:%.c=$(BUILD)/dbl/%.o) $(patsubst %.c,$(BUILD)/%.o,$(wildcard common/*.c))
 HARNESS  := $(BUILD)/tests/harness.o
+TESTPROGS := $(BUILD)/tests/nb-train-test   # see HOOKSRC below
 
 .PHONY: all deps test asan run train torch-fixtures bench clean
 # Keep the test objects that pattern chains would otherwise delete as intermediates.
 .SECONDARY:
-all: $(PROGS) $(TESTS)
+all: $(PROGS) $(TESTS) $(TESTPROGS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -112,6 +113,19 @@ $(BIN)/$(basename $(notdir $(1))): $(BUILD)/$(1:.c=.o) $(LIBNB)
 endef
 $(foreach m,$(MAINSRC),$(eval $(call prog_rule,$(m))))
 
+# nb-train with its test hooks (--stop-after, NB_TEST_NAN_BATCH), for tests/train.sh only:
+# the files that hold the hooks compiled again with -DNB_TEST_HOOKS; the production
+# bin/nb-train has none of them.
+HOOKSRC  := train/nb-train.c train/flags.c
+HOOKOBJ  := $(HOOKSRC:%.c=$(BUILD)/hooks/%.o)
+$(BUILD)/hooks/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(call inc_of,$*) -DNB_TEST_HOOKS $(CFLAGS) -c $< -o $@
+
+$(BUILD)/tests/nb-train-test: $(HOOKOBJ) $(LIBNB)
+	@mkdir -p $(dir $@)
+	$(CC) $(OPT) $^ -o $@ $(LDLIBS)
+
 $(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(HARNESS) $(LIBNB)
 	$(CC) $(OPT) $^ -o $@ $(LDLIBS)
 
@@ -133,7 +147,7 @@ deps:
 test:
 	@$(call INSTALL_DEPS,)
 	@$(MAKE) --no-print-directory all
-	@NB_BIN=$(BIN) NB_DATA=$(NB_DATA) tests/run.sh $(BUILD)/tests
+	@NB_BIN=$(BIN) NB_TESTBIN=$(BUILD)/tests NB_DATA=$(NB_DATA) tests/run.sh $(BUILD)/tests
 
 asan:
 	@$(MAKE) --no-print-directory SAN=1 BUILD=build-asan BIN=build-asan/bin test

@@ -36,7 +36,9 @@ static const flag_def FLAGS[] = {
     {"limit-users", F_INT, O(limit_users), 0, INT_MAX, "0", "use only the first N users (0 = all)"},
     {"score-user", F_LL, O(score_user), 0, INT32_MAX, "", "print this user's top-K as JSON and exit"},
     {"k", F_INT, O(k), 1, 100000, "10", "K for --score-user"},
+#ifdef NB_TEST_HOOKS   /* only in the test build, build/tests/nb-train-test (Makefile) */
     {"stop-after", F_INT, O(stop_after), 0, 100000, "0", "test hook: stop as if interrupted after N epochs of this run"},
+#endif
     {"quiet", F_BOOL, O(quiet), 0, 0, "off", "no progress output"},
     {"emb", F_INT, O(emb), 1, 4096, "32", "product embedding size"},
     {"cnn-out", F_INT, O(cnn_out), 1, 8192, "128", "Conv1d output channels"},

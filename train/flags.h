@@ -18,7 +18,8 @@ typedef struct {
     long long seed;
     long long score_user;   /* -1 unless --score-user was given */
     int k;                  /* --k for --score-user */
-    int stop_after;         /* test hook: behave as if interrupted after N epochs (0 = off) */
+    int stop_after;         /* stop as if interrupted after N epochs (0 = off); a flag only in
+                               the test build (--stop-after, -DNB_TEST_HOOKS) */
     int quiet;              /* no progress bar / per-epoch lines (tests) */
     /* hyper-parameters */
     int emb, cnn_out, kernel, gru_hidden, gru_layers, head, batch, orders, max_products;

@@ -3,8 +3,12 @@
  *   nb-train --db FILE --model OUT.nbw [--csv DIR [--catalog DIR]] [--report OUT.json] ...
  *   nb-train --db FILE --model M.nbw --score-user ID [--k K]
  *
- * Exit status: 0 success, 2 bad flags, 3 interrupted (SIGINT/SIGTERM or --stop-after; the
- * checkpoint is valid, continue with --resume), 4 training diverged (NaN/Inf), 1 otherwise.
+ * Exit status: 0 success, 2 bad flags, 3 interrupted (SIGINT/SIGTERM, or --stop-after in the
+ * test build; the checkpoint is valid, continue with --resume), 4 training diverged
+ * (NaN/Inf), 1 otherwise.
+ *
+ * Compiled a second time with -DNB_TEST_HOOKS into build/tests/nb-train-test, which also
+ * has --stop-after N and reads NB_TEST_NAN_BATCH (tests/train.sh); bin/nb-train has neither.
  */
 #include "calibration.h"
 #include "candgen.h"
@@ -235,13 +239,17 @@ static int train(tr_flags *f, char *err, size_t errlen) {
     if (log) fprintf(log, "model: %zu parameters, %d threads\n", m.n_params, f->threads);
     tr_install_signals();
     double t0 = nb_now();
+    long nan_at_batch = 0;
+#ifdef NB_TEST_HOOKS   /* only in the test build, build/tests/nb-train-test (Makefile) */
     const char *nan_env = getenv("NB_TEST_NAN_BATCH");
+    if (nan_env) nan_at_batch = atol(nan_env);
+#endif
     tr_rep_ctx repctx;
     rc = tr_rep_ctx_init(&repctx, &ps, err, errlen);
     if (rc) goto done;
     tr_loop L = {.f = f, .m = &m, .h = &h, .s = &s, .st = st, .ckpt_path = ckpt, .log = log,
                  .rep = cfg.rep_features > 0 ? tr_rep_cb : NULL, .rep_ctx = &repctx,
-                 .nan_at_batch = nan_env ? atol(nan_env) : 0};
+                 .nan_at_batch = nan_at_batch};
     rc = tr_train_run(&L, err, errlen);
     tr_rep_ctx_free(&repctx);
     R.t_train = nb_now() - t0;
