@@ -9,6 +9,7 @@
  * requests/s from wrk; for load-independent figures run it under
  * valgrind --tool=callgrind (instructions per request). A non-200 answer is an error.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 
 #include "crc32.h"
 #include "nb_err.h"
+#include "nb_flags.h"
 #include "rng.h"
 #include "srv_engine.h"
 #include "store.h"
@@ -48,21 +50,35 @@ static int load_users(const char *db_path, int32_t **ids) {
     return n;
 }
 
+typedef struct {
+    const char *db, *model;
+    int requests, basket, help;
+    unsigned long long seed;
+} servebench_flags;
+
+static const char *const baskets[] = {"threshold", "expected-f1", NULL};   /* SRV_BASKET_* */
+
+#define O(field) offsetof(servebench_flags, field)
+static const nb_flag FLAGS[] = {
+    {"db", NB_F_STR, O(db), 0, 0, "FILE", "", "the store", NB_F_REQUIRED, NULL, NULL},
+    {"model", NB_F_STR, O(model), 0, 0, "FILE", "", "the weight file", NB_F_REQUIRED, NULL, NULL},
+    {"requests", NB_F_INT, O(requests), 1, 1e9, "N", "2000", "requests timed", 0, NULL, NULL},
+    {"seed", NB_F_U64, O(seed), 0, 0, "S", "1", "random seed of the user draw", 0, NULL, NULL},
+    {"basket", NB_F_CHOICE, O(basket), 0, 0, "MODE", "threshold", "threshold | expected-f1", 0, baskets, NULL},
+    {"help", NB_F_HELP, O(help), 0, 0, NULL, "", "this list", 0, NULL, NULL},
+};
+#undef O
+#define N_FLAGS (sizeof FLAGS / sizeof FLAGS[0])
+
 int main(int argc, char **argv) {
-    const char *db = NULL, *model = NULL;
-    int nreq = 2000, mode = SRV_BASKET_THRESHOLD;
-    unsigned long long seed = 1;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--db") && i + 1 < argc) db = argv[++i];
-        else if (!strcmp(argv[i], "--model") && i + 1 < argc) model = argv[++i];
-        else if (!strcmp(argv[i], "--requests") && i + 1 < argc) nreq = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--seed") && i + 1 < argc) seed = strtoull(argv[++i], NULL, 10);
-        else if (!strcmp(argv[i], "--basket") && i + 1 < argc) {
-            mode = srv_basket_mode_parse(argv[++i]);
-            if (mode < 0) goto usage;
-        } else goto usage;
-    }
-    if (!db || !model || nreq < 1) goto usage;
+    servebench_flags f = {.requests = 2000, .seed = 1, .basket = SRV_BASKET_THRESHOLD};
+    int ex = nb_flags_main("nb-servebench", "usage: nb-servebench --db FILE --model FILE "
+                           "[--requests N] [--seed S] [--basket threshold|expected-f1]\n",
+                           FLAGS, N_FLAGS, &f, argc, argv);
+    if (ex >= 0) return ex;
+    const char *db = f.db, *model = f.model;
+    int nreq = f.requests, mode = f.basket;
+    unsigned long long seed = f.seed;
 
     int32_t *users = NULL;
     int nu = load_users(db, &users);
@@ -117,8 +133,4 @@ int main(int argc, char **argv) {
     srv_engine_free(e);
     free(users);
     return bad ? 1 : 0;
-usage:
-    fprintf(stderr, "usage: nb-servebench --db FILE --model FILE [--requests N] [--seed S] "
-                    "[--basket threshold|expected-f1]\n");
-    return 2;
 }
