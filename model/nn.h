@@ -179,19 +179,13 @@ int nn_get_threads(void);
 int nn_par_for(void (*fn)(void *ctx, size_t lo, size_t hi, int part), void *ctx, size_t n,
                size_t min_n, size_t align);
 
-/* ---- int8 copy of the output layer, for bounding logits before computing them --------- */
+/* ---- bounds on the output layer's logits, for skipping those that cannot matter ------- */
 
-/* Row p of the output weights w [P, D] as w_p ~= scale[p] * q_p with q_p int8 in
- * [-127, 127] (scale = max|w_p| / 127, q rounded to nearest), and the error of that copy:
- * err2[p] >= ||w_p - scale[p] q_p||_2, errmax[p] >= max_i |w_pi - scale[p] q_pi|,
- * wnorm[p] >= ||w_p||_2 (each computed in double and rounded up to float). Built once from
- * a loaded model and shared read-only by every thread (~P*D bytes + 16 bytes per row). */
+/* Per row p of the output weights w [P, D]: wnorm[p] >= ||w_p||_2 (computed in double and
+ * rounded up to float), and, once a reference input is set, the reference table. Built once
+ * from a loaded model and shared read-only by every thread (8-12 bytes per row). */
 typedef struct {
     int P, D;
-    int8_t *q;       /* [P, D] */
-    float *scale;    /* [P] */
-    float *err2;     /* [P] */
-    float *errmax;   /* [P] */
     float *wnorm;    /* [P] */
     float *ref;      /* [P, 2] with a reference input: g_p = w_p . h0 + b_p, ||w_p||_2;
                         NULL without (nn_headq_set_ref) */
@@ -199,26 +193,12 @@ typedef struct {
     float *ref_h;    /* [D] h0 */
 } nn_headq;
 
-/* Builds hq from w [P, D]; with_int8 == 0 computes only wnorm (enough for the reference
- * stage, nn_headq_set_ref; q, scale, err2, errmax stay NULL and nn_headq_bounds returns -1).
- * Returns NB_OK, or NB_EINVAL (bad dimensions, or a non-finite weight: the message names
- * the row); hq owns its arrays afterwards (nn_headq_free, which is also safe on a zeroed or
- * failed hq). */
-int nn_headq_build(nn_headq *hq, const nn_real *w, int P, int D, int with_int8, char *err,
-                   size_t errlen);
+/* Builds hq from w [P, D] (row norms; the reference comes with nn_headq_set_ref). Returns
+ * NB_OK, or NB_EINVAL (bad dimensions, or a non-finite weight: the message names the row);
+ * hq owns its arrays afterwards (nn_headq_free, which is also safe on a zeroed or failed
+ * hq). */
+int nn_headq_build(nn_headq *hq, const nn_real *w, int P, int D, char *err, size_t errlen);
 void nn_headq_free(nn_headq *hq);
-
-/* Rigorous bounds on the logits nn_head_forward (B = 1) would give, without reading w:
- * for s in 0..S-1, r = rows ? rows[s] : s, and x_s the float logit
- *   x_s = head(h, w_r) + b[r]   (then + extra[s] when extra is non-NULL and
- *                                has_extra[s]: the repeat term, one more float addition)
- * lo[s] <= x_s <= hi[s] is guaranteed (the argument is in nn_headq.c). b may be NULL (no
- * bias); has_extra may be NULL (every extra[s] is added). h is [D] float (the float build's
- * head input). Returns 0, or -1 when h holds a non-finite value (no bound is valid then) or
- * hq was built without the int8 copy. */
-int nn_headq_bounds(float *lo, float *hi, const float *h, const nn_headq *hq,
-                    const nn_real *b, const int32_t *rows, const float *extra,
-                    const uint8_t *has_extra, int S);
 
 /* Gives hq a reference input h0 [D] (typically the mean head input over some users) for
  * nn_headq_bounds_ref: precomputes w_p . h0 + b_p for every row (w, b: the same out.w and
@@ -226,9 +206,14 @@ int nn_headq_bounds(float *lo, float *hi, const float *h, const nn_headq *hq,
  * (h0 not finite, or a row overflowing) leaving hq without a reference. */
 int nn_headq_set_ref(nn_headq *hq, const float *h0, const nn_real *w, const nn_real *b,
                      char *err, size_t errlen);
-/* Bounds like nn_headq_bounds (same meaning of every argument), from the reference alone:
+/* Rigorous bounds on the logits nn_head_forward (B = 1) would give, without reading w:
+ * for s in 0..S-1, r = rows ? rows[s] : s, and x_s the float logit
+ *   x_s = head(h, w_r) + b[r]   (then + extra[s] when extra is non-NULL and
+ *                                has_extra[s]: the repeat term, one more float addition)
+ * lo[s] <= x_s <= hi[s] is guaranteed (the argument is in nn_headq.c): from the reference,
  * x_s = (w_r . h0 + b_r) + (h - h0) . w_r, bounded with ||h - h0||_2 ||w_r||_2. Reads
- * 8 bytes per row. Returns 0, or -1 without a reference or with a non-finite h. */
+ * 8 bytes per row. has_extra may be NULL (every extra[s] is added). h is [D] float (the
+ * float build's head input). Returns 0, or -1 without a reference or with a non-finite h. */
 int nn_headq_bounds_ref(float *lo, float *hi, const float *h, const nn_headq *hq,
                         const int32_t *rows, const float *extra, const uint8_t *has_extra,
                         int S);

@@ -77,15 +77,6 @@ static int popularity_load(srv_engine *e, sqlite3 *db, char *err, size_t errlen)
 
 #define SRV_REF_USERS 256   /* users whose mean head input is the pruning reference */
 
-/* Whether requests also get the int8 stage (model/nn_headq.c) between the reference bounds
- * and the exact logits. Off: measured on the 2-core EPYC VM with the reference stage
- * disabled, a request with the int8 stage cost as much as one scoring every candidate
- * exactly (nb-servebench, /work/ref-var, threshold mode 0.655-0.666 vs 0.621-0.648 ms CPU;
- * expected-F1 0.809-0.850 vs 0.707-0.741): a 256-byte int8 row scattered in a 12.7 MB
- * table costs a memory round trip, like the 1 KB float row it stands for. It would pay
- * where memory parallelism is higher or the reference bound is loose; the tests run it. */
-#define SRV_HEADQ_INT8 0
-
 /* headq_build's user source: the users in id order, each loaded alone. */
 typedef struct {
     int32_t *ids;
@@ -112,15 +103,15 @@ static int ref_users_next(void *ctx, const st_history **h, int *u, int64_t *hist
     return 1;
 }
 
-/* Builds e->headq (row norms, and the int8 copy of the output layer when SRV_HEADQ_INT8)
+/* Builds e->headq (row norms of the output layer)
  * and its reference input: the mean output-layer input of the first SRV_REF_USERS users
  * (by id) with history. The reference only decides how many candidates a request scores
  * exactly, never a result. Returns NB_OK or an error (message in err); e->headq is freed
  * by srv_engine_free either way. */
 static int headq_build(srv_engine *e, sqlite3 *db, char *err, size_t errlen) {
     const nn_config *cf = &e->model.cfg;
-    int rc = nn_headq_build(&e->headq, e->model.p.out_w, cf->n_products, cf->head,
-                            SRV_HEADQ_INT8, err, errlen);
+    int rc = nn_headq_build(&e->headq, e->model.p.out_w, cf->n_products, cf->head, err,
+                            errlen);
     if (rc) return rc;
     nn_model clone = {0};
     int have_clone = 0;

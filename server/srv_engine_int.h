@@ -45,7 +45,7 @@ struct srv_engine {
     tr_names names;            /* product names by index */
     st_idnames aisles, depts;
     nn_model model;            /* the loaded weights, shared read-only */
-    nn_headq headq;            /* int8 copy of model's out.w for pruning, shared read-only */
+    nn_headq headq;            /* logit bounds of model's out.w for pruning, shared read-only */
     tr_product_stats stats;    /* the global product statistics stored with the model */
     tr_explainer explainer;    /* borrows model's embeddings and names */
     uint32_t crc;
