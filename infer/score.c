@@ -23,6 +23,7 @@ struct tr_scorer {
     float *lo, *hi, *tmp, *extra, *out;
     uint8_t *has;
     int32_t *pos, *rows;
+    tr_ranked *rk;
     tr_prune_stats st;
 };
 
@@ -48,6 +49,7 @@ void tr_scorer_free(tr_scorer *s) {
     free(s->has);
     free(s->pos);
     free(s->rows);
+    free(s->rk);
     free(s);
 }
 
@@ -235,14 +237,15 @@ static void top_reserve(tr_scorer *s, int n) {
     s->has = nb_xrealloc(s->has, (size_t)n);
     s->pos = nb_xrealloc(s->pos, i);
     s->rows = nb_xrealloc(s->rows, i);
+    s->rk = nb_xrealloc(s->rk, (size_t)n * sizeof *s->rk);
     s->cap = n;
 }
 
-static float kth_select(float *v, int n, int k);
+static float kth_select(float *v, int n, int k, tr_ranked *rk);
 
-/* Returns the k-th largest (k = 1: the largest) of v[0..n), 1 <= k <= n, reordering v.
- * No NaN (the bounds are checked finite). */
-static float kth_largest(float *v, int n, int k) {
+/* Returns the k-th largest (k = 1: the largest) of v[0..n), 1 <= k <= n, reordering v; rk
+ * is scratch for n pairs. No NaN (the bounds are checked finite). */
+static float kth_largest(float *v, int n, int k, tr_ranked *rk) {
     if (k > 32 && n >= 1024 && 4 * k <= n) {
         /* a threshold t from a strided sample, likely just below the k-th largest; if at
          * least k values are >= t, the k-th largest is among them (moved to the front) */
@@ -251,7 +254,7 @@ static float kth_largest(float *v, int n, int k) {
         for (int i = 0; i < 256; i++) smp[i] = v[i * step];
         int r = (int)(1.25 * k * 256 / n) + 8;
         if (r > 256) r = 256;
-        float t = kth_select(smp, 256, r);
+        float t = kth_select(smp, 256, r, rk);
         int c = 0;
         for (int i = 0; i < n; i++)
             if (v[i] >= t) {
@@ -259,13 +262,13 @@ static float kth_largest(float *v, int n, int k) {
                 v[c++] = v[i];
                 v[i] = x;
             }
-        if (c >= k) return kth_select(v, c, k);
+        if (c >= k) return kth_select(v, c, k, rk);
     }
-    return kth_select(v, n, k);
+    return kth_select(v, n, k, rk);
 }
 
-/* kth_largest's general case. */
-static float kth_select(float *v, int n, int k) {
+/* kth_largest's general case, by the selections of topk.h. */
+static float kth_select(float *v, int n, int k, tr_ranked *rk) {
     if (k <= 32) {
         /* the usual case (k = top-k of a threshold-mode request): tr_topk's one pass keeping
          * the k largest in order; almost every element fails its first comparison */
@@ -273,28 +276,9 @@ static float kth_select(float *v, int n, int k) {
         tr_topk(v, NULL, n, k, top);
         return v[top[k - 1]];
     }
-
-    int lo = 0, hi = n - 1, t = k - 1;   /* descending position t */
-    while (lo < hi) {
-        float piv = v[lo + (hi - lo) / 2];
-        int i = lo, j = hi;
-        while (i <= j) {
-            while (v[i] > piv) i++;
-            while (v[j] < piv) j--;
-            if (i <= j) {
-                float x = v[i];
-                v[i] = v[j];
-                v[j] = x;
-                i++;
-                j--;
-            }
-        }
-        /* v[lo..j] >= piv >= v[i..hi], v[j+1..i-1] == piv */
-        if (t <= j) hi = j;
-        else if (t >= i) lo = i;
-        else return piv;
-    }
-    return v[t];
+    for (int i = 0; i < n; i++) rk[i] = (tr_ranked){v[i], i};
+    tr_rank_prefix(rk, n, k);
+    return rk[k - 1].p;
 }
 
 /* The smallest logit whose probability can reach thr, rounded down with a margin (a lower
@@ -363,7 +347,7 @@ int tr_score_user_top(tr_scorer *s, const st_history *h, int u, int64_t hist_end
         int ok0 = nn_headq_bounds_ref(s->lo, s->hi, hin, hq, cand, s->extra, s->has, n) == 0;
         if (ok0) {
             memcpy(s->tmp, s->lo, (size_t)n * sizeof(float));
-            float c = kth_largest(s->tmp, n, m);
+            float c = kth_largest(s->tmp, n, m, s->rk);
             if (ct < c) c = ct;
             ns = 0;
             for (int p = 0; p < n; p++) {
@@ -390,7 +374,7 @@ int tr_score_user_top(tr_scorer *s, const st_history *h, int u, int64_t hist_end
         double pu = tr_calibrate(mo, ub);
         assert(ns >= m);
         memcpy(s->tmp, prob, (size_t)ns * sizeof(float));
-        double pm = kth_largest(s->tmp, ns, m);
+        double pm = kth_largest(s->tmp, ns, m, s->rk);
         if (!(a * delta > 1e-12 * (1 + fabs(z)) && pu < pm && pu < thr)) {
             s->st.fallbacks++;
             for (int p = 0; p < n; p++) pos[p] = p;

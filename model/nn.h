@@ -235,6 +235,27 @@ typedef struct {
     int rep_hidden;   /* R: repeat MLP hidden size (default 32) */
 } nn_config;
 
+/* The one list of nn_config's fields, in the order of the weight file header (WEIGHTS.md:
+ * field i at byte 20 + 4 i) and of the checkpoint (the int fields in this order, then the
+ * float ones). weights.c, train/checkpoint.c, nb-train's flags (config_from_flags) and the
+ * report all walk it, so a new field is added here once. */
+typedef struct {
+    const char *name;   /* the field's name ("emb"), as in messages */
+    size_t off;         /* offsetof(nn_config, field) */
+    int is_float;       /* a float field (dropout); the others are int */
+    const char *flag;   /* nb-train's flag setting it ("cnn-out"), NULL: set otherwise
+                           (n_products from the data, rep_features from --repeat) */
+    const char *key;    /* its key in the report's and the models row's hyper_params */
+} nn_config_field;
+
+#define NN_CONFIG_NFIELDS 12
+extern const nn_config_field nn_config_fields[NN_CONFIG_NFIELDS];
+
+/* Field f of c as a double (exact: ints and floats both fit). */
+double nn_config_get(const nn_config *c, const nn_config_field *f);
+/* Sets field f of c to v (converted to int or float). */
+void nn_config_set(nn_config *c, const nn_config_field *f, double v);
+
 /* Fills c with the research log's best setting for a catalogue of n_products. */
 void nn_config_default(nn_config *c, int n_products);
 /* Returns NB_OK or NB_EINVAL with a message naming the bad field. */

@@ -25,6 +25,37 @@
 /* ---- configuration ------------------------------------------------------------------ */
 
 /* The research log's best setting (see nn.h for each field). */
+#define F(field, fl, flag, key) {#field, offsetof(nn_config, field), fl, flag, key}
+const nn_config_field nn_config_fields[NN_CONFIG_NFIELDS] = {
+    F(n_products, 0, NULL, NULL),
+    F(emb, 0, "emb", "emb"),
+    F(cnn_out, 0, "cnn-out", "cnn_out"),
+    F(kernel, 0, "kernel", "kernel"),
+    F(gru_hidden, 0, "gru-hidden", "gru_hidden"),
+    F(gru_layers, 0, "gru-layers", "gru_layers"),
+    F(head, 0, "head", "head"),
+    F(max_orders, 0, "orders", "orders"),
+    F(max_products, 0, "max-products", "max_products"),
+    F(dropout, 1, "dropout", "dropout"),
+    F(rep_features, 0, NULL, NULL),
+    F(rep_hidden, 0, "rep-hidden", "rep_hidden"),
+};
+#undef F
+
+/* See nn.h. */
+double nn_config_get(const nn_config *c, const nn_config_field *f) {
+    const char *p = (const char *)c + f->off;
+    return f->is_float ? (double)*(const float *)p : (double)*(const int *)p;
+}
+
+/* See nn.h. */
+void nn_config_set(nn_config *c, const nn_config_field *f, double v) {
+    char *p = (char *)c + f->off;
+    if (f->is_float) *(float *)p = (float)v;
+    else *(int *)p = (int)v;
+}
+
+/* See nn.h. */
 void nn_config_default(nn_config *c, int n_products) {
     memset(c, 0, sizeof *c);
     c->n_products = n_products;

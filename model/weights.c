@@ -74,12 +74,12 @@ static void encode_header(unsigned char h[NBW_HEADER], const nn_model *m, uint64
     memcpy(h, NBW_MAGIC, 8);
     put_u32(h + 8, NBW_VERSION);
     put_u64(h + 12, file_size);
-    const int ints[9] = {c->n_products, c->emb,  c->cnn_out,    c->kernel,    c->gru_hidden,
-                         c->gru_layers, c->head, c->max_orders, c->max_products};
-    for (int i = 0; i < 9; i++) put_u32(h + 20 + 4 * i, (uint32_t)ints[i]);
-    put_f32(h + 56, c->dropout);
-    put_u32(h + 60, (uint32_t)c->rep_features);
-    put_u32(h + 64, (uint32_t)c->rep_hidden);
+    for (int i = 0; i < NN_CONFIG_NFIELDS; i++) {   /* bytes 20 .. 67 */
+        const nn_config_field *f = &nn_config_fields[i];
+        const char *v = (const char *)c + f->off;
+        if (f->is_float) put_f32(h + 20 + 4 * i, *(const float *)v);
+        else put_u32(h + 20 + 4 * i, (uint32_t)*(const int *)v);
+    }
     put_f32(h + 68, m->calib_a);
     put_f32(h + 72, m->calib_b);
     put_u32(h + 76, (uint32_t)c->n_products);
@@ -174,12 +174,12 @@ done:
 /* Decodes the configuration fields of a header whose size and CRC were already verified. */
 static void decode_config(nn_config *c, const unsigned char *h) {
     memset(c, 0, sizeof *c);
-    int *ints[9] = {&c->n_products, &c->emb,  &c->cnn_out,    &c->kernel,      &c->gru_hidden,
-                    &c->gru_layers, &c->head, &c->max_orders, &c->max_products};
-    for (int i = 0; i < 9; i++) *ints[i] = (int32_t)get_u32(h + 20 + 4 * i);
-    c->dropout = get_f32(h + 56);
-    c->rep_features = (int32_t)get_u32(h + 60);
-    c->rep_hidden = (int32_t)get_u32(h + 64);
+    for (int i = 0; i < NN_CONFIG_NFIELDS; i++) {   /* encode_header's fields */
+        const nn_config_field *f = &nn_config_fields[i];
+        char *v = (char *)c + f->off;
+        if (f->is_float) *(float *)v = get_f32(h + 20 + 4 * i);
+        else *(int *)v = (int32_t)get_u32(h + 20 + 4 * i);
+    }
 }
 
 /* One tensor record located in the file buffer. */

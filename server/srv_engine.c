@@ -244,7 +244,7 @@ int srv_ctx_get(srv_engine *e, srv_ctx **out, char *err, size_t errlen) {
     tr_scorer_set_headq(c->sc, &e->headq);
     c->cand_idx = nb_xmalloc(P * sizeof *c->cand_idx);
     c->prob = nb_xmalloc(P * sizeof *c->prob);
-    c->rank = nb_xmalloc(P * (sizeof(float) + sizeof(int32_t)));
+    c->rank = nb_xmalloc(P * sizeof *c->rank);
     c->basket = nb_xmalloc(SRV_EF1_M * sizeof *c->basket);
     pthread_mutex_lock(&e->lock);
     c->next = e->ctxs;

@@ -15,6 +15,7 @@
 #include "repfeat.h"
 #include "score.h"
 #include "srv_engine.h"
+#include "topk.h"
 
 #define SRV_EF1_M 200   /* products entering the expected-F1 programme (as nb-train's) */
 
@@ -34,7 +35,7 @@ typedef struct srv_ctx {
     int32_t empty_user;        /* user id of uh when it is the empty history of a cold user */
     int32_t *cand_idx;         /* [P] candidate product indices */
     float *prob;               /* [P] their probabilities */
-    void *rank;                /* [P] (prob, index) pairs being sorted */
+    tr_ranked *rank;           /* [P] (prob, index) pairs being ranked */
     int32_t *basket;           /* [SRV_EF1_M] the expected-F1 choice */
     int req_k, req_mode;       /* the current request's k and basket mode (what it reads) */
 } srv_ctx;

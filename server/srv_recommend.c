@@ -11,22 +11,10 @@
 #include "nb_err.h"
 #include "srv_engine_int.h"
 
-typedef struct {
-    float p;
-    int32_t idx;
-} ranked;
-
-/* Highest probability first; ties by product index, as nb-train's top-k breaks them. */
-static int ranked_cmp(const void *a, const void *b) {
-    const ranked *x = a, *y = b;
-    if (x->p != y->p) return x->p > y->p ? -1 : 1;
-    return (x->idx > y->idx) - (x->idx < y->idx);
-}
-
 /* Appends one product object; with_why adds the explanation (train/explain.h) for the user
  * whose features c->rep.f holds. Literals and integers are appended directly: printf's
  * format parsing was most of this function's cost; only the score goes through it (%.9g). */
-static void write_item(srv_buf *b, const srv_engine *e, srv_ctx *c, const ranked *r,
+static void write_item(srv_buf *b, const srv_engine *e, srv_ctx *c, const tr_ranked *r,
                        int with_why) {
     int32_t i = r->idx;
     SRV_BUF_LIT(b, "{\"product_id\": ");
@@ -47,49 +35,9 @@ static void write_item(srv_buf *b, const srv_engine *e, srv_ctx *c, const ranked
     SRV_BUF_LIT(b, "}");
 }
 
-/* 1 when x ranks before y (ranked_cmp < 0). */
-static inline int before(const ranked *x, const ranked *y) {
-    return x->p > y->p || (x->p == y->p && x->idx < y->idx);
-}
-
-/* Reorders rk[0..n) so that rk[0..m) are the m first in ranked_cmp order, sorted; the rest
- * is left in some order. ranked_cmp is a strict total order (the indices are distinct), so
- * the prefix is exactly the full sort's prefix: a response reads at most
- * max(k, basket, SRV_EF1_M) entries, and sorting all ~3,000 candidates cost more than the
- * network's head. Quickselect (median of three) narrows to the prefix, then qsort. */
-static void sort_prefix(ranked *rk, int n, int m) {
-    if (m > n) m = n;
-    int lo = 0, hi = n;   /* the boundary m lies in [lo, hi) */
-    while (hi - lo > 16 && m > lo && m < hi) {
-        int mid = lo + (hi - lo) / 2;
-        ranked a = rk[lo], b = rk[mid], c = rk[hi - 1], piv;
-        if (before(&a, &b)) piv = before(&b, &c) ? b : (before(&a, &c) ? c : a);
-        else piv = before(&a, &c) ? a : (before(&b, &c) ? c : b);
-        /* Hoare partition; the entries are distinct and piv is the median of three, so
-         * both sides are non-empty and the range shrinks */
-        int i = lo, j = hi - 1;
-        for (;;) {
-            while (before(&rk[i], &piv)) i++;
-            while (before(&piv, &rk[j])) j--;
-            if (i >= j) break;
-            ranked t = rk[i];
-            rk[i] = rk[j];
-            rk[j] = t;
-            i++;
-            j--;
-        }
-        /* rk[lo..j] rank no later than piv, rk[j+1..hi) no earlier */
-        if (m <= j + 1) hi = j + 1;
-        else lo = j + 1;
-    }
-    /* everything in [0, lo) ranks before [lo, hi), which ranks before [hi, n), and
-     * lo <= m <= hi: sorting [0, hi) (or [0, m) when m == lo) orders the prefix */
-    qsort(rk, (size_t)(m == lo ? m : hi), sizeof *rk, ranked_cmp);
-}
-
 /* Fills c->rank with the ranked candidates of the user in c->uh and returns how many, or a
  * negative NB_E* code (message in err). Only the first `need` entries are in rank order
- * (see sort_prefix), plus every entry at or above the basket threshold. Candidates that
+ * (tr_rank_prefix), plus every entry at or above the basket threshold. Candidates that
  * provably do not matter to the response (tr_score_user_top: outside the top c->req_k in
  * threshold mode and below the threshold; outside the top `need` in expected-F1 mode) are
  * not scored and not in c->rank. *cold is set when the user has no history with items: the
@@ -98,7 +46,7 @@ static int rank_user(srv_engine *e, srv_ctx *c, int32_t user_id, int need, int *
                      char *err, size_t errlen) {
     int P = e->catalog.n_products, n_cand = 0;
     const int32_t *cand = c->cand_idx;
-    ranked *rk = c->rank;
+    tr_ranked *rk = c->rank;
     int rc = st_reader_cands(c->rd, e->model_id, user_id, P, c->cand_idx, P, &n_cand, err,
                              errlen);
     if (rc == NB_ENOTFOUND) {
@@ -118,22 +66,22 @@ static int rank_user(srv_engine *e, srv_ctx *c, int32_t user_id, int need, int *
                            c->cand_idx, c->prob, &ns, err, errlen);
     *cold = rc == NB_ENOTFOUND;
     if (*cold) {
-        for (int i = 0; i < e->n_pop; i++) rk[i] = (ranked){e->pop_score[i], e->pop_idx[i]};
+        for (int i = 0; i < e->n_pop; i++) rk[i] = (tr_ranked){e->pop_score[i], e->pop_idx[i]};
         return e->n_pop;   /* already in popularity order, ties by product_id = by index */
     }
     if (rc) return rc;
     int n = ns, above = 0;
     for (int i = 0; i < n; i++) {
-        rk[i] = (ranked){c->prob[i], c->cand_idx[i]};
+        rk[i] = (tr_ranked){c->prob[i], c->cand_idx[i]};
         above += c->prob[i] >= thr;
     }
-    sort_prefix(rk, n, need > above ? need : above);
+    tr_rank_prefix(rk, n, need > above ? need : above);
     return n;
 }
 
 /* The basket size: a prefix of the ranking (threshold), or the expected-F1 choice, which is
  * also a prefix (the k most probable, same tie rule). Returns >= 0 or a negative NB_E*. */
-static int basket_size(srv_engine *e, srv_ctx *c, const ranked *rk, int n, int mode, char *err,
+static int basket_size(srv_engine *e, srv_ctx *c, const tr_ranked *rk, int n, int mode, char *err,
                        size_t errlen) {
     int k = 0;
     if (mode == SRV_BASKET_THRESHOLD) {
@@ -237,7 +185,7 @@ int srv_engine_recommend(void *ctx, const srv_request *rq, char **body, size_t *
         if (rc) goto fault;
     }
 
-    const ranked *rk = c->rank;
+    const tr_ranked *rk = c->rank;
     int k = rq->k < n ? rq->k : n;
     srv_buf_printf(&b, "{\"user_id\": %" PRId32 ", \"model\": \"%s\", \"threshold\": %.9g, "
                    "\"basket_mode\": \"%s\", \"cold_start\": %s, \"basket\": [", rq->user_id,

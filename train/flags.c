@@ -101,6 +101,22 @@ void tr_flags_default(tr_flags *f) {
 }
 
 /* See flags.h. */
+int tr_flags_number(const tr_flags *f, const char *name, double *v) {
+    for (size_t i = 0; i < N_FLAGS; i++) {
+        const nb_flag *d = &FLAGS[i];
+        if (strcmp(d->name, name)) continue;
+        const char *p = (const char *)f + d->off;
+        switch (d->type) {
+        case NB_F_INT: *v = *(const int *)p; return 1;
+        case NB_F_LL: *v = (double)*(const long long *)p; return 1;
+        case NB_F_DBL: *v = *(const double *)p; return 1;
+        default: return 0;
+        }
+    }
+    return 0;
+}
+
+/* See flags.h. */
 void tr_flags_usage(FILE *out) {
     nb_flags_usage(out, "usage: nb-train --db FILE --model OUT.nbw [--csv DIR [--catalog DIR]] "
                         "[--report OUT.json] [flags]\n"

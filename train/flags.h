@@ -39,6 +39,10 @@ void tr_flags_default(tr_flags *f);
  * required --db/--model). Nothing else is done before validation succeeds. */
 int tr_flags_parse(tr_flags *f, int argc, char **argv, char *err, size_t errlen);
 
+/* The value of flag `name` (without "--") in f, for a number flag. Returns 1 and *v, or 0
+ * when there is no such number flag. */
+int tr_flags_number(const tr_flags *f, const char *name, double *v);
+
 /* Prints the usage and every flag with its default to out. */
 void tr_flags_usage(FILE *out);
 

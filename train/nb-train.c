@@ -41,20 +41,16 @@
 
 #define MAX_CALIB_PAIRS 4000000
 
-/* Fills an nn_config from the flags for n_products. */
+/* Fills an nn_config from the flags for n_products: every field of nn_config_fields that
+ * has a flag takes that flag's value; the repeat term's width follows --repeat. */
 static void config_from_flags(nn_config *c, const tr_flags *f, int n_products) {
     nn_config_default(c, n_products);
-    c->emb = f->emb;
-    c->cnn_out = f->cnn_out;
-    c->kernel = f->kernel;
-    c->gru_hidden = f->gru_hidden;
-    c->gru_layers = f->gru_layers;
-    c->head = f->head;
-    c->max_orders = f->orders;
-    c->max_products = f->max_products;
-    c->dropout = (float)f->dropout;
+    for (int i = 0; i < NN_CONFIG_NFIELDS; i++) {
+        const nn_config_field *fd = &nn_config_fields[i];
+        double v;
+        if (fd->flag && tr_flags_number(f, fd->flag, &v)) nn_config_set(c, fd, v);
+    }
     c->rep_features = f->repeat ? TR_N_FEATURES : 0;
-    c->rep_hidden = f->rep_hidden;
 }
 
 /* --score-user: prints {"user_id", "model", "top_k": [{"product_id", "score"}...]} using

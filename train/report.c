@@ -8,23 +8,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The hyper-parameters as a JSON object (owned by the caller): the model's configuration
+ * (nn_config_fields, the values of their flags), then the training flags. */
 static cJSON *hyper(const tr_flags *f) {
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "emb", f->emb);
-    cJSON_AddNumberToObject(o, "cnn_out", f->cnn_out);
-    cJSON_AddNumberToObject(o, "kernel", f->kernel);
-    cJSON_AddNumberToObject(o, "gru_hidden", f->gru_hidden);
-    cJSON_AddNumberToObject(o, "gru_layers", f->gru_layers);
-    cJSON_AddNumberToObject(o, "dropout", f->dropout);
-    cJSON_AddNumberToObject(o, "head", f->head);
+    for (int i = 0; i < NN_CONFIG_NFIELDS; i++) {
+        const nn_config_field *fd = &nn_config_fields[i];
+        double v;
+        if (fd->key && fd->flag && tr_flags_number(f, fd->flag, &v))
+            cJSON_AddNumberToObject(o, fd->key, v);
+    }
     cJSON_AddNumberToObject(o, "lr", f->lr);
     cJSON_AddNumberToObject(o, "batch", f->batch);
     cJSON_AddNumberToObject(o, "threshold", f->threshold);
     cJSON_AddNumberToObject(o, "pos_weight", f->pos_weight);
-    cJSON_AddNumberToObject(o, "orders", f->orders);
-    cJSON_AddNumberToObject(o, "max_products", f->max_products);
     cJSON_AddNumberToObject(o, "candidates", f->candidates);
-    cJSON_AddNumberToObject(o, "rep_hidden", f->rep_hidden);
     cJSON_AddNumberToObject(o, "epochs", f->epochs);
     cJSON_AddNumberToObject(o, "patience", f->patience);
     cJSON_AddNumberToObject(o, "seed", (double)f->seed);
