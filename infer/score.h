@@ -22,7 +22,8 @@
 typedef struct tr_scorer tr_scorer;
 
 /* Creates a scorer around m (borrowed; a model or a scoring clone, one per thread).
- * Returns NB_OK and *s (caller frees with tr_scorer_free), or NB_ENOMEM. */
+ * Returns NB_OK and *s (caller frees with tr_scorer_free); allocation failure aborts
+ * (common/nb_err.h), so there is no other outcome. */
 int tr_scorer_new(tr_scorer **s, nn_model *m, char *err, size_t errlen);
 void tr_scorer_free(tr_scorer *s);
 

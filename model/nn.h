@@ -339,14 +339,14 @@ typedef struct {
  * seeded with `seed`, tensor by tensor in m->tensors[] order: emb, conv.w, conv.b, then per
  * GRU layer gru.w_ih.k, gru.w_hh.k, gru.b_ih.k, gru.b_hh.k, then fc.w, fc.b, out.w, out.b,
  * rep.w1, rep.b1, rep.w2, rep.b2 (the rep.* only when rep_features > 0). m->rng (dropout) is
- * seeded from a hash of `seed`. Returns NB_OK, NB_EINVAL (bad config, message names the
- * field) or NB_ENOMEM; on error *m is zeroed. The model owns everything; free it with
+ * seeded from a hash of `seed`. Returns NB_OK or NB_EINVAL (bad config, message names the
+ * field); on error *m is zeroed (allocation failure aborts: common/nb_err.h). The model owns everything; free it with
  * nn_model_free. Without nn_model_train_init it can only score (no gradients). */
 int nn_model_init(nn_model *m, const nn_config *c, uint64_t seed, char *err, size_t errlen);
 /* The same allocation (and the same m->rng seeding) with every parameter left at zero: for a
  * loader that overwrites them all (nbw_load), which then skips drawing 15M random numbers. */
 int nn_model_alloc(nn_model *m, const nn_config *c, uint64_t seed, char *err, size_t errlen);
-/* Allocates gradients and Adam state (zeroed). Returns NB_OK or NB_ENOMEM. */
+/* Allocates gradients and Adam state (zeroed). Returns NB_OK. */
 int nn_model_train_init(nn_model *m, char *err, size_t errlen);
 void nn_model_free(nn_model *m);
 
@@ -382,7 +382,7 @@ double nn_model_adam_step(nn_model *m, float lr, float b1, float b2, float eps, 
 /* A scoring-only model that shares m's parameters (read-only) but has its own activation
  * buffers: one per server thread. Free with nn_model_free (does not free shared params).
  * It also keeps a repacked copy of the GRU's recurrent weights (nn_gru_pack_hh), so m's
- * parameters must not change while the clone is used. Returns NB_OK or NB_ENOMEM. */
+ * parameters must not change while the clone is used. Returns NB_OK. */
 int nn_model_clone_for_scoring(nn_model *dst, const nn_model *src, char *err, size_t errlen);
 
 #endif

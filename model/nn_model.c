@@ -235,12 +235,7 @@ static void bind(const nn_model *m, nn_real *base, nn_params *p) {
 }
 
 /* Returns n zeroed reals, 64-byte aligned (caller frees), or NULL. */
-static nn_real *alloc_reals(size_t n) {
-    void *p = NULL;
-    if (posix_memalign(&p, 64, (n ? n : 1) * sizeof(nn_real))) return NULL;
-    memset(p, 0, (n ? n : 1) * sizeof(nn_real));
-    return p;
-}
+static nn_real *alloc_reals(size_t n) { return nb_xaligned(64, n * sizeof(nn_real)); }
 
 /* x[i] ~ U(-bound, bound), drawn in index order from r. */
 static void fill_uniform(nn_real *x, size_t n, double bound, nb_rng *r) {
@@ -263,7 +258,7 @@ static double init_bound(const nn_model *m, const char *name, const nn_tensor_in
     return 0;
 }
 
-/* See nn.h. Returns NB_OK, NB_EINVAL (bad config) or NB_ENOMEM; on error *m is zeroed. */
+/* See nn.h. Returns NB_OK or NB_EINVAL (bad config); on error *m is zeroed. */
 int nn_model_alloc(nn_model *m, const nn_config *c, uint64_t seed, char *err, size_t errlen) {
     memset(m, 0, sizeof *m);
     int rc = nn_config_check(c, err, errlen);
@@ -272,12 +267,7 @@ int nn_model_alloc(nn_model *m, const nn_config *c, uint64_t seed, char *err, si
     m->cfg = *c;
     layout(m);
     m->mem = alloc_reals(m->n_params);
-    m->act = calloc(1, sizeof(nn_act));
-    if (!m->mem || !m->act) {
-        rc = nb_err(err, errlen, NB_ENOMEM, "nn_model_init: cannot allocate %zu parameters",
-                    m->n_params);
-        goto fail;
-    }
+    m->act = nb_xcalloc(1, sizeof(nn_act));
     m->owns_mem = 1;
     m->calib_a = 1;
     m->calib_b = 0;
@@ -285,11 +275,6 @@ int nn_model_alloc(nn_model *m, const nn_config *c, uint64_t seed, char *err, si
     /* dropout masks use their own stream, derived from the seed but not overlapping init */
     nb_rng_seed(&m->rng, nb_hash64(seed ^ 0x64726f706f7574ull));
     return NB_OK;
-fail:
-    free(m->mem);
-    free(m->act);
-    memset(m, 0, sizeof *m);
-    return rc;
 }
 
 /* See nn.h. Returns what nn_model_alloc returns; on error *m is zeroed. */
@@ -309,20 +294,13 @@ int nn_model_init(nn_model *m, const nn_config *c, uint64_t seed, char *err, siz
     return NB_OK;
 }
 
-/* Allocates zeroed gradients and Adam moments. Returns NB_OK or NB_ENOMEM (nothing kept). */
+/* Allocates zeroed gradients and Adam moments. Returns NB_OK. */
 int nn_model_train_init(nn_model *m, char *err, size_t errlen) {
+    (void)err, (void)errlen;
     if (m->grad_mem) return NB_OK;
     m->grad_mem = alloc_reals(m->n_params);
     m->adam_m = alloc_reals(m->n_params);
     m->adam_v = alloc_reals(m->n_params);
-    if (!m->grad_mem || !m->adam_m || !m->adam_v) {
-        free(m->grad_mem);
-        free(m->adam_m);
-        free(m->adam_v);
-        m->grad_mem = m->adam_m = m->adam_v = NULL;
-        return nb_err(err, errlen, NB_ENOMEM,
-                      "nn_model_train_init: cannot allocate 3 x %zu reals", m->n_params);
-    }
     bind(m, m->grad_mem, &m->g);
     m->adam_t = 0;
     m->grad_stale = 0;
@@ -339,11 +317,11 @@ void nn_model_free(nn_model *m) {
     memset(m, 0, sizeof *m);
 }
 
-/* See nn.h. Returns NB_OK or NB_ENOMEM. dst borrows src->mem, which must outlive dst. */
+/* See nn.h. Returns NB_OK. dst borrows src->mem, which must outlive dst. */
 int nn_model_clone_for_scoring(nn_model *dst, const nn_model *src, char *err, size_t errlen) {
+    (void)err, (void)errlen;
     memset(dst, 0, sizeof *dst);
-    dst->act = calloc(1, sizeof(nn_act));
-    if (!dst->act) return nb_err(err, errlen, NB_ENOMEM, "nn_model_clone_for_scoring: no memory");
+    dst->act = nb_xcalloc(1, sizeof(nn_act));
     dst->cfg = src->cfg;
     dst->n_params = src->n_params;
     dst->mem = src->mem;

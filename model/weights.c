@@ -361,7 +361,7 @@ int nbw_load(nn_model *m, const char *path, const int32_t *expect_ids, int n_exp
 
     rc = nn_model_alloc(m, &cfg, 0, why, sizeof why);   /* fill_model writes every tensor */
     if (rc) {
-        rc = nb_err(err, errlen, rc == NB_ENOMEM ? NB_ENOMEM : NB_EFORMAT,
+        rc = nb_err(err, errlen, NB_EFORMAT,
                     "%s: bad hyper-parameters: %s", path, why);
         goto done;
     }

@@ -22,7 +22,7 @@ typedef struct {
     float *log_pop;       /* [P] log1p(n_items) / log1p(max n_items) (0 when max = 0) */
 } tr_product_stats;
 
-/* Counts over every ST_PRIOR order of h. Returns NB_OK or NB_ENOMEM. s owns its arrays;
+/* Counts over every ST_PRIOR order of h. Returns NB_OK. s owns its arrays;
  * free with tr_product_stats_free (safe on a zeroed s). */
 int tr_product_stats_compute(tr_product_stats *s, const st_history *h, char *err,
                              size_t errlen);
@@ -35,7 +35,7 @@ int tr_product_stats_write(sqlite3 *db, int64_t model_id, const tr_product_stats
                            const st_history *catalog, char *err, size_t errlen);
 /* Loads model_id's stats for the products of catalog (every product must have a row and
  * no other row may exist). Returns NB_OK, NB_ENOTFOUND (no rows for the model),
- * NB_EMISMATCH (product lists differ, message names the product_id), NB_ENOMEM or NB_EDB.
+ * NB_EMISMATCH (product lists differ, message names the product_id), NB_EFORMAT or NB_EDB.
  * s owns its arrays afterwards. */
 int tr_product_stats_load(tr_product_stats *s, sqlite3 *db, int64_t model_id,
                           const st_history *catalog, char *err, size_t errlen);

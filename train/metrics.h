@@ -67,7 +67,7 @@ typedef struct {
 } tr_metrics_result;
 
 /* Prepares an empty accumulator for products 0..n_products-1. Returns NB_OK, NB_EINVAL
- * (n_products <= 0) or NB_ENOMEM. m owns its arrays afterwards; free with tr_metrics_free. */
+ * (n_products <= 0). m owns its arrays afterwards; free with tr_metrics_free. */
 int tr_metrics_init(tr_metrics *m, int n_products, char *err, size_t errlen);
 void tr_metrics_free(tr_metrics *m);
 /* Forgets every user added so far (keeps the arrays). */

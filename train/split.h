@@ -37,7 +37,7 @@ int64_t tr_train_order(const st_history *h, int u);
  * pct[3]. Every user with a train order and some history gives one sample targeting it;
  * with targets_all, training users also give one sample per earlier order with items that
  * has an order with items before it. Returns NB_OK (s owns its arrays; free with
- * tr_samples_free) or NB_ENOMEM. */
+ * tr_samples_free). */
 int tr_samples_build(tr_samples *s, const st_history *h, const int pct[3], int targets_all,
                      int limit_users, int max_orders, char *err, size_t errlen);
 void tr_samples_free(tr_samples *s);
