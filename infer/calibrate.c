@@ -11,9 +11,3 @@ double tr_sigmoid(double z) {
     return e / (1.0 + e);
 }
 
-/* Returns log(p / (1 - p)) with p clamped to [1e-7, 1 - 1e-7]. */
-double tr_logit(double p) {
-    if (!(p >= 1e-7)) p = 1e-7;
-    if (p > 1 - 1e-7) p = 1 - 1e-7;
-    return log(p / (1 - p));
-}

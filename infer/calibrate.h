@@ -7,6 +7,4 @@
 
 /* Numerically stable logistic function and its inverse (p clamped to [1e-7, 1 - 1e-7]). */
 double tr_sigmoid(double z);
-double tr_logit(double p);
-
 #endif

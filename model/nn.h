@@ -111,15 +111,6 @@ void nn_linear_forward(nn_real *out, const nn_real *in, const nn_real *w, const 
 void nn_linear_backward(nn_real *din, nn_real *dw, nn_real *db, const nn_real *dout,
                         const nn_real *in, const nn_real *w, int B, int I, int O);
 
-/* Linear restricted to S selected output rows (a candidate list):
- * out[B, S] = in[B, I] . w[rows[s], :]^T + b[rows[s]]. wbuf: [S, I] scratch (the gathered
- * rows, kept between forward and backward). Backward scatters into dw/db rows. */
-void nn_linear_rows_forward(nn_real *out, nn_real *wbuf, const nn_real *in, const nn_real *w,
-                            const nn_real *b, const int32_t *rows, int B, int I, int S);
-void nn_linear_rows_backward(nn_real *din, nn_real *dw, nn_real *db, nn_real *dwbuf,
-                             const nn_real *dout, const nn_real *in, const nn_real *wbuf,
-                             const int32_t *rows, int B, int I, int S);
-
 /* ReLU in place is not used: out and in are separate so backward can read in. */
 void nn_relu_forward(nn_real *out, const nn_real *in, size_t n);
 void nn_relu_backward(nn_real *din, const nn_real *dout, const nn_real *in, size_t n);
@@ -143,11 +134,6 @@ void nn_bce_backward(nn_real *dlogits, const nn_real *logits, const nn_real *tar
 double nn_bce_forward_backward(nn_real *dlogits, const nn_real *logits, const nn_real *targets,
                                size_t n, float pos_weight);
 
-/* Adam exactly as torch.optim.Adam (no weight decay, no amsgrad), step t >= 1:
- *   m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2
- *   p -= lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps) */
-void nn_adam_update(nn_real *p, const nn_real *g, nn_real *m, nn_real *v, size_t n, float lr,
-                    float b1, float b2, float eps, long t);
 /* The same with every g[i] first multiplied by gscale (gradient clipping folded into the
  * update, so the clipped gradient is never written back). */
 void nn_adam_update_scaled(nn_real *restrict p, const nn_real *restrict g,

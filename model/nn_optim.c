@@ -247,12 +247,6 @@ void nn_adam_update_scaled(nn_real *restrict p, const nn_real *restrict g,
     adam_scalar(p + done, g + done, m + done, v + done, n - done, &k);
 }
 
-/* nn_adam_update_scaled with gscale 1. */
-void nn_adam_update(nn_real *p, const nn_real *g, nn_real *m, nn_real *v, size_t n, float lr,
-                    float b1, float b2, float eps, long t) {
-    nn_adam_update_scaled(p, g, m, v, n, 1, lr, b1, b2, eps, t);
-}
-
 /* Returns sqrt(sum g^2), summed in double. */
 double nn_grad_norm(const nn_real *g, size_t n) {
     /* four partial sums so the loop is not one long dependency chain (fixed grouping, so

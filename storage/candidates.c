@@ -28,26 +28,6 @@ size_t st_cand_encode_buf(const int32_t *idx, int n, uint8_t *buf) {
     return k;
 }
 
-/* Checks idx[n] and encodes it. Returns NB_OK and a malloc'd *blob (caller frees; never NULL
- * on success, even when n == 0), or NB_EINVAL when idx is negative or not strictly
- * ascending (message names the position). */
-int st_cand_encode(const int32_t *idx, int n, uint8_t **blob, size_t *len, char *err,
-                   size_t errlen) {
-    *blob = NULL;
-    *len = 0;
-    if (n < 0) return nb_err(err, errlen, NB_EINVAL, "candidate count %d < 0", n);
-    if (n > 0 && idx[0] < 0)
-        return nb_err(err, errlen, NB_EINVAL, "candidate 0 is negative (%d)", idx[0]);
-    for (int i = 1; i < n; i++)
-        if (idx[i] <= idx[i - 1])
-            return nb_err(err, errlen, NB_EINVAL,
-                          "candidates not strictly ascending at position %d (%d after %d)", i,
-                          idx[i], idx[i - 1]);
-    *blob = nb_xmalloc((size_t)n * 5 + 1);
-    *len = st_cand_encode_buf(idx, n, *blob);
-    return NB_OK;
-}
-
 /* Decodes blob[len] into out[max] (*n = count). Every byte must belong to a complete varint,
  * every value must be < n_products, and there must be at most max of them. Returns NB_OK or
  * NB_EFORMAT naming the byte offset; out's contents are unspecified on error. */

@@ -13,12 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Encodes idx[n] (sorted ascending, distinct, >= 0) into *blob (malloc'd, caller frees).
- * Returns NB_OK or NB_EINVAL when idx is not strictly ascending. */
-int st_cand_encode(const int32_t *idx, int n, uint8_t **blob, size_t *len, char *err,
-                   size_t errlen);
-/* The unchecked core of st_cand_encode for callers that guarantee a strictly ascending,
- * non-negative idx: writes into buf (at least 5 * n bytes) and returns the length. */
+/* Encodes idx[n], which the caller guarantees strictly ascending and non-negative (the
+ * format above), writes into buf (at least 5 * n bytes) and returns the length. */
 size_t st_cand_encode_buf(const int32_t *idx, int n, uint8_t *buf);
 /* Decodes blob[len] into out[max]; *n receives the count. Returns NB_OK or NB_EFORMAT
  * (truncated varint, more than max values, an index >= n_products). */

@@ -22,10 +22,6 @@ enum { ST_PRIOR = 0, ST_TRAIN = 1, ST_TEST = 2 };
  * The caller owns *db and closes it with st_close. */
 int st_open(sqlite3 **db, const char *path, int readonly, char *err, size_t errlen);
 
-/* Creates a new, empty store at path (which must not exist) with the schema applied and
- * WAL journal mode. Returns NB_OK and *db (caller owns), or NB_EDB/NB_EIO. */
-int st_create(sqlite3 **db, const char *path, char *err, size_t errlen);
-
 /* The text of schema.sql as compiled into the program. */
 const char *st_schema_sql(void);
 

@@ -37,22 +37,6 @@ void tr_metrics_free(tr_metrics *m) {
     memset(m, 0, sizeof *m);
 }
 
-/* Zeroes every count but keeps the arrays and n_products. */
-void tr_metrics_reset(tr_metrics *m) {
-    size_t p = (size_t)m->n_products;
-    int64_t *tp = m->prod_tp, *fp = m->prod_fp, *fn = m->prod_fn;
-    uint8_t *mark = m->mark;
-    memset(tp, 0, p * sizeof *tp);
-    memset(fp, 0, p * sizeof *fp);
-    memset(fn, 0, p * sizeof *fn);
-    memset(m, 0, sizeof *m);
-    m->n_products = (int)p;
-    m->prod_tp = tp;
-    m->prod_fp = fp;
-    m->prod_fn = fn;
-    m->mark = mark;
-}
-
 /* Clears the given mark bits of the listed products (the lists that set them). */
 static void unmark(uint8_t *mark, const int32_t *a, int n, uint8_t bits) {
     for (int i = 0; i < n; i++) mark[a[i]] &= (uint8_t)~bits;
