@@ -40,7 +40,7 @@ static int poisson(nb_rng *r, double lambda) {
 }
 
 typedef struct {
-    int batch, products, cand, steps, threads, warmup, seed, rep_features, help;
+    int batch, products, cand, steps, threads, warmup, seed, rep_features;
 } bench_flags;
 
 #define O(field) offsetof(bench_flags, field)
@@ -53,16 +53,14 @@ static const nb_flag FLAGS[] = {
     {"warmup", NB_F_INT, O(warmup), 0, 1e8, "N", "2", "untimed steps first", 0, NULL, NULL},
     {"seed", NB_F_INT, O(seed), 0, 1e8, "S", "1", "random seed", 0, NULL, NULL},
     {"repeat-features", NB_F_INT, O(rep_features), 0, 1e8, "F", "0", "repeat features (0: no repeat term)", 0, NULL, NULL},
-    {"help", NB_F_HELP, O(help), 0, 0, NULL, "", "this list", 0, NULL, NULL},
 };
 #undef O
-#define N_FLAGS (sizeof FLAGS / sizeof FLAGS[0])
 
 /* See the header comment. */
 int main(int argc, char **argv) {
     bench_flags f = {.batch = 32, .products = 49688, .steps = 20, .threads = 2, .warmup = 2,
                      .seed = 1};
-    int ex = nb_flags_main("nb-bench-model", "usage: nb-bench-model [flags]\n", FLAGS, N_FLAGS,
+    int ex = nb_flags_main("nb-bench-model", "usage: nb-bench-model [flags]\n", FLAGS, NB_FLAGS_N(FLAGS),
                            &f, argc, argv);
     if (ex >= 0) return ex;
     int B = f.batch, P = f.products, S = f.cand, steps = f.steps, threads = f.threads,

@@ -144,7 +144,7 @@ static double cpu_seconds(void) {
 }
 
 typedef struct {
-    int users, products, emb, top, threads, page_size, help;
+    int users, products, emb, top, threads, page_size;
     unsigned long long seed;
     const char *db, *store;
 } candbench_flags;
@@ -160,15 +160,13 @@ static const nb_flag FLAGS[] = {
     {"db", NB_F_STR, O(db), 0, 0, "PATH", "", "also write the candidate table into this new SQLite file", 0, NULL, NULL},
     {"page-size", NB_F_INT, O(page_size), 0, 65536, "BYTES", "0", "--db's page size (0: SQLite's default)", 0, NULL, NULL},
     {"store", NB_F_STR, O(store), 0, 0, "DB", "", "take the users' histories from this store", 0, NULL, NULL},
-    {"help", NB_F_HELP, O(help), 0, 0, NULL, "", "this list", 0, NULL, NULL},
 };
 #undef O
-#define N_FLAGS (sizeof FLAGS / sizeof FLAGS[0])
 
 int main(int argc, char **argv) {
     candbench_flags fl = {.users = 206209, .products = 49688, .emb = 32,
                          .top = TR_CANDS_DEFAULT, .threads = 2, .seed = 1};
-    int ex = nb_flags_main("nb-candbench", "usage: nb-candbench [flags]\n", FLAGS, N_FLAGS, &fl,
+    int ex = nb_flags_main("nb-candbench", "usage: nb-candbench [flags]\n", FLAGS, NB_FLAGS_N(FLAGS), &fl,
                            argc, argv);
     if (ex >= 0) return ex;
     int users = fl.users, P = fl.products, E = fl.emb, top = fl.top, threads = fl.threads;

@@ -52,7 +52,7 @@ static int load_users(const char *db_path, int32_t **ids) {
 
 typedef struct {
     const char *db, *model;
-    int requests, basket, help;
+    int requests, basket;
     unsigned long long seed;
 } servebench_flags;
 
@@ -65,16 +65,14 @@ static const nb_flag FLAGS[] = {
     {"requests", NB_F_INT, O(requests), 1, 1e9, "N", "2000", "requests timed", 0, NULL, NULL},
     {"seed", NB_F_U64, O(seed), 0, 0, "S", "1", "random seed of the user draw", 0, NULL, NULL},
     {"basket", NB_F_CHOICE, O(basket), 0, 0, "MODE", "threshold", "threshold | expected-f1", 0, baskets, NULL},
-    {"help", NB_F_HELP, O(help), 0, 0, NULL, "", "this list", 0, NULL, NULL},
 };
 #undef O
-#define N_FLAGS (sizeof FLAGS / sizeof FLAGS[0])
 
 int main(int argc, char **argv) {
     servebench_flags f = {.requests = 2000, .seed = 1, .basket = SRV_BASKET_THRESHOLD};
     int ex = nb_flags_main("nb-servebench", "usage: nb-servebench --db FILE --model FILE "
                            "[--requests N] [--seed S] [--basket threshold|expected-f1]\n",
-                           FLAGS, N_FLAGS, &f, argc, argv);
+                           FLAGS, NB_FLAGS_N(FLAGS), &f, argc, argv);
     if (ex >= 0) return ex;
     const char *db = f.db, *model = f.model;
     int nreq = f.requests, mode = f.basket;

@@ -47,7 +47,7 @@ static int same_user(const st_history *h, int u, const st_history *q) {
 
 typedef struct {
     const char *db;
-    int users, help;
+    int users;
     unsigned long long seed;
 } storebench_flags;
 
@@ -56,15 +56,13 @@ static const nb_flag FLAGS[] = {
     {"db", NB_F_STR, O(db), 0, 0, "FILE", "", "the store", NB_F_REQUIRED, NULL, NULL},
     {"users", NB_F_INT, O(users), 1, 1e9, "N", "2000", "random users loaded one at a time", 0, NULL, NULL},
     {"seed", NB_F_U64, O(seed), 0, 0, "S", "1", "random seed", 0, NULL, NULL},
-    {"help", NB_F_HELP, O(help), 0, 0, NULL, "", "this list", 0, NULL, NULL},
 };
 #undef O
-#define N_FLAGS (sizeof FLAGS / sizeof FLAGS[0])
 
 int main(int argc, char **argv) {
     storebench_flags f = {.users = 2000, .seed = 1};
     int ex = nb_flags_main("nb-storebench", "usage: nb-storebench --db FILE [--users N] [--seed S]\n",
-                           FLAGS, N_FLAGS, &f, argc, argv);
+                           FLAGS, NB_FLAGS_N(FLAGS), &f, argc, argv);
     if (ex >= 0) return ex;
     const char *db_path = f.db;
     int n_users = f.users;

@@ -10,10 +10,12 @@
 
 /* See nb_flags.h. */
 void nb_flags_usage(FILE *out, const char *usage, const nb_flag *t, size_t n) {
+    int has_help = 0;
     if (usage) fputs(usage, out);
     for (size_t i = 0; i < n; i++) {
         const nb_flag *d = &t[i];
         int bare = d->type == NB_F_BOOL || d->type == NB_F_HELP;
+        has_help |= d->type == NB_F_HELP;
         char left[64];
         snprintf(left, sizeof left, "--%s%s%s", d->name, bare ? "" : " ",
                  bare ? "" : d->arg ? d->arg : d->type == NB_F_STR ? "S" : "V");
@@ -22,6 +24,7 @@ void nb_flags_usage(FILE *out, const char *usage, const nb_flag *t, size_t n) {
                 d->flags & NB_F_REQUIRED ? " (required)" : "", def[0] ? " [default " : "", def,
                 def[0] ? "]" : "");
     }
+    if (!has_help) fprintf(out, "  %-18s %s\n", "--help", "this list");
 }
 
 /* Parses one value for d into the field p. Returns NB_OK or NB_EINVAL naming the flag. */
@@ -132,15 +135,15 @@ int nb_flags_parse(const nb_flag *t, size_t n, void *dst, int argc, char **argv,
 int nb_flags_main(const char *prog, const char *usage, const nb_flag *t, size_t n, void *dst,
                   int argc, char **argv) {
     char err[NB_ERRLEN];
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            nb_flags_usage(stdout, usage, t, n);
+            return 0;
+        }
     if (nb_flags_parse(t, n, dst, argc, argv, err, sizeof err)) {
         fprintf(stderr, "%s: %s\n", prog, err);
         nb_flags_usage(stderr, usage, t, n);
         return 2;
     }
-    for (size_t j = 0; j < n; j++)
-        if (t[j].type == NB_F_HELP && *(int *)((char *)dst + t[j].off)) {
-            nb_flags_usage(stdout, usage, t, n);
-            return 0;
-        }
     return -1;
 }

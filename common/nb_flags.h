@@ -50,9 +50,13 @@ int nb_flags_parse(const nb_flag *t, size_t n, void *dst, int argc, char **argv,
  * default to out. */
 void nb_flags_usage(FILE *out, const char *usage, const nb_flag *t, size_t n);
 
-/* The usual start of a program's main: parses argv into dst by t; on an error prints
- * "prog: message" and the usage to stderr and returns 2; when the table's NB_F_HELP flag
- * was given prints the usage to stdout and returns 0; otherwise returns -1 (carry on). */
+/* The number of entries of a flag table array. */
+#define NB_FLAGS_N(t) (sizeof(t) / sizeof((t)[0]))
+
+/* The usual start of a program's main: with --help or -h anywhere in argv prints the usage
+ * and every flag (t needs no help entry: one is listed) to stdout and returns 0; else
+ * parses argv into dst by t, and on an error prints "prog: message" and the usage to
+ * stderr and returns 2; otherwise returns -1 (carry on). */
 int nb_flags_main(const char *prog, const char *usage, const nb_flag *t, size_t n, void *dst,
                   int argc, char **argv);
 

@@ -1,6 +1,6 @@
 /* explain.h -- a short human-readable reason for each recommended product.
  *
- * Built from the same per-user counts as the repeat features (train/repfeat.h), so the
+ * Built from the same per-user counts as the repeat features (infer/repfeat.h), so the
  * numbers in the text are the user's history:
  *   bought in >= 3 of the last 5 orders:  "bought in 4 of your last 5 orders"
  *                                         (n < 5 orders: "bought in 3 of your 3 orders")

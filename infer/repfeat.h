@@ -3,7 +3,7 @@
  * <features.h> and break every compilation unit.)
  *
  * For every product a user has bought in the history [user start, hist_end) -- the user's
- * orders with items that precede hist_end, as in train/score.h -- one row of TR_N_FEATURES
+ * orders with items that precede hist_end, as in infer/score.h -- one row of TR_N_FEATURES
  * values computed from the user's FULL history (not only the last max_orders orders).
  * Every value lies in [0, 1] by construction, so no normalisation statistics are needed.
  * With n = the user's orders with items in the history, numbered 1..n oldest first:

@@ -229,9 +229,9 @@ typedef struct {
     const char *name;   /* the field's name ("emb"), as in messages */
     size_t off;         /* offsetof(nn_config, field) */
     int is_float;       /* a float field (dropout); the others are int */
-    const char *flag;   /* nb-train's flag setting it ("cnn-out"), NULL: set otherwise
+    const char *flag;   /* nb-train's flag setting it ("cnn-out"; "cnn_out" in the report's
+                           and the models row's hyper_params), NULL: set otherwise
                            (n_products from the data, rep_features from --repeat) */
-    const char *key;    /* its key in the report's and the models row's hyper_params */
 } nn_config_field;
 
 #define NN_CONFIG_NFIELDS 12
@@ -346,7 +346,7 @@ void nn_model_free(nn_model *m);
  * model per thread (a scoring-only model may be shared read-only through nn_model_clone). */
 double nn_model_forward(nn_model *m, const nn_batch *b, int training, float pos_weight);
 /* The same forward (not training) stopped before the output layer, for a caller that scores
- * the head itself (train/score.c's pruned path): *head_in receives the output layer's input
+ * the head itself (infer/score.c's pruned path): *head_in receives the output layer's input
  * [B, D] (rows in b's sample order), *rep_v the repeat term's value of each of b's n_rep
  * entries (NULL without a repeat term), both owned by m and valid until its next forward.
  * nn_head_forward(head_in, ...) plus rep_v[i] added to column rep_col[i] gives exactly

@@ -25,20 +25,20 @@
 /* ---- configuration ------------------------------------------------------------------ */
 
 /* The research log's best setting (see nn.h for each field). */
-#define F(field, fl, flag, key) {#field, offsetof(nn_config, field), fl, flag, key}
+#define F(field, fl, flag) {#field, offsetof(nn_config, field), fl, flag}
 const nn_config_field nn_config_fields[NN_CONFIG_NFIELDS] = {
-    F(n_products, 0, NULL, NULL),
-    F(emb, 0, "emb", "emb"),
-    F(cnn_out, 0, "cnn-out", "cnn_out"),
-    F(kernel, 0, "kernel", "kernel"),
-    F(gru_hidden, 0, "gru-hidden", "gru_hidden"),
-    F(gru_layers, 0, "gru-layers", "gru_layers"),
-    F(head, 0, "head", "head"),
-    F(max_orders, 0, "orders", "orders"),
-    F(max_products, 0, "max-products", "max_products"),
-    F(dropout, 1, "dropout", "dropout"),
-    F(rep_features, 0, NULL, NULL),
-    F(rep_hidden, 0, "rep-hidden", "rep_hidden"),
+    F(n_products, 0, NULL),
+    F(emb, 0, "emb"),
+    F(cnn_out, 0, "cnn-out"),
+    F(kernel, 0, "kernel"),
+    F(gru_hidden, 0, "gru-hidden"),
+    F(gru_layers, 0, "gru-layers"),
+    F(head, 0, "head"),
+    F(max_orders, 0, "orders"),
+    F(max_products, 0, "max-products"),
+    F(dropout, 1, "dropout"),
+    F(rep_features, 0, NULL),
+    F(rep_hidden, 0, "rep-hidden"),
 };
 #undef F
 

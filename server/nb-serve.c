@@ -26,7 +26,7 @@
 
 typedef struct {
     const char *db, *model, *bind;
-    int port, threads, basket, quiet, help;
+    int port, threads, basket, quiet;
 } serve_flags;
 
 static const char *const baskets[] = {"threshold", "expected-f1", NULL};   /* SRV_BASKET_* */
@@ -40,10 +40,8 @@ static const nb_flag FLAGS[] = {
     {"threads", NB_F_INT, O(threads), 1, 256, "N", "cores", "worker threads", 0, NULL, NULL},
     {"basket", NB_F_CHOICE, O(basket), 0, 0, "MODE", "threshold", "threshold | expected-f1", 0, baskets, NULL},
     {"quiet", NB_F_BOOL, O(quiet), 0, 0, NULL, "", "no request log", 0, NULL, NULL},
-    {"help", NB_F_HELP, O(help), 0, 0, NULL, "", "this list", 0, NULL, NULL},
 };
 #undef O
-#define N_FLAGS (sizeof FLAGS / sizeof FLAGS[0])
 #define USAGE "usage: nb-serve --db FILE --model FILE [--port 8080] [--bind 127.0.0.1]\n" \
               "                [--threads N] [--quiet] [--basket threshold|expected-f1]\n"
 
@@ -73,7 +71,7 @@ int main(int argc, char **argv) {
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     serve_flags f = {.port = o.port, .bind = o.bind, .threads = cores > 0 ? (int)cores : 1,
                      .basket = SRV_BASKET_THRESHOLD};
-    int ex = nb_flags_main("nb-serve", USAGE, FLAGS, N_FLAGS, &f, argc, argv);
+    int ex = nb_flags_main("nb-serve", USAGE, FLAGS, NB_FLAGS_N(FLAGS), &f, argc, argv);
     if (ex >= 0) return ex;
     const char *db = f.db, *model = f.model;
     o.port = f.port;

@@ -11,7 +11,7 @@
 #include "nb_err.h"
 #include "srv_engine_int.h"
 
-/* Appends one product object; with_why adds the explanation (train/explain.h) for the user
+/* Appends one product object; with_why adds the explanation (infer/explain.h) for the user
  * whose features c->rep.f holds. Literals and integers are appended directly: printf's
  * format parsing was most of this function's cost; only the score goes through it (%.9g). */
 static void write_item(srv_buf *b, const srv_engine *e, srv_ctx *c, const tr_ranked *r,

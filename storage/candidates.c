@@ -4,6 +4,7 @@
 #include <assert.h>
 #include <stdlib.h>
 
+#include "models.h"
 #include "nb_err.h"
 
 /* Writes one unsigned LEB128 varint; returns the bytes written (1..5). */
@@ -122,49 +123,33 @@ done:
     return rc;
 }
 
-/* See candidates.h: one DELETE and one INSERT per user, on the caller's transaction. */
+/* st_cands_write's rows: user u's set, encoded into buf. */
+typedef struct {
+    const int32_t *user_ids, *idx;
+    const int64_t *off;
+    uint8_t *buf;
+} cand_rows;
+
+/* An st_row_bind_fn over cand_rows. */
+static void bind_cands(void *ctx, sqlite3_stmt *ins, int u, int32_t *key) {
+    const cand_rows *r = ctx;
+    int n = (int)(r->off[u + 1] - r->off[u]);
+    size_t len = st_cand_encode_buf(r->idx + r->off[u], n, r->buf);
+    sqlite3_bind_int(ins, 2, r->user_ids[u]);
+    sqlite3_bind_int(ins, 3, n);
+    sqlite3_bind_blob(ins, 4, r->buf, (int)len, SQLITE_STATIC);
+    *key = r->user_ids[u];
+}
+
+/* See candidates.h: one row per user, through st_model_rows_replace. */
 int st_cands_write(sqlite3 *db, int64_t model_id, int n_users, const int32_t *user_ids,
                    const int64_t *off, const int32_t *idx, int max_count, char *err,
                    size_t errlen) {
-    if (sqlite3_get_autocommit(db))
-        return nb_err(err, errlen, NB_EINVAL,
-                      "writing candidates needs an open transaction (BEGIN) shared with the "
-                      "models row of model %lld",
-                      (long long)model_id);
-    int rc = NB_OK;
-    sqlite3_stmt *del = NULL, *ins = NULL;
-    uint8_t *buf = nb_xmalloc((size_t)max_count * 5 + 1);
-    if (sqlite3_prepare_v2(db, "DELETE FROM candidates WHERE model_id = ?1", -1, &del,
-                           NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(db,
-                           "INSERT INTO candidates (model_id, user_id, n_candidates, encoded) "
-                           "VALUES (?1, ?2, ?3, ?4)",
-                           -1, &ins, NULL) != SQLITE_OK) {
-        rc = nb_err(err, errlen, NB_EDB, "preparing candidate write: %s", sqlite3_errmsg(db));
-        goto done;
-    }
-    sqlite3_bind_int64(del, 1, model_id);
-    if (sqlite3_step(del) != SQLITE_DONE) {
-        rc = nb_err(err, errlen, NB_EDB, "deleting candidates of model %lld: %s",
-                    (long long)model_id, sqlite3_errmsg(db));
-        goto done;
-    }
-    for (int u = 0; u < n_users && rc == NB_OK; u++) {
-        int n = (int)(off[u + 1] - off[u]);
-        size_t len = st_cand_encode_buf(idx + off[u], n, buf);
-        sqlite3_reset(ins);
-        sqlite3_bind_int64(ins, 1, model_id);
-        sqlite3_bind_int(ins, 2, user_ids[u]);
-        sqlite3_bind_int(ins, 3, n);
-        sqlite3_bind_blob(ins, 4, buf, (int)len, SQLITE_STATIC);
-        if (sqlite3_step(ins) != SQLITE_DONE)
-            rc = nb_err(err, errlen, NB_EDB, "writing candidates of model %lld, user %d: %s",
-                        (long long)model_id, (int)user_ids[u], sqlite3_errmsg(db));
-        sqlite3_clear_bindings(ins);
-    }
-done:
-    free(buf);
-    sqlite3_finalize(del);
-    sqlite3_finalize(ins);
+    cand_rows r = {user_ids, idx, off, nb_xmalloc((size_t)max_count * 5 + 1)};
+    int rc = st_model_rows_replace(db, model_id, "candidates",
+                                   "INSERT INTO candidates (model_id, user_id, n_candidates, "
+                                   "encoded) VALUES (?1, ?2, ?3, ?4)",
+                                   n_users, bind_cands, &r, "user", err, errlen);
+    free(r.buf);
     return rc;
 }

@@ -13,8 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Encodes idx[n], which the caller guarantees strictly ascending and non-negative (the
- * format above), writes into buf (at least 5 * n bytes) and returns the length. */
+/* Encodes idx[n], which the caller guarantees strictly ascending and non-negative, in the
+ * format above into buf (at least 5 * n bytes). Returns the length. */
 size_t st_cand_encode_buf(const int32_t *idx, int n, uint8_t *buf);
 /* Decodes blob[len] into out[max]; *n receives the count. Returns NB_OK or NB_EFORMAT
  * (truncated varint, more than max values, an index >= n_products). */

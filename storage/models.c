@@ -97,3 +97,42 @@ int st_model_tables_check(sqlite3 *db, char *err, size_t errlen) {
                   "%s (the store predates the current schema.sql: re-import it)",
                   sqlite3_errmsg(db));
 }
+
+/* See models.h. */
+int st_model_rows_replace(sqlite3 *db, int64_t model_id, const char *table,
+                          const char *ins_sql, int n, st_row_bind_fn bind, void *ctx,
+                          const char *key_name, char *err, size_t errlen) {
+    if (sqlite3_get_autocommit(db))
+        return nb_err(err, errlen, NB_EINVAL,
+                      "writing %s needs an open transaction (BEGIN) shared with the models "
+                      "row of model %lld", table, (long long)model_id);
+    int rc = NB_OK;
+    sqlite3_stmt *del = NULL, *ins = NULL;
+    char del_sql[128];
+    snprintf(del_sql, sizeof del_sql, "DELETE FROM %s WHERE model_id = ?1", table);
+    if (sqlite3_prepare_v2(db, del_sql, -1, &del, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db, ins_sql, -1, &ins, NULL) != SQLITE_OK) {
+        rc = nb_err(err, errlen, NB_EDB, "preparing the %s write: %s", table, sqlite3_errmsg(db));
+        goto done;
+    }
+    sqlite3_bind_int64(del, 1, model_id);
+    if (sqlite3_step(del) != SQLITE_DONE) {
+        rc = nb_err(err, errlen, NB_EDB, "deleting %s of model %lld: %s", table,
+                    (long long)model_id, sqlite3_errmsg(db));
+        goto done;
+    }
+    for (int i = 0; i < n && rc == NB_OK; i++) {
+        int32_t key = 0;
+        sqlite3_reset(ins);
+        sqlite3_bind_int64(ins, 1, model_id);
+        bind(ctx, ins, i, &key);
+        if (sqlite3_step(ins) != SQLITE_DONE)
+            rc = nb_err(err, errlen, NB_EDB, "writing %s of model %lld, %s %d: %s", table,
+                        (long long)model_id, key_name, (int)key, sqlite3_errmsg(db));
+        sqlite3_clear_bindings(ins);   /* no binding outlives the caller's buffers */
+    }
+done:
+    sqlite3_finalize(del);
+    sqlite3_finalize(ins);
+    return rc;
+}

@@ -35,4 +35,18 @@ int st_model_register(sqlite3 *db, const char *path, uint32_t crc, const char *h
  * or NB_EMISMATCH (the store predates schema.sql: the message says to re-import). */
 int st_model_tables_check(sqlite3 *db, char *err, size_t errlen);
 
+/* Binds row i of a model's rows to ins (parameters ?2...; ?1 is the model_id) and sets *key
+ * to the row's key (user_id, product_id) for messages. */
+typedef void (*st_row_bind_fn)(void *ctx, sqlite3_stmt *ins, int i, int32_t *key);
+
+/* Replaces model_id's rows in `table` (one of the tables keyed by model_id: candidates,
+ * product_stats): deletes them, then runs ins_sql (?1 = model_id) once per row i in [0, n)
+ * after bind(ctx, ins, i, ...). key_name ("user", "product") names a failing row. MUST run
+ * inside the caller's open transaction, the one that writes the models row, so that a model
+ * and its rows appear or disappear together: NB_EINVAL in autocommit mode. Returns NB_OK,
+ * NB_EINVAL or NB_EDB (the message names the row); on error the caller should ROLLBACK. */
+int st_model_rows_replace(sqlite3 *db, int64_t model_id, const char *table,
+                          const char *ins_sql, int n, st_row_bind_fn bind, void *ctx,
+                          const char *key_name, char *err, size_t errlen);
+
 #endif

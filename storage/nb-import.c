@@ -17,7 +17,7 @@
 
 typedef struct {
     const char *csv, *catalog, *db;
-    int quiet, help;
+    int quiet;
 } import_flags;
 
 #define O(field) offsetof(import_flags, field)
@@ -26,15 +26,13 @@ static const nb_flag FLAGS[] = {
     {"catalog", NB_F_STR, O(catalog), 0, 0, "DIR2", "", "take products.csv, aisles.csv, departments.csv from DIR2", 0, NULL, NULL},
     {"db", NB_F_STR, O(db), 0, 0, "FILE", "", "the store to create or replace (atomically)", NB_F_REQUIRED, NULL, NULL},
     {"quiet", NB_F_BOOL, O(quiet), 0, 0, NULL, "", "no progress display even on a terminal", 0, NULL, NULL},
-    {"help", NB_F_HELP, O(help), 0, 0, NULL, "", "this list", 0, NULL, NULL},
 };
 #undef O
-#define N_FLAGS (sizeof FLAGS / sizeof FLAGS[0])
 #define USAGE "usage: nb-import --csv DIR --db FILE [--catalog DIR2] [--quiet]\n"
 
 int main(int argc, char **argv) {
     import_flags f = {0};
-    int ex = nb_flags_main("nb-import", USAGE, FLAGS, N_FLAGS, &f, argc, argv);
+    int ex = nb_flags_main("nb-import", USAGE, FLAGS, NB_FLAGS_N(FLAGS), &f, argc, argv);
     if (ex >= 0) return ex;
     const char *csv = f.csv, *catalog = f.catalog, *db = f.db;
     int quiet = f.quiet;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "models.h"
 #include "nb_err.h"
 #include "store.h"
 
@@ -58,53 +59,36 @@ int tr_product_stats_compute(tr_product_stats *s, const st_history *h, char *err
     return NB_OK;
 }
 
+/* tr_product_stats_write's rows: product p's counts. */
+typedef struct {
+    const tr_product_stats *s;
+    const st_history *catalog;
+} stats_rows;
+
+/* An st_row_bind_fn over stats_rows. */
+static void bind_stats(void *ctx, sqlite3_stmt *ins, int p, int32_t *key) {
+    const stats_rows *r = ctx;
+    sqlite3_bind_int(ins, 2, r->catalog->product_ids[p]);
+    sqlite3_bind_int64(ins, 3, r->s->n_items[p]);
+    sqlite3_bind_int64(ins, 4, r->s->n_reordered[p]);
+    *key = r->catalog->product_ids[p];
+}
+
+/* See prodstats.h: one row per product, through st_model_rows_replace. */
 int tr_product_stats_write(sqlite3 *db, int64_t model_id, const tr_product_stats *s,
                            const st_history *catalog, char *err, size_t errlen) {
-    if (sqlite3_get_autocommit(db))
-        return nb_err(err, errlen, NB_EINVAL,
-                      "tr_product_stats_write needs an open transaction (BEGIN) shared with the "
-                      "models row of model %lld",
-                      (long long)model_id);
     if (s->n_products != catalog->n_products)
         return nb_err(err, errlen, NB_EMISMATCH,
                       "product stats for %d products, catalogue has %d", s->n_products,
                       catalog->n_products);
-    int rc = NB_OK;
-    sqlite3_stmt *del = NULL, *ins = NULL;
-    if (sqlite3_prepare_v2(db, "DELETE FROM product_stats WHERE model_id = ?1", -1, &del,
-                           NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(db,
-                           "INSERT INTO product_stats (model_id, product_id, n_items, "
-                           "n_reordered) VALUES (?1, ?2, ?3, ?4)",
-                           -1, &ins, NULL) != SQLITE_OK) {
-        rc = nb_err(err, errlen, NB_EDB, "preparing product_stats write: %s",
-                    sqlite3_errmsg(db));
-        goto done;
-    }
-    sqlite3_bind_int64(del, 1, model_id);
-    if (sqlite3_step(del) != SQLITE_DONE) {
-        rc = nb_err(err, errlen, NB_EDB, "deleting product_stats of model %lld: %s",
-                    (long long)model_id, sqlite3_errmsg(db));
-        goto done;
-    }
-    for (int p = 0; p < s->n_products; p++) {
-        sqlite3_reset(ins);
-        sqlite3_bind_int64(ins, 1, model_id);
-        sqlite3_bind_int(ins, 2, catalog->product_ids[p]);
-        sqlite3_bind_int64(ins, 3, s->n_items[p]);
-        sqlite3_bind_int64(ins, 4, s->n_reordered[p]);
-        if (sqlite3_step(ins) != SQLITE_DONE) {
-            rc = nb_err(err, errlen, NB_EDB, "writing product_stats of model %lld, product %d: %s",
-                        (long long)model_id, (int)catalog->product_ids[p], sqlite3_errmsg(db));
-            goto done;
-        }
-    }
-done:
-    sqlite3_finalize(del);
-    sqlite3_finalize(ins);
-    return rc;
+    stats_rows r = {s, catalog};
+    return st_model_rows_replace(db, model_id, "product_stats",
+                                 "INSERT INTO product_stats (model_id, product_id, n_items, "
+                                 "n_reordered) VALUES (?1, ?2, ?3, ?4)",
+                                 s->n_products, bind_stats, &r, "product", err, errlen);
 }
 
+/* See prodstats.h: one query in product_id order, checked against catalog. */
 int tr_product_stats_load(tr_product_stats *s, sqlite3 *db, int64_t model_id,
                           const st_history *catalog, char *err, size_t errlen) {
     int rc = NB_OK, P = catalog->n_products, p = 0;

@@ -30,7 +30,6 @@ static const char usage[] =
 typedef struct {
     unsigned long long users, seed;
     const char *out, *catalog;
-    int help;
 } synth_flags;
 
 #define O(field) offsetof(synth_flags, field)
@@ -39,14 +38,12 @@ static const nb_flag FLAGS[] = {
     {"seed", NB_F_U64, O(seed), 0, 0, "S", "1", "random seed, an unsigned 64-bit integer", 0, NULL, NULL},
     {"out", NB_F_STR, O(out), 0, 0, "DIR", "", "output directory", NB_F_REQUIRED, NULL, NULL},
     {"catalog", NB_F_STR, O(catalog), 0, 0, "DIR", "", "use the real catalogue in DIR (products.csv, aisles.csv, departments.csv, copied into the output) instead of the invented one (49688 products, 134 aisles, 21 departments)", 0, NULL, NULL},
-    {"help", NB_F_HELP, O(help), 0, 0, NULL, "", "this text", 0, NULL, NULL},
 };
 #undef O
-#define N_FLAGS (sizeof FLAGS / sizeof FLAGS[0])
 
 int main(int argc, char **argv) {
     synth_flags f = {.seed = 1};
-    int ex = nb_flags_main("nb-synth", usage, FLAGS, N_FLAGS, &f, argc, argv);
+    int ex = nb_flags_main("nb-synth", usage, FLAGS, NB_FLAGS_N(FLAGS), &f, argc, argv);
     if (ex >= 0) return ex;
     char err[NB_ERRLEN];
     sy_options o = {.users = (int64_t)f.users, .seed = f.seed, .out_dir = f.out,

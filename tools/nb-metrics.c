@@ -36,7 +36,7 @@ static int parse_list(char *s, int32_t **a, int *cap) {
 }
 
 typedef struct {
-    int products, help;
+    int products;
     const char *in;
 } metrics_flags;
 
@@ -44,16 +44,14 @@ typedef struct {
 static const nb_flag FLAGS[] = {
     {"products", NB_F_INT, O(products), 1, INT32_MAX, "P", "", "catalogue size", NB_F_REQUIRED, NULL, NULL},
     {"in", NB_F_STR, O(in), 0, 0, "FILE", "stdin", "input", 0, NULL, NULL},
-    {"help", NB_F_HELP, O(help), 0, 0, NULL, "", "this list", 0, NULL, NULL},
 };
 #undef O
-#define N_FLAGS (sizeof FLAGS / sizeof FLAGS[0])
 
 /* Returns 0 after printing the metrics, 1 on an unreadable or malformed input, 2 on bad flags. */
 int main(int argc, char **argv) {
     metrics_flags fl = {0};
     int ex = nb_flags_main("nb-metrics", "usage: nb-metrics --products P [--in FILE]\n", FLAGS,
-                           N_FLAGS, &fl, argc, argv);
+                           NB_FLAGS_N(FLAGS), &fl, argc, argv);
     if (ex >= 0) return ex;
     long P = fl.products;
     const char *in = fl.in;
