@@ -6,7 +6,9 @@
 #   make train      synthetic data -> import -> train -> model-vs-baselines table
 #   make torch-fixtures   regenerate the committed PyTorch parity fixture (needs python3-torch)
 #   make bench      the benchmark scripts under bench/
-# Missing Debian packages are installed by deploy/install-deps.sh (apt-get, as root).
+#   make deps       install the missing Debian packages (deploy/install-deps.sh, apt-get as root)
+# A plain make stops at once, naming the packages pkg-config cannot find; test, asan, run,
+# train and bench install what is missing themselves first. Parallel (one job per core).
 
 CC      := gcc
 PKGS    := libmicrohttpd libcjson sqlite3 openblas
@@ -20,8 +22,11 @@ ifeq ($(SAN),1)
 OPT     := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 endif
 
-# Parallel by default (one job per core); an explicit -j on the command line wins.
+# Parallel by default (one job per core); an explicit -j on the command line wins. Only the
+# top-level make sets it: recursive makes share its job server.
+ifeq ($(MAKELEVEL),0)
 MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 2)
+endif
 # Whole compiler messages per target, except under goals that run something in the
 # foreground (their output must not wait for the end).
 ifeq ($(filter run train bench test asan torch-fixtures,$(MAKECMDGOALS)),)
@@ -32,7 +37,7 @@ endif
 # then a recursive make), or need no compiler flags at all: the pkg-config check below is
 # not made while parsing them, so that a fresh machine gets its packages installed first.
 SELF_INSTALL_GOALS := deps test asan run train bench torch-fixtures clean
-INSTALL_DEPS = deploy/install-deps.sh $(1) || { echo "make: deploy/install-deps.sh $(1) failed (message above): install those Debian packages as root, then retry" >&2; exit 1; }
+INSTALL_DEPS = deploy/install-deps.sh $(1) || { echo "make: deploy/install-deps.sh$(if $(1), $(1)) failed (message above): install those Debian packages as root, then retry" >&2; exit 1; }
 ifneq ($(filter-out $(SELF_INSTALL_GOALS),$(or $(MAKECMDGOALS),all)),)
 MISSING_PKGS := $(strip $(foreach p,$(PKGS),$(if $(shell $(PKG_CONFIG) --exists $(p) 2>/dev/null && echo y),,$(p))))
 ifneq ($(MISSING_PKGS),)
