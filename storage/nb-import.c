@@ -9,9 +9,11 @@
 #include "atomic_file.h"
 #include "import.h"
 #include "nb_err.h"
+#include "nb_flags.h"
 
 #include <signal.h>
 #include <sqlite3.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,44 +58,27 @@ static void clean_tmp_on_signals(const char *db) {
     }
 }
 
-static void usage(FILE *f) {
-    fputs("usage: nb-import --csv DIR --db FILE [--catalog DIR2] [--quiet]\n"
-          "  --csv DIR      folder with orders.csv, order_products__prior.csv and (optionally)\n"
-          "                 order_products__train.csv, plus the catalogue unless --catalog is given\n"
-          "  --catalog DIR2 take products.csv, aisles.csv, departments.csv from DIR2\n"
-          "  --db FILE      the store to create or replace (atomically)\n"
-          "  --quiet        no progress display even on a terminal\n",
-          f);
-}
+typedef struct {
+    const char *csv, *catalog, *db;
+    int quiet;
+} import_flags;
+
+#define O(field) offsetof(import_flags, field)
+static const nb_flag FLAGS[] = {
+    {"csv", NB_F_STR, O(csv), 0, 0, "DIR", "", "folder with orders.csv, order_products__prior.csv and (optionally) order_products__train.csv, plus the catalogue unless --catalog is given", NB_F_REQUIRED, NULL, NULL},
+    {"catalog", NB_F_STR, O(catalog), 0, 0, "DIR2", "", "take products.csv, aisles.csv, departments.csv from DIR2", 0, NULL, NULL},
+    {"db", NB_F_STR, O(db), 0, 0, "FILE", "", "the store to create or replace (atomically)", NB_F_REQUIRED, NULL, NULL},
+    {"quiet", NB_F_BOOL, O(quiet), 0, 0, NULL, "", "no progress display even on a terminal", 0, NULL, NULL},
+};
+#undef O
+#define USAGE "usage: nb-import --csv DIR --db FILE [--catalog DIR2] [--quiet]\n"
 
 int main(int argc, char **argv) {
-    const char *csv = NULL, *catalog = NULL, *db = NULL;
-    int quiet = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return 0;
-        } else if (!strcmp(a, "--quiet")) {
-            quiet = 1;
-        } else if (!strcmp(a, "--csv") || !strcmp(a, "--catalog") || !strcmp(a, "--db")) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "nb-import: %s needs a value\n", a);
-                return 2;
-            }
-            const char **dst = !strcmp(a, "--csv") ? &csv : !strcmp(a, "--db") ? &db : &catalog;
-            *dst = argv[++i];
-        } else {
-            fprintf(stderr, "nb-import: unknown argument '%s'\n", a);
-            usage(stderr);
-            return 2;
-        }
-    }
-    if (!csv || !db) {
-        fprintf(stderr, "nb-import: %s is required\n", !csv ? "--csv DIR" : "--db FILE");
-        usage(stderr);
-        return 2;
-    }
+    import_flags f = {0};
+    int ex = nb_flags_main("nb-import", USAGE, FLAGS, NB_FLAGS_N(FLAGS), &f, argc, argv);
+    if (ex >= 0) return ex;
+    const char *csv = f.csv, *catalog = f.catalog, *db = f.db;
+    int quiet = f.quiet;
     /* Only this thread ever calls SQLite (the import's parser thread does not), so SQLite's
      * own mutexes and memory statistics are pure overhead here: about 5% of the import. */
     sqlite3_config(SQLITE_CONFIG_SINGLETHREAD);

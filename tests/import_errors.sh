@@ -251,7 +251,7 @@ before=$(md5sum <"$store")
 "$NB_BIN/nb-import" --csv "$good" >/dev/null 2>&1
 t_eq flag_missing_db_exit $? 2
 out=$("$NB_BIN/nb-import" --csv "$good" --db "$store" --bogus 2>&1)
-t_contains flag_unknown "$out" "unknown argument '--bogus'"
+t_contains flag_unknown "$out" "unknown flag '--bogus'"
 out=$("$NB_BIN/nb-import" --db "$store" 2>&1)
 t_contains flag_missing_csv "$out" "--csv DIR is required"
 

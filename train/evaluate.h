@@ -23,6 +23,7 @@
 #include "metrics.h"
 #include "samples.h"
 #include "score.h"
+#include "topk.h"
 
 #define TR_EVAL_TOPN 20   /* ranking length fed to the metrics (K = 10 and 20) */
 
@@ -38,10 +39,6 @@ typedef struct {
 /* The distinct products of order t into truth (capacity P), marking each in mark[P] (the
  * caller clears the marks). Returns the count. */
 int tr_truth_of(const st_history *h, int64_t t, uint8_t *mark, int32_t *truth);
-
-/* Writes the indices of the k highest of score[idx[i]] (idx NULL: of score[0..n)) into out,
- * best first, ties by lower product index. Returns how many (min(k, n)). */
-int tr_topk(const float *score, const int32_t *idx, int n, int k, int32_t *out);
 
 /* Evaluates the model (through scorer s) on smp[0..n). cands: candidate sets (NULL: full
  * catalogue only). want_ef1: also the expected-F1 baskets. rel_before/rel_after (may be

@@ -8,29 +8,26 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Adds the number flag `flag` of f to o, keyed by its name with '_' for '-'. */
+static void add_flag(cJSON *o, const tr_flags *f, const char *flag) {
+    char key[32];
+    double v;
+    snprintf(key, sizeof key, "%s", flag);
+    for (char *c = key; *c; c++)
+        if (*c == '-') *c = '_';
+    if (tr_flags_number(f, flag, &v)) cJSON_AddNumberToObject(o, key, v);
+}
+
+/* The hyper-parameters as a JSON object (owned by the caller): the flags of the model's
+ * configuration (nn_config_fields), the training flags, then the flags that are words. */
 static cJSON *hyper(const tr_flags *f) {
+    static const char *const training[] = {"lr", "batch", "threshold", "pos-weight",
+                                           "candidates", "epochs", "patience", "seed",
+                                           "threads", "limit-users", "clip"};
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "emb", f->emb);
-    cJSON_AddNumberToObject(o, "cnn_out", f->cnn_out);
-    cJSON_AddNumberToObject(o, "kernel", f->kernel);
-    cJSON_AddNumberToObject(o, "gru_hidden", f->gru_hidden);
-    cJSON_AddNumberToObject(o, "gru_layers", f->gru_layers);
-    cJSON_AddNumberToObject(o, "dropout", f->dropout);
-    cJSON_AddNumberToObject(o, "head", f->head);
-    cJSON_AddNumberToObject(o, "lr", f->lr);
-    cJSON_AddNumberToObject(o, "batch", f->batch);
-    cJSON_AddNumberToObject(o, "threshold", f->threshold);
-    cJSON_AddNumberToObject(o, "pos_weight", f->pos_weight);
-    cJSON_AddNumberToObject(o, "orders", f->orders);
-    cJSON_AddNumberToObject(o, "max_products", f->max_products);
-    cJSON_AddNumberToObject(o, "candidates", f->candidates);
-    cJSON_AddNumberToObject(o, "rep_hidden", f->rep_hidden);
-    cJSON_AddNumberToObject(o, "epochs", f->epochs);
-    cJSON_AddNumberToObject(o, "patience", f->patience);
-    cJSON_AddNumberToObject(o, "seed", (double)f->seed);
-    cJSON_AddNumberToObject(o, "threads", f->threads);
-    cJSON_AddNumberToObject(o, "limit_users", f->limit_users);
-    cJSON_AddNumberToObject(o, "clip", f->clip);
+    for (int i = 0; i < NN_CONFIG_NFIELDS; i++)
+        if (nn_config_fields[i].flag) add_flag(o, f, nn_config_fields[i].flag);
+    for (size_t i = 0; i < sizeof training / sizeof training[0]; i++) add_flag(o, f, training[i]);
     char sp[32];
     snprintf(sp, sizeof sp, "%d/%d/%d", f->split[0], f->split[1], f->split[2]);
     cJSON_AddStringToObject(o, "split", sp);

@@ -29,7 +29,7 @@
 #include "checkpoint.h"
 #include "evaluate.h"
 #include "flags.h"
-#include "samples.h"
+#include "split.h"
 #include "tifu_tune.h"
 
 typedef struct {

@@ -318,7 +318,7 @@ static int eval_triple(const st_history *h, const tr_popularity *pop, const tr_s
     return NB_OK;
 }
 
-/* Tunes TIFU-KNN; see the header. Returns NB_OK, NB_EINVAL or NB_ENOMEM. */
+/* Tunes TIFU-KNN; see the header. Returns NB_OK or NB_EINVAL. */
 int tr_tifu_tune(const st_history *h, const tr_popularity *pop, const tr_sample *val, int n_val,
                  const tr_sample *ref, int n_ref, const tr_tifu_grid *g, int max_val,
                  int max_ref, tr_tifu_tune_result *out, char *err, size_t errlen) {

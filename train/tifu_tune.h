@@ -74,8 +74,8 @@ typedef struct {
  * (NULL: tr_tifu_grid_default), at most max_val / max_ref samples of each (<= 0: the
  * TR_TIFU_TUNE_* caps). pop: popularity over h for the fill (NULL: built here by
  * tr_popularity_build, as tr_eval_baselines builds it). With no validation samples the
- * result is tr_tifu_defaults with figures 0. Returns NB_OK and *out, NB_EINVAL (a bad grid
- * value, a sample out of range, pop / h catalogue mismatch) or NB_ENOMEM. */
+ * result is tr_tifu_defaults with figures 0. Returns NB_OK and *out, or NB_EINVAL (a bad grid
+ * value, a sample out of range, pop / h catalogue mismatch). */
 int tr_tifu_tune(const st_history *h, const tr_popularity *pop, const tr_sample *val, int n_val,
                  const tr_sample *ref, int n_ref, const tr_tifu_grid *g, int max_val,
                  int max_ref, tr_tifu_tune_result *out, char *err, size_t errlen);
