@@ -6,10 +6,13 @@
 #   make train      synthetic data -> import -> train -> model-vs-baselines table
 #   make torch-fixtures   regenerate the committed PyTorch parity fixture (needs python3-torch)
 #   make bench      the benchmark scripts under bench/
-# Missing Debian packages are installed by deploy/install-deps.sh (apt-get, as root).
+#   make deps       install the missing Debian packages (deploy/install-deps.sh, apt-get as root)
+# A plain make stops at once, naming the packages pkg-config cannot find; test, asan, run,
+# train and bench install what is missing themselves first. Parallel (one job per core).
 
 CC      := gcc
 PKGS    := libmicrohttpd libcjson sqlite3 openblas xgboost
+PKG_CONFIG ?= pkg-config
 BUILD   ?= build
 BIN     ?= bin
 SAN     ?=
@@ -18,20 +21,58 @@ OPT     := -O2 -g
 ifeq ($(SAN),1)
 OPT     := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 endif
-DEPS_OK := $(shell pkg-config --exists $(PKGS) 2>/dev/null && echo yes)
-ifneq ($(DEPS_OK),yes)
-$(info installing missing build dependencies...)
-$(shell deploy/install-deps.sh >&2)
+
+# Parallel by default (one job per core); an explicit -j on the command line wins. Only the
+# top-level make sets it: recursive makes share its job server.
+ifeq ($(MAKELEVEL),0)
+MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 2)
 endif
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
-CPPFLAGS := -D_GNU_SOURCE -Icommon -Istorage -Imodel -Itrain -Iinfer -Iserver -Itests $(PKG_CFLAGS)
+# Whole compiler messages per target, except under goals that run something in the
+# foreground (their output must not wait for the end).
+ifeq ($(filter run train bench test asan torch-fixtures,$(MAKECMDGOALS)),)
+MAKEFLAGS += --output-sync=target
+endif
+
+# Goals that install the Debian packages themselves before building (deploy/install-deps.sh,
+# then a recursive make), or need no compiler flags at all: the pkg-config check below is
+# not made while parsing them, so that a fresh machine gets its packages installed first.
+SELF_INSTALL_GOALS := deps test asan run train bench torch-fixtures clean
+INSTALL_DEPS = deploy/install-deps.sh $(1) || { echo "make: deploy/install-deps.sh$(if $(1), $(1)) failed (message above): install those Debian packages as root, then retry" >&2; exit 1; }
+ifneq ($(filter-out $(SELF_INSTALL_GOALS),$(or $(MAKECMDGOALS),all)),)
+MISSING_PKGS := $(strip $(foreach p,$(PKGS),$(if $(shell $(PKG_CONFIG) --exists $(p) 2>/dev/null && echo y),,$(p))))
+ifneq ($(MISSING_PKGS),)
+$(error missing build dependencies (pkg-config cannot find: $(MISSING_PKGS)); run `make deps` to install them (deploy/install-deps.sh))
+endif
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS))
+PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS))
+endif
+
+# The layers and what each may include: a header from a layer not listed fails to compile.
+#   common <- model <- infer -> storage <- common;  train = infer + train;  server = infer +
+#   server (never train/);  synth stands alone on common.  Tests, benchmarks and tools see
+#   everything.
+INC_common  := -Icommon
+INC_model   := -Icommon -Imodel
+INC_storage := -Icommon -Istorage
+INC_synth   := -Icommon -Isynth
+INC_infer   := -Icommon -Imodel -Istorage -Iinfer
+INC_train   := $(INC_infer) -Itrain
+INC_server  := $(INC_infer) -Iserver
+INC_ALL     := -Icommon -Imodel -Istorage -Iinfer -Itrain -Iserver -Isynth -Itests
+# model/ passes GCC vector types (common/nb_simd.h) between static inline helpers only,
+# never between files, so GCC's -Wpsabi note on how such arguments are passed across
+# compiler versions does not concern it (the note cannot be silenced by a pragma).
+XFLAGS_model := -Wno-psabi
+# The include path (and extra flags) of the source file whose path is $(1).
+inc_of = $(or $(INC_$(firstword $(subst /, ,$(1)))),$(INC_ALL)) $(XFLAGS_$(firstword $(subst /, ,$(1))))
+CPPFLAGS := -D_GNU_SOURCE $(PKG_CFLAGS)
 CFLAGS   := $(WARN) $(OPT) -MMD -MP
 LDLIBS   := $(PKG_LIBS) -lm -lpthread
 
-LIBDIRS  := common storage model infer train server
+LIBDIRS  := common storage model infer train server synth
+TOOLDIRS := bench tools
 ALLSRC   := $(foreach d,$(LIBDIRS),$(wildcard $(d)/*.c))
-MAINSRC  := $(foreach d,$(LIBDIRS),$(wildcard $(d)/nb-*.c))
+MAINSRC  := $(foreach d,$(LIBDIRS) $(TOOLDIRS),$(wildcard $(d)/nb-*.c))
 LIBSRC   := $(filter-out $(MAINSRC),$(ALLSRC))
 LIBOBJ   := $(LIBSRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/schema_sql.o
 PROGS    := $(patsubst %.c,$(BIN)/%,$(notdir $(MAINSRC)))
@@ -46,19 +87,20 @@ TESTS    := $(TESTSRC:tests/%.c=$(BUILD)/tests/%) $(DTESTSRC:tests/dtest_%.c=$(B
 NNSRC    := $(wildcard model/nn_*.c)
 DBLOBJ   := $(NNSRC:%.c=$(BUILD)/dbl/%.o) $(patsubst %.c,$(BUILD)/%.o,$(wildcard common/*.c))
 HARNESS  := $(BUILD)/tests/harness.o
+TESTPROGS := $(BUILD)/tests/nb-train-test   # see HOOKSRC below
 
-.PHONY: all test asan run train torch-fixtures bench clean
+.PHONY: all deps test asan run train torch-fixtures bench clean
 # Keep the test objects that pattern chains would otherwise delete as intermediates.
 .SECONDARY:
-all: $(PROGS) $(TESTS)
+all: $(PROGS) $(TESTS) $(TESTPROGS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+	$(CC) $(CPPFLAGS) $(call inc_of,$*) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/dbl/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -DNN_DOUBLE $(CFLAGS) -c $< -o $@
+	$(CC) $(CPPFLAGS) $(call inc_of,$*) -DNN_DOUBLE $(CFLAGS) -c $< -o $@
 
 # schema.sql compiled in as a NUL-terminated byte array (storage/store.c: st_schema_sql()).
 $(BUILD)/gen/schema_sql.c: schema.sql
@@ -76,6 +118,19 @@ $(BIN)/$(basename $(notdir $(1))): $(BUILD)/$(1:.c=.o) $(LIBNB)
 endef
 $(foreach m,$(MAINSRC),$(eval $(call prog_rule,$(m))))
 
+# nb-train with its test hooks (--stop-after, NB_TEST_NAN_BATCH), for tests/train.sh only:
+# the files that hold the hooks compiled again with -DNB_TEST_HOOKS; the production
+# bin/nb-train has none of them.
+HOOKSRC  := train/nb-train.c train/flags.c
+HOOKOBJ  := $(HOOKSRC:%.c=$(BUILD)/hooks/%.o)
+$(BUILD)/hooks/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(call inc_of,$*) -DNB_TEST_HOOKS $(CFLAGS) -c $< -o $@
+
+$(BUILD)/tests/nb-train-test: $(HOOKOBJ) $(LIBNB)
+	@mkdir -p $(dir $@)
+	$(CC) $(OPT) $^ -o $@ $(LDLIBS)
+
 $(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(HARNESS) $(LIBNB)
 	$(CC) $(OPT) $^ -o $@ $(LDLIBS)
 
@@ -87,11 +142,17 @@ $(BUILD)/tests/test_%: $(BUILD)/dbl/tests/dtest_%.o $(HARNESS) $(DBLOBJ)
 NB_DATA ?= $(firstword $(wildcard ../shared/data) \
              $(wildcard $(shell git config --get remote.origin.url 2>/dev/null)/../shared/data))
 
-# install-deps.sh is a quick no-op when everything is there; it also covers the tools the
-# tests call (curl, sqlite3, python3-sklearn), which the pkg-config check above cannot see.
-test: all
-	@deploy/install-deps.sh
-	@NB_BIN=$(BIN) NB_DATA=$(NB_DATA) tests/run.sh $(BUILD)/tests
+# make deps installs the missing Debian packages (build, test); test, asan, run, train and
+# bench do it themselves first (install-deps.sh is a quick no-op when everything is there;
+# it also covers the tools the tests call: curl, sqlite3, python3-sklearn), then build
+# with a recursive make, which checks the packages again.
+deps:
+	@$(call INSTALL_DEPS,)
+
+test:
+	@$(call INSTALL_DEPS,)
+	@$(MAKE) --no-print-directory all
+	@NB_BIN=$(BIN) NB_TESTBIN=$(BUILD)/tests NB_DATA=$(NB_DATA) tests/run.sh $(BUILD)/tests
 
 asan:
 	@$(MAKE) --no-print-directory SAN=1 BUILD=build-asan BIN=build-asan/bin test
@@ -112,14 +173,19 @@ $(VAR)/nb.db: $(VAR)/synth/orders.csv | $(BIN)/nb-import
 MODEL       := $(VAR)/model.nbw
 TRAIN_FLAGS ?= --epochs 6
 SERVE_PORT  ?= 8080
-train: all $(VAR)/nb.db
+train:
+	@$(call INSTALL_DEPS,)
+	@$(MAKE) --no-print-directory all $(VAR)/nb.db
 	$(BIN)/nb-train --db $(VAR)/nb.db --model $(MODEL) --report $(VAR)/report.json $(TRAIN_FLAGS)
 
 # Order-only: nb-train itself writes into nb.db, which must not make the model look stale.
 $(MODEL): | $(VAR)/nb.db
 	@$(MAKE) --no-print-directory train
 
-run: all $(VAR)/nb.db $(MODEL)
+run:
+	@$(call INSTALL_DEPS,)
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory $(MODEL)
 	@echo "store: $(VAR)/nb.db (built-in synthetic data, $(SYNTH_USERS) users); model: $(MODEL), report: $(VAR)/report.json"
 	@echo "nb-serve on http://localhost:$(SERVE_PORT) -- Ctrl-C stops it. Try:"
 	@echo "  curl -s localhost:$(SERVE_PORT)/health"
@@ -128,11 +194,12 @@ run: all $(VAR)/nb.db $(MODEL)
 	$(BIN)/nb-serve --db $(VAR)/nb.db --model $(MODEL) --port $(SERVE_PORT)
 
 torch-fixtures:
-	@deploy/install-deps.sh --bench
+	@$(call INSTALL_DEPS,--bench)
 	/usr/bin/python3 tests/gen_torch_fixture.py tests/fixtures
 
-bench: all
-	@deploy/install-deps.sh --bench
+bench:
+	@$(call INSTALL_DEPS,--bench)
+	@$(MAKE) --no-print-directory all
 	@for b in bench/*.sh; do echo "== $$b"; bash $$b || exit 1; done
 
 clean:

@@ -4,7 +4,7 @@
 #
 # One training step = forward + backward + Adam on a batch of 32 users with realistic shapes
 # (1..5 orders per user, ~10 products per order), with the full 49,688-product head and with a
-# 3,000-product candidate head. C: $NB_BIN/nb-bench-model (model/nb-bench-model.c);
+# 3,000-product candidate head. C: $NB_BIN/nb-bench-model (bench/nb-bench-model.c);
 # PyTorch: bench/torch_model.py (orders padded to 145 products, users to 5 orders, Conv1d over
 # the padded tensor + masked max, nn.GRU, same head, BCEWithLogits pos_weight 10, Adam), both
 # with the same thread count.

@@ -5,7 +5,7 @@ on this data?  A reference check for issue 6's target (model >= 1.05 x the best 
   /usr/bin/python3 bench/repeat_ceiling.py CSV_DIR [CSV_DIR ...]   (Instacart CSV layout)
 
 For every user with a `train` order (the target) and prior orders (the history), every product
-of the history is a candidate with 16 features: the 10 of train/repfeat.h that need no
+of the history is a candidate with 16 features: the 10 of infer/repfeat.h that need no
 days-to-target (share, last5, recency, in_last, days, share_since, user reorder rate, user
 orders, product reorder rate, product popularity) and 6 more (decayed shares at 0.9 and 0.8,
 due ratios in orders and days -- orders since the last purchase over the mean gap between

@@ -6,7 +6,7 @@ Usage: /usr/bin/python3 bench/torch_epoch.py --db STORE --limit-users N --thread
            [--batch 32] [--seed 1] [--split 80/10/10]
 Prints one line: "torch epoch_s <s> samples <n> samples/s <x> threads <T> ...".
 
-Samples are built exactly as train/samples.c does: the first N users (ascending user_id),
+Samples are built exactly as train/split.c (tr_samples_build) does: the first N users (ascending user_id),
 the user split of train/split.c (splitmix64 of user_id ^ 0x5eed5b117, mod 10,000), one
 sample per training user whose eval_set=train order has items and some history: the last
 <= 5 orders with items before it (oldest first), each truncated to 145 products, and that

@@ -18,7 +18,7 @@ pos_weight 10, torch.optim.Adam(lr 1e-3). Dimensions are nn_config_default's: E 
 K 4, H 256, L 2, D 256.
 
 The batch is synthetic with realistic shapes (the same generator rules as
-model/nb-bench-model.c): each user has 1..5 orders (uniform), each order 1 + Poisson(9)
+bench/nb-bench-model.c): each user has 1..5 orders (uniform), each order 1 + Poisson(9)
 distinct products (mean ~10, capped at 145), about 10 positive targets per user.
 """
 import argparse

@@ -7,7 +7,10 @@
  *
  * The data goes to "<path>.tmp.<pid>" in the same directory; commit flushes, fsyncs, renames
  * it over <path> and fsyncs the directory. Abort (or a failed commit) removes the temporary
- * file, so no stray files are left behind.
+ * file, so no stray files are left behind. The new file keeps the permission bits of the file
+ * it replaces (a store or weight file chmod'ed 600 stays 600); a first file gets the usual
+ * 0666 & ~umask. Temporary files of processes that died (kill -9) are removed by the next
+ * open for the same path (nb_tmp_sweep).
  */
 #ifndef NB_ATOMIC_FILE_H
 #define NB_ATOMIC_FILE_H
@@ -20,7 +23,8 @@ typedef struct {
     char *tmp;      /* temporary name (owned) */
 } nb_afile;
 
-/* Returns NB_OK and an open af->f, or NB_EIO with a message naming the file. */
+/* Returns NB_OK and an open af->f, or NB_EIO with a message naming the file. Removes stale
+ * temporary files of `path` left by dead processes first. */
 int nb_afile_open(nb_afile *af, const char *path, char *err, size_t errlen);
 /* Returns NB_OK once the data is durable under af->path; NB_EIO otherwise (temporary file
  * removed). Either way af's resources are released. */
@@ -32,5 +36,19 @@ void nb_afile_abort(nb_afile *af);
 char *nb_tmp_name(const char *path);
 /* fsync the directory containing `path`, so that a rename in it is durable. Returns 0 or -1. */
 int nb_fsync_dir(const char *path);
+
+/* Gives the open file fd the permission bits (07777) of the existing file `like`, so that a
+ * replacement keeps the mode of what it replaces. Returns 0 when done or when `like` does not
+ * exist (nothing to keep: fd keeps its umask-derived mode), -1 with errno otherwise. */
+int nb_keep_mode(const char *like, int fd);
+
+/* Removes the leftovers of writers of `path` that were killed before they could clean up:
+ * entries of path's directory named exactly "<basename>.tmp.<pid>", optionally followed by
+ * "-wal", "-shm" or "-journal" (SQLite's side files of a temporary store), where <pid> is a
+ * decimal process id other than ours that no longer exists (kill(pid, 0) fails with ESRCH).
+ * Files of live processes (another import or training still running, or one of another
+ * user: EPERM) and every other name are left alone. Returns the number of files removed
+ * (best effort: an unreadable directory removes nothing). */
+int nb_tmp_sweep(const char *path);
 
 #endif

@@ -53,6 +53,14 @@ void *nb_xrealloc(void *p, size_t n) {
     return q;
 }
 
+/* See nb_err.h. */
+void *nb_xaligned(size_t align, size_t n) {
+    void *p = NULL;
+    if (posix_memalign(&p, align, n ? n : 1)) oom(n);
+    memset(p, 0, n ? n : 1);
+    return p;
+}
+
 double nb_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -17,7 +17,8 @@ enum {
     NB_EIO = -1,       /* open/read/write/fsync/rename failed (errno text in message) */
     NB_EFORMAT = -2,   /* input is malformed: bad CSV, bad weight file, bad JSON */
     NB_EINVAL = -3,    /* invalid argument or flag value */
-    NB_ENOMEM = -4,    /* allocation failed */
+    NB_ENOMEM = -4,    /* an allocation sized by untrusted input failed (the importer only,
+                          see the policy below) */
     NB_EDB = -5,       /* SQLite error */
     NB_ENOTFOUND = -6, /* a requested key (user, product, file) does not exist */
     NB_EMISMATCH = -7, /* two artefacts disagree (schema version, product list, dims) */
@@ -35,11 +36,20 @@ int nb_err(char *err, size_t errlen, int code, const char *fmt, ...)
 int nb_err_wrap(char *err, size_t errlen, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-/* malloc/calloc that never return NULL: on failure print to stderr and abort().
- * For allocations whose failure the program cannot sensibly recover from. */
+/* Out of memory: the one policy. An allocation that fails ends the process: every
+ * allocation goes through nb_xmalloc / nb_xcalloc / nb_xrealloc / nb_xaligned, which print
+ * "fatal: out of memory allocating N bytes" to stderr and abort(), and no caller checks for
+ * NULL. Why: the programs' sizes follow from the data and the flags, a run that cannot get
+ * its memory cannot do its job, and one rule keeps every cleanup path free of half-allocated
+ * states. The one exception is the importer's reading of CSV input (storage/csv.c,
+ * storage/import.c), where a size comes from a file a user handed us: there a failed
+ * allocation returns NB_ENOMEM with the file and line, so the user learns which input is too
+ * large, and the half-built store is removed. */
 void *nb_xmalloc(size_t n);
 void *nb_xcalloc(size_t n, size_t size);
 void *nb_xrealloc(void *p, size_t n);
+/* n zeroed bytes aligned to align (a power of two, multiple of sizeof(void *)); free(). */
+void *nb_xaligned(size_t align, size_t n);
 
 /* Seconds since an arbitrary fixed point (CLOCK_MONOTONIC). */
 double nb_now(void);

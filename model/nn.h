@@ -111,15 +111,6 @@ void nn_linear_forward(nn_real *out, const nn_real *in, const nn_real *w, const 
 void nn_linear_backward(nn_real *din, nn_real *dw, nn_real *db, const nn_real *dout,
                         const nn_real *in, const nn_real *w, int B, int I, int O);
 
-/* Linear restricted to S selected output rows (a candidate list):
- * out[B, S] = in[B, I] . w[rows[s], :]^T + b[rows[s]]. wbuf: [S, I] scratch (the gathered
- * rows, kept between forward and backward). Backward scatters into dw/db rows. */
-void nn_linear_rows_forward(nn_real *out, nn_real *wbuf, const nn_real *in, const nn_real *w,
-                            const nn_real *b, const int32_t *rows, int B, int I, int S);
-void nn_linear_rows_backward(nn_real *din, nn_real *dw, nn_real *db, nn_real *dwbuf,
-                             const nn_real *dout, const nn_real *in, const nn_real *wbuf,
-                             const int32_t *rows, int B, int I, int S);
-
 /* ReLU in place is not used: out and in are separate so backward can read in. */
 void nn_relu_forward(nn_real *out, const nn_real *in, size_t n);
 void nn_relu_backward(nn_real *din, const nn_real *dout, const nn_real *in, size_t n);
@@ -143,11 +134,6 @@ void nn_bce_backward(nn_real *dlogits, const nn_real *logits, const nn_real *tar
 double nn_bce_forward_backward(nn_real *dlogits, const nn_real *logits, const nn_real *targets,
                                size_t n, float pos_weight);
 
-/* Adam exactly as torch.optim.Adam (no weight decay, no amsgrad), step t >= 1:
- *   m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2
- *   p -= lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps) */
-void nn_adam_update(nn_real *p, const nn_real *g, nn_real *m, nn_real *v, size_t n, float lr,
-                    float b1, float b2, float eps, long t);
 /* The same with every g[i] first multiplied by gscale (gradient clipping folded into the
  * update, so the clipped gradient is never written back). */
 void nn_adam_update_scaled(nn_real *restrict p, const nn_real *restrict g,
@@ -179,19 +165,13 @@ int nn_get_threads(void);
 int nn_par_for(void (*fn)(void *ctx, size_t lo, size_t hi, int part), void *ctx, size_t n,
                size_t min_n, size_t align);
 
-/* ---- int8 copy of the output layer, for bounding logits before computing them --------- */
+/* ---- bounds on the output layer's logits, for skipping those that cannot matter ------- */
 
-/* Row p of the output weights w [P, D] as w_p ~= scale[p] * q_p with q_p int8 in
- * [-127, 127] (scale = max|w_p| / 127, q rounded to nearest), and the error of that copy:
- * err2[p] >= ||w_p - scale[p] q_p||_2, errmax[p] >= max_i |w_pi - scale[p] q_pi|,
- * wnorm[p] >= ||w_p||_2 (each computed in double and rounded up to float). Built once from
- * a loaded model and shared read-only by every thread (~P*D bytes + 16 bytes per row). */
+/* Per row p of the output weights w [P, D]: wnorm[p] >= ||w_p||_2 (computed in double and
+ * rounded up to float), and, once a reference input is set, the reference table. Built once
+ * from a loaded model and shared read-only by every thread (8-12 bytes per row). */
 typedef struct {
     int P, D;
-    int8_t *q;       /* [P, D] */
-    float *scale;    /* [P] */
-    float *err2;     /* [P] */
-    float *errmax;   /* [P] */
     float *wnorm;    /* [P] */
     float *ref;      /* [P, 2] with a reference input: g_p = w_p . h0 + b_p, ||w_p||_2;
                         NULL without (nn_headq_set_ref) */
@@ -199,26 +179,12 @@ typedef struct {
     float *ref_h;    /* [D] h0 */
 } nn_headq;
 
-/* Builds hq from w [P, D]; with_int8 == 0 computes only wnorm (enough for the reference
- * stage, nn_headq_set_ref; q, scale, err2, errmax stay NULL and nn_headq_bounds returns -1).
- * Returns NB_OK, or NB_EINVAL (bad dimensions, or a non-finite weight: the message names
- * the row); hq owns its arrays afterwards (nn_headq_free, which is also safe on a zeroed or
- * failed hq). */
-int nn_headq_build(nn_headq *hq, const nn_real *w, int P, int D, int with_int8, char *err,
-                   size_t errlen);
+/* Builds hq from w [P, D] (row norms; the reference comes with nn_headq_set_ref). Returns
+ * NB_OK, or NB_EINVAL (bad dimensions, or a non-finite weight: the message names the row);
+ * hq owns its arrays afterwards (nn_headq_free, which is also safe on a zeroed or failed
+ * hq). */
+int nn_headq_build(nn_headq *hq, const nn_real *w, int P, int D, char *err, size_t errlen);
 void nn_headq_free(nn_headq *hq);
-
-/* Rigorous bounds on the logits nn_head_forward (B = 1) would give, without reading w:
- * for s in 0..S-1, r = rows ? rows[s] : s, and x_s the float logit
- *   x_s = head(h, w_r) + b[r]   (then + extra[s] when extra is non-NULL and
- *                                has_extra[s]: the repeat term, one more float addition)
- * lo[s] <= x_s <= hi[s] is guaranteed (the argument is in nn_headq.c). b may be NULL (no
- * bias); has_extra may be NULL (every extra[s] is added). h is [D] float (the float build's
- * head input). Returns 0, or -1 when h holds a non-finite value (no bound is valid then) or
- * hq was built without the int8 copy. */
-int nn_headq_bounds(float *lo, float *hi, const float *h, const nn_headq *hq,
-                    const nn_real *b, const int32_t *rows, const float *extra,
-                    const uint8_t *has_extra, int S);
 
 /* Gives hq a reference input h0 [D] (typically the mean head input over some users) for
  * nn_headq_bounds_ref: precomputes w_p . h0 + b_p for every row (w, b: the same out.w and
@@ -226,9 +192,14 @@ int nn_headq_bounds(float *lo, float *hi, const float *h, const nn_headq *hq,
  * (h0 not finite, or a row overflowing) leaving hq without a reference. */
 int nn_headq_set_ref(nn_headq *hq, const float *h0, const nn_real *w, const nn_real *b,
                      char *err, size_t errlen);
-/* Bounds like nn_headq_bounds (same meaning of every argument), from the reference alone:
+/* Rigorous bounds on the logits nn_head_forward (B = 1) would give, without reading w:
+ * for s in 0..S-1, r = rows ? rows[s] : s, and x_s the float logit
+ *   x_s = head(h, w_r) + b[r]   (then + extra[s] when extra is non-NULL and
+ *                                has_extra[s]: the repeat term, one more float addition)
+ * lo[s] <= x_s <= hi[s] is guaranteed (the argument is in nn_headq.c): from the reference,
  * x_s = (w_r . h0 + b_r) + (h - h0) . w_r, bounded with ||h - h0||_2 ||w_r||_2. Reads
- * 8 bytes per row. Returns 0, or -1 without a reference or with a non-finite h. */
+ * 8 bytes per row. has_extra may be NULL (every extra[s] is added). h is [D] float (the
+ * float build's head input). Returns 0, or -1 without a reference or with a non-finite h. */
 int nn_headq_bounds_ref(float *lo, float *hi, const float *h, const nn_headq *hq,
                         const int32_t *rows, const float *extra, const uint8_t *has_extra,
                         int S);
@@ -250,10 +221,37 @@ typedef struct {
     int rep_hidden;   /* R: repeat MLP hidden size (default 32) */
 } nn_config;
 
+/* The one list of nn_config's fields, in the order of the weight file header (WEIGHTS.md:
+ * field i at byte 20 + 4 i) and of the checkpoint (the int fields in this order, then the
+ * float ones). weights.c, train/checkpoint.c, nb-train's flags (config_from_flags) and the
+ * report all walk it, so a new field is added here once. */
+typedef struct {
+    const char *name;   /* the field's name ("emb"), as in messages */
+    size_t off;         /* offsetof(nn_config, field) */
+    int is_float;       /* a float field (dropout); the others are int */
+    const char *flag;   /* nb-train's flag setting it ("cnn-out"; "cnn_out" in the report's
+                           and the models row's hyper_params), NULL: set otherwise
+                           (n_products from the data, rep_features from --repeat) */
+} nn_config_field;
+
+#define NN_CONFIG_NFIELDS 12
+extern const nn_config_field nn_config_fields[NN_CONFIG_NFIELDS];
+
+/* Field f of c as a double (exact: ints and floats both fit). */
+double nn_config_get(const nn_config *c, const nn_config_field *f);
+/* Sets field f of c to v (converted to int or float). */
+void nn_config_set(nn_config *c, const nn_config_field *f, double v);
+
 /* Fills c with the research log's best setting for a catalogue of n_products. */
 void nn_config_default(nn_config *c, int n_products);
 /* Returns NB_OK or NB_EINVAL with a message naming the bad field. */
 int nn_config_check(const nn_config *c, char *err, size_t errlen);
+
+/* The number of parameters (reals) of a model of configuration c: the sum of its tensors'
+ * sizes, from the one tensor list in nn_model.c. In double so that a configuration read
+ * from a damaged file cannot overflow (HUGE_VAL when a shape does not fit an int); exact
+ * below 2^53. c must pass nn_config_check. */
+double nn_config_params(const nn_config *c);
 
 /* Named views into one allocation (parameters, gradients, Adam m and v share the layout). */
 typedef struct {
@@ -327,14 +325,14 @@ typedef struct {
  * seeded with `seed`, tensor by tensor in m->tensors[] order: emb, conv.w, conv.b, then per
  * GRU layer gru.w_ih.k, gru.w_hh.k, gru.b_ih.k, gru.b_hh.k, then fc.w, fc.b, out.w, out.b,
  * rep.w1, rep.b1, rep.w2, rep.b2 (the rep.* only when rep_features > 0). m->rng (dropout) is
- * seeded from a hash of `seed`. Returns NB_OK, NB_EINVAL (bad config, message names the
- * field) or NB_ENOMEM; on error *m is zeroed. The model owns everything; free it with
+ * seeded from a hash of `seed`. Returns NB_OK or NB_EINVAL (bad config, message names the
+ * field); on error *m is zeroed (allocation failure aborts: common/nb_err.h). The model owns everything; free it with
  * nn_model_free. Without nn_model_train_init it can only score (no gradients). */
 int nn_model_init(nn_model *m, const nn_config *c, uint64_t seed, char *err, size_t errlen);
 /* The same allocation (and the same m->rng seeding) with every parameter left at zero: for a
  * loader that overwrites them all (nbw_load), which then skips drawing 15M random numbers. */
 int nn_model_alloc(nn_model *m, const nn_config *c, uint64_t seed, char *err, size_t errlen);
-/* Allocates gradients and Adam state (zeroed). Returns NB_OK or NB_ENOMEM. */
+/* Allocates gradients and Adam state (zeroed). Returns NB_OK. */
 int nn_model_train_init(nn_model *m, char *err, size_t errlen);
 void nn_model_free(nn_model *m);
 
@@ -348,7 +346,7 @@ void nn_model_free(nn_model *m);
  * model per thread (a scoring-only model may be shared read-only through nn_model_clone). */
 double nn_model_forward(nn_model *m, const nn_batch *b, int training, float pos_weight);
 /* The same forward (not training) stopped before the output layer, for a caller that scores
- * the head itself (train/score.c's pruned path): *head_in receives the output layer's input
+ * the head itself (infer/score.c's pruned path): *head_in receives the output layer's input
  * [B, D] (rows in b's sample order), *rep_v the repeat term's value of each of b's n_rep
  * entries (NULL without a repeat term), both owned by m and valid until its next forward.
  * nn_head_forward(head_in, ...) plus rep_v[i] added to column rep_col[i] gives exactly
@@ -370,7 +368,7 @@ double nn_model_adam_step(nn_model *m, float lr, float b1, float b2, float eps, 
 /* A scoring-only model that shares m's parameters (read-only) but has its own activation
  * buffers: one per server thread. Free with nn_model_free (does not free shared params).
  * It also keeps a repacked copy of the GRU's recurrent weights (nn_gru_pack_hh), so m's
- * parameters must not change while the clone is used. Returns NB_OK or NB_ENOMEM. */
+ * parameters must not change while the clone is used. Returns NB_OK. */
 int nn_model_clone_for_scoring(nn_model *dst, const nn_model *src, char *err, size_t errlen);
 
 #endif

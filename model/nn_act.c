@@ -8,6 +8,7 @@
  * The build never contracts a*b+c into an FMA (-std=c11 implies -ffp-contract=off), so the
  * avx2 and default clones give identical bits.
  */
+#include "nb_simd.h"
 #include "nn.h"
 
 #ifndef NN_DOUBLE
@@ -16,77 +17,72 @@
 #include <stdint.h>
 #include <string.h>
 
-/* vec values only live inside this file's inlined helpers, never across a real call */
-#pragma GCC diagnostic ignored "-Wpsabi"
 
-typedef float v8f __attribute__((vector_size(32)));
-typedef int32_t v8i __attribute__((vector_size(32)));
-
-static inline v8f vsplat(float x) { return (v8f){x, x, x, x, x, x, x, x}; }
-static inline v8i vbits(v8f a) { v8i i; memcpy(&i, &a, sizeof i); return i; }
-static inline v8f vfloat(v8i i) { v8f a; memcpy(&a, &i, sizeof a); return a; }
+static inline nb_f32x8 vsplat(float x) { return (nb_f32x8){x, x, x, x, x, x, x, x}; }
+static inline nb_i32x8 vbits(nb_f32x8 a) { nb_i32x8 i; memcpy(&i, &a, sizeof i); return i; }
+static inline nb_f32x8 vfloat(nb_i32x8 i) { nb_f32x8 a; memcpy(&a, &i, sizeof a); return a; }
 /* Lane-wise mask ? a : b; mask lanes are -1 or 0 (a vector comparison's result). */
-static inline v8f vsel(v8i mask, v8f a, v8f b) {
+static inline nb_f32x8 vsel(nb_i32x8 mask, nb_f32x8 a, nb_f32x8 b) {
     return vfloat((vbits(a) & mask) | (vbits(b) & ~mask));
 }
 
 /* For y <= 0 (NaN-free): *s1 * *s2 = 2^k, and the returned q with exp(y) = 2^k (1 + q).
  * y below -104 (exp underflows past the smallest denormal) gives exp(y) = 0 via 2^-151. */
-static inline v8f vexpm1_parts(v8f y, v8f *s1, v8f *s2) {
+static inline nb_f32x8 vexpm1_parts(nb_f32x8 y, nb_f32x8 *s1, nb_f32x8 *s2) {
     y = vsel(y < vsplat(-104.0f), vsplat(-104.0f), y);
-    const v8f shifter = vsplat(12582912.0f);   /* 1.5 * 2^23: adding it rounds to integer */
-    v8f kf = (y * vsplat(1.44269504088896341f) + shifter) - shifter;
-    v8f r = (y - kf * vsplat(0.693145751953125f)) - kf * vsplat(1.42860682030941723e-6f);
-    v8f p = vsplat(1.0f / 5040);
+    const nb_f32x8 shifter = vsplat(12582912.0f);   /* 1.5 * 2^23: adding it rounds to integer */
+    nb_f32x8 kf = (y * vsplat(1.44269504088896341f) + shifter) - shifter;
+    nb_f32x8 r = (y - kf * vsplat(0.693145751953125f)) - kf * vsplat(1.42860682030941723e-6f);
+    nb_f32x8 p = vsplat(1.0f / 5040);
     p = p * r + vsplat(1.0f / 720);
     p = p * r + vsplat(1.0f / 120);
     p = p * r + vsplat(1.0f / 24);
     p = p * r + vsplat(1.0f / 6);
     p = p * r + vsplat(0.5f);
     p = p * r + vsplat(1.0f);
-    v8i k = __builtin_convertvector(kf, v8i);  /* in [-150, 0] */
-    v8i k1 = k >> 1, k2 = k - k1;              /* each >= -75: normal powers of two */
+    nb_i32x8 k = __builtin_convertvector(kf, nb_i32x8);  /* in [-150, 0] */
+    nb_i32x8 k1 = k >> 1, k2 = k - k1;              /* each >= -75: normal powers of two */
     *s1 = vfloat((k1 + 127) << 23);
     *s2 = vfloat((k2 + 127) << 23);
     return p * r;
 }
 
 /* exp(y) for y <= 0, NaN-free lanes. */
-static inline v8f vexp_nonpos(v8f y) {
-    v8f s1, s2;
-    v8f q = vexpm1_parts(y, &s1, &s2);
+static inline nb_f32x8 vexp_nonpos(nb_f32x8 y) {
+    nb_f32x8 s1, s2;
+    nb_f32x8 q = vexpm1_parts(y, &s1, &s2);
     return ((vsplat(1.0f) + q) * s1) * s2;
 }
 
 /* sigmoid via e = exp(-|x|): x >= 0 -> 1 / (1 + e), x < 0 -> e / (1 + e). */
-static inline v8f vsigmoid8(v8f x) {
-    v8i nan = x != x;
-    v8f xs = vsel(nan, vsplat(0), x);
-    v8i neg = xs < vsplat(0);
-    v8f ax = vfloat(vbits(xs) & 0x7fffffff);
-    v8f e = vexp_nonpos(-ax);
-    v8f s = vsel(neg, e, vsplat(1.0f)) / (vsplat(1.0f) + e);
+static inline nb_f32x8 vsigmoid8(nb_f32x8 x) {
+    nb_i32x8 nan = x != x;
+    nb_f32x8 xs = vsel(nan, vsplat(0), x);
+    nb_i32x8 neg = xs < vsplat(0);
+    nb_f32x8 ax = vfloat(vbits(xs) & 0x7fffffff);
+    nb_f32x8 e = vexp_nonpos(-ax);
+    nb_f32x8 s = vsel(neg, e, vsplat(1.0f)) / (vsplat(1.0f) + e);
     return vsel(nan, x, s);
 }
 
 /* tanh(|x|) = -m / (2 + m), m = expm1(-2|x|) in (-1, 0], with the sign of x put back. */
-static inline v8f vtanh8(v8f x) {
-    v8i nan = x != x;
-    v8f xs = vsel(nan, vsplat(0), x);
-    v8i sign = vbits(xs) & (int32_t)0x80000000;
-    v8f ax = vfloat(vbits(xs) & 0x7fffffff);
-    v8f s1, s2;
-    v8f q = vexpm1_parts(vsplat(-2.0f) * ax, &s1, &s2);
-    v8f m = (s1 * s2 - vsplat(1.0f)) + (q * s1) * s2;
-    v8f t = -m / (vsplat(2.0f) + m);
-    v8f res = vfloat((vbits(t) & 0x7fffffff) | sign);
+static inline nb_f32x8 vtanh8(nb_f32x8 x) {
+    nb_i32x8 nan = x != x;
+    nb_f32x8 xs = vsel(nan, vsplat(0), x);
+    nb_i32x8 sign = vbits(xs) & (int32_t)0x80000000;
+    nb_f32x8 ax = vfloat(vbits(xs) & 0x7fffffff);
+    nb_f32x8 s1, s2;
+    nb_f32x8 q = vexpm1_parts(vsplat(-2.0f) * ax, &s1, &s2);
+    nb_f32x8 m = (s1 * s2 - vsplat(1.0f)) + (q * s1) * s2;
+    nb_f32x8 t = -m / (vsplat(2.0f) + m);
+    nb_f32x8 res = vfloat((vbits(t) & 0x7fffffff) | sign);
     return vsel(nan, x, res);
 }
 
 #define ROW_LOOP(fn)                                                                     \
     size_t i = 0;                                                                        \
     for (; i + 8 <= n; i += 8) {                                                         \
-        v8f v;                                                                           \
+        nb_f32x8 v;                                                                           \
         memcpy(&v, x + i, sizeof v);                                                     \
         v = fn(v);                                                                       \
         memcpy(x + i, &v, sizeof v);                                                     \
@@ -94,7 +90,7 @@ static inline v8f vtanh8(v8f x) {
     if (i < n) { /* the tail, padded with zeros */                                       \
         float b[8] = {0};                                                                \
         memcpy(b, x + i, (n - i) * sizeof(float));                                       \
-        v8f v;                                                                           \
+        nb_f32x8 v;                                                                           \
         memcpy(&v, b, sizeof v);                                                         \
         v = fn(v);                                                                       \
         memcpy(b, &v, sizeof v);                                                         \

@@ -1,4 +1,5 @@
 /* nn_gru.c -- one GRU layer (PyTorch's gate layout and formulas) over a packed batch. */
+#include "nb_simd.h"
 #include "nn.h"
 #include "nn_act.h"
 
@@ -24,37 +25,26 @@ static void gates_tanh(nn_real *x, int n) { nn_tanh_f(x, (size_t)n); }
 
 /* ---- the one-row products ------------------------------------------------------------ */
 
-/* vec values only live inside this file's inlined helpers, never across a real call, so
- * the ABI note about passing 32-byte vectors without AVX does not apply */
-#pragma GCC diagnostic ignored "-Wpsabi"
-
 #define VL 16
-typedef nn_real vec16 __attribute__((vector_size(VL * sizeof(nn_real))));
-typedef nn_real vec8 __attribute__((vector_size(8 * sizeof(nn_real))));
-#ifdef NN_DOUBLE
-typedef int64_t mvec __attribute__((vector_size(8 * sizeof(int64_t))));
-#else
-typedef int32_t mvec __attribute__((vector_size(8 * sizeof(int32_t))));
-#endif
 
 /* Unaligned load of VL reals. */
-static inline vec16 vload(const nn_real *p) {
-    vec16 v;
+static inline nb_real16 vload(const nn_real *p) {
+    nb_real16 v;
     memcpy(&v, p, sizeof v);
     return v;
 }
 
 /* Unaligned load and store of 8 reals. */
-static inline vec8 v8load(const nn_real *p) {
-    vec8 v;
+static inline nb_real8 v8load(const nn_real *p) {
+    nb_real8 v;
     memcpy(&v, p, sizeof v);
     return v;
 }
-static inline void v8store(nn_real *p, vec8 v) { memcpy(p, &v, sizeof v); }
+static inline void v8store(nn_real *p, nb_real8 v) { memcpy(p, &v, sizeof v); }
 
 /* Lanes k and k + 8 added: the first level of the fixed reduction tree. */
-static inline vec8 vfold(vec16 a) {
-    vec8 lo, hi;
+static inline nb_real8 vfold(nb_real16 a) {
+    nb_real8 lo, hi;
     memcpy(&lo, &a, sizeof lo);
     memcpy(&hi, (char *)&a + sizeof lo, sizeof hi);
     return lo + hi;
@@ -63,18 +53,18 @@ static inline vec8 vfold(vec16 a) {
 /* Lane j of the result = the sum of a_j's lanes, by a fixed tree: lane pairs (0+1, 2+3, ..),
  * then quads, then halves. Lane j depends on a_j alone, so callers may pass zeros for rows
  * they do not have without changing the others' bits. */
-static inline vec8 vsum8(vec8 a0, vec8 a1, vec8 a2, vec8 a3, vec8 a4, vec8 a5, vec8 a6,
-                         vec8 a7) {
-    const mvec ev = {0, 8, 2, 10, 4, 12, 6, 14}, od = {1, 9, 3, 11, 5, 13, 7, 15};
-    const mvec lo2 = {0, 1, 8, 9, 4, 5, 12, 13}, hi2 = {2, 3, 10, 11, 6, 7, 14, 15};
-    const mvec lo4 = {0, 1, 2, 3, 8, 9, 10, 11}, hi4 = {4, 5, 6, 7, 12, 13, 14, 15};
-    vec8 s0 = __builtin_shuffle(a0, a1, ev) + __builtin_shuffle(a0, a1, od);
-    vec8 s1 = __builtin_shuffle(a2, a3, ev) + __builtin_shuffle(a2, a3, od);
-    vec8 s2 = __builtin_shuffle(a4, a5, ev) + __builtin_shuffle(a4, a5, od);
-    vec8 s3 = __builtin_shuffle(a6, a7, ev) + __builtin_shuffle(a6, a7, od);
+static inline nb_real8 vsum8(nb_real8 a0, nb_real8 a1, nb_real8 a2, nb_real8 a3, nb_real8 a4, nb_real8 a5, nb_real8 a6,
+                         nb_real8 a7) {
+    const nb_mask8 ev = {0, 8, 2, 10, 4, 12, 6, 14}, od = {1, 9, 3, 11, 5, 13, 7, 15};
+    const nb_mask8 lo2 = {0, 1, 8, 9, 4, 5, 12, 13}, hi2 = {2, 3, 10, 11, 6, 7, 14, 15};
+    const nb_mask8 lo4 = {0, 1, 2, 3, 8, 9, 10, 11}, hi4 = {4, 5, 6, 7, 12, 13, 14, 15};
+    nb_real8 s0 = __builtin_shuffle(a0, a1, ev) + __builtin_shuffle(a0, a1, od);
+    nb_real8 s1 = __builtin_shuffle(a2, a3, ev) + __builtin_shuffle(a2, a3, od);
+    nb_real8 s2 = __builtin_shuffle(a4, a5, ev) + __builtin_shuffle(a4, a5, od);
+    nb_real8 s3 = __builtin_shuffle(a6, a7, ev) + __builtin_shuffle(a6, a7, od);
     /* s0 = [a0 01, a1 01, a0 23, a1 23, a0 45, a1 45, a0 67, a1 67] */
-    vec8 t0 = __builtin_shuffle(s0, s1, lo2) + __builtin_shuffle(s0, s1, hi2);
-    vec8 t1 = __builtin_shuffle(s2, s3, lo2) + __builtin_shuffle(s2, s3, hi2);
+    nb_real8 t0 = __builtin_shuffle(s0, s1, lo2) + __builtin_shuffle(s0, s1, hi2);
+    nb_real8 t1 = __builtin_shuffle(s2, s3, lo2) + __builtin_shuffle(s2, s3, hi2);
     /* t0 = [a0 0123, a1 0123, a2 0123, a3 0123, a0 4567, a1 4567, a2 4567, a3 4567] */
     return __builtin_shuffle(t0, t1, lo4) + __builtin_shuffle(t0, t1, hi4);
 }
@@ -105,16 +95,16 @@ rows_dot_body(nn_real *out, int ldo, const nn_real *x, int ldx, int M, const nn_
         const nn_real *w0 = w + (size_t)r * I;
         for (int m = 0; m < M; m++) {
             const nn_real *xm = x + (size_t)m * ldx;
-            vec16 a[8] = {{0}};
+            nb_real16 a[8] = {{0}};
             for (int i = 0; i < I0; i += VL) {
-                vec16 u = vload(xm + i);
+                nb_real16 u = vload(xm + i);
 #pragma GCC unroll 8
                 for (int j = 0; j < R; j++) a[j] += u * vload(w0 + (size_t)j * I + i);
             }
-            vec8 f[8] = {{0}};
+            nb_real8 f[8] = {{0}};
 #pragma GCC unroll 8
             for (int j = 0; j < R; j++) f[j] = vfold(a[j]);
-            vec8 s = vsum8(f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7]);
+            nb_real8 s = vsum8(f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7]);
             nn_real *o = out + (size_t)m * ldo + r;
 #pragma GCC unroll 8
             for (int j = 0; j < R; j++) put(o + j, s[j], xm, w0 + (size_t)j * I, I0, I, acc);
@@ -124,20 +114,20 @@ rows_dot_body(nn_real *out, int ldo, const nn_real *x, int ldx, int M, const nn_
         const nn_real *wr = w + (size_t)r * I;
         for (int m = 0; m < M; m++) {
             const nn_real *xm = x + (size_t)m * ldx;
-            vec16 a = {0};
-            vec8 z = {0};
+            nb_real16 a = {0};
+            nb_real8 z = {0};
             for (int i = 0; i < I0; i += VL) a += vload(xm + i) * vload(wr + i);
-            vec8 s = vsum8(vfold(a), z, z, z, z, z, z, z);
+            nb_real8 s = vsum8(vfold(a), z, z, z, z, z, z, z);
             put(out + (size_t)m * ldo + r, s[0], xm, wr, I0, I, acc);
         }
     }
 }
 
 /* Finishes the 4 row sums of one row of x (rows_dot_body's tree; lanes 4..7 unused). */
-static inline void put4(nn_real *o, vec16 a0, vec16 a1, vec16 a2, vec16 a3,
+static inline void put4(nn_real *o, nb_real16 a0, nb_real16 a1, nb_real16 a2, nb_real16 a3,
                         const nn_real *xm, const nn_real *w0, int I0, int I, int acc) {
-    const vec8 z = {0};
-    vec8 s = vsum8(vfold(a0), vfold(a1), vfold(a2), vfold(a3), z, z, z, z);
+    const nb_real8 z = {0};
+    nb_real8 s = vsum8(vfold(a0), vfold(a1), vfold(a2), vfold(a3), z, z, z, z);
     for (int j = 0; j < 4; j++) put(o + j, s[j], xm, w0 + (size_t)j * I, I0, I, acc);
 }
 
@@ -154,11 +144,11 @@ rows_dot_x5(nn_real *out, int ldo, const nn_real *x, int ldx, const nn_real *w, 
     const nn_real *x0 = x, *x1 = x0 + ldx, *x2 = x1 + ldx, *x3 = x2 + ldx, *x4 = x3 + ldx;
     for (; r + 4 <= N; r += 4) {
         const nn_real *w0 = w + (size_t)r * I, *w1 = w0 + I, *w2 = w1 + I, *w3 = w2 + I;
-        vec16 a00 = {0}, a01 = {0}, a02 = {0}, a03 = {0}, a10 = {0}, a11 = {0}, a12 = {0},
+        nb_real16 a00 = {0}, a01 = {0}, a02 = {0}, a03 = {0}, a10 = {0}, a11 = {0}, a12 = {0},
               a13 = {0}, a20 = {0}, a21 = {0}, a22 = {0}, a23 = {0}, a30 = {0}, a31 = {0},
               a32 = {0}, a33 = {0}, a40 = {0}, a41 = {0}, a42 = {0}, a43 = {0};
         for (int i = 0; i < I0; i += VL) {
-            vec16 v0 = vload(w0 + i), v1 = vload(w1 + i), v2 = vload(w2 + i),
+            nb_real16 v0 = vload(w0 + i), v1 = vload(w1 + i), v2 = vload(w2 + i),
                   v3 = vload(w3 + i), u;
             u = vload(x0 + i); a00 += u * v0; a01 += u * v1; a02 += u * v2; a03 += u * v3;
             u = vload(x1 + i); a10 += u * v0; a11 += u * v1; a12 += u * v2; a13 += u * v3;
@@ -196,20 +186,20 @@ rows_dot_body_halves(nn_real *out, int ldo, const nn_real *x, int ldx, int M,
                      const nn_real *w, int N, int I, int acc) {
     enum { R = 4 };
     int I0 = I / VL * VL, r = 0;
-    const vec8 z = {0};
+    const nb_real8 z = {0};
     for (; r + R <= N; r += R) {
         const nn_real *w0 = w + (size_t)r * I, *w1 = w0 + I, *w2 = w1 + I, *w3 = w2 + I;
         for (int m = 0; m < M; m++) {
             const nn_real *xm = x + (size_t)m * ldx;
-            vec8 l0 = z, l1 = z, l2 = z, l3 = z, h0 = z, h1 = z, h2 = z, h3 = z;
+            nb_real8 l0 = z, l1 = z, l2 = z, l3 = z, h0 = z, h1 = z, h2 = z, h3 = z;
             for (int i = 0; i < I0; i += VL) {
-                vec8 ul = v8load(xm + i), uh = v8load(xm + i + 8);
+                nb_real8 ul = v8load(xm + i), uh = v8load(xm + i + 8);
                 l0 += ul * v8load(w0 + i); h0 += uh * v8load(w0 + i + 8);
                 l1 += ul * v8load(w1 + i); h1 += uh * v8load(w1 + i + 8);
                 l2 += ul * v8load(w2 + i); h2 += uh * v8load(w2 + i + 8);
                 l3 += ul * v8load(w3 + i); h3 += uh * v8load(w3 + i + 8);
             }
-            vec8 s = vsum8(l0 + h0, l1 + h1, l2 + h2, l3 + h3, z, z, z, z);
+            nb_real8 s = vsum8(l0 + h0, l1 + h1, l2 + h2, l3 + h3, z, z, z, z);
             nn_real *o = out + (size_t)m * ldo + r;
             put(o, s[0], xm, w0, I0, I, acc);
             put(o + 1, s[1], xm, w1, I0, I, acc);
@@ -221,12 +211,12 @@ rows_dot_body_halves(nn_real *out, int ldo, const nn_real *x, int ldx, int M,
         const nn_real *wr = w + (size_t)r * I;
         for (int m = 0; m < M; m++) {
             const nn_real *xm = x + (size_t)m * ldx;
-            vec8 l = z, h = z;
+            nb_real8 l = z, h = z;
             for (int i = 0; i < I0; i += VL) {
                 l += v8load(xm + i) * v8load(wr + i);
                 h += v8load(xm + i + 8) * v8load(wr + i + 8);
             }
-            vec8 s = vsum8(l + h, z, z, z, z, z, z, z);
+            nb_real8 s = vsum8(l + h, z, z, z, z, z, z, z);
             put(out + (size_t)m * ldo + r, s[0], xm, wr, I0, I, acc);
         }
     }
@@ -282,9 +272,9 @@ static void rows_dot_packed(nn_real *out, const nn_real *x, const nn_real *wp, i
                             int acc) {
     for (int r = 0; r < N; r += 8) {
         const nn_real *p = wp + (size_t)r * I;
-        vec16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, a4 = {0}, a5 = {0}, a6 = {0}, a7 = {0};
+        nb_real16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, a4 = {0}, a5 = {0}, a6 = {0}, a7 = {0};
         for (int i = 0; i < I; i += VL, p += 8 * VL) {
-            vec16 u = vload(x + i);
+            nb_real16 u = vload(x + i);
             a0 += u * vload(p);
             a1 += u * vload(p + VL);
             a2 += u * vload(p + 2 * VL);
@@ -294,7 +284,7 @@ static void rows_dot_packed(nn_real *out, const nn_real *x, const nn_real *wp, i
             a6 += u * vload(p + 6 * VL);
             a7 += u * vload(p + 7 * VL);
         }
-        vec8 s = vsum8(vfold(a0), vfold(a1), vfold(a2), vfold(a3), vfold(a4), vfold(a5),
+        nb_real8 s = vsum8(vfold(a0), vfold(a1), vfold(a2), vfold(a3), vfold(a4), vfold(a5),
                        vfold(a6), vfold(a7));
         for (int j = 0; j < 8; j++) out[r + j] = acc ? out[r + j] + s[j] : s[j];
     }
@@ -329,7 +319,7 @@ static void gate_row(nn_real *gi, nn_real *hi, const nn_real *h0, const nn_real 
     for (; j < 2 * H; j++) gi[j] = gi[j] + b_ih[j] + b_hh[j];
     gates_sigmoid(gi, 2 * H);
     for (j = 0; j < H8; j += 8) {
-        vec8 hn = v8load(gi + 3 * H + j) + v8load(b_hh + 2 * H + j);
+        nb_real8 hn = v8load(gi + 3 * H + j) + v8load(b_hh + 2 * H + j);
         v8store(gi + 3 * H + j, hn);
         v8store(gi + 2 * H + j,
                 (v8load(gi + 2 * H + j) + v8load(b_ih + 2 * H + j)) + v8load(gi + j) * hn);
@@ -340,9 +330,9 @@ static void gate_row(nn_real *gi, nn_real *hi, const nn_real *h0, const nn_real 
         gi[2 * H + j] = gi[2 * H + j] + b_ih[2 * H + j] + gi[j] * hn;
     }
     gates_tanh(gi + 2 * H, H);
-    const vec8 one = {1, 1, 1, 1, 1, 1, 1, 1}, zero = {0};
+    const nb_real8 one = {1, 1, 1, 1, 1, 1, 1, 1}, zero = {0};
     for (j = 0; j < H8; j += 8) {
-        vec8 z = v8load(gi + H + j), n = v8load(gi + 2 * H + j);
+        nb_real8 z = v8load(gi + H + j), n = v8load(gi + 2 * H + j);
         v8store(hi + j, (one - z) * n + z * (h0 ? v8load(h0 + j) : zero));
     }
     for (; j < H; j++) {

@@ -11,6 +11,7 @@
  * identical bits. Register tiles of 2 samples x 4 products keep it compute-bound; W streams
  * through once per call.
  */
+#include "nb_simd.h"
 #include "nn.h"
 
 #include <pthread.h>
@@ -82,22 +83,17 @@ int nn_par_for(void (*fn)(void *, size_t, size_t, int), void *ctx, size_t n, siz
 
 /* ---- the deterministic head kernel --------------------------------------------------- */
 
-/* vec values only live inside this file's inlined helpers, never across a real call, so
- * the ABI note about passing 32-byte vectors without AVX does not apply */
-#pragma GCC diagnostic ignored "-Wpsabi"
-
 #define VW 8
-typedef nn_real vec __attribute__((vector_size(VW * sizeof(nn_real))));
 
 /* Unaligned load of VW reals. */
-static inline vec vload(const nn_real *p) {
-    vec v;
+static inline nb_real8 vload(const nn_real *p) {
+    nb_real8 v;
     memcpy(&v, p, sizeof v);
     return v;
 }
 
 /* The fixed lane reduction, then the tail, then the bias: the only way a logit is finished. */
-static inline nn_real finish(vec a, const nn_real *x, const nn_real *w, int I0, int I,
+static inline nn_real finish(nb_real8 a, const nn_real *x, const nn_real *w, int I0, int I,
                              nn_real bias) {
     nn_real s = ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]));
     for (int d = I0; d < I; d++) s += x[d] * w[d];
@@ -138,11 +134,11 @@ static void head_rest(const head_ctx *c, size_t lo, size_t hi, int i0) {
         int i = i0;
         for (; i + 2 <= B; i += 2) {
             const nn_real *x0 = in + (size_t)i * I, *x1 = x0 + I;
-            vec a00 = {0}, a01 = {0}, a02 = {0}, a03 = {0}, a10 = {0}, a11 = {0}, a12 = {0},
+            nb_real8 a00 = {0}, a01 = {0}, a02 = {0}, a03 = {0}, a10 = {0}, a11 = {0}, a12 = {0},
                 a13 = {0};
             for (int d = 0; d < I0; d += VW) {
-                vec u0 = vload(x0 + d), u1 = vload(x1 + d);
-                vec v0 = vload(w0 + d), v1 = vload(w1 + d), v2 = vload(w2 + d),
+                nb_real8 u0 = vload(x0 + d), u1 = vload(x1 + d);
+                nb_real8 v0 = vload(w0 + d), v1 = vload(w1 + d), v2 = vload(w2 + d),
                     v3 = vload(w3 + d);
                 a00 += u0 * v0; a01 += u0 * v1; a02 += u0 * v2; a03 += u0 * v3;
                 a10 += u1 * v0; a11 += u1 * v1; a12 += u1 * v2; a13 += u1 * v3;
@@ -159,9 +155,9 @@ static void head_rest(const head_ctx *c, size_t lo, size_t hi, int i0) {
         }
         for (; i < B; i++) {
             const nn_real *x0 = in + (size_t)i * I;
-            vec a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+            nb_real8 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
             for (int d = 0; d < I0; d += VW) {
-                vec u0 = vload(x0 + d);
+                nb_real8 u0 = vload(x0 + d);
                 a0 += u0 * vload(w0 + d); a1 += u0 * vload(w1 + d);
                 a2 += u0 * vload(w2 + d); a3 += u0 * vload(w3 + d);
             }
@@ -177,7 +173,7 @@ static void head_rest(const head_ctx *c, size_t lo, size_t hi, int i0) {
         nn_real b0 = BIAS(c, s);
         for (int i = i0; i < B; i++) {
             const nn_real *x0 = in + (size_t)i * I;
-            vec a0 = {0};
+            nb_real8 a0 = {0};
             for (int d = 0; d < I0; d += VW) a0 += vload(x0 + d) * vload(w0 + d);
             out[(size_t)i * S + s] = finish(a0, x0, w0, I0, I, b0);
         }
@@ -209,13 +205,13 @@ static void head_part_4x4(void *vc, size_t lo, size_t hi, int part) {
         nn_real b0 = BIAS(c, s), b1 = BIAS(c, s + 1), b2 = BIAS(c, s + 2), b3 = BIAS(c, s + 3);
         for (int i = 0; i < B4; i += 4) {
             const nn_real *x0 = in + (size_t)i * I, *x1 = x0 + I, *x2 = x1 + I, *x3 = x2 + I;
-            vec a00 = {0}, a01 = {0}, a02 = {0}, a03 = {0}, a10 = {0}, a11 = {0}, a12 = {0},
+            nb_real8 a00 = {0}, a01 = {0}, a02 = {0}, a03 = {0}, a10 = {0}, a11 = {0}, a12 = {0},
                 a13 = {0}, a20 = {0}, a21 = {0}, a22 = {0}, a23 = {0}, a30 = {0}, a31 = {0},
                 a32 = {0}, a33 = {0};
             for (int d = 0; d < I0; d += VW) {
-                vec v0 = vload(w0 + d), v1 = vload(w1 + d), v2 = vload(w2 + d),
+                nb_real8 v0 = vload(w0 + d), v1 = vload(w1 + d), v2 = vload(w2 + d),
                     v3 = vload(w3 + d);
-                vec u0 = vload(x0 + d), u1 = vload(x1 + d), u2 = vload(x2 + d),
+                nb_real8 u0 = vload(x0 + d), u1 = vload(x1 + d), u2 = vload(x2 + d),
                     u3 = vload(x3 + d);
                 ACC4(a00, a01, a02, a03, u0);
                 ACC4(a10, a11, a12, a13, u1);

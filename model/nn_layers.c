@@ -1,5 +1,6 @@
 /* nn_layers.c -- embedding, conv1d+ReLU+masked max-pool, linear, rows-linear, ReLU, dropout.
  * Forward/backward pairs as documented in nn.h; every backward accumulates (+=). */
+#include "nb_simd.h"
 #include "nn.h"
 
 #include <assert.h>
@@ -71,32 +72,22 @@ static void conv_im2col(nn_real *cols, const nn_real *in, const int *off, int n_
 
 /* ---- 8-lane helpers (GCC vector extensions; the default clone lowers them to SSE) ----- */
 
-/* vec values only live inside this file's inlined helpers, never across a real call */
-#pragma GCC diagnostic ignored "-Wpsabi"
 
-typedef nn_real rvec __attribute__((vector_size(8 * sizeof(nn_real))));
-#ifdef NN_DOUBLE
-typedef int64_t mvec __attribute__((vector_size(8 * sizeof(int64_t))));
-#else
-typedef int32_t mvec __attribute__((vector_size(8 * sizeof(int32_t))));
-#endif
-typedef int ivec __attribute__((vector_size(8 * sizeof(int))));
-
-static inline rvec rload(const nn_real *p) { rvec v; memcpy(&v, p, sizeof v); return v; }
-static inline void rstore(nn_real *p, rvec v) { memcpy(p, &v, sizeof v); }
-static inline ivec iload(const int *p) { ivec v; memcpy(&v, p, sizeof v); return v; }
-static inline void istore(int *p, ivec v) { memcpy(p, &v, sizeof v); }
+static inline nb_real8 rload(const nn_real *p) { nb_real8 v; memcpy(&v, p, sizeof v); return v; }
+static inline void rstore(nn_real *p, nb_real8 v) { memcpy(p, &v, sizeof v); }
+static inline nb_i32x8 iload(const int *p) { nb_i32x8 v; memcpy(&v, p, sizeof v); return v; }
+static inline void istore(int *p, nb_i32x8 v) { memcpy(p, &v, sizeof v); }
 /* Lane-wise m ? a : b, m's lanes -1 or 0 (a comparison's result). Bit selection: exact. */
-static inline rvec rsel(mvec m, rvec a, rvec b) {
-    mvec x, y;
+static inline nb_real8 rsel(nb_mask8 m, nb_real8 a, nb_real8 b) {
+    nb_mask8 x, y;
     memcpy(&x, &a, sizeof x);
     memcpy(&y, &b, sizeof y);
     x = (x & m) | (y & ~m);
     memcpy(&a, &x, sizeof a);
     return a;
 }
-static inline ivec isel(mvec m, ivec a, ivec b) {
-    ivec mi = __builtin_convertvector(m, ivec);
+static inline nb_i32x8 isel(nb_mask8 m, nb_i32x8 a, nb_i32x8 b) {
+    nb_i32x8 mi = __builtin_convertvector(m, nb_i32x8);
     return (a & mi) | (b & ~mi);
 }
 
@@ -108,20 +99,20 @@ __attribute__((target_clones("avx2", "default")))
 static void conv_pool(nn_real *y, int *am, const nn_real *pre, int npos, const nn_real *b,
                       int C) {
     int c = 0;
-    const rvec zero = {0};
-    const ivec neg1 = {-1, -1, -1, -1, -1, -1, -1, -1};
+    const nb_real8 zero = {0};
+    const nb_i32x8 neg1 = {-1, -1, -1, -1, -1, -1, -1, -1};
     for (; c + 8 <= C; c += 8) {
-        rvec yv = rload(pre + c);
-        ivec av = {0};
+        nb_real8 yv = rload(pre + c);
+        nb_i32x8 av = {0};
         for (int p = 1; p < npos; p++) {
-            rvec a = rload(pre + (size_t)p * C + c);
-            mvec m = a > yv;
+            nb_real8 a = rload(pre + (size_t)p * C + c);
+            nb_mask8 m = a > yv;
             yv = rsel(m, a, yv);
-            ivec pv = {p, p, p, p, p, p, p, p};
+            nb_i32x8 pv = {p, p, p, p, p, p, p, p};
             av = isel(m, pv, av);
         }
-        rvec v = yv + rload(b + c);
-        mvec on = v > zero;
+        nb_real8 v = yv + rload(b + c);
+        nb_mask8 on = v > zero;
         rstore(y + c, rsel(on, v, zero));
         istore(am + c, isel(on, av, neg1));
     }
@@ -228,46 +219,16 @@ void nn_linear_backward(nn_real *din, nn_real *dw, nn_real *db, const nn_real *d
     if (db) colsum_add(db, dout, B, O);
 }
 
-/* Gathers the S selected rows of w into wbuf (for backward), then out[B,S] = in . wbuf^T +
- * b[rows] through nn_head_forward, so the logits equal the full head's bit for bit. */
-void nn_linear_rows_forward(nn_real *out, nn_real *wbuf, const nn_real *in, const nn_real *w,
-                            const nn_real *b, const int32_t *rows, int B, int I, int S) {
-    for (int s = 0; s < S; s++)
-        memcpy(wbuf + (size_t)s * I, w + (size_t)rows[s] * I, (size_t)I * sizeof(nn_real));
-    nn_head_forward(out, in, w, b, rows, B, I, S);
-}
-
-/* dwbuf[S,I] = dout^T . in (overwritten), then scattered (+=) into dw rows; db[rows] +=
- * colsum(dout); din += dout . wbuf. Repeated rows accumulate correctly. */
-void nn_linear_rows_backward(nn_real *din, nn_real *dw, nn_real *db, nn_real *dwbuf,
-                             const nn_real *dout, const nn_real *in, const nn_real *wbuf,
-                             const int32_t *rows, int B, int I, int S) {
-    if (din)
-        NN_GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, I, S, 1, dout, S, wbuf, I, 1,
-                din, I);
-    NN_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, S, I, B, 1, dout, S, in, I, 0, dwbuf, I);
-    for (int s = 0; s < S; s++) {
-        nn_real *d = dw + (size_t)rows[s] * I;
-        const nn_real *g = dwbuf + (size_t)s * I;
-        for (int i = 0; i < I; i++) d[i] += g[i];
-    }
-    if (db)
-        for (int i = 0; i < B; i++) {
-            const nn_real *d = dout + (size_t)i * S;
-            for (int s = 0; s < S; s++) db[rows[s]] += d[s];
-        }
-}
-
 /* ---- ReLU, dropout ------------------------------------------------------------------- */
 
 /* out = in > 0 ? in : 0 (NaN and -0 give +0), 8 lanes at a time: the scalar branch
  * mispredicted on about half of the repeat MLP's hidden units. */
 __attribute__((target_clones("avx2", "default")))
 void nn_relu_forward(nn_real *out, const nn_real *in, size_t n) {
-    const rvec zero = {0};
+    const nb_real8 zero = {0};
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
-        rvec v = rload(in + i);
+        nb_real8 v = rload(in + i);
         rstore(out + i, rsel(v > zero, v, zero));
     }
     for (; i < n; i++) out[i] = in[i] > 0 ? in[i] : 0;

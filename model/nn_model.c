@@ -14,6 +14,7 @@
 #include "nb_err.h"
 
 #include <assert.h>
+#include <limits.h>
 #include <cblas.h>
 #undef I /* OpenBLAS's cblas.h pulls in complex.h; I is our input-size name */
 #include <math.h>
@@ -24,6 +25,37 @@
 /* ---- configuration ------------------------------------------------------------------ */
 
 /* The research log's best setting (see nn.h for each field). */
+#define F(field, fl, flag) {#field, offsetof(nn_config, field), fl, flag}
+const nn_config_field nn_config_fields[NN_CONFIG_NFIELDS] = {
+    F(n_products, 0, NULL),
+    F(emb, 0, "emb"),
+    F(cnn_out, 0, "cnn-out"),
+    F(kernel, 0, "kernel"),
+    F(gru_hidden, 0, "gru-hidden"),
+    F(gru_layers, 0, "gru-layers"),
+    F(head, 0, "head"),
+    F(max_orders, 0, "orders"),
+    F(max_products, 0, "max-products"),
+    F(dropout, 1, "dropout"),
+    F(rep_features, 0, NULL),
+    F(rep_hidden, 0, "rep-hidden"),
+};
+#undef F
+
+/* See nn.h. */
+double nn_config_get(const nn_config *c, const nn_config_field *f) {
+    const char *p = (const char *)c + f->off;
+    return f->is_float ? (double)*(const float *)p : (double)*(const int *)p;
+}
+
+/* See nn.h. */
+void nn_config_set(nn_config *c, const nn_config_field *f, double v) {
+    char *p = (char *)c + f->off;
+    if (f->is_float) *(float *)p = (float)v;
+    else *(int *)p = (int)v;
+}
+
+/* See nn.h. */
 void nn_config_default(nn_config *c, int n_products) {
     memset(c, 0, sizeof *c);
     c->n_products = n_products;
@@ -108,15 +140,14 @@ static void act_free(nn_act *a) {
 
 /* ---- layout and init ---------------------------------------------------------------- */
 
-/* Fills m->tensors and n_params for m->cfg; tensor order = file order = init order. */
-static void layout(nn_model *m) {
-    const nn_config *c = &m->cfg;
-    size_t off = 0;
+/* The tensors of configuration c, in file order = init order = memory order: fills
+ * t[0..n) with names and shapes (offset and size left 0) and returns n. The one list of a
+ * model's tensors: the layout below and the parameter count (nn_config_params) read it. */
+static int tensor_shapes(const nn_config *c, nn_tensor_info *t) {
     int n = 0;
 #define T_ADD(nm, r, cl)                                                                     \
     do {                                                                                     \
-        m->tensors[n] = (nn_tensor_info){nm, off, (size_t)(r) * (size_t)(cl), (r), (cl)};    \
-        off += (size_t)(r) * (size_t)(cl);                                                   \
+        t[n] = (nn_tensor_info){nm, 0, 0, (r), (cl)};                                       \
         n++;                                                                                 \
     } while (0)
     static const char *gn[NN_MAX_LAYERS][4] = {
@@ -146,7 +177,31 @@ static void layout(nn_model *m) {
         T_ADD("rep.b2", 1, 1);
     }
 #undef T_ADD
+    return n;
+}
+
+/* See nn.h: the sum over tensor_shapes in double, exact below 2^53. */
+double nn_config_params(const nn_config *c) {
+    /* shapes that do not fit an int (a crafted header) have no parameter count */
+    if ((double)c->emb * c->kernel > INT_MAX || 3.0 * c->gru_hidden > INT_MAX) return HUGE_VAL;
+    nn_tensor_info t[sizeof ((nn_model *)0)->tensors / sizeof(nn_tensor_info)];
+    int n = tensor_shapes(c, t);
+    double total = 0;
+    for (int k = 0; k < n; k++) total += (double)t[k].rows * (double)t[k].cols;
+    return total;
+}
+
+/* Fills m->tensors and n_params for m->cfg (tensor_shapes, then offsets in that order). */
+static void layout(nn_model *m) {
+    size_t off = 0;
+    int n = tensor_shapes(&m->cfg, m->tensors);
     assert(n <= (int)(sizeof m->tensors / sizeof m->tensors[0]));
+    for (int k = 0; k < n; k++) {
+        nn_tensor_info *t = &m->tensors[k];
+        t->offset = off;
+        t->size = (size_t)t->rows * (size_t)t->cols;
+        off += t->size;
+    }
     m->n_tensors = n;
     m->n_params = off;
 }
@@ -180,12 +235,7 @@ static void bind(const nn_model *m, nn_real *base, nn_params *p) {
 }
 
 /* Returns n zeroed reals, 64-byte aligned (caller frees), or NULL. */
-static nn_real *alloc_reals(size_t n) {
-    void *p = NULL;
-    if (posix_memalign(&p, 64, (n ? n : 1) * sizeof(nn_real))) return NULL;
-    memset(p, 0, (n ? n : 1) * sizeof(nn_real));
-    return p;
-}
+static nn_real *alloc_reals(size_t n) { return nb_xaligned(64, n * sizeof(nn_real)); }
 
 /* x[i] ~ U(-bound, bound), drawn in index order from r. */
 static void fill_uniform(nn_real *x, size_t n, double bound, nb_rng *r) {
@@ -208,7 +258,7 @@ static double init_bound(const nn_model *m, const char *name, const nn_tensor_in
     return 0;
 }
 
-/* See nn.h. Returns NB_OK, NB_EINVAL (bad config) or NB_ENOMEM; on error *m is zeroed. */
+/* See nn.h. Returns NB_OK or NB_EINVAL (bad config); on error *m is zeroed. */
 int nn_model_alloc(nn_model *m, const nn_config *c, uint64_t seed, char *err, size_t errlen) {
     memset(m, 0, sizeof *m);
     int rc = nn_config_check(c, err, errlen);
@@ -217,12 +267,7 @@ int nn_model_alloc(nn_model *m, const nn_config *c, uint64_t seed, char *err, si
     m->cfg = *c;
     layout(m);
     m->mem = alloc_reals(m->n_params);
-    m->act = calloc(1, sizeof(nn_act));
-    if (!m->mem || !m->act) {
-        rc = nb_err(err, errlen, NB_ENOMEM, "nn_model_init: cannot allocate %zu parameters",
-                    m->n_params);
-        goto fail;
-    }
+    m->act = nb_xcalloc(1, sizeof(nn_act));
     m->owns_mem = 1;
     m->calib_a = 1;
     m->calib_b = 0;
@@ -230,11 +275,6 @@ int nn_model_alloc(nn_model *m, const nn_config *c, uint64_t seed, char *err, si
     /* dropout masks use their own stream, derived from the seed but not overlapping init */
     nb_rng_seed(&m->rng, nb_hash64(seed ^ 0x64726f706f7574ull));
     return NB_OK;
-fail:
-    free(m->mem);
-    free(m->act);
-    memset(m, 0, sizeof *m);
-    return rc;
 }
 
 /* See nn.h. Returns what nn_model_alloc returns; on error *m is zeroed. */
@@ -254,20 +294,13 @@ int nn_model_init(nn_model *m, const nn_config *c, uint64_t seed, char *err, siz
     return NB_OK;
 }
 
-/* Allocates zeroed gradients and Adam moments. Returns NB_OK or NB_ENOMEM (nothing kept). */
+/* Allocates zeroed gradients and Adam moments. Returns NB_OK. */
 int nn_model_train_init(nn_model *m, char *err, size_t errlen) {
+    (void)err, (void)errlen;
     if (m->grad_mem) return NB_OK;
     m->grad_mem = alloc_reals(m->n_params);
     m->adam_m = alloc_reals(m->n_params);
     m->adam_v = alloc_reals(m->n_params);
-    if (!m->grad_mem || !m->adam_m || !m->adam_v) {
-        free(m->grad_mem);
-        free(m->adam_m);
-        free(m->adam_v);
-        m->grad_mem = m->adam_m = m->adam_v = NULL;
-        return nb_err(err, errlen, NB_ENOMEM,
-                      "nn_model_train_init: cannot allocate 3 x %zu reals", m->n_params);
-    }
     bind(m, m->grad_mem, &m->g);
     m->adam_t = 0;
     m->grad_stale = 0;
@@ -284,11 +317,11 @@ void nn_model_free(nn_model *m) {
     memset(m, 0, sizeof *m);
 }
 
-/* See nn.h. Returns NB_OK or NB_ENOMEM. dst borrows src->mem, which must outlive dst. */
+/* See nn.h. Returns NB_OK. dst borrows src->mem, which must outlive dst. */
 int nn_model_clone_for_scoring(nn_model *dst, const nn_model *src, char *err, size_t errlen) {
+    (void)err, (void)errlen;
     memset(dst, 0, sizeof *dst);
-    dst->act = calloc(1, sizeof(nn_act));
-    if (!dst->act) return nb_err(err, errlen, NB_ENOMEM, "nn_model_clone_for_scoring: no memory");
+    dst->act = nb_xcalloc(1, sizeof(nn_act));
     dst->cfg = src->cfg;
     dst->n_params = src->n_params;
     dst->mem = src->mem;

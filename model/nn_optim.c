@@ -9,6 +9,7 @@
  * order as the scalar loop (the build never contracts a*b+c into an FMA: -std=c11 implies
  * -ffp-contract=off), so both give identical bits.
  */
+#include "nb_simd.h"
 #include "nn.h"
 
 #include <math.h>
@@ -16,9 +17,6 @@
 #ifndef NN_DOUBLE
 #include <immintrin.h>
 #endif
-
-/* vec values only live inside this file's inlined helpers, never across a real call */
-#pragma GCC diagnostic ignored "-Wpsabi"
 
 #ifdef NN_DOUBLE
 /* ---- double build: libm ------------------------------------------------------------- */
@@ -46,19 +44,16 @@ static double bce_core(nn_real *grad, int acc, const nn_real *logits, const nn_r
 #else
 /* ---- float build: 8-lane exp / log1p ------------------------------------------------ */
 
-typedef float v8f __attribute__((vector_size(32)));
-typedef int32_t v8i __attribute__((vector_size(32)));
-typedef double v8d __attribute__((vector_size(64)));
 
 /* All lanes x. */
-static inline v8f vsplat(float x) { return (v8f){x, x, x, x, x, x, x, x}; }
+static inline nb_f32x8 vsplat(float x) { return (nb_f32x8){x, x, x, x, x, x, x, x}; }
 /* Lane-wise mask ? a : b; mask lanes are -1 or 0 (a vector comparison's result). */
-static inline v8f vsel(v8i mask, v8f a, v8f b) {
-    v8i ia, ib;
+static inline nb_f32x8 vsel(nb_i32x8 mask, nb_f32x8 a, nb_f32x8 b) {
+    nb_i32x8 ia, ib;
     memcpy(&ia, &a, sizeof ia);
     memcpy(&ib, &b, sizeof ib);
-    v8i r = (ia & mask) | (ib & ~mask);
-    v8f f;
+    nb_i32x8 r = (ia & mask) | (ib & ~mask);
+    nb_f32x8 f;
     memcpy(&f, &r, sizeof f);
     return f;
 }
@@ -66,23 +61,23 @@ static inline v8f vsel(v8i mask, v8f a, v8f b) {
 /* exp(-a) for a >= 0: 2^k * P(r), r = -a - k ln2 in [-ln2/2, ln2/2] (Cody-Waite split ln2),
  * P the degree-6 Taylor polynomial (relative error < 2e-7 on that interval). Lanes with
  * a > 87 (result below the smallest normal float) give 0. */
-static inline v8f vexp_neg(v8f a) {
-    v8i small = a > vsplat(87.0f);
+static inline nb_f32x8 vexp_neg(nb_f32x8 a) {
+    nb_i32x8 small = a > vsplat(87.0f);
     a = vsel(small, vsplat(87.0f), a);   /* keeps the exponent arithmetic in range */
-    const v8f shifter = vsplat(12582912.0f);   /* 1.5 * 2^23: adding it rounds to integer */
-    v8f t = vsplat(-1.44269504088896341f) * a;
-    v8f kf = (t + shifter) - shifter;
-    v8f r = (vsplat(-1.0f) * a - kf * vsplat(0.693145751953125f)) - kf * vsplat(1.42860682030941723e-6f);
-    v8f p = vsplat(1.0f / 720);
+    const nb_f32x8 shifter = vsplat(12582912.0f);   /* 1.5 * 2^23: adding it rounds to integer */
+    nb_f32x8 t = vsplat(-1.44269504088896341f) * a;
+    nb_f32x8 kf = (t + shifter) - shifter;
+    nb_f32x8 r = (vsplat(-1.0f) * a - kf * vsplat(0.693145751953125f)) - kf * vsplat(1.42860682030941723e-6f);
+    nb_f32x8 p = vsplat(1.0f / 720);
     p = p * r + vsplat(1.0f / 120);
     p = p * r + vsplat(1.0f / 24);
     p = p * r + vsplat(1.0f / 6);
     p = p * r + vsplat(0.5f);
     p = p * r + vsplat(1.0f);
     p = p * r + vsplat(1.0f);
-    v8i k = __builtin_convertvector(kf, v8i);
-    v8i k2 = (k + 127) << 23;             /* k >= -126: a normal power of two */
-    v8f scale;
+    nb_i32x8 k = __builtin_convertvector(kf, nb_i32x8);
+    nb_i32x8 k2 = (k + 127) << 23;             /* k >= -126: a normal power of two */
+    nb_f32x8 scale;
     memcpy(&scale, &k2, sizeof scale);
     return vsel(small, vsplat(0), p * scale);
 }
@@ -90,34 +85,34 @@ static inline v8f vexp_neg(v8f a) {
 /* log1p(e) for e in [0, 1]: u = 1 + e = 2^j m with m in [sqrt(1/2), sqrt(2)), log(m) =
  * 2 atanh(f / (2 + f)), f = m - 1 (odd series to s^9, |s| < 0.172), plus the rounding error
  * of u = 1 + e fed back as (e - (u - 1)) / u so tiny e keep full precision. */
-static inline v8f vlog1p01(v8f e) {
-    v8f u = vsplat(1.0f) + e;
-    v8f c = (e - (u - vsplat(1.0f))) / u;
-    v8i big = u > vsplat(1.41421356f);
-    v8f m = vsel(big, u * vsplat(0.5f), u);
-    v8f f = m - vsplat(1.0f);
-    v8f s = f / (vsplat(2.0f) + f);
-    v8f s2 = s * s;
-    v8f q = vsplat(1.0f / 9);
+static inline nb_f32x8 vlog1p01(nb_f32x8 e) {
+    nb_f32x8 u = vsplat(1.0f) + e;
+    nb_f32x8 c = (e - (u - vsplat(1.0f))) / u;
+    nb_i32x8 big = u > vsplat(1.41421356f);
+    nb_f32x8 m = vsel(big, u * vsplat(0.5f), u);
+    nb_f32x8 f = m - vsplat(1.0f);
+    nb_f32x8 s = f / (vsplat(2.0f) + f);
+    nb_f32x8 s2 = s * s;
+    nb_f32x8 q = vsplat(1.0f / 9);
     q = q * s2 + vsplat(1.0f / 7);
     q = q * s2 + vsplat(1.0f / 5);
     q = q * s2 + vsplat(1.0f / 3);
     q = q * s2 + vsplat(1.0f);
-    v8f lg = vsplat(2.0f) * s * q;
+    nb_f32x8 lg = vsplat(2.0f) * s * q;
     return vsel(big, lg + vsplat(0.693147180559945309f), lg) + c;
 }
 
 /* Loss terms and gradient of 8 logits; `valid` masks the lanes past the end. */
-static inline void bce8(v8f x, v8f y, v8f pw, v8f inv, v8i valid, v8f *loss, v8f *grad) {
-    v8f zero = vsplat(0), one = vsplat(1.0f);
-    v8i neg = x < zero;
-    v8f ax = vsel(neg, -x, x);
-    v8f e = vexp_neg(ax);
-    v8f lw = one + (pw - one) * y;
-    v8f sp = vlog1p01(e);
+static inline void bce8(nb_f32x8 x, nb_f32x8 y, nb_f32x8 pw, nb_f32x8 inv, nb_i32x8 valid, nb_f32x8 *loss, nb_f32x8 *grad) {
+    nb_f32x8 zero = vsplat(0), one = vsplat(1.0f);
+    nb_i32x8 neg = x < zero;
+    nb_f32x8 ax = vsel(neg, -x, x);
+    nb_f32x8 e = vexp_neg(ax);
+    nb_f32x8 lw = one + (pw - one) * y;
+    nb_f32x8 sp = vlog1p01(e);
     *loss = vsel(valid, pw * y * (sp + vsel(neg, ax, zero)) + (one - y) * (sp + vsel(neg, zero, ax)),
                  zero);
-    v8f sig = vsel(neg, e, one) / (one + e);
+    nb_f32x8 sig = vsel(neg, e, one) / (one + e);
     *grad = (sig * lw - pw * y) * inv;
 }
 
@@ -127,19 +122,19 @@ static inline void bce8(v8f x, v8f y, v8f pw, v8f inv, v8i valid, v8f *loss, v8f
 __attribute__((target_clones("avx2", "default")))
 static double bce_core(nn_real *grad, int acc, const nn_real *logits, const nn_real *targets,
                        size_t n, float pos_weight) {
-    v8f pw = vsplat(pos_weight), inv = vsplat((float)(1.0 / (double)n));
-    v8i all = {-1, -1, -1, -1, -1, -1, -1, -1};
-    v8d sum = {0};
+    nb_f32x8 pw = vsplat(pos_weight), inv = vsplat((float)(1.0 / (double)n));
+    nb_i32x8 all = {-1, -1, -1, -1, -1, -1, -1, -1};
+    nb_f64x8 sum = {0};
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
-        v8f x, y, l, g;
+        nb_f32x8 x, y, l, g;
         memcpy(&x, logits + i, sizeof x);
         memcpy(&y, targets + i, sizeof y);
         bce8(x, y, pw, inv, all, &l, &g);
-        sum += __builtin_convertvector(l, v8d);
+        sum += __builtin_convertvector(l, nb_f64x8);
         if (grad) {
             if (acc) {
-                v8f old;
+                nb_f32x8 old;
                 memcpy(&old, grad + i, sizeof old);
                 g += old;
             }
@@ -149,15 +144,15 @@ static double bce_core(nn_real *grad, int acc, const nn_real *logits, const nn_r
     if (i < n) {   /* the tail, padded with zeros and masked */
         size_t r = n - i;
         float xb[8] = {0}, yb[8] = {0}, gb[8] = {0};
-        v8i valid = {0};
+        nb_i32x8 valid = {0};
         for (size_t k = 0; k < r; k++) valid[k] = -1;
         memcpy(xb, logits + i, r * sizeof(float));
         memcpy(yb, targets + i, r * sizeof(float));
-        v8f x, y, l, g;
+        nb_f32x8 x, y, l, g;
         memcpy(&x, xb, sizeof x);
         memcpy(&y, yb, sizeof y);
         bce8(x, y, pw, inv, valid, &l, &g);
-        sum += __builtin_convertvector(l, v8d);
+        sum += __builtin_convertvector(l, nb_f64x8);
         if (grad) {
             memcpy(gb, &g, sizeof g);
             for (size_t k = 0; k < r; k++) grad[i + k] = acc ? grad[i + k] + gb[k] : gb[k];
@@ -250,12 +245,6 @@ void nn_adam_update_scaled(nn_real *restrict p, const nn_real *restrict g,
     if (__builtin_cpu_supports("avx2")) done = adam_avx2(p, g, m, v, n, &k);
 #endif
     adam_scalar(p + done, g + done, m + done, v + done, n - done, &k);
-}
-
-/* nn_adam_update_scaled with gscale 1. */
-void nn_adam_update(nn_real *p, const nn_real *g, nn_real *m, nn_real *v, size_t n, float lr,
-                    float b1, float b2, float eps, long t) {
-    nn_adam_update_scaled(p, g, m, v, n, 1, lr, b1, b2, eps, t);
 }
 
 /* Returns sqrt(sum g^2), summed in double. */

@@ -74,12 +74,12 @@ static void encode_header(unsigned char h[NBW_HEADER], const nn_model *m, uint64
     memcpy(h, NBW_MAGIC, 8);
     put_u32(h + 8, NBW_VERSION);
     put_u64(h + 12, file_size);
-    const int ints[9] = {c->n_products, c->emb,  c->cnn_out,    c->kernel,    c->gru_hidden,
-                         c->gru_layers, c->head, c->max_orders, c->max_products};
-    for (int i = 0; i < 9; i++) put_u32(h + 20 + 4 * i, (uint32_t)ints[i]);
-    put_f32(h + 56, c->dropout);
-    put_u32(h + 60, (uint32_t)c->rep_features);
-    put_u32(h + 64, (uint32_t)c->rep_hidden);
+    for (int i = 0; i < NN_CONFIG_NFIELDS; i++) {   /* bytes 20 .. 67 */
+        const nn_config_field *f = &nn_config_fields[i];
+        const char *v = (const char *)c + f->off;
+        if (f->is_float) put_f32(h + 20 + 4 * i, *(const float *)v);
+        else put_u32(h + 20 + 4 * i, (uint32_t)*(const int *)v);
+    }
     put_f32(h + 68, m->calib_a);
     put_f32(h + 72, m->calib_b);
     put_u32(h + 76, (uint32_t)c->n_products);
@@ -174,24 +174,12 @@ done:
 /* Decodes the configuration fields of a header whose size and CRC were already verified. */
 static void decode_config(nn_config *c, const unsigned char *h) {
     memset(c, 0, sizeof *c);
-    int *ints[9] = {&c->n_products, &c->emb,  &c->cnn_out,    &c->kernel,      &c->gru_hidden,
-                    &c->gru_layers, &c->head, &c->max_orders, &c->max_products};
-    for (int i = 0; i < 9; i++) *ints[i] = (int32_t)get_u32(h + 20 + 4 * i);
-    c->dropout = get_f32(h + 56);
-    c->rep_features = (int32_t)get_u32(h + 60);
-    c->rep_hidden = (int32_t)get_u32(h + 64);
-}
-
-/* The parameter count a model of configuration c has (WEIGHTS.md, nn.h's nn_params), as a
- * double so that absurd configurations cannot overflow; exact below 2^53. */
-static double expected_params(const nn_config *c) {
-    double P = c->n_products, E = c->emb, C = c->cnn_out, K = c->kernel, H = c->gru_hidden;
-    double D = c->head, F = c->rep_features, R = c->rep_hidden;
-    double n = P * E + C * E * K + C;
-    for (int l = 0; l < c->gru_layers; l++) n += 3 * H * (l == 0 ? C : H) + 3 * H * H + 6 * H;
-    n += D * H + D + P * D + P;
-    if (c->rep_features > 0) n += R * F + R + R + 1;
-    return n;
+    for (int i = 0; i < NN_CONFIG_NFIELDS; i++) {   /* encode_header's fields */
+        const nn_config_field *f = &nn_config_fields[i];
+        char *v = (char *)c + f->off;
+        if (f->is_float) *(float *)v = get_f32(h + 20 + 4 * i);
+        else *(int *)v = (int32_t)get_u32(h + 20 + 4 * i);
+    }
 }
 
 /* One tensor record located in the file buffer. */
@@ -346,7 +334,7 @@ int nbw_load(nn_model *m, const char *path, const int32_t *expect_ids, int n_exp
     uint64_t total;
     rc = parse_records(recs, n_tensors, buf, pos, end, &total, path, err, errlen);
     if (rc) goto done;
-    double want = expected_params(&cfg);
+    double want = nn_config_params(&cfg);
     if (want != (double)total) {
         rc = nb_err(err, errlen, NB_EFORMAT,
                     "%s: bad hyper-parameters: this configuration has %.0f parameters, the file "
@@ -373,7 +361,7 @@ int nbw_load(nn_model *m, const char *path, const int32_t *expect_ids, int n_exp
 
     rc = nn_model_alloc(m, &cfg, 0, why, sizeof why);   /* fill_model writes every tensor */
     if (rc) {
-        rc = nb_err(err, errlen, rc == NB_ENOMEM ? NB_ENOMEM : NB_EFORMAT,
+        rc = nb_err(err, errlen, NB_EFORMAT,
                     "%s: bad hyper-parameters: %s", path, why);
         goto done;
     }

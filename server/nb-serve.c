@@ -11,41 +11,44 @@
 #include <cblas.h>
 #include <errno.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "nb_err.h"
+#include "nb_flags.h"
 #include "srv_engine.h"
 #include "srv_http.h"
 
 #define GRACE_S 10.0   /* how long a stop waits for requests in flight */
 
-static void usage(FILE *f)
-{
-    fprintf(f, "usage: nb-serve --db FILE --model FILE [--port 8080] [--bind 127.0.0.1]\n"
-               "                [--threads N] [--quiet] [--basket threshold|expected-f1]\n"
-               "  --port 0 picks a free port (the log line 'listening on' names it)\n"
-               "  --threads defaults to the number of cores\n");
-}
+typedef struct {
+    const char *db, *model, *bind;
+    int port, threads, basket, quiet;
+} serve_flags;
 
-/* Parses a whole decimal integer in [lo, hi]. Returns 0 and *out, or -1. */
-static int parse_int(const char *s, long lo, long hi, int *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) return -1;
-    *out = (int)v;
-    return 0;
-}
+static const char *const baskets[] = {"threshold", "expected-f1", NULL};   /* SRV_BASKET_* */
+
+#define O(field) offsetof(serve_flags, field)
+static const nb_flag FLAGS[] = {
+    {"db", NB_F_STR, O(db), 0, 0, "FILE", "", "the store", NB_F_REQUIRED, NULL, NULL},
+    {"model", NB_F_STR, O(model), 0, 0, "FILE", "", "the weight file (registered in the store by nb-train)", NB_F_REQUIRED, NULL, NULL},
+    {"port", NB_F_INT, O(port), 0, 65535, "N", "8080", "0 picks a free port (the log line 'listening on' names it)", 0, NULL, NULL},
+    {"bind", NB_F_STR, O(bind), 0, 0, "ADDR", "127.0.0.1", "address to listen on", 0, NULL, NULL},
+    {"threads", NB_F_INT, O(threads), 1, 256, "N", "cores", "worker threads", 0, NULL, NULL},
+    {"basket", NB_F_CHOICE, O(basket), 0, 0, "MODE", "threshold", "threshold | expected-f1", 0, baskets, NULL},
+    {"quiet", NB_F_BOOL, O(quiet), 0, 0, NULL, "", "no request log", 0, NULL, NULL},
+};
+#undef O
+#define USAGE "usage: nb-serve --db FILE --model FILE [--port 8080] [--bind 127.0.0.1]\n" \
+              "                [--threads N] [--quiet] [--basket threshold|expected-f1]\n"
 
 /* OpenBLAS must not spawn its own threads under our worker threads: one BLAS thread per
  * request thread. The OpenMP build cannot be made to behave that way reliably, so it is
  * refused. Returns 0, or -1 with a message on stderr. */
-static int blas_setup(void)
-{
+static int blas_setup(void) {
     openblas_set_num_threads(1);
     int par = openblas_get_parallel();
     const char *kind = par == 0 ? "sequential" : par == 1 ? "pthreads" : par == 2 ? "OpenMP"
@@ -62,62 +65,20 @@ static int blas_setup(void)
     return 0;
 }
 
-int main(int argc, char **argv)
-{
-    const char *db = NULL, *model = NULL;
+int main(int argc, char **argv) {
     srv_http_opts o;
     srv_http_opts_default(&o);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    o.threads = cores > 0 ? (int)cores : 1;
-    int basket = SRV_BASKET_THRESHOLD;
-
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return 0;
-        }
-        if (!strcmp(a, "--quiet")) {
-            o.quiet = 1;
-            continue;
-        }
-        if (!v) {
-            fprintf(stderr, "nb-serve: %s: missing value or unknown flag\n", a);
-            usage(stderr);
-            return 2;
-        }
-        i++;
-        if (!strcmp(a, "--db")) db = v;
-        else if (!strcmp(a, "--model")) model = v;
-        else if (!strcmp(a, "--bind")) o.bind = v;
-        else if (!strcmp(a, "--port")) {
-            if (parse_int(v, 0, 65535, &o.port)) {
-                fprintf(stderr, "nb-serve: --port %s: must be an integer in 0..65535\n", v);
-                return 2;
-            }
-        } else if (!strcmp(a, "--threads")) {
-            if (parse_int(v, 1, 256, &o.threads)) {
-                fprintf(stderr, "nb-serve: --threads %s: must be an integer in 1..256\n", v);
-                return 2;
-            }
-        } else if (!strcmp(a, "--basket")) {
-            basket = srv_basket_mode_parse(v);
-            if (basket < 0) {
-                fprintf(stderr, "nb-serve: --basket %s: must be threshold or expected-f1\n", v);
-                return 2;
-            }
-        } else {
-            fprintf(stderr, "nb-serve: unknown flag %s\n", a);
-            usage(stderr);
-            return 2;
-        }
-    }
-    if (!db || !model) {
-        fprintf(stderr, "nb-serve: --db and --model are required\n");
-        usage(stderr);
-        return 2;
-    }
+    serve_flags f = {.port = o.port, .bind = o.bind, .threads = cores > 0 ? (int)cores : 1,
+                     .basket = SRV_BASKET_THRESHOLD};
+    int ex = nb_flags_main("nb-serve", USAGE, FLAGS, NB_FLAGS_N(FLAGS), &f, argc, argv);
+    if (ex >= 0) return ex;
+    const char *db = f.db, *model = f.model;
+    o.port = f.port;
+    o.bind = f.bind;
+    o.threads = f.threads;
+    o.quiet = f.quiet;
+    int basket = f.basket;
     if (blas_setup()) return 1;
 
     /* Block the stop signals before any thread exists, so that every MHD worker inherits

@@ -8,108 +8,28 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "candidates.h"
+#include "models.h"
 #include "nb_err.h"
 #include "store.h"
 #include "weights.h"
 
 #define SRV_POP_MAX 100   /* cold-start list length: the largest k */
 
-/* Loads id -> name pairs from `sql` (two columns, ordered by id) into n. Returns NB_OK or
- * NB_EDB. n owns its arrays (srv_names_free). */
-static int names_load(srv_names *n, sqlite3 *db, const char *sql, char *err, size_t errlen)
-{
-    int rc = NB_OK, cap = 0;
-    sqlite3_stmt *st = NULL;
-    memset(n, 0, sizeof *n);
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-        rc = nb_err(err, errlen, NB_EDB, "%s: %s", sql, sqlite3_errmsg(db));
-        goto done;
-    }
-    int s;
-    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-        if (n->n == cap) {
-            cap = cap ? 2 * cap : 64;
-            n->ids = nb_xrealloc(n->ids, (size_t)cap * sizeof *n->ids);
-            n->names = nb_xrealloc(n->names, (size_t)cap * sizeof *n->names);
-        }
-        const unsigned char *t = sqlite3_column_text(st, 1);
-        n->ids[n->n] = (int32_t)sqlite3_column_int64(st, 0);
-        n->names[n->n] = strdup(t ? (const char *)t : "");
-        if (!n->names[n->n]) abort();
-        n->n++;
-    }
-    if (s != SQLITE_DONE) rc = nb_err(err, errlen, NB_EDB, "%s: %s", sql, sqlite3_errmsg(db));
-done:
-    sqlite3_finalize(st);
-    return rc;
-}
-
-/* Frees n's names and ids and zeroes it (safe on a zeroed n). */
-static void names_free(srv_names *n)
-{
-    for (int i = 0; i < n->n; i++) free(n->names[i]);
-    free(n->names);
-    free(n->ids);
-    memset(n, 0, sizeof *n);
-}
-
-/* The name of id (binary search over the sorted ids), "" when unknown. Borrowed from n. */
-const char *srv_names_get(const srv_names *n, int32_t id)
-{
-    int lo = 0, hi = n->n - 1;
-    while (lo <= hi) {
-        int mid = lo + (hi - lo) / 2;
-        if (n->ids[mid] == id) return n->names[mid];
-        if (n->ids[mid] < id) lo = mid + 1;
-        else hi = mid - 1;
-    }
-    return "";
-}
-
-/* One integer from a query without parameters. Returns NB_OK or NB_EDB. */
-static int query_int(sqlite3 *db, const char *sql, int64_t *out, char *err, size_t errlen)
-{
-    sqlite3_stmt *st = NULL;
-    int rc = NB_OK;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK ||
-        sqlite3_step(st) != SQLITE_ROW)
-        rc = nb_err(err, errlen, NB_EDB, "%s: %s", sql, sqlite3_errmsg(db));
-    else
-        *out = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return rc;
-}
-
 /* Finds the model's row by checksum and reads its basket threshold from the hyper-parameters
  * it was trained and evaluated with (hyper_params.threshold, nb-train --threshold).
  * Returns NB_OK, NB_ENOTFOUND (not registered), NB_EFORMAT (no usable threshold) or NB_EDB. */
 static int model_row_load(srv_engine *e, sqlite3 *db, const char *model_path, char *err,
-                          size_t errlen)
-{
-    int rc = NB_OK;
-    sqlite3_stmt *st = NULL;
+                          size_t errlen) {
+    char *hp = NULL;
     cJSON *m = NULL;
-    const char *sql = "SELECT model_id, hyper_params FROM models WHERE lower(checksum) = ?1 "
-                      "ORDER BY model_id DESC LIMIT 1";
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-        rc = nb_err(err, errlen, NB_EDB, "%s: %s", sql, sqlite3_errmsg(db));
-        goto done;
-    }
-    sqlite3_bind_text(st, 1, e->model_name, -1, SQLITE_STATIC);
-    int s = sqlite3_step(st);
-    if (s == SQLITE_DONE) {
+    int rc = st_model_find(db, e->crc, &e->model_id, &hp, err, errlen);
+    if (rc == NB_ENOTFOUND) {
         rc = nb_err(err, errlen, NB_ENOTFOUND, "%s (checksum %s) is not registered in the "
                     "store's models table (train it with nb-train on this store)", model_path,
                     e->model_name);
         goto done;
     }
-    if (s != SQLITE_ROW) {
-        rc = nb_err(err, errlen, NB_EDB, "%s: %s", sql, sqlite3_errmsg(db));
-        goto done;
-    }
-    e->model_id = sqlite3_column_int64(st, 0);
-    const char *hp = (const char *)sqlite3_column_text(st, 1);
+    if (rc) goto done;
     m = hp ? cJSON_Parse(hp) : NULL;
     const cJSON *t = m ? cJSON_GetObjectItemCaseSensitive(m, "threshold") : NULL;
     if (!cJSON_IsNumber(t) || !(t->valuedouble >= 0 && t->valuedouble <= 1)) {
@@ -120,7 +40,7 @@ static int model_row_load(srv_engine *e, sqlite3 *db, const char *model_path, ch
     e->threshold = t->valuedouble;
 done:
     cJSON_Delete(m);
-    sqlite3_finalize(st);
+    free(hp);
     return rc;
 }
 
@@ -128,11 +48,9 @@ done:
  * the statistics stored with the model (no scan of order_items at start-up), each scored by
  * its item count over the number of prior orders (the share of orders containing it when a
  * product appears at most once per order). Ties: lower index. Returns NB_OK or NB_EDB. */
-static int popularity_load(srv_engine *e, sqlite3 *db, char *err, size_t errlen)
-{
+static int popularity_load(srv_engine *e, sqlite3 *db, char *err, size_t errlen) {
     int64_t n_orders = 0;
-    int rc = query_int(db, "SELECT COUNT(*) FROM orders WHERE eval_set = 0", &n_orders, err,
-                       errlen);
+    int rc = st_count_prior_orders(db, &n_orders, err, errlen);
     if (rc) return rc;
     const tr_product_stats *ps = &e->stats;
     e->pop_idx = nb_xcalloc(SRV_POP_MAX, sizeof *e->pop_idx);
@@ -159,36 +77,24 @@ static int popularity_load(srv_engine *e, sqlite3 *db, char *err, size_t errlen)
 
 #define SRV_REF_USERS 256   /* users whose mean head input is the pruning reference */
 
-/* Whether requests also get the int8 stage (model/nn_headq.c) between the reference bounds
- * and the exact logits. Off: measured on the 2-core EPYC VM with the reference stage
- * disabled, a request with the int8 stage cost as much as one scoring every candidate
- * exactly (nb-servebench, /work/ref-var, threshold mode 0.655-0.666 vs 0.621-0.648 ms CPU;
- * expected-F1 0.809-0.850 vs 0.707-0.741): a 256-byte int8 row scattered in a 12.7 MB
- * table costs a memory round trip, like the 1 KB float row it stands for. It would pay
- * where memory parallelism is higher or the reference bound is loose; the tests run it. */
-#define SRV_HEADQ_INT8 0
-
-/* headq_build's user source: the users table in id order, each loaded alone. */
+/* headq_build's user source: the users in id order, each loaded alone. */
 typedef struct {
-    sqlite3_stmt *st;
+    int32_t *ids;
+    int n, next;
     st_userq *uq;
     const st_history *catalog;
     st_history uh;
 } ref_users;
 
+/* A tr_user_next_fn over ref_users: returns 1 with the next user that has orders, 0 when
+ * none is left, or a negative NB_E* from loading. */
 static int ref_users_next(void *ctx, const st_history **h, int *u, int64_t *hist_end,
-                          char *err, size_t errlen)
-{
+                          char *err, size_t errlen) {
     ref_users *it = ctx;
     int rc;
-    do {   /* a user gone between the two statements is skipped */
-        int r = sqlite3_step(it->st);
-        if (r == SQLITE_DONE) return 0;
-        if (r != SQLITE_ROW)
-            return nb_err(err, errlen, NB_EDB, "users: %s",
-                          sqlite3_errmsg(sqlite3_db_handle(it->st)));
-        rc = st_userq_load(it->uq, it->catalog, (int32_t)sqlite3_column_int64(it->st, 0),
-                           &it->uh, err, errlen);
+    do {   /* a user without orders (or gone since the list was read) is skipped */
+        if (it->next == it->n) return 0;
+        rc = st_userq_load(it->uq, it->catalog, it->ids[it->next++], &it->uh, err, errlen);
     } while (rc == NB_ENOTFOUND);
     if (rc) return rc;
     *h = &it->uh;
@@ -197,16 +103,15 @@ static int ref_users_next(void *ctx, const st_history **h, int *u, int64_t *hist
     return 1;
 }
 
-/* Builds e->headq (row norms, and the int8 copy of the output layer when SRV_HEADQ_INT8)
+/* Builds e->headq (row norms of the output layer)
  * and its reference input: the mean output-layer input of the first SRV_REF_USERS users
  * (by id) with history. The reference only decides how many candidates a request scores
  * exactly, never a result. Returns NB_OK or an error (message in err); e->headq is freed
  * by srv_engine_free either way. */
-static int headq_build(srv_engine *e, sqlite3 *db, char *err, size_t errlen)
-{
+static int headq_build(srv_engine *e, sqlite3 *db, char *err, size_t errlen) {
     const nn_config *cf = &e->model.cfg;
-    int rc = nn_headq_build(&e->headq, e->model.p.out_w, cf->n_products, cf->head,
-                            SRV_HEADQ_INT8, err, errlen);
+    int rc = nn_headq_build(&e->headq, e->model.p.out_w, cf->n_products, cf->head, err,
+                            errlen);
     if (rc) return rc;
     nn_model clone = {0};
     int have_clone = 0;
@@ -217,13 +122,11 @@ static int headq_build(srv_engine *e, sqlite3 *db, char *err, size_t errlen)
     if (!rc) rc = tr_scorer_new(&sc, &clone, err, errlen);
     if (!rc && cf->rep_features > 0) rc = tr_scorer_set_stats(sc, &e->stats, err, errlen);
     if (!rc) rc = st_userq_open(&it.uq, db, err, errlen);
-    if (!rc && sqlite3_prepare_v2(db, "SELECT user_id FROM users ORDER BY user_id", -1, &it.st,
-                                  NULL) != SQLITE_OK)
-        rc = nb_err(err, errlen, NB_EDB, "users: %s", sqlite3_errmsg(db));
+    if (!rc) rc = st_user_ids(db, 0, &it.ids, &it.n, err, errlen);
     if (!rc)
         rc = tr_headq_reference_from(&e->headq, sc, ref_users_next, &it, SRV_REF_USERS, err,
                                      errlen);
-    sqlite3_finalize(it.st);
+    free(it.ids);
     if (it.uq) st_userq_free(it.uq);   /* also frees it.uh's buffers */
     tr_scorer_free(sc);
     if (have_clone) nn_model_free(&clone);
@@ -233,8 +136,7 @@ static int headq_build(srv_engine *e, sqlite3 *db, char *err, size_t errlen)
 /* See srv_engine.h. Everything is checked before *out is set; on error every partial load is
  * freed. The start-up connection is closed: worker threads open their own. */
 int srv_engine_open(srv_engine **out, const char *db_path, const char *model_path, char *err,
-                    size_t errlen)
-{
+                    size_t errlen) {
     int rc;
     sqlite3 *db = NULL;
     int64_t n_users = 0;
@@ -260,11 +162,9 @@ int srv_engine_open(srv_engine **out, const char *db_path, const char *model_pat
     if (!rc) rc = tr_product_stats_load(&e->stats, db, e->model_id, &e->catalog, err, errlen);
     if (!rc) rc = tr_rk_serving_open(&e->rks, db, e->model_id, &e->catalog, err, errlen);
     if (!rc) rc = tr_names_load(&e->names, db, &e->catalog, err, errlen);
-    if (!rc) rc = names_load(&e->aisles, db, "SELECT aisle_id, name FROM aisles ORDER BY aisle_id",
-                             err, errlen);
-    if (!rc) rc = names_load(&e->depts, db, "SELECT department_id, name FROM departments "
-                             "ORDER BY department_id", err, errlen);
-    if (!rc) rc = query_int(db, "SELECT COUNT(*) FROM users", &n_users, err, errlen);
+    if (!rc) rc = st_idnames_load(&e->aisles, db, ST_AISLES, err, errlen);
+    if (!rc) rc = st_idnames_load(&e->depts, db, ST_DEPARTMENTS, err, errlen);
+    if (!rc) rc = st_count_users(db, &n_users, err, errlen);
     if (!rc) rc = popularity_load(e, db, err, errlen);
     if (!rc) rc = headq_build(e, db, err, errlen);
     if (rc) {
@@ -277,23 +177,17 @@ int srv_engine_open(srv_engine **out, const char *db_path, const char *model_pat
     *out = e;
     e = NULL;
 done:
-    if (db) sqlite3_close(db);
+    st_close(db);
     srv_engine_free(e);
     return rc;
 }
 
 /* Frees a worker context and everything it owns (safe on a partly built one). */
-static void ctx_free(srv_ctx *c)
-{
+static void ctx_free(srv_ctx *c) {
     if (!c) return;
-    if (c->uq) st_userq_free(c->uq);   /* also frees the buffers of c->uh */
-    sqlite3_finalize(c->cand);
-    sqlite3_finalize(c->exists);
-    sqlite3_finalize(c->begin);
-    sqlite3_finalize(c->commit);
-    if (c->db) sqlite3_close(c->db);
+    st_reader_free(c->rd);   /* also frees the buffers of c->uh */
     tr_scorer_free(c->sc);
-    tr_features_free(&c->feat);
+    tr_rep_ctx_free(&c->rep);
     tr_ef1_free(c->ef1);
     if (c->have_clone) nn_model_free(&c->clone);
     free(c->cand_idx);
@@ -312,8 +206,7 @@ static void ctx_free(srv_ctx *c)
 }
 
 /* See srv_engine.h. Must run after the HTTP workers have stopped: it frees their contexts. */
-void srv_engine_free(srv_engine *e)
-{
+void srv_engine_free(srv_engine *e) {
     if (!e) return;
     for (srv_ctx *c = e->ctxs, *next; c; c = next) {
         next = c->next;
@@ -324,8 +217,8 @@ void srv_engine_free(srv_engine *e)
     tr_names_free(&e->names);
     tr_product_stats_free(&e->stats);
     tr_rk_serving_free(&e->rks);
-    names_free(&e->aisles);
-    names_free(&e->depts);
+    st_idnames_free(&e->aisles);
+    st_idnames_free(&e->depts);
     free(e->pop_idx);
     free(e->pop_score);
     if (e->model.mem) nn_model_free(&e->model);
@@ -334,18 +227,9 @@ void srv_engine_free(srv_engine *e)
     free(e);
 }
 
-/* Prepares sql on db for repeated use. Returns NB_OK or NB_EDB (message quotes the SQL). */
-static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, char *err, size_t errlen)
-{
-    if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) == SQLITE_OK)
-        return NB_OK;
-    return nb_err(err, errlen, NB_EDB, "%s: %s", sql, sqlite3_errmsg(db));
-}
-
 /* See srv_engine_int.h. The new context is owned by the engine (its list), found again
  * through the thread-specific key. */
-int srv_ctx_get(srv_engine *e, srv_ctx **out, char *err, size_t errlen)
-{
+int srv_ctx_get(srv_engine *e, srv_ctx **out, char *err, size_t errlen) {
     srv_ctx *c = pthread_getspecific(e->key);
     int rc = NB_OK;
     if (c) {
@@ -354,20 +238,14 @@ int srv_ctx_get(srv_engine *e, srv_ctx **out, char *err, size_t errlen)
     }
     size_t P = (size_t)e->catalog.n_products;
     c = nb_xcalloc(1, sizeof *c);
-    rc = st_open(&c->db, e->db_path, 1, err, errlen);
-    if (!rc) rc = st_userq_open(&c->uq, c->db, err, errlen);
-    if (!rc) rc = st_cand_stmt(c->db, &c->cand, err, errlen);
-    if (!rc) rc = prepare(c->db, "SELECT 1 FROM users WHERE user_id = ?1", &c->exists, err, errlen);
-    if (!rc) rc = prepare(c->db, "BEGIN", &c->begin, err, errlen);
-    if (!rc) rc = prepare(c->db, "COMMIT", &c->commit, err, errlen);
+    rc = st_reader_open(&c->rd, e->db_path, err, errlen);
     if (!rc) {
         rc = nn_model_clone_for_scoring(&c->clone, &e->model, err, errlen);
         c->have_clone = rc == NB_OK;
     }
     if (!rc) rc = tr_scorer_new(&c->sc, &c->clone, err, errlen);
-    c->stats = &e->stats;
-    if (!rc && e->model.cfg.rep_features > 0) tr_scorer_set_rep(c->sc, srv_rep_cb, c, NULL);
-    if (!rc) rc = tr_features_init(&c->feat, (int)P, err, errlen);
+    if (!rc) rc = tr_rep_ctx_init(&c->rep, &e->stats, err, errlen);
+    if (!rc && e->model.cfg.rep_features > 0) tr_scorer_set_rep(c->sc, tr_rep_cb, &c->rep, NULL);
     if (!rc) rc = tr_ef1_new(&c->ef1, SRV_EF1_M, err, errlen);
     if (!rc && e->rks.present) {
         rc = tr_rk_user_init(&c->rku, &e->catalog, err, errlen);
@@ -387,7 +265,7 @@ int srv_ctx_get(srv_engine *e, srv_ctx **out, char *err, size_t errlen)
     tr_scorer_set_headq(c->sc, &e->headq);
     c->cand_idx = nb_xmalloc(P * sizeof *c->cand_idx);
     c->prob = nb_xmalloc(P * sizeof *c->prob);
-    c->rank = nb_xmalloc(P * (sizeof(float) + sizeof(int32_t)));
+    c->rank = nb_xmalloc(P * sizeof *c->rank);
     c->basket = nb_xmalloc(SRV_EF1_M * sizeof *c->basket);
     pthread_mutex_lock(&e->lock);
     c->next = e->ctxs;
@@ -399,8 +277,7 @@ int srv_ctx_get(srv_engine *e, srv_ctx **out, char *err, size_t errlen)
 }
 
 /* See srv_engine.h: status, model name, user and product counts, whole seconds since start. */
-int srv_engine_health(void *ctx, char **body, size_t *len)
-{
+int srv_engine_health(void *ctx, char **body, size_t *len) {
     srv_engine *e = ctx;
     srv_buf b = {0};
     /* "ranking": what orders the responses -- the ranking stage's trees, the baseline its
@@ -420,8 +297,7 @@ double srv_engine_threshold(const srv_engine *e) { return e->threshold; }
 
 /* See srv_engine.h. */
 void srv_engine_prune_stats(srv_engine *e, long *calls, long *candidates, long *survivors,
-                            long *fallbacks)
-{
+                            long *fallbacks) {
     *calls = *candidates = *survivors = *fallbacks = 0;
     pthread_mutex_lock(&e->lock);
     for (srv_ctx *c = e->ctxs; c; c = c->next) {

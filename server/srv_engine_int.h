@@ -4,47 +4,39 @@
 #define SRV_ENGINE_INT_H
 
 #include <pthread.h>
-#include <sqlite3.h>
 #include <stdint.h>
 
 #include "expected_f1.h"
 #include "explain.h"
 #include "history.h"
+#include "names.h"
 #include "nn.h"
+#include "reader.h"
 #include "repfeat.h"
 #include "rkserve.h"
 #include "score.h"
 #include "srv_engine.h"
+#include "topk.h"
 
 #define SRV_EF1_M 200   /* products entering the expected-F1 programme (as nb-train's) */
-
-/* id -> name for aisles and departments (sorted by id, binary search). */
-typedef struct {
-    int n;
-    int32_t *ids;
-    char **names;
-} srv_names;
 
 /* One worker thread's private state. */
 typedef struct srv_ctx {
     struct srv_ctx *next;      /* the engine's list of all contexts (freed with it) */
-    sqlite3 *db;               /* read-only connection of this thread */
-    st_userq *uq;              /* prepared statements: one user's history */
-    sqlite3_stmt *cand;        /* prepared statement: one user's candidate set */
-    sqlite3_stmt *exists;      /* prepared statement: is user_id in users? */
-    sqlite3_stmt *begin, *commit;  /* one read transaction (one snapshot) per request */
+    st_reader *rd;             /* read-only connection of this thread: one user's history,
+                                  candidates, existence, one snapshot per request */
     nn_model clone;            /* scoring clone sharing the engine's parameters */
     int have_clone;
     tr_scorer *sc;
-    tr_features feat;          /* the user's repeat counts, for the explanations */
-    const tr_product_stats *stats;  /* the engine's, for feat */
-    int feat_ok;               /* feat holds this request's user (filled while scoring) */
+    tr_rep_ctx rep;            /* the scorer's repeat-feature hook (tr_rep_cb) over the
+                                  engine's stats; rep.f keeps the user's counts for the
+                                  explanations (filled while scoring, or after it) */
     tr_ef1 *ef1;               /* expected-F1 basket chooser */
-    st_history uh;             /* the last user loaded (buffers reused; filled by uq) */
+    st_history uh;             /* the last user loaded (buffers reused; filled by rd) */
     int32_t empty_user;        /* user id of uh when it is the empty history of a cold user */
     int32_t *cand_idx;         /* [P] candidate product indices */
     float *prob;               /* [P] their probabilities */
-    void *rank;                /* [P] (prob, index) pairs being sorted */
+    tr_ranked *rank;           /* [P] (prob, index) pairs being ranked */
     int32_t *basket;           /* [SRV_EF1_M] the expected-F1 choice */
     int req_k, req_mode;       /* the current request's k and basket mode (what it reads) */
     /* the ranking stage (infer/rkserve.h), when one is registered */
@@ -60,9 +52,9 @@ struct srv_engine {
     char db_path[1024];
     st_history catalog;        /* products, aisles, departments (indices = model rows) */
     tr_names names;            /* product names by index */
-    srv_names aisles, depts;
+    st_idnames aisles, depts;
     nn_model model;            /* the loaded weights, shared read-only */
-    nn_headq headq;            /* int8 copy of model's out.w for pruning, shared read-only */
+    nn_headq headq;            /* logit bounds of model's out.w for pruning, shared read-only */
     tr_product_stats stats;    /* the global product statistics stored with the model */
     tr_rk_serving rks;         /* the ranking stage registered with the model (or none) */
     tr_explainer explainer;    /* borrows model's embeddings and names */
@@ -81,15 +73,8 @@ struct srv_engine {
     srv_ctx *ctxs;
 };
 
-/* The scorer's repeat-feature hook (a tr_rep_fn, ctx = the srv_ctx): tr_rep_cb's work, but
- * the features land in c->feat, where the explanations read them, so that a request
- * computes them once. Returns NB_OK or tr_features_user's error. */
-int srv_rep_cb(void *ctx, tr_batch *tb, int b, const st_history *h, int u, int64_t hist_end,
-               char *err, size_t errlen);
-
 /* The calling thread's context, created on first use. Returns NB_OK and *c, or an error
  * (message in err) when the connection or the clone cannot be made. */
 int srv_ctx_get(srv_engine *e, srv_ctx **c, char *err, size_t errlen);
-const char *srv_names_get(const srv_names *n, int32_t id);
 
 #endif

@@ -51,8 +51,7 @@ typedef struct {
     char path[96];
 } req_state;
 
-void srv_http_opts_default(srv_http_opts *o)
-{
+void srv_http_opts_default(srv_http_opts *o) {
     memset(o, 0, sizeof *o);
     o->bind = "127.0.0.1";
     o->port = 8080;
@@ -67,8 +66,7 @@ void srv_http_opts_default(srv_http_opts *o)
  * headers: Allow (allow != NULL) and "Connection: close" (close_conn). Returns MHD's result;
  * on failure the body is freed here. */
 static enum MHD_Result send_json(struct MHD_Connection *c, req_state *st, int status,
-                                 char *body, size_t len, const char *allow, int close_conn)
-{
+                                 char *body, size_t len, const char *allow, int close_conn) {
     struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
     if (!r) {
         free(body);
@@ -86,8 +84,7 @@ static enum MHD_Result send_json(struct MHD_Connection *c, req_state *st, int st
 /* Queues {"error": {code, message}} with status; see send_json for the rest. */
 static enum MHD_Result send_error(struct MHD_Connection *c, req_state *st, int status,
                                   const char *code, const char *msg, const char *allow,
-                                  int close_conn)
-{
+                                  int close_conn) {
     size_t len;
     char *body = srv_error_json(code, msg, &len);
     return send_json(c, st, status, body, len, allow, close_conn);
@@ -95,8 +92,7 @@ static enum MHD_Result send_error(struct MHD_Connection *c, req_state *st, int s
 
 /* Records an error decided from the headers alone. */
 static void set_early(req_state *st, int status, const char *code, const char *msg,
-                      const char *allow)
-{
+                      const char *allow) {
     st->early = status;
     st->ecode = code;
     snprintf(st->emsg, sizeof st->emsg, "%s", msg);
@@ -105,8 +101,7 @@ static void set_early(req_state *st, int status, const char *code, const char *m
 
 /* First callback: route, method, content type and declared length. */
 static void classify(srv_http *h, struct MHD_Connection *c, req_state *st, const char *url,
-                     const char *method)
-{
+                     const char *method) {
     int is_get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
                  strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
     if (strcmp(url, "/recommend") == 0) {
@@ -154,8 +149,7 @@ static void classify(srv_http *h, struct MHD_Connection *c, req_state *st, const
 }
 
 /* 1 when the request announces a body (so an early answer should not wait for it). */
-static int has_body(struct MHD_Connection *c)
-{
+static int has_body(struct MHD_Connection *c) {
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                                  MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl && strtoull(cl, NULL, 10) > 0) return 1;
@@ -164,8 +158,7 @@ static int has_body(struct MHD_Connection *c)
 }
 
 /* Final callback of a valid request: parse and dispatch to the handlers. */
-static enum MHD_Result dispatch(srv_http *h, struct MHD_Connection *c, req_state *st)
-{
+static enum MHD_Result dispatch(srv_http *h, struct MHD_Connection *c, req_state *st) {
     char *body = NULL;
     size_t len = 0;
     int status;
@@ -195,8 +188,7 @@ static enum MHD_Result dispatch(srv_http *h, struct MHD_Connection *c, req_state
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
-{
+                                  void **con_cls) {
     srv_http *h = cls;
     req_state *st = *con_cls;
     (void)version;
@@ -268,8 +260,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 
 /* Completion callback: the access-log line, then the state is freed. */
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
-                         enum MHD_RequestTerminationCode toe)
-{
+                         enum MHD_RequestTerminationCode toe) {
     srv_http *h = cls;
     req_state *st = *con_cls;
     (void)c;
@@ -299,8 +290,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 
 /* See srv_http.h. On success *out owns the daemon and a copy of o and hd. */
 int srv_http_start(srv_http **out, const srv_http_opts *o, const srv_handlers *hd, char *err,
-                   size_t errlen)
-{
+                   size_t errlen) {
     int rc = NB_OK;
     struct addrinfo hints = {0}, *ai = NULL;
     srv_http *h = NULL;
@@ -367,8 +357,7 @@ int srv_http_port(const srv_http *h) { return h->port; }
 
 /* See srv_http.h. in_flight counts requests from their first callback to their completion
  * callback, so a request whose body is still arriving is waited for too. */
-void srv_http_stop(srv_http *h, double grace_s)
-{
+void srv_http_stop(srv_http *h, double grace_s) {
     if (!h) return;
     MHD_socket ls = MHD_quiesce_daemon(h->d);
     double t_end = nb_now() + grace_s;

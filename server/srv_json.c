@@ -17,8 +17,7 @@
  * 0 when the field is absent, -1 when it is present but not such an integer (a string, a
  * bool, 42.5, 1e300). Integral doubles such as 42.0 are accepted: JSON has one number type. */
 static int json_int_field(const cJSON *obj, const char *name, double lo, double hi,
-                          long long *out)
-{
+                          long long *out) {
     const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, name);
     if (!it) return 0;
     if (!cJSON_IsNumber(it)) return -1;
@@ -30,8 +29,7 @@ static int json_int_field(const cJSON *obj, const char *name, double lo, double 
 
 /* See srv_json.h. Owns nothing after the call (the cJSON tree is freed here). */
 int srv_parse_request(const char *body, size_t len, int default_mode, srv_request *rq,
-                      const char **code, char *err, size_t errlen)
-{
+                      const char **code, char *err, size_t errlen) {
     int rc = NB_OK;
     const char *end = NULL;
     cJSON *root = NULL;
@@ -98,22 +96,19 @@ done:
 }
 
 /* See srv_json.h (this and the writer functions below). */
-int srv_basket_mode_parse(const char *s)
-{
+int srv_basket_mode_parse(const char *s) {
     if (!s) return -1;
     if (strcmp(s, "threshold") == 0) return SRV_BASKET_THRESHOLD;
     if (strcmp(s, "expected-f1") == 0) return SRV_BASKET_EF1;
     return -1;
 }
 
-const char *srv_basket_mode_name(int mode)
-{
+const char *srv_basket_mode_name(int mode) {
     return mode == SRV_BASKET_EF1 ? "expected-f1" : "threshold";
 }
 
 /* See srv_json.h. A hand parser: the grammar is tiny and this runs on every request. */
-int srv_content_type_is_json(const char *ct)
-{
+int srv_content_type_is_json(const char *ct) {
     static const char mt[] = "application/json";
     if (!ct) return 0;
     while (*ct == ' ' || *ct == '\t') ct++;
@@ -136,8 +131,7 @@ int srv_content_type_is_json(const char *ct)
 
 /* ---- writer ------------------------------------------------------------------------- */
 
-static void buf_reserve(srv_buf *b, size_t extra)
-{
+static void buf_reserve(srv_buf *b, size_t extra) {
     if (b->len + extra + 1 <= b->cap) return;
     /* a /recommend response is ~3 KB: one allocation instead of five doublings from 256 */
     size_t cap = b->cap ? b->cap : 4096;
@@ -146,8 +140,7 @@ static void buf_reserve(srv_buf *b, size_t extra)
     b->cap = cap;
 }
 
-void srv_buf_raw(srv_buf *b, const char *s, size_t n)
-{
+void srv_buf_raw(srv_buf *b, const char *s, size_t n) {
     buf_reserve(b, n);
     memcpy(b->p + b->len, s, n);
     b->len += n;
@@ -156,8 +149,7 @@ void srv_buf_raw(srv_buf *b, const char *s, size_t n)
 
 void srv_buf_cstr(srv_buf *b, const char *s) { srv_buf_raw(b, s, strlen(s)); }
 
-void srv_buf_printf(srv_buf *b, const char *fmt, ...)
-{
+void srv_buf_printf(srv_buf *b, const char *fmt, ...) {
     va_list ap, ap2;
     va_start(ap, fmt);
     va_copy(ap2, ap);
@@ -173,8 +165,7 @@ void srv_buf_printf(srv_buf *b, const char *fmt, ...)
     b->len += (size_t)n;
 }
 
-void srv_buf_int(srv_buf *b, int64_t v)
-{
+void srv_buf_int(srv_buf *b, int64_t v) {
     char tmp[24];
     int n = 0;
     uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
@@ -188,8 +179,7 @@ void srv_buf_int(srv_buf *b, int64_t v)
 
 /* Runs of characters that need no escape are copied whole (product names rarely contain
  * any): one reserve and one memcpy per run instead of per character. */
-void srv_buf_str(srv_buf *b, const char *s)
-{
+void srv_buf_str(srv_buf *b, const char *s) {
     static const char hex[] = "0123456789abcdef";
     const unsigned char *p = (const unsigned char *)s;
     buf_reserve(b, 1);
@@ -221,8 +211,7 @@ void srv_buf_str(srv_buf *b, const char *s)
     b->p[b->len] = '\0';
 }
 
-char *srv_buf_take(srv_buf *b, size_t *len)
-{
+char *srv_buf_take(srv_buf *b, size_t *len) {
     buf_reserve(b, 0);
     char *p = b->p;
     if (len) *len = b->len;
@@ -231,15 +220,13 @@ char *srv_buf_take(srv_buf *b, size_t *len)
     return p;
 }
 
-void srv_buf_free(srv_buf *b)
-{
+void srv_buf_free(srv_buf *b) {
     free(b->p);
     b->p = NULL;
     b->len = b->cap = 0;
 }
 
-char *srv_error_json(const char *code, const char *message, size_t *len)
-{
+char *srv_error_json(const char *code, const char *message, size_t *len) {
     srv_buf b = {0};
     srv_buf_cstr(&b, "{\"error\": {\"code\": ");
     srv_buf_str(&b, code);

@@ -8,44 +8,29 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "candidates.h"
 #include "nb_err.h"
 #include "srv_engine_int.h"
 
-typedef struct {
-    float p;
-    int32_t idx;
-} ranked;
-
-/* Highest probability first; ties by product index, as nb-train's top-k breaks them. */
-static int ranked_cmp(const void *a, const void *b)
-{
-    const ranked *x = a, *y = b;
-    if (x->p != y->p) return x->p > y->p ? -1 : 1;
-    return (x->idx > y->idx) - (x->idx < y->idx);
-}
-
-/* Appends one product object; with_why adds the explanation (train/explain.h) for the user
- * whose features c->feat holds. Literals and integers are appended directly: printf's
+/* Appends one product object; with_why adds the explanation (infer/explain.h) for the user
+ * whose features c->rep.f holds. Literals and integers are appended directly: printf's
  * format parsing was most of this function's cost; only the score goes through it (%.9g). */
-static void write_item(srv_buf *b, const srv_engine *e, srv_ctx *c, const ranked *r,
-                       int with_why)
-{
+static void write_item(srv_buf *b, const srv_engine *e, srv_ctx *c, const tr_ranked *r,
+                       int with_why) {
     int32_t i = r->idx;
     SRV_BUF_LIT(b, "{\"product_id\": ");
     srv_buf_int(b, e->catalog.product_ids[i]);
     SRV_BUF_LIT(b, ", \"name\": ");
     srv_buf_str(b, e->names.name[i]);
     SRV_BUF_LIT(b, ", \"aisle\": ");
-    srv_buf_str(b, srv_names_get(&e->aisles, e->catalog.product_aisle[i]));
+    srv_buf_str(b, st_idnames_get(&e->aisles, e->catalog.product_aisle[i]));
     SRV_BUF_LIT(b, ", \"department\": ");
-    srv_buf_str(b, srv_names_get(&e->depts, e->catalog.product_dept[i]));
+    srv_buf_str(b, st_idnames_get(&e->depts, e->catalog.product_dept[i]));
     srv_buf_printf(b, ", \"score\": %.9g", (double)r->p);
     if (with_why) {
         char why[256];
         int pos = e->rks.present ? c->rk_pos[i] : -1;   /* the ranking stage's candidate */
-        if ((pos >= 0 ? tr_rk_explain(why, sizeof why, &e->explainer, &c->feat, &c->rku, pos)
-                      : tr_explain(why, sizeof why, &e->explainer, &c->feat, i)) < 0)
+        if ((pos >= 0 ? tr_rk_explain(why, sizeof why, &e->explainer, &c->rep.f, &c->rku, pos)
+                      : tr_explain(why, sizeof why, &e->explainer, &c->rep.f, i)) < 0)
             why[0] = '\0';
         SRV_BUF_LIT(b, ", \"why\": ");
         srv_buf_str(b, why);
@@ -53,92 +38,48 @@ static void write_item(srv_buf *b, const srv_engine *e, srv_ctx *c, const ranked
     SRV_BUF_LIT(b, "}");
 }
 
-/* 1 when x ranks before y (ranked_cmp < 0). */
-static inline int before(const ranked *x, const ranked *y)
-{
-    return x->p > y->p || (x->p == y->p && x->idx < y->idx);
-}
-
-/* Reorders rk[0..n) so that rk[0..m) are the m first in ranked_cmp order, sorted; the rest
- * is left in some order. ranked_cmp is a strict total order (the indices are distinct), so
- * the prefix is exactly the full sort's prefix: a response reads at most
- * max(k, basket, SRV_EF1_M) entries, and sorting all ~3,000 candidates cost more than the
- * network's head. Quickselect (median of three) narrows to the prefix, then qsort. */
-static void sort_prefix(ranked *rk, int n, int m)
-{
-    if (m > n) m = n;
-    int lo = 0, hi = n;   /* the boundary m lies in [lo, hi) */
-    while (hi - lo > 16 && m > lo && m < hi) {
-        int mid = lo + (hi - lo) / 2;
-        ranked a = rk[lo], b = rk[mid], c = rk[hi - 1], piv;
-        if (before(&a, &b)) piv = before(&b, &c) ? b : (before(&a, &c) ? c : a);
-        else piv = before(&a, &c) ? a : (before(&b, &c) ? c : b);
-        /* Hoare partition; the entries are distinct and piv is the median of three, so
-         * both sides are non-empty and the range shrinks */
-        int i = lo, j = hi - 1;
-        for (;;) {
-            while (before(&rk[i], &piv)) i++;
-            while (before(&piv, &rk[j])) j--;
-            if (i >= j) break;
-            ranked t = rk[i];
-            rk[i] = rk[j];
-            rk[j] = t;
-            i++;
-            j--;
-        }
-        /* rk[lo..j] rank no later than piv, rk[j+1..hi) no earlier */
-        if (m <= j + 1) hi = j + 1;
-        else lo = j + 1;
-    }
-    /* everything in [0, lo) ranks before [lo, hi), which ranks before [hi, n), and
-     * lo <= m <= hi: sorting [0, hi) (or [0, m) when m == lo) orders the prefix */
-    qsort(rk, (size_t)(m == lo ? m : hi), sizeof *rk, ranked_cmp);
-}
-
 /* rank_user with a registered ranking stage (infer/rkserve.h): the same candidates and
  * scores as nb-train --score-user (tr_rk_serving_rank), every candidate scored; cand[n_cand]
  * is the user's cosine candidate set. Returns as rank_user. */
 static int rank_user_stage(srv_engine *e, srv_ctx *c, const int32_t *cand, int n_cand,
-                           int need, int *cold, char *err, size_t errlen)
-{
-    ranked *rk = c->rank;
+                           int need, int *cold, char *err, size_t errlen) {
+    tr_ranked *rk = c->rank;
     for (int i = 0; i < c->rku.n; i++) c->rk_pos[c->rku.cand[i]] = -1;   /* last request's */
     c->rku.n = 0;
-    int rc = tr_rk_serving_rank(&e->rks, &c->rk, &c->rku, c->sc, c->db, e->model_id, &c->uh, 0,
+    int rc = tr_rk_serving_rank(&e->rks, &c->rk, &c->rku, c->sc, st_reader_conn(c->rd), e->model_id, &c->uh, 0,
                                 c->uh.user_order_off[1], cand, n_cand, c->rk_ni, c->rk_nv,
                                 c->rk_prob, c->rk_list, c->rk_score, err, errlen);
     *cold = rc == NB_ENOTFOUND;
     if (*cold) {
         c->rku.n = 0;
-        for (int i = 0; i < e->n_pop; i++) rk[i] = (ranked){e->pop_score[i], e->pop_idx[i]};
+        for (int i = 0; i < e->n_pop; i++) rk[i] = (tr_ranked){e->pop_score[i], e->pop_idx[i]};
         return e->n_pop;
     }
     if (rc) return rc;
     int n = c->rku.n, above = 0;
     for (int i = 0; i < n; i++) {
-        rk[i] = (ranked){c->rk_score[i], c->rku.cand[i]};
+        rk[i] = (tr_ranked){c->rk_score[i], c->rku.cand[i]};
         c->rk_pos[c->rku.cand[i]] = i;
         above += c->rk_score[i] >= e->threshold;
     }
-    sort_prefix(rk, n, need > above ? need : above);
+    tr_rank_prefix(rk, n, need > above ? need : above);
     return n;
 }
 
 /* Fills c->rank with the ranked candidates of the user in c->uh and returns how many, or a
  * negative NB_E* code (message in err). Only the first `need` entries are in rank order
- * (see sort_prefix), plus every entry at or above the basket threshold. Candidates that
+ * (tr_rank_prefix), plus every entry at or above the basket threshold. Candidates that
  * provably do not matter to the response (tr_score_user_top: outside the top c->req_k in
  * threshold mode and below the threshold; outside the top `need` in expected-F1 mode) are
  * not scored and not in c->rank. *cold is set when the user has no history with items: the
  * ranking is then the popularity list. */
 static int rank_user(srv_engine *e, srv_ctx *c, int32_t user_id, int need, int *cold,
-                     char *err, size_t errlen)
-{
+                     char *err, size_t errlen) {
     int P = e->catalog.n_products, n_cand = 0;
     const int32_t *cand = c->cand_idx;
-    ranked *rk = c->rank;
-    int rc = st_cand_load(c->cand, e->model_id, user_id, P, c->cand_idx, P, &n_cand, err,
-                          errlen);
+    tr_ranked *rk = c->rank;
+    int rc = st_reader_cands(c->rd, e->model_id, user_id, P, c->cand_idx, P, &n_cand, err,
+                             errlen);
     if (rc == NB_ENOTFOUND) {
         /* No stored candidate set (a user added after training): score the catalogue. */
         cand = NULL;
@@ -157,24 +98,23 @@ static int rank_user(srv_engine *e, srv_ctx *c, int32_t user_id, int need, int *
                            c->cand_idx, c->prob, &ns, err, errlen);
     *cold = rc == NB_ENOTFOUND;
     if (*cold) {
-        for (int i = 0; i < e->n_pop; i++) rk[i] = (ranked){e->pop_score[i], e->pop_idx[i]};
+        for (int i = 0; i < e->n_pop; i++) rk[i] = (tr_ranked){e->pop_score[i], e->pop_idx[i]};
         return e->n_pop;   /* already in popularity order, ties by product_id = by index */
     }
     if (rc) return rc;
     int n = ns, above = 0;
     for (int i = 0; i < n; i++) {
-        rk[i] = (ranked){c->prob[i], c->cand_idx[i]};
+        rk[i] = (tr_ranked){c->prob[i], c->cand_idx[i]};
         above += c->prob[i] >= thr;
     }
-    sort_prefix(rk, n, need > above ? need : above);
+    tr_rank_prefix(rk, n, need > above ? need : above);
     return n;
 }
 
 /* The basket size: a prefix of the ranking (threshold), or the expected-F1 choice, which is
  * also a prefix (the k most probable, same tie rule). Returns >= 0 or a negative NB_E*. */
-static int basket_size(srv_engine *e, srv_ctx *c, const ranked *rk, int n, int mode, char *err,
-                       size_t errlen)
-{
+static int basket_size(srv_engine *e, srv_ctx *c, const tr_ranked *rk, int n, int mode, char *err,
+                       size_t errlen) {
     int k = 0;
     if (mode == SRV_BASKET_THRESHOLD) {
         while (k < n && rk[k].p >= e->threshold) k++;
@@ -194,35 +134,8 @@ static int basket_size(srv_engine *e, srv_ctx *c, const ranked *rk, int n, int m
     return k;
 }
 
-/* See srv_engine_int.h. feat_ok is set only for the call that covers the user's whole
- * history (the one the explanations need). */
-int srv_rep_cb(void *ctx, tr_batch *tb, int b, const st_history *h, int u, int64_t hist_end,
-               char *err, size_t errlen)
-{
-    srv_ctx *c = ctx;
-    int rc = tr_features_user(&c->feat, h, u, hist_end, c->stats, err, errlen);
-    c->feat_ok = rc == NB_OK && h == &c->uh && u == 0 && hist_end == c->uh.user_order_off[1];
-    if (rc) return rc;
-    for (int i = 0; i < c->feat.n; i++)
-        tr_batch_add_rep(tb, b, c->feat.prod[i], c->feat.feat + (size_t)i * TR_N_FEATURES,
-                         TR_N_FEATURES);
-    return NB_OK;
-}
-
-/* 1 when user_id is in the users table, 0 when not, a negative NB_E* on a database error. */
-static int user_exists(srv_ctx *c, int32_t user_id, char *err, size_t errlen)
-{
-    sqlite3_bind_int(c->exists, 1, user_id);
-    int r = sqlite3_step(c->exists);
-    sqlite3_reset(c->exists);
-    if (r == SQLITE_ROW) return 1;
-    if (r == SQLITE_DONE) return 0;
-    return nb_err(err, errlen, NB_EDB, "users: %s", sqlite3_errmsg(c->db));
-}
-
 /* Points c->uh at an empty one-user history (a user with no orders at all). */
-static void empty_history(srv_engine *e, srv_ctx *c, int32_t user_id)
-{
+static void empty_history(srv_engine *e, srv_ctx *c, int32_t user_id) {
     static const int64_t off0[2] = {0, 0};
     static const int64_t item_off0[1] = {0};
     c->empty_user = user_id;
@@ -241,20 +154,15 @@ static void empty_history(srv_engine *e, srv_ctx *c, int32_t user_id)
  * the history and the candidate set come from the same snapshot of the store. Returns the
  * number ranked, 0 with *unknown set for a user not in the store, or a negative NB_E*. */
 static int load_and_rank(srv_engine *e, srv_ctx *c, int32_t user_id, int need, int *cold,
-                         int *unknown, char *err, size_t errlen)
-{
-    int n;
+                         int *unknown, char *err, size_t errlen) {
+    char cerr[NB_ERRLEN];
     *unknown = 0;
-    if (sqlite3_step(c->begin) != SQLITE_DONE) {
-        n = nb_err(err, errlen, NB_EDB, "BEGIN: %s", sqlite3_errmsg(c->db));
-        sqlite3_reset(c->begin);
-        return n;
-    }
-    sqlite3_reset(c->begin);
-    n = st_userq_load(c->uq, &e->catalog, user_id, &c->uh, err, errlen);
+    int n = st_reader_begin(c->rd, err, errlen);
+    if (n) return n;
+    n = st_reader_user(c->rd, &e->catalog, user_id, &c->uh, err, errlen);
     if (n == NB_ENOTFOUND) {
         /* No orders: a user unknown to the store, or one who has never ordered (cold). */
-        n = user_exists(c, user_id, err, errlen);
+        n = st_reader_user_exists(c->rd, user_id, err, errlen);
         if (n == 0) *unknown = 1;
         if (n == 1) {
             empty_history(e, c, user_id);
@@ -262,15 +170,14 @@ static int load_and_rank(srv_engine *e, srv_ctx *c, int32_t user_id, int need, i
         }
     }
     if (n == NB_OK && !*unknown) n = rank_user(e, c, user_id, need, cold, err, errlen);
-    if (sqlite3_step(c->commit) != SQLITE_DONE && n >= 0)
-        n = nb_err(err, errlen, NB_EDB, "COMMIT: %s", sqlite3_errmsg(c->db));
-    sqlite3_reset(c->commit);
+    /* the snapshot ends either way; its error is reported only when nothing failed before */
+    int cr = st_reader_commit(c->rd, cerr, sizeof cerr);
+    if (cr && n >= 0) n = nb_err(err, errlen, cr, "%s", cerr);
     return n;
 }
 
 /* See srv_engine.h. The body is built in a srv_buf and handed to the HTTP layer. */
-int srv_engine_recommend(void *ctx, const srv_request *rq, char **body, size_t *len)
-{
+int srv_engine_recommend(void *ctx, const srv_request *rq, char **body, size_t *len) {
     srv_engine *e = ctx;
     srv_ctx *c = NULL;
     char err[NB_ERRLEN] = "";
@@ -284,7 +191,7 @@ int srv_engine_recommend(void *ctx, const srv_request *rq, char **body, size_t *
 
     /* ranked entries read below: top-k, the threshold basket, the expected-F1 programme */
     int need = rq->k > SRV_EF1_M ? rq->k : SRV_EF1_M;
-    c->feat_ok = 0;
+    c->rep.last_h = NULL;   /* no features of this request's user yet */
     int n = load_and_rank(e, c, rq->user_id, need, &cold, &unknown, err, sizeof err);
     if (unknown) {
         char msg[96];
@@ -301,13 +208,16 @@ int srv_engine_recommend(void *ctx, const srv_request *rq, char **body, size_t *
         rc = nb;
         goto fault;
     }
-    if (!c->feat_ok) {   /* not computed while scoring: a cold user, or no repeat term */
-        rc = tr_features_user(&c->feat, &c->uh, 0, c->uh.user_order_off[1], &e->stats, err,
+    if (c->rep.last_h != &c->uh || c->rep.last_u != 0 ||
+        c->rep.last_end != c->uh.user_order_off[1]) {
+        /* not computed while scoring (a cold user, or no repeat term): the explanations
+         * need the counts of the user's whole history */
+        rc = tr_features_user(&c->rep.f, &c->uh, 0, c->uh.user_order_off[1], &e->stats, err,
                               sizeof err);
         if (rc) goto fault;
     }
 
-    const ranked *rk = c->rank;
+    const tr_ranked *rk = c->rank;
     int k = rq->k < n ? rq->k : n;
     srv_buf_printf(&b, "{\"user_id\": %" PRId32 ", \"model\": \"%s\", \"threshold\": %.9g, "
                    "\"basket_mode\": \"%s\", \"cold_start\": %s, \"basket\": [", rq->user_id,

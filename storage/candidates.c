@@ -4,6 +4,7 @@
 #include <assert.h>
 #include <stdlib.h>
 
+#include "models.h"
 #include "nb_err.h"
 
 /* Writes one unsigned LEB128 varint; returns the bytes written (1..5). */
@@ -26,26 +27,6 @@ size_t st_cand_encode_buf(const int32_t *idx, int n, uint8_t *buf) {
         k += put_varint(buf + k, i == 0 ? (uint32_t)idx[0] : (uint32_t)(idx[i] - idx[i - 1] - 1));
     }
     return k;
-}
-
-/* Checks idx[n] and encodes it. Returns NB_OK and a malloc'd *blob (caller frees; never NULL
- * on success, even when n == 0), or NB_EINVAL when idx is negative or not strictly
- * ascending (message names the position). */
-int st_cand_encode(const int32_t *idx, int n, uint8_t **blob, size_t *len, char *err,
-                   size_t errlen) {
-    *blob = NULL;
-    *len = 0;
-    if (n < 0) return nb_err(err, errlen, NB_EINVAL, "candidate count %d < 0", n);
-    if (n > 0 && idx[0] < 0)
-        return nb_err(err, errlen, NB_EINVAL, "candidate 0 is negative (%d)", idx[0]);
-    for (int i = 1; i < n; i++)
-        if (idx[i] <= idx[i - 1])
-            return nb_err(err, errlen, NB_EINVAL,
-                          "candidates not strictly ascending at position %d (%d after %d)", i,
-                          idx[i], idx[i - 1]);
-    *blob = nb_xmalloc((size_t)n * 5 + 1);
-    *len = st_cand_encode_buf(idx, n, *blob);
-    return NB_OK;
 }
 
 /* Decodes blob[len] into out[max] (*n = count). Every byte must belong to a complete varint,
@@ -139,5 +120,36 @@ int st_cand_load(sqlite3_stmt *stmt, int64_t model_id, int32_t user_id, int n_pr
                     (long long)model_id, (int)user_id, (long long)stored, *n);
 done:
     sqlite3_reset(stmt);
+    return rc;
+}
+
+/* st_cands_write's rows: user u's set, encoded into buf. */
+typedef struct {
+    const int32_t *user_ids, *idx;
+    const int64_t *off;
+    uint8_t *buf;
+} cand_rows;
+
+/* An st_row_bind_fn over cand_rows. */
+static void bind_cands(void *ctx, sqlite3_stmt *ins, int u, int32_t *key) {
+    const cand_rows *r = ctx;
+    int n = (int)(r->off[u + 1] - r->off[u]);
+    size_t len = st_cand_encode_buf(r->idx + r->off[u], n, r->buf);
+    sqlite3_bind_int(ins, 2, r->user_ids[u]);
+    sqlite3_bind_int(ins, 3, n);
+    sqlite3_bind_blob(ins, 4, r->buf, (int)len, SQLITE_STATIC);
+    *key = r->user_ids[u];
+}
+
+/* See candidates.h: one row per user, through st_model_rows_replace. */
+int st_cands_write(sqlite3 *db, int64_t model_id, int n_users, const int32_t *user_ids,
+                   const int64_t *off, const int32_t *idx, int max_count, char *err,
+                   size_t errlen) {
+    cand_rows r = {user_ids, idx, off, nb_xmalloc((size_t)max_count * 5 + 1)};
+    int rc = st_model_rows_replace(db, model_id, "candidates",
+                                   "INSERT INTO candidates (model_id, user_id, n_candidates, "
+                                   "encoded) VALUES (?1, ?2, ?3, ?4)",
+                                   n_users, bind_cands, &r, "user", err, errlen);
+    free(r.buf);
     return rc;
 }

@@ -13,12 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Encodes idx[n] (sorted ascending, distinct, >= 0) into *blob (malloc'd, caller frees).
- * Returns NB_OK or NB_EINVAL when idx is not strictly ascending. */
-int st_cand_encode(const int32_t *idx, int n, uint8_t **blob, size_t *len, char *err,
-                   size_t errlen);
-/* The unchecked core of st_cand_encode for callers that guarantee a strictly ascending,
- * non-negative idx: writes into buf (at least 5 * n bytes) and returns the length. */
+/* Encodes idx[n], which the caller guarantees strictly ascending and non-negative, in the
+ * format above into buf (at least 5 * n bytes). Returns the length. */
 size_t st_cand_encode_buf(const int32_t *idx, int n, uint8_t *buf);
 /* Decodes blob[len] into out[max]; *n receives the count. Returns NB_OK or NB_EFORMAT
  * (truncated varint, more than max values, an index >= n_products). */
@@ -30,5 +26,15 @@ int st_cand_decode(const uint8_t *blob, size_t len, int n_products, int32_t *out
 int st_cand_stmt(sqlite3 *db, sqlite3_stmt **stmt, char *err, size_t errlen);
 int st_cand_load(sqlite3_stmt *stmt, int64_t model_id, int32_t user_id, int n_products,
                  int32_t *out, int max, int *n, char *err, size_t errlen);
+
+/* Writes every user's set into the `candidates` table for model_id, replacing any rows of
+ * that model: user u (id user_ids[u]) has the ascending indices idx[off[u] .. off[u+1]),
+ * at most max_count of them. MUST run inside a transaction the caller opened (the one in
+ * which it writes the `models` row, so that a model and its candidates appear or disappear
+ * together): returns NB_EINVAL in autocommit mode. Returns NB_OK, NB_EINVAL or NB_EDB
+ * (message names the user); on error the caller should ROLLBACK. */
+int st_cands_write(sqlite3 *db, int64_t model_id, int n_users, const int32_t *user_ids,
+                   const int64_t *off, const int32_t *idx, int max_count, char *err,
+                   size_t errlen);
 
 #endif

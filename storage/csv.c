@@ -46,31 +46,73 @@ static inline int csv_peek(st_csv *c, char *err, size_t errlen) {
     return ch;
 }
 
-/* Appends one byte to the record buffer, growing it. */
-static inline void rec_put(st_csv *c, char ch) {
+/* The name of column col for messages: the header name, or its 1-based number. */
+static const char *col_name(const st_csv *c, int col, char *tmp, size_t n) {
+    if (col < c->nhdr) return c->hdr[col];
+    snprintf(tmp, n, "%d", col + 1);
+    return tmp;
+}
+
+/* Grows the record buffer, which never passes ST_CSV_MAX_RECORD bytes: without a bound one
+ * line of commas costs ~25 bytes of memory per input byte and a long enough line ends the
+ * process in an abort. Returns NB_OK, NB_EFORMAT (the record is too long, naming the field
+ * being read) or NB_ENOMEM, with "<path>:<line>: ..." in err. */
+static int rec_grow(st_csv *c, char *err, size_t errlen) {
+    char tmp[16];
+    if (c->rec_cap >= c->max_record)
+        return nb_err(err, errlen, NB_EFORMAT,
+                      "%s:%lld: field %s: too long: the record passes %zu bytes, the limit of a line", c->path,
+                      c->line, col_name(c, c->nf, tmp, sizeof tmp), c->max_record);
+    size_t cap = c->rec_cap ? 2 * c->rec_cap : 256;
+    if (cap > c->max_record) cap = c->max_record;
+    char *p = realloc(c->rec, cap);
+    if (!p)
+        return nb_err(err, errlen, NB_ENOMEM, "%s:%lld: out of memory for a record of %zu bytes", c->path, c->line,
+                      cap);
+    c->rec = p;
+    c->rec_cap = cap;
+    return NB_OK;
+}
+
+/* Appends one byte to the record buffer, growing it. Returns NB_OK or rec_grow's error. */
+static inline int rec_put(st_csv *c, char ch, char *err, size_t errlen) {
     if (c->rec_len == c->rec_cap) {
-        c->rec_cap = c->rec_cap ? 2 * c->rec_cap : 256;
-        c->rec = nb_xrealloc(c->rec, c->rec_cap);
+        int rc = rec_grow(c, err, errlen);
+        if (rc) return rc;
     }
     c->rec[c->rec_len++] = ch;
+    return NB_OK;
 }
 
-/* Starts field number c->nf at the current end of the record buffer. */
-static void field_begin(st_csv *c) {
+/* Starts field number c->nf at the current end of the record buffer. The field arrays are
+ * bounded too: every field takes at least its terminator in the record buffer. Returns NB_OK
+ * or NB_ENOMEM. */
+static int field_begin(st_csv *c, char *err, size_t errlen) {
     if (c->nf == c->fcap) {
-        c->fcap = c->fcap ? 2 * c->fcap : 16;
-        c->fstart = nb_xrealloc(c->fstart, (size_t)c->fcap * sizeof *c->fstart);
-        c->f = nb_xrealloc(c->f, (size_t)c->fcap * sizeof *c->f);
-        c->flen = nb_xrealloc(c->flen, (size_t)c->fcap * sizeof *c->flen);
+        size_t cap = c->fcap ? 2 * (size_t)c->fcap : 16;
+        if (cap > c->max_record + 1) cap = c->max_record + 1; /* the most fields a record can hold */
+        size_t *fs = realloc(c->fstart, (size_t)cap * sizeof *fs);
+        if (fs) c->fstart = fs;
+        char **f = fs ? realloc(c->f, (size_t)cap * sizeof *f) : NULL;
+        if (f) c->f = f;
+        size_t *fl = f ? realloc(c->flen, (size_t)cap * sizeof *fl) : NULL;
+        if (!fl)
+            return nb_err(err, errlen, NB_ENOMEM, "%s:%lld: out of memory for a record of %zu fields", c->path,
+                          c->line, cap);
+        c->flen = fl;
+        c->fcap = (int)cap;
     }
     c->fstart[c->nf] = c->rec_len;
+    return NB_OK;
 }
 
-/* Ends the current field: records its length and NUL-terminates it. */
-static void field_end(st_csv *c) {
+/* Ends the current field: records its length and NUL-terminates it. Returns NB_OK or
+ * rec_put's error. */
+static int field_end(st_csv *c, char *err, size_t errlen) {
     c->flen[c->nf] = c->rec_len - c->fstart[c->nf];
-    rec_put(c, 0);
-    c->nf++;
+    int rc = rec_put(c, 0, err, errlen);
+    if (rc == NB_OK) c->nf++;
+    return rc;
 }
 
 /* See csv.h. Skips a UTF-8 byte-order mark at the start of the file. */
@@ -83,8 +125,15 @@ int st_csv_open(st_csv *c, const char *path, char *err, size_t errlen) {
                       strerror(e));
     }
     c->path = strdup(path);
-    c->buf = nb_xmalloc(CSV_BUFSZ);
+    c->buf = malloc(CSV_BUFSZ);
     c->next_line = 1;
+    c->max_record = ST_CSV_MAX_RECORD;
+    if (!c->path || !c->buf) {
+        close(c->fd); /* st_csv_close closes it only when path is set */
+        c->fd = -1;
+        st_csv_close(c);
+        return nb_err(err, errlen, NB_ENOMEM, "%s: out of memory for the read buffer", path);
+    }
     int rc = csv_fill(c, err, errlen);
     if (rc < 0) {
         st_csv_close(c);
@@ -115,8 +164,9 @@ int st_csv_read(st_csv *c, char *err, size_t errlen) {
     c->line = c->next_line;
     c->nf = 0;
     c->rec_len = 0;
+    int rc;
     for (;;) {
-        field_begin(c);
+        if ((rc = field_begin(c, err, errlen))) return rc;
         if (ch == '"') {
             for (;;) {
                 ch = csv_getc(c, err, errlen);
@@ -130,7 +180,7 @@ int st_csv_read(st_csv *c, char *err, size_t errlen) {
                 } else if (ch == '\n') {
                     c->next_line++;
                 }
-                rec_put(c, (char)ch);
+                if ((rc = rec_put(c, (char)ch, err, errlen))) return rc;
             }
             ch = csv_getc(c, err, errlen);
             if (ch == CSV_ERR) return NB_EIO;
@@ -140,12 +190,12 @@ int st_csv_read(st_csv *c, char *err, size_t errlen) {
         } else {
             /* A quote inside an unquoted field is kept literally (e.g. 12" Pizza). */
             while (ch != ',' && ch != '\n' && ch != '\r' && ch >= 0) {
-                rec_put(c, (char)ch);
+                if ((rc = rec_put(c, (char)ch, err, errlen))) return rc;
                 ch = csv_getc(c, err, errlen);
             }
             if (ch == CSV_ERR) return NB_EIO;
         }
-        field_end(c);
+        if ((rc = field_end(c, err, errlen))) return rc;
         if (ch == ',') {
             ch = csv_getc(c, err, errlen);
             if (ch == CSV_ERR) return NB_EIO;
@@ -163,13 +213,6 @@ int st_csv_read(st_csv *c, char *err, size_t errlen) {
     return 1;
 }
 
-/* The name of column col for messages: the header name, or its 1-based number. */
-static const char *col_name(const st_csv *c, int col, char *tmp, size_t n) {
-    if (col < c->nhdr) return c->hdr[col];
-    snprintf(tmp, n, "%d", col + 1);
-    return tmp;
-}
-
 /* See csv.h: line 1 must equal want[0..n). */
 int st_csv_header(st_csv *c, const char *const *want, int n, char *err, size_t errlen) {
     int rc = st_csv_read(c, err, errlen);
@@ -184,9 +227,11 @@ int st_csv_header(st_csv *c, const char *const *want, int n, char *err, size_t e
     }
     if (c->nf != n)
         return nb_err(err, errlen, NB_EFORMAT, "%s:1: header has %d fields, expected %d", c->path, c->nf, n);
-    c->hdr = nb_xmalloc((size_t)n * sizeof *c->hdr);
-    for (int i = 0; i < n; i++) c->hdr[i] = strdup(want[i]);
-    c->nhdr = n;
+    c->hdr = calloc((size_t)n, sizeof *c->hdr);
+    if (!c->hdr) return nb_err(err, errlen, NB_ENOMEM, "%s:1: out of memory for the header", c->path);
+    for (; c->nhdr < n; c->nhdr++)
+        if (!(c->hdr[c->nhdr] = strdup(want[c->nhdr])))
+            return nb_err(err, errlen, NB_ENOMEM, "%s:1: out of memory for the header", c->path);
     return NB_OK;
 }
 
@@ -209,6 +254,51 @@ int st_csv_field_err(const st_csv *c, int col, char *err, size_t errlen, int cod
         va_end(ap);
     }
     return code;
+}
+
+/* Returns the length (1..4) of the valid UTF-8 sequence at p (n bytes available) that
+ * encodes no control character, or 0. */
+static size_t utf8_seq(const unsigned char *p, size_t n) {
+    unsigned b = p[0];
+    if (b < 0x80) return b >= 0x20 && b != 0x7F;
+    size_t len;
+    unsigned lo = 0x80, hi = 0xBF; /* the allowed range of the second byte */
+    if (b >= 0xC2 && b <= 0xDF) len = 2;
+    else if (b >= 0xE0 && b <= 0xEF) {
+        len = 3;
+        if (b == 0xE0) lo = 0xA0;      /* overlong */
+        else if (b == 0xED) hi = 0x9F; /* surrogates U+D800..U+DFFF */
+    } else if (b >= 0xF0 && b <= 0xF4) {
+        len = 4;
+        if (b == 0xF0) lo = 0x90;      /* overlong */
+        else if (b == 0xF4) hi = 0x8F; /* past U+10FFFF */
+    } else {
+        return 0; /* a continuation byte, C0/C1 (overlong two-byte forms) or F5..FF */
+    }
+    if (n < len || p[1] < lo || p[1] > hi) return 0;
+    for (size_t i = 2; i < len; i++)
+        if (p[i] < 0x80 || p[i] > 0xBF) return 0;
+    return len;
+}
+
+/* See csv.h: length, then UTF-8 and controls byte by byte. */
+int st_csv_text(const st_csv *c, int col, size_t max_len, char *err, size_t errlen) {
+    if (col >= c->nf) return st_csv_field_err(c, col, err, errlen, NB_EFORMAT, "missing");
+    const unsigned char *s = (const unsigned char *)c->f[col];
+    size_t n = c->flen[col];
+    if (n > max_len)
+        return st_csv_field_err(c, col, err, errlen, NB_EFORMAT, "too long: %zu bytes, the limit is %zu", n, max_len);
+    for (size_t i = 0; i < n;) {
+        size_t k = utf8_seq(s + i, n - i);
+        if (k == 0) {
+            const char *what = s[i] == 0                     ? "a NUL byte"
+                               : s[i] < 0x20 || s[i] == 0x7F ? "a control character"
+                                                             : "invalid UTF-8";
+            return st_csv_field_err(c, col, err, errlen, NB_EFORMAT, "%s at byte %zu (0x%02x)", what, i, s[i]);
+        }
+        i += k;
+    }
+    return NB_OK;
 }
 
 /* See csv.h: a decimal integer in [lo, hi], optionally written with ".0". */

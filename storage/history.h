@@ -37,8 +37,9 @@ typedef struct {
     uint8_t *reordered;          /* [n_items] 0/1 */
 } st_history;
 
-/* Loads the whole store into h (products, users, orders, items). Returns NB_OK, or NB_EDB /
- * NB_ENOMEM with a message. h owns its arrays afterwards; free with st_history_free. */
+/* Loads the whole store into h (products, users, orders, items). Returns NB_OK, or NB_EDB
+ * with a message (allocation failure aborts: nb_err.h). h owns its arrays afterwards; free
+ * with st_history_free. */
 int st_history_load(st_history *h, sqlite3 *db, char *err, size_t errlen);
 void st_history_free(st_history *h);
 

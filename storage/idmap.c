@@ -4,6 +4,7 @@
 #include "rng.h"
 
 #include <assert.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,12 +17,16 @@ void st_idmap_init(st_idmap *m, size_t expect) {
     m->slots = nb_xcalloc(cap, sizeof *m->slots);
 }
 
-/* Doubles the table and reinserts every key. */
-static void idmap_grow(st_idmap *m) {
+/* Doubles the table and reinserts every key. Returns 0, or -1 when the larger table cannot
+ * be allocated (m unchanged): the map grows with the input, so running out of memory here is
+ * an input too large for the machine, which the caller reports with its file and line. */
+static int idmap_grow(st_idmap *m) {
     size_t ocap = m->cap;
     st_idmap_slot *old = m->slots;
+    st_idmap_slot *slots = ocap <= SIZE_MAX / 2 / sizeof *slots ? calloc(2 * ocap, sizeof *slots) : NULL;
+    if (!slots) return -1;
     m->cap = 2 * ocap;
-    m->slots = nb_xcalloc(m->cap, sizeof *m->slots);
+    m->slots = slots;
     size_t mask = m->cap - 1;
     for (size_t i = 0; i < ocap; i++) {
         if (!old[i].key) continue;
@@ -30,12 +35,21 @@ static void idmap_grow(st_idmap *m) {
         m->slots[j] = old[i];
     }
     free(old);
+    return 0;
 }
 
 /* See idmap.h: linear probing from the key's hash; grows before the load passes 1/2. */
 uint64_t *st_idmap_put(st_idmap *m, uint64_t key, int *found) {
     assert(key < UINT64_MAX);
-    if (2 * (m->n + 1) > m->cap) idmap_grow(m);
+    if (2 * (m->n + 1) > m->cap) {
+        /* an existing key needs no room: look it up before growing */
+        uint64_t *v = st_idmap_get(m, key);
+        if (v) {
+            *found = 1;
+            return v;
+        }
+        if (idmap_grow(m) != 0) return NULL;
+    }
     uint64_t k = key + 1;
     size_t mask = m->cap - 1;
     size_t j = nb_hash64(k) & mask;

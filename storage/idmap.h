@@ -21,7 +21,8 @@ typedef struct {
 /* Initialises an empty map sized for about `expect` keys. Free with st_idmap_free. */
 void st_idmap_init(st_idmap *m, size_t expect);
 /* Returns the value slot of key, inserting it with value 0 when absent; *found tells which.
- * The pointer is valid until the next st_idmap_put. key must be < UINT64_MAX. */
+ * The pointer is valid until the next st_idmap_put. key must be < UINT64_MAX. Returns NULL
+ * (map unchanged) when the map had to grow and the memory could not be allocated. */
 uint64_t *st_idmap_put(st_idmap *m, uint64_t key, int *found);
 /* Returns the value slot of key, or NULL when absent. */
 uint64_t *st_idmap_get(const st_idmap *m, uint64_t key);

@@ -6,14 +6,17 @@
  * Orders and items flow through two threads: a parser (CSV, validation, id maps) and the
  * caller's thread, the only one that touches SQLite.
  * Memory: the id maps (32 to 64 bytes per order, per (user, order_number) pair, per user),
- * a bitmap of product ids, SQLite's page cache (IMP_CACHE_KIB) and a few row batches;
- * nothing grows with the number of item rows.
+ * a bitmap of product ids, SQLite's page cache (IMP_CACHE_KIB), a few row batches, the
+ * products of the largest order (duplicate check) and one CSV record (at most
+ * ST_CSV_MAX_RECORD bytes); nothing grows with the number of item rows or the length of a
+ * line.
  */
 #include "import.h"
 #include "atomic_file.h"
 #include "csv.h"
 #include "idmap.h"
 #include "nb_err.h"
+#include "rng.h"
 #include "rowq.h"
 #include "store.h"
 
@@ -29,12 +32,30 @@
 
 #define IMP_CACHE_KIB 1048576 /* SQLite page cache while building: 1 GiB, a full-scale store fits */
 
+/* A set of the products of one order, emptied in O(1) (by bumping gen) when the next
+ * order's items begin: items files are grouped by order, so duplicate (order, product) rows
+ * are found with memory for the largest order only. */
+typedef struct {
+    int32_t product;
+    uint32_t gen;       /* the slot is in use when gen equals the set's gen */
+    long long line;     /* where the product was first seen */
+} imp_group_slot;
+
+typedef struct {
+    imp_group_slot *s;
+    size_t cap, n;      /* cap a power of two (or 0) */
+    uint32_t gen;
+} imp_group;
+
 typedef struct {
     sqlite3 *db;
     st_idmap depts, aisles, products;
-    st_idmap orders;    /* order_id -> line << 2 | eval_set */
+    st_idmap orders;    /* order_id -> line << 3 | has-items << 2 | eval_set */
     st_idmap user_num;  /* user_id << 32 | order_number -> line */
-    st_idmap users;     /* user_id -> 0 */
+    st_idmap users;     /* user_id -> highest order_number << 33 | final order_number << 2 |
+                           final eval_set (0: none yet, else its train/test code) */
+    st_idmap reopened;  /* order ids whose items are not all on consecutive lines -> 0 */
+    imp_group grp;      /* the products of the order whose items are being read */
     uint8_t *prod_bits; /* bitmap of known product ids below prod_bits_n: the hot item check */
     int64_t prod_bits_n; /* stays in cache where the products map would not */
     int progress;
@@ -50,6 +71,49 @@ typedef struct {
 } imp_ctx;
 
 enum { IMP_ORDERS = 0, IMP_PRIOR = 1, IMP_TRAIN = 2 };
+
+/* Empties g for the next order. */
+static void group_clear(imp_group *g) {
+    g->n = 0;
+    if (++g->gen == 0) { /* after 2^32 orders: old stamps could match again */
+        if (g->s) memset(g->s, 0, g->cap * sizeof *g->s);
+        g->gen = 1;
+    }
+}
+
+/* Adds product (seen on line) to g. Returns 0 (added), 1 (already there: *first is the line
+ * it was first seen on) or -1 (out of memory; g unchanged). */
+static int group_add(imp_group *g, int32_t product, long long line, long long *first) {
+    if (2 * (g->n + 1) > g->cap) {
+        size_t cap = g->cap ? 2 * g->cap : 64;
+        imp_group_slot *ns = calloc(cap, sizeof *ns);
+        if (!ns) return -1;
+        uint32_t gen = g->gen ? g->gen : 1;
+        for (size_t i = 0; i < g->cap; i++) {
+            if (g->s[i].gen != g->gen) continue;
+            size_t j = nb_hash64((uint64_t)g->s[i].product) & (cap - 1);
+            while (ns[j].gen == gen) j = (j + 1) & (cap - 1);
+            ns[j] = g->s[i];
+            ns[j].gen = gen;
+        }
+        free(g->s);
+        g->s = ns;
+        g->cap = cap;
+        g->gen = gen;
+    }
+    size_t j = nb_hash64((uint64_t)product) & (g->cap - 1);
+    for (; g->s[j].gen == g->gen; j = (j + 1) & (g->cap - 1)) {
+        if (g->s[j].product == product) {
+            *first = g->s[j].line;
+            return 1;
+        }
+    }
+    g->s[j].product = product;
+    g->s[j].gen = g->gen;
+    g->s[j].line = line;
+    g->n++;
+    return 0;
+}
 
 static const char *const eval_names[] = {"prior", "train", "test"};
 
@@ -115,6 +179,13 @@ static int open_csv(st_csv *c, const char *dir, const char *name, const char *co
     return rc;
 }
 
+/* Reports that a map of ids could not grow: "<path>:<line>: out of memory ...". Returns
+ * NB_ENOMEM. */
+static int oom(const st_csv *c, size_t n, const char *what, char *err, size_t errlen) {
+    return nb_err(err, errlen, NB_ENOMEM, "%s:%lld: out of memory after %zu %s (the input is too large for this machine)",
+                  c->path, c->line, n, what);
+}
+
 /* Loads departments.csv or aisles.csv (id, name) into table, remembering ids in *ids.
  * Returns NB_OK or an error naming file, line and field. */
 static int load_named(imp_ctx *x, const char *dir, const char *file, const char *table, const char *id_col,
@@ -131,9 +202,14 @@ static int load_named(imp_ctx *x, const char *dir, const char *file, const char 
     while (rc == NB_OK && (r = st_csv_read(&c, err, errlen)) == 1) {
         int64_t id;
         int found;
-        if ((rc = st_csv_check_count(&c, err, errlen)) || (rc = st_csv_int(&c, 0, 0, INT32_MAX, 0, &id, err, errlen)))
+        if ((rc = st_csv_check_count(&c, err, errlen)) || (rc = st_csv_int(&c, 0, 0, INT32_MAX, 0, &id, err, errlen)) ||
+            (rc = st_csv_text(&c, 1, ST_IMPORT_MAX_NAME, err, errlen)))
             break;
         uint64_t *line = st_idmap_put(ids, (uint64_t)id, &found);
+        if (!line) {
+            rc = oom(&c, ids->n, id_col, err, errlen);
+            break;
+        }
         if (found) {
             rc = st_csv_field_err(&c, 0, err, errlen, NB_EFORMAT, "duplicate %s %lld (first on line %llu)", id_col,
                                   (long long)id, (unsigned long long)*line);
@@ -166,7 +242,8 @@ static int load_products(imp_ctx *x, const char *dir, char *err, size_t errlen) 
         int found;
         if ((rc = st_csv_check_count(&c, err, errlen)) || (rc = st_csv_int(&c, 0, 0, INT32_MAX, 0, &id, err, errlen)) ||
             (rc = st_csv_int(&c, 2, 0, INT32_MAX, 0, &aisle, err, errlen)) ||
-            (rc = st_csv_int(&c, 3, 0, INT32_MAX, 0, &dept, err, errlen)))
+            (rc = st_csv_int(&c, 3, 0, INT32_MAX, 0, &dept, err, errlen)) ||
+            (rc = st_csv_text(&c, 1, ST_IMPORT_MAX_NAME, err, errlen)))
             break;
         if (!st_idmap_get(&x->aisles, (uint64_t)aisle)) {
             rc = st_csv_field_err(&c, 2, err, errlen, NB_EFORMAT, "unknown aisle_id %lld (not in aisles.csv)",
@@ -179,6 +256,10 @@ static int load_products(imp_ctx *x, const char *dir, char *err, size_t errlen) 
             break;
         }
         uint64_t *line = st_idmap_put(&x->products, (uint64_t)id, &found);
+        if (!line) {
+            rc = oom(&c, x->products.n, "products", err, errlen);
+            break;
+        }
         if (found) {
             rc = st_csv_field_err(&c, 0, err, errlen, NB_EFORMAT, "duplicate product_id %lld (first on line %llu)",
                                   (long long)id, (unsigned long long)*line);
@@ -218,6 +299,52 @@ static int emit(imp_ctx *x, int kind, int file, long long line, const int32_t *v
     return NB_OK;
 }
 
+/* The Instacart layout's rule for a user's orders: all are 'prior' except at most one, the
+ * 'train' (target) or 'test' (withheld) order, which is the user's last by order_number.
+ * Checks the current row (user, num, ev) against the user's state *u (see imp_ctx.users)
+ * and updates it; rows may come in any order, so both "this final order is not the last"
+ * and "this order comes after the final one" are caught. Returns NB_OK or NB_EFORMAT naming
+ * the field and the line of the other order. */
+static int check_final(imp_ctx *x, const st_csv *c, uint64_t *u, int64_t user, int64_t num, int ev, char *err,
+                       size_t errlen) {
+    int64_t max_num = (int64_t)(*u >> 33), fin_num = (int64_t)(*u >> 2 & 0x7FFFFFFF);
+    int fin_ev = (int)(*u & 3);
+    /* the line of the user's order number n (it is in the map: every order of the user is) */
+#define LINE_OF(n) (*st_idmap_get(&x->user_num, (uint64_t)user << 32 | (uint64_t)(n)))
+    if (ev != ST_PRIOR && fin_ev == ev)
+        return st_csv_field_err(c, 2, err, errlen, NB_EFORMAT,
+                                "user_id %lld has a second '%s' order (the first is order_number %lld on line %llu); "
+                                "a user has at most one",
+                                (long long)user, eval_names[ev], (long long)fin_num,
+                                (unsigned long long)LINE_OF(fin_num));
+    if (ev != ST_PRIOR && fin_ev != 0)
+        return st_csv_field_err(c, 2, err, errlen, NB_EFORMAT,
+                                "user_id %lld has both a '%s' order (order_number %lld on line %llu) and this '%s' "
+                                "order; a user has one or the other",
+                                (long long)user, eval_names[fin_ev], (long long)fin_num,
+                                (unsigned long long)LINE_OF(fin_num), eval_names[ev]);
+    if (ev != ST_PRIOR && num < max_num)
+        return st_csv_field_err(c, 3, err, errlen, NB_EFORMAT,
+                                "a '%s' order must be the user's last, but user_id %lld has order_number %lld "
+                                "(line %llu) after this one, %lld",
+                                eval_names[ev], (long long)user, (long long)max_num,
+                                (unsigned long long)LINE_OF(max_num), (long long)num);
+    if (ev == ST_PRIOR && fin_ev != 0 && num > fin_num)
+        return st_csv_field_err(c, 3, err, errlen, NB_EFORMAT,
+                                "user_id %lld's '%s' order (order_number %lld on line %llu) must be the user's last, "
+                                "but this order has order_number %lld",
+                                (long long)user, eval_names[fin_ev], (long long)fin_num,
+                                (unsigned long long)LINE_OF(fin_num), (long long)num);
+#undef LINE_OF
+    if (num > max_num) max_num = num;
+    if (ev != ST_PRIOR) {
+        fin_num = num;
+        fin_ev = ev;
+    }
+    *u = (uint64_t)max_num << 33 | (uint64_t)fin_num << 2 | (uint64_t)fin_ev;
+    return NB_OK;
+}
+
 /* Parser side of orders.csv: validates each row, records ids in the maps, and emits
  * (order_id, user_id, eval_set, order_number, dow, hour, days or -1, new-user flag). */
 static int parse_orders(imp_ctx *x, const char *dir, char *err, size_t errlen) {
@@ -247,13 +374,21 @@ static int parse_orders(imp_ctx *x, const char *dir, char *err, size_t errlen) {
             (c.flen[6] > 0 && (rc = st_csv_int(&c, 6, 0, 30, 1, &days, err, errlen))))
             break;
         uint64_t *v = st_idmap_put(&x->orders, (uint64_t)id, &found);
-        if (found) {
-            rc = st_csv_field_err(&c, 0, err, errlen, NB_EFORMAT, "duplicate order_id %lld (first on line %llu)",
-                                  (long long)id, (unsigned long long)(*v >> 2));
+        if (!v) {
+            rc = oom(&c, x->orders.n, "orders", err, errlen);
             break;
         }
-        *v = (uint64_t)c.line << 2 | (uint64_t)ev;
+        if (found) {
+            rc = st_csv_field_err(&c, 0, err, errlen, NB_EFORMAT, "duplicate order_id %lld (first on line %llu)",
+                                  (long long)id, (unsigned long long)(*v >> 3));
+            break;
+        }
+        *v = (uint64_t)c.line << 3 | (uint64_t)ev;
         v = st_idmap_put(&x->user_num, (uint64_t)user << 32 | (uint64_t)num, &found);
+        if (!v) {
+            rc = oom(&c, x->user_num.n, "orders", err, errlen);
+            break;
+        }
         if (found) {
             rc = st_csv_field_err(&c, 3, err, errlen, NB_EFORMAT,
                                   "user_id %lld has order_number %lld twice (first on line %llu)", (long long)user,
@@ -261,8 +396,13 @@ static int parse_orders(imp_ctx *x, const char *dir, char *err, size_t errlen) {
             break;
         }
         *v = (uint64_t)c.line;
-        st_idmap_put(&x->users, (uint64_t)user, &found);
+        v = st_idmap_put(&x->users, (uint64_t)user, &found);
+        if (!v) {
+            rc = oom(&c, x->users.n, "users", err, errlen);
+            break;
+        }
         if (!found) x->s->users++;
+        if ((rc = check_final(x, &c, v, user, num, ev, err, errlen))) break;
         int32_t row[8] = {(int32_t)id, (int32_t)user, ev, (int32_t)num, (int32_t)dow, (int32_t)hour, (int32_t)days,
                           !found};
         if ((rc = emit(x, ST_ROW_ORDER, IMP_ORDERS, c.line, row, 8))) break;
@@ -291,7 +431,7 @@ static int parse_items(imp_ctx *x, const char *dir, int file, int want_ev, int o
     x->paths[file] = strdup(c.path);
     int r = 0;
     int64_t last_order = -1;
-    const uint64_t *ov = NULL; /* x->orders is not modified while items load */
+    uint64_t *ov = NULL; /* x->orders gets no new key while items load (only has-items bits): stays valid */
     while (rc == NB_OK && (r = st_csv_read(&c, err, errlen)) == 1) {
         int64_t order, product, pos, reord;
         if ((rc = st_csv_check_count(&c, err, errlen)) ||
@@ -304,6 +444,17 @@ static int parse_items(imp_ctx *x, const char *dir, int file, int want_ev, int o
         if (order != last_order || !ov) {
             ov = st_idmap_get(&x->orders, (uint64_t)order);
             last_order = order;
+            if (ov && (*ov & 4)) {
+                /* this order's items began earlier in the file: duplicates across its groups are
+                 * looked for in the store once everything is loaded (check_reopened) */
+                int found;
+                if (!st_idmap_put(&x->reopened, (uint64_t)order, &found)) {
+                    rc = oom(&c, x->reopened.n, "orders with scattered items", err, errlen);
+                    break;
+                }
+            }
+            if (ov) *ov |= 4;
+            group_clear(&x->grp);
         }
         if (!ov) {
             rc = st_csv_field_err(&c, 0, err, errlen, NB_EFORMAT, "unknown order_id %lld (not in orders.csv)",
@@ -313,7 +464,7 @@ static int parse_items(imp_ctx *x, const char *dir, int file, int want_ev, int o
         if ((int)(*ov & 3) != want_ev) {
             rc = st_csv_field_err(&c, 0, err, errlen, NB_EFORMAT,
                                   "order_id %lld is a '%s' order (orders.csv line %llu), this file holds '%s' orders",
-                                  (long long)order, eval_names[*ov & 3], (unsigned long long)(*ov >> 2),
+                                  (long long)order, eval_names[*ov & 3], (unsigned long long)(*ov >> 3),
                                   eval_names[want_ev]);
             break;
         }
@@ -322,6 +473,18 @@ static int parse_items(imp_ctx *x, const char *dir, int file, int want_ev, int o
         if (!known) {
             rc = st_csv_field_err(&c, 1, err, errlen, NB_EFORMAT, "unknown product_id %lld (not in products.csv)",
                                   (long long)product);
+            break;
+        }
+        long long first;
+        int dup = group_add(&x->grp, (int32_t)product, c.line, &first);
+        if (dup < 0) {
+            rc = oom(&c, x->grp.n, "items of one order", err, errlen);
+            break;
+        }
+        if (dup) {
+            rc = st_csv_field_err(&c, 1, err, errlen, NB_EFORMAT,
+                                  "product_id %lld appears twice in order_id %lld (first on line %lld)",
+                                  (long long)product, (long long)order, first);
             break;
         }
         int32_t row[4] = {(int32_t)order, (int32_t)pos, (int32_t)product, (int32_t)reord};
@@ -435,18 +598,95 @@ static int load_orders_items(imp_ctx *x, const char *dir, char *err, size_t errl
     return rc;
 }
 
-/* Builds x->prod_bits from x->products for ids below 2^27 (a bitmap of at most 16 MiB). */
-static void product_bitmap(imp_ctx *x) {
+/* Finds the first two lines of the items file path that hold (order, product), for the
+ * message about a duplicate found in the store. Returns NB_OK with *l1 < *l2, or an error
+ * (reading the file again failed, or the pair was not found twice). */
+static int dup_lines(const char *path, int64_t order, int64_t product, long long *l1, long long *l2, char *err,
+                     size_t errlen) {
+    static const char *const cols[] = {"order_id", "product_id", "add_to_cart_order", "reordered"};
+    st_csv c;
+    int rc = st_csv_open(&c, path, err, errlen);
+    if (rc == NB_OK) rc = st_csv_header(&c, cols, 4, err, errlen);
+    int r = 0;
+    *l1 = 0;
+    while (rc == NB_OK && (r = st_csv_read(&c, err, errlen)) == 1) {
+        int64_t o, p;
+        if (st_csv_int(&c, 0, 0, INT32_MAX, 0, &o, NULL, 0) || o != order ||
+            st_csv_int(&c, 1, 0, INT32_MAX, 0, &p, NULL, 0) || p != product)
+            continue;
+        if (*l1) {
+            *l2 = c.line;
+            break;
+        }
+        *l1 = c.line;
+    }
+    if (rc == NB_OK && r < 0) rc = r;
+    if (rc == NB_OK && r != 1)
+        rc = nb_err(err, errlen, NB_EIO, "%s: changed while it was imported (order_id %lld, product_id %lld)", path,
+                    (long long)order, (long long)product);
+    st_csv_close(&c);
+    return rc;
+}
+
+/* Duplicate (order, product) rows across the scattered item groups of the orders in
+ * x->reopened (rare: the files we know group items by order, and then the parser has
+ * checked everything). Reads each such order's items back from the store through its primary
+ * key. Returns NB_OK, NB_EFORMAT "<file>:<line>: field product_id: ..." naming both lines,
+ * NB_ENOMEM or NB_EDB. */
+static int check_reopened(imp_ctx *x, char *err, size_t errlen) {
+    if (x->reopened.n == 0) return NB_OK;
+    sqlite3_stmt *st = NULL;
+    int rc = prep(x, "SELECT product_id FROM order_items WHERE order_id = ?1", &st, err, errlen);
+    for (size_t i = 0; rc == NB_OK && i < x->reopened.cap; i++) {
+        if (!x->reopened.slots[i].key) continue;
+        int64_t order = (int64_t)x->reopened.slots[i].key - 1;
+        group_clear(&x->grp);
+        sqlite3_bind_int64(st, 1, order);
+        int r = SQLITE_DONE;
+        while (rc == NB_OK && (r = sqlite3_step(st)) == SQLITE_ROW) {
+            int32_t product = sqlite3_column_int(st, 0);
+            long long first;
+            int dup = group_add(&x->grp, product, 0, &first);
+            if (dup < 0) {
+                rc = nb_err(err, errlen, NB_ENOMEM, "out of memory checking the items of order_id %lld",
+                            (long long)order);
+            } else if (dup) {
+                const uint64_t *ov = st_idmap_get(&x->orders, (uint64_t)order);
+                const char *path = x->paths[ov && (*ov & 3) == ST_TRAIN ? IMP_TRAIN : IMP_PRIOR];
+                long long l1 = 0, l2 = 0;
+                rc = dup_lines(path, order, product, &l1, &l2, err, errlen);
+                if (rc == NB_OK)
+                    rc = nb_err(err, errlen, NB_EFORMAT,
+                                "%s:%lld: field product_id: product_id %d appears twice in order_id %lld (first on "
+                                "line %lld)",
+                                path, l2, product, (long long)order, l1);
+            }
+        }
+        if (rc == NB_OK && r != SQLITE_DONE)
+            rc = nb_err(err, errlen, NB_EDB, "reading the items of order_id %lld: %s", (long long)order,
+                        sqlite3_errmsg(x->db));
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Builds x->prod_bits from x->products for ids below 2^27 (a bitmap of at most 16 MiB).
+ * Returns NB_OK or NB_ENOMEM. */
+static int product_bitmap(imp_ctx *x, char *err, size_t errlen) {
     int64_t max_id = -1;
     for (size_t i = 0; i < x->products.cap; i++)
         if (x->products.slots[i].key && (int64_t)x->products.slots[i].key - 1 > max_id)
             max_id = (int64_t)x->products.slots[i].key - 1;
     x->prod_bits_n = max_id + 1 < (INT64_C(1) << 27) ? max_id + 1 : (INT64_C(1) << 27);
-    x->prod_bits = nb_xcalloc((size_t)(x->prod_bits_n >> 3) + 1, 1);
+    if (!(x->prod_bits = calloc((size_t)(x->prod_bits_n >> 3) + 1, 1)))
+        return nb_err(err, errlen, NB_ENOMEM, "out of memory for the bitmap of product ids up to %lld",
+                      (long long)x->prod_bits_n);
     for (size_t i = 0; i < x->products.cap; i++) {
         int64_t id = (int64_t)x->products.slots[i].key - 1;
         if (x->products.slots[i].key && id < x->prod_bits_n) x->prod_bits[id >> 3] |= (uint8_t)(1u << (id & 7));
     }
+    return NB_OK;
 }
 
 /* Drops the schema's secondary indexes (to be rebuilt after the bulk load) and returns their
@@ -503,8 +743,8 @@ static int build(imp_ctx *x, const char *tmp, const char *csv_dir, const char *c
                          errlen)) ||
         (rc = load_products(x, cat_dir, err, errlen)))
         goto done;
-    product_bitmap(x);
-    if ((rc = load_orders_items(x, csv_dir, err, errlen)))
+    if ((rc = product_bitmap(x, err, errlen)) || (rc = load_orders_items(x, csv_dir, err, errlen)) ||
+        (rc = check_reopened(x, err, errlen)))
         goto done;
     double t = nb_now();
     x->s->seconds_rows = t - x->t0;
@@ -563,6 +803,21 @@ static int settle_old_wal(const char *db_path, char *err, size_t errlen) {
     return rc;
 }
 
+/* Creates the empty file tmp, which SQLite then fills (it opens an empty file as a new
+ * database), with the permission bits of the store it will replace: a store chmod'ed 600
+ * holds every user's order history and must not come back 644, nor be readable while it is
+ * being built. SQLite gives its -wal and -shm files the database file's mode. Returns NB_OK
+ * or NB_EIO naming the file. */
+static int create_tmp(const char *tmp, const char *db_path, char *err, size_t errlen) {
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd < 0) return nb_err(err, errlen, NB_EIO, "%s: cannot create: %s", tmp, strerror(errno));
+    int rc = NB_OK;
+    if (nb_keep_mode(db_path, fd) != 0)
+        rc = nb_err(err, errlen, NB_EIO, "%s: cannot give it the mode of %s: %s", tmp, db_path, strerror(errno));
+    if (close(fd) != 0 && rc == NB_OK) rc = nb_err(err, errlen, NB_EIO, "%s: close failed: %s", tmp, strerror(errno));
+    return rc;
+}
+
 /* See import.h. Builds the store under nb_tmp_name(db_path), fsyncs it, settles a
  * leftover WAL of the old store, renames, fsyncs the directory; removes the temporary file
  * and its side files whatever happened. */
@@ -582,9 +837,12 @@ int st_import(const char *csv_dir, const char *catalog_dir, const char *db_path,
     st_idmap_init(&x.orders, 1 << 16);
     st_idmap_init(&x.user_num, 1 << 16);
     st_idmap_init(&x.users, 1 << 12);
+    st_idmap_init(&x.reopened, 16);
     char *tmp = nb_tmp_name(db_path);
     st_remove_files(tmp); /* a leftover of a killed run that had our pid */
-    int rc = build(&x, tmp, csv_dir, catalog_dir ? catalog_dir : csv_dir, err, errlen);
+    nb_tmp_sweep(db_path); /* ... and those of killed runs with other pids (kill -9, OOM killer) */
+    int rc = create_tmp(tmp, db_path, err, errlen);
+    if (rc == NB_OK) rc = build(&x, tmp, csv_dir, catalog_dir ? catalog_dir : csv_dir, err, errlen);
     if (x.printed) fputc('\n', stderr);
     double t_fin = nb_now();
     if (rc == NB_OK && fsync_path(tmp) != 0)
@@ -601,6 +859,8 @@ int st_import(const char *csv_dir, const char *catalog_dir, const char *db_path,
     st_idmap_free(&x.orders);
     st_idmap_free(&x.user_num);
     st_idmap_free(&x.users);
+    st_idmap_free(&x.reopened);
+    free(x.grp.s);
     free(x.prod_bits);
     for (int i = 0; i < 3; i++) free(x.paths[i]);
     stats.seconds = nb_now() - x.t0;

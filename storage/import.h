@@ -12,11 +12,22 @@
  * two orders of one user with the same order_number, duplicate (order_id,
  * add_to_cart_order), eval_set not prior/train/test, order_dow 0..6, order_hour_of_day 0..23,
  * days_since_prior_order 0..30 ("15.0" and "15" both accepted; empty is NULL), reordered 0/1.
+ * The Instacart layout's rules: a product at most once per order (a duplicate row would
+ * count twice in every repeat feature); per user at most one 'train' or 'test' order (not
+ * both), and it is the user's last by order_number; rows may come in any order (a file not
+ * grouped by order is checked too, at the cost of reading its scattered orders back).
+ * Names (product_name, aisle, department) must be valid UTF-8 of at most ST_IMPORT_MAX_NAME
+ * bytes without control characters (an embedded NUL included): they are rejected, not
+ * repaired, so that what is served is exactly what the file says. Lines are bounded by
+ * ST_CSV_MAX_RECORD (csv.h).
  */
 #ifndef ST_IMPORT_H
 #define ST_IMPORT_H
 
 #include <stddef.h>
+
+/* The longest name accepted, in bytes: the longest Instacart product name has 159. */
+#define ST_IMPORT_MAX_NAME 1024
 
 typedef struct {
     long long departments, aisles, products;
@@ -30,9 +41,13 @@ typedef struct {
 } st_import_stats;
 
 /* Imports csv_dir (catalogue from catalog_dir, or csv_dir when NULL) into a new store that
- * replaces db_path. progress != 0 prints rows and rows/s to stderr a few times a second.
- * Returns NB_OK and fills *out (may be NULL); or NB_ENOTFOUND (missing file), NB_EFORMAT (bad
- * input: "<file>:<line>: field <name>: ..."), NB_EDB, NB_EIO, with db_path unchanged. */
+ * replaces db_path, keeping db_path's permission bits (a first store gets 0666 & ~umask).
+ * Temporary stores "<db_path>.tmp.<pid>" of processes that no longer exist (a kill -9) are
+ * removed first (nb_tmp_sweep). progress != 0 prints rows and rows/s to stderr a few times a
+ * second. Returns NB_OK and fills *out (may be NULL); or NB_ENOTFOUND (missing file),
+ * NB_EFORMAT (bad input: "<file>:<line>: field <name>: ..."), NB_ENOMEM (the input is too
+ * large for the memory: "<file>:<line>: out of memory ..."), NB_EDB, NB_EIO; on error db_path
+ * is unchanged and no temporary file is left. */
 int st_import(const char *csv_dir, const char *catalog_dir, const char *db_path, int progress,
               st_import_stats *out, char *err, size_t errlen);
 

@@ -44,8 +44,8 @@ int st_rk_write(sqlite3 *db, int64_t model_id, const st_rk_rows *r, const st_his
                                      "clearing the ranking-stage tables", err, errlen);
     uint8_t *buf = NULL;
     char hex[16];
-    snprintf(hex, sizeof hex, "%08x", r->checksum);
-    if (rc) goto done;
+    snprintf(hex, sizeof hex, "%08x", r ? r->checksum : 0);
+    if (rc || !r) goto done;
     if (sqlite3_prepare_v2(db, "INSERT INTO ranker_models(model_id, path, checksum, shipped) "
                                "VALUES (?, ?, ?, ?)", -1, &q, NULL) != SQLITE_OK)
         goto dberr;

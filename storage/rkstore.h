@@ -25,7 +25,8 @@ typedef struct {
     const float *nbr_val;
 } st_rk_rows;
 
-/* Replaces every ranking-stage row with r's for model_id. MUST run inside the caller's open
+/* Replaces every ranking-stage row with r's for model_id (r NULL: only deletes them, for a
+ * model registered without a ranking stage). MUST run inside the caller's open
  * transaction (the one registering the model): NB_EINVAL in autocommit mode. Returns NB_OK,
  * NB_EINVAL or NB_EDB (the caller rolls back). */
 int st_rk_write(sqlite3 *db, int64_t model_id, const st_rk_rows *r, const st_history *h,

@@ -67,38 +67,6 @@ fail:
     return rc;
 }
 
-/* Creates the store at path (which must not exist), applies the schema and switches it to
- * WAL. Returns NB_OK and *db (caller closes), NB_EIO (path exists) or NB_EDB. On error *db is
- * NULL and a file SQLite created is removed. */
-int st_create(sqlite3 **db, const char *path, char *err, size_t errlen) {
-    *db = NULL;
-    struct stat sb;
-    if (stat(path, &sb) == 0) return nb_err(err, errlen, NB_EIO, "%s: already exists", path);
-    sqlite3 *d = NULL;
-    int rc = NB_OK;
-    char *msg = NULL;
-    if (sqlite3_open_v2(path, &d, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) !=
-        SQLITE_OK) {
-        rc = nb_err(err, errlen, NB_EDB, "%s: cannot create store: %s", path, d ? sqlite3_errmsg(d) : "out of memory");
-        goto fail;
-    }
-    if (sqlite3_exec(d, "BEGIN", NULL, NULL, &msg) != SQLITE_OK ||
-        sqlite3_exec(d, st_schema_sql(), NULL, NULL, &msg) != SQLITE_OK ||
-        sqlite3_exec(d, "COMMIT", NULL, NULL, &msg) != SQLITE_OK ||
-        sqlite3_exec(d, "PRAGMA journal_mode=WAL", NULL, NULL, &msg) != SQLITE_OK) {
-        rc = nb_err(err, errlen, NB_EDB, "%s: applying schema.sql: %s", path, msg ? msg : sqlite3_errmsg(d));
-        goto fail;
-    }
-    sqlite3_busy_timeout(d, 5000);
-    *db = d;
-    return NB_OK;
-fail:
-    sqlite3_free(msg);
-    sqlite3_close(d);
-    st_remove_files(path);
-    return rc;
-}
-
 /* Removes path and its -wal, -shm and -journal side files, ignoring the ones that do not
  * exist. */
 void st_remove_files(const char *path) {
@@ -110,4 +78,64 @@ void st_remove_files(const char *path) {
         unlink(p);
     }
     free(p);
+}
+
+/* See store.h. */
+void st_close(sqlite3 *db) {
+    if (db) sqlite3_close(db);
+}
+
+/* See store.h. */
+void st_stmt_free(sqlite3_stmt *st) { sqlite3_finalize(st); }
+
+/* One integer from a query without parameters. Returns NB_OK or NB_EDB. */
+static int query_int(sqlite3 *db, const char *sql, int64_t *out, char *err, size_t errlen) {
+    sqlite3_stmt *st = NULL;
+    int rc = NB_OK;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_ROW)
+        rc = nb_err(err, errlen, NB_EDB, "%s: %s", sql, sqlite3_errmsg(db));
+    else
+        *out = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* See store.h. */
+int st_count_users(sqlite3 *db, int64_t *n, char *err, size_t errlen) {
+    return query_int(db, "SELECT COUNT(*) FROM users", n, err, errlen);
+}
+
+/* See store.h. */
+int st_count_prior_orders(sqlite3 *db, int64_t *n, char *err, size_t errlen) {
+    return query_int(db, "SELECT COUNT(*) FROM orders WHERE eval_set = 0", n, err, errlen);
+}
+
+/* See store.h. */
+int st_user_ids(sqlite3 *db, int with_history, int32_t **ids, int *n, char *err,
+                size_t errlen) {
+    const char *sql = with_history ? "SELECT DISTINCT o.user_id FROM orders o JOIN order_items i "
+                                     "USING(order_id) ORDER BY o.user_id"
+                                   : "SELECT user_id FROM users ORDER BY user_id";
+    sqlite3_stmt *st = NULL;
+    int rc = NB_OK, cap = 0, s;
+    *ids = NULL;
+    *n = 0;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+        rc = nb_err(err, errlen, NB_EDB, "users: %s", sqlite3_errmsg(db));
+        goto done;
+    }
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) *ids = nb_xrealloc(*ids, (size_t)(cap = cap ? 2 * cap : 1024) * sizeof **ids);
+        (*ids)[(*n)++] = (int32_t)sqlite3_column_int64(st, 0);
+    }
+    if (s != SQLITE_DONE) rc = nb_err(err, errlen, NB_EDB, "users: %s", sqlite3_errmsg(db));
+done:
+    sqlite3_finalize(st);
+    if (rc) {
+        free(*ids);
+        *ids = NULL;
+        *n = 0;
+    }
+    return rc;
 }

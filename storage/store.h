@@ -9,6 +9,7 @@
 
 #include <sqlite3.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define ST_SCHEMA_VERSION 1
 
@@ -18,12 +19,8 @@ enum { ST_PRIOR = 0, ST_TRAIN = 1, ST_TEST = 2 };
 /* Opens an existing store. readonly != 0 opens it SQLITE_OPEN_READONLY (the server).
  * Returns NB_OK and *db, or NB_EDB / NB_ENOTFOUND (no such file) / NB_EMISMATCH
  * (PRAGMA user_version != ST_SCHEMA_VERSION, with a hint to re-import). On error *db is NULL.
- * The caller owns *db and closes it with sqlite3_close. */
+ * The caller owns *db and closes it with st_close. */
 int st_open(sqlite3 **db, const char *path, int readonly, char *err, size_t errlen);
-
-/* Creates a new, empty store at path (which must not exist) with the schema applied and
- * WAL journal mode. Returns NB_OK and *db (caller owns), or NB_EDB/NB_EIO. */
-int st_create(sqlite3 **db, const char *path, char *err, size_t errlen);
 
 /* The text of schema.sql as compiled into the program. */
 const char *st_schema_sql(void);
@@ -31,5 +28,23 @@ const char *st_schema_sql(void);
 /* Removes the database file path and its -wal, -shm and -journal side files (those that
  * exist). For cleaning up after a failed import or create. */
 void st_remove_files(const char *path);
+
+/* Closes db (NULL: nothing). Statements prepared on it must be finalized first. */
+void st_close(sqlite3 *db);
+
+/* Finalizes a statement prepared by a storage function for the caller to hold (NULL:
+ * nothing). */
+void st_stmt_free(sqlite3_stmt *st);
+
+/* Row counts: every user (st_count_users), every ST_PRIOR order (st_count_prior_orders).
+ * Return NB_OK and *n, or NB_EDB. */
+int st_count_users(sqlite3 *db, int64_t *n, char *err, size_t errlen);
+int st_count_prior_orders(sqlite3 *db, int64_t *n, char *err, size_t errlen);
+
+/* The user ids in ascending order into *ids (malloc'd, caller frees; NULL when none):
+ * every user of table users, or with with_history only those with an order that has items.
+ * Returns NB_OK and *n, or NB_EDB. */
+int st_user_ids(sqlite3 *db, int with_history, int32_t **ids, int *n, char *err,
+                size_t errlen);
 
 #endif

@@ -15,9 +15,44 @@
 #include "nb_err.h"
 #include "nn.h"
 
+#include <cblas.h>
+#undef I /* OpenBLAS's cblas.h pulls in complex.h; I is our input-size name */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* ---- moved here from model/nn_layers.c: only this test uses them ---- */
+
+/* Gathers the S selected rows of w into wbuf (for backward), then out[B,S] = in . wbuf^T +
+ * b[rows] through nn_head_forward, so the logits equal the full head's bit for bit. */
+static void nn_linear_rows_forward(nn_real *out, nn_real *wbuf, const nn_real *in, const nn_real *w,
+                            const nn_real *b, const int32_t *rows, int B, int I, int S) {
+    for (int s = 0; s < S; s++)
+        memcpy(wbuf + (size_t)s * I, w + (size_t)rows[s] * I, (size_t)I * sizeof(nn_real));
+    nn_head_forward(out, in, w, b, rows, B, I, S);
+}
+
+/* dwbuf[S,I] = dout^T . in (overwritten), then scattered (+=) into dw rows; db[rows] +=
+ * colsum(dout); din += dout . wbuf. Repeated rows accumulate correctly. */
+static void nn_linear_rows_backward(nn_real *din, nn_real *dw, nn_real *db, nn_real *dwbuf,
+                             const nn_real *dout, const nn_real *in, const nn_real *wbuf,
+                             const int32_t *rows, int B, int I, int S) {
+    if (din)
+        NN_GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, I, S, 1, dout, S, wbuf, I, 1,
+                din, I);
+    NN_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, S, I, B, 1, dout, S, in, I, 0, dwbuf, I);
+    for (int s = 0; s < S; s++) {
+        nn_real *d = dw + (size_t)rows[s] * I;
+        const nn_real *g = dwbuf + (size_t)s * I;
+        for (int i = 0; i < I; i++) d[i] += g[i];
+    }
+    if (db)
+        for (int i = 0; i < B; i++) {
+            const nn_real *d = dout + (size_t)i * S;
+            for (int s = 0; s < S; s++) db[rows[s]] += d[s];
+        }
+}
+
 
 #ifndef NN_DOUBLE
 #error "dtest_gradcheck.c must be compiled with -DNN_DOUBLE"

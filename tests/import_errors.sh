@@ -97,12 +97,57 @@ bad train_item_of_prior_order order_products__train.csv '2s/^12,/11,/' "2: field
 bad unterminated_quote products.csv '4s/^3,/3,"/' "4: field 2: unterminated quoted field"
 bad empty_order_id orders.csv '2s/^10,/,/' "2: field order_id: empty"
 
+# issue 15 item 6: names must be valid UTF-8 without control characters (NUL included): they are
+# rejected with file:line: field, not stored as they are (a NUL used to truncate the name silently)
+bad name_invalid_utf8 products.csv '4s/^3,Apples/3,App\xff\xfeles/' "4: field product_name: invalid UTF-8 at byte 3 (0xff)"
+bad name_truncated_utf8 products.csv '4s/^3,Apples/3,Apples\xc3/' "4: field product_name: invalid UTF-8 at byte 6 (0xc3)"
+bad name_nul products.csv '4s/^3,Apples/3,App\x00les/' "4: field product_name: a NUL byte at byte 3 (0x00)"
+bad name_escape products.csv '4s/^3,Apples/3,\x1b[2JApples/' "4: field product_name: a control character at byte 0 (0x1b)"
+bad aisle_invalid_utf8 aisles.csv '3s/milk/mi\xc0\xafk/' "3: field aisle: invalid UTF-8 at byte 2 (0xc0)"
+bad department_nul departments.csv '2s/produce/pro\x00duce/' "2: field department: a NUL byte at byte 3 (0x00)"
+# item 5: a name is at most 1024 bytes
+long=$(head -c 1025 /dev/zero | tr '\0' 'n')
+bad name_too_long products.csv "4s/^3,Apples/3,$long/" "4: field product_name: too long: 1025 bytes, the limit is 1024"
+long=$(head -c 1024 /dev/zero | tr '\0' 'n')
+rm -rf "$T_TMP/name1024"; cp -r "$good" "$T_TMP/name1024"; sed -i "4s/^3,Apples/3,$long/" "$T_TMP/name1024/products.csv"
+out=$("$NB_BIN/nb-import" --csv "$T_TMP/name1024" --db "$T_TMP/name1024.db" 2>&1)
+t_eq name_of_1024_bytes_accepted $? 0
+
+# item 9: the Instacart layout's rules. No duplicate (order, product) rows, in one group of
+# rows or in two groups of a file not grouped by order ...
+bad duplicate_item order_products__prior.csv '3s/^10,2,2,/10,1,2,/' "3: field product_id: product_id 1 appears twice in order_id 10 (first on line 2)"
+bad duplicate_item_train order_products__train.csv '3s/^12,3,/12,1,/' "3: field product_id: product_id 1 appears twice in order_id 12 (first on line 2)"
+bad duplicate_item_scattered order_products__prior.csv '$a10,1,3,0' "6: field product_id: product_id 1 appears twice in order_id 10 (first on line 2)"
+# ... at most one 'train' or 'test' order per user, and it is the user's last
+bad two_train_orders orders.csv '3s/,prior,2,/,train,2,/' "4: field eval_set: user_id 1 has a second 'train' order (the first is order_number 2 on line 3)"
+bad train_and_test orders.csv '$a30,1,test,4,1,1,1' "7: field eval_set: user_id 1 has both a 'train' order (order_number 3 on line 4) and this 'test' order"
+bad prior_after_train orders.csv '$a31,1,prior,4,1,1,1' "7: field order_number: user_id 1's 'train' order (order_number 3 on line 4) must be the user's last, but this order has order_number 4"
+bad train_before_prior orders.csv '2s/,prior,1,/,prior,4,/' "4: field order_number: a 'train' order must be the user's last, but user_id 1 has order_number 4 (line 2) after this one, 3"
+bad test_in_middle orders.csv '$a22,2,prior,3,1,1,1' "7: field order_number: user_id 2's 'test' order (order_number 2 on line 6) must be the user's last, but this order has order_number 3"
+bad test_before_prior orders.csv '5s/^20,2,prior,1,/20,2,prior,3,/' "6: field order_number: a 'test' order must be the user's last, but user_id 2 has order_number 3 (line 5) after this one, 2"
+# what the rules allow: rows in any order, items of an order on lines apart, users without a
+# train or test order, a last order numbered far from the others
+ok_case() {
+    local name=$1 file=$2 script=$3 dir=$T_TMP/okcase_$1
+    rm -rf "$dir"; cp -r "$good" "$dir"; sed -i "$script" "$dir/$file"
+    local msg
+    msg=$("$NB_BIN/nb-import" --csv "$dir" --db "$T_TMP/okcase.db" 2>&1)
+    t_eq "accepted_$name" "$?" 0
+    t_contains "accepted_${name}_summary" "$msg" "nb-import: "
+}
+ok_case items_scattered order_products__prior.csv '$a10,3,3,0'
+ok_case orders_shuffled orders.csv '2{h;d};6G'
+ok_case train_order_first orders.csv $'1a12,1,train,3,4,9,7\n4d'
+ok_case prior_only_user orders.csv '$a40,3,prior,1,1,1,'
+ok_case sparse_numbers orders.csv '4s/,train,3,/,train,90,/'
+
 # a writer-side error (duplicate cart position, found by SQLite) early in a large file: the
 # parser thread, blocked on a full queue, must be stopped cleanly
 big=$T_TMP/case_big
 rm -rf "$big"; cp -r "$good" "$big"
 awk 'BEGIN { print "order_id,product_id,add_to_cart_order,reordered"; print "10,1,1,0"; print "10,2,1,0";
-             for (i = 2; i <= 300000; i++) printf "11,%d,%d,0\n", 1 + i % 3, i }' >"$big/order_products__prior.csv"
+             for (i = 2; i <= 300000; i++) printf "11,%d,%d,0\n", i + 2, i }' >"$big/order_products__prior.csv"
+awk 'BEGIN { for (i = 4; i <= 300002; i++) printf "%d,p%d,1,1\n", i, i }' >>"$big/products.csv"
 out=$("$NB_BIN/nb-import" --csv "$big" --db "$store" 2>&1)
 t_check big_duplicate_exit test $? -ne 0
 t_contains big_duplicate_message "$out" "$big/order_products__prior.csv:3: field add_to_cart_order: duplicate (order_id 10, add_to_cart_order 1)"
@@ -152,11 +197,96 @@ t_contains no_train_file_summary "$out" ", 4 items,"
 t_check store_replaced test "$(md5sum <"$store")" != "$before"
 t_eq store_replaced_no_stray_files "$(ls "$T_TMP/db")" "store.db"
 
+# item 13: a re-import keeps the store's permission bits (it holds every user's history)
+for mode in 600 640; do
+    chmod "$mode" "$store"
+    "$NB_BIN/nb-import" --csv "$good" --db "$store" >/dev/null 2>&1
+    t_eq "reimport_keeps_mode_$mode" "$(stat -c %a "$store")" "$mode"
+done
+t_eq reimport_keeps_mode_no_stray_files "$(ls "$T_TMP/db")" "store.db"
+
+# item 8: temporary stores of dead processes (kill -9) are removed by the next import; those of
+# live processes, and names that only resemble the pattern, are not
+dead=$(bash -c 'echo $BASHPID')
+touch "$store.tmp.$dead" "$store.tmp.$dead-wal" "$store.tmp.$dead-journal" "$store.tmp.$$" \
+      "$store.tmp.${dead}x" "$store.tmp.$dead.old" "$T_TMP/db/other.db.tmp.$dead"
+"$NB_BIN/nb-import" --csv "$good" --db "$store" >/dev/null 2>&1
+t_eq stale_tmp_removed "$(cd "$T_TMP/db" && ls | tr '\n' ' ')" \
+    "other.db.tmp.$dead store.db store.db.tmp.$$ store.db.tmp.$dead.old store.db.tmp.${dead}x "
+rm -f "$T_TMP/db/"*.tmp.*
+# ... and a real kill -9 in the middle of an import
+awk 'BEGIN { print "order_id,user_id,eval_set,order_number,order_dow,order_hour_of_day,days_since_prior_order";
+             for (i = 1; i <= 400000; i++) printf "%d,%d,prior,%d,1,1,1\n", i, int(i / 10) + 1, i % 10 + 1 }' \
+    >"$T_TMP/killed_orders.csv"
+rm -rf "$T_TMP/killed"; cp -r "$good" "$T_TMP/killed"; mv "$T_TMP/killed_orders.csv" "$T_TMP/killed/orders.csv"
+sed -i '3,$d' "$T_TMP/killed/order_products__prior.csv"; rm "$T_TMP/killed/order_products__train.csv"
+"$NB_BIN/nb-import" --csv "$T_TMP/killed" --db "$store" --quiet >/dev/null 2>&1 &
+kpid=$!
+for _ in $(seq 1 500); do [[ -e "$store.tmp.$kpid" ]] && break; sleep 0.01; done
+kill -9 "$kpid" 2>/dev/null; wait "$kpid" 2>/dev/null
+if [[ -e "$store.tmp.$kpid" ]]; then
+    t_ok killed_import_leaves_tmp
+    "$NB_BIN/nb-import" --csv "$good" --db "$store" >/dev/null 2>&1
+    t_eq killed_import_tmp_removed_by_next_run "$(ls "$T_TMP/db")" "store.db"
+else
+    t_fail killed_import_leaves_tmp "the import was not caught running (no $store.tmp.$kpid)"
+fi
+# ... while SIGTERM or SIGHUP in the middle of an import removes the temporary store at once
+for sig in TERM HUP; do
+    "$NB_BIN/nb-import" --csv "$T_TMP/killed" --db "$store" --quiet >/dev/null 2>&1 &
+    kpid=$!
+    for _ in $(seq 1 500); do [[ -e "$store.tmp.$kpid" ]] && break; sleep 0.01; done
+    if [[ -e "$store.tmp.$kpid" ]]; then
+        kill -"$sig" "$kpid"; { wait "$kpid"; } 2>/dev/null; rc=$?
+        t_eq "sig${sig}_import_exit" "$rc" $((128 + $(kill -l "$sig")))
+        t_eq "sig${sig}_import_no_stray_files" "$(ls "$T_TMP/db")" "store.db"
+    else
+        wait "$kpid"
+        t_fail "sig${sig}_import" "the import was not caught running (no $store.tmp.$kpid)"
+    fi
+done
+before=$(md5sum <"$store")
+
 # flags
 "$NB_BIN/nb-import" --csv "$good" >/dev/null 2>&1
 t_eq flag_missing_db_exit $? 2
 out=$("$NB_BIN/nb-import" --csv "$good" --db "$store" --bogus 2>&1)
-t_contains flag_unknown "$out" "unknown argument '--bogus'"
+t_contains flag_unknown "$out" "unknown flag '--bogus'"
 out=$("$NB_BIN/nb-import" --db "$store" 2>&1)
 t_contains flag_missing_csv "$out" "--csv DIR is required"
+
+# item 5: memory is bounded whatever the input: a 40 MiB line (it used to cost ~1 GB and end in
+# "fatal: out of memory" and SIGABRT with a temporary store left behind) is refused as too long,
+# naming the field, under a 60 MB address-space limit; running out of memory on a large valid
+# input names file and line; neither leaves a temporary file
+limited_import() { (ulimit -v 60000; "$NB_BIN/nb-import" --csv "$1" --db "$store" 2>&1); }
+if ldd "$NB_BIN/nb-import" 2>/dev/null | grep -q 'libasan'; then
+    # AddressSanitizer reserves terabytes of address space for its shadow: no ulimit -v fits
+    t_skip memory_limit_cases "an AddressSanitizer build cannot run under ulimit -v"
+    t_exit
+fi
+rm -rf "$T_TMP/huge"; cp -r "$good" "$T_TMP/huge"
+{ printf '3,'; head -c $((40 << 20)) /dev/zero | tr '\0' 'x'; printf ',1,1\n'; } >>"$T_TMP/huge/products.csv"
+out=$(limited_import "$T_TMP/huge")
+t_contains huge_name_message "$out" "$T_TMP/huge/products.csv:5: field product_name: too long: the record passes 65536 bytes"
+t_eq huge_name_store_intact "$(md5sum <"$store")" "$before"
+t_eq huge_name_no_stray_files "$(ls "$T_TMP/db")" "store.db"
+cp "$good/products.csv" "$T_TMP/huge/"
+{ head -2 "$good/orders.csv"; head -c $((40 << 20)) /dev/zero | tr '\0' ','; echo; } >"$T_TMP/huge/orders.csv"
+out=$(limited_import "$T_TMP/huge")
+t_contains commas_line_message "$out" "$T_TMP/huge/orders.csv:3: field "
+t_contains commas_line_too_long "$out" ": too long: the record passes 65536 bytes"
+t_eq commas_line_store_intact "$(md5sum <"$store")" "$before"
+awk 'BEGIN { print "order_id,user_id,eval_set,order_number,order_dow,order_hour_of_day,days_since_prior_order";
+             for (i = 1; i <= 1200000; i++) printf "%d,%d,prior,%d,1,1,1\n", i, int(i / 10) + 1, i % 10 + 1 }' \
+    >"$T_TMP/huge/orders.csv"
+head -2 "$good/order_products__prior.csv" >"$T_TMP/huge/order_products__prior.csv"
+rm "$T_TMP/huge/order_products__train.csv"
+out=$(limited_import "$T_TMP/huge")
+if [[ $out =~ orders\.csv:[0-9]+:\ out\ of\ memory ]]; then t_ok oom_names_file_and_line
+else t_fail oom_names_file_and_line "no '<file>:<line>: out of memory' in: ${out:0:300}"; fi
+t_eq oom_store_intact "$(md5sum <"$store")" "$before"
+t_eq oom_no_stray_files "$(ls "$T_TMP/db")" "store.db"
+rm -rf "$T_TMP/huge"
+
 t_exit

@@ -1,8 +1,10 @@
 # lib.sh -- helpers for shell tests; source it. Each check prints one line that
 # tests/run.sh counts: "ok <name>", "not ok <name>: <why>" or "skip <name>: <why>".
-# Paths: NB_BIN (built programs, default bin), NB_DATA (real data, default ../shared/data).
+# Paths: NB_BIN (built programs, default bin), NB_TESTBIN (test builds such as
+# nb-train-test, default build/tests), NB_DATA (real data, default ../shared/data).
 # The working directory is the repository root.
 NB_BIN=${NB_BIN:-bin}
+NB_TESTBIN=${NB_TESTBIN:-build/tests}
 NB_DATA=${NB_DATA:-../shared/data}
 T_FAILED=0
 T_TMP=$(mktemp -d "${TMPDIR:-/tmp}/nbtest.XXXXXX")

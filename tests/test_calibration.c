@@ -8,6 +8,54 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* ---- moved here from infer/calibrate.c: only this test uses it ---- */
+
+/* Returns log(p / (1 - p)) with p clamped to [1e-7, 1 - 1e-7]. */
+static double tr_logit(double p) {
+    if (!(p >= 1e-7)) p = 1e-7;
+    if (p > 1 - 1e-7) p = 1 - 1e-7;
+    return log(p / (1 - p));
+}
+
+/* ---- moved here from train/calibration.c: only this test uses them ---- */
+
+/* One bin of a reliability table. */
+typedef struct {
+    int64_t count;
+    double mean_pred; /* 0 when count == 0 */
+    double freq;      /* observed share of label 1; 0 when count == 0 */
+} tr_rel_bin;
+
+/* Adds n (logit, label) pairs as probabilities sigmoid(a * logit + b). */
+static void tr_reliability_add_logits(tr_reliability *r, const float *logit, const uint8_t *label,
+                               int64_t n, double a, double b) {
+    for (int64_t i = 0; i < n; i++) tr_reliability_add(r, tr_sigmoid(a * logit[i] + b), label[i]);
+}
+
+/* Returns bin b's count, mean prediction and observed frequency (zeros when empty). */
+static tr_rel_bin tr_reliability_bin(const tr_reliability *r, int b) {
+    tr_rel_bin o = {0, 0, 0};
+    if (b < 0 || b >= TR_CAL_BINS || r->count[b] == 0) return o;
+    o.count = r->count[b];
+    o.mean_pred = r->sum_pred[b] / (double)r->count[b];
+    o.freq = r->sum_pos[b] / (double)r->count[b];
+    return o;
+}
+
+/* log(1 + exp(z)) without overflow. */
+static double softplus(double z) { return z > 0 ? z + log1p(exp(-z)) : log1p(exp(z)); }
+
+/* Returns the mean log loss of sigmoid(a x + b) against 0/1 labels; 0 when n == 0. */
+static double tr_log_loss(const float *logit, const uint8_t *label, int64_t n, double a, double b) {
+    double s = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double z = a * logit[i] + b;
+        s += softplus(z) - (label[i] ? z : 0.0);
+    }
+    return n ? s / (double)n : 0.0;
+}
+
+
 /* Bins by hand: 0.05 -> bin 0, 0.1 -> bin 1, 0.95 and 1.0 -> bin 9. */
 static int test_reliability_by_hand(void) {
     tr_reliability r;

@@ -13,6 +13,29 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* ---- moved here from storage/candidates.c: only this test uses it ---- */
+
+/* Checks idx[n] and encodes it. Returns NB_OK and a malloc'd *blob (caller frees; never NULL
+ * on success, even when n == 0), or NB_EINVAL when idx is negative or not strictly
+ * ascending (message names the position). */
+static int st_cand_encode(const int32_t *idx, int n, uint8_t **blob, size_t *len, char *err,
+                   size_t errlen) {
+    *blob = NULL;
+    *len = 0;
+    if (n < 0) return nb_err(err, errlen, NB_EINVAL, "candidate count %d < 0", n);
+    if (n > 0 && idx[0] < 0)
+        return nb_err(err, errlen, NB_EINVAL, "candidate 0 is negative (%d)", idx[0]);
+    for (int i = 1; i < n; i++)
+        if (idx[i] <= idx[i - 1])
+            return nb_err(err, errlen, NB_EINVAL,
+                          "candidates not strictly ascending at position %d (%d after %d)", i,
+                          idx[i], idx[i - 1]);
+    *blob = nb_xmalloc((size_t)n * 5 + 1);
+    *len = st_cand_encode_buf(idx, n, *blob);
+    return NB_OK;
+}
+
+
 extern const char st_schema_text[]; /* build/gen/schema_sql.c */
 
 /* Encodes then decodes idx[n]; 0 when the round trip is exact. */

@@ -5,9 +5,11 @@
 #include "nb_err.h"
 #include "rng.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <math.h>
 
@@ -86,6 +88,96 @@ static int test_atomic_file(void) {
     return T_PASS;
 }
 
+/* Creates dir/name (empty). Returns 0 or -1. */
+static int touch(const char *dir, const char *name) {
+    char p[2048];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    FILE *f = fopen(p, "w");
+    return f ? fclose(f) : -1;
+}
+
+static int exists(const char *dir, const char *name) {
+    char p[2048];
+    struct stat st;
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    return stat(p, &st) == 0;
+}
+
+/* The pid of a process that has exited and been reaped: dead for kill(pid, 0). */
+static long dead_pid(void) {
+    pid_t p = fork();
+    if (p == 0) _exit(0);
+    waitpid(p, NULL, 0);
+    return (long)p;
+}
+
+/* Issue 15 item 8: after a kill -9, "<path>.tmp.<pid>" (and a temporary store's side files)
+ * stay behind; the next nb_afile_open for that path removes those of dead processes only,
+ * and nothing whose name merely resembles the pattern. */
+static int test_tmp_sweep(void) {
+    char dir[512], path[600], name[128], err[NB_ERRLEN];
+    snprintf(dir, sizeof dir, "%s/sweep", t_tmpdir());
+    T_ASSERT(mkdir(dir, 0700) == 0, "mkdir %s", dir);
+    snprintf(path, sizeof path, "%s/model.nbw.ckpt", dir);
+    long dead = dead_pid(), live = (long)getppid(), self = (long)getpid();
+    const char *gone[] = {"", "-wal", "-shm", "-journal"};
+    for (int i = 0; i < 4; i++) {
+        snprintf(name, sizeof name, "model.nbw.ckpt.tmp.%ld%s", dead, gone[i]);
+        T_ASSERT(touch(dir, name) == 0, "create %s", name);
+    }
+    char kept[8][128];
+    snprintf(kept[0], 128, "model.nbw.ckpt.tmp.%ld", live);        /* a live writer */
+    snprintf(kept[1], 128, "model.nbw.ckpt.tmp.%ld.bak", dead);    /* not the exact pattern */
+    snprintf(kept[2], 128, "model.nbw.tmp.%ld", dead);             /* another target */
+    snprintf(kept[3], 128, "xmodel.nbw.ckpt.tmp.%ld", dead);       /* another target */
+    snprintf(kept[4], 128, "model.nbw.ckpt.tmp.0%ld", dead);       /* not a name we write */
+    snprintf(kept[5], 128, "model.nbw.ckpt.tmp.");                 /* no pid */
+    snprintf(kept[6], 128, "model.nbw.ckpt.tmp.%ldx", dead);       /* not a number */
+    snprintf(kept[7], 128, "model.nbw.ckpt.tmp.1%ld000000", dead); /* too many digits */
+    for (int i = 0; i < 8; i++) T_ASSERT(touch(dir, kept[i]) == 0, "create %s", kept[i]);
+    T_ASSERT(nb_afile_open((nb_afile[]){{0}}, "/nonexistent-dir/x", err, sizeof err) == NB_EIO, "bad dir");
+    nb_afile af;
+    T_ASSERT(nb_afile_open(&af, path, err, sizeof err) == NB_OK, "%s", err);
+    snprintf(name, sizeof name, "model.nbw.ckpt.tmp.%ld", self);
+    T_ASSERT(exists(dir, name), "our own temporary file is being written");
+    fputs("x", af.f);
+    T_ASSERT(nb_afile_commit(&af, err, sizeof err) == NB_OK, "%s", err);
+    for (int i = 0; i < 4; i++) {
+        snprintf(name, sizeof name, "model.nbw.ckpt.tmp.%ld%s", dead, gone[i]);
+        T_ASSERT(!exists(dir, name), "%s (dead pid) removed", name);
+    }
+    for (int i = 0; i < 8; i++) T_ASSERT(exists(dir, kept[i]), "%s kept", kept[i]);
+    T_ASSERT(nb_tmp_sweep(path) == 0, "nothing more to remove");
+    return T_PASS;
+}
+
+/* Issue 15 item 13: a replacement keeps the old file's permission bits (a store or weight
+ * file chmod'ed 600 must not come back 644), also while the new content is being written. */
+static int test_atomic_keeps_mode(void) {
+    char path[512], err[NB_ERRLEN];
+    snprintf(path, sizeof path, "%s/mode.bin", t_tmpdir());
+    mode_t um = umask(022);
+    nb_afile af;
+    struct stat st;
+    T_ASSERT(nb_afile_open(&af, path, err, sizeof err) == NB_OK, "%s", err);
+    T_ASSERT(nb_afile_commit(&af, err, sizeof err) == NB_OK, "%s", err);
+    T_ASSERT(stat(path, &st) == 0 && (st.st_mode & 07777) == 0644, "first file 0644, got %o",
+             (unsigned)(st.st_mode & 07777));
+    const mode_t modes[] = {0600, 0640, 0604, 0444};
+    for (int i = 0; i < 4; i++) {
+        T_ASSERT(chmod(path, modes[i]) == 0, "chmod");
+        T_ASSERT(nb_afile_open(&af, path, err, sizeof err) == NB_OK, "%s", err);
+        T_ASSERT(fstat(fileno(af.f), &st) == 0 && (st.st_mode & 07777) == modes[i],
+                 "temporary file %o while written, want %o", (unsigned)(st.st_mode & 07777), (unsigned)modes[i]);
+        fputs("new", af.f);
+        T_ASSERT(nb_afile_commit(&af, err, sizeof err) == NB_OK, "%s", err);
+        T_ASSERT(stat(path, &st) == 0 && (st.st_mode & 07777) == modes[i] && st.st_size == 3,
+                 "replaced file %o, want %o", (unsigned)(st.st_mode & 07777), (unsigned)modes[i]);
+    }
+    umask(um);
+    return T_PASS;
+}
+
 static int test_err_wrap(void) {
     char err[NB_ERRLEN];
     nb_err(err, sizeof err, NB_EINVAL, "bad %s", "kernel");
@@ -99,6 +191,8 @@ int main(void) {
     T_RUN(test_crc32_slices);
     T_RUN(test_rng_deterministic);
     T_RUN(test_atomic_file);
+    T_RUN(test_tmp_sweep);
+    T_RUN(test_atomic_keeps_mode);
     T_RUN(test_err_wrap);
     return t_summary();
 }

@@ -155,6 +155,7 @@ static int test_csv_buffer_boundaries(void) {
     st_csv c;
     T_ASSERT(st_csv_open(&c, p, err, sizeof err) == NB_OK, "%s", err);
     T_ASSERT(st_csv_header(&c, hdr3, 3, err, sizeof err) == NB_OK, "%s", err);
+    c.max_record = 4u << 20; /* above the default limit on purpose: a record longer than the read buffer */
     T_ASSERT(st_csv_read(&c, err, sizeof err) == 1 && c.nf == 3 && c.flen[1] == body, "long field %zu", c.flen[1]);
     int got = 0, r;
     while ((r = st_csv_read(&c, err, sizeof err)) == 1) {
@@ -167,11 +168,103 @@ static int test_csv_buffer_boundaries(void) {
     return T_PASS;
 }
 
+/* Issue 15 item 5: a record is bounded (ST_CSV_MAX_RECORD); past the bound the reader stops
+ * with a message naming file, line and the field being read, having allocated no more than
+ * the bound, whether the line is one huge field or a huge number of empty ones. */
+static int test_csv_record_limit(void) {
+    char err[NB_ERRLEN];
+    size_t n = 5u * ST_CSV_MAX_RECORD;
+    char *data = malloc(n + 256);
+    T_ASSERT(data != NULL, "malloc");
+    size_t len = (size_t)sprintf(data, "a,b,c\n1,ok,3\n2,");
+    for (size_t i = 0; i < n; i++) data[len++] = 'x';
+    len += (size_t)sprintf(data + len, ",3\n");
+    const char *p = put("longname.csv", data, len);
+    st_csv c;
+    T_ASSERT(st_csv_open(&c, p, err, sizeof err) == NB_OK, "%s", err);
+    T_ASSERT(st_csv_header(&c, hdr3, 3, err, sizeof err) == NB_OK, "%s", err);
+    T_ASSERT(st_csv_read(&c, err, sizeof err) == 1, "a short row is fine");
+    T_ASSERT(st_csv_read(&c, err, sizeof err) == NB_EFORMAT, "a record past the limit is refused");
+    char want[128];
+    snprintf(want, sizeof want, "longname.csv:3: field b: too long: the record passes %d bytes", ST_CSV_MAX_RECORD);
+    T_ASSERT(strstr(err, want) != NULL, "message: %s", err);
+    T_ASSERT(c.rec_cap <= ST_CSV_MAX_RECORD, "record buffer %zu bytes", c.rec_cap);
+    st_csv_close(&c);
+
+    /* a line of commas: the field arrays are bounded as well (~25 bytes per comma before) */
+    len = (size_t)sprintf(data, "a,b,c\n");
+    for (size_t i = 0; i < n; i++) data[len++] = ',';
+    data[len++] = '\n';
+    p = put("commas.csv", data, len);
+    free(data);
+    T_ASSERT(st_csv_open(&c, p, err, sizeof err) == NB_OK, "%s", err);
+    T_ASSERT(st_csv_header(&c, hdr3, 3, err, sizeof err) == NB_OK, "%s", err);
+    T_ASSERT(st_csv_read(&c, err, sizeof err) == NB_EFORMAT, "a line of commas past the limit is refused");
+    T_ASSERT(strstr(err, "commas.csv:2: field ") && strstr(err, "too long"), "message: %s", err);
+    T_ASSERT(c.rec_cap <= ST_CSV_MAX_RECORD && (size_t)c.fcap <= ST_CSV_MAX_RECORD + 1, "buffers %zu / %d", c.rec_cap,
+             c.fcap);
+    st_csv_close(&c);
+    return T_PASS;
+}
+
+#define S(lit) lit, sizeof(lit) - 1 /* a literal and its length (it may hold a NUL) */
+
+/* Issue 15 item 6: names must be valid UTF-8 without control characters (NUL included). */
+static int test_csv_text(void) {
+    static const struct {
+        const char *field; /* the CSV text of field b, quoted where needed */
+        size_t len;
+        const char *want;  /* NULL: accepted; else part of the message */
+    } cases[] = {
+        {S("Brut Ros\xc3\xa9"), NULL},
+        {S("fruitwater\xc2\xae \xe2\x82\xac \xf0\x9f\x8d\x8c"), NULL},
+        {S("\"12\"\" Pizza, large\""), NULL},
+        {S("\xff\xfe"), "invalid UTF-8 at byte 0 (0xff)"},
+        {S("ab\xc3"), "invalid UTF-8 at byte 2 (0xc3)"},             /* truncated */
+        {S("ab\xc3("), "invalid UTF-8 at byte 2 (0xc3)"},            /* bad continuation */
+        {S("\x80x"), "invalid UTF-8 at byte 0 (0x80)"},              /* stray continuation */
+        {S("\xc0\xaf"), "invalid UTF-8 at byte 0 (0xc0)"},           /* overlong '/' */
+        {S("\xe0\x80\xaf"), "invalid UTF-8 at byte 0 (0xe0)"},       /* overlong */
+        {S("\xed\xa0\x80"), "invalid UTF-8 at byte 0 (0xed)"},       /* surrogate U+D800 */
+        {S("\xf4\x90\x80\x80"), "invalid UTF-8 at byte 0 (0xf4)"},   /* past U+10FFFF */
+        {S("nul\0here"), "a NUL byte at byte 3 (0x00)"},
+        {S("tab\there"), "a control character at byte 3 (0x09)"},
+        {S("\"two\nlines\""), "a control character at byte 3 (0x0a)"},
+        {S("esc\x1b[31m"), "a control character at byte 3 (0x1b)"},
+        {S("del\x7f"), "a control character at byte 3 (0x7f)"},
+        {S("0123456789abcdef0123456789abcdef"), NULL},
+        {S("0123456789abcdef0123456789abcdefg"), "too long: 33 bytes, the limit is 32"},
+    };
+    char err[NB_ERRLEN], data[128];
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        size_t len = (size_t)sprintf(data, "a,b,c\n1,");
+        memcpy(data + len, cases[i].field, cases[i].len);
+        len += cases[i].len;
+        len += (size_t)sprintf(data + len, ",3\n");
+        const char *p = put("text.csv", data, len);
+        st_csv c;
+        T_ASSERT(st_csv_open(&c, p, err, sizeof err) == NB_OK, "%s", err);
+        T_ASSERT(st_csv_header(&c, hdr3, 3, err, sizeof err) == NB_OK, "%s", err);
+        T_ASSERT(st_csv_read(&c, err, sizeof err) == 1 && c.nf == 3, "case %zu: read", i);
+        int rc = st_csv_text(&c, 1, 32, err, sizeof err);
+        if (!cases[i].want) {
+            T_ASSERT(rc == NB_OK, "case %zu accepted: %s", i, err);
+        } else {
+            T_ASSERT(rc == NB_EFORMAT, "case %zu refused", i);
+            T_ASSERT(strstr(err, "text.csv:2: field b: ") && strstr(err, cases[i].want), "case %zu: %s", i, err);
+        }
+        st_csv_close(&c);
+    }
+    return T_PASS;
+}
+
 int main(void) {
     T_RUN(test_csv_quotes_commas);
     T_RUN(test_csv_crlf_bom_lastline);
     T_RUN(test_csv_errors);
     T_RUN(test_csv_int);
     T_RUN(test_csv_buffer_boundaries);
+    T_RUN(test_csv_record_limit);
+    T_RUN(test_csv_text);
     return t_summary();
 }

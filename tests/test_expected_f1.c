@@ -1,4 +1,4 @@
-/* test_expected_f1.c -- the O(n^2) expected-F1 programme (train/expected_f1.h) against brute
+/* test_expected_f1.c -- the O(n^2) expected-F1 programme (infer/expected_f1.h) against brute
  * force: for n <= 12 the exact expected F1 of every subset, by enumerating all 2^n outcomes. */
 #include "expected_f1.h"
 #include "harness.h"

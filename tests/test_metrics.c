@@ -7,6 +7,25 @@
 #include <math.h>
 #include <string.h>
 
+/* ---- moved here from train/metrics.c: only this test uses it ---- */
+
+/* Zeroes every count but keeps the arrays and n_products. */
+static void tr_metrics_reset(tr_metrics *m) {
+    size_t p = (size_t)m->n_products;
+    int64_t *tp = m->prod_tp, *fp = m->prod_fp, *fn = m->prod_fn;
+    uint8_t *mark = m->mark;
+    memset(tp, 0, p * sizeof *tp);
+    memset(fp, 0, p * sizeof *fp);
+    memset(fn, 0, p * sizeof *fn);
+    memset(m, 0, sizeof *m);
+    m->n_products = (int)p;
+    m->prod_tp = tp;
+    m->prod_fp = fp;
+    m->prod_fn = fn;
+    m->mark = mark;
+}
+
+
 #define NEAR(a, b) (fabs((a) - (b)) < 1e-12)
 #define L(...) ((const int32_t[]){__VA_ARGS__}), (int)(sizeof((int32_t[]){__VA_ARGS__}) / 4)
 

@@ -8,6 +8,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* ---- moved here from model/nn_optim.c: only this test uses it ---- */
+
+/* nn_adam_update_scaled with gscale 1. */
+static void nn_adam_update(nn_real *p, const nn_real *g, nn_real *m, nn_real *v, size_t n, float lr,
+                    float b1, float b2, float eps, long t) {
+    nn_adam_update_scaled(p, g, m, v, n, 1, lr, b1, b2, eps, t);
+}
+
+
 /* ---- loss, optimiser ---------------------------------------------------------------- */
 
 static int test_bce_large_logits(void) {

@@ -21,14 +21,12 @@
 
 /* ---- parsing ------------------------------------------------------------------------ */
 
-static int parse(const char *s, srv_request *rq, const char **code)
-{
+static int parse(const char *s, srv_request *rq, const char **code) {
     char err[NB_ERRLEN];
     return srv_parse_request(s, strlen(s), SRV_BASKET_THRESHOLD, rq, code, err, sizeof err);
 }
 
-static int test_parse_valid(void)
-{
+static int test_parse_valid(void) {
     srv_request rq;
     const char *code;
     T_ASSERT(parse("{\"user_id\": 42}", &rq, &code) == NB_OK, "plain request");
@@ -43,8 +41,7 @@ static int test_parse_valid(void)
     return T_PASS;
 }
 
-static int test_parse_invalid(void)
-{
+static int test_parse_invalid(void) {
     static const struct { const char *body, *code; } cases[] = {
         {"", "bad_json"},
         {"{", "bad_json"},
@@ -79,8 +76,7 @@ static int test_parse_invalid(void)
     return T_PASS;
 }
 
-static int test_content_type(void)
-{
+static int test_content_type(void) {
     static const char *yes[] = {"application/json", "Application/JSON",
                                 "application/json; charset=utf-8",
                                 "application/json;charset=UTF-8",
@@ -95,8 +91,7 @@ static int test_content_type(void)
     return T_PASS;
 }
 
-static int test_json_escape(void)
-{
+static int test_json_escape(void) {
     srv_buf b = {0};
     srv_buf_str(&b, "a\"b\\c\n\x01");
     srv_buf_printf(&b, " %d", 7);
@@ -111,8 +106,7 @@ static int test_json_escape(void)
 /* The run-copying escaper against a per-character one over strings of every byte value
  * (runs, escapes at the start, end and next to each other), and srv_buf_int against
  * printf at the integer edges. */
-static int test_json_writer_reference(void)
-{
+static int test_json_writer_reference(void) {
     static const char hex[] = "0123456789abcdef";
     unsigned char in[64];
     char want[64 * 6 + 3];
@@ -166,8 +160,7 @@ static int test_json_writer_reference(void)
 
 static int rec_calls;
 
-static int echo_recommend(void *ctx, const srv_request *rq, char **body, size_t *len)
-{
+static int echo_recommend(void *ctx, const srv_request *rq, char **body, size_t *len) {
     (void)ctx;
     __atomic_add_fetch(&rec_calls, 1, __ATOMIC_SEQ_CST);
     if (rq->user_id == 404) {
@@ -185,8 +178,7 @@ static int echo_recommend(void *ctx, const srv_request *rq, char **body, size_t 
     return 200;
 }
 
-static int echo_health(void *ctx, char **body, size_t *len)
-{
+static int echo_health(void *ctx, char **body, size_t *len) {
     (void)ctx;
     srv_buf b = {0};
     srv_buf_cstr(&b, "{\"status\": \"ok\"}");
@@ -197,8 +189,7 @@ static int echo_health(void *ctx, char **body, size_t *len)
 static srv_http *srv;
 static int port;
 
-static int connect_local(void)
-{
+static int connect_local(void) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {0};
     a.sin_family = AF_INET;
@@ -211,8 +202,7 @@ static int connect_local(void)
     return fd;
 }
 
-static int send_all(int fd, const char *p, size_t n)
-{
+static int send_all(int fd, const char *p, size_t n) {
     while (n > 0) {
         ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
         if (w <= 0) return -1;
@@ -224,8 +214,7 @@ static int send_all(int fd, const char *p, size_t n)
 
 /* Reads one response (headers + Content-Length body) from fd within timeout_ms into
  * buf[cap]. Returns its status, or -1 on timeout/EOF before a full response. */
-static int read_response(int fd, char *buf, size_t cap, int timeout_ms)
-{
+static int read_response(int fd, char *buf, size_t cap, int timeout_ms) {
     size_t len = 0;
     buf[0] = '\0';
     for (;;) {
@@ -248,8 +237,7 @@ static int read_response(int fd, char *buf, size_t cap, int timeout_ms)
 }
 
 /* One request on a fresh connection; returns the status and leaves the response in buf. */
-static int request(const char *raw, char *buf, size_t cap)
-{
+static int request(const char *raw, char *buf, size_t cap) {
     int fd = connect_local();
     if (fd < 0) return -1;
     int st = send_all(fd, raw, strlen(raw)) == 0 ? read_response(fd, buf, cap, 5000) : -1;
@@ -260,16 +248,14 @@ static int request(const char *raw, char *buf, size_t cap)
 static char resp[1 << 16];
 
 
-static int post(const char *body, const char *ctype)
-{
+static int post(const char *body, const char *ctype) {
     char raw[4096];
     snprintf(raw, sizeof raw, "POST /recommend HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
              "Content-Type: %s\r\nContent-Length: %zu\r\n\r\n%s", ctype, strlen(body), body);
     return request(raw, resp, sizeof resp);
 }
 
-static int test_start(void)
-{
+static int test_start(void) {
     char err[NB_ERRLEN];
     srv_http_opts o;
     srv_http_opts_default(&o);
@@ -287,8 +273,7 @@ static int test_start(void)
     return T_PASS;
 }
 
-static int test_routes(void)
-{
+static int test_routes(void) {
     if (!srv) T_SKIP("daemon did not start");
     int s = request("GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", resp,
                     sizeof resp);
@@ -304,8 +289,7 @@ static int test_routes(void)
     return T_PASS;
 }
 
-static int test_errors(void)
-{
+static int test_errors(void) {
     if (!srv) T_SKIP("daemon did not start");
     int before = rec_calls;
     int s = post("{\"user_id\": 42.5}", "application/json");
@@ -332,8 +316,7 @@ static int test_errors(void)
     return T_PASS;
 }
 
-static int test_limits(void)
-{
+static int test_limits(void) {
     if (!srv) T_SKIP("daemon did not start");
     /* Content-Length over the cap: answered before a single body byte is sent. */
     int s = request("POST /recommend HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
@@ -391,8 +374,7 @@ static int test_limits(void)
     return T_PASS;
 }
 
-static int test_keepalive(void)
-{
+static int test_keepalive(void) {
     if (!srv) T_SKIP("daemon did not start");
     int fd = connect_local();
     T_ASSERT(fd >= 0, "connect");
@@ -414,8 +396,7 @@ static int test_keepalive(void)
     return T_PASS;
 }
 
-static int test_stop(void)
-{
+static int test_stop(void) {
     if (!srv) T_SKIP("daemon did not start");
     double t0 = nb_now();
     srv_http_stop(srv, 5.0);
@@ -425,8 +406,7 @@ static int test_stop(void)
     return T_PASS;
 }
 
-int main(void)
-{
+int main(void) {
     T_RUN(test_parse_valid);
     T_RUN(test_parse_invalid);
     T_RUN(test_content_type);

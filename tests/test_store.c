@@ -8,6 +8,41 @@
 #include <string.h>
 #include <sys/stat.h>
 
+/* ---- moved here from storage/store.c: only this test uses it ---- */
+
+/* Creates the store at path (which must not exist), applies the schema and switches it to
+ * WAL. Returns NB_OK and *db (caller closes), NB_EIO (path exists) or NB_EDB. On error *db is
+ * NULL and a file SQLite created is removed. */
+static int st_create(sqlite3 **db, const char *path, char *err, size_t errlen) {
+    *db = NULL;
+    struct stat sb;
+    if (stat(path, &sb) == 0) return nb_err(err, errlen, NB_EIO, "%s: already exists", path);
+    sqlite3 *d = NULL;
+    int rc = NB_OK;
+    char *msg = NULL;
+    if (sqlite3_open_v2(path, &d, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) !=
+        SQLITE_OK) {
+        rc = nb_err(err, errlen, NB_EDB, "%s: cannot create store: %s", path, d ? sqlite3_errmsg(d) : "out of memory");
+        goto fail;
+    }
+    if (sqlite3_exec(d, "BEGIN", NULL, NULL, &msg) != SQLITE_OK ||
+        sqlite3_exec(d, st_schema_sql(), NULL, NULL, &msg) != SQLITE_OK ||
+        sqlite3_exec(d, "COMMIT", NULL, NULL, &msg) != SQLITE_OK ||
+        sqlite3_exec(d, "PRAGMA journal_mode=WAL", NULL, NULL, &msg) != SQLITE_OK) {
+        rc = nb_err(err, errlen, NB_EDB, "%s: applying schema.sql: %s", path, msg ? msg : sqlite3_errmsg(d));
+        goto fail;
+    }
+    sqlite3_busy_timeout(d, 5000);
+    *db = d;
+    return NB_OK;
+fail:
+    sqlite3_free(msg);
+    sqlite3_close(d);
+    st_remove_files(path);
+    return rc;
+}
+
+
 /* The two hot queries, as the server and the candidate builder run them. */
 static const char *const q_last_n =
     "SELECT o.order_id, o.order_number, i.add_to_cart_order, i.product_id "

@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define P_SMALL 20
@@ -216,6 +217,22 @@ static int test_save_is_atomic_and_clean(void) {
     return T_PASS;
 }
 
+/* Issue 15 item 13: a weight file chmod'ed 600 stays 600 when a retrain replaces it. */
+static int test_save_keeps_mode(void) {
+    char err[NB_ERRLEN];
+    nn_model m;
+    const char *path = tmp_path("mode.nbw");
+    T_ASSERT(save_small(path, 0, &m, err) == NB_OK, "%s", err);
+    nn_model_free(&m);
+    T_ASSERT(chmod(path, 0600) == 0, "chmod");
+    T_ASSERT(save_small(path, 1, &m, err) == NB_OK, "overwriting: %s", err);
+    nn_model_free(&m);
+    struct stat st;
+    T_ASSERT(stat(path, &st) == 0 && (st.st_mode & 07777) == 0600, "mode %o after the replacement, want 600",
+             (unsigned)(st.st_mode & 07777));
+    return T_PASS;
+}
+
 static int test_rejects_missing_file(void) {
     if (expect_fail(tmp_path("does-not-exist.nbw"), NULL, 0, NB_EIO, "cannot open") != T_PASS)
         return T_FAIL;
@@ -399,6 +416,7 @@ int main(void) {
     T_RUN(test_round_trip_with_repeat_term);
     T_RUN(test_loaded_model_scores_identically);
     T_RUN(test_save_is_atomic_and_clean);
+    T_RUN(test_save_keeps_mode);
     T_RUN(test_rejects_missing_file);
     T_RUN(test_rejects_bad_magic);
     T_RUN(test_rejects_wrong_version);

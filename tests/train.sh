@@ -2,9 +2,12 @@
 # train.sh -- nb-train end to end on a small nb-synth data set: flags refused before any
 # work, loss falls and the model beats G-TopFreq, the store holds the model and its
 # candidates, --score-user, --resume (after --stop-after and after SIGTERM) gives the same
-# weight file bytes as an uninterrupted run, a NaN stops the run with exit 4.
+# weight file bytes as an uninterrupted run, a NaN stops the run with exit 4. The two test
+# hooks (--stop-after, NB_TEST_NAN_BATCH) exist only in the test build, nb-train-test;
+# bin/nb-train refuses the one and ignores the other.
 source "$(dirname "$0")/lib.sh"
 TRAIN=$NB_BIN/nb-train
+TRAIN_TEST=$NB_TESTBIN/nb-train-test
 S=$T_TMP/synth DB=$T_TMP/nb.db M=$T_TMP/m.nbw R=$T_TMP/report.json
 SMALL=(--emb 8 --cnn-out 16 --kernel 3 --gru-hidden 32 --gru-layers 1 --head 32 --batch 16
        --threads 1 --candidates 500 --lr 0.005 --quiet)
@@ -35,6 +38,7 @@ else
     t_fail train_runs "$(tail -3 "$T_TMP/log.txt")"; t_exit
 fi
 t_contains table_printed "$(cat "$T_TMP/table.txt")" "TIFU-KNN"
+t_contains table_tifu_tuned "$(cat "$T_TMP/table.txt")" "TIFU-KNN tuned on"
 py=$(/usr/bin/python3 - "$R" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
@@ -43,8 +47,11 @@ print("loss_falls", ep[-1]["train_loss"] < 0.8 * ep[0]["train_loss"], ep[0]["tra
 m, g = r["model"]["R@10"], r["baselines"]["G-TopFreq"]["R@10"]
 print("beats_gtopfreq", m > g, m, g)
 keys = ["F1_micro", "F1_macro", "F1_example", "P@10", "R@10", "NDCG@10", "HR@10", "P@20", "R@20", "NDCG@20", "HR@20"]
-ok = all(k in o and k in o["candidates"] for o in [r["model"]] + [r["baselines"][b] for b in ("G-TopFreq", "P-TopFreq", "TIFU-KNN")] for k in keys)
+ok = all(k in o and k in o["candidates"] for o in [r["model"]] + [r["baselines"][b] for b in ("G-TopFreq", "P-TopFreq", "TIFU-KNN", "TIFU-KNN tuned")] for k in keys)
 print("report_keys", ok)
+t = r["tifu_tuning"]
+print("tifu_tuning", t["m"] in (3, 7, 11) and t["k"] in (100, 300, 900) and t["val_users"] == r["data"]["val_users"]
+      and t["val_R@10"] >= t["default_val_R@10"] >= 0 and 0 < t["configs"] <= t["grid"], t)
 c = r["calibration"]
 print("calibration", c["ece_after"] <= c["ece_before"] + 1e-9, c["ece_before"], c["ece_after"])
 PY
@@ -69,10 +76,17 @@ t_eq score_user_json "$ok" True
 # ---- resume -------------------------------------------------------------------------------
 RUN=(--db "$DB" "${SMALL[@]}" --epochs 3 --patience 9 --seed 5)
 "$TRAIN" "${RUN[@]}" --model "$T_TMP/a.nbw" >/dev/null 2>&1 || t_fail resume_reference "run A failed"
-"$TRAIN" "${RUN[@]}" --model "$T_TMP/b.nbw" --stop-after 1 >/dev/null 2>&1
+"$TRAIN_TEST" "${RUN[@]}" --model "$T_TMP/b.nbw" --stop-after 1 >/dev/null 2>&1
 t_eq stop_after_exit_3 $? 3
+# issue 15 item 8: a checkpoint's temporary file left by a killed run (dead pid) is removed by
+# the next run's checkpoint; one of a live process is not
+dead=$(bash -c 'echo $BASHPID')
+touch "$T_TMP/b.nbw.ckpt.tmp.$dead" "$T_TMP/b.nbw.ckpt.tmp.$$"
 "$TRAIN" "${RUN[@]}" --model "$T_TMP/b.nbw" --resume >/dev/null 2>&1
 t_eq resume_exit_0 $? 0
+t_check stale_ckpt_tmp_removed test ! -e "$T_TMP/b.nbw.ckpt.tmp.$dead"
+t_check live_ckpt_tmp_kept test -e "$T_TMP/b.nbw.ckpt.tmp.$$"
+rm -f "$T_TMP/b.nbw.ckpt.tmp.$$"
 t_check resume_identical_weights cmp "$T_TMP/a.nbw" "$T_TMP/b.nbw"
 # a real signal: SIGTERM once the first checkpoint exists
 "$TRAIN" "${RUN[@]}" --model "$T_TMP/c.nbw" >/dev/null 2>"$T_TMP/c.log" &
@@ -95,7 +109,13 @@ if [[ $rc -ne 0 && "$out" == *"other training flags"* ]]; then t_ok resume_refus
 else t_fail resume_refuses_other_flags "rc=$rc $out"; fi
 
 # ---- NaN ----------------------------------------------------------------------------------
-out=$(NB_TEST_NAN_BATCH=2 "$TRAIN" "${RUN[@]}" --model "$T_TMP/n.nbw" 2>&1); rc=$?
+out=$(NB_TEST_NAN_BATCH=2 "$TRAIN_TEST" "${RUN[@]}" --model "$T_TMP/n.nbw" 2>&1); rc=$?
 if [[ $rc -eq 4 && "$out" == *NaN* && ! -e $T_TMP/n.nbw ]]; then t_ok nan_stops_run
 else t_fail nan_stops_run "rc=$rc ${out:0:200}"; fi
+
+# ---- the production binary has no test hooks -----------------------------------------------
+check_bad no_stop_after_flag --stop-after --db "$T_TMP/none.db" --model "$M" --stop-after 1
+out=$(NB_TEST_NAN_BATCH=1 "$TRAIN" "${RUN[@]}" --epochs 1 --model "$T_TMP/p.nbw" 2>&1); rc=$?
+if [[ $rc -eq 0 && -e $T_TMP/p.nbw ]]; then t_ok no_nan_hook
+else t_fail no_nan_hook "rc=$rc ${out:0:200}"; fi
 t_exit

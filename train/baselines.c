@@ -33,30 +33,24 @@ struct tr_bl_ws {
     int cap_k;
 };
 
-/* Returns NB_OK and *ws (caller frees with tr_bl_ws_free), NB_EINVAL or NB_ENOMEM. */
+/* Returns NB_OK and *ws (caller frees with tr_bl_ws_free) or NB_EINVAL. */
 int tr_bl_ws_new(tr_bl_ws **ws, int n_products, char *err, size_t errlen) {
     *ws = NULL;
     if (n_products <= 0)
         return nb_err(err, errlen, NB_EINVAL, "baselines: n_products = %d must be > 0", n_products);
     size_t P = (size_t)n_products;
-    tr_bl_ws *w = calloc(1, sizeof *w);
-    if (!w) goto nomem;
+    tr_bl_ws *w = nb_xcalloc(1, sizeof *w);
     w->P = n_products;
-    w->acc = calloc(P, sizeof *w->acc);
-    w->last = malloc(P * sizeof *w->last);
-    w->cnt = calloc(P, sizeof *w->cnt);
-    w->touched = malloc(P * sizeof *w->touched);
-    w->items = malloc(P * sizeof *w->items);
-    w->qi = malloc(P * sizeof *w->qi);
-    w->qv = malloc(P * sizeof *w->qv);
-    if (!w->acc || !w->last || !w->cnt || !w->touched || !w->items || !w->qi || !w->qv)
-        goto nomem;
+    w->acc = nb_xcalloc(P, sizeof *w->acc);
+    w->last = nb_xmalloc(P * sizeof *w->last);
+    w->cnt = nb_xcalloc(P, sizeof *w->cnt);
+    w->touched = nb_xmalloc(P * sizeof *w->touched);
+    w->items = nb_xmalloc(P * sizeof *w->items);
+    w->qi = nb_xmalloc(P * sizeof *w->qi);
+    w->qv = nb_xmalloc(P * sizeof *w->qv);
     for (size_t j = 0; j < P; j++) w->last[j] = -1;
     *ws = w;
     return NB_OK;
-nomem:
-    tr_bl_ws_free(w);
-    return nb_err(err, errlen, NB_ENOMEM, "baselines: out of memory for %d products", n_products);
 }
 
 /* Frees ws and its buffers; NULL is a no-op. */
@@ -152,20 +146,15 @@ static int pop_cmp(const void *pa, const void *pb, void *ctx) {
     return (a > b) - (a < b);
 }
 
-/* Counts ST_PRIOR orders per product. Returns NB_OK, NB_EINVAL or NB_ENOMEM. */
+/* Counts ST_PRIOR orders per product. Returns NB_OK or NB_EINVAL. */
 int tr_popularity_build(tr_popularity *pop, const st_history *h, char *err, size_t errlen) {
     memset(pop, 0, sizeof *pop);
     if (h->n_products <= 0) return nb_err(err, errlen, NB_EINVAL, "popularity: no products");
     const size_t P = (size_t)h->n_products;
-    int rc = NB_OK;
-    int32_t *cnt = calloc(P, sizeof *cnt);
-    int64_t *seen = malloc(P * sizeof *seen);
-    pop->share = malloc(P * sizeof *pop->share);
-    pop->rank = malloc(P * sizeof *pop->rank);
-    if (!cnt || !seen || !pop->share || !pop->rank) {
-        rc = nb_err(err, errlen, NB_ENOMEM, "popularity: out of memory for %zu products", P);
-        goto done;
-    }
+    int32_t *cnt = nb_xcalloc(P, sizeof *cnt);
+    int64_t *seen = nb_xmalloc(P * sizeof *seen);
+    pop->share = nb_xmalloc(P * sizeof *pop->share);
+    pop->rank = nb_xmalloc(P * sizeof *pop->rank);
     for (size_t j = 0; j < P; j++) seen[j] = -1;
     pop->n_products = (int)P;
     for (int64_t o = 0; o < h->n_orders; o++) {
@@ -182,11 +171,9 @@ int tr_popularity_build(tr_popularity *pop, const st_history *h, char *err, size
         pop->rank[j] = (int32_t)j;
     }
     qsort_r(pop->rank, P, sizeof *pop->rank, pop_cmp, cnt);
-done:
     free(cnt);
     free(seen);
-    if (rc != NB_OK) tr_popularity_free(pop);
-    return rc;
+    return NB_OK;
 }
 
 /* Frees pop's arrays; pop is left zeroed. */
@@ -375,7 +362,7 @@ void tr_tifu_free(tr_tifu *t) {
     free(t);
 }
 
-/* Builds the reference set; see the header. Returns NB_OK, NB_EINVAL or NB_ENOMEM. */
+/* Builds the reference set; see the header. Returns NB_OK or NB_EINVAL. */
 int tr_tifu_build(tr_tifu **tp, const st_history *h, const int32_t *ref_users,
                   const int64_t *ref_hist_end, int n_ref, const tr_tifu_params *p, char *err,
                   size_t errlen) {
@@ -395,20 +382,17 @@ int tr_tifu_build(tr_tifu **tp, const st_history *h, const int32_t *ref_users,
     if (rc == NB_OK) rc = tr_bl_ws_new(&w, h->n_products, err, errlen);
     if (rc != NB_OK) goto done;
     const size_t P = (size_t)h->n_products;
-    t = calloc(1, sizeof *t);
-    if (!t) goto nomem;
+    t = nb_xcalloc(1, sizeof *t);
     t->prm = *p;
     t->P = (int)P;
     t->n_ref = n_ref;
-    t->ref_user = malloc(((size_t)n_ref + 1) * sizeof *t->ref_user);
-    t->off = malloc(((size_t)n_ref + 1) * sizeof *t->off);
-    t->norm2 = malloc(((size_t)n_ref + 1) * sizeof *t->norm2);
-    t->post_off = calloc(P + 1, sizeof *t->post_off);
-    if (!t->ref_user || !t->off || !t->norm2 || !t->post_off) goto nomem;
+    t->ref_user = nb_xmalloc(((size_t)n_ref + 1) * sizeof *t->ref_user);
+    t->off = nb_xmalloc(((size_t)n_ref + 1) * sizeof *t->off);
+    t->norm2 = nb_xmalloc(((size_t)n_ref + 1) * sizeof *t->norm2);
+    t->post_off = nb_xcalloc(P + 1, sizeof *t->post_off);
     size_t cap = 1024, nnz = 0;
-    t->idx = malloc(cap * sizeof *t->idx);
-    t->val = malloc(cap * sizeof *t->val);
-    if (!t->idx || !t->val) goto nomem;
+    t->idx = nb_xmalloc(cap * sizeof *t->idx);
+    t->val = nb_xmalloc(cap * sizeof *t->val);
     t->off[0] = 0;
     for (int i = 0; i < n_ref; i++) {
         int u = ref_users[i];
@@ -417,11 +401,8 @@ int tr_tifu_build(tr_tifu **tp, const st_history *h, const int32_t *ref_users,
         size_t need = nnz + (size_t)w->n_touched;
         if (need > cap) {
             while (cap < need) cap *= 2;
-            int32_t *ni = realloc(t->idx, cap * sizeof *ni);
-            if (ni) t->idx = ni;
-            float *nv = realloc(t->val, cap * sizeof *nv);
-            if (nv) t->val = nv;
-            if (!ni || !nv) goto nomem;
+            t->idx = nb_xrealloc(t->idx, cap * sizeof *t->idx);
+            t->val = nb_xrealloc(t->val, cap * sizeof *t->val);
         }
         int k = tifu_extract(w, t->idx + nnz, t->val + nnz);
         double n2 = 0;
@@ -436,9 +417,8 @@ int tr_tifu_build(tr_tifu **tp, const st_history *h, const int32_t *ref_users,
     }
     /* inverted index by counting sort; postings are in reference order */
     for (size_t j = 0; j < P; j++) t->post_off[j + 1] += t->post_off[j];
-    t->post_ref = malloc((nnz + 1) * sizeof *t->post_ref);
-    t->post_val = malloc((nnz + 1) * sizeof *t->post_val);
-    if (!t->post_ref || !t->post_val) goto nomem;
+    t->post_ref = nb_xmalloc((nnz + 1) * sizeof *t->post_ref);
+    t->post_val = nb_xmalloc((nnz + 1) * sizeof *t->post_val);
     for (int i = 0; i < n_ref; i++)
         for (int64_t e = t->off[i]; e < t->off[i + 1]; e++) {
             int32_t j = t->idx[e];
@@ -450,9 +430,6 @@ int tr_tifu_build(tr_tifu **tp, const st_history *h, const int32_t *ref_users,
     t->post_off[0] = 0;
     *tp = t;
     t = NULL;
-    goto done;
-nomem:
-    rc = nb_err(err, errlen, NB_ENOMEM, "TIFU-KNN: out of memory building %d reference users", n_ref);
 done:
     tr_tifu_free(t);
     tr_bl_ws_free(w);
@@ -479,7 +456,7 @@ static void heap_down(double *d, int32_t *r, int n, int i) {
     }
 }
 
-/* TIFU-KNN scores for user u; see the header. Returns NB_OK or NB_EINVAL / NB_ENOMEM. */
+/* TIFU-KNN scores for user u; see the header. Returns NB_OK or NB_EINVAL. */
 int tr_tifu_score(const tr_tifu *t, const tr_popularity *pop, const st_history *h, int u,
                   int64_t hist_end, tr_bl_ws *ws, int n, int32_t *out, float *score,
                   int *n_out, char *err, size_t errlen) {
@@ -493,17 +470,12 @@ int tr_tifu_score(const tr_tifu *t, const tr_popularity *pop, const st_history *
                       t->P, ws->P, pop->n_products, h->n_products);
     const tr_tifu_params *p = &t->prm;
     if (ws->cap_ref < t->n_ref) {
-        double *d = realloc(ws->dots, (size_t)t->n_ref * sizeof *d);
-        if (!d) return nb_err(err, errlen, NB_ENOMEM, "TIFU-KNN: out of memory for %d dots", t->n_ref);
-        ws->dots = d;
+        ws->dots = nb_xrealloc(ws->dots, (size_t)t->n_ref * sizeof *ws->dots);
         ws->cap_ref = t->n_ref;
     }
     if (ws->cap_k < p->k) {
-        int32_t *hr = realloc(ws->heap, (size_t)p->k * sizeof *hr);
-        if (hr) ws->heap = hr;
-        double *hd = realloc(ws->heapd, (size_t)p->k * sizeof *hd);
-        if (hd) ws->heapd = hd;
-        if (!hr || !hd) return nb_err(err, errlen, NB_ENOMEM, "TIFU-KNN: out of memory for k = %d", p->k);
+        ws->heap = nb_xrealloc(ws->heap, (size_t)p->k * sizeof *ws->heap);
+        ws->heapd = nb_xrealloc(ws->heapd, (size_t)p->k * sizeof *ws->heapd);
         ws->cap_k = p->k;
     }
     /* the query vector, kept in qi/qv (acc is needed again for the blended scores) */

@@ -41,14 +41,14 @@ typedef struct {
     int32_t *rank;     /* [n_products] product indices by share descending, then index */
 } tr_popularity;
 
-/* Counts popularity over the ST_PRIOR orders of h. Returns NB_OK or NB_ENOMEM / NB_EINVAL
+/* Counts popularity over the ST_PRIOR orders of h. Returns NB_OK or NB_EINVAL
  * (h has no products). pop owns its arrays afterwards; free with tr_popularity_free. */
 int tr_popularity_build(tr_popularity *pop, const st_history *h, char *err, size_t errlen);
 void tr_popularity_free(tr_popularity *pop);
 
 /* ---- per-thread scratch space --------------------------------------------------------- */
 typedef struct tr_bl_ws tr_bl_ws;
-/* Returns NB_OK and *ws for n_products (caller frees with tr_bl_ws_free), or NB_ENOMEM. */
+/* Returns NB_OK and *ws for n_products (caller frees with tr_bl_ws_free), or NB_EINVAL. */
 int tr_bl_ws_new(tr_bl_ws **ws, int n_products, char *err, size_t errlen);
 void tr_bl_ws_free(tr_bl_ws *ws);
 
@@ -97,7 +97,7 @@ typedef struct tr_tifu tr_tifu;
 /* Builds the reference set: users ref_users[0..n_ref) of h with histories
  * [user start, ref_hist_end[i]) (ref_hist_end NULL: each user's whole range), their vectors
  * and an inverted index product -> reference users. Reads h only during the call.
- * Returns NB_OK and *t (caller frees with tr_tifu_free), NB_EINVAL or NB_ENOMEM. */
+ * Returns NB_OK and *t (caller frees with tr_tifu_free) or NB_EINVAL. */
 int tr_tifu_build(tr_tifu **t, const st_history *h, const int32_t *ref_users,
                   const int64_t *ref_hist_end, int n_ref, const tr_tifu_params *p, char *err,
                   size_t errlen);

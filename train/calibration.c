@@ -1,5 +1,6 @@
 /* calibration.c -- see calibration.h. */
 #include "calibration.h"
+#include "calibrate.h"
 
 #include "nb_err.h"
 
@@ -20,22 +21,6 @@ void tr_reliability_add(tr_reliability *r, double p, int label) {
     r->sum_pos[b] += label != 0;
 }
 
-/* Adds n (logit, label) pairs as probabilities sigmoid(a * logit + b). */
-void tr_reliability_add_logits(tr_reliability *r, const float *logit, const uint8_t *label,
-                               int64_t n, double a, double b) {
-    for (int64_t i = 0; i < n; i++) tr_reliability_add(r, tr_sigmoid(a * logit[i] + b), label[i]);
-}
-
-/* Returns bin b's count, mean prediction and observed frequency (zeros when empty). */
-tr_rel_bin tr_reliability_bin(const tr_reliability *r, int b) {
-    tr_rel_bin o = {0, 0, 0};
-    if (b < 0 || b >= TR_CAL_BINS || r->count[b] == 0) return o;
-    o.count = r->count[b];
-    o.mean_pred = r->sum_pred[b] / (double)r->count[b];
-    o.freq = r->sum_pos[b] / (double)r->count[b];
-    return o;
-}
-
 /* Returns the count-weighted mean |mean_pred - freq| over bins; 0 with no pairs. */
 double tr_reliability_ece(const tr_reliability *r) {
     int64_t n = 0;
@@ -47,32 +32,8 @@ double tr_reliability_ece(const tr_reliability *r) {
     return n ? s / (double)n : 0.0;
 }
 
-/* Returns 1 / (1 + exp(-z)) without overflow for large |z|. */
-double tr_sigmoid(double z) {
-    if (z >= 0) return 1.0 / (1.0 + exp(-z));
-    double e = exp(z);
-    return e / (1.0 + e);
-}
-
-/* Returns log(p / (1 - p)) with p clamped to [1e-7, 1 - 1e-7]. */
-double tr_logit(double p) {
-    if (!(p >= 1e-7)) p = 1e-7;
-    if (p > 1 - 1e-7) p = 1 - 1e-7;
-    return log(p / (1 - p));
-}
-
 /* log(1 + exp(z)) without overflow. */
 static double softplus(double z) { return z > 0 ? z + log1p(exp(-z)) : log1p(exp(z)); }
-
-/* Returns the mean log loss of sigmoid(a x + b) against 0/1 labels; 0 when n == 0. */
-double tr_log_loss(const float *logit, const uint8_t *label, int64_t n, double a, double b) {
-    double s = 0;
-    for (int64_t i = 0; i < n; i++) {
-        double z = a * logit[i] + b;
-        s += softplus(z) - (label[i] ? z : 0.0);
-    }
-    return n ? s / (double)n : 0.0;
-}
 
 /* Sum over pairs of the cross-entropy with targets t1 (label 1) / t0 (label 0). */
 static double smoothed_loss(const float *x, const uint8_t *y, int64_t n, double a, double b,

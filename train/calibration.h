@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "calibrate.h"
+
 #define TR_CAL_BINS 10
 
 typedef struct {
@@ -23,29 +25,11 @@ typedef struct {
     double sum_pos[TR_CAL_BINS];
 } tr_reliability;
 
-typedef struct {
-    int64_t count;
-    double mean_pred; /* 0 when count == 0 */
-    double freq;      /* observed share of label 1; 0 when count == 0 */
-} tr_rel_bin;
-
 void tr_reliability_init(tr_reliability *r);
 /* Adds one (probability, label) pair; label != 0 means positive. p is clamped to [0, 1]. */
 void tr_reliability_add(tr_reliability *r, double p, int label);
-/* Adds n pairs given as logits (p = sigmoid(a * logit + b); a = 1, b = 0 for raw logits). */
-void tr_reliability_add_logits(tr_reliability *r, const float *logit, const uint8_t *label,
-                               int64_t n, double a, double b);
-/* Bin b's summary. */
-tr_rel_bin tr_reliability_bin(const tr_reliability *r, int b);
 /* ECE over all pairs added; 0 when none. */
 double tr_reliability_ece(const tr_reliability *r);
-
-/* Numerically stable logistic function and its inverse (p clamped to [1e-7, 1 - 1e-7]). */
-double tr_sigmoid(double z);
-double tr_logit(double p);
-
-/* Mean log loss of sigmoid(a * logit + b) against the labels (natural log). */
-double tr_log_loss(const float *logit, const uint8_t *label, int64_t n, double a, double b);
 
 /* Fits a, b on n (logit, label) pairs. Returns NB_OK, or NB_EINVAL (n == 0, a non-finite
  * logit: the message names its index), leaving *a = 1, *b = 0 on failure. Converges in a

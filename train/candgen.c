@@ -395,54 +395,15 @@ done:
 
 /* ---- writing ------------------------------------------------------------------------- */
 
+/* See candgen.h: checks that c was built from h, then storage writes the rows. */
 int tr_cands_write(sqlite3 *db, int64_t model_id, const tr_cands *c, const st_history *h,
                    char *err, size_t errlen) {
-    if (sqlite3_get_autocommit(db))
-        return nb_err(err, errlen, NB_EINVAL,
-                      "tr_cands_write needs an open transaction (BEGIN) shared with the "
-                      "models row of model %lld",
-                      (long long)model_id);
     if (c->n_users != h->n_users || c->n_products != h->n_products)
         return nb_err(err, errlen, NB_EMISMATCH,
                       "candidates built for %d users x %d products, history has %d x %d",
                       c->n_users, c->n_products, h->n_users, h->n_products);
-    int rc = NB_OK;
-    sqlite3_stmt *del = NULL, *ins = NULL;
-    uint8_t *buf = nb_xmalloc((size_t)c->max_count * 5 + 1);
-    if (sqlite3_prepare_v2(db, "DELETE FROM candidates WHERE model_id = ?1", -1, &del,
-                           NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(db,
-                           "INSERT INTO candidates (model_id, user_id, n_candidates, encoded) "
-                           "VALUES (?1, ?2, ?3, ?4)",
-                           -1, &ins, NULL) != SQLITE_OK) {
-        rc = nb_err(err, errlen, NB_EDB, "preparing candidate write: %s", sqlite3_errmsg(db));
-        goto done;
-    }
-    sqlite3_bind_int64(del, 1, model_id);
-    if (sqlite3_step(del) != SQLITE_DONE) {
-        rc = nb_err(err, errlen, NB_EDB, "deleting candidates of model %lld: %s",
-                    (long long)model_id, sqlite3_errmsg(db));
-        goto done;
-    }
-    for (int u = 0; u < c->n_users && rc == NB_OK; u++) {
-        int n;
-        const int32_t *set = tr_cands_user(c, u, &n);
-        size_t len = st_cand_encode_buf(set, n, buf);
-        sqlite3_reset(ins);
-        sqlite3_bind_int64(ins, 1, model_id);
-        sqlite3_bind_int(ins, 2, h->user_ids[u]);
-        sqlite3_bind_int(ins, 3, n);
-        sqlite3_bind_blob(ins, 4, buf, (int)len, SQLITE_STATIC);
-        if (sqlite3_step(ins) != SQLITE_DONE)
-            rc = nb_err(err, errlen, NB_EDB, "writing candidates of model %lld, user %d: %s",
-                        (long long)model_id, (int)h->user_ids[u], sqlite3_errmsg(db));
-        sqlite3_clear_bindings(ins);
-    }
-done:
-    free(buf);
-    sqlite3_finalize(del);
-    sqlite3_finalize(ins);
-    return rc;
+    return st_cands_write(db, model_id, c->n_users, h->user_ids, c->off, c->idx, c->max_count,
+                          err, errlen);
 }
 
 /* ---- recall ------------------------------------------------------------------------------ */
@@ -466,10 +427,6 @@ static int cg_hits(const int32_t *cand, int n_cand, const int32_t *items, int n_
     }
     if (n_distinct) *n_distinct = nd;
     return hits;
-}
-
-int tr_cand_hits(const int32_t *cand, int n_cand, const int32_t *items, int n_items) {
-    return cg_hits(cand, n_cand, items, n_items, NULL);
 }
 
 int tr_cands_recall(const tr_cands *c, const st_history *h, const int64_t *target,

@@ -54,7 +54,7 @@ int64_t tr_cands_default_end(const st_history *h, int u);
  *   hist_end:  [h->n_users] per-user history end (order index), or NULL for the default.
  *   n_top:     candidates per user (>= 1; capped at n_products).
  *   n_threads: worker threads (>= 1).
- * Returns NB_OK, NB_EINVAL (bad argument, message names it) or NB_ENOMEM. c owns its
+ * Returns NB_OK or NB_EINVAL (bad argument, message names it). c owns its
  * arrays afterwards; free them with tr_cands_free (also safe on a zeroed c). */
 int tr_cands_build(tr_cands *c, const st_history *h, const float *emb, int n_products, int E,
                    const int64_t *hist_end, int n_top, int n_threads, char *err,
@@ -70,13 +70,10 @@ const int32_t *tr_cands_user(const tr_cands *c, int u, int *n);
  * model and its candidates appear or disappear together: the function never begins or ends a
  * transaction and returns NB_EINVAL when the connection is in autocommit mode.
  * user_ids come from h->user_ids (the history c was built from).
- * Returns NB_OK, NB_EINVAL, NB_EMISMATCH (c not built from h), NB_ENOMEM or NB_EDB
+ * Returns NB_OK, NB_EINVAL, NB_EMISMATCH (c not built from h) or NB_EDB
  * (message names the user). On error the caller should ROLLBACK. */
 int tr_cands_write(sqlite3 *db, int64_t model_id, const tr_cands *c, const st_history *h,
                    char *err, size_t errlen);
-
-/* Number of distinct products of items[n_items] that are in the sorted set cand[n_cand]. */
-int tr_cand_hits(const int32_t *cand, int n_cand, const int32_t *items, int n_items);
 
 /* Candidate recall: the share of target items that are inside the candidate set.
  * For each user with target[u] >= 0 (an order index in the user's range with items, e.g.

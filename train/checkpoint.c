@@ -27,13 +27,22 @@ static void put(buf *b, const void *x, size_t n) {
 }
 #define PUT(b, v) put((b), &(v), sizeof(v))
 
+/* The configuration in machine byte order: the int fields of nn_config_fields in order,
+ * sizeof(nn_real) (a float checkpoint does not resume a double build), then the float
+ * fields. */
 static void put_cfg(buf *b, const nn_config *c) {
-    int32_t v[12] = {c->n_products, c->emb,        c->cnn_out,      c->kernel,
-                     c->gru_hidden, c->gru_layers, c->head,         c->max_orders,
-                     c->max_products, c->rep_features, c->rep_hidden, (int32_t)sizeof(nn_real)};
-    put(b, v, sizeof v);
-    float d = c->dropout;
-    PUT(b, d);
+    for (int i = 0; i < NN_CONFIG_NFIELDS; i++)
+        if (!nn_config_fields[i].is_float) {
+            int32_t v = (int32_t)nn_config_get(c, &nn_config_fields[i]);
+            PUT(b, v);
+        }
+    int32_t real = (int32_t)sizeof(nn_real);
+    PUT(b, real);
+    for (int i = 0; i < NN_CONFIG_NFIELDS; i++)
+        if (nn_config_fields[i].is_float) {
+            float v = (float)nn_config_get(c, &nn_config_fields[i]);
+            PUT(b, v);
+        }
 }
 
 int tr_ckpt_save(const char *path, const nn_model *m, const tr_train_state *st, char *err,

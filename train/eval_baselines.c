@@ -1,4 +1,5 @@
-/* eval_baselines.c -- G-TopFreq, P-TopFreq and TIFU-KNN on the evaluation users. */
+/* eval_baselines.c -- G-TopFreq, P-TopFreq and TIFU-KNN (default and tuned) on the evaluation
+ * users. */
 #include "evaluate.h"
 #include "nb_err.h"
 
@@ -41,13 +42,14 @@ static int feed_list(tr_metrics acc[2], const int32_t *list, const float *score,
 
 int tr_eval_baselines(const st_history *h, const tr_sample *smp, int n, const tr_sample *ref,
                       int n_ref, const tr_cands *cands, double threshold, int n_threads,
-                      tr_eval_result out[TR_N_BL], char *err, size_t errlen) {
+                      const tr_tifu_params *tuned, tr_eval_result out[TR_N_BL], char *err,
+                      size_t errlen) {
     (void)n_threads;
     int P = h->n_products, rc = NB_OK;
     int nl_max = P < BL_LIST ? P : BL_LIST;
     tr_popularity pop = {0};
     tr_bl_ws *ws = NULL;
-    tr_tifu *tifu = NULL;
+    tr_tifu *tifu = NULL, *tifu_tuned = NULL;
     tr_tifu_params tp;
     tr_tifu_defaults(&tp);
     tr_metrics acc[TR_N_BL][2];
@@ -68,7 +70,10 @@ int tr_eval_baselines(const st_history *h, const tr_sample *smp, int n, const tr
     rc = tr_popularity_build(&pop, h, err, errlen);
     if (rc == NB_OK) rc = tr_bl_ws_new(&ws, P, err, errlen);
     if (rc == NB_OK) rc = tr_tifu_build(&tifu, h, ref_users, ref_end, n_ref, &tp, err, errlen);
-    t_bl[TR_BL_TIFU] += nb_now() - t0;
+    t_bl[TR_BL_TIFU] += nb_now() - t0, t0 = nb_now();
+    if (rc == NB_OK && tuned)
+        rc = tr_tifu_build(&tifu_tuned, h, ref_users, ref_end, n_ref, tuned, err, errlen);
+    t_bl[TR_BL_TIFU_TUNED] += nb_now() - t0;
     for (int b = 0; b < TR_N_BL && rc == NB_OK; b++)
         for (int a = 0; a < 2 && rc == NB_OK; a++) rc = tr_metrics_init(&acc[b][a], P, err, errlen);
     int ng = 0;
@@ -94,10 +99,18 @@ int tr_eval_baselines(const st_history *h, const tr_sample *smp, int n, const tr
         if (rc == NB_OK)
             rc = feed_list(acc[TR_BL_TIFU], list, score, nl, cs, nc, threshold, truth, nt,
                            ranked, pred, err, errlen);
-        t_bl[TR_BL_TIFU] += nb_now() - t;
+        t_bl[TR_BL_TIFU] += nb_now() - t, t = nb_now();
+        if (rc == NB_OK && tifu_tuned)
+            rc = tr_tifu_score(tifu_tuned, &pop, h, u, end, ws, nl_max, list, score, &nl, err,
+                               errlen);
+        if (rc == NB_OK && tifu_tuned)
+            rc = feed_list(acc[TR_BL_TIFU_TUNED], list, score, nl, cs, nc, threshold, truth, nt,
+                           ranked, pred, err, errlen);
+        t_bl[TR_BL_TIFU_TUNED] += nb_now() - t;
     }
     if (rc == NB_OK)
         for (int b = 0; b < TR_N_BL; b++) {
+            if (b == TR_BL_TIFU_TUNED && !tifu_tuned) continue; /* not evaluated: n = 0 */
             tr_metrics_get(&acc[b][0], &out[b].thr[0]);
             if (cands) tr_metrics_get(&acc[b][1], &out[b].thr[1]);
             out[b].n = n;
@@ -108,6 +121,7 @@ int tr_eval_baselines(const st_history *h, const tr_sample *smp, int n, const tr
     tr_popularity_free(&pop);
     tr_bl_ws_free(ws);
     tr_tifu_free(tifu);
+    tr_tifu_free(tifu_tuned);
     free(ref_users);
     free(ref_end);
     free(list);

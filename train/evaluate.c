@@ -9,7 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const tr_bl_names[TR_N_BL] = {"G-TopFreq", "P-TopFreq", "TIFU-KNN"};
+const char *const tr_bl_names[TR_N_BL] = {"G-TopFreq", "P-TopFreq", "TIFU-KNN",
+                                               "TIFU-KNN tuned"};
 
 #define EVAL_BATCH 64
 #define EF1_M 200        /* products entering the expected-F1 programme */

@@ -23,6 +23,7 @@
 #include "metrics.h"
 #include "samples.h"
 #include "score.h"
+#include "topk.h"
 
 #define TR_EVAL_TOPN 20   /* ranking length fed to the metrics (K = 10 and 20) */
 
@@ -38,10 +39,6 @@ typedef struct {
 /* The distinct products of order t into truth (capacity P), marking each in mark[P] (the
  * caller clears the marks). Returns the count. */
 int tr_truth_of(const st_history *h, int64_t t, uint8_t *mark, int32_t *truth);
-
-/* Writes the indices of the k highest of score[idx[i]] (idx NULL: of score[0..n)) into out,
- * best first, ties by lower product index. Returns how many (min(k, n)). */
-int tr_topk(const float *score, const int32_t *idx, int n, int k, int32_t *out);
 
 /* Evaluates the model (through scorer s) on smp[0..n). cands: candidate sets (NULL: full
  * catalogue only). want_ef1: also the expected-F1 baskets. rel_before/rel_after (may be
@@ -60,14 +57,19 @@ int tr_eval_calib_pairs(tr_scorer *s, const st_history *h, const tr_sample *smp,
                         const tr_cands *cands, int64_t max_pairs, float **logit,
                         uint8_t **label, int64_t *np, char *err, size_t errlen);
 
-enum { TR_BL_GTOP, TR_BL_PTOP, TR_BL_TIFU, TR_N_BL };
-extern const char *const tr_bl_names[TR_N_BL];   /* "G-TopFreq", "P-TopFreq", "TIFU-KNN" */
+/* TR_BL_TIFU runs tr_tifu_defaults; TR_BL_TIFU_TUNED the parameters tuned on validation users
+ * (tifu_tune.h), a row of its own so that the default's figures stay comparable. */
+enum { TR_BL_GTOP, TR_BL_PTOP, TR_BL_TIFU, TR_BL_TIFU_TUNED, TR_N_BL };
+/* "G-TopFreq", "P-TopFreq", "TIFU-KNN", "TIFU-KNN tuned" */
+extern const char *const tr_bl_names[TR_N_BL];
 
-/* Evaluates the three baselines on smp[0..n) (TIFU-KNN's neighbours from ref[0..n_ref),
- * each with its own target as history end). out[b] as for the model (ef1 left zero).
- * Returns NB_OK or an error from the baselines. */
+/* Evaluates the baselines on smp[0..n) (TIFU-KNN's neighbours from ref[0..n_ref), each with
+ * its own target as history end). out[b] as for the model (ef1 left zero). tuned: the
+ * parameters of the TR_BL_TIFU_TUNED row (NULL: that row is not evaluated and stays zero,
+ * n = 0). Returns NB_OK or an error from the baselines. */
 int tr_eval_baselines(const st_history *h, const tr_sample *smp, int n, const tr_sample *ref,
                       int n_ref, const tr_cands *cands, double threshold, int n_threads,
-                      tr_eval_result out[TR_N_BL], char *err, size_t errlen);
+                      const tr_tifu_params *tuned, tr_eval_result out[TR_N_BL], char *err,
+                      size_t errlen);
 
 #endif

@@ -18,7 +18,8 @@ typedef struct {
     long long seed;
     long long score_user;   /* -1 unless --score-user was given */
     int k;                  /* --k for --score-user */
-    int stop_after;         /* test hook: behave as if interrupted after N epochs (0 = off) */
+    int stop_after;         /* stop as if interrupted after N epochs (0 = off); a flag only in
+                               the test build (--stop-after, -DNB_TEST_HOOKS) */
     int quiet;              /* no progress bar / per-epoch lines (tests) */
     /* hyper-parameters */
     int emb, cnn_out, kernel, gru_hidden, gru_layers, head, batch, orders, max_products;
@@ -40,6 +41,10 @@ void tr_flags_default(tr_flags *f);
  * a message naming the flag (unknown flag, missing value, bad or out-of-range value, missing
  * required --db/--model). Nothing else is done before validation succeeds. */
 int tr_flags_parse(tr_flags *f, int argc, char **argv, char *err, size_t errlen);
+
+/* The value of flag `name` (without "--") in f, for a number flag. Returns 1 and *v, or 0
+ * when there is no such number flag. */
+int tr_flags_number(const tr_flags *f, const char *name, double *v);
 
 /* Prints the usage and every flag with its default to out. */
 void tr_flags_usage(FILE *out);

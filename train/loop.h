@@ -15,7 +15,7 @@
 
 #include "checkpoint.h"
 #include "flags.h"
-#include "samples.h"
+#include "split.h"
 
 /* Set by the SIGINT/SIGTERM handler; the loop stops after the current batch. */
 extern volatile sig_atomic_t tr_stop_requested;
@@ -38,8 +38,8 @@ typedef struct {
     tr_train_state *st;             /* st->best_params allocated by the caller */
     const char *ckpt_path;
     FILE *log;                      /* progress output (stderr), NULL = quiet */
-    /* test hook: a NaN is injected into the loss at this global batch number (0 = off),
-     * from the NB_TEST_NAN_BATCH environment variable */
+    /* a NaN is injected into the loss at this global batch number (0 = off): set by tests,
+     * and by the test build of nb-train from NB_TEST_NAN_BATCH */
     long nan_at_batch;
 } tr_loop;
 

@@ -13,7 +13,7 @@ const int tr_metrics_k[TR_METRICS_NK] = {10, 20};
 /* mark bits in m->mark while one user is being added */
 enum { M_TRUE = 1, M_PRED = 2, M_RANK = 4, M_CAND = 8 };
 
-/* Returns NB_OK or NB_EINVAL (n_products <= 0) / NB_ENOMEM; m owns the arrays after. */
+/* Returns NB_OK or NB_EINVAL (n_products <= 0); m owns the arrays after. */
 int tr_metrics_init(tr_metrics *m, int n_products, char *err, size_t errlen) {
     memset(m, 0, sizeof *m);
     if (n_products <= 0)
@@ -21,15 +21,10 @@ int tr_metrics_init(tr_metrics *m, int n_products, char *err, size_t errlen) {
                       n_products);
     size_t p = (size_t)n_products;
     m->n_products = n_products;
-    m->prod_tp = calloc(p, sizeof *m->prod_tp);
-    m->prod_fp = calloc(p, sizeof *m->prod_fp);
-    m->prod_fn = calloc(p, sizeof *m->prod_fn);
-    m->mark = calloc(p, 1);
-    if (!m->prod_tp || !m->prod_fp || !m->prod_fn || !m->mark) {
-        tr_metrics_free(m);
-        return nb_err(err, errlen, NB_ENOMEM, "metrics: out of memory for %d products",
-                      n_products);
-    }
+    m->prod_tp = nb_xcalloc(p, sizeof *m->prod_tp);
+    m->prod_fp = nb_xcalloc(p, sizeof *m->prod_fp);
+    m->prod_fn = nb_xcalloc(p, sizeof *m->prod_fn);
+    m->mark = nb_xcalloc(p, 1);
     return NB_OK;
 }
 
@@ -40,22 +35,6 @@ void tr_metrics_free(tr_metrics *m) {
     free(m->prod_fn);
     free(m->mark);
     memset(m, 0, sizeof *m);
-}
-
-/* Zeroes every count but keeps the arrays and n_products. */
-void tr_metrics_reset(tr_metrics *m) {
-    size_t p = (size_t)m->n_products;
-    int64_t *tp = m->prod_tp, *fp = m->prod_fp, *fn = m->prod_fn;
-    uint8_t *mark = m->mark;
-    memset(tp, 0, p * sizeof *tp);
-    memset(fp, 0, p * sizeof *fp);
-    memset(fn, 0, p * sizeof *fn);
-    memset(m, 0, sizeof *m);
-    m->n_products = (int)p;
-    m->prod_tp = tp;
-    m->prod_fp = fp;
-    m->prod_fn = fn;
-    m->mark = mark;
 }
 
 /* Clears the given mark bits of the listed products (the lists that set them). */

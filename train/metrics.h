@@ -67,12 +67,9 @@ typedef struct {
 } tr_metrics_result;
 
 /* Prepares an empty accumulator for products 0..n_products-1. Returns NB_OK, NB_EINVAL
- * (n_products <= 0) or NB_ENOMEM. m owns its arrays afterwards; free with tr_metrics_free. */
+ * (n_products <= 0). m owns its arrays afterwards; free with tr_metrics_free. */
 int tr_metrics_init(tr_metrics *m, int n_products, char *err, size_t errlen);
 void tr_metrics_free(tr_metrics *m);
-/* Forgets every user added so far (keeps the arrays). */
-void tr_metrics_reset(tr_metrics *m);
-
 /* Adds one user. The arrays are only read. Returns NB_OK, or NB_EINVAL (a product index out
  * of range, a product repeated within the first 20 of ranked, a negative length) with m
  * unchanged. Ranks beyond 20 are only range-checked. */

@@ -3,8 +3,12 @@
  *   nb-train --db FILE --model OUT.nbw [--csv DIR [--catalog DIR]] [--report OUT.json] ...
  *   nb-train --db FILE --model M.nbw --score-user ID [--k K]
  *
- * Exit status: 0 success, 2 bad flags, 3 interrupted (SIGINT/SIGTERM or --stop-after; the
- * checkpoint is valid, continue with --resume), 4 training diverged (NaN/Inf), 1 otherwise.
+ * Exit status: 0 success, 2 bad flags, 3 interrupted (SIGINT/SIGTERM, or --stop-after in the
+ * test build; the checkpoint is valid, continue with --resume), 4 training diverged
+ * (NaN/Inf), 1 otherwise.
+ *
+ * Compiled a second time with -DNB_TEST_HOOKS into build/tests/nb-train-test, which also
+ * has --stop-after N and reads NB_TEST_NAN_BATCH (tests/train.sh); bin/nb-train has neither.
  */
 #include "calibration.h"
 #include "candgen.h"
@@ -15,6 +19,7 @@
 #include "history.h"
 #include "import.h"
 #include "loop.h"
+#include "models.h"
 #include "nb_err.h"
 #include "nn.h"
 #include "repfeat.h"
@@ -26,6 +31,7 @@
 #include "samples.h"
 #include "score.h"
 #include "store.h"
+#include "tifu_tune.h"
 #include "weights.h"
 
 #include <cJSON.h>
@@ -39,44 +45,16 @@
 
 #define MAX_CALIB_PAIRS 4000000
 
-/* Fills an nn_config from the flags for n_products. */
+/* Fills an nn_config from the flags for n_products: every field of nn_config_fields that
+ * has a flag takes that flag's value; the repeat term's width follows --repeat. */
 static void config_from_flags(nn_config *c, const tr_flags *f, int n_products) {
     nn_config_default(c, n_products);
-    c->emb = f->emb;
-    c->cnn_out = f->cnn_out;
-    c->kernel = f->kernel;
-    c->gru_hidden = f->gru_hidden;
-    c->gru_layers = f->gru_layers;
-    c->head = f->head;
-    c->max_orders = f->orders;
-    c->max_products = f->max_products;
-    c->dropout = (float)f->dropout;
-    c->rep_features = f->repeat ? TR_N_FEATURES : 0;
-    c->rep_hidden = f->rep_hidden;
-}
-
-/* Looks up the models row whose checksum is crc. Returns NB_OK and *id, NB_ENOTFOUND or
- * NB_EDB. */
-static int find_model(sqlite3 *db, uint32_t crc, int64_t *id, char *err, size_t errlen) {
-    sqlite3_stmt *q = NULL;
-    char hex[16];
-    snprintf(hex, sizeof hex, "%08x", crc);
-    int rc = NB_OK;
-    if (sqlite3_prepare_v2(db, "SELECT model_id FROM models WHERE checksum = ?", -1, &q, NULL)) {
-        rc = nb_err(err, errlen, NB_EDB, "models: %s", sqlite3_errmsg(db));
-        goto done;
+    for (int i = 0; i < NN_CONFIG_NFIELDS; i++) {
+        const nn_config_field *fd = &nn_config_fields[i];
+        double v;
+        if (fd->flag && tr_flags_number(f, fd->flag, &v)) nn_config_set(c, fd, v);
     }
-    sqlite3_bind_text(q, 1, hex, -1, SQLITE_TRANSIENT);
-    int s = sqlite3_step(q);
-    if (s == SQLITE_ROW) *id = sqlite3_column_int64(q, 0);
-    else if (s == SQLITE_DONE)
-        rc = nb_err(err, errlen, NB_ENOTFOUND,
-                    "no model with checksum %s is registered in the store (train it on this store)",
-                    hex);
-    else rc = nb_err(err, errlen, NB_EDB, "models: %s", sqlite3_errmsg(db));
-done:
-    sqlite3_finalize(q);
-    return rc;
+    c->rep_features = f->repeat ? TR_N_FEATURES : 0;
 }
 
 /* --score-user: prints {"user_id", "model", "top_k": [{"product_id", "score"}...]} using
@@ -97,7 +75,7 @@ static int score_user(const tr_flags *f, char *err, size_t errlen) {
     if (rc == NB_OK) rc = st_history_load(&h, db, err, errlen);
     if (rc == NB_OK)
         rc = nbw_load(&m, f->model, h.product_ids, h.n_products, NULL, &crc, err, errlen);
-    if (rc == NB_OK) rc = find_model(db, crc, &model_id, err, errlen);
+    if (rc == NB_OK) rc = st_model_find(db, crc, &model_id, NULL, err, errlen);
     if (rc == NB_OK && m.cfg.rep_features > 0)
         rc = tr_product_stats_load(&ps, db, model_id, &h, err, errlen);
     if (rc == NB_OK) rc = tr_scorer_new(&sc, &m, err, errlen);
@@ -142,13 +120,13 @@ static int score_user(const tr_flags *f, char *err, size_t errlen) {
                (double)full[top[i]]);
     printf("]}\n");
 done:
-    sqlite3_finalize(cq);
+    st_stmt_free(cq);
     tr_rk_serving_free(&rks);
     tr_scorer_free(sc);
     tr_product_stats_free(&ps);
     nn_model_free(&m);
     st_history_free(&h);
-    if (db) sqlite3_close(db);
+    st_close(db);
     free(cand);
     free(prob);
     free(full);
@@ -156,15 +134,24 @@ done:
     return rc;
 }
 
-/* Executes sql on db. Returns NB_OK or NB_EDB naming what. */
-static int exec(sqlite3 *db, const char *sql, char *err, size_t errlen) {
-    char *msg = NULL;
-    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        int rc = nb_err(err, errlen, NB_EDB, "%s: %s", sql, msg ? msg : sqlite3_errmsg(db));
-        sqlite3_free(msg);
-        return rc;
-    }
-    return NB_OK;
+/* What belongs to a model besides its row: its candidates and product statistics. */
+typedef struct {
+    const tr_cands *c;
+    const tr_product_stats *ps;
+    const st_history *h;
+    const st_rk_rows *rkr;  /* the ranking stage's rows, or NULL (--ranker off) */
+} model_rows;
+
+/* A st_model_rows_fn: writes the candidates, the product statistics and the ranking stage's
+ * rows (or clears an earlier model's) of model_id inside the registration's transaction.
+ * Returns NB_OK or their error. */
+static int write_model_rows(void *ctx, sqlite3 *db, int64_t model_id, char *err,
+                            size_t errlen) {
+    const model_rows *r = ctx;
+    int rc = tr_cands_write(db, model_id, r->c, r->h, err, errlen);
+    if (rc == NB_OK) rc = tr_product_stats_write(db, model_id, r->ps, r->h, err, errlen);
+    if (rc == NB_OK) rc = st_rk_write(db, model_id, r->rkr, r->h, err, errlen);
+    return rc;
 }
 
 /* Registers the model and writes its candidates and product stats in one transaction,
@@ -173,35 +160,10 @@ static int register_model(sqlite3 *db, const tr_flags *f, uint32_t crc, const ch
                           const char *metrics, const tr_cands *c, const tr_product_stats *ps,
                           const st_history *h, const st_rk_rows *rkr, int64_t *model_id,
                           char *err, size_t errlen) {
-    sqlite3_stmt *q = NULL;
-    char hex[16], *abs = realpath(f->model, NULL);
-    snprintf(hex, sizeof hex, "%08x", crc);
-    int rc = exec(db, "BEGIN IMMEDIATE", err, errlen);
-    if (rc) goto done;
-    rc = exec(db, "DELETE FROM candidates; DELETE FROM product_stats; DELETE FROM models", err,
-              errlen);
-    if (rc == NB_OK &&
-        sqlite3_prepare_v2(db, "INSERT INTO models(path, checksum, hyper_params, metrics) "
-                               "VALUES (?, ?, ?, ?)", -1, &q, NULL) != SQLITE_OK)
-        rc = nb_err(err, errlen, NB_EDB, "models insert: %s", sqlite3_errmsg(db));
-    if (rc == NB_OK) {
-        sqlite3_bind_text(q, 1, abs ? abs : f->model, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(q, 2, hex, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(q, 3, hyper, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(q, 4, metrics, -1, SQLITE_TRANSIENT);
-        if (sqlite3_step(q) != SQLITE_DONE)
-            rc = nb_err(err, errlen, NB_EDB, "models insert: %s", sqlite3_errmsg(db));
-        *model_id = sqlite3_last_insert_rowid(db);
-    }
-    if (rc == NB_OK) rc = tr_cands_write(db, *model_id, c, h, err, errlen);
-    if (rc == NB_OK) rc = tr_product_stats_write(db, *model_id, ps, h, err, errlen);
-    /* the ranking stage's file, statistics and neighbour rows, or none (--ranker off) */
-    if (rc == NB_OK) rc = exec(db, "DELETE FROM ranker_models", err, errlen);
-    if (rc == NB_OK && rkr) rc = st_rk_write(db, *model_id, rkr, h, err, errlen);
-    if (rc == NB_OK) rc = exec(db, "COMMIT", err, errlen);
-    else sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-done:
-    sqlite3_finalize(q);
+    char *abs = realpath(f->model, NULL);
+    model_rows rows = {c, ps, h, rkr};
+    int rc = st_model_register(db, abs ? abs : f->model, crc, hyper, metrics, write_model_rows,
+                               &rows, model_id, err, errlen);
     free(abs);
     return rc;
 }
@@ -256,12 +218,8 @@ static int train(tr_flags *f, char *err, size_t errlen) {
     rc = st_open(&db, f->db, 0, err, errlen);
     if (rc == NB_OK) rc = st_rk_ensure_tables(db, err, errlen);
     /* fail now rather than after training if the store predates a table we write */
-    if (rc == NB_OK &&
-        sqlite3_exec(db, "SELECT 1 FROM models, candidates, product_stats LIMIT 0", NULL, NULL,
-                     NULL) != SQLITE_OK)
-        rc = nb_err(err, errlen, NB_EMISMATCH,
-                    "%s: %s (the store predates the current schema.sql: re-import it)", f->db,
-                    sqlite3_errmsg(db));
+    if (rc == NB_OK && (rc = st_model_tables_check(db, err, errlen)) != NB_OK)
+        nb_err_wrap(err, errlen, rc, "%s", f->db);
     if (rc == NB_OK) rc = st_history_load(&h, db, err, errlen);
     if (rc == NB_OK)
         rc = tr_samples_build(&s, &h, f->split, f->targets_all, f->limit_users, f->orders, err,
@@ -300,13 +258,17 @@ static int train(tr_flags *f, char *err, size_t errlen) {
     if (log) fprintf(log, "model: %zu parameters, %d threads\n", m.n_params, f->threads);
     tr_install_signals();
     double t0 = nb_now();
+    long nan_at_batch = 0;
+#ifdef NB_TEST_HOOKS   /* only in the test build, build/tests/nb-train-test (Makefile) */
     const char *nan_env = getenv("NB_TEST_NAN_BATCH");
+    if (nan_env) nan_at_batch = atol(nan_env);
+#endif
     tr_rep_ctx repctx;
     rc = tr_rep_ctx_init(&repctx, &ps, err, errlen);
     if (rc) goto done;
     tr_loop L = {.f = f, .m = &m, .h = &h, .s = &s, .st = st, .ckpt_path = ckpt, .log = log,
                  .rep = cfg.rep_features > 0 ? tr_rep_cb : NULL, .rep_ctx = &repctx,
-                 .nan_at_batch = nan_env ? atol(nan_env) : 0};
+                 .nan_at_batch = nan_at_batch};
     rc = tr_train_run(&L, err, errlen);
     tr_rep_ctx_free(&repctx);
     R.t_train = nb_now() - t0;
@@ -350,9 +312,21 @@ static int train(tr_flags *f, char *err, size_t errlen) {
     R.ece_before = tr_reliability_ece(&rb);
     R.ece_after = tr_reliability_ece(&ra);
     R.t_eval = nb_now() - t0;
+    /* TIFU-KNN tuned on the validation users only: the tuner is never given s.test */
+    rc = tr_tifu_tune(&h, NULL, s.val, s.n_val, s.train, s.n_train, NULL, 0, 0, &R.tifu_tune,
+                      err, errlen);
+    if (rc) goto done;
+    R.have_tifu_tune = 1;
+    R.t_tifu_tune = R.tifu_tune.seconds;
+    if (log)
+        fprintf(log, "TIFU-KNN tuned on %d validation users in %.1fs: m %d r_b %g r_g %g k %d "
+                     "alpha %g (validation R@10 %.4f, default parameters %.4f)\n",
+                R.tifu_tune.n_val, R.t_tifu_tune, R.tifu_tune.best.m, R.tifu_tune.best.r_b,
+                R.tifu_tune.best.r_g, R.tifu_tune.best.k, R.tifu_tune.best.alpha,
+                R.tifu_tune.val_r10, R.tifu_tune.def_r10);
     t0 = nb_now();
     rc = tr_eval_baselines(&h, s.test, s.n_test, s.train, s.n_train, &cands, f->threshold,
-                           f->threads, R.bl, err, errlen);
+                           f->threads, &R.tifu_tune.best, R.bl, err, errlen);
     if (rc) goto done;
     R.t_baselines = nb_now() - t0;
     rc = stopped("the evaluation", err, errlen);
@@ -434,7 +408,7 @@ done:
     nn_model_free(&m);
     tr_samples_free(&s);
     st_history_free(&h);
-    if (db) sqlite3_close(db);
+    st_close(db);
     return rc;
 }
 

@@ -8,29 +8,26 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Adds the number flag `flag` of f to o, keyed by its name with '_' for '-'. */
+static void add_flag(cJSON *o, const tr_flags *f, const char *flag) {
+    char key[32];
+    double v;
+    snprintf(key, sizeof key, "%s", flag);
+    for (char *c = key; *c; c++)
+        if (*c == '-') *c = '_';
+    if (tr_flags_number(f, flag, &v)) cJSON_AddNumberToObject(o, key, v);
+}
+
+/* The hyper-parameters as a JSON object (owned by the caller): the flags of the model's
+ * configuration (nn_config_fields), the training flags, then the flags that are words. */
 static cJSON *hyper(const tr_flags *f) {
+    static const char *const training[] = {"lr", "batch", "threshold", "pos-weight",
+                                           "candidates", "epochs", "patience", "seed",
+                                           "threads", "limit-users", "clip"};
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "emb", f->emb);
-    cJSON_AddNumberToObject(o, "cnn_out", f->cnn_out);
-    cJSON_AddNumberToObject(o, "kernel", f->kernel);
-    cJSON_AddNumberToObject(o, "gru_hidden", f->gru_hidden);
-    cJSON_AddNumberToObject(o, "gru_layers", f->gru_layers);
-    cJSON_AddNumberToObject(o, "dropout", f->dropout);
-    cJSON_AddNumberToObject(o, "head", f->head);
-    cJSON_AddNumberToObject(o, "lr", f->lr);
-    cJSON_AddNumberToObject(o, "batch", f->batch);
-    cJSON_AddNumberToObject(o, "threshold", f->threshold);
-    cJSON_AddNumberToObject(o, "pos_weight", f->pos_weight);
-    cJSON_AddNumberToObject(o, "orders", f->orders);
-    cJSON_AddNumberToObject(o, "max_products", f->max_products);
-    cJSON_AddNumberToObject(o, "candidates", f->candidates);
-    cJSON_AddNumberToObject(o, "rep_hidden", f->rep_hidden);
-    cJSON_AddNumberToObject(o, "epochs", f->epochs);
-    cJSON_AddNumberToObject(o, "patience", f->patience);
-    cJSON_AddNumberToObject(o, "seed", (double)f->seed);
-    cJSON_AddNumberToObject(o, "threads", f->threads);
-    cJSON_AddNumberToObject(o, "limit_users", f->limit_users);
-    cJSON_AddNumberToObject(o, "clip", f->clip);
+    for (int i = 0; i < NN_CONFIG_NFIELDS; i++)
+        if (nn_config_fields[i].flag) add_flag(o, f, nn_config_fields[i].flag);
+    for (size_t i = 0; i < sizeof training / sizeof training[0]; i++) add_flag(o, f, training[i]);
     char sp[32];
     snprintf(sp, sizeof sp, "%d/%d/%d", f->split[0], f->split[1], f->split[2]);
     cJSON_AddStringToObject(o, "split", sp);
@@ -78,6 +75,21 @@ static cJSON *metrics_obj(const tr_eval_result *e, int ef1, int with_cands) {
     return o;
 }
 
+/* The evaluated baseline with the highest full-catalogue R@10 (metric 0) or NDCG@10
+ * (metric 1) on the test users, tuned TIFU-KNN included: the figure the model must beat.
+ * Ties go to the earlier row. */
+static int best_baseline(const tr_report *r, int metric) {
+    int best = -1;
+    for (int i = 0; i < TR_N_BL; i++) {
+        if (r->bl[i].n == 0) continue;
+        const tr_metrics_result *m = &r->bl[i].thr[0];
+        double v = metric ? m->ndcg_at[0] : m->r_at[0];
+        const tr_metrics_result *b = best >= 0 ? &r->bl[best].thr[0] : NULL;
+        if (!b || v > (metric ? b->ndcg_at[0] : b->r_at[0])) best = i;
+    }
+    return best;
+}
+
 static cJSON *report_obj(const tr_report *r) {
     const tr_flags *f = r->f;
     cJSON *o = cJSON_CreateObject();
@@ -119,7 +131,19 @@ static cJSON *report_obj(const tr_report *r) {
         cJSON_AddItemToObject(o, "model", mo);
         cJSON *bb = cJSON_AddObjectToObject(o, "baselines");
         for (int i = 0; i < TR_N_BL; i++)
-            cJSON_AddItemToObject(bb, tr_bl_names[i], metrics_obj(&r->bl[i], 0, 1));
+            if (r->bl[i].n > 0 || i != TR_BL_TIFU_TUNED)
+                cJSON_AddItemToObject(bb, tr_bl_names[i], metrics_obj(&r->bl[i], 0, 1));
+        cJSON *bst = cJSON_AddObjectToObject(o, "best_baseline");
+        for (int k = 0; k < 2; k++) {
+            int b = best_baseline(r, k);
+            const char *key = k ? "NDCG@10" : "R@10";
+            double v = k ? r->bl[b].thr[0].ndcg_at[0] : r->bl[b].thr[0].r_at[0];
+            double mv = k ? r->model.thr[0].ndcg_at[0] : r->model.thr[0].r_at[0];
+            cJSON *x = cJSON_AddObjectToObject(bst, key);
+            cJSON_AddStringToObject(x, "name", tr_bl_names[b]);
+            cJSON_AddNumberToObject(x, "value", v);
+            cJSON_AddNumberToObject(x, "model_ratio", v > 0 ? mv / v : 0);
+        }
         if (r->rk) tr_rk_report_json(o, r->rk);
         cJSON *cr = cJSON_AddObjectToObject(o, "candidate_recall");
         cJSON_AddNumberToObject(cr, "micro", r->cand_recall.micro);
@@ -136,6 +160,26 @@ static cJSON *report_obj(const tr_report *r) {
         cJSON_AddNumberToObject(be, "candidates_F1_example", r->model.ef1[1].f1_example);
         cJSON_AddNumberToObject(be, "mean_basket_size", r->model.ef1[0].mean_pred_size);
     }
+    if (r->have_tifu_tune) {
+        const tr_tifu_tune_result *t = &r->tifu_tune;
+        cJSON *tt = cJSON_AddObjectToObject(o, "tifu_tuning");
+        cJSON_AddNumberToObject(tt, "m", t->best.m);
+        cJSON_AddNumberToObject(tt, "r_b", t->best.r_b);
+        cJSON_AddNumberToObject(tt, "r_g", t->best.r_g);
+        cJSON_AddNumberToObject(tt, "k", t->best.k);
+        cJSON_AddNumberToObject(tt, "alpha", t->best.alpha);
+        cJSON_AddStringToObject(tt, "selected_on", "validation R@10, ties by NDCG@10");
+        cJSON_AddNumberToObject(tt, "val_R@10", t->val_r10);
+        cJSON_AddNumberToObject(tt, "val_NDCG@10", t->val_ndcg10);
+        cJSON_AddNumberToObject(tt, "default_val_R@10", t->def_r10);
+        cJSON_AddNumberToObject(tt, "default_val_NDCG@10", t->def_ndcg10);
+        cJSON_AddNumberToObject(tt, "configs", t->n_configs);
+        cJSON_AddNumberToObject(tt, "grid", t->n_grid);
+        cJSON_AddNumberToObject(tt, "val_users", t->n_val);
+        cJSON_AddNumberToObject(tt, "ref_users", t->n_ref);
+        cJSON_AddNumberToObject(tt, "seconds", t->seconds);
+        cJSON_AddNumberToObject(tt, "cpu_seconds", t->cpu_seconds);
+    }
     cJSON *c = cJSON_AddObjectToObject(o, "calibration");
     cJSON_AddNumberToObject(c, "calib_a", r->calib_a);
     cJSON_AddNumberToObject(c, "calib_b", r->calib_b);
@@ -150,6 +194,7 @@ static cJSON *report_obj(const tr_report *r) {
     cJSON_AddNumberToObject(tm, "calibration_s", r->t_calib);
     cJSON_AddNumberToObject(tm, "test_eval_s", r->t_eval);
     cJSON_AddNumberToObject(tm, "baselines_s", r->t_baselines);
+    cJSON_AddNumberToObject(tm, "tifu_tuning_s", r->t_tifu_tune);
     cJSON_AddNumberToObject(tm, "total_s", r->t_total);
     double sps = r->st->train_seconds > 0 && r->st->epochs_done > 0
                      ? (double)r->s->n_train * r->st->epochs_done / r->st->train_seconds
@@ -195,7 +240,24 @@ void tr_report_table(const tr_report *r, FILE *out) {
         fprintf(out, "%-16s %8s %8s %8s %8s %8s %8s %8s %8s\n", "", "F1_micro", "F1_macro",
                 "F1_ex", "P@10", "R@10", "NDCG@10", "HR@10", "R@20");
         row(out, "model", ef ? &mo->ef1[a] : &mo->thr[a]);
-        for (int i = 0; i < TR_N_BL; i++) row(out, tr_bl_names[i], &r->bl[i].thr[a]);
+        for (int i = 0; i < TR_N_BL; i++)
+            if (r->bl[i].n > 0 || i != TR_BL_TIFU_TUNED) row(out, tr_bl_names[i], &r->bl[i].thr[a]);
+    }
+    int br = best_baseline(r, 0), bn = best_baseline(r, 1);
+    const tr_metrics_result *mr = &mo->thr[0];
+    fprintf(out, "\nbaseline to beat (full catalogue): R@10 %s %.4f (model %.3fx), NDCG@10 %s "
+                 "%.4f (model %.3fx)\n",
+            tr_bl_names[br], r->bl[br].thr[0].r_at[0],
+            r->bl[br].thr[0].r_at[0] > 0 ? mr->r_at[0] / r->bl[br].thr[0].r_at[0] : 0,
+            tr_bl_names[bn], r->bl[bn].thr[0].ndcg_at[0],
+            r->bl[bn].thr[0].ndcg_at[0] > 0 ? mr->ndcg_at[0] / r->bl[bn].thr[0].ndcg_at[0] : 0);
+    if (r->have_tifu_tune) {
+        const tr_tifu_tune_result *t = &r->tifu_tune;
+        fprintf(out, "TIFU-KNN tuned on %d validation users (%d reference, %d of %d grid points, "
+                     "%.1fs): m %d r_b %.2f r_g %.2f k %d alpha %.2f; validation R@10 %.4f "
+                     "(default parameters %.4f)\n",
+                t->n_val, t->n_ref, t->n_configs, t->n_grid, t->seconds, t->best.m, t->best.r_b,
+                t->best.r_g, t->best.k, t->best.alpha, t->val_r10, t->def_r10);
     }
     fprintf(out, "\ncandidate recall %.4f (mean set size %.0f); F1_example threshold %.4f, "
                  "expected-F1 %.4f; ECE %.4f -> %.4f (a=%.3f b=%.3f)\n",

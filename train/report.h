@@ -7,7 +7,12 @@
  *   start_val_R@10 (the untrained starting point, "epoch 0"), best_epoch (0: that starting
  *   point won on validation), best_val_R@10, test_users (all of the following are on the test users),
  *   model {metrics..., loss, candidates {metrics...}},
- *   baselines {"G-TopFreq" {...}, "P-TopFreq" {...}, "TIFU-KNN" {...}} (same shape),
+ *   baselines {"G-TopFreq" {...}, "P-TopFreq" {...}, "TIFU-KNN" {...}, "TIFU-KNN tuned" {...}}
+ *   (same shape; "TIFU-KNN tuned" only when the tuning ran),
+ *   tifu_tuning {m, r_b, r_g, k, alpha (chosen), selected_on, val_R@10, val_NDCG@10,
+ *   default_val_R@10, default_val_NDCG@10, configs (evaluated), grid, val_users, ref_users, seconds, cpu_seconds},
+ *   best_baseline {"R@10" {name, value, model_ratio}, "NDCG@10" {...}} (the highest test
+ *   figure among the baselines, tuned TIFU-KNN included: the one the model must beat),
  *   candidate_recall {...}, calibration {calib_a, calib_b, ece_before, ece_after, ...},
  *   basket {threshold {F1_example, candidates_F1_example}, expected-f1 {...}},
  *   timings {...}.
@@ -25,7 +30,8 @@
 #include "evaluate.h"
 #include "flags.h"
 #include "rktrain.h"
-#include "samples.h"
+#include "split.h"
+#include "tifu_tune.h"
 
 typedef struct {
     const tr_flags *f;
@@ -34,12 +40,15 @@ typedef struct {
     const tr_train_state *st;
     int have_test;                      /* test evaluation done */
     tr_eval_result model;               /* test users */
-    tr_eval_result bl[TR_N_BL];
+    tr_eval_result bl[TR_N_BL];         /* bl[b].n == 0: baseline b not evaluated */
+    int have_tifu_tune;                 /* tifu_tune filled */
+    tr_tifu_tune_result tifu_tune;      /* TIFU-KNN's parameters tuned on validation users */
     tr_cand_recall cand_recall;         /* test users */
     double calib_a, calib_b, ece_before, ece_after;
     long long calib_pairs;
     int calib_iters;
-    double t_load, t_train, t_cands, t_calib, t_eval, t_baselines, t_total;
+    double t_load, t_train, t_cands, t_calib, t_eval, t_baselines, t_tifu_tune,
+        t_total;
     long long peak_rss;
     int n_params;
     const tr_rk_report *rk;             /* the ranking stage, or NULL (--ranker off) */

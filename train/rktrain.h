@@ -29,8 +29,10 @@
 #include "evaluate.h"
 #include "ranker.h"
 #include "rkfeat.h"
+#include "rkserve.h"
 #include "samples.h"
 #include "score.h"
+#include "split.h"
 
 #define TR_RK_FOLDS 5
 #define TR_RK_MAX_TRAIN_ROWS 3000000
@@ -105,7 +107,6 @@ void tr_rk_nbr_free(tr_rk_nbr *n);
  * "source"}...]} for user u of h (whole store) at the end of its history, over the
  * cosine candidate set cos[n_cos]. Returns NB_OK (a cold-start user prints an empty list
  * with "cold_start": true) or an error. */
-#include "rkserve.h"
 int tr_rk_print_user(FILE *out, tr_rk_serving *rs, tr_scorer *sc, sqlite3 *db, int64_t model_id,
                      uint32_t crc, const st_history *h, int u, const int32_t *cos, int n_cos,
                      int k, char *err, size_t errlen);

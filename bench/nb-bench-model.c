@@ -12,10 +12,12 @@
  * Exit status 0, or 2 on a bad flag / failed initialisation.
  */
 #include "nb_err.h"
+#include "nb_flags.h"
 #include "nn.h"
 #include "rng.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,40 +39,32 @@ static int poisson(nb_rng *r, double lambda) {
     return k - 1;
 }
 
-/* Parses v as an integer >= lo into *out; returns 0, or -1 after printing which flag is bad. */
-static int parse_int(const char *flag, const char *v, int lo, int *out) {
-    char *end;
-    long x = strtol(v, &end, 10);
-    if (!*v || *end || x < lo || x > 100000000) {
-        fprintf(stderr, "nb-bench-model: %s must be an integer >= %d (got '%s')\n", flag, lo, v);
-        return -1;
-    }
-    *out = (int)x;
-    return 0;
-}
+typedef struct {
+    int batch, products, cand, steps, threads, warmup, seed, rep_features;
+} bench_flags;
+
+#define O(field) offsetof(bench_flags, field)
+static const nb_flag FLAGS[] = {
+    {"batch", NB_F_INT, O(batch), 1, 1e8, "B", "32", "users per batch", 0, NULL, NULL},
+    {"products", NB_F_INT, O(products), 1, 1e8, "P", "49688", "catalogue size", 0, NULL, NULL},
+    {"cand", NB_F_INT, O(cand), 0, 1e8, "S", "0", "0: the full head; S: a candidate list of S products shared by the batch", 0, NULL, NULL},
+    {"steps", NB_F_INT, O(steps), 1, 1e8, "N", "20", "timed steps", 0, NULL, NULL},
+    {"threads", NB_F_INT, O(threads), 1, 1e8, "T", "2", "OpenBLAS threads", 0, NULL, NULL},
+    {"warmup", NB_F_INT, O(warmup), 0, 1e8, "N", "2", "untimed steps first", 0, NULL, NULL},
+    {"seed", NB_F_INT, O(seed), 0, 1e8, "S", "1", "random seed", 0, NULL, NULL},
+    {"repeat-features", NB_F_INT, O(rep_features), 0, 1e8, "F", "0", "repeat features (0: no repeat term)", 0, NULL, NULL},
+};
+#undef O
 
 /* See the header comment. */
 int main(int argc, char **argv) {
-    int B = 32, P = 49688, S = 0, steps = 20, threads = 2, warmup = 2, seed = 1, F = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : "";
-        int rc;
-        if (!strcmp(a, "--batch")) rc = parse_int(a, v, 1, &B);
-        else if (!strcmp(a, "--products")) rc = parse_int(a, v, 1, &P);
-        else if (!strcmp(a, "--cand")) rc = parse_int(a, v, 0, &S);
-        else if (!strcmp(a, "--steps")) rc = parse_int(a, v, 1, &steps);
-        else if (!strcmp(a, "--threads")) rc = parse_int(a, v, 1, &threads);
-        else if (!strcmp(a, "--warmup")) rc = parse_int(a, v, 0, &warmup);
-        else if (!strcmp(a, "--seed")) rc = parse_int(a, v, 0, &seed);
-        else if (!strcmp(a, "--repeat-features")) rc = parse_int(a, v, 0, &F);
-        else {
-            fprintf(stderr, "nb-bench-model: unknown flag '%s' (see the header of "
-                            "model/nb-bench-model.c)\n", a);
-            return 2;
-        }
-        if (rc) return 2;
-        i++;
-    }
+    bench_flags f = {.batch = 32, .products = 49688, .steps = 20, .threads = 2, .warmup = 2,
+                     .seed = 1};
+    int ex = nb_flags_main("nb-bench-model", "usage: nb-bench-model [flags]\n", FLAGS, NB_FLAGS_N(FLAGS),
+                           &f, argc, argv);
+    if (ex >= 0) return ex;
+    int B = f.batch, P = f.products, S = f.cand, steps = f.steps, threads = f.threads,
+        warmup = f.warmup, seed = f.seed, F = f.rep_features;
     if (S > P) {
         fprintf(stderr, "nb-bench-model: --cand %d exceeds --products %d\n", S, P);
         return 2;

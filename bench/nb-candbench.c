@@ -26,6 +26,7 @@
 #include "crc32.h"
 #include "history.h"
 #include "nb_err.h"
+#include "nb_flags.h"
 #include "repfeat.h"
 #include "rng.h"
 #include "store.h"
@@ -142,32 +143,36 @@ static double cpu_seconds(void) {
            1e-6 * (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
 }
 
-static int usage(void) {
-    fprintf(stderr, "usage: nb-candbench [--users N] [--products P] [--emb E] [--top N] "
-                    "[--threads T] [--seed S] [--db PATH [--page-size BYTES]] [--store DB]\n");
-    return 2;
-}
+typedef struct {
+    int users, products, emb, top, threads, page_size;
+    unsigned long long seed;
+    const char *db, *store;
+} candbench_flags;
+
+#define O(field) offsetof(candbench_flags, field)
+static const nb_flag FLAGS[] = {
+    {"users", NB_F_INT, O(users), 1, 1e9, "N", "206209", "synthetic users (without --store)", 0, NULL, NULL},
+    {"products", NB_F_INT, O(products), 1, 1e9, "P", "49688", "synthetic catalogue size", 0, NULL, NULL},
+    {"emb", NB_F_INT, O(emb), 1, 1e6, "E", "32", "embedding size", 0, NULL, NULL},
+    {"top", NB_F_INT, O(top), 1, 1e9, "N", "3000", "candidates per user", 0, NULL, NULL},
+    {"threads", NB_F_INT, O(threads), 1, 1024, "T", "2", "worker threads", 0, NULL, NULL},
+    {"seed", NB_F_U64, O(seed), 0, 0, "S", "1", "random seed", 0, NULL, NULL},
+    {"db", NB_F_STR, O(db), 0, 0, "PATH", "", "also write the candidate table into this new SQLite file", 0, NULL, NULL},
+    {"page-size", NB_F_INT, O(page_size), 0, 65536, "BYTES", "0", "--db's page size (0: SQLite's default)", 0, NULL, NULL},
+    {"store", NB_F_STR, O(store), 0, 0, "DB", "", "take the users' histories from this store", 0, NULL, NULL},
+};
+#undef O
 
 int main(int argc, char **argv) {
-    int users = 206209, P = 49688, E = 32, top = TR_CANDS_DEFAULT, threads = 2;
-    uint64_t seed = 1;
-    const char *dbpath = NULL, *store = NULL;
-    int page_size = 0; /* 0: SQLite's default (4096) */
-    for (int a = 1; a < argc; a++) {
-        if (a + 1 >= argc) return usage();
-        const char *k = argv[a], *v = argv[++a];
-        if (!strcmp(k, "--users")) users = atoi(v);
-        else if (!strcmp(k, "--products")) P = atoi(v);
-        else if (!strcmp(k, "--emb")) E = atoi(v);
-        else if (!strcmp(k, "--top")) top = atoi(v);
-        else if (!strcmp(k, "--threads")) threads = atoi(v);
-        else if (!strcmp(k, "--seed")) seed = strtoull(v, NULL, 10);
-        else if (!strcmp(k, "--db")) dbpath = v;
-        else if (!strcmp(k, "--store")) store = v;
-        else if (!strcmp(k, "--page-size")) page_size = atoi(v);
-        else return usage();
-    }
-    if (users < 1 || P < 1 || E < 1 || top < 1 || threads < 1) return usage();
+    candbench_flags fl = {.users = 206209, .products = 49688, .emb = 32,
+                         .top = TR_CANDS_DEFAULT, .threads = 2, .seed = 1};
+    int ex = nb_flags_main("nb-candbench", "usage: nb-candbench [flags]\n", FLAGS, NB_FLAGS_N(FLAGS), &fl,
+                           argc, argv);
+    if (ex >= 0) return ex;
+    int users = fl.users, P = fl.products, E = fl.emb, top = fl.top, threads = fl.threads;
+    uint64_t seed = fl.seed;
+    const char *dbpath = fl.db, *store = fl.store;
+    int page_size = fl.page_size; /* 0: SQLite's default (4096) */
     char err[NB_ERRLEN];
     int rc = 0;
     double t0 = nb_now();

@@ -54,25 +54,20 @@ struct tr_ef1 {
     double *ws;     /* (m+1)^2 + 2m + 2 */
 };
 
-/* Returns NB_OK and *e (caller frees with tr_ef1_free), NB_EINVAL (m < 1) or NB_ENOMEM. */
+/* Returns NB_OK and *e (caller frees with tr_ef1_free) or NB_EINVAL (m out of range). */
 int tr_ef1_new(tr_ef1 **e, int m, char *err, size_t errlen) {
     *e = NULL;
     if (m < 1 || m > 46000) /* (m+1)^2 doubles must stay a sane allocation */
         return nb_err(err, errlen, NB_EINVAL, "expected F1: m = %d must be in 1..46000", m);
-    tr_ef1 *x = calloc(1, sizeof *x);
-    if (!x) goto nomem;
+    tr_ef1 *x = nb_xcalloc(1, sizeof *x);
     x->m = m;
-    x->hp = malloc((size_t)m * sizeof *x->hp);
-    x->hi = malloc((size_t)m * sizeof *x->hi);
-    x->p = malloc((size_t)m * sizeof *x->p);
-    x->ef1 = malloc(((size_t)m + 1) * sizeof *x->ef1);
-    x->ws = malloc((((size_t)m + 1) * ((size_t)m + 1) + 2 * (size_t)m + 2) * sizeof *x->ws);
-    if (!x->hp || !x->hi || !x->p || !x->ef1 || !x->ws) goto nomem;
+    x->hp = nb_xmalloc((size_t)m * sizeof *x->hp);
+    x->hi = nb_xmalloc((size_t)m * sizeof *x->hi);
+    x->p = nb_xmalloc((size_t)m * sizeof *x->p);
+    x->ef1 = nb_xmalloc(((size_t)m + 1) * sizeof *x->ef1);
+    x->ws = nb_xmalloc((((size_t)m + 1) * ((size_t)m + 1) + 2 * (size_t)m + 2) * sizeof *x->ws);
     *e = x;
     return NB_OK;
-nomem:
-    tr_ef1_free(x);
-    return nb_err(err, errlen, NB_ENOMEM, "expected F1: out of memory for m = %d", m);
 }
 
 /* Frees the chooser; NULL is a no-op. */

@@ -13,13 +13,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "calibrate.h"
 #include "history.h"
 #include "nn.h"
+#include "repfeat.h"
+#include "samples.h"
 
 typedef struct tr_scorer tr_scorer;
 
 /* Creates a scorer around m (borrowed; a model or a scoring clone, one per thread).
- * Returns NB_OK and *s (caller frees with tr_scorer_free), or NB_ENOMEM. */
+ * Returns NB_OK and *s (caller frees with tr_scorer_free); allocation failure aborts
+ * (common/nb_err.h), so there is no other outcome. */
 int tr_scorer_new(tr_scorer **s, nn_model *m, char *err, size_t errlen);
 void tr_scorer_free(tr_scorer *s);
 
@@ -31,9 +35,7 @@ void tr_scorer_free(tr_scorer *s);
 int tr_score_user(tr_scorer *s, const st_history *h, int u, int64_t hist_end,
                   const int32_t *cand, int n_cand, float *prob, char *err, size_t errlen);
 
-/* ---- additions by the train branch ------------------------------------------------------ */
-#include "repfeat.h"
-#include "samples.h"
+/* ---- the repeat term and batched scoring ---------------------------------------------- */
 
 /* A model with the repeat term (cfg.rep_features > 0) needs the global product statistics
  * it was trained with (tr_product_stats_load in the server). ps is borrowed and must outlive

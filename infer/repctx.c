@@ -23,6 +23,9 @@ int tr_rep_cb(void *vctx, tr_batch *tb, int b, const st_history *h, int u, int64
               char *err, size_t errlen) {
     tr_rep_ctx *ctx = vctx;
     int rc = tr_features_user(&ctx->f, h, u, hist_end, ctx->ps, err, errlen);
+    ctx->last_h = rc == NB_OK ? h : NULL;
+    ctx->last_u = u;
+    ctx->last_end = hist_end;
     if (rc) return rc;
     for (int i = 0; i < ctx->f.n; i++)
         tr_batch_add_rep(tb, b, ctx->f.prod[i], ctx->f.feat + (size_t)i * TR_N_FEATURES,

@@ -10,50 +10,6 @@
 
 #define TR_EXPLAIN_TOP 10 /* the user's most frequent products considered as "bought with" */
 
-void tr_names_free(tr_names *nm) {
-    if (!nm) return;
-    for (int i = 0; i < nm->n; i++) free(nm->name[i]);
-    free(nm->name);
-    memset(nm, 0, sizeof *nm);
-}
-
-int tr_names_load(tr_names *nm, sqlite3 *db, const st_history *catalog, char *err,
-                  size_t errlen) {
-    int rc = NB_OK, P = catalog->n_products, p = 0;
-    sqlite3_stmt *q = NULL;
-    memset(nm, 0, sizeof *nm);
-    nm->name = nb_xcalloc((size_t)(P > 0 ? P : 1), sizeof *nm->name);
-    nm->n = P;
-    if (sqlite3_prepare_v2(db, "SELECT product_id, name FROM products ORDER BY product_id", -1,
-                           &q, NULL) != SQLITE_OK) {
-        rc = nb_err(err, errlen, NB_EDB, "reading product names: %s", sqlite3_errmsg(db));
-        goto done;
-    }
-    int st;
-    while ((st = sqlite3_step(q)) == SQLITE_ROW) {
-        int32_t id = sqlite3_column_int(q, 0);
-        if (p >= P || catalog->product_ids[p] != id) {
-            rc = nb_err(err, errlen, NB_EMISMATCH,
-                        "product names: product_id %d differs from the catalogue's %d", (int)id,
-                        p < P ? (int)catalog->product_ids[p] : -1);
-            goto done;
-        }
-        const char *s = (const char *)sqlite3_column_text(q, 1);
-        nm->name[p++] = strdup(s ? s : "");
-    }
-    if (st != SQLITE_DONE) {
-        rc = nb_err(err, errlen, NB_EDB, "reading product names: %s", sqlite3_errmsg(db));
-        goto done;
-    }
-    if (p != P)
-        rc = nb_err(err, errlen, NB_EMISMATCH,
-                    "product names: %d products in table products, %d in the catalogue", p, P);
-done:
-    sqlite3_finalize(q);
-    if (rc != NB_OK) tr_names_free(nm);
-    return rc;
-}
-
 /* Cosine of the embeddings of products a and b (0 when either is the zero vector). */
 static double ex_cosine(const tr_explainer *x, int32_t a, int32_t b) {
     const float *u = x->emb + (size_t)a * x->E, *v = x->emb + (size_t)b * x->E;

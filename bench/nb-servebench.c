@@ -9,7 +9,7 @@
  * requests/s from wrk; for load-independent figures run it under
  * valgrind --tool=callgrind (instructions per request). A non-200 answer is an error.
  */
-#include <sqlite3.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,12 +17,13 @@
 
 #include "crc32.h"
 #include "nb_err.h"
+#include "nb_flags.h"
 #include "rng.h"
 #include "srv_engine.h"
+#include "store.h"
 
 /* Seconds on the given clock. */
-static double now(clockid_t clk)
-{
+static double now(clockid_t clk) {
     struct timespec ts;
     clock_gettime(clk, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
@@ -30,52 +31,52 @@ static double now(clockid_t clk)
 
 /* Reads the ids of the users with at least one order with items into *ids (caller frees).
  * Returns the count, or -1 with a message on stderr. */
-static int load_users(const char *db_path, int32_t **ids)
-{
+static int load_users(const char *db_path, int32_t **ids) {
     sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    int n = 0, cap = 1024, rc = -1;
-    int32_t *v = nb_xmalloc((size_t)cap * sizeof *v);
-    if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(db, "SELECT DISTINCT o.user_id FROM orders o JOIN order_items i "
-                               "USING(order_id) ORDER BY o.user_id", -1, &st, NULL) != SQLITE_OK) {
-        fprintf(stderr, "nb-servebench: %s: %s\n", db_path, db ? sqlite3_errmsg(db) : "open");
-        goto done;
+    char err[NB_ERRLEN];
+    int n = 0;
+    *ids = NULL;
+    int rc = st_open(&db, db_path, 1, err, sizeof err);
+    if (rc == NB_OK) rc = st_user_ids(db, 1, ids, &n, err, sizeof err);
+    st_close(db);
+    if (rc) {
+        fprintf(stderr, "nb-servebench: %s\n", err);
+        return -1;
     }
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        if (n == cap) v = nb_xrealloc(v, (size_t)(cap *= 2) * sizeof *v);
-        v[n++] = sqlite3_column_int(st, 0);
+    if (n == 0) {
+        fprintf(stderr, "nb-servebench: %s: no user has history\n", db_path);
+        return -1;
     }
-    rc = n;
-done:
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    if (rc <= 0) {
-        free(v);
-        v = NULL;
-        if (rc == 0) fprintf(stderr, "nb-servebench: %s: no user has history\n", db_path);
-        rc = -1;
-    }
-    *ids = v;
-    return rc;
+    return n;
 }
 
-int main(int argc, char **argv)
-{
-    const char *db = NULL, *model = NULL;
-    int nreq = 2000, mode = SRV_BASKET_THRESHOLD;
-    unsigned long long seed = 1;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--db") && i + 1 < argc) db = argv[++i];
-        else if (!strcmp(argv[i], "--model") && i + 1 < argc) model = argv[++i];
-        else if (!strcmp(argv[i], "--requests") && i + 1 < argc) nreq = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--seed") && i + 1 < argc) seed = strtoull(argv[++i], NULL, 10);
-        else if (!strcmp(argv[i], "--basket") && i + 1 < argc) {
-            mode = srv_basket_mode_parse(argv[++i]);
-            if (mode < 0) goto usage;
-        } else goto usage;
-    }
-    if (!db || !model || nreq < 1) goto usage;
+typedef struct {
+    const char *db, *model;
+    int requests, basket;
+    unsigned long long seed;
+} servebench_flags;
+
+static const char *const baskets[] = {"threshold", "expected-f1", NULL};   /* SRV_BASKET_* */
+
+#define O(field) offsetof(servebench_flags, field)
+static const nb_flag FLAGS[] = {
+    {"db", NB_F_STR, O(db), 0, 0, "FILE", "", "the store", NB_F_REQUIRED, NULL, NULL},
+    {"model", NB_F_STR, O(model), 0, 0, "FILE", "", "the weight file", NB_F_REQUIRED, NULL, NULL},
+    {"requests", NB_F_INT, O(requests), 1, 1e9, "N", "2000", "requests timed", 0, NULL, NULL},
+    {"seed", NB_F_U64, O(seed), 0, 0, "S", "1", "random seed of the user draw", 0, NULL, NULL},
+    {"basket", NB_F_CHOICE, O(basket), 0, 0, "MODE", "threshold", "threshold | expected-f1", 0, baskets, NULL},
+};
+#undef O
+
+int main(int argc, char **argv) {
+    servebench_flags f = {.requests = 2000, .seed = 1, .basket = SRV_BASKET_THRESHOLD};
+    int ex = nb_flags_main("nb-servebench", "usage: nb-servebench --db FILE --model FILE "
+                           "[--requests N] [--seed S] [--basket threshold|expected-f1]\n",
+                           FLAGS, NB_FLAGS_N(FLAGS), &f, argc, argv);
+    if (ex >= 0) return ex;
+    const char *db = f.db, *model = f.model;
+    int nreq = f.requests, mode = f.basket;
+    unsigned long long seed = f.seed;
 
     int32_t *users = NULL;
     int nu = load_users(db, &users);
@@ -130,8 +131,4 @@ int main(int argc, char **argv)
     srv_engine_free(e);
     free(users);
     return bad ? 1 : 0;
-usage:
-    fprintf(stderr, "usage: nb-servebench --db FILE --model FILE [--requests N] [--seed S] "
-                    "[--basket threshold|expected-f1]\n");
-    return 2;
 }

@@ -30,7 +30,7 @@ int tr_ef1_expectations(const double *p, int n, double *ws, double *ef1, char *e
 
 typedef struct tr_ef1 tr_ef1;
 /* A chooser for at most m products (m >= 1). Returns NB_OK and *e (caller frees with
- * tr_ef1_free), NB_EINVAL or NB_ENOMEM. Not thread-safe: one per thread. */
+ * tr_ef1_free) or NB_EINVAL. Not thread-safe: one per thread. */
 int tr_ef1_new(tr_ef1 **e, int m, char *err, size_t errlen);
 void tr_ef1_free(tr_ef1 *e);
 

@@ -1,7 +1,7 @@
 /* score.c -- the single scoring path for evaluation (batched) and serving (one user). */
 #include "score.h"
-#include "calibration.h"
-#include "evaluate.h"
+#include "calibrate.h"
+#include "topk.h"
 #include "nb_err.h"
 
 #include <assert.h>
@@ -17,12 +17,13 @@ struct tr_scorer {
     void *rep_ctx;
     void (*rep_free)(void *);
     int64_t *ord;           /* [max_orders] scratch for the cold-start check */
-    const nn_headq *hq;     /* borrowed int8 output layer, NULL: no pruning */
+    const nn_headq *hq;     /* borrowed logit bounds of the output layer, NULL: no pruning */
     /* tr_score_user_top's scratch, [cap] each */
     int cap;
-    float *lo, *hi, *tmp, *extra, *out, *lo1, *hi1, *ex1;
-    uint8_t *has, *has1;
+    float *lo, *hi, *tmp, *extra, *out;
+    uint8_t *has;
     int32_t *pos, *rows;
+    tr_ranked *rk;
     tr_prune_stats st;
 };
 
@@ -46,12 +47,9 @@ void tr_scorer_free(tr_scorer *s) {
     free(s->extra);
     free(s->out);
     free(s->has);
-    free(s->lo1);
-    free(s->hi1);
-    free(s->ex1);
-    free(s->has1);
     free(s->pos);
     free(s->rows);
+    free(s->rk);
     free(s);
 }
 
@@ -136,12 +134,11 @@ int tr_score_batch(tr_scorer *s, const st_history *h, const tr_sample *smp, int 
  *
  * Why it returns exactly what a response shows. Let x_p be candidate p's logit as
  * tr_score_user computes it and F(x) = tr_calibrate(x) its probability.
- *  1. nn_headq_bounds_ref (from a reference input h0: 8 bytes per product, in cache) and,
- *     when that leaves many candidates, nn_headq_bounds (the int8 rows) give
- *     lo_p <= x_p <= hi_p (rigorous float error analyses, see model/nn_headq.c); the repeat
- *     value is part of both. Where both ran, the tighter of each is kept.
+ *  1. nn_headq_bounds_ref (from a reference input h0: 8 bytes per product, in cache) gives
+ *     lo_p <= x_p <= hi_p (a rigorous float error analysis, see model/nn_headq.c); the
+ *     repeat value is part of it.
  *  2. The cutoff c is the m-th largest lo, lowered to the logit threshold when a basket
- *     threshold applies (per stage, over the candidates still in). Candidates with
+ *     threshold applies. Candidates with
  *     hi_p >= c are "survivors" and get x_p from the same
  *     deterministic kernel as the full path (nn_head_forward: a logit's bits do not depend on
  *     the row list) plus the same single float addition of the repeat value: bit-identical.
@@ -237,21 +234,18 @@ static void top_reserve(tr_scorer *s, int n) {
     s->tmp = nb_xrealloc(s->tmp, f);
     s->extra = nb_xrealloc(s->extra, f);
     s->out = nb_xrealloc(s->out, f);
-    s->lo1 = nb_xrealloc(s->lo1, f);
-    s->hi1 = nb_xrealloc(s->hi1, f);
-    s->ex1 = nb_xrealloc(s->ex1, f);
     s->has = nb_xrealloc(s->has, (size_t)n);
-    s->has1 = nb_xrealloc(s->has1, (size_t)n);
     s->pos = nb_xrealloc(s->pos, i);
     s->rows = nb_xrealloc(s->rows, i);
+    s->rk = nb_xrealloc(s->rk, (size_t)n * sizeof *s->rk);
     s->cap = n;
 }
 
-static float kth_select(float *v, int n, int k);
+static float kth_select(float *v, int n, int k, tr_ranked *rk);
 
-/* Returns the k-th largest (k = 1: the largest) of v[0..n), 1 <= k <= n, reordering v.
- * No NaN (the bounds are checked finite). */
-static float kth_largest(float *v, int n, int k) {
+/* Returns the k-th largest (k = 1: the largest) of v[0..n), 1 <= k <= n, reordering v; rk
+ * is scratch for n pairs. No NaN (the bounds are checked finite). */
+static float kth_largest(float *v, int n, int k, tr_ranked *rk) {
     if (k > 32 && n >= 1024 && 4 * k <= n) {
         /* a threshold t from a strided sample, likely just below the k-th largest; if at
          * least k values are >= t, the k-th largest is among them (moved to the front) */
@@ -260,7 +254,7 @@ static float kth_largest(float *v, int n, int k) {
         for (int i = 0; i < 256; i++) smp[i] = v[i * step];
         int r = (int)(1.25 * k * 256 / n) + 8;
         if (r > 256) r = 256;
-        float t = kth_select(smp, 256, r);
+        float t = kth_select(smp, 256, r, rk);
         int c = 0;
         for (int i = 0; i < n; i++)
             if (v[i] >= t) {
@@ -268,13 +262,13 @@ static float kth_largest(float *v, int n, int k) {
                 v[c++] = v[i];
                 v[i] = x;
             }
-        if (c >= k) return kth_select(v, c, k);
+        if (c >= k) return kth_select(v, c, k, rk);
     }
-    return kth_select(v, n, k);
+    return kth_select(v, n, k, rk);
 }
 
-/* kth_largest's general case. */
-static float kth_select(float *v, int n, int k) {
+/* kth_largest's general case, by the selections of topk.h. */
+static float kth_select(float *v, int n, int k, tr_ranked *rk) {
     if (k <= 32) {
         /* the usual case (k = top-k of a threshold-mode request): tr_topk's one pass keeping
          * the k largest in order; almost every element fails its first comparison */
@@ -282,28 +276,9 @@ static float kth_select(float *v, int n, int k) {
         tr_topk(v, NULL, n, k, top);
         return v[top[k - 1]];
     }
-
-    int lo = 0, hi = n - 1, t = k - 1;   /* descending position t */
-    while (lo < hi) {
-        float piv = v[lo + (hi - lo) / 2];
-        int i = lo, j = hi;
-        while (i <= j) {
-            while (v[i] > piv) i++;
-            while (v[j] < piv) j--;
-            if (i <= j) {
-                float x = v[i];
-                v[i] = v[j];
-                v[j] = x;
-                i++;
-                j--;
-            }
-        }
-        /* v[lo..j] >= piv >= v[i..hi], v[j+1..i-1] == piv */
-        if (t <= j) hi = j;
-        else if (t >= i) lo = i;
-        else return piv;
-    }
-    return v[t];
+    for (int i = 0; i < n; i++) rk[i] = (tr_ranked){v[i], i};
+    tr_rank_prefix(rk, n, k);
+    return rk[k - 1].p;
 }
 
 /* The smallest logit whose probability can reach thr, rounded down with a margin (a lower
@@ -368,11 +343,11 @@ int tr_score_user_top(tr_scorer *s, const st_history *h, int u, int64_t hist_end
         m < n && hq->P == mo->cfg.n_products && hq->D == mo->cfg.head) {
         float ct = logit_cut(mo, thr);
         for (int p = 0; p < n; p++) pos[p] = p;
-        /* stage 0, the reference bounds (cheap, in cache): lo/hi by position */
+        /* the reference bounds (cheap, in cache): lo/hi by position */
         int ok0 = nn_headq_bounds_ref(s->lo, s->hi, hin, hq, cand, s->extra, s->has, n) == 0;
         if (ok0) {
             memcpy(s->tmp, s->lo, (size_t)n * sizeof(float));
-            float c = kth_largest(s->tmp, n, m);
+            float c = kth_largest(s->tmp, n, m, s->rk);
             if (ct < c) c = ct;
             ns = 0;
             for (int p = 0; p < n; p++) {
@@ -381,34 +356,6 @@ int tr_score_user_top(tr_scorer *s, const st_history *h, int u, int64_t hist_end
             }
         } else {
             for (int p = 0; p < n; p++) s->lo[p] = -INFINITY, s->hi[p] = INFINITY;
-        }
-        /* stage 1, the int8 rows, for what the reference left (when it left many: each row
-         * costs about as much as its exact logit, a memory round trip) */
-        if (hq->q && ns > 2 * m + 64) {
-            for (int j = 0; j < ns; j++) {
-                int p = pos[j];
-                s->rows[j] = cand ? cand[p] : p;
-                s->ex1[j] = s->extra[p];
-                s->has1[j] = s->has[p];
-            }
-            if (nn_headq_bounds(s->lo1, s->hi1, hin, hq, mo->p.out_b, s->rows, s->ex1, s->has1,
-                                ns) == 0) {
-                for (int j = 0; j < ns; j++) {
-                    int p = pos[j];
-                    if (s->lo1[j] > s->lo[p]) s->lo[p] = s->lo1[j];
-                    if (s->hi1[j] < s->hi[p]) s->hi[p] = s->hi1[j];
-                    s->tmp[j] = s->lo[p];
-                }
-                float c = kth_largest(s->tmp, ns, m);
-                if (ct < c) c = ct;
-                int k = 0;
-                for (int j = 0; j < ns; j++) {
-                    int p = pos[j];
-                    if (s->hi[p] >= c) pos[k++] = p;
-                    else if (s->hi[p] > umax) umax = s->hi[p];
-                }
-                ns = k;
-            }
         }
         pruned = ns < n;
     }
@@ -427,7 +374,7 @@ int tr_score_user_top(tr_scorer *s, const st_history *h, int u, int64_t hist_end
         double pu = tr_calibrate(mo, ub);
         assert(ns >= m);
         memcpy(s->tmp, prob, (size_t)ns * sizeof(float));
-        double pm = kth_largest(s->tmp, ns, m);
+        double pm = kth_largest(s->tmp, ns, m, s->rk);
         if (!(a * delta > 1e-12 * (1 + fabs(z)) && pu < pm && pu < thr)) {
             s->st.fallbacks++;
             for (int p = 0; p < n; p++) pos[p] = p;

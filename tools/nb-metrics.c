@@ -9,6 +9,7 @@
  */
 #include "metrics.h"
 #include "nb_err.h"
+#include "nb_flags.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -34,28 +35,26 @@ static int parse_list(char *s, int32_t **a, int *cap) {
     return n;
 }
 
-/* Prints the usage line and exits with status 2. */
-static void usage(void) {
-    fprintf(stderr, "usage: nb-metrics --products P [--in FILE]\n");
-    exit(2);
-}
+typedef struct {
+    int products;
+    const char *in;
+} metrics_flags;
+
+#define O(field) offsetof(metrics_flags, field)
+static const nb_flag FLAGS[] = {
+    {"products", NB_F_INT, O(products), 1, INT32_MAX, "P", "", "catalogue size", NB_F_REQUIRED, NULL, NULL},
+    {"in", NB_F_STR, O(in), 0, 0, "FILE", "stdin", "input", 0, NULL, NULL},
+};
+#undef O
 
 /* Returns 0 after printing the metrics, 1 on an unreadable or malformed input, 2 on bad flags. */
 int main(int argc, char **argv) {
-    long P = 0;
-    const char *in = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--products") && i + 1 < argc) {
-            char *end;
-            P = strtol(argv[++i], &end, 10);
-            if (*end || P <= 0 || P > INT32_MAX) usage();
-        } else if (!strcmp(argv[i], "--in") && i + 1 < argc) {
-            in = argv[++i];
-        } else {
-            usage();
-        }
-    }
-    if (P <= 0) usage();
+    metrics_flags fl = {0};
+    int ex = nb_flags_main("nb-metrics", "usage: nb-metrics --products P [--in FILE]\n", FLAGS,
+                           NB_FLAGS_N(FLAGS), &fl, argc, argv);
+    if (ex >= 0) return ex;
+    long P = fl.products;
+    const char *in = fl.in;
 
     char err[NB_ERRLEN];
     int rc = 1;

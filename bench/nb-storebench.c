@@ -8,9 +8,11 @@
  * differs from its slice of the whole history. */
 #include "history.h"
 #include "nb_err.h"
+#include "nb_flags.h"
 #include "rng.h"
 #include "store.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,23 +45,28 @@ static int same_user(const st_history *h, int u, const st_history *q) {
     return 1;
 }
 
+typedef struct {
+    const char *db;
+    int users;
+    unsigned long long seed;
+} storebench_flags;
+
+#define O(field) offsetof(storebench_flags, field)
+static const nb_flag FLAGS[] = {
+    {"db", NB_F_STR, O(db), 0, 0, "FILE", "", "the store", NB_F_REQUIRED, NULL, NULL},
+    {"users", NB_F_INT, O(users), 1, 1e9, "N", "2000", "random users loaded one at a time", 0, NULL, NULL},
+    {"seed", NB_F_U64, O(seed), 0, 0, "S", "1", "random seed", 0, NULL, NULL},
+};
+#undef O
+
 int main(int argc, char **argv) {
-    const char *db_path = NULL;
-    int n_users = 2000;
-    unsigned long long seed = 1;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--db") && i + 1 < argc) db_path = argv[++i];
-        else if (!strcmp(argv[i], "--users") && i + 1 < argc) n_users = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--seed") && i + 1 < argc) seed = strtoull(argv[++i], NULL, 10);
-        else {
-            fprintf(stderr, "usage: nb-storebench --db FILE [--users N] [--seed S]\n");
-            return 2;
-        }
-    }
-    if (!db_path || n_users <= 0) {
-        fprintf(stderr, "nb-storebench: --db FILE is required and --users must be > 0\n");
-        return 2;
-    }
+    storebench_flags f = {.users = 2000, .seed = 1};
+    int ex = nb_flags_main("nb-storebench", "usage: nb-storebench --db FILE [--users N] [--seed S]\n",
+                           FLAGS, NB_FLAGS_N(FLAGS), &f, argc, argv);
+    if (ex >= 0) return ex;
+    const char *db_path = f.db;
+    int n_users = f.users;
+    unsigned long long seed = f.seed;
     char err[NB_ERRLEN];
     sqlite3 *db = NULL;
     st_history h, q;

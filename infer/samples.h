@@ -13,37 +13,17 @@
 
 #include "history.h"
 #include "nn.h"
+#include "repfeat.h"
 
 typedef struct {
     int32_t user;      /* index into h */
     int64_t target;    /* order index of the target (or the history end when scoring) */
 } tr_sample;
 
-typedef struct {
-    tr_sample *train, *val, *test;    /* owned */
-    int n_train, n_val, n_test;
-    int n_users;                      /* users considered (after --limit-users) */
-    int n_train_users, n_val_users, n_test_users;
-    int n_no_target;                  /* users whose next order is eval_set=test (or none) */
-    int n_cold;                       /* users with a train order but no history before it */
-} tr_samples;
-
 /* Fills idx[0..] with the order indices of u's input for the order at hist_end: the last
  * <= max_orders orders in [user start, hist_end) having items, oldest first. Returns how
  * many (0: a cold-start user). */
 int tr_input_orders(const st_history *h, int u, int64_t hist_end, int max_orders, int64_t *idx);
-
-/* The order index of u's eval_set=train order, or -1. */
-int64_t tr_train_order(const st_history *h, int u);
-
-/* Builds the samples of the first limit_users users (0 = all), split by tr_split_of with
- * pct[3]. Every user with a train order and some history gives one sample targeting it;
- * with targets_all, training users also give one sample per earlier order with items that
- * has an order with items before it. Returns NB_OK (s owns its arrays; free with
- * tr_samples_free) or NB_ENOMEM. */
-int tr_samples_build(tr_samples *s, const st_history *h, const int pct[3], int targets_all,
-                     int limit_users, int max_orders, char *err, size_t errlen);
-void tr_samples_free(tr_samples *s);
 
 /* Repeat-term features for a batch: called once per sample with (h, u, hist_end); must
  * append rows for that sample by calling tr_batch_add_rep. NULL when the model has none. */
@@ -82,18 +62,23 @@ int tr_batch_fill(tr_batch *tb, const st_history *h, const tr_sample *smp, int B
  * product not among the scored columns is skipped. For use inside a tr_rep_fn. */
 void tr_batch_add_rep(tr_batch *tb, int b, int32_t p, const float *feat, int n_feat);
 
-
 /* ---- the repeat-feature callback used by training, evaluation and scoring ----------- */
-#include "repfeat.h"
 typedef struct {
-    tr_features f;                /* owned scratch (tr_rep_ctx_init / _free) */
+    tr_features f;                /* owned scratch (tr_rep_ctx_init / _free); after a call,
+                                     the features of (last_h, last_u, last_end) */
     const tr_product_stats *ps;   /* borrowed */
+    const st_history *last_h;     /* the last successful call's history (NULL: none yet or
+                                     the last call failed); the caller may reset it */
+    int last_u;
+    int64_t last_end;
 } tr_rep_ctx;
 /* Returns NB_OK or NB_EINVAL. ctx borrows ps; free with tr_rep_ctx_free. */
 int tr_rep_ctx_init(tr_rep_ctx *ctx, const tr_product_stats *ps, char *err, size_t errlen);
 void tr_rep_ctx_free(tr_rep_ctx *ctx);
 /* A tr_rep_fn (ctx is a tr_rep_ctx *): adds the features of every product the user bought
- * before hist_end that is among the batch's scored products. */
+ * before hist_end that is among the batch's scored products, and leaves them in ctx->f
+ * (the server's explanations read them there, so that a request computes them once).
+ * Returns NB_OK or tr_features_user's error. */
 int tr_rep_cb(void *ctx, tr_batch *tb, int b, const st_history *h, int u, int64_t hist_end,
               char *err, size_t errlen);
 

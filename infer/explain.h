@@ -1,6 +1,6 @@
 /* explain.h -- a short human-readable reason for each recommended product.
  *
- * Built from the same per-user counts as the repeat features (train/repfeat.h), so the
+ * Built from the same per-user counts as the repeat features (infer/repfeat.h), so the
  * numbers in the text are the user's history:
  *   bought in >= 3 of the last 5 orders:  "bought in 4 of your last 5 orders"
  *                                         (n < 5 orders: "bought in 3 of your 3 orders")
@@ -17,25 +17,12 @@
 #ifndef TR_EXPLAIN_H
 #define TR_EXPLAIN_H
 
-#include <sqlite3.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "repfeat.h"
 #include "history.h"
-
-/* Product names by product index (ascending product_id order, as in st_history). */
-typedef struct {
-    int n;
-    char **name;   /* [n], each malloc'd */
-} tr_names;
-
-/* Loads the names of catalog's products from table products (product_id must match
- * catalog->product_ids one to one). Returns NB_OK, NB_EMISMATCH (message names the
- * product_id), NB_EDB or NB_ENOMEM. nm owns everything; free with tr_names_free. */
-int tr_names_load(tr_names *nm, sqlite3 *db, const st_history *catalog, char *err,
-                  size_t errlen);
-void tr_names_free(tr_names *nm);
+#include "names.h"
+#include "repfeat.h"
 
 typedef struct {
     int n_products;

@@ -1,0 +1,83 @@
+/* tifu_tune.h -- TIFU-KNN's own parameters tuned on validation users (as Hu et al., SIGIR
+ * 2020, tune theirs), so that the baseline the model must beat is the tuned one.
+ *
+ * Search: coordinate descent over (m, r_b, r_g) with the full (k, alpha) grid at every point
+ * visited. One neighbour search per (m, r_b, r_g) -- the user vectors depend only on those
+ * three -- gives each validation user its k_max nearest reference users in distance order;
+ * every k of the grid is a prefix of that list and every alpha another blend of the same two
+ * parts, so a (k, alpha) point costs one top-10 ranking, not one TIFU-KNN run. The descent
+ * starts at tr_tifu_defaults' (m, r_b, r_g), tries every value of m, then of r_b, then of
+ * r_g, each time moving to the best point seen, and repeats the sweep (at most 3 times) until
+ * a sweep moves nowhere: ~20 of the 75 (m, r_b, r_g) points of the default grid are visited
+ * instead of all (on nb-synth and Ta-Feng it found the same point as the full grid).
+ * Selection: the highest validation R@10 (the figure nb-train's early stopping uses), ties by
+ * NDCG@10, then the default parameters, then the point visited first. Deterministic: one
+ * thread, fixed orders, no randomness.
+ *
+ * Bounded cost: at most TR_TIFU_TUNE_MAX_VAL validation samples and TR_TIFU_TUNE_MAX_REF
+ * reference samples are used, each an evenly strided subsample (indices floor(i * n / cap)),
+ * so that full-scale data (206k users) costs the same as ~20,000 training users.
+ *
+ * What the tuner reads: the validation samples (history and target), the reference samples'
+ * histories up to their targets, and the caller's popularity (for the fill of short lists;
+ * tr_popularity_build counts ST_PRIOR orders only, never a train/test target). It is never
+ * given the test samples.
+ *
+ * The scores are computed as tr_tifu_score computes them except for the order in which the
+ * neighbours' values are summed (distance order here, heap order there), so the last bits of
+ * a score -- and hence an exact tie -- can differ; the chosen parameters are then evaluated on
+ * the test users by tr_tifu_build / tr_tifu_score themselves.
+ */
+#ifndef TR_TIFU_TUNE_H
+#define TR_TIFU_TUNE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "baselines.h"
+#include "history.h"
+#include "samples.h"
+
+#define TR_TIFU_TUNE_MAX_VAL 2000    /* validation samples used at most */
+#define TR_TIFU_TUNE_MAX_REF 20000   /* reference samples used at most */
+#define TR_TIFU_GRID_MAX 8           /* values per parameter at most */
+
+/* The values tried per parameter (the full cross product is searched). */
+typedef struct {
+    int n_m, n_rb, n_rg, n_k, n_alpha;
+    int m[TR_TIFU_GRID_MAX];
+    double r_b[TR_TIFU_GRID_MAX];
+    double r_g[TR_TIFU_GRID_MAX];
+    int k[TR_TIFU_GRID_MAX];
+    double alpha[TR_TIFU_GRID_MAX];
+} tr_tifu_grid;
+
+/* The default grid (1,350 points): m {3, 7, 11}, r_b {0.6, 0.7, 0.8, 0.9, 1.0}, r_g {0.6,
+ * 0.7, 0.8, 0.9, 1.0}, k {100, 300, 900}, alpha {0.1, 0.3, 0.5, 0.7, 0.9, 1.0}: the paper's
+ * ranges, coarser, holding tr_tifu_defaults' point (so the tuned validation R@10 is never
+ * below the default's). */
+void tr_tifu_grid_default(tr_tifu_grid *g);
+
+typedef struct {
+    tr_tifu_params best;        /* the chosen parameters */
+    double val_r10, val_ndcg10; /* the chosen parameters' figures on the tuning users */
+    double def_r10, def_ndcg10; /* tr_tifu_defaults' figures there (-1 when not in the grid) */
+    int n_configs;              /* grid points evaluated */
+    int n_grid;                 /* grid points in all */
+    int n_val, n_ref;           /* validation / reference samples used (after the caps) */
+    double seconds;             /* wall clock */
+    double cpu_seconds;         /* process CPU time over the call (the tuner is one thread) */
+} tr_tifu_tune_result;
+
+/* Tunes TIFU-KNN on validation samples val[0..n_val) with neighbours from ref[0..n_ref)
+ * (each reference sample's history ends at its target, as in tr_eval_baselines), over grid g
+ * (NULL: tr_tifu_grid_default), at most max_val / max_ref samples of each (<= 0: the
+ * TR_TIFU_TUNE_* caps). pop: popularity over h for the fill (NULL: built here by
+ * tr_popularity_build, as tr_eval_baselines builds it). With no validation samples the
+ * result is tr_tifu_defaults with figures 0. Returns NB_OK and *out, or NB_EINVAL (a bad grid
+ * value, a sample out of range, pop / h catalogue mismatch). */
+int tr_tifu_tune(const st_history *h, const tr_popularity *pop, const tr_sample *val, int n_val,
+                 const tr_sample *ref, int n_ref, const tr_tifu_grid *g, int max_val,
+                 int max_ref, tr_tifu_tune_result *out, char *err, size_t errlen);
+
+#endif
