@@ -17,6 +17,7 @@ static int g_rank = 0, g_size = 1;   /* the ranks taking part (size 1 after tr_d
 static int g_world = 1;              /* MPI_COMM_WORLD's size, for messages and abort */
 static int g_started = 0;            /* MPI_Init was called by tr_dist_init */
 static uint64_t g_bytes = 0, g_calls = 0;
+static double g_secs = 0;
 
 /* The launcher's world size from the environment (0: not started by a launcher). Open
  * MPI's mpirun sets OMPI_COMM_WORLD_SIZE; PMIx / PMI launchers set PMIX_RANK / PMI_SIZE. */
@@ -143,12 +144,14 @@ int tr_dist_sum_grad(nn_model *m, int n_mine, int n_all, char *err, size_t errle
         nn_real s = (nn_real)((double)n_mine / n_all);
         for (size_t i = 0; i < n; i++) g[i] *= s;
     }
+    double t0 = nb_now();
     for (size_t off = 0; off < n; off += MAX_CHUNK) {
         size_t c = n - off < MAX_CHUNK ? n - off : MAX_CHUNK;
         MPI_Allreduce(MPI_IN_PLACE, g + off, (int)c, NN_MPI_REAL, MPI_SUM, MPI_COMM_WORLD);
         g_calls++;
     }
     g_bytes += n * sizeof(nn_real);
+    g_secs += nb_now() - t0;
 #else
     (void)m, (void)n_mine, (void)n_all;
 #endif
@@ -248,3 +251,4 @@ void tr_dist_barrier(void) {
 
 uint64_t tr_dist_bytes_reduced(void) { return g_bytes; }
 uint64_t tr_dist_reduce_calls(void) { return g_calls; }
+double tr_dist_reduce_seconds(void) { return g_secs; }

@@ -99,8 +99,10 @@ int tr_dist_check_same(const nn_model *m, char *err, size_t errlen);
 /* Waits for every rank (size 1: returns at once). */
 void tr_dist_barrier(void);
 
-/* Gradient bytes this rank has passed to MPI_Allreduce so far, and the number of calls. */
+/* Gradient bytes this rank has passed to MPI_Allreduce so far, the number of calls, and the
+ * wall seconds spent in them (waiting for the slowest rank included). */
 uint64_t tr_dist_bytes_reduced(void);
 uint64_t tr_dist_reduce_calls(void);
+double tr_dist_reduce_seconds(void);
 
 #endif

@@ -259,6 +259,10 @@ static int train(tr_flags *f, char *err, size_t errlen) {
     rc = tr_train_run(&L, err, errlen);
     tr_rep_ctx_free(&repctx);
     R.t_train = nb_now() - t0;
+    if (log && tr_dist_size() > 1)
+        fprintf(log, "allreduce: %llu calls, %.1f MB, %.2fs on rank 0 (%.1f%% of training)\n",
+                (unsigned long long)tr_dist_reduce_calls(), tr_dist_bytes_reduced() / 1e6,
+                tr_dist_reduce_seconds(), 100 * tr_dist_reduce_seconds() / R.t_train);
     if (rc) goto done;
 
     /* candidates from the final (best) embeddings, for every user of the store */
