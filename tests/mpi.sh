@@ -13,6 +13,7 @@
 # nb-train was built with MPI=0.
 source "$(dirname "$0")/lib.sh"
 TRAIN=$NB_BIN/nb-train
+TRAIN_TEST=$NB_TESTBIN/nb-train-test   # with --stop-after (test hooks, see tests/train.sh)
 if ! command -v mpirun >/dev/null; then
     t_skip mpi "mpirun not found (make deps installs openmpi-bin and libopenmpi-dev)"; t_exit
 fi
@@ -38,14 +39,15 @@ if ! "$NB_BIN/nb-synth" --users 500 --seed 3 --out "$T_TMP/synth" 2>/dev/null ||
     t_fail mpi_data "nb-synth/nb-import failed"; t_exit
 fi
 # train NAME NP [nb-train flags...] -- trains into $T_TMP/NAME/{nb.db,m.nbw} with NP ranks
-# under mpirun (NP 0: a plain process); returns the exit status
+# under mpirun (NP 0: a plain process); returns the exit status. PROG: the program (default
+# $TRAIN).
 train() {
     local n=$1 np=$2; shift 2
     local pre=()
     [[ $np -gt 0 ]] && pre=("${MPIRUN[@]}" -np "$np")
     mkdir -p "$T_TMP/$n"
     cp "$T_TMP/base.db" "$T_TMP/$n/nb.db"
-    "${pre[@]}" "$TRAIN" --db "$T_TMP/$n/nb.db" --model "$T_TMP/$n/m.nbw" "${RUN[@]}" \
+    "${pre[@]}" "${PROG:-$TRAIN}" --db "$T_TMP/$n/nb.db" --model "$T_TMP/$n/m.nbw" "${RUN[@]}" \
         --report "$T_TMP/$n/r.json" "$@" >"$T_TMP/$n/out" 2>"$T_TMP/$n/err"
 }
 # rows NAME -- the store rows nb-train wrote (models.path differs between runs: left out)
@@ -104,13 +106,13 @@ else
 fi
 
 # ---- resume with the same N ---------------------------------------------------------------
-train res 2 --stop-after 1; rc=$?
+PROG=$TRAIN_TEST train res 2 --stop-after 1; rc=$?
 t_eq mpi_stop_after_exit_3 $rc 3
-"${MPIRUN[@]}" -np 2 "$TRAIN" --db "$T_TMP/res/nb.db" --model "$T_TMP/res/m.nbw" "${RUN[@]}" \
+"${MPIRUN[@]}" -np 2 "$TRAIN_TEST" --db "$T_TMP/res/nb.db" --model "$T_TMP/res/m.nbw" "${RUN[@]}" \
     --resume >/dev/null 2>"$T_TMP/res/err2"
 t_eq mpi_resume_exit_0 $? 0
 t_check mpi_resume_identical cmp "$T_TMP/two/m.nbw" "$T_TMP/res/m.nbw"
-train res1 2 --stop-after 1
+PROG=$TRAIN_TEST train res1 2 --stop-after 1
 out=$("$TRAIN" --db "$T_TMP/res1/nb.db" --model "$T_TMP/res1/m.nbw" "${RUN[@]}" --resume 2>&1)
 rc=$?
 if [[ $rc -ne 0 && $rc -ne 3 ]]; then t_contains mpi_resume_other_n_refused "$out" "--resume"
