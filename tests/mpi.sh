@@ -5,7 +5,8 @@
 #   - 2 ranks give the plain run's model within the stated tolerance (worst
 #     |a-b| / (|a|+|b|+1e-3) over every parameter <= 1e-3; measured 1.2e-4, max |a-b| 3e-6,
 #     docs/SCALING.md), with dropout 0 (each rank draws its own dropout masks);
-#   - --stop-after 1 then --resume with 2 ranks gives the uninterrupted 2-rank bytes, and a
+#   - --stop-after 1 then --resume with 2 ranks (dropout 0.1) gives the uninterrupted 2-rank
+#     bytes, and a
 #     2-rank checkpoint is refused by a 1-process --resume;
 #   - a rank killed with SIGKILL, or a rank failing with an error, ends the job with an error
 #     and a message within 30 s (no hang).
@@ -105,13 +106,14 @@ else
     t_fail mpi_2rank_runs "$(tail -3 "$T_TMP/two/err")"
 fi
 
-# ---- resume with the same N ---------------------------------------------------------------
-PROG=$TRAIN_TEST train res 2 --stop-after 1; rc=$?
+# ---- resume with the same N (with dropout: each rank's masks come back from the checkpoint) --
+train twod 2 --dropout 0.1 || t_fail mpi_2rank_dropout_runs "$(tail -3 "$T_TMP/twod/err")"
+PROG=$TRAIN_TEST train res 2 --dropout 0.1 --stop-after 1; rc=$?
 t_eq mpi_stop_after_exit_3 $rc 3
 "${MPIRUN[@]}" -np 2 "$TRAIN_TEST" --db "$T_TMP/res/nb.db" --model "$T_TMP/res/m.nbw" "${RUN[@]}" \
-    --resume >/dev/null 2>"$T_TMP/res/err2"
+    --dropout 0.1 --resume >/dev/null 2>"$T_TMP/res/err2"
 t_eq mpi_resume_exit_0 $? 0
-t_check mpi_resume_identical cmp "$T_TMP/two/m.nbw" "$T_TMP/res/m.nbw"
+t_check mpi_resume_identical cmp "$T_TMP/twod/m.nbw" "$T_TMP/res/m.nbw"
 PROG=$TRAIN_TEST train res1 2 --stop-after 1
 out=$("$TRAIN" --db "$T_TMP/res1/nb.db" --model "$T_TMP/res1/m.nbw" "${RUN[@]}" --resume 2>&1)
 rc=$?
