@@ -110,15 +110,17 @@ fi
 train twod 2 --dropout 0.1 || t_fail mpi_2rank_dropout_runs "$(tail -3 "$T_TMP/twod/err")"
 PROG=$TRAIN_TEST train res 2 --dropout 0.1 --stop-after 1; rc=$?
 t_eq mpi_stop_after_exit_3 $rc 3
+# a 2-rank checkpoint is refused by one process (another summation order, other masks)
+out=$("$TRAIN" --db "$T_TMP/res/nb.db" --model "$T_TMP/res/m.nbw" "${RUN[@]}" --dropout 0.1 \
+      --resume 2>&1)
+rc=$?
+if [[ $rc -ne 0 && $rc -ne 3 && ! -e "$T_TMP/res/m.nbw" ]]; then
+    t_contains mpi_resume_other_n_refused "$out" "--resume"
+else t_fail mpi_resume_other_n_refused "rc=$rc: ${out:0:200}"; fi
 "${MPIRUN[@]}" -np 2 "$TRAIN_TEST" --db "$T_TMP/res/nb.db" --model "$T_TMP/res/m.nbw" "${RUN[@]}" \
     --dropout 0.1 --resume >/dev/null 2>"$T_TMP/res/err2"
 t_eq mpi_resume_exit_0 $? 0
 t_check mpi_resume_identical cmp "$T_TMP/twod/m.nbw" "$T_TMP/res/m.nbw"
-PROG=$TRAIN_TEST train res1 2 --stop-after 1
-out=$("$TRAIN" --db "$T_TMP/res1/nb.db" --model "$T_TMP/res1/m.nbw" "${RUN[@]}" --resume 2>&1)
-rc=$?
-if [[ $rc -ne 0 && $rc -ne 3 ]]; then t_contains mpi_resume_other_n_refused "$out" "--resume"
-else t_fail mpi_resume_other_n_refused "rc=$rc: ${out:0:200}"; fi
 
 # ---- failures end the job, no hang ------------------------------------------------------------
 # kill -9 rank 1 once training has started: mpirun aborts the job
