@@ -9,6 +9,9 @@
 #   make deps       install the missing Debian packages (deploy/install-deps.sh, apt-get as root)
 # A plain make stops at once, naming the packages pkg-config cannot find; test, asan, run,
 # train and bench install what is missing themselves first. Parallel (one job per core).
+#   make MPI=1|0    force nb-train's data-parallel path (mpirun -np N bin/nb-train, train/dist.h)
+#                   on or off; by default on when pkg-config finds ompi-c (make deps installs
+#                   OpenMPI with the test packages). docs/SCALING.md.
 
 CC      := gcc
 PKGS    := libmicrohttpd libcjson sqlite3 openblas xgboost
@@ -68,6 +71,24 @@ inc_of = $(or $(INC_$(firstword $(subst /, ,$(1)))),$(INC_ALL)) $(XFLAGS_$(first
 CPPFLAGS := -D_GNU_SOURCE $(PKG_CFLAGS)
 CFLAGS   := $(WARN) $(OPT) -MMD -MP
 LDLIBS   := $(PKG_LIBS) -lm -lpthread
+
+# MPI: only train/dist.c includes mpi.h (-DNB_MPI); programs that never reach it do not get
+# libmpi (--as-needed). A change of MPI rebuilds dist.o through the flag file. Decided only
+# when building (not while parsing deps/test/clean: they install first, then make again).
+ifneq ($(filter-out $(SELF_INSTALL_GOALS),$(or $(MAKECMDGOALS),all)),)
+MPI ?= $(shell $(PKG_CONFIG) --exists ompi-c 2>/dev/null && echo 1 || echo 0)
+ifeq ($(MPI),1)
+ifneq ($(shell $(PKG_CONFIG) --exists ompi-c 2>/dev/null && echo y),y)
+$(error MPI=1 but pkg-config cannot find ompi-c; run `make deps` (libopenmpi-dev openmpi-bin))
+endif
+$(BUILD)/train/dist.o: CPPFLAGS += -DNB_MPI $(shell $(PKG_CONFIG) --cflags ompi-c)
+LDLIBS   += -Wl,--as-needed $(shell $(PKG_CONFIG) --libs ompi-c) -Wl,--no-as-needed
+endif
+MPI_FLAG := $(BUILD)/gen/mpi.flag
+$(shell mkdir -p $(BUILD)/gen && { echo $(MPI) | cmp -s - $(MPI_FLAG) || echo $(MPI) > $(MPI_FLAG); })
+$(BUILD)/train/dist.o: $(MPI_FLAG)
+endif
+.DEFAULT_GOAL := all
 
 LIBDIRS  := common storage model infer train server synth
 TOOLDIRS := bench tools

@@ -211,8 +211,10 @@ dead=$(bash -c 'echo $BASHPID')
 touch "$store.tmp.$dead" "$store.tmp.$dead-wal" "$store.tmp.$dead-journal" "$store.tmp.$$" \
       "$store.tmp.${dead}x" "$store.tmp.$dead.old" "$T_TMP/db/other.db.tmp.$dead"
 "$NB_BIN/nb-import" --csv "$good" --db "$store" >/dev/null 2>&1
-t_eq stale_tmp_removed "$(cd "$T_TMP/db" && ls | tr '\n' ' ')" \
-    "other.db.tmp.$dead store.db store.db.tmp.$$ store.db.tmp.$dead.old store.db.tmp.${dead}x "
+# both sides sorted alike: ls's order of the names depends on the pids' digit counts
+t_eq stale_tmp_removed "$(cd "$T_TMP/db" && ls | LC_ALL=C sort | tr '\n' ' ')" \
+    "$(printf '%s\n' "other.db.tmp.$dead" store.db "store.db.tmp.$$" "store.db.tmp.$dead.old" \
+        "store.db.tmp.${dead}x" | LC_ALL=C sort | tr '\n' ' ')"
 rm -f "$T_TMP/db/"*.tmp.*
 # ... and a real kill -9 in the middle of an import
 awk 'BEGIN { print "order_id,user_id,eval_set,order_number,order_dow,order_hour_of_day,days_since_prior_order";

@@ -1,6 +1,7 @@
 /* evaluate.c -- model and baseline evaluation over the metrics accumulator. */
 #include "evaluate.h"
 #include "calibration.h"
+#include "dist.h"
 #include "expected_f1.h"
 #include "nb_err.h"
 
@@ -52,8 +53,11 @@ int tr_eval_model(tr_scorer *s, const nn_model *m, const st_history *h, const tr
     for (int a = 0; a < 2 && rc == NB_OK; a++)
         for (int b = 0; b < 2 && rc == NB_OK; b++) rc = tr_metrics_init(&acc[a][b], P, err, errlen);
     if (rc == NB_OK && want_ef1) rc = tr_ef1_new(&ef, EF1_M, err, errlen);
-    for (int i = 0; i < n && rc == NB_OK; i += EVAL_BATCH) {
-        int B = n - i < EVAL_BATCH ? n - i : EVAL_BATCH;
+    /* under mpirun each rank evaluates its slice and the sums are reduced (dist.h) */
+    int lo, hi;
+    tr_dist_slice(n, &lo, &hi);
+    for (int i = lo; i < hi && rc == NB_OK; i += EVAL_BATCH) {
+        int B = hi - i < EVAL_BATCH ? hi - i : EVAL_BATCH;
         rc = tr_score_batch(s, h, smp + i, B, logit, prob, err, errlen);
         for (int b = 0; b < B && rc == NB_OK; b++) {
             const float *lg = logit + (size_t)b * P, *pr = prob + (size_t)b * P;
@@ -100,6 +104,8 @@ int tr_eval_model(tr_scorer *s, const nn_model *m, const st_history *h, const tr
             for (int j = 0; j < nt; j++) mark[truth[j]] = 0;
         }
     }
+    if (rc == NB_OK)
+        rc = tr_dist_reduce_eval(&acc[0][0], 4, &loss, rel_before, rel_after, err, errlen);
     if (rc == NB_OK) {
         for (int a = 0; a < 2; a++) {
             tr_metrics_get(&acc[a][0], &out->thr[a]);

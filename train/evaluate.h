@@ -44,6 +44,8 @@ int tr_truth_of(const st_history *h, int64_t t, uint8_t *mark, int32_t *truth);
  * catalogue only). want_ef1: also the expected-F1 baskets. rel_before/rel_after (may be
  * NULL): reliability tables over the candidate-set (or, without cands, full) pairs with
  * the raw (a=1, b=0) and the model's calibrated probabilities. pos_weight for the loss.
+ * Under mpirun (tr_dist_size() > 1) it is collective: every rank must call it with the
+ * same samples; each scores its slice and the accumulators are summed (dist.h).
  * Returns NB_OK or an error from scoring/metrics. */
 int tr_eval_model(tr_scorer *s, const nn_model *m, const st_history *h, const tr_sample *smp,
                   int n, const tr_cands *cands, double threshold, int want_ef1,

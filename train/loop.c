@@ -1,6 +1,7 @@
 /* loop.c -- epochs, batches, validation, checkpoints. */
 #include "loop.h"
 #include "crc32.h"
+#include "dist.h"
 #include "evaluate.h"
 #include "nb_err.h"
 #include "score.h"
@@ -112,17 +113,28 @@ int tr_train_run(tr_loop *L, char *err, size_t errlen) {
             int32_t t = perm[i];
             perm[i] = perm[j], perm[j] = t;
         }
+        tr_dist_epoch_rng(m, &st->shuffle_rng);   /* ranks > 1: each its own masks */
         double t0 = nb_now(), sum_loss = 0;
         for (int k = 0; k < nb && rc == NB_OK; k++) {
-            int b0 = k * B, bn = N - b0 < B ? N - b0 : B;
-            for (int i = 0; i < bn; i++) bs[i] = s->train[perm[b0 + i]];
-            rc = tr_batch_fill(&tb, L->h, bs, bn, &m->cfg, NULL, 0, 1, has_rep ? L->rep : NULL,
-                               L->rep_ctx, err, errlen);
-            if (rc) break;
-            nn_model_zero_grad(m);
-            double loss = nn_model_forward(m, &tb.nb, 1, (float)f->pos_weight);
+            int b0 = k * B, bn = N - b0 < B ? N - b0 : B, lo, hi, stop;
+            /* this rank's slice of the global batch (all of it with one rank: dist.h) */
+            tr_dist_slice(bn, &lo, &hi);
+            for (int i = lo; i < hi; i++) bs[i - lo] = s->train[perm[b0 + i]];
+            double loss = 0;
+            if (hi > lo) {
+                rc = tr_batch_fill(&tb, L->h, bs, hi - lo, &m->cfg, NULL, 0, 1,
+                                   has_rep ? L->rep : NULL, L->rep_ctx, err, errlen);
+                if (rc) break;
+                nn_model_zero_grad(m);
+                loss = nn_model_forward(m, &tb.nb, 1, (float)f->pos_weight);
+            }
             batch_no++;
             if (L->nan_at_batch && batch_no == L->nan_at_batch) loss = NAN;
+            /* every rank sees the global batch's loss (so a NaN stops all of them at the
+             * same batch) and the same stop decision */
+            stop = tr_stop_requested;
+            rc = tr_dist_step_agree(&loss, &stop, hi - lo, bn, err, errlen);
+            if (rc) break;
             if (!isfinite(loss)) {
                 rc = nb_err(err, errlen, NB_ENAN,
                             "training diverged: loss is %s at epoch %d batch %d (try a lower "
@@ -130,7 +142,9 @@ int tr_train_run(tr_loop *L, char *err, size_t errlen) {
                             isnan(loss) ? "NaN" : "Inf", epoch, k + 1);
                 break;
             }
-            nn_model_backward(m, &tb.nb, (float)f->pos_weight);
+            if (hi > lo) nn_model_backward(m, &tb.nb, (float)f->pos_weight);
+            rc = tr_dist_sum_grad(m, hi - lo, bn, err, errlen);
+            if (rc) break;
             double gn = nn_model_adam_step(m, (float)f->lr, 0.9f, 0.999f, 1e-8f, (float)f->clip);
             if (!isfinite(gn)) {
                 rc = nb_err(err, errlen, NB_ENAN,
@@ -142,7 +156,7 @@ int tr_train_run(tr_loop *L, char *err, size_t errlen) {
             double el = nb_now() - t0;
             progress(L->log, tty, epoch, k + 1, nb, B, sum_loss / (k + 1),
                      el > 0 ? (b0 + bn) / el : 0);
-            if (tr_stop_requested) {
+            if (tr_dist_size() > 1 ? stop : tr_stop_requested) {
                 rc = nb_err(err, errlen, NB_EINTR,
                             "stopped by a signal in epoch %d; resume with --resume", epoch);
                 break;
@@ -177,7 +191,9 @@ int tr_train_run(tr_loop *L, char *err, size_t errlen) {
                     "%.1fs (%.0f samples/s)%s\n",
                     epoch, es.train_loss, es.val_loss, es.val_recall10, es.val_ndcg10, secs,
                     es.samples_per_s, st->best_epoch == epoch ? "  *best" : "");
-        rc = tr_ckpt_save(L->ckpt_path, m, st, err, errlen);
+        rc = tr_dist_check_same(m, err, errlen);
+        if (rc == NB_OK && tr_dist_rank() == 0)   /* rank 0 alone writes */
+            rc = tr_ckpt_save(L->ckpt_path, m, st, err, errlen);
         if (rc) break;
         epochs_this_call++;
         if (st->bad_epochs >= f->patience) {
@@ -186,7 +202,8 @@ int tr_train_run(tr_loop *L, char *err, size_t errlen) {
                         "epoch %d, %.4f)\n", st->bad_epochs, st->best_epoch, st->best_metric);
             break;
         }
-        if (tr_stop_requested || (f->stop_after && epochs_this_call >= f->stop_after)) {
+        if (tr_dist_any(tr_stop_requested) ||
+            (f->stop_after && epochs_this_call >= f->stop_after)) {
             rc = nb_err(err, errlen, NB_EINTR, "stopped after epoch %d; resume with --resume",
                         epoch);
             break;

@@ -14,6 +14,7 @@
 #include "candgen.h"
 #include "candidates.h"
 #include "checkpoint.h"
+#include "dist.h"
 #include "evaluate.h"
 #include "flags.h"
 #include "history.h"
@@ -205,9 +206,11 @@ static int train(tr_flags *f, char *err, size_t errlen) {
         ckpt = ckpt_buf;
     }
     int rc = NB_OK;
-    FILE *log = f->quiet ? NULL : stderr;
+    /* under mpirun, rank 0 speaks and writes for the job; the others only train (dist.h) */
+    int rank = tr_dist_rank();
+    FILE *log = f->quiet || rank > 0 ? NULL : stderr;
     nn_set_threads(f->threads);
-    if (f->csv) {
+    if (f->csv && rank == 0) {
         st_import_stats is;
         rc = st_import(f->csv, f->catalog, f->db, !f->quiet, &is, err, errlen);
         if (rc) goto done;
@@ -215,8 +218,9 @@ static int train(tr_flags *f, char *err, size_t errlen) {
             fprintf(log, "imported %s: %lld users, %lld orders, %lld items, %lld products (%.1fs)\n",
                     f->csv, is.users, is.orders, is.items, is.products, is.seconds);
     }
-    rc = st_open(&db, f->db, 0, err, errlen);
-    if (rc == NB_OK) rc = st_rk_ensure_tables(db, err, errlen);
+    tr_dist_barrier();   /* the other ranks read the store rank 0 has just imported */
+    rc = st_open(&db, f->db, rank > 0, err, errlen);
+    if (rc == NB_OK && rank == 0) rc = st_rk_ensure_tables(db, err, errlen);
     /* fail now rather than after training if the store predates a table we write */
     if (rc == NB_OK && (rc = st_model_tables_check(db, err, errlen)) != NB_OK)
         nb_err_wrap(err, errlen, rc, "%s", f->db);
@@ -241,7 +245,7 @@ static int train(tr_flags *f, char *err, size_t errlen) {
     if (rc == NB_OK) rc = nn_model_train_init(&m, err, errlen);
     if (rc) goto done;
     R.n_params = (int)m.n_params;
-    st->signature = tr_run_signature(f, h.n_products);
+    st->signature = tr_dist_signature(tr_run_signature(f, h.n_products));
     nb_rng_seed(&st->shuffle_rng, (uint64_t)f->seed ^ 0x5348554646ull);
     st->best_params = nb_xmalloc(m.n_params * sizeof(nn_real));
     memcpy(st->best_params, m.mem, m.n_params * sizeof(nn_real));
@@ -256,6 +260,11 @@ static int train(tr_flags *f, char *err, size_t errlen) {
                     st->best_epoch, st->best_metric);
     }
     if (log) fprintf(log, "model: %zu parameters, %d threads\n", m.n_params, f->threads);
+    if (log && tr_dist_size() > 1)
+        fprintf(log, "data-parallel: %d ranks, each %d-%d samples of every batch of %d; %zu "
+                     "gradient bytes allreduced per step\n", tr_dist_size(),
+                f->batch / tr_dist_size(), (f->batch + tr_dist_size() - 1) / tr_dist_size(),
+                f->batch, m.n_params * sizeof(nn_real));
     tr_install_signals();
     double t0 = nb_now();
     long nan_at_batch = 0;
@@ -272,6 +281,10 @@ static int train(tr_flags *f, char *err, size_t errlen) {
     rc = tr_train_run(&L, err, errlen);
     tr_rep_ctx_free(&repctx);
     R.t_train = nb_now() - t0;
+    if (log && tr_dist_size() > 1)
+        fprintf(log, "allreduce: %llu calls, %.1f MB, %.2fs on rank 0 (%.1f%% of training)\n",
+                (unsigned long long)tr_dist_reduce_calls(), tr_dist_bytes_reduced() / 1e6,
+                tr_dist_reduce_seconds(), 100 * tr_dist_reduce_seconds() / R.t_train);
     if (rc) goto done;
 
     /* candidates from the final (best) embeddings, for every user of the store */
@@ -312,6 +325,10 @@ static int train(tr_flags *f, char *err, size_t errlen) {
     R.ece_before = tr_reliability_ece(&rb);
     R.ece_after = tr_reliability_ece(&ra);
     R.t_eval = nb_now() - t0;
+    /* the ranks' shared work ends with the test evaluation: rank 0 alone goes on to the
+     * baselines and writes the weight file and the store */
+    tr_dist_solo();
+    if (rank > 0) goto done;
     /* TIFU-KNN tuned on the validation users only: the tuner is never given s.test */
     rc = tr_tifu_tune(&h, NULL, s.val, s.n_val, s.train, s.n_train, NULL, 0, 0, &R.tifu_tune,
                       err, errlen);
@@ -415,19 +432,33 @@ done:
 int main(int argc, char **argv) {
     char err[NB_ERRLEN] = "";
     tr_flags f;
-    int rc = tr_flags_parse(&f, argc, argv, err, sizeof err);
+    int rc = tr_dist_init(&argc, &argv, err, sizeof err);
     if (rc) {
         fprintf(stderr, "nb-train: %s\n", err);
+        return 1;
+    }
+    rc = tr_flags_parse(&f, argc, argv, err, sizeof err);
+    if (rc) {
+        /* every rank parses the same flags: each refuses them, rank 0 says why */
+        if (tr_dist_rank() == 0) fprintf(stderr, "nb-train: %s\n", err);
+        tr_dist_finalize();
         return 2;
     }
     if (f.help) {
-        tr_flags_usage(stdout);
+        if (tr_dist_rank() == 0) tr_flags_usage(stdout);
+        tr_dist_finalize();
         return 0;
     }
     rc = f.score_user >= 0 ? score_user(&f, err, sizeof err) : train(&f, err, sizeof err);
-    if (rc) {
-        fprintf(stderr, "nb-train: %s\n", err);
-        return rc == NB_EINTR ? 3 : rc == NB_ENAN ? 4 : 1;
+    int code = rc == NB_OK ? 0 : rc == NB_EINTR ? 3 : rc == NB_ENAN ? 4 : 1;
+    if (rc == NB_EINTR || rc == NB_ENAN) {
+        /* reached by every rank at the same batch (agreed in the loop): a normal end */
+        if (tr_dist_rank() == 0) fprintf(stderr, "nb-train: %s\n", err);
+    } else if (rc) {
+        /* this rank alone may have failed while the others wait in a collective: abort
+         * them all (a plain message and exit without MPI) */
+        tr_dist_abort(code, err);
     }
-    return 0;
+    tr_dist_finalize();
+    return code;
 }
