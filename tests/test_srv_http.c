@@ -32,7 +32,7 @@ static int test_parse_valid(void) {
     T_ASSERT(parse("{\"user_id\": 42}", &rq, &code) == NB_OK, "plain request");
     T_ASSERT(rq.user_id == 42 && rq.k == SRV_K_DEFAULT && rq.basket_mode == SRV_BASKET_THRESHOLD,
              "defaults: got user %d k %d mode %d", rq.user_id, rq.k, rq.basket_mode);
-    T_ASSERT(parse(" {\"k\": 100, \"user_id\": -2147483648, \"x\": [1, {}],"
+    T_ASSERT(parse(" {\"k\": 100, \"user_id\": -2147483648,\r\n\t"
                    " \"basket_mode\": \"expected-f1\"} \n", &rq, &code) == NB_OK, "full request");
     T_ASSERT(rq.user_id == INT32_MIN && rq.k == 100 && rq.basket_mode == SRV_BASKET_EF1,
              "fields: user %d k %d mode %d", rq.user_id, rq.k, rq.basket_mode);
@@ -50,7 +50,7 @@ static int test_parse_invalid(void) {
         {"42", "bad_json"},
         {"{\"user_id\": 42,}", "bad_json"},
         {"{}", "bad_user_id"},
-        {"{\"user\": 42}", "bad_user_id"},
+        {"{\"user\": 42}", "unknown_field"},
         {"{\"user_id\": 42.5}", "bad_user_id"},
         {"{\"user_id\": \"42\"}", "bad_user_id"},
         {"{\"user_id\": true}", "bad_user_id"},
@@ -73,6 +73,70 @@ static int test_parse_invalid(void) {
         T_ASSERT(code && strcmp(code, cases[i].code) == 0, "'%s': code %s, want %s",
                  cases[i].body, code ? code : "(null)", cases[i].code);
     }
+    return T_PASS;
+}
+
+/* Issue 15 item 11: what cJSON let through. Each body (with its length: some hold NULs) is
+ * refused with its code, and the message names what is wrong. */
+static int test_parse_strict(void) {
+    static const struct { const char *body; size_t len; const char *code, *msg; } cases[] = {
+        {"{\"user_id\": 1, \"user_id\": 2}", 0, "duplicate_field", "user_id appears more"},
+        {"{\"user_id\": 1, \"k\": 5, \"k\": 5}", 0, "duplicate_field", "field k appears"},
+        {"{\"user_id\": 1, \"top_k\": 1000000000}", 0, "unknown_field", "\"top_k\""},
+        {"{\"user_id\": 1, \"a\": 1, \"b\": [1, {}]}", 0, "unknown_field", "fields \"a\", \"b\""},
+        {"{\"user_id\": 1}\0", 15, "bad_json", "control byte 0x00 at byte 14"},
+        {"{\"user_id\": 1}\0\0\0", 17, "bad_json", "control byte 0x00 at byte 14"},
+        {"{\"user_id\":\x01 1}", 0, "bad_json", "control byte 0x01 at byte 11"},
+        {"{\"user_id\": 1, \"basket_mode\": \"threshold\0x\"}", 42, "bad_json",
+         "raw control byte 0x00 inside a string at byte 40"},
+        {"{\"user_id\": 1, \"basket_mode\": \"threshold\\u0000x\"}", 0, "bad_json",
+         "\\u0000 (NUL) inside a string at byte 40"},
+        {"{\"user_id\\u0000x\": 1}", 0, "bad_json", "(NUL)"},
+        {"{\"user_id\": 1, \"basket_mode\": \"thr\xff\xfe\"}", 0, "bad_json",
+         "invalid UTF-8 at byte 34"},
+        {"{\"user_id\": 1, \"basket_mode\": \"\xed\xa0\x80\"}", 0, "bad_json", "invalid UTF-8"},
+        {"{\"user_id\": 1, \"basket_mode\": \"\xc0\xaf\"}", 0, "bad_json", "invalid UTF-8"},
+        {"{\"user_id\": 1} {}", 0, "bad_json", "trailing data after the JSON value at byte 15"},
+        {"{\"user_id\": 1}\f", 0, "bad_json", "control byte 0x0c"},
+    };
+    char err[NB_ERRLEN];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        srv_request rq;
+        const char *code = NULL;
+        size_t len = cases[i].len ? cases[i].len : strlen(cases[i].body);
+        int rc = srv_parse_request(cases[i].body, len, SRV_BASKET_THRESHOLD, &rq, &code, err,
+                                   sizeof err);
+        T_ASSERT(rc == NB_EFORMAT, "case %zu accepted", i);
+        T_ASSERT(code && strcmp(code, cases[i].code) == 0, "case %zu: code %s, want %s", i,
+                 code ? code : "(null)", cases[i].code);
+        T_ASSERT(strstr(err, cases[i].msg), "case %zu: message '%s' lacks '%s'", i, err,
+                 cases[i].msg);
+    }
+    /* Nesting past the limit is named as such (cJSON said "malformed JSON near byte 1019"),
+     * at the byte where it happens; at the limit it is an ordinary unknown field. */
+    char deep[4096];
+    size_t n = (size_t)snprintf(deep, sizeof deep, "{\"user_id\": 1, \"x\": ");
+    for (int d = 0; d < 2000; d++) deep[n++] = '[';
+    srv_request rq;
+    const char *code = NULL;
+    T_ASSERT(srv_parse_request(deep, n, 0, &rq, &code, err, sizeof err) == NB_EFORMAT, "deep");
+    char want[96];
+    snprintf(want, sizeof want, "nested deeper than %d levels at byte %d", SRV_JSON_DEPTH_MAX,
+             20 + SRV_JSON_DEPTH_MAX - 1);   /* the object is level 1 */
+    T_ASSERT(strstr(err, want), "deep: '%s', want '%s'", err, want);
+    n = (size_t)snprintf(deep, sizeof deep, "{\"user_id\": 1, \"x\": ");
+    for (int d = 1; d < SRV_JSON_DEPTH_MAX; d++) deep[n++] = '[';
+    for (int d = 1; d < SRV_JSON_DEPTH_MAX; d++) deep[n++] = ']';
+    deep[n++] = '}';
+    T_ASSERT(srv_parse_request(deep, n, 0, &rq, &code, err, sizeof err) == NB_EFORMAT &&
+             !strcmp(code, "unknown_field"), "at the limit: %s %s", code, err);
+    /* Valid UTF-8 and escapes inside strings are not refused by the byte rules. */
+    T_ASSERT(parse("{\"user_id\": 3, \"basket_mode\": \"threshold\"}", &rq, &code) == NB_OK,
+             "plain");
+    const char *u = "{\"user_id\": 3, \"basket_mode\": \"caf\xc3\xa9 \\\" \\\\ \xf0\x9f\x98\x80\"}";
+    T_ASSERT(srv_parse_request(u, strlen(u), 0, &rq, &code, err, sizeof err) == NB_EFORMAT &&
+             !strcmp(code, "bad_basket_mode"), "UTF-8 and escapes reach the field check: %s %s",
+             code, err);
     return T_PASS;
 }
 
@@ -103,19 +167,47 @@ static int test_json_escape(void) {
     return T_PASS;
 }
 
+/* Issue 15 items 6 and 7: invalid UTF-8 becomes U+FFFD in JSON, valid UTF-8 passes; log
+ * and message text carries no raw control or non-ASCII byte, and is cut with "...". */
+static int test_json_utf8_and_log_escape(void) {
+    srv_buf b = {0};
+    srv_buf_str(&b, "a\xff\xfe\xc3 caf\xc3\xa9 \xe2\x82");
+    int ok = strcmp(b.p, "\"a\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd caf\xc3\xa9 \xef\xbf\xbd\xef\xbf\xbd\"") == 0;
+    srv_buf_free(&b);
+    T_ASSERT(ok, "invalid UTF-8 replaced, valid kept");
+    char out[64];
+    size_t n = srv_escape_bytes(out, sizeof out, "/x\nPOST /recommend 200 1us\n\x1b[31m\xff\\\"");
+    T_ASSERT(!strcmp(out, "/x\\x0aPOST /recommend 200 1us\\x0a\\x1b[31m\\xff\\x5c\\x22") &&
+             n == strlen(out), "escaped: %s", out);
+    char small[12];
+    n = srv_escape_bytes(small, sizeof small, "/abcdefghijklmnop");
+    T_ASSERT(!strcmp(small, "/abcdefg...") && n == 11, "cut: %s", small);
+    n = srv_escape_bytes(small, sizeof small, "/abc\x01\x02\x03");
+    T_ASSERT(!strcmp(small, "/abc\\x01...") && n == strlen(small), "cut inside escapes: %s", small);
+    return T_PASS;
+}
+
 /* The run-copying escaper against a per-character one over strings of every byte value
  * (runs, escapes at the start, end and next to each other), and srv_buf_int against
  * printf at the integer edges. */
 static int test_json_writer_reference(void) {
     static const char hex[] = "0123456789abcdef";
     unsigned char in[64];
-    char want[64 * 6 + 3];
+    char want[64 * 6 + 3];   /* U+FFFD is 3 bytes per input byte: within 6 */
     uint64_t x = 0x9e3779b97f4a7c15ull;
-    for (int t = 0; t < 2000; t++) {
+    static const char *const utf8[] = {"\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80",
+                                        "\xf4\x8f\xbf\xbf", "\xed\x9f\xbf", "\xc2\x80"};
+    for (int t = 0; t < 4000; t++) {
         int n = t % 63;
         for (int i = 0; i < n; i++) {
             x ^= x << 13; x ^= x >> 7; x ^= x << 17;
-            /* half plain letters, half from the whole byte range */
+            /* plain letters, bytes from the whole range, and well-formed UTF-8 sequences */
+            const char *s8 = utf8[(x >> 20) % 6];
+            if ((x & 3) == 3 && i + (int)strlen(s8) <= n) {
+                memcpy(in + i, s8, strlen(s8));
+                i += (int)strlen(s8) - 1;
+                continue;
+            }
             in[i] = (unsigned char)(x & 1 ? 'a' + (x >> 8) % 26 : 1 + (x >> 8) % 255);
         }
         in[n] = 0;
@@ -123,6 +215,30 @@ static int test_json_writer_reference(void) {
         want[w++] = '"';
         for (int i = 0; i < n; i++) {
             unsigned char c = in[i];
+            if (c >= 0x80) {
+                /* decode by the definition: lead byte, continuation bytes, then the code
+                 * point's range (no overlong form, no surrogate, at most U+10FFFF) */
+                int len = c >= 0xc0 && c < 0xe0 ? 2 : c >= 0xe0 && c < 0xf0 ? 3
+                        : c >= 0xf0 && c < 0xf8 ? 4 : 0;
+                uint32_t cp = len == 2 ? c & 0x1fu : len == 3 ? c & 0x0fu : c & 0x07u;
+                int okseq = len > 0 && i + len <= n;
+                for (int j = 1; okseq && j < len; j++) {
+                    okseq = (in[i + j] & 0xc0) == 0x80;
+                    cp = cp << 6 | (in[i + j] & 0x3fu);
+                }
+                static const uint32_t min[5] = {0, 0, 0x80, 0x800, 0x10000};
+                okseq = okseq && cp >= min[len] && !(cp >= 0xd800 && cp <= 0xdfff) &&
+                        cp <= 0x10ffff;
+                if (okseq) {
+                    memcpy(want + w, in + i, (size_t)len);
+                    w += (size_t)len;
+                    i += len - 1;
+                } else {
+                    memcpy(want + w, "\xef\xbf\xbd", 3);
+                    w += 3;
+                }
+                continue;
+            }
             if (c == '"' || c == '\\') { want[w++] = '\\'; want[w++] = (char)c; }
             else if (c == '\n') { want[w++] = '\\'; want[w++] = 'n'; }
             else if (c == '\r') { want[w++] = '\\'; want[w++] = 'r'; }
@@ -409,8 +525,10 @@ static int test_stop(void) {
 int main(void) {
     T_RUN(test_parse_valid);
     T_RUN(test_parse_invalid);
+    T_RUN(test_parse_strict);
     T_RUN(test_content_type);
     T_RUN(test_json_escape);
+    T_RUN(test_json_utf8_and_log_escape);
     T_RUN(test_json_writer_reference);
     T_RUN(test_start);
     T_RUN(test_routes);
