@@ -300,13 +300,19 @@ void srv_buf_str(srv_buf *b, const char *s) {
     const unsigned char *p = (const unsigned char *)s;
     buf_reserve(b, 1);
     b->p[b->len++] = '"';
+    /* plain[c]: byte c is copied as is (printable ASCII but " and \); one load per byte */
+    static const unsigned char plain[256] = {
+        [0x20] = 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,             /* 0x22 " */
+        [0x30] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+        [0x40] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+        [0x50] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,             /* 0x5c \ */
+        [0x60] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+        [0x70] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    };
     for (;;) {
         const unsigned char *q = p;
         for (;;) {
-            if (*q >= 0x20 && *q < 0x80 && *q != '"' && *q != '\\') {
-                q++;
-                continue;
-            }
+            while (plain[*q]) q++;
             size_t n;
             /* the string is NUL-terminated: a sequence cut short stops at the NUL, which is
              * not a continuation byte, so 4 bytes past q are never read past the end */
