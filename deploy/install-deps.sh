@@ -2,12 +2,15 @@
 # Installs the Debian packages that building, testing and benchmarking nextbasket need,
 # only those that are missing. Safe to run repeatedly; needs root (or sudo) only when
 # something is actually missing.
-#   deploy/install-deps.sh            build + test packages
+#   deploy/install-deps.sh            build + test packages (clang for the fuzz harnesses)
 #   deploy/install-deps.sh --bench    also the benchmark tools (wrk, hyperfine, python3-torch)
 set -euo pipefail
 
+# clang and libclang-rt-14-dev (its libFuzzer and sanitizer runtimes): the fuzz harnesses
+# that make test builds and runs briefly (tests/fuzz.sh, make fuzz).
 pkgs=(build-essential pkg-config libmicrohttpd-dev libcjson-dev libsqlite3-dev
-      libopenblas-dev sqlite3 curl python3 python3-numpy python3-sklearn valgrind)
+      libopenblas-dev sqlite3 curl python3 python3-numpy python3-sklearn valgrind
+      clang libclang-rt-14-dev)
 if [[ "${1:-}" == "--bench" ]]; then
     pkgs+=(wrk hyperfine python3-torch bc time)
 fi

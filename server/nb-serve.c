@@ -134,8 +134,12 @@ int main(int argc, char **argv) {
     while (sigwait(&stop, &sig) != 0) {}
     fprintf(stderr, "nb-serve: %s received, finishing requests in flight\n",
             sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    long hto, bto, ev;
+    srv_http_counters(h, &hto, &bto, &ev);   /* before the stop frees h; slow clients so far */
     srv_http_stop(h, GRACE_S);
     srv_engine_free(e);
-    fprintf(stderr, "nb-serve: stopped, peak RSS %.1f MiB\n", nb_peak_rss() / 1048576.0);
+    fprintf(stderr, "nb-serve: stopped, peak RSS %.1f MiB; connections cut: %ld at the header "
+            "deadline, %ld at the body deadline, %ld evicted for the reserve\n",
+            nb_peak_rss() / 1048576.0, hto, bto, ev);
     return 0;
 }
