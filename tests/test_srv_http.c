@@ -627,8 +627,9 @@ static int test_slowloris(void) {
     }
     double th = nb_now();
     int fd = connect_local_port(p);
-    int hs = fd >= 0 && send_all(fd, "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-                                 55) == 0 ? read_response(fd, resp, sizeof resp, 3000) : -1;
+    const char *hreq = "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    int hs = fd >= 0 && send_all(fd, hreq, strlen(hreq)) == 0
+             ? read_response(fd, resp, sizeof resp, 3000) : -1;
     double health_s = nb_now() - th;
     if (fd >= 0) close(fd);
     /* a trickler from a fifth address: one header byte every 200 ms */
