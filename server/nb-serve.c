@@ -43,7 +43,7 @@ static const nb_flag FLAGS[] = {
     {"threads", NB_F_INT, O(threads), 1, 256, "N", "cores", "worker threads", 0, NULL, NULL},
     {"basket", NB_F_CHOICE, O(basket), 0, 0, "MODE", "threshold", "threshold | expected-f1", 0, baskets, NULL},
     {"quiet", NB_F_BOOL, O(quiet), 0, 0, NULL, "", "no request log, no library error lines", 0, NULL, NULL},
-    {"max-connections", NB_F_INT, O(max_conn), 16, 65536, "N", "1024", "open connections at most (1/16 of them a reserve: past the rest, a new connection evicts the one waiting longest for its headers)", 0, NULL, NULL},
+    {"max-connections", NB_F_INT, O(max_conn), 16, 65536, "N", "1024", "open connections at most (1/16 of them a reserve: past the rest, a new connection evicts the oldest one waiting >= 0.5 s for request headers)", 0, NULL, NULL},
     {"per-ip-limit", NB_F_INT, O(per_ip), 0, 65536, "N", "128", "connections per client address (0: no limit)", 0, NULL, NULL},
     {"header-timeout", NB_F_DBL, O(header_to), 0, 3600, "S", "10", "a request's headers must arrive within S seconds of the accept or of the previous response (0: no deadline)", 0, NULL, NULL},
     {"body-timeout", NB_F_DBL, O(body_to), 0, 3600, "S", "30", "a request's body must arrive within S seconds of its headers (0: no deadline)", 0, NULL, NULL},

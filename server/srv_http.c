@@ -18,7 +18,6 @@
 
 #include <assert.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <pthread.h>
@@ -133,8 +132,8 @@ static void conn_phase(srv_http *h, srv_conn *cn, int phase, double timeout_s) {
     pthread_mutex_unlock(&h->lock);
 }
 
-/* MHD's connection notification: adds the connection to the list on start (evicting the
- * longest header-waiter when the reserve is reached), removes and frees it on close.
+/* MHD's connection notification: adds the connection to the list on start (evicting a slow
+ * header sender when the reserve is reached), removes and frees it on close.
  * *socket_context owns the srv_conn. */
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
                           enum MHD_ConnectionNotificationCode code) {
@@ -159,8 +158,8 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
         h->n_conns++;
         unsigned soft = h->o.conn_limit > h->o.reserve ? h->o.conn_limit - h->o.reserve : 1;
         if (h->n_conns > soft) {
-            /* the oldest connection still waiting for its headers: a slow sender, or a
-             * keep-alive client that is idle (it reconnects) */
+            /* the oldest connection (by accept) that has waited at least SRV_EVICT_MIN_S for
+             * request headers: a slow sender, or an idle keep-alive client (it reconnects) */
             for (srv_conn *o = h->head; o && o != cn; o = o->next) {
                 if (o->phase == PH_HEADERS && cn->since - o->since >= SRV_EVICT_MIN_S) {
                     conn_shut(h, o, 3);

@@ -15,8 +15,8 @@
  * its accept (or of the end of its previous request: idle keep-alive time counts) and the
  * body within body_timeout_s of the headers, or it is shut down; at most per_ip_limit
  * connections per client address; and when more than conn_limit - reserve connections are
- * open, each new connection evicts the connection that has waited longest for its headers,
- * so that /health and new clients are answered during a slowloris.
+ * open, each new connection evicts the oldest connection that has waited at least 0.5 s for
+ * request headers, so that /health and new clients are answered during a slowloris.
  */
 #ifndef SRV_HTTP_H
 #define SRV_HTTP_H
