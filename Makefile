@@ -256,7 +256,7 @@ fuzz:
 	    $(FUZZ_BUILD)/fuzz_$$n -max_total_time=$(FUZZ_SECONDS) $(if $(FUZZ_RUNS),-runs=$(FUZZ_RUNS)) \
 	        -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD)/crash-$$n- \
 	        $(FUZZ_BUILD)/corpus/$$n tests/fuzz/$$n 2>$(FUZZ_BUILD)/fuzz_$$n.log; rc=$$?; \
-	    grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb)|^#[0-9]+ *DONE|ERROR|SUMMARY' $(FUZZ_BUILD)/fuzz_$$n.log; \
+	    grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb)|^#[0-9]+[[:space:]]+DONE|ERROR|SUMMARY' $(FUZZ_BUILD)/fuzz_$$n.log; \
 	    if [ $$rc -ne 0 ]; then echo "fuzz_$$n failed (exit $$rc): $(FUZZ_BUILD)/fuzz_$$n.log"; exit 1; fi; \
 	done
 
