@@ -3,6 +3,7 @@
 #ifndef FUZZ_UTIL_H
 #define FUZZ_UTIL_H
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,16 +26,35 @@ static inline void fuzz_write(const char *path, const void *data, size_t size) {
     close(fd);
 }
 
-/* A directory of its own for this process under /dev/shm (memory, no disk I/O), or /tmp.
+static char fuzz_dir_path[256];
+
+/* atexit: removes the files of fuzz_dir (it has no subdirectories) and the directory. */
+static void fuzz_dir_remove(void) {
+    DIR *d = opendir(fuzz_dir_path);
+    if (d) {
+        struct dirent *e;
+        char path[600];
+        while ((e = readdir(d)) != NULL) {
+            if (e->d_name[0] == '.') continue;
+            snprintf(path, sizeof path, "%s/%s", fuzz_dir_path, e->d_name);
+            unlink(path);
+        }
+        closedir(d);
+    }
+    rmdir(fuzz_dir_path);
+}
+
+/* A directory of its own for this process under /dev/shm (memory, no disk I/O), or /tmp,
+ * removed at exit (a crash leaves it: the input is in libFuzzer's artifact anyway).
  * Returns a static path; the directory is made once. */
 static inline const char *fuzz_dir(void) {
-    static char dir[256];
-    if (!dir[0]) {
+    if (!fuzz_dir_path[0]) {
         const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-        snprintf(dir, sizeof dir, "%s/nbfuzz.%d", base, (int)getpid());
-        if (mkdir(dir, 0700) != 0) abort();
+        snprintf(fuzz_dir_path, sizeof fuzz_dir_path, "%s/nbfuzz.%d", base, (int)getpid());
+        if (mkdir(fuzz_dir_path, 0700) != 0) abort();
+        atexit(fuzz_dir_remove);
     }
-    return dir;
+    return fuzz_dir_path;
 }
 
 /* 1 when s[n] is well-formed UTF-8 (no overlong form, no surrogate, <= U+10FFFF). */
