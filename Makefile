@@ -6,6 +6,8 @@
 #   make train      synthetic data -> import -> train -> model-vs-baselines table
 #   make torch-fixtures   regenerate the committed PyTorch parity fixture (needs python3-torch)
 #   make bench      the benchmark scripts under bench/
+#   make fuzz       the libFuzzer harnesses (tests/fuzz/) under ASan + UBSan, each for
+#                   FUZZ_SECONDS (default 60) or FUZZ_RUNS executions
 #   make deps       install the missing Debian packages (deploy/install-deps.sh, apt-get as root)
 # A plain make stops at once, naming the packages pkg-config cannot find; test, asan, run,
 # train and bench install what is missing themselves first. Parallel (one job per core).
@@ -32,7 +34,7 @@ MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 2)
 endif
 # Whole compiler messages per target, except under goals that run something in the
 # foreground (their output must not wait for the end).
-ifeq ($(filter run train bench test asan torch-fixtures,$(MAKECMDGOALS)),)
+ifeq ($(filter run train bench test asan torch-fixtures fuzz,$(MAKECMDGOALS)),)
 MAKEFLAGS += --output-sync=target
 endif
 
@@ -110,7 +112,7 @@ DBLOBJ   := $(NNSRC:%.c=$(BUILD)/dbl/%.o) $(patsubst %.c,$(BUILD)/%.o,$(wildcard
 HARNESS  := $(BUILD)/tests/harness.o
 TESTPROGS := $(BUILD)/tests/nb-train-test   # see HOOKSRC below
 
-.PHONY: all deps test asan run train torch-fixtures bench clean
+.PHONY: all deps test asan run train torch-fixtures bench clean fuzz fuzz-build
 # Keep the test objects that pattern chains would otherwise delete as intermediates.
 .SECONDARY:
 all: $(PROGS) $(TESTS) $(TESTPROGS)
@@ -170,10 +172,13 @@ NB_DATA ?= $(firstword $(wildcard ../shared/data) \
 deps:
 	@$(call INSTALL_DEPS,)
 
+# The normal test run also builds the fuzz harnesses and tests/fuzz.sh runs each briefly
+# (FUZZ_TEST_SECONDS, 15 s each); the asan run does not repeat that (the harnesses are
+# always built with both sanitizers).
 test:
 	@$(call INSTALL_DEPS,)
-	@$(MAKE) --no-print-directory all
-	@NB_BIN=$(BIN) NB_TESTBIN=$(BUILD)/tests NB_DATA=$(NB_DATA) tests/run.sh $(BUILD)/tests
+	@$(MAKE) --no-print-directory all $(if $(SAN),,fuzz-build)
+	@NB_BIN=$(BIN) NB_TESTBIN=$(BUILD)/tests NB_DATA=$(NB_DATA) $(if $(SAN),,NB_FUZZBIN=$(FUZZ_BUILD)) tests/run.sh $(BUILD)/tests
 
 asan:
 	@$(MAKE) --no-print-directory SAN=1 BUILD=build-asan BIN=build-asan/bin test
@@ -221,9 +226,62 @@ torch-fixtures:
 bench:
 	@$(call INSTALL_DEPS,--bench)
 	@$(MAKE) --no-print-directory all
-	@for b in bench/*.sh; do echo "== $$b"; bash $$b || exit 1; done
+	@# soak.sh runs 10 minutes by default: by hand (bench/soak.sh says how)
+	@for b in bench/*.sh; do [ $$b = bench/soak.sh ] && continue; echo "== $$b"; bash $$b || exit 1; done
+
+# ---- fuzzing (clang's libFuzzer, Debian's clang + libclang-rt-14-dev) ---------------------
+# The library compiled again with clang, coverage instrumentation and ASan + UBSan into
+# build-fuzz/; each tests/fuzz/fuzz_X.c becomes build-fuzz/fuzz_X. make fuzz runs each on
+# a working corpus in build-fuzz/corpus/X seeded from tests/fuzz/X (the committed seeds are
+# only read); a crash leaves build-fuzz/crash-X-* and fails the target.
+FUZZ_BUILD   := build-fuzz
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_RUNS    ?=
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS  := -std=c11 -Wall -Wextra -Werror -Wno-unknown-warning-option -g -O1 \
+                -fno-omit-frame-pointer $(FUZZ_SAN) -fsanitize=fuzzer-no-link
+FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS    := $(FUZZ_NAMES:%=$(FUZZ_BUILD)/fuzz_%)
+# model/'s compute kernels use GCC vector built-ins (__builtin_shuffle) that clang lacks:
+# the harnesses link the normal build's objects of those files, uninstrumented (no input
+# reaches them: the weight-file loader only fills the tensors they compute with).
+FUZZ_GCCSRC  := model/nn_act.c model/nn_gru.c model/nn_head.c model/nn_layers.c model/nn_optim.c
+FUZZ_LIBOBJ  := $(patsubst %.c,$(FUZZ_BUILD)/%.o,$(filter-out $(FUZZ_GCCSRC),$(LIBSRC))) \
+                $(FUZZ_GCCSRC:%.c=$(BUILD)/%.o) $(FUZZ_BUILD)/gen/schema_sql.o
+
+$(FUZZ_BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS) $(call inc_of,$*) $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
+
+$(FUZZ_BUILD)/gen/schema_sql.o: $(BUILD)/gen/schema_sql.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
+
+$(FUZZ_BUILD)/libnb.a: $(FUZZ_LIBOBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_util.h $(FUZZ_BUILD)/libnb.a
+	$(FUZZ_CC) $(CPPFLAGS) $(INC_ALL) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< $(FUZZ_BUILD)/libnb.a \
+	    -o $@ $(LDLIBS)
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz:
+	@$(call INSTALL_DEPS,)
+	@$(MAKE) --no-print-directory fuzz-build
+	@for n in $(FUZZ_NAMES); do \
+	    mkdir -p $(FUZZ_BUILD)/corpus/$$n; \
+	    echo "== fuzz_$$n: $(if $(FUZZ_RUNS),$(FUZZ_RUNS) runs,$(FUZZ_SECONDS) s)"; \
+	    $(FUZZ_BUILD)/fuzz_$$n -max_total_time=$(FUZZ_SECONDS) $(if $(FUZZ_RUNS),-runs=$(FUZZ_RUNS)) \
+	        -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD)/crash-$$n- \
+	        $(FUZZ_BUILD)/corpus/$$n tests/fuzz/$$n 2>$(FUZZ_BUILD)/fuzz_$$n.log; rc=$$?; \
+	    grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb)|^#[0-9]+[[:space:]]+DONE|ERROR|SUMMARY' $(FUZZ_BUILD)/fuzz_$$n.log; \
+	    if [ $$rc -ne 0 ]; then echo "fuzz_$$n failed (exit $$rc): $(FUZZ_BUILD)/fuzz_$$n.log"; exit 1; fi; \
+	done
 
 clean:
-	rm -rf build build-asan bin
+	rm -rf build build-asan bin $(FUZZ_BUILD)
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) $(FUZZ_BUILD) -name '*.d' 2>/dev/null)

@@ -3,13 +3,16 @@
 # only those that are missing. Safe to run repeatedly; needs root (or sudo) only when
 # something is actually missing.
 #   deploy/install-deps.sh            build + test packages (OpenMPI included: 12.5 MB download,
-#                                     53 MB on disk, ~20 s; nb-train's MPI path and its test)
+#                                     53 MB on disk, ~20 s, for nb-train's MPI path and its test;
+#                                     clang for the fuzz harnesses)
 #   deploy/install-deps.sh --bench    also the benchmark tools (wrk, hyperfine, python3-torch)
 set -euo pipefail
 
+# clang and libclang-rt-14-dev (its libFuzzer and sanitizer runtimes): the fuzz harnesses
+# that make test builds and runs briefly (tests/fuzz.sh, make fuzz).
 pkgs=(build-essential pkg-config libmicrohttpd-dev libcjson-dev libsqlite3-dev
       libopenblas-dev libxgboost-dev sqlite3 curl python3 python3-numpy python3-sklearn valgrind
-      libopenmpi-dev openmpi-bin)
+      libopenmpi-dev openmpi-bin clang libclang-rt-14-dev)
 if [[ "${1:-}" == "--bench" ]]; then
     pkgs+=(wrk hyperfine python3-torch bc time)
 fi

@@ -1,11 +1,13 @@
 /* nb-serve -- the HTTP inference daemon.
  *
  *   nb-serve --db FILE --model FILE [--port 8080] [--bind 127.0.0.1] [--threads N] [--quiet]
- *            [--basket threshold|expected-f1]
+ *            [--basket threshold|expected-f1] [--max-connections N] [--per-ip-limit N]
+ *            [--header-timeout S] [--body-timeout S] [--idle-timeout S]
  *
  * Loads and checks everything first (store, weight file, catalogue match, model record),
  * then listens; POST /recommend and GET /health (server/srv_http.h). SIGTERM or SIGINT:
- * stop accepting, let the requests in flight finish, exit 0. Exit status 1 when start-up
+ * every response from then on closes its connection, no new connection is accepted, every
+ * request already received (in flight, or sent and not yet read) is answered, exit 0. Exit status 1 when start-up
  * fails (the message says which check), 2 for a usage error.
  */
 #include <cblas.h>
@@ -26,7 +28,8 @@
 
 typedef struct {
     const char *db, *model, *bind;
-    int port, threads, basket, quiet;
+    int port, threads, basket, quiet, max_conn, per_ip;
+    double header_to, body_to, idle_to;
 } serve_flags;
 
 static const char *const baskets[] = {"threshold", "expected-f1", NULL};   /* SRV_BASKET_* */
@@ -39,11 +42,18 @@ static const nb_flag FLAGS[] = {
     {"bind", NB_F_STR, O(bind), 0, 0, "ADDR", "127.0.0.1", "address to listen on", 0, NULL, NULL},
     {"threads", NB_F_INT, O(threads), 1, 256, "N", "cores", "worker threads", 0, NULL, NULL},
     {"basket", NB_F_CHOICE, O(basket), 0, 0, "MODE", "threshold", "threshold | expected-f1", 0, baskets, NULL},
-    {"quiet", NB_F_BOOL, O(quiet), 0, 0, NULL, "", "no request log", 0, NULL, NULL},
+    {"quiet", NB_F_BOOL, O(quiet), 0, 0, NULL, "", "no request log, no library error lines", 0, NULL, NULL},
+    {"max-connections", NB_F_INT, O(max_conn), 16, 65536, "N", "1024", "open connections at most (1/16 of them a reserve: past the rest, a new connection evicts the oldest one waiting >= 0.5 s for request headers)", 0, NULL, NULL},
+    {"per-ip-limit", NB_F_INT, O(per_ip), 0, 65536, "N", "128", "connections per client address (0: no limit)", 0, NULL, NULL},
+    {"header-timeout", NB_F_DBL, O(header_to), 0, 3600, "S", "10", "a request's headers must arrive within S seconds of the accept or of the previous response (0: no deadline)", 0, NULL, NULL},
+    {"body-timeout", NB_F_DBL, O(body_to), 0, 3600, "S", "30", "a request's body must arrive within S seconds of its headers (0: no deadline)", 0, NULL, NULL},
+    {"idle-timeout", NB_F_DBL, O(idle_to), 1, 3600, "S", "30", "a connection silent for S seconds is closed (libmicrohttpd's timeout)", 0, NULL, NULL},
 };
 #undef O
 #define USAGE "usage: nb-serve --db FILE --model FILE [--port 8080] [--bind 127.0.0.1]\n" \
-              "                [--threads N] [--quiet] [--basket threshold|expected-f1]\n"
+              "                [--threads N] [--quiet] [--basket threshold|expected-f1]\n" \
+              "                [--max-connections N] [--per-ip-limit N] [--header-timeout S]\n" \
+              "                [--body-timeout S] [--idle-timeout S]\n"
 
 /* OpenBLAS must not spawn its own threads under our worker threads: one BLAS thread per
  * request thread. The OpenMP build cannot be made to behave that way reliably, so it is
@@ -70,7 +80,9 @@ int main(int argc, char **argv) {
     srv_http_opts_default(&o);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     serve_flags f = {.port = o.port, .bind = o.bind, .threads = cores > 0 ? (int)cores : 1,
-                     .basket = SRV_BASKET_THRESHOLD};
+                     .basket = SRV_BASKET_THRESHOLD, .max_conn = (int)o.conn_limit,
+                     .per_ip = (int)o.per_ip_limit, .header_to = o.header_timeout_s,
+                     .body_to = o.body_timeout_s, .idle_to = o.timeout_s};
     int ex = nb_flags_main("nb-serve", USAGE, FLAGS, NB_FLAGS_N(FLAGS), &f, argc, argv);
     if (ex >= 0) return ex;
     const char *db = f.db, *model = f.model;
@@ -78,6 +90,12 @@ int main(int argc, char **argv) {
     o.bind = f.bind;
     o.threads = f.threads;
     o.quiet = f.quiet;
+    o.conn_limit = (unsigned)f.max_conn;
+    o.reserve = o.conn_limit / 16;
+    o.per_ip_limit = (unsigned)f.per_ip;
+    o.header_timeout_s = f.header_to;
+    o.body_timeout_s = f.body_to;
+    o.timeout_s = (unsigned)(f.idle_to + 0.5);
     int basket = f.basket;
     if (blas_setup()) return 1;
 
@@ -116,8 +134,12 @@ int main(int argc, char **argv) {
     while (sigwait(&stop, &sig) != 0) {}
     fprintf(stderr, "nb-serve: %s received, finishing requests in flight\n",
             sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    long hto, bto, ev;
+    srv_http_counters(h, &hto, &bto, &ev);   /* before the stop frees h; slow clients so far */
     srv_http_stop(h, GRACE_S);
     srv_engine_free(e);
-    fprintf(stderr, "nb-serve: stopped, peak RSS %.1f MiB\n", nb_peak_rss() / 1048576.0);
+    fprintf(stderr, "nb-serve: stopped, peak RSS %.1f MiB; connections cut: %ld at the header "
+            "deadline, %ld at the body deadline, %ld evicted for the reserve\n",
+            nb_peak_rss() / 1048576.0, hto, bto, ev);
     return 0;
 }

@@ -276,10 +276,45 @@ int srv_ctx_get(srv_engine *e, srv_ctx **out, char *err, size_t errlen) {
     return NB_OK;
 }
 
-/* See srv_engine.h: status, model name, user and product counts, whole seconds since start. */
+/* /health reads what /recommend reads, through this thread's reader: the models row
+ * (still this model), one user's history and candidate set. Returns NB_OK or the error of
+ * the first read that failed (message in err). */
+static int health_check(srv_engine *e, char *err, size_t errlen) {
+    srv_ctx *c = NULL;
+    char cerr[NB_ERRLEN];
+    int32_t user = 0;
+    int n = 0;
+    int rc = srv_ctx_get(e, &c, err, errlen);
+    if (rc) return rc;
+    rc = st_reader_begin(c->rd, err, errlen);
+    if (rc) return rc;
+    rc = st_reader_model_check(c->rd, e->model_id, e->crc, &user, err, errlen);
+    if (!rc && user) {
+        rc = st_reader_user(c->rd, &e->catalog, user, &c->uh, err, errlen);
+        if (rc == NB_ENOTFOUND) rc = NB_OK;   /* a user without orders is fine */
+        if (!rc) rc = st_reader_cands(c->rd, e->model_id, user, e->catalog.n_products,
+                                      c->cand_idx, e->catalog.n_products, &n, err, errlen);
+    }
+    int cr = st_reader_commit(c->rd, cerr, sizeof cerr);
+    if (cr && !rc) rc = nb_err(err, errlen, cr, "%s", cerr);
+    return rc;
+}
+
+/* See srv_engine.h: status, model name, user and product counts, whole seconds since start;
+ * 503 with the reason when the store cannot serve (health_check). */
 int srv_engine_health(void *ctx, char **body, size_t *len) {
     srv_engine *e = ctx;
     srv_buf b = {0};
+    char err[NB_ERRLEN];
+    if (health_check(e, err, sizeof err) != NB_OK) {
+        fprintf(stderr, "nb-serve: health check failed: %s\n", err);
+        srv_buf_printf(&b, "{\"status\": \"error\", \"model\": \"%s\", \"reason\": ",
+                       e->model_name);
+        srv_buf_str(&b, err);
+        srv_buf_cstr(&b, "}\n");
+        *body = srv_buf_take(&b, len);
+        return 503;
+    }
     /* "ranking": what orders the responses -- the ranking stage's trees, the baseline its
      * validation safeguard shipped instead, or the model alone (no ranking stage) */
     srv_buf_printf(&b, "{\"status\": \"ok\", \"model\": \"%s\", \"ranking\": \"%s\", "

@@ -26,7 +26,7 @@ void srv_engine_free(srv_engine *e);
 /* The srv_handlers callbacks (ctx is the srv_engine). Return an HTTP status and a malloc'd
  * JSON body: 200, 404 (unknown user) or 500 (logged on stderr). */
 int srv_engine_recommend(void *ctx, const srv_request *rq, char **body, size_t *len);
-int srv_engine_health(void *ctx, char **body, size_t *len);
+int srv_engine_health(void *ctx, char **body, size_t *len);   /* 200, or 503 + reason */
 
 /* Facts for the start-up log line. */
 const char *srv_engine_model_name(const srv_engine *e);   /* "%08x" checksum */

@@ -5,27 +5,56 @@
  * headers allow), then once per body chunk (appended to the state's buffer, or refused past
  * the cap), then a final time with no data (parse, dispatch, queue the response). The state
  * is freed by the completion callback, which also writes the access-log line.
+ *
+ * Beside MHD's connections we keep our own list (MHD_OPTION_NOTIFY_CONNECTION): each
+ * connection's socket, phase and deadline. MHD 0.9.75 has only an idle timeout, which every
+ * byte resets, so a watchdog thread enforces the header and body deadlines and the reserve
+ * by shutdown(2) of the socket: MHD then reads EOF and closes the connection itself (the
+ * descriptor stays MHD's, so it is never closed under it; the list lock is held from the
+ * check to the shutdown, and the CLOSED notification, which removes the entry, takes it
+ * too, before MHD closes the descriptor).
  */
 #include "srv_http.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <microhttpd.h>
-#include <stdint.h>
 #include <netdb.h>
+#include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "nb_err.h"
 
 /* After a chunked body passes the cap we keep reading (MHD cannot answer mid-body) but
- * drop the connection once this much more has arrived. */
-#define SRV_DISCARD_MAX (1024 * 1024)
+ * drop the connection once this much more has arrived: enough that a body of a few MB
+ * still gets its 413, bounded so that nobody streams forever (the body deadline bounds the
+ * time as well). */
+#define SRV_DISCARD_MAX (4 * 1024 * 1024)
+#define SRV_WATCH_PERIOD_S 0.1   /* how often the watchdog looks at the deadlines */
+#define SRV_EVICT_MIN_S 0.5      /* a connection younger than this is never evicted */
 
 enum { ROUTE_NONE, ROUTE_RECOMMEND, ROUTE_HEALTH };
+enum { PH_HEADERS, PH_BODY, PH_ANSWERED, PH_SHUT };
+
+/* One open connection (its entry in the list, created and freed by on_connection). */
+typedef struct srv_conn {
+    struct srv_conn *prev, *next;
+    int fd;
+    int phase;              /* PH_*, under the list lock */
+    int why_shut;           /* 1 header deadline, 2 body deadline, 3 evicted */
+    double since;           /* start of the phase */
+    double deadline;        /* shut down when passed (0: none) */
+} srv_conn;
 
 struct srv_http {
     struct MHD_Daemon *d;
@@ -33,6 +62,14 @@ struct srv_http {
     srv_http_opts o;
     int port;
     atomic_int in_flight;   /* requests between first callback and completion */
+    atomic_int stopping;    /* set by srv_http_stop: every response closes its connection */
+    pthread_mutex_t lock;   /* guards the connection list, the counters and quit */
+    pthread_cond_t wake;    /* ends the watchdog's sleep at stop */
+    srv_conn *head, *tail;  /* oldest first */
+    unsigned n_conns;
+    long n_header_to, n_body_to, n_evicted;
+    int quit, have_watchdog;
+    pthread_t watchdog;
 };
 
 /* Per-request state, created on the first callback, freed in request_completed. */
@@ -42,13 +79,15 @@ typedef struct {
     int status;             /* the status we queued (0: none yet) */
     int early;              /* an error decided from the headers: status, code, message */
     const char *ecode;
-    char emsg[160];
+    char emsg[224];
     const char *allow;      /* Allow header for a 405 */
     char *body;             /* the request body so far (owned) */
     size_t discarded;       /* bytes dropped after the cap was passed */
     size_t len, cap;
-    char method[12];
-    char path[96];
+    srv_http *h;
+    srv_conn *conn;         /* the connection's entry (NULL if MHD gave none) */
+    char method[16];        /* escaped (srv_escape_bytes): safe in a log line */
+    char path[128];
 } req_state;
 
 void srv_http_opts_default(srv_http_opts *o) {
@@ -60,6 +99,135 @@ void srv_http_opts_default(srv_http_opts *o) {
     o->timeout_s = 30;
     o->conn_memory = 64 * 1024;
     o->body_max = SRV_BODY_MAX;
+    o->per_ip_limit = 128;
+    o->reserve = 64;
+    o->header_timeout_s = 10;
+    o->body_timeout_s = 30;
+}
+
+/* ---- connections, deadlines, the reserve ------------------------------------------ */
+
+/* Shuts conn's socket down (MHD then closes the connection); why: 1 header deadline, 2 body
+ * deadline, 3 evicted. Caller holds h->lock. */
+static void conn_shut(srv_http *h, srv_conn *cn, int why) {
+    shutdown(cn->fd, SHUT_RDWR);
+    cn->phase = PH_SHUT;
+    cn->why_shut = why;
+    cn->deadline = 0;
+    if (why == 1) h->n_header_to++;
+    else if (why == 2) h->n_body_to++;
+    else h->n_evicted++;
+}
+
+/* Sets conn's phase and deadline (timeout_s 0: none) unless it was shut already. */
+static void conn_phase(srv_http *h, srv_conn *cn, int phase, double timeout_s) {
+    if (!cn) return;
+    double now = nb_now();
+    pthread_mutex_lock(&h->lock);
+    if (cn->phase != PH_SHUT) {
+        cn->phase = phase;
+        cn->since = now;
+        cn->deadline = timeout_s > 0 ? now + timeout_s : 0;
+    }
+    pthread_mutex_unlock(&h->lock);
+}
+
+/* MHD's connection notification: adds the connection to the list on start (evicting a slow
+ * header sender when the reserve is reached), removes and frees it on close.
+ * *socket_context owns the srv_conn. */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code) {
+    srv_http *h = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        srv_conn *cn = calloc(1, sizeof *cn);
+        if (!cn || !ci) {   /* untracked: MHD's idle timeout still applies */
+            free(cn);
+            return;
+        }
+        cn->fd = ci->connect_fd;
+        cn->phase = PH_HEADERS;
+        cn->since = nb_now();
+        cn->deadline = h->o.header_timeout_s > 0 ? cn->since + h->o.header_timeout_s : 0;
+        pthread_mutex_lock(&h->lock);
+        cn->prev = h->tail;
+        if (h->tail) h->tail->next = cn;
+        else h->head = cn;
+        h->tail = cn;
+        h->n_conns++;
+        unsigned soft = h->o.conn_limit > h->o.reserve ? h->o.conn_limit - h->o.reserve : 1;
+        if (h->n_conns > soft) {
+            /* the oldest connection (by accept) that has waited at least SRV_EVICT_MIN_S for
+             * request headers: a slow sender, or an idle keep-alive client (it reconnects) */
+            for (srv_conn *o = h->head; o && o != cn; o = o->next) {
+                if (o->phase == PH_HEADERS && cn->since - o->since >= SRV_EVICT_MIN_S) {
+                    conn_shut(h, o, 3);
+                    break;
+                }
+            }
+        }
+        pthread_mutex_unlock(&h->lock);
+        *socket_context = cn;
+        return;
+    }
+    srv_conn *cn = *socket_context;
+    if (!cn) return;
+    pthread_mutex_lock(&h->lock);
+    if (cn->prev) cn->prev->next = cn->next;
+    else h->head = cn->next;
+    if (cn->next) cn->next->prev = cn->prev;
+    else h->tail = cn->prev;
+    h->n_conns--;
+    pthread_mutex_unlock(&h->lock);
+    free(cn);
+    *socket_context = NULL;
+}
+
+/* The watchdog thread: every SRV_WATCH_PERIOD_S, shuts down the connections past their
+ * deadline, until h->quit. Returns NULL. */
+static void *watchdog_main(void *arg) {
+    srv_http *h = arg;
+    pthread_mutex_lock(&h->lock);
+    while (!h->quit) {
+        double now = nb_now();
+        for (srv_conn *cn = h->head; cn; cn = cn->next) {
+            if (cn->deadline > 0 && now > cn->deadline)
+                conn_shut(h, cn, cn->phase == PH_BODY ? 2 : 1);
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        long ns = ts.tv_nsec + (long)(SRV_WATCH_PERIOD_S * 1e9);
+        ts.tv_sec += ns / 1000000000L;
+        ts.tv_nsec = ns % 1000000000L;
+        pthread_cond_timedwait(&h->wake, &h->lock, &ts);
+    }
+    pthread_mutex_unlock(&h->lock);
+    return NULL;
+}
+
+/* See srv_http.h. */
+void srv_http_counters(srv_http *h, long *header_timeouts, long *body_timeouts, long *evicted) {
+    pthread_mutex_lock(&h->lock);
+    *header_timeouts = h->n_header_to;
+    *body_timeouts = h->n_body_to;
+    *evicted = h->n_evicted;
+    pthread_mutex_unlock(&h->lock);
+}
+
+/* MHD's own error lines (malformed requests, limits reached) go through here, so that
+ * --quiet silences them like the access log. */
+static void mhd_log(void *cls, const char *fmt, va_list ap) {
+    srv_http *h = cls;
+    if (h->o.quiet) return;
+    char line[512];
+    int n = snprintf(line, sizeof line, "nb-serve: libmicrohttpd: ");
+    int m = vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
+    if (m < 0) return;
+    size_t len = strnlen(line, sizeof line - 2);
+    if (len == 0 || line[len - 1] != '\n') line[len++] = '\n';
+    ssize_t w = write(2, line, len);
+    (void)w;
 }
 
 /* Queues body[len] (ownership passes to MHD) with status and a JSON content type; extra
@@ -74,7 +242,8 @@ static enum MHD_Result send_json(struct MHD_Connection *c, req_state *st, int st
     }
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json; charset=utf-8");
     if (allow) MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
-    if (close_conn) MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+    if (close_conn || atomic_load_explicit(&st->h->stopping, memory_order_relaxed))
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, r);
     MHD_destroy_response(r);
     if (ret == MHD_YES) st->status = status;
@@ -99,9 +268,47 @@ static void set_early(req_state *st, int status, const char *code, const char *m
     st->allow = allow;
 }
 
-/* First callback: route, method, content type and declared length. */
+/* MHD_get_connection_values iterator: counts the Content-Length headers. */
+static enum MHD_Result count_cl(void *cls, enum MHD_ValueKind kind, const char *key,
+                                const char *value) {
+    (void)kind;
+    (void)value;
+    if (key && strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) ++*(int *)cls;
+    return MHD_YES;
+}
+
+/* Framing rules MHD 0.9.75 leaves to us (it uses the first Content-Length and reads any
+ * Transfer-Encoding but chunked as a body up to the end of the connection). Returns 1 and
+ * records the error when the request is refused. */
+static int check_framing(struct MHD_Connection *c, req_state *st) {
+    int n_cl = 0;
+    MHD_get_connection_values(c, MHD_HEADER_KIND, count_cl, &n_cl);
+    const char *te = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    if (n_cl > 1) {   /* a request-smuggling vector behind a proxy that takes the other one */
+        set_early(st, MHD_HTTP_BAD_REQUEST, "bad_request",
+                  "more than one Content-Length header", NULL);
+        return 1;
+    }
+    if (te && strcasecmp(te, "chunked") != 0) {
+        char msg[160], v[64];
+        srv_escape_bytes(v, sizeof v, te);
+        snprintf(msg, sizeof msg, "Transfer-Encoding %s is not supported (only chunked)", v);
+        set_early(st, MHD_HTTP_NOT_IMPLEMENTED, "unsupported_transfer_encoding", msg, NULL);
+        return 1;
+    }
+    if (te && n_cl) {
+        set_early(st, MHD_HTTP_BAD_REQUEST, "bad_request",
+                  "both Content-Length and Transfer-Encoding", NULL);
+        return 1;
+    }
+    return 0;
+}
+
+/* First callback: framing, route, method, content type and declared length. */
 static void classify(srv_http *h, struct MHD_Connection *c, req_state *st, const char *url,
                      const char *method) {
+    if (check_framing(c, st)) return;
     int is_get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
                  strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
     if (strcmp(url, "/recommend") == 0) {
@@ -119,9 +326,11 @@ static void classify(srv_http *h, struct MHD_Connection *c, req_state *st, const
         }
         return;
     } else {
-        char msg[160];
-        snprintf(msg, sizeof msg, "no such path: %.100s (try POST /recommend, GET /health)",
-                 url);
+        /* st->path is the escaped path: raw bytes from the URL (%ff, %0a) never reach the
+         * message */
+        char msg[192];
+        snprintf(msg, sizeof msg, "no such path: %s (try POST /recommend, GET /health)",
+                 st->path);
         set_early(st, MHD_HTTP_NOT_FOUND, "not_found", msg, NULL);
         return;
     }
@@ -197,15 +406,23 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         st = calloc(1, sizeof *st);
         if (!st) return MHD_NO;
         st->t0 = nb_now();
-        snprintf(st->method, sizeof st->method, "%s", method);
-        snprintf(st->path, sizeof st->path, "%s", url);
+        st->h = h;
+        /* escaped once here: the log line and the 404 message carry no raw byte */
+        srv_escape_bytes(st->method, sizeof st->method, method);
+        srv_escape_bytes(st->path, sizeof st->path, url);
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        st->conn = ci ? ci->socket_context : NULL;
+        conn_phase(h, st->conn, PH_BODY, h->o.body_timeout_s);
         atomic_fetch_add(&h->in_flight, 1);
         *con_cls = st;
         classify(h, c, st, url, method);
-        /* A 413 must be answered before the body is read; any other header-decided error is
-         * answered now too when a body follows, so that we do not read what we will ignore
-         * (MHD then closes the connection after the response). */
-        if (st->early && (st->early == MHD_HTTP_CONTENT_TOO_LARGE || has_body(c)))
+        /* A 413 (and a framing error) must be answered before the body is read; any other
+         * header-decided error is answered now too when a body follows, so that we do not
+         * read what we will ignore (MHD then closes the connection after the response). */
+        if (st->early && (st->early == MHD_HTTP_CONTENT_TOO_LARGE ||
+                          st->early == MHD_HTTP_NOT_IMPLEMENTED ||
+                          st->early == MHD_HTTP_BAD_REQUEST || has_body(c)))
             return send_error(c, st, st->early, st->ecode, st->emsg, st->allow, 1);
         return MHD_YES;
     }
@@ -252,6 +469,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
 
+    /* the body is complete: no deadline while we compute and send */
+    conn_phase(h, st->conn, PH_ANSWERED, 0);
     if (st->early)
         return send_error(c, st, st->early, st->ecode, st->emsg, st->allow,
                           st->early == MHD_HTTP_CONTENT_TOO_LARGE);
@@ -265,14 +484,25 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     req_state *st = *con_cls;
     (void)c;
     if (!st) return;
+    int why = 0;
+    if (st->conn) {
+        pthread_mutex_lock(&h->lock);
+        why = st->conn->phase == PH_SHUT ? st->conn->why_shut : 0;
+        pthread_mutex_unlock(&h->lock);
+        /* the next request on this connection has header_timeout_s from now */
+        conn_phase(h, st->conn, PH_HEADERS, h->o.header_timeout_s);
+    }
     if (!h->o.quiet) {
-        char line[256];
+        char line[384];
         long long us = (long long)((nb_now() - st->t0) * 1e6);
         int n;
         if (st->status)
             n = snprintf(line, sizeof line, "%s %s %d %lldus%s\n", st->method, st->path,
                          st->status, us, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? ""
                          : " (connection closed early)");
+        else if (why == 2)
+            n = snprintf(line, sizeof line, "%s %s - %lldus (no response: body not received "
+                         "within %.0f s)\n", st->method, st->path, us, h->o.body_timeout_s);
         else
             n = snprintf(line, sizeof line, "%s %s - %lldus (no response: terminated, code %d)\n",
                          st->method, st->path, us, (int)toe);
@@ -318,13 +548,18 @@ int srv_http_start(srv_http **out, const srv_http_opts *o, const srv_handlers *h
     h->hd = *hd;
     h->o = *o;
     atomic_init(&h->in_flight, 0);
+    atomic_init(&h->stopping, 0);
+    pthread_mutex_init(&h->lock, NULL);
+    pthread_cond_init(&h->wake, NULL);
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_INTERNAL_POLLING_THREAD |
                      MHD_USE_ITC | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
     /* An option array, so that the pool size is passed only when there is a pool (MHD
      * warns about a pool size of 0 or 1). */
-    struct MHD_OptionItem opts[8];
+    struct MHD_OptionItem opts[12];
     int no = 0;
+    /* first: MHD logs through its default logger until it has seen this option */
+    opts[no++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, h};
     opts[no++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, ai->ai_addr};
     if (o->threads > 1)
         opts[no++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, o->threads, NULL};
@@ -334,6 +569,11 @@ int srv_http_start(srv_http **out, const srv_http_opts *o, const srv_handlers *h
                                          (intptr_t)o->conn_memory, NULL};
     opts[no++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED,
                                          (intptr_t)on_completed, h};
+    opts[no++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION,
+                                         (intptr_t)on_connection, h};
+    if (o->per_ip_limit > 0)
+        opts[no++] = (struct MHD_OptionItem){MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                                             o->per_ip_limit, NULL};
     opts[no++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     assert(no <= (int)(sizeof opts / sizeof opts[0]));
     h->d = MHD_start_daemon(flags, (uint16_t)o->port, NULL, NULL, on_request, h,
@@ -343,26 +583,91 @@ int srv_http_start(srv_http **out, const srv_http_opts *o, const srv_handlers *h
                     "address?)", o->bind, o->port);
         goto done;
     }
+    if (pthread_create(&h->watchdog, NULL, watchdog_main, h) != 0) {
+        MHD_stop_daemon(h->d);
+        rc = nb_err(err, errlen, NB_EIO, "cannot start the connection watchdog thread");
+        goto done;
+    }
+    h->have_watchdog = 1;
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
     h->port = di ? di->port : o->port;
     *out = h;
     h = NULL;
 done:
     if (ai) freeaddrinfo(ai);
-    free(h);
+    if (h) {
+        pthread_cond_destroy(&h->wake);
+        pthread_mutex_destroy(&h->lock);
+        free(h);
+    }
     return rc;
 }
 
 int srv_http_port(const srv_http *h) { return h->port; }
 
+/* Hands the connections waiting in the kernel's accept queue of the quiesced listening
+ * socket ls to MHD (they were sent before the stop: they get their answer, with
+ * "Connection: close"), then shuts ls down so that later ones are refused at once instead
+ * of waiting in the queue. Returns how many were taken. */
+static int take_backlog(srv_http *h, MHD_socket ls) {
+    int n = 0;
+    if (ls == MHD_INVALID_SOCKET) return 0;
+    for (int i = 0; i < 4096; i++) {   /* bounded: the queue holds at most SOMAXCONN */
+        struct sockaddr_storage sa;
+        socklen_t sl = sizeof sa;
+        int fd = accept4(ls, (struct sockaddr *)&sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED) continue;
+            break;   /* EAGAIN: the queue is empty */
+        }
+        if (MHD_add_connection(h->d, fd, (struct sockaddr *)&sa, sl) != MHD_YES) continue;
+        n++;   /* MHD_add_connection closed fd itself on failure */
+    }
+    shutdown(ls, SHUT_RDWR);
+    return n;
+}
+
+/* 1 when some connection has bytes the server has not read yet (a request sent before
+ * the stop that MHD has not seen), or is receiving a request body. */
+static int unread_requests(srv_http *h) {
+    int busy = 0;
+    pthread_mutex_lock(&h->lock);
+    for (srv_conn *cn = h->head; cn && !busy; cn = cn->next) {
+        int pending = 0;
+        if (cn->phase == PH_SHUT) continue;
+        if (cn->phase == PH_BODY) busy = 1;
+        else if (ioctl(cn->fd, FIONREAD, &pending) == 0 && pending > 0) busy = 1;
+    }
+    pthread_mutex_unlock(&h->lock);
+    return busy;
+}
+
 /* See srv_http.h. in_flight counts requests from their first callback to their completion
- * callback, so a request whose body is still arriving is waited for too. */
+ * callback, so a request whose body is still arriving is waited for too; unread_requests
+ * covers requests MHD has not parsed yet. Two quiet looks 20 ms apart end the wait: a
+ * response just sent may be followed by the client's next pipelined request. */
 void srv_http_stop(srv_http *h, double grace_s) {
     if (!h) return;
+    atomic_store(&h->stopping, 1);
     MHD_socket ls = MHD_quiesce_daemon(h->d);
     double t_end = nb_now() + grace_s;
-    while (atomic_load(&h->in_flight) > 0 && nb_now() < t_end) usleep(10000);
+    take_backlog(h, ls);
+    int quiet = 0;
+    while (quiet < 2 && nb_now() < t_end) {
+        if (atomic_load(&h->in_flight) > 0 || unread_requests(h)) quiet = 0;
+        else quiet++;
+        usleep(quiet ? 20000 : 5000);
+    }
     MHD_stop_daemon(h->d);
     if (ls != MHD_INVALID_SOCKET) close(ls);
+    if (h->have_watchdog) {
+        pthread_mutex_lock(&h->lock);
+        h->quit = 1;
+        pthread_cond_signal(&h->wake);
+        pthread_mutex_unlock(&h->lock);
+        pthread_join(h->watchdog, NULL);
+    }
+    pthread_cond_destroy(&h->wake);
+    pthread_mutex_destroy(&h->lock);
     free(h);
 }

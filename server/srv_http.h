@@ -5,9 +5,18 @@
  *
  * Routes:  POST /recommend  -> handlers.recommend (after srv_parse_request)
  *          GET|HEAD /health -> handlers.health
- * Errors decided here: 400 (srv_parse_request), 404 (path), 405 + Allow (method), 413 (body
- * over opts.body_max: from Content-Length before reading, or as soon as a chunked body
- * passes it), 415 (Content-Type not JSON), 500 (a handler failed to produce a body).
+ * Errors decided here: 400 (srv_parse_request; two Content-Length headers; Content-Length
+ * with Transfer-Encoding), 404 (path), 405 + Allow (method), 413 (body over opts.body_max:
+ * from Content-Length before reading, or as soon as a chunked body passes it), 415
+ * (Content-Type not JSON), 501 (a Transfer-Encoding other than chunked), 500 (a handler
+ * failed to produce a body).
+ *
+ * Slow clients: a connection must deliver a request's headers within header_timeout_s of
+ * its accept (or of the end of its previous request: idle keep-alive time counts) and the
+ * body within body_timeout_s of the headers, or it is shut down; at most per_ip_limit
+ * connections per client address; and when more than conn_limit - reserve connections are
+ * open, each new connection evicts the oldest connection that has waited at least 0.5 s for
+ * request headers, so that /health and new clients are answered during a slowloris.
  */
 #ifndef SRV_HTTP_H
 #define SRV_HTTP_H
@@ -36,9 +45,14 @@ typedef struct {
     unsigned timeout_s;     /* MHD_OPTION_CONNECTION_TIMEOUT */
     size_t conn_memory;     /* MHD_OPTION_CONNECTION_MEMORY_LIMIT (bytes) */
     size_t body_max;        /* request body cap, SRV_BODY_MAX by default */
+    unsigned per_ip_limit;  /* MHD_OPTION_PER_IP_CONNECTION_LIMIT (0: none) */
+    unsigned reserve;       /* connections kept free by evicting slow header senders */
+    double header_timeout_s;   /* headers complete within this (0: no deadline) */
+    double body_timeout_s;     /* body complete within this of the headers (0: none) */
 } srv_http_opts;
 
-/* Sets the defaults: 127.0.0.1:8080, 2 threads, 1024 connections, 30 s, 64 KiB. */
+/* Sets the defaults: 127.0.0.1:8080, 2 threads, 1024 connections (64 of them a reserve, 128
+ * per client address), 30 s idle timeout, 10 s for the headers, 30 s for the body, 64 KiB. */
 void srv_http_opts_default(srv_http_opts *o);
 
 typedef struct srv_http srv_http;
@@ -50,8 +64,13 @@ int srv_http_start(srv_http **h, const srv_http_opts *o, const srv_handlers *hd,
                    size_t errlen);
 /* The port actually bound. */
 int srv_http_port(const srv_http *h);
-/* Graceful stop: stop accepting, wait up to grace_s for the requests in flight to complete,
- * then close every connection, join the workers and free h. */
+/* Connections shut down so far for a missed header / body deadline, and evicted to keep the
+ * reserve (for tests and the stop line). */
+void srv_http_counters(srv_http *h, long *header_timeouts, long *body_timeouts, long *evicted);
+/* Graceful stop: every response from now on carries "Connection: close"; stop accepting
+ * (connections already waiting in the kernel's queue are still taken and served); wait up to
+ * grace_s until no request is in flight and no connection has unread bytes; then close
+ * every connection, join the workers and free h. */
 void srv_http_stop(srv_http *h, double grace_s);
 
 #endif

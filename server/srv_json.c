@@ -3,7 +3,6 @@
 
 #include <assert.h>
 #include <cjson/cJSON.h>
-#include <ctype.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -27,6 +26,114 @@ static int json_int_field(const cJSON *obj, const char *name, double lo, double 
     return 1;
 }
 
+/* Length of the well-formed UTF-8 sequence (2..4 bytes) that starts at p (a byte >= 0x80),
+ * reading no byte at or past end; 0 when the bytes there are not one (a stray continuation
+ * byte, an overlong form, a surrogate, past U+10FFFF, or cut short). */
+static size_t utf8_seq_len(const unsigned char *p, const unsigned char *end) {
+    unsigned c = p[0];
+    size_t n;
+    unsigned lo = 0x80, hi = 0xbf;   /* the range of the second byte */
+    if (c >= 0xc2 && c <= 0xdf) n = 2;
+    else if (c >= 0xe0 && c <= 0xef) {
+        n = 3;
+        if (c == 0xe0) lo = 0xa0;        /* overlong */
+        if (c == 0xed) hi = 0x9f;        /* UTF-16 surrogates */
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+        if (c == 0xf0) lo = 0x90;        /* overlong */
+        if (c == 0xf4) hi = 0x8f;        /* past U+10FFFF */
+    } else return 0;
+    if ((size_t)(end - p) < n || p[1] < lo || p[1] > hi) return 0;
+    for (size_t i = 2; i < n; i++)
+        if ((p[i] & 0xc0) != 0x80) return 0;
+    return n;
+}
+
+/* The byte-level rules cJSON does not enforce, checked before it runs: cJSON takes every
+ * byte <= 0x20 for whitespace (so a trailing NUL or a \x01 between tokens passed), keeps raw
+ * control bytes and invalid UTF-8 inside strings, decodes \u0000 into a string that ends
+ * early, and reports nesting past its limit as a plain syntax error. Returns NB_OK or
+ * NB_EFORMAT with the message (naming the byte offset) in err. */
+static int json_prescan(const char *body, size_t len, char *err, size_t errlen) {
+    const unsigned char *p = (const unsigned char *)body, *end = p + len;
+    int in_str = 0, depth = 0;
+    for (const unsigned char *q = p; q < end; q++) {
+        unsigned c = *q;
+        size_t at = (size_t)(q - p);
+        if (in_str) {
+            if (c == '"') {
+                in_str = 0;
+            } else if (c == '\\') {
+                if (q + 1 < end && q[1] == 'u' && end - q >= 6 && memcmp(q + 2, "0000", 4) == 0)
+                    return nb_err(err, errlen, NB_EFORMAT, "\\u0000 (NUL) inside a string at "
+                                  "byte %zu", at);
+                if (q + 1 < end) q++;   /* the escaped character is not a quote */
+            } else if (c < 0x20) {
+                return nb_err(err, errlen, NB_EFORMAT, "raw control byte 0x%02x inside a "
+                              "string at byte %zu", c, at);
+            } else if (c >= 0x80) {
+                size_t n = utf8_seq_len(q, end);
+                if (!n)
+                    return nb_err(err, errlen, NB_EFORMAT, "invalid UTF-8 at byte %zu", at);
+                q += n - 1;
+            }
+            continue;
+        }
+        if (c == '"') {
+            in_str = 1;
+        } else if (c == '{' || c == '[') {
+            if (++depth > SRV_JSON_DEPTH_MAX)
+                return nb_err(err, errlen, NB_EFORMAT, "JSON nested deeper than %d levels at "
+                              "byte %zu", SRV_JSON_DEPTH_MAX, at);
+        } else if (c == '}' || c == ']') {
+            depth--;
+        } else if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') {
+            return nb_err(err, errlen, NB_EFORMAT, "control byte 0x%02x at byte %zu (JSON "
+                          "allows only space, tab, CR and LF between tokens)", c, at);
+        }
+    }
+    return NB_OK;
+}
+
+/* The fields a request may have, in the order of the bits of a seen-mask. */
+static const char *const req_fields[] = {"user_id", "k", "basket_mode"};
+
+/* Checks that root (an object) has each field at most once and no other field. Returns
+ * NB_OK, or NB_EFORMAT with *code "duplicate_field" or "unknown_field" and a message naming
+ * the fields (every unknown one, as far as the message holds). */
+static int check_fields(const cJSON *root, const char **code, char *err, size_t errlen) {
+    unsigned seen = 0;
+    char unknown[160];
+    size_t ul = 0;
+    int n_unknown = 0;
+    unknown[0] = '\0';
+    for (const cJSON *it = root->child; it; it = it->next) {
+        size_t f = 0;
+        while (f < sizeof req_fields / sizeof req_fields[0] && strcmp(it->string, req_fields[f]))
+            f++;
+        if (f < sizeof req_fields / sizeof req_fields[0]) {
+            if (seen & (1u << f)) {
+                *code = "duplicate_field";
+                return nb_err(err, errlen, NB_EFORMAT, "field %s appears more than once",
+                              req_fields[f]);
+            }
+            seen |= 1u << f;
+            continue;
+        }
+        if (ul < sizeof unknown) {
+            int w = snprintf(unknown + ul, sizeof unknown - ul, "%s\"%.40s\"",
+                             n_unknown ? ", " : "", it->string);
+            ul += w > 0 ? (size_t)w : 0;
+        }
+        n_unknown++;
+    }
+    if (!n_unknown) return NB_OK;
+    *code = "unknown_field";
+    return nb_err(err, errlen, NB_EFORMAT, "unknown field%s %s%s (a request has user_id, k "
+                  "and basket_mode)", n_unknown > 1 ? "s" : "", unknown,
+                  ul >= sizeof unknown ? "..." : "");
+}
+
 /* See srv_json.h. Owns nothing after the call (the cJSON tree is freed here). */
 int srv_parse_request(const char *body, size_t len, int default_mode, srv_request *rq,
                       const char **code, char *err, size_t errlen) {
@@ -43,6 +150,11 @@ int srv_parse_request(const char *body, size_t len, int default_mode, srv_reques
         rc = nb_err(err, errlen, NB_EFORMAT, "empty body: expected a JSON object");
         goto done;
     }
+    rc = json_prescan(body, len, err, errlen);
+    if (rc) {
+        *code = "bad_json";
+        goto done;
+    }
     root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
     if (!root) {
         size_t at = end && end >= body && end <= body + len ? (size_t)(end - body) : 0;
@@ -50,9 +162,9 @@ int srv_parse_request(const char *body, size_t len, int default_mode, srv_reques
         rc = nb_err(err, errlen, NB_EFORMAT, "malformed JSON near byte %zu", at);
         goto done;
     }
-    /* Anything but whitespace after the value is malformed too ("{} x"). */
+    /* Anything but JSON whitespace after the value is malformed too ("{} x"). */
     for (const char *p = end; p < body + len; p++) {
-        if (!isspace((unsigned char)*p)) {
+        if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') {
             *code = "bad_json";
             rc = nb_err(err, errlen, NB_EFORMAT, "trailing data after the JSON value at byte %zu",
                         (size_t)(p - body));
@@ -64,6 +176,8 @@ int srv_parse_request(const char *body, size_t len, int default_mode, srv_reques
         rc = nb_err(err, errlen, NB_EFORMAT, "the body must be a JSON object");
         goto done;
     }
+    rc = check_fields(root, code, err, errlen);
+    if (rc) goto done;
     int got = json_int_field(root, "user_id", -2147483648.0, 2147483647.0, &v);
     if (got <= 0) {
         *code = "bad_user_id";
@@ -178,15 +292,36 @@ void srv_buf_int(srv_buf *b, int64_t v) {
 }
 
 /* Runs of characters that need no escape are copied whole (product names rarely contain
- * any): one reserve and one memcpy per run instead of per character. */
+ * any): one reserve and one memcpy per run instead of per character. Well-formed UTF-8
+ * sequences belong to the run; a byte that starts none becomes U+FFFD, so that the body is
+ * valid UTF-8 whatever the store holds (the Content-Type promises charset=utf-8). */
 void srv_buf_str(srv_buf *b, const char *s) {
     static const char hex[] = "0123456789abcdef";
     const unsigned char *p = (const unsigned char *)s;
     buf_reserve(b, 1);
     b->p[b->len++] = '"';
+    /* plain[c]: byte c is copied as is (printable ASCII but " and \); one load per byte */
+    static const unsigned char plain[256] = {
+        [0x20] = 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,             /* 0x22 " */
+        [0x30] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+        [0x40] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+        [0x50] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,             /* 0x5c \ */
+        [0x60] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+        [0x70] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    };
     for (;;) {
         const unsigned char *q = p;
-        while (*q >= 0x20 && *q != '"' && *q != '\\') q++;
+        for (;;) {
+            while (plain[*q]) q++;
+            size_t n;
+            /* the string is NUL-terminated: a sequence cut short stops at the NUL, which is
+             * not a continuation byte, so 4 bytes past q are never read past the end */
+            if (*q >= 0x80 && (n = utf8_seq_len(q, q + 4)) != 0) {
+                q += n;
+                continue;
+            }
+            break;
+        }
         srv_buf_raw(b, (const char *)p, (size_t)(q - p));
         if (!*q) break;
         char esc[6] = {'\\', 0};
@@ -198,6 +333,11 @@ void srv_buf_str(srv_buf *b, const char *s) {
         case '\r': esc[1] = 'r'; break;
         case '\t': esc[1] = 't'; break;
         default:
+            if (*q >= 0x80) {   /* not UTF-8: the replacement character */
+                memcpy(esc, "\xef\xbf\xbd", 3);
+                n = 3;
+                break;
+            }
             memcpy(esc, "\\u00", 4);
             esc[4] = hex[*q >> 4];
             esc[5] = hex[*q & 15];
@@ -209,6 +349,37 @@ void srv_buf_str(srv_buf *b, const char *s) {
     buf_reserve(b, 1);
     b->p[b->len++] = '"';
     b->p[b->len] = '\0';
+}
+
+/* See srv_json.h. */
+size_t srv_escape_bytes(char *dst, size_t cap, const char *src) {
+    static const char hex[] = "0123456789abcdef";
+    size_t w = 0;
+    if (cap == 0) return 0;
+    for (const unsigned char *p = (const unsigned char *)src; *p; p++) {
+        char tmp[4];
+        size_t n = 1;
+        tmp[0] = (char)*p;
+        if (*p < 0x20 || *p >= 0x7f || *p == '\\' || *p == '"') {
+            tmp[0] = '\\';
+            tmp[1] = 'x';
+            tmp[2] = hex[*p >> 4];
+            tmp[3] = hex[*p & 15];
+            n = 4;
+        }
+        if (w + n + 1 > cap) {   /* cut: say so, within the buffer */
+            while (w > 0 && w + 4 > cap) w--;
+            if (w + 4 <= cap) {
+                memcpy(dst + w, "...", 3);
+                w += 3;
+            }
+            break;
+        }
+        memcpy(dst + w, tmp, n);
+        w += n;
+    }
+    dst[w] = '\0';
+    return w;
 }
 
 char *srv_buf_take(srv_buf *b, size_t *len) {

@@ -19,10 +19,16 @@ typedef struct {
     int basket_mode;  /* SRV_BASKET_* */
 } srv_request;
 
+#define SRV_JSON_DEPTH_MAX 8   /* nesting a request body may have (it needs 1) */
+
 /* Parses body[len] (not necessarily NUL-terminated) as a /recommend request. Missing "k"
- * gives SRV_K_DEFAULT, missing "basket_mode" gives default_mode; unknown fields are ignored.
+ * gives SRV_K_DEFAULT, missing "basket_mode" gives default_mode. Strict: a field twice, a
+ * field other than user_id, k and basket_mode, a raw control byte or invalid UTF-8 in a
+ * string, \u0000, a control byte between tokens (a trailing NUL too), trailing data and
+ * nesting deeper than SRV_JSON_DEPTH_MAX are refused, each with the byte offset or field.
  * Returns NB_OK, or NB_EFORMAT with *code set to a static machine-readable error code
- * ("bad_json", "bad_user_id", "bad_k", "bad_basket_mode") and a message in err. */
+ * ("bad_json", "duplicate_field", "unknown_field", "bad_user_id", "bad_k",
+ * "bad_basket_mode") and a message in err. */
 int srv_parse_request(const char *body, size_t len, int default_mode, srv_request *rq,
                       const char **code, char *err, size_t errlen);
 
@@ -48,8 +54,14 @@ void srv_buf_printf(srv_buf *b, const char *fmt, ...) __attribute__((format(prin
 void srv_buf_int(srv_buf *b, int64_t v);
 /* Appends a string literal without a strlen. */
 #define SRV_BUF_LIT(b, lit) srv_buf_raw((b), "" lit, sizeof(lit) - 1)
-/* Appends s as a quoted JSON string (escapes ", \, and control characters). */
+/* Appends s as a quoted JSON string (escapes ", \, and control characters; a byte that
+ * starts no well-formed UTF-8 sequence becomes U+FFFD, so the output is always valid). */
 void srv_buf_str(srv_buf *b, const char *s);
+/* Copies the NUL-terminated src into dst[cap] (cap >= 1) for a log line or a message:
+ * printable ASCII as is, every other byte (control bytes, DEL, non-ASCII, and \ and " so that
+ * the result cannot be mistaken for an escape or end a quoted field) as \xHH. Cut to fit,
+ * ending in "..." when cut. Returns the length written (dst is always NUL-terminated). */
+size_t srv_escape_bytes(char *dst, size_t cap, const char *src);
 /* Hands the text to the caller (who frees it) and resets b. Never NULL. */
 char *srv_buf_take(srv_buf *b, size_t *len);
 void srv_buf_free(srv_buf *b);

@@ -325,6 +325,11 @@ int st_csv_int(const st_csv *c, int col, int64_t lo, int64_t hi, int allow_point
     }
     if (*p)
         return st_csv_field_err(c, col, err, errlen, NB_EFORMAT, "'%.32s' is not an integer", s);
+    /* the text ends at a NUL that is not the field's end: "160<NUL>32" must not read as
+     * 160 (found by tests/fuzz/fuzz_csv.c) */
+    if ((size_t)(p - s) != c->flen[col])
+        return st_csv_field_err(c, col, err, errlen, NB_EFORMAT, "'%.32s' is followed by a NUL "
+                                "byte: not an integer", s);
     if (x > (uint64_t)INT64_MAX)
         return st_csv_field_err(c, col, err, errlen, NB_EFORMAT, "'%.32s' is out of range %lld..%lld", s,
                                 (long long)lo, (long long)hi);

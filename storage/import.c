@@ -362,7 +362,9 @@ static int parse_orders(imp_ctx *x, const char *dir, char *err, size_t errlen) {
         if ((rc = st_csv_check_count(&c, err, errlen)) || (rc = st_csv_int(&c, 0, 0, INT32_MAX, 0, &id, err, errlen)) ||
             (rc = st_csv_int(&c, 1, 0, INT32_MAX, 0, &user, err, errlen)))
             break;
-        for (ev = 0; ev < 3 && strcmp(c.f[2], eval_names[ev]) != 0; ev++) {
+        /* the length too: "prior<NUL>x" is not prior */
+        for (ev = 0; ev < 3 && (strcmp(c.f[2], eval_names[ev]) != 0 || c.flen[2] != strlen(eval_names[ev]));
+             ev++) {
         }
         if (ev == 3) {
             rc = st_csv_field_err(&c, 2, err, errlen, NB_EFORMAT, "'%.32s' is not prior, train or test", c.f[2]);

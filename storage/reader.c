@@ -2,7 +2,9 @@
 #include "reader.h"
 
 #include <sqlite3.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "candidates.h"
 #include "nb_err.h"
@@ -13,6 +15,7 @@ struct st_reader {
     st_userq *uq;              /* one user's history */
     sqlite3_stmt *cand;        /* one user's candidate set */
     sqlite3_stmt *exists;      /* is user_id in users? */
+    sqlite3_stmt *health;      /* the model's checksum and one user with candidates */
     sqlite3_stmt *begin, *commit;
 };
 
@@ -30,6 +33,9 @@ int st_reader_open(st_reader **out, const char *path, char *err, size_t errlen) 
     if (!rc) rc = st_userq_open(&r->uq, r->db, err, errlen);
     if (!rc) rc = st_cand_stmt(r->db, &r->cand, err, errlen);
     if (!rc) rc = prepare(r->db, "SELECT 1 FROM users WHERE user_id = ?1", &r->exists, err, errlen);
+    if (!rc) rc = prepare(r->db, "SELECT (SELECT lower(checksum) FROM models WHERE model_id = ?1), "
+                          "(SELECT user_id FROM candidates WHERE model_id = ?1 LIMIT 1)",
+                          &r->health, err, errlen);
     if (!rc) rc = prepare(r->db, "BEGIN", &r->begin, err, errlen);
     if (!rc) rc = prepare(r->db, "COMMIT", &r->commit, err, errlen);
     if (rc) {
@@ -46,6 +52,7 @@ void st_reader_free(st_reader *r) {
     if (r->uq) st_userq_free(r->uq);
     sqlite3_finalize(r->cand);
     sqlite3_finalize(r->exists);
+    sqlite3_finalize(r->health);
     sqlite3_finalize(r->begin);
     sqlite3_finalize(r->commit);
     if (r->db) sqlite3_close(r->db);
@@ -92,6 +99,32 @@ int st_reader_user_exists(st_reader *r, int32_t user_id, char *err, size_t errle
 int st_reader_cands(st_reader *r, int64_t model_id, int32_t user_id, int n_products,
                     int32_t *out, int max, int *n, char *err, size_t errlen) {
     return st_cand_load(r->cand, model_id, user_id, n_products, out, max, n, err, errlen);
+}
+
+/* See reader.h. */
+int st_reader_model_check(st_reader *r, int64_t model_id, uint32_t crc, int32_t *user_id,
+                          char *err, size_t errlen) {
+    char hex[16];
+    int rc = NB_OK;
+    *user_id = 0;
+    snprintf(hex, sizeof hex, "%08x", crc);
+    sqlite3_bind_int64(r->health, 1, model_id);
+    int s = sqlite3_step(r->health);
+    if (s != SQLITE_ROW) {
+        rc = nb_err(err, errlen, NB_EDB, "models: %s", sqlite3_errmsg(r->db));
+        goto done;
+    }
+    const char *ck = (const char *)sqlite3_column_text(r->health, 0);
+    if (!ck || strcmp(ck, hex) != 0) {
+        rc = nb_err(err, errlen, NB_EMISMATCH, "model_id %lld is %s in the store, not the "
+                    "served weights %s", (long long)model_id, ck ? ck : "gone", hex);
+        goto done;
+    }
+    if (sqlite3_column_type(r->health, 1) != SQLITE_NULL)
+        *user_id = (int32_t)sqlite3_column_int(r->health, 1);
+done:
+    sqlite3_reset(r->health);
+    return rc;
 }
 
 /* See reader.h. */

@@ -41,4 +41,12 @@ int st_reader_cands(st_reader *r, int64_t model_id, int32_t user_id, int n_produ
  * their reads fall inside the same per-request snapshot. Borrowed: owned by r. */
 sqlite3 *st_reader_conn(st_reader *r);
 
+/* For /health, inside a read transaction: the models row model_id still holds checksum crc
+ * (the store was not replaced by one with another model), and *user_id receives a user
+ * with a stored candidate set for it (0 when none). Returns NB_OK, NB_EMISMATCH (row gone
+ * or another checksum: message says which) or NB_EDB (the read failed: SQLite's message,
+ * e.g. "database disk image is malformed"). */
+int st_reader_model_check(st_reader *r, int64_t model_id, uint32_t crc, int32_t *user_id,
+                          char *err, size_t errlen);
+
 #endif

@@ -75,6 +75,9 @@ bad header_columns aisles.csv '1s/$/,extra/' "1: header has 3 fields, expected 2
 bad too_many_fields orders.csv '3s/$/,9/' "3: 8 fields, expected 7"
 bad too_few_fields order_products__train.csv '2s/,1$//' "2: 3 fields, expected 4"
 bad nonint_order_id order_products__prior.csv '2s/^10,/1x0,/' "2: field order_id: '1x0' is not an integer"
+# found by tests/fuzz/fuzz_csv.c: text after a NUL was ignored ("10<NUL>5" read as 10)
+bad nul_in_order_id order_products__prior.csv '2s/^10,/10\x005,/' "2: field order_id: '10' is followed by a NUL byte"
+bad nul_in_eval_set orders.csv '2s/prior/prior\x00x/' "2: field eval_set: 'prior' is not prior, train or test"
 bad nonint_user_id orders.csv '4s/^12,1,/12,one,/' "4: field user_id: 'one' is not an integer"
 bad nonint_product_id products.csv '3s/^2,/2.5,/' "3: field product_id: '2.5' is not an integer"
 bad unknown_order order_products__prior.csv '3s/^10,/99,/' "3: field order_id: unknown order_id 99"

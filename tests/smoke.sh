@@ -83,7 +83,7 @@ print(sorted(d) == ["basket", "basket_mode", "cold_start", "model", "threshold",
 t_eq rec_sorted "$(J 's=[x["score"] for x in d["top_k"]]; print(s == sorted(s, reverse=True) and all(0 <= v <= 1 for v in s))' "$D/r.json")" True
 # With k = 100 the basket must be exactly the prefix of the ranking scoring >= threshold.
 for U in "${USERS[@]}"; do
-    st=$(post "{\"user_id\": $U, \"k\": 100, \"extra\": [1, 2]}")
+    st=$(post "{\"user_id\": $U, \"k\": 100}")
     r=$(J '
 t, b, k = d["threshold"], d["basket"], d["top_k"]
 ids = lambda l: [(x["product_id"], x["score"]) for x in l]
@@ -138,6 +138,10 @@ err_case err_k_big 400 bad_k "$(post "{\"user_id\": $U, \"k\": 101}")"
 err_case err_k_float 400 bad_k "$(post "{\"user_id\": $U, \"k\": 2.5}")"
 err_case err_mode 400 bad_basket_mode "$(post "{\"user_id\": $U, \"basket_mode\": \"all\"}")"
 err_case err_unknown_user 404 unknown_user "$(post '{"user_id": 2147483647}')"
+# issue 15 item 11: unknown and duplicate fields are refused, the unknown one named
+err_case err_unknown_field 400 unknown_field "$(post "{\"user_id\": $U, \"top_k\": 1000000000}")"
+t_contains err_unknown_field_named "$(cat "$D/r.json")" '\"top_k\"'
+err_case err_duplicate_field 400 duplicate_field "$(post "{\"user_id\": $U, \"user_id\": 1}")"
 err_case err_path 404 not_found "$(curl -s -o "$D/r.json" -w '%{http_code}' "$URL/nope")"
 st=$(curl -s -D "$D/hdr" -o "$D/r.json" -w '%{http_code}' "$URL/recommend")
 err_case err_method 405 method_not_allowed "$st"
@@ -165,6 +169,19 @@ t_eq cold_start_no_orders "$st $(J 'print(d["cold_start"], len(d["top_k"]), all(
 # ---- access log, then SIGTERM -----------------------------------------------------------
 t_contains access_log "$(cat "$LOG")" "POST /recommend 200 "
 t_contains access_log_413 "$(cat "$LOG")" "POST /recommend 413 "
+# issue 15 item 7: a path that would forge a log line is logged escaped, on one line
+curl -sg -o /dev/null "$URL/x%0aPOST%20/recommend%20200%201us%0a%1b[31m"
+t_contains access_log_escaped "$(cat "$LOG")" 'GET /x\x0aPOST /recommend 200 1us\x0a\x1b[31m 404 '
+t_eq access_log_no_forged_line "$(grep -c '^POST /recommend 200 1us' "$LOG")" 0
+# raw bytes in the path: the 404 body is valid UTF-8 JSON without them
+curl -s -o "$D/r.json" "$URL/%ff%fe%c3"
+t_eq not_found_valid_utf8 "$(/usr/bin/python3 -c 'import json,sys; print(json.loads(open(sys.argv[1], "rb").read().decode("utf-8", "strict"))["error"]["code"])' "$D/r.json" 2>&1)" not_found
+# issue 15 item 10: the library's own error lines go to the log (and not with --quiet, below)
+raw_req() {  # PORT TEXT: sends TEXT on a fresh connection, waits for the close
+    exec 4<>/dev/tcp/127.0.0.1/"$1"; printf "$2" >&4; timeout 3 cat <&4 >/dev/null; exec 4<&-
+}
+raw_req "$PORT" 'POST /recommend HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n'
+t_contains library_log "$(cat "$LOG")" "nb-serve: libmicrohttpd: "
 # A request in flight when SIGTERM arrives is finished: headers and half the body now,
 # the signal, then the rest of the body; the answer must still be a 200.
 exec 3<>/dev/tcp/127.0.0.1/"$PORT"
@@ -205,4 +222,34 @@ cp "$D/nb.db" "$D/unreg.db"
 sqlite3 "$D/unreg.db" "DELETE FROM candidates; DELETE FROM product_stats; DELETE FROM models"
 refuse refuse_unregistered "not registered" --db "$D/unreg.db" --model "$D/m.nbw"
 refuse refuse_no_db "nb-serve" --db "$D/missing.db" --model "$D/m.nbw"
+
+# ---- issue 15 item 12: /health reads the store; --quiet silences the library too ---------
+cp "$D/nb.db" "$D/h.db"
+HLOG=$D/health.log
+$NB_BIN/nb-serve --db "$D/h.db" --model "$D/m.nbw" --port 0 --threads 1 --quiet 2>"$HLOG" &
+PID=$!
+HPORT=
+for _ in $(seq 300); do
+    HPORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$HLOG")
+    [[ -n $HPORT ]] && break
+    kill -0 $PID 2>/dev/null || break
+    sleep 0.1
+done
+if [[ -z $HPORT ]]; then t_fail health_start "$(tail -3 "$HLOG")"; t_exit; fi
+HURL=http://127.0.0.1:$HPORT
+t_eq health_ok "$(curl -s -o /dev/null -w '%{http_code}' "$HURL/health")" 200
+raw_req "$HPORT" 'POST /recommend HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n'
+t_eq quiet_library_log "$(grep -c 'libmicrohttpd\|POST /recommend' "$HLOG")" 0
+CK=$(sqlite3 "$D/h.db" "SELECT checksum FROM models")
+sqlite3 "$D/h.db" "UPDATE models SET checksum = '00000000'"
+st=$(curl -s -o "$D/h.json" -w '%{http_code}' "$HURL/health")
+t_eq health_model_replaced "$st $(J 'print(d["status"], "not the served weights" in d["reason"])' "$D/h.json")" "503 error True"
+sqlite3 "$D/h.db" "UPDATE models SET checksum = '$CK'"
+t_eq health_back "$(curl -s -o /dev/null -w '%{http_code}' "$HURL/health")" 200
+# the store overwritten under the server: every /recommend fails, and /health says why
+PAGES=$(sqlite3 "$D/h.db" "PRAGMA page_count")
+dd if=/dev/zero of="$D/h.db" bs=4096 seek=1 count="$PAGES" conv=notrunc status=none
+st=$(curl -s -o "$D/h.json" -w '%{http_code}' "$HURL/health")
+t_eq health_store_broken "$st $(J 'print(d["status"], "malformed" in d["reason"])' "$D/h.json")" "503 error True"
+kill -TERM $PID; wait $PID
 t_exit

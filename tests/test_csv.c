@@ -134,6 +134,26 @@ static int test_csv_int(void) {
     return T_PASS;
 }
 
+/* Found by tests/fuzz/fuzz_csv.c: an integer field with a NUL inside ("160\0...32") was
+ * read as the digits before the NUL, so a corrupted order id imported as another one. */
+static int test_csv_int_nul(void) {
+    char err[NB_ERRLEN];
+    st_csv c;
+    static const char data[] = "a,b,c\n160\0\0" "32,7\0,\"5\"\n";
+    const char *p = put("intnul.csv", data, sizeof data - 1);
+    int64_t v = 0;
+    T_ASSERT(st_csv_open(&c, p, err, sizeof err) == NB_OK, "%s", err);
+    T_ASSERT(st_csv_header(&c, hdr3, 3, err, sizeof err) == NB_OK, "%s", err);
+    T_ASSERT(st_csv_read(&c, err, sizeof err) == 1, "row: %s", err);
+    T_ASSERT(st_csv_int(&c, 0, 0, INT32_MAX, 0, &v, err, sizeof err) == NB_EFORMAT, "160<NUL>32 read as %lld",
+             (long long)v);
+    T_ASSERT(strstr(err, "field a: '160' is followed by a NUL byte"), "message: %s", err);
+    T_ASSERT(st_csv_int(&c, 1, 0, 30, 1, &v, err, sizeof err) == NB_EFORMAT, "7<NUL> read as %lld", (long long)v);
+    T_ASSERT(st_csv_int(&c, 2, 0, 30, 0, &v, err, sizeof err) == NB_OK && v == 5, "quoted 5");
+    st_csv_close(&c);
+    return T_PASS;
+}
+
 /* Records longer than the 1 MB read buffer, split across refills. */
 static int test_csv_buffer_boundaries(void) {
     char err[NB_ERRLEN];
@@ -263,6 +283,7 @@ int main(void) {
     T_RUN(test_csv_crlf_bom_lastline);
     T_RUN(test_csv_errors);
     T_RUN(test_csv_int);
+    T_RUN(test_csv_int_nul);
     T_RUN(test_csv_buffer_boundaries);
     T_RUN(test_csv_record_limit);
     T_RUN(test_csv_text);

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +33,7 @@ static int test_parse_valid(void) {
     T_ASSERT(parse("{\"user_id\": 42}", &rq, &code) == NB_OK, "plain request");
     T_ASSERT(rq.user_id == 42 && rq.k == SRV_K_DEFAULT && rq.basket_mode == SRV_BASKET_THRESHOLD,
              "defaults: got user %d k %d mode %d", rq.user_id, rq.k, rq.basket_mode);
-    T_ASSERT(parse(" {\"k\": 100, \"user_id\": -2147483648, \"x\": [1, {}],"
+    T_ASSERT(parse(" {\"k\": 100, \"user_id\": -2147483648,\r\n\t"
                    " \"basket_mode\": \"expected-f1\"} \n", &rq, &code) == NB_OK, "full request");
     T_ASSERT(rq.user_id == INT32_MIN && rq.k == 100 && rq.basket_mode == SRV_BASKET_EF1,
              "fields: user %d k %d mode %d", rq.user_id, rq.k, rq.basket_mode);
@@ -50,7 +51,7 @@ static int test_parse_invalid(void) {
         {"42", "bad_json"},
         {"{\"user_id\": 42,}", "bad_json"},
         {"{}", "bad_user_id"},
-        {"{\"user\": 42}", "bad_user_id"},
+        {"{\"user\": 42}", "unknown_field"},
         {"{\"user_id\": 42.5}", "bad_user_id"},
         {"{\"user_id\": \"42\"}", "bad_user_id"},
         {"{\"user_id\": true}", "bad_user_id"},
@@ -73,6 +74,70 @@ static int test_parse_invalid(void) {
         T_ASSERT(code && strcmp(code, cases[i].code) == 0, "'%s': code %s, want %s",
                  cases[i].body, code ? code : "(null)", cases[i].code);
     }
+    return T_PASS;
+}
+
+/* Issue 15 item 11: what cJSON let through. Each body (with its length: some hold NULs) is
+ * refused with its code, and the message names what is wrong. */
+static int test_parse_strict(void) {
+    static const struct { const char *body; size_t len; const char *code, *msg; } cases[] = {
+        {"{\"user_id\": 1, \"user_id\": 2}", 0, "duplicate_field", "user_id appears more"},
+        {"{\"user_id\": 1, \"k\": 5, \"k\": 5}", 0, "duplicate_field", "field k appears"},
+        {"{\"user_id\": 1, \"top_k\": 1000000000}", 0, "unknown_field", "\"top_k\""},
+        {"{\"user_id\": 1, \"a\": 1, \"b\": [1, {}]}", 0, "unknown_field", "fields \"a\", \"b\""},
+        {"{\"user_id\": 1}\0", 15, "bad_json", "control byte 0x00 at byte 14"},
+        {"{\"user_id\": 1}\0\0\0", 17, "bad_json", "control byte 0x00 at byte 14"},
+        {"{\"user_id\":\x01 1}", 0, "bad_json", "control byte 0x01 at byte 11"},
+        {"{\"user_id\": 1, \"basket_mode\": \"threshold\0x\"}", 42, "bad_json",
+         "raw control byte 0x00 inside a string at byte 40"},
+        {"{\"user_id\": 1, \"basket_mode\": \"threshold\\u0000x\"}", 0, "bad_json",
+         "\\u0000 (NUL) inside a string at byte 40"},
+        {"{\"user_id\\u0000x\": 1}", 0, "bad_json", "(NUL)"},
+        {"{\"user_id\": 1, \"basket_mode\": \"thr\xff\xfe\"}", 0, "bad_json",
+         "invalid UTF-8 at byte 34"},
+        {"{\"user_id\": 1, \"basket_mode\": \"\xed\xa0\x80\"}", 0, "bad_json", "invalid UTF-8"},
+        {"{\"user_id\": 1, \"basket_mode\": \"\xc0\xaf\"}", 0, "bad_json", "invalid UTF-8"},
+        {"{\"user_id\": 1} {}", 0, "bad_json", "trailing data after the JSON value at byte 15"},
+        {"{\"user_id\": 1}\f", 0, "bad_json", "control byte 0x0c"},
+    };
+    char err[NB_ERRLEN];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        srv_request rq;
+        const char *code = NULL;
+        size_t len = cases[i].len ? cases[i].len : strlen(cases[i].body);
+        int rc = srv_parse_request(cases[i].body, len, SRV_BASKET_THRESHOLD, &rq, &code, err,
+                                   sizeof err);
+        T_ASSERT(rc == NB_EFORMAT, "case %zu accepted", i);
+        T_ASSERT(code && strcmp(code, cases[i].code) == 0, "case %zu: code %s, want %s", i,
+                 code ? code : "(null)", cases[i].code);
+        T_ASSERT(strstr(err, cases[i].msg), "case %zu: message '%s' lacks '%s'", i, err,
+                 cases[i].msg);
+    }
+    /* Nesting past the limit is named as such (cJSON said "malformed JSON near byte 1019"),
+     * at the byte where it happens; at the limit it is an ordinary unknown field. */
+    char deep[4096];
+    size_t n = (size_t)snprintf(deep, sizeof deep, "{\"user_id\": 1, \"x\": ");
+    for (int d = 0; d < 2000; d++) deep[n++] = '[';
+    srv_request rq;
+    const char *code = NULL;
+    T_ASSERT(srv_parse_request(deep, n, 0, &rq, &code, err, sizeof err) == NB_EFORMAT, "deep");
+    char want[96];
+    snprintf(want, sizeof want, "nested deeper than %d levels at byte %d", SRV_JSON_DEPTH_MAX,
+             20 + SRV_JSON_DEPTH_MAX - 1);   /* the object is level 1 */
+    T_ASSERT(strstr(err, want), "deep: '%s', want '%s'", err, want);
+    n = (size_t)snprintf(deep, sizeof deep, "{\"user_id\": 1, \"x\": ");
+    for (int d = 1; d < SRV_JSON_DEPTH_MAX; d++) deep[n++] = '[';
+    for (int d = 1; d < SRV_JSON_DEPTH_MAX; d++) deep[n++] = ']';
+    deep[n++] = '}';
+    T_ASSERT(srv_parse_request(deep, n, 0, &rq, &code, err, sizeof err) == NB_EFORMAT &&
+             !strcmp(code, "unknown_field"), "at the limit: %s %s", code, err);
+    /* Valid UTF-8 and escapes inside strings are not refused by the byte rules. */
+    T_ASSERT(parse("{\"user_id\": 3, \"basket_mode\": \"threshold\"}", &rq, &code) == NB_OK,
+             "plain");
+    const char *u = "{\"user_id\": 3, \"basket_mode\": \"caf\xc3\xa9 \\\" \\\\ \xf0\x9f\x98\x80\"}";
+    T_ASSERT(srv_parse_request(u, strlen(u), 0, &rq, &code, err, sizeof err) == NB_EFORMAT &&
+             !strcmp(code, "bad_basket_mode"), "UTF-8 and escapes reach the field check: %s %s",
+             code, err);
     return T_PASS;
 }
 
@@ -103,19 +168,47 @@ static int test_json_escape(void) {
     return T_PASS;
 }
 
+/* Issue 15 items 6 and 7: invalid UTF-8 becomes U+FFFD in JSON, valid UTF-8 passes; log
+ * and message text carries no raw control or non-ASCII byte, and is cut with "...". */
+static int test_json_utf8_and_log_escape(void) {
+    srv_buf b = {0};
+    srv_buf_str(&b, "a\xff\xfe\xc3 caf\xc3\xa9 \xe2\x82");
+    int ok = strcmp(b.p, "\"a\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd caf\xc3\xa9 \xef\xbf\xbd\xef\xbf\xbd\"") == 0;
+    srv_buf_free(&b);
+    T_ASSERT(ok, "invalid UTF-8 replaced, valid kept");
+    char out[64];
+    size_t n = srv_escape_bytes(out, sizeof out, "/x\nPOST /recommend 200 1us\n\x1b[31m\xff\\\"");
+    T_ASSERT(!strcmp(out, "/x\\x0aPOST /recommend 200 1us\\x0a\\x1b[31m\\xff\\x5c\\x22") &&
+             n == strlen(out), "escaped: %s", out);
+    char small[12];
+    n = srv_escape_bytes(small, sizeof small, "/abcdefghijklmnop");
+    T_ASSERT(!strcmp(small, "/abcdefg...") && n == 11, "cut: %s", small);
+    n = srv_escape_bytes(small, sizeof small, "/abc\x01\x02\x03");
+    T_ASSERT(!strcmp(small, "/abc\\x01...") && n == strlen(small), "cut inside escapes: %s", small);
+    return T_PASS;
+}
+
 /* The run-copying escaper against a per-character one over strings of every byte value
  * (runs, escapes at the start, end and next to each other), and srv_buf_int against
  * printf at the integer edges. */
 static int test_json_writer_reference(void) {
     static const char hex[] = "0123456789abcdef";
     unsigned char in[64];
-    char want[64 * 6 + 3];
+    char want[64 * 6 + 3];   /* U+FFFD is 3 bytes per input byte: within 6 */
     uint64_t x = 0x9e3779b97f4a7c15ull;
-    for (int t = 0; t < 2000; t++) {
+    static const char *const utf8[] = {"\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80",
+                                        "\xf4\x8f\xbf\xbf", "\xed\x9f\xbf", "\xc2\x80"};
+    for (int t = 0; t < 4000; t++) {
         int n = t % 63;
         for (int i = 0; i < n; i++) {
             x ^= x << 13; x ^= x >> 7; x ^= x << 17;
-            /* half plain letters, half from the whole byte range */
+            /* plain letters, bytes from the whole range, and well-formed UTF-8 sequences */
+            const char *s8 = utf8[(x >> 20) % 6];
+            if ((x & 3) == 3 && i + (int)strlen(s8) <= n) {
+                memcpy(in + i, s8, strlen(s8));
+                i += (int)strlen(s8) - 1;
+                continue;
+            }
             in[i] = (unsigned char)(x & 1 ? 'a' + (x >> 8) % 26 : 1 + (x >> 8) % 255);
         }
         in[n] = 0;
@@ -123,6 +216,30 @@ static int test_json_writer_reference(void) {
         want[w++] = '"';
         for (int i = 0; i < n; i++) {
             unsigned char c = in[i];
+            if (c >= 0x80) {
+                /* decode by the definition: lead byte, continuation bytes, then the code
+                 * point's range (no overlong form, no surrogate, at most U+10FFFF) */
+                int len = c >= 0xc0 && c < 0xe0 ? 2 : c >= 0xe0 && c < 0xf0 ? 3
+                        : c >= 0xf0 && c < 0xf8 ? 4 : 0;
+                uint32_t cp = len == 2 ? c & 0x1fu : len == 3 ? c & 0x0fu : c & 0x07u;
+                int okseq = len > 0 && i + len <= n;
+                for (int j = 1; okseq && j < len; j++) {
+                    okseq = (in[i + j] & 0xc0) == 0x80;
+                    cp = cp << 6 | (in[i + j] & 0x3fu);
+                }
+                static const uint32_t min[5] = {0, 0, 0x80, 0x800, 0x10000};
+                okseq = okseq && cp >= min[len] && !(cp >= 0xd800 && cp <= 0xdfff) &&
+                        cp <= 0x10ffff;
+                if (okseq) {
+                    memcpy(want + w, in + i, (size_t)len);
+                    w += (size_t)len;
+                    i += len - 1;
+                } else {
+                    memcpy(want + w, "\xef\xbf\xbd", 3);
+                    w += 3;
+                }
+                continue;
+            }
             if (c == '"' || c == '\\') { want[w++] = '\\'; want[w++] = (char)c; }
             else if (c == '\n') { want[w++] = '\\'; want[w++] = 'n'; }
             else if (c == '\r') { want[w++] = '\\'; want[w++] = 'r'; }
@@ -167,6 +284,7 @@ static int echo_recommend(void *ctx, const srv_request *rq, char **body, size_t 
         *body = srv_error_json("unknown_user", "no such user", len);
         return 404;
     }
+    if (rq->user_id == 777) usleep(600000);   /* a slow request: in flight at a stop */
     if (rq->user_id == 500) {  /* a handler that fails to produce a body */
         *body = NULL;
         return 500;
@@ -189,11 +307,11 @@ static int echo_health(void *ctx, char **body, size_t *len) {
 static srv_http *srv;
 static int port;
 
-static int connect_local(void) {
+static int connect_local_port(int p) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {0};
     a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)port);
+    a.sin_port = htons((uint16_t)p);
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
         if (fd >= 0) close(fd);
@@ -201,6 +319,8 @@ static int connect_local(void) {
     }
     return fd;
 }
+
+static int connect_local(void) { return connect_local_port(port); }
 
 static int send_all(int fd, const char *p, size_t n) {
     while (n > 0) {
@@ -246,6 +366,40 @@ static int request(const char *raw, char *buf, size_t cap) {
 }
 
 static char resp[1 << 16];
+
+/* A connection to 127.0.0.1:p from the loopback address src (127.0.0.x: every one of them
+ * is this machine, so a test can be several clients). Returns the socket or -1. */
+static int connect_from(const char *src, int p) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {0}, b = {0};
+    a.sin_family = b.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)p);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    inet_pton(AF_INET, src, &b.sin_addr);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&b, sizeof b) != 0 ||
+        connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        if (fd >= 0) close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* 1 when the server has closed fd (EOF or reset) within timeout_ms, 0 when it is still open
+ * (anything the server sends before closing is skipped). */
+static int closed_within(int fd, int timeout_ms) {
+    double t_end = nb_now() + timeout_ms / 1000.0;
+    for (;;) {
+        int left = (int)((t_end - nb_now()) * 1000);
+        struct pollfd p = {fd, POLLIN, 0};
+        if (left <= 0 || poll(&p, 1, left) <= 0) return 0;
+        char tmp[512];
+        ssize_t r = recv(fd, tmp, sizeof tmp, MSG_DONTWAIT);
+        if (r == 0 || (r < 0 && errno != EAGAIN)) return 1;
+    }
+}
+
+/* Starts a second daemon with the echo handlers and o's limits on a free port. */
+static srv_http *start_with(srv_http_opts *o, int *p);
 
 
 static int post(const char *body, const char *ctype) {
@@ -374,6 +528,240 @@ static int test_limits(void) {
     return T_PASS;
 }
 
+/* Issue 15 items 6 and 10: framing the library accepted, a 1 MB chunked body, raw bytes in
+ * a 404. */
+static int test_http_edges(void) {
+    if (!srv) T_SKIP("daemon did not start");
+    double t0 = nb_now();
+    int s = request("POST /recommend HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                    "Content-Length: 14\r\nContent-Length: 15\r\n\r\n{\"user_id\": 1}", resp,
+                    sizeof resp);
+    T_ASSERT(s == 400 && strstr(resp, "more than one Content-Length"), "two lengths: %d %s", s,
+             resp);
+    s = request("POST /recommend HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                "Transfer-Encoding: gzip\r\n\r\n{\"user_id\": 1}", resp, sizeof resp);
+    T_ASSERT(s == 501 && strstr(resp, "\"code\": \"unsupported_transfer_encoding\"") &&
+             nb_now() - t0 < 2.0, "Transfer-Encoding gzip: %d after %.1f s %s", s,
+             nb_now() - t0, resp);
+    s = request("POST /recommend HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n", resp,
+                sizeof resp);
+    T_ASSERT(s == 400 && strstr(resp, "both Content-Length and Transfer-Encoding"),
+             "CL with TE: %d %s", s, resp);
+    /* 2 MB chunked: the documented 413 (a body more than 1 MiB past the cap got an empty
+     * reply: the server dropped the connection) */
+    int fd = connect_local();
+    T_ASSERT(fd >= 0, "connect");
+    const char *hdr = "POST /recommend HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                      "Transfer-Encoding: chunked\r\n\r\n";
+    int ok = send_all(fd, hdr, strlen(hdr)) == 0;
+    char chunk[10000 + 16];
+    int cl = snprintf(chunk, sizeof chunk, "%x\r\n", 10000);
+    memset(chunk + cl, ' ', 10000);
+    memcpy(chunk + cl + 10000, "\r\n", 2);
+    for (int i = 0; ok && i < 200; i++) ok = send_all(fd, chunk, (size_t)cl + 10002) == 0;
+    ok = ok && send_all(fd, "0\r\n\r\n", 5) == 0;
+    s = ok ? read_response(fd, resp, sizeof resp, 5000) : -1;
+    close(fd);
+    T_ASSERT(s == 413 && strstr(resp, "body_too_large"), "2 MB chunked: %d", s);
+    /* raw bytes and a forged log line in the path: escaped in the message, valid JSON */
+    s = request("GET /%ff%fe%c3%0aPOST HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", resp,
+                sizeof resp);
+    const char *body = strstr(resp, "\r\n\r\n");
+    int raw = 0;
+    for (const char *p = body; p && *p; p++) raw |= (unsigned char)*p >= 0x80;
+    T_ASSERT(s == 404 && body && !raw && strstr(body, "/\\\\xff\\\\xfe\\\\xc3\\\\x0aPOST"),
+             "404 with raw bytes: %d %s", s, resp);
+    return T_PASS;
+}
+
+static srv_http *start_with(srv_http_opts *o, int *p) {
+    char err[NB_ERRLEN];
+    srv_http *h = NULL;
+    srv_handlers hd = {echo_recommend, echo_health, NULL, SRV_BASKET_THRESHOLD};
+    o->port = 0;
+    o->quiet = 1;
+    if (srv_http_start(&h, o, &hd, err, sizeof err) != NB_OK) {
+        fprintf(stderr, "start: %s\n", err);
+        return NULL;
+    }
+    *p = srv_http_port(h);
+    return h;
+}
+
+/* Issue 15 item 3: a slowloris from four client addresses cannot keep /health out (the
+ * reserve evicts the longest header-waiters), one address gets at most per_ip_limit
+ * connections, a client trickling header bytes is cut at the header deadline although each
+ * byte resets the idle timeout, and a body that trickles is cut at the body deadline.
+ * Bounded: 65 attacking connections on 127.0.0.2-6, about 4 s. */
+static int test_slowloris(void) {
+    srv_http_opts o;
+    srv_http_opts_default(&o);
+    o.threads = 2;
+    o.conn_limit = 64;
+    o.reserve = 8;
+    o.per_ip_limit = 16;
+    o.header_timeout_s = 1.5;
+    o.body_timeout_s = 1.5;
+    int p = 0;
+    srv_http *h = start_with(&o, &p);
+    T_ASSERT(h, "daemon with limits");
+    int fds[64], n = 0, rc = T_FAIL;
+    char ip[24];   /* "127.0.0.%d": GCC at -O1 cannot see that g <= 5 */
+    const char *part = "GET /health HTTP/1.1\r\nHost: x\r\n";   /* headers never finished */
+    double t0 = nb_now();
+    for (int i = 0; i < 16; i++) {
+        fds[n] = connect_from("127.0.0.2", p);
+        if (fds[n] >= 0 && send_all(fds[n], part, strlen(part)) == 0) n++;
+    }
+    int extra = connect_from("127.0.0.2", p);
+    int refused = extra < 0 || closed_within(extra, 1000);
+    if (extra >= 0) close(extra);
+    usleep(600000);   /* the first group is now old enough to be evicted */
+    for (int g = 3; g <= 5; g++) {
+        snprintf(ip, sizeof ip, "127.0.0.%d", g);
+        for (int i = 0; i < 16; i++) {
+            fds[n] = connect_from(ip, p);
+            if (fds[n] >= 0 && send_all(fds[n], part, strlen(part)) == 0) n++;
+        }
+    }
+    double th = nb_now();
+    int fd = connect_local_port(p);
+    const char *hreq = "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    int hs = fd >= 0 && send_all(fd, hreq, strlen(hreq)) == 0
+             ? read_response(fd, resp, sizeof resp, 3000) : -1;
+    double health_s = nb_now() - th;
+    if (fd >= 0) close(fd);
+    /* a trickler from a fifth address: one header byte every 200 ms */
+    int tr = connect_from("127.0.0.6", p);
+    double tt = nb_now();
+    int cut = 0;
+    const char *line = "X-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    for (int i = 0; tr >= 0 && i < 20 && !cut; i++) {
+        if (send(tr, line + i, 1, MSG_NOSIGNAL) != 1) cut = 1;
+        else cut = closed_within(tr, 200);
+    }
+    double trickle_s = nb_now() - tt;
+    if (tr >= 0) close(tr);
+    /* every attacker is gone by its header deadline (+ the watchdog period) */
+    int still = 0;
+    for (int i = 0; i < n; i++) still += !closed_within(fds[i], 2500);
+    double all_s = nb_now() - t0;
+    /* a body that trickles */
+    int bf = connect_from("127.0.0.7", p);
+    const char *bh = "POST /recommend HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     "Content-Length: 100\r\n\r\n{\"user_id\": ";
+    int bcut = 0;
+    double tb = nb_now();
+    if (bf >= 0 && send_all(bf, bh, strlen(bh)) == 0)
+        for (int i = 0; i < 20 && !bcut; i++)
+            bcut = send(bf, " ", 1, MSG_NOSIGNAL) != 1 || closed_within(bf, 200);
+    double body_s = nb_now() - tb;
+    if (bf >= 0) close(bf);
+    long hto, bto, ev;
+    srv_http_counters(h, &hto, &bto, &ev);
+    T_ASSERT(refused, "a 17th connection from one address was kept");
+    T_ASSERT(n == 64, "%d of 64 attacking connections made", n);
+    T_ASSERT(hs == 200 && health_s < 0.5, "/health during the slowloris: %d after %.2f s", hs,
+             health_s);
+    T_ASSERT(ev >= 9, "%ld connections evicted, want >= 9", ev);
+    T_ASSERT(cut && trickle_s >= 1.2 && trickle_s < 2.5,
+             "trickling headers cut after %.2f s (deadline 1.5 s), cut %d", trickle_s, cut);
+    T_ASSERT(still == 0 && hto >= 1, "%d attackers still connected after %.1f s, %ld header "
+             "timeouts", still, all_s, hto);
+    T_ASSERT(bcut && body_s >= 1.2 && body_s < 2.5 && bto == 1,
+             "trickling body cut after %.2f s (deadline 1.5 s), %ld body timeouts", body_s, bto);
+    rc = T_PASS;
+    for (int i = 0; i < n; i++) close(fds[i]);
+    srv_http_stop(h, 2.0);
+    return rc;
+}
+
+typedef struct { srv_http *h; double took; } stop_arg;
+
+static void *stop_thread(void *arg) {
+    stop_arg *a = arg;
+    double t0 = nb_now();
+    srv_http_stop(a->h, 5.0);
+    a->took = nb_now() - t0;
+    return NULL;
+}
+
+/* Issue 15 item 4: at a stop, requests in flight, requests already sent on keep-alive
+ * connections and a connection waiting in the accept queue are answered, with "Connection:
+ * close"; a new connection is refused at once rather than left waiting in the queue; the
+ * stop ends soon after the last answer. */
+static int test_drain(void) {
+    srv_http_opts o;
+    srv_http_opts_default(&o);
+    o.threads = 2;
+    int p = 0;
+    srv_http *h = start_with(&o, &p);
+    T_ASSERT(h, "daemon");
+    enum { NC = 6 };
+    int fds[NC], good = 0;
+    char raw[256];
+    for (int i = 0; i < NC; i++) {   /* keep-alive connections with one request answered */
+        fds[i] = connect_local_port(p);
+        snprintf(raw, sizeof raw, "POST /recommend HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                 "application/json\r\nContent-Length: 15\r\n\r\n{\"user_id\": %d}", 10 + i);
+        if (fds[i] >= 0 && send_all(fds[i], raw, strlen(raw)) == 0 &&
+            read_response(fds[i], resp, sizeof resp, 3000) == 200 &&
+            !strcasestr(resp, "Connection: close"))
+            good++;
+    }
+    T_ASSERT(good == NC, "%d of %d keep-alive connections ready", good, NC);
+    /* connections 0 and 1: a slow request each, which keeps both workers busy, so that a new
+     * connection with a request waits in the kernel's accept queue; the others: a request
+     * each, sent just before the stop */
+    snprintf(raw, sizeof raw, "POST /recommend HTTP/1.1\r\nHost: x\r\nContent-Type: "
+             "application/json\r\nContent-Length: 16\r\n\r\n{\"user_id\": 777}");
+    send_all(fds[0], raw, strlen(raw));
+    send_all(fds[1], raw, strlen(raw));
+    usleep(50000);
+    int queued = connect_local_port(p);
+    const char *qreq = "POST /recommend HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+                       "\r\nContent-Length: 16\r\n\r\n{\"user_id\": 555}";
+    if (queued >= 0) send_all(queued, qreq, strlen(qreq));
+    for (int i = 2; i < NC; i++) {
+        snprintf(raw, sizeof raw, "POST /recommend HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                 "application/json\r\nContent-Length: 15\r\n\r\n{\"user_id\": %d}", 20 + i);
+        send_all(fds[i], raw, strlen(raw));
+    }
+    stop_arg a = {h, 0};
+    pthread_t th;
+    T_ASSERT(pthread_create(&th, NULL, stop_thread, &a) == 0, "stop thread");
+    usleep(50000);
+    double tc = nb_now();
+    int late = connect_local_port(p);
+    int late_refused = late < 0 || closed_within(late, 1000);
+    double late_s = nb_now() - tc;
+    if (late >= 0) close(late);
+    int answered = 0, closing = 0;
+    for (int i = 0; i < NC; i++) {
+        char want[32];
+        snprintf(want, sizeof want, "{\"user_id\": %d,", i > 1 ? 20 + i : 777);
+        if (read_response(fds[i], resp, sizeof resp, 3000) == 200 && strstr(resp, want)) {
+            answered++;
+            closing += strcasestr(resp, "\r\nConnection: close\r\n") != NULL;
+        }
+        close(fds[i]);
+    }
+    int qs = queued >= 0 ? read_response(queued, resp, sizeof resp, 3000) : -1;
+    /* answered (with "Connection: close" when it was still queued at the stop; under load a
+     * worker may have taken it just before) */
+    int q_ok = qs == 200 && strstr(resp, "{\"user_id\": 555,");
+    if (queued >= 0) close(queued);
+    pthread_join(th, NULL);
+    T_ASSERT(answered == NC, "%d of %d requests sent before the stop answered", answered, NC);
+    T_ASSERT(q_ok, "a connection waiting in the accept queue at the stop: %d %s", qs, resp);
+    T_ASSERT(closing >= 1, "the in-flight answer lacks Connection: close");
+    T_ASSERT(late_refused && late_s < 1.0, "a new connection during the drain: refused %d after "
+             "%.2f s", late_refused, late_s);
+    T_ASSERT(a.took < 2.0, "stop took %.2f s", a.took);
+    return T_PASS;
+}
+
 static int test_keepalive(void) {
     if (!srv) T_SKIP("daemon did not start");
     int fd = connect_local();
@@ -409,14 +797,19 @@ static int test_stop(void) {
 int main(void) {
     T_RUN(test_parse_valid);
     T_RUN(test_parse_invalid);
+    T_RUN(test_parse_strict);
     T_RUN(test_content_type);
     T_RUN(test_json_escape);
+    T_RUN(test_json_utf8_and_log_escape);
     T_RUN(test_json_writer_reference);
     T_RUN(test_start);
     T_RUN(test_routes);
     T_RUN(test_errors);
     T_RUN(test_limits);
+    T_RUN(test_http_edges);
     T_RUN(test_keepalive);
+    T_RUN(test_slowloris);
+    T_RUN(test_drain);
     T_RUN(test_stop);
     return t_summary();
 }
