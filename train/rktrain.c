@@ -289,7 +289,13 @@ static int train_variant(const tr_rk_args *a, const rowset *tr, int v, tr_ranker
     return rc;
 }
 
-/* Per-user validation R@10/NDCG@10 of the three baselines into bl_r/bl_n [TR_N_BL][n]
+/* The baselines the safeguard chooses among: those tr_rk_baseline_scores can serve from the
+ * stage's features (G-TopFreq, P-TopFreq, TIFU-KNN with its default parameters). The tuned
+ * TIFU-KNN (TR_BL_TIFU_TUNED) is not one of them: serving it would need its parameters in the
+ * features; the report still prints it as a baseline. */
+#define RK_N_BL (TR_BL_TIFU + 1)
+
+/* Per-user validation R@10/NDCG@10 of the three baselines into bl_r/bl_n [RK_N_BL][n]
  * for the users of rs (sample indices rs->smp into smp). */
 static int val_baselines(run_t *R, const rowset *rs, const tr_sample *smp, double **bl_r,
                          double **bl_n, char *err, size_t errlen) {
@@ -435,14 +441,14 @@ int tr_rk_run(const tr_rk_args *a, tr_ranker *ranker, tr_rk_pstats *ps_all, tr_r
     if (rc) goto done;
 
     /* selection with the safeguard */
-    for (int b = 0; b < TR_N_BL; b++) {
+    for (int b = 0; b < RK_N_BL; b++) {
         blr[b] = nb_xmalloc(((size_t)va.nu + 1) * sizeof(double));
         bln[b] = nb_xmalloc(((size_t)va.nu + 1) * sizeof(double));
     }
     rc = val_baselines(&R, &va, s->val, blr, bln, err, errlen);
     if (rc) goto done;
     rep->best_bl = 0;
-    for (int b = 0; b < TR_N_BL; b++) {
+    for (int b = 0; b < RK_N_BL; b++) {
         rep->val_bl_r10[b] = mean(blr[b], va.nu), rep->val_bl_ndcg10[b] = mean(bln[b], va.nu);
         if (rep->val_bl_r10[b] > rep->val_bl_r10[rep->best_bl]) rep->best_bl = b;
     }
@@ -472,7 +478,7 @@ done:
         free(vr[v]);
         free(vn[v]);
     }
-    for (int b = 0; b < TR_N_BL; b++) free(blr[b]), free(bln[b]);
+    for (int b = 0; b < RK_N_BL; b++) free(blr[b]), free(bln[b]);
     for (int k = 0; k < TR_RK_FOLDS; k++) tr_rk_pstats_free(&fps[k]);
     rowset_free(&tr);
     rowset_free(&va);
@@ -581,7 +587,7 @@ void tr_rk_report_json(void *obj, const tr_rk_report *r) {
     cJSON_AddNumberToObject(o, "val_R@10_difference", r->diff_mean);
     cJSON_AddNumberToObject(o, "val_R@10_difference_se", r->diff_se);
     cJSON *vb = cJSON_AddObjectToObject(o, "validation_baselines");
-    for (int b = 0; b < TR_N_BL; b++) {
+    for (int b = 0; b < RK_N_BL; b++) {
         cJSON *x = cJSON_AddObjectToObject(vb, tr_bl_names[b]);
         cJSON_AddNumberToObject(x, "R@10", r->val_bl_r10[b]);
         cJSON_AddNumberToObject(x, "NDCG@10", r->val_bl_ndcg10[b]);
