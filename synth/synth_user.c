@@ -6,15 +6,30 @@
  *     occasional same-day top-ups and long breaks (days_since is capped at 30 when written);
  *   - a preferred hour of day and a typical basket size;
  *   - 1-3 favourite departments and a handful of favourite co-purchase clusters there;
- *   - staples: products bought with a product-specific period (1-4 typical intervals), a
- *     purchase probability that rises with the days since the last purchase, some of them
- *     adopted late or dropped early -- so "what this user bought most often" is strong but
- *     recency and periodicity still carry signal;
- *   - a propensity to re-buy other past items (recency-weighted: mostly from the last few
- *     orders), growing with history.
- * Constants were tuned so that the statistics match Instacart's (see tests/synth.sh).
- * The rest of a basket is new items: from the cluster of an item already in the basket
- * (co-purchase), from a favourite cluster, or from global popularity.
+ *   - a loyalty (how readily a tried product becomes a habit) and an appetite for new
+ *     products (the share of a basket spent exploring).
+ *
+ * Repeat purchases come from per-(user, product) habits -- a small hidden state per product
+ * the user has bought, stepped before every order:
+ *   - the first purchase of a product draws its habit strength w from a Beta distribution
+ *     (most products stay one-offs, a few become staples), stronger for loyal users (loyalty
+ *     grows with the user's number of orders: frequent shoppers are creatures of habit) and
+ *     weaker when the user's repertoire is already full (saturation);
+ *   - the habit is active or lapsed: before each order an active habit lapses with a
+ *     probability that is small for strong habits and larger for weak ones, a lapsed one comes
+ *     back with a small probability; any purchase makes it active again;
+ *   - an active habit is bought with probability w times: the order's habit factor (stock-up
+ *     vs top-up orders), a recency factor that decays with the orders since its last purchase,
+ *     and a stock-up factor (the need for a product bought every 1/w orders grows with the
+ *     orders since the last purchase: a pack of towels bought last order is not due yet);
+ *     w fades slowly (tastes wane).
+ * So the chance of a repeat depends on the product's share of the user's orders AND falls
+ * with the orders since its last purchase -- the shape of real Instacart users' next orders
+ * (issue 10's table; bench/repeat_curve.py prints it, tests/synth_curve.sh checks it).
+ * The rest of a basket explores: new products from the cluster of an item already in it
+ * (co-purchase), from a favourite cluster, or from global popularity. A basket is at least
+ * the user's typical size (the habits bought, then exploring), and explores at least the
+ * user's exploring share.
  * reordered = 1 exactly when the user bought the product in an earlier order.
  */
 #include "synth.h"
@@ -26,15 +41,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_STAPLES 32
 #define MAX_FAV 40
 #define TRAIN_SHARE (131209.0 / 206209.0)  /* Instacart: users whose last order is `train` */
 
+/* One product the user has bought, with its habit (see the header). */
 typedef struct {
     int32_t p;
-    double period, q;      /* in typical intervals; purchase probability when due */
-    int start, end;        /* active for order numbers in [start, end) */
-} staple;
+    float w;         /* purchase probability per order while active */
+    float lapse;     /* probability that an active habit lapses before an order */
+    int active;
+    int since;       /* orders since the last purchase (0: bought in the latest order) */
+} habit;
 
 struct sy_gen {
     const sy_model *m;
@@ -42,21 +59,54 @@ struct sy_gen {
     sy_out *orders, *prior, *train;
     sy_stats *st;
     /* per product, one cache line per lookup: owner == the current user means bought in an
-     * earlier order (on last_day); in_basket == stamp means already in the basket being
-     * built (stamps count baskets and staple sets: < 2^32 since users <= 20M) */
-    struct { uint32_t owner, last_day, in_basket; } *prod;
+     * earlier order, its habit being pool[slot]; in_basket == stamp means already in the
+     * basket being built (stamps count baskets: < 2^32 since users <= 20M) */
+    struct { uint32_t owner, slot, in_basket, pad; } *prod;
     uint32_t stamp;
-    int32_t *events;         /* the user's past purchases, oldest first */
-    size_t n_events, cap_events;
-    staple staples[MAX_STAPLES];
-    int n_staples;
+    habit *pool;             /* the user's products, in order of first purchase */
+    size_t n_pool, cap_pool;
     int32_t fav[MAX_FAV];
     double fav_cum[MAX_FAV];
     int n_fav;
+    double mass;             /* expected habit purchases per order (sum of w of active habits) */
     int32_t basket[SY_MAX_BASKET];
     uint8_t re[SY_MAX_BASKET];
     double key[SY_MAX_BASKET];
 };
+
+/* Habit constants, fitted to issue 10's table of real Instacart users (bench/repeat_curve.py;
+ * tests/synth_curve.sh) and to Instacart's basket size, reorder share and new-item share. */
+/* w of a new product: Beta(W_A, W_B) -- most products are one-offs, a few become staples */
+#define W_A 0.4251
+#define W_B 0.6621
+/* lapse probability per order of a habit with w = 1 ... */
+#define LAPSE_STRONG 0.0258
+/* ... and with w = 0 (linear in between: strong habits last) */
+#define LAPSE_WEAK 0.114
+/* probability per order that a lapsed habit comes back */
+#define REVIVAL 0.0669
+/* share of a basket spent exploring: uniform in [LO, LO + SPAN] per user */
+#define EXPLORE_LO 0.2086
+#define EXPLORE_SPAN 0.2352
+/* sd of the log of a user's loyalty */
+#define LOYAL_SD 0.5392
+/* median typical basket size */
+#define BASKET_MEDIAN 6.194
+/* w of a habit is multiplied by this before each order: tastes wane, so a product's past share
+ * overstates its next-order chance (real Instacart: next ~0.65-0.7 x share at since 0) */
+#define FADE 0.9681
+/* sd of the log of an order's habit factor (stock-up vs top-up orders) */
+#define ORDER_SD 0.5107
+/* recency: propensity factor FLOOR + (1 - FLOOR) * DECAY^(orders since purchase) */
+#define RECENCY_DECAY 0.5436
+#define RECENCY_FLOOR 0.4647
+/* loyalty grows as (orders / 10)^this: frequent shoppers are creatures of habit */
+#define LOYAL_ORDERS_EXP 0.2945
+/* weight of the stock-up effect: the need for a habit with w grows as (since + 1) * w */
+#define REGULARITY 0.3935
+/* habit odds fall as 1 / (1 + active habit mass / (this * basket)): a full repertoire */
+#define SATURATION 0.6978
+
 
 /* Day-of-week weights of a grocery service (weekend-heavy), used to nudge order days. */
 static const double dow_w[7] = {0.19, 0.175, 0.13, 0.12, 0.115, 0.13, 0.14};
@@ -97,19 +147,38 @@ sy_gen *sy_gen_new(const sy_model *m, uint64_t seed, sy_out *orders, sy_out *pri
     g->train = train;
     g->st = st;
     g->prod = nb_xcalloc((size_t)np, sizeof *g->prod);
-    g->cap_events = 1024;
-    g->events = nb_xmalloc(sizeof(int32_t) * g->cap_events);
+    g->cap_pool = 1024;
+    g->pool = nb_xmalloc(sizeof(habit) * g->cap_pool);
     return g;
 }
 
 void sy_gen_free(sy_gen *g) {
     if (!g) return;
     free(g->prod);
-    free(g->events);
+    free(g->pool);
     free(g);
 }
 
 static double clampd(double x, double lo, double hi) { return x < lo ? lo : x > hi ? hi : x; }
+
+/* Returns a Gamma(a, 1) draw, a > 0 (Marsaglia and Tsang; a < 1 through a + 1 and U^(1/a)). */
+static double draw_gamma(nb_rng *r, double a) {
+    if (a < 1.0) return draw_gamma(r, a + 1.0) * pow(1.0 - nb_rng_uniform(r), 1.0 / a);
+    double d = a - 1.0 / 3.0, c = 1.0 / sqrt(9.0 * d);
+    for (;;) {
+        double x = nb_rng_normal(r), v = 1.0 + c * x;
+        if (v <= 0) continue;
+        v = v * v * v;
+        double u = 1.0 - nb_rng_uniform(r);
+        if (log(u) < 0.5 * x * x + d - d * v + d * log(v)) return d * v;
+    }
+}
+
+/* Returns a Beta(a, b) draw. */
+static double draw_beta(nb_rng *r, double a, double b) {
+    double x = draw_gamma(r, a), y = draw_gamma(r, b);
+    return x + y > 0 ? x / (x + y) : 0.0;
+}
 
 /* A product from one of the user's favourite clusters (by the user's cluster weights, then
  * by popularity within the cluster). */
@@ -132,17 +201,8 @@ static int32_t draw_new(sy_gen *g, nb_rng *r, int nb) {
     return sy_table_draw(&g->m->global, r);
 }
 
-/* A past purchase, recency-weighted: an exponential offset back from the latest event. */
-static int32_t draw_past(sy_gen *g, nb_rng *r) {
-    size_t e = g->n_events;
-    double lam = clampd(e * 0.25, 6, 60);
-    double off = -log(1.0 - nb_rng_uniform(r)) * lam;
-    size_t i = off < (double)e ? e - 1 - (size_t)off : (size_t)nb_rng_below(r, e);
-    return g->events[i];
-}
-
-/* Draws the user's favourite clusters and staples. */
-static void user_habits(sy_gen *g, nb_rng *r, int n_orders, double mu_basket) {
+/* Draws the user's favourite clusters. */
+static void user_favourites(sy_gen *g, nb_rng *r) {
     const sy_model *m = g->m;
     int nd = 1 + (int)nb_rng_below(r, 3), fd[3];
     for (int i = 0; i < nd; i++) fd[i] = sy_table_draw(&m->dept_table, r);
@@ -157,29 +217,26 @@ static void user_habits(sy_gen *g, nb_rng *r, int n_orders, double mu_basket) {
         s += -log(1.0 - nb_rng_uniform(r)) + 0.05;
         g->fav_cum[i] = s;
     }
-    int ns = (int)lround(mu_basket * (0.2 + 0.6 * nb_rng_uniform(r)));
-    ns = ns < 1 ? 1 : ns > MAX_STAPLES ? MAX_STAPLES : ns;
-    g->n_staples = 0;
-    g->stamp++;   /* use in_basket to deduplicate staples */
-    for (int i = 0; i < ns; i++) {
-        int32_t p = -1;
-        for (int t = 0; t < 6 && p < 0; t++) {
-            int32_t c = nb_rng_uniform(r) < 0.65 ? draw_fav(g, r) : sy_table_draw(&m->global, r);
-            if (g->prod[c].in_basket != g->stamp) p = c;
-        }
-        if (p < 0) continue;
-        g->prod[p].in_basket = g->stamp;
-        staple *st = &g->staples[g->n_staples++];
-        double x = nb_rng_uniform(r);
-        int mult = x < 0.3 ? 1 : x < 0.65 ? 2 : x < 0.85 ? 3 : 4;
-        st->p = p;
-        st->period = mult * exp(0.15 * nb_rng_normal(r));   /* in typical intervals */
-        st->q = 0.6 + 0.35 * nb_rng_uniform(r);
-        st->start = nb_rng_uniform(r) < 0.65 ? 1 : 2 + (int)nb_rng_below(r, (uint64_t)(n_orders - 2));
-        st->end = nb_rng_uniform(r) < 0.65
-                      ? n_orders + 1
-                      : st->start + 2 + (int)nb_rng_below(r, (uint64_t)(n_orders - st->start > 0 ? n_orders - st->start : 1));
+}
+
+/* Draws the habit of product p, bought by user u for the first time, and appends it to the
+ * pool (active). `loyal` scales the odds of a staple or phase habit. */
+static void adopt(sy_gen *g, nb_rng *r, int64_t u, int32_t p, double loyal, double mu_b) {
+    if (g->n_pool == g->cap_pool) {
+        g->cap_pool *= 2;
+        g->pool = nb_xrealloc(g->pool, sizeof(habit) * g->cap_pool);
     }
+    habit *h = &g->pool[g->n_pool];
+    double sat = 1.0 / (1.0 + g->mass / (SATURATION * mu_b));
+    double w = 1.0 - pow(1.0 - draw_beta(r, W_A, W_B), loyal * sat);
+    if (w > 0.98) w = 0.98;
+    h->p = p;
+    h->w = (float)w;
+    h->lapse = (float)(LAPSE_STRONG + (LAPSE_WEAK - LAPSE_STRONG) * (1.0 - w));
+    h->active = 1;
+    h->since = 0;
+    g->prod[p].owner = (uint32_t)u;
+    g->prod[p].slot = (uint32_t)g->n_pool++;
 }
 
 /* Sorts the basket by key (insertion sort: at most SY_MAX_BASKET items). */
@@ -201,35 +258,42 @@ static void sort_basket(sy_gen *g, int nb) {
     }
 }
 
-/* Builds the basket of order k (1-based) on `day`; returns its size. */
-static int make_basket(sy_gen *g, nb_rng *r, int64_t u, int k, int day, double T, double mu_b,
-                       double rho) {
+/* Builds the basket of order k (1-based) of user u; returns its size. New products of the
+ * basket are adopted into the pool once it is complete (so reordered flags refer to earlier
+ * orders only). */
+static int make_basket(sy_gen *g, nb_rng *r, int64_t u, double mu_b, double explore) {
     int B = (int)lround(mu_b * exp(0.45 * nb_rng_normal(r)));
     B = B < 1 ? 1 : B > SY_MAX_BASKET ? SY_MAX_BASKET : B;
     int nb = 0;
     g->stamp++;
-    /* staples, from a random starting point so that truncation favours none */
-    int off = g->n_staples ? (int)nb_rng_below(r, (uint64_t)g->n_staples) : 0;
-    for (int i = 0; i < g->n_staples && nb < B; i++) {
-        staple *s = &g->staples[(off + i) % g->n_staples];
-        if (k < s->start || k >= s->end) continue;
-        double p = s->q;
-        if (g->prod[s->p].owner == (uint32_t)u) {
-            double t = (day - (int)g->prod[s->p].last_day) / (s->period * T);
-            p *= 1.0 / (1.0 + exp(-8.0 * (t - 0.85)));
-        }
-        if (nb_rng_uniform(r) < p) {
-            g->basket[nb++] = s->p;
-            g->prod[s->p].in_basket = g->stamp;
+    /* habits: every one steps its state (lapse or revival, fading); active ones are bought
+     * with w times the order's factor f, the recency factor and the stock-up factor. A random
+     * starting point, so that a full basket (SY_MAX_BASKET) favours none. f has mean 1. */
+    size_t n = g->n_pool, off = n ? (size_t)nb_rng_below(r, n) : 0;
+    double f = exp(ORDER_SD * nb_rng_normal(r) - 0.5 * ORDER_SD * ORDER_SD);
+    g->mass = 0;
+    for (size_t i = 0; i < n; i++) {
+        habit *h = &g->pool[(off + i) % n];
+        if (h->active) h->active = nb_rng_uniform(r) >= h->lapse;
+        else h->active = nb_rng_uniform(r) < REVIVAL;
+        h->w *= (float)FADE;
+        double rec = RECENCY_FLOOR + (1.0 - RECENCY_FLOOR) * pow(RECENCY_DECAY, h->since);
+        rec *= 1.0 - REGULARITY + REGULARITY * fmin(1.0, (h->since + 1) * h->w);
+        h->since++;
+        if (h->active) g->mass += h->w;
+        if (h->active && nb_rng_uniform(r) < h->w * f * rec && nb < SY_MAX_BASKET) {
+            g->basket[nb++] = h->p;
+            g->prod[h->p].in_basket = g->stamp;
         }
     }
-    /* the rest: past items (more likely as the history grows) or new ones */
-    double rho_k = rho * (1.0 - pow(0.55, k - 1));
-    while (nb < B) {
+    /* exploring: at least a share `explore` of the basket, more when the habits leave room */
+    int ne = (int)floor(explore * B + nb_rng_uniform(r));
+    if (B - nb > ne) ne = B - nb;
+    for (int j = 0; j < ne && nb < SY_MAX_BASKET; j++) {
         int32_t p = -1;
-        for (int t = 0; t < 8 && p < 0; t++) {
-            int32_t c = g->n_events && nb_rng_uniform(r) < rho_k ? draw_past(g, r) : draw_new(g, r, nb);
-            if (g->prod[c].in_basket != g->stamp) p = c;
+        for (int t = 0; t < 8 && p < 0; t++) {   /* a product new to the user if one comes up */
+            int32_t c = draw_new(g, r, nb);
+            if (g->prod[c].in_basket != g->stamp && (g->prod[c].owner != (uint32_t)u || t == 7)) p = c;
         }
         if (p < 0) break;   /* everything tried was in the basket already: a smaller one */
         g->basket[nb++] = p;
@@ -255,11 +319,13 @@ void sy_gen_user(sy_gen *g, int64_t u, uint64_t first_index, const sy_ids *ids) 
     int weekly = nb_rng_uniform(&r) < 0.3;
     if (weekly) T = T < 10.5 ? 7 : 7 * lround(T / 7.0);
     double hour0 = clampd(13.0 + 3.3 * nb_rng_normal(&r), 6, 22);
-    double mu_b = 8.1 * exp(0.5 * nb_rng_normal(&r));
-    double rho = 0.05 + 0.62 * nb_rng_uniform(&r);
+    double mu_b = BASKET_MEDIAN * exp(0.5 * nb_rng_normal(&r));
+    double loyal = exp(LOYAL_SD * nb_rng_normal(&r)) * pow(n / 10.0, LOYAL_ORDERS_EXP);
+    double explore = EXPLORE_LO + EXPLORE_SPAN * nb_rng_uniform(&r);
     int dow = draw_dow(&r);
-    user_habits(g, &r, n, mu_b);
-    g->n_events = 0;
+    user_favourites(g, &r);
+    g->n_pool = 0;
+    g->mass = 0;
 
     int day = 0;
     st->users++;
@@ -308,7 +374,7 @@ void sy_gen_user(sy_gen *g, int64_t u, uint64_t first_index, const sy_ids *ids) 
         else if (is_train) st->train_orders++;
         else { st->test_orders++; break; }   /* a test order's items are withheld */
 
-        int nb = make_basket(g, &r, u, k, day, T, mu_b, rho);
+        int nb = make_basket(g, &r, u, mu_b, explore);
         sy_out *io = last ? g->train : g->prior;
         for (int i = 0; i < nb; i++) {
             int32_t p = g->basket[i];
@@ -325,16 +391,14 @@ void sy_gen_user(sy_gen *g, int64_t u, uint64_t first_index, const sy_ids *ids) 
             st->reordered_rows += g->re[i];
         }
         st->item_rows += nb;
-        /* the basket becomes history */
-        if (g->n_events + (size_t)nb > g->cap_events) {
-            while (g->n_events + (size_t)nb > g->cap_events) g->cap_events *= 2;
-            g->events = nb_xrealloc(g->events, sizeof(int32_t) * g->cap_events);
-        }
+        /* the basket becomes history: new products get their habit, bought ones are active */
         for (int i = 0; i < nb; i++) {
             int32_t p = g->basket[i];
-            g->prod[p].owner = (uint32_t)u;
-            g->prod[p].last_day = (uint32_t)day;
-            g->events[g->n_events++] = p;
+            if (g->prod[p].owner != (uint32_t)u) adopt(g, &r, u, p, loyal, mu_b);
+            else {
+                g->pool[g->prod[p].slot].active = 1;
+                g->pool[g->prod[p].slot].since = 0;
+            }
         }
     }
 }
