@@ -59,7 +59,7 @@ static const flag_def FLAGS[] = {
     {"basket", F_BASKET, O(basket_ef1), 0, 0, "threshold", "threshold | expected-f1"},
     {"clip", F_DBL, O(clip), 0, 1e30, "0", "max gradient norm (0 = off)"},
     {"ranker", F_ONOFF, O(ranker), 0, 0, "on", "on | off: the ranking stage (gradient-boosted trees over several candidate sources, issue 10)"},
-    {"ranker-rows", F_STR, O(ranker_rows), 0, 0, "prev", "last | prev | both: the ranker's training rows target each training user's last order, the order before it (where the model's input is out of sample), or both"},
+    {"ranker-rows", F_STR, O(ranker_rows), 0, 0, "last", "last | prev | both: the ranker's training rows target each training user's last order, the order before it (where the model's input is out of sample), or both"},
     {"ranker-ablation", F_BOOL, O(ranker_ablation), 0, 0, "off", "also measure the ranker without the model input and without unseen candidates"},
     {"help", F_BOOL, O(help), 0, 0, "", "this list"},
 };
