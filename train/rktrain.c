@@ -646,10 +646,10 @@ void tr_rk_report_table(const tr_rk_report *r, FILE *out) {
                  "model/cosine %.4f), %.1f per user\n",
             r->cov_test[TR_RK_COV_ALL], r->cov_test[TR_RK_COV_OWN], r->cov_test[TR_RK_COV_NBR],
             r->cov_test[TR_RK_COV_COS], r->mean_cands);
-    fprintf(out, "selection on %d users (%d validation, the rest cross-validated training "
-                 "users): ranker R@10 %.4f NDCG@10 %.4f vs %s %.4f / %.4f (R@10 difference "
+    fprintf(out, "selection on %d users (%d validation, %d cross-validated training users): "
+                 "ranker R@10 %.4f NDCG@10 %.4f vs %s %.4f / %.4f (R@10 difference "
                  "%+.4f, s.e. %.4f): %s ships\n",
-            r->n_sel, r->n_val, r->sel_r10, r->sel_ndcg10, tr_bl_names[r->best_bl],
+            r->n_sel, r->n_val, r->n_sel - r->n_val, r->sel_r10, r->sel_ndcg10, tr_bl_names[r->best_bl],
             r->sel_bl_r10[r->best_bl], r->sel_bl_ndcg10[r->best_bl], r->diff_mean, r->diff_se,
             r->shipped_ranker ? "the ranker" : tr_bl_names[r->best_bl]);
 }
