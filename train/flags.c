@@ -68,7 +68,7 @@ static const nb_flag FLAGS[] = {
     {"basket", NB_F_CHOICE, O(basket_ef1), 0, 0, NULL, "threshold", "threshold | expected-f1", 0, baskets, NULL},
     {"clip", NB_F_DBL, O(clip), 0, 1e30, NULL, "0", "max gradient norm (0 = off)", 0, NULL, NULL},
     {"ranker", NB_F_CHOICE, O(ranker), 0, 0, NULL, "on", "on | off: the ranking stage (gradient-boosted trees over several candidate sources, issue 10)", 0, off_on, NULL},
-    {"ranker-rows", NB_F_STR, O(ranker_rows), 0, 0, "MODE", "prev", "last | prev | both: the ranker's training rows target each training user's last order, the order before it (where the model's input is out of sample), or both", 0, NULL, NULL},
+    {"ranker-rows", NB_F_STR, O(ranker_rows), 0, 0, "MODE", "last", "last | prev | both: the ranker's training rows target each training user's last order, the order before it (where the model's input is out of sample), or both", 0, NULL, NULL},
     {"ranker-ablation", NB_F_BOOL, O(ranker_ablation), 0, 0, NULL, "off", "also measure the ranker without the model input and without unseen candidates", 0, NULL, NULL},
     {"help", NB_F_HELP, O(help), 0, 0, NULL, "", "this list", 0, NULL, NULL},
 };

@@ -17,8 +17,8 @@ const char *const tr_rkv_names[TR_RK_NV] = {"ranker", "ranker -model", "ranker o
 #define EF1_M 200
 
 int tr_rk_rows_parse(const char *v, int *rows, char *err, size_t errlen) {
-    if (!v || !strcmp(v, "prev")) *rows = TR_RK_ROWS_PREV;
-    else if (!strcmp(v, "last")) *rows = TR_RK_ROWS_LAST;
+    if (!v || !strcmp(v, "last")) *rows = TR_RK_ROWS_LAST;
+    else if (!strcmp(v, "prev")) *rows = TR_RK_ROWS_PREV;
     else if (!strcmp(v, "both")) *rows = TR_RK_ROWS_BOTH;
     else return nb_err(err, errlen, NB_EINVAL, "--ranker-rows: '%s' is not last|prev|both", v);
     return NB_OK;
@@ -323,6 +323,69 @@ static int val_baselines(run_t *R, const rowset *rs, const tr_sample *smp, doubl
     return rc;
 }
 
+/* Appends user j of src (its rows, own count and sample index) to dst. */
+static void rowset_copy_user(rowset *dst, const rowset *src, int j) {
+    int64_t a = src->off[j], n = src->off[j + 1] - a;
+    if (dst->nu + 1 >= dst->capu) {
+        dst->capu = dst->capu ? 2 * dst->capu : 256;
+        dst->off = nb_xrealloc(dst->off, (size_t)(dst->capu + 1) * sizeof *dst->off);
+        dst->n_own = nb_xrealloc(dst->n_own, (size_t)dst->capu * sizeof *dst->n_own);
+        dst->smp = nb_xrealloc(dst->smp, (size_t)dst->capu * sizeof *dst->smp);
+    }
+    if (dst->nu == 0) dst->off[0] = 0;
+    while (dst->n + n > dst->cap) {
+        dst->cap = dst->cap ? 2 * dst->cap : 65536;
+        dst->X = nb_xrealloc(dst->X, (size_t)dst->cap * TR_RK_NF * sizeof *dst->X);
+        dst->y = nb_xrealloc(dst->y, (size_t)dst->cap * sizeof *dst->y);
+        dst->prod = nb_xrealloc(dst->prod, (size_t)dst->cap * sizeof *dst->prod);
+        dst->src = nb_xrealloc(dst->src, (size_t)dst->cap);
+    }
+    memcpy(dst->X + dst->n * TR_RK_NF, src->X + a * TR_RK_NF, (size_t)n * TR_RK_NF * sizeof *dst->X);
+    memcpy(dst->y + dst->n, src->y + a, (size_t)n * sizeof *dst->y);
+    memcpy(dst->prod + dst->n, src->prod + a, (size_t)n * sizeof *dst->prod);
+    memcpy(dst->src + dst->n, src->src + a, (size_t)n);
+    dst->n += n;
+    dst->n_own[dst->nu] = src->n_own[j];
+    dst->smp[dst->nu] = src->smp[j];
+    dst->nu++;
+    dst->off[dst->nu] = dst->n;
+}
+
+/* Cross-validated per-user R@10 / NDCG@10 (into ur/un [nu]) of the FULL variant's trees over
+ * the first nu users of tr (rows built from samples smp): the users of fold k (tr_rk_fold,
+ * the folds of the out-of-fold statistics) are ranked by trees trained on the other folds'
+ * users only. Returns NB_OK or an error from XGBoost / the metrics. */
+static int cv_rows(run_t *R, const rowset *tr, int nu, const tr_sample *smp, double *ur,
+                   double *un, char *err, size_t errlen) {
+    const st_history *h = R->a->h;
+    int rc = NB_OK;
+    int32_t *pos = nb_xmalloc(((size_t)nu + 1) * sizeof *pos);
+    double *tr_ = nb_xmalloc(((size_t)nu + 1) * sizeof *tr_), *tn = nb_xmalloc(((size_t)nu + 1) * sizeof *tn);
+    for (int j = 0; j < nu; j++) ur[j] = un[j] = 0;
+    for (int k = 0; k < TR_RK_FOLDS && rc == NB_OK; k++) {
+        rowset trn = {0}, tst = {0};
+        tr_ranker rk = {0};
+        int nt = 0;
+        for (int j = 0; j < nu; j++) {
+            int in = tr_rk_fold(h->user_ids[smp[tr->smp[j]].user]) == k;
+            rowset_copy_user(in ? &tst : &trn, tr, j);
+            if (in) pos[nt++] = j;
+        }
+        if (tst.nu > 0 && trn.n > 0) {
+            rc = train_variant(R->a, &trn, TR_RKV_FULL, &rk, err, errlen);
+            if (rc == NB_OK) rc = eval_rows(R, &rk, TR_RKV_FULL, &tst, smp, NULL, tr_, tn, err, errlen);
+            for (int i = 0; i < nt && rc == NB_OK; i++) ur[pos[i]] = tr_[i], un[pos[i]] = tn[i];
+        }
+        tr_ranker_free(&rk);
+        rowset_free(&trn);
+        rowset_free(&tst);
+    }
+    free(pos);
+    free(tr_);
+    free(tn);
+    return rc;
+}
+
 static double mean(const double *x, int n) {
     double s = 0;
     for (int i = 0; i < n; i++) s += x[i];
@@ -356,6 +419,7 @@ int tr_rk_run(const tr_rk_args *a, tr_ranker *ranker, tr_rk_pstats *ps_all, tr_r
     R.own = nb_xcalloc((size_t)P, 1);
     int32_t *ref_users = nb_xmalloc(((size_t)s->n_train + 1) * sizeof *ref_users);
     int64_t *ref_end = nb_xmalloc(((size_t)s->n_train + 1) * sizeof *ref_end);
+    tr_sample *prev = NULL;
     double t0 = nb_now();
 
     /* product statistics: all training users, and out of fold */
@@ -377,7 +441,7 @@ int tr_rk_run(const tr_rk_args *a, tr_ranker *ranker, tr_rk_pstats *ps_all, tr_r
     int64_t hv[TR_RK_NCOV] = {0}, ht[TR_RK_NCOV] = {0}, htr[TR_RK_NCOV] = {0}, ntv = 0, ntt = 0, ntr = 0;
     /* the earlier time point of each training user: its last order with items before the
      * target that has an order with items before it */
-    tr_sample *prev = nb_xmalloc(((size_t)s->n_train + 1) * sizeof *prev);
+    prev = nb_xmalloc(((size_t)s->n_train + 1) * sizeof *prev);
     int n_prev = 0;
     for (int i = 0; i < s->n_train; i++) {
         int u = s->train[i].user;
@@ -389,13 +453,21 @@ int tr_rk_run(const tr_rk_args *a, tr_ranker *ranker, tr_rk_pstats *ps_all, tr_r
     }
     if (a->rows & TR_RK_ROWS_PREV)
         rc = gen_rows(&R, prev, n_prev, fps, 1, TR_RK_MAX_TRAIN_ROWS, &tr, htr, &ntr, err, errlen);
-    free(prev);
+    /* the cross-validation below uses the first block of rows: the earlier orders' (prev),
+     * or with --ranker-rows last the targets' */
+    int cv_nu = tr.nu;
+    const tr_sample *cv_smp = a->rows & TR_RK_ROWS_PREV ? prev : s->train;
     if (rc == NB_OK && (a->rows & TR_RK_ROWS_LAST))
         rc = gen_rows(&R, s->train, s->n_train, fps, 1, TR_RK_MAX_TRAIN_ROWS, &tr, htr, &ntr,
                       err, errlen);
     if (rc == NB_OK) rc = gen_rows(&R, s->val, s->n_val, ps_all, 0, INT64_MAX, &va, hv, &ntv, err, errlen);
     if (rc == NB_OK) rc = gen_rows(&R, s->test, s->n_test, ps_all, 0, INT64_MAX, &te, ht, &ntt, err, errlen);
     if (rc) goto done;
+    /* the target rows carry the CNN->GRU model's in-sample probabilities (it was trained on
+     * those targets), which would flatter the trees in a cross-validation: only rows of the
+     * earlier orders are cross-validated */
+    if (!(a->rows & TR_RK_ROWS_PREV)) cv_nu = 0;
+    if (cv_nu > TR_RK_CV_USERS) cv_nu = TR_RK_CV_USERS;   /* bounds its cost on large data */
     for (int c = 0; c < TR_RK_NCOV; c++) {
         rep->cov_val[c] = ntv ? (double)hv[c] / (double)ntv : 0;
         rep->cov_test[c] = ntt ? (double)ht[c] / (double)ntt : 0;
@@ -440,35 +512,58 @@ int tr_rk_run(const tr_rk_args *a, tr_ranker *ranker, tr_rk_pstats *ps_all, tr_r
     }
     if (rc) goto done;
 
-    /* selection with the safeguard */
+    /* selection with the safeguard, on the validation users and (cross-validated) the
+     * training users at the orders their rows come from: ~9x more users than validation
+     * alone, so that small data sets can tell a few per cent apart */
+    int NS = cv_nu + va.nu;
     for (int b = 0; b < RK_N_BL; b++) {
-        blr[b] = nb_xmalloc(((size_t)va.nu + 1) * sizeof(double));
-        bln[b] = nb_xmalloc(((size_t)va.nu + 1) * sizeof(double));
+        blr[b] = nb_xmalloc(((size_t)NS + 1) * sizeof(double));
+        bln[b] = nb_xmalloc(((size_t)NS + 1) * sizeof(double));
     }
-    rc = val_baselines(&R, &va, s->val, blr, bln, err, errlen);
-    if (rc) goto done;
+    double *sr = nb_xmalloc(((size_t)NS + 1) * sizeof(double));
+    double *sn = nb_xmalloc(((size_t)NS + 1) * sizeof(double));
+    t0 = nb_now();
+    rc = cv_rows(&R, &tr, cv_nu, cv_smp, sr, sn, err, errlen);
+    rep->t_cv = nb_now() - t0;
+    memcpy(sr + cv_nu, vr[TR_RKV_FULL], (size_t)va.nu * sizeof *sr);
+    memcpy(sn + cv_nu, vn[TR_RKV_FULL], (size_t)va.nu * sizeof *sn);
+    rowset view = tr;
+    view.nu = cv_nu;
+    double *br[TR_N_BL], *bn[TR_N_BL];
+    if (rc == NB_OK) rc = val_baselines(&R, &view, cv_smp, blr, bln, err, errlen);
+    for (int b = 0; b < RK_N_BL; b++) br[b] = blr[b] + cv_nu, bn[b] = bln[b] + cv_nu;
+    if (rc == NB_OK) rc = val_baselines(&R, &va, s->val, br, bn, err, errlen);
+    if (rc) {
+        free(sr), free(sn);
+        goto done;
+    }
     rep->best_bl = 0;
     for (int b = 0; b < RK_N_BL; b++) {
-        rep->val_bl_r10[b] = mean(blr[b], va.nu), rep->val_bl_ndcg10[b] = mean(bln[b], va.nu);
-        if (rep->val_bl_r10[b] > rep->val_bl_r10[rep->best_bl]) rep->best_bl = b;
+        rep->val_bl_r10[b] = mean(br[b], va.nu), rep->val_bl_ndcg10[b] = mean(bn[b], va.nu);
+        rep->sel_bl_r10[b] = mean(blr[b], NS), rep->sel_bl_ndcg10[b] = mean(bln[b], NS);
+        if (rep->sel_bl_r10[b] > rep->sel_bl_r10[rep->best_bl]) rep->best_bl = b;
     }
+    rep->sel_r10 = mean(sr, NS), rep->sel_ndcg10 = mean(sn, NS);
+    rep->n_sel = NS;
     double sd = 0, dm = 0;
-    for (int j = 0; j < va.nu; j++) dm += vr[TR_RKV_FULL][j] - blr[rep->best_bl][j];
-    dm /= va.nu;
-    for (int j = 0; j < va.nu; j++) {
-        double d = vr[TR_RKV_FULL][j] - blr[rep->best_bl][j] - dm;
+    for (int j = 0; j < NS; j++) dm += sr[j] - blr[rep->best_bl][j];
+    dm /= NS;
+    for (int j = 0; j < NS; j++) {
+        double d = sr[j] - blr[rep->best_bl][j] - dm;
         sd += d * d;
     }
+    free(sr), free(sn);
     rep->diff_mean = dm;
-    rep->diff_se = va.nu > 1 ? sqrt(sd / (va.nu - 1) / va.nu) : 0;
+    rep->diff_se = NS > 1 ? sqrt(sd / (NS - 1) / NS) : 0;
     rep->n_val = va.nu, rep->n_test = te.nu;
-    rep->shipped_ranker = rep->val_r10[TR_RKV_FULL] > rep->val_bl_r10[rep->best_bl] &&
-                          rep->val_ndcg10[TR_RKV_FULL] > rep->val_bl_ndcg10[rep->best_bl];
+    rep->shipped_ranker = rep->sel_r10 > rep->sel_bl_r10[rep->best_bl] &&
+                          rep->sel_ndcg10 > rep->sel_bl_ndcg10[rep->best_bl];
     if (a->log)
-        fprintf(a->log, "selection: validation R@10 ranker %.4f vs %s %.4f (difference %+.4f, "
-                        "standard error %.4f, %d users): %s ships\n",
-                rep->val_r10[TR_RKV_FULL], tr_bl_names[rep->best_bl],
-                rep->val_bl_r10[rep->best_bl], dm, rep->diff_se, va.nu,
+        fprintf(a->log, "selection on %d users (%d cross-validated training users, %d "
+                        "validation users): R@10 ranker %.4f vs %s %.4f (difference %+.4f, "
+                        "standard error %.4f): %s ships\n",
+                NS, cv_nu, va.nu, rep->sel_r10, tr_bl_names[rep->best_bl],
+                rep->sel_bl_r10[rep->best_bl], dm, rep->diff_se,
                 rep->shipped_ranker ? "the ranker" : tr_bl_names[rep->best_bl]);
 done:
     if (rc) tr_ranker_free(ranker);
@@ -496,6 +591,7 @@ done:
     free(R.prob);
     free(R.mark);
     free(R.own);
+    free(prev);
     free(ref_users);
     free(ref_end);
     return rc;
@@ -556,11 +652,12 @@ void tr_rk_report_table(const tr_rk_report *r, FILE *out) {
                  "model/cosine %.4f), %.1f per user\n",
             r->cov_test[TR_RK_COV_ALL], r->cov_test[TR_RK_COV_OWN], r->cov_test[TR_RK_COV_NBR],
             r->cov_test[TR_RK_COV_COS], r->mean_cands);
-    fprintf(out, "selection on %d validation users: ranker R@10 %.4f NDCG@10 %.4f vs %s %.4f / "
-                 "%.4f (R@10 difference %+.4f, s.e. %.4f): %s ships\n",
-            r->n_val, r->val_r10[TR_RKV_FULL], r->val_ndcg10[TR_RKV_FULL],
-            tr_bl_names[r->best_bl], r->val_bl_r10[r->best_bl], r->val_bl_ndcg10[r->best_bl],
-            r->diff_mean, r->diff_se, r->shipped_ranker ? "the ranker" : tr_bl_names[r->best_bl]);
+    fprintf(out, "selection on %d users (%d validation, %d cross-validated training users): "
+                 "ranker R@10 %.4f NDCG@10 %.4f vs %s %.4f / %.4f (R@10 difference "
+                 "%+.4f, s.e. %.4f): %s ships\n",
+            r->n_sel, r->n_val, r->n_sel - r->n_val, r->sel_r10, r->sel_ndcg10, tr_bl_names[r->best_bl],
+            r->sel_bl_r10[r->best_bl], r->sel_bl_ndcg10[r->best_bl], r->diff_mean, r->diff_se,
+            r->shipped_ranker ? "the ranker" : tr_bl_names[r->best_bl]);
 }
 
 /* Test metrics of one result as a new cJSON object. */
@@ -584,8 +681,14 @@ void tr_rk_report_json(void *obj, const tr_rk_report *r) {
     cJSON_AddStringToObject(o, "best_baseline_on_validation", tr_bl_names[r->best_bl]);
     cJSON_AddNumberToObject(o, "validation_users", r->n_val);
     cJSON_AddNumberToObject(o, "test_users", r->n_test);
+    cJSON_AddNumberToObject(o, "selection_users", r->n_sel);
+    cJSON_AddNumberToObject(o, "selection_R@10", r->sel_r10);
+    cJSON_AddNumberToObject(o, "selection_NDCG@10", r->sel_ndcg10);
+    cJSON_AddNumberToObject(o, "selection_baseline_R@10", r->sel_bl_r10[r->best_bl]);
+    cJSON_AddNumberToObject(o, "selection_baseline_NDCG@10", r->sel_bl_ndcg10[r->best_bl]);
     cJSON_AddNumberToObject(o, "val_R@10_difference", r->diff_mean);
     cJSON_AddNumberToObject(o, "val_R@10_difference_se", r->diff_se);
+    cJSON_AddNumberToObject(o, "cv_s", r->t_cv);
     cJSON *vb = cJSON_AddObjectToObject(o, "validation_baselines");
     for (int b = 0; b < RK_N_BL; b++) {
         cJSON *x = cJSON_AddObjectToObject(vb, tr_bl_names[b]);

