@@ -327,7 +327,6 @@ void sy_gen_user(sy_gen *g, int64_t u, uint64_t first_index, const sy_ids *ids) 
     g->n_pool = 0;
     g->mass = 0;
 
-    int day = 0;
     st->users++;
     st->orders_hist[n]++;
     for (int k = 1; k <= n; k++) {
@@ -343,7 +342,6 @@ void sy_gen_user(sy_gen *g, int64_t u, uint64_t first_index, const sy_ids *ids) 
                 int d = (int)nb_rng_below(&r, 3) - 1;
                 if (dow_w[(dow + gi + d) % 7] > dow_w[(dow + gi) % 7]) gi += d;
             }
-            day += gi;
             dow = (dow + gi) % 7;
             ds = gi > 30 ? 30 : gi;
         }
