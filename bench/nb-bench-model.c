@@ -35,7 +35,10 @@ static double cpu_now(void) {
 static int poisson(nb_rng *r, double lambda) {
     double l = exp(-lambda), p = 1;
     int k = 0;
-    do { k++; p *= nb_rng_uniform(r); } while (p > l);
+    do {
+        k++;
+        p *= nb_rng_uniform(r);
+    } while (p > l);
     return k - 1;
 }
 
@@ -47,21 +50,23 @@ typedef struct {
 static const nb_flag FLAGS[] = {
     {"batch", NB_F_INT, O(batch), 1, 1e8, "B", "32", "users per batch", 0, NULL, NULL},
     {"products", NB_F_INT, O(products), 1, 1e8, "P", "49688", "catalogue size", 0, NULL, NULL},
-    {"cand", NB_F_INT, O(cand), 0, 1e8, "S", "0", "0: the full head; S: a candidate list of S products shared by the batch", 0, NULL, NULL},
+    {"cand", NB_F_INT, O(cand), 0, 1e8, "S", "0",
+     "0: the full head; S: a candidate list of S products shared by the batch", 0, NULL, NULL},
     {"steps", NB_F_INT, O(steps), 1, 1e8, "N", "20", "timed steps", 0, NULL, NULL},
     {"threads", NB_F_INT, O(threads), 1, 1e8, "T", "2", "OpenBLAS threads", 0, NULL, NULL},
     {"warmup", NB_F_INT, O(warmup), 0, 1e8, "N", "2", "untimed steps first", 0, NULL, NULL},
     {"seed", NB_F_INT, O(seed), 0, 1e8, "S", "1", "random seed", 0, NULL, NULL},
-    {"repeat-features", NB_F_INT, O(rep_features), 0, 1e8, "F", "0", "repeat features (0: no repeat term)", 0, NULL, NULL},
+    {"repeat-features", NB_F_INT, O(rep_features), 0, 1e8, "F", "0",
+     "repeat features (0: no repeat term)", 0, NULL, NULL},
 };
 #undef O
 
 /* See the header comment. */
 int main(int argc, char **argv) {
-    bench_flags f = {.batch = 32, .products = 49688, .steps = 20, .threads = 2, .warmup = 2,
-                     .seed = 1};
-    int ex = nb_flags_main("nb-bench-model", "usage: nb-bench-model [flags]\n", FLAGS, NB_FLAGS_N(FLAGS),
-                           &f, argc, argv);
+    bench_flags f = {
+        .batch = 32, .products = 49688, .steps = 20, .threads = 2, .warmup = 2, .seed = 1};
+    int ex = nb_flags_main("nb-bench-model", "usage: nb-bench-model [flags]\n", FLAGS,
+                           NB_FLAGS_N(FLAGS), &f, argc, argv);
     if (ex >= 0) return ex;
     int B = f.batch, P = f.products, S = f.cand, steps = f.steps, threads = f.threads,
         warmup = f.warmup, seed = f.seed, F = f.rep_features;
@@ -106,7 +111,9 @@ int main(int argc, char **argv) {
         for (int i = 0; i < P; i++) all[i] = i;
         for (int i = 0; i < S; i++) {
             int j = i + (int)nb_rng_below(&r, (uint64_t)(P - i));
-            int32_t t = all[i]; all[i] = all[j]; all[j] = t;
+            int32_t t = all[i];
+            all[i] = all[j];
+            all[j] = t;
             rows[i] = all[i];
         }
         free(all);
@@ -120,7 +127,8 @@ int main(int argc, char **argv) {
             if (len > 145) len = 145;
             for (int q = 0; q < len; q++) {
                 int32_t p;
-                do p = (int32_t)nb_rng_below(&r, (uint64_t)P); while (seen[p]);
+                do p = (int32_t)nb_rng_below(&r, (uint64_t)P);
+                while (seen[p]);
                 seen[p] = 1;
                 items[k++] = p;
             }
@@ -130,22 +138,34 @@ int main(int argc, char **argv) {
         /* ~10 positives: 5 drawn from the history, 5 at random, in scored-column terms */
         for (int q = 0; q < 10; q++) {
             int col;
-            if (S > 0) col = (int)nb_rng_below(&r, (uint64_t)S);
-            else if (q < 5) col = items[first_item + (int)nb_rng_below(&r, (uint64_t)(k - first_item))];
-            else col = (int)nb_rng_below(&r, (uint64_t)P);
+            if (S > 0)
+                col = (int)nb_rng_below(&r, (uint64_t)S);
+            else if (q < 5)
+                col = items[first_item + (int)nb_rng_below(&r, (uint64_t)(k - first_item))];
+            else
+                col = (int)nb_rng_below(&r, (uint64_t)P);
             if (targets[(size_t)b * NS + col] != 0) continue;
             targets[(size_t)b * NS + col] = 1;
             if (F > 0 && q < 5) {
                 rep_b[n_rep] = b;
                 rep_col[n_rep] = col;
-                for (int f = 0; f < F; f++) rep_feat[(size_t)n_rep * F + f] = (nn_real)nb_rng_uniform(&r);
+                for (int f = 0; f < F; f++)
+                    rep_feat[(size_t)n_rep * F + f] = (nn_real)nb_rng_uniform(&r);
                 n_rep++;
             }
         }
     }
-    nn_batch batch = {.B = B, .n_ord = n_ord, .ord_off = ord_off, .items = items, .S = S,
-                      .rows = rows, .targets = targets, .n_rep = n_rep, .rep_b = rep_b,
-                      .rep_col = rep_col, .rep_feat = rep_feat};
+    nn_batch batch = {.B = B,
+                      .n_ord = n_ord,
+                      .ord_off = ord_off,
+                      .items = items,
+                      .S = S,
+                      .rows = rows,
+                      .targets = targets,
+                      .n_rep = n_rep,
+                      .rep_b = rep_b,
+                      .rep_col = rep_col,
+                      .rep_feat = rep_feat};
 
     double tf = 0, tb = 0, ta = 0, t_all = 0, loss = 0, cf = 0, cb = 0, ca = 0;
     for (int s = 0; s < warmup + steps; s++) {
@@ -178,7 +198,14 @@ int main(int argc, char **argv) {
            1e3 * tb / steps, 1e3 * ta / steps, 1e3 * (cf + cb + ca) / steps, 1e3 * cf / steps,
            1e3 * cb / steps, 1e3 * ca / steps, m.n_params, loss);
     nn_model_free(&m);
-    free(n_ord); free(ord_off); free(items); free(rows); free(targets);
-    free(rep_b); free(rep_col); free(rep_feat); free(seen);
+    free(n_ord);
+    free(ord_off);
+    free(items);
+    free(rows);
+    free(targets);
+    free(rep_b);
+    free(rep_col);
+    free(rep_feat);
+    free(seen);
     return 0;
 }

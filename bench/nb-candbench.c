@@ -110,9 +110,18 @@ static void synth_history(st_history *h, int n_users, int P, uint64_t seed) {
 }
 
 static void free_history(st_history *h) {
-    free(h->product_ids); free(h->product_aisle); free(h->product_dept); free(h->user_ids);
-    free(h->user_order_off); free(h->order_ids); free(h->eval_set); free(h->dow);
-    free(h->hour); free(h->days_since); free(h->order_item_off); free(h->items);
+    free(h->product_ids);
+    free(h->product_aisle);
+    free(h->product_dept);
+    free(h->user_ids);
+    free(h->user_order_off);
+    free(h->order_ids);
+    free(h->eval_set);
+    free(h->dow);
+    free(h->hour);
+    free(h->days_since);
+    free(h->order_item_off);
+    free(h->items);
     free(h->reordered);
 }
 
@@ -140,7 +149,7 @@ static double cpu_seconds(void) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
-           1e-6 * (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+        1e-6 * (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
 }
 
 typedef struct {
@@ -151,23 +160,32 @@ typedef struct {
 
 #define O(field) offsetof(candbench_flags, field)
 static const nb_flag FLAGS[] = {
-    {"users", NB_F_INT, O(users), 1, 1e9, "N", "206209", "synthetic users (without --store)", 0, NULL, NULL},
-    {"products", NB_F_INT, O(products), 1, 1e9, "P", "49688", "synthetic catalogue size", 0, NULL, NULL},
+    {"users", NB_F_INT, O(users), 1, 1e9, "N", "206209", "synthetic users (without --store)", 0,
+     NULL, NULL},
+    {"products", NB_F_INT, O(products), 1, 1e9, "P", "49688", "synthetic catalogue size", 0, NULL,
+     NULL},
     {"emb", NB_F_INT, O(emb), 1, 1e6, "E", "32", "embedding size", 0, NULL, NULL},
     {"top", NB_F_INT, O(top), 1, 1e9, "N", "3000", "candidates per user", 0, NULL, NULL},
     {"threads", NB_F_INT, O(threads), 1, 1024, "T", "2", "worker threads", 0, NULL, NULL},
     {"seed", NB_F_U64, O(seed), 0, 0, "S", "1", "random seed", 0, NULL, NULL},
-    {"db", NB_F_STR, O(db), 0, 0, "PATH", "", "also write the candidate table into this new SQLite file", 0, NULL, NULL},
-    {"page-size", NB_F_INT, O(page_size), 0, 65536, "BYTES", "0", "--db's page size (0: SQLite's default)", 0, NULL, NULL},
-    {"store", NB_F_STR, O(store), 0, 0, "DB", "", "take the users' histories from this store", 0, NULL, NULL},
+    {"db", NB_F_STR, O(db), 0, 0, "PATH", "",
+     "also write the candidate table into this new SQLite file", 0, NULL, NULL},
+    {"page-size", NB_F_INT, O(page_size), 0, 65536, "BYTES", "0",
+     "--db's page size (0: SQLite's default)", 0, NULL, NULL},
+    {"store", NB_F_STR, O(store), 0, 0, "DB", "", "take the users' histories from this store", 0,
+     NULL, NULL},
 };
 #undef O
 
 int main(int argc, char **argv) {
-    candbench_flags fl = {.users = 206209, .products = 49688, .emb = 32,
-                         .top = TR_CANDS_DEFAULT, .threads = 2, .seed = 1};
-    int ex = nb_flags_main("nb-candbench", "usage: nb-candbench [flags]\n", FLAGS, NB_FLAGS_N(FLAGS), &fl,
-                           argc, argv);
+    candbench_flags fl = {.users = 206209,
+                          .products = 49688,
+                          .emb = 32,
+                          .top = TR_CANDS_DEFAULT,
+                          .threads = 2,
+                          .seed = 1};
+    int ex = nb_flags_main("nb-candbench", "usage: nb-candbench [flags]\n", FLAGS,
+                           NB_FLAGS_N(FLAGS), &fl, argc, argv);
     if (ex >= 0) return ex;
     int users = fl.users, P = fl.products, E = fl.emb, top = fl.top, threads = fl.threads;
     uint64_t seed = fl.seed;
@@ -192,8 +210,8 @@ int main(int argc, char **argv) {
     }
     float *emb = synth_emb(&h, E, seed + 1);
     printf("%s data: %d users, %d products, E=%d, %lld orders, %lld items (%.1f s)\n",
-           store ? store : "synthetic", users, P, E, (long long)h.n_orders,
-           (long long)h.n_items, nb_now() - t0);
+           store ? store : "synthetic", users, P, E, (long long)h.n_orders, (long long)h.n_items,
+           nb_now() - t0);
 
     /* the multi-threaded build first, reduced to a CRC, so that only one table (2.5 GB at
      * full scale) is alive at a time */
@@ -314,7 +332,9 @@ int main(int argc, char **argv) {
     }
     tr_cands_free(&c1);
     free(emb);
-    if (store) st_history_free(&h);
-    else free_history(&h);
+    if (store)
+        st_history_free(&h);
+    else
+        free_history(&h);
     return rc;
 }

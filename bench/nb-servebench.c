@@ -56,7 +56,7 @@ typedef struct {
     unsigned long long seed;
 } servebench_flags;
 
-static const char *const baskets[] = {"threshold", "expected-f1", NULL};   /* SRV_BASKET_* */
+static const char *const baskets[] = {"threshold", "expected-f1", NULL}; /* SRV_BASKET_* */
 
 #define O(field) offsetof(servebench_flags, field)
 static const nb_flag FLAGS[] = {
@@ -64,13 +64,15 @@ static const nb_flag FLAGS[] = {
     {"model", NB_F_STR, O(model), 0, 0, "FILE", "", "the weight file", NB_F_REQUIRED, NULL, NULL},
     {"requests", NB_F_INT, O(requests), 1, 1e9, "N", "2000", "requests timed", 0, NULL, NULL},
     {"seed", NB_F_U64, O(seed), 0, 0, "S", "1", "random seed of the user draw", 0, NULL, NULL},
-    {"basket", NB_F_CHOICE, O(basket), 0, 0, "MODE", "threshold", "threshold | expected-f1", 0, baskets, NULL},
+    {"basket", NB_F_CHOICE, O(basket), 0, 0, "MODE", "threshold", "threshold | expected-f1", 0,
+     baskets, NULL},
 };
 #undef O
 
 int main(int argc, char **argv) {
     servebench_flags f = {.requests = 2000, .seed = 1, .basket = SRV_BASKET_THRESHOLD};
-    int ex = nb_flags_main("nb-servebench", "usage: nb-servebench --db FILE --model FILE "
+    int ex = nb_flags_main("nb-servebench",
+                           "usage: nb-servebench --db FILE --model FILE "
                            "[--requests N] [--seed S] [--basket threshold|expected-f1]\n",
                            FLAGS, NB_FLAGS_N(FLAGS), &f, argc, argv);
     if (ex >= 0) return ex;
@@ -98,7 +100,7 @@ int main(int argc, char **argv) {
     nb_rng_seed(&r, seed);
     int status = 0, bad = 0;
     size_t bytes = 0;
-    uint32_t digest = 0;   /* CRC-32 of every response body: equal digests, equal answers */
+    uint32_t digest = 0; /* CRC-32 of every response body: equal digests, equal answers */
     for (int i = -1; i < nreq; i++) {
         if (i == 0) {
             w0 = now(CLOCK_MONOTONIC);
@@ -109,8 +111,8 @@ int main(int argc, char **argv) {
         size_t len = 0;
         status = srv_engine_recommend(e, &rq, &body, &len);
         if (status != 200) {
-            fprintf(stderr, "nb-servebench: user %d: HTTP %d: %.*s\n", rq.user_id, status,
-                    (int)len, body ? body : "");
+            fprintf(stderr, "nb-servebench: user %d: HTTP %d: %.*s\n", rq.user_id, status, (int)len,
+                    body ? body : "");
             bad++;
         }
         bytes += len;
@@ -120,14 +122,15 @@ int main(int argc, char **argv) {
     w1 = now(CLOCK_MONOTONIC);
     c1 = now(CLOCK_THREAD_CPUTIME_ID);
     printf("%d requests over %d users (%s basket): %.3f ms CPU/request, %.3f ms wall/request, "
-           "%.0f bytes/response, %d errors, responses digest %08x\n", nreq, nu,
-           mode ? "expected-f1" : "threshold", (c1 - c0) * 1e3 / nreq, (w1 - w0) * 1e3 / nreq,
-           (double)bytes / (nreq + 1), bad, digest);
+           "%.0f bytes/response, %d errors, responses digest %08x\n",
+           nreq, nu, mode ? "expected-f1" : "threshold", (c1 - c0) * 1e3 / nreq,
+           (w1 - w0) * 1e3 / nreq, (double)bytes / (nreq + 1), bad, digest);
     long calls, cands, surv, fb;
     srv_engine_prune_stats(e, &calls, &cands, &surv, &fb);
     printf("candidate pruning: %ld requests scored, mean %.1f candidates, %.1f scored exactly "
-           "(%.1f%%), %ld fell back to all\n", calls, calls ? (double)cands / calls : 0,
-           calls ? (double)surv / calls : 0, cands ? 100.0 * surv / cands : 0, fb);
+           "(%.1f%%), %ld fell back to all\n",
+           calls, calls ? (double)cands / calls : 0, calls ? (double)surv / calls : 0,
+           cands ? 100.0 * surv / cands : 0, fb);
     srv_engine_free(e);
     free(users);
     return bad ? 1 : 0;

@@ -40,7 +40,9 @@ static int same_user(const st_history *h, int u, const st_history *q) {
         if (q->order_ids[k] != h->order_ids[o] || q->days_since[k] != h->days_since[o] ||
             q->order_item_off[k + 1] - q->order_item_off[k] != n)
             return 0;
-        if (memcmp(q->items + q->order_item_off[k], h->items + h->order_item_off[o], (size_t)n * 4) != 0) return 0;
+        if (memcmp(q->items + q->order_item_off[k], h->items + h->order_item_off[o],
+                   (size_t)n * 4) != 0)
+            return 0;
     }
     return 1;
 }
@@ -54,15 +56,17 @@ typedef struct {
 #define O(field) offsetof(storebench_flags, field)
 static const nb_flag FLAGS[] = {
     {"db", NB_F_STR, O(db), 0, 0, "FILE", "", "the store", NB_F_REQUIRED, NULL, NULL},
-    {"users", NB_F_INT, O(users), 1, 1e9, "N", "2000", "random users loaded one at a time", 0, NULL, NULL},
+    {"users", NB_F_INT, O(users), 1, 1e9, "N", "2000", "random users loaded one at a time", 0, NULL,
+     NULL},
     {"seed", NB_F_U64, O(seed), 0, 0, "S", "1", "random seed", 0, NULL, NULL},
 };
 #undef O
 
 int main(int argc, char **argv) {
     storebench_flags f = {.users = 2000, .seed = 1};
-    int ex = nb_flags_main("nb-storebench", "usage: nb-storebench --db FILE [--users N] [--seed S]\n",
-                           FLAGS, NB_FLAGS_N(FLAGS), &f, argc, argv);
+    int ex =
+        nb_flags_main("nb-storebench", "usage: nb-storebench --db FILE [--users N] [--seed S]\n",
+                      FLAGS, NB_FLAGS_N(FLAGS), &f, argc, argv);
     if (ex >= 0) return ex;
     const char *db_path = f.db;
     int n_users = f.users;
@@ -77,11 +81,13 @@ int main(int argc, char **argv) {
     double t0 = nb_now(), c0 = cpu_now();
     if (st_history_load(&h, db, err, sizeof err)) goto fail;
     double t_load = nb_now() - t0, c_load = cpu_now() - c0;
-    size_t bytes = (size_t)h.n_products * 12 + (size_t)h.n_users * 12 + (size_t)h.n_orders * 21 + (size_t)h.n_items * 5;
-    printf("history: %d users, %lld orders, %lld items, %d products loaded in %.2f s (CPU %.2f s); arrays "
+    size_t bytes = (size_t)h.n_products * 12 + (size_t)h.n_users * 12 + (size_t)h.n_orders * 21 +
+        (size_t)h.n_items * 5;
+    printf("history: %d users, %lld orders, %lld items, %d products loaded in %.2f s (CPU %.2f s); "
+           "arrays "
            "%.0f MiB, peak RSS %.0f MiB\n",
-           h.n_users, (long long)h.n_orders, (long long)h.n_items, h.n_products, t_load, c_load, bytes / 1048576.0,
-           nb_peak_rss() / 1048576.0);
+           h.n_users, (long long)h.n_orders, (long long)h.n_items, h.n_products, t_load, c_load,
+           bytes / 1048576.0, nb_peak_rss() / 1048576.0);
     if (h.n_users == 0) {
         printf("userq: no users to sample\n");
         rc = 0;
@@ -102,15 +108,17 @@ int main(int argc, char **argv) {
         sum += lat[i];
         orders += q.n_orders;
         if (!same_user(&h, u, &q)) {
-            snprintf(err, sizeof err, "user %d: st_userq_load differs from st_history_load", h.user_ids[u]);
+            snprintf(err, sizeof err, "user %d: st_userq_load differs from st_history_load",
+                     h.user_ids[u]);
             goto fail_h;
         }
     }
     qsort(lat, (size_t)n_users, sizeof *lat, cmp_double);
-    printf("userq: %d random users (%.1f orders each): wall mean %.0f us, median %.0f us, p99 %.0f us, max %.0f us;"
+    printf("userq: %d random users (%.1f orders each): wall mean %.0f us, median %.0f us, p99 %.0f "
+           "us, max %.0f us;"
            " CPU mean %.0f us; all equal to the whole-history slices\n",
-           n_users, (double)orders / n_users, sum / n_users, lat[n_users / 2], lat[(int)(n_users * 0.99)],
-           lat[n_users - 1], cpu / n_users * 1e6);
+           n_users, (double)orders / n_users, sum / n_users, lat[n_users / 2],
+           lat[(int)(n_users * 0.99)], lat[n_users - 1], cpu / n_users * 1e6);
     rc = 0;
 fail_h:
     st_history_free(&h);

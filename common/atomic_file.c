@@ -47,7 +47,8 @@ static long tmp_pid(const char *name, const char *base, size_t blen) {
     const char *d = p;
     while (*p >= '0' && *p <= '9' && p - d < 10) pid = pid * 10 + (*p++ - '0');
     if (p == d || (*d == '0')) return 0; /* no digits, or a leading zero: not a name we write */
-    if (*p && strcmp(p, "-wal") != 0 && strcmp(p, "-shm") != 0 && strcmp(p, "-journal") != 0) return 0;
+    if (*p && strcmp(p, "-wal") != 0 && strcmp(p, "-shm") != 0 && strcmp(p, "-journal") != 0)
+        return 0;
     return pid;
 }
 
@@ -92,12 +93,14 @@ int nb_afile_open(nb_afile *af, const char *path, char *err, size_t errlen) {
     if (!af->f) {
         int e = errno;
         nb_afile_abort(af);
-        return nb_err(err, errlen, NB_EIO, "%s: cannot create temporary file: %s", path, strerror(e));
+        return nb_err(err, errlen, NB_EIO, "%s: cannot create temporary file: %s", path,
+                      strerror(e));
     }
     if (nb_keep_mode(path, fileno(af->f)) != 0) {
         int e = errno;
         nb_afile_abort(af);
-        return nb_err(err, errlen, NB_EIO, "%s: cannot give the temporary file the mode of the old file: %s", path,
+        return nb_err(err, errlen, NB_EIO,
+                      "%s: cannot give the temporary file the mode of the old file: %s", path,
                       strerror(e));
     }
     return NB_OK;
@@ -106,12 +109,20 @@ int nb_afile_open(nb_afile *af, const char *path, char *err, size_t errlen) {
 int nb_afile_commit(nb_afile *af, char *err, size_t errlen) {
     int rc = NB_OK;
     const char *what = NULL;
-    if (fflush(af->f) != 0 || ferror(af->f)) what = "write";
-    else if (fsync(fileno(af->f)) != 0) what = "fsync";
+    if (fflush(af->f) != 0 || ferror(af->f))
+        what = "write";
+    else if (fsync(fileno(af->f)) != 0)
+        what = "fsync";
     int e = errno;
-    if (fclose(af->f) != 0 && !what) { what = "close"; e = errno; }
+    if (fclose(af->f) != 0 && !what) {
+        what = "close";
+        e = errno;
+    }
     af->f = NULL;
-    if (!what && rename(af->tmp, af->path) != 0) { what = "rename"; e = errno; }
+    if (!what && rename(af->tmp, af->path) != 0) {
+        what = "rename";
+        e = errno;
+    }
     if (what) {
         rc = nb_err(err, errlen, NB_EIO, "%s: %s failed: %s", af->path, what, strerror(e));
         unlink(af->tmp);

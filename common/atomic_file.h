@@ -18,9 +18,9 @@
 #include <stdio.h>
 
 typedef struct {
-    FILE *f;        /* write here between open and commit/abort */
-    char *path;     /* final name (owned) */
-    char *tmp;      /* temporary name (owned) */
+    FILE *f;    /* write here between open and commit/abort */
+    char *path; /* final name (owned) */
+    char *tmp;  /* temporary name (owned) */
 } nb_afile;
 
 /* Returns NB_OK and an open af->f, or NB_EIO with a message naming the file. Removes stale

@@ -18,7 +18,10 @@ void nb_flags_usage(FILE *out, const char *usage, const nb_flag *t, size_t n) {
         has_help |= d->type == NB_F_HELP;
         char left[64];
         snprintf(left, sizeof left, "--%s%s%s", d->name, bare ? "" : " ",
-                 bare ? "" : d->arg ? d->arg : d->type == NB_F_STR ? "S" : "V");
+                 bare                      ? ""
+                     : d->arg              ? d->arg
+                     : d->type == NB_F_STR ? "S"
+                                           : "V");
         const char *def = d->def ? d->def : "";
         fprintf(out, "  %-18s %s%s%s%s%s\n", left, d->help ? d->help : "",
                 d->flags & NB_F_REQUIRED ? " (required)" : "", def[0] ? " [default " : "", def,
@@ -32,59 +35,61 @@ static int set_value(void *p, const nb_flag *d, const char *v, char *err, size_t
     char *end = NULL;
     errno = 0;
     switch (d->type) {
-    case NB_F_STR:
-        if (!*v) return nb_err(err, errlen, NB_EINVAL, "--%s: empty value", d->name);
-        *(const char **)p = v;
-        return NB_OK;
-    case NB_F_INT:
-    case NB_F_LL: {
-        long long x = strtoll(v, &end, 10);
-        if (errno || end == v || *end)
-            return nb_err(err, errlen, NB_EINVAL, "--%s: '%s' is not an integer", d->name, v);
-        if ((double)x < d->lo || (double)x > d->hi)
-            return nb_err(err, errlen, NB_EINVAL, "--%s: %lld is out of range [%.0f, %.0f]",
-                          d->name, x, d->lo, d->hi);
-        if (d->type == NB_F_INT) *(int *)p = (int)x;
-        else *(long long *)p = x;
-        return NB_OK;
-    }
-    case NB_F_U64: {
-        unsigned long long x = 0;
-        if (*v != '-' && *v != '+') x = strtoull(v, &end, 10);
-        if (*v == '-' || *v == '+' || errno || end == v || *end)
-            return nb_err(err, errlen, NB_EINVAL, "--%s: '%s' is not an unsigned integer",
-                          d->name, v);
-        if ((double)x < d->lo || (d->hi > 0 && (double)x > d->hi))
-            return nb_err(err, errlen, NB_EINVAL, "--%s: %llu is out of range [%.0f, %.0f]",
-                          d->name, x, d->lo, d->hi);
-        *(unsigned long long *)p = x;
-        return NB_OK;
-    }
-    case NB_F_DBL: {
-        double x = strtod(v, &end);
-        if (errno || end == v || *end || !isfinite(x))
-            return nb_err(err, errlen, NB_EINVAL, "--%s: '%s' is not a number", d->name, v);
-        if (x < d->lo || x > d->hi)
-            return nb_err(err, errlen, NB_EINVAL, "--%s: %g is out of range [%g, %g]", d->name,
-                          x, d->lo, d->hi);
-        *(double *)p = x;
-        return NB_OK;
-    }
-    case NB_F_CHOICE: {
-        char list[256] = "";
-        size_t len = 0;
-        for (int k = 0; d->choices[k]; k++) {
-            if (!strcmp(v, d->choices[k])) {
-                *(int *)p = k;
-                return NB_OK;
-            }
-            int w = snprintf(list + len, sizeof list - len, "%s%s", k ? "|" : "", d->choices[k]);
-            if (w > 0 && (size_t)w < sizeof list - len) len += (size_t)w;
+        case NB_F_STR:
+            if (!*v) return nb_err(err, errlen, NB_EINVAL, "--%s: empty value", d->name);
+            *(const char **)p = v;
+            return NB_OK;
+        case NB_F_INT:
+        case NB_F_LL: {
+            long long x = strtoll(v, &end, 10);
+            if (errno || end == v || *end)
+                return nb_err(err, errlen, NB_EINVAL, "--%s: '%s' is not an integer", d->name, v);
+            if ((double)x < d->lo || (double)x > d->hi)
+                return nb_err(err, errlen, NB_EINVAL, "--%s: %lld is out of range [%.0f, %.0f]",
+                              d->name, x, d->lo, d->hi);
+            if (d->type == NB_F_INT)
+                *(int *)p = (int)x;
+            else
+                *(long long *)p = x;
+            return NB_OK;
         }
-        return nb_err(err, errlen, NB_EINVAL, "--%s: '%s' is not %s", d->name, v, list);
-    }
-    case NB_F_FN:
-        return d->parse(p, v, d, err, errlen);
+        case NB_F_U64: {
+            unsigned long long x = 0;
+            if (*v != '-' && *v != '+') x = strtoull(v, &end, 10);
+            if (*v == '-' || *v == '+' || errno || end == v || *end)
+                return nb_err(err, errlen, NB_EINVAL, "--%s: '%s' is not an unsigned integer",
+                              d->name, v);
+            if ((double)x < d->lo || (d->hi > 0 && (double)x > d->hi))
+                return nb_err(err, errlen, NB_EINVAL, "--%s: %llu is out of range [%.0f, %.0f]",
+                              d->name, x, d->lo, d->hi);
+            *(unsigned long long *)p = x;
+            return NB_OK;
+        }
+        case NB_F_DBL: {
+            double x = strtod(v, &end);
+            if (errno || end == v || *end || !isfinite(x))
+                return nb_err(err, errlen, NB_EINVAL, "--%s: '%s' is not a number", d->name, v);
+            if (x < d->lo || x > d->hi)
+                return nb_err(err, errlen, NB_EINVAL, "--%s: %g is out of range [%g, %g]", d->name,
+                              x, d->lo, d->hi);
+            *(double *)p = x;
+            return NB_OK;
+        }
+        case NB_F_CHOICE: {
+            char list[256] = "";
+            size_t len = 0;
+            for (int k = 0; d->choices[k]; k++) {
+                if (!strcmp(v, d->choices[k])) {
+                    *(int *)p = k;
+                    return NB_OK;
+                }
+                int w =
+                    snprintf(list + len, sizeof list - len, "%s%s", k ? "|" : "", d->choices[k]);
+                if (w > 0 && (size_t)w < sizeof list - len) len += (size_t)w;
+            }
+            return nb_err(err, errlen, NB_EINVAL, "--%s: '%s' is not %s", d->name, v, list);
+        }
+        case NB_F_FN: return d->parse(p, v, d, err, errlen);
     }
     return nb_err(err, errlen, NB_EINVAL, "--%s: internal flag type", d->name);
 }
@@ -92,14 +97,15 @@ static int set_value(void *p, const nb_flag *d, const char *v, char *err, size_t
 /* See nb_flags.h. */
 int nb_flags_parse(const nb_flag *t, size_t n, void *dst, int argc, char **argv, char *err,
                    size_t errlen) {
-    unsigned char seen[256] = {0};   /* per table entry; tables are far shorter */
+    unsigned char seen[256] = {0}; /* per table entry; tables are far shorter */
     int help = 0;
     if (n > sizeof seen) return nb_err(err, errlen, NB_EINVAL, "flag table too long");
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h")) a = "--help";
         if (strncmp(a, "--", 2) != 0)
-            return nb_err(err, errlen, NB_EINVAL, "unexpected argument '%s' (flags start with --)", a);
+            return nb_err(err, errlen, NB_EINVAL, "unexpected argument '%s' (flags start with --)",
+                          a);
         a += 2;
         const char *eq = strchr(a, '=');
         size_t nlen = eq ? (size_t)(eq - a) : strlen(a);

@@ -23,18 +23,18 @@ enum {
     NB_F_FN,     /* parse(field, value, ...) does the work */
 };
 
-#define NB_F_REQUIRED 1   /* nb_flag.flags: the flag must be given */
+#define NB_F_REQUIRED 1 /* nb_flag.flags: the flag must be given */
 
 typedef struct nb_flag {
-    const char *name;            /* without the leading "--" */
-    int type;                    /* NB_F_* */
-    size_t off;                  /* offset of the field in the caller's struct (offsetof) */
-    double lo, hi;               /* accepted range for numbers (inclusive) */
-    const char *arg;             /* placeholder in usage and messages ("FILE", "N"), may be NULL */
-    const char *def;             /* default shown by usage ("" for none) */
+    const char *name; /* without the leading "--" */
+    int type;         /* NB_F_* */
+    size_t off;       /* offset of the field in the caller's struct (offsetof) */
+    double lo, hi;    /* accepted range for numbers (inclusive) */
+    const char *arg;  /* placeholder in usage and messages ("FILE", "N"), may be NULL */
+    const char *def;  /* default shown by usage ("" for none) */
     const char *help;
-    int flags;                   /* NB_F_REQUIRED */
-    const char *const *choices;  /* NB_F_CHOICE */
+    int flags;                  /* NB_F_REQUIRED */
+    const char *const *choices; /* NB_F_CHOICE */
     /* NB_F_FN: parses v into field. Returns NB_OK or NB_EINVAL with a message naming --name */
     int (*parse)(void *field, const char *v, const struct nb_flag *d, char *err, size_t errlen);
 } nb_flag;

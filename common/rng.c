@@ -36,7 +36,8 @@ uint64_t nb_rng_u64(nb_rng *r) {
 uint64_t nb_rng_below(nb_rng *r, uint64_t n) {
     uint64_t limit = UINT64_MAX - UINT64_MAX % n;
     uint64_t x;
-    do x = nb_rng_u64(r); while (x >= limit);
+    do x = nb_rng_u64(r);
+    while (x >= limit);
     return x % n;
 }
 

@@ -5,7 +5,9 @@
 #define NB_RNG_H
 #include <stdint.h>
 
-typedef struct { uint64_t s[4]; } nb_rng;
+typedef struct {
+    uint64_t s[4];
+} nb_rng;
 
 void nb_rng_seed(nb_rng *r, uint64_t seed);
 uint64_t nb_rng_u64(nb_rng *r);

@@ -10,4 +10,3 @@ double tr_sigmoid(double z) {
     double e = exp(z);
     return e / (1.0 + e);
 }
-

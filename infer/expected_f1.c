@@ -9,8 +9,7 @@
 #include <string.h>
 
 /* E[F1] of every prefix; see the header for the recursions. Returns NB_OK or NB_EINVAL. */
-int tr_ef1_expectations(const double *p, int n, double *ws, double *ef1, char *err,
-                        size_t errlen) {
+int tr_ef1_expectations(const double *p, int n, double *ws, double *ef1, char *err, size_t errlen) {
     if (n < 0) return nb_err(err, errlen, NB_EINVAL, "expected F1: n = %d < 0", n);
     for (int i = 0; i < n; i++) {
         if (!(p[i] >= 0.0 && p[i] <= 1.0))
@@ -22,8 +21,8 @@ int tr_ef1_expectations(const double *p, int n, double *ws, double *ef1, char *e
                           p[i], i - 1, p[i - 1]);
     }
     const size_t w = (size_t)n + 1;
-    double *C = ws;            /* C[k*w + a] = P(a of the first k are true), a <= k */
-    double *g = ws + w * w;    /* g[s] = E[1 / (s + B_k)], s = 1..2k */
+    double *C = ws;         /* C[k*w + a] = P(a of the first k are true), a <= k */
+    double *g = ws + w * w; /* g[s] = E[1 / (s + B_k)], s = 1..2k */
     C[0] = 1.0;
     for (int k = 1; k <= n; k++) {
         const double *prev = C + (size_t)(k - 1) * w;
@@ -47,11 +46,11 @@ int tr_ef1_expectations(const double *p, int n, double *ws, double *ef1, char *e
 
 struct tr_ef1 {
     int m;
-    float *hp;      /* [m] heap of the best probabilities seen, worst at the root */
-    int32_t *hi;    /* [m] their products */
-    double *p;      /* [m] sorted probabilities */
-    double *ef1;    /* [m + 1] */
-    double *ws;     /* (m+1)^2 + 2m + 2 */
+    float *hp;   /* [m] heap of the best probabilities seen, worst at the root */
+    int32_t *hi; /* [m] their products */
+    double *p;   /* [m] sorted probabilities */
+    double *ef1; /* [m + 1] */
+    double *ws;  /* (m+1)^2 + 2m + 2 */
 };
 
 /* Returns NB_OK and *e (caller frees with tr_ef1_free) or NB_EINVAL (m out of range). */

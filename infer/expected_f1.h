@@ -25,8 +25,7 @@
 /* E[F1_k] for k = 0..n of the prefixes of p (sorted descending by the caller, each in
  * [0, 1]) into ef1[0..n]. ws: scratch of at least (n+1)*(n+1) + 2*n + 2 doubles.
  * Returns NB_OK or NB_EINVAL (p not sorted, a value outside [0, 1] or NaN). */
-int tr_ef1_expectations(const double *p, int n, double *ws, double *ef1, char *err,
-                        size_t errlen);
+int tr_ef1_expectations(const double *p, int n, double *ws, double *ef1, char *err, size_t errlen);
 
 typedef struct tr_ef1 tr_ef1;
 /* A chooser for at most m products (m >= 1). Returns NB_OK and *e (caller frees with

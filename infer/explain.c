@@ -29,9 +29,12 @@ static int32_t ex_companion(const tr_explainer *x, const tr_features *f, int32_t
     int top[TR_EXPLAIN_TOP], nt = 0;
     for (int j = 0; j < f->n; j++) {
         int k;
-        if (nt < TR_EXPLAIN_TOP) k = nt++;
-        else if (f->raw[j].n_with > f->raw[top[TR_EXPLAIN_TOP - 1]].n_with) k = TR_EXPLAIN_TOP - 1;
-        else continue;
+        if (nt < TR_EXPLAIN_TOP)
+            k = nt++;
+        else if (f->raw[j].n_with > f->raw[top[TR_EXPLAIN_TOP - 1]].n_with)
+            k = TR_EXPLAIN_TOP - 1;
+        else
+            continue;
         while (k > 0 && f->raw[j].n_with > f->raw[top[k - 1]].n_with) {
             top[k] = top[k - 1];
             k--;
@@ -47,8 +50,7 @@ static int32_t ex_companion(const tr_explainer *x, const tr_features *f, int32_t
     return best;
 }
 
-int tr_explain(char *out, size_t outlen, const tr_explainer *x, const tr_features *f,
-               int32_t p) {
+int tr_explain(char *out, size_t outlen, const tr_explainer *x, const tr_features *f, int32_t p) {
     if (!out || outlen == 0) return -1;
     out[0] = 0;
     if (p < 0 || p >= x->n_products) return -1;
@@ -57,14 +59,18 @@ int tr_explain(char *out, size_t outlen, const tr_explainer *x, const tr_feature
         const tr_rep_raw *r = &f->raw[j];
         int no = f->n_orders;
         if (r->n_last5 >= 3) {
-            if (no >= 5) n = snprintf(out, outlen, "bought in %d of your last 5 orders", r->n_last5);
-            else n = snprintf(out, outlen, "bought in %d of your %d orders", r->n_last5, no);
+            if (no >= 5)
+                n = snprintf(out, outlen, "bought in %d of your last 5 orders", r->n_last5);
+            else
+                n = snprintf(out, outlen, "bought in %d of your %d orders", r->n_last5, no);
         } else {
             char last[64];
-            if (r->since == 0) snprintf(last, sizeof last, "last bought in your last order");
+            if (r->since == 0)
+                snprintf(last, sizeof last, "last bought in your last order");
             else if (r->since == 1)
                 snprintf(last, sizeof last, "last bought in the order before your last");
-            else snprintf(last, sizeof last, "not bought in your last %d orders", r->since);
+            else
+                snprintf(last, sizeof last, "not bought in your last %d orders", r->since);
             n = snprintf(out, outlen, "you buy this in %d%% of your orders (%d of %d); %s",
                          (int)lround(100.0 * r->n_with / no), r->n_with, no, last);
         }

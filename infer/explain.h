@@ -27,15 +27,14 @@
 typedef struct {
     int n_products;
     int E;
-    const float *emb;       /* [n_products, E] the model's embeddings (borrowed) */
-    const tr_names *names;  /* borrowed; NULL -> "product #<index>" */
+    const float *emb;      /* [n_products, E] the model's embeddings (borrowed) */
+    const tr_names *names; /* borrowed; NULL -> "product #<index>" */
 } tr_explainer;
 
 /* Writes the explanation of product p for the user whose features f holds (the last
  * tr_features_user call) into out[outlen] (always NUL-terminated, truncated if needed).
  * Returns the length written (like snprintf, capped at outlen - 1), or -1 if p is out of
  * range. */
-int tr_explain(char *out, size_t outlen, const tr_explainer *x, const tr_features *f,
-               int32_t p);
+int tr_explain(char *out, size_t outlen, const tr_explainer *x, const tr_features *f, int32_t p);
 
 #endif

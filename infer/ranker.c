@@ -11,7 +11,7 @@
 #include <string.h>
 #include <xgboost/c_api.h>
 
-static const char MAGIC[8] = "NBXGB1\n";   /* 7 characters and the NUL: 8 bytes */
+static const char MAGIC[8] = "NBXGB1\n"; /* 7 characters and the NUL: 8 bytes */
 
 void tr_ranker_defaults(tr_ranker_params *p) {
     p->trees = 300;
@@ -36,8 +36,8 @@ int tr_ranker_train(tr_ranker *r, const float *X, const float *y, int64_t n, int
                     const tr_ranker_params *p, char *err, size_t errlen) {
     memset(r, 0, sizeof *r);
     if (n <= 0 || nf <= 0)
-        return nb_err(err, errlen, NB_EINVAL, "ranker: no training rows (%lld x %d)",
-                      (long long)n, nf);
+        return nb_err(err, errlen, NB_EINVAL, "ranker: no training rows (%lld x %d)", (long long)n,
+                      nf);
     DMatrixHandle d = NULL;
     BoosterHandle b = NULL;
     int rc = NB_OK;
@@ -54,10 +54,19 @@ int tr_ranker_train(tr_ranker *r, const float *X, const float *y, int64_t n, int
         goto done;
     }
     char v[64];
-    struct { const char *k; char v[32]; } kv[] = {
-        {"objective", "binary:logistic"}, {"tree_method", "hist"}, {"max_depth", ""},
-        {"eta", ""}, {"subsample", ""}, {"nthread", ""}, {"seed", ""},
-        {"min_child_weight", "1"}, {"max_bin", "256"}, {"verbosity", "0"}};
+    struct {
+        const char *k;
+        char v[32];
+    } kv[] = {{"objective", "binary:logistic"},
+              {"tree_method", "hist"},
+              {"max_depth", ""},
+              {"eta", ""},
+              {"subsample", ""},
+              {"nthread", ""},
+              {"seed", ""},
+              {"min_child_weight", "1"},
+              {"max_bin", "256"},
+              {"verbosity", "0"}};
     snprintf(kv[2].v, sizeof kv[2].v, "%d", p->depth);
     snprintf(kv[3].v, sizeof kv[3].v, "%.17g", p->eta);
     snprintf(kv[4].v, sizeof kv[4].v, "%.17g", p->subsample);
@@ -108,8 +117,7 @@ done:
     return rc;
 }
 
-int tr_ranker_serialize(const tr_ranker *r, uint8_t **buf, size_t *len, char *err,
-                        size_t errlen) {
+int tr_ranker_serialize(const tr_ranker *r, uint8_t **buf, size_t *len, char *err, size_t errlen) {
     bst_ulong n = 0;
     const char *p = NULL;
     if (XGBoosterSaveModelToBuffer(r->booster, "{\"format\": \"ubj\"}", &n, &p))
@@ -162,8 +170,7 @@ static uint64_t get64(const uint8_t *p) {
     return v;
 }
 
-int tr_ranker_save(const tr_ranker *r, const char *path, uint32_t *crc, char *err,
-                   size_t errlen) {
+int tr_ranker_save(const tr_ranker *r, const char *path, uint32_t *crc, char *err, size_t errlen) {
     uint8_t *body = NULL, *file = NULL;
     size_t blen = 0;
     int rc = tr_ranker_serialize(r, &body, &blen, err, errlen);
@@ -211,27 +218,29 @@ int tr_ranker_load(tr_ranker *r, const char *path, uint32_t *crc, char *err, siz
         goto done;
     }
     if (n < 28 || memcmp(file, MAGIC, 8) != 0) {
-        rc = nb_err(err, errlen, NB_EFORMAT, "%s: not a ranker file (bad magic or %zu bytes)",
-                    path, n);
+        rc = nb_err(err, errlen, NB_EFORMAT, "%s: not a ranker file (bad magic or %zu bytes)", path,
+                    n);
         goto done;
     }
     uint64_t blen = get64(file + 16);
     if (blen != n - 28) {
         rc = nb_err(err, errlen, NB_EFORMAT,
-                    "%s: truncated or padded: header says %llu model bytes, file holds %zu",
-                    path, (unsigned long long)blen, n - 28);
+                    "%s: truncated or padded: header says %llu model bytes, file holds %zu", path,
+                    (unsigned long long)blen, n - 28);
         goto done;
     }
     uint32_t want = get32(file + n - 4), c = nb_crc32(0, file, n - 4);
     if (want != c) {
-        rc = nb_err(err, errlen, NB_EFORMAT, "%s: checksum %08x, file says %08x (corrupt)", path,
-                    c, want);
+        rc = nb_err(err, errlen, NB_EFORMAT, "%s: checksum %08x, file says %08x (corrupt)", path, c,
+                    want);
         goto done;
     }
     int nf = (int)get32(file + 8);
     rc = tr_ranker_deserialize(r, file + 24, (size_t)blen, nf, err, errlen);
-    if (rc) nb_err_wrap(err, errlen, rc, "%s", path);
-    else *crc = c;
+    if (rc)
+        nb_err_wrap(err, errlen, rc, "%s", path);
+    else
+        *crc = c;
 done:
     fclose(f);
     free(file);

@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 typedef struct {
-    void *booster;    /* BoosterHandle */
+    void *booster; /* BoosterHandle */
     int n_features;
 } tr_ranker;
 
@@ -40,8 +40,7 @@ int tr_ranker_train(tr_ranker *r, const float *X, const float *y, int64_t n, int
 int tr_ranker_predict(tr_ranker *r, const float *X, int64_t n, float *out, char *err,
                       size_t errlen);
 /* The model as bytes (malloc'd into *buf, caller frees). Returns NB_OK or NB_EIO. */
-int tr_ranker_serialize(const tr_ranker *r, uint8_t **buf, size_t *len, char *err,
-                        size_t errlen);
+int tr_ranker_serialize(const tr_ranker *r, uint8_t **buf, size_t *len, char *err, size_t errlen);
 /* A ranker from bytes of tr_ranker_serialize. Returns NB_OK or NB_EFORMAT. */
 int tr_ranker_deserialize(tr_ranker *r, const uint8_t *buf, size_t len, int nf, char *err,
                           size_t errlen);
@@ -51,8 +50,7 @@ void tr_ranker_free(tr_ranker *r);
 
 /* Writes r to path (temporary name, fsync, rename). *crc receives the file's checksum.
  * Returns NB_OK or NB_EIO / NB_EIO naming path. */
-int tr_ranker_save(const tr_ranker *r, const char *path, uint32_t *crc, char *err,
-                   size_t errlen);
+int tr_ranker_save(const tr_ranker *r, const char *path, uint32_t *crc, char *err, size_t errlen);
 /* Reads path. Returns NB_OK (r owns the booster, *crc the file's checksum), NB_EIO (cannot
  * read), NB_EFORMAT (bad magic, truncated, checksum wrong; message names path and what). */
 int tr_ranker_load(tr_ranker *r, const char *path, uint32_t *crc, char *err, size_t errlen);

@@ -9,7 +9,7 @@
 #include "nb_err.h"
 
 const char *const tr_feature_names[TR_N_FEATURES] = {
-    "share",      "last5",        "recency",      "in_last",     "days",     "days_known",
+    "share",       "last5",        "recency",     "in_last",      "days",     "days_known",
     "share_since", "user_reorder", "user_orders", "prod_reorder", "prod_pop",
 };
 
@@ -174,8 +174,10 @@ int tr_features_find(const tr_features *f, int32_t p) {
     int lo = 0, hi = f->n;
     while (lo < hi) {
         int mid = lo + (hi - lo) / 2;
-        if (f->prod[mid] < p) lo = mid + 1;
-        else hi = mid;
+        if (f->prod[mid] < p)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return lo < f->n && f->prod[lo] == p ? lo : -1;
 }

@@ -63,26 +63,26 @@ extern const char *const tr_feature_names[TR_N_FEATURES];
 
 /* The raw counts behind one row (for explanations and tests). */
 typedef struct {
-    int32_t n_with;       /* orders containing the product */
-    int32_t n_last5;      /* of the last min(5, n) orders */
-    int32_t since;        /* k: orders after the last one containing it */
-    int32_t span;         /* orders from its first purchase to the last order, inclusive */
-    int32_t days;         /* d (known days only) */
-    int32_t days_known;   /* 1 if all k days were known */
+    int32_t n_with;     /* orders containing the product */
+    int32_t n_last5;    /* of the last min(5, n) orders */
+    int32_t since;      /* k: orders after the last one containing it */
+    int32_t span;       /* orders from its first purchase to the last order, inclusive */
+    int32_t days;       /* d (known days only) */
+    int32_t days_known; /* 1 if all k days were known */
 } tr_rep_raw;
 
 typedef struct {
     /* results of the last tr_features_user call */
-    int n;                /* products the user has bought */
-    int n_orders;         /* the user's orders with items in the history */
-    int64_t n_items;      /* history items */
-    int32_t *prod;        /* [n] product indices, ascending */
-    float *feat;          /* [n, TR_N_FEATURES] row-major, aligned with prod */
-    tr_rep_raw *raw;      /* [n] */
+    int n;           /* products the user has bought */
+    int n_orders;    /* the user's orders with items in the history */
+    int64_t n_items; /* history items */
+    int32_t *prod;   /* [n] product indices, ascending */
+    float *feat;     /* [n, TR_N_FEATURES] row-major, aligned with prod */
+    tr_rep_raw *raw; /* [n] */
     /* private */
     int n_products, cap;
-    int32_t *slot;        /* [P]: position in prod during a call, else -1 */
-    void *priv;           /* accumulators (repfeat.c) */
+    int32_t *slot; /* [P]: position in prod during a call, else -1 */
+    void *priv;    /* accumulators (repfeat.c) */
 } tr_features;
 
 /* Allocates the scratch for a catalogue of n_products. Returns NB_OK or NB_EINVAL.

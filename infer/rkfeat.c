@@ -7,10 +7,12 @@
 #include <string.h>
 
 const char *const tr_rk_feat_names[TR_RK_NF] = {
-    "share", "dshare90", "dshare70", "dshare50", "last1", "last3", "last5", "count", "since",
-    "days_since", "gap", "due", "gap_days", "due_days", "share_since_first", "u_orders",
-    "u_basket", "u_reorder", "u_distinct", "u_days", "p_pop", "p_reorder", "p_rebuy",
-    "aisle_share", "dept_share", "tifu_own", "tifu_nbr", "src_own", "src_nbr", "src_cos",
+    "share",    "dshare90",  "dshare70",  "dshare50",    "last1",
+    "last3",    "last5",     "count",     "since",       "days_since",
+    "gap",      "due",       "gap_days",  "due_days",    "share_since_first",
+    "u_orders", "u_basket",  "u_reorder", "u_distinct",  "u_days",
+    "p_pop",    "p_reorder", "p_rebuy",   "aisle_share", "dept_share",
+    "tifu_own", "tifu_nbr",  "src_own",   "src_nbr",     "src_cos",
     "model"};
 
 /* TIFU-KNN personal-part parameters: the defaults of baselines.h (tr_tifu_defaults). */
@@ -25,19 +27,22 @@ typedef struct {
 } acc_t;
 
 typedef struct {
-    int32_t *slot;          /* [P] slot of a product during a call, else -1 */
-    acc_t *acc;             /* [cap_acc] */
-    int32_t *slot_prod;     /* [cap_acc] product of each slot */
+    int32_t *slot;      /* [P] slot of a product during a call, else -1 */
+    acc_t *acc;         /* [cap_acc] */
+    int32_t *slot_prod; /* [cap_acc] product of each slot */
     int cap_acc;
-    int32_t *aisle_of, *dept_of;   /* [P] dense aisle / department index */
+    int32_t *aisle_of, *dept_of; /* [P] dense aisle / department index */
     int n_aisles, n_depts;
-    int32_t *aisle_cnt, *aisle_seen, *dept_cnt, *dept_seen;   /* [n_aisles] / [n_depts] */
-    float *nbrv;            /* [P] neighbour part scattered, 0 elsewhere */
-    uint8_t *taken;         /* [P] already a candidate */
-    int64_t *ord;           /* [cap_ord] orders with items */
-    double *dpos;           /* [cap_ord] cumulative day of each such order */
+    int32_t *aisle_cnt, *aisle_seen, *dept_cnt, *dept_seen; /* [n_aisles] / [n_depts] */
+    float *nbrv;    /* [P] neighbour part scattered, 0 elsewhere */
+    uint8_t *taken; /* [P] already a candidate */
+    int64_t *ord;   /* [cap_ord] orders with items */
+    double *dpos;   /* [cap_ord] cumulative day of each such order */
     int cap_ord;
-    struct pick { float v; int32_t p; } *pick;   /* [P] selection scratch */
+    struct pick {
+        float v;
+        int32_t p;
+    } * pick; /* [P] selection scratch */
 } priv_t;
 
 void tr_rk_pstats_free(tr_rk_pstats *s) {
@@ -69,8 +74,8 @@ void tr_rk_counts_free(tr_rk_counts *c) {
     memset(c, 0, sizeof *c);
 }
 
-void tr_rk_counts_add_user(tr_rk_counts *c, const st_history *h, int u, int64_t end,
-                           uint8_t *mark, int32_t *cnt) {
+void tr_rk_counts_add_user(tr_rk_counts *c, const st_history *h, int u, int64_t end, uint8_t *mark,
+                           int32_t *cnt) {
     int64_t o0 = h->user_order_off[u];
     int32_t *touched = NULL;
     int nt = 0, capt = 0;
@@ -80,7 +85,7 @@ void tr_rk_counts_add_user(tr_rk_counts *c, const st_history *h, int u, int64_t 
         c->n_orders++;
         for (int64_t e = a; e < b; e++) {
             int32_t p = h->items[e];
-            if (mark[p]) continue;   /* a product twice in one order counts once */
+            if (mark[p]) continue; /* a product twice in one order counts once */
             mark[p] = 1;
             c->orders_with[p]++;
             c->items[p]++;
@@ -147,8 +152,10 @@ static int densify(const int32_t *ids, int P, int32_t *out) {
         int lo = 0, hi = n;
         while (lo < hi) {
             int mid = (lo + hi) / 2;
-            if (s[mid] < ids[p]) lo = mid + 1;
-            else hi = mid;
+            if (s[mid] < ids[p])
+                lo = mid + 1;
+            else
+                hi = mid;
         }
         out[p] = lo;
     }
@@ -229,8 +236,8 @@ static void push(tr_rk_user *r, int32_t p, uint8_t src) {
 
 int tr_rk_user_build(tr_rk_user *r, const st_history *h, int u, int64_t hist_end,
                      const tr_rk_pstats *ps, const int32_t *nbr_idx, const float *nbr_val,
-                     int n_nbr, const int32_t *cos, int n_cos, const float *prob,
-                     int with_unseen, char *err, size_t errlen) {
+                     int n_nbr, const int32_t *cos, int n_cos, const float *prob, int with_unseen,
+                     char *err, size_t errlen) {
     priv_t *v = r->priv;
     int P = r->P;
     r->n = r->n_own = 0;
@@ -247,12 +254,12 @@ int tr_rk_user_build(tr_rk_user *r, const st_history *h, int u, int64_t hist_end
                       h->n_products, ps->n_products, P);
     for (int i = 0; i < n_nbr; i++)
         if (nbr_idx[i] < 0 || nbr_idx[i] >= P)
-            return nb_err(err, errlen, NB_EINVAL, "ranker features: neighbour product %d out of range",
-                          nbr_idx[i]);
+            return nb_err(err, errlen, NB_EINVAL,
+                          "ranker features: neighbour product %d out of range", nbr_idx[i]);
     for (int i = 0; i < n_cos; i++)
         if (cos[i] < 0 || cos[i] >= P)
-            return nb_err(err, errlen, NB_EINVAL, "ranker features: cosine candidate %d out of range",
-                          cos[i]);
+            return nb_err(err, errlen, NB_EINVAL,
+                          "ranker features: cosine candidate %d out of range", cos[i]);
     /* the orders with items, and each one's day position (cumulative days_since_prior) */
     int64_t no = hist_end - o0;
     if (no > v->cap_ord) {
@@ -264,8 +271,10 @@ int tr_rk_user_build(tr_rk_user *r, const st_history *h, int u, int64_t hist_end
     double day = 0;
     for (int64_t o = o0; o < hist_end; o++) {
         if (o > o0) {
-            if (h->days_since[o] < 0) days_ok = 0;
-            else day += h->days_since[o];
+            if (h->days_since[o] < 0)
+                days_ok = 0;
+            else
+                day += h->days_since[o];
         }
         if (h->order_item_off[o + 1] > h->order_item_off[o]) v->ord[n] = o, v->dpos[n] = day, n++;
     }
@@ -298,7 +307,7 @@ int tr_rk_user_build(tr_rk_user *r, const st_history *h, int u, int64_t hist_end
                 v->acc[s].day_first = v->dpos[i];
             }
             acc_t *a = &v->acc[s];
-            if (a->last == i) continue;   /* repeated within the order */
+            if (a->last == i) continue; /* repeated within the order */
             n_items++;
             if (a->cnt > 0) n_reorders++;
             a->cnt++;

@@ -53,12 +53,37 @@
 enum { TR_RK_SRC_OWN = 1, TR_RK_SRC_NBR = 2, TR_RK_SRC_COS = 4 };
 
 enum {
-    TR_RK_SHARE, TR_RK_DSHARE90, TR_RK_DSHARE70, TR_RK_DSHARE50, TR_RK_LAST1, TR_RK_LAST3,
-    TR_RK_LAST5, TR_RK_COUNT, TR_RK_SINCE, TR_RK_DAYS_SINCE, TR_RK_GAP, TR_RK_DUE,
-    TR_RK_GAP_DAYS, TR_RK_DUE_DAYS, TR_RK_SHARE_SINCE_FIRST, TR_RK_U_ORDERS, TR_RK_U_BASKET,
-    TR_RK_U_REORDER, TR_RK_U_DISTINCT, TR_RK_U_DAYS, TR_RK_P_POP, TR_RK_P_REORDER,
-    TR_RK_P_REBUY, TR_RK_AISLE_SHARE, TR_RK_DEPT_SHARE, TR_RK_TIFU_OWN, TR_RK_TIFU_NBR,
-    TR_RK_SRC_OWN_F, TR_RK_SRC_NBR_F, TR_RK_SRC_COS_F, TR_RK_MODEL,
+    TR_RK_SHARE,
+    TR_RK_DSHARE90,
+    TR_RK_DSHARE70,
+    TR_RK_DSHARE50,
+    TR_RK_LAST1,
+    TR_RK_LAST3,
+    TR_RK_LAST5,
+    TR_RK_COUNT,
+    TR_RK_SINCE,
+    TR_RK_DAYS_SINCE,
+    TR_RK_GAP,
+    TR_RK_DUE,
+    TR_RK_GAP_DAYS,
+    TR_RK_DUE_DAYS,
+    TR_RK_SHARE_SINCE_FIRST,
+    TR_RK_U_ORDERS,
+    TR_RK_U_BASKET,
+    TR_RK_U_REORDER,
+    TR_RK_U_DISTINCT,
+    TR_RK_U_DAYS,
+    TR_RK_P_POP,
+    TR_RK_P_REORDER,
+    TR_RK_P_REBUY,
+    TR_RK_AISLE_SHARE,
+    TR_RK_DEPT_SHARE,
+    TR_RK_TIFU_OWN,
+    TR_RK_TIFU_NBR,
+    TR_RK_SRC_OWN_F,
+    TR_RK_SRC_NBR_F,
+    TR_RK_SRC_COS_F,
+    TR_RK_MODEL,
     TR_RK_NF
 };
 extern const char *const tr_rk_feat_names[TR_RK_NF];
@@ -71,7 +96,7 @@ extern const char *const tr_rk_feat_names[TR_RK_NF];
  * them (serving) are on the same scale. */
 typedef struct {
     int n_products;
-    float *pop, *reorder, *rebuy;   /* [n_products] */
+    float *pop, *reorder, *rebuy; /* [n_products] */
 } tr_rk_pstats;
 void tr_rk_pstats_free(tr_rk_pstats *s);
 
@@ -79,15 +104,15 @@ void tr_rk_pstats_free(tr_rk_pstats *s);
 typedef struct {
     int n_products;
     int64_t n_orders;
-    int64_t *orders_with, *items, *reorders, *buyers, *rebuyers;   /* [n_products] */
+    int64_t *orders_with, *items, *reorders, *buyers, *rebuyers; /* [n_products] */
 } tr_rk_counts;
 /* Returns NB_OK or NB_EINVAL (n_products <= 0). Free with tr_rk_counts_free. */
 int tr_rk_counts_init(tr_rk_counts *c, int n_products, char *err, size_t errlen);
 void tr_rk_counts_free(tr_rk_counts *c);
 /* Adds user u's orders with items in [user start, end) to c (mark: [P] scratch, all zero,
  * left zero; cnt: [P] int32 scratch, all zero, left zero). */
-void tr_rk_counts_add_user(tr_rk_counts *c, const st_history *h, int u, int64_t end,
-                           uint8_t *mark, int32_t *cnt);
+void tr_rk_counts_add_user(tr_rk_counts *c, const st_history *h, int u, int64_t end, uint8_t *mark,
+                           int32_t *cnt);
 /* s = stats of (all - minus) (minus may be NULL). Returns NB_OK or NB_EMISMATCH (sizes). s
  * owns its arrays (free with tr_rk_pstats_free). */
 int tr_rk_pstats_from(tr_rk_pstats *s, const tr_rk_counts *all, const tr_rk_counts *minus,
@@ -95,11 +120,11 @@ int tr_rk_pstats_from(tr_rk_pstats *s, const tr_rk_counts *all, const tr_rk_coun
 
 /* One user's candidates and feature rows (reused between calls). */
 typedef struct {
-    int n;              /* candidates */
-    int32_t *cand;      /* [n] product indices */
-    uint8_t *src;       /* [n] TR_RK_SRC_* bits */
-    float *x;           /* [n, TR_RK_NF] row-major */
-    int n_own;          /* the first n_own candidates are the user's own products */
+    int n;         /* candidates */
+    int32_t *cand; /* [n] product indices */
+    uint8_t *src;  /* [n] TR_RK_SRC_* bits */
+    float *x;      /* [n, TR_RK_NF] row-major */
+    int n_own;     /* the first n_own candidates are the user's own products */
     /* private scratch */
     int P, cap;
     void *priv;
@@ -123,8 +148,8 @@ void tr_rk_user_free(tr_rk_user *r);
  * of range, sizes differ). */
 int tr_rk_user_build(tr_rk_user *r, const st_history *h, int u, int64_t hist_end,
                      const tr_rk_pstats *ps, const int32_t *nbr_idx, const float *nbr_val,
-                     int n_nbr, const int32_t *cos, int n_cos, const float *prob,
-                     int with_unseen, char *err, size_t errlen);
+                     int n_nbr, const int32_t *cos, int n_cos, const float *prob, int with_unseen,
+                     char *err, size_t errlen);
 
 /* The products whose model probability tr_rk_user_build may read for user u (its own
  * products before hist_end, nbr_idx, cos), each once, into out (capacity n_products);

@@ -7,15 +7,16 @@
 
 int tr_rk_score_user(tr_rk_user *ru, tr_ranker *rk, tr_scorer *sc, const st_history *h, int u,
                      int64_t hist_end, const tr_rk_pstats *ps, const int32_t *nbr_idx,
-                     const float *nbr_val, int n_nbr, const int32_t *cos, int n_cos,
-                     float *prob, int32_t *list, float *out, char *err, size_t errlen) {
+                     const float *nbr_val, int n_nbr, const int32_t *cos, int n_cos, float *prob,
+                     int32_t *list, float *out, char *err, size_t errlen) {
     int rc = NB_OK;
     if (sc) {
         /* only the products the features read; each gets the bits the evaluation's scoring
          * of every product gives it (score.h: candidate logits equal the full head's) */
         if (u < 0 || u >= h->n_users || hist_end < h->user_order_off[u] ||
             hist_end > h->user_order_off[u + 1])
-            return nb_err(err, errlen, NB_EINVAL, "ranker scoring: user %d / history end out of range", u);
+            return nb_err(err, errlen, NB_EINVAL,
+                          "ranker scoring: user %d / history end out of range", u);
         int nl = tr_rk_model_products(ru, h, u, hist_end, nbr_idx, n_nbr, cos, n_cos, list);
         rc = tr_score_user(sc, h, u, hist_end, list, nl, out, err, errlen);
         if (rc) return rc;
@@ -24,15 +25,18 @@ int tr_rk_score_user(tr_rk_user *ru, tr_ranker *rk, tr_scorer *sc, const st_hist
     rc = tr_rk_user_build(ru, h, u, hist_end, ps, nbr_idx, nbr_val, n_nbr, cos, n_cos,
                           sc ? prob : NULL, 1, err, errlen);
     if (rc) return rc;
-    if (ru->n == 0) return nb_err(err, errlen, NB_ENOTFOUND, "user %d has no history", h->user_ids[u]);
+    if (ru->n == 0)
+        return nb_err(err, errlen, NB_ENOTFOUND, "user %d has no history", h->user_ids[u]);
     if (rk) rc = tr_ranker_predict(rk, ru->x, ru->n, out, err, errlen);
     return rc;
 }
 
 int tr_rk_baseline_scores(const tr_rk_user *ru, const char *name, float *out, char *err,
                           size_t errlen) {
-    int which = !strcmp(name, "P-TopFreq") ? 0 : !strcmp(name, "TIFU-KNN") ? 1
-              : !strcmp(name, "G-TopFreq") ? 2 : -1;
+    int which = !strcmp(name, "P-TopFreq") ? 0
+        : !strcmp(name, "TIFU-KNN")        ? 1
+        : !strcmp(name, "G-TopFreq")       ? 2
+                                           : -1;
     if (which < 0) return nb_err(err, errlen, NB_EINVAL, "unknown shipped ranking '%s'", name);
     for (int c = 0; c < ru->n; c++) {
         const float *x = ru->x + (size_t)c * TR_RK_NF;

@@ -19,8 +19,8 @@
  * the scoring, the features or XGBoost. */
 int tr_rk_score_user(tr_rk_user *ru, tr_ranker *rk, tr_scorer *sc, const st_history *h, int u,
                      int64_t hist_end, const tr_rk_pstats *ps, const int32_t *nbr_idx,
-                     const float *nbr_val, int n_nbr, const int32_t *cos, int n_cos,
-                     float *prob, int32_t *list, float *out, char *err, size_t errlen);
+                     const float *nbr_val, int n_nbr, const int32_t *cos, int n_cos, float *prob,
+                     int32_t *list, float *out, char *err, size_t errlen);
 
 /* The shipped baseline's scores over ru's candidates, from their features, when the
  * selection kept a baseline (rktrain.h): "P-TopFreq" share (ties: fewer orders since the

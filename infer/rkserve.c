@@ -15,13 +15,13 @@ void tr_rk_serving_free(tr_rk_serving *s) {
     memset(s, 0, sizeof *s);
 }
 
-int tr_rk_serving_open(tr_rk_serving *s, sqlite3 *db, int64_t model_id,
-                       const st_history *catalog, char *err, size_t errlen) {
+int tr_rk_serving_open(tr_rk_serving *s, sqlite3 *db, int64_t model_id, const st_history *catalog,
+                       char *err, size_t errlen) {
     memset(s, 0, sizeof *s);
     uint32_t want = 0, got = 0;
-    int rc = st_rk_load_model(db, model_id, &s->path, &want, s->shipped, sizeof s->shipped,
-                              err, errlen);
-    if (rc == NB_ENOTFOUND) return NB_OK;   /* no ranking stage: the model serves */
+    int rc =
+        st_rk_load_model(db, model_id, &s->path, &want, s->shipped, sizeof s->shipped, err, errlen);
+    if (rc == NB_ENOTFOUND) return NB_OK; /* no ranking stage: the model serves */
     if (rc) goto done;
     rc = tr_ranker_load(&s->rk, s->path, &got, err, errlen);
     if (rc) goto done;
@@ -50,14 +50,14 @@ done:
 
 int tr_rk_serving_rank(tr_rk_serving *s, tr_ranker *rk, tr_rk_user *ru, tr_scorer *sc, sqlite3 *db,
                        int64_t model_id, const st_history *h, int u, int64_t hist_end,
-                       const int32_t *cos, int n_cos, int32_t *nbr_idx, float *nbr_val,
-                       float *prob, int32_t *list, float *score, char *err, size_t errlen) {
+                       const int32_t *cos, int n_cos, int32_t *nbr_idx, float *nbr_val, float *prob,
+                       int32_t *list, float *score, char *err, size_t errlen) {
     int nn = 0;
-    int rc = st_rk_load_nbr(db, model_id, h, h->user_ids[u], nbr_idx, nbr_val, h->n_products,
-                            &nn, err, errlen);
+    int rc = st_rk_load_nbr(db, model_id, h, h->user_ids[u], nbr_idx, nbr_val, h->n_products, &nn,
+                            err, errlen);
     if (rc == NB_OK)
-        rc = tr_rk_score_user(ru, s->ship_ranker ? rk : NULL, sc, h, u, hist_end, &s->ps,
-                              nbr_idx, nbr_val, nn, cos, n_cos, prob, list, score, err, errlen);
+        rc = tr_rk_score_user(ru, s->ship_ranker ? rk : NULL, sc, h, u, hist_end, &s->ps, nbr_idx,
+                              nbr_val, nn, cos, n_cos, prob, list, score, err, errlen);
     if (rc == NB_OK && !s->ship_ranker)
         rc = tr_rk_baseline_scores(ru, s->shipped, score, err, errlen);
     return rc;

@@ -13,10 +13,10 @@
 #include "score.h"
 
 typedef struct {
-    int present;            /* a ranker is registered with the model */
-    int ship_ranker;        /* 1: the trees rank; 0: baseline `shipped` ranks (safeguard) */
-    char shipped[32];       /* "ranker" or the baseline's name */
-    char *path;             /* ranker file */
+    int present;      /* a ranker is registered with the model */
+    int ship_ranker;  /* 1: the trees rank; 0: baseline `shipped` ranks (safeguard) */
+    char shipped[32]; /* "ranker" or the baseline's name */
+    char *path;       /* ranker file */
     uint32_t crc;
     tr_ranker rk;
     tr_rk_pstats ps;
@@ -28,8 +28,8 @@ typedef struct {
  * file's checksum differs from the registered one: message names both and the file),
  * NB_EIO / NB_EFORMAT (the file), NB_EDB. s owns everything; free with tr_rk_serving_free
  * (safe on a zeroed s). */
-int tr_rk_serving_open(tr_rk_serving *s, sqlite3 *db, int64_t model_id,
-                       const st_history *catalog, char *err, size_t errlen);
+int tr_rk_serving_open(tr_rk_serving *s, sqlite3 *db, int64_t model_id, const st_history *catalog,
+                       char *err, size_t errlen);
 void tr_rk_serving_free(tr_rk_serving *s);
 
 /* Ranks user u of h (whose catalogue arrays are the served catalogue's) for the order after
@@ -41,8 +41,8 @@ void tr_rk_serving_free(tr_rk_serving *s);
  * Returns NB_OK, NB_ENOTFOUND (cold start) or an error. */
 int tr_rk_serving_rank(tr_rk_serving *s, tr_ranker *rk, tr_rk_user *ru, tr_scorer *sc, sqlite3 *db,
                        int64_t model_id, const st_history *h, int u, int64_t hist_end,
-                       const int32_t *cos, int n_cos, int32_t *nbr_idx, float *nbr_val,
-                       float *prob, int32_t *list, float *score, char *err, size_t errlen);
+                       const int32_t *cos, int n_cos, int32_t *nbr_idx, float *nbr_val, float *prob,
+                       int32_t *list, float *score, char *err, size_t errlen);
 
 /* The explanation of candidate c of ru (rkfeat.h sources): a product proposed by the
  * neighbour source that the user never bought gets "people who buy what you buy also buy

@@ -16,7 +16,7 @@ int tr_input_orders(const st_history *h, int u, int64_t hist_end, int max_orders
     int n = 0;
     for (int64_t o = hist_end - 1; o >= start && n < max_orders; o--)
         if (has_items(h, o)) idx[n++] = o;
-    for (int i = 0; i < n / 2; i++) {   /* newest-first -> oldest-first */
+    for (int i = 0; i < n / 2; i++) { /* newest-first -> oldest-first */
         int64_t t = idx[i];
         idx[i] = idx[n - 1 - i];
         idx[n - 1 - i] = t;
@@ -67,8 +67,8 @@ void tr_batch_add_rep(tr_batch *tb, int b, int32_t p, const float *feat, int n_f
 }
 
 int tr_batch_fill(tr_batch *tb, const st_history *h, const tr_sample *smp, int B,
-                  const nn_config *c, const int32_t *rows, int S, int with_targets,
-                  tr_rep_fn rep, void *ctx, char *err, size_t errlen) {
+                  const nn_config *c, const int32_t *rows, int S, int with_targets, tr_rep_fn rep,
+                  void *ctx, char *err, size_t errlen) {
     assert(!with_targets || S == 0);
     int P = c->n_products, N = c->max_orders;
     if (!tb->scratch_ord || tb->cap_ord < N) {
@@ -117,8 +117,12 @@ int tr_batch_fill(tr_batch *tb, const st_history *h, const tr_sample *smp, int B
                 tb->targets[(size_t)b * P + h->items[j]] = 1;
         }
     }
-    tb->nb = (nn_batch){.B = B, .n_ord = tb->n_ord, .ord_off = tb->ord_off, .items = tb->items,
-                        .S = S, .rows = S > 0 ? rows : NULL,
+    tb->nb = (nn_batch){.B = B,
+                        .n_ord = tb->n_ord,
+                        .ord_off = tb->ord_off,
+                        .items = tb->items,
+                        .S = S,
+                        .rows = S > 0 ? rows : NULL,
                         .targets = with_targets ? tb->targets : NULL};
     tb->n_rep = 0;
     int rc = NB_OK;

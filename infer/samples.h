@@ -16,8 +16,8 @@
 #include "repfeat.h"
 
 typedef struct {
-    int32_t user;      /* index into h */
-    int64_t target;    /* order index of the target (or the history end when scoring) */
+    int32_t user;   /* index into h */
+    int64_t target; /* order index of the target (or the history end when scoring) */
 } tr_sample;
 
 /* Fills idx[0..] with the order indices of u's input for the order at hist_end: the last
@@ -42,8 +42,8 @@ struct tr_batch {
     int32_t *rep_b, *rep_col;
     nn_real *rep_feat;
     int n_rep, n_feat;
-    int64_t *scratch_ord;     /* [max_orders] */
-    int32_t *col_of;          /* [P] product -> scored column, -1 (only with rows) */
+    int64_t *scratch_ord; /* [max_orders] */
+    int32_t *col_of;      /* [P] product -> scored column, -1 (only with rows) */
     int col_P;
 };
 
@@ -55,8 +55,8 @@ void tr_batch_free(tr_batch *tb);
  * repeat-feature callback (NULL for none). Every sample must have input (tr_input_orders
  * > 0). Returns NB_OK, or the callback's error. tb keeps ownership of its buffers. */
 int tr_batch_fill(tr_batch *tb, const st_history *h, const tr_sample *smp, int B,
-                  const nn_config *c, const int32_t *rows, int S, int with_targets,
-                  tr_rep_fn rep, void *ctx, char *err, size_t errlen);
+                  const nn_config *c, const int32_t *rows, int S, int with_targets, tr_rep_fn rep,
+                  void *ctx, char *err, size_t errlen);
 
 /* Appends one repeat entry (sample b, product index p, features feat[n_feat]) to tb; a
  * product not among the scored columns is skipped. For use inside a tr_rep_fn. */
@@ -64,10 +64,10 @@ void tr_batch_add_rep(tr_batch *tb, int b, int32_t p, const float *feat, int n_f
 
 /* ---- the repeat-feature callback used by training, evaluation and scoring ----------- */
 typedef struct {
-    tr_features f;                /* owned scratch (tr_rep_ctx_init / _free); after a call,
+    tr_features f;              /* owned scratch (tr_rep_ctx_init / _free); after a call,
                                      the features of (last_h, last_u, last_end) */
-    const tr_product_stats *ps;   /* borrowed */
-    const st_history *last_h;     /* the last successful call's history (NULL: none yet or
+    const tr_product_stats *ps; /* borrowed */
+    const st_history *last_h;   /* the last successful call's history (NULL: none yet or
                                      the last call failed); the caller may reset it */
     int last_u;
     int64_t last_end;

@@ -11,13 +11,13 @@
 #include <string.h>
 
 struct tr_scorer {
-    nn_model *m;            /* borrowed */
+    nn_model *m; /* borrowed */
     tr_batch tb;
-    tr_rep_fn rep;          /* repeat features, NULL until set */
+    tr_rep_fn rep; /* repeat features, NULL until set */
     void *rep_ctx;
     void (*rep_free)(void *);
-    int64_t *ord;           /* [max_orders] scratch for the cold-start check */
-    const nn_headq *hq;     /* borrowed logit bounds of the output layer, NULL: no pruning */
+    int64_t *ord;       /* [max_orders] scratch for the cold-start check */
+    const nn_headq *hq; /* borrowed logit bounds of the output layer, NULL: no pruning */
     /* tr_score_user_top's scratch, [cap] each */
     int cap;
     float *lo, *hi, *tmp, *extra, *out;
@@ -81,14 +81,16 @@ static int run_part(tr_scorer *s, const st_history *h, const tr_sample *smp, int
     int rc = tr_batch_fill(&s->tb, h, smp, B, &m->cfg, rows, S, 0,
                            m->cfg.rep_features > 0 ? s->rep : NULL, s->rep_ctx, err, errlen);
     if (rc) return rc;
-    if (head) nn_model_forward(m, &s->tb.nb, 0, 1.0f);
-    else nn_model_forward_hidden(m, &s->tb.nb, hin, rep_v);
+    if (head)
+        nn_model_forward(m, &s->tb.nb, 0, 1.0f);
+    else
+        nn_model_forward_hidden(m, &s->tb.nb, hin, rep_v);
     return NB_OK;
 }
 
 /* run_part with the whole network. */
-static int run(tr_scorer *s, const st_history *h, const tr_sample *smp, int B,
-               const int32_t *rows, int S, char *err, size_t errlen) {
+static int run(tr_scorer *s, const st_history *h, const tr_sample *smp, int B, const int32_t *rows,
+               int S, char *err, size_t errlen) {
     return run_part(s, h, smp, B, rows, S, 1, NULL, NULL, err, errlen);
 }
 
@@ -98,16 +100,15 @@ static int check_user(tr_scorer *s, const st_history *h, int u, int64_t hist_end
                       size_t errlen) {
     if (u < 0 || u >= h->n_users || hist_end < h->user_order_off[u] ||
         hist_end > h->user_order_off[u + 1])
-        return nb_err(err, errlen, NB_EINVAL, "user index %d / history end %lld out of range",
-                      u, (long long)hist_end);
+        return nb_err(err, errlen, NB_EINVAL, "user index %d / history end %lld out of range", u,
+                      (long long)hist_end);
     if (tr_input_orders(h, u, hist_end, s->m->cfg.max_orders, s->ord) == 0)
-        return nb_err(err, errlen, NB_ENOTFOUND, "user %d has no order with items",
-                      h->user_ids[u]);
+        return nb_err(err, errlen, NB_ENOTFOUND, "user %d has no order with items", h->user_ids[u]);
     return NB_OK;
 }
 
-int tr_score_user(tr_scorer *s, const st_history *h, int u, int64_t hist_end,
-                  const int32_t *cand, int n_cand, float *prob, char *err, size_t errlen) {
+int tr_score_user(tr_scorer *s, const st_history *h, int u, int64_t hist_end, const int32_t *cand,
+                  int n_cand, float *prob, char *err, size_t errlen) {
     int rc = check_user(s, h, u, hist_end, err, errlen);
     if (rc) return rc;
     if (!cand) n_cand = 0;
@@ -119,8 +120,8 @@ int tr_score_user(tr_scorer *s, const st_history *h, int u, int64_t hist_end,
     return NB_OK;
 }
 
-int tr_score_batch(tr_scorer *s, const st_history *h, const tr_sample *smp, int B,
-                   float *logit, float *prob, char *err, size_t errlen) {
+int tr_score_batch(tr_scorer *s, const st_history *h, const tr_sample *smp, int B, float *logit,
+                   float *prob, char *err, size_t errlen) {
     int rc = run(s, h, smp, B, NULL, 0, err, errlen);
     if (rc) return rc;
     size_t n = (size_t)B * s->m->cfg.n_products;
@@ -156,8 +157,8 @@ int tr_score_batch(tr_scorer *s, const st_history *h, const tr_sample *smp, int 
 
 void tr_scorer_set_headq(tr_scorer *s, const nn_headq *hq) { s->hq = hq; }
 
-int tr_score_user_hidden(tr_scorer *s, const st_history *h, int u, int64_t hist_end,
-                         float *out, char *err, size_t errlen) {
+int tr_score_user_hidden(tr_scorer *s, const st_history *h, int u, int64_t hist_end, float *out,
+                         char *err, size_t errlen) {
     int rc = check_user(s, h, u, hist_end, err, errlen);
     if (rc) return rc;
     tr_sample smp = {u, hist_end};
@@ -182,7 +183,7 @@ int tr_headq_reference_from(nn_headq *hq, tr_scorer *s, tr_user_next_fn next, vo
         rc = next(ctx, &h, &u, &end, err, errlen);
         if (rc <= 0) break;
         rc = tr_score_user_hidden(s, h, u, end, one, err, errlen);
-        if (rc == NB_ENOTFOUND) {   /* no order with items */
+        if (rc == NB_ENOTFOUND) { /* no order with items */
             rc = NB_OK;
             continue;
         }
@@ -205,8 +206,8 @@ typedef struct {
     int u;
 } hist_users;
 
-static int hist_users_next(void *ctx, const st_history **h, int *u, int64_t *hist_end,
-                           char *err, size_t errlen) {
+static int hist_users_next(void *ctx, const st_history **h, int *u, int64_t *hist_end, char *err,
+                           size_t errlen) {
     (void)err, (void)errlen;
     hist_users *it = ctx;
     if (it->u >= it->h->n_users) return 0;
@@ -217,8 +218,7 @@ static int hist_users_next(void *ctx, const st_history **h, int *u, int64_t *his
     return 1;
 }
 
-int tr_headq_reference(nn_headq *hq, tr_scorer *s, const st_history *h, char *err,
-                       size_t errlen) {
+int tr_headq_reference(nn_headq *hq, tr_scorer *s, const st_history *h, char *err, size_t errlen) {
     hist_users it = {h, 0};
     return tr_headq_reference_from(hq, s, hist_users_next, &it, INT_MAX, err, errlen);
 }
@@ -310,8 +310,8 @@ static void score_exact(tr_scorer *s, const nn_real *hin, const int32_t *cand, c
 }
 
 int tr_score_user_top(tr_scorer *s, const st_history *h, int u, int64_t hist_end,
-                      const int32_t *cand, int n_cand, int m, double thr, int32_t *idx,
-                      float *prob, int *n_out, char *err, size_t errlen) {
+                      const int32_t *cand, int n_cand, int m, double thr, int32_t *idx, float *prob,
+                      int *n_out, char *err, size_t errlen) {
     nn_model *mo = s->m;
     *n_out = 0;
     int rc = check_user(s, h, u, hist_end, err, errlen);
@@ -351,8 +351,10 @@ int tr_score_user_top(tr_scorer *s, const st_history *h, int u, int64_t hist_end
             if (ct < c) c = ct;
             ns = 0;
             for (int p = 0; p < n; p++) {
-                if (s->hi[p] >= c) pos[ns++] = p;
-                else if (s->hi[p] > umax) umax = s->hi[p];
+                if (s->hi[p] >= c)
+                    pos[ns++] = p;
+                else if (s->hi[p] > umax)
+                    umax = s->hi[p];
             }
         } else {
             for (int p = 0; p < n; p++) s->lo[p] = -INFINITY, s->hi[p] = INFINITY;

@@ -32,8 +32,8 @@ void tr_scorer_free(tr_scorer *s);
  * prob: [n_cand or P] receives calibrated probabilities sigmoid(a*logit+b), aligned with
  * cand. Returns NB_OK, or NB_ENOTFOUND when the user has no order with items before
  * hist_end (a cold-start user: the caller falls back to popularity). */
-int tr_score_user(tr_scorer *s, const st_history *h, int u, int64_t hist_end,
-                  const int32_t *cand, int n_cand, float *prob, char *err, size_t errlen);
+int tr_score_user(tr_scorer *s, const st_history *h, int u, int64_t hist_end, const int32_t *cand,
+                  int n_cand, float *prob, char *err, size_t errlen);
 
 /* ---- the repeat term and batched scoring ---------------------------------------------- */
 
@@ -52,8 +52,8 @@ void tr_scorer_set_rep(tr_scorer *s, tr_rep_fn fn, void *ctx, void (*free_ctx)(v
  * (may be NULL) the calibrated probabilities, each exactly as tr_score_user computes them
  * up to BLAS summation order. Every sample must have input. Returns NB_OK or an error from
  * the repeat features. */
-int tr_score_batch(tr_scorer *s, const st_history *h, const tr_sample *smp, int B,
-                   float *logit, float *prob, char *err, size_t errlen);
+int tr_score_batch(tr_scorer *s, const st_history *h, const tr_sample *smp, int B, float *logit,
+                   float *prob, char *err, size_t errlen);
 
 /* The calibrated probability of one logit under m's calibration: the single formula. */
 float tr_calibrate(const nn_model *m, float logit);
@@ -68,8 +68,8 @@ void tr_scorer_set_headq(tr_scorer *s, const nn_headq *hq);
 
 /* The output layer's input [cfg.head] for user u (as tr_score_user would use it) into out.
  * Returns as tr_score_user. */
-int tr_score_user_hidden(tr_scorer *s, const st_history *h, int u, int64_t hist_end,
-                         float *out, char *err, size_t errlen);
+int tr_score_user_hidden(tr_scorer *s, const st_history *h, int u, int64_t hist_end, float *out,
+                         char *err, size_t errlen);
 
 /* A source of users for tr_headq_reference_from: sets *h, *u and *hist_end to the next user
  * and returns 1, returns 0 when there is none left, or a negative NB_E* (message in err).
@@ -84,8 +84,7 @@ typedef int (*tr_user_next_fn)(void *ctx, const st_history **h, int *u, int64_t 
 int tr_headq_reference_from(nn_headq *hq, tr_scorer *s, tr_user_next_fn next, void *ctx,
                             int max_users, char *err, size_t errlen);
 /* tr_headq_reference_from over every user of h, each at the end of its history. */
-int tr_headq_reference(nn_headq *hq, tr_scorer *s, const st_history *h, char *err,
-                       size_t errlen);
+int tr_headq_reference(nn_headq *hq, tr_scorer *s, const st_history *h, char *err, size_t errlen);
 
 /* tr_score_user restricted to what a response can show: the m best candidates (probability
  * descending, ties by lower product index) and every candidate whose probability is >= thr
@@ -98,8 +97,8 @@ int tr_headq_reference(nn_headq *hq, tr_scorer *s, const st_history *h, char *er
  * n_cand (or P) entries; idx may be cand itself (written last). Returns as tr_score_user
  * (NB_ENOTFOUND: cold start). */
 int tr_score_user_top(tr_scorer *s, const st_history *h, int u, int64_t hist_end,
-                      const int32_t *cand, int n_cand, int m, double thr, int32_t *idx,
-                      float *prob, int *n_out, char *err, size_t errlen);
+                      const int32_t *cand, int n_cand, int m, double thr, int32_t *idx, float *prob,
+                      int *n_out, char *err, size_t errlen);
 
 /* Totals over s's tr_score_user_top calls since it was created. */
 typedef struct {

@@ -4,9 +4,7 @@
 #include <stdlib.h>
 
 /* Whether score a at index ia ranks before b at ib (higher first, then lower index). */
-static int better(float a, int32_t ia, float b, int32_t ib) {
-    return a > b || (a == b && ia < ib);
-}
+static int better(float a, int32_t ia, float b, int32_t ib) { return a > b || (a == b && ia < ib); }
 
 /* See topk.h: insertion into the sorted prefix out[0..m). */
 int tr_topk(const float *score, const int32_t *idx, int n, int k, int32_t *out) {
@@ -15,7 +13,7 @@ int tr_topk(const float *score, const int32_t *idx, int n, int k, int32_t *out) 
         int32_t p = idx ? idx[i] : i;
         float v = score[p];
         if (m == k && !better(v, p, score[out[m - 1]], out[m - 1])) continue;
-        int j = m < k ? m++ : m - 1;   /* insertion into the sorted prefix */
+        int j = m < k ? m++ : m - 1; /* insertion into the sorted prefix */
         while (j > 0 && better(v, p, score[out[j - 1]], out[j - 1])) {
             out[j] = out[j - 1];
             j--;
@@ -41,12 +39,14 @@ static int ranked_cmp(const void *a, const void *b) {
 int tr_rank_prefix(tr_ranked *rk, int n, int m) {
     if (m > n) m = n;
     if (m <= 0) return 0;
-    int lo = 0, hi = n;   /* the boundary m lies in [lo, hi) */
+    int lo = 0, hi = n; /* the boundary m lies in [lo, hi) */
     while (hi - lo > 16 && m > lo && m < hi) {
         int mid = lo + (hi - lo) / 2;
         tr_ranked a = rk[lo], b = rk[mid], c = rk[hi - 1], piv;
-        if (before(&a, &b)) piv = before(&b, &c) ? b : (before(&a, &c) ? c : a);
-        else piv = before(&a, &c) ? a : (before(&b, &c) ? c : b);
+        if (before(&a, &b))
+            piv = before(&b, &c) ? b : (before(&a, &c) ? c : a);
+        else
+            piv = before(&a, &c) ? a : (before(&b, &c) ? c : b);
         /* Hoare partition; the entries are distinct and piv is the median of three, so
          * both sides are non-empty and the range shrinks */
         int i = lo, j = hi - 1;
@@ -61,8 +61,10 @@ int tr_rank_prefix(tr_ranked *rk, int n, int m) {
             j--;
         }
         /* rk[lo..j] rank no later than piv, rk[j+1..hi) no earlier */
-        if (m <= j + 1) hi = j + 1;
-        else lo = j + 1;
+        if (m <= j + 1)
+            hi = j + 1;
+        else
+            lo = j + 1;
     }
     /* everything in [0, lo) ranks before [lo, hi), which ranks before [hi, n), and
      * lo <= m <= hi: sorting [0, hi) (or [0, m) when m == lo) orders the prefix */

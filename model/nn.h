@@ -56,15 +56,14 @@ void nn_embed_backward(nn_real *demb, const nn_real *dout, const int32_t *idx, i
  * zero-padded at its end to length K and has exactly one position. No work is spent on
  * padding beyond that. scratch: caller-provided, nn_conv_scratch_size(...) reals. */
 size_t nn_conv_scratch_size(const int *off, int n_ord, int E, int C, int K);
-void nn_conv_forward(nn_real *out, int *argmax, nn_real *scratch, const nn_real *in,
-                     const int *off, const nn_real *w, const nn_real *b,
-                     int n_ord, int E, int C, int K);
+void nn_conv_forward(nn_real *out, int *argmax, nn_real *scratch, const nn_real *in, const int *off,
+                     const nn_real *w, const nn_real *b, int n_ord, int E, int C, int K);
 /* din: [T, E] (may be NULL), dw: [C, E, K], db: [C]; dout: [n_ord, C]. Only the winning
  * position of each (order, channel) carries gradient, so backward works straight from `in`
  * and argmax (2*n_ord*C*E*K flops); scratch is not read and need not survive from forward. */
-void nn_conv_backward(nn_real *din, nn_real *dw, nn_real *db, nn_real *scratch,
-                      const nn_real *dout, const int *argmax, const nn_real *in,
-                      const int *off, const nn_real *w, int n_ord, int E, int C, int K);
+void nn_conv_backward(nn_real *din, nn_real *dw, nn_real *db, nn_real *scratch, const nn_real *dout,
+                      const int *argmax, const nn_real *in, const int *off, const nn_real *w,
+                      int n_ord, int E, int C, int K);
 
 /* One GRU layer over a packed batch (PyTorch gate layout r, z, n):
  *   r = s(W_ir x + b_ir + W_hr h + b_hr); z = s(W_iz x + b_iz + W_hz h + b_hz)
@@ -78,8 +77,8 @@ void nn_conv_backward(nn_real *din, nn_real *dw, nn_real *db, nn_real *scratch,
  * gates:  [T, B, 4H] saved for backward (r, z, n, and W_hn h + b_hn).
  * w_ih [3H, I], w_hh [3H, H], b_ih [3H], b_hh [3H]. */
 void nn_gru_forward(nn_real *hs, nn_real *gates, const nn_real *x, const nn_real *w_ih,
-                    const nn_real *w_hh, const nn_real *b_ih, const nn_real *b_hh,
-                    const int *bt, int T, int B, int I, int H);
+                    const nn_real *w_hh, const nn_real *b_ih, const nn_real *b_hh, const int *bt,
+                    int T, int B, int I, int H);
 /* Scoring clones keep the recurrent weights repacked for the one-row products (the
  * hidden side of serving one user): nn_gru_pack_size(H) reals (0 when H is not a multiple
  * of 16: no packing), filled by nn_gru_pack_hh from w_hh [3H, H]. nn_gru_forward_packed is
@@ -88,9 +87,8 @@ void nn_gru_forward(nn_real *hs, nn_real *gates, const nn_real *x, const nn_real
 size_t nn_gru_pack_size(int H);
 void nn_gru_pack_hh(nn_real *dst, const nn_real *w_hh, int H);
 void nn_gru_forward_packed(nn_real *hs, nn_real *gates, const nn_real *x, const nn_real *w_ih,
-                           const nn_real *w_hh, const nn_real *w_hh_packed,
-                           const nn_real *b_ih, const nn_real *b_hh, const int *bt, int T,
-                           int B, int I, int H);
+                           const nn_real *w_hh, const nn_real *w_hh_packed, const nn_real *b_ih,
+                           const nn_real *b_hh, const int *bt, int T, int B, int I, int H);
 /* Test hook: register tile of the one-row products, 0 = chosen by the CPU (8 rows of W with
  * AVX-512, 4 with AVX2, else BLAS gemv), 4 or 8 to force one (ignored when the CPU lacks
  * it). Both tiles give the same bits. */
@@ -99,14 +97,14 @@ extern int nn_gru_tile_rows;
  * dx: [T, B, I] (may be NULL; rows >= bt[t] of step t are not written).
  * scratch: nn_gru_scratch_size(B, H) = 6*B*H reals. */
 size_t nn_gru_scratch_size(int B, int H);
-void nn_gru_backward(nn_real *dx, nn_real *dw_ih, nn_real *dw_hh, nn_real *db_ih,
-                     nn_real *db_hh, nn_real *dhs, nn_real *scratch, const nn_real *gates,
-                     const nn_real *hs, const nn_real *x, const nn_real *w_ih,
-                     const nn_real *w_hh, const int *bt, int T, int B, int I, int H);
+void nn_gru_backward(nn_real *dx, nn_real *dw_ih, nn_real *dw_hh, nn_real *db_ih, nn_real *db_hh,
+                     nn_real *dhs, nn_real *scratch, const nn_real *gates, const nn_real *hs,
+                     const nn_real *x, const nn_real *w_ih, const nn_real *w_hh, const int *bt,
+                     int T, int B, int I, int H);
 
 /* Linear: out[B, O] = in[B, I] . w[O, I]^T + b[O] (b may be NULL). */
-void nn_linear_forward(nn_real *out, const nn_real *in, const nn_real *w, const nn_real *b,
-                       int B, int I, int O);
+void nn_linear_forward(nn_real *out, const nn_real *in, const nn_real *w, const nn_real *b, int B,
+                       int I, int O);
 /* din [B, I] (may be NULL), dw [O, I], db [O] (may be NULL). */
 void nn_linear_backward(nn_real *din, nn_real *dw, nn_real *db, const nn_real *dout,
                         const nn_real *in, const nn_real *w, int B, int I, int O);
@@ -136,9 +134,9 @@ double nn_bce_forward_backward(nn_real *dlogits, const nn_real *logits, const nn
 
 /* The same with every g[i] first multiplied by gscale (gradient clipping folded into the
  * update, so the clipped gradient is never written back). */
-void nn_adam_update_scaled(nn_real *restrict p, const nn_real *restrict g,
-                           nn_real *restrict m, nn_real *restrict v, size_t n,
-                           nn_real gscale, float lr, float b1, float b2, float eps, long t);
+void nn_adam_update_scaled(nn_real *restrict p, const nn_real *restrict g, nn_real *restrict m,
+                           nn_real *restrict v, size_t n, nn_real gscale, float lr, float b1,
+                           float b2, float eps, long t);
 /* L2 norm of g (accumulated in double). */
 double nn_grad_norm(const nn_real *g, size_t n);
 
@@ -172,11 +170,11 @@ int nn_par_for(void (*fn)(void *ctx, size_t lo, size_t hi, int part), void *ctx,
  * from a loaded model and shared read-only by every thread (8-12 bytes per row). */
 typedef struct {
     int P, D;
-    float *wnorm;    /* [P] */
-    float *ref;      /* [P, 2] with a reference input: g_p = w_p . h0 + b_p, ||w_p||_2;
+    float *wnorm; /* [P] */
+    float *ref;   /* [P, 2] with a reference input: g_p = w_p . h0 + b_p, ||w_p||_2;
                         NULL without (nn_headq_set_ref) */
-    float ref_c;     /* >= every row's error of g_p plus its bias term (see nn_headq.c) */
-    float *ref_h;    /* [D] h0 */
+    float ref_c;  /* >= every row's error of g_p plus its bias term (see nn_headq.c) */
+    float *ref_h; /* [D] h0 */
 } nn_headq;
 
 /* Builds hq from w [P, D] (row norms; the reference comes with nn_headq_set_ref). Returns
@@ -190,8 +188,8 @@ void nn_headq_free(nn_headq *hq);
  * nn_headq_bounds_ref: precomputes w_p . h0 + b_p for every row (w, b: the same out.w and
  * out.b hq was built from). Replaces an earlier reference. Returns NB_OK, or NB_EINVAL
  * (h0 not finite, or a row overflowing) leaving hq without a reference. */
-int nn_headq_set_ref(nn_headq *hq, const float *h0, const nn_real *w, const nn_real *b,
-                     char *err, size_t errlen);
+int nn_headq_set_ref(nn_headq *hq, const float *h0, const nn_real *w, const nn_real *b, char *err,
+                     size_t errlen);
 /* Rigorous bounds on the logits nn_head_forward (B = 1) would give, without reading w:
  * for s in 0..S-1, r = rows ? rows[s] : s, and x_s the float logit
  *   x_s = head(h, w_r) + b[r]   (then + extra[s] when extra is non-NULL and
@@ -201,8 +199,7 @@ int nn_headq_set_ref(nn_headq *hq, const float *h0, const nn_real *w, const nn_r
  * 8 bytes per row. has_extra may be NULL (every extra[s] is added). h is [D] float (the
  * float build's head input). Returns 0, or -1 without a reference or with a non-finite h. */
 int nn_headq_bounds_ref(float *lo, float *hi, const float *h, const nn_headq *hq,
-                        const int32_t *rows, const float *extra, const uint8_t *has_extra,
-                        int S);
+                        const int32_t *rows, const float *extra, const uint8_t *has_extra, int S);
 
 /* ---- the model ---------------------------------------------------------------------- */
 
@@ -226,10 +223,10 @@ typedef struct {
  * float ones). weights.c, train/checkpoint.c, nb-train's flags (config_from_flags) and the
  * report all walk it, so a new field is added here once. */
 typedef struct {
-    const char *name;   /* the field's name ("emb"), as in messages */
-    size_t off;         /* offsetof(nn_config, field) */
-    int is_float;       /* a float field (dropout); the others are int */
-    const char *flag;   /* nb-train's flag setting it ("cnn-out"; "cnn_out" in the report's
+    const char *name; /* the field's name ("emb"), as in messages */
+    size_t off;       /* offsetof(nn_config, field) */
+    int is_float;     /* a float field (dropout); the others are int */
+    const char *flag; /* nb-train's flag setting it ("cnn-out"; "cnn_out" in the report's
                            and the models row's hyper_params), NULL: set otherwise
                            (n_products from the data, rep_features from --repeat) */
 } nn_config_field;
@@ -255,24 +252,24 @@ double nn_config_params(const nn_config *c);
 
 /* Named views into one allocation (parameters, gradients, Adam m and v share the layout). */
 typedef struct {
-    nn_real *emb;                      /* [P, E]      N(0,1) init */
-    nn_real *conv_w, *conv_b;          /* [C, E, K], [C] */
-    nn_real *gru_w_ih[NN_MAX_LAYERS];  /* [3H, C] for layer 0, [3H, H] above */
-    nn_real *gru_w_hh[NN_MAX_LAYERS];  /* [3H, H] */
-    nn_real *gru_b_ih[NN_MAX_LAYERS];  /* [3H] */
-    nn_real *gru_b_hh[NN_MAX_LAYERS];  /* [3H] */
-    nn_real *fc_w, *fc_b;              /* [D, H], [D] */
-    nn_real *out_w, *out_b;            /* [P, D], [P] */
-    nn_real *rep_w1, *rep_b1;          /* [R, F], [R]   (only when rep_features > 0) */
-    nn_real *rep_w2, *rep_b2;          /* [1, R], [1] */
+    nn_real *emb;                     /* [P, E]      N(0,1) init */
+    nn_real *conv_w, *conv_b;         /* [C, E, K], [C] */
+    nn_real *gru_w_ih[NN_MAX_LAYERS]; /* [3H, C] for layer 0, [3H, H] above */
+    nn_real *gru_w_hh[NN_MAX_LAYERS]; /* [3H, H] */
+    nn_real *gru_b_ih[NN_MAX_LAYERS]; /* [3H] */
+    nn_real *gru_b_hh[NN_MAX_LAYERS]; /* [3H] */
+    nn_real *fc_w, *fc_b;             /* [D, H], [D] */
+    nn_real *out_w, *out_b;           /* [P, D], [P] */
+    nn_real *rep_w1, *rep_b1;         /* [R, F], [R]   (only when rep_features > 0) */
+    nn_real *rep_w2, *rep_b2;         /* [1, R], [1] */
 } nn_params;
 
 /* The order in which tensors are laid out in the allocation and in the weight file. */
 typedef struct {
-    const char *name;   /* e.g. "gru.w_ih.0" -- stable, used in messages and the file */
-    size_t offset;      /* in reals from the start of the allocation */
-    size_t size;        /* reals */
-    int rows, cols;     /* 2-D view (rows*cols == size) for messages */
+    const char *name; /* e.g. "gru.w_ih.0" -- stable, used in messages and the file */
+    size_t offset;    /* in reals from the start of the allocation */
+    size_t size;      /* reals */
+    int rows, cols;   /* 2-D view (rows*cols == size) for messages */
 } nn_tensor_info;
 
 /* One batch of samples. A sample is a user's last n_ord[b] orders (1..max_orders, oldest
@@ -300,23 +297,24 @@ typedef struct {
 
 typedef struct {
     nn_config cfg;
-    size_t n_params;           /* total reals */
-    nn_real *mem;              /* parameters, one allocation */
-    nn_real *grad_mem;         /* gradients, same layout (allocated by nn_model_train_init) */
-    nn_real *adam_m, *adam_v;  /* Adam moments, same layout (idem) */
-    long adam_t;               /* Adam steps taken */
-    nn_params p, g;            /* named views into mem and grad_mem */
+    size_t n_params;          /* total reals */
+    nn_real *mem;             /* parameters, one allocation */
+    nn_real *grad_mem;        /* gradients, same layout (allocated by nn_model_train_init) */
+    nn_real *adam_m, *adam_v; /* Adam moments, same layout (idem) */
+    long adam_t;              /* Adam steps taken */
+    nn_params p, g;           /* named views into mem and grad_mem */
     int n_tensors;
-    nn_tensor_info tensors[11 + 4 * NN_MAX_LAYERS];  /* emb, conv 2, GRU 4/layer, fc 2, out 2, rep 4 */
-    nb_rng rng;                /* dropout masks; part of the checkpointed state */
-    float calib_a, calib_b;    /* calibrated probability = sigmoid(calib_a * logit + calib_b);
+    nn_tensor_info
+        tensors[11 + 4 * NN_MAX_LAYERS]; /* emb, conv 2, GRU 4/layer, fc 2, out 2, rep 4 */
+    nb_rng rng;                          /* dropout masks; part of the checkpointed state */
+    float calib_a, calib_b; /* calibrated probability = sigmoid(calib_a * logit + calib_b);
                                   1 and 0 until a calibration is fitted (stored in the file) */
-    int owns_mem;              /* 0 for a scoring clone that borrows another model's mem */
-    int grad_stale;            /* private: grad_mem is logically zero but not yet cleared
+    int owns_mem;           /* 0 for a scoring clone that borrows another model's mem */
+    int grad_stale;         /* private: grad_mem is logically zero but not yet cleared
                                   (nn_model_zero_grad defers the clearing to backward, which
                                   overwrites the big output-layer gradient instead) */
-    nn_real *logits;           /* [B, S or P] after forward, in the batch's sample order */
-    void *act;                 /* activation buffers, private to nn_model.c */
+    nn_real *logits;        /* [B, S or P] after forward, in the batch's sample order */
+    void *act;              /* activation buffers, private to nn_model.c */
 } nn_model;
 
 /* Allocates the model for c and initialises it as PyTorch does by default (uniform

@@ -19,8 +19,16 @@
 
 
 static inline nb_f32x8 vsplat(float x) { return (nb_f32x8){x, x, x, x, x, x, x, x}; }
-static inline nb_i32x8 vbits(nb_f32x8 a) { nb_i32x8 i; memcpy(&i, &a, sizeof i); return i; }
-static inline nb_f32x8 vfloat(nb_i32x8 i) { nb_f32x8 a; memcpy(&a, &i, sizeof a); return a; }
+static inline nb_i32x8 vbits(nb_f32x8 a) {
+    nb_i32x8 i;
+    memcpy(&i, &a, sizeof i);
+    return i;
+}
+static inline nb_f32x8 vfloat(nb_i32x8 i) {
+    nb_f32x8 a;
+    memcpy(&a, &i, sizeof a);
+    return a;
+}
 /* Lane-wise mask ? a : b; mask lanes are -1 or 0 (a vector comparison's result). */
 static inline nb_f32x8 vsel(nb_i32x8 mask, nb_f32x8 a, nb_f32x8 b) {
     return vfloat((vbits(a) & mask) | (vbits(b) & ~mask));
@@ -30,7 +38,7 @@ static inline nb_f32x8 vsel(nb_i32x8 mask, nb_f32x8 a, nb_f32x8 b) {
  * y below -104 (exp underflows past the smallest denormal) gives exp(y) = 0 via 2^-151. */
 static inline nb_f32x8 vexpm1_parts(nb_f32x8 y, nb_f32x8 *s1, nb_f32x8 *s2) {
     y = vsel(y < vsplat(-104.0f), vsplat(-104.0f), y);
-    const nb_f32x8 shifter = vsplat(12582912.0f);   /* 1.5 * 2^23: adding it rounds to integer */
+    const nb_f32x8 shifter = vsplat(12582912.0f); /* 1.5 * 2^23: adding it rounds to integer */
     nb_f32x8 kf = (y * vsplat(1.44269504088896341f) + shifter) - shifter;
     nb_f32x8 r = (y - kf * vsplat(0.693145751953125f)) - kf * vsplat(1.42860682030941723e-6f);
     nb_f32x8 p = vsplat(1.0f / 5040);
@@ -40,8 +48,8 @@ static inline nb_f32x8 vexpm1_parts(nb_f32x8 y, nb_f32x8 *s1, nb_f32x8 *s2) {
     p = p * r + vsplat(1.0f / 6);
     p = p * r + vsplat(0.5f);
     p = p * r + vsplat(1.0f);
-    nb_i32x8 k = __builtin_convertvector(kf, nb_i32x8);  /* in [-150, 0] */
-    nb_i32x8 k1 = k >> 1, k2 = k - k1;              /* each >= -75: normal powers of two */
+    nb_i32x8 k = __builtin_convertvector(kf, nb_i32x8); /* in [-150, 0] */
+    nb_i32x8 k1 = k >> 1, k2 = k - k1;                  /* each >= -75: normal powers of two */
     *s1 = vfloat((k1 + 127) << 23);
     *s2 = vfloat((k2 + 127) << 23);
     return p * r;
@@ -79,31 +87,33 @@ static inline nb_f32x8 vtanh8(nb_f32x8 x) {
     return vsel(nan, x, res);
 }
 
-#define ROW_LOOP(fn)                                                                     \
-    size_t i = 0;                                                                        \
-    for (; i + 8 <= n; i += 8) {                                                         \
-        nb_f32x8 v;                                                                           \
-        memcpy(&v, x + i, sizeof v);                                                     \
-        v = fn(v);                                                                       \
-        memcpy(x + i, &v, sizeof v);                                                     \
-    }                                                                                    \
-    if (i < n) { /* the tail, padded with zeros */                                       \
-        float b[8] = {0};                                                                \
-        memcpy(b, x + i, (n - i) * sizeof(float));                                       \
-        nb_f32x8 v;                                                                           \
-        memcpy(&v, b, sizeof v);                                                         \
-        v = fn(v);                                                                       \
-        memcpy(b, &v, sizeof v);                                                         \
-        memcpy(x + i, b, (n - i) * sizeof(float));                                       \
+#define ROW_LOOP(fn)                               \
+    size_t i = 0;                                  \
+    for (; i + 8 <= n; i += 8) {                   \
+        nb_f32x8 v;                                \
+        memcpy(&v, x + i, sizeof v);               \
+        v = fn(v);                                 \
+        memcpy(x + i, &v, sizeof v);               \
+    }                                              \
+    if (i < n) { /* the tail, padded with zeros */ \
+        float b[8] = {0};                          \
+        memcpy(b, x + i, (n - i) * sizeof(float)); \
+        nb_f32x8 v;                                \
+        memcpy(&v, b, sizeof v);                   \
+        v = fn(v);                                 \
+        memcpy(b, &v, sizeof v);                   \
+        memcpy(x + i, b, (n - i) * sizeof(float)); \
     }
 
 /* See nn_act.h. */
-__attribute__((target_clones("avx2", "default")))
-void nn_sigmoid_f(float *x, size_t n) { ROW_LOOP(vsigmoid8) }
+__attribute__((target_clones("avx2", "default"))) void nn_sigmoid_f(float *x, size_t n) {
+    ROW_LOOP(vsigmoid8)
+}
 
 /* See nn_act.h. */
-__attribute__((target_clones("avx2", "default")))
-void nn_tanh_f(float *x, size_t n) { ROW_LOOP(vtanh8) }
+__attribute__((target_clones("avx2", "default"))) void nn_tanh_f(float *x, size_t n) {
+    ROW_LOOP(vtanh8)
+}
 
 #else
 /* The double build evaluates the gates with libm (nn_gru.c); nothing to compile here. */

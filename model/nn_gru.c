@@ -53,8 +53,8 @@ static inline nb_real8 vfold(nb_real16 a) {
 /* Lane j of the result = the sum of a_j's lanes, by a fixed tree: lane pairs (0+1, 2+3, ..),
  * then quads, then halves. Lane j depends on a_j alone, so callers may pass zeros for rows
  * they do not have without changing the others' bits. */
-static inline nb_real8 vsum8(nb_real8 a0, nb_real8 a1, nb_real8 a2, nb_real8 a3, nb_real8 a4, nb_real8 a5, nb_real8 a6,
-                         nb_real8 a7) {
+static inline nb_real8 vsum8(nb_real8 a0, nb_real8 a1, nb_real8 a2, nb_real8 a3, nb_real8 a4,
+                             nb_real8 a5, nb_real8 a6, nb_real8 a7) {
     const nb_mask8 ev = {0, 8, 2, 10, 4, 12, 6, 14}, od = {1, 9, 3, 11, 5, 13, 7, 15};
     const nb_mask8 lo2 = {0, 1, 8, 9, 4, 5, 12, 13}, hi2 = {2, 3, 10, 11, 6, 7, 14, 15};
     const nb_mask8 lo4 = {0, 1, 2, 3, 8, 9, 10, 11}, hi4 = {4, 5, 6, 7, 12, 13, 14, 15};
@@ -70,8 +70,8 @@ static inline nb_real8 vsum8(nb_real8 a0, nb_real8 a1, nb_real8 a2, nb_real8 a3,
 }
 
 /* The tail i >= I0 added in order, then the store (=, or += when acc). */
-static inline void put(nn_real *o, nn_real v, const nn_real *x, const nn_real *w, int I0,
-                       int I, int acc) {
+static inline void put(nn_real *o, nn_real v, const nn_real *x, const nn_real *w, int I0, int I,
+                       int acc) {
     for (int i = I0; i < I; i++) v += x[i] * w[i];
     *o = acc ? *o + v : v;
 }
@@ -87,9 +87,10 @@ static inline void put(nn_real *o, nn_real v, const nn_real *x, const nn_real *w
  * bits. Measured for one user (T = 5, both layers, loaded machine): AVX-512 tiles with
  * rows_dot_x5 ~105-125 us, AVX2 tiles ~150 us, OpenBLAS sgemv step by step ~210 us.
  * No failure cases. */
-static inline __attribute__((always_inline)) void
-rows_dot_body(nn_real *out, int ldo, const nn_real *x, int ldx, int M, const nn_real *w,
-              int N, int I, int acc, const int R) {
+static inline __attribute__((always_inline)) void rows_dot_body(nn_real *out, int ldo,
+                                                                const nn_real *x, int ldx, int M,
+                                                                const nn_real *w, int N, int I,
+                                                                int acc, const int R) {
     int I0 = I / VL * VL, r = 0;
     for (; r + R <= N; r += R) {
         const nn_real *w0 = w + (size_t)r * I;
@@ -137,24 +138,45 @@ static inline void put4(nn_real *o, nb_real16 a0, nb_real16 a1, nb_real16 a2, nb
  * 768 x 256 x 5: 37 -> 80 G multiply-adds/s). Same operations per element as
  * rows_dot_body, so the same bits. Rows of W past a multiple of 4 go through
  * rows_dot_body. */
-static inline __attribute__((always_inline)) void
-rows_dot_x5(nn_real *out, int ldo, const nn_real *x, int ldx, const nn_real *w, int N, int I,
-            int acc) {
+static inline __attribute__((always_inline)) void rows_dot_x5(nn_real *out, int ldo,
+                                                              const nn_real *x, int ldx,
+                                                              const nn_real *w, int N, int I,
+                                                              int acc) {
     int I0 = I / VL * VL, r = 0;
     const nn_real *x0 = x, *x1 = x0 + ldx, *x2 = x1 + ldx, *x3 = x2 + ldx, *x4 = x3 + ldx;
     for (; r + 4 <= N; r += 4) {
         const nn_real *w0 = w + (size_t)r * I, *w1 = w0 + I, *w2 = w1 + I, *w3 = w2 + I;
         nb_real16 a00 = {0}, a01 = {0}, a02 = {0}, a03 = {0}, a10 = {0}, a11 = {0}, a12 = {0},
-              a13 = {0}, a20 = {0}, a21 = {0}, a22 = {0}, a23 = {0}, a30 = {0}, a31 = {0},
-              a32 = {0}, a33 = {0}, a40 = {0}, a41 = {0}, a42 = {0}, a43 = {0};
+                  a13 = {0}, a20 = {0}, a21 = {0}, a22 = {0}, a23 = {0}, a30 = {0}, a31 = {0},
+                  a32 = {0}, a33 = {0}, a40 = {0}, a41 = {0}, a42 = {0}, a43 = {0};
         for (int i = 0; i < I0; i += VL) {
             nb_real16 v0 = vload(w0 + i), v1 = vload(w1 + i), v2 = vload(w2 + i),
-                  v3 = vload(w3 + i), u;
-            u = vload(x0 + i); a00 += u * v0; a01 += u * v1; a02 += u * v2; a03 += u * v3;
-            u = vload(x1 + i); a10 += u * v0; a11 += u * v1; a12 += u * v2; a13 += u * v3;
-            u = vload(x2 + i); a20 += u * v0; a21 += u * v1; a22 += u * v2; a23 += u * v3;
-            u = vload(x3 + i); a30 += u * v0; a31 += u * v1; a32 += u * v2; a33 += u * v3;
-            u = vload(x4 + i); a40 += u * v0; a41 += u * v1; a42 += u * v2; a43 += u * v3;
+                      v3 = vload(w3 + i), u;
+            u = vload(x0 + i);
+            a00 += u * v0;
+            a01 += u * v1;
+            a02 += u * v2;
+            a03 += u * v3;
+            u = vload(x1 + i);
+            a10 += u * v0;
+            a11 += u * v1;
+            a12 += u * v2;
+            a13 += u * v3;
+            u = vload(x2 + i);
+            a20 += u * v0;
+            a21 += u * v1;
+            a22 += u * v2;
+            a23 += u * v3;
+            u = vload(x3 + i);
+            a30 += u * v0;
+            a31 += u * v1;
+            a32 += u * v2;
+            a33 += u * v3;
+            u = vload(x4 + i);
+            a40 += u * v0;
+            a41 += u * v1;
+            a42 += u * v2;
+            a43 += u * v3;
         }
         put4(out + r, a00, a01, a02, a03, x0, w0, I0, I, acc);
         put4(out + (size_t)ldo + r, a10, a11, a12, a13, x1, w0, I0, I, acc);
@@ -166,24 +188,25 @@ rows_dot_x5(nn_real *out, int ldo, const nn_real *x, int ldx, const nn_real *w, 
 }
 
 /* The AVX-512 tiles: groups of 5 rows of x by rows_dot_x5, the rest 8 rows of W x 1. */
-__attribute__((target("avx2,avx512f")))
-static void rows_dot_r8(nn_real *out, int ldo, const nn_real *x, int ldx, int M,
-                        const nn_real *w, int N, int I, int acc) {
+__attribute__((target("avx2,avx512f"))) static void rows_dot_r8(nn_real *out, int ldo,
+                                                                const nn_real *x, int ldx, int M,
+                                                                const nn_real *w, int N, int I,
+                                                                int acc) {
     int m = 0;
     for (; m + 5 <= M; m += 5)
         rows_dot_x5(out + (size_t)m * ldo, ldo, x + (size_t)m * ldx, ldx, w, N, I, acc);
     if (m < M)
-        rows_dot_body(out + (size_t)m * ldo, ldo, x + (size_t)m * ldx, ldx, M - m, w, N, I,
-                      acc, 8);
+        rows_dot_body(out + (size_t)m * ldo, ldo, x + (size_t)m * ldx, ldx, M - m, w, N, I, acc, 8);
 }
 
 /* rows_dot_body with each 16-lane accumulator held as two 8-lane halves (lanes k and k + 8
  * of the 16-lane sum): the same operations on every lane, so the same bits, in the 16
  * registers of AVX2 (a 16-lane vector type there was split through the stack, 5x slower
  * than sgemv). Tiles of 4 rows: 8 accumulators. */
-static inline __attribute__((always_inline)) void
-rows_dot_body_halves(nn_real *out, int ldo, const nn_real *x, int ldx, int M,
-                     const nn_real *w, int N, int I, int acc) {
+static inline __attribute__((always_inline)) void rows_dot_body_halves(nn_real *out, int ldo,
+                                                                       const nn_real *x, int ldx,
+                                                                       int M, const nn_real *w,
+                                                                       int N, int I, int acc) {
     enum { R = 4 };
     int I0 = I / VL * VL, r = 0;
     const nb_real8 z = {0};
@@ -194,10 +217,14 @@ rows_dot_body_halves(nn_real *out, int ldo, const nn_real *x, int ldx, int M,
             nb_real8 l0 = z, l1 = z, l2 = z, l3 = z, h0 = z, h1 = z, h2 = z, h3 = z;
             for (int i = 0; i < I0; i += VL) {
                 nb_real8 ul = v8load(xm + i), uh = v8load(xm + i + 8);
-                l0 += ul * v8load(w0 + i); h0 += uh * v8load(w0 + i + 8);
-                l1 += ul * v8load(w1 + i); h1 += uh * v8load(w1 + i + 8);
-                l2 += ul * v8load(w2 + i); h2 += uh * v8load(w2 + i + 8);
-                l3 += ul * v8load(w3 + i); h3 += uh * v8load(w3 + i + 8);
+                l0 += ul * v8load(w0 + i);
+                h0 += uh * v8load(w0 + i + 8);
+                l1 += ul * v8load(w1 + i);
+                h1 += uh * v8load(w1 + i + 8);
+                l2 += ul * v8load(w2 + i);
+                h2 += uh * v8load(w2 + i + 8);
+                l3 += ul * v8load(w3 + i);
+                h3 += uh * v8load(w3 + i + 8);
             }
             nb_real8 s = vsum8(l0 + h0, l1 + h1, l2 + h2, l3 + h3, z, z, z, z);
             nn_real *o = out + (size_t)m * ldo + r;
@@ -222,9 +249,9 @@ rows_dot_body_halves(nn_real *out, int ldo, const nn_real *x, int ldx, int M,
     }
 }
 
-__attribute__((target("avx2")))
-static void rows_dot_r4(nn_real *out, int ldo, const nn_real *x, int ldx, int M,
-                        const nn_real *w, int N, int I, int acc) {
+__attribute__((target("avx2"))) static void rows_dot_r4(nn_real *out, int ldo, const nn_real *x,
+                                                        int ldx, int M, const nn_real *w, int N,
+                                                        int I, int acc) {
     rows_dot_body_halves(out, ldo, x, ldx, M, w, N, I, acc);
 }
 
@@ -235,17 +262,19 @@ int nn_gru_tile_rows = 0;
  * (same bits); on older CPUs BLAS's gemv for each row of x (whose kernels suit them better
  * than these vectors split into SSE halves; a different summation order, but the same on
  * every run of that machine). A forced tile the CPU cannot run is ignored. */
-static void rows_dot(nn_real *out, int ldo, const nn_real *x, int ldx, int M,
-                     const nn_real *w, int N, int I, int acc) {
+static void rows_dot(nn_real *out, int ldo, const nn_real *x, int ldx, int M, const nn_real *w,
+                     int N, int I, int acc) {
     int has8 = __builtin_cpu_supports("avx512f"), has4 = __builtin_cpu_supports("avx2");
     int tile = has8 ? 8 : has4 ? 4 : 0;
     if ((nn_gru_tile_rows == 8 && has8) || (nn_gru_tile_rows == 4 && has4)) tile = nn_gru_tile_rows;
-    if (tile == 8) rows_dot_r8(out, ldo, x, ldx, M, w, N, I, acc);
-    else if (tile == 4) rows_dot_r4(out, ldo, x, ldx, M, w, N, I, acc);
+    if (tile == 8)
+        rows_dot_r8(out, ldo, x, ldx, M, w, N, I, acc);
+    else if (tile == 4)
+        rows_dot_r4(out, ldo, x, ldx, M, w, N, I, acc);
     else
         for (int m = 0; m < M; m++)
-            NN_GEMV(CblasRowMajor, CblasNoTrans, N, I, 1, w, I, x + (size_t)m * ldx, 1,
-                    acc ? 1 : 0, out + (size_t)m * ldo, 1);
+            NN_GEMV(CblasRowMajor, CblasNoTrans, N, I, 1, w, I, x + (size_t)m * ldx, 1, acc ? 1 : 0,
+                    out + (size_t)m * ldo, 1);
 }
 
 /* ---- repacked recurrent weights (scoring clones) ------------------------------------- */
@@ -267,9 +296,9 @@ void nn_gru_pack_hh(nn_real *dst, const nn_real *w_hh, int H) {
 
 /* rows_dot for one row of x over N rows of a packed matrix (N % 8 == 0, I % 16 == 0): the
  * same operations as rows_dot_body's 8 x 1 tile, so the same bits. */
-__attribute__((target("avx2,avx512f")))
-static void rows_dot_packed(nn_real *out, const nn_real *x, const nn_real *wp, int N, int I,
-                            int acc) {
+__attribute__((target("avx2,avx512f"))) static void rows_dot_packed(nn_real *out, const nn_real *x,
+                                                                    const nn_real *wp, int N, int I,
+                                                                    int acc) {
     for (int r = 0; r < N; r += 8) {
         const nn_real *p = wp + (size_t)r * I;
         nb_real16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, a4 = {0}, a5 = {0}, a6 = {0}, a7 = {0};
@@ -285,7 +314,7 @@ static void rows_dot_packed(nn_real *out, const nn_real *x, const nn_real *wp, i
             a7 += u * vload(p + 7 * VL);
         }
         nb_real8 s = vsum8(vfold(a0), vfold(a1), vfold(a2), vfold(a3), vfold(a4), vfold(a5),
-                       vfold(a6), vfold(a7));
+                           vfold(a6), vfold(a7));
         for (int j = 0; j < 8; j++) out[r + j] = acc ? out[r + j] + s[j] : s[j];
     }
 }
@@ -309,9 +338,10 @@ static void hidden_one_row(nn_real *g, const nn_real *hp, const nn_real *w_hh,
  * kept in gi[3H:4H]; n = tanh(.. + b_in + r * (W_hn h + b_hn)); hi = (1 - z) n + z h0
  * (h0 NULL: zero). The same operations in the same order per element as a scalar loop,
  * 8 elements at a time where H allows (no fused multiply-add: -ffp-contract=off). */
-__attribute__((target_clones("avx2", "default")))
-static void gate_row(nn_real *gi, nn_real *hi, const nn_real *h0, const nn_real *b_ih,
-                     const nn_real *b_hh, int H) {
+__attribute__((target_clones("avx2", "default"))) static void gate_row(nn_real *gi, nn_real *hi,
+                                                                       const nn_real *h0,
+                                                                       const nn_real *b_ih,
+                                                                       const nn_real *b_hh, int H) {
     int j = 0, H8 = H / 8 * 8;
     /* r, z pre-activations, then both sigmoids over the 2H row at once */
     for (; j + 8 <= 2 * H; j += 8)
@@ -348,8 +378,8 @@ static void gate_row(nn_real *gi, nn_real *hi, const nn_real *h0, const nn_real 
  * Steps 0..t1-1 with every row active are one contiguous block of rows (one gemm); the
  * later steps, which have fewer rows, one gemm each over their active rows (never reading
  * the ignored rows of x, which may be uninitialised). One active row: rows_dot. */
-static void input_products(nn_real *gates, const nn_real *x, const nn_real *w_ih,
-                           const int *bt, int T, int B, int I, int H) {
+static void input_products(nn_real *gates, const nn_real *x, const nn_real *w_ih, const int *bt,
+                           int T, int B, int I, int H) {
     int H3 = 3 * H, H4 = 4 * H, t = 0;
     if (B == 1) {
         rows_dot(gates, H4, x, I, T, w_ih, H3, I, 0);
@@ -357,14 +387,16 @@ static void input_products(nn_real *gates, const nn_real *x, const nn_real *w_ih
     }
     while (t < T && bt[t] == B) t++;
     if (t > 0)
-        NN_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, t * B, H3, I, 1, x, I, w_ih, I, 0,
-                gates, H4);
+        NN_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, t * B, H3, I, 1, x, I, w_ih, I, 0, gates,
+                H4);
     for (; t < T; t++) {
         const nn_real *xt = x + (size_t)t * B * I;
         nn_real *g = gates + (size_t)t * B * H4;
-        if (bt[t] == 1) rows_dot(g, H4, xt, I, 1, w_ih, H3, I, 0);
-        else NN_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, bt[t], H3, I, 1, xt, I, w_ih, I,
-                     0, g, H4);
+        if (bt[t] == 1)
+            rows_dot(g, H4, xt, I, 1, w_ih, H3, I, 0);
+        else
+            NN_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, bt[t], H3, I, 1, xt, I, w_ih, I, 0, g,
+                    H4);
     }
 }
 
@@ -374,17 +406,16 @@ static void input_products(nn_real *gates, const nn_real *x, const nn_real *w_ih
  * apart, multiplied by r); at t = 0 h is zero and the hidden products are skipped. gates end
  * up holding r, z, n and W_hn h + b_hn. No failure cases. */
 void nn_gru_forward(nn_real *hs, nn_real *gates, const nn_real *x, const nn_real *w_ih,
-                    const nn_real *w_hh, const nn_real *b_ih, const nn_real *b_hh,
-                    const int *bt, int T, int B, int I, int H) {
+                    const nn_real *w_hh, const nn_real *b_ih, const nn_real *b_hh, const int *bt,
+                    int T, int B, int I, int H) {
     nn_gru_forward_packed(hs, gates, x, w_ih, w_hh, NULL, b_ih, b_hh, bt, T, B, I, H);
 }
 
 /* See nn.h: nn_gru_forward, with the one-row hidden products read from w_hh_packed (NULL:
  * none). No failure cases. */
 void nn_gru_forward_packed(nn_real *hs, nn_real *gates, const nn_real *x, const nn_real *w_ih,
-                           const nn_real *w_hh, const nn_real *w_hh_packed,
-                           const nn_real *b_ih, const nn_real *b_hh, const int *bt, int T,
-                           int B, int I, int H) {
+                           const nn_real *w_hh, const nn_real *w_hh_packed, const nn_real *b_ih,
+                           const nn_real *b_hh, const int *bt, int T, int B, int I, int H) {
     int H4 = 4 * H;
     if (nn_gru_pack_size(H) == 0) w_hh_packed = NULL;
     input_products(gates, x, w_ih, bt, T, B, I, H);
@@ -398,20 +429,22 @@ void nn_gru_forward_packed(nn_real *hs, nn_real *gates, const nn_real *x, const 
              * hoisted, only W_hh streams through the cache inside the recurrence */
             hidden_one_row(g, hp, w_hh, w_hh_packed, H);
         } else if (hp) {
-            NN_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, nb, 2 * H, H, 1, hp, H, w_hh, H,
-                    1, g, H4);
+            NN_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, nb, 2 * H, H, 1, hp, H, w_hh, H, 1, g,
+                    H4);
             NN_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, nb, H, H, 1, hp, H,
                     w_hh + (size_t)2 * H * H, H, 0, g + 3 * H, H4);
         } else {
             for (int i = 0; i < nb; i++) memset(g + (size_t)i * H4 + 3 * H, 0, H * sizeof(nn_real));
         }
         for (int i = 0; i < nb; i++)
-            gate_row(g + (size_t)i * H4, ht + (size_t)i * H, hp ? hp + (size_t)i * H : NULL,
-                     b_ih, b_hh, H);
+            gate_row(g + (size_t)i * H4, ht + (size_t)i * H, hp ? hp + (size_t)i * H : NULL, b_ih,
+                     b_hh, H);
         /* finished sequences carry their state forward so hs[T-1] holds every final state */
         for (int i = nb; i < B; i++) {
-            if (hp) memcpy(ht + (size_t)i * H, hp + (size_t)i * H, H * sizeof(nn_real));
-            else memset(ht + (size_t)i * H, 0, H * sizeof(nn_real));
+            if (hp)
+                memcpy(ht + (size_t)i * H, hp + (size_t)i * H, H * sizeof(nn_real));
+            else
+                memset(ht + (size_t)i * H, 0, H * sizeof(nn_real));
         }
     }
 }
@@ -422,10 +455,10 @@ size_t nn_gru_scratch_size(int B, int H) { return (size_t)6 * B * H; }
 /* Backward through time. dhs is consumed as the running dh: the gradient reaching step t
  * from above plus from step t+1. Inactive rows pass their dh straight to step t-1 (their
  * state was copied). dx rows >= bt[t] are left untouched. */
-void nn_gru_backward(nn_real *dx, nn_real *dw_ih, nn_real *dw_hh, nn_real *db_ih,
-                     nn_real *db_hh, nn_real *dhs, nn_real *scratch, const nn_real *gates,
-                     const nn_real *hs, const nn_real *x, const nn_real *w_ih,
-                     const nn_real *w_hh, const int *bt, int T, int B, int I, int H) {
+void nn_gru_backward(nn_real *dx, nn_real *dw_ih, nn_real *dw_hh, nn_real *db_ih, nn_real *db_hh,
+                     nn_real *dhs, nn_real *scratch, const nn_real *gates, const nn_real *hs,
+                     const nn_real *x, const nn_real *w_ih, const nn_real *w_hh, const int *bt,
+                     int T, int B, int I, int H) {
     int H3 = 3 * H, H4 = 4 * H;
     nn_real *dgi = scratch, *dgh = scratch + (size_t)B * H3;
     for (int t = T - 1; t >= 0; t--) {
@@ -445,8 +478,12 @@ void nn_gru_backward(nn_real *dx, nn_real *dw_ih, nn_real *dw_hh, nn_real *db_ih
                 nn_real dn = d * (1 - z) * (1 - n * n);
                 nn_real dz = d * (h0 - n) * z * (1 - z);
                 nn_real dr = dn * hn * r * (1 - r);
-                a[j] = dr; a[H + j] = dz; a[2 * H + j] = dn;
-                c[j] = dr; c[H + j] = dz; c[2 * H + j] = dn * r;
+                a[j] = dr;
+                a[H + j] = dz;
+                a[2 * H + j] = dn;
+                c[j] = dr;
+                c[H + j] = dz;
+                c[2 * H + j] = dn * r;
                 if (dhp) dhp[(size_t)i * H + j] += d * z;
             }
         }
@@ -457,17 +494,19 @@ void nn_gru_backward(nn_real *dx, nn_real *dw_ih, nn_real *dw_hh, nn_real *db_ih
         }
         for (int i = 0; i < nb; i++) {
             const nn_real *a = dgi + (size_t)i * H3, *c = dgh + (size_t)i * H3;
-            for (int j = 0; j < H3; j++) { db_ih[j] += a[j]; db_hh[j] += c[j]; }
+            for (int j = 0; j < H3; j++) {
+                db_ih[j] += a[j];
+                db_hh[j] += c[j];
+            }
         }
         const nn_real *xt = x + (size_t)t * B * I;
-        NN_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, H3, I, nb, 1, dgi, H3, xt, I, 1, dw_ih,
-                I);
+        NN_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, H3, I, nb, 1, dgi, H3, xt, I, 1, dw_ih, I);
         if (dx)
             NN_GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, nb, I, H3, 1, dgi, H3, w_ih, I, 1,
                     dx + (size_t)t * B * I, I);
         if (hp) {
-            NN_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, H3, H, nb, 1, dgh, H3, hp, H, 1,
-                    dw_hh, H);
+            NN_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, H3, H, nb, 1, dgh, H3, hp, H, 1, dw_hh,
+                    H);
             NN_GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, nb, H, H3, 1, dgh, H3, w_hh, H, 1,
                     dhp, H);
         }

@@ -71,12 +71,13 @@ int nn_par_for(void (*fn)(void *, size_t, size_t, int), void *ctx, size_t n, siz
         if (hi > n) hi = n;
         jobs[k] = (par_job){fn, ctx, lo, hi, k};
     }
-    for (int k = 1; k < nt; k++)
-        started[k] = pthread_create(&th[k], NULL, par_main, &jobs[k]) == 0;
+    for (int k = 1; k < nt; k++) started[k] = pthread_create(&th[k], NULL, par_main, &jobs[k]) == 0;
     par_main(&jobs[0]);
     for (int k = 1; k < nt; k++) {
-        if (started[k]) pthread_join(th[k], NULL);
-        else par_main(&jobs[k]);
+        if (started[k])
+            pthread_join(th[k], NULL);
+        else
+            par_main(&jobs[k]);
     }
     return nt;
 }
@@ -112,8 +113,9 @@ typedef struct {
 #define BIAS(c, s) ((c)->b ? (c)->b[RIDX(c, s)] : (nn_real)0)
 
 /* Products lo..hi-1, sample rows i0..B-1, in tiles of 2 samples x 4 products. */
-__attribute__((target_clones("avx2", "default")))
-static void head_rest(const head_ctx *c, size_t lo, size_t hi, int i0) {
+__attribute__((target_clones("avx2", "default"))) static void head_rest(const head_ctx *c,
+                                                                        size_t lo, size_t hi,
+                                                                        int i0) {
     int B = c->B, I = c->I, S = c->S, I0 = I / VW * VW;
     const nn_real *in = c->in;
     nn_real *out = c->out;
@@ -135,13 +137,19 @@ static void head_rest(const head_ctx *c, size_t lo, size_t hi, int i0) {
         for (; i + 2 <= B; i += 2) {
             const nn_real *x0 = in + (size_t)i * I, *x1 = x0 + I;
             nb_real8 a00 = {0}, a01 = {0}, a02 = {0}, a03 = {0}, a10 = {0}, a11 = {0}, a12 = {0},
-                a13 = {0};
+                     a13 = {0};
             for (int d = 0; d < I0; d += VW) {
                 nb_real8 u0 = vload(x0 + d), u1 = vload(x1 + d);
                 nb_real8 v0 = vload(w0 + d), v1 = vload(w1 + d), v2 = vload(w2 + d),
-                    v3 = vload(w3 + d);
-                a00 += u0 * v0; a01 += u0 * v1; a02 += u0 * v2; a03 += u0 * v3;
-                a10 += u1 * v0; a11 += u1 * v1; a12 += u1 * v2; a13 += u1 * v3;
+                         v3 = vload(w3 + d);
+                a00 += u0 * v0;
+                a01 += u0 * v1;
+                a02 += u0 * v2;
+                a03 += u0 * v3;
+                a10 += u1 * v0;
+                a11 += u1 * v1;
+                a12 += u1 * v2;
+                a13 += u1 * v3;
             }
             nn_real *o0 = out + (size_t)i * S + s, *o1 = o0 + S;
             o0[0] = finish(a00, x0, w0, I0, I, b0);
@@ -158,8 +166,10 @@ static void head_rest(const head_ctx *c, size_t lo, size_t hi, int i0) {
             nb_real8 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
             for (int d = 0; d < I0; d += VW) {
                 nb_real8 u0 = vload(x0 + d);
-                a0 += u0 * vload(w0 + d); a1 += u0 * vload(w1 + d);
-                a2 += u0 * vload(w2 + d); a3 += u0 * vload(w3 + d);
+                a0 += u0 * vload(w0 + d);
+                a1 += u0 * vload(w1 + d);
+                a2 += u0 * vload(w2 + d);
+                a3 += u0 * vload(w3 + d);
             }
             nn_real *o0 = out + (size_t)i * S + s;
             o0[0] = finish(a0, x0, w0, I0, I, b0);
@@ -185,14 +195,17 @@ static void head_rest(const head_ctx *c, size_t lo, size_t hi, int i0) {
  * sequence of each logit is the one every other path uses. Returns the first sample row it
  * did not do (a multiple of 4); the caller finishes the rest. */
 #define ACC4(a0, a1, a2, a3, u) \
-    a0 += u * v0; a1 += u * v1; a2 += u * v2; a3 += u * v3
-#define FIN4(o, x, a0, a1, a2, a3)                 \
-    (o)[0] = finish(a0, x, w0, I0, I, b0);         \
-    (o)[1] = finish(a1, x, w1, I0, I, b1);         \
-    (o)[2] = finish(a2, x, w2, I0, I, b2);         \
+    a0 += u * v0;               \
+    a1 += u * v1;               \
+    a2 += u * v2;               \
+    a3 += u * v3
+#define FIN4(o, x, a0, a1, a2, a3)         \
+    (o)[0] = finish(a0, x, w0, I0, I, b0); \
+    (o)[1] = finish(a1, x, w1, I0, I, b1); \
+    (o)[2] = finish(a2, x, w2, I0, I, b2); \
     (o)[3] = finish(a3, x, w3, I0, I, b3)
-__attribute__((target("avx2,avx512f,avx512vl")))
-static void head_part_4x4(void *vc, size_t lo, size_t hi, int part) {
+__attribute__((target("avx2,avx512f,avx512vl"))) static void head_part_4x4(void *vc, size_t lo,
+                                                                           size_t hi, int part) {
     const head_ctx *c = vc;
     (void)part;
     int B = c->B, I = c->I, S = c->S, I0 = I / VW * VW, B4 = B / 4 * 4;
@@ -206,13 +219,13 @@ static void head_part_4x4(void *vc, size_t lo, size_t hi, int part) {
         for (int i = 0; i < B4; i += 4) {
             const nn_real *x0 = in + (size_t)i * I, *x1 = x0 + I, *x2 = x1 + I, *x3 = x2 + I;
             nb_real8 a00 = {0}, a01 = {0}, a02 = {0}, a03 = {0}, a10 = {0}, a11 = {0}, a12 = {0},
-                a13 = {0}, a20 = {0}, a21 = {0}, a22 = {0}, a23 = {0}, a30 = {0}, a31 = {0},
-                a32 = {0}, a33 = {0};
+                     a13 = {0}, a20 = {0}, a21 = {0}, a22 = {0}, a23 = {0}, a30 = {0}, a31 = {0},
+                     a32 = {0}, a33 = {0};
             for (int d = 0; d < I0; d += VW) {
                 nb_real8 v0 = vload(w0 + d), v1 = vload(w1 + d), v2 = vload(w2 + d),
-                    v3 = vload(w3 + d);
+                         v3 = vload(w3 + d);
                 nb_real8 u0 = vload(x0 + d), u1 = vload(x1 + d), u2 = vload(x2 + d),
-                    u3 = vload(x3 + d);
+                         u3 = vload(x3 + d);
                 ACC4(a00, a01, a02, a03, u0);
                 ACC4(a10, a11, a12, a13, u1);
                 ACC4(a20, a21, a22, a23, u2);
@@ -234,8 +247,8 @@ static void head_part(void *vc, size_t lo, size_t hi, int part) {
     if (__builtin_cpu_supports("avx512vl") && c->B >= 4 && (c->I % VW) == 0) {
         head_part_4x4(vc, lo, hi, part);
         size_t s4 = lo + (hi - lo) / 4 * 4;
-        head_rest(c, lo, s4, c->B / 4 * 4);   /* rows past the 4-tiles */
-        head_rest(c, s4, hi, 0);              /* products past the 4-tiles, all rows */
+        head_rest(c, lo, s4, c->B / 4 * 4); /* rows past the 4-tiles */
+        head_rest(c, s4, hi, 0);            /* products past the 4-tiles, all rows */
     } else {
         head_rest(c, lo, hi, 0);
     }

@@ -75,8 +75,8 @@ int nn_headq_build(nn_headq *hq, const nn_real *w, int P, int D, char *err, size
  * gerr_p + 2 gamma |b_p| over all rows (one constant, ref_c). */
 
 /* See nn.h. */
-int nn_headq_set_ref(nn_headq *hq, const float *h0, const nn_real *w, const nn_real *b,
-                     char *err, size_t errlen) {
+int nn_headq_set_ref(nn_headq *hq, const float *h0, const nn_real *w, const nn_real *b, char *err,
+                     size_t errlen) {
     int P = hq->P, D = hq->D;
     for (int i = 0; i < D; i++)
         if (!isfinite(h0[i]))
@@ -123,10 +123,9 @@ int nn_headq_set_ref(nn_headq *hq, const float *h0, const nn_real *w, const nn_r
  * most u = 2^-24 relative: r is taken 1e-4 wider (>> 4u) plus 1e-6 |a| (>> the 2u |a| of
  * computing a and a - r) plus 1e-30 (gradual underflow). Returns 1, or 0 when a value
  * is not finite. */
-__attribute__((target_clones("avx2", "default")))
-static int ref_loop(float *lo, float *hi, const float *ref, const int32_t *rows,
-                    const float *extra, const uint8_t *has_extra, int S, float k1, float c,
-                    float g) {
+__attribute__((target_clones("avx2", "default"))) static int ref_loop(
+    float *lo, float *hi, const float *ref, const int32_t *rows, const float *extra,
+    const uint8_t *has_extra, int S, float k1, float c, float g) {
     float big = 0;
     for (int s = 0; s < S; s++) {
         const float *rf = ref + 2 * (size_t)(rows ? rows[s] : s);
@@ -137,20 +136,19 @@ static int ref_loop(float *lo, float *hi, const float *ref, const int32_t *rows,
         r = r * 1.0001f + 1e-6f * fabsf(a) + 1e-30f;
         lo[s] = a - r;
         hi[s] = a + r;
-        big += fabsf(a) + r;   /* NaN or inf anywhere shows here */
+        big += fabsf(a) + r; /* NaN or inf anywhere shows here */
     }
     return isfinite(big);
 }
 
 /* See nn.h; the argument is just above. */
 int nn_headq_bounds_ref(float *lo, float *hi, const float *h, const nn_headq *hq,
-                        const int32_t *rows, const float *extra, const uint8_t *has_extra,
-                        int S) {
+                        const int32_t *rows, const float *extra, const uint8_t *has_extra, int S) {
     int D = hq->D;
     if (!hq->ref) return -1;
     double n2 = 0, d2 = 0;
     for (int i = 0; i < D; i++) {
-        double x = h[i], dx = x - (double)hq->ref_h[i];   /* exact in double */
+        double x = h[i], dx = x - (double)hq->ref_h[i]; /* exact in double */
         n2 += x * x;
         d2 += dx * dx;
     }

@@ -48,8 +48,7 @@ size_t nn_conv_scratch_size(const int *off, int n_ord, int E, int C, int K) {
 
 /* im2col: row p of cols is the receptive field of output position p laid out as [E, K] (the
  * weight's inner layout), zeros past the end of a short order. */
-static void conv_im2col(nn_real *cols, const nn_real *in, const int *off, int n_ord, int E,
-                        int K) {
+static void conv_im2col(nn_real *cols, const nn_real *in, const int *off, int n_ord, int E, int K) {
     size_t row = 0, ek = (size_t)E * K;
     for (int o = 0; o < n_ord; o++) {
         int len = off[o + 1] - off[o];
@@ -73,9 +72,17 @@ static void conv_im2col(nn_real *cols, const nn_real *in, const int *off, int n_
 /* ---- 8-lane helpers (GCC vector extensions; the default clone lowers them to SSE) ----- */
 
 
-static inline nb_real8 rload(const nn_real *p) { nb_real8 v; memcpy(&v, p, sizeof v); return v; }
+static inline nb_real8 rload(const nn_real *p) {
+    nb_real8 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
 static inline void rstore(nn_real *p, nb_real8 v) { memcpy(p, &v, sizeof v); }
-static inline nb_i32x8 iload(const int *p) { nb_i32x8 v; memcpy(&v, p, sizeof v); return v; }
+static inline nb_i32x8 iload(const int *p) {
+    nb_i32x8 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
 static inline void istore(int *p, nb_i32x8 v) { memcpy(p, &v, sizeof v); }
 /* Lane-wise m ? a : b, m's lanes -1 or 0 (a comparison's result). Bit selection: exact. */
 static inline nb_real8 rsel(nb_mask8 m, nb_real8 a, nb_real8 b) {
@@ -95,9 +102,10 @@ static inline nb_i32x8 isel(nb_mask8 m, nb_i32x8 a, nb_i32x8 b) {
  * y = relu(max + b) with argmax -1 where it is 0: one order's pooling. The same
  * comparisons as a scalar loop, 8 channels at a time (a scalar branch per element
  * mispredicted on ~half of them). */
-__attribute__((target_clones("avx2", "default")))
-static void conv_pool(nn_real *y, int *am, const nn_real *pre, int npos, const nn_real *b,
-                      int C) {
+__attribute__((target_clones("avx2", "default"))) static void conv_pool(nn_real *y, int *am,
+                                                                        const nn_real *pre,
+                                                                        int npos, const nn_real *b,
+                                                                        int C) {
     int c = 0;
     const nb_real8 zero = {0};
     const nb_i32x8 neg1 = {-1, -1, -1, -1, -1, -1, -1, -1};
@@ -120,25 +128,31 @@ static void conv_pool(nn_real *y, int *am, const nn_real *pre, int npos, const n
         nn_real m = pre[c];
         int a = 0;
         for (int p = 1; p < npos; p++)
-            if (pre[(size_t)p * C + c] > m) { m = pre[(size_t)p * C + c]; a = p; }
+            if (pre[(size_t)p * C + c] > m) {
+                m = pre[(size_t)p * C + c];
+                a = p;
+            }
         nn_real v = m + b[c];
-        if (v > 0) { y[c] = v; am[c] = a; }
-        else { y[c] = 0; am[c] = -1; }
+        if (v > 0) {
+            y[c] = v;
+            am[c] = a;
+        } else {
+            y[c] = 0;
+            am[c] = -1;
+        }
     }
 }
 
 /* Pooled out[n_ord, C] and argmax (global output-position index within the order, or -1
  * when every position's ReLU was off). One sgemm over all positions of all orders; the
  * bias and ReLU are folded into the max (max(relu(a)) = relu(max(a))). */
-void nn_conv_forward(nn_real *out, int *argmax, nn_real *scratch, const nn_real *in,
-                     const int *off, const nn_real *w, const nn_real *b,
-                     int n_ord, int E, int C, int K) {
+void nn_conv_forward(nn_real *out, int *argmax, nn_real *scratch, const nn_real *in, const int *off,
+                     const nn_real *w, const nn_real *b, int n_ord, int E, int C, int K) {
     size_t np = conv_total_pos(off, n_ord, K);
     int ek = E * K;
     nn_real *cols = scratch, *pre = scratch + np * (size_t)ek;
     conv_im2col(cols, in, off, n_ord, E, K);
-    NN_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, (int)np, C, ek, 1, cols, ek, w, ek, 0,
-            pre, C);
+    NN_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, (int)np, C, ek, 1, cols, ek, w, ek, 0, pre, C);
     size_t row = 0;
     for (int o = 0; o < n_ord; o++) {
         int npos = conv_npos(off[o + 1] - off[o], K);
@@ -152,9 +166,9 @@ void nn_conv_forward(nn_real *out, int *argmax, nn_real *scratch, const nn_real 
  * axpys of length E*K: n_ord*C*E*K*2 flops, far below the forward's gemm. The receptive
  * field is read straight from `in` (no im2col needed); scratch is unused but kept in the
  * signature for a dense variant. */
-void nn_conv_backward(nn_real *din, nn_real *dw, nn_real *db, nn_real *scratch,
-                      const nn_real *dout, const int *argmax, const nn_real *in,
-                      const int *off, const nn_real *w, int n_ord, int E, int C, int K) {
+void nn_conv_backward(nn_real *din, nn_real *dw, nn_real *db, nn_real *scratch, const nn_real *dout,
+                      const int *argmax, const nn_real *in, const int *off, const nn_real *w,
+                      int n_ord, int E, int C, int K) {
     (void)scratch;
     size_t ek = (size_t)E * K;
     for (int o = 0; o < n_ord; o++) {
@@ -168,7 +182,7 @@ void nn_conv_backward(nn_real *din, nn_real *dw, nn_real *db, nn_real *scratch,
             db[c] += g;
             nn_real *dwc = dw + (size_t)c * ek;
             const nn_real *wc = w + (size_t)c * ek;
-            int kmax = len - p < K ? len - p : K;   /* padded taps have zero input */
+            int kmax = len - p < K ? len - p : K; /* padded taps have zero input */
             for (int k = 0; k < kmax; k++) {
                 const nn_real *xt = x + (size_t)(p + k) * E;
                 for (int e = 0; e < E; e++) dwc[(size_t)e * K + k] += g * xt[e];
@@ -186,8 +200,8 @@ void nn_conv_backward(nn_real *din, nn_real *dw, nn_real *db, nn_real *scratch,
 /* out[B,O] = in[B,I] . w[O,I]^T + b. One input row (the fc layer when serving one user) or
  * one output column (the repeat MLP's last layer) is a matrix-vector product: sgemv reads
  * the matrix once, where sgemm would repack it first. */
-void nn_linear_forward(nn_real *out, const nn_real *in, const nn_real *w, const nn_real *b,
-                       int B, int I, int O) {
+void nn_linear_forward(nn_real *out, const nn_real *in, const nn_real *w, const nn_real *b, int B,
+                       int I, int O) {
     if (B == 1)
         NN_GEMV(CblasRowMajor, CblasNoTrans, O, I, 1, w, I, in, 1, 0, out, 1);
     else if (O == 1)
@@ -213,8 +227,7 @@ static void colsum_add(nn_real *db, const nn_real *dout, int B, int N) {
 void nn_linear_backward(nn_real *din, nn_real *dw, nn_real *db, const nn_real *dout,
                         const nn_real *in, const nn_real *w, int B, int I, int O) {
     if (din)
-        NN_GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, I, O, 1, dout, O, w, I, 1, din,
-                I);
+        NN_GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, I, O, 1, dout, O, w, I, 1, din, I);
     NN_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, O, I, B, 1, dout, O, in, I, 1, dw, I);
     if (db) colsum_add(db, dout, B, O);
 }
@@ -223,8 +236,9 @@ void nn_linear_backward(nn_real *din, nn_real *dw, nn_real *db, const nn_real *d
 
 /* out = in > 0 ? in : 0 (NaN and -0 give +0), 8 lanes at a time: the scalar branch
  * mispredicted on about half of the repeat MLP's hidden units. */
-__attribute__((target_clones("avx2", "default")))
-void nn_relu_forward(nn_real *out, const nn_real *in, size_t n) {
+__attribute__((target_clones("avx2", "default"))) void nn_relu_forward(nn_real *out,
+                                                                       const nn_real *in,
+                                                                       size_t n) {
     const nb_real8 zero = {0};
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
@@ -244,7 +258,10 @@ void nn_relu_backward(nn_real *din, const nn_real *dout, const nn_real *in, size
 void nn_dropout_forward(nn_real *out, nn_real *mask, const nn_real *in, size_t n, float p,
                         int training, nb_rng *rng) {
     if (!training || p <= 0) {
-        for (size_t i = 0; i < n; i++) { mask[i] = 1; out[i] = in[i]; }
+        for (size_t i = 0; i < n; i++) {
+            mask[i] = 1;
+            out[i] = in[i];
+        }
         return;
     }
     assert(p < 1);

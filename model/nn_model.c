@@ -25,7 +25,8 @@
 /* ---- configuration ------------------------------------------------------------------ */
 
 /* The research log's best setting (see nn.h for each field). */
-#define F(field, fl, flag) {#field, offsetof(nn_config, field), fl, flag}
+#define F(field, fl, flag) \
+    { #field, offsetof(nn_config, field), fl, flag }
 const nn_config_field nn_config_fields[NN_CONFIG_NFIELDS] = {
     F(n_products, 0, NULL),
     F(emb, 0, "emb"),
@@ -51,8 +52,10 @@ double nn_config_get(const nn_config *c, const nn_config_field *f) {
 /* See nn.h. */
 void nn_config_set(nn_config *c, const nn_config_field *f, double v) {
     char *p = (char *)c + f->off;
-    if (f->is_float) *(float *)p = (float)v;
-    else *(int *)p = (int)v;
+    if (f->is_float)
+        *(float *)p = (float)v;
+    else
+        *(int *)p = (int)v;
 }
 
 /* See nn.h. */
@@ -74,15 +77,19 @@ void nn_config_default(nn_config *c, int n_products) {
 
 /* Returns NB_OK or NB_EINVAL naming the first bad field. */
 int nn_config_check(const nn_config *c, char *err, size_t errlen) {
-    struct { const char *name; int v; } pos[] = {
-        {"n_products", c->n_products}, {"emb", c->emb}, {"cnn_out", c->cnn_out},
-        {"kernel", c->kernel}, {"gru_hidden", c->gru_hidden}, {"head", c->head},
+    struct {
+        const char *name;
+        int v;
+    } pos[] = {
+        {"n_products", c->n_products}, {"emb", c->emb},
+        {"cnn_out", c->cnn_out},       {"kernel", c->kernel},
+        {"gru_hidden", c->gru_hidden}, {"head", c->head},
         {"max_orders", c->max_orders}, {"max_products", c->max_products},
     };
     for (size_t i = 0; i < sizeof pos / sizeof pos[0]; i++)
         if (pos[i].v <= 0)
-            return nb_err(err, errlen, NB_EINVAL, "nn_config.%s must be > 0 (got %d)",
-                          pos[i].name, pos[i].v);
+            return nb_err(err, errlen, NB_EINVAL, "nn_config.%s must be > 0 (got %d)", pos[i].name,
+                          pos[i].v);
     if (c->gru_layers < 1 || c->gru_layers > NN_MAX_LAYERS)
         return nb_err(err, errlen, NB_EINVAL, "nn_config.gru_layers must be 1..%d (got %d)",
                       NN_MAX_LAYERS, c->gru_layers);
@@ -101,7 +108,10 @@ int nn_config_check(const nn_config *c, char *err, size_t errlen) {
 
 /* ---- activations -------------------------------------------------------------------- */
 
-typedef struct { void *p; size_t cap; } buf;
+typedef struct {
+    void *p;
+    size_t cap;
+} buf;
 
 /* Returns b's memory grown to at least `bytes` (contents not preserved; every user rewrites
  * its buffer each call). Aborts on allocation failure (nb_xmalloc). */
@@ -117,7 +127,7 @@ static void *need(buf *b, size_t bytes) {
 typedef struct {
     /* dimensions of the last forward */
     int B, T, n_ord_tot, n_items, NS, n_rep, dl_ready;
-    int packed;   /* scoring clone: whh_pack holds the repacked recurrent weights */
+    int packed; /* scoring clone: whh_pack holds the repacked recurrent weights */
     buf perm, inv, bt, ord_start, coff, cidx, eout, cscr, cout, camax, x0;
     buf hs[NN_MAX_LAYERS], gates[NN_MAX_LAYERS], dmask[NN_MAX_LAYERS], xd[NN_MAX_LAYERS];
     buf u, a1, r1, hmask, d1, wbuf, logits, dlogits, rp1, rh1, rv;
@@ -145,10 +155,10 @@ static void act_free(nn_act *a) {
  * model's tensors: the layout below and the parameter count (nn_config_params) read it. */
 static int tensor_shapes(const nn_config *c, nn_tensor_info *t) {
     int n = 0;
-#define T_ADD(nm, r, cl)                                                                     \
-    do {                                                                                     \
-        t[n] = (nn_tensor_info){nm, 0, 0, (r), (cl)};                                       \
-        n++;                                                                                 \
+#define T_ADD(nm, r, cl)                              \
+    do {                                              \
+        t[n] = (nn_tensor_info){nm, 0, 0, (r), (cl)}; \
+        n++;                                          \
     } while (0)
     static const char *gn[NN_MAX_LAYERS][4] = {
         {"gru.w_ih.0", "gru.w_hh.0", "gru.b_ih.0", "gru.b_hh.0"},
@@ -184,7 +194,7 @@ static int tensor_shapes(const nn_config *c, nn_tensor_info *t) {
 double nn_config_params(const nn_config *c) {
     /* shapes that do not fit an int (a crafted header) have no parameter count */
     if ((double)c->emb * c->kernel > INT_MAX || 3.0 * c->gru_hidden > INT_MAX) return HUGE_VAL;
-    nn_tensor_info t[sizeof ((nn_model *)0)->tensors / sizeof(nn_tensor_info)];
+    nn_tensor_info t[sizeof((nn_model *)0)->tensors / sizeof(nn_tensor_info)];
     int n = tensor_shapes(c, t);
     double total = 0;
     for (int k = 0; k < n; k++) total += (double)t[k].rows * (double)t[k].cols;
@@ -251,8 +261,7 @@ static double init_bound(const nn_model *m, const char *name, const nn_tensor_in
     if (!strcmp(name, "out.w") || !strcmp(name, "out.b")) return 1 / sqrt((double)c->head);
     if (!strcmp(name, "rep.w1") || !strcmp(name, "rep.b1"))
         return 1 / sqrt((double)c->rep_features);
-    if (!strcmp(name, "rep.w2") || !strcmp(name, "rep.b2"))
-        return 1 / sqrt((double)c->rep_hidden);
+    if (!strcmp(name, "rep.w2") || !strcmp(name, "rep.b2")) return 1 / sqrt((double)c->rep_hidden);
     (void)t;
     assert(0 && "unknown tensor");
     return 0;
@@ -263,7 +272,7 @@ int nn_model_alloc(nn_model *m, const nn_config *c, uint64_t seed, char *err, si
     memset(m, 0, sizeof *m);
     int rc = nn_config_check(c, err, errlen);
     if (rc) return rc;
-    nn_set_threads(nn_get_threads());   /* applies the OpenBLAS policy (see nn_set_threads) */
+    nn_set_threads(nn_get_threads()); /* applies the OpenBLAS policy (see nn_set_threads) */
     m->cfg = *c;
     layout(m);
     m->mem = alloc_reals(m->n_params);
@@ -349,8 +358,7 @@ int nn_model_clone_for_scoring(nn_model *dst, const nn_model *src, char *err, si
  * max_products items. */
 /* The forward pass; with head == 0 it stops before the output layer (nn_model_forward_hidden):
  * no logits, the repeat values are left in a->rv instead of being added. */
-static double forward(nn_model *m, const nn_batch *b, int training, float pos_weight,
-                      int head) {
+static double forward(nn_model *m, const nn_batch *b, int training, float pos_weight, int head) {
     const nn_config *c = &m->cfg;
     nn_act *a = m->act;
     const nn_params *P = &m->p;
@@ -371,7 +379,10 @@ static double forward(nn_model *m, const nn_batch *b, int training, float pos_we
     }
     for (int n = T; n >= 1; n--)
         for (int i = 0; i < B; i++)
-            if (b->n_ord[i] == n) { inv[i] = k; perm[k++] = i; }
+            if (b->n_ord[i] == n) {
+                inv[i] = k;
+                perm[k++] = i;
+            }
     int *bt = NEED(bt, int, T);
     for (int t = 0; t < T; t++) {
         int n = 0;
@@ -408,7 +419,7 @@ static double forward(nn_model *m, const nn_batch *b, int training, float pos_we
     nn_embed_forward(eout, cidx, P->emb, n_items, E);
     nn_real *cscr = NEED(cscr, nn_real, nn_conv_scratch_size(coff, n_ord_tot, E, C, K));
     nn_real *cout = NEED(cout, nn_real, (size_t)n_ord_tot * C);
-    int *camax = NEED(camax, int, (size_t)n_ord_tot * C);
+    int *camax = NEED(camax, int, (size_t)n_ord_tot *C);
     nn_conv_forward(cout, camax, cscr, eout, coff, P->conv_w, P->conv_b, n_ord_tot, E, C, K);
 
     /* GRU stack */
@@ -425,8 +436,8 @@ static double forward(nn_model *m, const nn_batch *b, int training, float pos_we
                               a->packed ? (nn_real *)a->whh_pack[l].p : NULL, P->gru_b_ih[l],
                               P->gru_b_hh[l], bt, T, B, l == 0 ? C : H, H);
         if (l + 1 < L)
-            nn_dropout_forward(NEED(xd[l], nn_real, TB * H), NEED(dmask[l], nn_real, TB * H),
-                               hs, TB * H, c->dropout, training, &m->rng);
+            nn_dropout_forward(NEED(xd[l], nn_real, TB * H), NEED(dmask[l], nn_real, TB * H), hs,
+                               TB * H, c->dropout, training, &m->rng);
     }
 
     /* head, in the caller's sample order */
@@ -465,8 +476,13 @@ static double forward(nn_model *m, const nn_batch *b, int training, float pos_we
         }
     }
 
-    a->B = B; a->T = T; a->n_ord_tot = n_ord_tot; a->n_items = n_items; a->NS = NS;
-    a->n_rep = n_rep; a->dl_ready = 0;
+    a->B = B;
+    a->T = T;
+    a->n_ord_tot = n_ord_tot;
+    a->n_items = n_items;
+    a->NS = NS;
+    a->n_rep = n_rep;
+    a->dl_ready = 0;
     m->logits = logits;
     if (!head || !b->targets) return 0;
     size_t n = (size_t)B * NS;
@@ -521,8 +537,8 @@ static void head_backward_part(void *vc, size_t lo, size_t hi, int part) {
         memset(pd, 0, (size_t)B * D * sizeof(nn_real));
         return;
     }
-    NN_GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, D, n, 1, c->dl + lo, NS,
-            c->W + lo * D, D, 0, pd, D);
+    NN_GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, D, n, 1, c->dl + lo, NS, c->W + lo * D, D,
+            0, pd, D);
     if (c->rows) {
         NN_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, n, D, B, 1, c->dl + lo, NS, c->d1, D, 0,
                 c->dwbuf + lo * D, D);
@@ -542,8 +558,9 @@ static void head_backward_part(void *vc, size_t lo, size_t hi, int part) {
 static void head_backward(nn_act *a, nn_real *dd1, int overwrite, nn_real *dw, nn_real *db,
                           const nn_real *dl, const nn_real *d1, const nn_real *W,
                           const int32_t *rows, int B, int D, int NS) {
-    hb_ctx c = {a, dw, db, NULL, NEED(hparts, nn_real, (size_t)NN_MAX_PARTS * B * D), dl, d1,
-                W, rows, B, D, NS, overwrite};
+    hb_ctx c = {a,  dw, db,       NULL, NEED(hparts, nn_real, (size_t)NN_MAX_PARTS * B * D),
+                dl, d1, W,        rows, B,
+                D,  NS, overwrite};
     if (rows) c.dwbuf = NEED(dwbuf, nn_real, (size_t)NS * D);
     /* threads pay off above ~1M multiply-adds per part */
     size_t min_n = (size_t)(1 << 20) / ((size_t)B * D + 1) + 1;
@@ -622,7 +639,7 @@ void nn_model_backward(nn_model *m, const nn_batch *b, float pos_weight) {
     nn_real *dd1 = NEED(dd1, nn_real, (size_t)B * D);
     memset(dd1, 0, (size_t)B * D * sizeof(nn_real));
     nn_real *wbuf = NULL;
-    if (b->S > 0) {   /* the candidate rows of out.w, gathered for the gemm (not in forward) */
+    if (b->S > 0) { /* the candidate rows of out.w, gathered for the gemm (not in forward) */
         wbuf = NEED(wbuf, nn_real, (size_t)b->S * D);
         for (int s = 0; s < b->S; s++)
             memcpy(wbuf + (size_t)s * D, P->out_w + (size_t)b->rows[s] * D, D * sizeof(nn_real));
@@ -651,8 +668,8 @@ void nn_model_backward(nn_model *m, const nn_batch *b, float pos_weight) {
         const nn_real *x = l == 0 ? (nn_real *)a->x0.p : (nn_real *)a->xd[l - 1].p;
         memset(dx, 0, TB * I * sizeof(nn_real));
         nn_gru_backward(dx, G->gru_w_ih[l], G->gru_w_hh[l], G->gru_b_ih[l], G->gru_b_hh[l], dhs,
-                        gscr, a->gates[l].p, a->hs[l].p, x, P->gru_w_ih[l], P->gru_w_hh[l], bt,
-                        T, B, I, H);
+                        gscr, a->gates[l].p, a->hs[l].p, x, P->gru_w_ih[l], P->gru_w_hh[l], bt, T,
+                        B, I, H);
         if (l > 0) {
             memset(dhs, 0, TB * H * sizeof(nn_real));
             nn_dropout_backward(dhs, dx, a->dmask[l - 1].p, TB * H);
@@ -706,7 +723,7 @@ static void adam_part(void *vc, size_t lo, size_t hi, int part) {
  * max_norm / (norm + 1e-6), applied when it is < 1 (torch.nn.utils.clip_grad_norm_). */
 double nn_model_adam_step(nn_model *m, float lr, float b1, float b2, float eps, float max_norm) {
     assert(m->grad_mem);
-    if (m->grad_stale) {   /* zero_grad without a backward: the gradient really is zero */
+    if (m->grad_stale) { /* zero_grad without a backward: the gradient really is zero */
         memset(m->grad_mem, 0, m->n_params * sizeof(nn_real));
         m->grad_stale = 0;
     }

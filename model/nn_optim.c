@@ -63,11 +63,12 @@ static inline nb_f32x8 vsel(nb_i32x8 mask, nb_f32x8 a, nb_f32x8 b) {
  * a > 87 (result below the smallest normal float) give 0. */
 static inline nb_f32x8 vexp_neg(nb_f32x8 a) {
     nb_i32x8 small = a > vsplat(87.0f);
-    a = vsel(small, vsplat(87.0f), a);   /* keeps the exponent arithmetic in range */
-    const nb_f32x8 shifter = vsplat(12582912.0f);   /* 1.5 * 2^23: adding it rounds to integer */
+    a = vsel(small, vsplat(87.0f), a);            /* keeps the exponent arithmetic in range */
+    const nb_f32x8 shifter = vsplat(12582912.0f); /* 1.5 * 2^23: adding it rounds to integer */
     nb_f32x8 t = vsplat(-1.44269504088896341f) * a;
     nb_f32x8 kf = (t + shifter) - shifter;
-    nb_f32x8 r = (vsplat(-1.0f) * a - kf * vsplat(0.693145751953125f)) - kf * vsplat(1.42860682030941723e-6f);
+    nb_f32x8 r = (vsplat(-1.0f) * a - kf * vsplat(0.693145751953125f)) -
+        kf * vsplat(1.42860682030941723e-6f);
     nb_f32x8 p = vsplat(1.0f / 720);
     p = p * r + vsplat(1.0f / 120);
     p = p * r + vsplat(1.0f / 24);
@@ -76,7 +77,7 @@ static inline nb_f32x8 vexp_neg(nb_f32x8 a) {
     p = p * r + vsplat(1.0f);
     p = p * r + vsplat(1.0f);
     nb_i32x8 k = __builtin_convertvector(kf, nb_i32x8);
-    nb_i32x8 k2 = (k + 127) << 23;             /* k >= -126: a normal power of two */
+    nb_i32x8 k2 = (k + 127) << 23; /* k >= -126: a normal power of two */
     nb_f32x8 scale;
     memcpy(&scale, &k2, sizeof scale);
     return vsel(small, vsplat(0), p * scale);
@@ -103,15 +104,16 @@ static inline nb_f32x8 vlog1p01(nb_f32x8 e) {
 }
 
 /* Loss terms and gradient of 8 logits; `valid` masks the lanes past the end. */
-static inline void bce8(nb_f32x8 x, nb_f32x8 y, nb_f32x8 pw, nb_f32x8 inv, nb_i32x8 valid, nb_f32x8 *loss, nb_f32x8 *grad) {
+static inline void bce8(nb_f32x8 x, nb_f32x8 y, nb_f32x8 pw, nb_f32x8 inv, nb_i32x8 valid,
+                        nb_f32x8 *loss, nb_f32x8 *grad) {
     nb_f32x8 zero = vsplat(0), one = vsplat(1.0f);
     nb_i32x8 neg = x < zero;
     nb_f32x8 ax = vsel(neg, -x, x);
     nb_f32x8 e = vexp_neg(ax);
     nb_f32x8 lw = one + (pw - one) * y;
     nb_f32x8 sp = vlog1p01(e);
-    *loss = vsel(valid, pw * y * (sp + vsel(neg, ax, zero)) + (one - y) * (sp + vsel(neg, zero, ax)),
-                 zero);
+    *loss = vsel(
+        valid, pw * y * (sp + vsel(neg, ax, zero)) + (one - y) * (sp + vsel(neg, zero, ax)), zero);
     nb_f32x8 sig = vsel(neg, e, one) / (one + e);
     *grad = (sig * lw - pw * y) * inv;
 }
@@ -119,9 +121,11 @@ static inline void bce8(nb_f32x8 x, nb_f32x8 y, nb_f32x8 pw, nb_f32x8 inv, nb_i3
 /* Shared by the three entry points so the loss and the gradient are the same bits whichever
  * is called. grad == NULL: loss only; acc: grad += instead of =. Returns the mean loss; the
  * per-lane partial sums are kept in double and reduced in a fixed order. */
-__attribute__((target_clones("avx2", "default")))
-static double bce_core(nn_real *grad, int acc, const nn_real *logits, const nn_real *targets,
-                       size_t n, float pos_weight) {
+__attribute__((target_clones("avx2", "default"))) static double bce_core(nn_real *grad, int acc,
+                                                                         const nn_real *logits,
+                                                                         const nn_real *targets,
+                                                                         size_t n,
+                                                                         float pos_weight) {
     nb_f32x8 pw = vsplat(pos_weight), inv = vsplat((float)(1.0 / (double)n));
     nb_i32x8 all = {-1, -1, -1, -1, -1, -1, -1, -1};
     nb_f64x8 sum = {0};
@@ -141,7 +145,7 @@ static double bce_core(nn_real *grad, int acc, const nn_real *logits, const nn_r
             memcpy(grad + i, &g, sizeof g);
         }
     }
-    if (i < n) {   /* the tail, padded with zeros and masked */
+    if (i < n) { /* the tail, padded with zeros and masked */
         size_t r = n - i;
         float xb[8] = {0}, yb[8] = {0}, gb[8] = {0};
         nb_i32x8 valid = {0};
@@ -223,7 +227,8 @@ __attribute__((target("avx2"))) static size_t adam_avx2(float *p, const float *g
         _mm256_storeu_ps(m + i, mi);
         _mm256_storeu_ps(v + i, vi);
         __m256 den = _mm256_add_ps(_mm256_div_ps(_mm256_sqrt_ps(vi), sb), e);
-        __m256 pi = _mm256_sub_ps(_mm256_loadu_ps(p + i), _mm256_mul_ps(st, _mm256_div_ps(mi, den)));
+        __m256 pi =
+            _mm256_sub_ps(_mm256_loadu_ps(p + i), _mm256_mul_ps(st, _mm256_div_ps(mi, den)));
         _mm256_storeu_ps(p + i, pi);
     }
     return i;
@@ -234,12 +239,12 @@ __attribute__((target("avx2"))) static size_t adam_avx2(float *p, const float *g
  * denom = sqrt(v) / sqrt(1 - b2^t) + eps; p -= (lr / (1 - b1^t)) * (m / denom).
  * g is read as gscale * g (clip_grad_norm_'s scaling folded in, the clipped gradient is never
  * written back). */
-void nn_adam_update_scaled(nn_real *restrict p, const nn_real *restrict g,
-                           nn_real *restrict m, nn_real *restrict v, size_t n,
-                           nn_real gscale, float lr, float b1, float b2, float eps, long t) {
+void nn_adam_update_scaled(nn_real *restrict p, const nn_real *restrict g, nn_real *restrict m,
+                           nn_real *restrict v, size_t n, nn_real gscale, float lr, float b1,
+                           float b2, float eps, long t) {
     double bc1 = 1.0 - pow((double)b1, (double)t), bc2 = 1.0 - pow((double)b2, (double)t);
-    adam_k k = {gscale, (nn_real)((double)lr / bc1), (nn_real)sqrt(bc2), b1, b2,
-                (nn_real)(1.0 - (double)b1), (nn_real)(1.0 - (double)b2), eps};
+    adam_k k = {gscale, (nn_real)((double)lr / bc1), (nn_real)sqrt(bc2),          b1,
+                b2,     (nn_real)(1.0 - (double)b1), (nn_real)(1.0 - (double)b2), eps};
     size_t done = 0;
 #ifndef NN_DOUBLE
     if (__builtin_cpu_supports("avx2")) done = adam_avx2(p, g, m, v, n, &k);

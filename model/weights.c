@@ -21,9 +21,9 @@
 
 _Static_assert(sizeof(float) == 4, "the file stores IEEE binary32");
 
-#define NBW_HEADER 80        /* magic .. id count, see WEIGHTS.md */
+#define NBW_HEADER 80 /* magic .. id count, see WEIGHTS.md */
 #define NBW_MAX_NAME 64
-#define NBW_CHUNK 4096       /* floats converted per fwrite */
+#define NBW_CHUNK 4096 /* floats converted per fwrite */
 
 /* ---- little-endian encoding, independent of the host's byte order ------------------- */
 
@@ -74,11 +74,13 @@ static void encode_header(unsigned char h[NBW_HEADER], const nn_model *m, uint64
     memcpy(h, NBW_MAGIC, 8);
     put_u32(h + 8, NBW_VERSION);
     put_u64(h + 12, file_size);
-    for (int i = 0; i < NN_CONFIG_NFIELDS; i++) {   /* bytes 20 .. 67 */
+    for (int i = 0; i < NN_CONFIG_NFIELDS; i++) { /* bytes 20 .. 67 */
         const nn_config_field *f = &nn_config_fields[i];
         const char *v = (const char *)c + f->off;
-        if (f->is_float) put_f32(h + 20 + 4 * i, *(const float *)v);
-        else put_u32(h + 20 + 4 * i, (uint32_t)*(const int *)v);
+        if (f->is_float)
+            put_f32(h + 20 + 4 * i, *(const float *)v);
+        else
+            put_u32(h + 20 + 4 * i, (uint32_t) * (const int *)v);
     }
     put_f32(h + 68, m->calib_a);
     put_f32(h + 72, m->calib_b);
@@ -174,11 +176,13 @@ done:
 /* Decodes the configuration fields of a header whose size and CRC were already verified. */
 static void decode_config(nn_config *c, const unsigned char *h) {
     memset(c, 0, sizeof *c);
-    for (int i = 0; i < NN_CONFIG_NFIELDS; i++) {   /* encode_header's fields */
+    for (int i = 0; i < NN_CONFIG_NFIELDS; i++) { /* encode_header's fields */
         const nn_config_field *f = &nn_config_fields[i];
         char *v = (char *)c + f->off;
-        if (f->is_float) *(float *)v = get_f32(h + 20 + 4 * i);
-        else *(int *)v = (int32_t)get_u32(h + 20 + 4 * i);
+        if (f->is_float)
+            *(float *)v = get_f32(h + 20 + 4 * i);
+        else
+            *(int *)v = (int32_t)get_u32(h + 20 + 4 * i);
     }
 }
 
@@ -201,15 +205,15 @@ static int parse_records(rec *recs, uint32_t n, const unsigned char *buf, size_t
         pos += 4;
         if (r->name_len < 1 || r->name_len > NBW_MAX_NAME)
             return nb_err(err, errlen, NB_EFORMAT,
-                          "%s: bad hyper-parameters: tensor %u has a name of %u bytes", path,
-                          t, r->name_len);
+                          "%s: bad hyper-parameters: tensor %u has a name of %u bytes", path, t,
+                          r->name_len);
         if (end - pos < (size_t)r->name_len + 8) goto short_rec;
         r->name = buf + pos;
         pos += r->name_len;
         r->rows = get_u32(buf + pos);
         r->cols = get_u32(buf + pos + 4);
         pos += 8;
-        uint64_t n = (uint64_t)r->rows * r->cols;   /* < 2^64: a product of two u32 */
+        uint64_t n = (uint64_t)r->rows * r->cols; /* < 2^64: a product of two u32 */
         if (n > (end - pos) / 4) goto short_rec;
         r->data = buf + pos;
         pos += (size_t)(4 * n);
@@ -217,8 +221,8 @@ static int parse_records(rec *recs, uint32_t n, const unsigned char *buf, size_t
     }
     if (pos != end)
         return nb_err(err, errlen, NB_EFORMAT,
-                      "%s: bad hyper-parameters: %zu unexplained bytes after the last tensor",
-                      path, end - pos);
+                      "%s: bad hyper-parameters: %zu unexplained bytes after the last tensor", path,
+                      end - pos);
     return NB_OK;
 short_rec:
     return nb_err(err, errlen, NB_EFORMAT,
@@ -338,14 +342,16 @@ int nbw_load(nn_model *m, const char *path, const int32_t *expect_ids, int n_exp
     if (want != (double)total) {
         rc = nb_err(err, errlen, NB_EFORMAT,
                     "%s: bad hyper-parameters: this configuration has %.0f parameters, the file "
-                    "holds %llu", path, want, (unsigned long long)total);
+                    "holds %llu",
+                    path, want, (unsigned long long)total);
         goto done;
     }
     if (expect_ids) {
         if (n_expect != cfg.n_products) {
             rc = nb_err(err, errlen, NB_EMISMATCH,
                         "%s: product list differs from the store (%d products in the file, %d "
-                        "in the store)", path, cfg.n_products, n_expect);
+                        "in the store)",
+                        path, cfg.n_products, n_expect);
             goto done;
         }
         for (int i = 0; i < n_expect; i++) {
@@ -353,16 +359,16 @@ int nbw_load(nn_model *m, const char *path, const int32_t *expect_ids, int n_exp
             if (id != expect_ids[i]) {
                 rc = nb_err(err, errlen, NB_EMISMATCH,
                             "%s: product list differs from the store (index %d: file has product "
-                            "%d, store has %d)", path, i, id, expect_ids[i]);
+                            "%d, store has %d)",
+                            path, i, id, expect_ids[i]);
                 goto done;
             }
         }
     }
 
-    rc = nn_model_alloc(m, &cfg, 0, why, sizeof why);   /* fill_model writes every tensor */
+    rc = nn_model_alloc(m, &cfg, 0, why, sizeof why); /* fill_model writes every tensor */
     if (rc) {
-        rc = nb_err(err, errlen, NB_EFORMAT,
-                    "%s: bad hyper-parameters: %s", path, why);
+        rc = nb_err(err, errlen, NB_EFORMAT, "%s: bad hyper-parameters: %s", path, why);
         goto done;
     }
     model_ok = 1;

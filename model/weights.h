@@ -12,7 +12,7 @@
 
 #include "nn.h"
 
-#define NBW_MAGIC "NBWEIGHT"   /* 8 bytes at offset 0 */
+#define NBW_MAGIC "NBWEIGHT" /* 8 bytes at offset 0 */
 #define NBW_VERSION 1
 
 /* Writes m (float build only) with its product list product_ids[m->cfg.n_products].

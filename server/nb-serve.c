@@ -24,7 +24,7 @@
 #include "srv_engine.h"
 #include "srv_http.h"
 
-#define GRACE_S 10.0   /* how long a stop waits for requests in flight */
+#define GRACE_S 10.0 /* how long a stop waits for requests in flight */
 
 typedef struct {
     const char *db, *model, *bind;
@@ -32,28 +32,43 @@ typedef struct {
     double header_to, body_to, idle_to;
 } serve_flags;
 
-static const char *const baskets[] = {"threshold", "expected-f1", NULL};   /* SRV_BASKET_* */
+static const char *const baskets[] = {"threshold", "expected-f1", NULL}; /* SRV_BASKET_* */
 
 #define O(field) offsetof(serve_flags, field)
 static const nb_flag FLAGS[] = {
     {"db", NB_F_STR, O(db), 0, 0, "FILE", "", "the store", NB_F_REQUIRED, NULL, NULL},
-    {"model", NB_F_STR, O(model), 0, 0, "FILE", "", "the weight file (registered in the store by nb-train)", NB_F_REQUIRED, NULL, NULL},
-    {"port", NB_F_INT, O(port), 0, 65535, "N", "8080", "0 picks a free port (the log line 'listening on' names it)", 0, NULL, NULL},
+    {"model", NB_F_STR, O(model), 0, 0, "FILE", "",
+     "the weight file (registered in the store by nb-train)", NB_F_REQUIRED, NULL, NULL},
+    {"port", NB_F_INT, O(port), 0, 65535, "N", "8080",
+     "0 picks a free port (the log line 'listening on' names it)", 0, NULL, NULL},
     {"bind", NB_F_STR, O(bind), 0, 0, "ADDR", "127.0.0.1", "address to listen on", 0, NULL, NULL},
     {"threads", NB_F_INT, O(threads), 1, 256, "N", "cores", "worker threads", 0, NULL, NULL},
-    {"basket", NB_F_CHOICE, O(basket), 0, 0, "MODE", "threshold", "threshold | expected-f1", 0, baskets, NULL},
-    {"quiet", NB_F_BOOL, O(quiet), 0, 0, NULL, "", "no request log, no library error lines", 0, NULL, NULL},
-    {"max-connections", NB_F_INT, O(max_conn), 16, 65536, "N", "1024", "open connections at most (1/16 of them a reserve: past the rest, a new connection evicts the oldest one waiting >= 0.5 s for request headers)", 0, NULL, NULL},
-    {"per-ip-limit", NB_F_INT, O(per_ip), 0, 65536, "N", "128", "connections per client address (0: no limit)", 0, NULL, NULL},
-    {"header-timeout", NB_F_DBL, O(header_to), 0, 3600, "S", "10", "a request's headers must arrive within S seconds of the accept or of the previous response (0: no deadline)", 0, NULL, NULL},
-    {"body-timeout", NB_F_DBL, O(body_to), 0, 3600, "S", "30", "a request's body must arrive within S seconds of its headers (0: no deadline)", 0, NULL, NULL},
-    {"idle-timeout", NB_F_DBL, O(idle_to), 1, 3600, "S", "30", "a connection silent for S seconds is closed (libmicrohttpd's timeout)", 0, NULL, NULL},
+    {"basket", NB_F_CHOICE, O(basket), 0, 0, "MODE", "threshold", "threshold | expected-f1", 0,
+     baskets, NULL},
+    {"quiet", NB_F_BOOL, O(quiet), 0, 0, NULL, "", "no request log, no library error lines", 0,
+     NULL, NULL},
+    {"max-connections", NB_F_INT, O(max_conn), 16, 65536, "N", "1024",
+     "open connections at most (1/16 of them a reserve: past the rest, a new connection evicts the "
+     "oldest one waiting >= 0.5 s for request headers)",
+     0, NULL, NULL},
+    {"per-ip-limit", NB_F_INT, O(per_ip), 0, 65536, "N", "128",
+     "connections per client address (0: no limit)", 0, NULL, NULL},
+    {"header-timeout", NB_F_DBL, O(header_to), 0, 3600, "S", "10",
+     "a request's headers must arrive within S seconds of the accept or of the previous response "
+     "(0: no deadline)",
+     0, NULL, NULL},
+    {"body-timeout", NB_F_DBL, O(body_to), 0, 3600, "S", "30",
+     "a request's body must arrive within S seconds of its headers (0: no deadline)", 0, NULL,
+     NULL},
+    {"idle-timeout", NB_F_DBL, O(idle_to), 1, 3600, "S", "30",
+     "a connection silent for S seconds is closed (libmicrohttpd's timeout)", 0, NULL, NULL},
 };
 #undef O
-#define USAGE "usage: nb-serve --db FILE --model FILE [--port 8080] [--bind 127.0.0.1]\n" \
-              "                [--threads N] [--quiet] [--basket threshold|expected-f1]\n" \
-              "                [--max-connections N] [--per-ip-limit N] [--header-timeout S]\n" \
-              "                [--body-timeout S] [--idle-timeout S]\n"
+#define USAGE                                                                         \
+    "usage: nb-serve --db FILE --model FILE [--port 8080] [--bind 127.0.0.1]\n"       \
+    "                [--threads N] [--quiet] [--basket threshold|expected-f1]\n"      \
+    "                [--max-connections N] [--per-ip-limit N] [--header-timeout S]\n" \
+    "                [--body-timeout S] [--idle-timeout S]\n"
 
 /* OpenBLAS must not spawn its own threads under our worker threads: one BLAS thread per
  * request thread. The OpenMP build cannot be made to behave that way reliably, so it is
@@ -61,15 +76,18 @@ static const nb_flag FLAGS[] = {
 static int blas_setup(void) {
     openblas_set_num_threads(1);
     int par = openblas_get_parallel();
-    const char *kind = par == 0 ? "sequential" : par == 1 ? "pthreads" : par == 2 ? "OpenMP"
-                     : "unknown";
+    const char *kind = par == 0 ? "sequential"
+        : par == 1              ? "pthreads"
+        : par == 2              ? "OpenMP"
+                                : "unknown";
     fprintf(stderr, "nb-serve: OpenBLAS %s (%s build), 1 thread per request\n",
             openblas_get_config(), kind);
     if (par == 2) {
-        fprintf(stderr, "nb-serve: refusing the OpenMP build of OpenBLAS: its thread pool "
-                        "conflicts with the server's worker threads; select the pthread or "
-                        "serial variant (update-alternatives --config libopenblas.so.0-"
-                        "x86_64-linux-gnu)\n");
+        fprintf(stderr,
+                "nb-serve: refusing the OpenMP build of OpenBLAS: its thread pool "
+                "conflicts with the server's worker threads; select the pthread or "
+                "serial variant (update-alternatives --config libopenblas.so.0-"
+                "x86_64-linux-gnu)\n");
         return -1;
     }
     return 0;
@@ -79,10 +97,15 @@ int main(int argc, char **argv) {
     srv_http_opts o;
     srv_http_opts_default(&o);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    serve_flags f = {.port = o.port, .bind = o.bind, .threads = cores > 0 ? (int)cores : 1,
-                     .basket = SRV_BASKET_THRESHOLD, .max_conn = (int)o.conn_limit,
-                     .per_ip = (int)o.per_ip_limit, .header_to = o.header_timeout_s,
-                     .body_to = o.body_timeout_s, .idle_to = o.timeout_s};
+    serve_flags f = {.port = o.port,
+                     .bind = o.bind,
+                     .threads = cores > 0 ? (int)cores : 1,
+                     .basket = SRV_BASKET_THRESHOLD,
+                     .max_conn = (int)o.conn_limit,
+                     .per_ip = (int)o.per_ip_limit,
+                     .header_to = o.header_timeout_s,
+                     .body_to = o.body_timeout_s,
+                     .idle_to = o.timeout_s};
     int ex = nb_flags_main("nb-serve", USAGE, FLAGS, NB_FLAGS_N(FLAGS), &f, argc, argv);
     if (ex >= 0) return ex;
     const char *db = f.db, *model = f.model;
@@ -115,10 +138,11 @@ int main(int argc, char **argv) {
         fprintf(stderr, "nb-serve: %s\n", err);
         return 1;
     }
-    fprintf(stderr, "nb-serve: model %s, %d users, %d products, threshold %.3g, basket %s, "
-            "loaded in %.2f s\n", srv_engine_model_name(e), srv_engine_n_users(e),
-            srv_engine_n_products(e), srv_engine_threshold(e), srv_basket_mode_name(basket),
-            nb_now() - t0);
+    fprintf(stderr,
+            "nb-serve: model %s, %d users, %d products, threshold %.3g, basket %s, "
+            "loaded in %.2f s\n",
+            srv_engine_model_name(e), srv_engine_n_users(e), srv_engine_n_products(e),
+            srv_engine_threshold(e), srv_basket_mode_name(basket), nb_now() - t0);
 
     srv_handlers hd = {srv_engine_recommend, srv_engine_health, e, basket};
     srv_http *h = NULL;
@@ -135,10 +159,11 @@ int main(int argc, char **argv) {
     fprintf(stderr, "nb-serve: %s received, finishing requests in flight\n",
             sig == SIGTERM ? "SIGTERM" : "SIGINT");
     long hto, bto, ev;
-    srv_http_counters(h, &hto, &bto, &ev);   /* before the stop frees h; slow clients so far */
+    srv_http_counters(h, &hto, &bto, &ev); /* before the stop frees h; slow clients so far */
     srv_http_stop(h, GRACE_S);
     srv_engine_free(e);
-    fprintf(stderr, "nb-serve: stopped, peak RSS %.1f MiB; connections cut: %ld at the header "
+    fprintf(stderr,
+            "nb-serve: stopped, peak RSS %.1f MiB; connections cut: %ld at the header "
             "deadline, %ld at the body deadline, %ld evicted for the reserve\n",
             nb_peak_rss() / 1048576.0, hto, bto, ev);
     return 0;

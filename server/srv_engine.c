@@ -13,7 +13,7 @@
 #include "store.h"
 #include "weights.h"
 
-#define SRV_POP_MAX 100   /* cold-start list length: the largest k */
+#define SRV_POP_MAX 100 /* cold-start list length: the largest k */
 
 /* Finds the model's row by checksum and reads its basket threshold from the hyper-parameters
  * it was trained and evaluated with (hyper_params.threshold, nb-train --threshold).
@@ -24,17 +24,20 @@ static int model_row_load(srv_engine *e, sqlite3 *db, const char *model_path, ch
     cJSON *m = NULL;
     int rc = st_model_find(db, e->crc, &e->model_id, &hp, err, errlen);
     if (rc == NB_ENOTFOUND) {
-        rc = nb_err(err, errlen, NB_ENOTFOUND, "%s (checksum %s) is not registered in the "
-                    "store's models table (train it with nb-train on this store)", model_path,
-                    e->model_name);
+        rc = nb_err(err, errlen, NB_ENOTFOUND,
+                    "%s (checksum %s) is not registered in the "
+                    "store's models table (train it with nb-train on this store)",
+                    model_path, e->model_name);
         goto done;
     }
     if (rc) goto done;
     m = hp ? cJSON_Parse(hp) : NULL;
     const cJSON *t = m ? cJSON_GetObjectItemCaseSensitive(m, "threshold") : NULL;
     if (!cJSON_IsNumber(t) || !(t->valuedouble >= 0 && t->valuedouble <= 1)) {
-        rc = nb_err(err, errlen, NB_EFORMAT, "models row %" PRId64 ": hyper_params has no "
-                    "threshold in [0, 1]", e->model_id);
+        rc = nb_err(err, errlen, NB_EFORMAT,
+                    "models row %" PRId64 ": hyper_params has no "
+                    "threshold in [0, 1]",
+                    e->model_id);
         goto done;
     }
     e->threshold = t->valuedouble;
@@ -75,7 +78,7 @@ static int popularity_load(srv_engine *e, sqlite3 *db, char *err, size_t errlen)
     return NB_OK;
 }
 
-#define SRV_REF_USERS 256   /* users whose mean head input is the pruning reference */
+#define SRV_REF_USERS 256 /* users whose mean head input is the pruning reference */
 
 /* headq_build's user source: the users in id order, each loaded alone. */
 typedef struct {
@@ -88,11 +91,11 @@ typedef struct {
 
 /* A tr_user_next_fn over ref_users: returns 1 with the next user that has orders, 0 when
  * none is left, or a negative NB_E* from loading. */
-static int ref_users_next(void *ctx, const st_history **h, int *u, int64_t *hist_end,
-                          char *err, size_t errlen) {
+static int ref_users_next(void *ctx, const st_history **h, int *u, int64_t *hist_end, char *err,
+                          size_t errlen) {
     ref_users *it = ctx;
     int rc;
-    do {   /* a user without orders (or gone since the list was read) is skipped */
+    do { /* a user without orders (or gone since the list was read) is skipped */
         if (it->next == it->n) return 0;
         rc = st_userq_load(it->uq, it->catalog, it->ids[it->next++], &it->uh, err, errlen);
     } while (rc == NB_ENOTFOUND);
@@ -110,8 +113,7 @@ static int ref_users_next(void *ctx, const st_history **h, int *u, int64_t *hist
  * by srv_engine_free either way. */
 static int headq_build(srv_engine *e, sqlite3 *db, char *err, size_t errlen) {
     const nn_config *cf = &e->model.cfg;
-    int rc = nn_headq_build(&e->headq, e->model.p.out_w, cf->n_products, cf->head, err,
-                            errlen);
+    int rc = nn_headq_build(&e->headq, e->model.p.out_w, cf->n_products, cf->head, err, errlen);
     if (rc) return rc;
     nn_model clone = {0};
     int have_clone = 0;
@@ -124,10 +126,10 @@ static int headq_build(srv_engine *e, sqlite3 *db, char *err, size_t errlen) {
     if (!rc) rc = st_userq_open(&it.uq, db, err, errlen);
     if (!rc) rc = st_user_ids(db, 0, &it.ids, &it.n, err, errlen);
     if (!rc)
-        rc = tr_headq_reference_from(&e->headq, sc, ref_users_next, &it, SRV_REF_USERS, err,
-                                     errlen);
+        rc =
+            tr_headq_reference_from(&e->headq, sc, ref_users_next, &it, SRV_REF_USERS, err, errlen);
     free(it.ids);
-    if (it.uq) st_userq_free(it.uq);   /* also frees it.uh's buffers */
+    if (it.uq) st_userq_free(it.uq); /* also frees it.uh's buffers */
     tr_scorer_free(sc);
     if (have_clone) nn_model_free(&clone);
     return rc;
@@ -172,8 +174,8 @@ int srv_engine_open(srv_engine **out, const char *db_path, const char *model_pat
         goto done;
     }
     e->n_users = (int)n_users;
-    e->explainer = (tr_explainer){e->catalog.n_products, e->model.cfg.emb, e->model.p.emb,
-                                  &e->names};
+    e->explainer =
+        (tr_explainer){e->catalog.n_products, e->model.cfg.emb, e->model.p.emb, &e->names};
     *out = e;
     e = NULL;
 done:
@@ -185,7 +187,7 @@ done:
 /* Frees a worker context and everything it owns (safe on a partly built one). */
 static void ctx_free(srv_ctx *c) {
     if (!c) return;
-    st_reader_free(c->rd);   /* also frees the buffers of c->uh */
+    st_reader_free(c->rd); /* also frees the buffers of c->uh */
     tr_scorer_free(c->sc);
     tr_rep_ctx_free(&c->rep);
     tr_ef1_free(c->ef1);
@@ -291,9 +293,10 @@ static int health_check(srv_engine *e, char *err, size_t errlen) {
     rc = st_reader_model_check(c->rd, e->model_id, e->crc, &user, err, errlen);
     if (!rc && user) {
         rc = st_reader_user(c->rd, &e->catalog, user, &c->uh, err, errlen);
-        if (rc == NB_ENOTFOUND) rc = NB_OK;   /* a user without orders is fine */
-        if (!rc) rc = st_reader_cands(c->rd, e->model_id, user, e->catalog.n_products,
-                                      c->cand_idx, e->catalog.n_products, &n, err, errlen);
+        if (rc == NB_ENOTFOUND) rc = NB_OK; /* a user without orders is fine */
+        if (!rc)
+            rc = st_reader_cands(c->rd, e->model_id, user, e->catalog.n_products, c->cand_idx,
+                                 e->catalog.n_products, &n, err, errlen);
     }
     int cr = st_reader_commit(c->rd, cerr, sizeof cerr);
     if (cr && !rc) rc = nb_err(err, errlen, cr, "%s", cerr);
@@ -308,8 +311,8 @@ int srv_engine_health(void *ctx, char **body, size_t *len) {
     char err[NB_ERRLEN];
     if (health_check(e, err, sizeof err) != NB_OK) {
         fprintf(stderr, "nb-serve: health check failed: %s\n", err);
-        srv_buf_printf(&b, "{\"status\": \"error\", \"model\": \"%s\", \"reason\": ",
-                       e->model_name);
+        srv_buf_printf(&b,
+                       "{\"status\": \"error\", \"model\": \"%s\", \"reason\": ", e->model_name);
         srv_buf_str(&b, err);
         srv_buf_cstr(&b, "}\n");
         *body = srv_buf_take(&b, len);
@@ -317,9 +320,10 @@ int srv_engine_health(void *ctx, char **body, size_t *len) {
     }
     /* "ranking": what orders the responses -- the ranking stage's trees, the baseline its
      * validation safeguard shipped instead, or the model alone (no ranking stage) */
-    srv_buf_printf(&b, "{\"status\": \"ok\", \"model\": \"%s\", \"ranking\": \"%s\", "
-                   "\"users\": %d, \"products\": %d, \"uptime_s\": %.0f}\n", e->model_name,
-                   e->rks.present ? e->rks.shipped : "model", e->n_users,
+    srv_buf_printf(&b,
+                   "{\"status\": \"ok\", \"model\": \"%s\", \"ranking\": \"%s\", "
+                   "\"users\": %d, \"products\": %d, \"uptime_s\": %.0f}\n",
+                   e->model_name, e->rks.present ? e->rks.shipped : "model", e->n_users,
                    e->catalog.n_products, nb_now() - e->t_start);
     *body = srv_buf_take(&b, len);
     return 200;

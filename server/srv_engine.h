@@ -19,17 +19,17 @@ typedef struct srv_engine srv_engine;
 /* Returns NB_OK and *e (free with srv_engine_free after the HTTP layer has stopped), or
  * NB_ENOTFOUND / NB_EDB / NB_EIO / NB_EFORMAT / NB_EMISMATCH with a message naming the file
  * and the check that failed (not registered, product list differs, checksum, ...). */
-int srv_engine_open(srv_engine **e, const char *db_path, const char *model_path,
-                    char *err, size_t errlen);
+int srv_engine_open(srv_engine **e, const char *db_path, const char *model_path, char *err,
+                    size_t errlen);
 void srv_engine_free(srv_engine *e);
 
 /* The srv_handlers callbacks (ctx is the srv_engine). Return an HTTP status and a malloc'd
  * JSON body: 200, 404 (unknown user) or 500 (logged on stderr). */
 int srv_engine_recommend(void *ctx, const srv_request *rq, char **body, size_t *len);
-int srv_engine_health(void *ctx, char **body, size_t *len);   /* 200, or 503 + reason */
+int srv_engine_health(void *ctx, char **body, size_t *len); /* 200, or 503 + reason */
 
 /* Facts for the start-up log line. */
-const char *srv_engine_model_name(const srv_engine *e);   /* "%08x" checksum */
+const char *srv_engine_model_name(const srv_engine *e); /* "%08x" checksum */
 int srv_engine_n_users(const srv_engine *e);
 int srv_engine_n_products(const srv_engine *e);
 double srv_engine_threshold(const srv_engine *e);

@@ -18,50 +18,50 @@
 #include "srv_engine.h"
 #include "topk.h"
 
-#define SRV_EF1_M 200   /* products entering the expected-F1 programme (as nb-train's) */
+#define SRV_EF1_M 200 /* products entering the expected-F1 programme (as nb-train's) */
 
 /* One worker thread's private state. */
 typedef struct srv_ctx {
-    struct srv_ctx *next;      /* the engine's list of all contexts (freed with it) */
-    st_reader *rd;             /* read-only connection of this thread: one user's history,
+    struct srv_ctx *next; /* the engine's list of all contexts (freed with it) */
+    st_reader *rd;        /* read-only connection of this thread: one user's history,
                                   candidates, existence, one snapshot per request */
-    nn_model clone;            /* scoring clone sharing the engine's parameters */
+    nn_model clone;       /* scoring clone sharing the engine's parameters */
     int have_clone;
     tr_scorer *sc;
-    tr_rep_ctx rep;            /* the scorer's repeat-feature hook (tr_rep_cb) over the
+    tr_rep_ctx rep;      /* the scorer's repeat-feature hook (tr_rep_cb) over the
                                   engine's stats; rep.f keeps the user's counts for the
                                   explanations (filled while scoring, or after it) */
-    tr_ef1 *ef1;               /* expected-F1 basket chooser */
-    st_history uh;             /* the last user loaded (buffers reused; filled by rd) */
-    int32_t empty_user;        /* user id of uh when it is the empty history of a cold user */
-    int32_t *cand_idx;         /* [P] candidate product indices */
-    float *prob;               /* [P] their probabilities */
-    tr_ranked *rank;           /* [P] (prob, index) pairs being ranked */
-    int32_t *basket;           /* [SRV_EF1_M] the expected-F1 choice */
-    int req_k, req_mode;       /* the current request's k and basket mode (what it reads) */
+    tr_ef1 *ef1;         /* expected-F1 basket chooser */
+    st_history uh;       /* the last user loaded (buffers reused; filled by rd) */
+    int32_t empty_user;  /* user id of uh when it is the empty history of a cold user */
+    int32_t *cand_idx;   /* [P] candidate product indices */
+    float *prob;         /* [P] their probabilities */
+    tr_ranked *rank;     /* [P] (prob, index) pairs being ranked */
+    int32_t *basket;     /* [SRV_EF1_M] the expected-F1 choice */
+    int req_k, req_mode; /* the current request's k and basket mode (what it reads) */
     /* the ranking stage (infer/rkserve.h), when one is registered */
-    tr_rk_user rku;            /* this request's candidates and features */
-    tr_ranker rk;              /* this thread's copy of the trees */
-    int32_t *rk_ni;            /* [P] scratch: the user's stored neighbour pairs */
-    float *rk_nv, *rk_prob, *rk_score;   /* [P] */
-    int32_t *rk_pos;           /* [P] product -> position in rku (-1), for the explanations */
-    int32_t *rk_list;          /* [P] scratch: the products the model scores */
+    tr_rk_user rku;                    /* this request's candidates and features */
+    tr_ranker rk;                      /* this thread's copy of the trees */
+    int32_t *rk_ni;                    /* [P] scratch: the user's stored neighbour pairs */
+    float *rk_nv, *rk_prob, *rk_score; /* [P] */
+    int32_t *rk_pos;  /* [P] product -> position in rku (-1), for the explanations */
+    int32_t *rk_list; /* [P] scratch: the products the model scores */
 } srv_ctx;
 
 struct srv_engine {
     char db_path[1024];
-    st_history catalog;        /* products, aisles, departments (indices = model rows) */
-    tr_names names;            /* product names by index */
+    st_history catalog; /* products, aisles, departments (indices = model rows) */
+    tr_names names;     /* product names by index */
     st_idnames aisles, depts;
-    nn_model model;            /* the loaded weights, shared read-only */
-    nn_headq headq;            /* logit bounds of model's out.w for pruning, shared read-only */
-    tr_product_stats stats;    /* the global product statistics stored with the model */
-    tr_rk_serving rks;         /* the ranking stage registered with the model (or none) */
-    tr_explainer explainer;    /* borrows model's embeddings and names */
+    nn_model model;         /* the loaded weights, shared read-only */
+    nn_headq headq;         /* logit bounds of model's out.w for pruning, shared read-only */
+    tr_product_stats stats; /* the global product statistics stored with the model */
+    tr_rk_serving rks;      /* the ranking stage registered with the model (or none) */
+    tr_explainer explainer; /* borrows model's embeddings and names */
     uint32_t crc;
     char model_name[9];
-    int64_t model_id;          /* models.model_id of this weight file */
-    double threshold;          /* basket threshold on the calibrated probability */
+    int64_t model_id; /* models.model_id of this weight file */
+    double threshold; /* basket threshold on the calibrated probability */
     int n_users;
     /* cold start: the most popular products, share of all orders that contain them */
     int n_pop;
@@ -69,7 +69,7 @@ struct srv_engine {
     float *pop_score;
     double t_start;
     pthread_key_t key;
-    pthread_mutex_t lock;      /* guards ctxs */
+    pthread_mutex_t lock; /* guards ctxs */
     srv_ctx *ctxs;
 };
 

@@ -40,8 +40,8 @@
  * still gets its 413, bounded so that nobody streams forever (the body deadline bounds the
  * time as well). */
 #define SRV_DISCARD_MAX (4 * 1024 * 1024)
-#define SRV_WATCH_PERIOD_S 0.1   /* how often the watchdog looks at the deadlines */
-#define SRV_EVICT_MIN_S 0.5      /* a connection younger than this is never evicted */
+#define SRV_WATCH_PERIOD_S 0.1 /* how often the watchdog looks at the deadlines */
+#define SRV_EVICT_MIN_S 0.5    /* a connection younger than this is never evicted */
 
 enum { ROUTE_NONE, ROUTE_RECOMMEND, ROUTE_HEALTH };
 enum { PH_HEADERS, PH_BODY, PH_ANSWERED, PH_SHUT };
@@ -50,10 +50,10 @@ enum { PH_HEADERS, PH_BODY, PH_ANSWERED, PH_SHUT };
 typedef struct srv_conn {
     struct srv_conn *prev, *next;
     int fd;
-    int phase;              /* PH_*, under the list lock */
-    int why_shut;           /* 1 header deadline, 2 body deadline, 3 evicted */
-    double since;           /* start of the phase */
-    double deadline;        /* shut down when passed (0: none) */
+    int phase;       /* PH_*, under the list lock */
+    int why_shut;    /* 1 header deadline, 2 body deadline, 3 evicted */
+    double since;    /* start of the phase */
+    double deadline; /* shut down when passed (0: none) */
 } srv_conn;
 
 struct srv_http {
@@ -61,11 +61,11 @@ struct srv_http {
     srv_handlers hd;
     srv_http_opts o;
     int port;
-    atomic_int in_flight;   /* requests between first callback and completion */
-    atomic_int stopping;    /* set by srv_http_stop: every response closes its connection */
-    pthread_mutex_t lock;   /* guards the connection list, the counters and quit */
-    pthread_cond_t wake;    /* ends the watchdog's sleep at stop */
-    srv_conn *head, *tail;  /* oldest first */
+    atomic_int in_flight;  /* requests between first callback and completion */
+    atomic_int stopping;   /* set by srv_http_stop: every response closes its connection */
+    pthread_mutex_t lock;  /* guards the connection list, the counters and quit */
+    pthread_cond_t wake;   /* ends the watchdog's sleep at stop */
+    srv_conn *head, *tail; /* oldest first */
     unsigned n_conns;
     long n_header_to, n_body_to, n_evicted;
     int quit, have_watchdog;
@@ -76,17 +76,17 @@ struct srv_http {
 typedef struct {
     double t0;
     int route;
-    int status;             /* the status we queued (0: none yet) */
-    int early;              /* an error decided from the headers: status, code, message */
+    int status; /* the status we queued (0: none yet) */
+    int early;  /* an error decided from the headers: status, code, message */
     const char *ecode;
     char emsg[224];
-    const char *allow;      /* Allow header for a 405 */
-    char *body;             /* the request body so far (owned) */
-    size_t discarded;       /* bytes dropped after the cap was passed */
+    const char *allow; /* Allow header for a 405 */
+    char *body;        /* the request body so far (owned) */
+    size_t discarded;  /* bytes dropped after the cap was passed */
     size_t len, cap;
     srv_http *h;
-    srv_conn *conn;         /* the connection's entry (NULL if MHD gave none) */
-    char method[16];        /* escaped (srv_escape_bytes): safe in a log line */
+    srv_conn *conn;  /* the connection's entry (NULL if MHD gave none) */
+    char method[16]; /* escaped (srv_escape_bytes): safe in a log line */
     char path[128];
 } req_state;
 
@@ -114,9 +114,12 @@ static void conn_shut(srv_http *h, srv_conn *cn, int why) {
     cn->phase = PH_SHUT;
     cn->why_shut = why;
     cn->deadline = 0;
-    if (why == 1) h->n_header_to++;
-    else if (why == 2) h->n_body_to++;
-    else h->n_evicted++;
+    if (why == 1)
+        h->n_header_to++;
+    else if (why == 2)
+        h->n_body_to++;
+    else
+        h->n_evicted++;
 }
 
 /* Sets conn's phase and deadline (timeout_s 0: none) unless it was shut already. */
@@ -142,7 +145,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
         srv_conn *cn = calloc(1, sizeof *cn);
-        if (!cn || !ci) {   /* untracked: MHD's idle timeout still applies */
+        if (!cn || !ci) { /* untracked: MHD's idle timeout still applies */
             free(cn);
             return;
         }
@@ -152,8 +155,10 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
         cn->deadline = h->o.header_timeout_s > 0 ? cn->since + h->o.header_timeout_s : 0;
         pthread_mutex_lock(&h->lock);
         cn->prev = h->tail;
-        if (h->tail) h->tail->next = cn;
-        else h->head = cn;
+        if (h->tail)
+            h->tail->next = cn;
+        else
+            h->head = cn;
         h->tail = cn;
         h->n_conns++;
         unsigned soft = h->o.conn_limit > h->o.reserve ? h->o.conn_limit - h->o.reserve : 1;
@@ -174,10 +179,14 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
     srv_conn *cn = *socket_context;
     if (!cn) return;
     pthread_mutex_lock(&h->lock);
-    if (cn->prev) cn->prev->next = cn->next;
-    else h->head = cn->next;
-    if (cn->next) cn->next->prev = cn->prev;
-    else h->tail = cn->prev;
+    if (cn->prev)
+        cn->prev->next = cn->next;
+    else
+        h->head = cn->next;
+    if (cn->next)
+        cn->next->prev = cn->prev;
+    else
+        h->tail = cn->prev;
     h->n_conns--;
     pthread_mutex_unlock(&h->lock);
     free(cn);
@@ -233,8 +242,8 @@ static void mhd_log(void *cls, const char *fmt, va_list ap) {
 /* Queues body[len] (ownership passes to MHD) with status and a JSON content type; extra
  * headers: Allow (allow != NULL) and "Connection: close" (close_conn). Returns MHD's result;
  * on failure the body is freed here. */
-static enum MHD_Result send_json(struct MHD_Connection *c, req_state *st, int status,
-                                 char *body, size_t len, const char *allow, int close_conn) {
+static enum MHD_Result send_json(struct MHD_Connection *c, req_state *st, int status, char *body,
+                                 size_t len, const char *allow, int close_conn) {
     struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
     if (!r) {
         free(body);
@@ -283,11 +292,11 @@ static enum MHD_Result count_cl(void *cls, enum MHD_ValueKind kind, const char *
 static int check_framing(struct MHD_Connection *c, req_state *st) {
     int n_cl = 0;
     MHD_get_connection_values(c, MHD_HEADER_KIND, count_cl, &n_cl);
-    const char *te = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                                 MHD_HTTP_HEADER_TRANSFER_ENCODING);
-    if (n_cl > 1) {   /* a request-smuggling vector behind a proxy that takes the other one */
-        set_early(st, MHD_HTTP_BAD_REQUEST, "bad_request",
-                  "more than one Content-Length header", NULL);
+    const char *te =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    if (n_cl > 1) { /* a request-smuggling vector behind a proxy that takes the other one */
+        set_early(st, MHD_HTTP_BAD_REQUEST, "bad_request", "more than one Content-Length header",
+                  NULL);
         return 1;
     }
     if (te && strcasecmp(te, "chunked") != 0) {
@@ -309,8 +318,8 @@ static int check_framing(struct MHD_Connection *c, req_state *st) {
 static void classify(srv_http *h, struct MHD_Connection *c, req_state *st, const char *url,
                      const char *method) {
     if (check_framing(c, st)) return;
-    int is_get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
-                 strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+    int is_get =
+        strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
     if (strcmp(url, "/recommend") == 0) {
         st->route = ROUTE_RECOMMEND;
         if (strcmp(method, MHD_HTTP_METHOD_POST) != 0) {
@@ -329,13 +338,11 @@ static void classify(srv_http *h, struct MHD_Connection *c, req_state *st, const
         /* st->path is the escaped path: raw bytes from the URL (%ff, %0a) never reach the
          * message */
         char msg[192];
-        snprintf(msg, sizeof msg, "no such path: %s (try POST /recommend, GET /health)",
-                 st->path);
+        snprintf(msg, sizeof msg, "no such path: %s (try POST /recommend, GET /health)", st->path);
         set_early(st, MHD_HTTP_NOT_FOUND, "not_found", msg, NULL);
         return;
     }
-    const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                                 MHD_HTTP_HEADER_CONTENT_TYPE);
+    const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
     if (!srv_content_type_is_json(ct)) {
         char msg[160];
         snprintf(msg, sizeof msg, "Content-Type must be application/json, got %.80s",
@@ -343,8 +350,8 @@ static void classify(srv_http *h, struct MHD_Connection *c, req_state *st, const
         set_early(st, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", msg, NULL);
         return;
     }
-    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *cl =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl) {
         char *end;
         unsigned long long n = strtoull(cl, &end, 10);
@@ -359,11 +366,11 @@ static void classify(srv_http *h, struct MHD_Connection *c, req_state *st, const
 
 /* 1 when the request announces a body (so an early answer should not wait for it). */
 static int has_body(struct MHD_Connection *c) {
-    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *cl =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl && strtoull(cl, NULL, 10) > 0) return 1;
-    return MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                       MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
+    return MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING) !=
+        NULL;
 }
 
 /* Final callback of a valid request: parse and dispatch to the handlers. */
@@ -377,14 +384,14 @@ static enum MHD_Result dispatch(srv_http *h, struct MHD_Connection *c, req_state
         srv_request rq;
         const char *code;
         char err[NB_ERRLEN];
-        if (srv_parse_request(st->body ? st->body : "", st->len, h->hd.default_basket_mode,
-                              &rq, &code, err, sizeof err) != NB_OK)
+        if (srv_parse_request(st->body ? st->body : "", st->len, h->hd.default_basket_mode, &rq,
+                              &code, err, sizeof err) != NB_OK)
             return send_error(c, st, MHD_HTTP_BAD_REQUEST, code, err, NULL, 0);
         status = h->hd.recommend(h->hd.ctx, &rq, &body, &len);
     }
     if (!body) {
-        fprintf(stderr, "nb-serve: internal error: %s %s produced no response body\n",
-                st->method, st->path);
+        fprintf(stderr, "nb-serve: internal error: %s %s produced no response body\n", st->method,
+                st->path);
         return send_error(c, st, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal_error",
                           "internal error (logged)", NULL, 0);
     }
@@ -395,9 +402,8 @@ static enum MHD_Result dispatch(srv_http *h, struct MHD_Connection *c, req_state
  * (see the top of the file). Returns MHD_YES, or MHD_NO to drop the connection (allocation
  * failure, or a client streaming far past the body cap). *con_cls owns the req_state. */
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls) {
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls) {
     srv_http *h = cls;
     req_state *st = *con_cls;
     (void)version;
@@ -420,9 +426,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         /* A 413 (and a framing error) must be answered before the body is read; any other
          * header-decided error is answered now too when a body follows, so that we do not
          * read what we will ignore (MHD then closes the connection after the response). */
-        if (st->early && (st->early == MHD_HTTP_CONTENT_TOO_LARGE ||
-                          st->early == MHD_HTTP_NOT_IMPLEMENTED ||
-                          st->early == MHD_HTTP_BAD_REQUEST || has_body(c)))
+        if (st->early &&
+            (st->early == MHD_HTTP_CONTENT_TOO_LARGE || st->early == MHD_HTTP_NOT_IMPLEMENTED ||
+             st->early == MHD_HTTP_BAD_REQUEST || has_body(c)))
             return send_error(c, st, st->early, st->ecode, st->emsg, st->allow, 1);
         return MHD_YES;
     }
@@ -434,13 +440,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             /* Past the cap already: discard, but not forever. */
             st->discarded += n;
             if (st->discarded > SRV_DISCARD_MAX) {
-                fprintf(stderr, "nb-serve: %s %s: dropping the connection after %zu bytes "
-                        "past the body limit\n", st->method, st->path, st->discarded);
+                fprintf(stderr,
+                        "nb-serve: %s %s: dropping the connection after %zu bytes "
+                        "past the body limit\n",
+                        st->method, st->path, st->discarded);
                 return MHD_NO;
             }
             return MHD_YES;
         }
-        if (st->early) return MHD_YES;           /* a bodiless error answered at the end */
+        if (st->early) return MHD_YES; /* a bodiless error answered at the end */
         if (st->len + n > h->o.body_max) {
             /* A chunked body past the cap: decided now, and the buffer is released at once.
              * MHD 0.9.75 accepts a response only after the headers or after the whole body
@@ -497,12 +505,14 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         long long us = (long long)((nb_now() - st->t0) * 1e6);
         int n;
         if (st->status)
-            n = snprintf(line, sizeof line, "%s %s %d %lldus%s\n", st->method, st->path,
-                         st->status, us, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? ""
-                         : " (connection closed early)");
+            n = snprintf(
+                line, sizeof line, "%s %s %d %lldus%s\n", st->method, st->path, st->status, us,
+                toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection closed early)");
         else if (why == 2)
-            n = snprintf(line, sizeof line, "%s %s - %lldus (no response: body not received "
-                         "within %.0f s)\n", st->method, st->path, us, h->o.body_timeout_s);
+            n = snprintf(line, sizeof line,
+                         "%s %s - %lldus (no response: body not received "
+                         "within %.0f s)\n",
+                         st->method, st->path, us, h->o.body_timeout_s);
         else
             n = snprintf(line, sizeof line, "%s %s - %lldus (no response: terminated, code %d)\n",
                          st->method, st->path, us, (int)toe);
@@ -551,8 +561,8 @@ int srv_http_start(srv_http **out, const srv_http_opts *o, const srv_handlers *h
     atomic_init(&h->stopping, 0);
     pthread_mutex_init(&h->lock, NULL);
     pthread_cond_init(&h->wake, NULL);
-    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_INTERNAL_POLLING_THREAD |
-                     MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
+        MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
     /* An option array, so that the pool size is passed only when there is a pool (MHD
      * warns about a pool size of 0 or 1). */
@@ -565,22 +575,22 @@ int srv_http_start(srv_http **out, const srv_http_opts *o, const srv_handlers *h
         opts[no++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, o->threads, NULL};
     opts[no++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, o->conn_limit, NULL};
     opts[no++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, o->timeout_s, NULL};
-    opts[no++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-                                         (intptr_t)o->conn_memory, NULL};
-    opts[no++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED,
-                                         (intptr_t)on_completed, h};
-    opts[no++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION,
-                                         (intptr_t)on_connection, h};
+    opts[no++] =
+        (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)o->conn_memory, NULL};
+    opts[no++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, h};
+    opts[no++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, h};
     if (o->per_ip_limit > 0)
-        opts[no++] = (struct MHD_OptionItem){MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-                                             o->per_ip_limit, NULL};
+        opts[no++] =
+            (struct MHD_OptionItem){MHD_OPTION_PER_IP_CONNECTION_LIMIT, o->per_ip_limit, NULL};
     opts[no++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     assert(no <= (int)(sizeof opts / sizeof opts[0]));
-    h->d = MHD_start_daemon(flags, (uint16_t)o->port, NULL, NULL, on_request, h,
-                            MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+    h->d = MHD_start_daemon(flags, (uint16_t)o->port, NULL, NULL, on_request, h, MHD_OPTION_ARRAY,
+                            opts, MHD_OPTION_END);
     if (!h->d) {
-        rc = nb_err(err, errlen, NB_EIO, "cannot listen on %s port %d (in use, or not a local "
-                    "address?)", o->bind, o->port);
+        rc = nb_err(err, errlen, NB_EIO,
+                    "cannot listen on %s port %d (in use, or not a local "
+                    "address?)",
+                    o->bind, o->port);
         goto done;
     }
     if (pthread_create(&h->watchdog, NULL, watchdog_main, h) != 0) {
@@ -612,16 +622,16 @@ int srv_http_port(const srv_http *h) { return h->port; }
 static int take_backlog(srv_http *h, MHD_socket ls) {
     int n = 0;
     if (ls == MHD_INVALID_SOCKET) return 0;
-    for (int i = 0; i < 4096; i++) {   /* bounded: the queue holds at most SOMAXCONN */
+    for (int i = 0; i < 4096; i++) { /* bounded: the queue holds at most SOMAXCONN */
         struct sockaddr_storage sa;
         socklen_t sl = sizeof sa;
         int fd = accept4(ls, (struct sockaddr *)&sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED) continue;
-            break;   /* EAGAIN: the queue is empty */
+            break; /* EAGAIN: the queue is empty */
         }
         if (MHD_add_connection(h->d, fd, (struct sockaddr *)&sa, sl) != MHD_YES) continue;
-        n++;   /* MHD_add_connection closed fd itself on failure */
+        n++; /* MHD_add_connection closed fd itself on failure */
     }
     shutdown(ls, SHUT_RDWR);
     return n;
@@ -635,8 +645,10 @@ static int unread_requests(srv_http *h) {
     for (srv_conn *cn = h->head; cn && !busy; cn = cn->next) {
         int pending = 0;
         if (cn->phase == PH_SHUT) continue;
-        if (cn->phase == PH_BODY) busy = 1;
-        else if (ioctl(cn->fd, FIONREAD, &pending) == 0 && pending > 0) busy = 1;
+        if (cn->phase == PH_BODY)
+            busy = 1;
+        else if (ioctl(cn->fd, FIONREAD, &pending) == 0 && pending > 0)
+            busy = 1;
     }
     pthread_mutex_unlock(&h->lock);
     return busy;
@@ -654,8 +666,10 @@ void srv_http_stop(srv_http *h, double grace_s) {
     take_backlog(h, ls);
     int quiet = 0;
     while (quiet < 2 && nb_now() < t_end) {
-        if (atomic_load(&h->in_flight) > 0 || unread_requests(h)) quiet = 0;
-        else quiet++;
+        if (atomic_load(&h->in_flight) > 0 || unread_requests(h))
+            quiet = 0;
+        else
+            quiet++;
         usleep(quiet ? 20000 : 5000);
     }
     MHD_stop_daemon(h->d);

@@ -33,22 +33,22 @@ typedef struct {
     int (*recommend)(void *ctx, const srv_request *rq, char **body, size_t *len);
     int (*health)(void *ctx, char **body, size_t *len);
     void *ctx;
-    int default_basket_mode;   /* SRV_BASKET_* when the request names none */
+    int default_basket_mode; /* SRV_BASKET_* when the request names none */
 } srv_handlers;
 
 typedef struct {
-    const char *bind;       /* numeric address or host name; default "127.0.0.1" */
-    int port;               /* 0 = any free port (see srv_http_port) */
-    int threads;            /* worker threads (MHD thread pool), >= 1 */
-    int quiet;              /* no access log */
-    unsigned conn_limit;    /* MHD_OPTION_CONNECTION_LIMIT */
-    unsigned timeout_s;     /* MHD_OPTION_CONNECTION_TIMEOUT */
-    size_t conn_memory;     /* MHD_OPTION_CONNECTION_MEMORY_LIMIT (bytes) */
-    size_t body_max;        /* request body cap, SRV_BODY_MAX by default */
-    unsigned per_ip_limit;  /* MHD_OPTION_PER_IP_CONNECTION_LIMIT (0: none) */
-    unsigned reserve;       /* connections kept free by evicting slow header senders */
-    double header_timeout_s;   /* headers complete within this (0: no deadline) */
-    double body_timeout_s;     /* body complete within this of the headers (0: none) */
+    const char *bind;        /* numeric address or host name; default "127.0.0.1" */
+    int port;                /* 0 = any free port (see srv_http_port) */
+    int threads;             /* worker threads (MHD thread pool), >= 1 */
+    int quiet;               /* no access log */
+    unsigned conn_limit;     /* MHD_OPTION_CONNECTION_LIMIT */
+    unsigned timeout_s;      /* MHD_OPTION_CONNECTION_TIMEOUT */
+    size_t conn_memory;      /* MHD_OPTION_CONNECTION_MEMORY_LIMIT (bytes) */
+    size_t body_max;         /* request body cap, SRV_BODY_MAX by default */
+    unsigned per_ip_limit;   /* MHD_OPTION_PER_IP_CONNECTION_LIMIT (0: none) */
+    unsigned reserve;        /* connections kept free by evicting slow header senders */
+    double header_timeout_s; /* headers complete within this (0: no deadline) */
+    double body_timeout_s;   /* body complete within this of the headers (0: none) */
 } srv_http_opts;
 
 /* Sets the defaults: 127.0.0.1:8080, 2 threads, 1024 connections (64 of them a reserve, 128

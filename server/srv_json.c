@@ -32,17 +32,19 @@ static int json_int_field(const cJSON *obj, const char *name, double lo, double 
 static size_t utf8_seq_len(const unsigned char *p, const unsigned char *end) {
     unsigned c = p[0];
     size_t n;
-    unsigned lo = 0x80, hi = 0xbf;   /* the range of the second byte */
-    if (c >= 0xc2 && c <= 0xdf) n = 2;
+    unsigned lo = 0x80, hi = 0xbf; /* the range of the second byte */
+    if (c >= 0xc2 && c <= 0xdf)
+        n = 2;
     else if (c >= 0xe0 && c <= 0xef) {
         n = 3;
-        if (c == 0xe0) lo = 0xa0;        /* overlong */
-        if (c == 0xed) hi = 0x9f;        /* UTF-16 surrogates */
+        if (c == 0xe0) lo = 0xa0; /* overlong */
+        if (c == 0xed) hi = 0x9f; /* UTF-16 surrogates */
     } else if (c >= 0xf0 && c <= 0xf4) {
         n = 4;
-        if (c == 0xf0) lo = 0x90;        /* overlong */
-        if (c == 0xf4) hi = 0x8f;        /* past U+10FFFF */
-    } else return 0;
+        if (c == 0xf0) lo = 0x90; /* overlong */
+        if (c == 0xf4) hi = 0x8f; /* past U+10FFFF */
+    } else
+        return 0;
     if ((size_t)(end - p) < n || p[1] < lo || p[1] > hi) return 0;
     for (size_t i = 2; i < n; i++)
         if ((p[i] & 0xc0) != 0x80) return 0;
@@ -65,16 +67,19 @@ static int json_prescan(const char *body, size_t len, char *err, size_t errlen) 
                 in_str = 0;
             } else if (c == '\\') {
                 if (q + 1 < end && q[1] == 'u' && end - q >= 6 && memcmp(q + 2, "0000", 4) == 0)
-                    return nb_err(err, errlen, NB_EFORMAT, "\\u0000 (NUL) inside a string at "
-                                  "byte %zu", at);
-                if (q + 1 < end) q++;   /* the escaped character is not a quote */
+                    return nb_err(err, errlen, NB_EFORMAT,
+                                  "\\u0000 (NUL) inside a string at "
+                                  "byte %zu",
+                                  at);
+                if (q + 1 < end) q++; /* the escaped character is not a quote */
             } else if (c < 0x20) {
-                return nb_err(err, errlen, NB_EFORMAT, "raw control byte 0x%02x inside a "
-                              "string at byte %zu", c, at);
+                return nb_err(err, errlen, NB_EFORMAT,
+                              "raw control byte 0x%02x inside a "
+                              "string at byte %zu",
+                              c, at);
             } else if (c >= 0x80) {
                 size_t n = utf8_seq_len(q, end);
-                if (!n)
-                    return nb_err(err, errlen, NB_EFORMAT, "invalid UTF-8 at byte %zu", at);
+                if (!n) return nb_err(err, errlen, NB_EFORMAT, "invalid UTF-8 at byte %zu", at);
                 q += n - 1;
             }
             continue;
@@ -83,13 +88,17 @@ static int json_prescan(const char *body, size_t len, char *err, size_t errlen) 
             in_str = 1;
         } else if (c == '{' || c == '[') {
             if (++depth > SRV_JSON_DEPTH_MAX)
-                return nb_err(err, errlen, NB_EFORMAT, "JSON nested deeper than %d levels at "
-                              "byte %zu", SRV_JSON_DEPTH_MAX, at);
+                return nb_err(err, errlen, NB_EFORMAT,
+                              "JSON nested deeper than %d levels at "
+                              "byte %zu",
+                              SRV_JSON_DEPTH_MAX, at);
         } else if (c == '}' || c == ']') {
             depth--;
         } else if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') {
-            return nb_err(err, errlen, NB_EFORMAT, "control byte 0x%02x at byte %zu (JSON "
-                          "allows only space, tab, CR and LF between tokens)", c, at);
+            return nb_err(err, errlen, NB_EFORMAT,
+                          "control byte 0x%02x at byte %zu (JSON "
+                          "allows only space, tab, CR and LF between tokens)",
+                          c, at);
         }
     }
     return NB_OK;
@@ -129,9 +138,10 @@ static int check_fields(const cJSON *root, const char **code, char *err, size_t 
     }
     if (!n_unknown) return NB_OK;
     *code = "unknown_field";
-    return nb_err(err, errlen, NB_EFORMAT, "unknown field%s %s%s (a request has user_id, k "
-                  "and basket_mode)", n_unknown > 1 ? "s" : "", unknown,
-                  ul >= sizeof unknown ? "..." : "");
+    return nb_err(err, errlen, NB_EFORMAT,
+                  "unknown field%s %s%s (a request has user_id, k "
+                  "and basket_mode)",
+                  n_unknown > 1 ? "s" : "", unknown, ul >= sizeof unknown ? "..." : "");
 }
 
 /* See srv_json.h. Owns nothing after the call (the cJSON tree is freed here). */
@@ -181,8 +191,9 @@ int srv_parse_request(const char *body, size_t len, int default_mode, srv_reques
     int got = json_int_field(root, "user_id", -2147483648.0, 2147483647.0, &v);
     if (got <= 0) {
         *code = "bad_user_id";
-        rc = nb_err(err, errlen, NB_EFORMAT, got == 0 ? "missing field user_id"
-                    : "user_id must be an integer in the int32 range");
+        rc = nb_err(err, errlen, NB_EFORMAT,
+                    got == 0 ? "missing field user_id"
+                             : "user_id must be an integer in the int32 range");
         goto done;
     }
     rq->user_id = (int32_t)v;
@@ -275,7 +286,7 @@ void srv_buf_printf(srv_buf *b, const char *fmt, ...) {
     }
     va_end(ap2);
     va_end(ap);
-    assert(n >= 0);   /* only an invalid format fails, and formats are literals */
+    assert(n >= 0); /* only an invalid format fails, and formats are literals */
     b->len += (size_t)n;
 }
 
@@ -302,10 +313,10 @@ void srv_buf_str(srv_buf *b, const char *s) {
     b->p[b->len++] = '"';
     /* plain[c]: byte c is copied as is (printable ASCII but " and \); one load per byte */
     static const unsigned char plain[256] = {
-        [0x20] = 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,             /* 0x22 " */
+        [0x20] = 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x22 " */
         [0x30] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
         [0x40] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-        [0x50] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,             /* 0x5c \ */
+        [0x50] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, /* 0x5c \ */
         [0x60] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
         [0x70] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
     };
@@ -327,21 +338,21 @@ void srv_buf_str(srv_buf *b, const char *s) {
         char esc[6] = {'\\', 0};
         size_t n = 2;
         switch (*q) {
-        case '"': esc[1] = '"'; break;
-        case '\\': esc[1] = '\\'; break;
-        case '\n': esc[1] = 'n'; break;
-        case '\r': esc[1] = 'r'; break;
-        case '\t': esc[1] = 't'; break;
-        default:
-            if (*q >= 0x80) {   /* not UTF-8: the replacement character */
-                memcpy(esc, "\xef\xbf\xbd", 3);
-                n = 3;
-                break;
-            }
-            memcpy(esc, "\\u00", 4);
-            esc[4] = hex[*q >> 4];
-            esc[5] = hex[*q & 15];
-            n = 6;
+            case '"': esc[1] = '"'; break;
+            case '\\': esc[1] = '\\'; break;
+            case '\n': esc[1] = 'n'; break;
+            case '\r': esc[1] = 'r'; break;
+            case '\t': esc[1] = 't'; break;
+            default:
+                if (*q >= 0x80) { /* not UTF-8: the replacement character */
+                    memcpy(esc, "\xef\xbf\xbd", 3);
+                    n = 3;
+                    break;
+                }
+                memcpy(esc, "\\u00", 4);
+                esc[4] = hex[*q >> 4];
+                esc[5] = hex[*q & 15];
+                n = 6;
         }
         srv_buf_raw(b, esc, n);
         p = q + 1;
@@ -367,7 +378,7 @@ size_t srv_escape_bytes(char *dst, size_t cap, const char *src) {
             tmp[3] = hex[*p & 15];
             n = 4;
         }
-        if (w + n + 1 > cap) {   /* cut: say so, within the buffer */
+        if (w + n + 1 > cap) { /* cut: say so, within the buffer */
             while (w > 0 && w + 4 > cap) w--;
             if (w + 4 <= cap) {
                 memcpy(dst + w, "...", 3);

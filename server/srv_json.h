@@ -15,11 +15,11 @@ enum { SRV_BASKET_THRESHOLD = 0, SRV_BASKET_EF1 = 1 };
 
 typedef struct {
     int32_t user_id;
-    int k;            /* 1..SRV_K_MAX */
-    int basket_mode;  /* SRV_BASKET_* */
+    int k;           /* 1..SRV_K_MAX */
+    int basket_mode; /* SRV_BASKET_* */
 } srv_request;
 
-#define SRV_JSON_DEPTH_MAX 8   /* nesting a request body may have (it needs 1) */
+#define SRV_JSON_DEPTH_MAX 8 /* nesting a request body may have (it needs 1) */
 
 /* Parses body[len] (not necessarily NUL-terminated) as a /recommend request. Missing "k"
  * gives SRV_K_DEFAULT, missing "basket_mode" gives default_mode. Strict: a field twice, a
@@ -42,7 +42,7 @@ int srv_content_type_is_json(const char *ct);
 
 /* ---- writer ------------------------------------------------------------------------- */
 typedef struct {
-    char *p;      /* NUL-terminated text (owned) */
+    char *p; /* NUL-terminated text (owned) */
     size_t len, cap;
 } srv_buf;
 

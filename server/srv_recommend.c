@@ -28,7 +28,7 @@ static void write_item(srv_buf *b, const srv_engine *e, srv_ctx *c, const tr_ran
     srv_buf_printf(b, ", \"score\": %.9g", (double)r->p);
     if (with_why) {
         char why[256];
-        int pos = e->rks.present ? c->rk_pos[i] : -1;   /* the ranking stage's candidate */
+        int pos = e->rks.present ? c->rk_pos[i] : -1; /* the ranking stage's candidate */
         if ((pos >= 0 ? tr_rk_explain(why, sizeof why, &e->explainer, &c->rep.f, &c->rku, pos)
                       : tr_explain(why, sizeof why, &e->explainer, &c->rep.f, i)) < 0)
             why[0] = '\0';
@@ -41,14 +41,14 @@ static void write_item(srv_buf *b, const srv_engine *e, srv_ctx *c, const tr_ran
 /* rank_user with a registered ranking stage (infer/rkserve.h): the same candidates and
  * scores as nb-train --score-user (tr_rk_serving_rank), every candidate scored; cand[n_cand]
  * is the user's cosine candidate set. Returns as rank_user. */
-static int rank_user_stage(srv_engine *e, srv_ctx *c, const int32_t *cand, int n_cand,
-                           int need, int *cold, char *err, size_t errlen) {
+static int rank_user_stage(srv_engine *e, srv_ctx *c, const int32_t *cand, int n_cand, int need,
+                           int *cold, char *err, size_t errlen) {
     tr_ranked *rk = c->rank;
-    for (int i = 0; i < c->rku.n; i++) c->rk_pos[c->rku.cand[i]] = -1;   /* last request's */
+    for (int i = 0; i < c->rku.n; i++) c->rk_pos[c->rku.cand[i]] = -1; /* last request's */
     c->rku.n = 0;
-    int rc = tr_rk_serving_rank(&e->rks, &c->rk, &c->rku, c->sc, st_reader_conn(c->rd), e->model_id, &c->uh, 0,
-                                c->uh.user_order_off[1], cand, n_cand, c->rk_ni, c->rk_nv,
-                                c->rk_prob, c->rk_list, c->rk_score, err, errlen);
+    int rc = tr_rk_serving_rank(&e->rks, &c->rk, &c->rku, c->sc, st_reader_conn(c->rd), e->model_id,
+                                &c->uh, 0, c->uh.user_order_off[1], cand, n_cand, c->rk_ni,
+                                c->rk_nv, c->rk_prob, c->rk_list, c->rk_score, err, errlen);
     *cold = rc == NB_ENOTFOUND;
     if (*cold) {
         c->rku.n = 0;
@@ -73,13 +73,12 @@ static int rank_user_stage(srv_engine *e, srv_ctx *c, const int32_t *cand, int n
  * threshold mode and below the threshold; outside the top `need` in expected-F1 mode) are
  * not scored and not in c->rank. *cold is set when the user has no history with items: the
  * ranking is then the popularity list. */
-static int rank_user(srv_engine *e, srv_ctx *c, int32_t user_id, int need, int *cold,
-                     char *err, size_t errlen) {
+static int rank_user(srv_engine *e, srv_ctx *c, int32_t user_id, int need, int *cold, char *err,
+                     size_t errlen) {
     int P = e->catalog.n_products, n_cand = 0;
     const int32_t *cand = c->cand_idx;
     tr_ranked *rk = c->rank;
-    int rc = st_reader_cands(c->rd, e->model_id, user_id, P, c->cand_idx, P, &n_cand, err,
-                             errlen);
+    int rc = st_reader_cands(c->rd, e->model_id, user_id, P, c->cand_idx, P, &n_cand, err, errlen);
     if (rc == NB_ENOTFOUND) {
         /* No stored candidate set (a user added after training): score the catalogue. */
         cand = NULL;
@@ -99,7 +98,7 @@ static int rank_user(srv_engine *e, srv_ctx *c, int32_t user_id, int need, int *
     *cold = rc == NB_ENOTFOUND;
     if (*cold) {
         for (int i = 0; i < e->n_pop; i++) rk[i] = (tr_ranked){e->pop_score[i], e->pop_idx[i]};
-        return e->n_pop;   /* already in popularity order, ties by product_id = by index */
+        return e->n_pop; /* already in popularity order, ties by product_id = by index */
     }
     if (rc) return rc;
     int n = ns, above = 0;
@@ -129,8 +128,10 @@ static int basket_size(srv_engine *e, srv_ctx *c, const tr_ranked *rk, int n, in
     if (rc) return rc;
     for (int i = 0; i < k; i++)
         if (c->basket[i] != rk[i].idx)
-            return nb_err(err, errlen, NB_EMISMATCH, "expected-F1 basket item %d is product "
-                          "index %d, ranking has %d", i, c->basket[i], rk[i].idx);
+            return nb_err(err, errlen, NB_EMISMATCH,
+                          "expected-F1 basket item %d is product "
+                          "index %d, ranking has %d",
+                          i, c->basket[i], rk[i].idx);
     return k;
 }
 
@@ -191,7 +192,7 @@ int srv_engine_recommend(void *ctx, const srv_request *rq, char **body, size_t *
 
     /* ranked entries read below: top-k, the threshold basket, the expected-F1 programme */
     int need = rq->k > SRV_EF1_M ? rq->k : SRV_EF1_M;
-    c->rep.last_h = NULL;   /* no features of this request's user yet */
+    c->rep.last_h = NULL; /* no features of this request's user yet */
     int n = load_and_rank(e, c, rq->user_id, need, &cold, &unknown, err, sizeof err);
     if (unknown) {
         char msg[96];
@@ -219,9 +220,10 @@ int srv_engine_recommend(void *ctx, const srv_request *rq, char **body, size_t *
 
     const tr_ranked *rk = c->rank;
     int k = rq->k < n ? rq->k : n;
-    srv_buf_printf(&b, "{\"user_id\": %" PRId32 ", \"model\": \"%s\", \"threshold\": %.9g, "
-                   "\"basket_mode\": \"%s\", \"cold_start\": %s, \"basket\": [", rq->user_id,
-                   e->model_name, e->threshold, srv_basket_mode_name(rq->basket_mode),
+    srv_buf_printf(&b,
+                   "{\"user_id\": %" PRId32 ", \"model\": \"%s\", \"threshold\": %.9g, "
+                   "\"basket_mode\": \"%s\", \"cold_start\": %s, \"basket\": [",
+                   rq->user_id, e->model_name, e->threshold, srv_basket_mode_name(rq->basket_mode),
                    cold ? "true" : "false");
     for (int i = 0; i < nb; i++) {
         if (i) SRV_BUF_LIT(&b, ", ");

@@ -32,8 +32,8 @@ size_t st_cand_encode_buf(const int32_t *idx, int n, uint8_t *buf) {
 /* Decodes blob[len] into out[max] (*n = count). Every byte must belong to a complete varint,
  * every value must be < n_products, and there must be at most max of them. Returns NB_OK or
  * NB_EFORMAT naming the byte offset; out's contents are unspecified on error. */
-int st_cand_decode(const uint8_t *blob, size_t len, int n_products, int32_t *out, int max,
-                   int *n, char *err, size_t errlen) {
+int st_cand_decode(const uint8_t *blob, size_t len, int n_products, int32_t *out, int max, int *n,
+                   char *err, size_t errlen) {
     *n = 0;
     int cnt = 0;
     int64_t prev = -1;
@@ -78,8 +78,7 @@ int st_cand_stmt(sqlite3 *db, sqlite3_stmt **stmt, char *err, size_t errlen) {
                            "SELECT n_candidates, encoded FROM candidates "
                            "WHERE model_id = ?1 AND user_id = ?2",
                            -1, stmt, NULL) != SQLITE_OK)
-        return nb_err(err, errlen, NB_EDB, "preparing candidate lookup: %s",
-                      sqlite3_errmsg(db));
+        return nb_err(err, errlen, NB_EDB, "preparing candidate lookup: %s", sqlite3_errmsg(db));
     return NB_OK;
 }
 
@@ -101,8 +100,7 @@ int st_cand_load(sqlite3_stmt *stmt, int64_t model_id, int32_t user_id, int n_pr
     }
     if (s != SQLITE_ROW) {
         rc = nb_err(err, errlen, NB_EDB, "candidates of model %lld, user %d: %s",
-                    (long long)model_id, (int)user_id,
-                    sqlite3_errmsg(sqlite3_db_handle(stmt)));
+                    (long long)model_id, (int)user_id, sqlite3_errmsg(sqlite3_db_handle(stmt)));
         goto done;
     }
     int64_t stored = sqlite3_column_int64(stmt, 0);

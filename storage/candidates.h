@@ -18,8 +18,8 @@
 size_t st_cand_encode_buf(const int32_t *idx, int n, uint8_t *buf);
 /* Decodes blob[len] into out[max]; *n receives the count. Returns NB_OK or NB_EFORMAT
  * (truncated varint, more than max values, an index >= n_products). */
-int st_cand_decode(const uint8_t *blob, size_t len, int n_products, int32_t *out, int max,
-                   int *n, char *err, size_t errlen);
+int st_cand_decode(const uint8_t *blob, size_t len, int n_products, int32_t *out, int max, int *n,
+                   char *err, size_t errlen);
 
 /* Reads user_id's candidate set of the given model (models.id) with a prepared statement
  * held by the caller (st_cand_stmt). Returns NB_OK, NB_ENOTFOUND or NB_EDB/NB_EFORMAT. */
@@ -34,7 +34,6 @@ int st_cand_load(sqlite3_stmt *stmt, int64_t model_id, int32_t user_id, int n_pr
  * together): returns NB_EINVAL in autocommit mode. Returns NB_OK, NB_EINVAL or NB_EDB
  * (message names the user); on error the caller should ROLLBACK. */
 int st_cands_write(sqlite3 *db, int64_t model_id, int n_users, const int32_t *user_ids,
-                   const int64_t *off, const int32_t *idx, int max_count, char *err,
-                   size_t errlen);
+                   const int64_t *off, const int32_t *idx, int max_count, char *err, size_t errlen);
 
 #endif

@@ -21,7 +21,8 @@ static int csv_fill(st_csv *c, char *err, size_t errlen) {
     for (;;) {
         ssize_t n = read(c->fd, c->buf, CSV_BUFSZ);
         if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return nb_err(err, errlen, NB_EIO, "%s: read failed: %s", c->path, strerror(errno));
+        if (n < 0)
+            return nb_err(err, errlen, NB_EIO, "%s: read failed: %s", c->path, strerror(errno));
         c->buf_pos = 0;
         c->buf_len = (size_t)n;
         if (n == 0) c->eof = 1;
@@ -60,15 +61,16 @@ static const char *col_name(const st_csv *c, int col, char *tmp, size_t n) {
 static int rec_grow(st_csv *c, char *err, size_t errlen) {
     char tmp[16];
     if (c->rec_cap >= c->max_record)
-        return nb_err(err, errlen, NB_EFORMAT,
-                      "%s:%lld: field %s: too long: the record passes %zu bytes, the limit of a line", c->path,
-                      c->line, col_name(c, c->nf, tmp, sizeof tmp), c->max_record);
+        return nb_err(
+            err, errlen, NB_EFORMAT,
+            "%s:%lld: field %s: too long: the record passes %zu bytes, the limit of a line",
+            c->path, c->line, col_name(c, c->nf, tmp, sizeof tmp), c->max_record);
     size_t cap = c->rec_cap ? 2 * c->rec_cap : 256;
     if (cap > c->max_record) cap = c->max_record;
     char *p = realloc(c->rec, cap);
     if (!p)
-        return nb_err(err, errlen, NB_ENOMEM, "%s:%lld: out of memory for a record of %zu bytes", c->path, c->line,
-                      cap);
+        return nb_err(err, errlen, NB_ENOMEM, "%s:%lld: out of memory for a record of %zu bytes",
+                      c->path, c->line, cap);
     c->rec = p;
     c->rec_cap = cap;
     return NB_OK;
@@ -90,15 +92,17 @@ static inline int rec_put(st_csv *c, char ch, char *err, size_t errlen) {
 static int field_begin(st_csv *c, char *err, size_t errlen) {
     if (c->nf == c->fcap) {
         size_t cap = c->fcap ? 2 * (size_t)c->fcap : 16;
-        if (cap > c->max_record + 1) cap = c->max_record + 1; /* the most fields a record can hold */
+        if (cap > c->max_record + 1)
+            cap = c->max_record + 1; /* the most fields a record can hold */
         size_t *fs = realloc(c->fstart, (size_t)cap * sizeof *fs);
         if (fs) c->fstart = fs;
         char **f = fs ? realloc(c->f, (size_t)cap * sizeof *f) : NULL;
         if (f) c->f = f;
         size_t *fl = f ? realloc(c->flen, (size_t)cap * sizeof *fl) : NULL;
         if (!fl)
-            return nb_err(err, errlen, NB_ENOMEM, "%s:%lld: out of memory for a record of %zu fields", c->path,
-                          c->line, cap);
+            return nb_err(err, errlen, NB_ENOMEM,
+                          "%s:%lld: out of memory for a record of %zu fields", c->path, c->line,
+                          cap);
         c->flen = fl;
         c->fcap = (int)cap;
     }
@@ -172,8 +176,9 @@ int st_csv_read(st_csv *c, char *err, size_t errlen) {
                 ch = csv_getc(c, err, errlen);
                 if (ch == CSV_ERR) return NB_EIO;
                 if (ch == CSV_EOF)
-                    return nb_err(err, errlen, NB_EFORMAT, "%s:%lld: field %d: unterminated quoted field",
-                                  c->path, c->line, c->nf + 1);
+                    return nb_err(err, errlen, NB_EFORMAT,
+                                  "%s:%lld: field %d: unterminated quoted field", c->path, c->line,
+                                  c->nf + 1);
                 if (ch == '"') {
                     if (csv_peek(c, err, errlen) != '"') break;
                     c->buf_pos++;
@@ -185,8 +190,9 @@ int st_csv_read(st_csv *c, char *err, size_t errlen) {
             ch = csv_getc(c, err, errlen);
             if (ch == CSV_ERR) return NB_EIO;
             if (ch != ',' && ch != '\n' && ch != '\r' && ch != CSV_EOF)
-                return nb_err(err, errlen, NB_EFORMAT, "%s:%lld: field %d: text after the closing quote",
-                              c->path, c->line, c->nf + 1);
+                return nb_err(err, errlen, NB_EFORMAT,
+                              "%s:%lld: field %d: text after the closing quote", c->path, c->line,
+                              c->nf + 1);
         } else {
             /* A quote inside an unquoted field is kept literally (e.g. 12" Pizza). */
             while (ch != ',' && ch != '\n' && ch != '\r' && ch >= 0) {
@@ -217,18 +223,23 @@ int st_csv_read(st_csv *c, char *err, size_t errlen) {
 int st_csv_header(st_csv *c, const char *const *want, int n, char *err, size_t errlen) {
     int rc = st_csv_read(c, err, errlen);
     if (rc < 0) return rc;
-    if (rc == 0) return nb_err(err, errlen, NB_EFORMAT, "%s:1: empty file, expected a header line", c->path);
+    if (rc == 0)
+        return nb_err(err, errlen, NB_EFORMAT, "%s:1: empty file, expected a header line", c->path);
     if (c->line != 1)
-        return nb_err(err, errlen, NB_EFORMAT, "%s:1: blank first line, expected the header", c->path);
+        return nb_err(err, errlen, NB_EFORMAT, "%s:1: blank first line, expected the header",
+                      c->path);
     for (int i = 0; i < n && i < c->nf; i++) {
         if (strcmp(c->f[i], want[i]) != 0)
-            return nb_err(err, errlen, NB_EFORMAT, "%s:1: header field %d is '%.64s', expected '%s'", c->path,
-                          i + 1, c->f[i], want[i]);
+            return nb_err(err, errlen, NB_EFORMAT,
+                          "%s:1: header field %d is '%.64s', expected '%s'", c->path, i + 1,
+                          c->f[i], want[i]);
     }
     if (c->nf != n)
-        return nb_err(err, errlen, NB_EFORMAT, "%s:1: header has %d fields, expected %d", c->path, c->nf, n);
+        return nb_err(err, errlen, NB_EFORMAT, "%s:1: header has %d fields, expected %d", c->path,
+                      c->nf, n);
     c->hdr = calloc((size_t)n, sizeof *c->hdr);
-    if (!c->hdr) return nb_err(err, errlen, NB_ENOMEM, "%s:1: out of memory for the header", c->path);
+    if (!c->hdr)
+        return nb_err(err, errlen, NB_ENOMEM, "%s:1: out of memory for the header", c->path);
     for (; c->nhdr < n; c->nhdr++)
         if (!(c->hdr[c->nhdr] = strdup(want[c->nhdr])))
             return nb_err(err, errlen, NB_ENOMEM, "%s:1: out of memory for the header", c->path);
@@ -238,15 +249,17 @@ int st_csv_header(st_csv *c, const char *const *want, int n, char *err, size_t e
 /* See csv.h: the record has as many fields as the header. */
 int st_csv_check_count(const st_csv *c, char *err, size_t errlen) {
     if (c->nf == c->nhdr) return NB_OK;
-    return nb_err(err, errlen, NB_EFORMAT, "%s:%lld: %d fields, expected %d (as in the header)", c->path,
-                  c->line, c->nf, c->nhdr);
+    return nb_err(err, errlen, NB_EFORMAT, "%s:%lld: %d fields, expected %d (as in the header)",
+                  c->path, c->line, c->nf, c->nhdr);
 }
 
 /* See csv.h: "<path>:<line>: field <name>: <message>". */
-int st_csv_field_err(const st_csv *c, int col, char *err, size_t errlen, int code, const char *fmt, ...) {
+int st_csv_field_err(const st_csv *c, int col, char *err, size_t errlen, int code, const char *fmt,
+                     ...) {
     if (!err || errlen == 0) return code;
     char tmp[16];
-    int n = snprintf(err, errlen, "%s:%lld: field %s: ", c->path, c->line, col_name(c, col, tmp, sizeof tmp));
+    int n = snprintf(err, errlen, "%s:%lld: field %s: ", c->path, c->line,
+                     col_name(c, col, tmp, sizeof tmp));
     if (n > 0 && (size_t)n < errlen) {
         va_list ap;
         va_start(ap, fmt);
@@ -263,15 +276,20 @@ static size_t utf8_seq(const unsigned char *p, size_t n) {
     if (b < 0x80) return b >= 0x20 && b != 0x7F;
     size_t len;
     unsigned lo = 0x80, hi = 0xBF; /* the allowed range of the second byte */
-    if (b >= 0xC2 && b <= 0xDF) len = 2;
+    if (b >= 0xC2 && b <= 0xDF)
+        len = 2;
     else if (b >= 0xE0 && b <= 0xEF) {
         len = 3;
-        if (b == 0xE0) lo = 0xA0;      /* overlong */
-        else if (b == 0xED) hi = 0x9F; /* surrogates U+D800..U+DFFF */
+        if (b == 0xE0)
+            lo = 0xA0; /* overlong */
+        else if (b == 0xED)
+            hi = 0x9F; /* surrogates U+D800..U+DFFF */
     } else if (b >= 0xF0 && b <= 0xF4) {
         len = 4;
-        if (b == 0xF0) lo = 0x90;      /* overlong */
-        else if (b == 0xF4) hi = 0x8F; /* past U+10FFFF */
+        if (b == 0xF0)
+            lo = 0x90; /* overlong */
+        else if (b == 0xF4)
+            hi = 0x8F; /* past U+10FFFF */
     } else {
         return 0; /* a continuation byte, C0/C1 (overlong two-byte forms) or F5..FF */
     }
@@ -287,14 +305,16 @@ int st_csv_text(const st_csv *c, int col, size_t max_len, char *err, size_t errl
     const unsigned char *s = (const unsigned char *)c->f[col];
     size_t n = c->flen[col];
     if (n > max_len)
-        return st_csv_field_err(c, col, err, errlen, NB_EFORMAT, "too long: %zu bytes, the limit is %zu", n, max_len);
+        return st_csv_field_err(c, col, err, errlen, NB_EFORMAT,
+                                "too long: %zu bytes, the limit is %zu", n, max_len);
     for (size_t i = 0; i < n;) {
         size_t k = utf8_seq(s + i, n - i);
         if (k == 0) {
-            const char *what = s[i] == 0                     ? "a NUL byte"
-                               : s[i] < 0x20 || s[i] == 0x7F ? "a control character"
-                                                             : "invalid UTF-8";
-            return st_csv_field_err(c, col, err, errlen, NB_EFORMAT, "%s at byte %zu (0x%02x)", what, i, s[i]);
+            const char *what = s[i] == 0      ? "a NUL byte"
+                : s[i] < 0x20 || s[i] == 0x7F ? "a control character"
+                                              : "invalid UTF-8";
+            return st_csv_field_err(c, col, err, errlen, NB_EFORMAT, "%s at byte %zu (0x%02x)",
+                                    what, i, s[i]);
         }
         i += k;
     }
@@ -302,41 +322,44 @@ int st_csv_text(const st_csv *c, int col, size_t max_len, char *err, size_t errl
 }
 
 /* See csv.h: a decimal integer in [lo, hi], optionally written with ".0". */
-int st_csv_int(const st_csv *c, int col, int64_t lo, int64_t hi, int allow_point, int64_t *v, char *err,
-               size_t errlen) {
+int st_csv_int(const st_csv *c, int col, int64_t lo, int64_t hi, int allow_point, int64_t *v,
+               char *err, size_t errlen) {
     if (col >= c->nf) return st_csv_field_err(c, col, err, errlen, NB_EFORMAT, "missing");
     const char *s = c->f[col];
     const char *p = s;
     int neg = 0;
     if (*p == '-' || *p == '+') neg = *p++ == '-';
     if (*p < '0' || *p > '9')
-        return st_csv_field_err(c, col, err, errlen, NB_EFORMAT, *s ? "'%.32s' is not an integer" : "empty",
-                                s);
+        return st_csv_field_err(c, col, err, errlen, NB_EFORMAT,
+                                *s ? "'%.32s' is not an integer" : "empty", s);
     uint64_t x = 0;
     for (; *p >= '0' && *p <= '9'; p++) {
         if (x > (UINT64_MAX - 9) / 10)
-            return st_csv_field_err(c, col, err, errlen, NB_EFORMAT, "'%.32s' is out of range %lld..%lld", s,
-                                    (long long)lo, (long long)hi);
+            return st_csv_field_err(c, col, err, errlen, NB_EFORMAT,
+                                    "'%.32s' is out of range %lld..%lld", s, (long long)lo,
+                                    (long long)hi);
         x = x * 10 + (uint64_t)(*p - '0');
     }
     if (allow_point && *p == '.') {
-        for (p++; *p == '0'; p++) {
-        }
+        for (p++; *p == '0'; p++) {}
     }
     if (*p)
         return st_csv_field_err(c, col, err, errlen, NB_EFORMAT, "'%.32s' is not an integer", s);
     /* the text ends at a NUL that is not the field's end: "160<NUL>32" must not read as
      * 160 (found by tests/fuzz/fuzz_csv.c) */
     if ((size_t)(p - s) != c->flen[col])
-        return st_csv_field_err(c, col, err, errlen, NB_EFORMAT, "'%.32s' is followed by a NUL "
-                                "byte: not an integer", s);
+        return st_csv_field_err(c, col, err, errlen, NB_EFORMAT,
+                                "'%.32s' is followed by a NUL "
+                                "byte: not an integer",
+                                s);
     if (x > (uint64_t)INT64_MAX)
-        return st_csv_field_err(c, col, err, errlen, NB_EFORMAT, "'%.32s' is out of range %lld..%lld", s,
-                                (long long)lo, (long long)hi);
+        return st_csv_field_err(c, col, err, errlen, NB_EFORMAT,
+                                "'%.32s' is out of range %lld..%lld", s, (long long)lo,
+                                (long long)hi);
     int64_t y = neg ? -(int64_t)x : (int64_t)x;
     if (y < lo || y > hi)
-        return st_csv_field_err(c, col, err, errlen, NB_EFORMAT, "%lld is out of range %lld..%lld", (long long)y,
-                                (long long)lo, (long long)hi);
+        return st_csv_field_err(c, col, err, errlen, NB_EFORMAT, "%lld is out of range %lld..%lld",
+                                (long long)y, (long long)lo, (long long)hi);
     *v = y;
     return NB_OK;
 }

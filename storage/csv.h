@@ -31,22 +31,22 @@
 #define ST_CSV_MAX_RECORD 65536
 
 typedef struct {
-    char *path;           /* owned copy, used in messages */
+    char *path; /* owned copy, used in messages */
     int fd;
-    char *buf;            /* read buffer */
+    char *buf; /* read buffer */
     size_t buf_len, buf_pos;
     int eof;
-    char *rec;            /* the current record's fields, each NUL-terminated */
+    char *rec; /* the current record's fields, each NUL-terminated */
     size_t rec_len, rec_cap;
-    size_t max_record;    /* ST_CSV_MAX_RECORD after st_csv_open; a caller may change it */
-    size_t *fstart;       /* [fcap] offsets of fields in rec */
+    size_t max_record; /* ST_CSV_MAX_RECORD after st_csv_open; a caller may change it */
+    size_t *fstart;    /* [fcap] offsets of fields in rec */
     int fcap;
     /* the current record: valid until the next st_csv_read */
-    int nf;               /* number of fields */
-    char **f;             /* [nf] NUL-terminated field texts */
-    size_t *flen;         /* [nf] their lengths (a quoted field may contain NUL-free text only) */
-    long long line;       /* line number (1-based) where the current record starts */
-    long long next_line;  /* line number where the next record starts */
+    int nf;              /* number of fields */
+    char **f;            /* [nf] NUL-terminated field texts */
+    size_t *flen;        /* [nf] their lengths (a quoted field may contain NUL-free text only) */
+    long long line;      /* line number (1-based) where the current record starts */
+    long long next_line; /* line number where the next record starts */
     /* the header (after st_csv_header): names used in messages */
     int nhdr;
     char **hdr;
@@ -89,8 +89,8 @@ int st_csv_text(const st_csv *c, int col, size_t max_len, char *err, size_t errl
 
 /* Formats "<path>:<line>: field <name>: " followed by the printf message into err and returns
  * code; for errors found by the caller about field col of the current record. */
-int st_csv_field_err(const st_csv *c, int col, char *err, size_t errlen, int code, const char *fmt, ...)
-    __attribute__((format(printf, 6, 7)));
+int st_csv_field_err(const st_csv *c, int col, char *err, size_t errlen, int code, const char *fmt,
+                     ...) __attribute__((format(printf, 6, 7)));
 
 /* Releases everything c owns. Safe on a zeroed or failed-open c. */
 void st_csv_close(st_csv *c);

@@ -26,8 +26,10 @@ static int query_i64(sqlite3 *db, const char *sql, int64_t *v, char *err, size_t
     sqlite3_stmt *st = NULL;
     int rc = prep(db, sql, &st, err, errlen);
     if (rc == NB_OK) {
-        if (sqlite3_step(st) == SQLITE_ROW) *v = sqlite3_column_int64(st, 0);
-        else rc = nb_err(err, errlen, NB_EDB, "'%s': %s", sql, sqlite3_errmsg(db));
+        if (sqlite3_step(st) == SQLITE_ROW)
+            *v = sqlite3_column_int64(st, 0);
+        else
+            rc = nb_err(err, errlen, NB_EDB, "'%s': %s", sql, sqlite3_errmsg(db));
     }
     sqlite3_finalize(st);
     return rc;
@@ -57,9 +59,12 @@ int st_product_index(const st_history *h, int32_t product_id) {
     int lo = 0, hi = h->n_products - 1;
     while (lo <= hi) {
         int mid = lo + (hi - lo) / 2;
-        if (h->product_ids[mid] < product_id) lo = mid + 1;
-        else if (h->product_ids[mid] > product_id) hi = mid - 1;
-        else return mid;
+        if (h->product_ids[mid] < product_id)
+            lo = mid + 1;
+        else if (h->product_ids[mid] > product_id)
+            hi = mid - 1;
+        else
+            return mid;
     }
     return -1;
 }
@@ -69,9 +74,12 @@ int st_user_index(const st_history *h, int32_t user_id) {
     int lo = 0, hi = h->n_users - 1;
     while (lo <= hi) {
         int mid = lo + (hi - lo) / 2;
-        if (h->user_ids[mid] < user_id) lo = mid + 1;
-        else if (h->user_ids[mid] > user_id) hi = mid - 1;
-        else return mid;
+        if (h->user_ids[mid] < user_id)
+            lo = mid + 1;
+        else if (h->user_ids[mid] > user_id)
+            hi = mid - 1;
+        else
+            return mid;
     }
     return -1;
 }
@@ -87,7 +95,8 @@ int st_catalog_load(st_history *h, sqlite3 *db, char *err, size_t errlen) {
     h->product_ids = nb_xmalloc((size_t)(n + 1) * sizeof *h->product_ids);
     h->product_aisle = nb_xmalloc((size_t)(n + 1) * sizeof *h->product_aisle);
     h->product_dept = nb_xmalloc((size_t)(n + 1) * sizeof *h->product_dept);
-    rc = prep(db, "SELECT product_id, aisle_id, department_id FROM products ORDER BY product_id", &st, err, errlen);
+    rc = prep(db, "SELECT product_id, aisle_id, department_id FROM products ORDER BY product_id",
+              &st, err, errlen);
     int r, i = 0;
     while (rc == NB_OK && (r = sqlite3_step(st)) == SQLITE_ROW && i < n) {
         h->product_ids[i] = sqlite3_column_int(st, 0);
@@ -96,7 +105,8 @@ int st_catalog_load(st_history *h, sqlite3 *db, char *err, size_t errlen) {
         i++;
     }
     if (rc == NB_OK && (r != SQLITE_DONE || i != n))
-        rc = nb_err(err, errlen, NB_EDB, "reading products: %s", r == SQLITE_DONE ? "row count changed" : sqlite3_errmsg(db));
+        rc = nb_err(err, errlen, NB_EDB, "reading products: %s",
+                    r == SQLITE_DONE ? "row count changed" : sqlite3_errmsg(db));
     h->n_products = i;
 done:
     sqlite3_finalize(st);
@@ -111,7 +121,7 @@ done:
 typedef struct {
     int32_t *dense;
     int32_t max_id;
-    int32_t first;       /* consecutive: index = id - first for id in [first, max_id] */
+    int32_t first; /* consecutive: index = id - first for id in [first, max_id] */
     int consecutive;
     const st_history *h;
 } prod_map;
@@ -123,10 +133,10 @@ static void prod_map_init(prod_map *m, const st_history *h) {
     m->max_id = h->n_products ? h->product_ids[h->n_products - 1] : 0;
     m->first = h->n_products ? h->product_ids[0] : 0;
     /* product_ids are sorted and distinct, so last - first == n - 1 means consecutive */
-    m->consecutive = h->n_products &&
-                     (int64_t)m->max_id - m->first == (int64_t)h->n_products - 1;
+    m->consecutive = h->n_products && (int64_t)m->max_id - m->first == (int64_t)h->n_products - 1;
     if (m->consecutive) return;
-    if (h->n_products && m->max_id >= 0 && (int64_t)m->max_id <= 16 * (int64_t)h->n_products + 4096) {
+    if (h->n_products && m->max_id >= 0 &&
+        (int64_t)m->max_id <= 16 * (int64_t)h->n_products + 4096) {
         m->dense = nb_xmalloc(((size_t)m->max_id + 1) * sizeof *m->dense);
         for (int32_t i = 0; i <= m->max_id; i++) m->dense[i] = -1;
         for (int i = 0; i < h->n_products; i++)
@@ -190,7 +200,8 @@ static int load_orders(st_history *h, sqlite3 *db, id_pos **byid, char *err, siz
         p[i].pad = 0;
         int64_t u = sqlite3_column_int64(st, 1), num = sqlite3_column_int64(st, 2);
         if (u < 0 || u > INT32_MAX || num < 0 || num > INT32_MAX) {
-            rc = nb_err(err, errlen, NB_EDB, "orders: order %d has user_id %lld, order_number %lld out of range",
+            rc = nb_err(err, errlen, NB_EDB,
+                        "orders: order %d has user_id %lld, order_number %lld out of range",
                         p[i].id, (long long)u, (long long)num);
             break;
         }
@@ -199,11 +210,13 @@ static int load_orders(st_history *h, sqlite3 *db, id_pos **byid, char *err, siz
         tev[i] = (uint8_t)sqlite3_column_int(st, 3);
         tdow[i] = (uint8_t)sqlite3_column_int(st, 4);
         thour[i] = (uint8_t)sqlite3_column_int(st, 5);
-        tdays[i] = sqlite3_column_type(st, 6) == SQLITE_NULL ? -1 : (int16_t)sqlite3_column_int(st, 6);
+        tdays[i] =
+            sqlite3_column_type(st, 6) == SQLITE_NULL ? -1 : (int16_t)sqlite3_column_int(st, 6);
         i++;
     }
     if (rc == NB_OK && (r != SQLITE_DONE || i != n))
-        rc = nb_err(err, errlen, NB_EDB, "reading orders: %s", r == SQLITE_DONE ? "row count changed" : sqlite3_errmsg(db));
+        rc = nb_err(err, errlen, NB_EDB, "reading orders: %s",
+                    r == SQLITE_DONE ? "row count changed" : sqlite3_errmsg(db));
     sqlite3_finalize(st);
     if (rc == NB_OK) {
         qsort(kr, (size_t)n, sizeof *kr, cmp_key_row);
@@ -216,7 +229,8 @@ static int load_orders(st_history *h, sqlite3 *db, id_pos **byid, char *err, siz
                 if ((size_t)h->n_users == ucap) {
                     ucap *= 2;
                     h->user_ids = nb_xrealloc(h->user_ids, ucap * sizeof *h->user_ids);
-                    h->user_order_off = nb_xrealloc(h->user_order_off, (ucap + 1) * sizeof *h->user_order_off);
+                    h->user_order_off =
+                        nb_xrealloc(h->user_order_off, (ucap + 1) * sizeof *h->user_order_off);
                 }
                 h->user_ids[h->n_users] = u;
                 h->user_order_off[h->n_users] = k;
@@ -258,8 +272,10 @@ static int load_items(st_history *h, sqlite3 *db, const id_pos *byid, char *err,
     int64_t *tstart = nb_xmalloc(((size_t)h->n_orders + 1) * sizeof *tstart); /* by position */
     prod_map pm;
     prod_map_init(&pm, h);
-    rc = prep(db, "SELECT order_id, product_id, reordered FROM order_items ORDER BY order_id, add_to_cart_order", &st,
-              err, errlen);
+    rc = prep(db,
+              "SELECT order_id, product_id, reordered FROM order_items ORDER BY order_id, "
+              "add_to_cart_order",
+              &st, err, errlen);
     int64_t i = 0, j = -1; /* j: index into byid of the current order */
     int32_t cur = 0;
     int r = 0;
@@ -267,10 +283,10 @@ static int load_items(st_history *h, sqlite3 *db, const id_pos *byid, char *err,
     while (rc == NB_OK && (r = sqlite3_step(st)) == SQLITE_ROW && i < n) {
         int32_t o = sqlite3_column_int(st, 0);
         if (j < 0 || o != cur) {
-            while (++j < h->n_orders && byid[j].id < o) {
-            }
+            while (++j < h->n_orders && byid[j].id < o) {}
             if (j >= h->n_orders || byid[j].id != o) {
-                rc = nb_err(err, errlen, NB_EDB, "order_items: order_id %d is not in orders (store inconsistent)", o);
+                rc = nb_err(err, errlen, NB_EDB,
+                            "order_items: order_id %d is not in orders (store inconsistent)", o);
                 break;
             }
             cur = o;
@@ -279,7 +295,8 @@ static int load_items(st_history *h, sqlite3 *db, const id_pos *byid, char *err,
         int32_t pid = sqlite3_column_int(st, 1);
         int pi = prod_map_get(&pm, pid);
         if (pi < 0) {
-            rc = nb_err(err, errlen, NB_EDB, "order_items: product_id %d of order %d is not in products", pid, o);
+            rc = nb_err(err, errlen, NB_EDB,
+                        "order_items: product_id %d of order %d is not in products", pid, o);
             break;
         }
         tprod[i] = pi;
@@ -327,7 +344,8 @@ int st_history_load(st_history *h, sqlite3 *db, char *err, size_t errlen) {
     if (query_i64(db, "PRAGMA mmap_size", &mmap_size, NULL, 0) != NB_OK) mmap_size = -1;
     sqlite3_exec(db, "PRAGMA mmap_size=0", NULL, NULL, NULL);
     int in_txn = sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK;
-    if ((rc = load_orders(h, db, &byid, err, errlen)) == NB_OK) rc = load_items(h, db, byid, err, errlen);
+    if ((rc = load_orders(h, db, &byid, err, errlen)) == NB_OK)
+        rc = load_items(h, db, byid, err, errlen);
     if (in_txn) sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
     if (mmap_size > 0) {
         char sql[64];
@@ -368,7 +386,9 @@ int st_userq_open(st_userq **q, sqlite3 *db, char *err, size_t errlen) {
                   "FROM orders WHERE user_id = ?1 ORDER BY order_number",
                   &u->orders_st, err, errlen);
     if (rc == NB_OK)
-        rc = prep(db, "SELECT product_id, reordered FROM order_items WHERE order_id = ?1 ORDER BY add_to_cart_order",
+        rc = prep(db,
+                  "SELECT product_id, reordered FROM order_items WHERE order_id = ?1 ORDER BY "
+                  "add_to_cart_order",
                   &u->items_st, err, errlen);
     if (rc == NB_OK) rc = prep(db, "BEGIN", &u->begin_st, err, errlen);
     if (rc == NB_OK) rc = prep(db, "COMMIT", &u->commit_st, err, errlen);
@@ -383,8 +403,8 @@ int st_userq_open(st_userq **q, sqlite3 *db, char *err, size_t errlen) {
 /* Reads user_id's orders, then each order's items, into q's buffers and fills out. Returns
  * NB_OK, NB_ENOTFOUND (the user has no orders), NB_EDB (also for a product missing from
  * catalog). */
-static int userq_read(st_userq *q, const st_history *catalog, int32_t user_id, st_history *out, char *err,
-                      size_t errlen) {
+static int userq_read(st_userq *q, const st_history *catalog, int32_t user_id, st_history *out,
+                      char *err, size_t errlen) {
     int rc = NB_OK, r;
     size_t no = 0, ni = 0;
     sqlite3_bind_int(q->orders_st, 1, user_id);
@@ -402,11 +422,16 @@ static int userq_read(st_userq *q, const st_history *catalog, int32_t user_id, s
         q->eval_set[no] = (uint8_t)sqlite3_column_int(q->orders_st, 1);
         q->dow[no] = (uint8_t)sqlite3_column_int(q->orders_st, 2);
         q->hour[no] = (uint8_t)sqlite3_column_int(q->orders_st, 3);
-        q->days[no] = sqlite3_column_type(q->orders_st, 4) == SQLITE_NULL ? -1 : (int16_t)sqlite3_column_int(q->orders_st, 4);
+        q->days[no] = sqlite3_column_type(q->orders_st, 4) == SQLITE_NULL
+            ? -1
+            : (int16_t)sqlite3_column_int(q->orders_st, 4);
         no++;
     }
-    if (r != SQLITE_DONE) rc = nb_err(err, errlen, NB_EDB, "user %d: reading orders: %s", user_id, sqlite3_errmsg(q->db));
-    else if (no == 0) rc = nb_err(err, errlen, NB_ENOTFOUND, "user_id %d: no such user", user_id);
+    if (r != SQLITE_DONE)
+        rc = nb_err(err, errlen, NB_EDB, "user %d: reading orders: %s", user_id,
+                    sqlite3_errmsg(q->db));
+    else if (no == 0)
+        rc = nb_err(err, errlen, NB_ENOTFOUND, "user_id %d: no such user", user_id);
     sqlite3_reset(q->orders_st);
     for (size_t k = 0; rc == NB_OK && k < no; k++) {
         q->item_off[k] = (int64_t)ni;
@@ -420,7 +445,8 @@ static int userq_read(st_userq *q, const st_history *catalog, int32_t user_id, s
             int32_t pid = sqlite3_column_int(q->items_st, 0);
             int pi = prod_map_get(&q->pm, pid);
             if (pi < 0) {
-                rc = nb_err(err, errlen, NB_EDB, "user %d, order %d: product_id %d is not in the catalogue", user_id,
+                rc = nb_err(err, errlen, NB_EDB,
+                            "user %d, order %d: product_id %d is not in the catalogue", user_id,
                             q->order_ids[k], pid);
                 break;
             }
@@ -429,7 +455,8 @@ static int userq_read(st_userq *q, const st_history *catalog, int32_t user_id, s
             ni++;
         }
         if (rc == NB_OK && r != SQLITE_DONE)
-            rc = nb_err(err, errlen, NB_EDB, "user %d: reading items: %s", user_id, sqlite3_errmsg(q->db));
+            rc = nb_err(err, errlen, NB_EDB, "user %d: reading items: %s", user_id,
+                        sqlite3_errmsg(q->db));
         sqlite3_reset(q->items_st);
     }
     if (rc) return rc;
@@ -461,8 +488,8 @@ static int userq_read(st_userq *q, const st_history *catalog, int32_t user_id, s
 /* See history.h. The statements run inside one read transaction (unless the caller has one
  * open): one lock and one consistent snapshot per user instead of one per statement. The
  * catalogue must stay alive and unchanged while q is used with it (q caches an id map). */
-int st_userq_load(st_userq *q, const st_history *catalog, int32_t user_id, st_history *out, char *err,
-                  size_t errlen) {
+int st_userq_load(st_userq *q, const st_history *catalog, int32_t user_id, st_history *out,
+                  char *err, size_t errlen) {
     if (q->pm_for != catalog) {
         free(q->pm.dense);
         prod_map_init(&q->pm, catalog);

@@ -16,25 +16,25 @@
 typedef struct {
     /* catalogue */
     int n_products;
-    int32_t *product_ids;        /* [n_products] ascending: index -> product_id */
-    int32_t *product_aisle;      /* [n_products] aisle_id */
-    int32_t *product_dept;       /* [n_products] department_id */
+    int32_t *product_ids;   /* [n_products] ascending: index -> product_id */
+    int32_t *product_aisle; /* [n_products] aisle_id */
+    int32_t *product_dept;  /* [n_products] department_id */
     /* users */
     int n_users;
-    int32_t *user_ids;           /* [n_users] ascending */
-    int64_t *user_order_off;     /* [n_users + 1] into the order arrays */
+    int32_t *user_ids;       /* [n_users] ascending */
+    int64_t *user_order_off; /* [n_users + 1] into the order arrays */
     /* orders */
     int64_t n_orders;
-    int32_t *order_ids;          /* [n_orders] */
-    uint8_t *eval_set;           /* [n_orders] ST_PRIOR / ST_TRAIN / ST_TEST */
-    uint8_t *dow;                /* [n_orders] 0..6 */
-    uint8_t *hour;               /* [n_orders] 0..23 */
-    int16_t *days_since;         /* [n_orders] 0..30, -1 when NULL (first order) */
-    int64_t *order_item_off;     /* [n_orders + 1] into the item arrays */
+    int32_t *order_ids;      /* [n_orders] */
+    uint8_t *eval_set;       /* [n_orders] ST_PRIOR / ST_TRAIN / ST_TEST */
+    uint8_t *dow;            /* [n_orders] 0..6 */
+    uint8_t *hour;           /* [n_orders] 0..23 */
+    int16_t *days_since;     /* [n_orders] 0..30, -1 when NULL (first order) */
+    int64_t *order_item_off; /* [n_orders + 1] into the item arrays */
     /* items */
     int64_t n_items;
-    int32_t *items;              /* [n_items] product indices */
-    uint8_t *reordered;          /* [n_items] 0/1 */
+    int32_t *items;     /* [n_items] product indices */
+    uint8_t *reordered; /* [n_items] 0/1 */
 } st_history;
 
 /* Loads the whole store into h (products, users, orders, items). Returns NB_OK, or NB_EDB

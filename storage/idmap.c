@@ -23,7 +23,8 @@ void st_idmap_init(st_idmap *m, size_t expect) {
 static int idmap_grow(st_idmap *m) {
     size_t ocap = m->cap;
     st_idmap_slot *old = m->slots;
-    st_idmap_slot *slots = ocap <= SIZE_MAX / 2 / sizeof *slots ? calloc(2 * ocap, sizeof *slots) : NULL;
+    st_idmap_slot *slots =
+        ocap <= SIZE_MAX / 2 / sizeof *slots ? calloc(2 * ocap, sizeof *slots) : NULL;
     if (!slots) return -1;
     m->cap = 2 * ocap;
     m->slots = slots;

@@ -8,13 +8,13 @@
 #include <stdint.h>
 
 typedef struct {
-    uint64_t key;     /* key + 1; 0 marks an empty slot */
+    uint64_t key; /* key + 1; 0 marks an empty slot */
     uint64_t val;
-} st_idmap_slot;      /* key and value side by side: one cache miss per lookup */
+} st_idmap_slot; /* key and value side by side: one cache miss per lookup */
 
 typedef struct {
     st_idmap_slot *slots;
-    size_t cap;       /* a power of two */
+    size_t cap; /* a power of two */
     size_t n;
 } st_idmap;
 

@@ -37,26 +37,26 @@
  * are found with memory for the largest order only. */
 typedef struct {
     int32_t product;
-    uint32_t gen;       /* the slot is in use when gen equals the set's gen */
-    long long line;     /* where the product was first seen */
+    uint32_t gen;   /* the slot is in use when gen equals the set's gen */
+    long long line; /* where the product was first seen */
 } imp_group_slot;
 
 typedef struct {
     imp_group_slot *s;
-    size_t cap, n;      /* cap a power of two (or 0) */
+    size_t cap, n; /* cap a power of two (or 0) */
     uint32_t gen;
 } imp_group;
 
 typedef struct {
     sqlite3 *db;
     st_idmap depts, aisles, products;
-    st_idmap orders;    /* order_id -> line << 3 | has-items << 2 | eval_set */
-    st_idmap user_num;  /* user_id << 32 | order_number -> line */
-    st_idmap users;     /* user_id -> highest order_number << 33 | final order_number << 2 |
+    st_idmap orders;     /* order_id -> line << 3 | has-items << 2 | eval_set */
+    st_idmap user_num;   /* user_id << 32 | order_number -> line */
+    st_idmap users;      /* user_id -> highest order_number << 33 | final order_number << 2 |
                            final eval_set (0: none yet, else its train/test code) */
-    st_idmap reopened;  /* order ids whose items are not all on consecutive lines -> 0 */
-    imp_group grp;      /* the products of the order whose items are being read */
-    uint8_t *prod_bits; /* bitmap of known product ids below prod_bits_n: the hot item check */
+    st_idmap reopened;   /* order ids whose items are not all on consecutive lines -> 0 */
+    imp_group grp;       /* the products of the order whose items are being read */
+    uint8_t *prod_bits;  /* bitmap of known product ids below prod_bits_n: the hot item check */
     int64_t prod_bits_n; /* stays in cache where the products map would not */
     int progress;
     double t0, t_last;
@@ -65,8 +65,8 @@ typedef struct {
     st_import_stats *s;
     /* the two-thread load of orders and items */
     st_rowq *q;
-    st_rowbatch *cur;   /* parser: the batch being filled */
-    char *paths[3];     /* IMP_ORDERS / IMP_PRIOR / IMP_TRAIN file paths, for messages */
+    st_rowbatch *cur; /* parser: the batch being filled */
+    char *paths[3];   /* IMP_ORDERS / IMP_PRIOR / IMP_TRAIN file paths, for messages */
     sqlite3_stmt *ins_order, *ins_user, *ins_item;
 } imp_ctx;
 
@@ -125,8 +125,8 @@ static void tick(imp_ctx *x, const st_csv *c) {
     if (now - x->t_last < 0.25) return;
     x->t_last = now;
     const char *base = strrchr(c->path, '/');
-    fprintf(stderr, "\rnb-import: %-28s %12lld rows  %9.0f rows/s", base ? base + 1 : c->path, x->rows,
-            x->rows / (now - x->t0));
+    fprintf(stderr, "\rnb-import: %-28s %12lld rows  %9.0f rows/s", base ? base + 1 : c->path,
+            x->rows, x->rows / (now - x->t0));
     x->printed = 1;
 }
 
@@ -148,13 +148,16 @@ static int prep(imp_ctx *x, const char *sql, sqlite3_stmt **st, char *err, size_
 /* Runs an INSERT whose values are bound and resets it. A constraint failure is reported
  * against field col of the current CSV record (our own checks should have caught it first).
  * Returns NB_OK, NB_EFORMAT or NB_EDB. */
-static int insert_row(imp_ctx *x, sqlite3_stmt *st, const st_csv *c, int col, char *err, size_t errlen) {
+static int insert_row(imp_ctx *x, sqlite3_stmt *st, const st_csv *c, int col, char *err,
+                      size_t errlen) {
     int r = sqlite3_step(st);
     int rc = NB_OK;
     if (r == SQLITE_CONSTRAINT)
-        rc = st_csv_field_err(c, col, err, errlen, NB_EFORMAT, "rejected by the store: %s", sqlite3_errmsg(x->db));
+        rc = st_csv_field_err(c, col, err, errlen, NB_EFORMAT, "rejected by the store: %s",
+                              sqlite3_errmsg(x->db));
     else if (r != SQLITE_DONE)
-        rc = nb_err(err, errlen, NB_EDB, "%s:%lld: insert failed: %s", c->path, c->line, sqlite3_errmsg(x->db));
+        rc = nb_err(err, errlen, NB_EDB, "%s:%lld: insert failed: %s", c->path, c->line,
+                    sqlite3_errmsg(x->db));
     sqlite3_reset(st);
     return rc;
 }
@@ -169,8 +172,8 @@ static char *join_path(const char *dir, const char *name) {
 
 /* Opens dir/name and checks its header. Returns NB_OK (caller closes c), or an error with
  * c closed. */
-static int open_csv(st_csv *c, const char *dir, const char *name, const char *const *cols, int ncols, char *err,
-                    size_t errlen) {
+static int open_csv(st_csv *c, const char *dir, const char *name, const char *const *cols,
+                    int ncols, char *err, size_t errlen) {
     char *path = join_path(dir, name);
     int rc = st_csv_open(c, path, err, errlen);
     free(path);
@@ -182,14 +185,16 @@ static int open_csv(st_csv *c, const char *dir, const char *name, const char *co
 /* Reports that a map of ids could not grow: "<path>:<line>: out of memory ...". Returns
  * NB_ENOMEM. */
 static int oom(const st_csv *c, size_t n, const char *what, char *err, size_t errlen) {
-    return nb_err(err, errlen, NB_ENOMEM, "%s:%lld: out of memory after %zu %s (the input is too large for this machine)",
+    return nb_err(err, errlen, NB_ENOMEM,
+                  "%s:%lld: out of memory after %zu %s (the input is too large for this machine)",
                   c->path, c->line, n, what);
 }
 
 /* Loads departments.csv or aisles.csv (id, name) into table, remembering ids in *ids.
  * Returns NB_OK or an error naming file, line and field. */
-static int load_named(imp_ctx *x, const char *dir, const char *file, const char *table, const char *id_col,
-                      const char *name_col, st_idmap *ids, long long *count, char *err, size_t errlen) {
+static int load_named(imp_ctx *x, const char *dir, const char *file, const char *table,
+                      const char *id_col, const char *name_col, st_idmap *ids, long long *count,
+                      char *err, size_t errlen) {
     const char *cols[] = {id_col, name_col};
     char sql[128];
     snprintf(sql, sizeof sql, "INSERT INTO %s VALUES (?1, ?2)", table);
@@ -202,7 +207,8 @@ static int load_named(imp_ctx *x, const char *dir, const char *file, const char 
     while (rc == NB_OK && (r = st_csv_read(&c, err, errlen)) == 1) {
         int64_t id;
         int found;
-        if ((rc = st_csv_check_count(&c, err, errlen)) || (rc = st_csv_int(&c, 0, 0, INT32_MAX, 0, &id, err, errlen)) ||
+        if ((rc = st_csv_check_count(&c, err, errlen)) ||
+            (rc = st_csv_int(&c, 0, 0, INT32_MAX, 0, &id, err, errlen)) ||
             (rc = st_csv_text(&c, 1, ST_IMPORT_MAX_NAME, err, errlen)))
             break;
         uint64_t *line = st_idmap_put(ids, (uint64_t)id, &found);
@@ -211,8 +217,9 @@ static int load_named(imp_ctx *x, const char *dir, const char *file, const char 
             break;
         }
         if (found) {
-            rc = st_csv_field_err(&c, 0, err, errlen, NB_EFORMAT, "duplicate %s %lld (first on line %llu)", id_col,
-                                  (long long)id, (unsigned long long)*line);
+            rc = st_csv_field_err(&c, 0, err, errlen, NB_EFORMAT,
+                                  "duplicate %s %lld (first on line %llu)", id_col, (long long)id,
+                                  (unsigned long long)*line);
             break;
         }
         *line = (uint64_t)c.line;
@@ -240,19 +247,21 @@ static int load_products(imp_ctx *x, const char *dir, char *err, size_t errlen) 
     while (rc == NB_OK && (r = st_csv_read(&c, err, errlen)) == 1) {
         int64_t id, aisle, dept;
         int found;
-        if ((rc = st_csv_check_count(&c, err, errlen)) || (rc = st_csv_int(&c, 0, 0, INT32_MAX, 0, &id, err, errlen)) ||
+        if ((rc = st_csv_check_count(&c, err, errlen)) ||
+            (rc = st_csv_int(&c, 0, 0, INT32_MAX, 0, &id, err, errlen)) ||
             (rc = st_csv_int(&c, 2, 0, INT32_MAX, 0, &aisle, err, errlen)) ||
             (rc = st_csv_int(&c, 3, 0, INT32_MAX, 0, &dept, err, errlen)) ||
             (rc = st_csv_text(&c, 1, ST_IMPORT_MAX_NAME, err, errlen)))
             break;
         if (!st_idmap_get(&x->aisles, (uint64_t)aisle)) {
-            rc = st_csv_field_err(&c, 2, err, errlen, NB_EFORMAT, "unknown aisle_id %lld (not in aisles.csv)",
-                                  (long long)aisle);
+            rc = st_csv_field_err(&c, 2, err, errlen, NB_EFORMAT,
+                                  "unknown aisle_id %lld (not in aisles.csv)", (long long)aisle);
             break;
         }
         if (!st_idmap_get(&x->depts, (uint64_t)dept)) {
             rc = st_csv_field_err(&c, 3, err, errlen, NB_EFORMAT,
-                                  "unknown department_id %lld (not in departments.csv)", (long long)dept);
+                                  "unknown department_id %lld (not in departments.csv)",
+                                  (long long)dept);
             break;
         }
         uint64_t *line = st_idmap_put(&x->products, (uint64_t)id, &found);
@@ -261,8 +270,9 @@ static int load_products(imp_ctx *x, const char *dir, char *err, size_t errlen) 
             break;
         }
         if (found) {
-            rc = st_csv_field_err(&c, 0, err, errlen, NB_EFORMAT, "duplicate product_id %lld (first on line %llu)",
-                                  (long long)id, (unsigned long long)*line);
+            rc = st_csv_field_err(&c, 0, err, errlen, NB_EFORMAT,
+                                  "duplicate product_id %lld (first on line %llu)", (long long)id,
+                                  (unsigned long long)*line);
             break;
         }
         *line = (uint64_t)c.line;
@@ -305,36 +315,40 @@ static int emit(imp_ctx *x, int kind, int file, long long line, const int32_t *v
  * and updates it; rows may come in any order, so both "this final order is not the last"
  * and "this order comes after the final one" are caught. Returns NB_OK or NB_EFORMAT naming
  * the field and the line of the other order. */
-static int check_final(imp_ctx *x, const st_csv *c, uint64_t *u, int64_t user, int64_t num, int ev, char *err,
-                       size_t errlen) {
+static int check_final(imp_ctx *x, const st_csv *c, uint64_t *u, int64_t user, int64_t num, int ev,
+                       char *err, size_t errlen) {
     int64_t max_num = (int64_t)(*u >> 33), fin_num = (int64_t)(*u >> 2 & 0x7FFFFFFF);
     int fin_ev = (int)(*u & 3);
     /* the line of the user's order number n (it is in the map: every order of the user is) */
 #define LINE_OF(n) (*st_idmap_get(&x->user_num, (uint64_t)user << 32 | (uint64_t)(n)))
     if (ev != ST_PRIOR && fin_ev == ev)
-        return st_csv_field_err(c, 2, err, errlen, NB_EFORMAT,
-                                "user_id %lld has a second '%s' order (the first is order_number %lld on line %llu); "
-                                "a user has at most one",
-                                (long long)user, eval_names[ev], (long long)fin_num,
-                                (unsigned long long)LINE_OF(fin_num));
+        return st_csv_field_err(
+            c, 2, err, errlen, NB_EFORMAT,
+            "user_id %lld has a second '%s' order (the first is order_number %lld on line %llu); "
+            "a user has at most one",
+            (long long)user, eval_names[ev], (long long)fin_num,
+            (unsigned long long)LINE_OF(fin_num));
     if (ev != ST_PRIOR && fin_ev != 0)
-        return st_csv_field_err(c, 2, err, errlen, NB_EFORMAT,
-                                "user_id %lld has both a '%s' order (order_number %lld on line %llu) and this '%s' "
-                                "order; a user has one or the other",
-                                (long long)user, eval_names[fin_ev], (long long)fin_num,
-                                (unsigned long long)LINE_OF(fin_num), eval_names[ev]);
+        return st_csv_field_err(
+            c, 2, err, errlen, NB_EFORMAT,
+            "user_id %lld has both a '%s' order (order_number %lld on line %llu) and this '%s' "
+            "order; a user has one or the other",
+            (long long)user, eval_names[fin_ev], (long long)fin_num,
+            (unsigned long long)LINE_OF(fin_num), eval_names[ev]);
     if (ev != ST_PRIOR && num < max_num)
-        return st_csv_field_err(c, 3, err, errlen, NB_EFORMAT,
-                                "a '%s' order must be the user's last, but user_id %lld has order_number %lld "
-                                "(line %llu) after this one, %lld",
-                                eval_names[ev], (long long)user, (long long)max_num,
-                                (unsigned long long)LINE_OF(max_num), (long long)num);
+        return st_csv_field_err(
+            c, 3, err, errlen, NB_EFORMAT,
+            "a '%s' order must be the user's last, but user_id %lld has order_number %lld "
+            "(line %llu) after this one, %lld",
+            eval_names[ev], (long long)user, (long long)max_num,
+            (unsigned long long)LINE_OF(max_num), (long long)num);
     if (ev == ST_PRIOR && fin_ev != 0 && num > fin_num)
-        return st_csv_field_err(c, 3, err, errlen, NB_EFORMAT,
-                                "user_id %lld's '%s' order (order_number %lld on line %llu) must be the user's last, "
-                                "but this order has order_number %lld",
-                                (long long)user, eval_names[fin_ev], (long long)fin_num,
-                                (unsigned long long)LINE_OF(fin_num), (long long)num);
+        return st_csv_field_err(
+            c, 3, err, errlen, NB_EFORMAT,
+            "user_id %lld's '%s' order (order_number %lld on line %llu) must be the user's last, "
+            "but this order has order_number %lld",
+            (long long)user, eval_names[fin_ev], (long long)fin_num,
+            (unsigned long long)LINE_OF(fin_num), (long long)num);
 #undef LINE_OF
     if (num > max_num) max_num = num;
     if (ev != ST_PRIOR) {
@@ -348,8 +362,12 @@ static int check_final(imp_ctx *x, const st_csv *c, uint64_t *u, int64_t user, i
 /* Parser side of orders.csv: validates each row, records ids in the maps, and emits
  * (order_id, user_id, eval_set, order_number, dow, hour, days or -1, new-user flag). */
 static int parse_orders(imp_ctx *x, const char *dir, char *err, size_t errlen) {
-    static const char *const cols[] = {"order_id",  "user_id",           "eval_set",
-                                       "order_number", "order_dow", "order_hour_of_day",
+    static const char *const cols[] = {"order_id",
+                                       "user_id",
+                                       "eval_set",
+                                       "order_number",
+                                       "order_dow",
+                                       "order_hour_of_day",
                                        "days_since_prior_order"};
     st_csv c;
     int rc = open_csv(&c, dir, "orders.csv", cols, 7, err, errlen);
@@ -359,15 +377,17 @@ static int parse_orders(imp_ctx *x, const char *dir, char *err, size_t errlen) {
     while (rc == NB_OK && (r = st_csv_read(&c, err, errlen)) == 1) {
         int64_t id, user, num, dow, hour, days = -1;
         int found, ev;
-        if ((rc = st_csv_check_count(&c, err, errlen)) || (rc = st_csv_int(&c, 0, 0, INT32_MAX, 0, &id, err, errlen)) ||
+        if ((rc = st_csv_check_count(&c, err, errlen)) ||
+            (rc = st_csv_int(&c, 0, 0, INT32_MAX, 0, &id, err, errlen)) ||
             (rc = st_csv_int(&c, 1, 0, INT32_MAX, 0, &user, err, errlen)))
             break;
         /* the length too: "prior<NUL>x" is not prior */
-        for (ev = 0; ev < 3 && (strcmp(c.f[2], eval_names[ev]) != 0 || c.flen[2] != strlen(eval_names[ev]));
-             ev++) {
-        }
+        for (ev = 0;
+             ev < 3 && (strcmp(c.f[2], eval_names[ev]) != 0 || c.flen[2] != strlen(eval_names[ev]));
+             ev++) {}
         if (ev == 3) {
-            rc = st_csv_field_err(&c, 2, err, errlen, NB_EFORMAT, "'%.32s' is not prior, train or test", c.f[2]);
+            rc = st_csv_field_err(&c, 2, err, errlen, NB_EFORMAT,
+                                  "'%.32s' is not prior, train or test", c.f[2]);
             break;
         }
         if ((rc = st_csv_int(&c, 3, 1, INT32_MAX, 0, &num, err, errlen)) ||
@@ -381,8 +401,9 @@ static int parse_orders(imp_ctx *x, const char *dir, char *err, size_t errlen) {
             break;
         }
         if (found) {
-            rc = st_csv_field_err(&c, 0, err, errlen, NB_EFORMAT, "duplicate order_id %lld (first on line %llu)",
-                                  (long long)id, (unsigned long long)(*v >> 3));
+            rc = st_csv_field_err(&c, 0, err, errlen, NB_EFORMAT,
+                                  "duplicate order_id %lld (first on line %llu)", (long long)id,
+                                  (unsigned long long)(*v >> 3));
             break;
         }
         *v = (uint64_t)c.line << 3 | (uint64_t)ev;
@@ -393,8 +414,8 @@ static int parse_orders(imp_ctx *x, const char *dir, char *err, size_t errlen) {
         }
         if (found) {
             rc = st_csv_field_err(&c, 3, err, errlen, NB_EFORMAT,
-                                  "user_id %lld has order_number %lld twice (first on line %llu)", (long long)user,
-                                  (long long)num, (unsigned long long)*v);
+                                  "user_id %lld has order_number %lld twice (first on line %llu)",
+                                  (long long)user, (long long)num, (unsigned long long)*v);
             break;
         }
         *v = (uint64_t)c.line;
@@ -405,13 +426,16 @@ static int parse_orders(imp_ctx *x, const char *dir, char *err, size_t errlen) {
         }
         if (!found) x->s->users++;
         if ((rc = check_final(x, &c, v, user, num, ev, err, errlen))) break;
-        int32_t row[8] = {(int32_t)id, (int32_t)user, ev, (int32_t)num, (int32_t)dow, (int32_t)hour, (int32_t)days,
-                          !found};
+        int32_t row[8] = {(int32_t)id,   (int32_t)user, ev,    (int32_t)num, (int32_t)dow,
+                          (int32_t)hour, (int32_t)days, !found};
         if ((rc = emit(x, ST_ROW_ORDER, IMP_ORDERS, c.line, row, 8))) break;
         x->s->orders++;
-        if (ev == 0) x->s->orders_prior++;
-        else if (ev == 1) x->s->orders_train++;
-        else x->s->orders_test++;
+        if (ev == 0)
+            x->s->orders_prior++;
+        else if (ev == 1)
+            x->s->orders_train++;
+        else
+            x->s->orders_test++;
         tick(x, &c);
     }
     if (rc == NB_OK && r < 0) rc = r;
@@ -422,18 +446,20 @@ static int parse_orders(imp_ctx *x, const char *dir, char *err, size_t errlen) {
 /* Parser side of an order_products file whose orders must all have eval_set want_ev (a
  * missing file is accepted when optional: a data set without targets). Emits (order_id,
  * add_to_cart_order, product_id, reordered). */
-static int parse_items(imp_ctx *x, const char *dir, int file, int want_ev, int optional, long long *count,
-                       char *err, size_t errlen) {
+static int parse_items(imp_ctx *x, const char *dir, int file, int want_ev, int optional,
+                       long long *count, char *err, size_t errlen) {
     static const char *const cols[] = {"order_id", "product_id", "add_to_cart_order", "reordered"};
     st_csv c;
-    int rc = open_csv(&c, dir, file == IMP_PRIOR ? "order_products__prior.csv" : "order_products__train.csv", cols,
-                      4, err, errlen);
+    int rc = open_csv(&c, dir,
+                      file == IMP_PRIOR ? "order_products__prior.csv" : "order_products__train.csv",
+                      cols, 4, err, errlen);
     if (rc == NB_ENOTFOUND && optional) return NB_OK;
     if (rc) return rc;
     x->paths[file] = strdup(c.path);
     int r = 0;
     int64_t last_order = -1;
-    uint64_t *ov = NULL; /* x->orders gets no new key while items load (only has-items bits): stays valid */
+    uint64_t *ov =
+        NULL; /* x->orders gets no new key while items load (only has-items bits): stays valid */
     while (rc == NB_OK && (r = st_csv_read(&c, err, errlen)) == 1) {
         int64_t order, product, pos, reord;
         if ((rc = st_csv_check_count(&c, err, errlen)) ||
@@ -459,21 +485,24 @@ static int parse_items(imp_ctx *x, const char *dir, int file, int want_ev, int o
             group_clear(&x->grp);
         }
         if (!ov) {
-            rc = st_csv_field_err(&c, 0, err, errlen, NB_EFORMAT, "unknown order_id %lld (not in orders.csv)",
-                                  (long long)order);
+            rc = st_csv_field_err(&c, 0, err, errlen, NB_EFORMAT,
+                                  "unknown order_id %lld (not in orders.csv)", (long long)order);
             break;
         }
         if ((int)(*ov & 3) != want_ev) {
-            rc = st_csv_field_err(&c, 0, err, errlen, NB_EFORMAT,
-                                  "order_id %lld is a '%s' order (orders.csv line %llu), this file holds '%s' orders",
-                                  (long long)order, eval_names[*ov & 3], (unsigned long long)(*ov >> 3),
-                                  eval_names[want_ev]);
+            rc = st_csv_field_err(
+                &c, 0, err, errlen, NB_EFORMAT,
+                "order_id %lld is a '%s' order (orders.csv line %llu), this file holds '%s' orders",
+                (long long)order, eval_names[*ov & 3], (unsigned long long)(*ov >> 3),
+                eval_names[want_ev]);
             break;
         }
-        int known = product < x->prod_bits_n ? (x->prod_bits[product >> 3] >> (product & 7)) & 1
-                                              : st_idmap_get(&x->products, (uint64_t)product) != NULL;
+        int known = product < x->prod_bits_n
+            ? (x->prod_bits[product >> 3] >> (product & 7)) & 1
+            : st_idmap_get(&x->products, (uint64_t)product) != NULL;
         if (!known) {
-            rc = st_csv_field_err(&c, 1, err, errlen, NB_EFORMAT, "unknown product_id %lld (not in products.csv)",
+            rc = st_csv_field_err(&c, 1, err, errlen, NB_EFORMAT,
+                                  "unknown product_id %lld (not in products.csv)",
                                   (long long)product);
             break;
         }
@@ -484,9 +513,10 @@ static int parse_items(imp_ctx *x, const char *dir, int file, int want_ev, int o
             break;
         }
         if (dup) {
-            rc = st_csv_field_err(&c, 1, err, errlen, NB_EFORMAT,
-                                  "product_id %lld appears twice in order_id %lld (first on line %lld)",
-                                  (long long)product, (long long)order, first);
+            rc = st_csv_field_err(
+                &c, 1, err, errlen, NB_EFORMAT,
+                "product_id %lld appears twice in order_id %lld (first on line %lld)",
+                (long long)product, (long long)order, first);
             break;
         }
         int32_t row[4] = {(int32_t)order, (int32_t)pos, (int32_t)product, (int32_t)reord};
@@ -512,8 +542,10 @@ static void *parser_main(void *arg) {
     imp_ctx *x = a->x;
     char err[NB_ERRLEN] = "";
     int rc = parse_orders(x, a->dir, err, sizeof err);
-    if (rc == NB_OK) rc = parse_items(x, a->dir, IMP_PRIOR, 0, 0, &x->s->items_prior, err, sizeof err);
-    if (rc == NB_OK) rc = parse_items(x, a->dir, IMP_TRAIN, 1, 1, &x->s->items_train, err, sizeof err);
+    if (rc == NB_OK)
+        rc = parse_items(x, a->dir, IMP_PRIOR, 0, 0, &x->s->items_prior, err, sizeof err);
+    if (rc == NB_OK)
+        rc = parse_items(x, a->dir, IMP_TRAIN, 1, 1, &x->s->items_train, err, sizeof err);
     if (rc == NB_EINTR) return NULL;
     if (x->cur) st_rowq_push(x->q, x->cur);
     x->cur = NULL;
@@ -538,12 +570,14 @@ static int write_batch(imp_ctx *x, const st_rowbatch *b, char *err, size_t errle
                 r = sqlite3_step(x->ins_user);
                 sqlite3_reset(x->ins_user);
                 if (r != SQLITE_DONE)
-                    return nb_err(err, errlen, NB_EDB, "%s:%lld: inserting user %d: %s", x->paths[b->file],
-                                  b->line[i], v[1], sqlite3_errmsg(x->db));
+                    return nb_err(err, errlen, NB_EDB, "%s:%lld: inserting user %d: %s",
+                                  x->paths[b->file], b->line[i], v[1], sqlite3_errmsg(x->db));
             }
             for (int k = 0; k < 6; k++) sqlite3_bind_int(x->ins_order, k + 1, v[k]);
-            if (v[6] < 0) sqlite3_bind_null(x->ins_order, 7);
-            else sqlite3_bind_int(x->ins_order, 7, v[6]);
+            if (v[6] < 0)
+                sqlite3_bind_null(x->ins_order, 7);
+            else
+                sqlite3_bind_int(x->ins_order, 7, v[6]);
             r = sqlite3_step(x->ins_order);
             sqlite3_reset(x->ins_order);
         } else {
@@ -552,12 +586,13 @@ static int write_batch(imp_ctx *x, const st_rowbatch *b, char *err, size_t errle
             sqlite3_reset(x->ins_item);
             if (r == SQLITE_CONSTRAINT)
                 return nb_err(err, errlen, NB_EFORMAT,
-                              "%s:%lld: field add_to_cart_order: duplicate (order_id %d, add_to_cart_order %d)",
+                              "%s:%lld: field add_to_cart_order: duplicate (order_id %d, "
+                              "add_to_cart_order %d)",
                               x->paths[b->file], b->line[i], v[0], v[1]);
         }
         if (r != SQLITE_DONE)
-            return nb_err(err, errlen, NB_EDB, "%s:%lld: insert failed: %s", x->paths[b->file], b->line[i],
-                          sqlite3_errmsg(x->db));
+            return nb_err(err, errlen, NB_EDB, "%s:%lld: insert failed: %s", x->paths[b->file],
+                          b->line[i], sqlite3_errmsg(x->db));
     }
     return NB_OK;
 }
@@ -567,9 +602,11 @@ static int write_batch(imp_ctx *x, const st_rowbatch *b, char *err, size_t errle
  * error travels behind the rows it read before it. Returns NB_OK or the first error. */
 static int load_orders_items(imp_ctx *x, const char *dir, char *err, size_t errlen) {
     int rc;
-    if ((rc = prep(x, "INSERT INTO orders VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)", &x->ins_order, err, errlen)) ||
+    if ((rc = prep(x, "INSERT INTO orders VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)", &x->ins_order, err,
+                   errlen)) ||
         (rc = prep(x, "INSERT INTO users VALUES (?1)", &x->ins_user, err, errlen)) ||
-        (rc = prep(x, "INSERT INTO order_items VALUES (?1, ?2, ?3, ?4)", &x->ins_item, err, errlen)))
+        (rc =
+             prep(x, "INSERT INTO order_items VALUES (?1, ?2, ?3, ?4)", &x->ins_item, err, errlen)))
         return rc;
     x->q = st_rowq_new(6);
     parser_arg a = {x, dir};
@@ -603,8 +640,8 @@ static int load_orders_items(imp_ctx *x, const char *dir, char *err, size_t errl
 /* Finds the first two lines of the items file path that hold (order, product), for the
  * message about a duplicate found in the store. Returns NB_OK with *l1 < *l2, or an error
  * (reading the file again failed, or the pair was not found twice). */
-static int dup_lines(const char *path, int64_t order, int64_t product, long long *l1, long long *l2, char *err,
-                     size_t errlen) {
+static int dup_lines(const char *path, int64_t order, int64_t product, long long *l1, long long *l2,
+                     char *err, size_t errlen) {
     static const char *const cols[] = {"order_id", "product_id", "add_to_cart_order", "reordered"};
     st_csv c;
     int rc = st_csv_open(&c, path, err, errlen);
@@ -624,7 +661,8 @@ static int dup_lines(const char *path, int64_t order, int64_t product, long long
     }
     if (rc == NB_OK && r < 0) rc = r;
     if (rc == NB_OK && r != 1)
-        rc = nb_err(err, errlen, NB_EIO, "%s: changed while it was imported (order_id %lld, product_id %lld)", path,
+        rc = nb_err(err, errlen, NB_EIO,
+                    "%s: changed while it was imported (order_id %lld, product_id %lld)", path,
                     (long long)order, (long long)product);
     st_csv_close(&c);
     return rc;
@@ -650,8 +688,8 @@ static int check_reopened(imp_ctx *x, char *err, size_t errlen) {
             long long first;
             int dup = group_add(&x->grp, product, 0, &first);
             if (dup < 0) {
-                rc = nb_err(err, errlen, NB_ENOMEM, "out of memory checking the items of order_id %lld",
-                            (long long)order);
+                rc = nb_err(err, errlen, NB_ENOMEM,
+                            "out of memory checking the items of order_id %lld", (long long)order);
             } else if (dup) {
                 const uint64_t *ov = st_idmap_get(&x->orders, (uint64_t)order);
                 const char *path = x->paths[ov && (*ov & 3) == ST_TRAIN ? IMP_TRAIN : IMP_PRIOR];
@@ -659,14 +697,15 @@ static int check_reopened(imp_ctx *x, char *err, size_t errlen) {
                 rc = dup_lines(path, order, product, &l1, &l2, err, errlen);
                 if (rc == NB_OK)
                     rc = nb_err(err, errlen, NB_EFORMAT,
-                                "%s:%lld: field product_id: product_id %d appears twice in order_id %lld (first on "
+                                "%s:%lld: field product_id: product_id %d appears twice in "
+                                "order_id %lld (first on "
                                 "line %lld)",
                                 path, l2, product, (long long)order, l1);
             }
         }
         if (rc == NB_OK && r != SQLITE_DONE)
-            rc = nb_err(err, errlen, NB_EDB, "reading the items of order_id %lld: %s", (long long)order,
-                        sqlite3_errmsg(x->db));
+            rc = nb_err(err, errlen, NB_EDB, "reading the items of order_id %lld: %s",
+                        (long long)order, sqlite3_errmsg(x->db));
         sqlite3_reset(st);
     }
     sqlite3_finalize(st);
@@ -682,11 +721,13 @@ static int product_bitmap(imp_ctx *x, char *err, size_t errlen) {
             max_id = (int64_t)x->products.slots[i].key - 1;
     x->prod_bits_n = max_id + 1 < (INT64_C(1) << 27) ? max_id + 1 : (INT64_C(1) << 27);
     if (!(x->prod_bits = calloc((size_t)(x->prod_bits_n >> 3) + 1, 1)))
-        return nb_err(err, errlen, NB_ENOMEM, "out of memory for the bitmap of product ids up to %lld",
+        return nb_err(err, errlen, NB_ENOMEM,
+                      "out of memory for the bitmap of product ids up to %lld",
                       (long long)x->prod_bits_n);
     for (size_t i = 0; i < x->products.cap; i++) {
         int64_t id = (int64_t)x->products.slots[i].key - 1;
-        if (x->products.slots[i].key && id < x->prod_bits_n) x->prod_bits[id >> 3] |= (uint8_t)(1u << (id & 7));
+        if (x->products.slots[i].key && id < x->prod_bits_n)
+            x->prod_bits[id >> 3] |= (uint8_t)(1u << (id & 7));
     }
     return NB_OK;
 }
@@ -700,7 +741,8 @@ static int drop_indexes(imp_ctx *x, char **sql, char *err, size_t errlen) {
     size_t dlen = 0, dcap = 256;
     drop = nb_xmalloc(dcap);
     create[0] = drop[0] = 0;
-    int rc = prep(x, "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL", &st, err, errlen);
+    int rc = prep(x, "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL",
+                  &st, err, errlen);
     while (rc == NB_OK && sqlite3_step(st) == SQLITE_ROW) {
         const char *name = (const char *)sqlite3_column_text(st, 0);
         const char *text = (const char *)sqlite3_column_text(st, 1);
@@ -724,34 +766,38 @@ static int drop_indexes(imp_ctx *x, char **sql, char *err, size_t errlen) {
 
 /* Builds the complete store in the file tmp. Returns NB_OK with x->db closed, or an error
  * (x->db closed as well; the caller removes the files). */
-static int build(imp_ctx *x, const char *tmp, const char *csv_dir, const char *cat_dir, char *err, size_t errlen) {
+static int build(imp_ctx *x, const char *tmp, const char *csv_dir, const char *cat_dir, char *err,
+                 size_t errlen) {
     char *index_sql = NULL;
     int rc = NB_OK;
-    if (sqlite3_open_v2(tmp, &x->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) !=
-        SQLITE_OK) {
-        rc = nb_err(err, errlen, NB_EDB, "%s: cannot create: %s", tmp, x->db ? sqlite3_errmsg(x->db) : "out of memory");
+    if (sqlite3_open_v2(tmp, &x->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK) {
+        rc = nb_err(err, errlen, NB_EDB, "%s: cannot create: %s", tmp,
+                    x->db ? sqlite3_errmsg(x->db) : "out of memory");
         goto done;
     }
     char pragmas[160];
-    snprintf(pragmas, sizeof pragmas, "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-%d;",
+    snprintf(pragmas, sizeof pragmas,
+             "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-%d;",
              IMP_CACHE_KIB);
-    if ((rc = exec_sql(x, pragmas, tmp, err, errlen)) || (rc = exec_sql(x, "BEGIN", tmp, err, errlen)) ||
+    if ((rc = exec_sql(x, pragmas, tmp, err, errlen)) ||
+        (rc = exec_sql(x, "BEGIN", tmp, err, errlen)) ||
         (rc = exec_sql(x, st_schema_sql(), "applying schema.sql", err, errlen)) ||
         (rc = drop_indexes(x, &index_sql, err, errlen)))
         goto done;
-    if ((rc = load_named(x, cat_dir, "departments.csv", "departments", "department_id", "department", &x->depts,
-                         &x->s->departments, err, errlen)) ||
-        (rc = load_named(x, cat_dir, "aisles.csv", "aisles", "aisle_id", "aisle", &x->aisles, &x->s->aisles, err,
-                         errlen)) ||
+    if ((rc = load_named(x, cat_dir, "departments.csv", "departments", "department_id",
+                         "department", &x->depts, &x->s->departments, err, errlen)) ||
+        (rc = load_named(x, cat_dir, "aisles.csv", "aisles", "aisle_id", "aisle", &x->aisles,
+                         &x->s->aisles, err, errlen)) ||
         (rc = load_products(x, cat_dir, err, errlen)))
         goto done;
-    if ((rc = product_bitmap(x, err, errlen)) || (rc = load_orders_items(x, csv_dir, err, errlen)) ||
-        (rc = check_reopened(x, err, errlen)))
+    if ((rc = product_bitmap(x, err, errlen)) ||
+        (rc = load_orders_items(x, csv_dir, err, errlen)) || (rc = check_reopened(x, err, errlen)))
         goto done;
     double t = nb_now();
     x->s->seconds_rows = t - x->t0;
-    if ((rc = exec_sql(x, index_sql, "creating indexes", err, errlen)))
-        goto done;
+    if ((rc = exec_sql(x, index_sql, "creating indexes", err, errlen))) goto done;
     x->s->seconds_index = nb_now() - t;
     if ((rc = exec_sql(x, "COMMIT", tmp, err, errlen)) ||
         (rc = exec_sql(x, "PRAGMA journal_mode=WAL", tmp, err, errlen)))
@@ -796,10 +842,11 @@ static int settle_old_wal(const char *db_path, char *err, size_t errlen) {
         }
         sqlite3_close(old);
         if (stat(wal, &sb) == 0 && sb.st_size > 0)
-            rc = nb_err(err, errlen, NB_EIO,
-                        "%s: the store being replaced has a non-empty write-ahead log that could not be "
-                        "checkpointed (is another process writing it?); not replacing it",
-                        wal);
+            rc = nb_err(
+                err, errlen, NB_EIO,
+                "%s: the store being replaced has a non-empty write-ahead log that could not be "
+                "checkpointed (is another process writing it?); not replacing it",
+                wal);
     }
     free(wal);
     return rc;
@@ -815,8 +862,10 @@ static int create_tmp(const char *tmp, const char *db_path, char *err, size_t er
     if (fd < 0) return nb_err(err, errlen, NB_EIO, "%s: cannot create: %s", tmp, strerror(errno));
     int rc = NB_OK;
     if (nb_keep_mode(db_path, fd) != 0)
-        rc = nb_err(err, errlen, NB_EIO, "%s: cannot give it the mode of %s: %s", tmp, db_path, strerror(errno));
-    if (close(fd) != 0 && rc == NB_OK) rc = nb_err(err, errlen, NB_EIO, "%s: close failed: %s", tmp, strerror(errno));
+        rc = nb_err(err, errlen, NB_EIO, "%s: cannot give it the mode of %s: %s", tmp, db_path,
+                    strerror(errno));
+    if (close(fd) != 0 && rc == NB_OK)
+        rc = nb_err(err, errlen, NB_EIO, "%s: close failed: %s", tmp, strerror(errno));
     return rc;
 }
 
@@ -841,7 +890,7 @@ int st_import(const char *csv_dir, const char *catalog_dir, const char *db_path,
     st_idmap_init(&x.users, 1 << 12);
     st_idmap_init(&x.reopened, 16);
     char *tmp = nb_tmp_name(db_path);
-    st_remove_files(tmp); /* a leftover of a killed run that had our pid */
+    st_remove_files(tmp);  /* a leftover of a killed run that had our pid */
     nb_tmp_sweep(db_path); /* ... and those of killed runs with other pids (kill -9, OOM killer) */
     int rc = create_tmp(tmp, db_path, err, errlen);
     if (rc == NB_OK) rc = build(&x, tmp, csv_dir, catalog_dir ? catalog_dir : csv_dir, err, errlen);
@@ -851,7 +900,8 @@ int st_import(const char *csv_dir, const char *catalog_dir, const char *db_path,
         rc = nb_err(err, errlen, NB_EIO, "%s: fsync failed: %s", tmp, strerror(errno));
     if (rc == NB_OK) rc = settle_old_wal(db_path, err, errlen);
     if (rc == NB_OK && rename(tmp, db_path) != 0)
-        rc = nb_err(err, errlen, NB_EIO, "%s: cannot rename the new store into place: %s", db_path, strerror(errno));
+        rc = nb_err(err, errlen, NB_EIO, "%s: cannot rename the new store into place: %s", db_path,
+                    strerror(errno));
     if (rc == NB_OK) nb_fsync_dir(db_path);
     st_remove_files(tmp); /* the database itself after a failure; WAL/SHM side files always */
     free(tmp);

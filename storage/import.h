@@ -34,10 +34,10 @@ typedef struct {
     long long users;
     long long orders, orders_prior, orders_train, orders_test;
     long long items, items_prior, items_train;
-    double seconds;            /* wall time of the whole import, of which: */
-    double seconds_rows;       /*   reading, validating and inserting every row */
-    double seconds_index;      /*   creating the secondary indexes */
-    double seconds_fsync;      /*   flushing the new file to disk and renaming it */
+    double seconds;       /* wall time of the whole import, of which: */
+    double seconds_rows;  /*   reading, validating and inserting every row */
+    double seconds_index; /*   creating the secondary indexes */
+    double seconds_fsync; /*   flushing the new file to disk and renaming it */
 } st_import_stats;
 
 /* Imports csv_dir (catalogue from catalog_dir, or csv_dir when NULL) into a new store that

@@ -9,8 +9,7 @@
 
 /* See models.h. The query takes the newest row, so a store with several rows of the same
  * weight file (an older nb-train kept them) answers with the latest one. */
-int st_model_find(sqlite3 *db, uint32_t crc, int64_t *id, char **hyper, char *err,
-                  size_t errlen) {
+int st_model_find(sqlite3 *db, uint32_t crc, int64_t *id, char **hyper, char *err, size_t errlen) {
     sqlite3_stmt *q = NULL;
     char hex[16];
     int rc = NB_OK;
@@ -38,7 +37,7 @@ int st_model_find(sqlite3 *db, uint32_t crc, int64_t *id, char **hyper, char *er
     const char *hp = (const char *)sqlite3_column_text(q, 1);
     if (hyper && hp) {
         *hyper = strdup(hp);
-        if (!*hyper) abort();   /* common/nb_err.h: allocation failure aborts */
+        if (!*hyper) abort(); /* common/nb_err.h: allocation failure aborts */
     }
 done:
     sqlite3_finalize(q);
@@ -58,8 +57,8 @@ static int exec(sqlite3 *db, const char *sql, char *err, size_t errlen) {
 
 /* See models.h. */
 int st_model_register(sqlite3 *db, const char *path, uint32_t crc, const char *hyper,
-                      const char *metrics, st_model_rows_fn rows, void *ctx,
-                      int64_t *model_id, char *err, size_t errlen) {
+                      const char *metrics, st_model_rows_fn rows, void *ctx, int64_t *model_id,
+                      char *err, size_t errlen) {
     sqlite3_stmt *q = NULL;
     char hex[16];
     snprintf(hex, sizeof hex, "%08x", crc);
@@ -68,8 +67,10 @@ int st_model_register(sqlite3 *db, const char *path, uint32_t crc, const char *h
     rc = exec(db, "DELETE FROM candidates; DELETE FROM product_stats; DELETE FROM models", err,
               errlen);
     if (rc == NB_OK &&
-        sqlite3_prepare_v2(db, "INSERT INTO models(path, checksum, hyper_params, metrics) "
-                               "VALUES (?, ?, ?, ?)", -1, &q, NULL) != SQLITE_OK)
+        sqlite3_prepare_v2(db,
+                           "INSERT INTO models(path, checksum, hyper_params, metrics) "
+                           "VALUES (?, ?, ?, ?)",
+                           -1, &q, NULL) != SQLITE_OK)
         rc = nb_err(err, errlen, NB_EDB, "models insert: %s", sqlite3_errmsg(db));
     if (rc == NB_OK) {
         sqlite3_bind_text(q, 1, path, -1, SQLITE_TRANSIENT);
@@ -81,8 +82,10 @@ int st_model_register(sqlite3 *db, const char *path, uint32_t crc, const char *h
         *model_id = sqlite3_last_insert_rowid(db);
     }
     if (rc == NB_OK && rows) rc = rows(ctx, db, *model_id, err, errlen);
-    if (rc == NB_OK) rc = exec(db, "COMMIT", err, errlen);
-    else sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    if (rc == NB_OK)
+        rc = exec(db, "COMMIT", err, errlen);
+    else
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 done:
     sqlite3_finalize(q);
     return rc;
@@ -99,13 +102,14 @@ int st_model_tables_check(sqlite3 *db, char *err, size_t errlen) {
 }
 
 /* See models.h. */
-int st_model_rows_replace(sqlite3 *db, int64_t model_id, const char *table,
-                          const char *ins_sql, int n, st_row_bind_fn bind, void *ctx,
-                          const char *key_name, char *err, size_t errlen) {
+int st_model_rows_replace(sqlite3 *db, int64_t model_id, const char *table, const char *ins_sql,
+                          int n, st_row_bind_fn bind, void *ctx, const char *key_name, char *err,
+                          size_t errlen) {
     if (sqlite3_get_autocommit(db))
         return nb_err(err, errlen, NB_EINVAL,
                       "writing %s needs an open transaction (BEGIN) shared with the models "
-                      "row of model %lld", table, (long long)model_id);
+                      "row of model %lld",
+                      table, (long long)model_id);
     int rc = NB_OK;
     sqlite3_stmt *del = NULL, *ins = NULL;
     char del_sql[128];
@@ -129,7 +133,7 @@ int st_model_rows_replace(sqlite3 *db, int64_t model_id, const char *table,
         if (sqlite3_step(ins) != SQLITE_DONE)
             rc = nb_err(err, errlen, NB_EDB, "writing %s of model %lld, %s %d: %s", table,
                         (long long)model_id, key_name, (int)key, sqlite3_errmsg(db));
-        sqlite3_clear_bindings(ins);   /* no binding outlives the caller's buffers */
+        sqlite3_clear_bindings(ins); /* no binding outlives the caller's buffers */
     }
 done:
     sqlite3_finalize(del);

@@ -13,13 +13,11 @@
  * Returns NB_OK with *id and, when hyper is not NULL, *hyper = its hyper_params text
  * (malloc'd, caller frees; NULL when the column is NULL); NB_ENOTFOUND (not registered) or
  * NB_EDB. */
-int st_model_find(sqlite3 *db, uint32_t crc, int64_t *id, char **hyper, char *err,
-                  size_t errlen);
+int st_model_find(sqlite3 *db, uint32_t crc, int64_t *id, char **hyper, char *err, size_t errlen);
 
 /* Writes the rows that belong to model_id (candidates, product statistics) inside
  * st_model_register's transaction. Returns NB_OK or an error (message in err). */
-typedef int (*st_model_rows_fn)(void *ctx, sqlite3 *db, int64_t model_id, char *err,
-                                size_t errlen);
+typedef int (*st_model_rows_fn)(void *ctx, sqlite3 *db, int64_t model_id, char *err, size_t errlen);
 
 /* Registers a model in one transaction (BEGIN IMMEDIATE ... COMMIT): deletes every earlier
  * model with its candidates and product statistics, inserts the models row (path,
@@ -27,8 +25,8 @@ typedef int (*st_model_rows_fn)(void *ctx, sqlite3 *db, int64_t model_id, char *
  * model_id) (may be NULL). Returns NB_OK and *model_id, NB_EDB, or rows' error; on any
  * error the transaction is rolled back. */
 int st_model_register(sqlite3 *db, const char *path, uint32_t crc, const char *hyper,
-                      const char *metrics, st_model_rows_fn rows, void *ctx,
-                      int64_t *model_id, char *err, size_t errlen);
+                      const char *metrics, st_model_rows_fn rows, void *ctx, int64_t *model_id,
+                      char *err, size_t errlen);
 
 /* Checks that the store has the tables a model is written to (models, candidates,
  * product_stats), so that nb-train fails before training rather than after. Returns NB_OK
@@ -45,8 +43,8 @@ typedef void (*st_row_bind_fn)(void *ctx, sqlite3_stmt *ins, int i, int32_t *key
  * inside the caller's open transaction, the one that writes the models row, so that a model
  * and its rows appear or disappear together: NB_EINVAL in autocommit mode. Returns NB_OK,
  * NB_EINVAL or NB_EDB (the message names the row); on error the caller should ROLLBACK. */
-int st_model_rows_replace(sqlite3 *db, int64_t model_id, const char *table,
-                          const char *ins_sql, int n, st_row_bind_fn bind, void *ctx,
-                          const char *key_name, char *err, size_t errlen);
+int st_model_rows_replace(sqlite3 *db, int64_t model_id, const char *table, const char *ins_sql,
+                          int n, st_row_bind_fn bind, void *ctx, const char *key_name, char *err,
+                          size_t errlen);
 
 #endif

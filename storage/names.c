@@ -15,15 +15,14 @@ void tr_names_free(tr_names *nm) {
 }
 
 /* See names.h: one query over products in product_id order, checked against catalog. */
-int tr_names_load(tr_names *nm, sqlite3 *db, const st_history *catalog, char *err,
-                  size_t errlen) {
+int tr_names_load(tr_names *nm, sqlite3 *db, const st_history *catalog, char *err, size_t errlen) {
     int rc = NB_OK, P = catalog->n_products, p = 0;
     sqlite3_stmt *q = NULL;
     memset(nm, 0, sizeof *nm);
     nm->name = nb_xcalloc((size_t)(P > 0 ? P : 1), sizeof *nm->name);
     nm->n = P;
-    if (sqlite3_prepare_v2(db, "SELECT product_id, name FROM products ORDER BY product_id", -1,
-                           &q, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(db, "SELECT product_id, name FROM products ORDER BY product_id", -1, &q,
+                           NULL) != SQLITE_OK) {
         rc = nb_err(err, errlen, NB_EDB, "reading product names: %s", sqlite3_errmsg(db));
         goto done;
     }
@@ -54,8 +53,7 @@ done:
 
 /* Loads id -> name pairs from `sql` (two columns, ordered by id) into n. Returns NB_OK or
  * NB_EDB. n owns its arrays (st_idnames_free). */
-static int idnames_query(st_idnames *n, sqlite3 *db, const char *sql, char *err,
-                         size_t errlen) {
+static int idnames_query(st_idnames *n, sqlite3 *db, const char *sql, char *err, size_t errlen) {
     int rc = NB_OK, cap = 0;
     sqlite3_stmt *st = NULL;
     memset(n, 0, sizeof *n);
@@ -96,17 +94,19 @@ const char *st_idnames_get(const st_idnames *n, int32_t id) {
     while (lo <= hi) {
         int mid = lo + (hi - lo) / 2;
         if (n->ids[mid] == id) return n->names[mid];
-        if (n->ids[mid] < id) lo = mid + 1;
-        else hi = mid - 1;
+        if (n->ids[mid] < id)
+            lo = mid + 1;
+        else
+            hi = mid - 1;
     }
     return "";
 }
 
 /* See names.h. */
 int st_idnames_load(st_idnames *n, sqlite3 *db, int which, char *err, size_t errlen) {
-    return idnames_query(n, db, which == ST_AISLES
-                                    ? "SELECT aisle_id, name FROM aisles ORDER BY aisle_id"
-                                    : "SELECT department_id, name FROM departments "
-                                      "ORDER BY department_id",
+    return idnames_query(n, db,
+                         which == ST_AISLES ? "SELECT aisle_id, name FROM aisles ORDER BY aisle_id"
+                                            : "SELECT department_id, name FROM departments "
+                                              "ORDER BY department_id",
                          err, errlen);
 }

@@ -14,14 +14,13 @@
 /* Product names by product index (ascending product_id order, as in st_history). */
 typedef struct {
     int n;
-    char **name;   /* [n], each malloc'd */
+    char **name; /* [n], each malloc'd */
 } tr_names;
 
 /* Loads the names of catalog's products from table products (product_id must match
  * catalog->product_ids one to one). Returns NB_OK, NB_EMISMATCH (message names the
  * product_id) or NB_EDB. nm owns everything; free with tr_names_free. */
-int tr_names_load(tr_names *nm, sqlite3 *db, const st_history *catalog, char *err,
-                  size_t errlen);
+int tr_names_load(tr_names *nm, sqlite3 *db, const st_history *catalog, char *err, size_t errlen);
 void tr_names_free(tr_names *nm);
 
 /* id -> name for aisles or departments (sorted by id, binary search). */

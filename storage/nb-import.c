@@ -65,10 +65,16 @@ typedef struct {
 
 #define O(field) offsetof(import_flags, field)
 static const nb_flag FLAGS[] = {
-    {"csv", NB_F_STR, O(csv), 0, 0, "DIR", "", "folder with orders.csv, order_products__prior.csv and (optionally) order_products__train.csv, plus the catalogue unless --catalog is given", NB_F_REQUIRED, NULL, NULL},
-    {"catalog", NB_F_STR, O(catalog), 0, 0, "DIR2", "", "take products.csv, aisles.csv, departments.csv from DIR2", 0, NULL, NULL},
-    {"db", NB_F_STR, O(db), 0, 0, "FILE", "", "the store to create or replace (atomically)", NB_F_REQUIRED, NULL, NULL},
-    {"quiet", NB_F_BOOL, O(quiet), 0, 0, NULL, "", "no progress display even on a terminal", 0, NULL, NULL},
+    {"csv", NB_F_STR, O(csv), 0, 0, "DIR", "",
+     "folder with orders.csv, order_products__prior.csv and (optionally) "
+     "order_products__train.csv, plus the catalogue unless --catalog is given",
+     NB_F_REQUIRED, NULL, NULL},
+    {"catalog", NB_F_STR, O(catalog), 0, 0, "DIR2", "",
+     "take products.csv, aisles.csv, departments.csv from DIR2", 0, NULL, NULL},
+    {"db", NB_F_STR, O(db), 0, 0, "FILE", "", "the store to create or replace (atomically)",
+     NB_F_REQUIRED, NULL, NULL},
+    {"quiet", NB_F_BOOL, O(quiet), 0, 0, NULL, "", "no progress display even on a terminal", 0,
+     NULL, NULL},
 };
 #undef O
 #define USAGE "usage: nb-import --csv DIR --db FILE [--catalog DIR2] [--quiet]\n"
@@ -93,9 +99,11 @@ int main(int argc, char **argv) {
         return 1;
     }
     printf("nb-import: %lld users, %lld orders (%lld prior, %lld train, %lld test), %lld items, "
-           "%lld products, %lld aisles, %lld departments in %.2f s (rows %.2f s, indexes %.2f s, fsync %.2f s) "
+           "%lld products, %lld aisles, %lld departments in %.2f s (rows %.2f s, indexes %.2f s, "
+           "fsync %.2f s) "
            "-> %s\n",
-           s.users, s.orders, s.orders_prior, s.orders_train, s.orders_test, s.items, s.products, s.aisles,
-           s.departments, s.seconds, s.seconds_rows, s.seconds_index, s.seconds_fsync, db);
+           s.users, s.orders, s.orders_prior, s.orders_train, s.orders_test, s.items, s.products,
+           s.aisles, s.departments, s.seconds, s.seconds_rows, s.seconds_index, s.seconds_fsync,
+           db);
     return 0;
 }

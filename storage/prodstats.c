@@ -43,8 +43,7 @@ static void ps_derive(tr_product_stats *s) {
     }
 }
 
-int tr_product_stats_compute(tr_product_stats *s, const st_history *h, char *err,
-                             size_t errlen) {
+int tr_product_stats_compute(tr_product_stats *s, const st_history *h, char *err, size_t errlen) {
     (void)err;
     (void)errlen;
     ps_alloc(s, h->n_products);
@@ -78,9 +77,8 @@ static void bind_stats(void *ctx, sqlite3_stmt *ins, int p, int32_t *key) {
 int tr_product_stats_write(sqlite3 *db, int64_t model_id, const tr_product_stats *s,
                            const st_history *catalog, char *err, size_t errlen) {
     if (s->n_products != catalog->n_products)
-        return nb_err(err, errlen, NB_EMISMATCH,
-                      "product stats for %d products, catalogue has %d", s->n_products,
-                      catalog->n_products);
+        return nb_err(err, errlen, NB_EMISMATCH, "product stats for %d products, catalogue has %d",
+                      s->n_products, catalog->n_products);
     stats_rows r = {s, catalog};
     return st_model_rows_replace(db, model_id, "product_stats",
                                  "INSERT INTO product_stats (model_id, product_id, n_items, "
@@ -106,8 +104,8 @@ int tr_product_stats_load(tr_product_stats *s, sqlite3 *db, int64_t model_id,
     while ((st = sqlite3_step(q)) == SQLITE_ROW) {
         int32_t id = sqlite3_column_int(q, 0);
         if (p >= P || catalog->product_ids[p] != id) {
-            rc = nb_err(err, errlen, NB_EMISMATCH,
-                        "product_stats of model %lld: product_id %d %s", (long long)model_id,
+            rc = nb_err(err, errlen, NB_EMISMATCH, "product_stats of model %lld: product_id %d %s",
+                        (long long)model_id,
                         (int)(p < P && catalog->product_ids[p] < id ? catalog->product_ids[p] : id),
                         p < P && catalog->product_ids[p] < id ? "has no row"
                                                               : "is not in the catalogue");
@@ -135,8 +133,9 @@ int tr_product_stats_load(tr_product_stats *s, sqlite3 *db, int64_t model_id,
         goto done;
     }
     if (p < P) {
-        rc = nb_err(err, errlen, NB_EMISMATCH, "product_stats of model %lld: product_id %d has no row",
-                    (long long)model_id, (int)catalog->product_ids[p]);
+        rc = nb_err(err, errlen, NB_EMISMATCH,
+                    "product_stats of model %lld: product_id %d has no row", (long long)model_id,
+                    (int)catalog->product_ids[p]);
         goto done;
     }
     ps_derive(s);
@@ -145,4 +144,3 @@ done:
     if (rc != NB_OK) tr_product_stats_free(s);
     return rc;
 }
-

@@ -24,8 +24,7 @@ typedef struct {
 
 /* Counts over every ST_PRIOR order of h. Returns NB_OK. s owns its arrays;
  * free with tr_product_stats_free (safe on a zeroed s). */
-int tr_product_stats_compute(tr_product_stats *s, const st_history *h, char *err,
-                             size_t errlen);
+int tr_product_stats_compute(tr_product_stats *s, const st_history *h, char *err, size_t errlen);
 void tr_product_stats_free(tr_product_stats *s);
 /* Writes s into table product_stats for model_id (one row per product, keyed by
  * product_id = catalog->product_ids[i]), replacing that model's rows. Like tr_cands_write it

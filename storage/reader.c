@@ -12,10 +12,10 @@
 
 struct st_reader {
     sqlite3 *db;
-    st_userq *uq;              /* one user's history */
-    sqlite3_stmt *cand;        /* one user's candidate set */
-    sqlite3_stmt *exists;      /* is user_id in users? */
-    sqlite3_stmt *health;      /* the model's checksum and one user with candidates */
+    st_userq *uq;         /* one user's history */
+    sqlite3_stmt *cand;   /* one user's candidate set */
+    sqlite3_stmt *exists; /* is user_id in users? */
+    sqlite3_stmt *health; /* the model's checksum and one user with candidates */
     sqlite3_stmt *begin, *commit;
 };
 
@@ -33,9 +33,11 @@ int st_reader_open(st_reader **out, const char *path, char *err, size_t errlen) 
     if (!rc) rc = st_userq_open(&r->uq, r->db, err, errlen);
     if (!rc) rc = st_cand_stmt(r->db, &r->cand, err, errlen);
     if (!rc) rc = prepare(r->db, "SELECT 1 FROM users WHERE user_id = ?1", &r->exists, err, errlen);
-    if (!rc) rc = prepare(r->db, "SELECT (SELECT lower(checksum) FROM models WHERE model_id = ?1), "
-                          "(SELECT user_id FROM candidates WHERE model_id = ?1 LIMIT 1)",
-                          &r->health, err, errlen);
+    if (!rc)
+        rc = prepare(r->db,
+                     "SELECT (SELECT lower(checksum) FROM models WHERE model_id = ?1), "
+                     "(SELECT user_id FROM candidates WHERE model_id = ?1 LIMIT 1)",
+                     &r->health, err, errlen);
     if (!rc) rc = prepare(r->db, "BEGIN", &r->begin, err, errlen);
     if (!rc) rc = prepare(r->db, "COMMIT", &r->commit, err, errlen);
     if (rc) {
@@ -60,8 +62,7 @@ void st_reader_free(st_reader *r) {
 }
 
 /* Steps a statement without rows and resets it. Returns NB_OK or NB_EDB named by what. */
-static int step_done(st_reader *r, sqlite3_stmt *st, const char *what, char *err,
-                     size_t errlen) {
+static int step_done(st_reader *r, sqlite3_stmt *st, const char *what, char *err, size_t errlen) {
     int rc = NB_OK;
     if (sqlite3_step(st) != SQLITE_DONE)
         rc = nb_err(err, errlen, NB_EDB, "%s: %s", what, sqlite3_errmsg(r->db));
@@ -96,14 +97,14 @@ int st_reader_user_exists(st_reader *r, int32_t user_id, char *err, size_t errle
 }
 
 /* See reader.h. */
-int st_reader_cands(st_reader *r, int64_t model_id, int32_t user_id, int n_products,
-                    int32_t *out, int max, int *n, char *err, size_t errlen) {
+int st_reader_cands(st_reader *r, int64_t model_id, int32_t user_id, int n_products, int32_t *out,
+                    int max, int *n, char *err, size_t errlen) {
     return st_cand_load(r->cand, model_id, user_id, n_products, out, max, n, err, errlen);
 }
 
 /* See reader.h. */
-int st_reader_model_check(st_reader *r, int64_t model_id, uint32_t crc, int32_t *user_id,
-                          char *err, size_t errlen) {
+int st_reader_model_check(st_reader *r, int64_t model_id, uint32_t crc, int32_t *user_id, char *err,
+                          size_t errlen) {
     char hex[16];
     int rc = NB_OK;
     *user_id = 0;
@@ -116,8 +117,10 @@ int st_reader_model_check(st_reader *r, int64_t model_id, uint32_t crc, int32_t 
     }
     const char *ck = (const char *)sqlite3_column_text(r->health, 0);
     if (!ck || strcmp(ck, hex) != 0) {
-        rc = nb_err(err, errlen, NB_EMISMATCH, "model_id %lld is %s in the store, not the "
-                    "served weights %s", (long long)model_id, ck ? ck : "gone", hex);
+        rc = nb_err(err, errlen, NB_EMISMATCH,
+                    "model_id %lld is %s in the store, not the "
+                    "served weights %s",
+                    (long long)model_id, ck ? ck : "gone", hex);
         goto done;
     }
     if (sqlite3_column_type(r->health, 1) != SQLITE_NULL)
@@ -128,6 +131,4 @@ done:
 }
 
 /* See reader.h. */
-sqlite3 *st_reader_conn(st_reader *r) {
-    return r->db;
-}
+sqlite3 *st_reader_conn(st_reader *r) { return r->db; }

@@ -34,8 +34,8 @@ int st_reader_user_exists(st_reader *r, int32_t user_id, char *err, size_t errle
 
 /* st_cand_load on the reader's statement: model_id's candidate set of user_id. Returns as
  * st_cand_load (NB_ENOTFOUND: no stored set). */
-int st_reader_cands(st_reader *r, int64_t model_id, int32_t user_id, int n_products,
-                    int32_t *out, int max, int *n, char *err, size_t errlen);
+int st_reader_cands(st_reader *r, int64_t model_id, int32_t user_id, int n_products, int32_t *out,
+                    int max, int *n, char *err, size_t errlen);
 
 /* The reader's connection, for storage functions that take one (storage/rkstore.h), so that
  * their reads fall inside the same per-request snapshot. Borrowed: owned by r. */
@@ -46,7 +46,7 @@ sqlite3 *st_reader_conn(st_reader *r);
  * with a stored candidate set for it (0 when none). Returns NB_OK, NB_EMISMATCH (row gone
  * or another checksum: message says which) or NB_EDB (the read failed: SQLite's message,
  * e.g. "database disk image is malformed"). */
-int st_reader_model_check(st_reader *r, int64_t model_id, uint32_t crc, int32_t *user_id,
-                          char *err, size_t errlen);
+int st_reader_model_check(st_reader *r, int64_t model_id, uint32_t crc, int32_t *user_id, char *err,
+                          size_t errlen);
 
 #endif

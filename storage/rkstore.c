@@ -33,21 +33,25 @@ int st_rk_ensure_tables(sqlite3 *db, char *err, size_t errlen) {
     return exec(db, DDL, "creating the ranking-stage tables", err, errlen);
 }
 
-int st_rk_write(sqlite3 *db, int64_t model_id, const st_rk_rows *r, const st_history *h,
-                char *err, size_t errlen) {
+int st_rk_write(sqlite3 *db, int64_t model_id, const st_rk_rows *r, const st_history *h, char *err,
+                size_t errlen) {
     if (sqlite3_get_autocommit(db))
         return nb_err(err, errlen, NB_EINVAL,
                       "st_rk_write must run inside the transaction that registers the model");
     sqlite3_stmt *q = NULL;
-    int P = h->n_products, rc = exec(db, "DELETE FROM ranker_models; DELETE FROM "
-                                         "ranker_product_stats; DELETE FROM neighbour_cands",
-                                     "clearing the ranking-stage tables", err, errlen);
+    int P = h->n_products,
+        rc = exec(db,
+                  "DELETE FROM ranker_models; DELETE FROM "
+                  "ranker_product_stats; DELETE FROM neighbour_cands",
+                  "clearing the ranking-stage tables", err, errlen);
     uint8_t *buf = NULL;
     char hex[16];
     snprintf(hex, sizeof hex, "%08x", r ? r->checksum : 0);
     if (rc || !r) goto done;
-    if (sqlite3_prepare_v2(db, "INSERT INTO ranker_models(model_id, path, checksum, shipped) "
-                               "VALUES (?, ?, ?, ?)", -1, &q, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(db,
+                           "INSERT INTO ranker_models(model_id, path, checksum, shipped) "
+                           "VALUES (?, ?, ?, ?)",
+                           -1, &q, NULL) != SQLITE_OK)
         goto dberr;
     sqlite3_bind_int64(q, 1, model_id);
     sqlite3_bind_text(q, 2, r->path, -1, SQLITE_TRANSIENT);
@@ -84,8 +88,8 @@ int st_rk_write(sqlite3 *db, int64_t model_id, const st_rk_rows *r, const st_his
         for (int64_t i = 0; i < n; i++) {
             uint32_t pid = (uint32_t)h->product_ids[r->nbr_idx[a + i]], sv;
             memcpy(&sv, &r->nbr_val[a + i], 4);
-            for (int k = 0; k < 4; k++) pb[4 * i + k] = (uint8_t)(pid >> (8 * k)),
-                                        sb[4 * i + k] = (uint8_t)(sv >> (8 * k));
+            for (int k = 0; k < 4; k++)
+                pb[4 * i + k] = (uint8_t)(pid >> (8 * k)), sb[4 * i + k] = (uint8_t)(sv >> (8 * k));
         }
         sqlite3_reset(q);
         sqlite3_bind_int64(q, 1, model_id);
@@ -105,13 +109,15 @@ done:
     return rc;
 }
 
-int st_rk_load_model(sqlite3 *db, int64_t model_id, char **path, uint32_t *checksum,
-                     char *shipped, size_t shipped_len, char *err, size_t errlen) {
+int st_rk_load_model(sqlite3 *db, int64_t model_id, char **path, uint32_t *checksum, char *shipped,
+                     size_t shipped_len, char *err, size_t errlen) {
     sqlite3_stmt *q = NULL;
     int rc = NB_OK;
     *path = NULL;
-    if (sqlite3_prepare_v2(db, "SELECT path, checksum, shipped FROM ranker_models WHERE "
-                               "model_id = ?", -1, &q, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(db,
+                           "SELECT path, checksum, shipped FROM ranker_models WHERE "
+                           "model_id = ?",
+                           -1, &q, NULL) != SQLITE_OK) {
         /* a store from before the ranking stage: nothing registered */
         rc = nb_err(err, errlen, NB_ENOTFOUND, "no ranker registered (%s)", sqlite3_errmsg(db));
         goto done;
@@ -139,8 +145,10 @@ int st_rk_load_pstats(sqlite3 *db, int64_t model_id, const st_history *catalog, 
                       float *reorder, float *rebuy, char *err, size_t errlen) {
     sqlite3_stmt *q = NULL;
     int rc = NB_OK, P = catalog->n_products, seen = 0;
-    if (sqlite3_prepare_v2(db, "SELECT product_id, pop, reorder, rebuy FROM "
-                               "ranker_product_stats WHERE model_id = ?", -1, &q, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(db,
+                           "SELECT product_id, pop, reorder, rebuy FROM "
+                           "ranker_product_stats WHERE model_id = ?",
+                           -1, &q, NULL) != SQLITE_OK) {
         rc = nb_err(err, errlen, NB_EDB, "ranker_product_stats: %s", sqlite3_errmsg(db));
         goto done;
     }
@@ -175,8 +183,10 @@ int st_rk_load_nbr(sqlite3 *db, int64_t model_id, const st_history *catalog, int
     sqlite3_stmt *q = NULL;
     int rc = NB_OK;
     *n = 0;
-    if (sqlite3_prepare_v2(db, "SELECT n, products, scores FROM neighbour_cands WHERE "
-                               "model_id = ? AND user_id = ?", -1, &q, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(db,
+                           "SELECT n, products, scores FROM neighbour_cands WHERE "
+                           "model_id = ? AND user_id = ?",
+                           -1, &q, NULL) != SQLITE_OK) {
         rc = nb_err(err, errlen, NB_EDB, "neighbour_cands: %s", sqlite3_errmsg(db));
         goto done;
     }
@@ -201,13 +211,13 @@ int st_rk_load_nbr(sqlite3 *db, int64_t model_id, const st_history *catalog, int
     }
     for (int64_t i = 0; i < m; i++) {
         uint32_t pid = 0, sv = 0;
-        for (int k = 0; k < 4; k++) pid |= (uint32_t)pb[4 * i + k] << (8 * k),
-                                    sv |= (uint32_t)sb[4 * i + k] << (8 * k);
+        for (int k = 0; k < 4; k++)
+            pid |= (uint32_t)pb[4 * i + k] << (8 * k), sv |= (uint32_t)sb[4 * i + k] << (8 * k);
         int p = st_product_index(catalog, (int32_t)pid);
         if (p < 0) {
             rc = nb_err(err, errlen, NB_EFORMAT,
-                        "neighbour_cands: user_id %d: product_id %u not in the catalogue",
-                        user_id, pid);
+                        "neighbour_cands: user_id %d: product_id %u not in the catalogue", user_id,
+                        pid);
             goto done;
         }
         idx[i] = p;

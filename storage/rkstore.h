@@ -16,11 +16,11 @@ int st_rk_ensure_tables(sqlite3 *db, char *err, size_t errlen);
 /* What is written with a model. nbr: user u (index in the catalogue history h) has pairs
  * nbr_idx/nbr_val [nbr_off[u], nbr_off[u+1]) (product indices). */
 typedef struct {
-    const char *path;       /* ranker file */
+    const char *path; /* ranker file */
     uint32_t checksum;
-    const char *shipped;    /* "ranker" or a baseline name */
-    const float *pop, *reorder, *rebuy;   /* [P] */
-    const int64_t *nbr_off; /* [n_users + 1] */
+    const char *shipped;                /* "ranker" or a baseline name */
+    const float *pop, *reorder, *rebuy; /* [P] */
+    const int64_t *nbr_off;             /* [n_users + 1] */
     const int32_t *nbr_idx;
     const float *nbr_val;
 } st_rk_rows;
@@ -29,14 +29,14 @@ typedef struct {
  * model registered without a ranking stage). MUST run inside the caller's open
  * transaction (the one registering the model): NB_EINVAL in autocommit mode. Returns NB_OK,
  * NB_EINVAL or NB_EDB (the caller rolls back). */
-int st_rk_write(sqlite3 *db, int64_t model_id, const st_rk_rows *r, const st_history *h,
-                char *err, size_t errlen);
+int st_rk_write(sqlite3 *db, int64_t model_id, const st_rk_rows *r, const st_history *h, char *err,
+                size_t errlen);
 
 /* model_id's ranker registration: path (malloc'd, caller frees), checksum, shipped (into
  * shipped[shipped_len]). Returns NB_OK, NB_ENOTFOUND (none registered, or a store without
  * the tables) or NB_EDB. */
-int st_rk_load_model(sqlite3 *db, int64_t model_id, char **path, uint32_t *checksum,
-                     char *shipped, size_t shipped_len, char *err, size_t errlen);
+int st_rk_load_model(sqlite3 *db, int64_t model_id, char **path, uint32_t *checksum, char *shipped,
+                     size_t shipped_len, char *err, size_t errlen);
 
 /* model_id's product statistics into pop/reorder/rebuy [catalog->n_products]. Returns NB_OK,
  * NB_EMISMATCH (a product missing or unknown, named) or NB_EDB. */

@@ -14,13 +14,13 @@
 enum { ST_ROW_ORDER = 1, ST_ROW_ITEM = 2, ST_ROW_END = 3 };
 
 typedef struct {
-    int kind;                          /* ST_ROW_* */
-    int file;                          /* which input file (the importer's index) */
-    int n;                             /* rows in v / line */
-    int32_t v[ST_ROWQ_BATCH][8];       /* the row's values, meaning fixed by kind */
-    long long line[ST_ROWQ_BATCH];     /* CSV line of each row, for messages */
-    int rc;                            /* ST_ROW_END: the producer's result */
-    char err[NB_ERRLEN];               /* ST_ROW_END: its message when rc != NB_OK */
+    int kind;                      /* ST_ROW_* */
+    int file;                      /* which input file (the importer's index) */
+    int n;                         /* rows in v / line */
+    int32_t v[ST_ROWQ_BATCH][8];   /* the row's values, meaning fixed by kind */
+    long long line[ST_ROWQ_BATCH]; /* CSV line of each row, for messages */
+    int rc;                        /* ST_ROW_END: the producer's result */
+    char err[NB_ERRLEN];           /* ST_ROW_END: its message when rc != NB_OK */
 } st_rowbatch;
 
 typedef struct st_rowq st_rowq;

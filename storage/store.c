@@ -19,7 +19,8 @@ static int read_user_version(sqlite3 *db, const char *path, int *v, char *err, s
     int rc = NB_OK;
     if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK ||
         sqlite3_step(st) != SQLITE_ROW) {
-        rc = nb_err(err, errlen, NB_EDB, "%s: cannot read the schema version: %s", path, sqlite3_errmsg(db));
+        rc = nb_err(err, errlen, NB_EDB, "%s: cannot read the schema version: %s", path,
+                    sqlite3_errmsg(db));
         goto done;
     }
     *v = sqlite3_column_int(st, 0);
@@ -37,13 +38,14 @@ int st_open(sqlite3 **db, const char *path, int readonly, char *err, size_t errl
     struct stat sb;
     if (stat(path, &sb) != 0)
         return nb_err(err, errlen, errno == ENOENT ? NB_ENOTFOUND : NB_EIO,
-                      "%s: no such store (%s); create it with nb-import --csv DIR --db %s", path, strerror(errno),
-                      path);
+                      "%s: no such store (%s); create it with nb-import --csv DIR --db %s", path,
+                      strerror(errno), path);
     sqlite3 *d = NULL;
     int flags = (readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) | SQLITE_OPEN_NOMUTEX;
     int rc = NB_OK, v = -1;
     if (sqlite3_open_v2(path, &d, flags, NULL) != SQLITE_OK) {
-        rc = nb_err(err, errlen, NB_EDB, "%s: cannot open store: %s", path, d ? sqlite3_errmsg(d) : "out of memory");
+        rc = nb_err(err, errlen, NB_EDB, "%s: cannot open store: %s", path,
+                    d ? sqlite3_errmsg(d) : "out of memory");
         goto fail;
     }
     sqlite3_busy_timeout(d, 5000);
@@ -92,8 +94,7 @@ void st_stmt_free(sqlite3_stmt *st) { sqlite3_finalize(st); }
 static int query_int(sqlite3 *db, const char *sql, int64_t *out, char *err, size_t errlen) {
     sqlite3_stmt *st = NULL;
     int rc = NB_OK;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK ||
-        sqlite3_step(st) != SQLITE_ROW)
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW)
         rc = nb_err(err, errlen, NB_EDB, "%s: %s", sql, sqlite3_errmsg(db));
     else
         *out = sqlite3_column_int64(st, 0);
@@ -112,8 +113,7 @@ int st_count_prior_orders(sqlite3 *db, int64_t *n, char *err, size_t errlen) {
 }
 
 /* See store.h. */
-int st_user_ids(sqlite3 *db, int with_history, int32_t **ids, int *n, char *err,
-                size_t errlen) {
+int st_user_ids(sqlite3 *db, int with_history, int32_t **ids, int *n, char *err, size_t errlen) {
     const char *sql = with_history ? "SELECT DISTINCT o.user_id FROM orders o JOIN order_items i "
                                      "USING(order_id) ORDER BY o.user_id"
                                    : "SELECT user_id FROM users ORDER BY user_id";
@@ -126,7 +126,8 @@ int st_user_ids(sqlite3 *db, int with_history, int32_t **ids, int *n, char *err,
         goto done;
     }
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-        if (*n == cap) *ids = nb_xrealloc(*ids, (size_t)(cap = cap ? 2 * cap : 1024) * sizeof **ids);
+        if (*n == cap)
+            *ids = nb_xrealloc(*ids, (size_t)(cap = cap ? 2 * cap : 1024) * sizeof **ids);
         (*ids)[(*n)++] = (int32_t)sqlite3_column_int64(st, 0);
     }
     if (s != SQLITE_DONE) rc = nb_err(err, errlen, NB_EDB, "users: %s", sqlite3_errmsg(db));

@@ -44,7 +44,6 @@ int st_count_prior_orders(sqlite3 *db, int64_t *n, char *err, size_t errlen);
 /* The user ids in ascending order into *ids (malloc'd, caller frees; NULL when none):
  * every user of table users, or with with_history only those with an order that has items.
  * Returns NB_OK and *n, or NB_EDB. */
-int st_user_ids(sqlite3 *db, int with_history, int32_t **ids, int *n, char *err,
-                size_t errlen);
+int st_user_ids(sqlite3 *db, int with_history, int32_t **ids, int *n, char *err, size_t errlen);
 
 #endif

@@ -34,10 +34,15 @@ typedef struct {
 
 #define O(field) offsetof(synth_flags, field)
 static const nb_flag FLAGS[] = {
-    {"users", NB_F_U64, O(users), 1, 20000000, "N", "", "number of users (Instacart has 206209)", NB_F_REQUIRED, NULL, NULL},
-    {"seed", NB_F_U64, O(seed), 0, 0, "S", "1", "random seed, an unsigned 64-bit integer", 0, NULL, NULL},
+    {"users", NB_F_U64, O(users), 1, 20000000, "N", "", "number of users (Instacart has 206209)",
+     NB_F_REQUIRED, NULL, NULL},
+    {"seed", NB_F_U64, O(seed), 0, 0, "S", "1", "random seed, an unsigned 64-bit integer", 0, NULL,
+     NULL},
     {"out", NB_F_STR, O(out), 0, 0, "DIR", "", "output directory", NB_F_REQUIRED, NULL, NULL},
-    {"catalog", NB_F_STR, O(catalog), 0, 0, "DIR", "", "use the real catalogue in DIR (products.csv, aisles.csv, departments.csv, copied into the output) instead of the invented one (49688 products, 134 aisles, 21 departments)", 0, NULL, NULL},
+    {"catalog", NB_F_STR, O(catalog), 0, 0, "DIR", "",
+     "use the real catalogue in DIR (products.csv, aisles.csv, departments.csv, copied into the "
+     "output) instead of the invented one (49688 products, 134 aisles, 21 departments)",
+     0, NULL, NULL},
 };
 #undef O
 
@@ -46,8 +51,8 @@ int main(int argc, char **argv) {
     int ex = nb_flags_main("nb-synth", usage, FLAGS, NB_FLAGS_N(FLAGS), &f, argc, argv);
     if (ex >= 0) return ex;
     char err[NB_ERRLEN];
-    sy_options o = {.users = (int64_t)f.users, .seed = f.seed, .out_dir = f.out,
-                    .catalog_dir = f.catalog};
+    sy_options o = {
+        .users = (int64_t)f.users, .seed = f.seed, .out_dir = f.out, .catalog_dir = f.catalog};
     int rc = sy_run(&o, stderr, err, sizeof err);
     if (rc) {
         fprintf(stderr, "nb-synth: %s\n", err);

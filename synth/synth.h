@@ -34,10 +34,10 @@
 /* ---- catalogue (synth_catalog.c) --------------------------------------------------------- */
 typedef struct {
     int n_products, n_aisles, n_depts;
-    int32_t *product_id;  /* [n_products] as written in products.csv */
-    int32_t *aisle;       /* [n_products] aisle index 0..n_aisles-1 */
-    int32_t *dept;        /* [n_products] department index 0..n_depts-1 */
-    char *dir;            /* the real catalogue's directory when loaded (owned), else NULL */
+    int32_t *product_id; /* [n_products] as written in products.csv */
+    int32_t *aisle;      /* [n_products] aisle index 0..n_aisles-1 */
+    int32_t *dept;       /* [n_products] department index 0..n_depts-1 */
+    char *dir;           /* the real catalogue's directory when loaded (owned), else NULL */
 } sy_catalog;
 
 /* Fills c with the invented catalogue (fixed: independent of any seed). Cannot fail. */
@@ -53,9 +53,9 @@ int sy_catalog_write(const sy_catalog *c, const char *out_dir, char *err, size_t
 void sy_catalog_free(sy_catalog *c);
 
 /* ---- invented names (synth_words.c) ---------------------------------------------------- */
-const char *sy_dept_name(int d);                 /* d in 0..SY_N_DEPTS-1 */
-const char *sy_aisle_name(int a);                /* a in 0..SY_N_AISLES-1 */
-int sy_aisle_dept(int a);                        /* the department of aisle a */
+const char *sy_dept_name(int d);  /* d in 0..SY_N_DEPTS-1 */
+const char *sy_aisle_name(int a); /* a in 0..SY_N_AISLES-1 */
+int sy_aisle_dept(int a);         /* the department of aisle a */
 /* Writes product p's name (deterministic in p and its aisle) into buf, returns its length.
  * Some names contain commas and double quotes, on purpose. */
 size_t sy_product_name(int p, int aisle, char *buf, size_t cap);
@@ -64,24 +64,24 @@ size_t sy_product_name(int p, int aisle, char *buf, size_t cap);
 /* Sampling table: cumulative weights, drawn by binary search. */
 typedef struct {
     int n;
-    const int32_t *item;  /* [n] values returned (NULL: the index itself) */
-    double *cum;          /* [n] inclusive prefix sums of the weights (owned) */
+    const int32_t *item; /* [n] values returned (NULL: the index itself) */
+    double *cum;         /* [n] inclusive prefix sums of the weights (owned) */
 } sy_table;
 
 typedef struct {
     const sy_catalog *cat;
-    double *pop;               /* [n_products] popularity weight, Zipf-like over a random rank */
-    sy_table global;           /* all products by popularity */
+    double *pop;     /* [n_products] popularity weight, Zipf-like over a random rank */
+    sy_table global; /* all products by popularity */
     int n_clusters;
-    int32_t *prod_cluster;     /* [n_products] */
-    int32_t *cl_off;           /* [n_clusters + 1] into cl_items */
-    int32_t *cl_items;         /* products of each cluster, grouped */
-    sy_table *cl_table;        /* [n_clusters] products of a cluster by popularity */
-    int32_t *cl_dept;          /* [n_clusters] department of the cluster's primary aisle */
-    sy_table dept_table;       /* departments by total popularity */
-    sy_table *dept_clusters;   /* [n_depts] clusters whose primary aisle is in the department */
-    int32_t *dc_items;         /* the cluster lists dept_clusters[] point into */
-    sy_table all_clusters;     /* all clusters by total popularity */
+    int32_t *prod_cluster;   /* [n_products] */
+    int32_t *cl_off;         /* [n_clusters + 1] into cl_items */
+    int32_t *cl_items;       /* products of each cluster, grouped */
+    sy_table *cl_table;      /* [n_clusters] products of a cluster by popularity */
+    int32_t *cl_dept;        /* [n_clusters] department of the cluster's primary aisle */
+    sy_table dept_table;     /* departments by total popularity */
+    sy_table *dept_clusters; /* [n_depts] clusters whose primary aisle is in the department */
+    int32_t *dc_items;       /* the cluster lists dept_clusters[] point into */
+    sy_table all_clusters;   /* all clusters by total popularity */
 } sy_model;
 
 /* Builds the latent structure for catalogue `cat` (which must outlive m) from `seed`.
@@ -97,14 +97,14 @@ typedef struct {
     FILE *f;
     char *buf;
     size_t n, cap;
-    uint64_t written, wb_from;   /* bytes written; start of the range not yet sent to disk */
+    uint64_t written, wb_from; /* bytes written; start of the range not yet sent to disk */
 } sy_out;
 
 typedef struct {
     int64_t users, orders, prior_orders, train_orders, test_orders;
-    int64_t item_rows, reordered_rows;   /* rows of order_products__prior + __train */
+    int64_t item_rows, reordered_rows;      /* rows of order_products__prior + __train */
     int64_t orders_hist[SY_MAX_ORDERS + 1]; /* users by number of orders */
-    int64_t *product_rows;               /* [n_products] rows per product */
+    int64_t *product_rows;                  /* [n_products] rows per product */
 } sy_stats;
 
 /* Everything one user's generation needs besides the model: scratch arrays reused from user
@@ -112,8 +112,8 @@ typedef struct {
 typedef struct sy_gen sy_gen;
 
 /* Returns a generator for model m (caller frees with sy_gen_free). */
-sy_gen *sy_gen_new(const sy_model *m, uint64_t seed, sy_out *orders, sy_out *prior,
-                   sy_out *train, sy_stats *st);
+sy_gen *sy_gen_new(const sy_model *m, uint64_t seed, sy_out *orders, sy_out *prior, sy_out *train,
+                   sy_stats *st);
 void sy_gen_free(sy_gen *g);
 
 /* The number of orders of user u (1-based) and whether its last order is `train` (1) or
@@ -125,7 +125,7 @@ int sy_user_orders(uint64_t seed, int64_t u, int *is_train);
  * prior/train streams. order_id(k) for its k-th order (0-based) is first_id_index + k mapped
  * through `ids` (see sy_ids). Cannot fail (writers report errors when flushed). */
 typedef struct {
-    uint64_t n;            /* domain size: total orders */
+    uint64_t n; /* domain size: total orders */
     int half_bits;
     uint64_t key[4];
 } sy_ids;
@@ -149,7 +149,10 @@ static inline void sy_out_str(sy_out *o, const char *s, size_t len) {
 static inline void sy_out_u64(sy_out *o, uint64_t v) {
     char tmp[24];
     int k = 0;
-    do { tmp[k++] = (char)('0' + v % 10); v /= 10; } while (v);
+    do {
+        tmp[k++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
     while (k) o->buf[o->n++] = tmp[--k];
 }
 
@@ -158,7 +161,7 @@ typedef struct {
     int64_t users;
     uint64_t seed;
     const char *out_dir;
-    const char *catalog_dir;   /* NULL: invent the catalogue */
+    const char *catalog_dir; /* NULL: invent the catalogue */
 } sy_options;
 
 /* Writes the data set into o->out_dir (created if missing): the catalogue files, then

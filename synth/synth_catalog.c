@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_CATALOG_ID 100000000  /* ids above this are refused (they size dense maps) */
+#define MAX_CATALOG_ID 100000000 /* ids above this are refused (they size dense maps) */
 
 void sy_catalog_invent(sy_catalog *c) {
     memset(c, 0, sizeof *c);
@@ -35,7 +35,10 @@ void sy_catalog_invent(sy_catalog *c) {
         int lo = 0, hi = SY_N_AISLES - 1;
         while (lo < hi) {
             int mid = (lo + hi) / 2;
-            if (cum[mid] > x) hi = mid; else lo = mid + 1;
+            if (cum[mid] > x)
+                hi = mid;
+            else
+                lo = mid + 1;
         }
         c->product_id[p] = p + 1;
         c->aisle[p] = lo;
@@ -90,11 +93,14 @@ static int split(const char *s, size_t len, size_t *pos, long *line, size_t *fs,
                  int maxf) {
     size_t i = *pos;
     int nf = 0;
-    while (i < len && (s[i] == '\n' || s[i] == '\r')) {  /* blank lines */
+    while (i < len && (s[i] == '\n' || s[i] == '\r')) { /* blank lines */
         if (s[i] == '\n') (*line)++;
         i++;
     }
-    if (i >= len) { *pos = i; return 0; }
+    if (i >= len) {
+        *pos = i;
+        return 0;
+    }
     for (;;) {
         size_t st = i;
         if (s[i] == '"') {
@@ -102,7 +108,10 @@ static int split(const char *s, size_t len, size_t *pos, long *line, size_t *fs,
             for (;;) {
                 if (i >= len) return -1;
                 if (s[i] == '"') {
-                    if (i + 1 < len && s[i + 1] == '"') { i += 2; continue; }
+                    if (i + 1 < len && s[i + 1] == '"') {
+                        i += 2;
+                        continue;
+                    }
                     i++;
                     break;
                 }
@@ -113,13 +122,22 @@ static int split(const char *s, size_t len, size_t *pos, long *line, size_t *fs,
         } else {
             while (i < len && s[i] != ',' && s[i] != '\n' && s[i] != '\r') i++;
         }
-        if (nf < maxf) { fs[nf] = st; fe[nf] = i; }
+        if (nf < maxf) {
+            fs[nf] = st;
+            fe[nf] = i;
+        }
         nf++;
-        if (i < len && s[i] == ',') { i++; continue; }
+        if (i < len && s[i] == ',') {
+            i++;
+            continue;
+        }
         break;
     }
     if (i < len && s[i] == '\r') i++;
-    if (i < len && s[i] == '\n') { i++; (*line)++; }
+    if (i < len && s[i] == '\n') {
+        i++;
+        (*line)++;
+    }
     *pos = i;
     return nf;
 }
@@ -192,7 +210,10 @@ static int load_names(const char *dir, const char *file, const char *header, int
     if (*count == 0) rc = nb_err(err, errlen, NB_EFORMAT, "%s/%s: no rows", dir, file);
 done:
     free(s);
-    if (rc) { free(*map); *map = NULL; }
+    if (rc) {
+        free(*map);
+        *map = NULL;
+    }
     return rc;
 }
 
@@ -209,9 +230,12 @@ int sy_catalog_load(sy_catalog *c, const char *dir, char *err, size_t errlen) {
                         &c->n_depts, err, errlen);
     if (!rc) rc = slurp(dir, "products.csv", &s, &len, err, errlen);
     if (rc) goto done;
-    if ((pos = check_header(s, len, "product_id,product_name,aisle_id,department_id")) == (size_t)-1) {
-        rc = nb_err(err, errlen, NB_EFORMAT,
-                    "%s/products.csv:1: header is not \"product_id,product_name,aisle_id,department_id\"", dir);
+    if ((pos = check_header(s, len, "product_id,product_name,aisle_id,department_id")) ==
+        (size_t)-1) {
+        rc = nb_err(
+            err, errlen, NB_EFORMAT,
+            "%s/products.csv:1: header is not \"product_id,product_name,aisle_id,department_id\"",
+            dir);
         goto done;
     }
     for (;;) {
@@ -227,13 +251,13 @@ int sy_catalog_load(sy_catalog *c, const char *dir, char *err, size_t errlen) {
         }
         if (parse_id(s, fs[0], fe[0], &id) || parse_id(s, fs[2], fe[2], &aid) ||
             parse_id(s, fs[3], fe[3], &did)) {
-            rc = nb_err(err, errlen, NB_EFORMAT, "%s/products.csv:%ld: bad product_id, aisle_id or department_id",
-                        dir, at);
+            rc = nb_err(err, errlen, NB_EFORMAT,
+                        "%s/products.csv:%ld: bad product_id, aisle_id or department_id", dir, at);
             goto done;
         }
         if (aid >= amapn || amap[aid] < 0 || did >= dmapn || dmap[did] < 0) {
-            rc = nb_err(err, errlen, NB_EFORMAT, "%s/products.csv:%ld: %s %d not in %s.csv", dir, at,
-                        aid >= amapn || amap[aid] < 0 ? "aisle_id" : "department_id",
+            rc = nb_err(err, errlen, NB_EFORMAT, "%s/products.csv:%ld: %s %d not in %s.csv", dir,
+                        at, aid >= amapn || amap[aid] < 0 ? "aisle_id" : "department_id",
                         aid >= amapn || amap[aid] < 0 ? aid : did,
                         aid >= amapn || amap[aid] < 0 ? "aisles" : "departments");
             goto done;
@@ -254,8 +278,10 @@ int sy_catalog_load(sy_catalog *c, const char *dir, char *err, size_t errlen) {
         c->dept[c->n_products] = dmap[did];
         c->n_products++;
     }
-    if (c->n_products == 0) rc = nb_err(err, errlen, NB_EFORMAT, "%s/products.csv: no rows", dir);
-    else c->dir = strdup(dir);
+    if (c->n_products == 0)
+        rc = nb_err(err, errlen, NB_EFORMAT, "%s/products.csv: no rows", dir);
+    else
+        c->dir = strdup(dir);
 done:
     free(s);
     free(amap);
@@ -266,7 +292,10 @@ done:
 
 /* Writes `name` with RFC 4180 quoting when it holds a comma, quote or line break. */
 static void put_csv_text(FILE *f, const char *name) {
-    if (!strpbrk(name, ",\"\r\n")) { fputs(name, f); return; }
+    if (!strpbrk(name, ",\"\r\n")) {
+        fputs(name, f);
+        return;
+    }
     fputc('"', f);
     for (const char *q = name; *q; q++) {
         if (*q == '"') fputc('"', f);
@@ -315,7 +344,10 @@ int sy_catalog_write(const sy_catalog *c, const char *out_dir, char *err, size_t
         if (c->dir) {
             char *s;
             size_t len;
-            if ((rc = slurp(c->dir, files[i], &s, &len, err, errlen))) { nb_afile_abort(&af); break; }
+            if ((rc = slurp(c->dir, files[i], &s, &len, err, errlen))) {
+                nb_afile_abort(&af);
+                break;
+            }
             fwrite(s, 1, len, af.f);
             free(s);
         } else {

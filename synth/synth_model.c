@@ -20,7 +20,7 @@
 #define ZIPF_S 1.0
 #define ZIPF_OFFSET 4.0
 #define CLUSTER_SIZE 40
-#define PRIMARY_SHARE 0.75   /* share of an aisle's products in clusters it is primary of */
+#define PRIMARY_SHARE 0.75 /* share of an aisle's products in clusters it is primary of */
 
 int32_t sy_table_draw(const sy_table *t, nb_rng *r) {
     assert(t->n > 0 && t->cum[t->n - 1] > 0);
@@ -28,7 +28,10 @@ int32_t sy_table_draw(const sy_table *t, nb_rng *r) {
     int lo = 0, hi = t->n - 1;
     while (lo < hi) {
         int mid = (lo + hi) / 2;
-        if (t->cum[mid] > x) hi = mid; else lo = mid + 1;
+        if (t->cum[mid] > x)
+            hi = mid;
+        else
+            lo = mid + 1;
     }
     return t->item ? t->item[lo] : lo;
 }
@@ -45,12 +48,15 @@ static void table_init(sy_table *t, int n, const int32_t *item, const double *w)
     }
 }
 
-typedef struct { double key; int32_t p; } keyed;
+typedef struct {
+    double key;
+    int32_t p;
+} keyed;
 
 static int cmp_keyed(const void *a, const void *b) {
     const keyed *x = a, *y = b;
     if (x->key != y->key) return x->key < y->key ? -1 : 1;
-    return x->p - y->p;   /* ties by index: qsort order never matters */
+    return x->p - y->p; /* ties by index: qsort order never matters */
 }
 
 void sy_model_build(sy_model *m, const sy_catalog *cat, uint64_t seed) {
@@ -100,7 +106,7 @@ void sy_model_build(sy_model *m, const sy_catalog *cat, uint64_t seed) {
             for (int s = 1; s < 3; s++) {
                 int b = -1;
                 if (nb_rng_uniform(&r) < 0.6) {
-                    for (int t = 0; t < 20; t++) {  /* a non-empty aisle, half same dept */
+                    for (int t = 0; t < 20; t++) { /* a non-empty aisle, half same dept */
                         int cand = (int)nb_rng_below(&r, (uint64_t)na);
                         if (acount[cand] == 0 || cand == a) continue;
                         if (nb_rng_uniform(&r) < 0.5 && adept[cand] != adept[a] && t < 19) continue;
@@ -159,7 +165,10 @@ void sy_model_build(sy_model *m, const sy_catalog *cat, uint64_t seed) {
     table_init(&m->all_clusters, nc, NULL, cw);
     double *dw = nb_xcalloc((size_t)nd, sizeof(double));
     int32_t *dc_off = nb_xcalloc((size_t)nd + 1, sizeof(int32_t));
-    for (int c = 0; c < nc; c++) { dw[m->cl_dept[c]] += cw[c]; dc_off[m->cl_dept[c] + 1]++; }
+    for (int c = 0; c < nc; c++) {
+        dw[m->cl_dept[c]] += cw[c];
+        dc_off[m->cl_dept[c] + 1]++;
+    }
     for (int d = 0; d < nd; d++) dc_off[d + 1] += dc_off[d];
     int32_t *dc_items = nb_xmalloc(sizeof(int32_t) * (size_t)(nc ? nc : 1));
     int *dfill = nb_xcalloc((size_t)nd, sizeof(int));

@@ -21,7 +21,7 @@
 #include <sys/stat.h>
 
 #define OUT_BUF (1 << 20)
-#define MAX_USERS 20000000   /* keeps order ids (<= 100 per user) within int32 */
+#define MAX_USERS 20000000 /* keeps order ids (<= 100 per user) within int32 */
 
 void sy_out_init(sy_out *o, FILE *f) {
     o->f = f;
@@ -63,13 +63,14 @@ void sy_ids_init(sy_ids *ids, uint64_t n, uint64_t seed) {
     while ((1ull << bits) < n) bits++;
     ids->n = n;
     ids->half_bits = (bits + 1) / 2;
-    for (int i = 0; i < 4; i++) ids->key[i] = nb_hash64(seed ^ (0x1D5ull + (uint64_t)i * 0x9E3779B97F4A7C15ull));
+    for (int i = 0; i < 4; i++)
+        ids->key[i] = nb_hash64(seed ^ (0x1D5ull + (uint64_t)i * 0x9E3779B97F4A7C15ull));
 }
 
 uint64_t sy_ids_map(const sy_ids *ids, uint64_t x) {
     uint64_t mask = (1ull << ids->half_bits) - 1;
     assert(x < ids->n);
-    do {  /* cycle walking: the permutation of [0, 2^(2h)) restricted to [0, n) */
+    do { /* cycle walking: the permutation of [0, 2^(2h)) restricted to [0, n) */
         uint64_t L = x >> ids->half_bits, R = x & mask;
         for (int i = 0; i < 4; i++) {
             uint64_t t = L ^ feistel_f(ids, i, R);
@@ -91,7 +92,8 @@ static int make_dirs(const char *dir, char *err, size_t errlen) {
             char c = *q;
             *q = 0;
             if (mkdir(path, 0777) != 0 && errno != EEXIST)
-                return nb_err(err, errlen, NB_EIO, "--out %s: cannot create %s: %s", dir, path, strerror(errno));
+                return nb_err(err, errlen, NB_EIO, "--out %s: cannot create %s: %s", dir, path,
+                              strerror(errno));
             *q = c;
             if (!c) break;
         }
@@ -114,23 +116,28 @@ static void print_stats(FILE *log, const sy_stats *st, const sy_catalog *cat, do
         if (!med && 2 * acc >= st->users) med = n;
     }
     int top = 0;
-    int64_t best[10] = {0}, top10 = 0;   /* the ten largest counts, descending */
+    int64_t best[10] = {0}, top10 = 0; /* the ten largest counts, descending */
     for (int p = 0; p < cat->n_products; p++) {
         int64_t c = st->product_rows[p];
         if (c > st->product_rows[top]) top = p;
         if (c <= best[9]) continue;
         int i = 9;
-        while (i > 0 && best[i - 1] < c) { best[i] = best[i - 1]; i--; }
+        while (i > 0 && best[i - 1] < c) {
+            best[i] = best[i - 1];
+            i--;
+        }
         best[i] = c;
     }
     for (int i = 0; i < 10; i++) top10 += best[i];
     int64_t item_orders = st->prior_orders + st->train_orders;
     double last = (double)(st->train_orders + st->test_orders);
-    fprintf(log, "nb-synth: %lld users, %lld orders (prior %lld, train %lld, test %lld), %lld item rows\n",
-            (long long)st->users, (long long)st->orders, (long long)st->prior_orders,
-            (long long)st->train_orders, (long long)st->test_orders, (long long)st->item_rows);
-    fprintf(log, "  time: %.1f s (generated and written %.1f s, then fsync and rename %.1f s)\n", secs,
-            t_gen, secs - t_gen);
+    fprintf(
+        log,
+        "nb-synth: %lld users, %lld orders (prior %lld, train %lld, test %lld), %lld item rows\n",
+        (long long)st->users, (long long)st->orders, (long long)st->prior_orders,
+        (long long)st->train_orders, (long long)st->test_orders, (long long)st->item_rows);
+    fprintf(log, "  time: %.1f s (generated and written %.1f s, then fsync and rename %.1f s)\n",
+            secs, t_gen, secs - t_gen);
     fprintf(log, "  orders per user: mean %.2f, median %lld, min %lld, max %lld\n",
             (double)st->orders / (double)st->users, (long long)med, (long long)lo, (long long)hi);
     fprintf(log, "  basket size (prior + train orders): mean %.2f\n",
@@ -139,7 +146,8 @@ static void print_stats(FILE *log, const sy_stats *st, const sy_catalog *cat, do
             st->item_rows ? (double)st->reordered_rows / (double)st->item_rows : 0.0);
     fprintf(log, "  last order: train %.3f, test %.3f\n", last ? st->train_orders / last : 0.0,
             last ? st->test_orders / last : 0.0);
-    fprintf(log, "  top product: id %d, %.2f%% of item rows; top 10: %.2f%%\n", cat->product_id[top],
+    fprintf(log, "  top product: id %d, %.2f%% of item rows; top 10: %.2f%%\n",
+            cat->product_id[top],
             st->item_rows ? 100.0 * (double)st->product_rows[top] / (double)st->item_rows : 0.0,
             st->item_rows ? 100.0 * (double)top10 / (double)st->item_rows : 0.0);
 }
@@ -150,7 +158,7 @@ int sy_run(const sy_options *o, FILE *log, char *err, size_t errlen) {
     sy_stats st = {0};
     sy_gen *g = NULL;
     uint8_t *norders = NULL;
-    nb_afile af[3] = {{0}};   /* prior, train, orders */
+    nb_afile af[3] = {{0}}; /* prior, train, orders */
     sy_out out[3] = {{0}};
     static const char *const names[3] = {"order_products__prior.csv", "order_products__train.csv",
                                          "orders.csv"};
@@ -160,7 +168,8 @@ int sy_run(const sy_options *o, FILE *log, char *err, size_t errlen) {
     if (o->users < 1 || o->users > MAX_USERS)
         return nb_err(err, errlen, NB_EINVAL, "--users must be in 1..%d, got %lld", MAX_USERS,
                       (long long)o->users);
-    if (!o->out_dir || !o->out_dir[0]) return nb_err(err, errlen, NB_EINVAL, "--out DIR is required");
+    if (!o->out_dir || !o->out_dir[0])
+        return nb_err(err, errlen, NB_EINVAL, "--out DIR is required");
     if ((rc = make_dirs(o->out_dir, err, errlen))) goto done;
     if (o->catalog_dir) {
         if ((rc = sy_catalog_load(&cat, o->catalog_dir, err, errlen))) {
@@ -192,7 +201,8 @@ int sy_run(const sy_options *o, FILE *log, char *err, size_t errlen) {
     }
     sy_out_str(&out[0], "order_id,product_id,add_to_cart_order,reordered\n", 48);
     sy_out_str(&out[1], "order_id,product_id,add_to_cart_order,reordered\n", 48);
-    static const char oh[] = "order_id,user_id,eval_set,order_number,order_dow,order_hour_of_day,days_since_prior_order\n";
+    static const char oh[] = "order_id,user_id,eval_set,order_number,order_dow,order_hour_of_day,"
+                             "days_since_prior_order\n";
     sy_out_str(&out[2], oh, sizeof oh - 1);
     st.product_rows = nb_xcalloc((size_t)cat.n_products, sizeof(int64_t));
     g = sy_gen_new(&m, o->seed, &out[2], &out[0], &out[1], &st);
@@ -203,7 +213,7 @@ int sy_run(const sy_options *o, FILE *log, char *err, size_t errlen) {
     }
     assert(first == total && (uint64_t)st.orders == total);
     double t_gen = nb_now() - t0;
-    for (int i = 0; i < 3 && !rc; i++) {  /* orders.csv last: its presence means complete */
+    for (int i = 0; i < 3 && !rc; i++) { /* orders.csv last: its presence means complete */
         sy_out_flush(&out[i]);
         rc = nb_afile_commit(&af[i], err, errlen);
     }

@@ -42,15 +42,15 @@
 #include <string.h>
 
 #define MAX_FAV 40
-#define TRAIN_SHARE (131209.0 / 206209.0)  /* Instacart: users whose last order is `train` */
+#define TRAIN_SHARE (131209.0 / 206209.0) /* Instacart: users whose last order is `train` */
 
 /* One product the user has bought, with its habit (see the header). */
 typedef struct {
     int32_t p;
-    float w;         /* purchase probability per order while active */
-    float lapse;     /* probability that an active habit lapses before an order */
+    float w;     /* purchase probability per order while active */
+    float lapse; /* probability that an active habit lapses before an order */
     int active;
-    int since;       /* orders since the last purchase (0: bought in the latest order) */
+    int since; /* orders since the last purchase (0: bought in the latest order) */
 } habit;
 
 struct sy_gen {
@@ -61,14 +61,16 @@ struct sy_gen {
     /* per product, one cache line per lookup: owner == the current user means bought in an
      * earlier order, its habit being pool[slot]; in_basket == stamp means already in the
      * basket being built (stamps count baskets: < 2^32 since users <= 20M) */
-    struct { uint32_t owner, slot, in_basket, pad; } *prod;
+    struct {
+        uint32_t owner, slot, in_basket, pad;
+    } * prod;
     uint32_t stamp;
-    habit *pool;             /* the user's products, in order of first purchase */
+    habit *pool; /* the user's products, in order of first purchase */
     size_t n_pool, cap_pool;
     int32_t fav[MAX_FAV];
     double fav_cum[MAX_FAV];
     int n_fav;
-    double mass;             /* expected habit purchases per order (sum of w of active habits) */
+    double mass; /* expected habit purchases per order (sum of w of active habits) */
     int32_t basket[SY_MAX_BASKET];
     uint8_t re[SY_MAX_BASKET];
     double key[SY_MAX_BASKET];
@@ -136,8 +138,8 @@ int sy_user_orders(uint64_t seed, int64_t u, int *is_train) {
     return n;
 }
 
-sy_gen *sy_gen_new(const sy_model *m, uint64_t seed, sy_out *orders, sy_out *prior,
-                   sy_out *train, sy_stats *st) {
+sy_gen *sy_gen_new(const sy_model *m, uint64_t seed, sy_out *orders, sy_out *prior, sy_out *train,
+                   sy_stats *st) {
     int np = m->cat->n_products;
     sy_gen *g = nb_xcalloc(1, sizeof *g);
     g->m = m;
@@ -274,8 +276,10 @@ static int make_basket(sy_gen *g, nb_rng *r, int64_t u, double mu_b, double expl
     g->mass = 0;
     for (size_t i = 0; i < n; i++) {
         habit *h = &g->pool[(off + i) % n];
-        if (h->active) h->active = nb_rng_uniform(r) >= h->lapse;
-        else h->active = nb_rng_uniform(r) < REVIVAL;
+        if (h->active)
+            h->active = nb_rng_uniform(r) >= h->lapse;
+        else
+            h->active = nb_rng_uniform(r) < REVIVAL;
         h->w *= (float)FADE;
         double rec = RECENCY_FLOOR + (1.0 - RECENCY_FLOOR) * pow(RECENCY_DECAY, h->since);
         rec *= 1.0 - REGULARITY + REGULARITY * fmin(1.0, (h->since + 1) * h->w);
@@ -291,11 +295,12 @@ static int make_basket(sy_gen *g, nb_rng *r, int64_t u, double mu_b, double expl
     if (B - nb > ne) ne = B - nb;
     for (int j = 0; j < ne && nb < SY_MAX_BASKET; j++) {
         int32_t p = -1;
-        for (int t = 0; t < 8 && p < 0; t++) {   /* a product new to the user if one comes up */
+        for (int t = 0; t < 8 && p < 0; t++) { /* a product new to the user if one comes up */
             int32_t c = draw_new(g, r, nb);
-            if (g->prod[c].in_basket != g->stamp && (g->prod[c].owner != (uint32_t)u || t == 7)) p = c;
+            if (g->prod[c].in_basket != g->stamp && (g->prod[c].owner != (uint32_t)u || t == 7))
+                p = c;
         }
-        if (p < 0) break;   /* everything tried was in the basket already: a smaller one */
+        if (p < 0) break; /* everything tried was in the basket already: a smaller one */
         g->basket[nb++] = p;
         g->prod[p].in_basket = g->stamp;
     }
@@ -335,10 +340,12 @@ void sy_gen_user(sy_gen *g, int64_t u, uint64_t first_index, const sy_ids *ids) 
             double gap = weekly ? T + 1.5 * nb_rng_normal(&r) + (nb_rng_uniform(&r) < 0.1 ? 7 : 0)
                                 : T * exp(0.55 * nb_rng_normal(&r));
             double x = nb_rng_uniform(&r);
-            if (x < 0.07) gap *= 3.0;          /* a holiday, a busy month */
-            else if (x < 0.09) gap = 0;        /* a top-up order the same day */
+            if (x < 0.07)
+                gap *= 3.0; /* a holiday, a busy month */
+            else if (x < 0.09)
+                gap = 0; /* a top-up order the same day */
             int gi = gap < 0 ? 0 : (int)lround(gap);
-            if (gi >= 2 && nb_rng_uniform(&r) < 0.2) {  /* shift a day toward a busier weekday */
+            if (gi >= 2 && nb_rng_uniform(&r) < 0.2) { /* shift a day toward a busier weekday */
                 int d = (int)nb_rng_below(&r, 3) - 1;
                 if (dow_w[(dow + gi + d) % 7] > dow_w[(dow + gi) % 7]) gi += d;
             }
@@ -365,12 +372,20 @@ void sy_gen_user(sy_gen *g, int64_t u, uint64_t first_index, const sy_ids *ids) 
         sy_out_ch(o, ',');
         sy_out_u64(o, (uint64_t)hour);
         sy_out_ch(o, ',');
-        if (ds >= 0) { sy_out_u64(o, (uint64_t)ds); sy_out_str(o, ".0", 2); }
+        if (ds >= 0) {
+            sy_out_u64(o, (uint64_t)ds);
+            sy_out_str(o, ".0", 2);
+        }
         sy_out_ch(o, '\n');
         st->orders++;
-        if (!last) st->prior_orders++;
-        else if (is_train) st->train_orders++;
-        else { st->test_orders++; break; }   /* a test order's items are withheld */
+        if (!last)
+            st->prior_orders++;
+        else if (is_train)
+            st->train_orders++;
+        else {
+            st->test_orders++;
+            break;
+        } /* a test order's items are withheld */
 
         int nb = make_basket(g, &r, u, mu_b, explore);
         sy_out *io = last ? g->train : g->prior;
@@ -392,7 +407,8 @@ void sy_gen_user(sy_gen *g, int64_t u, uint64_t first_index, const sy_ids *ids) 
         /* the basket becomes history: new products get their habit, bought ones are active */
         for (int i = 0; i < nb; i++) {
             int32_t p = g->basket[i];
-            if (g->prod[p].owner != (uint32_t)u) adopt(g, &r, u, p, loyal, mu_b);
+            if (g->prod[p].owner != (uint32_t)u)
+                adopt(g, &r, u, p, loyal, mu_b);
             else {
                 g->pool[g->prod[p].slot].active = 1;
                 g->pool[g->prod[p].slot].since = 0;

@@ -7,14 +7,19 @@
 #include <string.h>
 
 static const char *const depts[SY_N_DEPTS] = {
-    "frozen foods", "miscellaneous", "bakery", "fresh produce", "beer wine spirits",
-    "world foods", "drinks", "pet supplies", "pasta grains", "bulk bins", "health beauty",
-    "meat fish", "pantry staples", "breakfast cereal", "canned jarred", "dairy eggs cheese",
-    "cleaning household", "baby care", "snacks sweets", "deli prepared", "unsorted",
+    "frozen foods",       "miscellaneous",    "bakery",        "fresh produce",
+    "beer wine spirits",  "world foods",      "drinks",        "pet supplies",
+    "pasta grains",       "bulk bins",        "health beauty", "meat fish",
+    "pantry staples",     "breakfast cereal", "canned jarred", "dairy eggs cheese",
+    "cleaning household", "baby care",        "snacks sweets", "deli prepared",
+    "unsorted",
 };
 
 /* "aisle name=Noun|Noun|..." grouped by department index. */
-static const struct { int dept; const char *spec; } aisles[SY_N_AISLES] = {
+static const struct {
+    int dept;
+    const char *spec;
+} aisles[SY_N_AISLES] = {
     {0, "frozen meals=Mac and Cheese Bowl|Chicken Enchiladas|Beef Lasagna|Burrito"},
     {0, "frozen pizza=Pepperoni Pizza|Cheese Pizza|Flatbread Pizza|Pizza Bites"},
     {0, "ice cream novelties=Ice Cream|Frozen Yogurt|Ice Cream Sandwiches|Fruit Bars"},
@@ -152,24 +157,26 @@ static const struct { int dept; const char *spec; } aisles[SY_N_AISLES] = {
 };
 
 static const char *const brands[] = {
-    "Green Valley", "Sunny Acres", "Harbor Mill", "Blue Ridge", "Oak & Stone", "Little Farm",
-    "Northwind", "Maple Lane", "Golden Field", "Riverbend", "Bright Morning", "Hilltop",
-    "Pure Meadow", "Cedar Creek", "Stonegate", "Wildflower", "Copper Kettle", "Silver Spoon",
-    "Redwood", "True North", "Lakeside", "Willow Brook", "Summit Ridge", "Fox Hollow",
-    "Pine Hill", "Orchard Gate", "Sea Breeze", "Prairie Sun", "Mama Rosa's", "Uncle Ted's",
-    "Kindred Kitchen", "Daily Harvest Co", "Bramble & Bee", "Highland", "Eastside Pantry",
+    "Green Valley",    "Sunny Acres",      "Harbor Mill",   "Blue Ridge",   "Oak & Stone",
+    "Little Farm",     "Northwind",        "Maple Lane",    "Golden Field", "Riverbend",
+    "Bright Morning",  "Hilltop",          "Pure Meadow",   "Cedar Creek",  "Stonegate",
+    "Wildflower",      "Copper Kettle",    "Silver Spoon",  "Redwood",      "True North",
+    "Lakeside",        "Willow Brook",     "Summit Ridge",  "Fox Hollow",   "Pine Hill",
+    "Orchard Gate",    "Sea Breeze",       "Prairie Sun",   "Mama Rosa's",  "Uncle Ted's",
+    "Kindred Kitchen", "Daily Harvest Co", "Bramble & Bee", "Highland",     "Eastside Pantry",
 };
 static const char *const adjs[] = {
-    "Classic", "Original", "Honey", "Vanilla", "Sea Salt", "Garlic", "Lemon", "Whole Wheat",
-    "Low Fat", "Unsweetened", "Spicy", "Smoked", "Roasted", "Sweet", "Mild", "Extra Sharp",
-    "Strawberry", "Chocolate", "Cinnamon", "Maple", "Coconut", "Mixed Berry", "Peppermint",
-    "Lavender", "Unscented", "Fresh", "Hearty", "Creamy", "Crunchy", "Lightly Salted",
-    "Vegan", "Gluten Free", "Family Size", "Mini", "Wild", "Golden", "Honeycrisp", "Zesty",
-    "Toasted", "Homestyle", "Reduced Sodium", "Triple Berry",
+    "Classic",    "Original",    "Honey",       "Vanilla",     "Sea Salt",       "Garlic",
+    "Lemon",      "Whole Wheat", "Low Fat",     "Unsweetened", "Spicy",          "Smoked",
+    "Roasted",    "Sweet",       "Mild",        "Extra Sharp", "Strawberry",     "Chocolate",
+    "Cinnamon",   "Maple",       "Coconut",     "Mixed Berry", "Peppermint",     "Lavender",
+    "Unscented",  "Fresh",       "Hearty",      "Creamy",      "Crunchy",        "Lightly Salted",
+    "Vegan",      "Gluten Free", "Family Size", "Mini",        "Wild",           "Golden",
+    "Honeycrisp", "Zesty",       "Toasted",     "Homestyle",   "Reduced Sodium", "Triple Berry",
 };
 static const char *const sizes[] = {
-    "8 oz", "12 oz", "16 oz", "32 oz", "1 lb", "2 lb", "3 lb", "6 ct", "12 ct", "24 ct",
-    "1 gal", "Half Gallon", "64 fl oz", "750 ml", "5 oz", "100 ct", "4 pk", "6 pk",
+    "8 oz",  "12 oz", "16 oz",       "32 oz",    "1 lb",   "2 lb", "3 lb",   "6 ct", "12 ct",
+    "24 ct", "1 gal", "Half Gallon", "64 fl oz", "750 ml", "5 oz", "100 ct", "4 pk", "6 pk",
 };
 #define NELEM(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
@@ -234,22 +241,41 @@ size_t sy_product_name(int p, int aisle, char *buf, size_t cap) {
     int dept = aisles[aisle].dept;
     buf[0] = 0;
     if (form < 10) {
-        PUTS(brand); PUTS(" \""); PUTS(adj); PUTS("\" ");
+        PUTS(brand);
+        PUTS(" \"");
+        PUTS(adj);
+        PUTS("\" ");
         at = put(buf, cap, at, noun, nlen);
     } else if (form < 15 && (dept == 2 || dept == 16)) {
         at = put(buf, cap, at, noun, nlen);
         PUTS((h2 >> 32) & 1 ? " 9\" Round" : " 12\" x 10 ft");
     } else if (form < 85) {
-        if (r < 60) { PUTS(brand); PUTS(" "); }
+        if (r < 60) {
+            PUTS(brand);
+            PUTS(" ");
+        }
         at = put(buf, cap, at, noun, nlen);
-        PUTS(", "); PUTS(adj);
-        if (r % 3 == 0) { PUTS(", "); PUTS(size); }
+        PUTS(", ");
+        PUTS(adj);
+        if (r % 3 == 0) {
+            PUTS(", ");
+            PUTS(size);
+        }
     } else {
-        if (r < 70) { PUTS(brand); PUTS(" "); }
+        if (r < 70) {
+            PUTS(brand);
+            PUTS(" ");
+        }
         if ((h2 >> 40) % 5 == 0) PUTS("Organic ");
-        if ((h2 >> 44) % 10 < 7) { PUTS(adj); PUTS(" "); }
+        if ((h2 >> 44) % 10 < 7) {
+            PUTS(adj);
+            PUTS(" ");
+        }
         at = put(buf, cap, at, noun, nlen);
-        if ((h2 >> 48) % 2 == 0) { PUTS(" "); PUTS(size); }
+        if ((h2 >> 48) % 2 == 0) {
+            PUTS(" ");
+            PUTS(size);
+        }
     }
     return at;
 }

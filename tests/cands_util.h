@@ -42,19 +42,76 @@ static inline void tu_history_script(st_history *h, int P, int n_users, const in
 static const int tu_k_script[] = {
     /* user 0 (id 100): 6 prior orders, then the train order */
     7,
-    ST_PRIOR, -1, 2, 1, 2,
-    ST_PRIOR, 7, 2, 1, 3,
-    ST_PRIOR, 10, 3, 2, 1, 4,
-    ST_PRIOR, 3, 1, 5,
-    ST_PRIOR, 20, 2, 1, 5,
-    ST_PRIOR, 4, 2, 1, 6,
-    ST_TRAIN, 8, 2, 1, 2,
+    ST_PRIOR,
+    -1,
+    2,
+    1,
+    2,
+    ST_PRIOR,
+    7,
+    2,
+    1,
+    3,
+    ST_PRIOR,
+    10,
+    3,
+    2,
+    1,
+    4,
+    ST_PRIOR,
+    3,
+    1,
+    5,
+    ST_PRIOR,
+    20,
+    2,
+    1,
+    5,
+    ST_PRIOR,
+    4,
+    2,
+    1,
+    6,
+    ST_TRAIN,
+    8,
+    2,
+    1,
+    2,
     /* user 1 (id 103) */
-    3, ST_PRIOR, -1, 2, 1, 7, ST_PRIOR, 5, 2, 7, 1, ST_TRAIN, 6, 1, 7,
+    3,
+    ST_PRIOR,
+    -1,
+    2,
+    1,
+    7,
+    ST_PRIOR,
+    5,
+    2,
+    7,
+    1,
+    ST_TRAIN,
+    6,
+    1,
+    7,
     /* user 2 (id 106): a NULL days_since after the first order */
-    3, ST_PRIOR, -1, 1, 8, ST_PRIOR, -1, 1, 9, ST_PRIOR, 5, 1, 9,
+    3,
+    ST_PRIOR,
+    -1,
+    1,
+    8,
+    ST_PRIOR,
+    -1,
+    1,
+    9,
+    ST_PRIOR,
+    5,
+    1,
+    9,
     /* user 3 (id 109): no history */
-    1, ST_TEST, -1, 0,
+    1,
+    ST_TEST,
+    -1,
+    0,
 };
 #define TU_K_P 10
 #define TU_K_USERS 4
@@ -62,16 +119,16 @@ static const int tu_k_script[] = {
 /* A random history: n_users users with 1..max_orders prior orders of 1..max_items items
  * drawn from a skewed distribution over P products, then (for every user but every 7th) one
  * ST_TRAIN order with items. Every 11th user has only a ST_TEST order (cold start). */
-static inline void tu_history_random(st_history *h, int P, int n_users, int max_orders, int max_items,
-                              uint64_t seed) {
+static inline void tu_history_random(st_history *h, int P, int n_users, int max_orders,
+                                     int max_items, uint64_t seed) {
     nb_rng r;
     nb_rng_seed(&r, seed);
     size_t cap = 1024, n = 0;
     int *sc = nb_xmalloc(cap * sizeof *sc);
-#define TU_PUSH(v)                                            \
-    do {                                                      \
+#define TU_PUSH(v)                                                   \
+    do {                                                             \
         if (n == cap) sc = nb_xrealloc(sc, (cap *= 2) * sizeof *sc); \
-        sc[n++] = (v);                                        \
+        sc[n++] = (v);                                               \
     } while (0)
     for (int u = 0; u < n_users; u++) {
         if (u % 11 == 10) {

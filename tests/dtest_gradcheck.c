@@ -26,7 +26,7 @@
 /* Gathers the S selected rows of w into wbuf (for backward), then out[B,S] = in . wbuf^T +
  * b[rows] through nn_head_forward, so the logits equal the full head's bit for bit. */
 static void nn_linear_rows_forward(nn_real *out, nn_real *wbuf, const nn_real *in, const nn_real *w,
-                            const nn_real *b, const int32_t *rows, int B, int I, int S) {
+                                   const nn_real *b, const int32_t *rows, int B, int I, int S) {
     for (int s = 0; s < S; s++)
         memcpy(wbuf + (size_t)s * I, w + (size_t)rows[s] * I, (size_t)I * sizeof(nn_real));
     nn_head_forward(out, in, w, b, rows, B, I, S);
@@ -35,11 +35,10 @@ static void nn_linear_rows_forward(nn_real *out, nn_real *wbuf, const nn_real *i
 /* dwbuf[S,I] = dout^T . in (overwritten), then scattered (+=) into dw rows; db[rows] +=
  * colsum(dout); din += dout . wbuf. Repeated rows accumulate correctly. */
 static void nn_linear_rows_backward(nn_real *din, nn_real *dw, nn_real *db, nn_real *dwbuf,
-                             const nn_real *dout, const nn_real *in, const nn_real *wbuf,
-                             const int32_t *rows, int B, int I, int S) {
+                                    const nn_real *dout, const nn_real *in, const nn_real *wbuf,
+                                    const int32_t *rows, int B, int I, int S) {
     if (din)
-        NN_GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, I, S, 1, dout, S, wbuf, I, 1,
-                din, I);
+        NN_GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, I, S, 1, dout, S, wbuf, I, 1, din, I);
     NN_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, S, I, B, 1, dout, S, in, I, 0, dwbuf, I);
     for (int s = 0; s < S; s++) {
         nn_real *d = dw + (size_t)rows[s] * I;
@@ -76,8 +75,8 @@ typedef double (*scalar_fn)(void *ctx);
 /* Compares ana[i] with the central difference of f w.r.t. x[i] for up to max_check entries
  * (all of them when n <= max_check, else an evenly spread sample). Returns the number of
  * mismatches and prints the worst one; *worst receives the largest error/tolerance ratio. */
-static int compare(const char *what, double *x, const double *ana, size_t n, scalar_fn f,
-                   void *ctx, size_t max_check, double *worst) {
+static int compare(const char *what, double *x, const double *ana, size_t n, scalar_fn f, void *ctx,
+                   size_t max_check, double *worst) {
     size_t stride = n <= max_check ? 1 : n / max_check;
     int bad = 0;
     double wr = 0;
@@ -93,12 +92,17 @@ static int compare(const char *what, double *x, const double *ana, size_t n, sca
         double num = (fp - fm) / (2 * EPS);
         double tol = RTOL * fmax(fabs(num), fabs(ana[i])) + ATOL;
         double r = fabs(num - ana[i]) / tol;
-        if (r > wr) { wr = r; wi = i; wa = ana[i]; wn = num; }
+        if (r > wr) {
+            wr = r;
+            wi = i;
+            wa = ana[i];
+            wn = num;
+        }
         if (r > 1) bad++;
     }
     if (bad)
-        printf("# %s: %d mismatches; worst [%zu] analytic %.10g numeric %.10g\n", what, bad, wi,
-               wa, wn);
+        printf("# %s: %d mismatches; worst [%zu] analytic %.10g numeric %.10g\n", what, bad, wi, wa,
+               wn);
     else
         printf("# %s: ok, worst |a-n|/tol = %.3g\n", what, wr);
     if (worst && wr > *worst) *worst = wr;
@@ -113,7 +117,11 @@ static double dot(const double *a, const double *b, size_t n) {
 
 /* ---- embedding ---------------------------------------------------------------------- */
 
-typedef struct { double *emb, *W, *out; int32_t *idx; int T, E; } embed_ctx;
+typedef struct {
+    double *emb, *W, *out;
+    int32_t *idx;
+    int T, E;
+} embed_ctx;
 static double embed_f(void *v) {
     embed_ctx *c = v;
     nn_embed_forward(c->out, c->idx, c->emb, c->T, c->E);
@@ -121,12 +129,15 @@ static double embed_f(void *v) {
 }
 static int test_grad_embedding(void) {
     int P = 6, E = 3, T = 7;
-    int32_t idx[] = {0, 3, 3, 5, 1, 3, 0};   /* repeats must add up */
+    int32_t idx[] = {0, 3, 3, 5, 1, 3, 0}; /* repeats must add up */
     embed_ctx c = {rnd((size_t)P * E, 1), rnd((size_t)T * E, 1), zeros((size_t)T * E), idx, T, E};
     double *g = zeros((size_t)P * E);
     nn_embed_backward(g, c.W, idx, T, E);
     int bad = compare("embedding demb", c.emb, g, (size_t)P * E, embed_f, &c, 1000, NULL);
-    free(c.emb); free(c.W); free(c.out); free(g);
+    free(c.emb);
+    free(c.W);
+    free(c.out);
+    free(g);
     T_ASSERT(bad == 0, "embedding gradient mismatch");
     return T_PASS;
 }
@@ -147,15 +158,25 @@ static int test_grad_conv(void) {
     /* lengths 1, 2, 3 (< K), 4 (== K), 5, 9 (> K) */
     int off[] = {0, 1, 3, 6, 10, 15, 24};
     int n_ord = 6, E = 3, C = 5, K = 4, T = off[n_ord];
-    conv_ctx c = {rnd((size_t)T * E, 1), rnd((size_t)C * E * K, 0.5), rnd(C, 0.3),
-                  rnd((size_t)n_ord * C, 1), zeros((size_t)n_ord * C),
+    conv_ctx c = {rnd((size_t)T * E, 1),
+                  rnd((size_t)C * E * K, 0.5),
+                  rnd(C, 0.3),
+                  rnd((size_t)n_ord * C, 1),
+                  zeros((size_t)n_ord * C),
                   zeros(nn_conv_scratch_size(off, n_ord, E, C, K)),
-                  nb_xcalloc((size_t)n_ord * C, sizeof(int)), off, n_ord, E, C, K};
+                  nb_xcalloc((size_t)n_ord * C, sizeof(int)),
+                  off,
+                  n_ord,
+                  E,
+                  C,
+                  K};
     conv_f(&c);
     int active = 0, inactive = 0;
     for (int i = 0; i < n_ord * C; i++) {
-        if (c.am[i] >= 0) active++;
-        else inactive++;
+        if (c.am[i] >= 0)
+            active++;
+        else
+            inactive++;
     }
     double *din = zeros((size_t)T * E), *dw = zeros((size_t)C * E * K), *db = zeros(C);
     nn_conv_backward(din, dw, db, c.scr, c.W, c.am, c.in, off, c.w, n_ord, E, C, K);
@@ -163,8 +184,16 @@ static int test_grad_conv(void) {
     bad += compare("conv dw", c.w, dw, (size_t)C * E * K, conv_f, &c, 1000, NULL);
     bad += compare("conv db", c.b, db, C, conv_f, &c, 1000, NULL);
     printf("# conv: %d pooled outputs active, %d clamped by the ReLU\n", active, inactive);
-    free(c.in); free(c.w); free(c.b); free(c.W); free(c.out); free(c.scr); free(c.am);
-    free(din); free(dw); free(db);
+    free(c.in);
+    free(c.w);
+    free(c.b);
+    free(c.W);
+    free(c.out);
+    free(c.scr);
+    free(c.am);
+    free(din);
+    free(dw);
+    free(db);
     T_ASSERT(active > 0 && inactive > 0, "the test should exercise both ReLU branches");
     T_ASSERT(bad == 0, "conv gradient mismatch");
     return T_PASS;
@@ -179,30 +208,53 @@ typedef struct {
 } gru_ctx;
 static double gru_f(void *v) {
     gru_ctx *c = v;
-    nn_gru_forward(c->hs, c->gates, c->x, c->wih, c->whh, c->bih, c->bhh, c->bt, c->T, c->B,
-                   c->I, c->H);
+    nn_gru_forward(c->hs, c->gates, c->x, c->wih, c->whh, c->bih, c->bhh, c->bt, c->T, c->B, c->I,
+                   c->H);
     return dot(c->hs, c->W, (size_t)c->T * c->B * c->H);
 }
 static int gru_case(const int *bt, int T, int B) {
     int I = 3, H = 4;
     size_t TB = (size_t)T * B;
-    gru_ctx c = {rnd(TB * I, 1), rnd((size_t)3 * H * I, 0.5), rnd((size_t)3 * H * H, 0.5),
-                 rnd(3 * H, 0.5), rnd(3 * H, 0.5), rnd(TB * H, 1), zeros(TB * H),
-                 zeros(TB * 4 * H), bt, T, B, I, H};
+    gru_ctx c = {rnd(TB * I, 1),
+                 rnd((size_t)3 * H * I, 0.5),
+                 rnd((size_t)3 * H * H, 0.5),
+                 rnd(3 * H, 0.5),
+                 rnd(3 * H, 0.5),
+                 rnd(TB * H, 1),
+                 zeros(TB * H),
+                 zeros(TB * 4 * H),
+                 bt,
+                 T,
+                 B,
+                 I,
+                 H};
     gru_f(&c);
     double *dx = zeros(TB * I), *dwih = zeros((size_t)3 * H * I), *dwhh = zeros((size_t)3 * H * H);
     double *dbih = zeros(3 * H), *dbhh = zeros(3 * H), *dhs = zeros(TB * H);
     double *scr = zeros(nn_gru_scratch_size(B, H));
     memcpy(dhs, c.W, TB * H * sizeof(double));
-    nn_gru_backward(dx, dwih, dwhh, dbih, dbhh, dhs, scr, c.gates, c.hs, c.x, c.wih, c.whh, bt,
-                    T, B, I, H);
+    nn_gru_backward(dx, dwih, dwhh, dbih, dbhh, dhs, scr, c.gates, c.hs, c.x, c.wih, c.whh, bt, T,
+                    B, I, H);
     int bad = compare("gru dx", c.x, dx, TB * I, gru_f, &c, 1000, NULL);
     bad += compare("gru dw_ih", c.wih, dwih, (size_t)3 * H * I, gru_f, &c, 1000, NULL);
     bad += compare("gru dw_hh", c.whh, dwhh, (size_t)3 * H * H, gru_f, &c, 1000, NULL);
     bad += compare("gru db_ih", c.bih, dbih, 3 * H, gru_f, &c, 1000, NULL);
     bad += compare("gru db_hh", c.bhh, dbhh, 3 * H, gru_f, &c, 1000, NULL);
-    free(c.x); free(c.wih); free(c.whh); free(c.bih); free(c.bhh); free(c.W); free(c.hs);
-    free(c.gates); free(dx); free(dwih); free(dwhh); free(dbih); free(dbhh); free(dhs); free(scr);
+    free(c.x);
+    free(c.wih);
+    free(c.whh);
+    free(c.bih);
+    free(c.bhh);
+    free(c.W);
+    free(c.hs);
+    free(c.gates);
+    free(dx);
+    free(dwih);
+    free(dwhh);
+    free(dbih);
+    free(dbhh);
+    free(dhs);
+    free(scr);
     return bad;
 }
 static int test_grad_gru(void) {
@@ -217,7 +269,11 @@ static int test_grad_gru(void) {
 
 /* ---- linear, rows-linear, relu, dropout ------------------------------------------------ */
 
-typedef struct { double *in, *w, *b, *W, *out, *wbuf; const int32_t *rows; int B, I, O, S; } lin_ctx;
+typedef struct {
+    double *in, *w, *b, *W, *out, *wbuf;
+    const int32_t *rows;
+    int B, I, O, S;
+} lin_ctx;
 static double lin_f(void *v) {
     lin_ctx *c = v;
     nn_linear_forward(c->out, c->in, c->w, c->b, c->B, c->I, c->O);
@@ -230,22 +286,47 @@ static double rows_f(void *v) {
 }
 static int test_grad_linear(void) {
     int B = 3, I = 4, O = 5;
-    lin_ctx c = {rnd((size_t)B * I, 1), rnd((size_t)O * I, 1), rnd(O, 1), rnd((size_t)B * O, 1),
-                 zeros((size_t)B * O), NULL, NULL, B, I, O, 0};
+    lin_ctx c = {rnd((size_t)B * I, 1),
+                 rnd((size_t)O * I, 1),
+                 rnd(O, 1),
+                 rnd((size_t)B * O, 1),
+                 zeros((size_t)B * O),
+                 NULL,
+                 NULL,
+                 B,
+                 I,
+                 O,
+                 0};
     double *din = zeros((size_t)B * I), *dw = zeros((size_t)O * I), *db = zeros(O);
     nn_linear_backward(din, dw, db, c.W, c.in, c.w, B, I, O);
     int bad = compare("linear din", c.in, din, (size_t)B * I, lin_f, &c, 1000, NULL);
     bad += compare("linear dw", c.w, dw, (size_t)O * I, lin_f, &c, 1000, NULL);
     bad += compare("linear db", c.b, db, O, lin_f, &c, 1000, NULL);
-    free(c.in); free(c.w); free(c.b); free(c.W); free(c.out); free(din); free(dw); free(db);
+    free(c.in);
+    free(c.w);
+    free(c.b);
+    free(c.W);
+    free(c.out);
+    free(din);
+    free(dw);
+    free(db);
     T_ASSERT(bad == 0, "linear gradient mismatch");
     return T_PASS;
 }
 static int test_grad_linear_rows(void) {
     int B = 3, I = 4, O = 7, S = 4;
     static const int32_t rows[] = {5, 0, 2, 6};
-    lin_ctx c = {rnd((size_t)B * I, 1), rnd((size_t)O * I, 1), rnd(O, 1), rnd((size_t)B * S, 1),
-                 zeros((size_t)B * S), zeros((size_t)S * I), rows, B, I, O, S};
+    lin_ctx c = {rnd((size_t)B * I, 1),
+                 rnd((size_t)O * I, 1),
+                 rnd(O, 1),
+                 rnd((size_t)B * S, 1),
+                 zeros((size_t)B * S),
+                 zeros((size_t)S * I),
+                 rows,
+                 B,
+                 I,
+                 O,
+                 S};
     rows_f(&c);
     double *din = zeros((size_t)B * I), *dw = zeros((size_t)O * I), *db = zeros(O);
     double *dwbuf = zeros((size_t)S * I);
@@ -253,17 +334,31 @@ static int test_grad_linear_rows(void) {
     int bad = compare("rows-linear din", c.in, din, (size_t)B * I, rows_f, &c, 1000, NULL);
     bad += compare("rows-linear dw", c.w, dw, (size_t)O * I, rows_f, &c, 1000, NULL);
     bad += compare("rows-linear db", c.b, db, O, rows_f, &c, 1000, NULL);
-    free(c.in); free(c.w); free(c.b); free(c.W); free(c.out); free(c.wbuf);
-    free(din); free(dw); free(db); free(dwbuf);
+    free(c.in);
+    free(c.w);
+    free(c.b);
+    free(c.W);
+    free(c.out);
+    free(c.wbuf);
+    free(din);
+    free(dw);
+    free(db);
+    free(dwbuf);
     T_ASSERT(bad == 0, "rows-linear gradient mismatch");
     return T_PASS;
 }
 
-typedef struct { double *in, *W, *out, *mask; size_t n; int drop; } ew_ctx;
+typedef struct {
+    double *in, *W, *out, *mask;
+    size_t n;
+    int drop;
+} ew_ctx;
 static double ew_f(void *v) {
     ew_ctx *c = v;
-    if (c->drop) for (size_t i = 0; i < c->n; i++) c->out[i] = c->in[i] * c->mask[i];
-    else nn_relu_forward(c->out, c->in, c->n);
+    if (c->drop)
+        for (size_t i = 0; i < c->n; i++) c->out[i] = c->in[i] * c->mask[i];
+    else
+        nn_relu_forward(c->out, c->in, c->n);
     return dot(c->out, c->W, c->n);
 }
 static int test_grad_relu_dropout(void) {
@@ -282,7 +377,11 @@ static int test_grad_relu_dropout(void) {
     nn_dropout_backward(din, c.W, c.mask, n);
     c.drop = 1;
     bad += compare("dropout", c.in, din, n, ew_f, &c, 1000, NULL);
-    free(c.in); free(c.W); free(c.out); free(c.mask); free(din);
+    free(c.in);
+    free(c.W);
+    free(c.out);
+    free(c.mask);
+    free(din);
     T_ASSERT(zeros_seen > 0 && zeros_seen < (int)n, "dropout at p=0.3 dropped %d of %zu",
              zeros_seen, n);
     T_ASSERT(bad == 0, "relu/dropout gradient mismatch");
@@ -291,7 +390,11 @@ static int test_grad_relu_dropout(void) {
 
 /* ---- BCE with pos_weight ------------------------------------------------------------- */
 
-typedef struct { double *x, *y; size_t n; float pw; } bce_ctx;
+typedef struct {
+    double *x, *y;
+    size_t n;
+    float pw;
+} bce_ctx;
 static double bce_f(void *v) {
     bce_ctx *c = v;
     return nn_bce_forward(c->x, c->y, c->n, c->pw);
@@ -306,7 +409,10 @@ static int test_grad_bce(void) {
     double l2 = nn_bce_forward_backward(g2, c.x, c.y, n, c.pw);
     T_ASSERT(fabs(l2 - bce_f(&c)) < 1e-14, "fused loss %.17g vs %.17g", l2, bce_f(&c));
     for (size_t i = 0; i < n; i++) T_ASSERT(fabs(g[i] - g2[i]) < 1e-15, "fused grad [%zu]", i);
-    free(c.x); free(c.y); free(g); free(g2);
+    free(c.x);
+    free(c.y);
+    free(g);
+    free(g2);
     T_ASSERT(bad == 0, "BCE gradient mismatch");
     return T_PASS;
 }
@@ -315,7 +421,12 @@ static int test_grad_bce(void) {
 
 /* With dropout, every evaluation restarts the model's rng from the state the analytic
  * forward started from, so all of them use the same masks. */
-typedef struct { nn_model *m; const nn_batch *b; nb_rng rng0; int training; } model_ctx;
+typedef struct {
+    nn_model *m;
+    const nn_batch *b;
+    nb_rng rng0;
+    int training;
+} model_ctx;
 static double model_f(void *v) {
     model_ctx *c = v;
     c->m->rng = c->rng0;
@@ -362,8 +473,15 @@ static int model_case_l(int S, int with_rep, int layers, float dropout, double *
     for (int i = 0; i < 10; i++) rep_feat[i] = 0.3 * (i % 4) - 0.5 + 0.07 * i;
     nn_config cfg;
     nn_config_default(&cfg, 11);
-    cfg.emb = 3; cfg.cnn_out = 4; cfg.kernel = 3; cfg.gru_hidden = 5; cfg.gru_layers = 2;
-    cfg.head = 6; cfg.dropout = dropout; cfg.rep_features = with_rep ? 2 : 0; cfg.rep_hidden = 3;
+    cfg.emb = 3;
+    cfg.cnn_out = 4;
+    cfg.kernel = 3;
+    cfg.gru_hidden = 5;
+    cfg.gru_layers = 2;
+    cfg.head = 6;
+    cfg.dropout = dropout;
+    cfg.rep_features = with_rep ? 2 : 0;
+    cfg.rep_hidden = 3;
     cfg.gru_layers = layers;
     nn_model m;
     char err[NB_ERRLEN];
@@ -375,7 +493,10 @@ static int model_case_l(int S, int with_rep, int layers, float dropout, double *
     nn_batch b;
     make_batch(&sb, &b, 11, S, rows);
     if (with_rep) {
-        b.n_rep = 5; b.rep_b = rep_b; b.rep_col = rep_col; b.rep_feat = rep_feat;
+        b.n_rep = 5;
+        b.rep_b = rep_b;
+        b.rep_col = rep_col;
+        b.rep_feat = rep_feat;
     }
     /* training=1 with dropout 0: exercises the fused loss+gradient path; zero_grad first:
      * exercises the deferred clearing (out.w overwritten rather than accumulated) */
@@ -390,8 +511,8 @@ static int model_case_l(int S, int with_rep, int layers, float dropout, double *
         const nn_tensor_info *t = &m.tensors[k];
         snprintf(what, sizeof what, "model S=%d rep=%d L=%d p=%g %s", S, with_rep, layers,
                  (double)dropout, t->name);
-        bad += compare(what, m.mem + t->offset, m.grad_mem + t->offset, t->size, model_f, &c,
-                       400, worst);
+        bad += compare(what, m.mem + t->offset, m.grad_mem + t->offset, t->size, model_f, &c, 400,
+                       worst);
     }
     nn_model_free(&m);
     return bad;

@@ -19,19 +19,19 @@
 #define T_SKIPPED 77
 
 /* Fails the current test (returns from it) with file:line and a message when !cond. */
-#define T_ASSERT(cond, ...)                                                    \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            t_fail_msg(__FILE__, __LINE__, #cond, __VA_ARGS__);                \
-            return T_FAIL;                                                     \
-        }                                                                      \
+#define T_ASSERT(cond, ...)                                     \
+    do {                                                        \
+        if (!(cond)) {                                          \
+            t_fail_msg(__FILE__, __LINE__, #cond, __VA_ARGS__); \
+            return T_FAIL;                                      \
+        }                                                       \
     } while (0)
 
 /* Skips the current test with a reason (e.g. "../shared/data/tafeng absent"). */
-#define T_SKIP(...)                                                            \
-    do {                                                                       \
-        t_skip_msg(__VA_ARGS__);                                               \
-        return T_SKIPPED;                                                      \
+#define T_SKIP(...)              \
+    do {                         \
+        t_skip_msg(__VA_ARGS__); \
+        return T_SKIPPED;        \
     } while (0)
 
 #define T_RUN(fn) t_run(#fn, fn)

@@ -21,12 +21,12 @@ static int test_act_vs_libm(void) {
     float *x = malloc(cap * sizeof *x), *s = malloc(cap * sizeof *s), *t = malloc(cap * sizeof *t);
     T_ASSERT(x && s && t, "out of memory");
     for (int i = 0; i <= 480000; i++) x[n++] = -120.0f + (float)i * 0.0005f;
-    for (int i = 0; i < 100000; i++) {   /* |x| from 1e-30 to 10, both signs */
+    for (int i = 0; i < 100000; i++) { /* |x| from 1e-30 to 10, both signs */
         float v = (float)pow(10.0, -30.0 + 31.0 * i / 100000.0);
         x[n++] = v;
         x[n++] = -v;
     }
-    x[n++] = 0.0f;   /* an odd count: exercises the padded tail */
+    x[n++] = 0.0f; /* an odd count: exercises the padded tail */
     memcpy(s, x, n * sizeof *x);
     memcpy(t, x, n * sizeof *x);
     nn_sigmoid_f(s, n);
@@ -36,8 +36,14 @@ static int test_act_vs_libm(void) {
     for (size_t i = 0; i < n; i++) {
         double xd = x[i];
         double es = err_of(s[i], 1 / (1 + exp(-xd))), et = err_of(t[i], tanh(xd));
-        if (es > ws) { ws = es; is = i; }
-        if (et > wt) { wt = et; it = i; }
+        if (es > ws) {
+            ws = es;
+            is = i;
+        }
+        if (et > wt) {
+            wt = et;
+            it = i;
+        }
     }
     int rc = T_PASS;
     if (ws > 1e-6 || wt > 1e-6) {
@@ -47,14 +53,16 @@ static int test_act_vs_libm(void) {
                    tanh((double)x[it]));
         rc = T_FAIL;
     }
-    free(x); free(s); free(t);
+    free(x);
+    free(s);
+    free(t);
     return rc;
 }
 
 /* Zeros, saturation, infinities, the largest floats and NaN give exactly libm's answers. */
 static int test_act_special(void) {
-    float in[] = {0.0f, -0.0f, 20.0f, -20.0f, 50.0f, -50.0f, 88.0f, -88.0f, 200.0f, -200.0f,
-                  FLT_MAX, -FLT_MAX, INFINITY, -INFINITY, NAN, -NAN, 1e-40f, -1e-40f};
+    float in[] = {0.0f,    -0.0f,   20.0f,    -20.0f,   50.0f,     -50.0f, 88.0f, -88.0f, 200.0f,
+                  -200.0f, FLT_MAX, -FLT_MAX, INFINITY, -INFINITY, NAN,    -NAN,  1e-40f, -1e-40f};
     enum { N = sizeof in / sizeof in[0] };
     float s[N], t[N];
     memcpy(s, in, sizeof in);
@@ -68,7 +76,7 @@ static int test_act_special(void) {
             continue;
         }
         float ls = 1 / (1 + expf(-x)), lt = tanhf(x);
-        if (fabsf(x) >= 20) {   /* saturated: exactly libm's value (0 or 1, +-1) */
+        if (fabsf(x) >= 20) { /* saturated: exactly libm's value (0 or 1, +-1) */
             T_ASSERT(t[i] == lt, "tanh(%g) = %.9g, libm %.9g", x, t[i], lt);
             if (x > 0) T_ASSERT(s[i] == 1.0f, "sigmoid(%g) = %.9g, libm 1", x, s[i]);
         }
@@ -78,7 +86,7 @@ static int test_act_special(void) {
             T_ASSERT(t[i] == 0 && signbit(t[i]) == signbit(x), "tanh(%g) = %g keeps the sign", x,
                      t[i]);
         }
-        if (fabsf(x) < 1e-30f && x != 0) {   /* denormal input: tanh(x) = x, sigmoid 0.5 */
+        if (fabsf(x) < 1e-30f && x != 0) { /* denormal input: tanh(x) = x, sigmoid 0.5 */
             T_ASSERT(t[i] == x, "tanh(%g) = %g", x, t[i]);
             T_ASSERT(s[i] == 0.5f, "sigmoid(%g) = %.9g", x, s[i]);
         }

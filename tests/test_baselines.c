@@ -31,8 +31,10 @@ static void hist_from_spec(st_history *h, int n_products, const char *spec) {
         for (;;) { /* one order */
             while (*s == ' ') s++;
             uint8_t ev = ST_PRIOR;
-            if (*s == '*') ev = ST_TRAIN, s++;
-            else if (*s == '?') ev = ST_TEST, s++;
+            if (*s == '*')
+                ev = ST_TRAIN, s++;
+            else if (*s == '?')
+                ev = ST_TEST, s++;
             hf_order(&b, (int32_t)h->n_orders + 1, ev, -1);
             for (;;) {
                 while (*s == ' ') s++;
@@ -98,7 +100,8 @@ static int test_ptopfreq(void) {
         T_ASSERT(out[i] == w0[i] && NEARF(sc[i], s0[i]), "user 0 rank %d: %d (%g) want %d (%g)", i,
                  (int)out[i], sc[i], (int)w0[i], s0[i]);
     /* user 1: 2 in 2/2 (counted once in {2,4,2}), 4 in 1/2; fill 1 0 3 5 6 */
-    T_ASSERT(tr_ptopfreq(&pop, &h, 1, h.user_order_off[1] + 2, ws, 5, out, sc, &n, err, sizeof err) == NB_OK,
+    T_ASSERT(tr_ptopfreq(&pop, &h, 1, h.user_order_off[1] + 2, ws, 5, out, sc, &n, err,
+                         sizeof err) == NB_OK,
              "%s", err);
     int32_t w1[5] = {2, 4, 1, 0, 3};
     float s1[5] = {1, .5f, 0, 0, 0};
@@ -108,18 +111,21 @@ static int test_ptopfreq(void) {
                  (int)out[i], sc[i], (int)w1[i], s1[i]);
     /* user 2 with the whole range (the ?-order has no items and does not count): 3 and 5
      * tie in share and recency -> index order */
-    T_ASSERT(tr_ptopfreq(&pop, &h, 2, h.user_order_off[3], ws, 3, out, sc, &n, err, sizeof err) == NB_OK,
+    T_ASSERT(tr_ptopfreq(&pop, &h, 2, h.user_order_off[3], ws, 3, out, sc, &n, err, sizeof err) ==
+                 NB_OK,
              "%s", err);
     T_ASSERT(out[0] == 3 && out[1] == 5 && sc[0] == 1.0f && sc[1] == 1.0f, "tie by index: %d %d",
              (int)out[0], (int)out[1]);
     T_ASSERT(out[2] == 2 && sc[2] == 0, "then the most popular: %d", (int)out[2]);
     /* cold start (empty history): popularity order at score 0 */
-    T_ASSERT(tr_ptopfreq(&pop, &h, 1, h.user_order_off[1], ws, 3, out, sc, &n, err, sizeof err) == NB_OK,
+    T_ASSERT(tr_ptopfreq(&pop, &h, 1, h.user_order_off[1], ws, 3, out, sc, &n, err, sizeof err) ==
+                 NB_OK,
              "%s", err);
     T_ASSERT(out[0] == 2 && out[1] == 1 && sc[0] == 0, "cold start");
     /* bad arguments */
     T_ASSERT(tr_ptopfreq(&pop, &h, 3, 0, ws, 3, out, sc, &n, err, sizeof err) == NB_EINVAL, "user");
-    T_ASSERT(tr_ptopfreq(&pop, &h, 0, 4, ws, 3, out, sc, &n, err, sizeof err) == NB_EINVAL, "hist_end");
+    T_ASSERT(tr_ptopfreq(&pop, &h, 0, 4, ws, 3, out, sc, &n, err, sizeof err) == NB_EINVAL,
+             "hist_end");
     T_ASSERT(strstr(err, "hist_end 4") != NULL, "message: %s", err);
     tr_bl_ws_free(ws);
     tr_popularity_free(&pop);
@@ -141,27 +147,35 @@ static int test_tifu_vector_by_hand(void) {
     int32_t idx[5];
     float val[5];
     int nnz;
-    T_ASSERT(tr_tifu_user_vector(&h, 0, 4, &p, ws, idx, val, &nnz, err, sizeof err) == NB_OK, "%s", err);
+    T_ASSERT(tr_tifu_user_vector(&h, 0, 4, &p, ws, idx, val, &nnz, err, sizeof err) == NB_OK, "%s",
+             err);
     double want[4] = {0.5 * 0.7 + 1.0 / 6, 0.5 * 0.7 + 0.81 / 6, 0.9 / 6, 1.0 / 6};
     T_ASSERT(nnz == 4, "nnz %d", nnz);
     for (int i = 0; i < 4; i++)
-        T_ASSERT(idx[i] == i && NEARF(val[i], want[i]), "u[%d] = %.7f want %.7f", (int)idx[i], val[i], want[i]);
+        T_ASSERT(idx[i] == i && NEARF(val[i], want[i]), "u[%d] = %.7f want %.7f", (int)idx[i],
+                 val[i], want[i]);
     /* 3 baskets: one full group, u = 1/3 (r_b^2 b1 + r_b b2 + b3) */
-    T_ASSERT(tr_tifu_user_vector(&h, 0, 3, &p, ws, idx, val, &nnz, err, sizeof err) == NB_OK, "%s", err);
-    T_ASSERT(nnz == 3 && NEARF(val[0], 0.81 / 3) && NEARF(val[1], (0.81 + 0.9) / 3) && NEARF(val[2], 1.0 / 3),
+    T_ASSERT(tr_tifu_user_vector(&h, 0, 3, &p, ws, idx, val, &nnz, err, sizeof err) == NB_OK, "%s",
+             err);
+    T_ASSERT(nnz == 3 && NEARF(val[0], 0.81 / 3) && NEARF(val[1], (0.81 + 0.9) / 3) &&
+                 NEARF(val[2], 1.0 / 3),
              "one group: %g %g %g", val[0], val[1], val[2]);
     /* m = 2: groups {b1,b2} {b3,b4}; u = 1/2 (r_g/2 (r_b b1 + b2) + 1/2 (r_b b3 + b4)) */
     p.m = 2;
-    T_ASSERT(tr_tifu_user_vector(&h, 0, 4, &p, ws, idx, val, &nnz, err, sizeof err) == NB_OK, "%s", err);
+    T_ASSERT(tr_tifu_user_vector(&h, 0, 4, &p, ws, idx, val, &nnz, err, sizeof err) == NB_OK, "%s",
+             err);
     double w2[4] = {0.35 / 2 * 0.9 + 0.25, 0.35 / 2 * 1.9, 0.25 * 0.9, 0.25};
-    for (int i = 0; i < 4; i++) T_ASSERT(NEARF(val[i], w2[i]), "m=2 u[%d] = %.7f want %.7f", i, val[i], w2[i]);
+    for (int i = 0; i < 4; i++)
+        T_ASSERT(NEARF(val[i], w2[i]), "m=2 u[%d] = %.7f want %.7f", i, val[i], w2[i]);
     /* user 1 has one basket: u = b1 */
     p.m = 3;
-    T_ASSERT(tr_tifu_user_vector(&h, 1, h.user_order_off[2], &p, ws, idx, val, &nnz, err, sizeof err) == NB_OK,
+    T_ASSERT(tr_tifu_user_vector(&h, 1, h.user_order_off[2], &p, ws, idx, val, &nnz, err,
+                                 sizeof err) == NB_OK,
              "%s", err);
     T_ASSERT(nnz == 1 && idx[0] == 4 && val[0] == 1.0f, "single basket");
     p.m = 0;
-    T_ASSERT(tr_tifu_user_vector(&h, 0, 4, &p, ws, idx, val, &nnz, err, sizeof err) == NB_EINVAL, "m = 0");
+    T_ASSERT(tr_tifu_user_vector(&h, 0, 4, &p, ws, idx, val, &nnz, err, sizeof err) == NB_EINVAL,
+             "m = 0");
     tr_bl_ws_free(ws);
     st_history_free(&h);
     return T_PASS;
@@ -189,7 +203,8 @@ static int test_tifu_knn_by_hand(void) {
     int32_t out[6];
     float sc[6];
     int n;
-    T_ASSERT(tr_tifu_score(t, &pop, &h, 0, 1, ws, 6, out, sc, &n, err, sizeof err) == NB_OK, "%s", err);
+    T_ASSERT(tr_tifu_score(t, &pop, &h, 0, 1, ws, 6, out, sc, &n, err, sizeof err) == NB_OK, "%s",
+             err);
     /* popularity over prior orders: 0 in 4, 1 in 3, 2/3/4 in 1, 5 in 0 */
     int32_t want[6] = {0, 1, 2, 3, 4, 5};
     float ws_[6] = {1.0f, 1.0f, 0.05f, 0, 0, 0};
@@ -201,14 +216,19 @@ static int test_tifu_knn_by_hand(void) {
     tr_tifu_free(t);
     p.k = 300;
     T_ASSERT(tr_tifu_build(&t, &h, refs, ends, 5, &p, err, sizeof err) == NB_OK, "%s", err);
-    T_ASSERT(tr_tifu_score(t, &pop, &h, 0, 1, ws, 6, out, sc, &n, err, sizeof err) == NB_OK, "%s", err);
-    T_ASSERT(out[0] == 0 && NEARF(sc[0], 0.9 + 0.075) && out[1] == 1 && NEARF(sc[1], 0.95), "own products");
-    T_ASSERT(out[2] == 2 && out[3] == 3 && out[4] == 4 && NEARF(sc[4], 0.025), "neighbours' products");
+    T_ASSERT(tr_tifu_score(t, &pop, &h, 0, 1, ws, 6, out, sc, &n, err, sizeof err) == NB_OK, "%s",
+             err);
+    T_ASSERT(out[0] == 0 && NEARF(sc[0], 0.9 + 0.075) && out[1] == 1 && NEARF(sc[1], 0.95),
+             "own products");
+    T_ASSERT(out[2] == 2 && out[3] == 3 && out[4] == 4 && NEARF(sc[4], 0.025),
+             "neighbours' products");
     T_ASSERT(out[5] == 5 && sc[5] == 0, "fill");
-    T_ASSERT(tr_tifu_score(t, &pop, &h, 0, 3, ws, 6, out, sc, &n, err, sizeof err) == NB_EINVAL, "hist_end");
+    T_ASSERT(tr_tifu_score(t, &pop, &h, 0, 3, ws, 6, out, sc, &n, err, sizeof err) == NB_EINVAL,
+             "hist_end");
     tr_tifu_free(t);
     refs[2] = 9;
-    T_ASSERT(tr_tifu_build(&t, &h, refs, ends, 5, &p, err, sizeof err) == NB_EINVAL && !t, "bad ref");
+    T_ASSERT(tr_tifu_build(&t, &h, refs, ends, 5, &p, err, sizeof err) == NB_EINVAL && !t,
+             "bad ref");
     T_ASSERT(strstr(err, "reference entry 2") != NULL, "message: %s", err);
     tr_bl_ws_free(ws);
     tr_popularity_free(&pop);
@@ -265,8 +285,9 @@ static int test_tifu_against_dense(void) {
         int32_t idx[P];
         float val[P];
         int nnz;
-        T_ASSERT(tr_tifu_user_vector(&h, u, h.user_order_off[u + 1] - 1, &p, ws, idx, val, &nnz, err,
-                                     sizeof err) == NB_OK, "%s", err);
+        T_ASSERT(tr_tifu_user_vector(&h, u, h.user_order_off[u + 1] - 1, &p, ws, idx, val, &nnz,
+                                     err, sizeof err) == NB_OK,
+                 "%s", err);
         for (int i = 0; i < nnz; i++) V[u][idx[i]] = val[i];
         if (u < 60) refs[u] = u, ends[u] = h.user_order_off[u + 1] - 1;
     }
@@ -281,7 +302,9 @@ static int test_tifu_against_dense(void) {
         }
         for (int a = 1; a < no; a++) /* insertion sort by (distance, index) */
             for (int b = a; b > 0 && (dist[order[b]] < dist[order[b - 1]]); b--) {
-                int x = order[b]; order[b] = order[b - 1]; order[b - 1] = x;
+                int x = order[b];
+                order[b] = order[b - 1];
+                order[b - 1] = x;
             }
         double s[P];
         for (int j = 0; j < P; j++) {
@@ -293,11 +316,12 @@ static int test_tifu_against_dense(void) {
         float sc[N];
         int n;
         T_ASSERT(tr_tifu_score(t, &pop, &h, q, h.user_order_off[q + 1] - 1, ws, N, out, sc, &n, err,
-                               sizeof err) == NB_OK, "%s", err);
+                               sizeof err) == NB_OK,
+                 "%s", err);
         T_ASSERT(n == N, "n %d", n);
         for (int i = 0; i < n; i++) {
-            T_ASSERT(fabs(sc[i] - s[out[i]]) < 1e-5, "user %d rank %d product %d: %.7f brute %.7f", q, i,
-                     (int)out[i], sc[i], s[out[i]]);
+            T_ASSERT(fabs(sc[i] - s[out[i]]) < 1e-5, "user %d rank %d product %d: %.7f brute %.7f",
+                     q, i, (int)out[i], sc[i], s[out[i]]);
             if (i) T_ASSERT(sc[i] <= sc[i - 1], "sorted");
         }
         /* nothing left out scores more than the last listed positive score */
@@ -349,7 +373,8 @@ static int eval_csv(const char *dir, const char *label, int min_users, tr_metric
     int nu = 0;
     for (int u = 0; u < h.n_users; u++) {
         int64_t last = h.user_order_off[u + 1] - 1;
-        if (last > h.user_order_off[u] && h.eval_set[last] == ST_TRAIN) users[nu] = u, target[nu++] = last;
+        if (last > h.user_order_off[u] && h.eval_set[last] == ST_TRAIN)
+            users[nu] = u, target[nu++] = last;
     }
     T_ASSERT(nu >= min_users, "%s users with a target: %d", label, nu);
     double t0 = nb_now();
@@ -365,23 +390,33 @@ static int eval_csv(const char *dir, const char *label, int min_users, tr_metric
             int u = users[i], n;
             int32_t out[20];
             float sc[20];
-            if (b == 0) tr_gtopfreq(&pop, 20, out, sc, &n);
+            if (b == 0)
+                tr_gtopfreq(&pop, 20, out, sc, &n);
             else if (b == 1)
-                T_ASSERT(tr_ptopfreq(&pop, &h, u, target[i], ws, 20, out, sc, &n, err, sizeof err) == NB_OK, "%s", err);
+                T_ASSERT(tr_ptopfreq(&pop, &h, u, target[i], ws, 20, out, sc, &n, err,
+                                     sizeof err) == NB_OK,
+                         "%s", err);
             else
-                T_ASSERT(tr_tifu_score(t, &pop, &h, u, target[i], ws, 20, out, sc, &n, err, sizeof err) == NB_OK, "%s", err);
+                T_ASSERT(tr_tifu_score(t, &pop, &h, u, target[i], ws, 20, out, sc, &n, err,
+                                       sizeof err) == NB_OK,
+                         "%s", err);
             const int32_t *truth = h.items + h.order_item_off[target[i]];
             int nt = (int)(h.order_item_off[target[i] + 1] - h.order_item_off[target[i]]);
-            T_ASSERT(tr_metrics_add(&m, out, n, out, n < 10 ? n : 10, truth, nt, err, sizeof err) == NB_OK, "%s", err);
+            T_ASSERT(tr_metrics_add(&m, out, n, out, n < 10 ? n : 10, truth, nt, err, sizeof err) ==
+                         NB_OK,
+                     "%s", err);
         }
         double secs = nb_now() - t0, cpu = (double)(clock() - c0) / CLOCKS_PER_SEC;
         tr_metrics_get(&m, &res[b]);
         tr_metrics_free(&m);
-        printf("# %s %-9s users %d  R@10 %.4f NDCG@10 %.4f R@20 %.4f NDCG@20 %.4f P@10 %.4f hit@10 %.4f "
-               "F1(top10) %.4f  %.2f s wall %.2f s CPU\n", label, name[b], nu, res[b].r_at[0], res[b].ndcg_at[0],
-               res[b].r_at[1], res[b].ndcg_at[1], res[b].p_at[0], res[b].hit_at[0], res[b].f1_example, secs, cpu);
+        printf("# %s %-9s users %d  R@10 %.4f NDCG@10 %.4f R@20 %.4f NDCG@20 %.4f P@10 %.4f hit@10 "
+               "%.4f "
+               "F1(top10) %.4f  %.2f s wall %.2f s CPU\n",
+               label, name[b], nu, res[b].r_at[0], res[b].ndcg_at[0], res[b].r_at[1],
+               res[b].ndcg_at[1], res[b].p_at[0], res[b].hit_at[0], res[b].f1_example, secs, cpu);
     }
-    printf("# %s: %d products; TIFU-KNN reference set of %d users built in %.2f s\n", label, P, nu, t_build);
+    printf("# %s: %d products; TIFU-KNN reference set of %d users built in %.2f s\n", label, P, nu,
+           t_build);
     tr_tifu_free(t);
     tr_bl_ws_free(ws);
     tr_popularity_free(&pop);
@@ -405,11 +440,13 @@ static int test_tafeng(void) {
     if (eval_csv(dir, "tafeng", 7000, res) != T_PASS) return T_FAIL;
     /* personal history must beat global popularity; TIFU-KNN (with the brief's alpha 0.9)
      * measured R@10 0.1453 vs P-TopFreq 0.1477 and R@20 0.2113 vs 0.2088: it must stay level */
-    T_ASSERT(res[1].r_at[0] > res[0].r_at[0], "P-TopFreq R@10 %.4f vs G-TopFreq %.4f", res[1].r_at[0], res[0].r_at[0]);
-    T_ASSERT(res[2].r_at[0] > res[0].r_at[0] && res[2].ndcg_at[0] > res[0].ndcg_at[0], "TIFU-KNN vs G-TopFreq");
+    T_ASSERT(res[1].r_at[0] > res[0].r_at[0], "P-TopFreq R@10 %.4f vs G-TopFreq %.4f",
+             res[1].r_at[0], res[0].r_at[0]);
+    T_ASSERT(res[2].r_at[0] > res[0].r_at[0] && res[2].ndcg_at[0] > res[0].ndcg_at[0],
+             "TIFU-KNN vs G-TopFreq");
     T_ASSERT(res[2].r_at[1] > 0.97 * res[1].r_at[1] && res[2].ndcg_at[1] > 0.97 * res[1].ndcg_at[1],
-             "TIFU-KNN R@20 %.4f NDCG@20 %.4f vs P-TopFreq %.4f %.4f", res[2].r_at[1], res[2].ndcg_at[1],
-             res[1].r_at[1], res[1].ndcg_at[1]);
+             "TIFU-KNN R@20 %.4f NDCG@20 %.4f vs P-TopFreq %.4f %.4f", res[2].r_at[1],
+             res[2].ndcg_at[1], res[1].r_at[1], res[1].ndcg_at[1]);
     return T_PASS;
 }
 

@@ -28,7 +28,7 @@ typedef struct {
 
 /* Adds n (logit, label) pairs as probabilities sigmoid(a * logit + b). */
 static void tr_reliability_add_logits(tr_reliability *r, const float *logit, const uint8_t *label,
-                               int64_t n, double a, double b) {
+                                      int64_t n, double a, double b) {
     for (int64_t i = 0; i < n; i++) tr_reliability_add(r, tr_sigmoid(a * logit[i] + b), label[i]);
 }
 
@@ -127,15 +127,18 @@ static int test_degenerate(void) {
     for (int i = 0; i < 100; i++) x[i] = (float)(i - 50) / 10, y[i] = 1;
     T_ASSERT(tr_platt_fit(x, y, 100, &a, &b, NULL, err, sizeof err) == NB_OK, "%s", err);
     T_ASSERT(isfinite(a) && isfinite(b), "all positive: a %g b %g", a, b);
-    for (int i = 0; i < 100; i++) T_ASSERT(tr_sigmoid(a * x[i] + b) > 0.5, "all positive -> p > 0.5");
+    for (int i = 0; i < 100; i++)
+        T_ASSERT(tr_sigmoid(a * x[i] + b) > 0.5, "all positive -> p > 0.5");
     for (int i = 0; i < 100; i++) y[i] = x[i] > 0;
     T_ASSERT(tr_platt_fit(x, y, 100, &a, &b, NULL, err, sizeof err) == NB_OK, "%s", err);
     T_ASSERT(isfinite(a) && isfinite(b) && a > 0, "separable: a %g b %g", a, b);
     for (int i = 0; i < 100; i++) x[i] = 0.3f, y[i] = i < 25;
     T_ASSERT(tr_platt_fit(x, y, 100, &a, &b, NULL, err, sizeof err) == NB_OK, "%s", err);
     double p = tr_sigmoid(a * 0.3 + b), want = (25 + 1.0) / (25 + 2) * 0.25 + 1.0 / (75 + 2) * 0.75;
-    T_ASSERT(fabs(p - want) < 1e-6, "constant logit: p %.6f want the smoothed base rate %.6f", p, want);
-    T_ASSERT(tr_platt_fit(x, y, 0, &a, &b, NULL, err, sizeof err) == NB_EINVAL && a == 1 && b == 0, "n = 0");
+    T_ASSERT(fabs(p - want) < 1e-6, "constant logit: p %.6f want the smoothed base rate %.6f", p,
+             want);
+    T_ASSERT(tr_platt_fit(x, y, 0, &a, &b, NULL, err, sizeof err) == NB_EINVAL && a == 1 && b == 0,
+             "n = 0");
     x[7] = NAN;
     T_ASSERT(tr_platt_fit(x, y, 100, &a, &b, NULL, err, sizeof err) == NB_EINVAL, "NaN refused");
     T_ASSERT(strstr(err, "logit[7]") != NULL, "message names the entry: %s", err);

@@ -19,7 +19,7 @@
  * on success, even when n == 0), or NB_EINVAL when idx is negative or not strictly
  * ascending (message names the position). */
 static int st_cand_encode(const int32_t *idx, int n, uint8_t **blob, size_t *len, char *err,
-                   size_t errlen) {
+                          size_t errlen) {
     *blob = NULL;
     *len = 0;
     if (n < 0) return nb_err(err, errlen, NB_EINVAL, "candidate count %d < 0", n);
@@ -104,19 +104,21 @@ static int test_decode_rejects_corrupt(void) {
     char err[NB_ERRLEN];
     int32_t out[8];
     int n;
-    uint8_t trunc[] = {0x05, 0x81};           /* second varint has its "more" bit set, then ends */
+    uint8_t trunc[] = {0x05, 0x81}; /* second varint has its "more" bit set, then ends */
     T_ASSERT(st_cand_decode(trunc, 2, 100, out, 8, &n, err, sizeof err) == NB_EFORMAT, "truncated");
     T_ASSERT(strstr(err, "truncated") && strstr(err, "byte 1"), "message: %s", err);
-    uint8_t big[] = {0x10, 0x50};            /* 16, then 16 + 1 + 80 = 97 */
+    uint8_t big[] = {0x10, 0x50}; /* 16, then 16 + 1 + 80 = 97 */
     T_ASSERT(st_cand_decode(big, 2, 97, out, 8, &n, err, sizeof err) == NB_EFORMAT, "index >= P");
     T_ASSERT(strstr(err, ">= n_products 97"), "message: %s", err);
     T_ASSERT(st_cand_decode(big, 2, 98, out, 8, &n, err, sizeof err) == NB_OK && n == 2 &&
-                 out[1] == 97, "the same blob is fine with P = 98");
+                 out[1] == 97,
+             "the same blob is fine with P = 98");
     uint8_t many[] = {0, 0, 0, 0};
     T_ASSERT(st_cand_decode(many, 4, 100, out, 3, &n, err, sizeof err) == NB_EFORMAT, "too many");
     T_ASSERT(strstr(err, "more than 3"), "message: %s", err);
     uint8_t longv[] = {0x80, 0x80, 0x80, 0x80, 0x80, 0x01};
-    T_ASSERT(st_cand_decode(longv, 6, 100, out, 8, &n, err, sizeof err) == NB_EFORMAT, "6-byte varint");
+    T_ASSERT(st_cand_decode(longv, 6, 100, out, 8, &n, err, sizeof err) == NB_EFORMAT,
+             "6-byte varint");
     return T_PASS;
 }
 
@@ -142,8 +144,8 @@ static int bf_cmp(const void *a, const void *b) {
 
 /* Brute force in double: bought first, then a FULL sort of the cosines of the others.
  * Compares with c's set of user u; boundary ties within 1e-5 may legitimately differ. */
-static int check_user_bruteforce(const tr_cands *c, const st_history *h, const float *emb,
-                                 int E, int n_top, int u, char *why, size_t wl) {
+static int check_user_bruteforce(const tr_cands *c, const st_history *h, const float *emb, int E,
+                                 int n_top, int u, char *why, size_t wl) {
     int P = h->n_products;
     int64_t end = tr_cands_default_end(h, u);
     int64_t i0 = h->order_item_off[h->user_order_off[u]], i1 = h->order_item_off[end];
@@ -221,8 +223,8 @@ static int test_topn_bruteforce(void) {
         tu_history_random(&h, P, nu, 12, 15, 100 + c_);
         float *emb = random_emb(P, E, 200 + c_);
         tr_cands c;
-        T_ASSERT(tr_cands_build(&c, &h, emb, P, E, NULL, n_top, 1, err, sizeof err) == NB_OK,
-                 "%s", err);
+        T_ASSERT(tr_cands_build(&c, &h, emb, P, E, NULL, n_top, 1, err, sizeof err) == NB_OK, "%s",
+                 err);
         for (int u = 0; u < nu; u++)
             T_ASSERT(check_user_bruteforce(&c, &h, emb, E, n_top, u, why, sizeof why) == 0,
                      "case %d: %s", c_, why);
@@ -245,9 +247,25 @@ static int test_hand_example(void) {
     int script[] = {
         /* user 0: bought product 0 twice and 1 once (profile angle ~ 20 deg); the train
          * order (product 4) must not count */
-        3, ST_PRIOR, -1, 1, 0, ST_PRIOR, 5, 2, 0, 1, ST_TRAIN, 3, 1, 4,
+        3,
+        ST_PRIOR,
+        -1,
+        1,
+        0,
+        ST_PRIOR,
+        5,
+        2,
+        0,
+        1,
+        ST_TRAIN,
+        3,
+        1,
+        4,
         /* user 1: cold start (only a test order) */
-        1, ST_TEST, -1, 0,
+        1,
+        ST_TEST,
+        -1,
+        0,
     };
     st_history h;
     tu_history_script(&h, 6, 2, script);
@@ -262,8 +280,8 @@ static int test_hand_example(void) {
              s[1], s[2]);
     s = tr_cands_user(&c, 1, &n);
     /* popularity over histories: 0 (x2), 1 (x1), then ties at 0 -> lowest index 2 */
-    T_ASSERT(n == 3 && s[0] == 0 && s[1] == 1 && s[2] == 2, "cold user: n=%d {%d,%d,%d}", n,
-             s[0], s[1], s[2]);
+    T_ASSERT(n == 3 && s[0] == 0 && s[1] == 1 && s[2] == 2, "cold user: n=%d {%d,%d,%d}", n, s[0],
+             s[1], s[2]);
     /* with hist_end at the user's end the train order's product 4 is bought, hence in */
     int64_t ends[2] = {h.user_order_off[1], h.user_order_off[2]};
     tr_cands c2;
@@ -276,14 +294,17 @@ static int test_hand_example(void) {
     T_ASSERT(tr_cands_recall(&c, &h, NULL, &r, err, sizeof err) == NB_OK, "%s", err);
     T_ASSERT(r.n_users == 1 && r.n_targets == 1 && r.n_hits == 0 && r.micro == 0, "recall");
     T_ASSERT(tr_cands_recall(&c2, &h, NULL, &r, err, sizeof err) == NB_OK && r.micro == 1.0 &&
-                 r.macro == 1.0 && r.mean_size == 3.0, "recall with the target in the history");
+                 r.macro == 1.0 && r.mean_size == 3.0,
+             "recall with the target in the history");
     tr_cands_free(&c2);
     ends[0] = 99;
     T_ASSERT(tr_cands_build(&c2, &h, emb, 6, 2, ends, 2, 1, err, sizeof err) == NB_EINVAL &&
-                 strstr(err, "user 100"), "bad hist_end named: %s", err);
+                 strstr(err, "user 100"),
+             "bad hist_end named: %s", err);
     emb[3] = NAN;
     T_ASSERT(tr_cands_build(&c2, &h, emb, 6, 2, NULL, 2, 1, err, sizeof err) == NB_EINVAL &&
-                 strstr(err, "product index 1"), "NaN embedding named: %s", err);
+                 strstr(err, "product index 1"),
+             "NaN embedding named: %s", err);
     tr_cands_free(&c);
     tr_cands_free(&c2);
     st_history_free(&h);
@@ -345,15 +366,19 @@ static int test_write_and_load(void) {
     tr_cands c;
     T_ASSERT(tr_cands_build(&c, &h, emb, P, E, NULL, 60, 2, err, sizeof err) == NB_OK, "%s", err);
     T_ASSERT(tr_cands_write(db, 1, &c, &h, err, sizeof err) == NB_EINVAL &&
-                 strstr(err, "transaction"), "autocommit refused: %s", err);
+                 strstr(err, "transaction"),
+             "autocommit refused: %s", err);
     T_ASSERT(tu_begin_model(db, 1) == SQLITE_OK, "%s", sqlite3_errmsg(db));
     T_ASSERT(tr_cands_write(db, 1, &c, &h, err, sizeof err) == NB_OK, "%s", err);
     /* written twice in the same transaction: the rows are replaced, not duplicated */
     T_ASSERT(tr_cands_write(db, 1, &c, &h, err, sizeof err) == NB_OK, "%s", err);
     T_ASSERT(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK, "commit");
     sqlite3_stmt *q;
-    T_ASSERT(sqlite3_prepare_v2(db, "SELECT count(*), sum(length(encoded)), sum(n_candidates) "
-                                    "FROM candidates", -1, &q, NULL) == SQLITE_OK, "count");
+    T_ASSERT(sqlite3_prepare_v2(db,
+                                "SELECT count(*), sum(length(encoded)), sum(n_candidates) "
+                                "FROM candidates",
+                                -1, &q, NULL) == SQLITE_OK,
+             "count");
     T_ASSERT(sqlite3_step(q) == SQLITE_ROW, "count row");
     T_ASSERT(sqlite3_column_int(q, 0) == nu, "rows %d", sqlite3_column_int(q, 0));
     double bpc = sqlite3_column_double(q, 1) / sqlite3_column_double(q, 2);
@@ -369,17 +394,19 @@ static int test_write_and_load(void) {
     for (int u = 0; u < nu; u++) {
         int n, m;
         const int32_t *want = tr_cands_user(&c, u, &m);
-        T_ASSERT(st_cand_load(st, 1, h.user_ids[u], P, buf, P, &n, err, sizeof err) == NB_OK,
-                 "%s", err);
+        T_ASSERT(st_cand_load(st, 1, h.user_ids[u], P, buf, P, &n, err, sizeof err) == NB_OK, "%s",
+                 err);
         T_ASSERT(n == m && memcmp(buf, want, (size_t)n * sizeof *buf) == 0, "user %d", u);
     }
     int n;
     T_ASSERT(st_cand_load(st, 1, 99999, P, buf, P, &n, err, sizeof err) == NB_ENOTFOUND &&
-                 strstr(err, "99999"), "unknown user: %s", err);
+                 strstr(err, "99999"),
+             "unknown user: %s", err);
     T_ASSERT(st_cand_load(st, 2, h.user_ids[0], P, buf, P, &n, err, sizeof err) == NB_ENOTFOUND,
              "unknown model");
     T_ASSERT(st_cand_load(st, 1, h.user_ids[0], P, buf, 5, &n, err, sizeof err) == NB_EFORMAT &&
-                 strstr(err, "user 100"), "buffer too small named: %s", err);
+                 strstr(err, "user 100"),
+             "buffer too small named: %s", err);
     sqlite3_finalize(st);
     sqlite3_close(db);
 
@@ -389,12 +416,15 @@ static int test_write_and_load(void) {
                           "UPDATE candidates SET encoded = x'0581' WHERE user_id = 100;"
                           "UPDATE candidates SET n_candidates = n_candidates + 1 "
                           "WHERE user_id = 103;",
-                          NULL, NULL, NULL) == SQLITE_OK, "%s", sqlite3_errmsg(db));
+                          NULL, NULL, NULL) == SQLITE_OK,
+             "%s", sqlite3_errmsg(db));
     T_ASSERT(st_cand_stmt(db, &st, err, sizeof err) == NB_OK, "%s", err);
     T_ASSERT(st_cand_load(st, 1, 100, P, buf, P, &n, err, sizeof err) == NB_EFORMAT &&
-                 strstr(err, "truncated"), "corrupt row: %s", err);
+                 strstr(err, "truncated"),
+             "corrupt row: %s", err);
     T_ASSERT(st_cand_load(st, 1, 103, P, buf, P, &n, err, sizeof err) == NB_EFORMAT &&
-                 strstr(err, "n_candidates"), "count mismatch: %s", err);
+                 strstr(err, "n_candidates"),
+             "count mismatch: %s", err);
     sqlite3_finalize(st);
     sqlite3_close(db);
     free(buf);

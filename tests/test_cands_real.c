@@ -32,8 +32,9 @@ static int have_data(void) {
 
 static int test_real_tables(void) {
     char err[NB_ERRLEN];
-    if (!have_data()) T_SKIP("instacart-sample64 or instacart-catalog absent under %s",
-                             getenv("NB_DATA") ? getenv("NB_DATA") : "../shared/data");
+    if (!have_data())
+        T_SKIP("instacart-sample64 or instacart-catalog absent under %s",
+               getenv("NB_DATA") ? getenv("NB_DATA") : "../shared/data");
     snprintf(g_db, sizeof g_db, "%s/s64.db", t_tmpdir());
     const char *path = g_db;
     T_ASSERT(st_import(g_csv, g_cat, path, 0, NULL, err, sizeof err) == NB_OK, "import: %s", err);
@@ -49,8 +50,8 @@ static int test_real_tables(void) {
     nb_rng_seed(&r, 11);
     for (size_t i = 0; i < (size_t)P * E; i++) emb[i] = (float)nb_rng_normal(&r);
     tr_cands c;
-    T_ASSERT(tr_cands_build(&c, &h, emb, P, E, NULL, TR_CANDS_DEFAULT, 2, err, sizeof err) ==
-                 NB_OK, "%s", err);
+    T_ASSERT(tr_cands_build(&c, &h, emb, P, E, NULL, TR_CANDS_DEFAULT, 2, err, sizeof err) == NB_OK,
+             "%s", err);
     /* every product bought before the next order is in; sizes max(3000, bought) */
     uint8_t *in = nb_xcalloc((size_t)P, 1);
     for (int u = 0; u < h.n_users; u++) {
@@ -79,7 +80,8 @@ static int test_real_tables(void) {
                                 "SELECT product_id, count(*), sum(reordered) FROM order_items "
                                 "JOIN orders USING (order_id) WHERE eval_set = 0 "
                                 "GROUP BY product_id",
-                                -1, &q, NULL) == SQLITE_OK, "%s", sqlite3_errmsg(db));
+                                -1, &q, NULL) == SQLITE_OK,
+             "%s", sqlite3_errmsg(db));
     int64_t total = 0, rows = 0;
     while (sqlite3_step(q) == SQLITE_ROW) {
         int p = st_product_index(&h, sqlite3_column_int(q, 0));
@@ -108,8 +110,8 @@ static int test_real_tables(void) {
     for (int u = 0; u < h.n_users; u++) {
         int n, m;
         const int32_t *want = tr_cands_user(&c, u, &m);
-        T_ASSERT(st_cand_load(st, 7, h.user_ids[u], P, buf, P, &n, err, sizeof err) == NB_OK,
-                 "%s", err);
+        T_ASSERT(st_cand_load(st, 7, h.user_ids[u], P, buf, P, &n, err, sizeof err) == NB_OK, "%s",
+                 err);
         T_ASSERT(n == m && !memcmp(buf, want, (size_t)n * sizeof *buf), "user %d", h.user_ids[u]);
     }
     sqlite3_finalize(st);
@@ -125,7 +127,8 @@ static int test_real_tables(void) {
     int u1 = st_user_index(&h, 1), soda = st_product_index(&h, 196);
     T_ASSERT(u1 == 0 && soda >= 0 && !strcmp(nm.name[soda], "Soda"), "user 1, Soda");
     T_ASSERT(tr_features_user(&f, &h, u1, tr_cands_default_end(&h, u1), &ps2, err, sizeof err) ==
-                 NB_OK, "%s", err);
+                 NB_OK,
+             "%s", err);
     int j = tr_features_find(&f, soda);
     T_ASSERT(f.n_orders == 10 && j >= 0 && f.raw[j].n_with == 10 && f.raw[j].since == 0 &&
                  f.feat[(size_t)j * TR_N_FEATURES + TR_F_SHARE] == 1.0f,
@@ -133,12 +136,14 @@ static int test_real_tables(void) {
     tr_explainer x = {P, E, emb, &nm};
     char out[256];
     T_ASSERT(tr_explain(out, sizeof out, &x, &f, soda) > 0 &&
-                 !strcmp(out, "bought in 5 of your last 5 orders"), "Soda: '%s'", out);
+                 !strcmp(out, "bought in 5 of your last 5 orders"),
+             "Soda: '%s'", out);
     /* a product user 1 never bought: the companion is one of the user's products, by name */
     int banana = st_product_index(&h, 24852);
     T_ASSERT(banana >= 0 && tr_features_find(&f, banana) < 0, "user 1 never bought bananas");
     T_ASSERT(tr_explain(out, sizeof out, &x, &f, banana) > 0 &&
-                 !strncmp(out, "new for you: often bought with ", 31), "banana: '%s'", out);
+                 !strncmp(out, "new for you: often bought with ", 31),
+             "banana: '%s'", out);
     int found = 0;
     for (int k = 0; k < f.n; k++) found |= !strcmp(out + 31, nm.name[f.prod[k]]);
     T_ASSERT(found, "'%s' names one of user 1's products", out);

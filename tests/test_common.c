@@ -61,7 +61,8 @@ static int test_rng_deterministic(void) {
         s += x;
         s2 += x * x;
     }
-    T_ASSERT(fabs(s / 1e5) < 0.02 && fabs(s2 / 1e5 - 1) < 0.02, "normal mean %g var %g", s / 1e5, s2 / 1e5);
+    T_ASSERT(fabs(s / 1e5) < 0.02 && fabs(s2 / 1e5 - 1) < 0.02, "normal mean %g var %g", s / 1e5,
+             s2 / 1e5);
     for (int i = 0; i < 1000; i++) T_ASSERT(nb_rng_below(&a, 7) < 7, "below");
     return T_PASS;
 }
@@ -135,7 +136,8 @@ static int test_tmp_sweep(void) {
     snprintf(kept[6], 128, "model.nbw.ckpt.tmp.%ldx", dead);       /* not a number */
     snprintf(kept[7], 128, "model.nbw.ckpt.tmp.1%ld000000", dead); /* too many digits */
     for (int i = 0; i < 8; i++) T_ASSERT(touch(dir, kept[i]) == 0, "create %s", kept[i]);
-    T_ASSERT(nb_afile_open((nb_afile[]){{0}}, "/nonexistent-dir/x", err, sizeof err) == NB_EIO, "bad dir");
+    T_ASSERT(nb_afile_open((nb_afile[]){{0}}, "/nonexistent-dir/x", err, sizeof err) == NB_EIO,
+             "bad dir");
     nb_afile af;
     T_ASSERT(nb_afile_open(&af, path, err, sizeof err) == NB_OK, "%s", err);
     snprintf(name, sizeof name, "model.nbw.ckpt.tmp.%ld", self);
@@ -168,7 +170,8 @@ static int test_atomic_keeps_mode(void) {
         T_ASSERT(chmod(path, modes[i]) == 0, "chmod");
         T_ASSERT(nb_afile_open(&af, path, err, sizeof err) == NB_OK, "%s", err);
         T_ASSERT(fstat(fileno(af.f), &st) == 0 && (st.st_mode & 07777) == modes[i],
-                 "temporary file %o while written, want %o", (unsigned)(st.st_mode & 07777), (unsigned)modes[i]);
+                 "temporary file %o while written, want %o", (unsigned)(st.st_mode & 07777),
+                 (unsigned)modes[i]);
         fputs("new", af.f);
         T_ASSERT(nb_afile_commit(&af, err, sizeof err) == NB_OK, "%s", err);
         T_ASSERT(stat(path, &st) == 0 && (st.st_mode & 07777) == modes[i] && st.st_size == 3,

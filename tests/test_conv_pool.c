@@ -23,7 +23,7 @@ static int test_pool_matches_scalar(void) {
         float *in = malloc((size_t)T * sizeof *in), *w = malloc((size_t)C * sizeof *w);
         float *b = malloc((size_t)C * sizeof *b), *out = malloc((size_t)n_ord * C * sizeof *out);
         int *am = malloc((size_t)n_ord * C * sizeof *am);
-        for (int t = 0; t < T; t++) in[t] = (float)((int)nb_rng_below(&r, 7) - 3);   /* ties */
+        for (int t = 0; t < T; t++) in[t] = (float)((int)nb_rng_below(&r, 7) - 3); /* ties */
         for (int c = 0; c < C; c++) {
             w[c] = (float)((int)nb_rng_below(&r, 5) - 2) * 0.5f;
             b[c] = (float)((int)nb_rng_below(&r, 5) - 2) * 0.5f;
@@ -37,8 +37,12 @@ static int test_pool_matches_scalar(void) {
                 int a = 0, ties = 0;
                 for (int p = 1; p < off[o + 1] - off[o]; p++) {
                     float v = in[off[o] + p] * w[c];
-                    if (v > m) { m = v; a = p; ties = 0; }
-                    else if (v == m) ties = 1;
+                    if (v > m) {
+                        m = v;
+                        a = p;
+                        ties = 0;
+                    } else if (v == m)
+                        ties = 1;
                 }
                 float v = m + b[c];
                 float wy = v > 0 ? v : 0;
@@ -48,7 +52,12 @@ static int test_pool_matches_scalar(void) {
                 size_t k = (size_t)o * C + c;
                 if (out[k] != wy || am[k] != wa) bad = 1;
             }
-        free(in); free(w); free(b); free(out); free(am); free(scr);
+        free(in);
+        free(w);
+        free(b);
+        free(out);
+        free(am);
+        free(scr);
         T_ASSERT(!bad, "C=%d: pooled value or argmax differs from the scalar reference", C);
         T_ASSERT(n_tie > 0 && n_off > 0, "C=%d: the data has no ties (%d) or no dead channels (%d)",
                  C, n_tie, n_off);
@@ -64,7 +73,7 @@ static int test_relu_matches_scalar(void) {
     in[4] = -0.0f;
     in[11] = INFINITY;
     in[12] = -INFINITY;
-    in[27] = NAN;   /* in the scalar tail */
+    in[27] = NAN; /* in the scalar tail */
     nn_relu_forward(out, in, N);
     for (int i = 0; i < N; i++) {
         float want = in[i] > 0 ? in[i] : 0;

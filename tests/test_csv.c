@@ -25,8 +25,9 @@ static const char *const hdr3[] = {"a", "b", "c"};
 static int test_csv_quotes_commas(void) {
     char err[NB_ERRLEN];
     st_csv c;
-    const char *p = PUT("q.csv", "a,b,c\n1,\"Bag of Organic Bananas, 2 lb\",x\n"
-                                 "2,\"say \"\"hi\"\"\",\"\"\n3,\"two\nlines\",z\n4,plain\"quote,w\n");
+    const char *p = PUT("q.csv",
+                        "a,b,c\n1,\"Bag of Organic Bananas, 2 lb\",x\n"
+                        "2,\"say \"\"hi\"\"\",\"\"\n3,\"two\nlines\",z\n4,plain\"quote,w\n");
     T_ASSERT(st_csv_open(&c, p, err, sizeof err) == NB_OK, "%s", err);
     T_ASSERT(st_csv_header(&c, hdr3, 3, err, sizeof err) == NB_OK, "%s", err);
     T_ASSERT(st_csv_read(&c, err, sizeof err) == 1 && c.nf == 3, "row 1");
@@ -35,9 +36,11 @@ static int test_csv_quotes_commas(void) {
     T_ASSERT(st_csv_read(&c, err, sizeof err) == 1 && c.nf == 3, "row 2");
     T_ASSERT(strcmp(c.f[1], "say \"hi\"") == 0, "doubled quotes: '%s'", c.f[1]);
     T_ASSERT(c.f[2][0] == 0 && c.flen[2] == 0, "empty quoted field");
-    T_ASSERT(st_csv_read(&c, err, sizeof err) == 1 && strcmp(c.f[1], "two\nlines") == 0, "newline in quotes");
+    T_ASSERT(st_csv_read(&c, err, sizeof err) == 1 && strcmp(c.f[1], "two\nlines") == 0,
+             "newline in quotes");
     T_ASSERT(c.line == 4, "record starts on line 4, got %lld", c.line);
-    T_ASSERT(st_csv_read(&c, err, sizeof err) == 1 && c.line == 6, "line counting after a quoted newline");
+    T_ASSERT(st_csv_read(&c, err, sizeof err) == 1 && c.line == 6,
+             "line counting after a quoted newline");
     T_ASSERT(strcmp(c.f[1], "plain\"quote") == 0, "quote inside unquoted field kept: '%s'", c.f[1]);
     T_ASSERT(st_csv_read(&c, err, sizeof err) == 0, "EOF");
     st_csv_close(&c);
@@ -47,14 +50,18 @@ static int test_csv_quotes_commas(void) {
 static int test_csv_crlf_bom_lastline(void) {
     char err[NB_ERRLEN];
     st_csv c;
-    const char *p = PUT("crlf.csv", "\xEF\xBB\xBF" "a,b,c\r\n1,2,\r\n\r\n3,\"x,y\",4");
+    const char *p = PUT("crlf.csv",
+                        "\xEF\xBB\xBF"
+                        "a,b,c\r\n1,2,\r\n\r\n3,\"x,y\",4");
     T_ASSERT(st_csv_open(&c, p, err, sizeof err) == NB_OK, "%s", err);
-    T_ASSERT(st_csv_header(&c, hdr3, 3, err, sizeof err) == NB_OK, "BOM not part of the header: %s", err);
+    T_ASSERT(st_csv_header(&c, hdr3, 3, err, sizeof err) == NB_OK, "BOM not part of the header: %s",
+             err);
     T_ASSERT(st_csv_read(&c, err, sizeof err) == 1 && c.nf == 3, "row 1 has 3 fields (empty last)");
     T_ASSERT(strcmp(c.f[1], "2") == 0 && c.flen[2] == 0, "CR stripped, empty last field");
-    T_ASSERT(st_csv_read(&c, err, sizeof err) == 1 && c.nf == 3 && c.line == 4, "blank line skipped, line %lld",
-             c.line);
-    T_ASSERT(strcmp(c.f[1], "x,y") == 0 && strcmp(c.f[2], "4") == 0, "last line without newline: '%s'", c.f[2]);
+    T_ASSERT(st_csv_read(&c, err, sizeof err) == 1 && c.nf == 3 && c.line == 4,
+             "blank line skipped, line %lld", c.line);
+    T_ASSERT(strcmp(c.f[1], "x,y") == 0 && strcmp(c.f[2], "4") == 0,
+             "last line without newline: '%s'", c.f[2]);
     T_ASSERT(st_csv_read(&c, err, sizeof err) == 0, "EOF");
     st_csv_close(&c);
     return T_PASS;
@@ -69,7 +76,8 @@ static int test_csv_errors(void) {
     T_ASSERT(st_csv_read(&c, err, sizeof err) == 1, "short row still reads");
     T_ASSERT(st_csv_check_count(&c, err, sizeof err) == NB_EFORMAT, "2 fields refused");
     T_ASSERT(strstr(err, "bad.csv:2: 2 fields, expected 3") != NULL, "message: %s", err);
-    T_ASSERT(st_csv_read(&c, err, sizeof err) == 1 && st_csv_check_count(&c, err, sizeof err) == NB_EFORMAT,
+    T_ASSERT(st_csv_read(&c, err, sizeof err) == 1 &&
+                 st_csv_check_count(&c, err, sizeof err) == NB_EFORMAT,
              "4 fields refused");
     T_ASSERT(strstr(err, "bad.csv:3: 4 fields") != NULL, "message: %s", err);
     T_ASSERT(st_csv_read(&c, err, sizeof err) == NB_EFORMAT, "unterminated quote");
@@ -79,28 +87,33 @@ static int test_csv_errors(void) {
     p = PUT("after.csv", "a,b,c\n\"x\"y,2,3\n");
     T_ASSERT(st_csv_open(&c, p, err, sizeof err) == NB_OK, "%s", err);
     T_ASSERT(st_csv_header(&c, hdr3, 3, err, sizeof err) == NB_OK, "%s", err);
-    T_ASSERT(st_csv_read(&c, err, sizeof err) == NB_EFORMAT && strstr(err, "after.csv:2: field 1: text after"),
+    T_ASSERT(st_csv_read(&c, err, sizeof err) == NB_EFORMAT &&
+                 strstr(err, "after.csv:2: field 1: text after"),
              "text after closing quote: %s", err);
     st_csv_close(&c);
 
     p = PUT("hdr.csv", "a,x,c\n");
     T_ASSERT(st_csv_open(&c, p, err, sizeof err) == NB_OK, "%s", err);
     T_ASSERT(st_csv_header(&c, hdr3, 3, err, sizeof err) == NB_EFORMAT, "wrong header");
-    T_ASSERT(strstr(err, "hdr.csv:1: header field 2 is 'x', expected 'b'") != NULL, "message: %s", err);
+    T_ASSERT(strstr(err, "hdr.csv:1: header field 2 is 'x', expected 'b'") != NULL, "message: %s",
+             err);
     st_csv_close(&c);
     p = PUT("hdr2.csv", "a,b\n");
     T_ASSERT(st_csv_open(&c, p, err, sizeof err) == NB_OK, "%s", err);
-    T_ASSERT(st_csv_header(&c, hdr3, 3, err, sizeof err) == NB_EFORMAT && strstr(err, "2 fields, expected 3"),
+    T_ASSERT(st_csv_header(&c, hdr3, 3, err, sizeof err) == NB_EFORMAT &&
+                 strstr(err, "2 fields, expected 3"),
              "short header: %s", err);
     st_csv_close(&c);
     p = PUT("empty.csv", "");
     T_ASSERT(st_csv_open(&c, p, err, sizeof err) == NB_OK, "%s", err);
-    T_ASSERT(st_csv_header(&c, hdr3, 3, err, sizeof err) == NB_EFORMAT && strstr(err, "empty file"), "%s", err);
+    T_ASSERT(st_csv_header(&c, hdr3, 3, err, sizeof err) == NB_EFORMAT && strstr(err, "empty file"),
+             "%s", err);
     st_csv_close(&c);
 
     char missing[600];
     snprintf(missing, sizeof missing, "%s/nope.csv", t_tmpdir());
-    T_ASSERT(st_csv_open(&c, missing, err, sizeof err) == NB_ENOTFOUND && strstr(err, "nope.csv"), "%s", err);
+    T_ASSERT(st_csv_open(&c, missing, err, sizeof err) == NB_ENOTFOUND && strstr(err, "nope.csv"),
+             "%s", err);
     st_csv_close(&c);
     return T_PASS;
 }
@@ -113,18 +126,24 @@ static int test_csv_int(void) {
     T_ASSERT(st_csv_open(&c, p, err, sizeof err) == NB_OK, "%s", err);
     T_ASSERT(st_csv_header(&c, hdr3, 3, err, sizeof err) == NB_OK, "%s", err);
     T_ASSERT(st_csv_read(&c, err, sizeof err) == 1, "row");
-    T_ASSERT(st_csv_int(&c, 0, 0, 30, 1, &v, err, sizeof err) == NB_OK && v == 15, "15.0 with allow_point");
-    T_ASSERT(st_csv_int(&c, 0, 0, 30, 0, &v, err, sizeof err) == NB_EFORMAT, "15.0 refused as an id");
-    T_ASSERT(strstr(err, "int.csv:2: field a: '15.0' is not an integer") != NULL, "message: %s", err);
+    T_ASSERT(st_csv_int(&c, 0, 0, 30, 1, &v, err, sizeof err) == NB_OK && v == 15,
+             "15.0 with allow_point");
+    T_ASSERT(st_csv_int(&c, 0, 0, 30, 0, &v, err, sizeof err) == NB_EFORMAT,
+             "15.0 refused as an id");
+    T_ASSERT(strstr(err, "int.csv:2: field a: '15.0' is not an integer") != NULL, "message: %s",
+             err);
     T_ASSERT(st_csv_int(&c, 1, 0, 30, 1, &v, err, sizeof err) == NB_OK && v == 15, "15");
     T_ASSERT(st_csv_int(&c, 1, 0, 10, 0, &v, err, sizeof err) == NB_EFORMAT, "range");
     T_ASSERT(strstr(err, "field b: 15 is out of range 0..10") != NULL, "message: %s", err);
-    T_ASSERT(st_csv_int(&c, 2, 0, 10, 0, &v, err, sizeof err) == NB_EFORMAT && strstr(err, "field c: empty"),
+    T_ASSERT(st_csv_int(&c, 2, 0, 10, 0, &v, err, sizeof err) == NB_EFORMAT &&
+                 strstr(err, "field c: empty"),
              "empty: %s", err);
     T_ASSERT(st_csv_read(&c, err, sizeof err) == 1, "row");
-    T_ASSERT(st_csv_int(&c, 0, 0, 30, 1, &v, err, sizeof err) == NB_EFORMAT, "15.5 is not an integer");
+    T_ASSERT(st_csv_int(&c, 0, 0, 30, 1, &v, err, sizeof err) == NB_EFORMAT,
+             "15.5 is not an integer");
     T_ASSERT(st_csv_int(&c, 1, 0, 30, 1, &v, err, sizeof err) == NB_EFORMAT, "x1");
-    T_ASSERT(st_csv_int(&c, 2, 0, INT32_MAX, 0, &v, err, sizeof err) == NB_EFORMAT && strstr(err, "out of range"),
+    T_ASSERT(st_csv_int(&c, 2, 0, INT32_MAX, 0, &v, err, sizeof err) == NB_EFORMAT &&
+                 strstr(err, "out of range"),
              "overflow: %s", err);
     T_ASSERT(st_csv_read(&c, err, sizeof err) == 1, "row");
     T_ASSERT(st_csv_int(&c, 0, -5, 5, 0, &v, err, sizeof err) == NB_OK && v == -3, "negative");
@@ -139,16 +158,18 @@ static int test_csv_int(void) {
 static int test_csv_int_nul(void) {
     char err[NB_ERRLEN];
     st_csv c;
-    static const char data[] = "a,b,c\n160\0\0" "32,7\0,\"5\"\n";
+    static const char data[] = "a,b,c\n160\0\0"
+                               "32,7\0,\"5\"\n";
     const char *p = put("intnul.csv", data, sizeof data - 1);
     int64_t v = 0;
     T_ASSERT(st_csv_open(&c, p, err, sizeof err) == NB_OK, "%s", err);
     T_ASSERT(st_csv_header(&c, hdr3, 3, err, sizeof err) == NB_OK, "%s", err);
     T_ASSERT(st_csv_read(&c, err, sizeof err) == 1, "row: %s", err);
-    T_ASSERT(st_csv_int(&c, 0, 0, INT32_MAX, 0, &v, err, sizeof err) == NB_EFORMAT, "160<NUL>32 read as %lld",
-             (long long)v);
+    T_ASSERT(st_csv_int(&c, 0, 0, INT32_MAX, 0, &v, err, sizeof err) == NB_EFORMAT,
+             "160<NUL>32 read as %lld", (long long)v);
     T_ASSERT(strstr(err, "field a: '160' is followed by a NUL byte"), "message: %s", err);
-    T_ASSERT(st_csv_int(&c, 1, 0, 30, 1, &v, err, sizeof err) == NB_EFORMAT, "7<NUL> read as %lld", (long long)v);
+    T_ASSERT(st_csv_int(&c, 1, 0, 30, 1, &v, err, sizeof err) == NB_EFORMAT, "7<NUL> read as %lld",
+             (long long)v);
     T_ASSERT(st_csv_int(&c, 2, 0, 30, 0, &v, err, sizeof err) == NB_OK && v == 5, "quoted 5");
     st_csv_close(&c);
     return T_PASS;
@@ -175,8 +196,10 @@ static int test_csv_buffer_boundaries(void) {
     st_csv c;
     T_ASSERT(st_csv_open(&c, p, err, sizeof err) == NB_OK, "%s", err);
     T_ASSERT(st_csv_header(&c, hdr3, 3, err, sizeof err) == NB_OK, "%s", err);
-    c.max_record = 4u << 20; /* above the default limit on purpose: a record longer than the read buffer */
-    T_ASSERT(st_csv_read(&c, err, sizeof err) == 1 && c.nf == 3 && c.flen[1] == body, "long field %zu", c.flen[1]);
+    c.max_record =
+        4u << 20; /* above the default limit on purpose: a record longer than the read buffer */
+    T_ASSERT(st_csv_read(&c, err, sizeof err) == 1 && c.nf == 3 && c.flen[1] == body,
+             "long field %zu", c.flen[1]);
     int got = 0, r;
     while ((r = st_csv_read(&c, err, sizeof err)) == 1) {
         if (c.nf != 3 || atoi(c.f[0]) != got || strcmp(c.f[2], "z") != 0) break;
@@ -206,7 +229,8 @@ static int test_csv_record_limit(void) {
     T_ASSERT(st_csv_read(&c, err, sizeof err) == 1, "a short row is fine");
     T_ASSERT(st_csv_read(&c, err, sizeof err) == NB_EFORMAT, "a record past the limit is refused");
     char want[128];
-    snprintf(want, sizeof want, "longname.csv:3: field b: too long: the record passes %d bytes", ST_CSV_MAX_RECORD);
+    snprintf(want, sizeof want, "longname.csv:3: field b: too long: the record passes %d bytes",
+             ST_CSV_MAX_RECORD);
     T_ASSERT(strstr(err, want) != NULL, "message: %s", err);
     T_ASSERT(c.rec_cap <= ST_CSV_MAX_RECORD, "record buffer %zu bytes", c.rec_cap);
     st_csv_close(&c);
@@ -219,10 +243,11 @@ static int test_csv_record_limit(void) {
     free(data);
     T_ASSERT(st_csv_open(&c, p, err, sizeof err) == NB_OK, "%s", err);
     T_ASSERT(st_csv_header(&c, hdr3, 3, err, sizeof err) == NB_OK, "%s", err);
-    T_ASSERT(st_csv_read(&c, err, sizeof err) == NB_EFORMAT, "a line of commas past the limit is refused");
+    T_ASSERT(st_csv_read(&c, err, sizeof err) == NB_EFORMAT,
+             "a line of commas past the limit is refused");
     T_ASSERT(strstr(err, "commas.csv:2: field ") && strstr(err, "too long"), "message: %s", err);
-    T_ASSERT(c.rec_cap <= ST_CSV_MAX_RECORD && (size_t)c.fcap <= ST_CSV_MAX_RECORD + 1, "buffers %zu / %d", c.rec_cap,
-             c.fcap);
+    T_ASSERT(c.rec_cap <= ST_CSV_MAX_RECORD && (size_t)c.fcap <= ST_CSV_MAX_RECORD + 1,
+             "buffers %zu / %d", c.rec_cap, c.fcap);
     st_csv_close(&c);
     return T_PASS;
 }
@@ -234,19 +259,19 @@ static int test_csv_text(void) {
     static const struct {
         const char *field; /* the CSV text of field b, quoted where needed */
         size_t len;
-        const char *want;  /* NULL: accepted; else part of the message */
+        const char *want; /* NULL: accepted; else part of the message */
     } cases[] = {
         {S("Brut Ros\xc3\xa9"), NULL},
         {S("fruitwater\xc2\xae \xe2\x82\xac \xf0\x9f\x8d\x8c"), NULL},
         {S("\"12\"\" Pizza, large\""), NULL},
         {S("\xff\xfe"), "invalid UTF-8 at byte 0 (0xff)"},
-        {S("ab\xc3"), "invalid UTF-8 at byte 2 (0xc3)"},             /* truncated */
-        {S("ab\xc3("), "invalid UTF-8 at byte 2 (0xc3)"},            /* bad continuation */
-        {S("\x80x"), "invalid UTF-8 at byte 0 (0x80)"},              /* stray continuation */
-        {S("\xc0\xaf"), "invalid UTF-8 at byte 0 (0xc0)"},           /* overlong '/' */
-        {S("\xe0\x80\xaf"), "invalid UTF-8 at byte 0 (0xe0)"},       /* overlong */
-        {S("\xed\xa0\x80"), "invalid UTF-8 at byte 0 (0xed)"},       /* surrogate U+D800 */
-        {S("\xf4\x90\x80\x80"), "invalid UTF-8 at byte 0 (0xf4)"},   /* past U+10FFFF */
+        {S("ab\xc3"), "invalid UTF-8 at byte 2 (0xc3)"},           /* truncated */
+        {S("ab\xc3("), "invalid UTF-8 at byte 2 (0xc3)"},          /* bad continuation */
+        {S("\x80x"), "invalid UTF-8 at byte 0 (0x80)"},            /* stray continuation */
+        {S("\xc0\xaf"), "invalid UTF-8 at byte 0 (0xc0)"},         /* overlong '/' */
+        {S("\xe0\x80\xaf"), "invalid UTF-8 at byte 0 (0xe0)"},     /* overlong */
+        {S("\xed\xa0\x80"), "invalid UTF-8 at byte 0 (0xed)"},     /* surrogate U+D800 */
+        {S("\xf4\x90\x80\x80"), "invalid UTF-8 at byte 0 (0xf4)"}, /* past U+10FFFF */
         {S("nul\0here"), "a NUL byte at byte 3 (0x00)"},
         {S("tab\there"), "a control character at byte 3 (0x09)"},
         {S("\"two\nlines\""), "a control character at byte 3 (0x0a)"},
@@ -271,7 +296,8 @@ static int test_csv_text(void) {
             T_ASSERT(rc == NB_OK, "case %zu accepted: %s", i, err);
         } else {
             T_ASSERT(rc == NB_EFORMAT, "case %zu refused", i);
-            T_ASSERT(strstr(err, "text.csv:2: field b: ") && strstr(err, cases[i].want), "case %zu: %s", i, err);
+            T_ASSERT(strstr(err, "text.csv:2: field b: ") && strstr(err, cases[i].want),
+                     "case %zu: %s", i, err);
         }
         st_csv_close(&c);
     }

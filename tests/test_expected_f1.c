@@ -53,15 +53,18 @@ static int test_against_brute_force(void) {
         int regime = c % 4;
         for (int i = 0; i < n; i++) {
             double u = nb_rng_uniform(&r);
-            p[i] = regime == 0 ? u : regime == 1 ? 0.15 * u : regime == 2 ? u * u * u : 0.5 + 0.5 * u;
+            p[i] = regime == 0 ? u
+                : regime == 1  ? 0.15 * u
+                : regime == 2  ? u * u * u
+                               : 0.5 + 0.5 * u;
         }
         qsort(p, (size_t)n, sizeof p[0], cmp_desc);
         brute_force(p, n, ef);
         T_ASSERT(tr_ef1_expectations(p, n, ws, dp, err, sizeof err) == NB_OK, "%s", err);
         /* 1. every prefix's expectation is exact */
         for (int k = 0; k <= n; k++)
-            T_ASSERT(fabs(dp[k] - ef[(1 << k) - 1]) < 1e-12, "case %d n %d k %d: dp %.17g brute %.17g",
-                     c, n, k, dp[k], ef[(1 << k) - 1]);
+            T_ASSERT(fabs(dp[k] - ef[(1 << k) - 1]) < 1e-12,
+                     "case %d n %d k %d: dp %.17g brute %.17g", c, n, k, dp[k], ef[(1 << k) - 1]);
         /* 2. the best subset is a prefix: brute optimum == best prefix, over all sets and
          *    over non-empty sets */
         double best_all = -1, best_ne = -1;
@@ -71,8 +74,8 @@ static int test_against_brute_force(void) {
             if (S && ef[S] > best_ne) best_ne = ef[S];
         }
         int ka = __builtin_popcount((unsigned)arg_all);
-        T_ASSERT(fabs(ef[(1 << ka) - 1] - best_all) < 1e-12, "case %d: optimum of size %d not a prefix",
-                 c, ka);
+        T_ASSERT(fabs(ef[(1 << ka) - 1] - best_all) < 1e-12,
+                 "case %d: optimum of size %d not a prefix", c, ka);
         /* 3. the chooser (float probabilities, shuffled order) reaches the optimum */
         float pf[12];
         int32_t items[12], out[12];
@@ -82,8 +85,12 @@ static int test_against_brute_force(void) {
         }
         for (int i = n - 1; i > 0; i--) { /* shuffle */
             int j = (int)nb_rng_below(&r, (uint64_t)i + 1);
-            float t = pf[i]; pf[i] = pf[j]; pf[j] = t;
-            int32_t ti = items[i]; items[i] = items[j]; items[j] = ti;
+            float t = pf[i];
+            pf[i] = pf[j];
+            pf[j] = t;
+            int32_t ti = items[i];
+            items[i] = items[j];
+            items[j] = ti;
         }
         double pr[12]; /* the probabilities the chooser sees, rounded to float */
         for (int i = 0; i < n; i++) pr[i] = (float)p[i];
@@ -99,11 +106,13 @@ static int test_against_brute_force(void) {
             T_ASSERT(tr_ef1_choose(ch, pf, items, n, allow, out, &k, &e, err, sizeof err) == NB_OK,
                      "%s", err);
             double want = allow ? best_all : best_ne;
-            T_ASSERT(fabs(e - want) < 1e-9, "case %d n %d allow %d: chose k %d with E %.17g, optimum %.17g",
-                     c, n, allow, k, e, want);
+            T_ASSERT(fabs(e - want) < 1e-9,
+                     "case %d n %d allow %d: chose k %d with E %.17g, optimum %.17g", c, n, allow,
+                     k, e, want);
             T_ASSERT(allow || k >= 1, "allow_empty = 0 must predict something");
-            for (int i = 0; i < k; i++) T_ASSERT(out[i] == 100 + i, "case %d: out[%d] = %d is not the %d-th most probable",
-                                                 c, i, (int)out[i], i);
+            for (int i = 0; i < k; i++)
+                T_ASSERT(out[i] == 100 + i, "case %d: out[%d] = %d is not the %d-th most probable",
+                         c, i, (int)out[i], i);
             if (allow && k == 0) empty_wins++;
         }
         cases++;
@@ -139,7 +148,8 @@ static int test_top_m_and_ties(void) {
     double e;
     T_ASSERT(tr_ef1_choose(ch, prob, NULL, N, 0, out, &k, &e, err, sizeof err) == NB_OK, "%s", err);
     T_ASSERT(k == kb && e == dp[kb], "k %d (want %d), E %.17g (want %.17g)", k, kb, e, dp[kb]);
-    T_ASSERT(k >= 2 && out[0] == 77 && out[1] == 1234, "tie by index: %d %d", (int)out[0], (int)out[1]);
+    T_ASSERT(k >= 2 && out[0] == 77 && out[1] == 1234, "tie by index: %d %d", (int)out[0],
+             (int)out[1]);
     for (int i = 0; i < k; i++) T_ASSERT(prob[out[i]] == (float)sorted[i], "rank %d", i);
     /* invalid input */
     prob[5] = NAN;
@@ -168,16 +178,19 @@ static int test_speed(void) {
     long total = 0;
     double t0 = nb_now();
     for (int u = 0; u < U; u++) {
-        for (int i = 0; i < N; i++) prob[i] = (float)(0.9 * pow(nb_rng_uniform(&r), 400.0)); /* ~11 expected true */
+        for (int i = 0; i < N; i++)
+            prob[i] = (float)(0.9 * pow(nb_rng_uniform(&r), 400.0)); /* ~11 expected true */
         int k;
-        T_ASSERT(tr_ef1_choose(ch, prob, NULL, N, 0, out, &k, NULL, err, sizeof err) == NB_OK, "%s", err);
+        T_ASSERT(tr_ef1_choose(ch, prob, NULL, N, 0, out, &k, NULL, err, sizeof err) == NB_OK, "%s",
+                 err);
         total += k;
     }
     double dt = nb_now() - t0;
     printf("# expected F1: %d users x %d products, m = 200: %.3f s, mean basket %.2f\n", U, N, dt,
            (double)total / U);
     tr_ef1_free(ch);
-    T_ASSERT(total > 2 * U && total < 60 * U, "mean basket %.2f for ~11 expected true", (double)total / U);
+    T_ASSERT(total > 2 * U && total < 60 * U, "mean basket %.2f for ~11 expected true",
+             (double)total / U);
     return T_PASS;
 }
 

@@ -62,7 +62,8 @@ static int test_explain_hand(void) {
     } cases[] = {
         {1, "bought in 4 of your last 5 orders"},
         {2, "you buy this in 33% of your orders (2 of 6); not bought in your last 3 orders"},
-        {5, "you buy this in 33% of your orders (2 of 6); last bought in the order before your last"},
+        {5,
+         "you buy this in 33% of your orders (2 of 6); last bought in the order before your last"},
         {6, "you buy this in 17% of your orders (1 of 6); last bought in your last order"},
         {9, "new for you: often bought with prod-5"},
     };
@@ -73,21 +74,28 @@ static int test_explain_hand(void) {
     }
     /* product 0 (angle 0): of the user's products, 1 (50 deg away) beats 6 (300 = -60 deg) */
     T_ASSERT(tr_explain(out, sizeof out, &x, &f, 0) > 0 &&
-                 !strcmp(out, "new for you: often bought with prod-1"), "product 0: '%s'", out);
+                 !strcmp(out, "new for you: often bought with prod-1"),
+             "product 0: '%s'", out);
     tr_explainer xn = {.n_products = 10, .E = 2, .emb = emb, .names = NULL};
     T_ASSERT(tr_explain(out, sizeof out, &xn, &f, 9) > 0 &&
-                 !strcmp(out, "new for you: often bought with product #5"), "no names: '%s'", out);
+                 !strcmp(out, "new for you: often bought with product #5"),
+             "no names: '%s'", out);
     T_ASSERT(tr_explain(out, 10, &x, &f, 1) == 9 && strlen(out) == 9, "truncated to the buffer");
     T_ASSERT(tr_explain(out, sizeof out, &x, &f, 10) == -1 && out[0] == 0, "out of range");
     /* fewer than 5 orders */
-    T_ASSERT(tr_features_user(&f, &h, 2, h.user_order_off[3], &s, err, sizeof err) == NB_OK, "%s", err);
-    T_ASSERT(tr_explain(out, sizeof out, &x, &f, 9) > 0 &&
-                 !strcmp(out, "you buy this in 67% of your orders (2 of 3); last bought in your last order"),
-             "user 2: '%s'", out);
+    T_ASSERT(tr_features_user(&f, &h, 2, h.user_order_off[3], &s, err, sizeof err) == NB_OK, "%s",
+             err);
+    T_ASSERT(
+        tr_explain(out, sizeof out, &x, &f, 9) > 0 &&
+            !strcmp(out,
+                    "you buy this in 67% of your orders (2 of 3); last bought in your last order"),
+        "user 2: '%s'", out);
     /* no history */
-    T_ASSERT(tr_features_user(&f, &h, 3, h.user_order_off[4], &s, err, sizeof err) == NB_OK, "%s", err);
+    T_ASSERT(tr_features_user(&f, &h, 3, h.user_order_off[4], &s, err, sizeof err) == NB_OK, "%s",
+             err);
     T_ASSERT(tr_explain(out, sizeof out, &x, &f, 4) > 0 &&
-                 !strcmp(out, "popular with other shoppers"), "cold user: '%s'", out);
+                 !strcmp(out, "popular with other shoppers"),
+             "cold user: '%s'", out);
     /* a catalogue that does not match the products table */
     h.product_ids[3] = 32;
     tr_names bad;
@@ -146,7 +154,8 @@ static int test_explain_consistent(void) {
                        e == (int)strlen(out)) {
                 T_ASSERT(b == n && n < 5 && a == with, "user %d p %d: '%s'", u, p, out);
                 kinds[0]++;
-            } else if (sscanf(out, "you buy this in %d%% of your orders (%d of %d)", &a, &b, &c) == 3) {
+            } else if (sscanf(out, "you buy this in %d%% of your orders (%d of %d)", &a, &b, &c) ==
+                       3) {
                 T_ASSERT(b == with && c == n && a == (int)lround(100.0 * with / n),
                          "user %d p %d: '%s' (%d of %d)", u, p, out, with, n);
                 const char *tail = strchr(out, ';');
@@ -159,7 +168,8 @@ static int test_explain_consistent(void) {
                     T_ASSERT(last == n - 1, "user %d p %d: '%s'", u, p, out);
                 else
                     T_ASSERT(!strcmp(tail, "; last bought in the order before your last") &&
-                                 last == n - 2, "user %d p %d: '%s'", u, p, out);
+                                 last == n - 2,
+                             "user %d p %d: '%s'", u, p, out);
                 kinds[1]++;
             } else {
                 T_ASSERT(with == 0, "user %d p %d bought %d times: '%s'", u, p, with, out);
@@ -170,7 +180,8 @@ static int test_explain_consistent(void) {
                              "'%s'", out);
                     int bought = 0;
                     for (int q = 0; q < n; q++)
-                        for (int64_t i = h.order_item_off[ord[q]]; i < h.order_item_off[ord[q] + 1]; i++)
+                        for (int64_t i = h.order_item_off[ord[q]]; i < h.order_item_off[ord[q] + 1];
+                             i++)
                             bought |= h.items[i] == a;
                     T_ASSERT(bought, "user %d: companion %d was bought by the user", u, a);
                 }
@@ -178,8 +189,8 @@ static int test_explain_consistent(void) {
             }
         }
     }
-    T_ASSERT(kinds[0] > 10 && kinds[1] > 10 && kinds[2] > 10, "all kinds seen: %d %d %d",
-             kinds[0], kinds[1], kinds[2]);
+    T_ASSERT(kinds[0] > 10 && kinds[1] > 10 && kinds[2] > 10, "all kinds seen: %d %d %d", kinds[0],
+             kinds[1], kinds[2]);
     tr_features_free(&f);
     tr_product_stats_free(&s);
     free(emb);

@@ -23,9 +23,8 @@ static double sig(double v) { return 1 / (1 + exp(-v)); }
 
 /* Step-wise reference over the packed batch (same shapes as nn_gru_forward): hs [T,B,H],
  * gates [T,B,4H] for the active rows, inactive rows' states carried forward. */
-static void ref_gru(double *hs, double *gates, const float *x, const float *wih,
-                    const float *whh, const float *bih, const float *bhh, const int *bt, int T,
-                    int B, int I, int H) {
+static void ref_gru(double *hs, double *gates, const float *x, const float *wih, const float *whh,
+                    const float *bih, const float *bhh, const int *bt, int T, int B, int I, int H) {
     double *h = calloc((size_t)B * H, sizeof *h), *hn = calloc((size_t)B * H, sizeof *hn);
     for (int t = 0; t < T; t++) {
         for (int b = 0; b < bt[t]; b++) {
@@ -49,7 +48,8 @@ static void ref_gru(double *hs, double *gates, const float *x, const float *wih,
                 hn[(size_t)b * H + j] = (1 - z) * n + z * hb[j];
             }
         }
-        for (int b = 0; b < bt[t]; b++) memcpy(h + (size_t)b * H, hn + (size_t)b * H, H * sizeof *h);
+        for (int b = 0; b < bt[t]; b++)
+            memcpy(h + (size_t)b * H, hn + (size_t)b * H, H * sizeof *h);
         memcpy(hs + (size_t)t * B * H, h, (size_t)B * H * sizeof *h);
     }
     free(h);
@@ -71,8 +71,10 @@ static double run_case(int T, int B, int I, int H, const int *bt, uint64_t seed,
     for (int t = 0; t < T; t++)
         for (int b = bt[t]; b < B; b++)
             for (int i = 0; i < I; i++) x[((size_t)t * B + b) * I + i] = 1e30f;
-    float *hs = calloc((size_t)T * B * H, sizeof *hs), *g = calloc((size_t)T * B * 4 * H, sizeof *g);
-    double *rhs = calloc((size_t)T * B * H, sizeof *rhs), *rg = calloc((size_t)T * B * 4 * H, sizeof *rg);
+    float *hs = calloc((size_t)T * B * H, sizeof *hs),
+          *g = calloc((size_t)T * B * 4 * H, sizeof *g);
+    double *rhs = calloc((size_t)T * B * H, sizeof *rhs),
+           *rg = calloc((size_t)T * B * 4 * H, sizeof *rg);
     nn_gru_tile_rows = tile;
     nn_gru_forward(hs, g, x, wih, whh, bih, bhh, bt, T, B, I, H);
     nn_gru_tile_rows = 0;
@@ -80,7 +82,7 @@ static double run_case(int T, int B, int I, int H, const int *bt, uint64_t seed,
     double worst = 0;
     for (size_t i = 0; i < (size_t)T * B * H; i++) {
         double d = fabs(hs[i] - rhs[i]);
-        if (!(d <= worst)) worst = d;   /* NaN propagates as a failure */
+        if (!(d <= worst)) worst = d; /* NaN propagates as a failure */
     }
     for (int t = 0; t < T; t++)
         for (int b = 0; b < bt[t]; b++)
@@ -89,7 +91,14 @@ static double run_case(int T, int B, int I, int H, const int *bt, uint64_t seed,
                 double d = fabs(g[k] - rg[k]);
                 if (!(d <= worst)) worst = d;
             }
-    free(x); free(wih); free(whh); free(bih); free(bhh); free(g); free(rhs); free(rg);
+    free(x);
+    free(wih);
+    free(whh);
+    free(bih);
+    free(bhh);
+    free(g);
+    free(rhs);
+    free(rg);
     *hs_out = hs;
     return worst;
 }
@@ -98,8 +107,8 @@ static double run_case(int T, int B, int I, int H, const int *bt, uint64_t seed,
  * odd shapes whose step count (groups of 5 rows of x and a rest), row count and input width
  * leave tails in every tile; the AVX2 and AVX-512 tiles must give the same bits. */
 static int test_gru_one_row(void) {
-    const int shapes[][3] = {{5, 128, 256}, {5, 256, 256}, {3, 37, 21}, {1, 7, 3}, {5, 37, 21},
-                              {7, 40, 13}, {10, 16, 8}};
+    const int shapes[][3] = {{5, 128, 256}, {5, 256, 256}, {3, 37, 21}, {1, 7, 3},
+                             {5, 37, 21},   {7, 40, 13},   {10, 16, 8}};
     const int bt[10] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
     for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
         int T = shapes[k][0], I = shapes[k][1], H = shapes[k][2];
@@ -109,8 +118,10 @@ static int test_gru_one_row(void) {
         int same = !memcmp(h4, h8, (size_t)T * H * sizeof *h4);
         free(h4);
         free(h8);
-        T_ASSERT(w4 <= 1e-6 && w8 <= 1e-6, "T=%d I=%d H=%d: worst |diff| %.3g (4-row tiles), "
-                 "%.3g (8-row)", T, I, H, w4, w8);
+        T_ASSERT(w4 <= 1e-6 && w8 <= 1e-6,
+                 "T=%d I=%d H=%d: worst |diff| %.3g (4-row tiles), "
+                 "%.3g (8-row)",
+                 T, I, H, w4, w8);
         T_ASSERT(same, "T=%d I=%d H=%d: 4-row and 8-row tiles differ in bits", T, I, H);
     }
     return T_PASS;
@@ -166,8 +177,16 @@ static int test_gru_packed_same_bits(void) {
         for (int t = 0; t < T; t++)
             same &= !memcmp(g1 + (size_t)t * B * 4 * H, g2 + (size_t)t * B * 4 * H,
                             (size_t)bt[t] * 4 * H * sizeof *g1);
-        free(x); free(wih); free(whh); free(bih); free(bhh); free(pk);
-        free(h1); free(h2); free(g1); free(g2);
+        free(x);
+        free(wih);
+        free(whh);
+        free(bih);
+        free(bhh);
+        free(pk);
+        free(h1);
+        free(h2);
+        free(g1);
+        free(g2);
         T_ASSERT((np > 0) == (H % 16 == 0), "H=%d: pack size %zu", H, np);
         T_ASSERT(same, "T=%d B=%d I=%d H=%d: packed and plain weights differ in bits", T, B, I, H);
     }
@@ -189,7 +208,10 @@ static int test_gru_reference_detects_error(void) {
     ref_gru(rhs, rg, x, wih, whh, b, b, bt, T, 1, I, H);
     double worst = 0;
     for (int i = 0; i < T * H; i++) worst = fmax(worst, fabs(hs[i] - rhs[i]));
-    free(x); free(wih); free(whh); free(b);
+    free(x);
+    free(wih);
+    free(whh);
+    free(b);
     T_ASSERT(worst > 1e-5, "a perturbed W_hh went unnoticed (worst %.3g)", worst);
     return T_PASS;
 }

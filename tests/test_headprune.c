@@ -18,9 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define P 1200   /* > 1024: the sampled cutoff in score.c is exercised (m = 200) */
+#define P 1200 /* > 1024: the sampled cutoff in score.c is exercised (m = 200) */
 #define NU 240
-#define EF1_M 200   /* the server's SRV_EF1_M */
+#define EF1_M 200 /* the server's SRV_EF1_M */
 
 static st_history H;
 static nn_model M;
@@ -45,7 +45,8 @@ static void synth(st_history *h, uint64_t seed) {
                      o ? 7 : -1);
             uint8_t in[P] = {0};
             for (int k = 0; k < 4; k++)
-                if (nb_rng_uniform(&r) < 0.7 && !in[staple[k]]) in[staple[k]] = 1, hf_item(&b, staple[k]);
+                if (nb_rng_uniform(&r) < 0.7 && !in[staple[k]])
+                    in[staple[k]] = 1, hf_item(&b, staple[k]);
             int extra = 1 + (int)nb_rng_below(&r, 3);
             for (int k = 0; k < extra; k++) {
                 double x = nb_rng_uniform(&r);
@@ -84,8 +85,14 @@ static int train_model(char *err) {
         st->signature = tr_run_signature(&f, P);
         nb_rng_seed(&st->shuffle_rng, (uint64_t)f.seed);
         st->best_params = malloc(M.n_params * sizeof(nn_real));
-        tr_loop L = {.f = &f, .m = &M, .h = &H, .s = &s, .st = st, .ckpt_path = ck,
-                     .rep = tr_rep_cb, .rep_ctx = &RC};
+        tr_loop L = {.f = &f,
+                     .m = &M,
+                     .h = &H,
+                     .s = &s,
+                     .st = st,
+                     .ckpt_path = ck,
+                     .rep = tr_rep_cb,
+                     .rep_ctx = &RC};
         rc = tr_train_run(&L, err, NB_ERRLEN);
     }
     tr_samples_free(&s);
@@ -119,7 +126,7 @@ static int view(const int32_t *idx, const float *prob, int n, int m, double thr,
     }
     qsort(all, (size_t)n, sizeof(pr), pr_cmp);
     int k = m < n ? m : n;
-    if (nb > k) k = nb;   /* the basket is a prefix of the ranking too */
+    if (nb > k) k = nb; /* the basket is a prefix of the ranking too */
     memcpy(top, all, sizeof(pr) * (size_t)k);
     free(all);
     *n_basket = nb;
@@ -147,7 +154,8 @@ static int compare_user(tr_scorer *s, int u, const int32_t *cand, int nc, int m,
     int k2 = view(idx, prob, ns, m, thr, b, &nb2);
     if (ns < (m < n ? m : n) || ns > n)
         return snprintf(msg, msglen, "user %d: %d survivors of %d for m %d", u, ns, n, m), 1;
-    if (nb1 != nb2) return snprintf(msg, msglen, "user %d m %d: basket %d vs %d", u, m, nb1, nb2), 1;
+    if (nb1 != nb2)
+        return snprintf(msg, msglen, "user %d m %d: basket %d vs %d", u, m, nb1, nb2), 1;
     if (k1 != k2) return snprintf(msg, msglen, "user %d m %d: prefix %d vs %d", u, m, k1, k2), 1;
     if (memcmp(a, b, sizeof(pr) * (size_t)k1) != 0)
         return snprintf(msg, msglen, "user %d m %d thr %g: ranked prefix differs", u, m, thr), 1;
@@ -190,7 +198,7 @@ static int check_all(int with_ref, double *mean_surv, long *pruned_calls) {
         T_ASSERT(hq.ref != NULL, "no reference built");
     }
     int32_t cand[300];
-    for (int j = 0; j < 300; j++) cand[j] = 2 * j;   /* every even product */
+    for (int j = 0; j < 300; j++) cand[j] = 2 * j; /* every even product */
     static const int ks[3] = {1, 10, 100};
     long surv = 0, calls = 0;
     for (int u = 0; u < NU; u++)
@@ -200,7 +208,8 @@ static int check_all(int with_ref, double *mean_surv, long *pruned_calls) {
                     int k = ks[ki], m = mode ? (k > EF1_M ? k : EF1_M) : k;
                     double thr = mode ? INFINITY : 0.4;
                     T_ASSERT(compare_user(s, u, c ? cand : NULL, c ? 300 : 0, m, thr, &surv, msg,
-                                          sizeof msg) == 0, "%s", msg);
+                                          sizeof msg) == 0,
+                             "%s", msg);
                     calls++;
                 }
     tr_prune_stats st;
@@ -208,8 +217,9 @@ static int check_all(int with_ref, double *mean_surv, long *pruned_calls) {
     *mean_surv = (double)st.survivors / st.calls;
     *pruned_calls = st.pruned_calls;
     printf("# %s: %ld calls, %.1f of %.1f candidates scored exactly on average, %ld pruned, "
-           "%ld fell back\n", with_ref ? "reference" : "no reference", st.calls,
-           *mean_surv, (double)st.candidates / st.calls, st.pruned_calls, st.fallbacks);
+           "%ld fell back\n",
+           with_ref ? "reference" : "no reference", st.calls, *mean_surv,
+           (double)st.candidates / st.calls, st.pruned_calls, st.fallbacks);
     T_ASSERT(st.calls == calls, "%ld calls counted, %ld made", st.calls, calls);
     if (with_ref)
         T_ASSERT(st.pruned_calls > 0 && *mean_surv < 0.8 * (double)st.candidates / st.calls,
@@ -252,8 +262,9 @@ static int test_bounds_hold(void) {
     double worst_ref = 0;
     for (int t = 0; t < 200; t++) {
         if (t < 100) {
-            T_ASSERT(tr_score_user_hidden(s, &H, t, H.user_order_off[t + 1], h, err, sizeof err)
-                         == NB_OK, "%s", err);
+            T_ASSERT(tr_score_user_hidden(s, &H, t, H.user_order_off[t + 1], h, err, sizeof err) ==
+                         NB_OK,
+                     "%s", err);
         } else {
             double scale = pow(10, (double)(t % 7) - 2);
             for (int i = 0; i < D; i++)
@@ -268,8 +279,10 @@ static int test_bounds_hold(void) {
             if (has[p]) x[p] += ex[p];
         T_ASSERT(nn_headq_bounds_ref(lo, hi, h, &hq, NULL, ex, has, P) == 0, "reference");
         for (int p = 0; p < P; p++) {
-            T_ASSERT(lo[p] <= x[p] && x[p] <= hi[p], "reference bound: input %d product %d: "
-                     "%.9g not in [%.9g, %.9g]", t, p, x[p], lo[p], hi[p]);
+            T_ASSERT(lo[p] <= x[p] && x[p] <= hi[p],
+                     "reference bound: input %d product %d: "
+                     "%.9g not in [%.9g, %.9g]",
+                     t, p, x[p], lo[p], hi[p]);
             double w = (hi[p] - lo[p]) / (1 + fabs(x[p]));
             if (t < 100 && w > worst_ref) worst_ref = w;
         }
@@ -361,8 +374,8 @@ static int test_calibration_fallbacks(void) {
     tr_scorer_free(s);
     nn_headq_free(&hq);
     T_ASSERT(!bad, "%s", msg);
-    T_ASSERT(calls_neg > 0 && surv_neg == cands_neg, "negative slope: %ld of %ld scored",
-             surv_neg, cands_neg);
+    T_ASSERT(calls_neg > 0 && surv_neg == cands_neg, "negative slope: %ld of %ld scored", surv_neg,
+             cands_neg);
     printf("# saturated calibration: %ld of %ld calls fell back\n", st2.fallbacks,
            st2.calls - calls_neg);
     T_ASSERT(st2.fallbacks > 0, "saturated probabilities never triggered the final check");

@@ -24,8 +24,7 @@ static int dump_history(const st_history *h, const char *path) {
             fprintf(f, "O %d %d %d %d %d :", h->order_ids[o], h->eval_set[o], h->dow[o], h->hour[o],
                     h->days_since[o]);
             for (int64_t i = h->order_item_off[o]; i < h->order_item_off[o + 1]; i++)
-                fprintf(f, " %d/%d", h->product_ids[h->items[i]],
-                        h->reordered[i]);
+                fprintf(f, " %d/%d", h->product_ids[h->items[i]], h->reordered[i]);
             fputc('\n', f);
         }
     }
@@ -45,12 +44,15 @@ static const char *same_user(const st_history *h, int u, const st_history *q) {
     static char why[256];
     int64_t o0 = h->user_order_off[u], no = h->user_order_off[u + 1] - o0;
     if (q->n_users != 1 || q->user_ids[0] != h->user_ids[u]) return "user id";
-    if (q->user_order_off[0] != 0 || q->user_order_off[1] != no || q->n_orders != no) return "order count";
-    if (q->product_ids != h->product_ids || q->n_products != h->n_products) return "catalogue not borrowed";
+    if (q->user_order_off[0] != 0 || q->user_order_off[1] != no || q->n_orders != no)
+        return "order count";
+    if (q->product_ids != h->product_ids || q->n_products != h->n_products)
+        return "catalogue not borrowed";
     for (int64_t k = 0; k < no; k++) {
         int64_t o = o0 + k;
-        if (q->order_ids[k] != h->order_ids[o] || q->eval_set[k] != h->eval_set[o] || q->dow[k] != h->dow[o] ||
-            q->hour[k] != h->hour[o] || q->days_since[k] != h->days_since[o]) {
+        if (q->order_ids[k] != h->order_ids[o] || q->eval_set[k] != h->eval_set[o] ||
+            q->dow[k] != h->dow[o] || q->hour[k] != h->hour[o] ||
+            q->days_since[k] != h->days_since[o]) {
             snprintf(why, sizeof why, "order %lld of user %d", (long long)k, h->user_ids[u]);
             return why;
         }
@@ -77,9 +79,11 @@ static int check_data_set(const char *name, const char *dir, const char *cat) {
     st_history h, q;
     T_ASSERT(st_history_load(&h, db, err, sizeof err) == NB_OK, "%s", err);
     T_ASSERT(dump_history(&h, got) == 0, "writing %s", got);
-    snprintf(cmd, sizeof cmd, "/usr/bin/python3 tests/history_dump.py '%s' '%s' > '%s'", dir, cat ? cat : dir, want);
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 tests/history_dump.py '%s' '%s' > '%s'", dir,
+             cat ? cat : dir, want);
     T_ASSERT(system(cmd) == 0, "%s failed", cmd);
-    T_ASSERT(same_file(got, want), "%s: history differs from the CSV files (diff %s %s)", name, got, want);
+    T_ASSERT(same_file(got, want), "%s: history differs from the CSV files (diff %s %s)", name, got,
+             want);
     st_userq *uq = NULL;
     T_ASSERT(st_userq_open(&uq, db, err, sizeof err) == NB_OK, "%s", err);
     for (int u = 0; u < h.n_users; u++) {
@@ -90,7 +94,8 @@ static int check_data_set(const char *name, const char *dir, const char *cat) {
     int32_t missing = h.user_ids[h.n_users - 1] + 1;
     T_ASSERT(st_userq_load(uq, &h, missing, &q, err, sizeof err) == NB_ENOTFOUND, "unknown user");
     T_ASSERT(strstr(err, "no such user") != NULL, "%s", err);
-    T_ASSERT(st_user_index(&h, h.user_ids[3]) == 3 && st_user_index(&h, missing) == -1, "user index");
+    T_ASSERT(st_user_index(&h, h.user_ids[3]) == 3 && st_user_index(&h, missing) == -1,
+             "user index");
     T_ASSERT(st_product_index(&h, h.product_ids[7]) == 7, "product index");
     st_history c;
     T_ASSERT(st_catalog_load(&c, db, err, sizeof err) == NB_OK, "%s", err);
@@ -129,15 +134,19 @@ static int test_history_shuffled(void) {
     t_put(dir, "departments.csv", "department_id,department\n1,a\n2,b\n");
     t_put(dir, "aisles.csv", "aisle_id,aisle\n7,x\n3,y\n");
     t_put(dir, "products.csv",
-        "product_id,product_name,aisle_id,department_id\n900000,\"Big, \"\"one\"\"\",7,2\n5,small,3,1\n40,mid,3,2\n");
+          "product_id,product_name,aisle_id,department_id\n900000,\"Big, "
+          "\"\"one\"\"\",7,2\n5,small,3,1\n40,mid,3,2\n");
     t_put(dir, "orders.csv",
-        "order_id,user_id,eval_set,order_number,order_dow,order_hour_of_day,days_since_prior_order\n"
-        "50,9,prior,2,1,10,3.0\n10,9,prior,1,0,9,\n30,2,train,3,6,23,30\n20,2,prior,1,2,0,\n"
-        "40,2,prior,2,3,4,0\n60,9,test,3,5,5,7\n");
+          "order_id,user_id,eval_set,order_number,order_dow,order_hour_of_day,days_since_prior_"
+          "order\n"
+          "50,9,prior,2,1,10,3.0\n10,9,prior,1,0,9,\n30,2,train,3,6,23,30\n20,2,prior,1,2,0,\n"
+          "40,2,prior,2,3,4,0\n60,9,test,3,5,5,7\n");
     t_put(dir, "order_products__prior.csv",
-        "order_id,product_id,add_to_cart_order,reordered\n40,5,2,1\n10,900000,1,0\n40,40,1,0\n50,900000,1,1\n"
-        "20,5,1,0\n50,5,3,0\n50,40,2,0\n");
-    t_put(dir, "order_products__train.csv", "order_id,product_id,add_to_cart_order,reordered\n30,40,1,1\n");
+          "order_id,product_id,add_to_cart_order,reordered\n40,5,2,1\n10,900000,1,0\n40,40,1,0\n50,"
+          "900000,1,1\n"
+          "20,5,1,0\n50,5,3,0\n50,40,2,0\n");
+    t_put(dir, "order_products__train.csv",
+          "order_id,product_id,add_to_cart_order,reordered\n30,40,1,1\n");
     snprintf(db_path, sizeof db_path, "%s/shuf.db", t_tmpdir());
     snprintf(got, sizeof got, "%s/shuf.got", t_tmpdir());
     snprintf(want, sizeof want, "%s/shuf.want", t_tmpdir());
@@ -149,12 +158,15 @@ static int test_history_shuffled(void) {
     st_history h;
     T_ASSERT(st_history_load(&h, db, err, sizeof err) == NB_OK, "%s", err);
     T_ASSERT(h.n_users == 2 && h.user_ids[0] == 2 && h.user_ids[1] == 9, "users ascending");
-    T_ASSERT(h.order_ids[0] == 20 && h.order_ids[1] == 40 && h.order_ids[2] == 30, "order_number order");
+    T_ASSERT(h.order_ids[0] == 20 && h.order_ids[1] == 40 && h.order_ids[2] == 30,
+             "order_number order");
     T_ASSERT(h.product_ids[0] == 5 && h.product_ids[2] == 900000, "products ascending");
     /* order 40: cart 1 = product 40 (index 1), cart 2 = product 5 (index 0) */
-    T_ASSERT(h.items[h.order_item_off[1]] == 1 && h.items[h.order_item_off[1] + 1] == 0, "cart order");
+    T_ASSERT(h.items[h.order_item_off[1]] == 1 && h.items[h.order_item_off[1] + 1] == 0,
+             "cart order");
     T_ASSERT(h.days_since[0] == -1 && h.days_since[4] == 3, "days: NULL -> -1, 3.0 -> 3");
-    T_ASSERT(h.order_item_off[6] - h.order_item_off[5] == 0 && h.eval_set[5] == 2, "test order has no items");
+    T_ASSERT(h.order_item_off[6] - h.order_item_off[5] == 0 && h.eval_set[5] == 2,
+             "test order has no items");
     T_ASSERT(dump_history(&h, got) == 0, "dump");
     snprintf(cmd, sizeof cmd, "/usr/bin/python3 tests/history_dump.py '%s' > '%s'", dir, want);
     T_ASSERT(system(cmd) == 0, "%s", cmd);

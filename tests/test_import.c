@@ -18,14 +18,17 @@ static const char *make_set(const char *name, int n_users) {
     mkdir(dir, 0777);
     t_put(dir, "departments.csv", "department_id,department\n1,d\n");
     t_put(dir, "aisles.csv", "aisle_id,aisle\n1,a\n");
-    t_put(dir, "products.csv", "product_id,product_name,aisle_id,department_id\n1,p1,1,1\n2,p2,1,1\n");
+    t_put(dir, "products.csv",
+          "product_id,product_name,aisle_id,department_id\n1,p1,1,1\n2,p2,1,1\n");
     char path[600];
     snprintf(path, sizeof path, "%s/orders.csv", dir);
     FILE *o = fopen(path, "w");
     snprintf(path, sizeof path, "%s/order_products__prior.csv", dir);
     FILE *p = fopen(path, "w");
     if (!o || !p) return NULL;
-    fputs("order_id,user_id,eval_set,order_number,order_dow,order_hour_of_day,days_since_prior_order\n", o);
+    fputs("order_id,user_id,eval_set,order_number,order_dow,order_hour_of_day,days_since_prior_"
+          "order\n",
+          o);
     fputs("order_id,product_id,add_to_cart_order,reordered\n", p);
     for (int u = 1; u <= n_users; u++) {
         fprintf(o, "%d,%d,prior,1,1,1,\n%d,%d,test,2,1,1,5.0\n", 2 * u, u, 2 * u + 1, u);
@@ -63,15 +66,20 @@ static int test_import_stats(void) {
     T_ASSERT(dir != NULL, "data set");
     st_import_stats s;
     T_ASSERT(st_import(dir, NULL, db_path, 0, &s, err, sizeof err) == NB_OK, "%s", err);
-    T_ASSERT(s.users == 7 && s.orders == 14 && s.orders_prior == 7 && s.orders_test == 7 && s.orders_train == 0,
+    T_ASSERT(s.users == 7 && s.orders == 14 && s.orders_prior == 7 && s.orders_test == 7 &&
+                 s.orders_train == 0,
              "orders %lld users %lld", s.orders, s.users);
-    T_ASSERT(s.items == 14 && s.items_prior == 14 && s.items_train == 0 && s.products == 2, "items %lld", s.items);
+    T_ASSERT(s.items == 14 && s.items_prior == 14 && s.items_train == 0 && s.products == 2,
+             "items %lld", s.items);
     T_ASSERT(s.seconds > 0 && s.seconds >= s.seconds_rows && s.seconds_rows >= 0, "timings");
     sqlite3 *db;
     T_ASSERT(st_open(&db, db_path, 1, err, sizeof err) == NB_OK, "%s", err);
-    T_ASSERT(count(db, "SELECT count(*) FROM orders WHERE days_since_prior_order = 5") == 7, "15.0-style days");
-    T_ASSERT(count(db, "SELECT count(*) FROM orders WHERE days_since_prior_order IS NULL") == 7, "NULL days");
-    T_ASSERT(count(db, "SELECT count(*) FROM sqlite_master WHERE name = 'orders_by_user'") == 1, "index rebuilt");
+    T_ASSERT(count(db, "SELECT count(*) FROM orders WHERE days_since_prior_order = 5") == 7,
+             "15.0-style days");
+    T_ASSERT(count(db, "SELECT count(*) FROM orders WHERE days_since_prior_order IS NULL") == 7,
+             "NULL days");
+    T_ASSERT(count(db, "SELECT count(*) FROM sqlite_master WHERE name = 'orders_by_user'") == 1,
+             "index rebuilt");
     sqlite3_close(db);
     return T_PASS;
 }
@@ -83,22 +91,25 @@ static int test_import_over_stale_wal(void) {
     snprintf(db_path, sizeof db_path, "%s/stale.db", t_tmpdir());
     snprintf(wal, sizeof wal, "%s-wal", db_path);
     snprintf(saved, sizeof saved, "%s/saved-wal", t_tmpdir());
-    T_ASSERT(st_import(make_set("stale_a", 3), NULL, db_path, 0, NULL, err, sizeof err) == NB_OK, "%s", err);
+    T_ASSERT(st_import(make_set("stale_a", 3), NULL, db_path, 0, NULL, err, sizeof err) == NB_OK,
+             "%s", err);
     sqlite3 *db;
     T_ASSERT(st_open(&db, db_path, 0, err, sizeof err) == NB_OK, "%s", err);
-    T_ASSERT(sqlite3_exec(db, "PRAGMA wal_autocheckpoint=0; INSERT INTO users VALUES (999);", NULL, NULL, NULL) ==
-                 SQLITE_OK,
+    T_ASSERT(sqlite3_exec(db, "PRAGMA wal_autocheckpoint=0; INSERT INTO users VALUES (999);", NULL,
+                          NULL, NULL) == SQLITE_OK,
              "%s", sqlite3_errmsg(db));
     T_ASSERT(file_size(wal) > 0, "the write is in the WAL");
     T_ASSERT(copy_file(wal, saved) == 0, "save the WAL");
     sqlite3_close(db); /* checkpoints and deletes the WAL */
     T_ASSERT(copy_file(saved, wal) == 0, "put the WAL back, as a crash would have left it");
-    T_ASSERT(st_import(make_set("stale_b", 5), NULL, db_path, 0, NULL, err, sizeof err) == NB_OK, "%s", err);
+    T_ASSERT(st_import(make_set("stale_b", 5), NULL, db_path, 0, NULL, err, sizeof err) == NB_OK,
+             "%s", err);
     T_ASSERT(file_size(wal) <= 0, "no WAL content left next to the new store");
     T_ASSERT(st_open(&db, db_path, 1, err, sizeof err) == NB_OK, "%s", err);
     T_ASSERT(count(db, "SELECT count(*) FROM users") == 5, "the new store's users only: %lld",
              count(db, "SELECT count(*) FROM users"));
-    T_ASSERT(count(db, "SELECT count(*) FROM users WHERE user_id = 999") == 0, "nothing from the old WAL");
+    T_ASSERT(count(db, "SELECT count(*) FROM users WHERE user_id = 999") == 0,
+             "nothing from the old WAL");
     T_ASSERT(count(db, "PRAGMA integrity_check") != -1, "integrity");
     sqlite3_close(db);
     return T_PASS;
@@ -109,16 +120,19 @@ static int test_import_over_stale_wal(void) {
 static int test_import_wal_in_use(void) {
     char db_path[512], tmp_prefix[600], err[NB_ERRLEN];
     snprintf(db_path, sizeof db_path, "%s/busy.db", t_tmpdir());
-    T_ASSERT(st_import(make_set("busy_a", 3), NULL, db_path, 0, NULL, err, sizeof err) == NB_OK, "%s", err);
+    T_ASSERT(st_import(make_set("busy_a", 3), NULL, db_path, 0, NULL, err, sizeof err) == NB_OK,
+             "%s", err);
     sqlite3 *w, *r;
     T_ASSERT(st_open(&w, db_path, 0, err, sizeof err) == NB_OK, "%s", err);
     T_ASSERT(st_open(&r, db_path, 1, err, sizeof err) == NB_OK, "%s", err);
-    T_ASSERT(sqlite3_exec(w, "PRAGMA wal_autocheckpoint=0; INSERT INTO users VALUES (999);", NULL, NULL, NULL) ==
-                 SQLITE_OK,
+    T_ASSERT(sqlite3_exec(w, "PRAGMA wal_autocheckpoint=0; INSERT INTO users VALUES (999);", NULL,
+                          NULL, NULL) == SQLITE_OK,
              "%s", sqlite3_errmsg(w));
     /* the reader's snapshot includes user 999; the writer then adds more frames */
-    T_ASSERT(sqlite3_exec(r, "BEGIN; SELECT count(*) FROM users;", NULL, NULL, NULL) == SQLITE_OK, "read txn");
-    T_ASSERT(sqlite3_exec(w, "INSERT INTO users VALUES (1000);", NULL, NULL, NULL) == SQLITE_OK, "write");
+    T_ASSERT(sqlite3_exec(r, "BEGIN; SELECT count(*) FROM users;", NULL, NULL, NULL) == SQLITE_OK,
+             "read txn");
+    T_ASSERT(sqlite3_exec(w, "INSERT INTO users VALUES (1000);", NULL, NULL, NULL) == SQLITE_OK,
+             "write");
     int rc = st_import(make_set("busy_b", 5), NULL, db_path, 0, NULL, err, sizeof err);
     T_ASSERT(rc == NB_EIO, "refused while in use, got %d: %s", rc, err);
     T_ASSERT(strstr(err, "busy.db-wal") && strstr(err, "not replacing"), "message: %s", err);
@@ -129,9 +143,12 @@ static int test_import_wal_in_use(void) {
     snprintf(tmp_prefix, sizeof tmp_prefix, "ls '%s' | grep -q 'busy.db.tmp'", t_tmpdir());
     T_ASSERT(system(tmp_prefix) != 0, "no temporary files left");
     /* once the writer is gone the same import goes through */
-    T_ASSERT(st_import(make_set("busy_b", 5), NULL, db_path, 0, NULL, err, sizeof err) == NB_OK, "%s", err);
+    T_ASSERT(st_import(make_set("busy_b", 5), NULL, db_path, 0, NULL, err, sizeof err) == NB_OK,
+             "%s", err);
     T_ASSERT(st_open(&r, db_path, 1, err, sizeof err) == NB_OK, "%s", err);
-    T_ASSERT(count(r, "SELECT count(*) FROM users") == 5 && count(r, "SELECT max(user_id) FROM users") == 5, "new");
+    T_ASSERT(count(r, "SELECT count(*) FROM users") == 5 &&
+                 count(r, "SELECT max(user_id) FROM users") == 5,
+             "new");
     sqlite3_close(r);
     return T_PASS;
 }
@@ -145,7 +162,8 @@ static int test_import_empty(void) {
     t_put(dir, "aisles.csv", "aisle_id,aisle\r\n");
     t_put(dir, "products.csv", "product_id,product_name,aisle_id,department_id");
     t_put(dir, "orders.csv",
-        "order_id,user_id,eval_set,order_number,order_dow,order_hour_of_day,days_since_prior_order\n\n");
+          "order_id,user_id,eval_set,order_number,order_dow,order_hour_of_day,days_since_prior_"
+          "order\n\n");
     t_put(dir, "order_products__prior.csv", "order_id,product_id,add_to_cart_order,reordered\n");
     snprintf(db_path, sizeof db_path, "%s/empty.db", t_tmpdir());
     st_import_stats s;
@@ -155,8 +173,10 @@ static int test_import_empty(void) {
     st_history h;
     T_ASSERT(st_open(&db, db_path, 1, err, sizeof err) == NB_OK, "%s", err);
     T_ASSERT(st_history_load(&h, db, err, sizeof err) == NB_OK, "%s", err);
-    T_ASSERT(h.n_users == 0 && h.n_orders == 0 && h.n_items == 0 && h.n_products == 0, "empty history");
-    T_ASSERT(h.user_order_off && h.user_order_off[0] == 0 && h.order_item_off && h.order_item_off[0] == 0,
+    T_ASSERT(h.n_users == 0 && h.n_orders == 0 && h.n_items == 0 && h.n_products == 0,
+             "empty history");
+    T_ASSERT(h.user_order_off && h.user_order_off[0] == 0 && h.order_item_off &&
+                 h.order_item_off[0] == 0,
              "offset arrays still have their one element");
     st_history_free(&h);
     sqlite3_close(db);

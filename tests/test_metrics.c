@@ -123,8 +123,8 @@ static int test_conventions(void) {
     T_ASSERT(NEAR(r.f1_example, 1.0), "both empty -> 1 (Kaggle convention), got %g", r.f1_example);
     T_ASSERT(r.r_at[0] == 0 && r.hit_at[0] == 0 && r.ndcg_at[0] == 0, "empty truth -> 0 @K");
     tr_metrics_reset(&m);
-    T_ASSERT(tr_metrics_add(&m, L(2, 1), L(2, 2, 1), L(2, 4, 2, 4), err, sizeof err) == NB_OK,
-             "%s", err);
+    T_ASSERT(tr_metrics_add(&m, L(2, 1), L(2, 2, 1), L(2, 4, 2, 4), err, sizeof err) == NB_OK, "%s",
+             err);
     tr_metrics_get(&m, &r);
     /* sets: pred {1,2}, truth {2,4}: tp 1 fp 1 fn 1 */
     T_ASSERT(m.tp == 1 && m.fp == 1 && m.fn == 1, "tp %lld fp %lld fn %lld", (long long)m.tp,

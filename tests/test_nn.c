@@ -12,7 +12,7 @@
 
 /* nn_adam_update_scaled with gscale 1. */
 static void nn_adam_update(nn_real *p, const nn_real *g, nn_real *m, nn_real *v, size_t n, float lr,
-                    float b1, float b2, float eps, long t) {
+                           float b1, float b2, float eps, long t) {
     nn_adam_update_scaled(p, g, m, v, n, 1, lr, b1, b2, eps, t);
 }
 
@@ -56,7 +56,11 @@ static int test_bce_accuracy(void) {
         x[i] = -30.0f + 60.0f * (float)i / (N - 1);
         y[i] = (float)(i % 2);
     }
-    x[0] = -88.5f; x[1] = 87.9f; x[2] = 1e-8f; x[3] = -1e-8f; x[4] = 0;
+    x[0] = -88.5f;
+    x[1] = 87.9f;
+    x[2] = 1e-8f;
+    x[3] = -1e-8f;
+    x[4] = 0;
     double worst_l = 0, worst_g = 0, sum = 0;
     int wl = 0, wg = 0;
     for (int i = 0; i < N; i++) {
@@ -64,7 +68,7 @@ static int test_bce_accuracy(void) {
         /* -[pw y log s(x) + (1-y) log(1 - s(x))] with log1p/exp in double, written without
          * cancellation (log s(x) = -log1p(exp(-x)), log(1 - s(x)) = -log1p(exp(x))) */
         double ref = pw * yd * (xd >= 0 ? log1p(exp(-xd)) : -xd + log1p(exp(xd))) +
-                     (1 - yd) * (xd <= 0 ? log1p(exp(xd)) : xd + log1p(exp(-xd)));
+            (1 - yd) * (xd <= 0 ? log1p(exp(xd)) : xd + log1p(exp(-xd)));
         double sig = 1 / (1 + exp(-xd));
         double gref = sig * lw - pw * yd;
         sum += ref;
@@ -75,12 +79,18 @@ static int test_bce_accuracy(void) {
          * the gradient's float form sigmoid*lw - pw*y cancels for y = 1, so its error is
          * measured against the scale of its terms, pw */
         double el = fabs(l - ref) / fmax(fabs(ref), 1e-30), eg = fabs(gi - gref) / pw;
-        if (el > worst_l) { worst_l = el; wl = i; }
-        if (eg > worst_g) { worst_g = eg; wg = i; }
+        if (el > worst_l) {
+            worst_l = el;
+            wl = i;
+        }
+        if (eg > worst_g) {
+            worst_g = eg;
+            wg = i;
+        }
     }
     double mean = nn_bce_forward_backward(g, x, y, N, 10);
-    printf("# bce vs libm: worst relative error loss %.3g (x=%g), gradient %.3g (x=%g)\n",
-           worst_l, (double)x[wl], worst_g, (double)x[wg]);
+    printf("# bce vs libm: worst relative error loss %.3g (x=%g), gradient %.3g (x=%g)\n", worst_l,
+           (double)x[wl], worst_g, (double)x[wg]);
     T_ASSERT(worst_l < 2e-6, "loss relative error %g", worst_l);
     T_ASSERT(worst_g < 2e-6, "gradient error %g", worst_g);
     T_ASSERT(fabs(mean - sum / N) < 1e-6 * fabs(sum / N), "mean %.9g vs %.9g", mean, sum / N);
@@ -155,7 +165,8 @@ static int test_config_check(void) {
     nn_config_default(&c, 100);
     T_ASSERT(nn_config_check(&c, err, sizeof err) == NB_OK, "default config: %s", err);
     T_ASSERT(c.emb == 32 && c.cnn_out == 128 && c.kernel == 4 && c.gru_hidden == 256 &&
-             c.gru_layers == 2 && c.head == 256 && c.max_orders == 5, "defaults");
+                 c.gru_layers == 2 && c.head == 256 && c.max_orders == 5,
+             "defaults");
     c.kernel = 0;
     T_ASSERT(nn_config_check(&c, err, sizeof err) == NB_EINVAL && strstr(err, "kernel"),
              "kernel=0: %s", err);
@@ -188,14 +199,15 @@ static int test_tensor_table(void) {
     T_ASSERT(m.n_tensors == 11 + 4 * NN_MAX_LAYERS, "n_tensors %d", m.n_tensors);
     T_ASSERT(m.p.out_w == m.mem + m.tensors[m.n_tensors - 6].offset, "out.w view");
     T_ASSERT(!strcmp(m.tensors[3].name, "gru.w_ih.0") && m.tensors[3].rows == 3 * c.gru_hidden &&
-             m.tensors[3].cols == c.cnn_out, "gru.w_ih.0 is [3H, C]");
+                 m.tensors[3].cols == c.cnn_out,
+             "gru.w_ih.0 is [3H, C]");
     nn_model_free(&m);
     /* the research setting at the Instacart catalogue size: emb P*E, conv C*E*K + C,
      * GRU 3H*(C + H) + 6H then 3H*2H + 6H, fc H*D + D, out D*P + P = 15,133,336 */
     nn_config_default(&c, 49688);
     T_ASSERT(nn_model_init(&m, &c, 1, err, sizeof err) == NB_OK, "%s", err);
     size_t want = 49688 * 32 + (128 * 32 * 4 + 128) + (768 * (128 + 256) + 1536) +
-                  (768 * 512 + 1536) + (256 * 256 + 256) + (256 * 49688 + 49688);
+        (768 * 512 + 1536) + (256 * 256 + 256) + (256 * 49688 + 49688);
     T_ASSERT(m.n_params == want, "n_params %zu, want %zu", m.n_params, want);
     nn_model_free(&m);
     return T_PASS;
@@ -249,8 +261,7 @@ static int test_candidate_head_matches_full(void) {
     nn_model_forward(&m, &b, 0, 10);
     int bad = 0;
     for (int i = 0; i < B; i++)
-        for (int s = 0; s < 37; s++)
-            bad += m.logits[i * 37 + s] != full[(size_t)i * P + rows[s]];
+        for (int s = 0; s < 37; s++) bad += m.logits[i * 37 + s] != full[(size_t)i * P + rows[s]];
     free(full);
     free(tb.targets);
     nn_model_free(&m);
@@ -281,7 +292,9 @@ static int test_dropout_off_deterministic(void) {
     int train_differs = memcmp(l1, l2, n * sizeof(float)) != 0;
     nn_model_forward(&m, &b, 1, 10);
     int train_draws_new_masks = memcmp(l2, m.logits, n * sizeof(float)) != 0;
-    free(l1); free(l2); free(tb.targets);
+    free(l1);
+    free(l2);
+    free(tb.targets);
     nn_model_free(&m);
     T_ASSERT(same_eval, "two eval forwards differ");
     T_ASSERT(train_differs, "dropout 0.5 in training changed nothing");
@@ -302,7 +315,10 @@ static int test_batch_order_invariance(void) {
     tb_make(&tb, &b, B, P, 5, 4);
     int32_t rep_b[3] = {0, 4, 10}, rep_col[3] = {3, 7, 149};
     float feat[6] = {1, 0.5f, -1, 2, 0.25f, 0.75f};
-    b.n_rep = 3; b.rep_b = rep_b; b.rep_col = rep_col; b.rep_feat = feat;
+    b.n_rep = 3;
+    b.rep_b = rep_b;
+    b.rep_col = rep_col;
+    b.rep_feat = feat;
     double loss = nn_model_forward(&m, &b, 0, 10);
     size_t n = (size_t)B * P;
     float *ref = malloc(n * sizeof(float));
@@ -326,7 +342,10 @@ static int test_batch_order_invariance(void) {
         memcpy(tp.targets + (size_t)j * P, tb.targets + (size_t)i * P, P * sizeof(float));
     }
     bp = b;
-    bp.n_ord = tp.n_ord; bp.ord_off = tp.ord_off; bp.items = tp.items; bp.targets = tp.targets;
+    bp.n_ord = tp.n_ord;
+    bp.ord_off = tp.ord_off;
+    bp.items = tp.items;
+    bp.targets = tp.targets;
     int32_t rep_bp[3];
     for (int i = 0; i < 3; i++) rep_bp[i] = pos[rep_b[i]];
     bp.rep_b = rep_bp;
@@ -339,7 +358,9 @@ static int test_batch_order_invariance(void) {
             if (d > worst) worst = d;
             bad += d > 1e-5f * (1 + fabsf(ref[(size_t)i * P + j]));
         }
-    free(ref); free(tb.targets); free(tp.targets);
+    free(ref);
+    free(tb.targets);
+    free(tp.targets);
     nn_model_free(&m);
     T_ASSERT(bad == 0, "%d logits not permuted with the samples (worst diff %g)", bad, worst);
     T_ASSERT(fabs(loss - lossp) < 1e-6 * fabs(loss), "loss %.9g vs %.9g", loss, lossp);
@@ -366,12 +387,20 @@ static int test_repeat_term_only_listed(void) {
     memcpy(base, m.logits, sizeof base);
     int32_t rep_b[2] = {1, 3}, rep_col[2] = {4, 0};
     float feat[6] = {1, 2, 3, -1, 0.5f, 0};
-    b.n_rep = 2; b.rep_b = rep_b; b.rep_col = rep_col; b.rep_feat = feat;
+    b.n_rep = 2;
+    b.rep_b = rep_b;
+    b.rep_col = rep_col;
+    b.rep_feat = feat;
     nn_model_forward(&m, &b, 0, 10);
     int changed = 0, wrong = 0;
     for (int i = 0; i < 20; i++) {
         int listed = i == 1 * 5 + 4 || i == 3 * 5 + 0;
-        if (m.logits[i] != base[i]) { if (listed) changed++; else wrong++; }
+        if (m.logits[i] != base[i]) {
+            if (listed)
+                changed++;
+            else
+                wrong++;
+        }
     }
     free(tb.targets);
     nn_model_free(&m);
@@ -410,7 +439,8 @@ static int test_backward_accumulates(void) {
         bad1 += fabsf(m.grad_mem[i] - g1[i]) > 1e-6f * (1 + fabsf(g1[i]));
         nonzero += g1[i] != 0;
     }
-    free(g1); free(tb.targets);
+    free(g1);
+    free(tb.targets);
     nn_model_free(&m);
     T_ASSERT(nonzero > 1000, "only %d non-zero gradient entries", nonzero);
     T_ASSERT(bad2 == 0, "%d entries are not doubled by a second backward", bad2);
@@ -441,7 +471,8 @@ static int test_adam_step_clipping(void) {
     nn_adam_update_scaled(r.mem, r.grad_mem, r.adam_m, r.adam_v, r.n_params, scale, 1e-3f, 0.9f,
                           0.999f, 1e-8f, 1);
     int bad = 0;
-    for (size_t i = 0; i < m.n_params; i++) bad += m.adam_m[i] != r.adam_m[i] || m.mem[i] != r.mem[i];
+    for (size_t i = 0; i < m.n_params; i++)
+        bad += m.adam_m[i] != r.adam_m[i] || m.mem[i] != r.mem[i];
     T_ASSERT(m.adam_t == 1, "adam_t %ld", m.adam_t);
     nn_model_free(&m);
     nn_model_free(&r);
@@ -491,7 +522,7 @@ static int test_threads_match_single(void) {
     nn_config c;
     small_cfg(&c, P);
     c.dropout = 0;
-    c.head = 64;   /* B*D = 1024: both the forward (> 2,048 columns) and the backward
+    c.head = 64; /* B*D = 1024: both the forward (> 2,048 columns) and the backward
                       (> 1,024 columns) thresholds for splitting are passed */
     nn_model m;
     char err[NB_ERRLEN];
@@ -525,7 +556,9 @@ static int test_threads_match_single(void) {
         }
     }
     nn_set_threads(1);
-    free(l1); free(g1); free(tb.targets);
+    free(l1);
+    free(g1);
+    free(tb.targets);
     nn_model_free(&m);
     T_ASSERT(bad_logits == 0, "logits differ between 1 and 2 threads");
     T_ASSERT(bad_grad == 0, "%d gradient entries differ between 1 and 2 threads", bad_grad);

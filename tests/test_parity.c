@@ -36,7 +36,7 @@
 #include <string.h>
 
 #ifndef PARITY_TOL
-#define PARITY_TOL 1e-4   /* tests/dtest_parity_double.c compiles this file with 1e-6 */
+#define PARITY_TOL 1e-4 /* tests/dtest_parity_double.c compiles this file with 1e-6 */
 #endif
 
 enum { FX_F32 = 1, FX_I32 = 2, FX_F64 = 3 };
@@ -45,7 +45,7 @@ typedef struct {
     char name[64];
     int dtype, ndim;
     int dims[4];
-    size_t n;                 /* elements */
+    size_t n; /* elements */
     const unsigned char *data;
 } fx_rec;
 
@@ -97,7 +97,8 @@ static int fx_load(fixture *fx, const char *path, char *err, size_t errlen) {
             pos += 4;
         }
         size_t bytes = r->n * (r->dtype == FX_F64 ? 8 : 4);
-        if (pos + bytes > end) return nb_err(err, errlen, -1, "%s: record %s truncated", path, r->name);
+        if (pos + bytes > end)
+            return nb_err(err, errlen, -1, "%s: record %s truncated", path, r->name);
         r->data = fx->buf + pos;
         pos += bytes;
     }
@@ -151,13 +152,15 @@ static int compare(const char *fxname, const char *what, const nn_real *ours, si
     for (size_t i = 0; i < n; i++) {
         double b = fx_get(r, i), a = ours[i];
         double tol = PARITY_TOL * fmax(fabs(b), scale);
-        double ratio = a == b ? 0 : fabs(a - b) / tol;   /* a == b covers an all-zero tensor */
+        double ratio = a == b ? 0 : fabs(a - b) / tol; /* a == b covers an all-zero tensor */
         if (!(ratio <= 1)) bad++;
-        if (!(ratio <= worst_ratio)) { worst_ratio = ratio; worst = i; }  /* NaN wins */
+        if (!(ratio <= worst_ratio)) {
+            worst_ratio = ratio;
+            worst = i;
+        } /* NaN wins */
     }
-    printf("# %-16s %-16s worst [%5zu] ours % .8e torch % .8e  err/tol %.3g%s\n", fxname,
-           what, worst, (double)ours[worst], fx_get(r, worst), worst_ratio,
-           bad ? "  MISMATCH" : "");
+    printf("# %-16s %-16s worst [%5zu] ours % .8e torch % .8e  err/tol %.3g%s\n", fxname, what,
+           worst, (double)ours[worst], fx_get(r, worst), worst_ratio, bad ? "  MISMATCH" : "");
     if (bad) printf("# %s %s: %zu of %zu elements out of tolerance\n", fxname, what, bad, n);
     return bad ? 1 : 0;
 }
@@ -188,21 +191,25 @@ typedef struct {
 static int model_tensors(const nn_model *m, ptensor *t, char *err, size_t errlen) {
     int n = 0;
     const nn_params *p = &m->p;
-#define ADD(nm, ptr)                                                                     \
-    do {                                                                                 \
-        snprintf(t[n].name, sizeof t[n].name, "%s", nm);                                 \
-        t[n].offset = (size_t)((ptr) - m->mem);                                          \
-        n++;                                                                             \
+#define ADD(nm, ptr)                                     \
+    do {                                                 \
+        snprintf(t[n].name, sizeof t[n].name, "%s", nm); \
+        t[n].offset = (size_t)((ptr)-m->mem);            \
+        n++;                                             \
     } while (0)
     ADD("emb", p->emb);
     ADD("conv_w", p->conv_w);
     ADD("conv_b", p->conv_b);
     for (int l = 0; l < m->cfg.gru_layers; l++) {
         char nm[32];
-        snprintf(nm, sizeof nm, "gru_w_ih.%d", l); ADD(nm, p->gru_w_ih[l]);
-        snprintf(nm, sizeof nm, "gru_w_hh.%d", l); ADD(nm, p->gru_w_hh[l]);
-        snprintf(nm, sizeof nm, "gru_b_ih.%d", l); ADD(nm, p->gru_b_ih[l]);
-        snprintf(nm, sizeof nm, "gru_b_hh.%d", l); ADD(nm, p->gru_b_hh[l]);
+        snprintf(nm, sizeof nm, "gru_w_ih.%d", l);
+        ADD(nm, p->gru_w_ih[l]);
+        snprintf(nm, sizeof nm, "gru_w_hh.%d", l);
+        ADD(nm, p->gru_w_hh[l]);
+        snprintf(nm, sizeof nm, "gru_b_ih.%d", l);
+        ADD(nm, p->gru_b_ih[l]);
+        snprintf(nm, sizeof nm, "gru_b_hh.%d", l);
+        ADD(nm, p->gru_b_hh[l]);
     }
     ADD("fc_w", p->fc_w);
     ADD("fc_b", p->fc_b);
@@ -216,7 +223,8 @@ static int model_tensors(const nn_model *m, ptensor *t, char *err, size_t errlen
     }
 #undef ADD
     if (n != m->n_tensors)
-        return nb_err(err, errlen, -1, "nn_params has %d tensors, m->tensors[] %d", n, m->n_tensors);
+        return nb_err(err, errlen, -1, "nn_params has %d tensors, m->tensors[] %d", n,
+                      m->n_tensors);
     for (int i = 0; i < n; i++) {
         int found = 0;
         for (int k = 0; k < m->n_tensors; k++)
@@ -224,7 +232,8 @@ static int model_tensors(const nn_model *m, ptensor *t, char *err, size_t errlen
                 t[i].size = m->tensors[k].size;
                 found = 1;
             }
-        if (!found) return nb_err(err, errlen, -1, "%s: no m->tensors[] entry at its offset", t[i].name);
+        if (!found)
+            return nb_err(err, errlen, -1, "%s: no m->tensors[] entry at its offset", t[i].name);
     }
     return n;
 }
@@ -245,16 +254,16 @@ static int32_t *to_i32(const fx_rec *r) {
 
 /* What to break on purpose (the self-test of the checker). */
 typedef struct {
-    const char *tensor;  /* add delta to element 0 of this tensor after loading, or NULL */
+    const char *tensor; /* add delta to element 0 of this tensor after loading, or NULL */
     double delta;
-    float adam_b2;       /* if non-zero, our Adam steps use this beta2 instead of torch's */
+    float adam_b2; /* if non-zero, our Adam steps use this beta2 instead of torch's */
 } perturbation;
 
 /* Mismatch counts of one run, by stage. */
 typedef struct {
-    int fwd;    /* losses, logits */
-    int grad;   /* gradients at the 5 steps */
-    int adam;   /* weights after the 5 steps */
+    int fwd;  /* losses, logits */
+    int grad; /* gradients at the 5 steps */
+    int adam; /* weights after the 5 steps */
 } mismatches;
 
 /* Runs one fixture through our model (see the top of the file); pb may be NULL. Fills *mm.
@@ -280,12 +289,12 @@ static int run_fixture(const char *path, const perturbation *pb, mismatches *mm,
     }
     nn_config c;
     memset(&c, 0, sizeof c);
-    int *f[11] = {&c.n_products, &c.emb,  &c.cnn_out,    &c.kernel,       &c.gru_hidden,
-                  &c.gru_layers, &c.head, &c.max_orders, &c.max_products, &c.rep_features,
-                  &c.rep_hidden};
+    int *f[11] = {&c.n_products,   &c.emb,          &c.cnn_out,   &c.kernel,
+                  &c.gru_hidden,   &c.gru_layers,   &c.head,      &c.max_orders,
+                  &c.max_products, &c.rep_features, &c.rep_hidden};
     for (int i = 0; i < 11; i++) *f[i] = (int)fx_get(cfgr, (size_t)i);
     c.dropout = (float)fx_get(hy, 0);
-    if (c.rep_features == 0) c.rep_hidden = 32;  /* unused without the repeat term */
+    if (c.rep_features == 0) c.rep_hidden = 32; /* unused without the repeat term */
     float pos_weight = (float)fx_get(hy, 1), lr = (float)fx_get(hy, 2), b1 = (float)fx_get(hy, 3);
     float b2 = (float)fx_get(hy, 4), eps = (float)fx_get(hy, 5);
     if (pb && pb->adam_b2 != 0) b2 = pb->adam_b2;
@@ -391,7 +400,8 @@ static int check(const char *name) {
     T_ASSERT(run_fixture(path, NULL, &mm, err, sizeof err) == 0, "%s", err);
     T_ASSERT(mm.fwd + mm.grad + mm.adam == 0,
              "%s: %d forward, %d gradient, %d Adam tensors differ from PyTorch beyond %g "
-             "(see the lines above)", name, mm.fwd, mm.grad, mm.adam, PARITY_TOL);
+             "(see the lines above)",
+             name, mm.fwd, mm.grad, mm.adam, PARITY_TOL);
     return T_PASS;
 }
 
@@ -410,7 +420,9 @@ static int test_parity_detects_perturbation(void) {
     printf("# perturbed runs follow (mismatches expected)\n");
     const struct {
         const char *fx, *tensor;
-    } w[] = {{"parity_full", "out_b"}, {"parity_cand", "gru_b_ih.1"}, {"parity_rep", "rep_b2"},
+    } w[] = {{"parity_full", "out_b"},
+             {"parity_cand", "gru_b_ih.1"},
+             {"parity_rep", "rep_b2"},
              {"parity_rep_cand", "conv_b"}};
     for (size_t i = 0; i < sizeof w / sizeof w[0]; i++) {
         char path[256];
@@ -424,8 +436,8 @@ static int test_parity_detects_perturbation(void) {
     perturbation pb = {NULL, 0, 0.99f};
     T_ASSERT(run_fixture("tests/fixtures/parity_full.bin", &pb, &mm, err, sizeof err) == 0, "%s",
              err);
-    T_ASSERT(mm.adam > 0, "beta2 0.99 unnoticed in the weights (fwd %d grad %d adam %d)",
-             mm.fwd, mm.grad, mm.adam);
+    T_ASSERT(mm.adam > 0, "beta2 0.99 unnoticed in the weights (fwd %d grad %d adam %d)", mm.fwd,
+             mm.grad, mm.adam);
     return T_PASS;
 }
 

@@ -18,7 +18,7 @@
 #include <string.h>
 
 #define FEQ(a, b) (fabs((double)(a) - (double)(b)) < 1e-6)
-#define X(c, f) (ru.x[(size_t)(c) * TR_RK_NF + (f)])
+#define X(c, f) (ru.x[(size_t)(c)*TR_RK_NF + (f)])
 
 /* User 7: four prior orders and a train order (the target, hist_end excludes it).
  *   o0 (days NULL) {0, 1}   o1 (+7) {0, 2, 0}   o2 (+14) {1}   o3 (+7) {0, 3}   train {0, 5}
@@ -29,11 +29,21 @@ static void user7(st_history *h) {
     const int32_t aisle[6] = {10, 10, 20, 30, 10, 40};
     for (int p = 0; p < 6; p++) h->product_aisle[p] = aisle[p], h->product_dept[p] = aisle[p] / 20;
     hf_user(&b, 7);
-    hf_order(&b, 1, ST_PRIOR, -1); hf_item(&b, 0); hf_item(&b, 1);
-    hf_order(&b, 2, ST_PRIOR, 7); hf_item(&b, 0); hf_item(&b, 2); hf_item(&b, 0);
-    hf_order(&b, 3, ST_PRIOR, 14); hf_item(&b, 1);
-    hf_order(&b, 4, ST_PRIOR, 7); hf_item(&b, 0); hf_item(&b, 3);
-    hf_order(&b, 5, ST_TRAIN, 3); hf_item(&b, 0); hf_item(&b, 5);
+    hf_order(&b, 1, ST_PRIOR, -1);
+    hf_item(&b, 0);
+    hf_item(&b, 1);
+    hf_order(&b, 2, ST_PRIOR, 7);
+    hf_item(&b, 0);
+    hf_item(&b, 2);
+    hf_item(&b, 0);
+    hf_order(&b, 3, ST_PRIOR, 14);
+    hf_item(&b, 1);
+    hf_order(&b, 4, ST_PRIOR, 7);
+    hf_item(&b, 0);
+    hf_item(&b, 3);
+    hf_order(&b, 5, ST_TRAIN, 3);
+    hf_item(&b, 0);
+    hf_item(&b, 5);
     hf_end(&b);
 }
 
@@ -50,9 +60,10 @@ static int test_features_hand(void) {
     float nv[4] = {.3f, .2f, .1f, 0.0f};
     int32_t cos[6] = {0, 1, 2, 3, 4, 5};
     T_ASSERT(tr_rk_user_init(&ru, &h, err, sizeof err) == NB_OK, "%s", err);
-    int64_t end = 4;   /* the train order */
-    T_ASSERT(tr_rk_user_build(&ru, &h, 0, end, &ps, ni, nv, 4, cos, 6, prob, 1, err,
-                              sizeof err) == NB_OK, "%s", err);
+    int64_t end = 4; /* the train order */
+    T_ASSERT(tr_rk_user_build(&ru, &h, 0, end, &ps, ni, nv, 4, cos, 6, prob, 1, err, sizeof err) ==
+                 NB_OK,
+             "%s", err);
     /* own 0..3 ascending, then neighbours 4 (0.3), 5 (0.2); nothing unseen is left for cos */
     T_ASSERT(ru.n == 6 && ru.n_own == 4, "n %d own %d", ru.n, ru.n_own);
     const int32_t want[6] = {0, 1, 2, 3, 4, 5};
@@ -63,12 +74,14 @@ static int test_features_hand(void) {
     /* product 0: in o0, o1, o3 (n = 4, once in o1 despite two lines) */
     T_ASSERT(FEQ(X(0, TR_RK_SHARE), 0.75), "share %g", X(0, TR_RK_SHARE));
     double s90 = 1 + .9 + .81 + .729, s70 = 1 + .7 + .49 + .343, s50 = 1 + .5 + .25 + .125;
-    T_ASSERT(FEQ(X(0, TR_RK_DSHARE90), (1 + .81 + .729) / s90), "dshare90 %g", X(0, TR_RK_DSHARE90));
+    T_ASSERT(FEQ(X(0, TR_RK_DSHARE90), (1 + .81 + .729) / s90), "dshare90 %g",
+             X(0, TR_RK_DSHARE90));
     T_ASSERT(FEQ(X(0, TR_RK_DSHARE70), (1 + .49 + .343) / s70), "dshare70");
     T_ASSERT(FEQ(X(0, TR_RK_DSHARE50), (1 + .25 + .125) / s50), "dshare50");
     T_ASSERT(X(0, TR_RK_LAST1) == 1 && X(0, TR_RK_LAST3) == 2 && X(0, TR_RK_LAST5) == 3 &&
-                 X(0, TR_RK_COUNT) == 3, "last1/3/5/count %g %g %g %g", X(0, TR_RK_LAST1),
-             X(0, TR_RK_LAST3), X(0, TR_RK_LAST5), X(0, TR_RK_COUNT));
+                 X(0, TR_RK_COUNT) == 3,
+             "last1/3/5/count %g %g %g %g", X(0, TR_RK_LAST1), X(0, TR_RK_LAST3), X(0, TR_RK_LAST5),
+             X(0, TR_RK_COUNT));
     T_ASSERT(X(0, TR_RK_SINCE) == 0 && X(0, TR_RK_DAYS_SINCE) == 0, "since");
     T_ASSERT(FEQ(X(0, TR_RK_GAP), 1.5) && FEQ(X(0, TR_RK_DUE), 0), "gap %g", X(0, TR_RK_GAP));
     T_ASSERT(FEQ(X(0, TR_RK_GAP_DAYS), 14) && FEQ(X(0, TR_RK_DUE_DAYS), 0), "gap days %g",
@@ -76,18 +89,21 @@ static int test_features_hand(void) {
     T_ASSERT(FEQ(X(0, TR_RK_SHARE_SINCE_FIRST), 0.75), "share since first");
     /* product 1: o0, o2 */
     T_ASSERT(FEQ(X(1, TR_RK_SHARE), 0.5) && X(1, TR_RK_LAST1) == 0 && X(1, TR_RK_LAST3) == 1 &&
-                 X(1, TR_RK_LAST5) == 2, "product 1 counts");
+                 X(1, TR_RK_LAST5) == 2,
+             "product 1 counts");
     T_ASSERT(X(1, TR_RK_SINCE) == 1 && FEQ(X(1, TR_RK_DAYS_SINCE), 7), "product 1 since %g days %g",
              X(1, TR_RK_SINCE), X(1, TR_RK_DAYS_SINCE));
     T_ASSERT(FEQ(X(1, TR_RK_GAP), 2) && FEQ(X(1, TR_RK_DUE), 0.5), "product 1 gap/due");
     T_ASSERT(FEQ(X(1, TR_RK_GAP_DAYS), 21) && FEQ(X(1, TR_RK_DUE_DAYS), 7.0 / 21), "days gap/due");
     /* product 2: o1 only */
     T_ASSERT(X(2, TR_RK_SINCE) == 2 && FEQ(X(2, TR_RK_DAYS_SINCE), 21) && isnan(X(2, TR_RK_GAP)) &&
-                 isnan(X(2, TR_RK_DUE)) && isnan(X(2, TR_RK_GAP_DAYS)), "product 2 once");
+                 isnan(X(2, TR_RK_DUE)) && isnan(X(2, TR_RK_GAP_DAYS)),
+             "product 2 once");
     T_ASSERT(FEQ(X(2, TR_RK_SHARE_SINCE_FIRST), 1.0 / 3), "product 2 share since first");
     /* an unseen candidate: zeros and missing values */
     T_ASSERT(X(4, TR_RK_SHARE) == 0 && X(4, TR_RK_COUNT) == 0 && isnan(X(4, TR_RK_SINCE)) &&
-                 isnan(X(4, TR_RK_DAYS_SINCE)) && X(4, TR_RK_TIFU_OWN) == 0, "unseen product 4");
+                 isnan(X(4, TR_RK_DAYS_SINCE)) && X(4, TR_RK_TIFU_OWN) == 0,
+             "unseen product 4");
     /* user level: 7 distinct items in 4 orders, 3 of them repeats, 4 products, 28 days */
     for (int c = 0; c < 6; c++)
         T_ASSERT(X(c, TR_RK_U_ORDERS) == 4 && FEQ(X(c, TR_RK_U_BASKET), 1.75) &&
@@ -97,18 +113,21 @@ static int test_features_hand(void) {
     /* product statistics, aisles, sources, model */
     T_ASSERT(X(3, TR_RK_P_POP) == .4f && X(5, TR_RK_P_POP) == .6f, "p_pop");
     T_ASSERT(FEQ(X(4, TR_RK_AISLE_SHARE), 1.0) && FEQ(X(2, TR_RK_AISLE_SHARE), 0.25) &&
-                 X(5, TR_RK_AISLE_SHARE) == 0, "aisle shares %g %g", X(4, TR_RK_AISLE_SHARE),
-             X(2, TR_RK_AISLE_SHARE));
+                 X(5, TR_RK_AISLE_SHARE) == 0,
+             "aisle shares %g %g", X(4, TR_RK_AISLE_SHARE), X(2, TR_RK_AISLE_SHARE));
     /* departments: aisle/20 -> 10, 20 -> 0 (products 0, 1, 4), 1 (2, 3), 2 (5) */
     T_ASSERT(FEQ(X(4, TR_RK_DEPT_SHARE), 1.0) && FEQ(X(3, TR_RK_DEPT_SHARE), 0.5), "dept shares");
-    T_ASSERT(X(0, TR_RK_SRC_OWN_F) == 1 && X(4, TR_RK_SRC_NBR_F) == 1 && X(4, TR_RK_SRC_OWN_F) == 0 &&
-                 X(0, TR_RK_SRC_COS_F) == 0, "source flags");
-    T_ASSERT(X(0, TR_RK_TIFU_NBR) == .1f && X(4, TR_RK_TIFU_NBR) == .3f && X(1, TR_RK_TIFU_NBR) == 0,
+    T_ASSERT(X(0, TR_RK_SRC_OWN_F) == 1 && X(4, TR_RK_SRC_NBR_F) == 1 &&
+                 X(4, TR_RK_SRC_OWN_F) == 0 && X(0, TR_RK_SRC_COS_F) == 0,
+             "source flags");
+    T_ASSERT(X(0, TR_RK_TIFU_NBR) == .1f && X(4, TR_RK_TIFU_NBR) == .3f &&
+                 X(1, TR_RK_TIFU_NBR) == 0,
              "neighbour part");
     T_ASSERT(X(2, TR_RK_MODEL) == .7f && X(5, TR_RK_MODEL) == .4f, "model probability");
     /* TIFU personal part: groups of 3 from the most recent, G = 2: weights o3 1/6, o2 0.15,
      * o1 0.135, o0 0.35 (its own group of one, decayed by r_g) */
-    T_ASSERT(FEQ(X(0, TR_RK_TIFU_OWN), 0.35 + 0.135 + 1.0 / 6), "tifu_own %g", X(0, TR_RK_TIFU_OWN));
+    T_ASSERT(FEQ(X(0, TR_RK_TIFU_OWN), 0.35 + 0.135 + 1.0 / 6), "tifu_own %g",
+             X(0, TR_RK_TIFU_OWN));
     T_ASSERT(FEQ(X(1, TR_RK_TIFU_OWN), 0.35 + 0.15), "tifu_own 1");
     /* ... and the same as baselines.h's user vector */
     tr_tifu_params tp;
@@ -118,30 +137,39 @@ static int test_features_hand(void) {
     float vv[6];
     int nnz = 0;
     T_ASSERT(tr_bl_ws_new(&ws, 6, err, sizeof err) == NB_OK, "%s", err);
-    T_ASSERT(tr_tifu_user_vector(&h, 0, end, &tp, ws, vi, vv, &nnz, err, sizeof err) == NB_OK, "%s", err);
+    T_ASSERT(tr_tifu_user_vector(&h, 0, end, &tp, ws, vi, vv, &nnz, err, sizeof err) == NB_OK, "%s",
+             err);
     T_ASSERT(nnz == 4, "nnz %d", nnz);
     for (int i = 0; i < nnz; i++)
-        T_ASSERT(fabs(vv[i] - X(vi[i], TR_RK_TIFU_OWN)) < 1e-6, "tifu_own of %d: %g vs baselines %g",
-                 vi[i], X(vi[i], TR_RK_TIFU_OWN), vv[i]);
+        T_ASSERT(fabs(vv[i] - X(vi[i], TR_RK_TIFU_OWN)) < 1e-6,
+                 "tifu_own of %d: %g vs baselines %g", vi[i], X(vi[i], TR_RK_TIFU_OWN), vv[i]);
     tr_bl_ws_free(ws);
     /* without a neighbour source: the model's best unseen products of the cosine set */
     T_ASSERT(tr_rk_user_build(&ru, &h, 0, end, &ps, NULL, NULL, 0, cos, 6, prob, 1, err,
-                              sizeof err) == NB_OK, "%s", err);
+                              sizeof err) == NB_OK,
+             "%s", err);
     T_ASSERT(ru.n == 6 && ru.cand[4] == 4 && ru.src[4] == TR_RK_SRC_COS && ru.cand[5] == 5,
              "cos source: %d %d", ru.cand[4], ru.src[4]);
     /* own only; and without model probabilities the model feature is missing */
-    T_ASSERT(tr_rk_user_build(&ru, &h, 0, end, &ps, ni, nv, 4, cos, 6, NULL, 0, err,
-                              sizeof err) == NB_OK && ru.n == 4 && isnan(X(0, TR_RK_MODEL)),
+    T_ASSERT(tr_rk_user_build(&ru, &h, 0, end, &ps, ni, nv, 4, cos, 6, NULL, 0, err, sizeof err) ==
+                     NB_OK &&
+                 ru.n == 4 && isnan(X(0, TR_RK_MODEL)),
              "own only");
     /* bad input is named */
     T_ASSERT(tr_rk_user_build(&ru, &h, 0, 99, &ps, NULL, NULL, 0, NULL, 0, NULL, 1, err,
-                              sizeof err) == NB_EINVAL && strstr(err, "history end"), "%s", err);
+                              sizeof err) == NB_EINVAL &&
+                 strstr(err, "history end"),
+             "%s", err);
     ni[0] = 6;
-    T_ASSERT(tr_rk_user_build(&ru, &h, 0, end, &ps, ni, nv, 1, NULL, 0, NULL, 1, err,
-                              sizeof err) == NB_EINVAL && strstr(err, "neighbour product"), "%s", err);
+    T_ASSERT(tr_rk_user_build(&ru, &h, 0, end, &ps, ni, nv, 1, NULL, 0, NULL, 1, err, sizeof err) ==
+                     NB_EINVAL &&
+                 strstr(err, "neighbour product"),
+             "%s", err);
     /* a user without history: no candidates */
     T_ASSERT(tr_rk_user_build(&ru, &h, 0, 0, &ps, NULL, NULL, 0, NULL, 0, NULL, 1, err,
-                              sizeof err) == NB_OK && ru.n == 0, "empty history");
+                              sizeof err) == NB_OK &&
+                 ru.n == 0,
+             "empty history");
     tr_rk_user_free(&ru);
     st_history_free(&h);
     return T_PASS;
@@ -154,7 +182,8 @@ static int test_nbr_cap(void) {
     int P = TR_RK_NBR_TOP + 20;
     hf_begin(&b, &h, P, 1, 1);
     hf_user(&b, 1);
-    hf_order(&b, 1, ST_PRIOR, -1); hf_item(&b, 0);
+    hf_order(&b, 1, ST_PRIOR, -1);
+    hf_item(&b, 0);
     hf_end(&b);
     char err[NB_ERRLEN];
     tr_rk_user ru = {0};
@@ -164,9 +193,11 @@ static int test_nbr_cap(void) {
     for (int p = 0; p < P; p++) ni[p] = p, nv[p] = p < 10 ? 0.5f : 1.0f / (float)(p + 1);
     T_ASSERT(tr_rk_user_init(&ru, &h, err, sizeof err) == NB_OK, "%s", err);
     T_ASSERT(tr_rk_user_build(&ru, &h, 0, 1, &ps, ni, nv, P, NULL, 0, NULL, 1, err, sizeof err) ==
-                 NB_OK, "%s", err);
+                 NB_OK,
+             "%s", err);
     T_ASSERT(ru.n == 1 + TR_RK_NBR_TOP, "n %d", ru.n);
-    T_ASSERT(ru.cand[1] == 1 && ru.cand[9] == 9 && ru.cand[10] == 10, "order: ties by index, then score");
+    T_ASSERT(ru.cand[1] == 1 && ru.cand[9] == 9 && ru.cand[10] == 10,
+             "order: ties by index, then score");
     T_ASSERT(ru.cand[ru.n - 1] == TR_RK_NBR_TOP, "last %d", ru.cand[ru.n - 1]);
     tr_rk_user_free(&ru);
     free(z), free(nv), free(ni);
@@ -185,25 +216,38 @@ static int test_oof_stats(void) {
     int f = -1, n = 0;
     for (int32_t id = 1; n < 3 && id < 1000; id++) {
         int k = tr_rk_fold(id);
-        if (n == 0) f = k, ids[n++] = id;
-        else if (n == 1 && k == f) ids[n++] = id;
-        else if (n == 2 && k != f) ids[n++] = id;
+        if (n == 0)
+            f = k, ids[n++] = id;
+        else if (n == 1 && k == f)
+            ids[n++] = id;
+        else if (n == 2 && k != f)
+            ids[n++] = id;
     }
     T_ASSERT(n == 3, "user ids");
     int32_t sorted[3] = {ids[0], ids[1], ids[2]};
     for (int i = 0; i < 3; i++)
         for (int j = i + 1; j < 3; j++)
-            if (sorted[j] < sorted[i]) { int32_t t = sorted[i]; sorted[i] = sorted[j]; sorted[j] = t; }
+            if (sorted[j] < sorted[i]) {
+                int32_t t = sorted[i];
+                sorted[i] = sorted[j];
+                sorted[j] = t;
+            }
     int oid = 1;
     for (int i = 0; i < 3; i++) {
         int32_t id = sorted[i];
         int in_f = tr_rk_fold(id) == f;
         hf_user(&b, id);
-        hf_order(&b, oid++, ST_PRIOR, -1); hf_item(&b, 0); hf_item(&b, 1);
-        hf_order(&b, oid++, ST_PRIOR, 5); hf_item(&b, 0);
-        hf_order(&b, oid++, ST_TRAIN, 5); hf_item(&b, 0);
-        if (in_f) hf_item(&b, 5);   /* the fold's users' targets hold product 5 */
-        else hf_item(&b, 2);
+        hf_order(&b, oid++, ST_PRIOR, -1);
+        hf_item(&b, 0);
+        hf_item(&b, 1);
+        hf_order(&b, oid++, ST_PRIOR, 5);
+        hf_item(&b, 0);
+        hf_order(&b, oid++, ST_TRAIN, 5);
+        hf_item(&b, 0);
+        if (in_f)
+            hf_item(&b, 5); /* the fold's users' targets hold product 5 */
+        else
+            hf_item(&b, 2);
     }
     hf_end(&b);
     tr_sample smp[3];
@@ -213,11 +257,13 @@ static int test_oof_stats(void) {
     T_ASSERT(tr_rk_oof_stats(&h, smp, 3, &all, oof, err, sizeof err) == NB_OK, "%s", err);
     /* all: 9 orders, product 5 in 2 of them; product 0 in all 9, 6 of its items repeats */
     T_ASSERT(FEQ(all.pop[5], 2.0 / 9) && FEQ(all.pop[0], 1.0) && FEQ(all.reorder[0], 6.0 / 9) &&
-                 FEQ(all.rebuy[0], 1.0) && all.rebuy[5] == 0, "all: pop5 %g", all.pop[5]);
+                 FEQ(all.rebuy[0], 1.0) && all.rebuy[5] == 0,
+             "all: pop5 %g", all.pop[5]);
     /* fold f: only the other user (3 orders) */
     T_ASSERT(oof[f].pop[5] == 0 && oof[f].reorder[5] == 0 && oof[f].rebuy[5] == 0,
              "the fold's own targets leak: pop %g", oof[f].pop[5]);
-    T_ASSERT(FEQ(oof[f].pop[2], 1.0 / 3) && FEQ(oof[f].pop[1], 1.0 / 3), "fold f sees the other user");
+    T_ASSERT(FEQ(oof[f].pop[2], 1.0 / 3) && FEQ(oof[f].pop[1], 1.0 / 3),
+             "fold f sees the other user");
     int g = tr_rk_fold(ids[2]);
     T_ASSERT(FEQ(oof[g].pop[5], 2.0 / 6) && oof[g].pop[2] == 0, "fold g: pop5 %g pop2 %g",
              oof[g].pop[5], oof[g].pop[2]);
@@ -258,7 +304,8 @@ static int test_ranker_file(void) {
     size_t la = 0, lb = 0;
     T_ASSERT(tr_ranker_serialize(&a, &ba, &la, err, sizeof err) == NB_OK, "%s", err);
     T_ASSERT(tr_ranker_serialize(&b, &bb, &lb, err, sizeof err) == NB_OK, "%s", err);
-    T_ASSERT(la == lb && memcmp(ba, bb, la) == 0, "two trainings differ (%zu vs %zu bytes)", la, lb);
+    T_ASSERT(la == lb && memcmp(ba, bb, la) == 0, "two trainings differ (%zu vs %zu bytes)", la,
+             lb);
     free(ba), free(bb);
     T_ASSERT(tr_ranker_predict(&a, X, N, p1, err, sizeof err) == NB_OK, "%s", err);
     int right = 0;
@@ -274,7 +321,8 @@ static int test_ranker_file(void) {
     /* one row at a time gives the same bits as the batch (serving scores one user) */
     for (int i = 0; i < 50; i++) {
         float q;
-        T_ASSERT(tr_ranker_predict(&a, X + (size_t)i * NF, 1, &q, err, sizeof err) == NB_OK, "%s", err);
+        T_ASSERT(tr_ranker_predict(&a, X + (size_t)i * NF, 1, &q, err, sizeof err) == NB_OK, "%s",
+                 err);
         T_ASSERT(memcmp(&q, &p1[i], sizeof q) == 0, "row %d: %g vs %g", i, q, p1[i]);
     }
     /* a flipped byte, a truncation, a wrong magic: refused with the file named */
@@ -294,12 +342,14 @@ static int test_ranker_file(void) {
         fclose(f);
         buf[offs[k]] ^= 0x10;
         T_ASSERT(tr_ranker_load(&c, bad, &crc2, err, sizeof err) == NB_EFORMAT &&
-                     strstr(err, "checksum") && strstr(err, "bad.xgb"), "flip at %ld: %s", offs[k], err);
+                     strstr(err, "checksum") && strstr(err, "bad.xgb"),
+                 "flip at %ld: %s", offs[k], err);
     }
     f = fopen(bad, "wb");
     fwrite(buf, 1, (size_t)len - 5, f);
     fclose(f);
-    T_ASSERT(tr_ranker_load(&c, bad, &crc2, err, sizeof err) == NB_EFORMAT && strstr(err, "truncated"),
+    T_ASSERT(tr_ranker_load(&c, bad, &crc2, err, sizeof err) == NB_EFORMAT &&
+                 strstr(err, "truncated"),
              "truncated: %s", err);
     t_put(t_tmpdir(), "bad.xgb", "not a ranker file at all, just text");
     T_ASSERT(tr_ranker_load(&c, bad, &crc2, err, sizeof err) == NB_EFORMAT && strstr(err, "magic"),
@@ -324,18 +374,23 @@ static int test_baseline_scores(void) {
     float nv[2] = {.3f, .1f}, out[6];
     T_ASSERT(tr_rk_user_init(&ru, &h, err, sizeof err) == NB_OK, "%s", err);
     T_ASSERT(tr_rk_user_build(&ru, &h, 0, 4, &ps, ni, nv, 2, NULL, 0, NULL, 1, err, sizeof err) ==
-                 NB_OK && ru.n == 5, "build");
+                     NB_OK &&
+                 ru.n == 5,
+             "build");
     T_ASSERT(tr_rk_baseline_scores(&ru, "P-TopFreq", out, err, sizeof err) == NB_OK, "%s", err);
     /* shares 0.75, 0.5, 0.25, 0.25, 0: product 3 (bought later) before product 2 */
-    T_ASSERT(out[0] > out[1] && out[1] > out[3] && out[3] > out[2] && out[2] > out[4] && out[4] == 0,
+    T_ASSERT(out[0] > out[1] && out[1] > out[3] && out[3] > out[2] && out[2] > out[4] &&
+                 out[4] == 0,
              "P-TopFreq order %g %g %g %g %g", out[0], out[1], out[2], out[3], out[4]);
     T_ASSERT(tr_rk_baseline_scores(&ru, "TIFU-KNN", out, err, sizeof err) == NB_OK, "%s", err);
     T_ASSERT(FEQ(out[0], 0.9 * (0.35 + 0.135 + 1.0 / 6) + 0.1 * 0.1) && FEQ(out[4], 0.1 * 0.3f),
              "TIFU-KNN blend %g %g", out[0], out[4]);
     T_ASSERT(tr_rk_baseline_scores(&ru, "G-TopFreq", out, err, sizeof err) == NB_OK &&
-                 out[4] == .5f, "G-TopFreq");
+                 out[4] == .5f,
+             "G-TopFreq");
     T_ASSERT(tr_rk_baseline_scores(&ru, "nope", out, err, sizeof err) == NB_EINVAL &&
-                 strstr(err, "nope"), "unknown: %s", err);
+                 strstr(err, "nope"),
+             "unknown: %s", err);
     tr_rk_user_free(&ru);
     st_history_free(&h);
     return T_PASS;

@@ -44,7 +44,8 @@ static int test_product_stats_sqlite(void) {
     T_ASSERT(sqlite3_open(path, &db) == SQLITE_OK, "open");
     T_ASSERT(sqlite3_exec(db, st_schema_text, NULL, NULL, NULL) == SQLITE_OK, "schema");
     T_ASSERT(tr_product_stats_write(db, 4, &s, &h, err, sizeof err) == NB_EINVAL &&
-                 strstr(err, "transaction"), "autocommit refused: %s", err);
+                 strstr(err, "transaction"),
+             "autocommit refused: %s", err);
     T_ASSERT(tu_begin_model(db, 4) == SQLITE_OK, "%s", sqlite3_errmsg(db));
     T_ASSERT(tr_product_stats_write(db, 4, &s, &h, err, sizeof err) == NB_OK, "%s", err);
     T_ASSERT(tr_product_stats_write(db, 4, &s, &h, err, sizeof err) == NB_OK, "rewrite: %s", err);
@@ -56,11 +57,14 @@ static int test_product_stats_sqlite(void) {
                  "product %d loaded identically", p);
     tr_product_stats_free(&t);
     T_ASSERT(tr_product_stats_load(&t, db, 5, &h, err, sizeof err) == NB_ENOTFOUND &&
-                 strstr(err, "model 5"), "unknown model: %s", err);
+                 strstr(err, "model 5"),
+             "unknown model: %s", err);
     T_ASSERT(sqlite3_exec(db, "DELETE FROM product_stats WHERE product_id = 31", NULL, NULL,
-                          NULL) == SQLITE_OK, "delete");
+                          NULL) == SQLITE_OK,
+             "delete");
     T_ASSERT(tr_product_stats_load(&t, db, 4, &h, err, sizeof err) == NB_EMISMATCH &&
-                 strstr(err, "product_id 31 has no row"), "missing row named: %s", err);
+                 strstr(err, "product_id 31 has no row"),
+             "missing row named: %s", err);
     sqlite3_close(db);
     tr_product_stats_free(&s);
     st_history_free(&h);
@@ -68,9 +72,9 @@ static int test_product_stats_sqlite(void) {
 }
 
 /* Checks one row: raw counts and every feature. */
-static int check_row(const tr_features *f, int32_t p, int n_with, int n_last5, int since,
-                     int span, int days, int known, const tr_product_stats *s, double ureord,
-                     char *why, size_t wl) {
+static int check_row(const tr_features *f, int32_t p, int n_with, int n_last5, int since, int span,
+                     int days, int known, const tr_product_stats *s, double ureord, char *why,
+                     size_t wl) {
     int j = tr_features_find(f, p);
     if (j < 0) {
         snprintf(why, wl, "product %d not found", p);
@@ -79,8 +83,8 @@ static int check_row(const tr_features *f, int32_t p, int n_with, int n_last5, i
     const tr_rep_raw *r = &f->raw[j];
     if (r->n_with != n_with || r->n_last5 != n_last5 || r->since != since || r->span != span ||
         r->days != days || r->days_known != known) {
-        snprintf(why, wl, "product %d raw: with %d last5 %d since %d span %d days %d known %d",
-                 p, r->n_with, r->n_last5, r->since, r->span, r->days, r->days_known);
+        snprintf(why, wl, "product %d raw: with %d last5 %d since %d span %d days %d known %d", p,
+                 r->n_with, r->n_last5, r->since, r->span, r->days, r->days_known);
         return 1;
     }
     const float *v = f->feat + (size_t)j * TR_N_FEATURES;
@@ -100,8 +104,8 @@ static int check_row(const tr_features *f, int32_t p, int n_with, int n_last5, i
     };
     for (int k = 0; k < TR_N_FEATURES; k++)
         if (!FEQ(v[k], want[k])) {
-            snprintf(why, wl, "product %d feature %s = %g, want %g", p, tr_feature_names[k],
-                     v[k], want[k]);
+            snprintf(why, wl, "product %d feature %s = %g, want %g", p, tr_feature_names[k], v[k],
+                     want[k]);
             return 1;
         }
     return 0;
@@ -131,24 +135,27 @@ static int test_features_hand(void) {
     T_ASSERT(tr_features_find(&f, 7) == -1 && tr_features_find(&f, 0) == -1, "not bought");
     /* the same user with the train order as history (the server's view): 7 orders, 14
      * items of which 8 reordered */
-    T_ASSERT(tr_features_user(&f, &h, 0, h.user_order_off[1], &s, err, sizeof err) == NB_OK,
-             "%s", err);
+    T_ASSERT(tr_features_user(&f, &h, 0, h.user_order_off[1], &s, err, sizeof err) == NB_OK, "%s",
+             err);
     T_ASSERT(!check_row(&f, 1, 6, 4, 0, 7, 0, 1, &s, 8.0 / 14, why, sizeof why), "%s", why);
     T_ASSERT(!check_row(&f, 2, 3, 2, 0, 7, 0, 1, &s, 8.0 / 14, why, sizeof why), "%s", why);
     T_ASSERT(!check_row(&f, 3, 1, 0, 5, 6, 45, 1, &s, 8.0 / 14, why, sizeof why), "%s", why);
     /* user 2: the NULL days_since between product 8 and the end is flagged unknown */
-    T_ASSERT(tr_features_user(&f, &h, 2, h.user_order_off[3], &s, err, sizeof err) == NB_OK,
-             "%s", err);
+    T_ASSERT(tr_features_user(&f, &h, 2, h.user_order_off[3], &s, err, sizeof err) == NB_OK, "%s",
+             err);
     T_ASSERT(!check_row(&f, 8, 1, 1, 2, 3, 5, 0, &s, 1.0 / 3, why, sizeof why), "%s", why);
     T_ASSERT(!check_row(&f, 9, 2, 2, 0, 2, 0, 1, &s, 1.0 / 3, why, sizeof why), "%s", why);
     /* user 3: no history */
     T_ASSERT(tr_features_user(&f, &h, 3, h.user_order_off[4], &s, err, sizeof err) == NB_OK &&
-                 f.n == 0 && f.n_orders == 0, "empty history");
+                 f.n == 0 && f.n_orders == 0,
+             "empty history");
     /* bad arguments */
     T_ASSERT(tr_features_user(&f, &h, 4, 0, &s, err, sizeof err) == NB_EINVAL &&
-                 strstr(err, "user index 4"), "bad user: %s", err);
+                 strstr(err, "user index 4"),
+             "bad user: %s", err);
     T_ASSERT(tr_features_user(&f, &h, 1, end0, &s, err, sizeof err) == NB_EINVAL &&
-                 strstr(err, "user 103"), "hist_end of another user: %s", err);
+                 strstr(err, "user 103"),
+             "hist_end of another user: %s", err);
     tr_features_free(&f);
     tr_product_stats_free(&s);
     st_history_free(&h);

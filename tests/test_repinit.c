@@ -45,13 +45,14 @@ static void synth(st_history *h, uint64_t seed) {
                      o ? 7 : -1);
             uint8_t in[P] = {0};
             for (int k = 0; k < 5; k++)
-                if (nb_rng_uniform(&r) < q[k] && !in[staple[k]]) in[staple[k]] = 1, hf_item(&b, staple[k]);
+                if (nb_rng_uniform(&r) < q[k] && !in[staple[k]])
+                    in[staple[k]] = 1, hf_item(&b, staple[k]);
             int extra = (int)nb_rng_below(&r, 4);
             for (int k = 0; k < extra; k++) {
                 int p = (int)nb_rng_below(&r, P);
                 if (!in[p]) in[p] = 1, hf_item(&b, p);
             }
-            if (o == 0 && !in[0] && !in[1]) hf_item(&b, staple[0] == 0 ? 1 : 0);   /* non-empty */
+            if (o == 0 && !in[0] && !in[1]) hf_item(&b, staple[0] == 0 ? 1 : 0); /* non-empty */
         }
     }
     hf_end(&b);
@@ -62,7 +63,8 @@ static double share_of(int u, int64_t end, int32_t p) {
     int with = 0, n = 0;
     for (int64_t o = H.user_order_off[u]; o < end; o++) {
         int in = 0;
-        for (int64_t i = H.order_item_off[o]; i < H.order_item_off[o + 1]; i++) in |= H.items[i] == p;
+        for (int64_t i = H.order_item_off[o]; i < H.order_item_off[o + 1]; i++)
+            in |= H.items[i] == p;
         with += in;
         n += H.order_item_off[o + 1] > H.order_item_off[o];
     }
@@ -97,13 +99,13 @@ static int test_start_ranks_like_ptopfreq(void) {
     int32_t ours[P], theirs[P];
     int users = 0, ties = 0, exact = 0, total = 0;
     for (int u = 0; u < H.n_users; u++) {
-        int64_t end = H.user_order_off[u + 1] - 1;   /* history: every order but the target */
+        int64_t end = H.user_order_off[u + 1] - 1; /* history: every order but the target */
         T_ASSERT(tr_score_user(sc, &H, u, end, NULL, 0, prob, err, sizeof err) == NB_OK,
                  "user %d: %s", u, err);
         int n = 0, nb = 0;
         T_ASSERT(tr_ptopfreq(&pop, &H, u, end, ws, P, theirs, bsc, &n, err, sizeof err) == NB_OK,
                  "%s", err);
-        while (nb < n && bsc[nb] > 0) nb++;   /* the user's own products; the rest is fill */
+        while (nb < n && bsc[nb] > 0) nb++; /* the user's own products; the rest is fill */
         tr_topk(prob, NULL, P, P, ours);
         int64_t lastpos[P];
         for (int p = 0; p < P; p++) lastpos[p] = -1;
@@ -115,13 +117,14 @@ static int test_start_ranks_like_ptopfreq(void) {
          * the rounding of its popularity cancellation (train/repinit.h), an equally arbitrary
          * order. Then its fill exactly: never-bought products by popularity, ties by index. */
         for (int i = 0; i < n; i++) {
-            int same = i < nb ? prob[ours[i]] > 0.5f && bsc[i] > 0 &&
-                                    lastpos[ours[i]] == lastpos[theirs[i]] &&
-                                    share_of(u, end, ours[i]) == share_of(u, end, theirs[i])
-                              : ours[i] == theirs[i];
-            T_ASSERT(same, "user %d rank %d (%s): model product %d (p %.9g), P-TopFreq %d "
-                     "(score %g)", u, i, i < nb ? "bought" : "fill", ours[i], prob[ours[i]],
-                     theirs[i], bsc[i]);
+            int same = i < nb
+                ? prob[ours[i]] > 0.5f && bsc[i] > 0 && lastpos[ours[i]] == lastpos[theirs[i]] &&
+                    share_of(u, end, ours[i]) == share_of(u, end, theirs[i])
+                : ours[i] == theirs[i];
+            T_ASSERT(same,
+                     "user %d rank %d (%s): model product %d (p %.9g), P-TopFreq %d "
+                     "(score %g)",
+                     u, i, i < nb ? "bought" : "fill", ours[i], prob[ours[i]], theirs[i], bsc[i]);
             ties += i > 0 && i < nb && bsc[i] == bsc[i - 1];
             exact += ours[i] == theirs[i];
         }
@@ -129,7 +132,8 @@ static int test_start_ranks_like_ptopfreq(void) {
         total += n;
     }
     printf("# %d users, %d equal-share neighbours ordered by recency as P-TopFreq; %d of %d "
-           "ranks the very same product\n", users, ties, exact, total);
+           "ranks the very same product\n",
+           users, ties, exact, total);
     T_ASSERT(exact > total * 99 / 100, "%d of %d ranks differ", total - exact, total);
     T_ASSERT(ties > 50, "the fixture must exercise the tie rule (%d ties)", ties);
     tr_scorer_free(sc);
@@ -163,8 +167,14 @@ static int test_loop_keeps_start(void) {
     st->best_params = malloc(m.n_params * sizeof(nn_real));
     nn_real *start = malloc(m.n_params * sizeof(nn_real));
     memcpy(start, m.mem, m.n_params * sizeof(nn_real));
-    tr_loop L = {.f = &f, .m = &m, .h = &H, .s = &s, .st = st, .ckpt_path = ck,
-                 .rep = tr_rep_cb, .rep_ctx = &rc_ctx};
+    tr_loop L = {.f = &f,
+                 .m = &m,
+                 .h = &H,
+                 .s = &s,
+                 .st = st,
+                 .ckpt_path = ck,
+                 .rep = tr_rep_cb,
+                 .rep_ctx = &rc_ctx};
     T_ASSERT(tr_train_run(&L, err, sizeof err) == NB_OK, "%s", err);
     printf("# start val R@10 %.4f, epochs %d, best epoch %d (%.4f)\n", st->start_metric,
            st->epochs_done, st->best_epoch, st->best_metric);

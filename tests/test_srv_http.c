@@ -34,16 +34,21 @@ static int test_parse_valid(void) {
     T_ASSERT(rq.user_id == 42 && rq.k == SRV_K_DEFAULT && rq.basket_mode == SRV_BASKET_THRESHOLD,
              "defaults: got user %d k %d mode %d", rq.user_id, rq.k, rq.basket_mode);
     T_ASSERT(parse(" {\"k\": 100, \"user_id\": -2147483648,\r\n\t"
-                   " \"basket_mode\": \"expected-f1\"} \n", &rq, &code) == NB_OK, "full request");
+                   " \"basket_mode\": \"expected-f1\"} \n",
+                   &rq, &code) == NB_OK,
+             "full request");
     T_ASSERT(rq.user_id == INT32_MIN && rq.k == 100 && rq.basket_mode == SRV_BASKET_EF1,
              "fields: user %d k %d mode %d", rq.user_id, rq.k, rq.basket_mode);
     T_ASSERT(parse("{\"user_id\": 2147483647, \"k\": 1}", &rq, &code) == NB_OK &&
-             rq.user_id == INT32_MAX && rq.k == 1, "int32 max, k = 1");
+                 rq.user_id == INT32_MAX && rq.k == 1,
+             "int32 max, k = 1");
     return T_PASS;
 }
 
 static int test_parse_invalid(void) {
-    static const struct { const char *body, *code; } cases[] = {
+    static const struct {
+        const char *body, *code;
+    } cases[] = {
         {"", "bad_json"},
         {"{", "bad_json"},
         {"{\"user_id\": 42} x", "bad_json"},
@@ -71,8 +76,8 @@ static int test_parse_invalid(void) {
         const char *code = NULL;
         int rc = parse(cases[i].body, &rq, &code);
         T_ASSERT(rc == NB_EFORMAT, "'%s' accepted", cases[i].body);
-        T_ASSERT(code && strcmp(code, cases[i].code) == 0, "'%s': code %s, want %s",
-                 cases[i].body, code ? code : "(null)", cases[i].code);
+        T_ASSERT(code && strcmp(code, cases[i].code) == 0, "'%s': code %s, want %s", cases[i].body,
+                 code ? code : "(null)", cases[i].code);
     }
     return T_PASS;
 }
@@ -80,7 +85,11 @@ static int test_parse_invalid(void) {
 /* Issue 15 item 11: what cJSON let through. Each body (with its length: some hold NULs) is
  * refused with its code, and the message names what is wrong. */
 static int test_parse_strict(void) {
-    static const struct { const char *body; size_t len; const char *code, *msg; } cases[] = {
+    static const struct {
+        const char *body;
+        size_t len;
+        const char *code, *msg;
+    } cases[] = {
         {"{\"user_id\": 1, \"user_id\": 2}", 0, "duplicate_field", "user_id appears more"},
         {"{\"user_id\": 1, \"k\": 5, \"k\": 5}", 0, "duplicate_field", "field k appears"},
         {"{\"user_id\": 1, \"top_k\": 1000000000}", 0, "unknown_field", "\"top_k\""},
@@ -123,31 +132,35 @@ static int test_parse_strict(void) {
     T_ASSERT(srv_parse_request(deep, n, 0, &rq, &code, err, sizeof err) == NB_EFORMAT, "deep");
     char want[96];
     snprintf(want, sizeof want, "nested deeper than %d levels at byte %d", SRV_JSON_DEPTH_MAX,
-             20 + SRV_JSON_DEPTH_MAX - 1);   /* the object is level 1 */
+             20 + SRV_JSON_DEPTH_MAX - 1); /* the object is level 1 */
     T_ASSERT(strstr(err, want), "deep: '%s', want '%s'", err, want);
     n = (size_t)snprintf(deep, sizeof deep, "{\"user_id\": 1, \"x\": ");
     for (int d = 1; d < SRV_JSON_DEPTH_MAX; d++) deep[n++] = '[';
     for (int d = 1; d < SRV_JSON_DEPTH_MAX; d++) deep[n++] = ']';
     deep[n++] = '}';
     T_ASSERT(srv_parse_request(deep, n, 0, &rq, &code, err, sizeof err) == NB_EFORMAT &&
-             !strcmp(code, "unknown_field"), "at the limit: %s %s", code, err);
+                 !strcmp(code, "unknown_field"),
+             "at the limit: %s %s", code, err);
     /* Valid UTF-8 and escapes inside strings are not refused by the byte rules. */
     T_ASSERT(parse("{\"user_id\": 3, \"basket_mode\": \"threshold\"}", &rq, &code) == NB_OK,
              "plain");
     const char *u = "{\"user_id\": 3, \"basket_mode\": \"caf\xc3\xa9 \\\" \\\\ \xf0\x9f\x98\x80\"}";
     T_ASSERT(srv_parse_request(u, strlen(u), 0, &rq, &code, err, sizeof err) == NB_EFORMAT &&
-             !strcmp(code, "bad_basket_mode"), "UTF-8 and escapes reach the field check: %s %s",
-             code, err);
+                 !strcmp(code, "bad_basket_mode"),
+             "UTF-8 and escapes reach the field check: %s %s", code, err);
     return T_PASS;
 }
 
 static int test_content_type(void) {
     static const char *yes[] = {"application/json", "Application/JSON",
-                                "application/json; charset=utf-8",
-                                "application/json;charset=UTF-8",
+                                "application/json; charset=utf-8", "application/json;charset=UTF-8",
                                 "application/json; charset=\"utf-8\""};
-    static const char *no[] = {"text/plain", "application/jsonx", "application/json; x=1",
-                               "application/json; charset=latin1", "", "application/x-www-form-urlencoded"};
+    static const char *no[] = {"text/plain",
+                               "application/jsonx",
+                               "application/json; x=1",
+                               "application/json; charset=latin1",
+                               "",
+                               "application/x-www-form-urlencoded"};
     for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
         T_ASSERT(srv_content_type_is_json(yes[i]), "'%s' refused", yes[i]);
     for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
@@ -173,13 +186,17 @@ static int test_json_escape(void) {
 static int test_json_utf8_and_log_escape(void) {
     srv_buf b = {0};
     srv_buf_str(&b, "a\xff\xfe\xc3 caf\xc3\xa9 \xe2\x82");
-    int ok = strcmp(b.p, "\"a\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd caf\xc3\xa9 \xef\xbf\xbd\xef\xbf\xbd\"") == 0;
+    int ok =
+        strcmp(b.p,
+               "\"a\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd caf\xc3\xa9 \xef\xbf\xbd\xef\xbf\xbd\"") ==
+        0;
     srv_buf_free(&b);
     T_ASSERT(ok, "invalid UTF-8 replaced, valid kept");
     char out[64];
     size_t n = srv_escape_bytes(out, sizeof out, "/x\nPOST /recommend 200 1us\n\x1b[31m\xff\\\"");
     T_ASSERT(!strcmp(out, "/x\\x0aPOST /recommend 200 1us\\x0a\\x1b[31m\\xff\\x5c\\x22") &&
-             n == strlen(out), "escaped: %s", out);
+                 n == strlen(out),
+             "escaped: %s", out);
     char small[12];
     n = srv_escape_bytes(small, sizeof small, "/abcdefghijklmnop");
     T_ASSERT(!strcmp(small, "/abcdefg...") && n == 11, "cut: %s", small);
@@ -194,14 +211,16 @@ static int test_json_utf8_and_log_escape(void) {
 static int test_json_writer_reference(void) {
     static const char hex[] = "0123456789abcdef";
     unsigned char in[64];
-    char want[64 * 6 + 3];   /* U+FFFD is 3 bytes per input byte: within 6 */
+    char want[64 * 6 + 3]; /* U+FFFD is 3 bytes per input byte: within 6 */
     uint64_t x = 0x9e3779b97f4a7c15ull;
-    static const char *const utf8[] = {"\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80",
-                                        "\xf4\x8f\xbf\xbf", "\xed\x9f\xbf", "\xc2\x80"};
+    static const char *const utf8[] = {"\xc3\xa9",         "\xe2\x82\xac", "\xf0\x9f\x98\x80",
+                                       "\xf4\x8f\xbf\xbf", "\xed\x9f\xbf", "\xc2\x80"};
     for (int t = 0; t < 4000; t++) {
         int n = t % 63;
         for (int i = 0; i < n; i++) {
-            x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
             /* plain letters, bytes from the whole range, and well-formed UTF-8 sequences */
             const char *s8 = utf8[(x >> 20) % 6];
             if ((x & 3) == 3 && i + (int)strlen(s8) <= n) {
@@ -219,8 +238,10 @@ static int test_json_writer_reference(void) {
             if (c >= 0x80) {
                 /* decode by the definition: lead byte, continuation bytes, then the code
                  * point's range (no overlong form, no surrogate, at most U+10FFFF) */
-                int len = c >= 0xc0 && c < 0xe0 ? 2 : c >= 0xe0 && c < 0xf0 ? 3
-                        : c >= 0xf0 && c < 0xf8 ? 4 : 0;
+                int len = c >= 0xc0 && c < 0xe0 ? 2
+                    : c >= 0xe0 && c < 0xf0     ? 3
+                    : c >= 0xf0 && c < 0xf8     ? 4
+                                                : 0;
                 uint32_t cp = len == 2 ? c & 0x1fu : len == 3 ? c & 0x0fu : c & 0x07u;
                 int okseq = len > 0 && i + len <= n;
                 for (int j = 1; okseq && j < len; j++) {
@@ -228,8 +249,8 @@ static int test_json_writer_reference(void) {
                     cp = cp << 6 | (in[i + j] & 0x3fu);
                 }
                 static const uint32_t min[5] = {0, 0, 0x80, 0x800, 0x10000};
-                okseq = okseq && cp >= min[len] && !(cp >= 0xd800 && cp <= 0xdfff) &&
-                        cp <= 0x10ffff;
+                okseq =
+                    okseq && cp >= min[len] && !(cp >= 0xd800 && cp <= 0xdfff) && cp <= 0x10ffff;
                 if (okseq) {
                     memcpy(want + w, in + i, (size_t)len);
                     w += (size_t)len;
@@ -240,16 +261,25 @@ static int test_json_writer_reference(void) {
                 }
                 continue;
             }
-            if (c == '"' || c == '\\') { want[w++] = '\\'; want[w++] = (char)c; }
-            else if (c == '\n') { want[w++] = '\\'; want[w++] = 'n'; }
-            else if (c == '\r') { want[w++] = '\\'; want[w++] = 'r'; }
-            else if (c == '\t') { want[w++] = '\\'; want[w++] = 't'; }
-            else if (c < 0x20) {
+            if (c == '"' || c == '\\') {
+                want[w++] = '\\';
+                want[w++] = (char)c;
+            } else if (c == '\n') {
+                want[w++] = '\\';
+                want[w++] = 'n';
+            } else if (c == '\r') {
+                want[w++] = '\\';
+                want[w++] = 'r';
+            } else if (c == '\t') {
+                want[w++] = '\\';
+                want[w++] = 't';
+            } else if (c < 0x20) {
                 memcpy(want + w, "\\u00", 4);
                 w += 4;
                 want[w++] = hex[c >> 4];
                 want[w++] = hex[c & 15];
-            } else want[w++] = (char)c;
+            } else
+                want[w++] = (char)c;
         }
         want[w++] = '"';
         want[w] = 0;
@@ -284,14 +314,14 @@ static int echo_recommend(void *ctx, const srv_request *rq, char **body, size_t 
         *body = srv_error_json("unknown_user", "no such user", len);
         return 404;
     }
-    if (rq->user_id == 777) usleep(600000);   /* a slow request: in flight at a stop */
-    if (rq->user_id == 500) {  /* a handler that fails to produce a body */
+    if (rq->user_id == 777) usleep(600000); /* a slow request: in flight at a stop */
+    if (rq->user_id == 500) {               /* a handler that fails to produce a body */
         *body = NULL;
         return 500;
     }
     srv_buf b = {0};
-    srv_buf_printf(&b, "{\"user_id\": %d, \"k\": %d, \"basket_mode\": \"%s\"}", rq->user_id,
-                   rq->k, srv_basket_mode_name(rq->basket_mode));
+    srv_buf_printf(&b, "{\"user_id\": %d, \"k\": %d, \"basket_mode\": \"%s\"}", rq->user_id, rq->k,
+                   srv_basket_mode_name(rq->basket_mode));
     *body = srv_buf_take(&b, len);
     return 200;
 }
@@ -404,8 +434,10 @@ static srv_http *start_with(srv_http_opts *o, int *p);
 
 static int post(const char *body, const char *ctype) {
     char raw[4096];
-    snprintf(raw, sizeof raw, "POST /recommend HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-             "Content-Type: %s\r\nContent-Length: %zu\r\n\r\n%s", ctype, strlen(body), body);
+    snprintf(raw, sizeof raw,
+             "POST /recommend HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+             "Content-Type: %s\r\nContent-Length: %zu\r\n\r\n%s",
+             ctype, strlen(body), body);
     return request(raw, resp, sizeof resp);
 }
 
@@ -429,12 +461,13 @@ static int test_start(void) {
 
 static int test_routes(void) {
     if (!srv) T_SKIP("daemon did not start");
-    int s = request("GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", resp,
-                    sizeof resp);
+    int s =
+        request("GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", resp, sizeof resp);
     T_ASSERT(s == 200 && strstr(resp, "{\"status\": \"ok\"}"), "health: %d %s", s, resp);
     T_ASSERT(strcasestr(resp, "Content-Type: application/json"), "json content type: %s", resp);
     s = post("{\"user_id\": 42, \"k\": 3}", "application/json");
-    T_ASSERT(s == 200 && strstr(resp, "{\"user_id\": 42, \"k\": 3, \"basket_mode\": \"threshold\"}"),
+    T_ASSERT(s == 200 &&
+                 strstr(resp, "{\"user_id\": 42, \"k\": 3, \"basket_mode\": \"threshold\"}"),
              "recommend: %d %s", s, resp);
     s = post("{\"user_id\": 404}", "application/json; charset=utf-8");
     T_ASSERT(s == 404 && strstr(resp, "\"code\": \"unknown_user\""), "handler 404: %d %s", s, resp);
@@ -465,7 +498,8 @@ static int test_errors(void) {
     T_ASSERT(s == 405 && strcasestr(resp, "\r\nAllow: GET, HEAD\r\n"), "DELETE /health: %d", s);
     /* A POST to an unknown path with a body is answered without reading the body. */
     s = request("POST /x HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                "Content-Length: 100000\r\n\r\n", resp, sizeof resp);
+                "Content-Length: 100000\r\n\r\n",
+                resp, sizeof resp);
     T_ASSERT(s == 404, "POST /x with an unsent body: %d", s);
     return T_PASS;
 }
@@ -474,7 +508,8 @@ static int test_limits(void) {
     if (!srv) T_SKIP("daemon did not start");
     /* Content-Length over the cap: answered before a single body byte is sent. */
     int s = request("POST /recommend HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                    "Content-Length: 65537\r\n\r\n", resp, sizeof resp);
+                    "Content-Length: 65537\r\n\r\n",
+                    resp, sizeof resp);
     T_ASSERT(s == 413 && strstr(resp, "\"code\": \"body_too_large\""), "413 by length: %d", s);
     /* Exactly at the cap is accepted (and here is valid JSON: padding spaces). */
     size_t n = SRV_BODY_MAX;
@@ -482,8 +517,10 @@ static int test_limits(void) {
     const char *js = "{\"user_id\": 7}";
     memset(big, ' ', n);
     memcpy(big, js, strlen(js));
-    int hl = snprintf(big + n, 512, "POST /recommend HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-                      "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n", n);
+    int hl = snprintf(big + n, 512,
+                      "POST /recommend HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                      "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
+                      n);
     int fd = connect_local();
     int ok = fd >= 0 && send_all(fd, big + n, (size_t)hl) == 0 && send_all(fd, big, n) == 0;
     s = ok ? read_response(fd, resp, sizeof resp, 5000) : -1;
@@ -501,7 +538,7 @@ static int test_limits(void) {
     int cl = snprintf(chunk, sizeof chunk, "%x\r\n", 8192);
     memset(chunk + cl, ' ', 8192);
     memcpy(chunk + cl + 8192, "\r\n", 2);
-    for (int i = 0; ok && i < 9; i++)  /* 72 KiB > 64 KiB */
+    for (int i = 0; ok && i < 9; i++) /* 72 KiB > 64 KiB */
         ok = send_all(fd, chunk, (size_t)cl + 8194) == 0;
     ok = ok && send_all(fd, "0\r\n\r\n", 5) == 0;
     s = ok ? read_response(fd, resp, sizeof resp, 5000) : -1;
@@ -512,10 +549,10 @@ static int test_limits(void) {
     fd = connect_local();
     T_ASSERT(fd >= 0, "connect");
     ok = send_all(fd, hdr, strlen(hdr)) == 0;
-    struct timeval tv = {5, 0};   /* a server that stopped reading must not hang the test */
+    struct timeval tv = {5, 0}; /* a server that stopped reading must not hang the test */
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     int sent = 0;
-    for (; ok && sent < 8192; sent++)   /* up to 64 MiB: far more than socket buffers hold */
+    for (; ok && sent < 8192; sent++) /* up to 64 MiB: far more than socket buffers hold */
         ok = send_all(fd, chunk, (size_t)cl + 8194) == 0;
     s = read_response(fd, resp, sizeof resp, 2000);
     close(fd);
@@ -523,7 +560,8 @@ static int test_limits(void) {
     /* A small chunked body is fine. */
     s = request("POST /recommend HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
                 "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
-                "5\r\n{\"use\r\na\r\nr_id\": 9}\r\n0\r\n\r\n", resp, sizeof resp);
+                "5\r\n{\"use\r\na\r\nr_id\": 9}\r\n0\r\n\r\n",
+                resp, sizeof resp);
     T_ASSERT(s == 200 && strstr(resp, "\"user_id\": 9"), "small chunked body: %d %s", s, resp);
     return T_PASS;
 }
@@ -534,18 +572,19 @@ static int test_http_edges(void) {
     if (!srv) T_SKIP("daemon did not start");
     double t0 = nb_now();
     int s = request("POST /recommend HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                    "Content-Length: 14\r\nContent-Length: 15\r\n\r\n{\"user_id\": 1}", resp,
-                    sizeof resp);
+                    "Content-Length: 14\r\nContent-Length: 15\r\n\r\n{\"user_id\": 1}",
+                    resp, sizeof resp);
     T_ASSERT(s == 400 && strstr(resp, "more than one Content-Length"), "two lengths: %d %s", s,
              resp);
     s = request("POST /recommend HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                "Transfer-Encoding: gzip\r\n\r\n{\"user_id\": 1}", resp, sizeof resp);
+                "Transfer-Encoding: gzip\r\n\r\n{\"user_id\": 1}",
+                resp, sizeof resp);
     T_ASSERT(s == 501 && strstr(resp, "\"code\": \"unsupported_transfer_encoding\"") &&
-             nb_now() - t0 < 2.0, "Transfer-Encoding gzip: %d after %.1f s %s", s,
-             nb_now() - t0, resp);
+                 nb_now() - t0 < 2.0,
+             "Transfer-Encoding gzip: %d after %.1f s %s", s, nb_now() - t0, resp);
     s = request("POST /recommend HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n", resp,
-                sizeof resp);
+                "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n",
+                resp, sizeof resp);
     T_ASSERT(s == 400 && strstr(resp, "both Content-Length and Transfer-Encoding"),
              "CL with TE: %d %s", s, resp);
     /* 2 MB chunked: the documented 413 (a body more than 1 MiB past the cap got an empty
@@ -607,8 +646,8 @@ static int test_slowloris(void) {
     srv_http *h = start_with(&o, &p);
     T_ASSERT(h, "daemon with limits");
     int fds[64], n = 0, rc = T_FAIL;
-    char ip[24];   /* "127.0.0.%d": GCC at -O1 cannot see that g <= 5 */
-    const char *part = "GET /health HTTP/1.1\r\nHost: x\r\n";   /* headers never finished */
+    char ip[24]; /* "127.0.0.%d": GCC at -O1 cannot see that g <= 5 */
+    const char *part = "GET /health HTTP/1.1\r\nHost: x\r\n"; /* headers never finished */
     double t0 = nb_now();
     for (int i = 0; i < 16; i++) {
         fds[n] = connect_from("127.0.0.2", p);
@@ -617,7 +656,7 @@ static int test_slowloris(void) {
     int extra = connect_from("127.0.0.2", p);
     int refused = extra < 0 || closed_within(extra, 1000);
     if (extra >= 0) close(extra);
-    usleep(600000);   /* the first group is now old enough to be evicted */
+    usleep(600000); /* the first group is now old enough to be evicted */
     for (int g = 3; g <= 5; g++) {
         snprintf(ip, sizeof ip, "127.0.0.%d", g);
         for (int i = 0; i < 16; i++) {
@@ -629,7 +668,8 @@ static int test_slowloris(void) {
     int fd = connect_local_port(p);
     const char *hreq = "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
     int hs = fd >= 0 && send_all(fd, hreq, strlen(hreq)) == 0
-             ? read_response(fd, resp, sizeof resp, 3000) : -1;
+        ? read_response(fd, resp, sizeof resp, 3000)
+        : -1;
     double health_s = nb_now() - th;
     if (fd >= 0) close(fd);
     /* a trickler from a fifth address: one header byte every 200 ms */
@@ -638,8 +678,10 @@ static int test_slowloris(void) {
     int cut = 0;
     const char *line = "X-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
     for (int i = 0; tr >= 0 && i < 20 && !cut; i++) {
-        if (send(tr, line + i, 1, MSG_NOSIGNAL) != 1) cut = 1;
-        else cut = closed_within(tr, 200);
+        if (send(tr, line + i, 1, MSG_NOSIGNAL) != 1)
+            cut = 1;
+        else
+            cut = closed_within(tr, 200);
     }
     double trickle_s = nb_now() - tt;
     if (tr >= 0) close(tr);
@@ -667,8 +709,10 @@ static int test_slowloris(void) {
     T_ASSERT(ev >= 9, "%ld connections evicted, want >= 9", ev);
     T_ASSERT(cut && trickle_s >= 1.2 && trickle_s < 2.5,
              "trickling headers cut after %.2f s (deadline 1.5 s), cut %d", trickle_s, cut);
-    T_ASSERT(still == 0 && hto >= 1, "%d attackers still connected after %.1f s, %ld header "
-             "timeouts", still, all_s, hto);
+    T_ASSERT(still == 0 && hto >= 1,
+             "%d attackers still connected after %.1f s, %ld header "
+             "timeouts",
+             still, all_s, hto);
     T_ASSERT(bcut && body_s >= 1.2 && body_s < 2.5 && bto == 1,
              "trickling body cut after %.2f s (deadline 1.5 s), %ld body timeouts", body_s, bto);
     rc = T_PASS;
@@ -677,7 +721,10 @@ static int test_slowloris(void) {
     return rc;
 }
 
-typedef struct { srv_http *h; double took; } stop_arg;
+typedef struct {
+    srv_http *h;
+    double took;
+} stop_arg;
 
 static void *stop_thread(void *arg) {
     stop_arg *a = arg;
@@ -701,10 +748,12 @@ static int test_drain(void) {
     enum { NC = 6 };
     int fds[NC], good = 0;
     char raw[256];
-    for (int i = 0; i < NC; i++) {   /* keep-alive connections with one request answered */
+    for (int i = 0; i < NC; i++) { /* keep-alive connections with one request answered */
         fds[i] = connect_local_port(p);
-        snprintf(raw, sizeof raw, "POST /recommend HTTP/1.1\r\nHost: x\r\nContent-Type: "
-                 "application/json\r\nContent-Length: 15\r\n\r\n{\"user_id\": %d}", 10 + i);
+        snprintf(raw, sizeof raw,
+                 "POST /recommend HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                 "application/json\r\nContent-Length: 15\r\n\r\n{\"user_id\": %d}",
+                 10 + i);
         if (fds[i] >= 0 && send_all(fds[i], raw, strlen(raw)) == 0 &&
             read_response(fds[i], resp, sizeof resp, 3000) == 200 &&
             !strcasestr(resp, "Connection: close"))
@@ -714,7 +763,8 @@ static int test_drain(void) {
     /* connections 0 and 1: a slow request each, which keeps both workers busy, so that a new
      * connection with a request waits in the kernel's accept queue; the others: a request
      * each, sent just before the stop */
-    snprintf(raw, sizeof raw, "POST /recommend HTTP/1.1\r\nHost: x\r\nContent-Type: "
+    snprintf(raw, sizeof raw,
+             "POST /recommend HTTP/1.1\r\nHost: x\r\nContent-Type: "
              "application/json\r\nContent-Length: 16\r\n\r\n{\"user_id\": 777}");
     send_all(fds[0], raw, strlen(raw));
     send_all(fds[1], raw, strlen(raw));
@@ -724,8 +774,10 @@ static int test_drain(void) {
                        "\r\nContent-Length: 16\r\n\r\n{\"user_id\": 555}";
     if (queued >= 0) send_all(queued, qreq, strlen(qreq));
     for (int i = 2; i < NC; i++) {
-        snprintf(raw, sizeof raw, "POST /recommend HTTP/1.1\r\nHost: x\r\nContent-Type: "
-                 "application/json\r\nContent-Length: 15\r\n\r\n{\"user_id\": %d}", 20 + i);
+        snprintf(raw, sizeof raw,
+                 "POST /recommend HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                 "application/json\r\nContent-Length: 15\r\n\r\n{\"user_id\": %d}",
+                 20 + i);
         send_all(fds[i], raw, strlen(raw));
     }
     stop_arg a = {h, 0};
@@ -756,8 +808,10 @@ static int test_drain(void) {
     T_ASSERT(answered == NC, "%d of %d requests sent before the stop answered", answered, NC);
     T_ASSERT(q_ok, "a connection waiting in the accept queue at the stop: %d %s", qs, resp);
     T_ASSERT(closing >= 1, "the in-flight answer lacks Connection: close");
-    T_ASSERT(late_refused && late_s < 1.0, "a new connection during the drain: refused %d after "
-             "%.2f s", late_refused, late_s);
+    T_ASSERT(late_refused && late_s < 1.0,
+             "a new connection during the drain: refused %d after "
+             "%.2f s",
+             late_refused, late_s);
     T_ASSERT(a.took < 2.0, "stop took %.2f s", a.took);
     return T_PASS;
 }
@@ -771,8 +825,10 @@ static int test_keepalive(void) {
         char raw[512];
         char body[64];
         snprintf(body, sizeof body, "{\"user_id\": %d}", 100 + i);
-        snprintf(raw, sizeof raw, "POST /recommend HTTP/1.1\r\nHost: x\r\nContent-Type: "
-                 "application/json\r\nContent-Length: %zu\r\n\r\n%s", strlen(body), body);
+        snprintf(raw, sizeof raw,
+                 "POST /recommend HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                 "application/json\r\nContent-Length: %zu\r\n\r\n%s",
+                 strlen(body), body);
         if (send_all(fd, raw, strlen(raw)) != 0) break;
         char want[64];
         snprintf(want, sizeof want, "{\"user_id\": %d,", 100 + i);

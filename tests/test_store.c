@@ -20,16 +20,18 @@ static int st_create(sqlite3 **db, const char *path, char *err, size_t errlen) {
     sqlite3 *d = NULL;
     int rc = NB_OK;
     char *msg = NULL;
-    if (sqlite3_open_v2(path, &d, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) !=
-        SQLITE_OK) {
-        rc = nb_err(err, errlen, NB_EDB, "%s: cannot create store: %s", path, d ? sqlite3_errmsg(d) : "out of memory");
+    if (sqlite3_open_v2(path, &d, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK) {
+        rc = nb_err(err, errlen, NB_EDB, "%s: cannot create store: %s", path,
+                    d ? sqlite3_errmsg(d) : "out of memory");
         goto fail;
     }
     if (sqlite3_exec(d, "BEGIN", NULL, NULL, &msg) != SQLITE_OK ||
         sqlite3_exec(d, st_schema_sql(), NULL, NULL, &msg) != SQLITE_OK ||
         sqlite3_exec(d, "COMMIT", NULL, NULL, &msg) != SQLITE_OK ||
         sqlite3_exec(d, "PRAGMA journal_mode=WAL", NULL, NULL, &msg) != SQLITE_OK) {
-        rc = nb_err(err, errlen, NB_EDB, "%s: applying schema.sql: %s", path, msg ? msg : sqlite3_errmsg(d));
+        rc = nb_err(err, errlen, NB_EDB, "%s: applying schema.sql: %s", path,
+                    msg ? msg : sqlite3_errmsg(d));
         goto fail;
     }
     sqlite3_busy_timeout(d, 5000);
@@ -62,7 +64,8 @@ static const char *const q_order_items =
 static int user_version(sqlite3 *db) {
     sqlite3_stmt *st;
     int v = -1;
-    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
         v = sqlite3_column_int(st, 0);
     sqlite3_finalize(st);
     return v;
@@ -77,21 +80,28 @@ static int test_store_create_open(void) {
     T_ASSERT(st_create(&db, path, err, sizeof err) == NB_OK, "%s", err);
     T_ASSERT(user_version(db) == ST_SCHEMA_VERSION, "user_version %d", user_version(db));
     sqlite3_stmt *st;
-    T_ASSERT(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW,
+    T_ASSERT(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL) == SQLITE_OK &&
+                 sqlite3_step(st) == SQLITE_ROW,
              "journal_mode");
-    T_ASSERT(strcmp((const char *)sqlite3_column_text(st, 0), "wal") == 0, "WAL, got %s", sqlite3_column_text(st, 0));
+    T_ASSERT(strcmp((const char *)sqlite3_column_text(st, 0), "wal") == 0, "WAL, got %s",
+             sqlite3_column_text(st, 0));
     sqlite3_finalize(st);
-    T_ASSERT(sqlite3_exec(db, "INSERT INTO users VALUES (7)", NULL, NULL, NULL) == SQLITE_OK, "writable");
+    T_ASSERT(sqlite3_exec(db, "INSERT INTO users VALUES (7)", NULL, NULL, NULL) == SQLITE_OK,
+             "writable");
     sqlite3_close(db);
-    T_ASSERT(st_create(&db, path, err, sizeof err) == NB_EIO && strstr(err, "already exists"), "create twice: %s", err);
+    T_ASSERT(st_create(&db, path, err, sizeof err) == NB_EIO && strstr(err, "already exists"),
+             "create twice: %s", err);
 
     T_ASSERT(st_open(&db, path, 1, err, sizeof err) == NB_OK, "%s", err);
-    T_ASSERT(sqlite3_exec(db, "INSERT INTO users VALUES (8)", NULL, NULL, NULL) == SQLITE_READONLY, "read-only");
+    T_ASSERT(sqlite3_exec(db, "INSERT INTO users VALUES (8)", NULL, NULL, NULL) == SQLITE_READONLY,
+             "read-only");
     sqlite3_close(db);
     T_ASSERT(st_open(&db, path, 0, err, sizeof err) == NB_OK, "%s", err);
-    T_ASSERT(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL) == SQLITE_OK, "set version");
+    T_ASSERT(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL) == SQLITE_OK,
+             "set version");
     sqlite3_close(db);
-    T_ASSERT(st_open(&db, path, 1, err, sizeof err) == NB_EMISMATCH && db == NULL, "version mismatch");
+    T_ASSERT(st_open(&db, path, 1, err, sizeof err) == NB_EMISMATCH && db == NULL,
+             "version mismatch");
     T_ASSERT(strstr(err, "99") && strstr(err, "re-import"), "hint: %s", err);
 
     char junk[512];
@@ -100,7 +110,8 @@ static int test_store_create_open(void) {
     T_ASSERT(f != NULL, "junk");
     fputs("this is not a database, just some text long enough to look like a header.....", f);
     fclose(f);
-    T_ASSERT(st_open(&db, junk, 1, err, sizeof err) == NB_EDB && db == NULL, "not a database: %s", err);
+    T_ASSERT(st_open(&db, junk, 1, err, sizeof err) == NB_EDB && db == NULL, "not a database: %s",
+             err);
     T_ASSERT(strstr(err, "junk.db") != NULL, "%s", err);
 
     char nodir[512];
@@ -119,7 +130,8 @@ static int plan(sqlite3 *db, const char *sql, char *buf, size_t n) {
     size_t len = 0;
     buf[0] = 0;
     while (sqlite3_step(st) == SQLITE_ROW && len < n)
-        len += (size_t)snprintf(buf + len, n - len, "%s|", (const char *)sqlite3_column_text(st, 3));
+        len +=
+            (size_t)snprintf(buf + len, n - len, "%s|", (const char *)sqlite3_column_text(st, 3));
     sqlite3_finalize(st);
     return 0;
 }
@@ -137,36 +149,44 @@ static int test_hot_query_plans(void) {
     sqlite3 *db = NULL;
     T_ASSERT(st_create(&db, path, err, sizeof err) == NB_OK, "%s", err);
     /* Rows, and statistics, so that the planner chooses by real costs. */
-    T_ASSERT(sqlite3_exec(db,
-                          "INSERT INTO users VALUES (1),(2);"
-                          "INSERT INTO orders VALUES (10,1,0,1,0,0,NULL),(11,1,0,2,0,0,3),(12,2,0,1,0,0,NULL);"
-                          "INSERT INTO order_items VALUES (10,1,5,0),(10,2,6,0),(11,1,5,1),(12,1,7,0);"
-                          /* 300 more users of 10 orders of 10 items: the statistics of a real store */
-                          "WITH RECURSIVE n(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM n WHERE x < 2999) "
-                          "INSERT INTO orders SELECT 1000 + x, 100 + x / 10, 0, 1 + x % 10, 0, 0, NULL FROM n;"
-                          "INSERT INTO users SELECT DISTINCT user_id FROM orders WHERE user_id >= 100;"
-                          "WITH RECURSIVE n(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM n WHERE x < 29999) "
-                          "INSERT INTO order_items SELECT 1000 + x / 10, 1 + x % 10, x % 97, 0 FROM n;"
-                          "ANALYZE;",
-                          NULL, NULL, NULL) == SQLITE_OK,
-             "%s", sqlite3_errmsg(db));
+    T_ASSERT(
+        sqlite3_exec(
+            db,
+            "INSERT INTO users VALUES (1),(2);"
+            "INSERT INTO orders VALUES (10,1,0,1,0,0,NULL),(11,1,0,2,0,0,3),(12,2,0,1,0,0,NULL);"
+            "INSERT INTO order_items VALUES (10,1,5,0),(10,2,6,0),(11,1,5,1),(12,1,7,0);"
+            /* 300 more users of 10 orders of 10 items: the statistics of a real store */
+            "WITH RECURSIVE n(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM n WHERE x < 2999) "
+            "INSERT INTO orders SELECT 1000 + x, 100 + x / 10, 0, 1 + x % 10, 0, 0, NULL FROM n;"
+            "INSERT INTO users SELECT DISTINCT user_id FROM orders WHERE user_id >= 100;"
+            "WITH RECURSIVE n(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM n WHERE x < 29999) "
+            "INSERT INTO order_items SELECT 1000 + x / 10, 1 + x % 10, x % 97, 0 FROM n;"
+            "ANALYZE;",
+            NULL, NULL, NULL) == SQLITE_OK,
+        "%s", sqlite3_errmsg(db));
     T_ASSERT(plan(db, q_last_n, p, sizeof p) == 0, "%s", sqlite3_errmsg(db));
-    T_ASSERT(strstr(p, "orders_by_user (user_id=?)") && strstr(p, "PRIMARY KEY (order_id=?)"), "last N: %s", p);
-    T_ASSERT(!full_scan(p, "orders") && !full_scan(p, "order_items") && !full_scan(p, "i"), "last N scans: %s", p);
+    T_ASSERT(strstr(p, "orders_by_user (user_id=?)") && strstr(p, "PRIMARY KEY (order_id=?)"),
+             "last N: %s", p);
+    T_ASSERT(!full_scan(p, "orders") && !full_scan(p, "order_items") && !full_scan(p, "i"),
+             "last N scans: %s", p);
     T_ASSERT(plan(db, q_prior_items, p, sizeof p) == 0, "%s", sqlite3_errmsg(db));
-    T_ASSERT(strstr(p, "orders_by_user (user_id=?)") && strstr(p, "PRIMARY KEY (order_id=?)"), "prior: %s", p);
+    T_ASSERT(strstr(p, "orders_by_user (user_id=?)") && strstr(p, "PRIMARY KEY (order_id=?)"),
+             "prior: %s", p);
     T_ASSERT(!full_scan(p, "o") && !full_scan(p, "i"), "prior items scans: %s", p);
     T_ASSERT(plan(db, q_user_orders, p, sizeof p) == 0, "%s", sqlite3_errmsg(db));
-    T_ASSERT(strstr(p, "orders_by_user (user_id=?)") && !strstr(p, "TEMP B-TREE"), "user orders: %s", p);
+    T_ASSERT(strstr(p, "orders_by_user (user_id=?)") && !strstr(p, "TEMP B-TREE"),
+             "user orders: %s", p);
     T_ASSERT(plan(db, q_order_items, p, sizeof p) == 0, "%s", sqlite3_errmsg(db));
-    T_ASSERT(strstr(p, "PRIMARY KEY (order_id=?)") && !strstr(p, "TEMP B-TREE"), "order items: %s", p);
+    T_ASSERT(strstr(p, "PRIMARY KEY (order_id=?)") && !strstr(p, "TEMP B-TREE"), "order items: %s",
+             p);
 
     /* and they return the right rows: the last 1 order of user 1 is order 11 with product 5 */
     sqlite3_stmt *st;
     T_ASSERT(sqlite3_prepare_v2(db, q_last_n, -1, &st, NULL) == SQLITE_OK, "prepare");
     sqlite3_bind_int(st, 1, 1);
     sqlite3_bind_int(st, 2, 1);
-    T_ASSERT(sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 11 && sqlite3_column_int(st, 3) == 5,
+    T_ASSERT(sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 11 &&
+                 sqlite3_column_int(st, 3) == 5,
              "last order");
     T_ASSERT(sqlite3_step(st) == SQLITE_DONE, "one item");
     sqlite3_finalize(st);

@@ -65,14 +65,17 @@ static int test_vector_at_tuned_values(void) {
          {(0.512 + 1) / 4, (0.512 + 0.64) / 4, 0.8 / 4, 0.25},
          "m 1 r_g .8"},
         /* m 7 > 4 baskets: one group of 4, no decay: u = the purchase shares */
-        {{.r_b = 1.0, .r_g = 1.0, .m = 7, .k = 1, .alpha = 0.5}, {0.5, 0.5, 0.25, 0.25}, "m 7 no decay"},
+        {{.r_b = 1.0, .r_g = 1.0, .m = 7, .k = 1, .alpha = 0.5},
+         {0.5, 0.5, 0.25, 0.25},
+         "m 7 no decay"},
         /* m 3, r_b 1, r_g .6: groups {b1} {b2,b3,b4}: u = 1/2 (.6 b1 + 1/3 (b2 + b3 + b4)) */
         {{.r_b = 1.0, .r_g = 0.6, .m = 3, .k = 1, .alpha = 0.5},
          {0.5 * (0.6 + 1.0 / 3), 0.5 * (0.6 + 1.0 / 3), 0.5 / 3, 0.5 / 3},
          "m 3 r_b 1 r_g .6"},
     };
     for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
-        T_ASSERT(tr_tifu_user_vector(&h, 0, 4, &c[i].p, ws, idx, val, &nnz, err, sizeof err) == NB_OK,
+        T_ASSERT(tr_tifu_user_vector(&h, 0, 4, &c[i].p, ws, idx, val, &nnz, err, sizeof err) ==
+                     NB_OK,
                  "%s", err);
         T_ASSERT(nnz == 4, "%s: nnz %d", c[i].why, nnz);
         for (int j = 0; j < 4; j++)
@@ -108,7 +111,8 @@ static int test_knn_at_tuned_values(void) {
     int32_t out[6];
     float sc[6];
     int n;
-    T_ASSERT(tr_tifu_score(t, &pop, &h, 0, 1, ws, 6, out, sc, &n, err, sizeof err) == NB_OK, "%s", err);
+    T_ASSERT(tr_tifu_score(t, &pop, &h, 0, 1, ws, 6, out, sc, &n, err, sizeof err) == NB_OK, "%s",
+             err);
     int32_t want[6] = {0, 1, 2, 3, 4, 5};
     double wsc[6] = {1.0, 0.3 + 0.7 * 2 / 3.0, 0.7 / 3, 0, 0, 0};
     T_ASSERT(n == 6, "n %d", n);
@@ -156,9 +160,12 @@ static void random_history(st_history *h, uint64_t seed, uint64_t test_seed, uin
 static void samples_of(const st_history *h, tr_sample *val, tr_sample *ref, tr_sample *test) {
     for (int u = 0; u < U; u++) {
         tr_sample s = {u, h->user_order_off[u + 1] - 1};
-        if (u < N_VAL) val[u] = s;
-        else if (u < N_VAL + N_REF) ref[u - N_VAL] = s;
-        else if (u >= FIRST_TEST) test[u - FIRST_TEST] = s;
+        if (u < N_VAL)
+            val[u] = s;
+        else if (u < N_VAL + N_REF)
+            ref[u - N_VAL] = s;
+        else if (u >= FIRST_TEST)
+            test[u - FIRST_TEST] = s;
     }
 }
 
@@ -178,8 +185,8 @@ static void small_grid(tr_tifu_grid *g, int rev) {
 /* R@10 and NDCG@10 of tr_tifu_score with p on val[0..nv) (neighbours from ref), through the
  * project's metrics accumulator. Returns NB_OK or an error. */
 static int brute(const st_history *h, const tr_popularity *pop, const tr_sample *val, int nv,
-                 const tr_sample *ref, int nr, const tr_tifu_params *p, double *r10,
-                 double *ndcg10, char *err, size_t errlen) {
+                 const tr_sample *ref, int nr, const tr_tifu_params *p, double *r10, double *ndcg10,
+                 char *err, size_t errlen) {
     int32_t users[N_REF], out[P], truth[P];
     int64_t ends[N_REF];
     float sc[P];
@@ -193,7 +200,8 @@ static int brute(const st_history *h, const tr_popularity *pop, const tr_sample 
     for (int i = 0; i < nv && rc == NB_OK; i++) {
         int n = 0, nt = 0;
         rc = tr_tifu_score(t, pop, h, val[i].user, val[i].target, ws, P, out, sc, &n, err, errlen);
-        for (int64_t e = h->order_item_off[val[i].target]; e < h->order_item_off[val[i].target + 1]; e++)
+        for (int64_t e = h->order_item_off[val[i].target]; e < h->order_item_off[val[i].target + 1];
+             e++)
             truth[nt++] = h->items[e];
         if (rc == NB_OK) rc = tr_metrics_add(&m, out, n, NULL, 0, truth, nt, err, errlen);
     }
@@ -223,7 +231,8 @@ static int test_tuner_matches_tifu_score(void) {
     tr_tifu_grid g;
     small_grid(&g, 0);
     tr_tifu_tune_result res;
-    T_ASSERT(tr_tifu_tune(&h, &pop, val, N_VAL, ref, N_REF, &g, 0, 0, &res, err, sizeof err) == NB_OK,
+    T_ASSERT(tr_tifu_tune(&h, &pop, val, N_VAL, ref, N_REF, &g, 0, 0, &res, err, sizeof err) ==
+                 NB_OK,
              "%s", err);
     T_ASSERT(res.n_val == N_VAL && res.n_ref == N_REF && res.n_grid == 32, "sizes %d %d %d",
              res.n_val, res.n_ref, res.n_grid);
@@ -235,20 +244,26 @@ static int test_tuner_matches_tifu_score(void) {
     tr_tifu_params def;
     tr_tifu_defaults(&def);
     g.k[1] = 300;
-    T_ASSERT(tr_tifu_tune(&h, &pop, val, N_VAL, ref, N_REF, &g, 0, 0, &res, err, sizeof err) == NB_OK,
+    T_ASSERT(tr_tifu_tune(&h, &pop, val, N_VAL, ref, N_REF, &g, 0, 0, &res, err, sizeof err) ==
+                 NB_OK,
              "%s", err);
-    T_ASSERT(brute(&h, &pop, val, N_VAL, ref, N_REF, &def, &r, &n, err, sizeof err) == NB_OK, "%s", err);
+    T_ASSERT(brute(&h, &pop, val, N_VAL, ref, N_REF, &def, &r, &n, err, sizeof err) == NB_OK, "%s",
+             err);
     T_ASSERT(fabs(r - res.def_r10) < 1e-12 && fabs(n - res.def_ndcg10) < 1e-12,
              "defaults: tuner R@10 %.6f NDCG@10 %.6f, tr_tifu_score %.6f %.6f", res.def_r10,
              res.def_ndcg10, r, n);
-    T_ASSERT(res.val_r10 >= res.def_r10, "tuned %.4f below the defaults %.4f", res.val_r10, res.def_r10);
+    T_ASSERT(res.val_r10 >= res.def_r10, "tuned %.4f below the defaults %.4f", res.val_r10,
+             res.def_r10);
     /* coordinate-wise optimum over (m, r_b, r_g), every (k, alpha), in both grid orders */
     int n_better_seen = 0, n_checked = 0;
     for (int rev = 0; rev < 2; rev++) {
         small_grid(&g, rev);
-        T_ASSERT(tr_tifu_tune(&h, &pop, val, N_VAL, ref, N_REF, &g, 0, 0, &res, err, sizeof err) == NB_OK,
+        T_ASSERT(tr_tifu_tune(&h, &pop, val, N_VAL, ref, N_REF, &g, 0, 0, &res, err, sizeof err) ==
+                     NB_OK,
                  "%s", err);
-        T_ASSERT(brute(&h, &pop, val, N_VAL, ref, N_REF, &res.best, &r, &n, err, sizeof err) == NB_OK, "%s", err);
+        T_ASSERT(brute(&h, &pop, val, N_VAL, ref, N_REF, &res.best, &r, &n, err, sizeof err) ==
+                     NB_OK,
+                 "%s", err);
         T_ASSERT(fabs(r - res.val_r10) < 1e-12 && fabs(n - res.val_ndcg10) < 1e-12,
                  "grid order %d: tuner R@10 %.6f NDCG@10 %.6f, tr_tifu_score %.6f %.6f", rev,
                  res.val_r10, res.val_ndcg10, r, n);
@@ -262,19 +277,23 @@ static int test_tuner_matches_tifu_score(void) {
                         if (d == 1) p.r_b = g.r_b[v];
                         if (d == 2) p.r_g = g.r_g[v];
                         p.k = g.k[ik], p.alpha = g.alpha[ia];
-                        T_ASSERT(brute(&h, &pop, val, N_VAL, ref, N_REF, &p, &r, &n, err, sizeof err) == NB_OK,
+                        T_ASSERT(brute(&h, &pop, val, N_VAL, ref, N_REF, &p, &r, &n, err,
+                                       sizeof err) == NB_OK,
                                  "%s", err);
                         n_checked++;
                         n_better_seen += r < res.val_r10 - 1e-12;
                         T_ASSERT(r < res.val_r10 - 1e-12 ||
                                      (r <= res.val_r10 + 1e-12 && n <= res.val_ndcg10 + 1e-12),
-                                 "m %d r_b %g r_g %g k %d alpha %g: R@10 %.6f NDCG@10 %.6f beats the chosen "
-                                 "%.6f %.6f", p.m, p.r_b, p.r_g, p.k, p.alpha, r, n, res.val_r10,
+                                 "m %d r_b %g r_g %g k %d alpha %g: R@10 %.6f NDCG@10 %.6f beats "
+                                 "the chosen "
+                                 "%.6f %.6f",
+                                 p.m, p.r_b, p.r_g, p.k, p.alpha, r, n, res.val_r10,
                                  res.val_ndcg10);
                     }
     }
     /* the grid must discriminate, or the checks above prove nothing */
-    T_ASSERT(n_better_seen > n_checked / 2, "only %d of %d neighbours worse", n_better_seen, n_checked);
+    T_ASSERT(n_better_seen > n_checked / 2, "only %d of %d neighbours worse", n_better_seen,
+             n_checked);
     tr_popularity_free(&pop);
     st_history_free(&h);
     return T_PASS;
@@ -287,7 +306,7 @@ static int test_tuner_ignores_test_users(void) {
     tr_tifu_grid g;
     small_grid(&g, 0);
     tr_tifu_tune_result res[3];
-    uint64_t test_items[3] = {0};   /* a hash of the test targets (unsigned: wraps) */
+    uint64_t test_items[3] = {0}; /* a hash of the test targets (unsigned: wraps) */
     for (int v = 0; v < 3; v++) {
         st_history h;
         /* v 1: other test targets; v 2: other validation targets */
@@ -295,7 +314,8 @@ static int test_tuner_ignores_test_users(void) {
         tr_sample val[N_VAL], ref[N_REF], test[U - FIRST_TEST];
         samples_of(&h, val, ref, test);
         for (int i = 0; i < U - FIRST_TEST; i++)
-            for (int64_t e = h.order_item_off[test[i].target]; e < h.order_item_off[test[i].target + 1]; e++)
+            for (int64_t e = h.order_item_off[test[i].target];
+                 e < h.order_item_off[test[i].target + 1]; e++)
                 test_items[v] = test_items[v] * 31 + (uint64_t)h.items[e];
         int rc = tr_tifu_tune(&h, NULL, val, N_VAL, ref, N_REF, &g, 0, 0, &res[v], err, sizeof err);
         st_history_free(&h);
@@ -323,31 +343,41 @@ static int test_tuner_deterministic_and_errors(void) {
     tr_tifu_grid_default(&g);
     T_ASSERT(g.n_m * g.n_rb * g.n_rg * g.n_k * g.n_alpha == 1350, "default grid size");
     tr_tifu_tune_result a, b;
-    T_ASSERT(tr_tifu_tune(&h, NULL, val, N_VAL, ref, N_REF, NULL, 10, 25, &a, err, sizeof err) == NB_OK,
+    T_ASSERT(tr_tifu_tune(&h, NULL, val, N_VAL, ref, N_REF, NULL, 10, 25, &a, err, sizeof err) ==
+                 NB_OK,
              "%s", err);
-    T_ASSERT(tr_tifu_tune(&h, NULL, val, N_VAL, ref, N_REF, &g, 10, 25, &b, err, sizeof err) == NB_OK,
+    T_ASSERT(tr_tifu_tune(&h, NULL, val, N_VAL, ref, N_REF, &g, 10, 25, &b, err, sizeof err) ==
+                 NB_OK,
              "%s", err);
     T_ASSERT(a.n_val == 10 && a.n_ref == 25 && a.n_grid == 1350, "caps: %d %d", a.n_val, a.n_ref);
     T_ASSERT(memcmp(&a.best, &b.best, sizeof a.best) == 0 && a.val_r10 == b.val_r10 &&
-                 a.val_ndcg10 == b.val_ndcg10 && a.def_r10 == b.def_r10 && a.n_configs == b.n_configs,
+                 a.val_ndcg10 == b.val_ndcg10 && a.def_r10 == b.def_r10 &&
+                 a.n_configs == b.n_configs,
              "two runs differ: %.9f vs %.9f", a.val_r10, b.val_r10);
     T_ASSERT(a.def_r10 >= 0 && a.val_r10 >= a.def_r10, "defaults in the grid, tuned >= defaults");
     /* no validation samples: the defaults */
-    T_ASSERT(tr_tifu_tune(&h, NULL, val, 0, ref, N_REF, NULL, 0, 0, &a, err, sizeof err) == NB_OK, "%s", err);
+    T_ASSERT(tr_tifu_tune(&h, NULL, val, 0, ref, N_REF, NULL, 0, 0, &a, err, sizeof err) == NB_OK,
+             "%s", err);
     tr_tifu_params def;
     tr_tifu_defaults(&def);
     T_ASSERT(memcmp(&a.best, &def, sizeof def) == 0 && a.n_configs == 0, "no validation users");
     /* errors */
     g.k[1] = g.k[0];
-    T_ASSERT(tr_tifu_tune(&h, NULL, val, N_VAL, ref, N_REF, &g, 0, 0, &a, err, sizeof err) == NB_EINVAL &&
-                 strstr(err, "ascending"), "k not ascending: %s", err);
+    T_ASSERT(tr_tifu_tune(&h, NULL, val, N_VAL, ref, N_REF, &g, 0, 0, &a, err, sizeof err) ==
+                     NB_EINVAL &&
+                 strstr(err, "ascending"),
+             "k not ascending: %s", err);
     tr_tifu_grid_default(&g);
     g.r_g[2] = 0;
-    T_ASSERT(tr_tifu_tune(&h, NULL, val, N_VAL, ref, N_REF, &g, 0, 0, &a, err, sizeof err) == NB_EINVAL &&
-                 strstr(err, "r_g = 0"), "r_g 0: %s", err);
+    T_ASSERT(tr_tifu_tune(&h, NULL, val, N_VAL, ref, N_REF, &g, 0, 0, &a, err, sizeof err) ==
+                     NB_EINVAL &&
+                 strstr(err, "r_g = 0"),
+             "r_g 0: %s", err);
     ref[3].target = h.user_order_off[ref[3].user + 1];
-    T_ASSERT(tr_tifu_tune(&h, NULL, val, N_VAL, ref, N_REF, NULL, 0, 0, &a, err, sizeof err) == NB_EINVAL &&
-                 strstr(err, "reference sample 3"), "bad reference sample: %s", err);
+    T_ASSERT(tr_tifu_tune(&h, NULL, val, N_VAL, ref, N_REF, NULL, 0, 0, &a, err, sizeof err) ==
+                     NB_EINVAL &&
+                 strstr(err, "reference sample 3"),
+             "bad reference sample: %s", err);
     st_history_free(&h);
     return T_PASS;
 }

@@ -42,7 +42,8 @@ static void synth(st_history *h, uint64_t seed) {
             if (!(last && !has_train)) {
                 uint8_t in[P] = {0};
                 for (int k = 0; k < 3; k++)
-                    if (nb_rng_uniform(&r) < 0.8 && !in[staple[k]]) in[staple[k]] = 1, hf_item(&b, staple[k]);
+                    if (nb_rng_uniform(&r) < 0.8 && !in[staple[k]])
+                        in[staple[k]] = 1, hf_item(&b, staple[k]);
                 int extra = 1 + (int)nb_rng_below(&r, 2);
                 for (int k = 0; k < extra; k++) {
                     int p = (int)nb_rng_below(&r, P);
@@ -92,7 +93,12 @@ static void run_free(run_t *R) {
 }
 
 static int train(run_t *R, const tr_flags *f, const char *ckpt, long nan_at, char *err) {
-    tr_loop L = {.f = f, .m = &R->m, .h = &H, .s = &R->s, .st = R->st, .ckpt_path = ckpt,
+    tr_loop L = {.f = f,
+                 .m = &R->m,
+                 .h = &H,
+                 .s = &R->s,
+                 .st = R->st,
+                 .ckpt_path = ckpt,
                  .nan_at_batch = nan_at};
     return tr_train_run(&L, err, NB_ERRLEN);
 }
@@ -178,10 +184,10 @@ static int test_nan_stops_with_valid_checkpoint(void) {
     run_t R;
     T_ASSERT(run_init(&R, &f, err) == NB_OK, "%s", err);
     long per_epoch = (R.s.n_train + f.batch - 1) / f.batch;
-    int rc = train(&R, &f, ck, per_epoch + 3, err);   /* third batch of epoch 2 */
+    int rc = train(&R, &f, ck, per_epoch + 3, err); /* third batch of epoch 2 */
     T_ASSERT(rc == NB_ENAN, "got %d: %s", rc, err);
-    T_ASSERT(strstr(err, "NaN") && strstr(err, "epoch 2") && strstr(err, "batch 3"),
-             "message: %s", err);
+    T_ASSERT(strstr(err, "NaN") && strstr(err, "epoch 2") && strstr(err, "batch 3"), "message: %s",
+             err);
     run_t C;
     T_ASSERT(run_init(&C, &f, err) == NB_OK, "%s", err);
     T_ASSERT(tr_ckpt_load(ck, &C.m, C.st, err, sizeof err) == NB_OK, "checkpoint: %s", err);
@@ -217,9 +223,11 @@ static int test_batched_scoring_equals_single(void) {
     double worst = 0;
     for (int i = 0; i < n; i++) {
         T_ASSERT(tr_score_user(s, &H, R.s.val[i].user, R.s.val[i].target, NULL, 0, one, err,
-                               sizeof err) == NB_OK, "%s", err);
+                               sizeof err) == NB_OK,
+                 "%s", err);
         T_ASSERT(tr_score_user(s, &H, R.s.val[i].user, R.s.val[i].target, cand, 7, sub, err,
-                               sizeof err) == NB_OK, "%s", err);
+                               sizeof err) == NB_OK,
+                 "%s", err);
         for (int p = 0; p < P; p++) {
             double d = fabs(one[p] - bp[(size_t)i * P + p]);
             if (d > worst) worst = d;
@@ -233,7 +241,8 @@ static int test_batched_scoring_equals_single(void) {
     /* a cold-start user (no order with items before hist_end) */
     int u = R.s.val[0].user;
     T_ASSERT(tr_score_user(s, &H, u, H.user_order_off[u], NULL, 0, one, err, sizeof err) ==
-                 NB_ENOTFOUND, "cold start");
+                 NB_ENOTFOUND,
+             "cold start");
     tr_scorer_free(s);
     free(bp);
     run_free(&R);

@@ -27,7 +27,10 @@ static void build_history(st_history *h, int P, const char **users, int nu) {
             char e = *s;
             s += 2;
             hf_order(&b, (int32_t)(1000 + h->n_orders),
-                     e == 'P' ? ST_PRIOR : e == 'T' ? ST_TRAIN : ST_TEST, 7);
+                     e == 'P'       ? ST_PRIOR
+                         : e == 'T' ? ST_TRAIN
+                                    : ST_TEST,
+                     7);
             while (*s && *s != '|') {
                 char *end;
                 long p = strtol(s, &end, 10);
@@ -45,17 +48,23 @@ static void build_history(st_history *h, int P, const char **users, int nu) {
 static int test_flags_defaults_and_errors(void) {
     tr_flags f;
     char err[NB_ERRLEN];
-    char *ok[] = {"nb-train", "--db", "x.db", "--model", "m.nbw", "--kernel=3", "--split",
-                  "70/20/10", "--targets", "all", "--repeat", "off", "--basket", "expected-f1"};
+    char *ok[] = {"nb-train",   "--db",    "x.db",     "--model",    "m.nbw",
+                  "--kernel=3", "--split", "70/20/10", "--targets",  "all",
+                  "--repeat",   "off",     "--basket", "expected-f1"};
     T_ASSERT(tr_flags_parse(&f, 14, ok, err, sizeof err) == NB_OK, "%s", err);
     T_ASSERT(f.kernel == 3 && f.split[0] == 70 && f.split[1] == 20 && f.targets_all == 1 &&
-                 f.repeat == 0 && f.basket_ef1 == 1, "parsed values");
+                 f.repeat == 0 && f.basket_ef1 == 1,
+             "parsed values");
     T_ASSERT(f.emb == 32 && f.cnn_out == 128 && f.gru_hidden == 256 && f.gru_layers == 2 &&
                  f.head == 256 && f.batch == 32 && f.orders == 5 && f.max_products == 145 &&
                  f.candidates == 3000 && f.dropout == 0.1 && f.lr == 0.001 && f.threshold == 0.4 &&
                  f.pos_weight == 10 && f.patience == 3,
              "research-log defaults");
-    struct { char *argv[8]; int argc; const char *needle; } bad[] = {
+    struct {
+        char *argv[8];
+        int argc;
+        const char *needle;
+    } bad[] = {
         {{"t", "--db", "a", "--model", "b", "--kernel", "0"}, 7, "--kernel"},
         {{"t", "--db", "a", "--model", "b", "--lr", "-0.1"}, 7, "--lr"},
         {{"t", "--db", "a", "--model", "b", "--split", "80/10"}, 7, "--split"},
@@ -110,9 +119,9 @@ static int add_two(void *ctx, tr_batch *tb, int b, const st_history *h, int u, i
 
 static int test_samples_and_inputs(void) {
     const char *users[] = {
-        "P:1,2|P:3|P:|P:4,5|P:6|P:7|P:8|T:1,9",   /* 7 orders with items then the target */
-        "P:2|X:",                                   /* next order is a test order */
-        "T:3",                                      /* cold: target without history */
+        "P:1,2|P:3|P:|P:4,5|P:6|P:7|P:8|T:1,9", /* 7 orders with items then the target */
+        "P:2|X:",                               /* next order is a test order */
+        "T:3",                                  /* cold: target without history */
         "P:1|P:2|T:3,4",
     };
     st_history h;
@@ -120,8 +129,9 @@ static int test_samples_and_inputs(void) {
     int64_t idx[5];
     int n = tr_input_orders(&h, 0, 7, 5, idx);
     T_ASSERT(n == 5, "five inputs, got %d", n);
-    T_ASSERT(idx[0] == 1 && idx[1] == 3 && idx[4] == 6, "last five with items, oldest first (%lld..%lld)",
-             (long long)idx[0], (long long)idx[4]);
+    T_ASSERT(idx[0] == 1 && idx[1] == 3 && idx[4] == 6,
+             "last five with items, oldest first (%lld..%lld)", (long long)idx[0],
+             (long long)idx[4]);
     n = tr_input_orders(&h, 0, 3, 5, idx);
     T_ASSERT(n == 2 && idx[0] == 0 && idx[1] == 1, "empty order skipped");
     T_ASSERT(tr_train_order(&h, 0) == 7 && tr_train_order(&h, 1) == -1, "train order");
@@ -131,8 +141,10 @@ static int test_samples_and_inputs(void) {
     tr_samples s;
     char err[NB_ERRLEN];
     T_ASSERT(tr_samples_build(&s, &h, all, 0, 0, 5, err, sizeof err) == NB_OK, "%s", err);
-    T_ASSERT(s.n_train == 2 && s.n_no_target == 1 && s.n_cold == 1, "last: %d samples, %d "
-             "no-target, %d cold", s.n_train, s.n_no_target, s.n_cold);
+    T_ASSERT(s.n_train == 2 && s.n_no_target == 1 && s.n_cold == 1,
+             "last: %d samples, %d "
+             "no-target, %d cold",
+             s.n_train, s.n_no_target, s.n_cold);
     tr_samples_free(&s);
     T_ASSERT(tr_samples_build(&s, &h, all, 1, 0, 5, err, sizeof err) == NB_OK, "%s", err);
     /* user 0: orders with items 0,1,3,4,5,6 before the train order 7 -> targets 1,3,4,5,6
@@ -168,7 +180,8 @@ static int test_samples_and_inputs(void) {
     T_ASSERT(tr_batch_fill(&tb, &h, smp, 2, &c, rows, 3, 0, NULL, NULL, err, sizeof err) == NB_OK,
              "%s", err);
     T_ASSERT(tr_batch_fill(&tb, &h, smp, 2, &c, rows, 3, 0, add_two, NULL, err, sizeof err) ==
-                 NB_OK, "%s", err);
+                 NB_OK,
+             "%s", err);
     T_ASSERT(tb.nb.n_rep == 1 && tb.rep_col[0] == 2 && tb.rep_b[0] == 0 && tb.rep_feat[1] == 0.25f,
              "rep mapping");
     tr_batch_free(&tb);
@@ -260,7 +273,7 @@ static int test_topk_matches_sort(void) {
     int32_t all[500], top[40];
     for (int trial = 0; trial < 50; trial++) {
         int n = 1 + (int)nb_rng_below(&r, 500);
-        for (int i = 0; i < n; i++) sc[i] = (float)nb_rng_below(&r, 20), all[i] = i;  /* ties */
+        for (int i = 0; i < n; i++) sc[i] = (float)nb_rng_below(&r, 20), all[i] = i; /* ties */
         qsort_r(all, n, sizeof(int32_t), cmp_desc, sc);
         int k = 1 + (int)nb_rng_below(&r, 40);
         int m = tr_topk(sc, NULL, n, k, top);

@@ -111,7 +111,7 @@ static int expect_fail(const char *path, const int32_t *expect, int n_expect, in
                        const char *want_msg) {
     nn_model m;
     memset(&m, 0xAB, sizeof m);
-    int32_t *ids = (int32_t *)&m;  /* any non-NULL value: must be reset */
+    int32_t *ids = (int32_t *)&m; /* any non-NULL value: must be reset */
     char err[NB_ERRLEN] = "";
     int rc = nbw_load(&m, path, expect, n_expect, &ids, NULL, err, sizeof err);
     T_ASSERT(rc == want_rc, "rc %d, want %d (%s)", rc, want_rc, err);
@@ -131,13 +131,13 @@ static int round_trip(int rep) {
     uint32_t crc = 0;
     T_ASSERT(nbw_load(&b, path, ids, P_SMALL, &got_ids, &crc, err, sizeof err) == NB_OK, "%s", err);
     int ok = memcmp(&a.cfg, &b.cfg, sizeof a.cfg) == 0 && a.n_params == b.n_params &&
-             memcmp(a.mem, b.mem, a.n_params * sizeof(nn_real)) == 0 &&
-             memcmp(got_ids, ids, sizeof ids) == 0 && a.calib_a == b.calib_a &&
-             a.calib_b == b.calib_b && a.n_tensors == b.n_tensors;
+        memcmp(a.mem, b.mem, a.n_params * sizeof(nn_real)) == 0 &&
+        memcmp(got_ids, ids, sizeof ids) == 0 && a.calib_a == b.calib_a && a.calib_b == b.calib_b &&
+        a.n_tensors == b.n_tensors;
     unsigned char *file = NULL;
     long n = read_all(path, &file);
     uint32_t stored = n > 4 ? (uint32_t)file[n - 4] | (uint32_t)file[n - 3] << 8 |
-                                  (uint32_t)file[n - 2] << 16 | (uint32_t)file[n - 1] << 24
+            (uint32_t)file[n - 2] << 16 | (uint32_t)file[n - 1] << 24
                             : 0;
     /* saving the loaded model again gives the same bytes */
     const char *path2 = tmp_path("rt2.nbw");
@@ -170,8 +170,15 @@ static int test_loaded_model_scores_identically(void) {
     int32_t items[8] = {3, 5, 0, 1, 2, 19, 7, 11};
     int32_t rep_b[2] = {0, 1}, rep_col[2] = {4, 19};
     nn_real feat[6] = {0.5f, 1, -2, 3, 0.25f, 1};
-    nn_batch bt = {.B = 2, .n_ord = n_ord, .ord_off = ord_off, .items = items, .S = 0,
-                   .n_rep = 2, .rep_b = rep_b, .rep_col = rep_col, .rep_feat = feat};
+    nn_batch bt = {.B = 2,
+                   .n_ord = n_ord,
+                   .ord_off = ord_off,
+                   .items = items,
+                   .S = 0,
+                   .n_rep = 2,
+                   .rep_b = rep_b,
+                   .rep_col = rep_col,
+                   .rep_feat = feat};
     nn_model_forward(&a, &bt, 0, 10);
     nn_model_forward(&b, &bt, 0, 10);
     int same = memcmp(a.logits, b.logits, 2 * P_SMALL * sizeof(nn_real)) == 0;
@@ -228,15 +235,15 @@ static int test_save_keeps_mode(void) {
     T_ASSERT(save_small(path, 1, &m, err) == NB_OK, "overwriting: %s", err);
     nn_model_free(&m);
     struct stat st;
-    T_ASSERT(stat(path, &st) == 0 && (st.st_mode & 07777) == 0600, "mode %o after the replacement, want 600",
-             (unsigned)(st.st_mode & 07777));
+    T_ASSERT(stat(path, &st) == 0 && (st.st_mode & 07777) == 0600,
+             "mode %o after the replacement, want 600", (unsigned)(st.st_mode & 07777));
     return T_PASS;
 }
 
 static int test_rejects_missing_file(void) {
     if (expect_fail(tmp_path("does-not-exist.nbw"), NULL, 0, NB_EIO, "cannot open") != T_PASS)
         return T_FAIL;
-    return expect_fail(t_tmpdir(), NULL, 0, NB_EIO, "cannot open");  /* a directory */
+    return expect_fail(t_tmpdir(), NULL, 0, NB_EIO, "cannot open"); /* a directory */
 }
 
 static int test_rejects_bad_magic(void) {
@@ -279,10 +286,11 @@ static int test_rejects_different_product_list(void) {
     int32_t ids[P_SMALL + 1];
     ids_for(ids, P_SMALL + 1);
     ids[5] = 4;
-    if (expect_fail(path, ids, P_SMALL, NB_EMISMATCH, "product list differs from the store") != T_PASS)
+    if (expect_fail(path, ids, P_SMALL, NB_EMISMATCH, "product list differs from the store") !=
+        T_PASS)
         return T_FAIL;
     if (expect_fail(path, ids, P_SMALL, NB_EMISMATCH, "index 5") != T_PASS) return T_FAIL;
-    ids_for(ids, P_SMALL + 1);  /* same prefix, one product more in the store */
+    ids_for(ids, P_SMALL + 1); /* same prefix, one product more in the store */
     return expect_fail(path, ids, P_SMALL + 1, NB_EMISMATCH, "product list differs from the store");
 }
 
@@ -296,10 +304,13 @@ static int test_rejects_bad_hyper_parameters(void) {
     unsigned char *buf = malloc((size_t)n);
     /* offset, new value: gru_layers 0, gru_layers 1 (fewer tensors), emb 5 (sizes differ),
      * n_products 10^9 (the id count cannot fit), dropout 1.5 */
-    const struct { int off; uint32_t v; const char *msg; } cases[] = {
-        {40, 0, "gru_layers"}, {40, 1, "bad hyper-parameters"}, {24, 5, "parameters"},
-        {20, 1000000000u, "product ids"}, {56, 0x3FC00000u, "dropout"},
-        {76, P_SMALL + 1, "product ids"}};
+    const struct {
+        int off;
+        uint32_t v;
+        const char *msg;
+    } cases[] = {{40, 0, "gru_layers"},        {40, 1, "bad hyper-parameters"},
+                 {24, 5, "parameters"},        {20, 1000000000u, "product ids"},
+                 {56, 0x3FC00000u, "dropout"}, {76, P_SMALL + 1, "product ids"}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         memcpy(buf, orig, (size_t)n);
         put_u32(buf + cases[i].off, cases[i].v);
@@ -327,11 +338,11 @@ static int test_rejects_non_finite_values(void) {
     unsigned char *buf;
     long n = small_file(path, 0, &buf, err);
     T_ASSERT(n > 100, "%s", err);
-    put_u32(buf + n - 8, 0x7FC00000u);  /* the last value of the last tensor: NaN */
+    put_u32(buf + n - 8, 0x7FC00000u); /* the last value of the last tensor: NaN */
     int w = write_with_crc(path, buf, n);
     if (w == 0 && expect_fail(path, NULL, 0, NB_EFORMAT, "non-finite value") != T_PASS) w = -2;
     put_u32(buf + n - 8, 0);
-    put_u32(buf + 68, 0x7F800000u);     /* calib_a = +Inf */
+    put_u32(buf + 68, 0x7F800000u); /* calib_a = +Inf */
     if (w == 0) w = write_with_crc(path, buf, n);
     free(buf);
     T_ASSERT(w == 0, "write or first check failed (%d)", w);
@@ -360,7 +371,10 @@ static int test_fuzz_every_truncation(void) {
     int fails = 0;
     long first_bad = -1;
     for (long len = 0; len < n; len++) {
-        if (write_all(cut, buf, len) != 0) { fails++; continue; }
+        if (write_all(cut, buf, len) != 0) {
+            fails++;
+            continue;
+        }
         if (expect_fail(cut, NULL, 0, NB_EFORMAT, "truncated") != T_PASS) {
             if (first_bad < 0) first_bad = len;
             fails++;
@@ -387,11 +401,14 @@ static int test_fuzz_every_flipped_byte(void) {
         buf[off] ^= mask;
         int w = write_all(bad, buf, n);
         buf[off] ^= mask;
-        if (w != 0) { fails++; continue; }
-        const char *want = off < 8    ? "bad magic"
-                           : off < 12 ? "unsupported version"
-                           : off < 20 ? "" /* truncated or trailing bytes */
-                                      : "checksum mismatch";
+        if (w != 0) {
+            fails++;
+            continue;
+        }
+        const char *want = off < 8 ? "bad magic"
+            : off < 12             ? "unsupported version"
+            : off < 20             ? "" /* truncated or trailing bytes */
+                                   : "checksum mismatch";
         int r = expect_fail(bad, NULL, 0, NB_EFORMAT, want);
         if (r == T_PASS && off >= 12 && off < 20) {
             nn_model mm;

@@ -42,7 +42,8 @@ typedef struct {
 
 #define O(field) offsetof(metrics_flags, field)
 static const nb_flag FLAGS[] = {
-    {"products", NB_F_INT, O(products), 1, INT32_MAX, "P", "", "catalogue size", NB_F_REQUIRED, NULL, NULL},
+    {"products", NB_F_INT, O(products), 1, INT32_MAX, "P", "", "catalogue size", NB_F_REQUIRED,
+     NULL, NULL},
     {"in", NB_F_STR, O(in), 0, 0, "FILE", "stdin", "input", 0, NULL, NULL},
 };
 #undef O
@@ -101,7 +102,8 @@ int main(int argc, char **argv) {
             }
         }
         if (tr_metrics_add(&m, a[0], n[0], a[1], n[1], a[2], n[2], err, sizeof err) != NB_OK ||
-            (nf == 4 && tr_metrics_add_cands(&m, a[3], n[3], a[2], n[2], err, sizeof err) != NB_OK)) {
+            (nf == 4 &&
+             tr_metrics_add_cands(&m, a[3], n[3], a[2], n[2], err, sizeof err) != NB_OK)) {
             fprintf(stderr, "nb-metrics: %s:%ld: %s\n", in ? in : "stdin", lineno, err);
             goto done;
         }
@@ -118,11 +120,12 @@ int main(int argc, char **argv) {
     printf("f1_macro %.17g\nf1_example %.17g\n", r.f1_macro, r.f1_example);
     for (int k = 0; k < TR_METRICS_NK; k++) {
         int K = tr_metrics_k[k];
-        printf("p@%d %.17g\nr@%d %.17g\nndcg@%d %.17g\nhit@%d %.17g\n", K, r.p_at[k], K,
-               r.r_at[k], K, r.ndcg_at[k], K, r.hit_at[k]);
+        printf("p@%d %.17g\nr@%d %.17g\nndcg@%d %.17g\nhit@%d %.17g\n", K, r.p_at[k], K, r.r_at[k],
+               K, r.ndcg_at[k], K, r.hit_at[k]);
     }
     printf("mean_pred_size %.17g\nmean_true_size %.17g\n", r.mean_pred_size, r.mean_true_size);
-    if (r.cand_users) printf("cand_recall %.17g\nmean_cand_size %.17g\n", r.cand_recall, r.mean_cand_size);
+    if (r.cand_users)
+        printf("cand_recall %.17g\nmean_cand_size %.17g\n", r.cand_recall, r.mean_cand_size);
     rc = 0;
 done:
     if (inited) tr_metrics_free(&m);

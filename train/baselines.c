@@ -18,17 +18,17 @@ typedef struct {
 
 struct tr_bl_ws {
     int P;
-    double *acc;       /* [P] dense scores / vector values, zero between calls */
-    int64_t *last;     /* [P] last order index that counted the product, -1 between calls */
-    int32_t *cnt;      /* [P] orders containing the product, zero between calls */
-    int32_t *touched;  /* [P] products with a non-zero entry in acc/cnt */
+    double *acc;      /* [P] dense scores / vector values, zero between calls */
+    int64_t *last;    /* [P] last order index that counted the product, -1 between calls */
+    int32_t *cnt;     /* [P] orders containing the product, zero between calls */
+    int32_t *touched; /* [P] products with a non-zero entry in acc/cnt */
     int n_touched;
-    bl_item *items;    /* [P] */
-    int32_t *qi;       /* [P] query vector indices */
-    float *qv;         /* [P] query vector values */
-    double *dots;      /* [cap_ref] dot products with the reference users */
+    bl_item *items; /* [P] */
+    int32_t *qi;    /* [P] query vector indices */
+    float *qv;      /* [P] query vector values */
+    double *dots;   /* [cap_ref] dot products with the reference users */
     int cap_ref;
-    int32_t *heap;     /* [cap_k] nearest reference users */
+    int32_t *heap; /* [cap_k] nearest reference users */
     double *heapd;
     int cap_k;
 };
@@ -196,8 +196,8 @@ void tr_gtopfreq(const tr_popularity *pop, int n, int32_t *out, float *score, in
 
 /* Writes the first min(n, n_items) sorted items, then popular products whose acc is 0 (not
  * in the items) with score 0, up to n or P. Returns the count written. */
-static int emit_with_fill(tr_bl_ws *w, const tr_popularity *pop, int n_items, int n,
-                          int32_t *out, float *score) {
+static int emit_with_fill(tr_bl_ws *w, const tr_popularity *pop, int n_items, int n, int32_t *out,
+                          float *score) {
     int k = 0;
     for (; k < n_items && k < n; k++) {
         out[k] = w->items[k].idx;
@@ -223,8 +223,9 @@ int tr_ptopfreq(const tr_popularity *pop, const st_history *h, int u, int64_t hi
     int rc = check_user(h, u, hist_end, n, err, errlen);
     if (rc != NB_OK) return rc;
     if (ws->P != h->n_products || pop->n_products != h->n_products)
-        return nb_err(err, errlen, NB_EINVAL, "P-TopFreq: workspace/popularity for %d/%d products, history has %d",
-                      ws->P, pop->n_products, h->n_products);
+        return nb_err(err, errlen, NB_EINVAL,
+                      "P-TopFreq: workspace/popularity for %d/%d products, history has %d", ws->P,
+                      pop->n_products, h->n_products);
     int64_t n_hist = 0;
     for (int64_t o = h->user_order_off[u]; o < hist_end; o++) {
         if (h->order_item_off[o] == h->order_item_off[o + 1]) continue;
@@ -280,11 +281,11 @@ static void tifu_accumulate(const st_history *h, int u, int64_t hist_end, const 
     if (N == 0) return;
     const int64_t m = p->m, G = (N + m - 1) / m;
     const int64_t s_oldest = N - m * (G - 1); /* size of the oldest group */
-    int64_t i = 0;                             /* basket number, oldest first */
+    int64_t i = 0;                            /* basket number, oldest first */
     for (int64_t o = h->user_order_off[u]; o < hist_end; o++) {
         if (h->order_item_off[o] == h->order_item_off[o + 1]) continue;
-        int64_t q = N - 1 - i;  /* 0 = most recent basket */
-        int64_t gj = q / m;     /* 0 = most recent group */
+        int64_t q = N - 1 - i; /* 0 = most recent basket */
+        int64_t gj = q / m;    /* 0 = most recent group */
         double s = gj == G - 1 ? (double)s_oldest : (double)m;
         double coef = pow(p->r_g, (double)gj) / (double)G * pow(p->r_b, (double)(q % m)) / s;
         for (int64_t t = h->order_item_off[o]; t < h->order_item_off[o + 1]; t++) {
@@ -338,12 +339,12 @@ int tr_tifu_user_vector(const st_history *h, int u, int64_t hist_end, const tr_t
 struct tr_tifu {
     tr_tifu_params prm;
     int P, n_ref;
-    int32_t *ref_user;   /* [n_ref] user index in h */
-    int64_t *off;        /* [n_ref + 1] into idx/val */
+    int32_t *ref_user; /* [n_ref] user index in h */
+    int64_t *off;      /* [n_ref + 1] into idx/val */
     int32_t *idx;
     float *val;
-    double *norm2;       /* [n_ref] squared Euclidean norms */
-    int64_t *post_off;   /* [P + 1] inverted index: product -> (reference user, value) */
+    double *norm2;     /* [n_ref] squared Euclidean norms */
+    int64_t *post_off; /* [P + 1] inverted index: product -> (reference user, value) */
     int32_t *post_ref;
     float *post_val;
 };
@@ -370,12 +371,13 @@ int tr_tifu_build(tr_tifu **tp, const st_history *h, const int32_t *ref_users,
     tr_bl_ws *w = NULL;
     tr_tifu *t = NULL;
     int rc = check_params(p, err, errlen);
-    if (rc == NB_OK && n_ref < 0) rc = nb_err(err, errlen, NB_EINVAL, "TIFU-KNN: n_ref %d < 0", n_ref);
+    if (rc == NB_OK && n_ref < 0)
+        rc = nb_err(err, errlen, NB_EINVAL, "TIFU-KNN: n_ref %d < 0", n_ref);
     for (int i = 0; rc == NB_OK && i < n_ref; i++) {
         int u = ref_users[i];
-        int64_t end = ref_hist_end                   ? ref_hist_end[i]
-                      : (u >= 0 && u < h->n_users) ? h->user_order_off[u + 1]
-                                                   : 0;
+        int64_t end = ref_hist_end       ? ref_hist_end[i]
+            : (u >= 0 && u < h->n_users) ? h->user_order_off[u + 1]
+                                         : 0;
         rc = check_user(h, u, end, 0, err, errlen);
         if (rc != NB_OK) rc = nb_err_wrap(err, errlen, rc, "TIFU-KNN reference entry %d", i);
     }
@@ -458,8 +460,8 @@ static void heap_down(double *d, int32_t *r, int n, int i) {
 
 /* TIFU-KNN scores for user u; see the header. Returns NB_OK or NB_EINVAL. */
 int tr_tifu_score(const tr_tifu *t, const tr_popularity *pop, const st_history *h, int u,
-                  int64_t hist_end, tr_bl_ws *ws, int n, int32_t *out, float *score,
-                  int *n_out, char *err, size_t errlen) {
+                  int64_t hist_end, tr_bl_ws *ws, int n, int32_t *out, float *score, int *n_out,
+                  char *err, size_t errlen) {
     *n_out = 0;
     int rc = check_user(h, u, hist_end, n, err, errlen);
     if (rc != NB_OK) return rc;

@@ -36,9 +36,9 @@
 /* ---- global popularity ---------------------------------------------------------------- */
 typedef struct {
     int n_products;
-    int64_t n_orders;  /* ST_PRIOR orders with items that were counted */
-    float *share;      /* [n_products] share of those orders containing the product */
-    int32_t *rank;     /* [n_products] product indices by share descending, then index */
+    int64_t n_orders; /* ST_PRIOR orders with items that were counted */
+    float *share;     /* [n_products] share of those orders containing the product */
+    int32_t *rank;    /* [n_products] product indices by share descending, then index */
 } tr_popularity;
 
 /* Counts popularity over the ST_PRIOR orders of h. Returns NB_OK or NB_EINVAL
@@ -90,8 +90,7 @@ void tr_tifu_defaults(tr_tifu_params *p);
  * idx/val must hold P entries (or at least the number of distinct products bought);
  * *nnz receives the count. Returns NB_OK or NB_EINVAL (bad u / hist_end / params). */
 int tr_tifu_user_vector(const st_history *h, int u, int64_t hist_end, const tr_tifu_params *p,
-                        tr_bl_ws *ws, int32_t *idx, float *val, int *nnz, char *err,
-                        size_t errlen);
+                        tr_bl_ws *ws, int32_t *idx, float *val, int *nnz, char *err, size_t errlen);
 
 typedef struct tr_tifu tr_tifu;
 /* Builds the reference set: users ref_users[0..n_ref) of h with histories
@@ -107,7 +106,7 @@ void tr_tifu_free(tr_tifu *t);
  * over the same catalogue) and popularity pop for the fill. Writes min(n, P) products.
  * Returns NB_OK or NB_EINVAL (u / hist_end out of range, catalogue mismatch). */
 int tr_tifu_score(const tr_tifu *t, const tr_popularity *pop, const st_history *h, int u,
-                  int64_t hist_end, tr_bl_ws *ws, int n, int32_t *out, float *score,
-                  int *n_out, char *err, size_t errlen);
+                  int64_t hist_end, tr_bl_ws *ws, int n, int32_t *out, float *score, int *n_out,
+                  char *err, size_t errlen);
 
 #endif

@@ -28,7 +28,7 @@
 #include "nb_err.h"
 #include "store.h"
 
-#define TR_CG_BLOCK 32   /* users per sgemm: 32 x 49,688 floats = 6.4 MB, stays in cache */
+#define TR_CG_BLOCK 32 /* users per sgemm: 32 x 49,688 floats = 6.4 MB, stays in cache */
 
 int64_t tr_cands_default_end(const st_history *h, int u) {
     int64_t o = h->user_order_off[u], e = h->user_order_off[u + 1];
@@ -43,9 +43,7 @@ typedef struct {
 } cg_pair;
 
 /* a ranks before b: higher score, then lower index (a total order on distinct indices). */
-static inline int cg_better(cg_pair a, cg_pair b) {
-    return a.s > b.s || (a.s == b.s && a.i < b.i);
-}
+static inline int cg_better(cg_pair a, cg_pair b) { return a.s > b.s || (a.s == b.s && a.i < b.i); }
 
 /* A 64-bit key whose unsigned order is cg_better's order (larger = better): the float's
  * bits made order-preserving in the high half, the complemented index in the low half.
@@ -56,9 +54,7 @@ static inline uint64_t cg_key(float s, int32_t i) {
     u = (u & 0x80000000u) ? ~u : (u | 0x80000000u);
     return (uint64_t)u << 32 | (uint32_t)(0xffffffffu - (uint32_t)i);
 }
-static inline int32_t cg_key_index(uint64_t k) {
-    return (int32_t)(0xffffffffu - (uint32_t)k);
-}
+static inline int32_t cg_key_index(uint64_t k) { return (int32_t)(0xffffffffu - (uint32_t)k); }
 
 /* Quickselect (Hoare partition, median-of-three pivot): rearranges a[0..n) so that a[k] is
  * the k-th largest (0 = largest). Keys are distinct. O(n) expected. */
@@ -81,9 +77,12 @@ static void cg_nth(uint64_t *a, int n, int k) {
                 j--;
             }
         }
-        if (k <= j) hi = j;
-        else if (k >= i) lo = i;
-        else return;
+        if (k <= j)
+            hi = j;
+        else if (k >= i)
+            lo = i;
+        else
+            return;
     }
 }
 
@@ -101,20 +100,20 @@ static int cg_i32_cmp(const void *a, const void *b) {
 typedef struct {
     /* shared, read-only */
     const st_history *h;
-    const float *emb;     /* raw [P, E] */
-    const float *nrm;     /* normalised [P, E] */
-    const int64_t *end;   /* [n_users] */
-    const int32_t *pop;   /* [n_top] popularity top list, ascending */
+    const float *emb;   /* raw [P, E] */
+    const float *nrm;   /* normalised [P, E] */
+    const int64_t *end; /* [n_users] */
+    const int32_t *pop; /* [n_top] popularity top list, ascending */
     int P, E, n_top, n_threads, tid;
-    tr_cands *c;          /* off[] fixed; each worker writes its users' idx ranges */
+    tr_cands *c; /* off[] fixed; each worker writes its users' idx ranges */
     /* private */
-    float *prof;          /* [TR_CG_BLOCK, E] */
-    float *scores;        /* [TR_CG_BLOCK, P] */
-    uint8_t *mark;        /* [P] bought by the current user */
-    int32_t *bought;      /* [P] */
-    int32_t *lst;         /* [P] products scoring above the estimated threshold, ascending */
-    uint64_t *tmp;        /* [P] keys (cg_key) for the quickselects */
-    int32_t *sel;         /* [P] the selected ones, ascending */
+    float *prof;     /* [TR_CG_BLOCK, E] */
+    float *scores;   /* [TR_CG_BLOCK, P] */
+    uint8_t *mark;   /* [P] bought by the current user */
+    int32_t *bought; /* [P] */
+    int32_t *lst;    /* [P] products scoring above the estimated threshold, ascending */
+    uint64_t *tmp;   /* [P] keys (cg_key) for the quickselects */
+    int32_t *sel;    /* [P] the selected ones, ascending */
 } cg_worker;
 
 /* Merge of ascending disjoint lists into out; returns the count. */
@@ -226,8 +225,8 @@ static void *cg_worker_run(void *arg) {
             double inv = nn > 0 ? 1.0 / sqrt(nn) : 0.0;
             for (int k = 0; k < E; k++) pr[k] = (float)(acc[k] * inv);
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, bu, P, E, 1.0f, w->prof, E,
-                    w->nrm, E, 0.0f, w->scores, P);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, bu, P, E, 1.0f, w->prof, E, w->nrm, E,
+                    0.0f, w->scores, P);
         for (int r = 0; r < bu; r++) cg_select_user(w, u0 + r, w->scores + (size_t)r * P);
     }
     return NULL;
@@ -266,19 +265,16 @@ static int32_t *cg_popular(const st_history *h, const int64_t *end, int n_top) {
 }
 
 int tr_cands_build(tr_cands *c, const st_history *h, const float *emb, int n_products, int E,
-                   const int64_t *hist_end, int n_top, int n_threads, char *err,
-                   size_t errlen) {
+                   const int64_t *hist_end, int n_top, int n_threads, char *err, size_t errlen) {
     memset(c, 0, sizeof *c);
     if (n_products != h->n_products)
-        return nb_err(err, errlen, NB_EINVAL,
-                      "candidates: embedding has %d products, history %d", n_products,
-                      h->n_products);
+        return nb_err(err, errlen, NB_EINVAL, "candidates: embedding has %d products, history %d",
+                      n_products, h->n_products);
     if (n_products < 1 || E < 1 || E > 4096)
         return nb_err(err, errlen, NB_EINVAL, "candidates: bad sizes P=%d E=%d", n_products, E);
     if (n_top < 1) return nb_err(err, errlen, NB_EINVAL, "candidates: n_top %d < 1", n_top);
     if (n_threads < 1 || n_threads > 64)
-        return nb_err(err, errlen, NB_EINVAL, "candidates: n_threads %d not in 1..64",
-                      n_threads);
+        return nb_err(err, errlen, NB_EINVAL, "candidates: n_threads %d not in 1..64", n_threads);
     if (n_top > n_products) n_top = n_products;
     int P = n_products, nu = h->n_users, rc = NB_OK;
     int64_t *end = nb_xmalloc((size_t)(nu > 0 ? nu : 1) * sizeof *end);
@@ -293,8 +289,8 @@ int tr_cands_build(tr_cands *c, const st_history *h, const float *emb, int n_pro
         if (end[u] < h->user_order_off[u] || end[u] > h->user_order_off[u + 1]) {
             rc = nb_err(err, errlen, NB_EINVAL,
                         "candidates: hist_end %lld of user %d outside its orders [%lld, %lld]",
-                        (long long)end[u], (int)h->user_ids[u],
-                        (long long)h->user_order_off[u], (long long)h->user_order_off[u + 1]);
+                        (long long)end[u], (int)h->user_ids[u], (long long)h->user_order_off[u],
+                        (long long)h->user_order_off[u + 1]);
             goto fail;
         }
     }
@@ -310,8 +306,7 @@ int tr_cands_build(tr_cands *c, const st_history *h, const float *emb, int n_pro
             nn += (double)v * v;
         }
         double inv = nn > 0 ? 1.0 / sqrt(nn) : 0.0;
-        for (int k = 0; k < E; k++)
-            nrm[(size_t)p * E + k] = (float)(emb[(size_t)p * E + k] * inv);
+        for (int k = 0; k < E; k++) nrm[(size_t)p * E + k] = (float)(emb[(size_t)p * E + k] * inv);
     }
     /* sizes: max(n_top, distinct bought) per user */
     c->n_users = nu;
@@ -343,8 +338,17 @@ int tr_cands_build(tr_cands *c, const st_history *h, const float *emb, int n_pro
     th = nb_xcalloc((size_t)nt, sizeof *th);
     for (int t = 0; t < nt; t++) {
         cg_worker *w = &ws[t];
-        *w = (cg_worker){.h = h, .emb = emb, .nrm = nrm, .end = end, .pop = pop, .P = P,
-                         .E = E, .n_top = n_top, .n_threads = nt, .tid = t, .c = c};
+        *w = (cg_worker){.h = h,
+                         .emb = emb,
+                         .nrm = nrm,
+                         .end = end,
+                         .pop = pop,
+                         .P = P,
+                         .E = E,
+                         .n_top = n_top,
+                         .n_threads = nt,
+                         .tid = t,
+                         .c = c};
         w->prof = nb_xmalloc((size_t)TR_CG_BLOCK * E * sizeof *w->prof);
         w->scores = nb_xmalloc((size_t)TR_CG_BLOCK * P * sizeof *w->scores);
         w->mark = nb_xcalloc((size_t)P, 1);
@@ -396,14 +400,14 @@ done:
 /* ---- writing ------------------------------------------------------------------------- */
 
 /* See candgen.h: checks that c was built from h, then storage writes the rows. */
-int tr_cands_write(sqlite3 *db, int64_t model_id, const tr_cands *c, const st_history *h,
-                   char *err, size_t errlen) {
+int tr_cands_write(sqlite3 *db, int64_t model_id, const tr_cands *c, const st_history *h, char *err,
+                   size_t errlen) {
     if (c->n_users != h->n_users || c->n_products != h->n_products)
         return nb_err(err, errlen, NB_EMISMATCH,
                       "candidates built for %d users x %d products, history has %d x %d",
                       c->n_users, c->n_products, h->n_users, h->n_products);
-    return st_cands_write(db, model_id, c->n_users, h->user_ids, c->off, c->idx, c->max_count,
-                          err, errlen);
+    return st_cands_write(db, model_id, c->n_users, h->user_ids, c->off, c->idx, c->max_count, err,
+                          errlen);
 }
 
 /* ---- recall ------------------------------------------------------------------------------ */
@@ -420,8 +424,10 @@ static int cg_hits(const int32_t *cand, int n_cand, const int32_t *items, int n_
         int lo = 0, hi = n_cand;
         while (lo < hi) {
             int mid = lo + (hi - lo) / 2;
-            if (cand[mid] < items[i]) lo = mid + 1;
-            else hi = mid;
+            if (cand[mid] < items[i])
+                lo = mid + 1;
+            else
+                hi = mid;
         }
         hits += lo < n_cand && cand[lo] == items[i];
     }

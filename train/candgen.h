@@ -57,8 +57,7 @@ int64_t tr_cands_default_end(const st_history *h, int u);
  * Returns NB_OK or NB_EINVAL (bad argument, message names it). c owns its
  * arrays afterwards; free them with tr_cands_free (also safe on a zeroed c). */
 int tr_cands_build(tr_cands *c, const st_history *h, const float *emb, int n_products, int E,
-                   const int64_t *hist_end, int n_top, int n_threads, char *err,
-                   size_t errlen);
+                   const int64_t *hist_end, int n_top, int n_threads, char *err, size_t errlen);
 void tr_cands_free(tr_cands *c);
 
 /* User u's set: returns a pointer into c (valid until tr_cands_free) and its size in *n. */
@@ -72,8 +71,8 @@ const int32_t *tr_cands_user(const tr_cands *c, int u, int *n);
  * user_ids come from h->user_ids (the history c was built from).
  * Returns NB_OK, NB_EINVAL, NB_EMISMATCH (c not built from h) or NB_EDB
  * (message names the user). On error the caller should ROLLBACK. */
-int tr_cands_write(sqlite3 *db, int64_t model_id, const tr_cands *c, const st_history *h,
-                   char *err, size_t errlen);
+int tr_cands_write(sqlite3 *db, int64_t model_id, const tr_cands *c, const st_history *h, char *err,
+                   size_t errlen);
 
 /* Candidate recall: the share of target items that are inside the candidate set.
  * For each user with target[u] >= 0 (an order index in the user's range with items, e.g.
@@ -83,11 +82,11 @@ int tr_cands_write(sqlite3 *db, int64_t model_id, const tr_cands *c, const st_hi
  *   micro = sum hits / sum distinct target products;
  *   macro = mean over users of (hits / distinct target products). */
 typedef struct {
-    int n_users;          /* users with a non-empty target */
-    int64_t n_targets;    /* distinct target products, summed over users */
-    int64_t n_hits;       /* of which in the candidate set */
+    int n_users;       /* users with a non-empty target */
+    int64_t n_targets; /* distinct target products, summed over users */
+    int64_t n_hits;    /* of which in the candidate set */
     double micro, macro;
-    double mean_size;     /* mean candidate-set size of those users */
+    double mean_size; /* mean candidate-set size of those users */
 } tr_cand_recall;
 /* Returns NB_OK or NB_EMISMATCH (c not built from h). */
 int tr_cands_recall(const tr_cands *c, const st_history *h, const int64_t *target,

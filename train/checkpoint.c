@@ -68,8 +68,8 @@ int tr_ckpt_save(const char *path, const nn_model *m, const tr_train_state *st, 
     PUT(&b, nh);
     for (int i = 0; i < st->n_hist; i++) {
         const tr_epoch_stat *e = &st->hist[i];
-        double v[TR_EPOCH_FIELDS] = {e->train_loss, e->val_loss, e->val_recall10, e->val_ndcg10,
-                                     e->seconds, e->samples_per_s};
+        double v[TR_EPOCH_FIELDS] = {e->train_loss, e->val_loss, e->val_recall10,
+                                     e->val_ndcg10, e->seconds,  e->samples_per_s};
         put(&b, v, sizeof v);
     }
     size_t bytes = m->n_params * sizeof(nn_real);
@@ -143,7 +143,8 @@ int tr_ckpt_load(const char *path, nn_model *m, tr_train_state *st, char *err, s
     uint32_t crc;
     memcpy(&crc, data + len - 4, 4);
     if (nb_crc32(0, data, (size_t)len - 4) != crc) {
-        rc = nb_err(err, errlen, NB_EFORMAT, "%s: checksum mismatch (truncated or corrupted)", path);
+        rc =
+            nb_err(err, errlen, NB_EFORMAT, "%s: checksum mismatch (truncated or corrupted)", path);
         goto done;
     }
     rd r = {data, (size_t)len - 4, 8, 0};
@@ -220,12 +221,14 @@ int tr_ckpt_load(const char *path, nn_model *m, tr_train_state *st, char *err, s
     }
     m->adam_t = t;
     m->rng = mr;
-    r.at++;   /* the "best == current" flag read above */
+    r.at++; /* the "best == current" flag read above */
     get(&r, m->mem, bytes);
     get(&r, m->adam_m, bytes);
     get(&r, m->adam_v, bytes);
-    if (same) memcpy(st->best_params, m->mem, bytes);
-    else get(&r, st->best_params, bytes);
+    if (same)
+        memcpy(st->best_params, m->mem, bytes);
+    else
+        get(&r, st->best_params, bytes);
 done:
     if (f) fclose(f);
     free(data);

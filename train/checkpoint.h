@@ -25,34 +25,34 @@
 #include "rng.h"
 
 #define TR_CKPT_MAGIC "NBCKPT01"
-#define TR_CKPT_VERSION 2   /* 2: start_metric; best_epoch 0 = the starting point */
+#define TR_CKPT_VERSION 2 /* 2: start_metric; best_epoch 0 = the starting point */
 #define TR_MAX_EPOCHS_HIST 1000
 
 /* One epoch's figures (all doubles so the file layout is trivial). */
 typedef struct {
-    double train_loss;       /* mean batch loss over the epoch */
-    double val_loss;         /* mean BCE over validation samples */
-    double val_recall10;     /* validation Recall@10 (full catalogue) */
-    double val_ndcg10;       /* validation NDCG@10 */
-    double seconds;          /* wall time of the epoch's training */
-    double samples_per_s;    /* training samples per second */
+    double train_loss;    /* mean batch loss over the epoch */
+    double val_loss;      /* mean BCE over validation samples */
+    double val_recall10;  /* validation Recall@10 (full catalogue) */
+    double val_ndcg10;    /* validation NDCG@10 */
+    double seconds;       /* wall time of the epoch's training */
+    double samples_per_s; /* training samples per second */
 } tr_epoch_stat;
 #define TR_EPOCH_FIELDS 6
 
 /* Everything besides the model that the loop needs to continue. */
 typedef struct {
     uint32_t signature;
-    int epochs_done;         /* completed epochs */
-    int best_epoch;          /* epoch of best_metric; 0 = the starting point (train/loop.c
+    int epochs_done;     /* completed epochs */
+    int best_epoch;      /* epoch of best_metric; 0 = the starting point (train/loop.c
                               * evaluates it before epoch 1) */
-    int bad_epochs;          /* epochs since the best one (early stopping counter) */
-    double best_metric;      /* best validation Recall@10 so far */
-    double start_metric;     /* validation Recall@10 of the untrained starting point */
+    int bad_epochs;      /* epochs since the best one (early stopping counter) */
+    double best_metric;  /* best validation Recall@10 so far */
+    double start_metric; /* validation Recall@10 of the untrained starting point */
     nb_rng shuffle_rng;
     double train_seconds;
     int n_hist;
     tr_epoch_stat hist[TR_MAX_EPOCHS_HIST];
-    nn_real *best_params;    /* [n_params], owned by the caller */
+    nn_real *best_params; /* [n_params], owned by the caller */
 } tr_train_state;
 
 /* Writes m (parameters, Adam m/v/t, rng) and st to path atomically. m must have been

@@ -13,9 +13,9 @@
 #include <mpi.h>
 #endif
 
-static int g_rank = 0, g_size = 1;   /* the ranks taking part (size 1 after tr_dist_solo) */
-static int g_world = 1;              /* MPI_COMM_WORLD's size, for messages and abort */
-static int g_started = 0;            /* MPI_Init was called by tr_dist_init */
+static int g_rank = 0, g_size = 1; /* the ranks taking part (size 1 after tr_dist_solo) */
+static int g_world = 1;            /* MPI_COMM_WORLD's size, for messages and abort */
+static int g_started = 0;          /* MPI_Init was called by tr_dist_init */
 static uint64_t g_bytes = 0, g_calls = 0;
 static double g_secs = 0;
 
@@ -46,7 +46,8 @@ int tr_dist_init(int *argc, char ***argv, char *err, size_t errlen) {
     if (n > 1)
         return nb_err(err, errlen, NB_EINVAL,
                       "started by an MPI launcher with %d ranks, but this nb-train was built "
-                      "without MPI (rebuild with make MPI=1 after make deps)", n);
+                      "without MPI (rebuild with make MPI=1 after make deps)",
+                      n);
     return NB_OK;
 #endif
 }
@@ -59,8 +60,10 @@ void tr_dist_finalize(void) {
 }
 
 void tr_dist_abort(int exit_code, const char *msg) {
-    if (g_world > 1) fprintf(stderr, "nb-train: rank %d of %d: %s\n", g_rank, g_world, msg);
-    else fprintf(stderr, "nb-train: %s\n", msg);
+    if (g_world > 1)
+        fprintf(stderr, "nb-train: rank %d of %d: %s\n", g_rank, g_world, msg);
+    else
+        fprintf(stderr, "nb-train: %s\n", msg);
 #ifdef NB_MPI
     /* the other ranks may be waiting in a collective for this one: end them all */
     if (g_started && g_world > 1) {
@@ -88,7 +91,7 @@ void tr_dist_solo(void) { g_size = 1; }
 void tr_dist_slice(int n, int *lo, int *hi) {
     *lo = (int)((int64_t)n * g_rank / g_size);
     *hi = (int)((int64_t)n * (g_rank + 1) / g_size);
-    if (g_size == 1) *lo = 0, *hi = n;   /* rank 0 alone after tr_dist_solo */
+    if (g_size == 1) *lo = 0, *hi = n; /* rank 0 alone after tr_dist_solo */
 }
 
 uint32_t tr_dist_signature(uint32_t sig) {
@@ -100,7 +103,8 @@ uint32_t tr_dist_signature(uint32_t sig) {
 
 void tr_dist_epoch_rng(nn_model *m, const nb_rng *shuffle) {
     if (g_size == 1) return;
-    uint64_t x = shuffle->s[0] ^ nb_hash64(shuffle->s[1] ^ nb_hash64(shuffle->s[2] ^ shuffle->s[3]));
+    uint64_t x =
+        shuffle->s[0] ^ nb_hash64(shuffle->s[1] ^ nb_hash64(shuffle->s[2] ^ shuffle->s[3]));
     nb_rng_seed(&m->rng, nb_hash64(x ^ 0x6469737472616e6bull) + (uint64_t)g_rank);
 }
 
@@ -111,8 +115,7 @@ void tr_dist_epoch_rng(nn_model *m, const nb_rng *shuffle) {
 #define MAX_CHUNK ((size_t)1 << 30)
 #endif
 
-int tr_dist_step_agree(double *loss, int *stop, int n_mine, int n_all, char *err,
-                       size_t errlen) {
+int tr_dist_step_agree(double *loss, int *stop, int n_mine, int n_all, char *err, size_t errlen) {
     (void)err, (void)errlen;
     if (g_size == 1) return NB_OK;
 #ifdef NB_MPI
@@ -236,7 +239,8 @@ int tr_dist_check_same(const nn_model *m, char *err, size_t errlen) {
     if (v[0] != c || -v[1] != c)
         return nb_err(err, errlen, NB_EMISMATCH,
                       "the ranks' parameters differ (CRC-32 from %08llx to %08llx): the "
-                      "allreduce did not give every rank the same sum", -v[1], v[0]);
+                      "allreduce did not give every rank the same sum",
+                      -v[1], v[0]);
 #else
     (void)m, (void)err, (void)errlen;
 #endif

@@ -6,15 +6,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BL_LIST 500      /* baseline list length before restricting to candidates */
+#define BL_LIST 500 /* baseline list length before restricting to candidates */
 
 /* Whether p is in the ascending set cs[n]. */
 static int in_set(const int32_t *cs, int n, int32_t p) {
     int lo = 0, hi = n;
     while (lo < hi) {
         int mid = (lo + hi) / 2;
-        if (cs[mid] < p) lo = mid + 1;
-        else hi = mid;
+        if (cs[mid] < p)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return lo < n && cs[lo] == p;
 }
@@ -91,14 +93,14 @@ int tr_eval_baselines(const st_history *h, const tr_sample *smp, int n, const tr
         if (rc == NB_OK)
             rc = tr_ptopfreq(&pop, h, u, end, ws, nl_max, list, score, &nl, err, errlen);
         if (rc == NB_OK)
-            rc = feed_list(acc[TR_BL_PTOP], list, score, nl, cs, nc, threshold, truth, nt,
-                           ranked, pred, err, errlen);
+            rc = feed_list(acc[TR_BL_PTOP], list, score, nl, cs, nc, threshold, truth, nt, ranked,
+                           pred, err, errlen);
         t_bl[TR_BL_PTOP] += nb_now() - t, t = nb_now();
         if (rc == NB_OK)
             rc = tr_tifu_score(tifu, &pop, h, u, end, ws, nl_max, list, score, &nl, err, errlen);
         if (rc == NB_OK)
-            rc = feed_list(acc[TR_BL_TIFU], list, score, nl, cs, nc, threshold, truth, nt,
-                           ranked, pred, err, errlen);
+            rc = feed_list(acc[TR_BL_TIFU], list, score, nl, cs, nc, threshold, truth, nt, ranked,
+                           pred, err, errlen);
         t_bl[TR_BL_TIFU] += nb_now() - t, t = nb_now();
         if (rc == NB_OK && tifu_tuned)
             rc = tr_tifu_score(tifu_tuned, &pop, h, u, end, ws, nl_max, list, score, &nl, err,

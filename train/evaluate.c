@@ -10,16 +10,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const tr_bl_names[TR_N_BL] = {"G-TopFreq", "P-TopFreq", "TIFU-KNN",
-                                               "TIFU-KNN tuned"};
+const char *const tr_bl_names[TR_N_BL] = {"G-TopFreq", "P-TopFreq", "TIFU-KNN", "TIFU-KNN tuned"};
 
 #define EVAL_BATCH 64
-#define EF1_M 200        /* products entering the expected-F1 programme */
+#define EF1_M 200 /* products entering the expected-F1 programme */
 
 /* BCE with pos_weight for one logit, stable for any |x| (as nn_bce_forward). */
 static double bce(double x, int y, double pw) {
     double sp_neg = x > 0 ? log1p(exp(-x)) : -x + log1p(exp(x)); /* -log s(x)  */
-    double sp_pos = sp_neg + x;                                      /* -log(1-s(x)) */
+    double sp_pos = sp_neg + x;                                  /* -log(1-s(x)) */
     return y ? pw * sp_neg : sp_pos;
 }
 
@@ -32,14 +31,14 @@ int tr_truth_of(const st_history *h, int64_t t, uint8_t *mark, int32_t *truth) {
     return n;
 }
 
-int tr_eval_model(tr_scorer *s, const nn_model *m, const st_history *h, const tr_sample *smp,
-                  int n, const tr_cands *cands, double threshold, int want_ef1,
-                  float pos_weight, tr_reliability *rel_before, tr_reliability *rel_after,
-                  tr_eval_result *out, char *err, size_t errlen) {
+int tr_eval_model(tr_scorer *s, const nn_model *m, const st_history *h, const tr_sample *smp, int n,
+                  const tr_cands *cands, double threshold, int want_ef1, float pos_weight,
+                  tr_reliability *rel_before, tr_reliability *rel_after, tr_eval_result *out,
+                  char *err, size_t errlen) {
     int P = h->n_products, rc = NB_OK;
     double t0 = nb_now();
     memset(out, 0, sizeof *out);
-    tr_metrics acc[2][2];   /* [full/cand][thr/ef1] */
+    tr_metrics acc[2][2]; /* [full/cand][thr/ef1] */
     memset(acc, 0, sizeof acc);
     tr_ef1 *ef = NULL;
     float *logit = nb_xmalloc((size_t)EVAL_BATCH * P * sizeof(float));
@@ -84,7 +83,8 @@ int tr_eval_model(tr_scorer *s, const nn_model *m, const st_history *h, const tr
                 for (int j = 0; j < nc; j++) {
                     if (pr[cs[j]] >= threshold) pred[np++] = cs[j];
                     cprob[j] = pr[cs[j]];
-                    if (rel_before) tr_reliability_add(rel_before, tr_sigmoid(lg[cs[j]]), mark[cs[j]]);
+                    if (rel_before)
+                        tr_reliability_add(rel_before, tr_sigmoid(lg[cs[j]]), mark[cs[j]]);
                     if (rel_after) tr_reliability_add(rel_after, pr[cs[j]], mark[cs[j]]);
                 }
                 rc = tr_metrics_add(&acc[1][0], ranked, nr, pred, np, truth, nt, err, errlen);
@@ -93,7 +93,8 @@ int tr_eval_model(tr_scorer *s, const nn_model *m, const st_history *h, const tr
                 if (rc == NB_OK && ef) {
                     rc = tr_ef1_choose(ef, cprob, cs, nc, 0, pred, &np, NULL, err, errlen);
                     if (rc == NB_OK)
-                        rc = tr_metrics_add(&acc[1][1], ranked, nr, pred, np, truth, nt, err, errlen);
+                        rc = tr_metrics_add(&acc[1][1], ranked, nr, pred, np, truth, nt, err,
+                                            errlen);
                 }
             } else if (rc == NB_OK) {
                 for (int p = 0; p < P; p++) {
@@ -171,4 +172,3 @@ int tr_eval_calib_pairs(tr_scorer *s, const st_history *h, const tr_sample *smp,
     *np_out = np;
     return NB_OK;
 }
-

@@ -25,14 +25,14 @@
 #include "score.h"
 #include "topk.h"
 
-#define TR_EVAL_TOPN 20   /* ranking length fed to the metrics (K = 10 and 20) */
+#define TR_EVAL_TOPN 20 /* ranking length fed to the metrics (K = 10 and 20) */
 
 /* The result of one evaluation: [0] full catalogue, [1] candidate sets. */
 typedef struct {
-    tr_metrics_result thr[2];     /* basket by threshold */
-    tr_metrics_result ef1[2];     /* basket by expected F1 */
-    double loss;                  /* mean BCE (pos_weight) over samples x all products */
-    int64_t n;                    /* samples evaluated */
+    tr_metrics_result thr[2]; /* basket by threshold */
+    tr_metrics_result ef1[2]; /* basket by expected F1 */
+    double loss;              /* mean BCE (pos_weight) over samples x all products */
+    int64_t n;                /* samples evaluated */
     double seconds;
 } tr_eval_result;
 
@@ -47,17 +47,17 @@ int tr_truth_of(const st_history *h, int64_t t, uint8_t *mark, int32_t *truth);
  * Under mpirun (tr_dist_size() > 1) it is collective: every rank must call it with the
  * same samples; each scores its slice and the accumulators are summed (dist.h).
  * Returns NB_OK or an error from scoring/metrics. */
-int tr_eval_model(tr_scorer *s, const nn_model *m, const st_history *h, const tr_sample *smp,
-                  int n, const tr_cands *cands, double threshold, int want_ef1,
-                  float pos_weight, tr_reliability *rel_before, tr_reliability *rel_after,
-                  tr_eval_result *out, char *err, size_t errlen);
+int tr_eval_model(tr_scorer *s, const nn_model *m, const st_history *h, const tr_sample *smp, int n,
+                  const tr_cands *cands, double threshold, int want_ef1, float pos_weight,
+                  tr_reliability *rel_before, tr_reliability *rel_after, tr_eval_result *out,
+                  char *err, size_t errlen);
 
 /* Collects (logit, label) pairs for calibration from smp over their candidate sets (or all
  * products without cands), at most max_pairs of them (users in order until the cap).
  * *logit / *label are malloc'd (caller frees); *np receives the count. */
 int tr_eval_calib_pairs(tr_scorer *s, const st_history *h, const tr_sample *smp, int n,
-                        const tr_cands *cands, int64_t max_pairs, float **logit,
-                        uint8_t **label, int64_t *np, char *err, size_t errlen);
+                        const tr_cands *cands, int64_t max_pairs, float **logit, uint8_t **label,
+                        int64_t *np, char *err, size_t errlen);
 
 /* TR_BL_TIFU runs tr_tifu_defaults; TR_BL_TIFU_TUNED the parameters tuned on validation users
  * (tifu_tune.h), a row of its own so that the default's figures stay comparable. */

@@ -21,7 +21,8 @@ static int parse_split(void *field, const char *v, const nb_flag *d, char *err, 
         a + b + c != 100)
         return nb_err(err, errlen, NB_EINVAL,
                       "--%s: '%s' must be TRAIN/VAL/TEST percentages summing to 100 "
-                      "(train and validation > 0)", d->name, v);
+                      "(train and validation > 0)",
+                      d->name, v);
     int *s = field;
     s[0] = a, s[1] = b, s[2] = c;
     return NB_OK;
@@ -29,26 +30,38 @@ static int parse_split(void *field, const char *v, const nb_flag *d, char *err, 
 
 #define O(field) offsetof(tr_flags, field)
 static const nb_flag FLAGS[] = {
-    {"db", NB_F_STR, O(db), 0, 0, NULL, "", "SQLite store to train on (created by --csv)", NB_F_REQUIRED, NULL, NULL},
-    {"model", NB_F_STR, O(model), 0, 0, NULL, "", "output weight file (.nbw)", NB_F_REQUIRED, NULL, NULL},
-    {"csv", NB_F_STR, O(csv), 0, 0, NULL, "", "import this Instacart CSV folder into --db first", 0, NULL, NULL},
-    {"catalog", NB_F_STR, O(catalog), 0, 0, NULL, "", "take products/aisles/departments from this folder", 0, NULL, NULL},
+    {"db", NB_F_STR, O(db), 0, 0, NULL, "", "SQLite store to train on (created by --csv)",
+     NB_F_REQUIRED, NULL, NULL},
+    {"model", NB_F_STR, O(model), 0, 0, NULL, "", "output weight file (.nbw)", NB_F_REQUIRED, NULL,
+     NULL},
+    {"csv", NB_F_STR, O(csv), 0, 0, NULL, "", "import this Instacart CSV folder into --db first", 0,
+     NULL, NULL},
+    {"catalog", NB_F_STR, O(catalog), 0, 0, NULL, "",
+     "take products/aisles/departments from this folder", 0, NULL, NULL},
     {"report", NB_F_STR, O(report), 0, 0, NULL, "", "write the JSON report here", 0, NULL, NULL},
-    {"checkpoint", NB_F_STR, O(checkpoint), 0, 0, NULL, "MODEL.ckpt", "checkpoint file", 0, NULL, NULL},
-    {"resume", NB_F_BOOL, O(resume), 0, 0, NULL, "off", "continue from the checkpoint", 0, NULL, NULL},
+    {"checkpoint", NB_F_STR, O(checkpoint), 0, 0, NULL, "MODEL.ckpt", "checkpoint file", 0, NULL,
+     NULL},
+    {"resume", NB_F_BOOL, O(resume), 0, 0, NULL, "off", "continue from the checkpoint", 0, NULL,
+     NULL},
     {"epochs", NB_F_INT, O(epochs), 1, 100000, NULL, "10", "maximum epochs", 0, NULL, NULL},
-    {"patience", NB_F_INT, O(patience), 1, 100000, NULL, "3", "stop after this many epochs without a better validation Recall@10", 0, NULL, NULL},
-    {"seed", NB_F_LL, O(seed), 0, 9.2e18, NULL, "1", "random seed (init, shuffling, dropout)", 0, NULL, NULL},
+    {"patience", NB_F_INT, O(patience), 1, 100000, NULL, "3",
+     "stop after this many epochs without a better validation Recall@10", 0, NULL, NULL},
+    {"seed", NB_F_LL, O(seed), 0, 9.2e18, NULL, "1", "random seed (init, shuffling, dropout)", 0,
+     NULL, NULL},
     {"threads", NB_F_INT, O(threads), 1, 1024, NULL, "cores", "OpenBLAS threads", 0, NULL, NULL},
-    {"limit-users", NB_F_INT, O(limit_users), 0, INT_MAX, NULL, "0", "use only the first N users (0 = all)", 0, NULL, NULL},
-    {"score-user", NB_F_LL, O(score_user), 0, INT32_MAX, NULL, "", "print this user's top-K as JSON and exit", 0, NULL, NULL},
+    {"limit-users", NB_F_INT, O(limit_users), 0, INT_MAX, NULL, "0",
+     "use only the first N users (0 = all)", 0, NULL, NULL},
+    {"score-user", NB_F_LL, O(score_user), 0, INT32_MAX, NULL, "",
+     "print this user's top-K as JSON and exit", 0, NULL, NULL},
     {"k", NB_F_INT, O(k), 1, 100000, NULL, "10", "K for --score-user", 0, NULL, NULL},
-#ifdef NB_TEST_HOOKS   /* only in the test build, build/tests/nb-train-test (Makefile) */
-    {"stop-after", NB_F_INT, O(stop_after), 0, 100000, NULL, "0", "test hook: stop as if interrupted after N epochs of this run", 0, NULL, NULL},
+#ifdef NB_TEST_HOOKS /* only in the test build, build/tests/nb-train-test (Makefile) */
+    {"stop-after", NB_F_INT, O(stop_after), 0, 100000, NULL, "0",
+     "test hook: stop as if interrupted after N epochs of this run", 0, NULL, NULL},
 #endif
     {"quiet", NB_F_BOOL, O(quiet), 0, 0, NULL, "off", "no progress output", 0, NULL, NULL},
     {"emb", NB_F_INT, O(emb), 1, 4096, NULL, "32", "product embedding size", 0, NULL, NULL},
-    {"cnn-out", NB_F_INT, O(cnn_out), 1, 8192, NULL, "128", "Conv1d output channels", 0, NULL, NULL},
+    {"cnn-out", NB_F_INT, O(cnn_out), 1, 8192, NULL, "128", "Conv1d output channels", 0, NULL,
+     NULL},
     {"kernel", NB_F_INT, O(kernel), 1, 145, NULL, "4", "Conv1d kernel size", 0, NULL, NULL},
     {"gru-hidden", NB_F_INT, O(gru_hidden), 1, 8192, NULL, "256", "GRU hidden size", 0, NULL, NULL},
     {"gru-layers", NB_F_INT, O(gru_layers), 1, 4, NULL, "2", "GRU layers", 0, NULL, NULL},
@@ -56,20 +69,37 @@ static const nb_flag FLAGS[] = {
     {"head", NB_F_INT, O(head), 1, 8192, NULL, "256", "head hidden size", 0, NULL, NULL},
     {"lr", NB_F_DBL, O(lr), 1e-30, 1e30, NULL, "0.001", "Adam learning rate", 0, NULL, NULL},
     {"batch", NB_F_INT, O(batch), 1, 65536, NULL, "32", "mini-batch size", 0, NULL, NULL},
-    {"threshold", NB_F_DBL, O(threshold), 0, 1, NULL, "0.4", "basket threshold on calibrated probability", 0, NULL, NULL},
-    {"pos-weight", NB_F_DBL, O(pos_weight), 1e-6, 1e6, NULL, "10", "BCE positive weight", 0, NULL, NULL},
+    {"threshold", NB_F_DBL, O(threshold), 0, 1, NULL, "0.4",
+     "basket threshold on calibrated probability", 0, NULL, NULL},
+    {"pos-weight", NB_F_DBL, O(pos_weight), 1e-6, 1e6, NULL, "10", "BCE positive weight", 0, NULL,
+     NULL},
     {"orders", NB_F_INT, O(orders), 1, 100, NULL, "5", "orders per sample", 0, NULL, NULL},
-    {"max-products", NB_F_INT, O(max_products), 1, 10000, NULL, "145", "products per order (longer orders are truncated)", 0, NULL, NULL},
-    {"candidates", NB_F_INT, O(candidates), 1, INT_MAX, NULL, "3000", "candidate set size per user", 0, NULL, NULL},
-    {"rep-hidden", NB_F_INT, O(rep_hidden), 2, 4096, NULL, "32", "repeat MLP hidden size (>= 2: train/repinit.h)", 0, NULL, NULL},
-    {"split", NB_F_FN, O(split), 0, 0, NULL, "80/10/10", "train/validation/test user percentages", 0, NULL, parse_split},
-    {"targets", NB_F_CHOICE, O(targets_all), 0, 0, NULL, "last", "last | all: train on every prior order too", 0, targets, NULL},
-    {"repeat", NB_F_CHOICE, O(repeat), 0, 0, NULL, "on", "on | off: the repeat-feature term", 0, off_on, NULL},
-    {"basket", NB_F_CHOICE, O(basket_ef1), 0, 0, NULL, "threshold", "threshold | expected-f1", 0, baskets, NULL},
+    {"max-products", NB_F_INT, O(max_products), 1, 10000, NULL, "145",
+     "products per order (longer orders are truncated)", 0, NULL, NULL},
+    {"candidates", NB_F_INT, O(candidates), 1, INT_MAX, NULL, "3000", "candidate set size per user",
+     0, NULL, NULL},
+    {"rep-hidden", NB_F_INT, O(rep_hidden), 2, 4096, NULL, "32",
+     "repeat MLP hidden size (>= 2: train/repinit.h)", 0, NULL, NULL},
+    {"split", NB_F_FN, O(split), 0, 0, NULL, "80/10/10", "train/validation/test user percentages",
+     0, NULL, parse_split},
+    {"targets", NB_F_CHOICE, O(targets_all), 0, 0, NULL, "last",
+     "last | all: train on every prior order too", 0, targets, NULL},
+    {"repeat", NB_F_CHOICE, O(repeat), 0, 0, NULL, "on", "on | off: the repeat-feature term", 0,
+     off_on, NULL},
+    {"basket", NB_F_CHOICE, O(basket_ef1), 0, 0, NULL, "threshold", "threshold | expected-f1", 0,
+     baskets, NULL},
     {"clip", NB_F_DBL, O(clip), 0, 1e30, NULL, "0", "max gradient norm (0 = off)", 0, NULL, NULL},
-    {"ranker", NB_F_CHOICE, O(ranker), 0, 0, NULL, "on", "on | off: the ranking stage (gradient-boosted trees over several candidate sources, issue 10)", 0, off_on, NULL},
-    {"ranker-rows", NB_F_STR, O(ranker_rows), 0, 0, "MODE", "last", "last | prev | both: the ranker's training rows target each training user's last order, the order before it (where the model's input is out of sample), or both", 0, NULL, NULL},
-    {"ranker-ablation", NB_F_BOOL, O(ranker_ablation), 0, 0, NULL, "off", "also measure the ranker without the model input and without unseen candidates", 0, NULL, NULL},
+    {"ranker", NB_F_CHOICE, O(ranker), 0, 0, NULL, "on",
+     "on | off: the ranking stage (gradient-boosted trees over several candidate sources, issue "
+     "10)",
+     0, off_on, NULL},
+    {"ranker-rows", NB_F_STR, O(ranker_rows), 0, 0, "MODE", "last",
+     "last | prev | both: the ranker's training rows target each training user's last order, the "
+     "order before it (where the model's input is out of sample), or both",
+     0, NULL, NULL},
+    {"ranker-ablation", NB_F_BOOL, O(ranker_ablation), 0, 0, NULL, "off",
+     "also measure the ranker without the model input and without unseen candidates", 0, NULL,
+     NULL},
     {"help", NB_F_HELP, O(help), 0, 0, NULL, "", "this list", 0, NULL, NULL},
 };
 #undef O
@@ -111,10 +141,10 @@ int tr_flags_number(const tr_flags *f, const char *name, double *v) {
         if (strcmp(d->name, name)) continue;
         const char *p = (const char *)f + d->off;
         switch (d->type) {
-        case NB_F_INT: *v = *(const int *)p; return 1;
-        case NB_F_LL: *v = (double)*(const long long *)p; return 1;
-        case NB_F_DBL: *v = *(const double *)p; return 1;
-        default: return 0;
+            case NB_F_INT: *v = *(const int *)p; return 1;
+            case NB_F_LL: *v = (double)*(const long long *)p; return 1;
+            case NB_F_DBL: *v = *(const double *)p; return 1;
+            default: return 0;
         }
     }
     return 0;
@@ -122,9 +152,10 @@ int tr_flags_number(const tr_flags *f, const char *name, double *v) {
 
 /* See flags.h. */
 void tr_flags_usage(FILE *out) {
-    nb_flags_usage(out, "usage: nb-train --db FILE --model OUT.nbw [--csv DIR [--catalog DIR]] "
-                        "[--report OUT.json] [flags]\n"
-                        "       nb-train --db FILE --model M.nbw --score-user ID [--k K]\n",
+    nb_flags_usage(out,
+                   "usage: nb-train --db FILE --model OUT.nbw [--csv DIR [--catalog DIR]] "
+                   "[--report OUT.json] [flags]\n"
+                   "       nb-train --db FILE --model M.nbw --score-user ID [--k K]\n",
                    FLAGS, N_FLAGS);
 }
 
@@ -134,8 +165,7 @@ int tr_flags_parse(tr_flags *f, int argc, char **argv, char *err, size_t errlen)
     int rc = nb_flags_parse(FLAGS, N_FLAGS, f, argc, argv, err, errlen);
     if (rc) return rc;
     if (f->help) return NB_OK;
-    if (f->catalog && !f->csv)
-        return nb_err(err, errlen, NB_EINVAL, "--catalog needs --csv");
+    if (f->catalog && !f->csv) return nb_err(err, errlen, NB_EINVAL, "--catalog needs --csv");
     if (f->kernel > f->max_products)
         return nb_err(err, errlen, NB_EINVAL, "--kernel %d exceeds --max-products %d", f->kernel,
                       f->max_products);

@@ -16,22 +16,22 @@ typedef struct {
     /* run control */
     int epochs, patience, threads, limit_users, resume, help;
     long long seed;
-    long long score_user;   /* -1 unless --score-user was given */
-    int k;                  /* --k for --score-user */
-    int stop_after;         /* stop as if interrupted after N epochs (0 = off); a flag only in
+    long long score_user; /* -1 unless --score-user was given */
+    int k;                /* --k for --score-user */
+    int stop_after;       /* stop as if interrupted after N epochs (0 = off); a flag only in
                                the test build (--stop-after, -DNB_TEST_HOOKS) */
-    int quiet;              /* no progress bar / per-epoch lines (tests) */
+    int quiet;            /* no progress bar / per-epoch lines (tests) */
     /* hyper-parameters */
     int emb, cnn_out, kernel, gru_hidden, gru_layers, head, batch, orders, max_products;
     int candidates, rep_hidden;
     double dropout, lr, threshold, pos_weight, clip;
-    int split[3];           /* train / validation / test percentages, sum 100 */
-    int targets_all;        /* --targets all */
-    int repeat;             /* --repeat on */
-    int basket_ef1;         /* --basket expected-f1 */
-    int ranker;             /* --ranker on: the ranking stage (train/rktrain.h) */
-    int ranker_ablation;    /* --ranker-ablation: also its variants */
-    const char *ranker_rows;   /* --ranker-rows last | prev | both (NULL: the default) */
+    int split[3];            /* train / validation / test percentages, sum 100 */
+    int targets_all;         /* --targets all */
+    int repeat;              /* --repeat on */
+    int basket_ef1;          /* --basket expected-f1 */
+    int ranker;              /* --ranker on: the ranking stage (train/rktrain.h) */
+    int ranker_ablation;     /* --ranker-ablation: also its variants */
+    const char *ranker_rows; /* --ranker-rows last | prev | both (NULL: the default) */
 } tr_flags;
 
 /* Fills f with every default. */

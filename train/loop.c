@@ -57,8 +57,8 @@ static void progress(FILE *log, int tty, int epoch, int done, int total, int bat
     int w = 30, fill = total ? (int)((double)done / total * w) : w;
     fprintf(log, "\repoch %3d [", epoch);
     for (int i = 0; i < w; i++) fputc(i < fill ? '#' : '.', log);
-    fprintf(log, "] %d/%d batches  loss %.5f  %.0f samples/s  ETA %.0fs   ", done, total, loss,
-            sps, eta);
+    fprintf(log, "] %d/%d batches  loss %.5f  %.0f samples/s  ETA %.0fs   ", done, total, loss, sps,
+            eta);
     fflush(log);
 }
 
@@ -113,7 +113,7 @@ int tr_train_run(tr_loop *L, char *err, size_t errlen) {
             int32_t t = perm[i];
             perm[i] = perm[j], perm[j] = t;
         }
-        tr_dist_epoch_rng(m, &st->shuffle_rng);   /* ranks > 1: each its own masks */
+        tr_dist_epoch_rng(m, &st->shuffle_rng); /* ranks > 1: each its own masks */
         double t0 = nb_now(), sum_loss = 0;
         for (int k = 0; k < nb && rc == NB_OK; k++) {
             int b0 = k * B, bn = N - b0 < B ? N - b0 : B, lo, hi, stop;
@@ -170,8 +170,8 @@ int tr_train_run(tr_loop *L, char *err, size_t errlen) {
         rc = tr_eval_model(sc, m, L->h, s->val, s->n_val, NULL, f->threshold, 0,
                            (float)f->pos_weight, NULL, NULL, &ev, err, errlen);
         if (rc) break;
-        tr_epoch_stat es = {sum_loss / nb, ev.loss, ev.thr[0].r_at[0], ev.thr[0].ndcg_at[0], secs,
-                            N / (secs > 0 ? secs : 1e-9)};
+        tr_epoch_stat es = {sum_loss / nb,        ev.loss, ev.thr[0].r_at[0],
+                            ev.thr[0].ndcg_at[0], secs,    N / (secs > 0 ? secs : 1e-9)};
         if (st->n_hist < TR_MAX_EPOCHS_HIST) st->hist[st->n_hist++] = es;
         st->epochs_done = epoch;
         st->train_seconds += secs;
@@ -192,14 +192,16 @@ int tr_train_run(tr_loop *L, char *err, size_t errlen) {
                     epoch, es.train_loss, es.val_loss, es.val_recall10, es.val_ndcg10, secs,
                     es.samples_per_s, st->best_epoch == epoch ? "  *best" : "");
         rc = tr_dist_check_same(m, err, errlen);
-        if (rc == NB_OK && tr_dist_rank() == 0)   /* rank 0 alone writes */
+        if (rc == NB_OK && tr_dist_rank() == 0) /* rank 0 alone writes */
             rc = tr_ckpt_save(L->ckpt_path, m, st, err, errlen);
         if (rc) break;
         epochs_this_call++;
         if (st->bad_epochs >= f->patience) {
             if (L->log)
-                fprintf(L->log, "early stop: no better validation R@10 for %d epochs (best: "
-                        "epoch %d, %.4f)\n", st->bad_epochs, st->best_epoch, st->best_metric);
+                fprintf(L->log,
+                        "early stop: no better validation R@10 for %d epochs (best: "
+                        "epoch %d, %.4f)\n",
+                        st->bad_epochs, st->best_epoch, st->best_metric);
             break;
         }
         if (tr_dist_any(tr_stop_requested) ||

@@ -30,14 +30,14 @@ uint32_t tr_run_signature(const tr_flags *f, int n_products);
 
 typedef struct {
     const tr_flags *f;
-    nn_model *m;                    /* train-initialised */
+    nn_model *m; /* train-initialised */
     const st_history *h;
     const tr_samples *s;
-    tr_rep_fn rep;                  /* repeat features (NULL without the repeat term) */
-    void *rep_ctx;                  /* its context, e.g. a tr_rep_ctx (borrowed) */
-    tr_train_state *st;             /* st->best_params allocated by the caller */
+    tr_rep_fn rep;      /* repeat features (NULL without the repeat term) */
+    void *rep_ctx;      /* its context, e.g. a tr_rep_ctx (borrowed) */
+    tr_train_state *st; /* st->best_params allocated by the caller */
     const char *ckpt_path;
-    FILE *log;                      /* progress output (stderr), NULL = quiet */
+    FILE *log; /* progress output (stderr), NULL = quiet */
     /* a NaN is injected into the loss at this global batch number (0 = off): set by tests,
      * and by the test build of nb-train from NB_TEST_NAN_BATCH */
     long nan_at_batch;

@@ -43,15 +43,14 @@ static void unmark(uint8_t *mark, const int32_t *a, int n, uint8_t bits) {
 }
 
 /* Returns NB_OK if every a[i] is in [0, P), else NB_EINVAL naming the list and position. */
-static int check_range(const int32_t *a, int n, int P, const char *what, char *err,
-                       size_t errlen) {
+static int check_range(const int32_t *a, int n, int P, const char *what, char *err, size_t errlen) {
     if (n < 0) return nb_err(err, errlen, NB_EINVAL, "metrics: %s length %d < 0", what, n);
     if (n > 0 && !a) return nb_err(err, errlen, NB_EINVAL, "metrics: %s is NULL", what);
     for (int i = 0; i < n; i++)
         if (a[i] < 0 || a[i] >= P)
             return nb_err(err, errlen, NB_EINVAL,
-                          "metrics: %s[%d] = %d is not a product index (0..%d)", what, i,
-                          (int)a[i], P - 1);
+                          "metrics: %s[%d] = %d is not a product index (0..%d)", what, i, (int)a[i],
+                          P - 1);
     return NB_OK;
 }
 
@@ -71,8 +70,8 @@ int tr_metrics_add(tr_metrics *m, const int32_t *ranked, int n_ranked, const int
     for (int i = 0; i < nr; i++) {
         if (mark[ranked[i]] & M_RANK) {
             unmark(mark, ranked, i, M_RANK);
-            return nb_err(err, errlen, NB_EINVAL, "metrics: ranked[%d] = %d repeats an earlier rank",
-                          i, (int)ranked[i]);
+            return nb_err(err, errlen, NB_EINVAL,
+                          "metrics: ranked[%d] = %d repeats an earlier rank", i, (int)ranked[i]);
         }
         mark[ranked[i]] |= M_RANK;
     }

@@ -41,8 +41,8 @@ extern const int tr_metrics_k[TR_METRICS_NK]; /* {10, 20} */
 
 typedef struct {
     int n_products;
-    int64_t n_users;              /* users added with tr_metrics_add */
-    int64_t tp, fp, fn;           /* pooled over users and products */
+    int64_t n_users;                      /* users added with tr_metrics_add */
+    int64_t tp, fp, fn;                   /* pooled over users and products */
     int64_t *prod_tp, *prod_fp, *prod_fn; /* [n_products] for F1_macro */
     double sum_f1_example;
     double sum_p[TR_METRICS_NK], sum_r[TR_METRICS_NK], sum_ndcg[TR_METRICS_NK],
@@ -50,7 +50,7 @@ typedef struct {
     int64_t sum_pred_size, sum_true_size;
     /* candidate recall */
     int64_t cand_users, cand_hits, cand_truth, cand_size;
-    uint8_t *mark;                /* [n_products] scratch, all zero between calls */
+    uint8_t *mark; /* [n_products] scratch, all zero between calls */
 } tr_metrics;
 
 typedef struct {
@@ -59,10 +59,10 @@ typedef struct {
     double f1_macro;
     double f1_example;
     double p_at[TR_METRICS_NK], r_at[TR_METRICS_NK], ndcg_at[TR_METRICS_NK],
-        hit_at[TR_METRICS_NK];    /* index i is K = tr_metrics_k[i] */
+        hit_at[TR_METRICS_NK]; /* index i is K = tr_metrics_k[i] */
     double mean_pred_size, mean_true_size;
-    int64_t cand_users;           /* users fed to tr_metrics_add_cands */
-    double cand_recall;           /* pooled; 0 when no candidate sets were fed */
+    int64_t cand_users; /* users fed to tr_metrics_add_cands */
+    double cand_recall; /* pooled; 0 when no candidate sets were fed */
     double mean_cand_size;
 } tr_metrics_result;
 

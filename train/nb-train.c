@@ -92,8 +92,7 @@ static int score_user(const tr_flags *f, char *err, size_t errlen) {
     prob = nb_xmalloc((size_t)P * sizeof(float));
     full = nb_xmalloc((size_t)P * sizeof(float));
     rc = st_cand_stmt(db, &cq, err, errlen);
-    if (rc == NB_OK)
-        rc = st_cand_load(cq, model_id, h.user_ids[u], P, cand, P, &nc, err, errlen);
+    if (rc == NB_OK) rc = st_cand_load(cq, model_id, h.user_ids[u], P, cand, P, &nc, err, errlen);
     if (rc) goto done;
     /* a registered ranking stage ranks (or its safeguard's baseline): train/rktrain.h */
     rc = tr_rk_serving_open(&rks, db, model_id, &h, err, errlen);
@@ -101,7 +100,7 @@ static int score_user(const tr_flags *f, char *err, size_t errlen) {
         rc = tr_rk_print_user(stdout, &rks, sc, db, model_id, crc, &h, u, cand, nc, f->k, err,
                               errlen);
     if (rc || rks.present) goto done;
-    int64_t end = h.user_order_off[u + 1];   /* serving: every known order is history */
+    int64_t end = h.user_order_off[u + 1]; /* serving: every known order is history */
     rc = tr_score_user(sc, &h, u, end, cand, nc, prob, err, errlen);
     if (rc == NB_ENOTFOUND) {
         printf("{\"user_id\": %lld, \"model\": \"%08x\", \"cold_start\": true, \"top_k\": []}\n",
@@ -140,14 +139,13 @@ typedef struct {
     const tr_cands *c;
     const tr_product_stats *ps;
     const st_history *h;
-    const st_rk_rows *rkr;  /* the ranking stage's rows, or NULL (--ranker off) */
+    const st_rk_rows *rkr; /* the ranking stage's rows, or NULL (--ranker off) */
 } model_rows;
 
 /* A st_model_rows_fn: writes the candidates, the product statistics and the ranking stage's
  * rows (or clears an earlier model's) of model_id inside the registration's transaction.
  * Returns NB_OK or their error. */
-static int write_model_rows(void *ctx, sqlite3 *db, int64_t model_id, char *err,
-                            size_t errlen) {
+static int write_model_rows(void *ctx, sqlite3 *db, int64_t model_id, char *err, size_t errlen) {
     const model_rows *r = ctx;
     int rc = tr_cands_write(db, model_id, r->c, r->h, err, errlen);
     if (rc == NB_OK) rc = tr_product_stats_write(db, model_id, r->ps, r->h, err, errlen);
@@ -159,8 +157,8 @@ static int write_model_rows(void *ctx, sqlite3 *db, int64_t model_id, char *err,
  * replacing every earlier model. Returns NB_OK or NB_EDB (rolled back). */
 static int register_model(sqlite3 *db, const tr_flags *f, uint32_t crc, const char *hyper,
                           const char *metrics, const tr_cands *c, const tr_product_stats *ps,
-                          const st_history *h, const st_rk_rows *rkr, int64_t *model_id,
-                          char *err, size_t errlen) {
+                          const st_history *h, const st_rk_rows *rkr, int64_t *model_id, char *err,
+                          size_t errlen) {
     char *abs = realpath(f->model, NULL);
     model_rows rows = {c, ps, h, rkr};
     int rc = st_model_register(db, abs ? abs : f->model, crc, hyper, metrics, write_model_rows,
@@ -215,10 +213,11 @@ static int train(tr_flags *f, char *err, size_t errlen) {
         rc = st_import(f->csv, f->catalog, f->db, !f->quiet, &is, err, errlen);
         if (rc) goto done;
         if (log)
-            fprintf(log, "imported %s: %lld users, %lld orders, %lld items, %lld products (%.1fs)\n",
+            fprintf(log,
+                    "imported %s: %lld users, %lld orders, %lld items, %lld products (%.1fs)\n",
                     f->csv, is.users, is.orders, is.items, is.products, is.seconds);
     }
-    tr_dist_barrier();   /* the other ranks read the store rank 0 has just imported */
+    tr_dist_barrier(); /* the other ranks read the store rank 0 has just imported */
     rc = st_open(&db, f->db, rank > 0, err, errlen);
     if (rc == NB_OK && rank == 0) rc = st_rk_ensure_tables(db, err, errlen);
     /* fail now rather than after training if the store predates a table we write */
@@ -231,9 +230,10 @@ static int train(tr_flags *f, char *err, size_t errlen) {
     if (rc) goto done;
     R.t_load = nb_now() - t_start;
     if (log)
-        fprintf(log, "data: %d users (%d used), %d products, %" PRId64 " orders, %" PRId64
-                     " items; users train/val/test %d/%d/%d, %d training samples, %d without a "
-                     "target, %d cold (%.1fs)\n",
+        fprintf(log,
+                "data: %d users (%d used), %d products, %" PRId64 " orders, %" PRId64
+                " items; users train/val/test %d/%d/%d, %d training samples, %d without a "
+                "target, %d cold (%.1fs)\n",
                 h.n_users, s.n_users, h.n_products, h.n_orders, h.n_items, s.n_train_users,
                 s.n_val_users, s.n_test_users, s.n_train, s.n_no_target, s.n_cold, R.t_load);
     nn_config cfg;
@@ -261,22 +261,31 @@ static int train(tr_flags *f, char *err, size_t errlen) {
     }
     if (log) fprintf(log, "model: %zu parameters, %d threads\n", m.n_params, f->threads);
     if (log && tr_dist_size() > 1)
-        fprintf(log, "data-parallel: %d ranks, each %d-%d samples of every batch of %d; %zu "
-                     "gradient bytes allreduced per step\n", tr_dist_size(),
-                f->batch / tr_dist_size(), (f->batch + tr_dist_size() - 1) / tr_dist_size(),
-                f->batch, m.n_params * sizeof(nn_real));
+        fprintf(log,
+                "data-parallel: %d ranks, each %d-%d samples of every batch of %d; %zu "
+                "gradient bytes allreduced per step\n",
+                tr_dist_size(), f->batch / tr_dist_size(),
+                (f->batch + tr_dist_size() - 1) / tr_dist_size(), f->batch,
+                m.n_params * sizeof(nn_real));
     tr_install_signals();
     double t0 = nb_now();
     long nan_at_batch = 0;
-#ifdef NB_TEST_HOOKS   /* only in the test build, build/tests/nb-train-test (Makefile) */
+#ifdef NB_TEST_HOOKS /* only in the test build, build/tests/nb-train-test (Makefile) */
     const char *nan_env = getenv("NB_TEST_NAN_BATCH");
     if (nan_env) nan_at_batch = atol(nan_env);
 #endif
     tr_rep_ctx repctx;
     rc = tr_rep_ctx_init(&repctx, &ps, err, errlen);
     if (rc) goto done;
-    tr_loop L = {.f = f, .m = &m, .h = &h, .s = &s, .st = st, .ckpt_path = ckpt, .log = log,
-                 .rep = cfg.rep_features > 0 ? tr_rep_cb : NULL, .rep_ctx = &repctx,
+    tr_loop L = {.f = f,
+                 .m = &m,
+                 .h = &h,
+                 .s = &s,
+                 .st = st,
+                 .ckpt_path = ckpt,
+                 .log = log,
+                 .rep = cfg.rep_features > 0 ? tr_rep_cb : NULL,
+                 .rep_ctx = &repctx,
                  .nan_at_batch = nan_at_batch};
     rc = tr_train_run(&L, err, errlen);
     tr_rep_ctx_free(&repctx);
@@ -291,8 +300,8 @@ static int train(tr_flags *f, char *err, size_t errlen) {
     rc = stopped("training", err, errlen);
     if (rc) goto done;
     t0 = nb_now();
-    rc = tr_cands_build(&cands, &h, m.p.emb, h.n_products, cfg.emb, NULL, f->candidates,
-                        f->threads, err, errlen);
+    rc = tr_cands_build(&cands, &h, m.p.emb, h.n_products, cfg.emb, NULL, f->candidates, f->threads,
+                        err, errlen);
     R.t_cands = nb_now() - t0;
     if (rc == NB_OK) rc = stopped("the candidate sets", err, errlen);
     if (rc == NB_OK) rc = tr_scorer_new(&sc, &m, err, errlen);
@@ -303,8 +312,8 @@ static int train(tr_flags *f, char *err, size_t errlen) {
     t0 = nb_now();
     int64_t ncl = 0;
     double a = 1, b = 0;
-    rc = tr_eval_calib_pairs(sc, &h, s.val, s.n_val, &cands, MAX_CALIB_PAIRS, &cl, &cy, &ncl,
-                             err, errlen);
+    rc = tr_eval_calib_pairs(sc, &h, s.val, s.n_val, &cands, MAX_CALIB_PAIRS, &cl, &cy, &ncl, err,
+                             errlen);
     if (rc) goto done;
     if (ncl > 0) {
         rc = tr_platt_fit(cl, cy, ncl, &a, &b, &R.calib_iters, err, errlen);
@@ -319,8 +328,8 @@ static int train(tr_flags *f, char *err, size_t errlen) {
     tr_reliability rb, ra;
     tr_reliability_init(&rb);
     tr_reliability_init(&ra);
-    rc = tr_eval_model(sc, &m, &h, s.test, s.n_test, &cands, f->threshold, 1,
-                       (float)f->pos_weight, &rb, &ra, &R.model, err, errlen);
+    rc = tr_eval_model(sc, &m, &h, s.test, s.n_test, &cands, f->threshold, 1, (float)f->pos_weight,
+                       &rb, &ra, &R.model, err, errlen);
     if (rc) goto done;
     R.ece_before = tr_reliability_ece(&rb);
     R.ece_after = tr_reliability_ece(&ra);
@@ -330,14 +339,15 @@ static int train(tr_flags *f, char *err, size_t errlen) {
     tr_dist_solo();
     if (rank > 0) goto done;
     /* TIFU-KNN tuned on the validation users only: the tuner is never given s.test */
-    rc = tr_tifu_tune(&h, NULL, s.val, s.n_val, s.train, s.n_train, NULL, 0, 0, &R.tifu_tune,
-                      err, errlen);
+    rc = tr_tifu_tune(&h, NULL, s.val, s.n_val, s.train, s.n_train, NULL, 0, 0, &R.tifu_tune, err,
+                      errlen);
     if (rc) goto done;
     R.have_tifu_tune = 1;
     R.t_tifu_tune = R.tifu_tune.seconds;
     if (log)
-        fprintf(log, "TIFU-KNN tuned on %d validation users in %.1fs: m %d r_b %g r_g %g k %d "
-                     "alpha %g (validation R@10 %.4f, default parameters %.4f)\n",
+        fprintf(log,
+                "TIFU-KNN tuned on %d validation users in %.1fs: m %d r_b %g r_g %g k %d "
+                "alpha %g (validation R@10 %.4f, default parameters %.4f)\n",
                 R.tifu_tune.n_val, R.t_tifu_tune, R.tifu_tune.best.m, R.tifu_tune.best.r_b,
                 R.tifu_tune.best.r_g, R.tifu_tune.best.k, R.tifu_tune.best.alpha,
                 R.tifu_tune.val_r10, R.tifu_tune.def_r10);
@@ -358,8 +368,13 @@ static int train(tr_flags *f, char *err, size_t errlen) {
 
     /* the ranking stage over several candidate sources (train/rktrain.h) */
     if (f->ranker) {
-        tr_rk_args ra = {.h = &h, .s = &s, .cands = &cands, .sc = sc,
-                         .ablation = f->ranker_ablation, .threshold = f->threshold, .log = log};
+        tr_rk_args ra = {.h = &h,
+                         .s = &s,
+                         .cands = &cands,
+                         .sc = sc,
+                         .ablation = f->ranker_ablation,
+                         .threshold = f->threshold,
+                         .log = log};
         tr_ranker_defaults(&ra.prm);
         rc = tr_rk_rows_parse(f->ranker_rows, &ra.rows, err, errlen);
         if (rc) goto done;
@@ -395,8 +410,10 @@ static int train(tr_flags *f, char *err, size_t errlen) {
         if (rc) goto done;
         char *abs = realpath(rkpath, NULL);
         if (abs) free(rkpath), rkpath = abs;
-        rkr = (st_rk_rows){rkpath, rkcrc, rk.shipped_ranker ? "ranker" : tr_bl_names[rk.best_bl],
-                           rkps.pop, rkps.reorder, rkps.rebuy, rknbr.off, rknbr.idx, rknbr.val};
+        rkr = (st_rk_rows){
+            rkpath,    rkcrc,        rk.shipped_ranker ? "ranker" : tr_bl_names[rk.best_bl],
+            rkps.pop,  rkps.reorder, rkps.rebuy,
+            rknbr.off, rknbr.idx,    rknbr.val};
     }
     rc = register_model(db, f, crc, hyper, metrics, &cands, &ps, &h, f->ranker ? &rkr : NULL,
                         &model_id, err, errlen);

@@ -21,9 +21,9 @@ static void add_flag(cJSON *o, const tr_flags *f, const char *flag) {
 /* The hyper-parameters as a JSON object (owned by the caller): the flags of the model's
  * configuration (nn_config_fields), the training flags, then the flags that are words. */
 static cJSON *hyper(const tr_flags *f) {
-    static const char *const training[] = {"lr", "batch", "threshold", "pos-weight",
-                                           "candidates", "epochs", "patience", "seed",
-                                           "threads", "limit-users", "clip"};
+    static const char *const training[] = {"lr",         "batch",       "threshold", "pos-weight",
+                                           "candidates", "epochs",      "patience",  "seed",
+                                           "threads",    "limit-users", "clip"};
     cJSON *o = cJSON_CreateObject();
     for (int i = 0; i < NN_CONFIG_NFIELDS; i++)
         if (nn_config_fields[i].flag) add_flag(o, f, nn_config_fields[i].flag);
@@ -197,8 +197,8 @@ static cJSON *report_obj(const tr_report *r) {
     cJSON_AddNumberToObject(tm, "tifu_tuning_s", r->t_tifu_tune);
     cJSON_AddNumberToObject(tm, "total_s", r->t_total);
     double sps = r->st->train_seconds > 0 && r->st->epochs_done > 0
-                     ? (double)r->s->n_train * r->st->epochs_done / r->st->train_seconds
-                     : 0;
+        ? (double)r->s->n_train * r->st->epochs_done / r->st->train_seconds
+        : 0;
     cJSON_AddNumberToObject(tm, "train_samples_per_s", sps);
     cJSON_AddNumberToObject(tm, "peak_rss_mb", (double)r->peak_rss / 1048576.0);
     return o;
@@ -237,30 +237,33 @@ void tr_report_table(const tr_report *r, FILE *out) {
         fprintf(out, "\n%s, %lld test users (basket: %s)\n",
                 a ? "restricted to candidate sets" : "full catalogue", (long long)mo->n,
                 ef ? "expected-F1" : "threshold");
-        fprintf(out, "%-16s %8s %8s %8s %8s %8s %8s %8s %8s\n", "", "F1_micro", "F1_macro",
-                "F1_ex", "P@10", "R@10", "NDCG@10", "HR@10", "R@20");
+        fprintf(out, "%-16s %8s %8s %8s %8s %8s %8s %8s %8s\n", "", "F1_micro", "F1_macro", "F1_ex",
+                "P@10", "R@10", "NDCG@10", "HR@10", "R@20");
         row(out, "model", ef ? &mo->ef1[a] : &mo->thr[a]);
         for (int i = 0; i < TR_N_BL; i++)
             if (r->bl[i].n > 0 || i != TR_BL_TIFU_TUNED) row(out, tr_bl_names[i], &r->bl[i].thr[a]);
     }
     int br = best_baseline(r, 0), bn = best_baseline(r, 1);
     const tr_metrics_result *mr = &mo->thr[0];
-    fprintf(out, "\nbaseline to beat (full catalogue): R@10 %s %.4f (model %.3fx), NDCG@10 %s "
-                 "%.4f (model %.3fx)\n",
+    fprintf(out,
+            "\nbaseline to beat (full catalogue): R@10 %s %.4f (model %.3fx), NDCG@10 %s "
+            "%.4f (model %.3fx)\n",
             tr_bl_names[br], r->bl[br].thr[0].r_at[0],
             r->bl[br].thr[0].r_at[0] > 0 ? mr->r_at[0] / r->bl[br].thr[0].r_at[0] : 0,
             tr_bl_names[bn], r->bl[bn].thr[0].ndcg_at[0],
             r->bl[bn].thr[0].ndcg_at[0] > 0 ? mr->ndcg_at[0] / r->bl[bn].thr[0].ndcg_at[0] : 0);
     if (r->have_tifu_tune) {
         const tr_tifu_tune_result *t = &r->tifu_tune;
-        fprintf(out, "TIFU-KNN tuned on %d validation users (%d reference, %d of %d grid points, "
-                     "%.1fs): m %d r_b %.2f r_g %.2f k %d alpha %.2f; validation R@10 %.4f "
-                     "(default parameters %.4f)\n",
+        fprintf(out,
+                "TIFU-KNN tuned on %d validation users (%d reference, %d of %d grid points, "
+                "%.1fs): m %d r_b %.2f r_g %.2f k %d alpha %.2f; validation R@10 %.4f "
+                "(default parameters %.4f)\n",
                 t->n_val, t->n_ref, t->n_configs, t->n_grid, t->seconds, t->best.m, t->best.r_b,
                 t->best.r_g, t->best.k, t->best.alpha, t->val_r10, t->def_r10);
     }
-    fprintf(out, "\ncandidate recall %.4f (mean set size %.0f); F1_example threshold %.4f, "
-                 "expected-F1 %.4f; ECE %.4f -> %.4f (a=%.3f b=%.3f)\n",
+    fprintf(out,
+            "\ncandidate recall %.4f (mean set size %.0f); F1_example threshold %.4f, "
+            "expected-F1 %.4f; ECE %.4f -> %.4f (a=%.3f b=%.3f)\n",
             r->cand_recall.micro, r->cand_recall.mean_size, mo->thr[0].f1_example,
             mo->ef1[0].f1_example, r->ece_before, r->ece_after, r->calib_a, r->calib_b);
     if (r->rk) tr_rk_report_table(r->rk, out);

@@ -38,20 +38,19 @@ typedef struct {
     const st_history *h;
     const tr_samples *s;
     const tr_train_state *st;
-    int have_test;                      /* test evaluation done */
-    tr_eval_result model;               /* test users */
-    tr_eval_result bl[TR_N_BL];         /* bl[b].n == 0: baseline b not evaluated */
-    int have_tifu_tune;                 /* tifu_tune filled */
-    tr_tifu_tune_result tifu_tune;      /* TIFU-KNN's parameters tuned on validation users */
-    tr_cand_recall cand_recall;         /* test users */
+    int have_test;                 /* test evaluation done */
+    tr_eval_result model;          /* test users */
+    tr_eval_result bl[TR_N_BL];    /* bl[b].n == 0: baseline b not evaluated */
+    int have_tifu_tune;            /* tifu_tune filled */
+    tr_tifu_tune_result tifu_tune; /* TIFU-KNN's parameters tuned on validation users */
+    tr_cand_recall cand_recall;    /* test users */
     double calib_a, calib_b, ece_before, ece_after;
     long long calib_pairs;
     int calib_iters;
-    double t_load, t_train, t_cands, t_calib, t_eval, t_baselines, t_tifu_tune,
-        t_total;
+    double t_load, t_train, t_cands, t_calib, t_eval, t_baselines, t_tifu_tune, t_total;
     long long peak_rss;
     int n_params;
-    const tr_rk_report *rk;             /* the ranking stage, or NULL (--ranker off) */
+    const tr_rk_report *rk; /* the ranking stage, or NULL (--ranker off) */
 } tr_report;
 
 /* The hyper-parameters as a JSON text (malloc'd, caller frees). */

@@ -17,10 +17,14 @@ const char *const tr_rkv_names[TR_RK_NV] = {"ranker", "ranker -model", "ranker o
 #define EF1_M 200
 
 int tr_rk_rows_parse(const char *v, int *rows, char *err, size_t errlen) {
-    if (!v || !strcmp(v, "last")) *rows = TR_RK_ROWS_LAST;
-    else if (!strcmp(v, "prev")) *rows = TR_RK_ROWS_PREV;
-    else if (!strcmp(v, "both")) *rows = TR_RK_ROWS_BOTH;
-    else return nb_err(err, errlen, NB_EINVAL, "--ranker-rows: '%s' is not last|prev|both", v);
+    if (!v || !strcmp(v, "last"))
+        *rows = TR_RK_ROWS_LAST;
+    else if (!strcmp(v, "prev"))
+        *rows = TR_RK_ROWS_PREV;
+    else if (!strcmp(v, "both"))
+        *rows = TR_RK_ROWS_BOTH;
+    else
+        return nb_err(err, errlen, NB_EINVAL, "--ranker-rows: '%s' is not last|prev|both", v);
     return NB_OK;
 }
 
@@ -39,7 +43,7 @@ typedef struct {
     int nu, capu;
     int64_t *off;
     int32_t *n_own;
-    int32_t *smp;      /* sample index of each user */
+    int32_t *smp; /* sample index of each user */
 } rowset;
 
 static void rowset_free(rowset *r) {
@@ -84,8 +88,8 @@ static void rowset_add(rowset *rs, int i, const tr_rk_user *ru, const uint8_t *m
 typedef struct {
     const tr_rk_args *a;
     tr_popularity pop;
-    tr_tifu *tifu_nbr;      /* alpha 0: the neighbour part */
-    tr_tifu *tifu_bl;       /* default parameters: the baseline, for validation */
+    tr_tifu *tifu_nbr; /* alpha 0: the neighbour part */
+    tr_tifu *tifu_bl;  /* default parameters: the baseline, for validation */
     tr_bl_ws *ws;
     tr_rk_user ru;
     int32_t *list, *nbr_idx, *truth;
@@ -129,12 +133,12 @@ static int gen_rows(run_t *R, const tr_sample *smp, int n, const tr_rk_pstats *p
             rc = tr_score_user(R->a->sc, h, u, end, NULL, 0, R->prob, err, errlen);
             if (rc == NB_ENOTFOUND) {
                 rc = NB_OK;
-                continue;   /* cold start: no history, no candidates to rank */
+                continue; /* cold start: no history, no candidates to rank */
             }
             if (rc) break;
         }
-        rc = tr_tifu_score(R->tifu_nbr, &R->pop, h, u, end, R->ws, P, R->list, R->score, &nl,
-                           err, errlen);
+        rc = tr_tifu_score(R->tifu_nbr, &R->pop, h, u, end, R->ws, P, R->list, R->score, &nl, err,
+                           errlen);
         if (rc) break;
         nn = keep_nbr(h, u, end, R->list, R->score, nl, R->own, R->nbr_idx, R->nbr_val);
         const int32_t *cos = R->a->cands ? tr_cands_user(R->a->cands, u, &nc) : NULL;
@@ -181,8 +185,8 @@ static int64_t variant_rows(const rowset *rs, int v, float **X, float **y, int64
 
 /* Per-user R@10 and NDCG@10 of ranked[nr] against the marked truth (nt items), with the
  * definitions of metrics.h. */
-static void user_metrics(const int32_t *ranked, int nr, const uint8_t *mark, int nt,
-                         double *r10, double *ndcg10) {
+static void user_metrics(const int32_t *ranked, int nr, const uint8_t *mark, int nt, double *r10,
+                         double *ndcg10) {
     int hits = 0;
     double dcg = 0, idcg = 0;
     for (int r = 0; r < nr && r < 10; r++)
@@ -192,7 +196,10 @@ static void user_metrics(const int32_t *ranked, int nr, const uint8_t *mark, int
     *ndcg10 = idcg > 0 ? dcg / idcg : 0;
 }
 
-typedef struct { float p; int32_t i; } scored;
+typedef struct {
+    float p;
+    int32_t i;
+} scored;
 static int cmp_scored(const void *a, const void *b) {
     const scored *x = a, *y = b;
     if (x->p != y->p) return x->p > y->p ? -1 : 1;
@@ -234,7 +241,8 @@ static int eval_rows(run_t *R, tr_ranker *rk, int v, const rowset *rs, const tr_
         int nc = (int)(b - a), nr = 0, np = 0, ke = 0;
         for (int c = 0; c < nc; c++) sc[c] = (scored){pr[a + c], rs->prod[a0 + c]};
         qsort(sc, (size_t)nc, sizeof *sc, cmp_scored);
-        for (int c = 0; c < nc && nr < TR_EVAL_TOPN; c++) ranked[nr++] = sc[c].i, inlist[sc[c].i] = 1;
+        for (int c = 0; c < nc && nr < TR_EVAL_TOPN; c++)
+            ranked[nr++] = sc[c].i, inlist[sc[c].i] = 1;
         /* a short list is filled with popular products, as P-TopFreq's is */
         for (int k = 0; k < P && nr < TR_EVAL_TOPN; k++)
             if (!inlist[R->pop.rank[k]]) ranked[nr++] = R->pop.rank[k], inlist[R->pop.rank[k]] = 1;
@@ -277,8 +285,8 @@ done:
 }
 
 /* Trains variant v on the training rows. */
-static int train_variant(const tr_rk_args *a, const rowset *tr, int v, tr_ranker *rk,
-                         char *err, size_t errlen) {
+static int train_variant(const tr_rk_args *a, const rowset *tr, int v, tr_ranker *rk, char *err,
+                         size_t errlen) {
     float *X = NULL, *y = NULL;
     int64_t *off2 = nb_xmalloc(((size_t)tr->nu + 1) * sizeof *off2);
     int64_t m = variant_rows(tr, v, &X, &y, off2);
@@ -340,7 +348,8 @@ static void rowset_copy_user(rowset *dst, const rowset *src, int j) {
         dst->prod = nb_xrealloc(dst->prod, (size_t)dst->cap * sizeof *dst->prod);
         dst->src = nb_xrealloc(dst->src, (size_t)dst->cap);
     }
-    memcpy(dst->X + dst->n * TR_RK_NF, src->X + a * TR_RK_NF, (size_t)n * TR_RK_NF * sizeof *dst->X);
+    memcpy(dst->X + dst->n * TR_RK_NF, src->X + a * TR_RK_NF,
+           (size_t)n * TR_RK_NF * sizeof *dst->X);
     memcpy(dst->y + dst->n, src->y + a, (size_t)n * sizeof *dst->y);
     memcpy(dst->prod + dst->n, src->prod + a, (size_t)n * sizeof *dst->prod);
     memcpy(dst->src + dst->n, src->src + a, (size_t)n);
@@ -355,12 +364,13 @@ static void rowset_copy_user(rowset *dst, const rowset *src, int j) {
  * the first nu users of tr (rows built from samples smp): the users of fold k (tr_rk_fold,
  * the folds of the out-of-fold statistics) are ranked by trees trained on the other folds'
  * users only. Returns NB_OK or an error from XGBoost / the metrics. */
-static int cv_rows(run_t *R, const rowset *tr, int nu, const tr_sample *smp, double *ur,
-                   double *un, char *err, size_t errlen) {
+static int cv_rows(run_t *R, const rowset *tr, int nu, const tr_sample *smp, double *ur, double *un,
+                   char *err, size_t errlen) {
     const st_history *h = R->a->h;
     int rc = NB_OK;
     int32_t *pos = nb_xmalloc(((size_t)nu + 1) * sizeof *pos);
-    double *tr_ = nb_xmalloc(((size_t)nu + 1) * sizeof *tr_), *tn = nb_xmalloc(((size_t)nu + 1) * sizeof *tn);
+    double *tr_ = nb_xmalloc(((size_t)nu + 1) * sizeof *tr_),
+           *tn = nb_xmalloc(((size_t)nu + 1) * sizeof *tn);
     for (int j = 0; j < nu; j++) ur[j] = un[j] = 0;
     for (int k = 0; k < TR_RK_FOLDS && rc == NB_OK; k++) {
         rowset trn = {0}, tst = {0};
@@ -373,7 +383,8 @@ static int cv_rows(run_t *R, const rowset *tr, int nu, const tr_sample *smp, dou
         }
         if (tst.nu > 0 && trn.n > 0) {
             rc = train_variant(R->a, &trn, TR_RKV_FULL, &rk, err, errlen);
-            if (rc == NB_OK) rc = eval_rows(R, &rk, TR_RKV_FULL, &tst, smp, NULL, tr_, tn, err, errlen);
+            if (rc == NB_OK)
+                rc = eval_rows(R, &rk, TR_RKV_FULL, &tst, smp, NULL, tr_, tn, err, errlen);
             for (int i = 0; i < nt && rc == NB_OK; i++) ur[pos[i]] = tr_[i], un[pos[i]] = tn[i];
         }
         tr_ranker_free(&rk);
@@ -426,19 +437,23 @@ int tr_rk_run(const tr_rk_args *a, tr_ranker *ranker, tr_rk_pstats *ps_all, tr_r
     rc = tr_rk_oof_stats(h, s->train, s->n_train, ps_all, fps, err, errlen);
     if (rc) goto done;
     /* TIFU-KNN reference set: the training users before their targets, as the baseline's */
-    for (int i = 0; i < s->n_train; i++) ref_users[i] = s->train[i].user, ref_end[i] = s->train[i].target;
+    for (int i = 0; i < s->n_train; i++)
+        ref_users[i] = s->train[i].user, ref_end[i] = s->train[i].target;
     tr_tifu_params tp;
     tr_tifu_defaults(&tp);
     if (rc == NB_OK) rc = tr_popularity_build(&R.pop, h, err, errlen);
     if (rc == NB_OK) rc = tr_bl_ws_new(&R.ws, P, err, errlen);
-    if (rc == NB_OK) rc = tr_tifu_build(&R.tifu_bl, h, ref_users, ref_end, s->n_train, &tp, err, errlen);
+    if (rc == NB_OK)
+        rc = tr_tifu_build(&R.tifu_bl, h, ref_users, ref_end, s->n_train, &tp, err, errlen);
     tp.alpha = 0;
-    if (rc == NB_OK) rc = tr_tifu_build(&R.tifu_nbr, h, ref_users, ref_end, s->n_train, &tp, err, errlen);
+    if (rc == NB_OK)
+        rc = tr_tifu_build(&R.tifu_nbr, h, ref_users, ref_end, s->n_train, &tp, err, errlen);
     if (rc == NB_OK) rc = tr_rk_user_init(&R.ru, h, err, errlen);
     if (rc) goto done;
 
     /* rows */
-    int64_t hv[TR_RK_NCOV] = {0}, ht[TR_RK_NCOV] = {0}, htr[TR_RK_NCOV] = {0}, ntv = 0, ntt = 0, ntr = 0;
+    int64_t hv[TR_RK_NCOV] = {0}, ht[TR_RK_NCOV] = {0}, htr[TR_RK_NCOV] = {0}, ntv = 0, ntt = 0,
+            ntr = 0;
     /* the earlier time point of each training user: its last order with items before the
      * target that has an order with items before it */
     prev = nb_xmalloc(((size_t)s->n_train + 1) * sizeof *prev);
@@ -458,16 +473,18 @@ int tr_rk_run(const tr_rk_args *a, tr_ranker *ranker, tr_rk_pstats *ps_all, tr_r
     int cv_nu = tr.nu;
     const tr_sample *cv_smp = a->rows & TR_RK_ROWS_PREV ? prev : s->train;
     if (rc == NB_OK && (a->rows & TR_RK_ROWS_LAST))
-        rc = gen_rows(&R, s->train, s->n_train, fps, 1, TR_RK_MAX_TRAIN_ROWS, &tr, htr, &ntr,
-                      err, errlen);
-    if (rc == NB_OK) rc = gen_rows(&R, s->val, s->n_val, ps_all, 0, INT64_MAX, &va, hv, &ntv, err, errlen);
-    if (rc == NB_OK) rc = gen_rows(&R, s->test, s->n_test, ps_all, 0, INT64_MAX, &te, ht, &ntt, err, errlen);
+        rc = gen_rows(&R, s->train, s->n_train, fps, 1, TR_RK_MAX_TRAIN_ROWS, &tr, htr, &ntr, err,
+                      errlen);
+    if (rc == NB_OK)
+        rc = gen_rows(&R, s->val, s->n_val, ps_all, 0, INT64_MAX, &va, hv, &ntv, err, errlen);
+    if (rc == NB_OK)
+        rc = gen_rows(&R, s->test, s->n_test, ps_all, 0, INT64_MAX, &te, ht, &ntt, err, errlen);
     if (rc) goto done;
     /* the target rows carry the CNN->GRU model's in-sample probabilities (it was trained on
      * those targets), which would flatter the trees in a cross-validation: only rows of the
      * earlier orders are cross-validated */
     if (!(a->rows & TR_RK_ROWS_PREV)) cv_nu = 0;
-    if (cv_nu > TR_RK_CV_USERS) cv_nu = TR_RK_CV_USERS;   /* bounds its cost on large data */
+    if (cv_nu > TR_RK_CV_USERS) cv_nu = TR_RK_CV_USERS; /* bounds its cost on large data */
     for (int c = 0; c < TR_RK_NCOV; c++) {
         rep->cov_val[c] = ntv ? (double)hv[c] / (double)ntv : 0;
         rep->cov_test[c] = ntt ? (double)ht[c] / (double)ntt : 0;
@@ -477,21 +494,23 @@ int tr_rk_run(const tr_rk_args *a, tr_ranker *ranker, tr_rk_pstats *ps_all, tr_r
     for (int64_t r = 0; r < tr.n; r++) rep->n_train_pos += tr.y[r] > 0;
     rep->t_rows = nb_now() - t0;
     if (a->log)
-        fprintf(a->log, "ranker: %lld training rows (%lld positive) from %d users, %d val / %d "
-                        "test users, %.1f candidates per test user (%.1fs)\n",
+        fprintf(a->log,
+                "ranker: %lld training rows (%lld positive) from %d users, %d val / %d "
+                "test users, %.1f candidates per test user (%.1fs)\n",
                 rep->n_train_rows, rep->n_train_pos, tr.nu, va.nu, te.nu, rep->mean_cands,
                 rep->t_rows);
     if (tr.n == 0 || va.nu == 0) {
         rc = nb_err(err, errlen, NB_EINVAL,
                     "ranker: %lld training rows and %d validation users: too little data "
-                    "(use --ranker off)", (long long)tr.n, va.nu);
+                    "(use --ranker off)",
+                    (long long)tr.n, va.nu);
         goto done;
     }
 
     /* trees per variant, then validation and test */
     for (int v = 0; v < TR_RK_NV && rc == NB_OK; v++) {
         if (v != TR_RKV_FULL && !a->ablation) continue;
-        if (v == TR_RKV_NOMODEL && !a->sc) continue;   /* no model input anyway */
+        if (v == TR_RKV_NOMODEL && !a->sc) continue; /* no model input anyway */
         t0 = nb_now();
         tr_ranker *rk = v == TR_RKV_FULL ? ranker : &extra[v];
         rc = train_variant(a, &tr, v, rk, err, errlen);
@@ -501,7 +520,8 @@ int tr_rk_run(const tr_rk_args *a, tr_ranker *ranker, tr_rk_pstats *ps_all, tr_r
         vr[v] = nb_xmalloc(((size_t)va.nu + 1) * sizeof(double));
         vn[v] = nb_xmalloc(((size_t)va.nu + 1) * sizeof(double));
         rc = eval_rows(&R, rk, v, &va, s->val, NULL, vr[v], vn[v], err, errlen);
-        if (rc == NB_OK) rc = eval_rows(&R, rk, v, &te, s->test, &rep->test[v], NULL, NULL, err, errlen);
+        if (rc == NB_OK)
+            rc = eval_rows(&R, rk, v, &te, s->test, &rep->test[v], NULL, NULL, err, errlen);
         rep->t_eval += nb_now() - t0;
         rep->val_r10[v] = mean(vr[v], va.nu), rep->val_ndcg10[v] = mean(vn[v], va.nu);
         rep->ran[v] = 1;
@@ -557,11 +577,12 @@ int tr_rk_run(const tr_rk_args *a, tr_ranker *ranker, tr_rk_pstats *ps_all, tr_r
     rep->diff_se = NS > 1 ? sqrt(sd / (NS - 1) / NS) : 0;
     rep->n_val = va.nu, rep->n_test = te.nu;
     rep->shipped_ranker = rep->sel_r10 > rep->sel_bl_r10[rep->best_bl] &&
-                          rep->sel_ndcg10 > rep->sel_bl_ndcg10[rep->best_bl];
+        rep->sel_ndcg10 > rep->sel_bl_ndcg10[rep->best_bl];
     if (a->log)
-        fprintf(a->log, "selection on %d users (%d cross-validated training users, %d "
-                        "validation users): R@10 ranker %.4f vs %s %.4f (difference %+.4f, "
-                        "standard error %.4f): %s ships\n",
+        fprintf(a->log,
+                "selection on %d users (%d cross-validated training users, %d "
+                "validation users): R@10 ranker %.4f vs %s %.4f (difference %+.4f, "
+                "standard error %.4f): %s ships\n",
                 NS, cv_nu, va.nu, rep->sel_r10, tr_bl_names[rep->best_bl],
                 rep->sel_bl_r10[rep->best_bl], dm, rep->diff_se,
                 rep->shipped_ranker ? "the ranker" : tr_bl_names[rep->best_bl]);
@@ -608,10 +629,11 @@ int tr_rk_oof_stats(const st_history *h, const tr_sample *train, int n_train, tr
     uint8_t *mark = nb_xcalloc((size_t)P + 1, 1);
     int32_t *cnt = nb_xcalloc((size_t)P + 1, sizeof *cnt);
     rc = tr_rk_counts_init(&ca, P, err, errlen);
-    for (int k = 0; k < TR_RK_FOLDS && rc == NB_OK; k++) rc = tr_rk_counts_init(&fold[k], P, err, errlen);
+    for (int k = 0; k < TR_RK_FOLDS && rc == NB_OK; k++)
+        rc = tr_rk_counts_init(&fold[k], P, err, errlen);
     for (int i = 0; i < n_train && rc == NB_OK; i++) {
         int u = train[i].user;
-        if (umark[u]) continue;   /* --targets all: several samples per user */
+        if (umark[u]) continue; /* --targets all: several samples per user */
         umark[u] = 1;
         /* up to and including the user's target (its eval_set=train order) */
         int64_t end = tr_train_order(h, u);
@@ -641,23 +663,27 @@ static void row(FILE *out, const char *name, const tr_metrics_result *m) {
 }
 
 void tr_rk_report_table(const tr_rk_report *r, FILE *out) {
-    fprintf(out, "\nranking stage, %d test users (full catalogue; basket: threshold | "
-                 "F1_ex expected-F1 in brackets)\n", r->n_test);
+    fprintf(out,
+            "\nranking stage, %d test users (full catalogue; basket: threshold | "
+            "F1_ex expected-F1 in brackets)\n",
+            r->n_test);
     for (int v = 0; v < TR_RK_NV; v++) {
         if (!r->ran[v]) continue;
         row(out, tr_rkv_names[v], &r->test[v].thr[0]);
         fprintf(out, "%-16s F1_ex expected-F1 %.4f\n", "", r->test[v].ef1[0].f1_example);
     }
-    fprintf(out, "candidates cover %.4f of test target items (own %.4f, neighbours %.4f, "
-                 "model/cosine %.4f), %.1f per user\n",
+    fprintf(out,
+            "candidates cover %.4f of test target items (own %.4f, neighbours %.4f, "
+            "model/cosine %.4f), %.1f per user\n",
             r->cov_test[TR_RK_COV_ALL], r->cov_test[TR_RK_COV_OWN], r->cov_test[TR_RK_COV_NBR],
             r->cov_test[TR_RK_COV_COS], r->mean_cands);
-    fprintf(out, "selection on %d users (%d validation, %d cross-validated training users): "
-                 "ranker R@10 %.4f NDCG@10 %.4f vs %s %.4f / %.4f (R@10 difference "
-                 "%+.4f, s.e. %.4f): %s ships\n",
-            r->n_sel, r->n_val, r->n_sel - r->n_val, r->sel_r10, r->sel_ndcg10, tr_bl_names[r->best_bl],
-            r->sel_bl_r10[r->best_bl], r->sel_bl_ndcg10[r->best_bl], r->diff_mean, r->diff_se,
-            r->shipped_ranker ? "the ranker" : tr_bl_names[r->best_bl]);
+    fprintf(out,
+            "selection on %d users (%d validation, %d cross-validated training users): "
+            "ranker R@10 %.4f NDCG@10 %.4f vs %s %.4f / %.4f (R@10 difference "
+            "%+.4f, s.e. %.4f): %s ships\n",
+            r->n_sel, r->n_val, r->n_sel - r->n_val, r->sel_r10, r->sel_ndcg10,
+            tr_bl_names[r->best_bl], r->sel_bl_r10[r->best_bl], r->sel_bl_ndcg10[r->best_bl],
+            r->diff_mean, r->diff_se, r->shipped_ranker ? "the ranker" : tr_bl_names[r->best_bl]);
 }
 
 /* Test metrics of one result as a new cJSON object. */
@@ -741,7 +767,8 @@ int tr_rk_serving_nbr(const st_history *h, const tr_samples *s, tr_rk_nbr *out, 
     float *score = nb_xmalloc((size_t)P * sizeof *score);
     uint8_t *own = nb_xcalloc((size_t)P, 1);
     int64_t cap = 1024;
-    for (int i = 0; i < s->n_train; i++) ref_users[i] = s->train[i].user, ref_end[i] = s->train[i].target;
+    for (int i = 0; i < s->n_train; i++)
+        ref_users[i] = s->train[i].user, ref_end[i] = s->train[i].target;
     out->n_users = h->n_users;
     out->off = nb_xcalloc((size_t)h->n_users + 1, sizeof *out->off);
     out->idx = nb_xmalloc((size_t)cap * sizeof *out->idx);
@@ -783,8 +810,8 @@ int tr_rk_serving_nbr(const st_history *h, const tr_samples *s, tr_rk_nbr *out, 
 }
 
 int tr_rk_print_user(FILE *out, tr_rk_serving *rs, tr_scorer *sc, sqlite3 *db, int64_t model_id,
-                     uint32_t crc, const st_history *h, int u, const int32_t *cos, int n_cos,
-                     int k, char *err, size_t errlen) {
+                     uint32_t crc, const st_history *h, int u, const int32_t *cos, int n_cos, int k,
+                     char *err, size_t errlen) {
     int P = h->n_products;
     tr_rk_user ru = {0};
     int32_t *ni = nb_xmalloc((size_t)P * sizeof *ni), *top = NULL;
@@ -793,11 +820,13 @@ int tr_rk_print_user(FILE *out, tr_rk_serving *rs, tr_scorer *sc, sqlite3 *db, i
     int32_t *list = nb_xmalloc((size_t)P * sizeof *list);
     int rc = tr_rk_user_init(&ru, h, err, errlen);
     if (rc == NB_OK)
-        rc = tr_rk_serving_rank(rs, &rs->rk, &ru, sc, db, model_id, h, u, h->user_order_off[u + 1], cos,
-                                n_cos, ni, nv, prob, list, score, err, errlen);
+        rc = tr_rk_serving_rank(rs, &rs->rk, &ru, sc, db, model_id, h, u, h->user_order_off[u + 1],
+                                cos, n_cos, ni, nv, prob, list, score, err, errlen);
     if (rc == NB_ENOTFOUND) {
-        fprintf(out, "{\"user_id\": %d, \"model\": \"%08x\", \"ranking\": \"%s\", "
-                     "\"cold_start\": true, \"top_k\": []}\n", h->user_ids[u], crc, rs->shipped);
+        fprintf(out,
+                "{\"user_id\": %d, \"model\": \"%08x\", \"ranking\": \"%s\", "
+                "\"cold_start\": true, \"top_k\": []}\n",
+                h->user_ids[u], crc, rs->shipped);
         rc = NB_OK;
         goto done;
     }
@@ -811,7 +840,9 @@ int tr_rk_print_user(FILE *out, tr_rk_serving *rs, tr_scorer *sc, sqlite3 *db, i
         uint8_t sr = ru.src[c];
         fprintf(out, "%s{\"product_id\": %d, \"score\": %.9g, \"source\": \"%s\"}", i ? ", " : "",
                 h->product_ids[ru.cand[c]], (double)score[c],
-                sr & TR_RK_SRC_OWN ? "own" : sr & TR_RK_SRC_NBR ? "neighbours" : "model");
+                sr & TR_RK_SRC_OWN       ? "own"
+                    : sr & TR_RK_SRC_NBR ? "neighbours"
+                                         : "model");
     }
     fprintf(out, "]}\n");
 done:

@@ -43,7 +43,7 @@
 
 #define TR_RK_FOLDS 5
 #define TR_RK_MAX_TRAIN_ROWS 3000000
-#define TR_RK_CV_USERS 4000   /* training users in the cross-validated selection, at most */
+#define TR_RK_CV_USERS 4000 /* training users in the cross-validated selection, at most */
 
 /* Training rows: the target order of each training user (LAST), the order with items
  * before it (PREV: the features see the history before that order; the CNN->GRU model never
@@ -57,24 +57,24 @@ int tr_rk_rows_parse(const char *v, int *rows, char *err, size_t errlen);
 
 /* The ranker variants measured. */
 enum { TR_RKV_FULL, TR_RKV_NOMODEL, TR_RKV_OWNONLY, TR_RK_NV };
-extern const char *const tr_rkv_names[TR_RK_NV];   /* "ranker", "ranker -model", ... */
+extern const char *const tr_rkv_names[TR_RK_NV]; /* "ranker", "ranker -model", ... */
 
 /* Candidate sources for coverage: own, nbr, cos, all. */
 enum { TR_RK_COV_OWN, TR_RK_COV_NBR, TR_RK_COV_COS, TR_RK_COV_ALL, TR_RK_NCOV };
 
 typedef struct {
     int ran[TR_RK_NV];
-    tr_eval_result test[TR_RK_NV];       /* test users, full catalogue ([0]) */
+    tr_eval_result test[TR_RK_NV]; /* test users, full catalogue ([0]) */
     double val_r10[TR_RK_NV], val_ndcg10[TR_RK_NV];
     double val_bl_r10[TR_N_BL], val_bl_ndcg10[TR_N_BL];
-    int best_bl;                          /* best baseline on validation R@10 */
-    int n_sel;                            /* users of the selection: validation + CV */
+    int best_bl; /* best baseline on validation R@10 */
+    int n_sel;   /* users of the selection: validation + CV */
     double sel_r10, sel_ndcg10, sel_bl_r10[TR_N_BL], sel_bl_ndcg10[TR_N_BL];
-    double diff_mean, diff_se;            /* per-user selection R@10: ranker - best baseline */
-    int n_val, n_test;                    /* users evaluated */
-    int shipped_ranker;                   /* 1: the ranker ships; 0: baseline best_bl */
-    double cov_val[TR_RK_NCOV], cov_test[TR_RK_NCOV];   /* share of target items */
-    double mean_cands;                    /* mean candidates per test user */
+    double diff_mean, diff_se; /* per-user selection R@10: ranker - best baseline */
+    int n_val, n_test;         /* users evaluated */
+    int shipped_ranker;        /* 1: the ranker ships; 0: baseline best_bl */
+    double cov_val[TR_RK_NCOV], cov_test[TR_RK_NCOV]; /* share of target items */
+    double mean_cands;                                /* mean candidates per test user */
     long long n_train_rows, n_train_pos;
     double t_rows, t_train, t_eval, t_cv;
 } tr_rk_report;
@@ -82,13 +82,13 @@ typedef struct {
 typedef struct {
     const st_history *h;
     const tr_samples *s;
-    const tr_cands *cands;   /* the cosine candidate table (cos source) */
-    tr_scorer *sc;           /* the calibrated CNN->GRU model, or NULL (no model input) */
-    int ablation;            /* also train and measure the other variants */
-    int rows;                /* TR_RK_ROWS_*: which orders of the training users give rows */
-    double threshold;        /* basket threshold on ranker probabilities */
+    const tr_cands *cands; /* the cosine candidate table (cos source) */
+    tr_scorer *sc;         /* the calibrated CNN->GRU model, or NULL (no model input) */
+    int ablation;          /* also train and measure the other variants */
+    int rows;              /* TR_RK_ROWS_*: which orders of the training users give rows */
+    double threshold;      /* basket threshold on ranker probabilities */
     tr_ranker_params prm;
-    FILE *log;               /* progress, or NULL */
+    FILE *log; /* progress, or NULL */
 } tr_rk_args;
 
 /* Runs the whole ranking stage. *ranker receives the FULL variant's trees (trained on the
@@ -119,8 +119,8 @@ void tr_rk_nbr_free(tr_rk_nbr *n);
  * cosine candidate set cos[n_cos]. Returns NB_OK (a cold-start user prints an empty list
  * with "cold_start": true) or an error. */
 int tr_rk_print_user(FILE *out, tr_rk_serving *rs, tr_scorer *sc, sqlite3 *db, int64_t model_id,
-                     uint32_t crc, const st_history *h, int u, const int32_t *cos, int n_cos,
-                     int k, char *err, size_t errlen);
+                     uint32_t crc, const st_history *h, int u, const int32_t *cos, int n_cos, int k,
+                     char *err, size_t errlen);
 
 /* The ranker's product statistics over the users of train[0..n_train) (each counted once,
  * its orders up to and including its eval_set=train order): *all over all of them, oof[k]

@@ -22,12 +22,12 @@ int tr_split_of(int32_t user_id, const int pct[3]);
 /* ---- the samples of each part (a sample: infer/samples.h) ---------------------------- */
 
 typedef struct {
-    tr_sample *train, *val, *test;    /* owned */
+    tr_sample *train, *val, *test; /* owned */
     int n_train, n_val, n_test;
-    int n_users;                      /* users considered (after --limit-users) */
+    int n_users; /* users considered (after --limit-users) */
     int n_train_users, n_val_users, n_test_users;
-    int n_no_target;                  /* users whose next order is eval_set=test (or none) */
-    int n_cold;                       /* users with a train order but no history before it */
+    int n_no_target; /* users whose next order is eval_set=test (or none) */
+    int n_cold;      /* users with a train order but no history before it */
 } tr_samples;
 
 /* The order index of u's eval_set=train order, or -1. */

@@ -8,8 +8,8 @@
 #include <string.h>
 #include <time.h>
 
-#define TOPN 10        /* R@10 / NDCG@10 */
-#define MAX_ROUNDS 3   /* coordinate-descent sweeps over (m, r_b, r_g) at most */
+#define TOPN 10      /* R@10 / NDCG@10 */
+#define MAX_ROUNDS 3 /* coordinate-descent sweeps over (m, r_b, r_g) at most */
 
 /* Fills g with the default grid (see the header). */
 void tr_tifu_grid_default(tr_tifu_grid *g) {
@@ -37,13 +37,16 @@ static int check_grid(const tr_tifu_grid *g, char *err, size_t errlen) {
             return nb_err(err, errlen, NB_EINVAL, "TIFU-KNN grid: %d values of %s (want 1..%d)",
                           n[i], name[i], TR_TIFU_GRID_MAX);
     for (int i = 0; i < g->n_m; i++)
-        if (g->m[i] < 1) return nb_err(err, errlen, NB_EINVAL, "TIFU-KNN grid: m = %d < 1", g->m[i]);
+        if (g->m[i] < 1)
+            return nb_err(err, errlen, NB_EINVAL, "TIFU-KNN grid: m = %d < 1", g->m[i]);
     for (int i = 0; i < g->n_rb; i++)
         if (!(g->r_b[i] > 0 && g->r_b[i] <= 1))
-            return nb_err(err, errlen, NB_EINVAL, "TIFU-KNN grid: r_b = %g not in (0, 1]", g->r_b[i]);
+            return nb_err(err, errlen, NB_EINVAL, "TIFU-KNN grid: r_b = %g not in (0, 1]",
+                          g->r_b[i]);
     for (int i = 0; i < g->n_rg; i++)
         if (!(g->r_g[i] > 0 && g->r_g[i] <= 1))
-            return nb_err(err, errlen, NB_EINVAL, "TIFU-KNN grid: r_g = %g not in (0, 1]", g->r_g[i]);
+            return nb_err(err, errlen, NB_EINVAL, "TIFU-KNN grid: r_g = %g not in (0, 1]",
+                          g->r_g[i]);
     for (int i = 0; i < g->n_k; i++)
         if (g->k[i] < 1 || (i > 0 && g->k[i] <= g->k[i - 1]))
             return nb_err(err, errlen, NB_EINVAL,
@@ -71,9 +74,10 @@ static int check_samples(const st_history *h, const tr_sample *s, int n, const c
         int u = s[i].user;
         if (u < 0 || u >= h->n_users || s[i].target < h->user_order_off[u] ||
             s[i].target >= h->user_order_off[u + 1])
-            return nb_err(err, errlen, NB_EINVAL,
-                          "TIFU-KNN tuning: %s sample %d (user index %d, order %lld) not in the history",
-                          what, i, u, (long long)s[i].target);
+            return nb_err(
+                err, errlen, NB_EINVAL,
+                "TIFU-KNN tuning: %s sample %d (user index %d, order %lld) not in the history",
+                what, i, u, (long long)s[i].target);
     }
     return NB_OK;
 }
@@ -81,12 +85,12 @@ static int check_samples(const st_history *h, const tr_sample *s, int n, const c
 /* The reference users' vectors for one (m, r_b, r_g) and the inverted index over them, laid
  * out as in tr_tifu_build so that the dot products are summed in the same order. */
 typedef struct {
-    int64_t *off;        /* [n_ref + 1] into idx / val */
+    int64_t *off; /* [n_ref + 1] into idx / val */
     int32_t *idx;
     float *val;
     size_t cap;
-    double *norm2;       /* [n_ref] */
-    int64_t *post_off;   /* [P + 1] */
+    double *norm2;     /* [n_ref] */
+    int64_t *post_off; /* [P + 1] */
     int32_t *post_ref;
     float *post_val;
     size_t post_cap;
@@ -114,8 +118,8 @@ static int ref_set_build(ref_set *r, const st_history *h, const tr_sample *ref, 
     for (int i = 0; i < n; i++) {
         int u = ref[i].user;
         /* at most one entry per item of the history */
-        size_t bound = (size_t)(h->order_item_off[ref[i].target] -
-                                h->order_item_off[h->user_order_off[u]]);
+        size_t bound =
+            (size_t)(h->order_item_off[ref[i].target] - h->order_item_off[h->user_order_off[u]]);
         if (nnz + bound > r->cap) {
             while (nnz + bound > r->cap) r->cap = r->cap ? 2 * r->cap : 4096;
             r->idx = nb_xrealloc(r->idx, r->cap * sizeof *r->idx);
@@ -181,17 +185,17 @@ static void nbr_down(nbr *a, int n, int i) {
 
 /* Scratch for scoring one validation user. */
 typedef struct {
-    int32_t *qi;         /* [P] query vector */
+    int32_t *qi; /* [P] query vector */
     float *qv;
-    double *qd;          /* [P] dense query vector, zero between users */
-    double *S;           /* [P] sum of the neighbours' vectors so far, zero between users */
-    uint8_t *on;         /* [P] 1 for products in touched */
-    int32_t *touched;    /* [P] */
-    uint8_t *truth;      /* [P] 1 for the target's products, zero between users */
-    int32_t *cj;         /* [P] the products that can reach a top 10: the user's own */
-    double *cq, *cs;     /* products and the 10 best others; qd / S alongside */
-    double *dots;        /* [n_ref] */
-    nbr *heap;           /* [k_max] */
+    double *qd;       /* [P] dense query vector, zero between users */
+    double *S;        /* [P] sum of the neighbours' vectors so far, zero between users */
+    uint8_t *on;      /* [P] 1 for products in touched */
+    int32_t *touched; /* [P] */
+    uint8_t *truth;   /* [P] 1 for the target's products, zero between users */
+    int32_t *cj;      /* [P] the products that can reach a top 10: the user's own */
+    double *cq, *cs;  /* products and the 10 best others; qd / S alongside */
+    double *dots;     /* [n_ref] */
+    nbr *heap;        /* [k_max] */
 } scratch;
 
 /* Inserts (v, j) into the top list bs/bj of *nb <= TOPN entries (descending, ties by lower
@@ -237,10 +241,10 @@ static void rank_and_score(const scratch *s, int nc, const tr_popularity *pop, d
 /* Evaluates every (k, alpha) of the grid for the reference set rs (built under p) on the
  * validation samples, adding each user's R@10 / NDCG@10 to sr / sn [n_k * n_alpha].
  * Returns NB_OK or tr_tifu_user_vector's error. */
-static int eval_triple(const st_history *h, const tr_popularity *pop, const tr_sample *val,
-                       int nv, const tr_sample *ref, int nr, const ref_set *rs,
-                       const tr_tifu_params *p, const tr_tifu_grid *g, tr_bl_ws *ws,
-                       scratch *s, double *sr, double *sn, char *err, size_t errlen) {
+static int eval_triple(const st_history *h, const tr_popularity *pop, const tr_sample *val, int nv,
+                       const tr_sample *ref, int nr, const ref_set *rs, const tr_tifu_params *p,
+                       const tr_tifu_grid *g, tr_bl_ws *ws, scratch *s, double *sr, double *sn,
+                       char *err, size_t errlen) {
     const int kmax = g->k[g->n_k - 1];
     for (int v = 0; v < nv; v++) {
         int u = val[v].user, nq = 0, nt = 0;
@@ -280,7 +284,7 @@ static int eval_triple(const st_history *h, const tr_popularity *pop, const tr_s
             s->on[j] = 1;
             s->touched[n_touched++] = j;
         }
-        int done = 0;   /* neighbours summed into S */
+        int done = 0; /* neighbours summed into S */
         for (int ik = 0; ik < g->n_k; ik++) {
             int kk = g->k[ik] < nh ? g->k[ik] : nh;
             for (; done < kk; done++) {
@@ -300,7 +304,8 @@ static int eval_triple(const st_history *h, const tr_popularity *pop, const tr_s
             for (int i = nq; i < n_touched; i++)
                 top_insert(ns, nj, &nn, s->S[s->touched[i]], s->touched[i]);
             for (int i = 0; i < nq; i++, nc++)
-                s->cj[nc] = s->touched[i], s->cq[nc] = s->qd[s->touched[i]], s->cs[nc] = s->S[s->touched[i]];
+                s->cj[nc] = s->touched[i], s->cq[nc] = s->qd[s->touched[i]],
+                s->cs[nc] = s->S[s->touched[i]];
             for (int i = 0; i < nn; i++, nc++) s->cj[nc] = nj[i], s->cq[nc] = 0, s->cs[nc] = ns[i];
             for (int ia = 0; ia < g->n_alpha; ia++) {
                 double a = g->alpha[ia], wgt = kk > 0 ? (1.0 - a) / kk : 0.0;
@@ -320,8 +325,8 @@ static int eval_triple(const st_history *h, const tr_popularity *pop, const tr_s
 
 /* Tunes TIFU-KNN; see the header. Returns NB_OK or NB_EINVAL. */
 int tr_tifu_tune(const st_history *h, const tr_popularity *pop, const tr_sample *val, int n_val,
-                 const tr_sample *ref, int n_ref, const tr_tifu_grid *g, int max_val,
-                 int max_ref, tr_tifu_tune_result *out, char *err, size_t errlen) {
+                 const tr_sample *ref, int n_ref, const tr_tifu_grid *g, int max_val, int max_ref,
+                 tr_tifu_tune_result *out, char *err, size_t errlen) {
     double t0 = nb_now();
     clock_t c0 = clock();
     tr_tifu_grid dg;
@@ -335,7 +340,7 @@ int tr_tifu_tune(const st_history *h, const tr_popularity *pop, const tr_sample 
     ref_set rs = {0};
     scratch s = {0};
     double *sr = NULL, *sn = NULL;
-    uint8_t *seen = NULL;   /* [(m, r_b, r_g) points] evaluated */
+    uint8_t *seen = NULL; /* [(m, r_b, r_g) points] evaluated */
     int rc = check_grid(g, err, errlen);
     if (rc == NB_OK && !pop) {
         rc = tr_popularity_build(&own_pop, h, err, errlen);
@@ -378,15 +383,19 @@ int tr_tifu_tune(const st_history *h, const tr_popularity *pop, const tr_sample 
     tr_tifu_defaults(&def);
     const int nd[3] = {g->n_m, g->n_rb, g->n_rg};
     int cur[3] = {0, 0, 0};
-    for (int i = 0; i < g->n_m; i++) if (g->m[i] == def.m) cur[0] = i;
-    for (int i = 0; i < g->n_rb; i++) if (g->r_b[i] == def.r_b) cur[1] = i;
-    for (int i = 0; i < g->n_rg; i++) if (g->r_g[i] == def.r_g) cur[2] = i;
+    for (int i = 0; i < g->n_m; i++)
+        if (g->m[i] == def.m) cur[0] = i;
+    for (int i = 0; i < g->n_rb; i++)
+        if (g->r_b[i] == def.r_b) cur[1] = i;
+    for (int i = 0; i < g->n_rg; i++)
+        if (g->r_g[i] == def.r_g) cur[2] = i;
     int idef = -1;
     for (int ik = 0; ik < g->n_k; ik++)
         for (int ia = 0; ia < g->n_alpha; ia++)
             if (g->m[cur[0]] == def.m && g->r_b[cur[1]] == def.r_b && g->r_g[cur[2]] == def.r_g &&
                 g->k[ik] == def.k && g->alpha[ia] == def.alpha)
-                idef = ((cur[0] * g->n_rb + cur[1]) * g->n_rg + cur[2]) * nka + ik * g->n_alpha + ia;
+                idef =
+                    ((cur[0] * g->n_rb + cur[1]) * g->n_rg + cur[2]) * nka + ik * g->n_alpha + ia;
     seen = nb_xcalloc((size_t)(n_cfg / nka), 1);
     int best = -1, moved = 1, n_tri = 0;
     for (int round = 0; round < MAX_ROUNDS && moved && rc == NB_OK; round++) {
@@ -398,8 +407,11 @@ int tr_tifu_tune(const st_history *h, const tr_popularity *pop, const tr_sample 
                 int tri = (at[0] * g->n_rb + at[1]) * g->n_rg + at[2], c0 = tri * nka;
                 if (seen[tri]) continue;
                 seen[tri] = 1, n_tri++;
-                tr_tifu_params p = {.r_b = g->r_b[at[1]], .r_g = g->r_g[at[2]], .m = g->m[at[0]],
-                                    .k = g->k[g->n_k - 1], .alpha = 1};
+                tr_tifu_params p = {.r_b = g->r_b[at[1]],
+                                    .r_g = g->r_g[at[2]],
+                                    .m = g->m[at[0]],
+                                    .k = g->k[g->n_k - 1],
+                                    .alpha = 1};
                 rc = ref_set_build(&rs, h, R, nr, &p, ws, err, errlen);
                 if (rc == NB_OK)
                     rc = eval_triple(h, pop, V, nv, R, nr, &rs, &p, g, ws, &s, sr + c0, sn + c0,
@@ -408,11 +420,13 @@ int tr_tifu_tune(const st_history *h, const tr_popularity *pop, const tr_sample 
                  * the newcomer is the defaults' */
                 for (int c = c0; c < c0 + nka && rc == NB_OK; c++)
                     if (best < 0 || sr[c] > sr[best] ||
-                        (sr[c] == sr[best] && (sn[c] > sn[best] || (sn[c] == sn[best] && c == idef))))
+                        (sr[c] == sr[best] &&
+                         (sn[c] > sn[best] || (sn[c] == sn[best] && c == idef))))
                         best = c;
             }
             if (rc != NB_OK) break;
-            int bt = best / nka, nb3[3] = {bt / g->n_rg / g->n_rb, bt / g->n_rg % g->n_rb, bt % g->n_rg};
+            int bt = best / nka,
+                nb3[3] = {bt / g->n_rg / g->n_rb, bt / g->n_rg % g->n_rb, bt % g->n_rg};
             if (nb3[0] != cur[0] || nb3[1] != cur[1] || nb3[2] != cur[2]) moved = 1;
             memcpy(cur, nb3, sizeof cur);
         }
@@ -420,8 +434,11 @@ int tr_tifu_tune(const st_history *h, const tr_popularity *pop, const tr_sample 
     if (rc != NB_OK) goto done;
     {
         int ia = best % g->n_alpha, ik = best / g->n_alpha % g->n_k;
-        out->best = (tr_tifu_params){.r_b = g->r_b[cur[1]], .r_g = g->r_g[cur[2]], .m = g->m[cur[0]],
-                                     .k = g->k[ik], .alpha = g->alpha[ia]};
+        out->best = (tr_tifu_params){.r_b = g->r_b[cur[1]],
+                                     .r_g = g->r_g[cur[2]],
+                                     .m = g->m[cur[0]],
+                                     .k = g->k[ik],
+                                     .alpha = g->alpha[ia]};
     }
     out->val_r10 = sr[best] / nv;
     out->val_ndcg10 = sn[best] / nv;

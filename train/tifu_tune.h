@@ -38,9 +38,9 @@
 #include "history.h"
 #include "samples.h"
 
-#define TR_TIFU_TUNE_MAX_VAL 2000    /* validation samples used at most */
-#define TR_TIFU_TUNE_MAX_REF 20000   /* reference samples used at most */
-#define TR_TIFU_GRID_MAX 8           /* values per parameter at most */
+#define TR_TIFU_TUNE_MAX_VAL 2000  /* validation samples used at most */
+#define TR_TIFU_TUNE_MAX_REF 20000 /* reference samples used at most */
+#define TR_TIFU_GRID_MAX 8         /* values per parameter at most */
 
 /* The values tried per parameter (the full cross product is searched). */
 typedef struct {
@@ -77,7 +77,7 @@ typedef struct {
  * result is tr_tifu_defaults with figures 0. Returns NB_OK and *out, or NB_EINVAL (a bad grid
  * value, a sample out of range, pop / h catalogue mismatch). */
 int tr_tifu_tune(const st_history *h, const tr_popularity *pop, const tr_sample *val, int n_val,
-                 const tr_sample *ref, int n_ref, const tr_tifu_grid *g, int max_val,
-                 int max_ref, tr_tifu_tune_result *out, char *err, size_t errlen);
+                 const tr_sample *ref, int n_ref, const tr_tifu_grid *g, int max_val, int max_ref,
+                 tr_tifu_tune_result *out, char *err, size_t errlen);
 
 #endif

@@ -18,8 +18,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     st_csv c;
     if (st_csv_open(&c, path, err, sizeof err) != NB_OK) abort();
     if (size > 0 && data[0] & 1) c.max_record = limit;
-    static const char *const names[] = {"order_id", "product_id", "add_to_cart_order",
-                                        "reordered"};
+    static const char *const names[] = {"order_id", "product_id", "add_to_cart_order", "reordered"};
     int rc = size > 1 && data[1] & 1 ? st_csv_header(&c, names, 4, err, sizeof err) : NB_OK;
     long long last = 0;
     for (int r = 0; rc == NB_OK && r < 10000; r++) {
@@ -34,7 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             int pr = st_csv_int(&c, i, -1000, INT32_MAX, i & 1, &v, err, sizeof err);
             if (pr != NB_OK && pr != NB_EFORMAT) abort();
             if (pr == NB_OK && (v < -1000 || v > INT32_MAX)) abort();
-            if (pr == NB_OK && memchr(c.f[i], 0, c.flen[i])) abort();   /* "160<NUL>32" */
+            if (pr == NB_OK && memchr(c.f[i], 0, c.flen[i])) abort(); /* "160<NUL>32" */
         }
         if (c.nhdr) (void)st_csv_check_count(&c, err, sizeof err);
     }

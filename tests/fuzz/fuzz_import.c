@@ -33,9 +33,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         snprintf(path, sizeof path, "%s/%s", fuzz_dir(), files[f]);
         const char *sep = p ? memmem(p, (size_t)(end - p), "\n@@\n", 4) : NULL;
         const char *stop = sep ? sep + 1 : end;
-        if (p) fuzz_write(path, p, (size_t)(stop - p));
-        else if (f == 2) unlink(path);   /* the optional train file absent */
-        else fuzz_write(path, "", 0);
+        if (p)
+            fuzz_write(path, p, (size_t)(stop - p));
+        else if (f == 2)
+            unlink(path); /* the optional train file absent */
+        else
+            fuzz_write(path, "", 0);
         p = sep ? sep + 4 : NULL;
     }
     snprintf(db, sizeof db, "%s/store.db", fuzz_dir());
@@ -43,7 +46,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     int rc = st_import(fuzz_dir(), NULL, db, 0, &st, err, sizeof err);
     if (rc != NB_OK && rc != NB_EFORMAT && rc != NB_ENOTFOUND && rc != NB_ENOMEM && rc != NB_EDB)
         abort();
-    if (rc != NB_OK && access(db, F_OK) == 0) abort();   /* nothing left by a failure */
+    if (rc != NB_OK && access(db, F_OK) == 0) abort(); /* nothing left by a failure */
     unlink(db);
     return 0;
 }

@@ -20,8 +20,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     srv_request rq;
     const char *code = NULL;
     char err[NB_ERRLEN];
-    int rc = srv_parse_request((const char *)data, size, SRV_BASKET_EF1, &rq, &code, err,
-                               sizeof err);
+    int rc =
+        srv_parse_request((const char *)data, size, SRV_BASKET_EF1, &rq, &code, err, sizeof err);
     if (rc == NB_OK) {
         if (rq.k < 1 || rq.k > SRV_K_MAX) abort();
         if (rq.basket_mode != SRV_BASKET_THRESHOLD && rq.basket_mode != SRV_BASKET_EF1) abort();

@@ -61,8 +61,14 @@ static inline const char *fuzz_dir(void) {
 static inline int fuzz_utf8_ok(const unsigned char *s, size_t n) {
     for (size_t i = 0; i < n;) {
         unsigned c = s[i];
-        if (c < 0x80) { i++; continue; }
-        int len = c >= 0xc2 && c < 0xe0 ? 2 : c >= 0xe0 && c < 0xf0 ? 3 : c >= 0xf0 && c < 0xf5 ? 4 : 0;
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        int len = c >= 0xc2 && c < 0xe0 ? 2
+            : c >= 0xe0 && c < 0xf0     ? 3
+            : c >= 0xf0 && c < 0xf5     ? 4
+                                        : 0;
         if (!len || i + (size_t)len > n) return 0;
         unsigned cp = c & (0x7fu >> len);
         for (int j = 1; j < len; j++) {

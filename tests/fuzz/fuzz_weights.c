@@ -30,7 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     int rc = nbw_load(&m, path, NULL, 0, &ids, &crc, err, sizeof err);
     if (rc == NB_OK) {
         if (!ids || m.cfg.n_products < 1) abort();
-        for (int i = 1; i < m.cfg.n_products; i++) (void)ids[i];   /* all readable (ASan) */
+        for (int i = 1; i < m.cfg.n_products; i++) (void)ids[i]; /* all readable (ASan) */
         nn_model_free(&m);
         free(ids);
     } else if (rc != NB_EIO && rc != NB_EFORMAT && rc != NB_EMISMATCH) {
