@@ -109,22 +109,6 @@ static void synth_history(st_history *h, int n_users, int P, uint64_t seed) {
     h->n_items = i;
 }
 
-static void free_history(st_history *h) {
-    free(h->product_ids);
-    free(h->product_aisle);
-    free(h->product_dept);
-    free(h->user_ids);
-    free(h->user_order_off);
-    free(h->order_ids);
-    free(h->eval_set);
-    free(h->dow);
-    free(h->hour);
-    free(h->days_since);
-    free(h->order_item_off);
-    free(h->items);
-    free(h->reordered);
-}
-
 /* Embeddings clustered by aisle: centre[aisle] + 0.8 * noise, all N(0,1). */
 static float *synth_emb(const st_history *h, int E, uint64_t seed) {
     nb_rng r;
@@ -335,6 +319,6 @@ int main(int argc, char **argv) {
     if (store)
         st_history_free(&h);
     else
-        free_history(&h);
+        st_history_free(&h);
     return rc;
 }
