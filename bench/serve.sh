@@ -57,14 +57,8 @@ cat "$TMP/report.lua" >>"$TMP/rec.lua"
 
 $NB_BIN/nb-serve --db "$DB" --model "$MODEL" --port 0 --threads "$THREADS" --quiet 2>"$TMP/serve.log" &
 PID=$!
-PORT=
-for _ in $(seq 600); do
-    PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$TMP/serve.log")
-    [[ -n $PORT ]] && break
-    kill -0 $PID 2>/dev/null || { cat "$TMP/serve.log"; exit 1; }
-    sleep 0.1
-done
-[[ -n $PORT ]] || { echo "nb-serve did not start"; cat "$TMP/serve.log"; exit 1; }
+PORT=$(tools/serve_port.sh "$TMP/serve.log" $PID 600) ||
+    { echo "nb-serve did not start"; cat "$TMP/serve.log"; exit 1; }
 URL=http://127.0.0.1:$PORT
 rss() { awk '/^VmRSS/ {printf "%.1f MiB", $2 / 1024}' /proc/$PID/status; }
 grep -E "OpenBLAS|model " "$TMP/serve.log" | sed 's/^/# /'

@@ -79,14 +79,8 @@ LUA
 
 $NB_BIN/nb-serve --db "$DB" --model "$MODEL" --port 0 --threads "$THREADS" --quiet 2>"$TMP/serve.log" &
 PID=$!
-PORT=
-for _ in $(seq 600); do
-    PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$TMP/serve.log")
-    [[ -n $PORT ]] && break
-    kill -0 $PID 2>/dev/null || { cat "$TMP/serve.log"; exit 1; }
-    sleep 0.1
-done
-[[ -n $PORT ]] || { echo "nb-serve did not start"; cat "$TMP/serve.log"; exit 1; }
+PORT=$(tools/serve_port.sh "$TMP/serve.log" $PID 600) ||
+    { echo "nb-serve did not start"; cat "$TMP/serve.log"; exit 1; }
 URL=http://127.0.0.1:$PORT
 rss_kib() { awk '/^VmRSS/ {print $2}' /proc/$PID/status; }
 fds() { ls /proc/$PID/fd | wc -l; }

@@ -78,13 +78,7 @@ LOG=$D/serve.log
 $NB_BIN/nb-serve --db "$D/nb.db" --model "$D/m.nbw" --port 0 --threads 2 2>"$LOG" &
 PID=$!
 trap 'kill $PID 2>/dev/null; rm -rf "$T_TMP"' EXIT
-PORT=
-for _ in $(seq 300); do
-    PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$LOG")
-    [[ -n $PORT ]] && break
-    kill -0 $PID 2>/dev/null || break
-    sleep 0.1
-done
+PORT=$("$(dirname "$0")"/../tools/serve_port.sh "$LOG" $PID 300)
 if [[ -z $PORT ]]; then t_fail serve_start "$(tail -5 "$LOG")"; t_exit; fi
 URL=http://127.0.0.1:$PORT
 curl -s -o "$D/h.json" "$URL/health"

@@ -44,13 +44,7 @@ LOG=$D/serve.log
 $NB_BIN/nb-serve --db "$D/nb.db" --model "$D/m.nbw" --port 0 --threads 2 2>"$LOG" &
 PID=$!
 trap 'kill $PID 2>/dev/null; rm -rf "$T_TMP"' EXIT
-PORT=
-for _ in $(seq 300); do
-    PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$LOG")
-    [[ -n $PORT ]] && break
-    kill -0 $PID 2>/dev/null || break
-    sleep 0.1
-done
+PORT=$("$(dirname "$0")"/../tools/serve_port.sh "$LOG" $PID 300)
 if [[ -z $PORT ]]; then t_fail start "no 'listening on' line: $(tail -5 "$LOG")"; t_exit; fi
 t_ok start
 t_contains openblas_logged "$(cat "$LOG")" "OpenBLAS"
@@ -228,13 +222,7 @@ cp "$D/nb.db" "$D/h.db"
 HLOG=$D/health.log
 $NB_BIN/nb-serve --db "$D/h.db" --model "$D/m.nbw" --port 0 --threads 1 --quiet 2>"$HLOG" &
 PID=$!
-HPORT=
-for _ in $(seq 300); do
-    HPORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$HLOG")
-    [[ -n $HPORT ]] && break
-    kill -0 $PID 2>/dev/null || break
-    sleep 0.1
-done
+HPORT=$("$(dirname "$0")"/../tools/serve_port.sh "$HLOG" $PID 300)
 if [[ -z $HPORT ]]; then t_fail health_start "$(tail -3 "$HLOG")"; t_exit; fi
 HURL=http://127.0.0.1:$HPORT
 t_eq health_ok "$(curl -s -o /dev/null -w '%{http_code}' "$HURL/health")" 200
