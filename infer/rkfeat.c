@@ -221,6 +221,22 @@ static int cmp_pick(const void *a, const void *b) {
     return (x->p > y->p) - (x->p < y->p);
 }
 
+/* Moves the min(n, k) best entries of pick[0..n) (cmp_pick order) to its front, in that
+ * order, and returns min(n, k). The same entries and order as qsort with cmp_pick (a total
+ * order) would put there, without sorting all n: the cosine set has thousands of entries
+ * and only the best k are used. */
+static int top_picks(struct pick *pick, int n, int k) {
+    int m = 0;
+    for (int i = 0; i < n; i++) {
+        struct pick x = pick[i];
+        if (m == k && (k == 0 || cmp_pick(&x, &pick[k - 1]) >= 0)) continue;
+        int j = m < k ? m++ : k - 1;
+        while (j > 0 && cmp_pick(&x, &pick[j - 1]) < 0) pick[j] = pick[j - 1], j--;
+        pick[j] = x;
+    }
+    return m;
+}
+
 /* Appends candidate p with source bits src; grows the arrays. */
 static void push(tr_rk_user *r, int32_t p, uint8_t src) {
     if (r->n == r->cap) {
@@ -339,15 +355,15 @@ int tr_rk_user_build(tr_rk_user *r, const st_history *h, int u, int64_t hist_end
         for (int i = 0; i < n_nbr; i++)
             if (nbr_val[i] > 0 && !v->taken[nbr_idx[i]])
                 v->pick[np++] = (struct pick){nbr_val[i], nbr_idx[i]};
-        qsort(v->pick, (size_t)np, sizeof *v->pick, cmp_pick);
-        for (int i = 0; i < np && i < TR_RK_NBR_TOP; i++)
+        np = top_picks(v->pick, np, TR_RK_NBR_TOP);
+        for (int i = 0; i < np; i++)
             push(r, v->pick[i].p, TR_RK_SRC_NBR), v->taken[v->pick[i].p] = 1;
         if (prob) {
             np = 0;
             for (int i = 0; i < n_cos; i++)
                 if (!v->taken[cos[i]]) v->pick[np++] = (struct pick){prob[cos[i]], cos[i]};
-            qsort(v->pick, (size_t)np, sizeof *v->pick, cmp_pick);
-            for (int i = 0; i < np && i < TR_RK_COS_TOP; i++)
+            np = top_picks(v->pick, np, TR_RK_COS_TOP);
+            for (int i = 0; i < np; i++)
                 push(r, v->pick[i].p, TR_RK_SRC_COS), v->taken[v->pick[i].p] = 1;
         }
     }

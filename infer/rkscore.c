@@ -17,10 +17,20 @@ int tr_rk_score_user(tr_rk_user *ru, tr_ranker *rk, tr_scorer *sc, const st_hist
             hist_end > h->user_order_off[u + 1])
             return nb_err(err, errlen, NB_EINVAL,
                           "ranker scoring: user %d / history end out of range", u);
+        /* list = own and neighbour products (nk, every one read as a feature), then the
+         * cosine candidates not among them, of which tr_rk_user_build picks only the
+         * TR_RK_COS_TOP most probable: those are scored exactly and the rest, proven to rank
+         * after them (tr_score_user_top_keep), get -INFINITY so that they are never picked.
+         * The cosine set is most of the catalogue's candidates (thousands): scoring all of
+         * them through the output layer was a large part of the stage's cost. */
+        int nk = tr_rk_model_products(ru, h, u, hist_end, nbr_idx, n_nbr, cos, 0, list);
         int nl = tr_rk_model_products(ru, h, u, hist_end, nbr_idx, n_nbr, cos, n_cos, list);
-        rc = tr_score_user(sc, h, u, hist_end, list, nl, out, err, errlen);
+        for (int i = nk; i < nl; i++) prob[list[i]] = -INFINITY;
+        int ns = 0;
+        rc = tr_score_user_top_keep(sc, h, u, hist_end, list, nl, nk, TR_RK_COS_TOP, INFINITY, list,
+                                    out, &ns, err, errlen);
         if (rc) return rc;
-        for (int i = 0; i < nl; i++) prob[list[i]] = out[i];
+        for (int i = 0; i < ns; i++) prob[list[i]] = out[i];
     }
     rc = tr_rk_user_build(ru, h, u, hist_end, ps, nbr_idx, nbr_val, n_nbr, cos, n_cos,
                           sc ? prob : NULL, 1, err, errlen);

@@ -312,12 +312,21 @@ static void score_exact(tr_scorer *s, const nn_real *hin, const int32_t *cand, c
 int tr_score_user_top(tr_scorer *s, const st_history *h, int u, int64_t hist_end,
                       const int32_t *cand, int n_cand, int m, double thr, int32_t *idx, float *prob,
                       int *n_out, char *err, size_t errlen) {
+    return tr_score_user_top_keep(s, h, u, hist_end, cand, n_cand, 0, m, thr, idx, prob, n_out, err,
+                                  errlen);
+}
+
+int tr_score_user_top_keep(tr_scorer *s, const st_history *h, int u, int64_t hist_end,
+                           const int32_t *cand, int n_cand, int n_keep, int m, double thr,
+                           int32_t *idx, float *prob, int *n_out, char *err, size_t errlen) {
     nn_model *mo = s->m;
     *n_out = 0;
     int rc = check_user(s, h, u, hist_end, err, errlen);
     if (rc) return rc;
     if (!cand) n_cand = 0;
-    int n = n_cand > 0 ? n_cand : mo->cfg.n_products;
+    if (n_keep < 0 || n_keep > n_cand)
+        return nb_err(err, errlen, NB_EINVAL, "%d candidates kept of %d", n_keep, n_cand);
+    int n = n_cand > 0 ? n_cand : mo->cfg.n_products, k0 = n_keep;
     tr_sample smp = {u, hist_end};
     const nn_real *hin = NULL, *rep_v = NULL;
     rc = run_part(s, h, &smp, 1, cand, n_cand, 0, &hin, &rep_v, err, errlen);
@@ -340,18 +349,19 @@ int tr_score_user_top(tr_scorer *s, const st_history *h, int u, int64_t hist_end
     float umax = -INFINITY;
     const nn_headq *hq = s->hq;
     if (hq && mo->calib_a > 0 && isfinite(mo->calib_a) && isfinite(mo->calib_b) && m >= 1 &&
-        m < n && hq->P == mo->cfg.n_products && hq->D == mo->cfg.head) {
+        m < n - k0 && hq->P == mo->cfg.n_products && hq->D == mo->cfg.head) {
         float ct = logit_cut(mo, thr);
         for (int p = 0; p < n; p++) pos[p] = p;
         /* the reference bounds (cheap, in cache): lo/hi by position */
         int ok0 = nn_headq_bounds_ref(s->lo, s->hi, hin, hq, cand, s->extra, s->has, n) == 0;
         if (ok0) {
-            memcpy(s->tmp, s->lo, (size_t)n * sizeof(float));
-            float c = kth_largest(s->tmp, n, m, s->rk);
+            /* the cutoff from the candidates that may be left out; the kept ones survive */
+            memcpy(s->tmp, s->lo + k0, (size_t)(n - k0) * sizeof(float));
+            float c = kth_largest(s->tmp, n - k0, m, s->rk);
             if (ct < c) c = ct;
             ns = 0;
             for (int p = 0; p < n; p++) {
-                if (s->hi[p] >= c)
+                if (p < k0 || s->hi[p] >= c)
                     pos[ns++] = p;
                 else if (s->hi[p] > umax)
                     umax = s->hi[p];
@@ -374,9 +384,10 @@ int tr_score_user_top(tr_scorer *s, const st_history *h, int u, int64_t hist_end
         if ((double)ub < (double)umax + delta) ub = nextafterf(ub, INFINITY);
         double z = a * ub + mo->calib_b;
         double pu = tr_calibrate(mo, ub);
-        assert(ns >= m);
-        memcpy(s->tmp, prob, (size_t)ns * sizeof(float));
-        double pm = kth_largest(s->tmp, ns, m, s->rk);
+        /* survivors are in position order: the kept ones are prob[0..k0) */
+        assert(ns - k0 >= m);
+        memcpy(s->tmp, prob + k0, (size_t)(ns - k0) * sizeof(float));
+        double pm = kth_largest(s->tmp, ns - k0, m, s->rk);
         if (!(a * delta > 1e-12 * (1 + fabs(z)) && pu < pm && pu < thr)) {
             s->st.fallbacks++;
             for (int p = 0; p < n; p++) pos[p] = p;

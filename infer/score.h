@@ -100,6 +100,16 @@ int tr_score_user_top(tr_scorer *s, const st_history *h, int u, int64_t hist_end
                       const int32_t *cand, int n_cand, int m, double thr, int32_t *idx, float *prob,
                       int *n_out, char *err, size_t errlen);
 
+/* tr_score_user_top where the first n_keep candidates (cand != NULL) are always returned
+ * exactly, in front, and the m best / >= thr rule applies to the others, cand[n_keep..n_cand):
+ * every one of those left out ranks after the m-th best of them and is below thr. The
+ * ranking stage uses it for the cosine candidates, of which only the best few are picked,
+ * while every product the features read keeps its exact probability. Returns as
+ * tr_score_user_top (NB_EINVAL also when n_keep is outside [0, n_cand]). */
+int tr_score_user_top_keep(tr_scorer *s, const st_history *h, int u, int64_t hist_end,
+                           const int32_t *cand, int n_cand, int n_keep, int m, double thr,
+                           int32_t *idx, float *prob, int *n_out, char *err, size_t errlen);
+
 /* Totals over s's tr_score_user_top calls since it was created. */
 typedef struct {
     long calls;        /* calls that scored a user */
