@@ -99,7 +99,15 @@ CREATE TABLE IF NOT EXISTS ranker_models (
     model_id INTEGER PRIMARY KEY REFERENCES models(model_id),
     path     TEXT NOT NULL,
     checksum TEXT NOT NULL,             -- the ranker file's CRC-32, 8 hex digits
-    shipped  TEXT NOT NULL
+    shipped  TEXT NOT NULL,
+    -- TIFU-KNN's parameters behind the tifu_own / tifu_nbr features (tuned on validation
+    -- users; infer/rkfeat.h tr_rk_tifu). NULL in rows written before they were stored:
+    -- those rankers' features used the defaults (m 3, k 300, r_b 0.9, r_g 0.7, alpha 0.9).
+    tifu_m     INTEGER,
+    tifu_k     INTEGER,
+    tifu_r_b   REAL,
+    tifu_r_g   REAL,
+    tifu_alpha REAL
 );
 -- Product statistics of the ranker's features (infer/rkfeat.h tr_rk_pstats) over all
 -- training users.

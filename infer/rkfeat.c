@@ -15,10 +15,10 @@ const char *const tr_rk_feat_names[TR_RK_NF] = {
     "tifu_own", "tifu_nbr",  "src_own",   "src_nbr",     "src_cos",
     "model"};
 
-/* TIFU-KNN personal-part parameters: the defaults of baselines.h (tr_tifu_defaults). */
-#define TIFU_RB 0.9
-#define TIFU_RG 0.7
-#define TIFU_M 3
+void tr_rk_tifu_defaults(tr_rk_tifu *t) {
+    /* must equal baselines.c's tr_tifu_defaults (tests/test_ranker.c checks it) */
+    *t = (tr_rk_tifu){.m = 3, .k = 300, .r_b = 0.9, .r_g = 0.7, .alpha = 0.9};
+}
 
 /* Per-product accumulators of one user, indexed by slot (order of first purchase). */
 typedef struct {
@@ -185,6 +185,7 @@ int tr_rk_user_init(tr_rk_user *r, const st_history *h, char *err, size_t errlen
     v->nbrv = nb_xcalloc((size_t)P, sizeof(float));
     v->taken = nb_xcalloc((size_t)P, 1);
     v->pick = nb_xmalloc((size_t)P * sizeof *v->pick);
+    tr_rk_tifu_defaults(&r->tifu);
     return NB_OK;
 }
 
@@ -276,6 +277,12 @@ int tr_rk_user_build(tr_rk_user *r, const st_history *h, int u, int64_t hist_end
         if (cos[i] < 0 || cos[i] >= P)
             return nb_err(err, errlen, NB_EINVAL,
                           "ranker features: cosine candidate %d out of range", cos[i]);
+    const int TIFU_M = r->tifu.m;
+    const double TIFU_RB = r->tifu.r_b, TIFU_RG = r->tifu.r_g;
+    if (TIFU_M < 1 || !(TIFU_RB > 0 && TIFU_RB <= 1) || !(TIFU_RG > 0 && TIFU_RG <= 1))
+        return nb_err(err, errlen, NB_EINVAL,
+                      "ranker features: TIFU-KNN parameters m %d r_b %g r_g %g out of range",
+                      TIFU_M, TIFU_RB, TIFU_RG);
     /* the orders with items, and each one's day position (cumulative days_since_prior) */
     int64_t no = hist_end - o0;
     if (no > v->cap_ord) {

@@ -33,8 +33,9 @@
  *   aisle_share, dept_share     share of the user's orders holding a product of its aisle /
  *                               department
  *   tifu_own       TIFU-KNN's personal part: the user's vector (baselines.h definition,
- *                  r_b 0.9, r_g 0.7, m 3) at the product
- *   tifu_nbr       TIFU-KNN's neighbour part at the product (0 when not given)
+ *                  with the tr_rk_user's m, r_b, r_g: tr_rk_tifu) at the product
+ *   tifu_nbr       TIFU-KNN's neighbour part at the product (0 when not given; the caller
+ *                  computes it with the same parameters and k)
  *   src_own, src_nbr, src_cos   1/0: the sources that proposed the candidate
  *   model          the CNN->GRU model's calibrated probability (with its repeat term);
  *                  NAN when not given (the ranker "without the model" never sees it)
@@ -118,20 +119,34 @@ void tr_rk_counts_add_user(tr_rk_counts *c, const st_history *h, int u, int64_t 
 int tr_rk_pstats_from(tr_rk_pstats *s, const tr_rk_counts *all, const tr_rk_counts *minus,
                       char *err, size_t errlen);
 
+/* TIFU-KNN's parameters behind the tifu_own / tifu_nbr features (baselines.h tr_tifu_params):
+ * nb-train tunes them on validation users and stores them with the ranking stage
+ * (storage/rkstore.h), so that serving computes the features the trees were trained on.
+ * k only shapes the neighbour part, which the caller computes (kept here to be stored);
+ * alpha only weighs the two parts when the tuned TIFU-KNN ships (infer/rkscore.h). */
+typedef struct {
+    int m, k;
+    double r_b, r_g, alpha;
+} tr_rk_tifu;
+/* The defaults of baselines.h's tr_tifu_defaults: m 3, k 300, r_b 0.9, r_g 0.7, alpha 0.9
+ * (the parameters of every ranking stage registered before they were stored). */
+void tr_rk_tifu_defaults(tr_rk_tifu *t);
+
 /* One user's candidates and feature rows (reused between calls). */
 typedef struct {
-    int n;         /* candidates */
-    int32_t *cand; /* [n] product indices */
-    uint8_t *src;  /* [n] TR_RK_SRC_* bits */
-    float *x;      /* [n, TR_RK_NF] row-major */
-    int n_own;     /* the first n_own candidates are the user's own products */
+    int n;           /* candidates */
+    int32_t *cand;   /* [n] product indices */
+    uint8_t *src;    /* [n] TR_RK_SRC_* bits */
+    float *x;        /* [n, TR_RK_NF] row-major */
+    int n_own;       /* the first n_own candidates are the user's own products */
+    tr_rk_tifu tifu; /* tr_rk_tifu_defaults after tr_rk_user_init; the caller may set it */
     /* private scratch */
     int P, cap;
     void *priv;
 } tr_rk_user;
 
 /* Prepares r for the catalogue of h (products, aisles, departments; h is read only during the
- * call). Returns NB_OK or NB_EINVAL (no products). Free with tr_rk_user_free (safe on a
+ * call), with r->tifu the default parameters. Returns NB_OK or NB_EINVAL (no products). Free with tr_rk_user_free (safe on a
  * zeroed r). One per thread. */
 int tr_rk_user_init(tr_rk_user *r, const st_history *h, char *err, size_t errlen);
 void tr_rk_user_free(tr_rk_user *r);
@@ -145,7 +160,7 @@ void tr_rk_user_free(tr_rk_user *r);
  *             NULL: no cos source and the model feature NAN
  *   with_unseen  0: own products only (the ablation "without unseen candidates")
  * A user without history gets n = 0. Returns NB_OK or NB_EINVAL (u / hist_end / index out
- * of range, sizes differ). */
+ * of range, sizes differ, r->tifu.m < 1 or r_b / r_g not in (0, 1]). */
 int tr_rk_user_build(tr_rk_user *r, const st_history *h, int u, int64_t hist_end,
                      const tr_rk_pstats *ps, const int32_t *nbr_idx, const float *nbr_val,
                      int n_nbr, const int32_t *cos, int n_cos, const float *prob, int with_unseen,

@@ -46,6 +46,7 @@ int tr_rk_baseline_scores(const tr_rk_user *ru, const char *name, float *out, ch
     int which = !strcmp(name, "P-TopFreq") ? 0
         : !strcmp(name, "TIFU-KNN")        ? 1
         : !strcmp(name, "G-TopFreq")       ? 2
+        : !strcmp(name, "TIFU-KNN tuned")  ? 3
                                            : -1;
     if (which < 0) return nb_err(err, errlen, NB_EINVAL, "unknown shipped ranking '%s'", name);
     for (int c = 0; c < ru->n; c++) {
@@ -56,6 +57,11 @@ int tr_rk_baseline_scores(const tr_rk_user *ru, const char *name, float *out, ch
             out[c] = (float)(x[TR_RK_SHARE] + (x[TR_RK_SHARE] > 0 ? 1e-4 / (1.0 + since) : 0));
         } else if (which == 1) {
             out[c] = (float)(0.9 * x[TR_RK_TIFU_OWN] + 0.1 * x[TR_RK_TIFU_NBR]);
+        } else if (which == 3) {
+            /* the features were computed with ru->tifu's m, r_b, r_g (and k), so its alpha
+             * blends them into the tuned TIFU-KNN's score */
+            double al = ru->tifu.alpha;
+            out[c] = (float)(al * x[TR_RK_TIFU_OWN] + (1.0 - al) * x[TR_RK_TIFU_NBR]);
         } else {
             out[c] = x[TR_RK_P_POP];
         }

@@ -25,7 +25,10 @@ int tr_rk_score_user(tr_rk_user *ru, tr_ranker *rk, tr_scorer *sc, const st_hist
 /* The shipped baseline's scores over ru's candidates, from their features, when the
  * selection kept a baseline (rktrain.h): "P-TopFreq" share (ties: fewer orders since the
  * last purchase, i.e. a small bonus), "TIFU-KNN" 0.9 * tifu_own + 0.1 * tifu_nbr (its
- * alpha), "G-TopFreq" p_pop. Returns NB_OK or NB_EINVAL (an unknown name). */
+ * default alpha; stores from before the parameters were stored, whose features used the
+ * defaults), "TIFU-KNN tuned" ru->tifu.alpha * tifu_own + (1 - alpha) * tifu_nbr (the
+ * features computed with ru->tifu's parameters), "G-TopFreq" p_pop. Returns NB_OK or
+ * NB_EINVAL (an unknown name). */
 int tr_rk_baseline_scores(const tr_rk_user *ru, const char *name, float *out, char *err,
                           size_t errlen);
 

@@ -33,6 +33,12 @@ int tr_rk_serving_open(tr_rk_serving *s, sqlite3 *db, int64_t model_id, const st
         goto done;
     }
     s->crc = got;
+    /* the features' TIFU-KNN parameters; an older store has none and used the defaults */
+    tr_rk_tifu_defaults(&s->tifu);
+    int stored = 0;
+    rc = st_rk_load_tifu(db, model_id, &s->tifu.m, &s->tifu.k, &s->tifu.r_b, &s->tifu.r_g,
+                         &s->tifu.alpha, &stored, err, errlen);
+    if (rc) goto done;
     int P = catalog->n_products;
     s->ps.n_products = P;
     s->ps.pop = nb_xmalloc((size_t)P * sizeof(float));
@@ -53,6 +59,7 @@ int tr_rk_serving_rank(tr_rk_serving *s, tr_ranker *rk, tr_rk_user *ru, tr_score
                        const int32_t *cos, int n_cos, int32_t *nbr_idx, float *nbr_val, float *prob,
                        int32_t *list, float *score, char *err, size_t errlen) {
     int nn = 0;
+    ru->tifu = s->tifu; /* the features the trees (or the shipped baseline) were built on */
     int rc = st_rk_load_nbr(db, model_id, h, h->user_ids[u], nbr_idx, nbr_val, h->n_products, &nn,
                             err, errlen);
     if (rc == NB_OK)

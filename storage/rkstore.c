@@ -9,7 +9,8 @@
 /* The DDL of schema.sql's ranking-stage tables (IF NOT EXISTS: old stores get them). */
 static const char DDL[] =
     "CREATE TABLE IF NOT EXISTS ranker_models (model_id INTEGER PRIMARY KEY REFERENCES "
-    "models(model_id), path TEXT NOT NULL, checksum TEXT NOT NULL, shipped TEXT NOT NULL);"
+    "models(model_id), path TEXT NOT NULL, checksum TEXT NOT NULL, shipped TEXT NOT NULL, "
+    "tifu_m INTEGER, tifu_k INTEGER, tifu_r_b REAL, tifu_r_g REAL, tifu_alpha REAL);"
     "CREATE TABLE IF NOT EXISTS ranker_product_stats (model_id INTEGER NOT NULL REFERENCES "
     "models(model_id), product_id INTEGER NOT NULL REFERENCES products(product_id), pop REAL "
     "NOT NULL, reorder REAL NOT NULL, rebuy REAL NOT NULL, PRIMARY KEY (model_id, product_id)) "
@@ -29,8 +30,38 @@ static int exec(sqlite3 *db, const char *sql, const char *what, char *err, size_
     return NB_OK;
 }
 
+/* 1 if ranker_models has column tifu_m (stores from before it do not), 0 if not, -1 on a
+ * database error (message in err). */
+static int has_tifu_cols(sqlite3 *db, char *err, size_t errlen) {
+    sqlite3_stmt *q = NULL;
+    int found = 0;
+    if (sqlite3_prepare_v2(db, "PRAGMA table_info(ranker_models)", -1, &q, NULL) != SQLITE_OK) {
+        nb_err(err, errlen, NB_EDB, "ranker_models columns: %s", sqlite3_errmsg(db));
+        return -1;
+    }
+    while (sqlite3_step(q) == SQLITE_ROW) {
+        const char *c = (const char *)sqlite3_column_text(q, 1);
+        if (c && !strcmp(c, "tifu_m")) found = 1;
+    }
+    sqlite3_finalize(q);
+    return found;
+}
+
 int st_rk_ensure_tables(sqlite3 *db, char *err, size_t errlen) {
-    return exec(db, DDL, "creating the ranking-stage tables", err, errlen);
+    int rc = exec(db, DDL, "creating the ranking-stage tables", err, errlen);
+    if (rc) return rc;
+    /* CREATE IF NOT EXISTS leaves an older ranker_models without the TIFU-KNN columns;
+     * nullable columns can be added in place (its rows read as "defaults", st_rk_load_tifu) */
+    int has = has_tifu_cols(db, err, errlen);
+    if (has < 0) return NB_EDB;
+    if (has) return NB_OK;
+    return exec(db,
+                "ALTER TABLE ranker_models ADD COLUMN tifu_m INTEGER; "
+                "ALTER TABLE ranker_models ADD COLUMN tifu_k INTEGER; "
+                "ALTER TABLE ranker_models ADD COLUMN tifu_r_b REAL; "
+                "ALTER TABLE ranker_models ADD COLUMN tifu_r_g REAL; "
+                "ALTER TABLE ranker_models ADD COLUMN tifu_alpha REAL",
+                "adding the TIFU-KNN columns to ranker_models", err, errlen);
 }
 
 int st_rk_write(sqlite3 *db, int64_t model_id, const st_rk_rows *r, const st_history *h, char *err,
@@ -49,14 +80,20 @@ int st_rk_write(sqlite3 *db, int64_t model_id, const st_rk_rows *r, const st_his
     snprintf(hex, sizeof hex, "%08x", r ? r->checksum : 0);
     if (rc || !r) goto done;
     if (sqlite3_prepare_v2(db,
-                           "INSERT INTO ranker_models(model_id, path, checksum, shipped) "
-                           "VALUES (?, ?, ?, ?)",
+                           "INSERT INTO ranker_models(model_id, path, checksum, shipped, "
+                           "tifu_m, tifu_k, tifu_r_b, tifu_r_g, tifu_alpha) "
+                           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                            -1, &q, NULL) != SQLITE_OK)
         goto dberr;
     sqlite3_bind_int64(q, 1, model_id);
     sqlite3_bind_text(q, 2, r->path, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(q, 3, hex, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(q, 4, r->shipped, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(q, 5, r->tifu_m);
+    sqlite3_bind_int(q, 6, r->tifu_k);
+    sqlite3_bind_double(q, 7, r->tifu_r_b);
+    sqlite3_bind_double(q, 8, r->tifu_r_g);
+    sqlite3_bind_double(q, 9, r->tifu_alpha);
     if (sqlite3_step(q) != SQLITE_DONE) goto dberr;
     sqlite3_finalize(q);
     q = NULL;
@@ -136,6 +173,45 @@ int st_rk_load_model(sqlite3 *db, int64_t model_id, char **path, uint32_t *check
     *path = strdup((const char *)sqlite3_column_text(q, 0));
     *checksum = (uint32_t)strtoul((const char *)sqlite3_column_text(q, 1), NULL, 16);
     snprintf(shipped, shipped_len, "%s", (const char *)sqlite3_column_text(q, 2));
+done:
+    sqlite3_finalize(q);
+    return rc;
+}
+
+int st_rk_load_tifu(sqlite3 *db, int64_t model_id, int *m, int *k, double *r_b, double *r_g,
+                    double *alpha, int *stored, char *err, size_t errlen) {
+    *stored = 0;
+    int has = has_tifu_cols(db, err, errlen);
+    if (has < 0) return NB_EDB;
+    if (!has) return NB_OK; /* a store from before the columns: the defaults */
+    sqlite3_stmt *q = NULL;
+    int rc = NB_OK;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT tifu_m, tifu_k, tifu_r_b, tifu_r_g, tifu_alpha FROM "
+                           "ranker_models WHERE model_id = ?",
+                           -1, &q, NULL) != SQLITE_OK) {
+        rc = nb_err(err, errlen, NB_EDB, "ranker_models: %s", sqlite3_errmsg(db));
+        goto done;
+    }
+    sqlite3_bind_int64(q, 1, model_id);
+    int s = sqlite3_step(q);
+    if (s == SQLITE_DONE) {
+        rc = nb_err(err, errlen, NB_ENOTFOUND, "no ranker registered for model %lld",
+                    (long long)model_id);
+        goto done;
+    }
+    if (s != SQLITE_ROW) {
+        rc = nb_err(err, errlen, NB_EDB, "ranker_models: %s", sqlite3_errmsg(db));
+        goto done;
+    }
+    for (int c = 0; c < 5; c++)
+        if (sqlite3_column_type(q, c) == SQLITE_NULL) goto done; /* a row from before them */
+    *m = sqlite3_column_int(q, 0);
+    *k = sqlite3_column_int(q, 1);
+    *r_b = sqlite3_column_double(q, 2);
+    *r_g = sqlite3_column_double(q, 3);
+    *alpha = sqlite3_column_double(q, 4);
+    *stored = 1;
 done:
     sqlite3_finalize(q);
     return rc;

@@ -10,7 +10,8 @@
 
 #include "history.h"
 
-/* Creates the three tables when the store predates them. Returns NB_OK or NB_EDB. */
+/* Creates the three tables when the store predates them, and adds ranker_models' TIFU-KNN
+ * columns to a table that predates those. Returns NB_OK or NB_EDB. */
 int st_rk_ensure_tables(sqlite3 *db, char *err, size_t errlen);
 
 /* What is written with a model. nbr: user u (index in the catalogue history h) has pairs
@@ -23,6 +24,9 @@ typedef struct {
     const int64_t *nbr_off;             /* [n_users + 1] */
     const int32_t *nbr_idx;
     const float *nbr_val;
+    /* TIFU-KNN's parameters behind the tifu_own / tifu_nbr features (infer/rkfeat.h) */
+    int tifu_m, tifu_k;
+    double tifu_r_b, tifu_r_g, tifu_alpha;
 } st_rk_rows;
 
 /* Replaces every ranking-stage row with r's for model_id (r NULL: only deletes them, for a
@@ -37,6 +41,13 @@ int st_rk_write(sqlite3 *db, int64_t model_id, const st_rk_rows *r, const st_his
  * the tables) or NB_EDB. */
 int st_rk_load_model(sqlite3 *db, int64_t model_id, char **path, uint32_t *checksum, char *shipped,
                      size_t shipped_len, char *err, size_t errlen);
+
+/* model_id's TIFU-KNN feature parameters into m, k, r_b, r_g, alpha. A store written before
+ * they were stored (no such columns, or NULLs) gets *stored = 0 and the values untouched:
+ * its ranker's features used the defaults the caller preset. Returns NB_OK, NB_ENOTFOUND
+ * (no ranker row) or NB_EDB. */
+int st_rk_load_tifu(sqlite3 *db, int64_t model_id, int *m, int *k, double *r_b, double *r_g,
+                    double *alpha, int *stored, char *err, size_t errlen);
 
 /* model_id's product statistics into pop/reorder/rebuy [catalog->n_products]. Returns NB_OK,
  * NB_EMISMATCH (a product missing or unknown, named) or NB_EDB. */

@@ -110,4 +110,51 @@ out=$(timeout 60 $NB_BIN/nb-serve --db "$D/nb.db" --model "$D/m.nbw" --port 0 2>
 if [[ $rc -ne 0 && "$out" == *"registered"* ]]; then t_ok serve_refuses_unregistered_ranker
 else t_fail serve_refuses_unregistered_ranker "rc=$rc ${out:0:300}"; fi
 cp "$D/keep.xgb" "$D/m.nbw.xgb"
+
+# ---- the tuned TIFU-KNN parameters are stored with the stage; a store from before them loads
+t_eq tifu_params_stored "$(sqlite3 "$D/nb.db" "SELECT tifu_m, tifu_k, tifu_r_b, tifu_r_g, tifu_alpha FROM ranker_models")" \
+    "$(J 't = d["tifu_tuning"]; print("|".join(str(t[x]) for x in ("m", "k", "r_b", "r_g", "alpha")))' "$D/m.json")"
+cp "$D/nb.db" "$D/old.db"
+sqlite3 "$D/old.db" "CREATE TABLE r0 AS SELECT model_id, path, checksum, shipped FROM ranker_models;
+  DROP TABLE ranker_models; ALTER TABLE r0 RENAME TO ranker_models"
+t_eq older_store_made "$(sqlite3 "$D/old.db" "SELECT count(*) FROM pragma_table_info('ranker_models') WHERE name LIKE 'tifu%'")" 0
+if $NB_BIN/nb-train --db "$D/old.db" --model "$D/m.nbw" --score-user "${USERS[0]}" --k 5 >"$D/old.json" 2>"$D/old.log" &&
+   [[ "$(J 'print(len(d["top_k"]))' "$D/old.json")" == 5 ]]; then t_ok older_store_loads
+else t_fail older_store_loads "$(tail -3 "$D/old.log")"; fi
+
+# ---- the safeguard can ship the tuned TIFU-KNN (forced through the test build's hook): it is
+# registered with its parameters, and nb-serve serves exactly nb-train --score-user's scores
+TRAIN_TEST=$NB_TESTBIN/nb-train-test
+cp "$D/nb.db" "$D/tt.db"
+if ! NB_TEST_RK_SHIP="TIFU-KNN tuned" $TRAIN_TEST --db "$D/tt.db" --model "$D/tt.nbw" \
+        --report "$D/tt.json" "${SMALL[@]}" >"$D/tt.out" 2>"$D/tt.log"; then
+    t_fail tuned_train "$(tail -3 "$D/tt.log")"; t_exit
+fi
+t_eq tuned_ships "$(sqlite3 "$D/tt.db" "SELECT shipped FROM ranker_models")" "TIFU-KNN tuned"
+t_eq tuned_report "$(J 'print(d["ranker"]["shipped"])' "$D/tt.json")" "TIFU-KNN tuned"
+$NB_BIN/nb-serve --db "$D/tt.db" --model "$D/tt.nbw" --port 0 --threads 2 2>"$LOG.tt" &
+PID=$!
+PORT=
+for _ in $(seq 300); do
+    PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$LOG.tt")
+    [[ -n $PORT ]] && break
+    kill -0 $PID 2>/dev/null || break
+    sleep 0.1
+done
+if [[ -z $PORT ]]; then t_fail tuned_serve_start "$(tail -5 "$LOG.tt")"; t_exit; fi
+URL=http://127.0.0.1:$PORT
+curl -s -o "$D/h.json" "$URL/health"
+t_eq tuned_health "$(J 'print(d["ranking"])' "$D/h.json")" "TIFU-KNN tuned"
+same=0
+for u in "${USERS[@]}"; do
+    curl -s -o "$D/r.json" -X POST -H 'Content-Type: application/json' \
+        --data-binary "{\"user_id\": $u, \"k\": 15}" "$URL/recommend"
+    $NB_BIN/nb-train --db "$D/tt.db" --model "$D/tt.nbw" --score-user "$u" --k 15 >"$D/s.json"
+    a=$(J 'print([(x["product_id"], x["score"]) for x in d["top_k"]])' "$D/r.json")
+    b=$(J 'print(d["ranking"], [(x["product_id"], x["score"]) for x in d["top_k"]])' "$D/s.json")
+    if [[ "TIFU-KNN tuned $a" == "$b" && "$a" != "[]" ]]; then same=$((same + 1)); else
+        echo "user $u: served $a"; echo "user $u: score-user $b"; fi
+done
+t_eq tuned_served_equals_score_user "$same" "${#USERS[@]}"
+kill $PID; wait $PID 2>/dev/null
 t_exit

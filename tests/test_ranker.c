@@ -9,6 +9,7 @@
 #include "ranker.h"
 #include "rkfeat.h"
 #include "rkscore.h"
+#include "rkstore.h"
 #include "rktrain.h"
 #include "store.h"
 
@@ -396,11 +397,190 @@ static int test_baseline_scores(void) {
     return T_PASS;
 }
 
+/* The TIFU-KNN features with tuned parameters, by hand: user 7 with m 2, r_b 0.5, r_g 0.8.
+ * Orders with items, newest first e = 0..3: o3, o2 (group 0), o1, o0 (group 1), G = 2; weight
+ * r_b^(e % m) / |group| * r_g^group / G: o3 0.25, o2 0.125, o1 0.2, o0 0.1. So product 0
+ * (o0, o1, o3) 0.55, product 1 (o0, o2) 0.225, product 2 (o1) 0.2, product 3 (o3) 0.25; the
+ * tuned baseline with alpha 0.6 is 0.6 * own + 0.4 * nbr. Also: the defaults equal
+ * baselines.h's, the personal part equals tr_tifu_user_vector's, and bad parameters are
+ * refused. */
+static int test_tuned_features_hand(void) {
+    st_history h;
+    user7(&h);
+    char err[NB_ERRLEN];
+    tr_rk_user ru = {0};
+    float pop[6] = {.1f, .2f, .3f, .4f, .5f, .6f}, z[6] = {0}, out[6];
+    tr_rk_pstats ps = {6, pop, z, z};
+    int32_t ni[2] = {4, 0};
+    float nv[2] = {.3f, .1f};
+    tr_tifu_params dp;
+    tr_tifu_defaults(&dp);
+    tr_rk_tifu dr;
+    tr_rk_tifu_defaults(&dr);
+    T_ASSERT(dr.m == dp.m && dr.k == dp.k && dr.r_b == dp.r_b && dr.r_g == dp.r_g &&
+                 dr.alpha == dp.alpha,
+             "defaults differ from tr_tifu_defaults");
+    T_ASSERT(tr_rk_user_init(&ru, &h, err, sizeof err) == NB_OK, "%s", err);
+    ru.tifu = (tr_rk_tifu){.m = 2, .k = 5, .r_b = 0.5, .r_g = 0.8, .alpha = 0.6};
+    T_ASSERT(tr_rk_user_build(&ru, &h, 0, 4, &ps, ni, nv, 2, NULL, 0, NULL, 1, err, sizeof err) ==
+                     NB_OK &&
+                 ru.n == 5,
+             "build: %s", err);
+    const double want[4] = {0.55, 0.225, 0.2, 0.25};
+    for (int c = 0; c < 4; c++)
+        T_ASSERT(ru.cand[c] == c && FEQ(X(c, TR_RK_TIFU_OWN), want[c]), "tifu_own of %d: %g vs %g",
+                 ru.cand[c], X(c, TR_RK_TIFU_OWN), want[c]);
+    /* the same personal part as the baseline's user vector with these parameters */
+    tr_tifu_params tp = {.r_b = 0.5, .r_g = 0.8, .m = 2, .k = 5, .alpha = 0.6};
+    tr_bl_ws *ws = NULL;
+    int32_t vi[6];
+    float vv[6];
+    int nnz = 0;
+    T_ASSERT(tr_bl_ws_new(&ws, 6, err, sizeof err) == NB_OK, "%s", err);
+    T_ASSERT(tr_tifu_user_vector(&h, 0, 4, &tp, ws, vi, vv, &nnz, err, sizeof err) == NB_OK &&
+                 nnz == 4,
+             "user vector: %s", err);
+    for (int i = 0; i < nnz; i++)
+        T_ASSERT(FEQ(vv[i], X(vi[i], TR_RK_TIFU_OWN)), "user vector %d: %g vs feature %g", vi[i],
+                 vv[i], X(vi[i], TR_RK_TIFU_OWN));
+    tr_bl_ws_free(ws);
+    T_ASSERT(tr_rk_baseline_scores(&ru, "TIFU-KNN tuned", out, err, sizeof err) == NB_OK, "%s",
+             err);
+    T_ASSERT(FEQ(out[0], 0.6 * 0.55 + 0.4 * 0.1) && FEQ(out[1], 0.6 * 0.225) &&
+                 FEQ(out[4], 0.4 * 0.3f),
+             "tuned blend %g %g %g", out[0], out[1], out[4]);
+    ru.tifu.m = 0;
+    T_ASSERT(tr_rk_user_build(&ru, &h, 0, 4, &ps, ni, nv, 2, NULL, 0, NULL, 1, err, sizeof err) ==
+                     NB_EINVAL &&
+                 strstr(err, "TIFU-KNN"),
+             "m 0 accepted: %s", err);
+    tr_rk_user_free(&ru);
+    st_history_free(&h);
+    return T_PASS;
+}
+
+/* The shipped "TIFU-KNN tuned" serves the tuned baseline's scores: on 6 users over 8
+ * products, the neighbour pairs nb-train stores (tr_rk_serving_nbr with the tuned
+ * parameters) and the features with them, blended by tr_rk_baseline_scores, give every
+ * candidate the score tr_tifu_score gives it with the same parameters (alpha included), and
+ * every product that baseline scores above 0 is a candidate: the same ranking. */
+static int test_tuned_baseline_parity(void) {
+    st_history h;
+    hf_build b;
+    enum { P = 8, U = 6 };
+    hf_begin(&b, &h, P, 1, 1);
+    int oid = 0;
+    tr_sample tr[U];
+    for (int u = 0; u < U; u++) {
+        hf_user(&b, 100 + u);
+        for (int o = 0; o < 5; o++) {
+            hf_order(&b, ++oid, o == 4 ? ST_TRAIN : ST_PRIOR, o ? 7 : -1);
+            for (int p = 0; p < P; p++)
+                if ((p * 7 + u * 3 + o * 5) % 11 < 4) hf_item(&b, p);
+        }
+    }
+    hf_end(&b);
+    for (int u = 0; u < U; u++) tr[u] = (tr_sample){u, h.user_order_off[u + 1] - 1};
+    tr_samples s = {.train = tr, .n_train = U};
+    tr_tifu_params tp = {.r_b = 0.6, .r_g = 0.9, .m = 2, .k = 2, .alpha = 0.3};
+    char err[NB_ERRLEN];
+    tr_rk_nbr nb = {0};
+    T_ASSERT(tr_rk_serving_nbr(&h, &s, &tp, &nb, err, sizeof err) == NB_OK, "%s", err);
+    tr_popularity pop = {0};
+    tr_bl_ws *ws = NULL;
+    tr_tifu *t = NULL;
+    int32_t ru_ids[U], list[P];
+    int64_t ref_end[U];
+    float score[P], out[P], z[P] = {0};
+    for (int u = 0; u < U; u++) ru_ids[u] = tr[u].user, ref_end[u] = tr[u].target;
+    T_ASSERT(tr_popularity_build(&pop, &h, err, sizeof err) == NB_OK &&
+                 tr_bl_ws_new(&ws, P, err, sizeof err) == NB_OK &&
+                 tr_tifu_build(&t, &h, ru_ids, ref_end, U, &tp, err, sizeof err) == NB_OK,
+             "%s", err);
+    tr_rk_user ru = {0};
+    tr_rk_pstats ps = {P, z, z, z};
+    T_ASSERT(tr_rk_user_init(&ru, &h, err, sizeof err) == NB_OK, "%s", err);
+    ru.tifu = (tr_rk_tifu){.m = tp.m, .k = tp.k, .r_b = tp.r_b, .r_g = tp.r_g, .alpha = tp.alpha};
+    int checked = 0;
+    for (int u = 0; u < U; u++) {
+        int64_t end = h.user_order_off[u + 1], a = nb.off[u];
+        int nl = 0, nn = (int)(nb.off[u + 1] - a);
+        T_ASSERT(tr_tifu_score(t, &pop, &h, u, end, ws, P, list, score, &nl, err, sizeof err) ==
+                     NB_OK,
+                 "%s", err);
+        T_ASSERT(tr_rk_user_build(&ru, &h, u, end, &ps, nb.idx + a, nb.val + a, nn, NULL, 0, NULL,
+                                  1, err, sizeof err) == NB_OK,
+                 "%s", err);
+        T_ASSERT(tr_rk_baseline_scores(&ru, "TIFU-KNN tuned", out, err, sizeof err) == NB_OK, "%s",
+                 err);
+        for (int j = 0; j < nl; j++) {
+            int c = 0;
+            while (c < ru.n && ru.cand[c] != list[j]) c++;
+            if (score[j] <= 0) continue; /* the popularity fill: not a ranking of the method */
+            T_ASSERT(c < ru.n, "user %d: product %d (score %g) is not a candidate", u, list[j],
+                     score[j]);
+            T_ASSERT(fabs(out[c] - score[j]) < 1e-6,
+                     "user %d product %d: served %.9g, baseline %.9g", u, list[j], out[c],
+                     score[j]);
+            checked++;
+        }
+    }
+    T_ASSERT(checked > 2 * U, "only %d products compared", checked);
+    tr_rk_user_free(&ru);
+    tr_tifu_free(t);
+    tr_bl_ws_free(ws);
+    tr_popularity_free(&pop);
+    tr_rk_nbr_free(&nb);
+    st_history_free(&h);
+    return T_PASS;
+}
+
+/* A store whose ranker_models predates the TIFU-KNN columns: st_rk_load_tifu reports the
+ * defaults (stored 0) without touching the caller's values, st_rk_ensure_tables adds the
+ * columns in place, its old row still reads as "not stored", and a written row reads back. */
+static int test_store_tifu_columns(void) {
+    sqlite3 *db = NULL;
+    char err[NB_ERRLEN];
+    T_ASSERT(sqlite3_open(":memory:", &db) == SQLITE_OK, "open");
+    T_ASSERT(sqlite3_exec(db,
+                          "CREATE TABLE ranker_models (model_id INTEGER PRIMARY KEY, path TEXT "
+                          "NOT NULL, checksum TEXT NOT NULL, shipped TEXT NOT NULL);"
+                          "INSERT INTO ranker_models VALUES (1, 'x.xgb', '00000000', 'ranker')",
+                          NULL, NULL, NULL) == SQLITE_OK,
+             "old table");
+    int m = 3, k = 300, stored = 9;
+    double rb = 0.9, rg = 0.7, al = 0.9;
+    T_ASSERT(st_rk_load_tifu(db, 1, &m, &k, &rb, &rg, &al, &stored, err, sizeof err) == NB_OK &&
+                 stored == 0 && m == 3 && rb == 0.9,
+             "old store: %s", err);
+    T_ASSERT(st_rk_ensure_tables(db, err, sizeof err) == NB_OK, "%s", err);
+    T_ASSERT(st_rk_ensure_tables(db, err, sizeof err) == NB_OK, "twice: %s", err);
+    T_ASSERT(st_rk_load_tifu(db, 1, &m, &k, &rb, &rg, &al, &stored, err, sizeof err) == NB_OK &&
+                 stored == 0,
+             "old row after the columns: %s", err);
+    T_ASSERT(sqlite3_exec(db,
+                          "UPDATE ranker_models SET tifu_m = 7, tifu_k = 900, tifu_r_b = 0.6, "
+                          "tifu_r_g = 1.0, tifu_alpha = 0.3",
+                          NULL, NULL, NULL) == SQLITE_OK,
+             "update");
+    T_ASSERT(st_rk_load_tifu(db, 1, &m, &k, &rb, &rg, &al, &stored, err, sizeof err) == NB_OK &&
+                 stored == 1 && m == 7 && k == 900 && rb == 0.6 && rg == 1.0 && al == 0.3,
+             "stored row: %s", err);
+    T_ASSERT(st_rk_load_tifu(db, 2, &m, &k, &rb, &rg, &al, &stored, err, sizeof err) ==
+                 NB_ENOTFOUND,
+             "no row");
+    sqlite3_close(db);
+    return T_PASS;
+}
+
 int main(void) {
     T_RUN(test_features_hand);
     T_RUN(test_nbr_cap);
     T_RUN(test_oof_stats);
     T_RUN(test_ranker_file);
     T_RUN(test_baseline_scores);
+    T_RUN(test_tuned_features_hand);
+    T_RUN(test_tuned_baseline_parity);
+    T_RUN(test_store_tifu_columns);
     return t_summary();
 }

@@ -374,13 +374,17 @@ static int train(tr_flags *f, char *err, size_t errlen) {
                          .sc = sc,
                          .ablation = f->ranker_ablation,
                          .threshold = f->threshold,
+                         .tifu = &R.tifu_tune.best,
                          .log = log};
         tr_ranker_defaults(&ra.prm);
         rc = tr_rk_rows_parse(f->ranker_rows, &ra.rows, err, errlen);
         if (rc) goto done;
         ra.prm.seed = (int)(f->seed & 0x7fffffff);
+#ifdef NB_TEST_HOOKS /* test build only: ship a named baseline (tests/ranker.sh) */
+        ra.force_ship = getenv("NB_TEST_RK_SHIP");
+#endif
         rc = tr_rk_run(&ra, &rkm, &rkps, &rk, err, errlen);
-        if (rc == NB_OK) rc = tr_rk_serving_nbr(&h, &s, &rknbr, err, errlen);
+        if (rc == NB_OK) rc = tr_rk_serving_nbr(&h, &s, &R.tifu_tune.best, &rknbr, err, errlen);
         if (rc) goto done;
         R.rk = &rk;
     }
@@ -410,10 +414,22 @@ static int train(tr_flags *f, char *err, size_t errlen) {
         if (rc) goto done;
         char *abs = realpath(rkpath, NULL);
         if (abs) free(rkpath), rkpath = abs;
-        rkr = (st_rk_rows){
-            rkpath,    rkcrc,        rk.shipped_ranker ? "ranker" : tr_bl_names[rk.best_bl],
-            rkps.pop,  rkps.reorder, rkps.rebuy,
-            rknbr.off, rknbr.idx,    rknbr.val};
+        /* the tuned TIFU-KNN parameters the features used, for nb-serve's features */
+        const tr_tifu_params *tp = &R.tifu_tune.best;
+        rkr = (st_rk_rows){.path = rkpath,
+                           .checksum = rkcrc,
+                           .shipped = rk.shipped_ranker ? "ranker" : tr_bl_names[rk.best_bl],
+                           .pop = rkps.pop,
+                           .reorder = rkps.reorder,
+                           .rebuy = rkps.rebuy,
+                           .nbr_off = rknbr.off,
+                           .nbr_idx = rknbr.idx,
+                           .nbr_val = rknbr.val,
+                           .tifu_m = tp->m,
+                           .tifu_k = tp->k,
+                           .tifu_r_b = tp->r_b,
+                           .tifu_r_g = tp->r_g,
+                           .tifu_alpha = tp->alpha};
     }
     rc = register_model(db, f, crc, hyper, metrics, &cands, &ps, &h, f->ranker ? &rkr : NULL,
                         &model_id, err, errlen);

@@ -89,7 +89,7 @@ typedef struct {
     const tr_rk_args *a;
     tr_popularity pop;
     tr_tifu *tifu_nbr; /* alpha 0: the neighbour part */
-    tr_tifu *tifu_bl;  /* default parameters: the baseline, for validation */
+    tr_tifu *tifu_bl;  /* the stage's parameters (a->tifu): the baseline, for validation */
     tr_bl_ws *ws;
     tr_rk_user ru;
     int32_t *list, *nbr_idx, *truth;
@@ -297,14 +297,29 @@ static int train_variant(const tr_rk_args *a, const rowset *tr, int v, tr_ranker
     return rc;
 }
 
-/* The baselines the safeguard chooses among: those tr_rk_baseline_scores can serve from the
- * stage's features (G-TopFreq, P-TopFreq, TIFU-KNN with its default parameters). The tuned
- * TIFU-KNN (TR_BL_TIFU_TUNED) is not one of them: serving it would need its parameters in the
- * features; the report still prints it as a baseline. */
-#define RK_N_BL (TR_BL_TIFU + 1)
+/* The baselines the safeguard chooses among are those tr_rk_baseline_scores can serve from
+ * the stage's features: G-TopFreq, P-TopFreq, and the TIFU-KNN whose parameters the
+ * tifu_own / tifu_nbr features were computed with -- the tuned one (TR_BL_TIFU_TUNED) when
+ * a->tifu is given, else the default one (TR_BL_TIFU). The other TIFU-KNN is not servable
+ * (its personal part and neighbours differ from the features') and is left out: it costs
+ * nothing, since the tuner's grid holds the default point and it picks the best validation
+ * R@10, so on the validation users the tuned one is >= the default one by construction
+ * (up to the tuner's subsample cap and summation order, tifu_tune.h). Keeping both feature
+ * pairs instead would add a second neighbour search per user at training and a second
+ * stored neighbour list at serving for a baseline that does not win. Slots [0, RK_N_BL). */
+#define RK_N_BL TR_N_BL
 
-/* Per-user validation R@10/NDCG@10 of the three baselines into bl_r/bl_n [RK_N_BL][n]
- * for the users of rs (sample indices rs->smp into smp). */
+/* 1 if baseline b can be served from the features of a stage with (tuned != 0) or without
+ * tuned TIFU-KNN parameters. */
+static int bl_servable(int b, int tuned) {
+    if (b == TR_BL_TIFU) return !tuned;
+    if (b == TR_BL_TIFU_TUNED) return tuned;
+    return 1;
+}
+
+/* Per-user validation R@10/NDCG@10 of the servable baselines into bl_r/bl_n [RK_N_BL][n]
+ * for the users of rs (sample indices rs->smp into smp); the other slots get 0. Returns
+ * NB_OK or an error from the baselines. */
 static int val_baselines(run_t *R, const rowset *rs, const tr_sample *smp, double **bl_r,
                          double **bl_n, char *err, size_t errlen) {
     const st_history *h = R->a->h;
@@ -324,8 +339,10 @@ static int val_baselines(run_t *R, const rowset *rs, const tr_sample *smp, doubl
         if (rc == NB_OK)
             rc = tr_tifu_score(R->tifu_bl, &R->pop, h, u, end, R->ws, TR_EVAL_TOPN, R->list,
                                R->score, &nl, err, errlen);
-        if (rc == NB_OK)
-            user_metrics(R->list, nl, R->mark, nt, &bl_r[TR_BL_TIFU][j], &bl_n[TR_BL_TIFU][j]);
+        int tb = R->a->tifu ? TR_BL_TIFU_TUNED : TR_BL_TIFU,
+            ob = TR_BL_TIFU + TR_BL_TIFU_TUNED - tb;
+        if (rc == NB_OK) user_metrics(R->list, nl, R->mark, nt, &bl_r[tb][j], &bl_n[tb][j]);
+        bl_r[ob][j] = bl_n[ob][j] = 0;
         for (int k = 0; k < nt; k++) R->mark[R->truth[k]] = 0;
     }
     return rc;
@@ -440,7 +457,10 @@ int tr_rk_run(const tr_rk_args *a, tr_ranker *ranker, tr_rk_pstats *ps_all, tr_r
     for (int i = 0; i < s->n_train; i++)
         ref_users[i] = s->train[i].user, ref_end[i] = s->train[i].target;
     tr_tifu_params tp;
-    tr_tifu_defaults(&tp);
+    if (a->tifu)
+        tp = *a->tifu;
+    else
+        tr_tifu_defaults(&tp);
     if (rc == NB_OK) rc = tr_popularity_build(&R.pop, h, err, errlen);
     if (rc == NB_OK) rc = tr_bl_ws_new(&R.ws, P, err, errlen);
     if (rc == NB_OK)
@@ -450,6 +470,14 @@ int tr_rk_run(const tr_rk_args *a, tr_ranker *ranker, tr_rk_pstats *ps_all, tr_r
         rc = tr_tifu_build(&R.tifu_nbr, h, ref_users, ref_end, s->n_train, &tp, err, errlen);
     if (rc == NB_OK) rc = tr_rk_user_init(&R.ru, h, err, errlen);
     if (rc) goto done;
+    /* the personal-part features with the same m, r_b, r_g as the neighbour part (the
+     * defaults of tr_rk_user_init when a->tifu is NULL) */
+    if (a->tifu)
+        R.ru.tifu = (tr_rk_tifu){.m = a->tifu->m,
+                                 .k = a->tifu->k,
+                                 .r_b = a->tifu->r_b,
+                                 .r_g = a->tifu->r_g,
+                                 .alpha = a->tifu->alpha};
 
     /* rows */
     int64_t hv[TR_RK_NCOV] = {0}, ht[TR_RK_NCOV] = {0}, htr[TR_RK_NCOV] = {0}, ntv = 0, ntt = 0,
@@ -559,9 +587,11 @@ int tr_rk_run(const tr_rk_args *a, tr_ranker *ranker, tr_rk_pstats *ps_all, tr_r
     }
     rep->best_bl = 0;
     for (int b = 0; b < RK_N_BL; b++) {
+        rep->bl_servable[b] = bl_servable(b, a->tifu != NULL);
         rep->val_bl_r10[b] = mean(br[b], va.nu), rep->val_bl_ndcg10[b] = mean(bn[b], va.nu);
         rep->sel_bl_r10[b] = mean(blr[b], NS), rep->sel_bl_ndcg10[b] = mean(bln[b], NS);
-        if (rep->sel_bl_r10[b] > rep->sel_bl_r10[rep->best_bl]) rep->best_bl = b;
+        if (rep->bl_servable[b] && rep->sel_bl_r10[b] > rep->sel_bl_r10[rep->best_bl])
+            rep->best_bl = b;
     }
     rep->sel_r10 = mean(sr, NS), rep->sel_ndcg10 = mean(sn, NS);
     rep->n_sel = NS;
@@ -578,6 +608,16 @@ int tr_rk_run(const tr_rk_args *a, tr_ranker *ranker, tr_rk_pstats *ps_all, tr_r
     rep->n_val = va.nu, rep->n_test = te.nu;
     rep->shipped_ranker = rep->sel_r10 > rep->sel_bl_r10[rep->best_bl] &&
         rep->sel_ndcg10 > rep->sel_bl_ndcg10[rep->best_bl];
+    if (a->force_ship) {
+        int b = 0;
+        while (b < RK_N_BL && (strcmp(tr_bl_names[b], a->force_ship) || !rep->bl_servable[b])) b++;
+        if (b == RK_N_BL) {
+            rc = nb_err(err, errlen, NB_EINVAL, "ranker: '%s' is not a servable baseline",
+                        a->force_ship);
+            goto done;
+        }
+        rep->best_bl = b, rep->shipped_ranker = 0;
+    }
     if (a->log)
         fprintf(a->log,
                 "selection on %d users (%d cross-validated training users, %d "
@@ -717,6 +757,7 @@ void tr_rk_report_json(void *obj, const tr_rk_report *r) {
     cJSON_AddNumberToObject(o, "cv_s", r->t_cv);
     cJSON *vb = cJSON_AddObjectToObject(o, "validation_baselines");
     for (int b = 0; b < RK_N_BL; b++) {
+        if (!r->bl_servable[b]) continue;
         cJSON *x = cJSON_AddObjectToObject(vb, tr_bl_names[b]);
         cJSON_AddNumberToObject(x, "R@10", r->val_bl_r10[b]);
         cJSON_AddNumberToObject(x, "NDCG@10", r->val_bl_ndcg10[b]);
@@ -751,15 +792,18 @@ void tr_rk_nbr_free(tr_rk_nbr *n) {
     memset(n, 0, sizeof *n);
 }
 
-int tr_rk_serving_nbr(const st_history *h, const tr_samples *s, tr_rk_nbr *out, char *err,
-                      size_t errlen) {
+int tr_rk_serving_nbr(const st_history *h, const tr_samples *s, const tr_tifu_params *tifu,
+                      tr_rk_nbr *out, char *err, size_t errlen) {
     int P = h->n_products, rc = NB_OK;
     memset(out, 0, sizeof *out);
     tr_popularity pop = {0};
     tr_bl_ws *ws = NULL;
     tr_tifu *t = NULL;
     tr_tifu_params tp;
-    tr_tifu_defaults(&tp);
+    if (tifu)
+        tp = *tifu;
+    else
+        tr_tifu_defaults(&tp);
     tp.alpha = 0;
     int32_t *ref_users = nb_xmalloc(((size_t)s->n_train + 1) * sizeof *ref_users);
     int64_t *ref_end = nb_xmalloc(((size_t)s->n_train + 1) * sizeof *ref_end);

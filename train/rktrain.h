@@ -67,8 +67,9 @@ typedef struct {
     tr_eval_result test[TR_RK_NV]; /* test users, full catalogue ([0]) */
     double val_r10[TR_RK_NV], val_ndcg10[TR_RK_NV];
     double val_bl_r10[TR_N_BL], val_bl_ndcg10[TR_N_BL];
-    int best_bl; /* best baseline on validation R@10 */
-    int n_sel;   /* users of the selection: validation + CV */
+    int best_bl;              /* best baseline on validation R@10 among the servable ones */
+    int bl_servable[TR_N_BL]; /* the baselines the safeguard chose among (rktrain.c RK_N_BL) */
+    int n_sel;                /* users of the selection: validation + CV */
     double sel_r10, sel_ndcg10, sel_bl_r10[TR_N_BL], sel_bl_ndcg10[TR_N_BL];
     double diff_mean, diff_se; /* per-user selection R@10: ranker - best baseline */
     int n_val, n_test;         /* users evaluated */
@@ -87,6 +88,14 @@ typedef struct {
     int ablation;          /* also train and measure the other variants */
     int rows;              /* TR_RK_ROWS_*: which orders of the training users give rows */
     double threshold;      /* basket threshold on ranker probabilities */
+    /* TIFU-KNN's parameters for the tifu_own / tifu_nbr features, the neighbour candidates
+     * and the TIFU-KNN baseline of the safeguard (nb-train: the tuned ones, tifu_tune.h);
+     * NULL: tr_tifu_defaults, and the safeguard's TIFU-KNN is the default one */
+    const tr_tifu_params *tifu;
+    /* NULL, or a servable baseline's name that ships whatever the selection says (only
+     * nb-train's test build sets it, NB_TEST_RK_SHIP: tests/ranker.sh serves a shipped tuned
+     * TIFU-KNN end to end); a name that is not servable is an NB_EINVAL */
+    const char *force_ship;
     tr_ranker_params prm;
     FILE *log; /* progress, or NULL */
 } tr_rk_args;
@@ -108,9 +117,11 @@ typedef struct {
     int32_t *idx;
     float *val;
 } tr_rk_nbr;
-/* Returns NB_OK (out owns its arrays; free with tr_rk_nbr_free) or an error from TIFU-KNN. */
-int tr_rk_serving_nbr(const st_history *h, const tr_samples *s, tr_rk_nbr *out, char *err,
-                      size_t errlen);
+/* tifu: the parameters of the stage's features (tr_rk_args.tifu; NULL: the defaults; alpha is
+ * ignored: the neighbour part alone is kept). Returns NB_OK (out owns its arrays; free with
+ * tr_rk_nbr_free) or an error from TIFU-KNN. */
+int tr_rk_serving_nbr(const st_history *h, const tr_samples *s, const tr_tifu_params *tifu,
+                      tr_rk_nbr *out, char *err, size_t errlen);
 void tr_rk_nbr_free(tr_rk_nbr *n);
 
 /* nb-train --score-user with a registered ranking stage: prints {"user_id", "model",
