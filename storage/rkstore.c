@@ -146,34 +146,38 @@ done:
     return rc;
 }
 
+/* Runs sql (one "?" for model_id) and leaves *q on model_id's ranker_models row. Returns NB_OK,
+ * NB_ENOTFOUND (no row for model_id), prep_fail when the statement cannot be prepared (callers
+ * differ: a store from before the ranking stage has no table), or NB_EDB. The caller finalizes
+ * *q in every case. */
+static int ranker_row(sqlite3 *db, const char *sql, int64_t model_id, int prep_fail,
+                      sqlite3_stmt **q, char *err, size_t errlen) {
+    if (sqlite3_prepare_v2(db, sql, -1, q, NULL) != SQLITE_OK)
+        return nb_err(err, errlen, prep_fail,
+                      prep_fail == NB_ENOTFOUND ? "no ranker registered (%s)" : "ranker_models: %s",
+                      sqlite3_errmsg(db));
+    sqlite3_bind_int64(*q, 1, model_id);
+    int s = sqlite3_step(*q);
+    if (s == SQLITE_DONE)
+        return nb_err(err, errlen, NB_ENOTFOUND, "no ranker registered for model %lld",
+                      (long long)model_id);
+    if (s != SQLITE_ROW)
+        return nb_err(err, errlen, NB_EDB, "ranker_models: %s", sqlite3_errmsg(db));
+    return NB_OK;
+}
+
 int st_rk_load_model(sqlite3 *db, int64_t model_id, char **path, uint32_t *checksum, char *shipped,
                      size_t shipped_len, char *err, size_t errlen) {
     sqlite3_stmt *q = NULL;
-    int rc = NB_OK;
     *path = NULL;
-    if (sqlite3_prepare_v2(db,
-                           "SELECT path, checksum, shipped FROM ranker_models WHERE "
-                           "model_id = ?",
-                           -1, &q, NULL) != SQLITE_OK) {
-        /* a store from before the ranking stage: nothing registered */
-        rc = nb_err(err, errlen, NB_ENOTFOUND, "no ranker registered (%s)", sqlite3_errmsg(db));
-        goto done;
+    /* a store from before the ranking stage has no table: nothing registered */
+    int rc = ranker_row(db, "SELECT path, checksum, shipped FROM ranker_models WHERE model_id = ?",
+                        model_id, NB_ENOTFOUND, &q, err, errlen);
+    if (rc == NB_OK) {
+        *path = strdup((const char *)sqlite3_column_text(q, 0));
+        *checksum = (uint32_t)strtoul((const char *)sqlite3_column_text(q, 1), NULL, 16);
+        snprintf(shipped, shipped_len, "%s", (const char *)sqlite3_column_text(q, 2));
     }
-    sqlite3_bind_int64(q, 1, model_id);
-    int s = sqlite3_step(q);
-    if (s == SQLITE_DONE) {
-        rc = nb_err(err, errlen, NB_ENOTFOUND, "no ranker registered for model %lld",
-                    (long long)model_id);
-        goto done;
-    }
-    if (s != SQLITE_ROW) {
-        rc = nb_err(err, errlen, NB_EDB, "ranker_models: %s", sqlite3_errmsg(db));
-        goto done;
-    }
-    *path = strdup((const char *)sqlite3_column_text(q, 0));
-    *checksum = (uint32_t)strtoul((const char *)sqlite3_column_text(q, 1), NULL, 16);
-    snprintf(shipped, shipped_len, "%s", (const char *)sqlite3_column_text(q, 2));
-done:
     sqlite3_finalize(q);
     return rc;
 }
@@ -185,25 +189,11 @@ int st_rk_load_tifu(sqlite3 *db, int64_t model_id, int *m, int *k, double *r_b, 
     if (has < 0) return NB_EDB;
     if (!has) return NB_OK; /* a store from before the columns: the defaults */
     sqlite3_stmt *q = NULL;
-    int rc = NB_OK;
-    if (sqlite3_prepare_v2(db,
-                           "SELECT tifu_m, tifu_k, tifu_r_b, tifu_r_g, tifu_alpha FROM "
-                           "ranker_models WHERE model_id = ?",
-                           -1, &q, NULL) != SQLITE_OK) {
-        rc = nb_err(err, errlen, NB_EDB, "ranker_models: %s", sqlite3_errmsg(db));
-        goto done;
-    }
-    sqlite3_bind_int64(q, 1, model_id);
-    int s = sqlite3_step(q);
-    if (s == SQLITE_DONE) {
-        rc = nb_err(err, errlen, NB_ENOTFOUND, "no ranker registered for model %lld",
-                    (long long)model_id);
-        goto done;
-    }
-    if (s != SQLITE_ROW) {
-        rc = nb_err(err, errlen, NB_EDB, "ranker_models: %s", sqlite3_errmsg(db));
-        goto done;
-    }
+    int rc = ranker_row(db,
+                        "SELECT tifu_m, tifu_k, tifu_r_b, tifu_r_g, tifu_alpha FROM "
+                        "ranker_models WHERE model_id = ?",
+                        model_id, NB_EDB, &q, err, errlen);
+    if (rc) goto done;
     for (int c = 0; c < 5; c++)
         if (sqlite3_column_type(q, c) == SQLITE_NULL) goto done; /* a row from before them */
     *m = sqlite3_column_int(q, 0);
