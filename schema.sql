@@ -93,6 +93,8 @@ CREATE TABLE product_stats (
 -- ---- the ranking stage (issue 10; storage/rkstore.h) -----------------------------------
 -- nb-train also creates these on an older store (CREATE TABLE IF NOT EXISTS), so stores
 -- imported before them keep working; without a ranker_models row nb-serve serves the model.
+-- storage/rkstore.c runs this file from the ranker_models statement below to its end
+-- on such stores: keep everything below that line IF NOT EXISTS, and the section last.
 -- The ranker file (<model>.xgb, infer/ranker.h) registered with its model in the same
 -- transaction, and what ships: 'ranker', or the baseline that won on validation.
 CREATE TABLE IF NOT EXISTS ranker_models (

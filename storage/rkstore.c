@@ -1,23 +1,18 @@
 /* rkstore.c -- ranking-stage rows in the store (rkstore.h). */
 #include "rkstore.h"
 #include "nb_err.h"
+#include "store.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* The DDL of schema.sql's ranking-stage tables (IF NOT EXISTS: old stores get them). */
-static const char DDL[] =
-    "CREATE TABLE IF NOT EXISTS ranker_models (model_id INTEGER PRIMARY KEY REFERENCES "
-    "models(model_id), path TEXT NOT NULL, checksum TEXT NOT NULL, shipped TEXT NOT NULL, "
-    "tifu_m INTEGER, tifu_k INTEGER, tifu_r_b REAL, tifu_r_g REAL, tifu_alpha REAL);"
-    "CREATE TABLE IF NOT EXISTS ranker_product_stats (model_id INTEGER NOT NULL REFERENCES "
-    "models(model_id), product_id INTEGER NOT NULL REFERENCES products(product_id), pop REAL "
-    "NOT NULL, reorder REAL NOT NULL, rebuy REAL NOT NULL, PRIMARY KEY (model_id, product_id)) "
-    "WITHOUT ROWID;"
-    "CREATE TABLE IF NOT EXISTS neighbour_cands (model_id INTEGER NOT NULL REFERENCES "
-    "models(model_id), user_id INTEGER NOT NULL REFERENCES users(user_id), n INTEGER NOT NULL, "
-    "products BLOB NOT NULL, scores BLOB NOT NULL, PRIMARY KEY (model_id, user_id));";
+/* The ranking-stage tables are the tail of schema.sql, from this line on, every one of them
+ * CREATE TABLE IF NOT EXISTS so that older stores get them: st_rk_ensure_tables runs that
+ * tail of the compiled schema rather than a second copy of the DDL. */
+#define RK_DDL_START \
+    "\nCREATE TABLE IF NOT EXISTS ranker_models" /* at a line start: not a comment */
 
 /* Runs sql. Returns NB_OK or NB_EDB naming what. */
 static int exec(sqlite3 *db, const char *sql, const char *what, char *err, size_t errlen) {
@@ -48,7 +43,9 @@ static int has_tifu_cols(sqlite3 *db, char *err, size_t errlen) {
 }
 
 int st_rk_ensure_tables(sqlite3 *db, char *err, size_t errlen) {
-    int rc = exec(db, DDL, "creating the ranking-stage tables", err, errlen);
+    const char *ddl = strstr(st_schema_sql(), RK_DDL_START);
+    assert(ddl); /* schema.sql is compiled in: a missing section is a build error, not input */
+    int rc = exec(db, ddl + 1, "creating the ranking-stage tables", err, errlen);
     if (rc) return rc;
     /* CREATE IF NOT EXISTS leaves an older ranker_models without the TIFU-KNN columns;
      * nullable columns can be added in place (its rows read as "defaults", st_rk_load_tifu) */
