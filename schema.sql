@@ -59,9 +59,12 @@ CREATE TABLE order_items (
 
 -- ---- what nb-train writes --------------------------------------------------------------
 -- A registered weight file. hyper_params and metrics are JSON texts (the --report content).
+-- AUTOINCREMENT: an id is never given twice, so a server still holding a retired model's
+-- weights can never read a newer model's rows under its id (train/publish.h). nb-train
+-- keeps the newest --keep-models models and deletes the others with all their rows.
 CREATE TABLE models (
-    model_id     INTEGER PRIMARY KEY,
-    path         TEXT NOT NULL,
+    model_id     INTEGER PRIMARY KEY AUTOINCREMENT,
+    path         TEXT NOT NULL,          -- the weight file, named by its checksum
     checksum     TEXT NOT NULL,          -- the weight file's CRC-32, 8 hex digits
     hyper_params TEXT NOT NULL,
     metrics      TEXT NOT NULL,

@@ -107,6 +107,11 @@ int nb_afile_open(nb_afile *af, const char *path, char *err, size_t errlen) {
 }
 
 int nb_afile_commit(nb_afile *af, char *err, size_t errlen) {
+    return nb_afile_commit_as(af, af->path, err, errlen);
+}
+
+/* See atomic_file.h. */
+int nb_afile_commit_as(nb_afile *af, const char *final, char *err, size_t errlen) {
     int rc = NB_OK;
     const char *what = NULL;
     if (fflush(af->f) != 0 || ferror(af->f))
@@ -119,15 +124,15 @@ int nb_afile_commit(nb_afile *af, char *err, size_t errlen) {
         e = errno;
     }
     af->f = NULL;
-    if (!what && rename(af->tmp, af->path) != 0) {
+    if (!what && rename(af->tmp, final) != 0) {
         what = "rename";
         e = errno;
     }
     if (what) {
-        rc = nb_err(err, errlen, NB_EIO, "%s: %s failed: %s", af->path, what, strerror(e));
+        rc = nb_err(err, errlen, NB_EIO, "%s: %s failed: %s", final, what, strerror(e));
         unlink(af->tmp);
     } else {
-        nb_fsync_dir(af->path);
+        nb_fsync_dir(final);
     }
     free(af->path);
     free(af->tmp);
@@ -141,4 +146,27 @@ void nb_afile_abort(nb_afile *af) {
     free(af->path);
     free(af->tmp);
     memset(af, 0, sizeof *af);
+}
+
+/* See atomic_file.h. A hard link shares src's bytes and mode, so dst never exists half
+ * written and costs no copy; the link goes to dst's temporary name first because link()
+ * refuses to replace an existing name. */
+int nb_link_replace(const char *src, const char *dst, char *err, size_t errlen) {
+    nb_tmp_sweep(dst);
+    char *tmp = nb_tmp_name(dst);
+    int rc = NB_OK;
+    unlink(tmp); /* ours from an earlier call of this process, if any */
+    if (link(src, tmp) != 0) {
+        rc = nb_err(err, errlen, NB_EIO, "%s: cannot link it to %s: %s", dst, src, strerror(errno));
+        goto done;
+    }
+    if (rename(tmp, dst) != 0) {
+        rc = nb_err(err, errlen, NB_EIO, "%s: rename failed: %s", dst, strerror(errno));
+        unlink(tmp);
+        goto done;
+    }
+    nb_fsync_dir(dst);
+done:
+    free(tmp);
+    return rc;
 }

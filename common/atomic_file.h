@@ -29,11 +29,19 @@ int nb_afile_open(nb_afile *af, const char *path, char *err, size_t errlen);
 /* Returns NB_OK once the data is durable under af->path; NB_EIO otherwise (temporary file
  * removed). Either way af's resources are released. */
 int nb_afile_commit(nb_afile *af, char *err, size_t errlen);
+/* nb_afile_commit, but the data ends up under `final` (same directory as af->path: the
+ * rename must not cross file systems) instead of af->path, which is left alone. For names
+ * known only once the content is written (a weight file named by its checksum). */
+int nb_afile_commit_as(nb_afile *af, const char *final, char *err, size_t errlen);
 /* Discards the temporary file and releases af. Safe to call on a zeroed af. */
 void nb_afile_abort(nb_afile *af);
 /* The temporary name for `path` used by this process, malloc'd (caller frees).
  * Used by other writers that need the same discipline (e.g. the SQLite import). */
 char *nb_tmp_name(const char *path);
+/* Makes dst another name of the existing file src (a hard link, same directory), replacing
+ * whatever dst was in one rename: readers of dst see the old file or src, never a mix.
+ * Returns NB_OK or NB_EIO naming dst (dst is then unchanged). */
+int nb_link_replace(const char *src, const char *dst, char *err, size_t errlen);
 /* fsync the directory containing `path`, so that a rename in it is durable. Returns 0 or -1. */
 int nb_fsync_dir(const char *path);
 

@@ -13,6 +13,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,27 +96,24 @@ static uint64_t file_size_for(const nn_model *m) {
     return n + 4;
 }
 
-/* Returns NB_OK or NB_EIO (message names path; the temporary file is removed, an existing
- * file at path is untouched). Borrows m and product_ids; owns nothing afterwards. */
-int nbw_save(const nn_model *m, const int32_t *product_ids, const char *path, char *err,
-             size_t errlen) {
-    assert(m && m->mem && product_ids && path);
-    nb_afile af;
-    int rc = nb_afile_open(&af, path, err, errlen);
-    if (rc) return rc;
+/* Writes the whole file through af->f and sets *crc_out to its checksum (the CRC-32 of every
+ * byte before the last four, which hold it). Returns 0, or nonzero when a write failed
+ * (errno set). Borrows everything. */
+static int write_file(nb_afile *af, const nn_model *m, const int32_t *product_ids,
+                      uint32_t *crc_out) {
     unsigned char *buf = nb_xmalloc(4 * NBW_CHUNK);
     uint32_t crc = 0;
     unsigned char h[NBW_HEADER];
     encode_header(h, m, file_size_for(m));
-    int bad = write_crc(af.f, &crc, h, sizeof h);
+    int bad = write_crc(af->f, &crc, h, sizeof h);
 
     for (int i = 0; i < m->cfg.n_products && !bad; i += NBW_CHUNK) {
         int n = m->cfg.n_products - i < NBW_CHUNK ? m->cfg.n_products - i : NBW_CHUNK;
         for (int k = 0; k < n; k++) put_u32(buf + 4 * k, (uint32_t)product_ids[i + k]);
-        bad = write_crc(af.f, &crc, buf, 4 * (size_t)n);
+        bad = write_crc(af->f, &crc, buf, 4 * (size_t)n);
     }
     put_u32(h, (uint32_t)m->n_tensors);
-    if (!bad) bad = write_crc(af.f, &crc, h, 4);
+    if (!bad) bad = write_crc(af->f, &crc, h, 4);
 
     for (int t = 0; t < m->n_tensors && !bad; t++) {
         const nn_tensor_info *ti = &m->tensors[t];
@@ -123,26 +121,72 @@ int nbw_save(const nn_model *m, const int32_t *product_ids, const char *path, ch
         assert(len >= 1 && len <= NBW_MAX_NAME);
         assert((size_t)ti->rows * (size_t)ti->cols == ti->size);
         put_u32(h, (uint32_t)len);
-        bad = write_crc(af.f, &crc, h, 4) || write_crc(af.f, &crc, ti->name, len);
+        bad = write_crc(af->f, &crc, h, 4) || write_crc(af->f, &crc, ti->name, len);
         put_u32(h, (uint32_t)ti->rows);
         put_u32(h + 4, (uint32_t)ti->cols);
-        if (!bad) bad = write_crc(af.f, &crc, h, 8);
+        if (!bad) bad = write_crc(af->f, &crc, h, 8);
         const nn_real *src = m->mem + ti->offset;
         for (size_t i = 0; i < ti->size && !bad; i += NBW_CHUNK) {
             size_t n = ti->size - i < NBW_CHUNK ? ti->size - i : NBW_CHUNK;
             for (size_t k = 0; k < n; k++) put_f32(buf + 4 * k, src[i + k]);
-            bad = write_crc(af.f, &crc, buf, 4 * n);
+            bad = write_crc(af->f, &crc, buf, 4 * n);
         }
     }
     put_u32(h, crc);
-    if (!bad) bad = fwrite(h, 1, 4, af.f) != 4;
+    if (!bad) bad = fwrite(h, 1, 4, af->f) != 4;
+    int e = errno;
     free(buf);
-    if (bad) {
+    errno = e;
+    *crc_out = crc;
+    return bad;
+}
+
+/* The checksum-named file of nbw_save_versioned: "<path>.<crc %08x>", malloc'd. */
+static char *versioned_name(const char *path, uint32_t crc) {
+    size_t n = strlen(path) + 10;
+    char *v = nb_xmalloc(n);
+    snprintf(v, n, "%s.%08" PRIx32, path, crc);
+    return v;
+}
+
+/* Writes m to a temporary name of path and commits it as path, or (vpath != NULL) as
+ * "<path>.<crc>" with *vpath set to that name (malloc'd, caller frees). Returns NB_OK or
+ * NB_EIO naming path; the temporary file is removed on error. Borrows m and product_ids. */
+static int save(const nn_model *m, const int32_t *product_ids, const char *path, uint32_t *crc,
+                char **vpath, char *err, size_t errlen) {
+    assert(m && m->mem && product_ids && path);
+    nb_afile af;
+    uint32_t c = 0;
+    int rc = nb_afile_open(&af, path, err, errlen);
+    if (rc) return rc;
+    if (write_file(&af, m, product_ids, &c)) {
         int e = errno;
         nb_afile_abort(&af);
         return nb_err(err, errlen, NB_EIO, "%s: write failed: %s", path, strerror(e));
     }
-    return nb_afile_commit(&af, err, errlen);
+    if (!vpath) return nb_afile_commit(&af, err, errlen);
+    char *v = versioned_name(path, c);
+    rc = nb_afile_commit_as(&af, v, err, errlen);
+    if (rc) {
+        free(v);
+        return rc;
+    }
+    *vpath = v;
+    if (crc) *crc = c;
+    return NB_OK;
+}
+
+/* See weights.h. */
+int nbw_save(const nn_model *m, const int32_t *product_ids, const char *path, char *err,
+             size_t errlen) {
+    return save(m, product_ids, path, NULL, NULL, err, errlen);
+}
+
+/* See weights.h. */
+int nbw_save_versioned(const nn_model *m, const int32_t *product_ids, const char *path,
+                       uint32_t *crc, char **vpath, char *err, size_t errlen) {
+    *vpath = NULL;
+    return save(m, product_ids, path, crc, vpath, err, errlen);
 }
 
 /* ---- load --------------------------------------------------------------------------- */

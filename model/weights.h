@@ -20,6 +20,14 @@
 int nbw_save(const nn_model *m, const int32_t *product_ids, const char *path, char *err,
              size_t errlen);
 
+/* nbw_save, but the file is committed under "<path>.<checksum %08x>" (*vpath, malloc'd,
+ * caller frees; *crc its checksum, the one nbw_load reports) and path itself is left alone:
+ * a weight file that is never overwritten, so that a registry row naming it stays true
+ * (train/publish.h). Like nbw_save, it takes the mode of an existing file at path. Returns
+ * NB_OK or NB_EIO (nothing left behind, *vpath NULL). */
+int nbw_save_versioned(const nn_model *m, const int32_t *product_ids, const char *path,
+                       uint32_t *crc, char **vpath, char *err, size_t errlen);
+
 /* Loads path into a freshly initialised *m (scoring-only; call nn_model_train_init to train
  * further). If expect_ids != NULL the file's product list must equal expect_ids[n_expect]
  * exactly, else NB_EMISMATCH. On success *product_ids (if non-NULL) receives a malloc'd copy

@@ -93,6 +93,18 @@ static int blas_setup(void) {
     return 0;
 }
 
+/* SIGHUP: srv_engine_reload of the newest registered model, logged either way. */
+static void reload(srv_engine *e) {
+    char err[NB_ERRLEN], name[9];
+    double t0 = nb_now();
+    fprintf(stderr, "nb-serve: SIGHUP received, reloading the newest registered model\n");
+    if (srv_engine_reload(e, NULL, name, err, sizeof err) == NB_OK)
+        fprintf(stderr, "nb-serve: now serving model %s (loaded in %.2f s)\n", name,
+                nb_now() - t0);
+    else
+        fprintf(stderr, "nb-serve: reload refused, the previous model keeps serving: %s\n", err);
+}
+
 int main(int argc, char **argv) {
     srv_http_opts o;
     srv_http_opts_default(&o);
@@ -122,12 +134,13 @@ int main(int argc, char **argv) {
     int basket = f.basket;
     if (blas_setup()) return 1;
 
-    /* Block the stop signals before any thread exists, so that every MHD worker inherits
-     * the mask and only sigwait below ever sees them. */
+    /* Block the stop and reload signals before any thread exists, so that every MHD worker
+     * inherits the mask and only sigwait below ever sees them. */
     sigset_t stop;
     sigemptyset(&stop);
     sigaddset(&stop, SIGTERM);
     sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -138,11 +151,13 @@ int main(int argc, char **argv) {
         fprintf(stderr, "nb-serve: %s\n", err);
         return 1;
     }
+    srv_model_info mi;
+    srv_engine_model_info(e, &mi);
     fprintf(stderr,
             "nb-serve: model %s, %d users, %d products, threshold %.3g, basket %s, "
             "loaded in %.2f s\n",
-            srv_engine_model_name(e), srv_engine_n_users(e), srv_engine_n_products(e),
-            srv_engine_threshold(e), srv_basket_mode_name(basket), nb_now() - t0);
+            mi.name, mi.n_users, mi.n_products, mi.threshold, srv_basket_mode_name(basket),
+            nb_now() - t0);
 
     srv_handlers hd = {srv_engine_recommend, srv_engine_health, e, basket};
     srv_http *h = NULL;
@@ -155,7 +170,11 @@ int main(int argc, char **argv) {
             o.threads);
 
     int sig = 0;
-    while (sigwait(&stop, &sig) != 0) {}
+    for (;;) {
+        if (sigwait(&stop, &sig) != 0) continue;
+        if (sig != SIGHUP) break;
+        reload(e); /* SIGHUP: the newest registered model, requests go on meanwhile */
+    }
     fprintf(stderr, "nb-serve: %s received, finishing requests in flight\n",
             sig == SIGTERM ? "SIGTERM" : "SIGINT");
     long hto, bto, ev;

@@ -3,10 +3,12 @@
 #include "srv_engine_int.h"
 
 #include <cjson/cJSON.h>
+#include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "models.h"
 #include "nb_err.h"
@@ -18,16 +20,16 @@
 /* Finds the model's row by checksum and reads its basket threshold from the hyper-parameters
  * it was trained and evaluated with (hyper_params.threshold, nb-train --threshold).
  * Returns NB_OK, NB_ENOTFOUND (not registered), NB_EFORMAT (no usable threshold) or NB_EDB. */
-static int model_row_load(srv_engine *e, sqlite3 *db, const char *model_path, char *err,
+static int model_row_load(srv_model *sm, sqlite3 *db, const char *model_path, char *err,
                           size_t errlen) {
     char *hp = NULL;
     cJSON *m = NULL;
-    int rc = st_model_find(db, e->crc, &e->model_id, &hp, err, errlen);
+    int rc = st_model_find(db, sm->crc, &sm->model_id, &hp, err, errlen);
     if (rc == NB_ENOTFOUND) {
         rc = nb_err(err, errlen, NB_ENOTFOUND,
                     "%s (checksum %s) is not registered in the "
                     "store's models table (train it with nb-train on this store)",
-                    model_path, e->model_name);
+                    model_path, sm->model_name);
         goto done;
     }
     if (rc) goto done;
@@ -37,10 +39,10 @@ static int model_row_load(srv_engine *e, sqlite3 *db, const char *model_path, ch
         rc = nb_err(err, errlen, NB_EFORMAT,
                     "models row %" PRId64 ": hyper_params has no "
                     "threshold in [0, 1]",
-                    e->model_id);
+                    sm->model_id);
         goto done;
     }
-    e->threshold = t->valuedouble;
+    sm->threshold = t->valuedouble;
 done:
     cJSON_Delete(m);
     free(hp);
@@ -51,7 +53,7 @@ done:
  * the statistics stored with the model (no scan of order_items at start-up), each scored by
  * its item count over the number of prior orders (the share of orders containing it when a
  * product appears at most once per order). Ties: lower index. Returns NB_OK or NB_EDB. */
-static int popularity_load(srv_engine *e, sqlite3 *db, char *err, size_t errlen) {
+static int popularity_load(srv_model *e, sqlite3 *db, char *err, size_t errlen) {
     int64_t n_orders = 0;
     int rc = st_count_prior_orders(db, &n_orders, err, errlen);
     if (rc) return rc;
@@ -111,14 +113,15 @@ static int ref_users_next(void *ctx, const st_history **h, int *u, int64_t *hist
  * (by id) with history. The reference only decides how many candidates a request scores
  * exactly, never a result. Returns NB_OK or an error (message in err); e->headq is freed
  * by srv_engine_free either way. */
-static int headq_build(srv_engine *e, sqlite3 *db, char *err, size_t errlen) {
+static int headq_build(const srv_engine *eng, srv_model *e, sqlite3 *db, char *err,
+                       size_t errlen) {
     const nn_config *cf = &e->model.cfg;
     int rc = nn_headq_build(&e->headq, e->model.p.out_w, cf->n_products, cf->head, err, errlen);
     if (rc) return rc;
     nn_model clone = {0};
     int have_clone = 0;
     tr_scorer *sc = NULL;
-    ref_users it = {.catalog = &e->catalog};
+    ref_users it = {.catalog = &eng->catalog};
     rc = nn_model_clone_for_scoring(&clone, &e->model, err, errlen);
     have_clone = rc == NB_OK;
     if (!rc) rc = tr_scorer_new(&sc, &clone, err, errlen);
@@ -135,20 +138,59 @@ static int headq_build(srv_engine *e, sqlite3 *db, char *err, size_t errlen) {
     return rc;
 }
 
+static void model_free(srv_model *m);
+
+/* Loads the weight file at path and everything read for it from db into a new model:
+ * the weights (checked against the engine's catalogue), its models row and threshold, its
+ * product statistics and ranking stage, the cold-start list, the pruning bounds (scoring
+ * the reference users: a first use of the weights). Returns NB_OK and *out (refs 0), or an
+ * error naming what failed with nothing left allocated. */
+static int model_load(srv_engine *e, sqlite3 *db, const char *path, srv_model **out, char *err,
+                      size_t errlen) {
+    static _Atomic uint64_t next_gen = 1;
+    int64_t n_users = 0;
+    srv_model *m = nb_xcalloc(1, sizeof *m);
+    *out = NULL;
+    m->gen = next_gen++;
+    m->loaded_at = (double)time(NULL);
+    snprintf(m->path, sizeof m->path, "%s", path);
+    int rc = nbw_load(&m->model, path, e->catalog.product_ids, e->catalog.n_products, NULL,
+                      &m->crc, err, errlen);
+    if (rc) goto done;
+    snprintf(m->model_name, sizeof m->model_name, "%08" PRIx32, m->crc);
+    rc = model_row_load(m, db, path, err, errlen);
+    if (!rc) rc = tr_product_stats_load(&m->stats, db, m->model_id, &e->catalog, err, errlen);
+    if (!rc) rc = tr_rk_serving_open(&m->rks, db, m->model_id, &e->catalog, err, errlen);
+    if (!rc) rc = st_count_users(db, &n_users, err, errlen);
+    if (!rc) rc = popularity_load(m, db, err, errlen);
+    if (!rc) rc = headq_build(e, m, db, err, errlen);
+    if (rc) {
+        nb_err_wrap(err, errlen, rc, "%s", e->db_path);
+        goto done;
+    }
+    m->n_users = (int)n_users;
+    m->explainer =
+        (tr_explainer){e->catalog.n_products, m->model.cfg.emb, m->model.p.emb, &e->names};
+    *out = m;
+    m = NULL;
+done:
+    model_free(m);
+    return rc;
+}
+
 /* See srv_engine.h. Everything is checked before *out is set; on error every partial load is
  * freed. The start-up connection is closed: worker threads open their own. */
 int srv_engine_open(srv_engine **out, const char *db_path, const char *model_path, char *err,
                     size_t errlen) {
     int rc;
     sqlite3 *db = NULL;
-    int64_t n_users = 0;
     srv_engine *e = nb_xcalloc(1, sizeof *e);
 
     *out = NULL;
     e->t_start = nb_now();
     snprintf(e->db_path, sizeof e->db_path, "%s", db_path);
     pthread_mutex_init(&e->lock, NULL);
-    if (pthread_key_create(&e->key, NULL) != 0) abort();
+    pthread_mutex_init(&e->reload_lock, NULL);
     rc = st_open(&db, db_path, 1, err, errlen);
     if (rc) goto done;
     rc = st_catalog_load(&e->catalog, db, err, errlen);
@@ -156,26 +198,16 @@ int srv_engine_open(srv_engine **out, const char *db_path, const char *model_pat
         nb_err_wrap(err, errlen, rc, "%s: loading the catalogue", db_path);
         goto done;
     }
-    rc = nbw_load(&e->model, model_path, e->catalog.product_ids, e->catalog.n_products, NULL,
-                  &e->crc, err, errlen);
-    if (rc) goto done;
-    snprintf(e->model_name, sizeof e->model_name, "%08" PRIx32, e->crc);
-    rc = model_row_load(e, db, model_path, err, errlen);
-    if (!rc) rc = tr_product_stats_load(&e->stats, db, e->model_id, &e->catalog, err, errlen);
-    if (!rc) rc = tr_rk_serving_open(&e->rks, db, e->model_id, &e->catalog, err, errlen);
-    if (!rc) rc = tr_names_load(&e->names, db, &e->catalog, err, errlen);
+    rc = tr_names_load(&e->names, db, &e->catalog, err, errlen);
     if (!rc) rc = st_idnames_load(&e->aisles, db, ST_AISLES, err, errlen);
     if (!rc) rc = st_idnames_load(&e->depts, db, ST_DEPARTMENTS, err, errlen);
-    if (!rc) rc = st_count_users(db, &n_users, err, errlen);
-    if (!rc) rc = popularity_load(e, db, err, errlen);
-    if (!rc) rc = headq_build(e, db, err, errlen);
     if (rc) {
         nb_err_wrap(err, errlen, rc, "%s", db_path);
         goto done;
     }
-    e->n_users = (int)n_users;
-    e->explainer =
-        (tr_explainer){e->catalog.n_products, e->model.cfg.emb, e->model.p.emb, &e->names};
+    rc = model_load(e, db, model_path, &e->cur, err, errlen);
+    if (rc) goto done;
+    e->cur->refs = 1; /* the reference of being current */
     *out = e;
     e = NULL;
 done:
@@ -207,51 +239,95 @@ static void ctx_free(srv_ctx *c) {
     free(c);
 }
 
-/* See srv_engine.h. Must run after the HTTP workers have stopped: it frees their contexts. */
-void srv_engine_free(srv_engine *e) {
-    if (!e) return;
-    for (srv_ctx *c = e->ctxs, *next; c; c = next) {
+/* Frees m, its thread contexts and everything loaded for it (safe on NULL and on a
+ * partly loaded one). No request may hold it. */
+static void model_free(srv_model *m) {
+    if (!m) return;
+    for (srv_ctx *c = m->ctxs, *next; c; c = next) {
         next = c->next;
         ctx_free(c);
     }
-    pthread_key_delete(e->key);
+    tr_product_stats_free(&m->stats);
+    tr_rk_serving_free(&m->rks);
+    free(m->pop_idx);
+    free(m->pop_score);
+    if (m->model.mem) nn_model_free(&m->model);
+    nn_headq_free(&m->headq);
+    free(m);
+}
+
+/* See srv_engine.h. Must run after the HTTP workers have stopped: it frees their contexts. */
+void srv_engine_free(srv_engine *e) {
+    if (!e) return;
+    model_free(e->cur);
     pthread_mutex_destroy(&e->lock);
+    pthread_mutex_destroy(&e->reload_lock);
     tr_names_free(&e->names);
-    tr_product_stats_free(&e->stats);
-    tr_rk_serving_free(&e->rks);
     st_idnames_free(&e->aisles);
     st_idnames_free(&e->depts);
-    free(e->pop_idx);
-    free(e->pop_score);
-    if (e->model.mem) nn_model_free(&e->model);
-    nn_headq_free(&e->headq);
     st_history_free(&e->catalog);
     free(e);
 }
 
-/* See srv_engine_int.h. The new context is owned by the engine (its list), found again
- * through the thread-specific key. */
-int srv_ctx_get(srv_engine *e, srv_ctx **out, char *err, size_t errlen) {
-    srv_ctx *c = pthread_getspecific(e->key);
-    int rc = NB_OK;
+/* See srv_engine_int.h. */
+srv_model *srv_model_acquire(srv_engine *e) {
+    pthread_mutex_lock(&e->lock);
+    srv_model *m = e->cur;
+    m->refs++;
+    pthread_mutex_unlock(&e->lock);
+    return m;
+}
+
+/* See srv_engine_int.h. */
+void srv_model_release(srv_engine *e, srv_model *m) {
+    pthread_mutex_lock(&e->lock);
+    int last = --m->refs == 0;
+    assert(m->refs >= 0 && (!last || m != e->cur));
+    pthread_mutex_unlock(&e->lock);
+    if (last) model_free(m);
+}
+
+/* This thread's last context: reused while the thread serves the same model (matched by
+ * its load generation, so a freed model's address reused by a new one cannot match). */
+static _Thread_local struct {
+    uint64_t gen;
+    srv_ctx *c;
+} tl_ctx;
+
+/* See srv_engine_int.h. The new context is owned by m (its list); a thread that served
+ * another model in between finds its context of m again in that list. */
+int srv_ctx_get(srv_engine *e, srv_model *m, srv_ctx **out, char *err, size_t errlen) {
+    if (tl_ctx.gen == m->gen) {
+        *out = tl_ctx.c;
+        return NB_OK;
+    }
+    pthread_t self = pthread_self();
+    srv_ctx *c = NULL;
+    pthread_mutex_lock(&e->lock);
+    for (c = m->ctxs; c && !pthread_equal(c->owner, self); c = c->next) {}
+    pthread_mutex_unlock(&e->lock);
     if (c) {
+        tl_ctx.gen = m->gen, tl_ctx.c = c;
         *out = c;
         return NB_OK;
     }
+    int rc = NB_OK;
     size_t P = (size_t)e->catalog.n_products;
     c = nb_xcalloc(1, sizeof *c);
+    c->m = m;
+    c->owner = self;
     rc = st_reader_open(&c->rd, e->db_path, err, errlen);
     if (!rc) {
-        rc = nn_model_clone_for_scoring(&c->clone, &e->model, err, errlen);
+        rc = nn_model_clone_for_scoring(&c->clone, &m->model, err, errlen);
         c->have_clone = rc == NB_OK;
     }
     if (!rc) rc = tr_scorer_new(&c->sc, &c->clone, err, errlen);
-    if (!rc) rc = tr_rep_ctx_init(&c->rep, &e->stats, err, errlen);
-    if (!rc && e->model.cfg.rep_features > 0) tr_scorer_set_rep(c->sc, tr_rep_cb, &c->rep, NULL);
+    if (!rc) rc = tr_rep_ctx_init(&c->rep, &m->stats, err, errlen);
+    if (!rc && m->model.cfg.rep_features > 0) tr_scorer_set_rep(c->sc, tr_rep_cb, &c->rep, NULL);
     if (!rc) rc = tr_ef1_new(&c->ef1, SRV_EF1_M, err, errlen);
-    if (!rc && e->rks.present) {
+    if (!rc && m->rks.present) {
         rc = tr_rk_user_init(&c->rku, &e->catalog, err, errlen);
-        if (!rc && e->rks.ship_ranker) rc = tr_ranker_clone(&c->rk, &e->rks.rk, err, errlen);
+        if (!rc && m->rks.ship_ranker) rc = tr_ranker_clone(&c->rk, &m->rks.rk, err, errlen);
         c->rk_ni = nb_xmalloc(P * sizeof *c->rk_ni);
         c->rk_nv = nb_xmalloc(P * sizeof *c->rk_nv);
         c->rk_prob = nb_xmalloc(P * sizeof *c->rk_prob);
@@ -264,38 +340,38 @@ int srv_ctx_get(srv_engine *e, srv_ctx **out, char *err, size_t errlen) {
         ctx_free(c);
         return rc;
     }
-    tr_scorer_set_headq(c->sc, &e->headq);
+    tr_scorer_set_headq(c->sc, &m->headq);
     c->cand_idx = nb_xmalloc(P * sizeof *c->cand_idx);
     c->prob = nb_xmalloc(P * sizeof *c->prob);
     c->rank = nb_xmalloc(P * sizeof *c->rank);
     c->basket = nb_xmalloc(SRV_EF1_M * sizeof *c->basket);
     pthread_mutex_lock(&e->lock);
-    c->next = e->ctxs;
-    e->ctxs = c;
+    c->next = m->ctxs;
+    m->ctxs = c;
     pthread_mutex_unlock(&e->lock);
-    pthread_setspecific(e->key, c);
+    tl_ctx.gen = m->gen, tl_ctx.c = c;
     *out = c;
     return NB_OK;
 }
 
-/* /health reads what /recommend reads, through this thread's reader: the models row
- * (still this model), one user's history and candidate set. Returns NB_OK or the error of
- * the first read that failed (message in err). */
-static int health_check(srv_engine *e, char *err, size_t errlen) {
+/* /health reads what /recommend reads, through this thread's reader for model m: the
+ * models row (still this model), one user's history and candidate set. Returns NB_OK or
+ * the error of the first read that failed (message in err). */
+static int health_check(srv_engine *e, srv_model *m, char *err, size_t errlen) {
     srv_ctx *c = NULL;
     char cerr[NB_ERRLEN];
     int32_t user = 0;
     int n = 0;
-    int rc = srv_ctx_get(e, &c, err, errlen);
+    int rc = srv_ctx_get(e, m, &c, err, errlen);
     if (rc) return rc;
     rc = st_reader_begin(c->rd, err, errlen);
     if (rc) return rc;
-    rc = st_reader_model_check(c->rd, e->model_id, e->crc, &user, err, errlen);
+    rc = st_reader_model_check(c->rd, m->model_id, m->crc, &user, err, errlen);
     if (!rc && user) {
         rc = st_reader_user(c->rd, &e->catalog, user, &c->uh, err, errlen);
         if (rc == NB_ENOTFOUND) rc = NB_OK; /* a user without orders is fine */
         if (!rc)
-            rc = st_reader_cands(c->rd, e->model_id, user, e->catalog.n_products, c->cand_idx,
+            rc = st_reader_cands(c->rd, m->model_id, user, e->catalog.n_products, c->cand_idx,
                                  e->catalog.n_products, &n, err, errlen);
     }
     int cr = st_reader_commit(c->rd, cerr, sizeof cerr);
@@ -303,43 +379,118 @@ static int health_check(srv_engine *e, char *err, size_t errlen) {
     return rc;
 }
 
-/* See srv_engine.h: status, model name, user and product counts, whole seconds since start;
- * 503 with the reason when the store cannot serve (health_check). */
+/* "%Y-%m-%dT%H:%M:%SZ" of t (seconds since the epoch) into buf[24]. */
+static void iso_time(char *buf, double t) {
+    time_t tt = (time_t)t;
+    struct tm tm;
+    gmtime_r(&tt, &tm);
+    strftime(buf, 24, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* See srv_engine.h: status, model name and when it was loaded, reloads, user and product
+ * counts, whole seconds since start; 503 with the reason when the store cannot serve
+ * (health_check). */
 int srv_engine_health(void *ctx, char **body, size_t *len) {
     srv_engine *e = ctx;
     srv_buf b = {0};
-    char err[NB_ERRLEN];
-    if (health_check(e, err, sizeof err) != NB_OK) {
+    char err[NB_ERRLEN], at[24];
+    srv_model *m = srv_model_acquire(e);
+    int status = 200;
+    if (health_check(e, m, err, sizeof err) != NB_OK) {
         fprintf(stderr, "nb-serve: health check failed: %s\n", err);
         srv_buf_printf(&b,
-                       "{\"status\": \"error\", \"model\": \"%s\", \"reason\": ", e->model_name);
+                       "{\"status\": \"error\", \"model\": \"%s\", \"reason\": ", m->model_name);
         srv_buf_str(&b, err);
         srv_buf_cstr(&b, "}\n");
-        *body = srv_buf_take(&b, len);
-        return 503;
+        status = 503;
+        goto done;
     }
+    long reloads, failures;
+    srv_engine_reload_counts(e, &reloads, &failures);
+    iso_time(at, m->loaded_at);
     /* "ranking": what orders the responses -- the ranking stage's trees, the baseline its
      * validation safeguard shipped instead, or the model alone (no ranking stage) */
     srv_buf_printf(&b,
                    "{\"status\": \"ok\", \"model\": \"%s\", \"ranking\": \"%s\", "
+                   "\"model_loaded_at\": \"%s\", \"reloads\": %ld, \"failed_reloads\": %ld, "
                    "\"users\": %d, \"products\": %d, \"uptime_s\": %.0f}\n",
-                   e->model_name, e->rks.present ? e->rks.shipped : "model", e->n_users,
-                   e->catalog.n_products, nb_now() - e->t_start);
+                   m->model_name, m->rks.present ? m->rks.shipped : "model", at, reloads, failures,
+                   m->n_users, e->catalog.n_products, nb_now() - e->t_start);
+done:
+    srv_model_release(e, m);
     *body = srv_buf_take(&b, len);
-    return 200;
+    return status;
 }
 
-const char *srv_engine_model_name(const srv_engine *e) { return e->model_name; }
-int srv_engine_n_users(const srv_engine *e) { return e->n_users; }
-int srv_engine_n_products(const srv_engine *e) { return e->catalog.n_products; }
-double srv_engine_threshold(const srv_engine *e) { return e->threshold; }
+/* The weight file to reload: the newest registered model, or the one whose checksum is
+ * `checksum`. Returns NB_OK with path[len], NB_ENOTFOUND or NB_EDB. */
+static int reload_target(sqlite3 *db, const char *checksum, char *path, size_t len, char *err,
+                         size_t errlen) {
+    char *p = NULL;
+    int rc = st_model_path(db, checksum, &p, err, errlen);
+    if (rc) return rc;
+    snprintf(path, len, "%s", p);
+    free(p);
+    return NB_OK;
+}
+
+/* See srv_engine.h. The new model is loaded and checked entirely beside the current one
+ * (requests go on meanwhile); the swap itself is one pointer under the lock. */
+int srv_engine_reload(srv_engine *e, const char *checksum, char *name, char *err,
+                      size_t errlen) {
+    sqlite3 *db = NULL;
+    srv_model *m = NULL, *old = NULL;
+    char path[1024];
+    pthread_mutex_lock(&e->reload_lock);
+    int rc = st_open(&db, e->db_path, 1, err, errlen);
+    if (!rc) rc = reload_target(db, checksum, path, sizeof path, err, errlen);
+    if (!rc) rc = model_load(e, db, path, &m, err, errlen);
+    st_close(db);
+    if (!rc) rc = health_check(e, m, err, errlen);
+    if (rc) {
+        e->reload_failures++;
+        model_free(m);
+        goto done;
+    }
+    snprintf(name, 9, "%s", m->model_name);
+    m->refs = 1;
+    pthread_mutex_lock(&e->lock);
+    old = e->cur;
+    e->cur = m;
+    pthread_mutex_unlock(&e->lock);
+    e->reloads++;
+    srv_model_release(e, old); /* its last request frees it, or this call */
+done:
+    pthread_mutex_unlock(&e->reload_lock);
+    return rc;
+}
+
+/* See srv_engine.h. */
+void srv_engine_reload_counts(srv_engine *e, long *reloads, long *failures) {
+    pthread_mutex_lock(&e->reload_lock);
+    *reloads = e->reloads;
+    *failures = e->reload_failures;
+    pthread_mutex_unlock(&e->reload_lock);
+}
+
+/* See srv_engine.h. */
+void srv_engine_model_info(srv_engine *e, srv_model_info *info) {
+    srv_model *m = srv_model_acquire(e);
+    snprintf(info->name, sizeof info->name, "%s", m->model_name);
+    snprintf(info->path, sizeof info->path, "%s", m->path);
+    info->loaded_at = m->loaded_at;
+    info->n_users = m->n_users;
+    info->n_products = e->catalog.n_products;
+    info->threshold = m->threshold;
+    srv_model_release(e, m);
+}
 
 /* See srv_engine.h. */
 void srv_engine_prune_stats(srv_engine *e, long *calls, long *candidates, long *survivors,
                             long *fallbacks) {
     *calls = *candidates = *survivors = *fallbacks = 0;
     pthread_mutex_lock(&e->lock);
-    for (srv_ctx *c = e->ctxs; c; c = c->next) {
+    for (srv_ctx *c = e->cur->ctxs; c; c = c->next) {
         tr_prune_stats st;
         tr_scorer_prune_stats(c->sc, &st);
         *calls += st.calls;

@@ -6,6 +6,8 @@
  * and has the current schema, the weight file loads (nbw_load: magic, version, checksum,
  * hyper-parameters) and its product list equals the store's catalogue, and the model is
  * registered in models (found by its checksum: its model_id keys the candidate table).
+ * srv_engine_reload swaps in another registered model while serving (SIGHUP,
+ * POST /admin/reload).
  */
 #ifndef SRV_ENGINE_H
 #define SRV_ENGINE_H
@@ -28,11 +30,27 @@ void srv_engine_free(srv_engine *e);
 int srv_engine_recommend(void *ctx, const srv_request *rq, char **body, size_t *len);
 int srv_engine_health(void *ctx, char **body, size_t *len); /* 200, or 503 + reason */
 
-/* Facts for the start-up log line. */
-const char *srv_engine_model_name(const srv_engine *e); /* "%08x" checksum */
-int srv_engine_n_users(const srv_engine *e);
-int srv_engine_n_products(const srv_engine *e);
-double srv_engine_threshold(const srv_engine *e);
+/* What is being served: the current model (a copy, valid after a reload). */
+typedef struct {
+    char name[9];   /* "%08x" checksum */
+    char path[1024];
+    double loaded_at; /* seconds since the epoch */
+    int n_users, n_products;
+    double threshold;
+} srv_model_info;
+void srv_engine_model_info(srv_engine *e, srv_model_info *info);
+
+/* Loads the newest model registered in the store (checksum NULL) or the one whose checksum
+ * is `checksum` ("%08x"), with its rows, checks it (weights against the catalogue, its
+ * rows, a scoring pass, a read of what /recommend reads) and makes it the one new requests
+ * use; requests in flight finish on the model they started with, which is freed when the
+ * last of them ends. Safe from any thread, one reload at a time. Returns NB_OK with the
+ * new model's name in name[9] (the same model again is a valid reload), or an error naming
+ * what failed -- the current model then keeps serving. */
+int srv_engine_reload(srv_engine *e, const char *checksum, char *name, char *err,
+                      size_t errlen);
+/* Reloads done and refused since start. */
+void srv_engine_reload_counts(srv_engine *e, long *reloads, long *failures);
 
 /* Candidate pruning totals over every worker's requests so far (tr_prune_stats): requests
  * scored, candidates they had, candidates scored exactly, requests whose final check made

@@ -20,9 +20,13 @@
 
 #define SRV_EF1_M 200 /* products entering the expected-F1 programme (as nb-train's) */
 
-/* One worker thread's private state. */
+typedef struct srv_model srv_model;
+
+/* One worker thread's private state for one loaded model. */
 typedef struct srv_ctx {
-    struct srv_ctx *next; /* the engine's list of all contexts (freed with it) */
+    struct srv_ctx *next; /* the model's list of all its contexts (freed with it) */
+    srv_model *m;         /* the model this context scores with */
+    pthread_t owner;      /* the thread it belongs to */
     st_reader *rd;        /* read-only connection of this thread: one user's history,
                                   candidates, existence, one snapshot per request */
     nn_model clone;       /* scoring clone sharing the engine's parameters */
@@ -39,6 +43,7 @@ typedef struct srv_ctx {
     tr_ranked *rank;     /* [P] (prob, index) pairs being ranked */
     int32_t *basket;     /* [SRV_EF1_M] the expected-F1 choice */
     int req_k, req_mode; /* the current request's k and basket mode (what it reads) */
+    int retired;         /* the current request found the model retired from the store */
     /* the ranking stage (infer/rkserve.h), when one is registered */
     tr_rk_user rku;                    /* this request's candidates and features */
     tr_ranker rk;                      /* this thread's copy of the trees */
@@ -48,33 +53,53 @@ typedef struct srv_ctx {
     int32_t *rk_list; /* [P] scratch: the products the model scores */
 } srv_ctx;
 
+/* One loaded model with everything read for it: what a reload swaps as a whole. Shared
+ * read-only by the requests that acquired it; freed (with its thread contexts) when it is
+ * no longer current and its last request has released it. */
+struct srv_model {
+    uint64_t gen;           /* unique per load in this process: threads' cached contexts
+                                  are matched by it, never by address */
+    nn_model model;         /* the loaded weights */
+    nn_headq headq;         /* logit bounds of model's out.w for pruning */
+    tr_product_stats stats; /* the global product statistics stored with the model */
+    tr_rk_serving rks;      /* the ranking stage registered with the model (or none) */
+    tr_explainer explainer; /* borrows model's embeddings and the engine's names */
+    uint32_t crc;
+    char model_name[9];
+    char path[1024];  /* the weight file it was loaded from */
+    int64_t model_id; /* models.model_id of this weight file */
+    double threshold; /* basket threshold on the calibrated probability */
+    int n_users;      /* users in the store when it was loaded */
+    /* cold start: the most popular products, share of all orders that contain them */
+    int n_pop;
+    int32_t *pop_idx;
+    float *pop_score;
+    double loaded_at; /* wall-clock time of the load (seconds since the epoch) */
+    int refs;         /* requests using it, + 1 while current (guarded by engine lock) */
+    srv_ctx *ctxs;    /* its thread contexts (guarded by engine lock) */
+};
+
 struct srv_engine {
     char db_path[1024];
     st_history catalog; /* products, aisles, departments (indices = model rows) */
     tr_names names;     /* product names by index */
     st_idnames aisles, depts;
-    nn_model model;         /* the loaded weights, shared read-only */
-    nn_headq headq;         /* logit bounds of model's out.w for pruning, shared read-only */
-    tr_product_stats stats; /* the global product statistics stored with the model */
-    tr_rk_serving rks;      /* the ranking stage registered with the model (or none) */
-    tr_explainer explainer; /* borrows model's embeddings and names */
-    uint32_t crc;
-    char model_name[9];
-    int64_t model_id; /* models.model_id of this weight file */
-    double threshold; /* basket threshold on the calibrated probability */
-    int n_users;
-    /* cold start: the most popular products, share of all orders that contain them */
-    int n_pop;
-    int32_t *pop_idx;
-    float *pop_score;
     double t_start;
-    pthread_key_t key;
-    pthread_mutex_t lock; /* guards ctxs */
-    srv_ctx *ctxs;
+    pthread_mutex_t lock;        /* guards cur and every model's refs and ctxs */
+    pthread_mutex_t reload_lock; /* one reload at a time */
+    srv_model *cur;              /* what new requests use */
+    long reloads, reload_failures; /* guarded by reload_lock */
 };
 
-/* The calling thread's context, created on first use. Returns NB_OK and *c, or an error
- * (message in err) when the connection or the clone cannot be made. */
-int srv_ctx_get(srv_engine *e, srv_ctx **c, char *err, size_t errlen);
+/* The current model with one more reference: a request uses it from start to end, even
+ * when a reload swaps another in meanwhile. Never NULL after srv_engine_open. */
+srv_model *srv_model_acquire(srv_engine *e);
+/* Drops the reference; the last one of a model no longer current frees it. */
+void srv_model_release(srv_engine *e, srv_model *m);
+
+/* The calling thread's context for model m (acquired), created on first use. Returns NB_OK
+ * and *c (owned by m), or an error (message in err) when the connection or the clone
+ * cannot be made. */
+int srv_ctx_get(srv_engine *e, srv_model *m, srv_ctx **c, char *err, size_t errlen);
 
 #endif

@@ -28,9 +28,9 @@ static void write_item(srv_buf *b, const srv_engine *e, srv_ctx *c, const tr_ran
     srv_buf_printf(b, ", \"score\": %.9g", (double)r->p);
     if (with_why) {
         char why[256];
-        int pos = e->rks.present ? c->rk_pos[i] : -1; /* the ranking stage's candidate */
-        if ((pos >= 0 ? tr_rk_explain(why, sizeof why, &e->explainer, &c->rep.f, &c->rku, pos)
-                      : tr_explain(why, sizeof why, &e->explainer, &c->rep.f, i)) < 0)
+        int pos = c->m->rks.present ? c->rk_pos[i] : -1; /* the ranking stage's candidate */
+        if ((pos >= 0 ? tr_rk_explain(why, sizeof why, &c->m->explainer, &c->rep.f, &c->rku, pos)
+                      : tr_explain(why, sizeof why, &c->m->explainer, &c->rep.f, i)) < 0)
             why[0] = '\0';
         SRV_BUF_LIT(b, ", \"why\": ");
         srv_buf_str(b, why);
@@ -41,26 +41,26 @@ static void write_item(srv_buf *b, const srv_engine *e, srv_ctx *c, const tr_ran
 /* rank_user with a registered ranking stage (infer/rkserve.h): the same candidates and
  * scores as nb-train --score-user (tr_rk_serving_rank), every candidate scored; cand[n_cand]
  * is the user's cosine candidate set. Returns as rank_user. */
-static int rank_user_stage(srv_engine *e, srv_ctx *c, const int32_t *cand, int n_cand, int need,
+static int rank_user_stage(srv_ctx *c, const int32_t *cand, int n_cand, int need,
                            int *cold, char *err, size_t errlen) {
     tr_ranked *rk = c->rank;
     for (int i = 0; i < c->rku.n; i++) c->rk_pos[c->rku.cand[i]] = -1; /* last request's */
     c->rku.n = 0;
-    int rc = tr_rk_serving_rank(&e->rks, &c->rk, &c->rku, c->sc, st_reader_conn(c->rd), e->model_id,
+    int rc = tr_rk_serving_rank(&c->m->rks, &c->rk, &c->rku, c->sc, st_reader_conn(c->rd), c->m->model_id,
                                 &c->uh, 0, c->uh.user_order_off[1], cand, n_cand, c->rk_ni,
                                 c->rk_nv, c->rk_prob, c->rk_list, c->rk_score, err, errlen);
     *cold = rc == NB_ENOTFOUND;
     if (*cold) {
         c->rku.n = 0;
-        for (int i = 0; i < e->n_pop; i++) rk[i] = (tr_ranked){e->pop_score[i], e->pop_idx[i]};
-        return e->n_pop;
+        for (int i = 0; i < c->m->n_pop; i++) rk[i] = (tr_ranked){c->m->pop_score[i], c->m->pop_idx[i]};
+        return c->m->n_pop;
     }
     if (rc) return rc;
     int n = c->rku.n, above = 0;
     for (int i = 0; i < n; i++) {
         rk[i] = (tr_ranked){c->rk_score[i], c->rku.cand[i]};
         c->rk_pos[c->rku.cand[i]] = i;
-        above += c->rk_score[i] >= e->threshold;
+        above += c->rk_score[i] >= c->m->threshold;
     }
     tr_rank_prefix(rk, n, need > above ? need : above);
     return n;
@@ -78,27 +78,32 @@ static int rank_user(srv_engine *e, srv_ctx *c, int32_t user_id, int need, int *
     int P = e->catalog.n_products, n_cand = 0;
     const int32_t *cand = c->cand_idx;
     tr_ranked *rk = c->rank;
-    int rc = st_reader_cands(c->rd, e->model_id, user_id, P, c->cand_idx, P, &n_cand, err, errlen);
+    int rc = st_reader_cands(c->rd, c->m->model_id, user_id, P, c->cand_idx, P, &n_cand, err, errlen);
     if (rc == NB_ENOTFOUND) {
-        /* No stored candidate set (a user added after training): score the catalogue. */
+        /* No stored candidate set: a user added after training (score the catalogue) -- or
+         * a model retired by a later nb-train, whose rows are all gone: refuse to serve
+         * it rather than answer from half of it (publish.h, st_model_register) */
+        int32_t any = 0;
+        rc = st_reader_model_check(c->rd, c->m->model_id, c->m->crc, &any, err, errlen);
+        c->retired = rc == NB_EMISMATCH;
+        if (rc) return rc;
         cand = NULL;
         n_cand = 0;
-        rc = NB_OK;
     }
     if (rc) return rc;
-    if (e->rks.present) return rank_user_stage(e, c, cand, n_cand, need, cold, err, errlen);
+    if (c->m->rks.present) return rank_user_stage(c, cand, n_cand, need, cold, err, errlen);
     /* what the response reads: threshold mode the top k and the basket, expected-F1 mode
      * the top `need` (>= SRV_EF1_M); the survivors' indices overwrite cand_idx
      * (tr_score_user_top allows idx == cand) */
     int ef1 = c->req_mode == SRV_BASKET_EF1, m = ef1 || c->req_k > need ? need : c->req_k;
-    double thr = ef1 ? INFINITY : e->threshold;
+    double thr = ef1 ? INFINITY : c->m->threshold;
     int ns = 0;
     rc = tr_score_user_top(c->sc, &c->uh, 0, c->uh.user_order_off[1], cand, n_cand, m, thr,
                            c->cand_idx, c->prob, &ns, err, errlen);
     *cold = rc == NB_ENOTFOUND;
     if (*cold) {
-        for (int i = 0; i < e->n_pop; i++) rk[i] = (tr_ranked){e->pop_score[i], e->pop_idx[i]};
-        return e->n_pop; /* already in popularity order, ties by product_id = by index */
+        for (int i = 0; i < c->m->n_pop; i++) rk[i] = (tr_ranked){c->m->pop_score[i], c->m->pop_idx[i]};
+        return c->m->n_pop; /* already in popularity order, ties by product_id = by index */
     }
     if (rc) return rc;
     int n = ns, above = 0;
@@ -112,11 +117,11 @@ static int rank_user(srv_engine *e, srv_ctx *c, int32_t user_id, int need, int *
 
 /* The basket size: a prefix of the ranking (threshold), or the expected-F1 choice, which is
  * also a prefix (the k most probable, same tie rule). Returns >= 0 or a negative NB_E*. */
-static int basket_size(srv_engine *e, srv_ctx *c, const tr_ranked *rk, int n, int mode, char *err,
+static int basket_size(srv_ctx *c, const tr_ranked *rk, int n, int mode, char *err,
                        size_t errlen) {
     int k = 0;
     if (mode == SRV_BASKET_THRESHOLD) {
-        while (k < n && rk[k].p >= e->threshold) k++;
+        while (k < n && rk[k].p >= c->m->threshold) k++;
         return k;
     }
     int m = n < SRV_EF1_M ? n : SRV_EF1_M;
@@ -177,18 +182,19 @@ static int load_and_rank(srv_engine *e, srv_ctx *c, int32_t user_id, int need, i
     return n;
 }
 
-/* See srv_engine.h. The body is built in a srv_buf and handed to the HTTP layer. */
-int srv_engine_recommend(void *ctx, const srv_request *rq, char **body, size_t *len) {
-    srv_engine *e = ctx;
+/* One request on model m (acquired by the caller). Returns as srv_engine_recommend. */
+static int recommend(srv_engine *e, srv_model *m, const srv_request *rq, char **body,
+                     size_t *len) {
     srv_ctx *c = NULL;
     char err[NB_ERRLEN] = "";
     int rc, cold = 0, unknown = 0;
     srv_buf b = {0};
 
-    rc = srv_ctx_get(e, &c, err, sizeof err);
+    rc = srv_ctx_get(e, m, &c, err, sizeof err);
     if (rc) goto fault;
     c->req_k = rq->k;
     c->req_mode = rq->basket_mode;
+    c->retired = 0;
 
     /* ranked entries read below: top-k, the threshold basket, the expected-F1 programme */
     int need = rq->k > SRV_EF1_M ? rq->k : SRV_EF1_M;
@@ -204,7 +210,7 @@ int srv_engine_recommend(void *ctx, const srv_request *rq, char **body, size_t *
         rc = n;
         goto fault;
     }
-    int nb = basket_size(e, c, c->rank, n, rq->basket_mode, err, sizeof err);
+    int nb = basket_size(c, c->rank, n, rq->basket_mode, err, sizeof err);
     if (nb < 0) {
         rc = nb;
         goto fault;
@@ -213,7 +219,7 @@ int srv_engine_recommend(void *ctx, const srv_request *rq, char **body, size_t *
         c->rep.last_end != c->uh.user_order_off[1]) {
         /* not computed while scoring (a cold user, or no repeat term): the explanations
          * need the counts of the user's whole history */
-        rc = tr_features_user(&c->rep.f, &c->uh, 0, c->uh.user_order_off[1], &e->stats, err,
+        rc = tr_features_user(&c->rep.f, &c->uh, 0, c->uh.user_order_off[1], &c->m->stats, err,
                               sizeof err);
         if (rc) goto fault;
     }
@@ -223,7 +229,7 @@ int srv_engine_recommend(void *ctx, const srv_request *rq, char **body, size_t *
     srv_buf_printf(&b,
                    "{\"user_id\": %" PRId32 ", \"model\": \"%s\", \"threshold\": %.9g, "
                    "\"basket_mode\": \"%s\", \"cold_start\": %s, \"basket\": [",
-                   rq->user_id, e->model_name, e->threshold, srv_basket_mode_name(rq->basket_mode),
+                   rq->user_id, c->m->model_name, c->m->threshold, srv_basket_mode_name(rq->basket_mode),
                    cold ? "true" : "false");
     for (int i = 0; i < nb; i++) {
         if (i) SRV_BUF_LIT(&b, ", ");
@@ -240,8 +246,25 @@ int srv_engine_recommend(void *ctx, const srv_request *rq, char **body, size_t *
 
 fault:
     srv_buf_free(&b);
+    if (c && c->retired) {
+        /* the store no longer has this model's rows: not a fault of this server */
+        fprintf(stderr, "nb-serve: cannot serve user %" PRId32 ": %s\n", rq->user_id, err);
+        *body = srv_error_json("model_retired", err, len);
+        return 503;
+    }
     fprintf(stderr, "nb-serve: internal error serving user %" PRId32 " (code %d): %s\n",
             rq->user_id, rc, err);
     *body = srv_error_json("internal_error", "internal error (logged)", len);
     return 500;
+}
+
+/* See srv_engine.h. The body is built in a srv_buf and handed to the HTTP layer. The model
+ * is held from the first read to the last byte written, so a reload meanwhile does not
+ * change it under the request. */
+int srv_engine_recommend(void *ctx, const srv_request *rq, char **body, size_t *len) {
+    srv_engine *e = ctx;
+    srv_model *m = srv_model_acquire(e);
+    int status = recommend(e, m, rq, body, len);
+    srv_model_release(e, m);
+    return status;
 }

@@ -1,6 +1,7 @@
 /* models.c -- the model registry (see models.h). */
 #include "models.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,40 +56,182 @@ static int exec(sqlite3 *db, const char *sql, char *err, size_t errlen) {
     return NB_OK;
 }
 
-/* See models.h. */
-int st_model_register(sqlite3 *db, const char *path, uint32_t crc, const char *hyper,
-                      const char *metrics, st_model_rows_fn rows, void *ctx, int64_t *model_id,
+/* The tables whose rows belong to one model (model_id column), the ranking stage's last:
+ * they may be missing from a store that never trained a ranking stage. */
+static const char *const MODEL_TABLES[] = {"candidates",           "product_stats",
+                                           "ranker_models",        "ranker_product_stats",
+                                           "neighbour_cands"};
+#define N_MODEL_TABLES (int)(sizeof MODEL_TABLES / sizeof *MODEL_TABLES)
+
+/* 1 when the store has table t, 0 when not, NB_EDB on error. */
+static int has_table(sqlite3 *db, const char *t, char *err, size_t errlen) {
+    sqlite3_stmt *q = NULL;
+    int rc;
+    if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                           -1, &q, NULL) != SQLITE_OK)
+        return nb_err(err, errlen, NB_EDB, "sqlite_master: %s", sqlite3_errmsg(db));
+    sqlite3_bind_text(q, 1, t, -1, SQLITE_STATIC);
+    int s = sqlite3_step(q);
+    rc = s == SQLITE_ROW ? 1 : s == SQLITE_DONE ? 0 : nb_err(err, errlen, NB_EDB, "sqlite_master: %s", sqlite3_errmsg(db));
+    sqlite3_finalize(q);
+    return rc;
+}
+
+/* The files of the models about to be retired (those not among the `keep` newest) that no
+ * kept model names: appended to out. Returns NB_OK or NB_EDB. */
+static int retired_files(sqlite3 *db, int keep, int have_rk, st_strlist *out, char *err,
+                         size_t errlen) {
+    sqlite3_stmt *q = NULL;
+    int rc = NB_OK;
+    const char *sql_rk =
+        "WITH kept AS (SELECT model_id FROM models ORDER BY model_id DESC LIMIT ?1), "
+        "files AS (SELECT model_id, path FROM models UNION ALL "
+        "          SELECT model_id, path FROM ranker_models) "
+        "SELECT DISTINCT path FROM files WHERE model_id NOT IN kept "
+        "AND path NOT IN (SELECT path FROM files WHERE model_id IN kept) ORDER BY path";
+    const char *sql =
+        "WITH kept AS (SELECT model_id FROM models ORDER BY model_id DESC LIMIT ?1) "
+        "SELECT DISTINCT path FROM models WHERE model_id NOT IN kept "
+        "AND path NOT IN (SELECT path FROM models WHERE model_id IN kept) ORDER BY path";
+    if (sqlite3_prepare_v2(db, have_rk ? sql_rk : sql, -1, &q, NULL) != SQLITE_OK) {
+        rc = nb_err(err, errlen, NB_EDB, "listing retired model files: %s", sqlite3_errmsg(db));
+        goto done;
+    }
+    sqlite3_bind_int(q, 1, keep);
+    int s;
+    while ((s = sqlite3_step(q)) == SQLITE_ROW) {
+        out->v = nb_xrealloc(out->v, (size_t)(out->n + 1) * sizeof *out->v);
+        out->v[out->n] = strdup((const char *)sqlite3_column_text(q, 0));
+        if (!out->v[out->n]) abort(); /* common/nb_err.h: allocation failure aborts */
+        out->n++;
+    }
+    if (s != SQLITE_DONE)
+        rc = nb_err(err, errlen, NB_EDB, "listing retired model files: %s", sqlite3_errmsg(db));
+done:
+    sqlite3_finalize(q);
+    return rc;
+}
+
+/* Deletes every model but the `keep` newest, with its rows in MODEL_TABLES. Returns NB_OK or
+ * NB_EDB. */
+static int retire(sqlite3 *db, int keep, int have_rk, char *err, size_t errlen) {
+    int rc = NB_OK;
+    char sql[256];
+    for (int t = 0; t < N_MODEL_TABLES && rc == NB_OK; t++) {
+        if (t >= 2 && !have_rk) break;
+        snprintf(sql, sizeof sql,
+                 "DELETE FROM %s WHERE model_id NOT IN "
+                 "(SELECT model_id FROM models ORDER BY model_id DESC LIMIT %d)",
+                 MODEL_TABLES[t], keep);
+        rc = exec(db, sql, err, errlen);
+    }
+    if (rc == NB_OK) {
+        snprintf(sql, sizeof sql,
+                 "DELETE FROM models WHERE model_id NOT IN "
+                 "(SELECT model_id FROM models ORDER BY model_id DESC LIMIT %d)",
+                 keep);
+        rc = exec(db, sql, err, errlen);
+    }
+    return rc;
+}
+
+/* See models.h. The new row is inserted before anything is deleted, so its rowid is above
+ * every id still present -- and, with the newest row always kept, above every id ever
+ * given: a store made before models had AUTOINCREMENT never reuses an id either. */
+int st_model_register(sqlite3 *db, const st_model_new *nm, int64_t *model_id, st_strlist *unused,
                       char *err, size_t errlen) {
     sqlite3_stmt *q = NULL;
     char hex[16];
-    snprintf(hex, sizeof hex, "%08x", crc);
+    int have_rk = 0;
+    assert(nm->keep >= 1);
+    memset(unused, 0, sizeof *unused);
+    snprintf(hex, sizeof hex, "%08x", nm->crc);
     int rc = exec(db, "BEGIN IMMEDIATE", err, errlen);
     if (rc) goto done;
-    rc = exec(db, "DELETE FROM candidates; DELETE FROM product_stats; DELETE FROM models", err,
-              errlen);
-    if (rc == NB_OK &&
-        sqlite3_prepare_v2(db,
+    if (sqlite3_prepare_v2(db,
                            "INSERT INTO models(path, checksum, hyper_params, metrics) "
                            "VALUES (?, ?, ?, ?)",
                            -1, &q, NULL) != SQLITE_OK)
         rc = nb_err(err, errlen, NB_EDB, "models insert: %s", sqlite3_errmsg(db));
     if (rc == NB_OK) {
-        sqlite3_bind_text(q, 1, path, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(q, 1, nm->path, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(q, 2, hex, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(q, 3, hyper, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(q, 4, metrics, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(q, 3, nm->hyper, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(q, 4, nm->metrics, -1, SQLITE_TRANSIENT);
         if (sqlite3_step(q) != SQLITE_DONE)
             rc = nb_err(err, errlen, NB_EDB, "models insert: %s", sqlite3_errmsg(db));
         *model_id = sqlite3_last_insert_rowid(db);
     }
-    if (rc == NB_OK && rows) rc = rows(ctx, db, *model_id, err, errlen);
+    if (rc == NB_OK && nm->rows) rc = nm->rows(nm->ctx, db, *model_id, err, errlen);
+    if (rc == NB_OK) {
+        have_rk = has_table(db, "ranker_models", err, errlen);
+        if (have_rk < 0) rc = have_rk;
+    }
+    if (rc == NB_OK) rc = retired_files(db, nm->keep, have_rk, unused, err, errlen);
+    if (rc == NB_OK) rc = retire(db, nm->keep, have_rk, err, errlen);
     if (rc == NB_OK)
         rc = exec(db, "COMMIT", err, errlen);
     else
         sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    if (rc) st_strlist_free(unused);
 done:
     sqlite3_finalize(q);
     return rc;
+}
+
+/* See models.h. */
+int st_model_path(sqlite3 *db, const char *checksum, char **path, char *err, size_t errlen) {
+    sqlite3_stmt *q = NULL;
+    const char *sql = checksum ? "SELECT path FROM models WHERE lower(checksum) = lower(?1) "
+                                 "ORDER BY model_id DESC LIMIT 1"
+                               : "SELECT path FROM models ORDER BY model_id DESC LIMIT 1";
+    int rc = NB_OK;
+    *path = NULL;
+    if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK) {
+        rc = nb_err(err, errlen, NB_EDB, "%s: %s", sql, sqlite3_errmsg(db));
+        goto done;
+    }
+    if (checksum) sqlite3_bind_text(q, 1, checksum, -1, SQLITE_STATIC);
+    int s = sqlite3_step(q);
+    if (s == SQLITE_ROW) {
+        *path = strdup((const char *)sqlite3_column_text(q, 0));
+        if (!*path) abort(); /* common/nb_err.h: allocation failure aborts */
+    } else if (s == SQLITE_DONE) {
+        rc = checksum ? nb_err(err, errlen, NB_ENOTFOUND,
+                               "no model with checksum %s is registered in the store", checksum)
+                      : nb_err(err, errlen, NB_ENOTFOUND, "no model is registered in the store");
+    } else {
+        rc = nb_err(err, errlen, NB_EDB, "%s: %s", sql, sqlite3_errmsg(db));
+    }
+done:
+    sqlite3_finalize(q);
+    return rc;
+}
+
+/* See models.h. */
+int st_model_file_named(sqlite3 *db, const char *path, char *err, size_t errlen) {
+    sqlite3_stmt *q = NULL;
+    int have_rk = has_table(db, "ranker_models", err, errlen);
+    if (have_rk < 0) return have_rk;
+    const char *sql = have_rk ? "SELECT 1 FROM models WHERE path = ?1 UNION ALL "
+                                "SELECT 1 FROM ranker_models WHERE path = ?1"
+                              : "SELECT 1 FROM models WHERE path = ?1";
+    if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK)
+        return nb_err(err, errlen, NB_EDB, "%s: %s", sql, sqlite3_errmsg(db));
+    sqlite3_bind_text(q, 1, path, -1, SQLITE_STATIC);
+    int s = sqlite3_step(q);
+    int rc = s == SQLITE_ROW    ? 1
+             : s == SQLITE_DONE ? 0
+                                : nb_err(err, errlen, NB_EDB, "%s: %s", sql, sqlite3_errmsg(db));
+    sqlite3_finalize(q);
+    return rc;
+}
+
+/* See models.h. */
+void st_strlist_free(st_strlist *l) {
+    for (int i = 0; i < l->n; i++) free(l->v[i]);
+    free(l->v);
+    memset(l, 0, sizeof *l);
 }
 
 /* See models.h. */

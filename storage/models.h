@@ -19,14 +19,43 @@ int st_model_find(sqlite3 *db, uint32_t crc, int64_t *id, char **hyper, char *er
  * st_model_register's transaction. Returns NB_OK or an error (message in err). */
 typedef int (*st_model_rows_fn)(void *ctx, sqlite3 *db, int64_t model_id, char *err, size_t errlen);
 
-/* Registers a model in one transaction (BEGIN IMMEDIATE ... COMMIT): deletes every earlier
- * model with its candidates and product statistics, inserts the models row (path,
- * checksum "%08x" of crc, hyper_params and metrics JSON texts), then calls rows(ctx, db,
- * model_id) (may be NULL). Returns NB_OK and *model_id, NB_EDB, or rows' error; on any
- * error the transaction is rolled back. */
-int st_model_register(sqlite3 *db, const char *path, uint32_t crc, const char *hyper,
-                      const char *metrics, st_model_rows_fn rows, void *ctx, int64_t *model_id,
+/* A model to register. */
+typedef struct {
+    const char *path;      /* its weight file: a name never overwritten (nbw_save_versioned) */
+    uint32_t crc;          /* the weight file's checksum */
+    const char *hyper;     /* hyper_params JSON text */
+    const char *metrics;   /* metrics JSON text (the --report content) */
+    int keep;              /* models kept registered, this one included (>= 1) */
+    st_model_rows_fn rows; /* writes the model's other rows (may be NULL) */
+    void *ctx;             /* rows' context */
+} st_model_new;
+
+/* A list of malloc'd strings (free with st_strlist_free). */
+typedef struct {
+    char **v;
+    int n;
+} st_strlist;
+void st_strlist_free(st_strlist *l);
+
+/* Registers a model in one transaction (BEGIN IMMEDIATE ... COMMIT): inserts the models row
+ * (path, checksum "%08x" of crc, hyper_params, metrics) under a model_id never given
+ * before, calls rows(ctx, db, model_id), then retires every model but the nm->keep newest
+ * with all their rows (candidates, product statistics, the ranking stage's), so that a
+ * server still holding a retired model's weights finds no rows for its id rather than
+ * another model's. Returns NB_OK, *model_id and in *unused the files (weight files, ranker
+ * files) that only retired models named -- the caller may delete them once committed;
+ * NB_EDB or rows' error, with everything rolled back and *unused empty. */
+int st_model_register(sqlite3 *db, const st_model_new *nm, int64_t *model_id, st_strlist *unused,
                       char *err, size_t errlen);
+
+/* The weight file of the newest registered model (checksum NULL), or of the newest one
+ * whose checksum is `checksum` ("%08x", any case). Returns NB_OK and *path (malloc'd,
+ * caller frees), NB_ENOTFOUND (the message says which) or NB_EDB. */
+int st_model_path(sqlite3 *db, const char *checksum, char **path, char *err, size_t errlen);
+
+/* Whether a registered model names the file path (models.path or ranker_models.path).
+ * Returns 1, 0, or NB_EDB. */
+int st_model_file_named(sqlite3 *db, const char *path, char *err, size_t errlen);
 
 /* Checks that the store has the tables a model is written to (models, candidates,
  * product_stats), so that nb-train fails before training rather than after. Returns NB_OK

@@ -67,11 +67,7 @@ int st_rk_write(sqlite3 *db, int64_t model_id, const st_rk_rows *r, const st_his
         return nb_err(err, errlen, NB_EINVAL,
                       "st_rk_write must run inside the transaction that registers the model");
     sqlite3_stmt *q = NULL;
-    int P = h->n_products,
-        rc = exec(db,
-                  "DELETE FROM ranker_models; DELETE FROM "
-                  "ranker_product_stats; DELETE FROM neighbour_cands",
-                  "clearing the ranking-stage tables", err, errlen);
+    int P = h->n_products, rc = NB_OK;
     uint8_t *buf = NULL;
     char hex[16];
     snprintf(hex, sizeof hex, "%08x", r ? r->checksum : 0);

@@ -54,6 +54,10 @@ static const nb_flag FLAGS[] = {
     {"score-user", NB_F_LL, O(score_user), 0, INT32_MAX, NULL, "",
      "print this user's top-K as JSON and exit", 0, NULL, NULL},
     {"k", NB_F_INT, O(k), 1, 100000, NULL, "10", "K for --score-user", 0, NULL, NULL},
+    {"keep-models", NB_F_INT, O(keep_models), 1, 1000, NULL, "2",
+     "models kept registered, the new one included (a running nb-serve keeps serving an older "
+     "one until it is retired)",
+     0, NULL, NULL},
 #ifdef NB_TEST_HOOKS /* only in the test build, build/tests/nb-train-test (Makefile) */
     {"stop-after", NB_F_INT, O(stop_after), 0, 100000, NULL, "0",
      "test hook: stop as if interrupted after N epochs of this run", 0, NULL, NULL},
@@ -114,6 +118,7 @@ void tr_flags_default(tr_flags *f) {
     f->threads = n > 0 ? (int)n : 1;
     f->score_user = -1;
     f->k = 10;
+    f->keep_models = 2;
     f->emb = 32;
     f->cnn_out = 128;
     f->kernel = 4;

@@ -29,6 +29,7 @@ typedef struct {
     int targets_all;         /* --targets all */
     int repeat;              /* --repeat on */
     int basket_ef1;          /* --basket expected-f1 */
+    int keep_models;         /* --keep-models: registered models kept (st_model_register) */
     int ranker;              /* --ranker on: the ranking stage (train/rktrain.h) */
     int ranker_ablation;     /* --ranker-ablation: also its variants */
     const char *ranker_rows; /* --ranker-rows last | prev | both (NULL: the default) */

@@ -10,6 +10,10 @@
  * Compiled a second time with -DNB_TEST_HOOKS into build/tests/nb-train-test, which also
  * has --stop-after N and reads NB_TEST_NAN_BATCH (tests/train.sh); bin/nb-train has neither.
  */
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "calibration.h"
 #include "candgen.h"
 #include "candidates.h"
@@ -23,6 +27,7 @@
 #include "models.h"
 #include "nb_err.h"
 #include "nn.h"
+#include "publish.h"
 #include "repfeat.h"
 #include "repinit.h"
 #include "rkscore.h"
@@ -153,19 +158,33 @@ static int write_model_rows(void *ctx, sqlite3 *db, int64_t model_id, char *err,
     return rc;
 }
 
-/* Registers the model and writes its candidates and product stats in one transaction,
- * replacing every earlier model. Returns NB_OK or NB_EDB (rolled back). */
-static int register_model(sqlite3 *db, const tr_flags *f, uint32_t crc, const char *hyper,
-                          const char *metrics, const tr_cands *c, const tr_product_stats *ps,
-                          const st_history *h, const st_rk_rows *rkr, int64_t *model_id, char *err,
-                          size_t errlen) {
-    char *abs = realpath(f->model, NULL);
-    model_rows rows = {c, ps, h, rkr};
-    int rc = st_model_register(db, abs ? abs : f->model, crc, hyper, metrics, write_model_rows,
-                               &rows, model_id, err, errlen);
-    free(abs);
-    return rc;
+/* Registers the model (its checksum-named weight file p->wpath) and writes its candidates,
+ * product stats and ranking-stage rows in one transaction, retiring all but the
+ * --keep-models newest models. Returns NB_OK, *model_id and the files only retired models
+ * named (*unused), or NB_EDB (rolled back). */
+static int register_model(sqlite3 *db, const tr_flags *f, const tr_pub *p, const char *hyper,
+                          const char *metrics, model_rows *rows, int64_t *model_id,
+                          st_strlist *unused, char *err, size_t errlen) {
+    st_model_new nm = {.path = p->wpath,
+                       .crc = p->crc,
+                       .hyper = hyper,
+                       .metrics = metrics,
+                       .keep = f->keep_models,
+                       .rows = write_model_rows,
+                       .ctx = rows};
+    return st_model_register(db, &nm, model_id, unused, err, errlen);
 }
+
+#ifdef NB_TEST_HOOKS
+/* Test build only (tests/retrain.sh): NB_TEST_KILL_AT=<point> kills this process at that
+ * point of the publication, as a crash or kill -9 would. */
+static void test_kill_at(const char *point) {
+    const char *at = getenv("NB_TEST_KILL_AT");
+    if (at && strcmp(at, point) == 0) raise(SIGKILL);
+}
+#else
+#define test_kill_at(point) ((void)0)
+#endif
 
 /* NB_EINTR with a message when a signal arrived (between the phases after training: the
  * checkpoint is complete, so --resume redoes only what follows), else NB_OK. */
@@ -189,8 +208,9 @@ static int train(tr_flags *f, char *err, size_t errlen) {
     tr_rk_pstats rkps = {0};
     tr_rk_report rk;
     tr_rk_nbr rknbr = {0};
-    char *rkpath = NULL;
-    uint32_t rkcrc = 0;
+    tr_pub pub = {0};
+    st_strlist unused = {0};
+    int published = 0; /* registered: pub's files are the store's from then on */
     tr_train_state *st = nb_xcalloc(1, sizeof *st);
     tr_report R;
     memset(&R, 0, sizeof R);
@@ -389,14 +409,10 @@ static int train(tr_flags *f, char *err, size_t errlen) {
         R.rk = &rk;
     }
 
-    /* save, register, report */
-    rc = nbw_save(&m, h.product_ids, f->model, err, errlen);
-    uint32_t crc = 0;
-    if (rc == NB_OK) {
-        nn_model chk = {0};
-        rc = nbw_load(&chk, f->model, h.product_ids, h.n_products, NULL, &crc, err, errlen);
-        nn_model_free(&chk);
-    }
+    /* save, register, switch, report (train/publish.h) */
+    rc = tr_pub_save(&pub, &m, h.product_ids, h.n_products, f->model, err, errlen);
+    if (rc) goto done;
+    if (f->ranker) rc = tr_pub_save_ranker(&pub, &rkm, err, errlen);
     if (rc) goto done;
     R.f = f, R.h = &h, R.s = &s, R.st = st;
     R.peak_rss = nb_peak_rss();
@@ -406,18 +422,11 @@ static int train(tr_flags *f, char *err, size_t errlen) {
     int64_t model_id = 0;
     st_rk_rows rkr = {0};
     if (f->ranker) {
-        /* the trees beside the weight file, registered in the same transaction */
-        size_t pl = strlen(f->model) + 8;
-        rkpath = nb_xmalloc(pl);
-        snprintf(rkpath, pl, "%s.xgb", f->model);
-        rc = tr_ranker_save(&rkm, rkpath, &rkcrc, err, errlen);
-        if (rc) goto done;
-        char *abs = realpath(rkpath, NULL);
-        if (abs) free(rkpath), rkpath = abs;
-        /* the tuned TIFU-KNN parameters the features used, for nb-serve's features */
+        /* the trees beside the weight file, registered in the same transaction, with the
+         * tuned TIFU-KNN parameters the features used, for nb-serve's features */
         const tr_tifu_params *tp = &R.tifu_tune.best;
-        rkr = (st_rk_rows){.path = rkpath,
-                           .checksum = rkcrc,
+        rkr = (st_rk_rows){.path = pub.rkpath,
+                           .checksum = pub.rkcrc,
                            .shipped = rk.shipped_ranker ? "ranker" : tr_bl_names[rk.best_bl],
                            .pop = rkps.pop,
                            .reorder = rkps.reorder,
@@ -431,15 +440,23 @@ static int train(tr_flags *f, char *err, size_t errlen) {
                            .tifu_r_g = tp->r_g,
                            .tifu_alpha = tp->alpha};
     }
-    rc = register_model(db, f, crc, hyper, metrics, &cands, &ps, &h, f->ranker ? &rkr : NULL,
-                        &model_id, err, errlen);
+    test_kill_at("saved");
+    model_rows rows = {&cands, &ps, &h, f->ranker ? &rkr : NULL};
+    rc = register_model(db, f, &pub, hyper, metrics, &rows, &model_id, &unused, err, errlen);
     if (rc) goto done;
+    published = 1;
+    test_kill_at("registered");
+    rc = tr_pub_commit(&pub, f->model, db, &unused, err, errlen);
+    if (rc) {
+        nb_err_wrap(err, errlen, rc, "model %08x is registered as %s, but", pub.crc, pub.wpath);
+        goto done;
+    }
     if (f->report) rc = tr_report_write(&R, f->report, err, errlen);
     if (rc) goto done;
     tr_report_table(&R, stdout);
     printf("model %s (checksum %08x, models.model_id %lld), %d users' candidates; best epoch %d "
            "of %d; %.1fs total, peak RSS %.0f MB\n",
-           f->model, crc, (long long)model_id, cands.n_users, st->best_epoch, st->epochs_done,
+           f->model, pub.crc, (long long)model_id, cands.n_users, st->best_epoch, st->epochs_done,
            R.t_total, (double)R.peak_rss / 1048576.0);
 done:
     free(hyper);
@@ -450,7 +467,11 @@ done:
     tr_ranker_free(&rkm);
     tr_rk_pstats_free(&rkps);
     tr_rk_nbr_free(&rknbr);
-    free(rkpath);
+    if (published)
+        tr_pub_free(&pub);
+    else
+        tr_pub_abort(&pub, db);
+    st_strlist_free(&unused);
     tr_cands_free(&cands);
     tr_product_stats_free(&ps);
     free(st->best_params);
