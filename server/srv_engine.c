@@ -323,14 +323,15 @@ int srv_engine_health(void *ctx, char **body, size_t *len) {
     srv_buf_printf(&b,
                    "{\"status\": \"ok\", \"model\": \"%s\", \"ranking\": \"%s\", "
                    "\"users\": %d, \"products\": %d, \"uptime_s\": %.0f}\n",
-                   e->model_name, e->rks.present ? e->rks.shipped : "model", e->n_users,
+                   e->model_name, e->rks.present ? e->rks.shipped : "model", atomic_load(&e->n_users),
                    e->catalog.n_products, nb_now() - e->t_start);
     *body = srv_buf_take(&b, len);
     return 200;
 }
 
 const char *srv_engine_model_name(const srv_engine *e) { return e->model_name; }
-int srv_engine_n_users(const srv_engine *e) { return e->n_users; }
+int srv_engine_n_users(const srv_engine *e) { return atomic_load(&e->n_users); }
+void srv_engine_user_added(srv_engine *e) { atomic_fetch_add(&e->n_users, 1); }
 int srv_engine_n_products(const srv_engine *e) { return e->catalog.n_products; }
 double srv_engine_threshold(const srv_engine *e) { return e->threshold; }
 

@@ -28,6 +28,9 @@ void srv_engine_free(srv_engine *e);
 int srv_engine_recommend(void *ctx, const srv_request *rq, char **body, size_t *len);
 int srv_engine_health(void *ctx, char **body, size_t *len); /* 200, or 503 + reason */
 
+/* Counts one more user in /health's "users" (POST /orders created one). Thread-safe. */
+void srv_engine_user_added(srv_engine *e);
+
 /* Facts for the start-up log line. */
 const char *srv_engine_model_name(const srv_engine *e); /* "%08x" checksum */
 int srv_engine_n_users(const srv_engine *e);

@@ -4,6 +4,7 @@
 #define SRV_ENGINE_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "expected_f1.h"
@@ -62,7 +63,7 @@ struct srv_engine {
     char model_name[9];
     int64_t model_id; /* models.model_id of this weight file */
     double threshold; /* basket threshold on the calibrated probability */
-    int n_users;
+    atomic_int n_users; /* users in the store: counted at start, + srv_engine_user_added */
     /* cold start: the most popular products, share of all orders that contain them */
     int n_pop;
     int32_t *pop_idx;

@@ -80,9 +80,12 @@ static int rank_user(srv_engine *e, srv_ctx *c, int32_t user_id, int need, int *
     tr_ranked *rk = c->rank;
     int rc = st_reader_cands(c->rd, e->model_id, user_id, P, c->cand_idx, P, &n_cand, err, errlen);
     if (rc == NB_ENOTFOUND) {
-        /* No stored candidate set (a user added after training): score the catalogue. */
-        cand = NULL;
-        n_cand = 0;
+        /* No stored candidate set (a user added after training, e.g. by POST /orders): the
+         * model alone scores the whole catalogue; the ranking stage takes the cold-start
+         * popularity list as the user's cosine candidates, beside the user's own products
+         * (its neighbour part is empty too: no neighbour_cands row). */
+        cand = e->rks.present ? e->pop_idx : NULL;
+        n_cand = e->rks.present ? e->n_pop : 0;
         rc = NB_OK;
     }
     if (rc) return rc;
