@@ -193,6 +193,7 @@ static void ctx_free(srv_ctx *c) {
     tr_ef1_free(c->ef1);
     if (c->have_clone) nn_model_free(&c->clone);
     free(c->cand_idx);
+    free(c->own_mark);
     free(c->prob);
     free(c->rank);
     free(c->basket);
@@ -266,6 +267,7 @@ int srv_ctx_get(srv_engine *e, srv_ctx **out, char *err, size_t errlen) {
     }
     tr_scorer_set_headq(c->sc, &e->headq);
     c->cand_idx = nb_xmalloc(P * sizeof *c->cand_idx);
+    c->own_mark = nb_xcalloc(P, sizeof *c->own_mark);
     c->prob = nb_xmalloc(P * sizeof *c->prob);
     c->rank = nb_xmalloc(P * sizeof *c->rank);
     c->basket = nb_xmalloc(SRV_EF1_M * sizeof *c->basket);

@@ -36,6 +36,7 @@ typedef struct srv_ctx {
     st_history uh;       /* the last user loaded (buffers reused; filled by rd) */
     int32_t empty_user;  /* user id of uh when it is the empty history of a cold user */
     int32_t *cand_idx;   /* [P] candidate product indices */
+    uint8_t *own_mark;   /* [P] zero scratch of tr_cands_add_own */
     float *prob;         /* [P] their probabilities */
     tr_ranked *rank;     /* [P] (prob, index) pairs being ranked */
     int32_t *basket;     /* [SRV_EF1_M] the expected-F1 choice */

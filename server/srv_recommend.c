@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "nb_err.h"
+#include "ownprod.h"
 #include "srv_engine_int.h"
 
 /* Appends one product object; with_why adds the explanation (infer/explain.h) for the user
@@ -90,6 +91,9 @@ static int rank_user(srv_engine *e, srv_ctx *c, int32_t user_id, int need, int *
     }
     if (rc) return rc;
     if (e->rks.present) return rank_user_stage(e, c, cand, n_cand, need, cold, err, errlen);
+    if (cand) /* the products bought since the set was stored too (infer/ownprod.h) */
+        n_cand = tr_cands_add_own(&c->uh, 0, c->uh.user_order_off[1], c->cand_idx, n_cand, P,
+                                  c->own_mark);
     /* what the response reads: threshold mode the top k and the basket, expected-F1 mode
      * the top `need` (>= SRV_EF1_M); the survivors' indices overwrite cand_idx
      * (tr_score_user_top allows idx == cand) */
