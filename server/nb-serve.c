@@ -3,9 +3,11 @@
  *   nb-serve --db FILE --model FILE [--port 8080] [--bind 127.0.0.1] [--threads N] [--quiet]
  *            [--basket threshold|expected-f1] [--max-connections N] [--per-ip-limit N]
  *            [--header-timeout S] [--body-timeout S] [--idle-timeout S]
+ *            [--admin-token-file FILE]
  *
- * Loads and checks everything first (store, weight file, catalogue match, model record),
- * then listens; POST /recommend and GET /health (server/srv_http.h). SIGTERM or SIGINT:
+ * Loads and checks everything first (store, weight file, catalogue match, model record,
+ * admin token), then listens; POST /recommend and GET /health (server/srv_http.h), and with
+ * --admin-token-file the token-protected POST /orders (server/srv_orders.h). SIGTERM or SIGINT:
  * every response from then on closes its connection, no new connection is accepted, every
  * request already received (in flight, or sent and not yet read) is answered, exit 0. Exit status 1 when start-up
  * fails (the message says which check), 2 for a usage error.
@@ -21,13 +23,15 @@
 
 #include "nb_err.h"
 #include "nb_flags.h"
+#include "srv_auth.h"
 #include "srv_engine.h"
 #include "srv_http.h"
+#include "srv_orders.h"
 
 #define GRACE_S 10.0 /* how long a stop waits for requests in flight */
 
 typedef struct {
-    const char *db, *model, *bind;
+    const char *db, *model, *bind, *token_file;
     int port, threads, basket, quiet, max_conn, per_ip;
     double header_to, body_to, idle_to;
 } serve_flags;
@@ -62,13 +66,17 @@ static const nb_flag FLAGS[] = {
      NULL},
     {"idle-timeout", NB_F_DBL, O(idle_to), 1, 3600, "S", "30",
      "a connection silent for S seconds is closed (libmicrohttpd's timeout)", 0, NULL, NULL},
+    {"admin-token-file", NB_F_STR, O(token_file), 0, 0, "FILE", "",
+     "turns on the writing endpoints (POST /orders), which then need the header "
+     "'Authorization: Bearer <the token in FILE>'; without it they answer 404",
+     0, NULL, NULL},
 };
 #undef O
 #define USAGE                                                                         \
     "usage: nb-serve --db FILE --model FILE [--port 8080] [--bind 127.0.0.1]\n"       \
     "                [--threads N] [--quiet] [--basket threshold|expected-f1]\n"      \
     "                [--max-connections N] [--per-ip-limit N] [--header-timeout S]\n" \
-    "                [--body-timeout S] [--idle-timeout S]\n"
+    "                [--body-timeout S] [--idle-timeout S] [--admin-token-file FILE]\n"
 
 /* OpenBLAS must not spawn its own threads under our worker threads: one BLAS thread per
  * request thread. The OpenMP build cannot be made to behave that way reliably, so it is
@@ -146,9 +154,26 @@ int main(int argc, char **argv) {
 
     char err[NB_ERRLEN];
     srv_engine *e = NULL;
+    srv_auth *auth = NULL;
+    srv_orders *orders = NULL;
+    if (f.token_file && *f.token_file) {
+        char warn[NB_ERRLEN];
+        if (srv_auth_load(&auth, f.token_file, warn, sizeof warn, err, sizeof err) != NB_OK) {
+            fprintf(stderr, "nb-serve: %s\n", err);
+            return 1;
+        }
+        if (warn[0]) fprintf(stderr, "nb-serve: warning: %s\n", warn);
+    }
     double t0 = nb_now();
     if (srv_engine_open(&e, db, model, err, sizeof err) != NB_OK) {
         fprintf(stderr, "nb-serve: %s\n", err);
+        srv_auth_free(auth);
+        return 1;
+    }
+    if (auth && srv_orders_open(&orders, db, e, err, sizeof err) != NB_OK) {
+        fprintf(stderr, "nb-serve: %s\n", err);
+        srv_engine_free(e);
+        srv_auth_free(auth);
         return 1;
     }
     srv_model_info mi;
@@ -159,15 +184,24 @@ int main(int argc, char **argv) {
             mi.name, mi.n_users, mi.n_products, mi.threshold, srv_basket_mode_name(basket),
             nb_now() - t0);
 
-    srv_handlers hd = {srv_engine_recommend, srv_engine_health, e, basket};
+    srv_handlers hd = {.recommend = srv_engine_recommend,
+                       .health = srv_engine_health,
+                       .ctx = e,
+                       .default_basket_mode = basket,
+                       .orders = srv_orders_post,
+                       .orders_ctx = orders,
+                       .auth = auth};
     srv_http *h = NULL;
     if (srv_http_start(&h, &o, &hd, err, sizeof err) != NB_OK) {
         fprintf(stderr, "nb-serve: %s\n", err);
+        srv_orders_free(orders);
         srv_engine_free(e);
+        srv_auth_free(auth);
         return 1;
     }
-    fprintf(stderr, "nb-serve: listening on %s:%d with %d threads\n", o.bind, srv_http_port(h),
-            o.threads);
+    fprintf(stderr, "nb-serve: listening on %s:%d with %d threads; writing endpoints %s\n",
+            o.bind, srv_http_port(h), o.threads,
+            auth ? "on (POST /orders, admin token)" : "off (no --admin-token-file)");
 
     int sig = 0;
     for (;;) {
@@ -180,7 +214,18 @@ int main(int argc, char **argv) {
     long hto, bto, ev;
     srv_http_counters(h, &hto, &bto, &ev); /* before the stop frees h; slow clients so far */
     srv_http_stop(h, GRACE_S);
+    if (orders) {
+        srv_orders_stats os;
+        srv_orders_stats_get(orders, &os);
+        fprintf(stderr,
+                "nb-serve: orders: %ld added, %ld retries answered, %ld conflicts, %ld with "
+                "unknown products, %ld malformed, %ld store busy, %ld failed\n",
+                os.added, os.replayed, os.conflicts, os.unknown_products, os.bad_requests, os.busy,
+                os.failed);
+    }
+    srv_orders_free(orders);
     srv_engine_free(e);
+    srv_auth_free(auth);
     fprintf(stderr,
             "nb-serve: stopped, peak RSS %.1f MiB; connections cut: %ld at the header "
             "deadline, %ld at the body deadline, %ld evicted for the reserve\n",

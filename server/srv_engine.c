@@ -148,7 +148,6 @@ static void model_free(srv_model *m);
 static int model_load(srv_engine *e, sqlite3 *db, const char *path, srv_model **out, char *err,
                       size_t errlen) {
     static _Atomic uint64_t next_gen = 1;
-    int64_t n_users = 0;
     srv_model *m = nb_xcalloc(1, sizeof *m);
     *out = NULL;
     m->gen = next_gen++;
@@ -161,14 +160,12 @@ static int model_load(srv_engine *e, sqlite3 *db, const char *path, srv_model **
     rc = model_row_load(m, db, path, err, errlen);
     if (!rc) rc = tr_product_stats_load(&m->stats, db, m->model_id, &e->catalog, err, errlen);
     if (!rc) rc = tr_rk_serving_open(&m->rks, db, m->model_id, &e->catalog, err, errlen);
-    if (!rc) rc = st_count_users(db, &n_users, err, errlen);
     if (!rc) rc = popularity_load(m, db, err, errlen);
     if (!rc) rc = headq_build(e, m, db, err, errlen);
     if (rc) {
         nb_err_wrap(err, errlen, rc, "%s", e->db_path);
         goto done;
     }
-    m->n_users = (int)n_users;
     m->explainer =
         (tr_explainer){e->catalog.n_products, m->model.cfg.emb, m->model.p.emb, &e->names};
     *out = m;
@@ -198,13 +195,16 @@ int srv_engine_open(srv_engine **out, const char *db_path, const char *model_pat
         nb_err_wrap(err, errlen, rc, "%s: loading the catalogue", db_path);
         goto done;
     }
+    int64_t n_users = 0;
     rc = tr_names_load(&e->names, db, &e->catalog, err, errlen);
+    if (!rc) rc = st_count_users(db, &n_users, err, errlen);
     if (!rc) rc = st_idnames_load(&e->aisles, db, ST_AISLES, err, errlen);
     if (!rc) rc = st_idnames_load(&e->depts, db, ST_DEPARTMENTS, err, errlen);
     if (rc) {
         nb_err_wrap(err, errlen, rc, "%s", db_path);
         goto done;
     }
+    atomic_store(&e->n_users, (int)n_users);
     rc = model_load(e, db, model_path, &e->cur, err, errlen);
     if (rc) goto done;
     e->cur->refs = 1; /* the reference of being current */
@@ -225,6 +225,7 @@ static void ctx_free(srv_ctx *c) {
     tr_ef1_free(c->ef1);
     if (c->have_clone) nn_model_free(&c->clone);
     free(c->cand_idx);
+    free(c->own_mark);
     free(c->prob);
     free(c->rank);
     free(c->basket);
@@ -342,6 +343,7 @@ int srv_ctx_get(srv_engine *e, srv_model *m, srv_ctx **out, char *err, size_t er
     }
     tr_scorer_set_headq(c->sc, &m->headq);
     c->cand_idx = nb_xmalloc(P * sizeof *c->cand_idx);
+    c->own_mark = nb_xcalloc(P, sizeof *c->own_mark);
     c->prob = nb_xmalloc(P * sizeof *c->prob);
     c->rank = nb_xmalloc(P * sizeof *c->rank);
     c->basket = nb_xmalloc(SRV_EF1_M * sizeof *c->basket);
@@ -415,7 +417,7 @@ int srv_engine_health(void *ctx, char **body, size_t *len) {
                    "\"model_loaded_at\": \"%s\", \"reloads\": %ld, \"failed_reloads\": %ld, "
                    "\"users\": %d, \"products\": %d, \"uptime_s\": %.0f}\n",
                    m->model_name, m->rks.present ? m->rks.shipped : "model", at, reloads, failures,
-                   m->n_users, e->catalog.n_products, nb_now() - e->t_start);
+                   atomic_load(&e->n_users), e->catalog.n_products, nb_now() - e->t_start);
 done:
     srv_model_release(e, m);
     *body = srv_buf_take(&b, len);
@@ -479,11 +481,14 @@ void srv_engine_model_info(srv_engine *e, srv_model_info *info) {
     snprintf(info->name, sizeof info->name, "%s", m->model_name);
     snprintf(info->path, sizeof info->path, "%s", m->path);
     info->loaded_at = m->loaded_at;
-    info->n_users = m->n_users;
+    info->n_users = atomic_load(&e->n_users);
     info->n_products = e->catalog.n_products;
     info->threshold = m->threshold;
     srv_model_release(e, m);
 }
+
+/* See srv_engine.h. */
+void srv_engine_user_added(srv_engine *e) { atomic_fetch_add(&e->n_users, 1); }
 
 /* See srv_engine.h. */
 void srv_engine_prune_stats(srv_engine *e, long *calls, long *candidates, long *survivors,

@@ -51,6 +51,8 @@ int srv_engine_reload(srv_engine *e, const char *checksum, char *name, char *err
                       size_t errlen);
 /* Reloads done and refused since start. */
 void srv_engine_reload_counts(srv_engine *e, long *reloads, long *failures);
+/* Counts one more user in /health's "users" (POST /orders created one). Thread-safe. */
+void srv_engine_user_added(srv_engine *e);
 
 /* Candidate pruning totals over every worker's requests so far (tr_prune_stats): requests
  * scored, candidates they had, candidates scored exactly, requests whose final check made

@@ -4,6 +4,7 @@
 #define SRV_ENGINE_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "expected_f1.h"
@@ -39,6 +40,7 @@ typedef struct srv_ctx {
     st_history uh;       /* the last user loaded (buffers reused; filled by rd) */
     int32_t empty_user;  /* user id of uh when it is the empty history of a cold user */
     int32_t *cand_idx;   /* [P] candidate product indices */
+    uint8_t *own_mark;   /* [P] zero scratch of tr_cands_add_own */
     float *prob;         /* [P] their probabilities */
     tr_ranked *rank;     /* [P] (prob, index) pairs being ranked */
     int32_t *basket;     /* [SRV_EF1_M] the expected-F1 choice */
@@ -69,7 +71,6 @@ struct srv_model {
     char path[1024];  /* the weight file it was loaded from */
     int64_t model_id; /* models.model_id of this weight file */
     double threshold; /* basket threshold on the calibrated probability */
-    int n_users;      /* users in the store when it was loaded */
     /* cold start: the most popular products, share of all orders that contain them */
     int n_pop;
     int32_t *pop_idx;
@@ -84,6 +85,7 @@ struct srv_engine {
     st_history catalog; /* products, aisles, departments (indices = model rows) */
     tr_names names;     /* product names by index */
     st_idnames aisles, depts;
+    atomic_int n_users; /* users in the store: counted at start, + srv_engine_user_added */
     double t_start;
     pthread_mutex_t lock;        /* guards cur and every model's refs and ctxs */
     pthread_mutex_t reload_lock; /* one reload at a time */

@@ -43,7 +43,7 @@
 #define SRV_WATCH_PERIOD_S 0.1 /* how often the watchdog looks at the deadlines */
 #define SRV_EVICT_MIN_S 0.5    /* a connection younger than this is never evicted */
 
-enum { ROUTE_NONE, ROUTE_RECOMMEND, ROUTE_HEALTH };
+enum { ROUTE_NONE, ROUTE_RECOMMEND, ROUTE_HEALTH, ROUTE_ORDERS };
 enum { PH_HEADERS, PH_BODY, PH_ANSWERED, PH_SHUT };
 
 /* One open connection (its entry in the list, created and freed by on_connection). */
@@ -251,6 +251,8 @@ static enum MHD_Result send_json(struct MHD_Connection *c, req_state *st, int st
     }
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json; charset=utf-8");
     if (allow) MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+    if (status == MHD_HTTP_UNAUTHORIZED) /* RFC 6750: the scheme the client must use */
+        MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"nb-serve\"");
     if (close_conn || atomic_load_explicit(&st->h->stopping, memory_order_relaxed))
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, r);
@@ -314,7 +316,30 @@ static int check_framing(struct MHD_Connection *c, req_state *st) {
     return 0;
 }
 
-/* First callback: framing, route, method, content type and declared length. */
+/* The gate of a token-protected route (see srv_http.h): 404 when they are off, else
+ * srv_auth_check of the Authorization header: 401 / 403. Returns 1 when it set an error. */
+static int admin_gate(srv_http *h, struct MHD_Connection *c, req_state *st) {
+    char msg[224];
+    if (!h->hd.auth) {
+        snprintf(msg, sizeof msg,
+                 "no such path: %s (the writing endpoints are off: nb-serve was started "
+                 "without --admin-token-file)",
+                 st->path);
+        set_early(st, MHD_HTTP_NOT_FOUND, "not_found", msg, NULL);
+        return 1;
+    }
+    int s = srv_auth_check(h->hd.auth, MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                                   MHD_HTTP_HEADER_AUTHORIZATION));
+    if (s == MHD_HTTP_UNAUTHORIZED)
+        set_early(st, s, "unauthorized",
+                  "this endpoint needs the header Authorization: Bearer <admin token>", NULL);
+    else if (s)
+        set_early(st, MHD_HTTP_FORBIDDEN, "forbidden", "the bearer token is not the admin token",
+                  NULL);
+    return s != 0;
+}
+
+/* First callback: framing, route, token, method, content type and declared length. */
 static void classify(srv_http *h, struct MHD_Connection *c, req_state *st, const char *url,
                      const char *method) {
     if (check_framing(c, st)) return;
@@ -325,6 +350,14 @@ static void classify(srv_http *h, struct MHD_Connection *c, req_state *st, const
         if (strcmp(method, MHD_HTTP_METHOD_POST) != 0) {
             set_early(st, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
                       "/recommend accepts POST only", "POST");
+            return;
+        }
+    } else if (strcmp(url, "/orders") == 0) {
+        st->route = ROUTE_ORDERS;
+        if (admin_gate(h, c, st)) return;
+        if (strcmp(method, MHD_HTTP_METHOD_POST) != 0) {
+            set_early(st, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
+                      "/orders accepts POST only", "POST");
             return;
         }
     } else if (strcmp(url, "/health") == 0) {
@@ -380,6 +413,8 @@ static enum MHD_Result dispatch(srv_http *h, struct MHD_Connection *c, req_state
     int status;
     if (st->route == ROUTE_HEALTH) {
         status = h->hd.health(h->hd.ctx, &body, &len);
+    } else if (st->route == ROUTE_ORDERS) {
+        status = h->hd.orders(h->hd.orders_ctx, st->body ? st->body : "", st->len, &body, &len);
     } else {
         srv_request rq;
         const char *code;

@@ -5,6 +5,12 @@
  *
  * Routes:  POST /recommend  -> handlers.recommend (after srv_parse_request)
  *          GET|HEAD /health -> handlers.health
+ *          POST /orders     -> handlers.orders (the raw body), token-protected
+ * Token-protected routes exist only when handlers.auth is set (nb-serve --admin-token-file):
+ * without it they answer 404 like any unknown path. With it, before anything else about the
+ * request (method, body): 401 + WWW-Authenticate when the Authorization header is missing
+ * or not "Bearer <token>", 403 for another token (srv_auth_check). No header value is ever
+ * logged (the access log has method, path, status and time only).
  * Errors decided here: 400 (srv_parse_request; two Content-Length headers; Content-Length
  * with Transfer-Encoding), 404 (path), 405 + Allow (method), 413 (body over opts.body_max:
  * from Content-Length before reading, or as soon as a chunked body passes it), 415
@@ -23,6 +29,7 @@
 
 #include <stddef.h>
 
+#include "srv_auth.h"
 #include "srv_json.h"
 
 #define SRV_BODY_MAX (64 * 1024)
@@ -34,6 +41,11 @@ typedef struct {
     int (*health)(void *ctx, char **body, size_t *len);
     void *ctx;
     int default_basket_mode; /* SRV_BASKET_* when the request names none */
+    /* POST /orders (server/srv_orders.h): the raw body in, status and body out as above,
+     * called with orders_ctx. */
+    int (*orders)(void *ctx, const char *body, size_t len, char **out, size_t *outlen);
+    void *orders_ctx;
+    const srv_auth *auth; /* the admin token (borrowed); NULL: token-protected routes off */
 } srv_handlers;
 
 typedef struct {

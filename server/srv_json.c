@@ -12,11 +12,9 @@
 
 #include "nb_err.h"
 
-/* Reads field `name` of obj as a JSON integer in [lo, hi]. Returns 1 and *out when it is,
- * 0 when the field is absent, -1 when it is present but not such an integer (a string, a
- * bool, 42.5, 1e300). Integral doubles such as 42.0 are accepted: JSON has one number type. */
-static int json_int_field(const cJSON *obj, const char *name, double lo, double hi,
-                          long long *out) {
+/* See srv_json.h. */
+int srv_json_int(const struct cJSON *obj, const char *name, double lo, double hi,
+                 long long *out) {
     const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, name);
     if (!it) return 0;
     if (!cJSON_IsNumber(it)) return -1;
@@ -104,29 +102,27 @@ static int json_prescan(const char *body, size_t len, char *err, size_t errlen) 
     return NB_OK;
 }
 
-/* The fields a request may have, in the order of the bits of a seen-mask. */
-static const char *const req_fields[] = {"user_id", "k", "basket_mode"};
-
-/* Checks that root (an object) has each field at most once and no other field. Returns
- * NB_OK, or NB_EFORMAT with *code "duplicate_field" or "unknown_field" and a message naming
- * the fields (every unknown one, as far as the message holds). */
-static int check_fields(const cJSON *root, const char **code, char *err, size_t errlen) {
-    unsigned seen = 0;
-    char unknown[160];
-    size_t ul = 0;
+/* Checks that root (an object) has each of fields[nf] at most once and no other field.
+ * Returns NB_OK, or NB_EFORMAT with *code "duplicate_field" or "unknown_field" and a
+ * message naming the fields (every unknown one, as far as the message holds). */
+static int check_fields(const cJSON *root, const char *const *fields, int nf, const char **code,
+                        char *err, size_t errlen) {
+    unsigned long long seen = 0;
+    char unknown[160], known[160];
+    size_t ul = 0, kl = 0;
     int n_unknown = 0;
-    unknown[0] = '\0';
+    unknown[0] = known[0] = '\0';
+    assert(nf <= 64);
     for (const cJSON *it = root->child; it; it = it->next) {
-        size_t f = 0;
-        while (f < sizeof req_fields / sizeof req_fields[0] && strcmp(it->string, req_fields[f]))
-            f++;
-        if (f < sizeof req_fields / sizeof req_fields[0]) {
-            if (seen & (1u << f)) {
+        int f = 0;
+        while (f < nf && strcmp(it->string, fields[f])) f++;
+        if (f < nf) {
+            if (seen & (1ull << f)) {
                 *code = "duplicate_field";
                 return nb_err(err, errlen, NB_EFORMAT, "field %s appears more than once",
-                              req_fields[f]);
+                              fields[f]);
             }
-            seen |= 1u << f;
+            seen |= 1ull << f;
             continue;
         }
         if (ul < sizeof unknown) {
@@ -137,58 +133,63 @@ static int check_fields(const cJSON *root, const char **code, char *err, size_t 
         n_unknown++;
     }
     if (!n_unknown) return NB_OK;
+    for (int f = 0; f < nf && kl < sizeof known; f++) { /* "a, b and c" */
+        int w = snprintf(known + kl, sizeof known - kl, "%s%s",
+                         f == 0 ? "" : f == nf - 1 ? " and " : ", ", fields[f]);
+        kl += w > 0 ? (size_t)w : 0;
+    }
     *code = "unknown_field";
-    return nb_err(err, errlen, NB_EFORMAT,
-                  "unknown field%s %s%s (a request has user_id, k "
-                  "and basket_mode)",
-                  n_unknown > 1 ? "s" : "", unknown, ul >= sizeof unknown ? "..." : "");
+    return nb_err(err, errlen, NB_EFORMAT, "unknown field%s %s%s (a request has %s)",
+                  n_unknown > 1 ? "s" : "", unknown, ul >= sizeof unknown ? "..." : "", known);
 }
+
+/* See srv_json.h. On error *root is NULL and nothing is owned. */
+int srv_json_object(const char *body, size_t len, const char *const *fields, int n_fields,
+                    struct cJSON **out, const char **code, char *err, size_t errlen) {
+    int rc = NB_OK;
+    const char *end = NULL;
+    cJSON *root = NULL;
+    *out = NULL;
+    *code = "bad_json";
+    if (len == 0) return nb_err(err, errlen, NB_EFORMAT, "empty body: expected a JSON object");
+    rc = json_prescan(body, len, err, errlen);
+    if (rc) return rc;
+    root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
+    if (!root) {
+        size_t at = end && end >= body && end <= body + len ? (size_t)(end - body) : 0;
+        return nb_err(err, errlen, NB_EFORMAT, "malformed JSON near byte %zu", at);
+    }
+    /* Anything but JSON whitespace after the value is malformed too ("{} x"). */
+    for (const char *p = end; p < body + len && !rc; p++)
+        if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r')
+            rc = nb_err(err, errlen, NB_EFORMAT, "trailing data after the JSON value at byte %zu",
+                        (size_t)(p - body));
+    if (!rc && !cJSON_IsObject(root))
+        rc = nb_err(err, errlen, NB_EFORMAT, "the body must be a JSON object");
+    if (!rc) rc = check_fields(root, fields, n_fields, code, err, errlen);
+    if (rc) {
+        cJSON_Delete(root);
+        return rc;
+    }
+    *code = NULL;
+    *out = root;
+    return NB_OK;
+}
+
+/* The fields a /recommend request may have. */
+static const char *const req_fields[] = {"user_id", "k", "basket_mode"};
 
 /* See srv_json.h. Owns nothing after the call (the cJSON tree is freed here). */
 int srv_parse_request(const char *body, size_t len, int default_mode, srv_request *rq,
                       const char **code, char *err, size_t errlen) {
-    int rc = NB_OK;
-    const char *end = NULL;
     cJSON *root = NULL;
     long long v;
 
     rq->k = SRV_K_DEFAULT;
     rq->basket_mode = default_mode;
-    *code = NULL;
-    if (len == 0) {
-        *code = "bad_json";
-        rc = nb_err(err, errlen, NB_EFORMAT, "empty body: expected a JSON object");
-        goto done;
-    }
-    rc = json_prescan(body, len, err, errlen);
-    if (rc) {
-        *code = "bad_json";
-        goto done;
-    }
-    root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
-    if (!root) {
-        size_t at = end && end >= body && end <= body + len ? (size_t)(end - body) : 0;
-        *code = "bad_json";
-        rc = nb_err(err, errlen, NB_EFORMAT, "malformed JSON near byte %zu", at);
-        goto done;
-    }
-    /* Anything but JSON whitespace after the value is malformed too ("{} x"). */
-    for (const char *p = end; p < body + len; p++) {
-        if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') {
-            *code = "bad_json";
-            rc = nb_err(err, errlen, NB_EFORMAT, "trailing data after the JSON value at byte %zu",
-                        (size_t)(p - body));
-            goto done;
-        }
-    }
-    if (!cJSON_IsObject(root)) {
-        *code = "bad_json";
-        rc = nb_err(err, errlen, NB_EFORMAT, "the body must be a JSON object");
-        goto done;
-    }
-    rc = check_fields(root, code, err, errlen);
+    int rc = srv_json_object(body, len, req_fields, 3, &root, code, err, errlen);
     if (rc) goto done;
-    int got = json_int_field(root, "user_id", -2147483648.0, 2147483647.0, &v);
+    int got = srv_json_int(root, "user_id", -2147483648.0, 2147483647.0, &v);
     if (got <= 0) {
         *code = "bad_user_id";
         rc = nb_err(err, errlen, NB_EFORMAT,
@@ -197,7 +198,7 @@ int srv_parse_request(const char *body, size_t len, int default_mode, srv_reques
         goto done;
     }
     rq->user_id = (int32_t)v;
-    got = json_int_field(root, "k", 1, SRV_K_MAX, &v);
+    got = srv_json_int(root, "k", 1, SRV_K_MAX, &v);
     if (got < 0) {
         *code = "bad_k";
         rc = nb_err(err, errlen, NB_EFORMAT, "k must be an integer in 1..%d", SRV_K_MAX);

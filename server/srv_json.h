@@ -32,6 +32,22 @@ typedef struct {
 int srv_parse_request(const char *body, size_t len, int default_mode, srv_request *rq,
                       const char **code, char *err, size_t errlen);
 
+/* The strict object parser behind srv_parse_request, for every endpoint's body: the byte
+ * rules above, one JSON object, each of fields[n_fields] (n_fields <= 64) at most once and
+ * no other field. Returns NB_OK and *root (caller frees it with cJSON_Delete), or
+ * NB_EFORMAT with *code "bad_json", "duplicate_field" or "unknown_field" (the message names
+ * the byte offset or the fields, and lists the allowed ones); *root is NULL then. */
+struct cJSON;
+int srv_json_object(const char *body, size_t len, const char *const *fields, int n_fields,
+                    struct cJSON **root, const char **code, char *err, size_t errlen);
+
+/* Reads field `name` of obj as a JSON integer in [lo, hi]. Returns 1 and *out when it is,
+ * 0 when the field is absent, -1 when it is present but not such an integer (a string, a
+ * bool, null, 42.5, 1e300). Integral doubles such as 42.0 are accepted: JSON has one
+ * number type. */
+int srv_json_int(const struct cJSON *obj, const char *name, double lo, double hi,
+                 long long *out);
+
 /* "threshold" -> SRV_BASKET_THRESHOLD, "expected-f1" -> SRV_BASKET_EF1, else -1. */
 int srv_basket_mode_parse(const char *s);
 const char *srv_basket_mode_name(int mode);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "nb_err.h"
+#include "ownprod.h"
 #include "srv_engine_int.h"
 
 /* Appends one product object; with_why adds the explanation (infer/explain.h) for the user
@@ -80,18 +81,24 @@ static int rank_user(srv_engine *e, srv_ctx *c, int32_t user_id, int need, int *
     tr_ranked *rk = c->rank;
     int rc = st_reader_cands(c->rd, c->m->model_id, user_id, P, c->cand_idx, P, &n_cand, err, errlen);
     if (rc == NB_ENOTFOUND) {
-        /* No stored candidate set: a user added after training (score the catalogue) -- or
-         * a model retired by a later nb-train, whose rows are all gone: refuse to serve
-         * it rather than answer from half of it (publish.h, st_model_register) */
+        /* No stored candidate set: a model retired by a later nb-train, whose rows are all
+         * gone -- refuse to serve it rather than answer from half of it (train/publish.h)
+         * -- or a user added after training, e.g. by POST /orders: the model alone scores
+         * the whole catalogue; the ranking stage takes the cold-start popularity list as
+         * the user's cosine candidates, beside the user's own products (its neighbour part
+         * is empty too: no neighbour_cands row). */
         int32_t any = 0;
         rc = st_reader_model_check(c->rd, c->m->model_id, c->m->crc, &any, err, errlen);
         c->retired = rc == NB_EMISMATCH;
         if (rc) return rc;
-        cand = NULL;
-        n_cand = 0;
+        cand = c->m->rks.present ? c->m->pop_idx : NULL;
+        n_cand = c->m->rks.present ? c->m->n_pop : 0;
     }
     if (rc) return rc;
     if (c->m->rks.present) return rank_user_stage(c, cand, n_cand, need, cold, err, errlen);
+    if (cand) /* the products bought since the set was stored too (infer/ownprod.h) */
+        n_cand = tr_cands_add_own(&c->uh, 0, c->uh.user_order_off[1], c->cand_idx, n_cand, P,
+                                  c->own_mark);
     /* what the response reads: threshold mode the top k and the basket, expected-F1 mode
      * the top `need` (>= SRV_EF1_M); the survivors' indices overwrite cand_idx
      * (tr_score_user_top allows idx == cand) */

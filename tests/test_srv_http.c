@@ -447,7 +447,7 @@ static int test_start(void) {
     srv_http_opts_default(&o);
     o.port = 0;
     o.quiet = 1;
-    srv_handlers hd = {echo_recommend, echo_health, NULL, SRV_BASKET_THRESHOLD};
+    srv_handlers hd = {.recommend = echo_recommend, .health = echo_health, .default_basket_mode = SRV_BASKET_THRESHOLD};
     T_ASSERT(srv_http_start(&srv, &o, &hd, err, sizeof err) == NB_OK, "start: %s", err);
     port = srv_http_port(srv);
     T_ASSERT(port > 0, "bound port %d", port);
@@ -617,7 +617,7 @@ static int test_http_edges(void) {
 static srv_http *start_with(srv_http_opts *o, int *p) {
     char err[NB_ERRLEN];
     srv_http *h = NULL;
-    srv_handlers hd = {echo_recommend, echo_health, NULL, SRV_BASKET_THRESHOLD};
+    srv_handlers hd = {.recommend = echo_recommend, .health = echo_health, .default_basket_mode = SRV_BASKET_THRESHOLD};
     o->port = 0;
     o->quiet = 1;
     if (srv_http_start(&h, o, &hd, err, sizeof err) != NB_OK) {

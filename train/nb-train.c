@@ -28,6 +28,7 @@
 #include "nb_err.h"
 #include "nn.h"
 #include "publish.h"
+#include "ownprod.h"
 #include "repfeat.h"
 #include "repinit.h"
 #include "rkscore.h"
@@ -77,6 +78,7 @@ static int score_user(const tr_flags *f, char *err, size_t errlen) {
     int64_t model_id = 0;
     int32_t *cand = NULL, *top = NULL;
     float *prob = NULL, *full = NULL;
+    uint8_t *mark = NULL;
     int rc = st_open(&db, f->db, 1, err, errlen);
     if (rc == NB_OK) rc = st_history_load(&h, db, err, errlen);
     if (rc == NB_OK)
@@ -106,6 +108,9 @@ static int score_user(const tr_flags *f, char *err, size_t errlen) {
                               errlen);
     if (rc || rks.present) goto done;
     int64_t end = h.user_order_off[u + 1]; /* serving: every known order is history */
+    /* as nb-serve: the stored set plus the user's own products (infer/ownprod.h) */
+    mark = nb_xcalloc((size_t)P, 1);
+    nc = tr_cands_add_own(&h, u, end, cand, nc, P, mark);
     rc = tr_score_user(sc, &h, u, end, cand, nc, prob, err, errlen);
     if (rc == NB_ENOTFOUND) {
         printf("{\"user_id\": %lld, \"model\": \"%08x\", \"cold_start\": true, \"top_k\": []}\n",
@@ -136,6 +141,7 @@ done:
     free(prob);
     free(full);
     free(top);
+    free(mark);
     return rc;
 }
 
