@@ -2,10 +2,10 @@
  *
  *   nb-serve --db FILE --model FILE [--port 8080] [--bind 127.0.0.1] [--threads N] [--quiet]
  *            [--basket threshold|expected-f1] [--max-connections N] [--per-ip-limit N]
- *            [--header-timeout S] [--body-timeout S] [--idle-timeout S]
+ *            [--header-timeout S] [--body-timeout S] [--idle-timeout S] [--no-metrics]
  *
  * Loads and checks everything first (store, weight file, catalogue match, model record),
- * then listens; POST /recommend and GET /health (server/srv_http.h). SIGTERM or SIGINT:
+ * then listens; POST /recommend, GET /health, /metrics, /openapi.json (server/srv_http.h). SIGTERM or SIGINT:
  * every response from then on closes its connection, no new connection is accepted, every
  * request already received (in flight, or sent and not yet read) is answered, exit 0. Exit status 1 when start-up
  * fails (the message says which check), 2 for a usage error.
@@ -17,18 +17,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "nb_err.h"
 #include "nb_flags.h"
 #include "srv_engine.h"
 #include "srv_http.h"
+#include "srv_metrics.h"
 
 #define GRACE_S 10.0 /* how long a stop waits for requests in flight */
 
 typedef struct {
     const char *db, *model, *bind;
-    int port, threads, basket, quiet, max_conn, per_ip;
+    int port, threads, basket, quiet, max_conn, per_ip, no_metrics;
     double header_to, body_to, idle_to;
 } serve_flags;
 
@@ -47,6 +49,9 @@ static const nb_flag FLAGS[] = {
      baskets, NULL},
     {"quiet", NB_F_BOOL, O(quiet), 0, 0, NULL, "", "no request log, no library error lines", 0,
      NULL, NULL},
+    {"no-metrics", NB_F_BOOL, O(no_metrics), 0, 0, NULL, "",
+     "no GET /metrics and no request accounting (to measure what the metrics cost)", 0, NULL,
+     NULL},
     {"max-connections", NB_F_INT, O(max_conn), 16, 65536, "N", "1024",
      "open connections at most (1/16 of them a reserve: past the rest, a new connection evicts the "
      "oldest one waiting >= 0.5 s for request headers)",
@@ -68,7 +73,7 @@ static const nb_flag FLAGS[] = {
     "usage: nb-serve --db FILE --model FILE [--port 8080] [--bind 127.0.0.1]\n"       \
     "                [--threads N] [--quiet] [--basket threshold|expected-f1]\n"      \
     "                [--max-connections N] [--per-ip-limit N] [--header-timeout S]\n" \
-    "                [--body-timeout S] [--idle-timeout S]\n"
+    "                [--body-timeout S] [--idle-timeout S] [--no-metrics]\n"
 
 /* OpenBLAS must not spawn its own threads under our worker threads: one BLAS thread per
  * request thread. The OpenMP build cannot be made to behave that way reliably, so it is
@@ -143,6 +148,8 @@ int main(int argc, char **argv) {
             "loaded in %.2f s\n",
             srv_engine_model_name(e), srv_engine_n_users(e), srv_engine_n_products(e),
             srv_engine_threshold(e), srv_basket_mode_name(basket), nb_now() - t0);
+    srv_metrics_enable(!f.no_metrics);
+    srv_metrics_model(srv_engine_model_name(e), (double)time(NULL));
 
     srv_handlers hd = {srv_engine_recommend, srv_engine_health, e, basket};
     srv_http *h = NULL;

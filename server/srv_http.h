@@ -5,6 +5,8 @@
  *
  * Routes:  POST /recommend  -> handlers.recommend (after srv_parse_request)
  *          GET|HEAD /health -> handlers.health
+ *          GET|HEAD /metrics -> srv_metrics_render (not with srv_metrics_enable(0))
+ *          GET|HEAD /openapi.json -> srv_openapi_json (docs/openapi.json)
  * Errors decided here: 400 (srv_parse_request; two Content-Length headers; Content-Length
  * with Transfer-Encoding), 404 (path), 405 + Allow (method), 413 (body over opts.body_max:
  * from Content-Length before reading, or as soon as a chunked body passes it), 415
