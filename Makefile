@@ -97,7 +97,7 @@ TOOLDIRS := bench tools
 ALLSRC   := $(foreach d,$(LIBDIRS),$(wildcard $(d)/*.c))
 MAINSRC  := $(foreach d,$(LIBDIRS) $(TOOLDIRS),$(wildcard $(d)/nb-*.c))
 LIBSRC   := $(filter-out $(MAINSRC),$(ALLSRC))
-LIBOBJ   := $(LIBSRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/schema_sql.o
+LIBOBJ   := $(LIBSRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/schema_sql.o $(BUILD)/gen/openapi_json.o
 PROGS    := $(patsubst %.c,$(BIN)/%,$(notdir $(MAINSRC)))
 LIBNB    := $(BUILD)/libnb.a
 
@@ -125,10 +125,14 @@ $(BUILD)/dbl/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(call inc_of,$*) -DNN_DOUBLE $(CFLAGS) -c $< -o $@
 
-# schema.sql compiled in as a NUL-terminated byte array (storage/store.c: st_schema_sql()).
+# A file compiled in as the NUL-terminated byte array named $(1) (the recipe of $@ from $<).
+embed = @mkdir -p $(dir $@); { echo 'const char $(1)[] = {'; od -An -v -tx1 $< | sed 's/ \([0-9a-f][0-9a-f]\)/0x\1,/g'; echo '0x00};'; } > $@
+# schema.sql (storage/store.c: st_schema_sql()) and docs/openapi.json (server/srv_openapi.c:
+# GET /openapi.json serves it).
 $(BUILD)/gen/schema_sql.c: schema.sql
-	@mkdir -p $(dir $@)
-	@{ echo 'const char st_schema_text[] = {'; od -An -v -tx1 $< | sed 's/ \([0-9a-f][0-9a-f]\)/0x\1,/g'; echo '0x00};'; } > $@
+	$(call embed,st_schema_text)
+$(BUILD)/gen/openapi_json.c: docs/openapi.json
+	$(call embed,srv_openapi_text)
 
 $(LIBNB): $(LIBOBJ)
 	@rm -f $@
@@ -248,13 +252,14 @@ FUZZ_BINS    := $(FUZZ_NAMES:%=$(FUZZ_BUILD)/fuzz_%)
 # reaches them: the weight-file loader only fills the tensors they compute with).
 FUZZ_GCCSRC  := model/nn_act.c model/nn_gru.c model/nn_head.c model/nn_layers.c model/nn_optim.c
 FUZZ_LIBOBJ  := $(patsubst %.c,$(FUZZ_BUILD)/%.o,$(filter-out $(FUZZ_GCCSRC),$(LIBSRC))) \
-                $(FUZZ_GCCSRC:%.c=$(BUILD)/%.o) $(FUZZ_BUILD)/gen/schema_sql.o
+                $(FUZZ_GCCSRC:%.c=$(BUILD)/%.o) $(FUZZ_BUILD)/gen/schema_sql.o \
+                $(FUZZ_BUILD)/gen/openapi_json.o
 
 $(FUZZ_BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(CPPFLAGS) $(call inc_of,$*) $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
 
-$(FUZZ_BUILD)/gen/schema_sql.o: $(BUILD)/gen/schema_sql.c
+$(FUZZ_BUILD)/gen/%.o: $(BUILD)/gen/%.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
 

@@ -24,6 +24,7 @@ enum {
     NB_EMISMATCH = -7, /* two artefacts disagree (schema version, product list, dims) */
     NB_EINTR = -8,     /* stopped by a signal on request */
     NB_ENAN = -9,      /* a NaN or Inf appeared (training diverged) */
+    NB_EBUSY = -10,    /* the same operation is already running (a model reload) */
 };
 
 /* Writes a printf-formatted message into err (if non-NULL) and returns `code`, so that

@@ -4,7 +4,8 @@
 # something is actually missing.
 #   deploy/install-deps.sh            build + test packages (OpenMPI included: 12.5 MB download,
 #                                     53 MB on disk, ~20 s, for nb-train's MPI path and its test;
-#                                     clang for the fuzz harnesses)
+#                                     clang for the fuzz harnesses; nginx, wrk, python3-jsonschema,
+#                                     python3-prometheus-client for the deployment tests)
 #   deploy/install-deps.sh --bench    also the benchmark tools (wrk, hyperfine, python3-torch)
 set -euo pipefail
 
@@ -13,7 +14,10 @@ set -euo pipefail
 # tests/reload.sh swaps models under.
 pkgs=(build-essential pkg-config libmicrohttpd-dev libcjson-dev libsqlite3-dev
       libopenblas-dev libxgboost-dev sqlite3 curl python3 python3-numpy python3-sklearn valgrind
-      libopenmpi-dev openmpi-bin clang libclang-rt-14-dev wrk)
+      libopenmpi-dev openmpi-bin clang libclang-rt-14-dev)
+# nb-serve's production side (issue 13): nginx and wrk for deploy/replicas.sh (tests/deploy.sh),
+# the JSON Schema validator of tests/openapi.sh, the Prometheus text parser of tests/metrics.sh.
+pkgs+=(nginx wrk python3-jsonschema python3-prometheus-client)
 if [[ "${1:-}" == "--bench" ]]; then
     pkgs+=(wrk hyperfine python3-torch bc time)
 fi

@@ -2,12 +2,14 @@
  *
  *   nb-serve --db FILE --model FILE [--port 8080] [--bind 127.0.0.1] [--threads N] [--quiet]
  *            [--basket threshold|expected-f1] [--max-connections N] [--per-ip-limit N]
- *            [--header-timeout S] [--body-timeout S] [--idle-timeout S]
+ *            [--header-timeout S] [--body-timeout S] [--idle-timeout S] [--no-metrics]
  *            [--admin-token-file FILE]
  *
  * Loads and checks everything first (store, weight file, catalogue match, model record,
- * admin token), then listens; POST /recommend and GET /health (server/srv_http.h), and with
- * --admin-token-file the token-protected POST /orders (server/srv_orders.h). SIGTERM or SIGINT:
+ * admin token), then listens; POST /recommend, GET /health, /metrics, /openapi.json
+ * (server/srv_http.h), and with --admin-token-file the token-protected POST /orders
+ * (server/srv_orders.h) and POST /admin/reload. SIGHUP: reload the newest registered model
+ * (srv_engine_reload). SIGTERM or SIGINT:
  * every response from then on closes its connection, no new connection is accepted, every
  * request already received (in flight, or sent and not yet read) is answered, exit 0. Exit status 1 when start-up
  * fails (the message says which check), 2 for a usage error.
@@ -19,20 +21,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "nb_err.h"
 #include "nb_flags.h"
+#include "srv_admin.h"
 #include "srv_auth.h"
 #include "srv_engine.h"
 #include "srv_http.h"
 #include "srv_orders.h"
+#include "srv_metrics.h"
 
 #define GRACE_S 10.0 /* how long a stop waits for requests in flight */
 
 typedef struct {
     const char *db, *model, *bind, *token_file;
-    int port, threads, basket, quiet, max_conn, per_ip;
+    int port, threads, basket, quiet, max_conn, per_ip, no_metrics;
     double header_to, body_to, idle_to;
 } serve_flags;
 
@@ -51,6 +56,9 @@ static const nb_flag FLAGS[] = {
      baskets, NULL},
     {"quiet", NB_F_BOOL, O(quiet), 0, 0, NULL, "", "no request log, no library error lines", 0,
      NULL, NULL},
+    {"no-metrics", NB_F_BOOL, O(no_metrics), 0, 0, NULL, "",
+     "no GET /metrics and no request accounting (to measure what the metrics cost)", 0, NULL,
+     NULL},
     {"max-connections", NB_F_INT, O(max_conn), 16, 65536, "N", "1024",
      "open connections at most (1/16 of them a reserve: past the rest, a new connection evicts the "
      "oldest one waiting >= 0.5 s for request headers)",
@@ -76,7 +84,8 @@ static const nb_flag FLAGS[] = {
     "usage: nb-serve --db FILE --model FILE [--port 8080] [--bind 127.0.0.1]\n"       \
     "                [--threads N] [--quiet] [--basket threshold|expected-f1]\n"      \
     "                [--max-connections N] [--per-ip-limit N] [--header-timeout S]\n" \
-    "                [--body-timeout S] [--idle-timeout S] [--admin-token-file FILE]\n"
+    "                [--body-timeout S] [--idle-timeout S] [--no-metrics]\n"      \
+    "                [--admin-token-file FILE]\n"
 
 /* OpenBLAS must not spawn its own threads under our worker threads: one BLAS thread per
  * request thread. The OpenMP build cannot be made to behave that way reliably, so it is
@@ -103,12 +112,13 @@ static int blas_setup(void) {
 
 /* SIGHUP: srv_engine_reload of the newest registered model, logged either way. */
 static void reload(srv_engine *e) {
-    char err[NB_ERRLEN], name[9];
+    char err[NB_ERRLEN];
+    srv_reload_result r;
     double t0 = nb_now();
     fprintf(stderr, "nb-serve: SIGHUP received, reloading the newest registered model\n");
-    if (srv_engine_reload(e, NULL, name, err, sizeof err) == NB_OK)
-        fprintf(stderr, "nb-serve: now serving model %s (loaded in %.2f s)\n", name,
-                nb_now() - t0);
+    if (srv_engine_reload(e, NULL, 1, &r, err, sizeof err) == NB_OK)
+        fprintf(stderr, "nb-serve: now serving model %s (was %s; loaded in %.2f s)\n", r.model,
+                r.previous, nb_now() - t0);
     else
         fprintf(stderr, "nb-serve: reload refused, the previous model keeps serving: %s\n", err);
 }
@@ -183,6 +193,8 @@ int main(int argc, char **argv) {
             "loaded in %.2f s\n",
             mi.name, mi.n_users, mi.n_products, mi.threshold, srv_basket_mode_name(basket),
             nb_now() - t0);
+    srv_metrics_enable(!f.no_metrics);
+    srv_metrics_model(mi.name, mi.loaded_at);
 
     srv_handlers hd = {.recommend = srv_engine_recommend,
                        .health = srv_engine_health,
@@ -190,6 +202,7 @@ int main(int argc, char **argv) {
                        .default_basket_mode = basket,
                        .orders = srv_orders_post,
                        .orders_ctx = orders,
+                       .reload = srv_admin_reload,
                        .auth = auth};
     srv_http *h = NULL;
     if (srv_http_start(&h, &o, &hd, err, sizeof err) != NB_OK) {

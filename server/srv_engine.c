@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "models.h"
+#include "srv_metrics.h"
 #include "nb_err.h"
 #include "store.h"
 #include "weights.h"
@@ -438,29 +439,41 @@ static int reload_target(sqlite3 *db, const char *checksum, char *path, size_t l
 
 /* See srv_engine.h. The new model is loaded and checked entirely beside the current one
  * (requests go on meanwhile); the swap itself is one pointer under the lock. */
-int srv_engine_reload(srv_engine *e, const char *checksum, char *name, char *err,
-                      size_t errlen) {
+int srv_engine_reload(srv_engine *e, const char *checksum, int wait, srv_reload_result *res,
+                      char *err, size_t errlen) {
     sqlite3 *db = NULL;
     srv_model *m = NULL, *old = NULL;
     char path[1024];
-    pthread_mutex_lock(&e->reload_lock);
+    memset(res, 0, sizeof *res);
+    if (wait)
+        pthread_mutex_lock(&e->reload_lock);
+    else if (pthread_mutex_trylock(&e->reload_lock) != 0)
+        return nb_err(err, errlen, NB_EBUSY, "another model reload is running");
     int rc = st_open(&db, e->db_path, 1, err, errlen);
-    if (!rc) rc = reload_target(db, checksum, path, sizeof path, err, errlen);
+    if (!rc) {
+        rc = reload_target(db, checksum, path, sizeof path, err, errlen);
+        res->unknown = rc == NB_ENOTFOUND;
+    }
     if (!rc) rc = model_load(e, db, path, &m, err, errlen);
     st_close(db);
     if (!rc) rc = health_check(e, m, err, errlen);
     if (rc) {
         e->reload_failures++;
+        srv_metrics_reload(0);
         model_free(m);
         goto done;
     }
-    snprintf(name, 9, "%s", m->model_name);
     m->refs = 1;
     pthread_mutex_lock(&e->lock);
     old = e->cur;
     e->cur = m;
     pthread_mutex_unlock(&e->lock);
     e->reloads++;
+    snprintf(res->model, sizeof res->model, "%s", m->model_name);
+    snprintf(res->previous, sizeof res->previous, "%s", old->model_name);
+    res->loaded_at = m->loaded_at;
+    srv_metrics_model(m->model_name, m->loaded_at);
+    srv_metrics_reload(1);
     srv_model_release(e, old); /* its last request frees it, or this call */
 done:
     pthread_mutex_unlock(&e->reload_lock);

@@ -40,15 +40,25 @@ typedef struct {
 } srv_model_info;
 void srv_engine_model_info(srv_engine *e, srv_model_info *info);
 
+/* What srv_engine_reload did. */
+typedef struct {
+    char model[9];    /* the model served now ("%08x") */
+    char previous[9]; /* the one served before */
+    double loaded_at; /* seconds since the epoch */
+    int unknown;      /* the failure was: no registered model has that checksum */
+} srv_reload_result;
+
 /* Loads the newest model registered in the store (checksum NULL) or the one whose checksum
  * is `checksum` ("%08x"), with its rows, checks it (weights against the catalogue, its
  * rows, a scoring pass, a read of what /recommend reads) and makes it the one new requests
  * use; requests in flight finish on the model they started with, which is freed when the
- * last of them ends. Safe from any thread, one reload at a time. Returns NB_OK with the
- * new model's name in name[9] (the same model again is a valid reload), or an error naming
- * what failed -- the current model then keeps serving. */
-int srv_engine_reload(srv_engine *e, const char *checksum, char *name, char *err,
-                      size_t errlen);
+ * last of them ends. Safe from any thread, one reload at a time: with wait 0 a reload
+ * already running makes it return NB_EBUSY at once, else it waits for it. Returns NB_OK
+ * and *res (the same model again is a valid reload), or an error naming what failed
+ * (res->unknown set when it was the checksum) -- the current model then keeps serving.
+ * Counted in /health and /metrics either way (NB_EBUSY is not an attempt). */
+int srv_engine_reload(srv_engine *e, const char *checksum, int wait, srv_reload_result *res,
+                      char *err, size_t errlen);
 /* Reloads done and refused since start. */
 void srv_engine_reload_counts(srv_engine *e, long *reloads, long *failures);
 /* Counts one more user in /health's "users" (POST /orders created one). Thread-safe. */

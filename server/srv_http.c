@@ -34,6 +34,8 @@
 #include <unistd.h>
 
 #include "nb_err.h"
+#include "srv_metrics.h"
+#include "srv_openapi.h"
 
 /* After a chunked body passes the cap we keep reading (MHD cannot answer mid-body) but
  * drop the connection once this much more has arrived: enough that a body of a few MB
@@ -43,7 +45,15 @@
 #define SRV_WATCH_PERIOD_S 0.1 /* how often the watchdog looks at the deadlines */
 #define SRV_EVICT_MIN_S 0.5    /* a connection younger than this is never evicted */
 
-enum { ROUTE_NONE, ROUTE_RECOMMEND, ROUTE_HEALTH, ROUTE_ORDERS };
+enum {
+    ROUTE_NONE,
+    ROUTE_RECOMMEND,
+    ROUTE_HEALTH,
+    ROUTE_ORDERS,
+    ROUTE_RELOAD,
+    ROUTE_METRICS,
+    ROUTE_OPENAPI
+};
 enum { PH_HEADERS, PH_BODY, PH_ANSWERED, PH_SHUT };
 
 /* One open connection (its entry in the list, created and freed by on_connection). */
@@ -239,17 +249,19 @@ static void mhd_log(void *cls, const char *fmt, va_list ap) {
     (void)w;
 }
 
-/* Queues body[len] (ownership passes to MHD) with status and a JSON content type; extra
- * headers: Allow (allow != NULL) and "Connection: close" (close_conn). Returns MHD's result;
- * on failure the body is freed here. */
-static enum MHD_Result send_json(struct MHD_Connection *c, req_state *st, int status, char *body,
-                                 size_t len, const char *allow, int close_conn) {
-    struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+/* Queues body[len] with status and Content-Type ctype; mode MHD_RESPMEM_MUST_FREE passes
+ * the body's ownership to MHD (on failure it is freed here), MHD_RESPMEM_PERSISTENT sends
+ * static text. Extra headers: Allow (allow != NULL) and "Connection: close" (close_conn).
+ * Returns MHD's result. */
+static enum MHD_Result send_body(struct MHD_Connection *c, req_state *st, int status, char *body,
+                                 size_t len, enum MHD_ResponseMemoryMode mode, const char *ctype,
+                                 const char *allow, int close_conn) {
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, body, mode);
     if (!r) {
-        free(body);
+        if (mode == MHD_RESPMEM_MUST_FREE) free(body);
         return MHD_NO;
     }
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json; charset=utf-8");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     if (allow) MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
     if (status == MHD_HTTP_UNAUTHORIZED) /* RFC 6750: the scheme the client must use */
         MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"nb-serve\"");
@@ -259,6 +271,13 @@ static enum MHD_Result send_json(struct MHD_Connection *c, req_state *st, int st
     MHD_destroy_response(r);
     if (ret == MHD_YES) st->status = status;
     return ret;
+}
+
+/* send_body of a malloc'd JSON body (ownership passes to MHD). */
+static enum MHD_Result send_json(struct MHD_Connection *c, req_state *st, int status, char *body,
+                                 size_t len, const char *allow, int close_conn) {
+    return send_body(c, st, status, body, len, MHD_RESPMEM_MUST_FREE,
+                     "application/json; charset=utf-8", allow, close_conn);
 }
 
 /* Queues {"error": {code, message}} with status; see send_json for the rest. */
@@ -339,6 +358,15 @@ static int admin_gate(srv_http *h, struct MHD_Connection *c, req_state *st) {
     return s != 0;
 }
 
+/* 1 when the request announces a body (so an early answer should not wait for it). */
+static int has_body(struct MHD_Connection *c) {
+    const char *cl =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl && strtoull(cl, NULL, 10) > 0) return 1;
+    return MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING) !=
+        NULL;
+}
+
 /* First callback: framing, route, token, method, content type and declared length. */
 static void classify(srv_http *h, struct MHD_Connection *c, req_state *st, const char *url,
                      const char *method) {
@@ -352,14 +380,20 @@ static void classify(srv_http *h, struct MHD_Connection *c, req_state *st, const
                       "/recommend accepts POST only", "POST");
             return;
         }
-    } else if (strcmp(url, "/orders") == 0) {
-        st->route = ROUTE_ORDERS;
-        if (admin_gate(h, c, st)) return;
-        if (strcmp(method, MHD_HTTP_METHOD_POST) != 0) {
-            set_early(st, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
-                      "/orders accepts POST only", "POST");
+    } else if (strcmp(url, "/orders") == 0 || strcmp(url, "/admin/reload") == 0) {
+        st->route = url[1] == 'o' ? ROUTE_ORDERS : ROUTE_RELOAD;
+        if (!h->hd.auth) { /* off: not even the method is told */
+            admin_gate(h, c, st);
             return;
         }
+        if (strcmp(method, MHD_HTTP_METHOD_POST) != 0) {
+            char msg[64];
+            snprintf(msg, sizeof msg, "%s accepts POST only", url);
+            set_early(st, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", msg, "POST");
+            return;
+        }
+        if (admin_gate(h, c, st)) return;
+        if (st->route == ROUTE_RELOAD && !has_body(c)) return; /* no body: no Content-Type */
     } else if (strcmp(url, "/health") == 0) {
         st->route = ROUTE_HEALTH;
         if (!is_get) {
@@ -367,11 +401,21 @@ static void classify(srv_http *h, struct MHD_Connection *c, req_state *st, const
                       "/health accepts GET and HEAD only", "GET, HEAD");
         }
         return;
+    } else if ((strcmp(url, "/metrics") == 0 && srv_metrics_enabled()) ||
+               strcmp(url, "/openapi.json") == 0) {
+        st->route = url[1] == 'm' ? ROUTE_METRICS : ROUTE_OPENAPI;
+        if (!is_get) {
+            char msg[64];
+            snprintf(msg, sizeof msg, "%s accepts GET and HEAD only", url);
+            set_early(st, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", msg, "GET, HEAD");
+        }
+        return;
     } else {
         /* st->path is the escaped path: raw bytes from the URL (%ff, %0a) never reach the
          * message */
         char msg[192];
-        snprintf(msg, sizeof msg, "no such path: %s (try POST /recommend, GET /health)", st->path);
+        snprintf(msg, sizeof msg, "no such path: %s (GET /openapi.json lists the routes)",
+                 st->path);
         set_early(st, MHD_HTTP_NOT_FOUND, "not_found", msg, NULL);
         return;
     }
@@ -397,24 +441,27 @@ static void classify(srv_http *h, struct MHD_Connection *c, req_state *st, const
     }
 }
 
-/* 1 when the request announces a body (so an early answer should not wait for it). */
-static int has_body(struct MHD_Connection *c) {
-    const char *cl =
-        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    if (cl && strtoull(cl, NULL, 10) > 0) return 1;
-    return MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING) !=
-        NULL;
-}
-
 /* Final callback of a valid request: parse and dispatch to the handlers. */
 static enum MHD_Result dispatch(srv_http *h, struct MHD_Connection *c, req_state *st) {
     char *body = NULL;
     size_t len = 0;
     int status;
+    if (st->route == ROUTE_METRICS) {
+        body = srv_metrics_render(&len);
+        return send_body(c, st, MHD_HTTP_OK, body, len, MHD_RESPMEM_MUST_FREE,
+                         "text/plain; version=0.0.4; charset=utf-8", NULL, 0);
+    }
+    if (st->route == ROUTE_OPENAPI) {
+        const char *doc = srv_openapi_json(&len);
+        return send_body(c, st, MHD_HTTP_OK, (char *)doc, len, MHD_RESPMEM_PERSISTENT,
+                         "application/json; charset=utf-8", NULL, 0);
+    }
     if (st->route == ROUTE_HEALTH) {
         status = h->hd.health(h->hd.ctx, &body, &len);
     } else if (st->route == ROUTE_ORDERS) {
         status = h->hd.orders(h->hd.orders_ctx, st->body ? st->body : "", st->len, &body, &len);
+    } else if (st->route == ROUTE_RELOAD) {
+        status = h->hd.reload(h->hd.ctx, st->body ? st->body : "", st->len, &body, &len);
     } else {
         srv_request rq;
         const char *code;
@@ -456,6 +503,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         st->conn = ci ? ci->socket_context : NULL;
         conn_phase(h, st->conn, PH_BODY, h->o.body_timeout_s);
         atomic_fetch_add(&h->in_flight, 1);
+        srv_metrics_begin();
         *con_cls = st;
         classify(h, c, st, url, method);
         /* A 413 (and a framing error) must be answered before the body is read; any other
@@ -557,6 +605,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
             (void)w;
         }
     }
+    srv_metrics_end(srv_metrics_endpoint(st->path), st->status, nb_now() - st->t0);
     free(st->body);
     free(st);
     *con_cls = NULL;

@@ -5,10 +5,14 @@
  *
  * Routes:  POST /recommend  -> handlers.recommend (after srv_parse_request)
  *          GET|HEAD /health -> handlers.health
+ *          GET|HEAD /metrics -> srv_metrics_render (not with srv_metrics_enable(0))
+ *          GET|HEAD /openapi.json -> srv_openapi_json (docs/openapi.json)
  *          POST /orders     -> handlers.orders (the raw body), token-protected
+ *          POST /admin/reload -> handlers.reload (the raw body, may be empty: then no
+ *                              Content-Type is needed), token-protected
  * Token-protected routes exist only when handlers.auth is set (nb-serve --admin-token-file):
- * without it they answer 404 like any unknown path. With it, before anything else about the
- * request (method, body): 401 + WWW-Authenticate when the Authorization header is missing
+ * without it they answer 404 like any unknown path. With it, after the method (405) and
+ * before anything else about the request (content type, body): 401 + WWW-Authenticate when the Authorization header is missing
  * or not "Bearer <token>", 403 for another token (srv_auth_check). No header value is ever
  * logged (the access log has method, path, status and time only).
  * Errors decided here: 400 (srv_parse_request; two Content-Length headers; Content-Length
@@ -45,6 +49,8 @@ typedef struct {
      * called with orders_ctx. */
     int (*orders)(void *ctx, const char *body, size_t len, char **out, size_t *outlen);
     void *orders_ctx;
+    /* POST /admin/reload (server/srv_admin.h), called with ctx like recommend and health. */
+    int (*reload)(void *ctx, const char *body, size_t len, char **out, size_t *outlen);
     const srv_auth *auth; /* the admin token (borrowed); NULL: token-protected routes off */
 } srv_handlers;
 

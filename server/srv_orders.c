@@ -1,5 +1,6 @@
 /* srv_orders.c -- POST /orders (see srv_orders.h). */
 #include "srv_orders.h"
+#include "srv_metrics.h"
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>
@@ -222,6 +223,7 @@ int srv_orders_post(void *ctx, const char *body, size_t len, char **out, size_t 
         /* ADDED or SAME: the body describes the stored order, so a retry gets these bytes */
         if (r.outcome == ST_ORDER_ADDED) {
             atomic_fetch_add(&so->added, 1);
+            srv_metrics_order();
             if (r.new_user && so->e) srv_engine_user_added(so->e);
         } else {
             atomic_fetch_add(&so->replayed, 1);

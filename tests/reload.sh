@@ -4,7 +4,7 @@
 # keep-alive clients that record every response's model: 0 failures, each client sees A
 # then B (never back), wrk run across a second reload reports 0 errors; a corrupt newer
 # model C is refused with a log line and B keeps serving; /health reports the model, when it
-# was loaded and the reload counts.
+# was loaded and the reload counts; POST /admin/reload does the same behind the admin token.
 source "$(dirname "$0")/lib.sh"
 for p in nb-synth nb-import nb-train nb-serve; do
     [[ -x $NB_BIN/$p ]] || { t_fail build "$NB_BIN/$p not built"; t_exit; }
@@ -104,7 +104,11 @@ t_eq health_reloaded_twice "$(health 'd["model"], d["reloads"]')" "$B 2"
 # ---- a corrupt newer model is refused; B keeps serving --------------------------------------
 $NB_BIN/nb-train "${SMALL[@]}" --seed 3 >/dev/null 2>&1 || { t_fail train_c "exit $?"; t_exit; }
 C_FILE=$(sqlite3 "$D/nb.db" "SELECT path FROM models ORDER BY model_id DESC LIMIT 1")
-printf '\xff' | dd of="$C_FILE" bs=1 seek=5000 conv=notrunc status=none
+B_FILE=$(sqlite3 "$D/nb.db" "SELECT path FROM models WHERE checksum = '$B'")
+# a corrupt copy replaces the registered file (m.nbw, a link to the original, stays intact)
+cp "$C_FILE" "$D/c.tmp"
+printf '\xff' | dd of="$D/c.tmp" bs=1 seek=5000 conv=notrunc status=none
+mv "$D/c.tmp" "$C_FILE"
 kill -HUP $PID
 for _ in $(seq 300); do grep -q "reload refused" "$D/s.log" && break; sleep 0.1; done
 t_contains corrupt_refused "$(grep 'reload refused' "$D/s.log")" "checksum mismatch"
@@ -113,8 +117,43 @@ st=$(curl -s -o "$D/r.json" -w '%{http_code}' -X POST -H 'Content-Type: applicat
     --data-binary "{\"user_id\": $(head -1 "$D/users.txt")}" "$URL/recommend")
 t_eq corrupt_recommend_b "$st $(J 'print(d["model"])' "$D/r.json")" "200 $B"
 
-# ---- a clean stop frees every model (the ASan build's leak check sees it) --------------------
+# ---- POST /admin/reload: off without a token file, then 401/403/400/404/200/422 -------------
+admin() { # admin PORT BODY [CURL ARGS...] -> "status code-or-model"
+    local port=$1 body=$2; shift 2
+    local st
+    st=$(curl -s -o "$D/a.json" -w '%{http_code}' -X POST "$@" ${body:+-H 'Content-Type: application/json' --data-binary "$body"} \
+        "http://127.0.0.1:$port/admin/reload")
+    echo "$st $(J 'print(d["error"]["code"] if "error" in d else d["model"] + " " + d["previous"])' "$D/a.json" 2>/dev/null)"
+}
+t_eq admin_off_404 "$(admin "$PORT" "")" "404 not_found"
 kill -TERM $PID
 wait $PID
 t_eq stop_exit $? 0
+printf 'reload-test-token-0123456789\n' >"$D/token"
+chmod 600 "$D/token"
+$NB_BIN/nb-serve --db "$D/nb.db" --model "$B_FILE" --port 0 --threads 2 --admin-token-file "$D/token" \
+    >/dev/null 2>"$D/s2.log" &
+PID=$!
+PORT=$("$(dirname "$0")"/../tools/serve_port.sh "$D/s2.log" $PID 300)
+[[ -n $PORT ]] || { t_fail start_token "$(tail -3 "$D/s2.log")"; t_exit; }
+URL=http://127.0.0.1:$PORT
+TOK=(-H "Authorization: Bearer reload-test-token-0123456789")
+t_eq admin_401 "$(admin "$PORT" "")" "401 unauthorized"
+t_eq admin_403 "$(admin "$PORT" "" -H "Authorization: Bearer wrong")" "403 forbidden"
+t_eq admin_bad_checksum "$(admin "$PORT" '{"checksum": "xyz"}' "${TOK[@]}")" "400 bad_checksum"
+t_eq admin_unknown_field "$(admin "$PORT" '{"model": "x"}' "${TOK[@]}")" "400 unknown_field"
+t_eq admin_unknown_model "$(admin "$PORT" '{"checksum": "00000000"}' "${TOK[@]}")" "404 unknown_model"
+# the newest (corrupt C) is refused; B named by its checksum reloads; A was retired by C
+t_eq admin_corrupt_422 "$(admin "$PORT" "" "${TOK[@]}")" "422 reload_failed"
+t_eq admin_by_checksum "$(admin "$PORT" "{\"checksum\": \"$B\"}" "${TOK[@]}")" "200 $B $B"
+t_eq admin_retired_404 "$(admin "$PORT" "{\"checksum\": \"$A\"}" "${TOK[@]}")" "404 unknown_model"
+t_eq admin_health "$(health 'd["model"], d["reloads"], d["failed_reloads"]')" "$B 1 3"
+t_eq admin_get_405 "$(curl -s -o /dev/null -w '%{http_code}' "${TOK[@]}" "$URL/admin/reload")" 405
+t_contains admin_logged "$(cat "$D/s2.log")" "POST /admin/reload: now serving model $B"
+t_eq token_never_logged "$(grep -c 'reload-test-token' "$D/s2.log" "$D/s.log" | awk -F: '{s += $2} END {print s}')" 0
+
+# ---- a clean stop frees every model (the ASan build's leak check sees it) --------------------
+kill -TERM $PID
+wait $PID
+t_eq stop_exit_token $? 0
 t_exit
