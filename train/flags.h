@@ -25,6 +25,8 @@ typedef struct {
     int emb, cnn_out, kernel, gru_hidden, gru_layers, head, batch, orders, max_products;
     int candidates, rep_hidden;
     double dropout, lr, threshold, pos_weight, clip;
+    int encoder, order_info, sequence, heads; /* issue 11: nn_config's fields of those names */
+    int warmup; /* learning-rate warm-up steps (-1: the default of the sequence model) */
     int split[3];            /* train / validation / test percentages, sum 100 */
     int targets_all;         /* --targets all */
     int repeat;              /* --repeat on */
