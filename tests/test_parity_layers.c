@@ -127,9 +127,10 @@ static int run_layer(const char *fxname, int perturb) {
         bad = cmp(fxname, &fx, "out", out, (size_t)n_seq * A);
     } else {
         int F = 4 * A;
-        nn_tblock_params p, g;
-        nn_real **pp = &p.ln1_w, **gg = &g.ln1_w; /* the struct is 12 pointers in file order */
-        for (int i = 0; i < NN_TBLOCK_NTENSORS; i++) pp[i] = s.w[i], gg[i] = s.g[i];
+        /* tb_w's order is nn_tblock_params' field order */
+        nn_real **w = s.w, **d = s.g;
+        nn_tblock_params p = {w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8], w[9], w[10], w[11]};
+        nn_tblock_params g = {d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8], d[9], d[10], d[11]};
         out = calloc(nx, sizeof(nn_real));
         b1 = calloc(nn_tblock_act_size(off, n_seq, A, nh, F), sizeof(nn_real));
         b2 = calloc(nn_tblock_scratch_size(off, n_seq, A, F), sizeof(nn_real));
