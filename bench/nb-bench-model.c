@@ -61,8 +61,8 @@ static const nb_flag FLAGS[] = {
     {"seed", NB_F_INT, O(seed), 0, 1e8, "S", "1", "random seed", 0, NULL, NULL},
     {"repeat-features", NB_F_INT, O(rep_features), 0, 1e8, "F", "0",
      "repeat features (0: no repeat term)", 0, NULL, NULL},
-    {"encoder", NB_F_CHOICE, O(encoder), 0, 0, NULL, "cnn", "cnn | attention (nn.h)", 0,
-     encoders, NULL},
+    {"encoder", NB_F_CHOICE, O(encoder), 0, 0, NULL, "cnn", "cnn | attention (nn.h)", 0, encoders,
+     NULL},
     {"sequence", NB_F_CHOICE, O(sequence), 0, 0, NULL, "gru", "gru | transformer (nn.h)", 0,
      sequences, NULL},
 };

@@ -313,10 +313,10 @@ void nn_order_info(nn_real *f, int dow, int hour, int days_since);
  * float ones). weights.c, train/checkpoint.c, nb-train's flags (config_from_flags) and the
  * report all walk it, so a new field is added here once. */
 typedef struct {
-    const char *name; /* the field's name ("emb"), as in messages */
-    size_t off;       /* offsetof(nn_config, field) */
-    int is_float;     /* a float field (dropout); the others are int */
-    const char *flag; /* nb-train's flag setting it ("cnn-out"; "cnn_out" in the report's
+    const char *name;           /* the field's name ("emb"), as in messages */
+    size_t off;                 /* offsetof(nn_config, field) */
+    int is_float;               /* a float field (dropout); the others are int */
+    const char *flag;           /* nb-train's flag setting it ("cnn-out"; "cnn_out" in the report's
                            and the models row's hyper_params), NULL: set otherwise
                            (n_products from the data, rep_features from --repeat) */
     const char *const *choices; /* a word-valued flag: the words, value i = choices[i]
@@ -418,7 +418,7 @@ typedef struct {
     int n_tensors;
     nn_tensor_info tensors[NN_MAX_TENSORS]; /* emb, conv 2 (or attention encoder 7), GRU 4/layer
                                                (or transformer 5 + 12/block), fc 2, out 2, rep 4 */
-    nb_rng rng;                          /* dropout masks; part of the checkpointed state */
+    nb_rng rng;                             /* dropout masks; part of the checkpointed state */
     float calib_a, calib_b; /* calibrated probability = sigmoid(calib_a * logit + calib_b);
                                   1 and 0 until a calibration is fitted (stored in the file) */
     int owns_mem;           /* 0 for a scoring clone that borrows another model's mem */
@@ -434,7 +434,10 @@ typedef struct {
  * the GRU, in_features for linear layers; N(0,1) for the embedding), drawing from an rng
  * seeded with `seed`, tensor by tensor in m->tensors[] order: emb, conv.w, conv.b, then per
  * GRU layer gru.w_ih.k, gru.w_hh.k, gru.b_ih.k, gru.b_hh.k, then fc.w, fc.b, out.w, out.b,
- * rep.w1, rep.b1, rep.w2, rep.b2 (the rep.* only when rep_features > 0). m->rng (dropout) is
+ * rep.w1, rep.b1, rep.w2, rep.b2 (the rep.* only when rep_features > 0); the attention
+ * encoder's and the transformer's tensors take the place of conv.* and gru.* (names and
+ * init in model/WEIGHTS.md: LayerNorm weights 1, attention biases 0, Xavier in_proj, the
+ * rest uniform +-1/sqrt(fan_in); constants draw nothing). m->rng (dropout) is
  * seeded from a hash of `seed`. Returns NB_OK or NB_EINVAL (bad config, message names the
  * field); on error *m is zeroed (allocation failure aborts: common/nb_err.h). The model owns everything; free it with
  * nn_model_free. Without nn_model_train_init it can only score (no gradients). */

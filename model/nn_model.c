@@ -9,6 +9,10 @@
  *   layer's states after dropout; user vector u[b] = top layer's final state of caller b;
  *   head fc -> ReLU -> dropout -> out (all P rows or the S candidate rows), in the caller's
  *   sample order, + the repeat MLP on the listed (sample, column) entries.
+ * The research log's other designs (nn_config.encoder / order_info / sequence) swap stages:
+ * the attention encoder (nn_variant.c) replaces conv+pool on the same packed orders; the
+ * order metadata features are appended to each order vector; the transformer (nn_variant.c)
+ * replaces the GRU stack, reading the orders regrouped sample by sample (tf_forward).
  */
 #include "nn.h"
 #include "nb_err.h"
@@ -135,8 +139,8 @@ int nn_config_check(const nn_config *c, char *err, size_t errlen) {
                       "nn_config.rep_hidden must be > 0 when rep_features > 0 (got %d)",
                       c->rep_hidden);
     if (c->encoder != NN_ENC_CNN && c->encoder != NN_ENC_ATTENTION)
-        return nb_err(err, errlen, NB_EINVAL, "nn_config.encoder must be 0 (cnn) or 1 (attention) (got %d)",
-                      c->encoder);
+        return nb_err(err, errlen, NB_EINVAL,
+                      "nn_config.encoder must be 0 (cnn) or 1 (attention) (got %d)", c->encoder);
     if (c->sequence != NN_SEQ_GRU && c->sequence != NN_SEQ_TRANSFORMER)
         return nb_err(err, errlen, NB_EINVAL,
                       "nn_config.sequence must be 0 (gru) or 1 (transformer) (got %d)",
@@ -179,7 +183,7 @@ typedef struct {
     buf dhs, dx, gscr, dcout, deout, du, dd1, dr1, da1, dwbuf, dv, dh1, dp1, hparts;
     buf whh_pack[NN_MAX_LAYERS];
     buf oinfo, soff, xs, us, dxs; /* order metadata; the transformer's sample-major tokens */
-    nn_var_act var;        /* the alternative stages' buffers (all bufs too) */
+    nn_var_act var;               /* the alternative stages' buffers (all bufs too) */
 } nn_act;
 
 #define NEED(field, type, count) ((type *)need(&a->field, (size_t)(count) * sizeof(type)))
@@ -213,11 +217,14 @@ static int tensor_shapes(const nn_config *c, nn_tensor_info *t) {
         {"gru.w_ih.3", "gru.w_hh.3", "gru.b_ih.3", "gru.b_hh.3"},
     };
     static const char *tn[NN_MAX_LAYERS][NN_TBLOCK_NTENSORS] = {
-#define TB(l)                                                                              \
-    {"tf.ln1.w." #l,  "tf.ln1.b." #l, "tf.attn.w_in." #l, "tf.attn.b_in." #l,             \
-     "tf.attn.w_out." #l, "tf.attn.b_out." #l, "tf.ln2.w." #l, "tf.ln2.b." #l, "tf.ff1.w." #l, \
-     "tf.ff1.b." #l,  "tf.ff2.w." #l, "tf.ff2.b." #l}
-        TB(0), TB(1), TB(2), TB(3),
+#define TB(l)                                                                          \
+    {"tf.ln1.w." #l,      "tf.ln1.b." #l,      "tf.attn.w_in." #l, "tf.attn.b_in." #l, \
+     "tf.attn.w_out." #l, "tf.attn.b_out." #l, "tf.ln2.w." #l,     "tf.ln2.b." #l,     \
+     "tf.ff1.w." #l,      "tf.ff1.b." #l,      "tf.ff2.w." #l,     "tf.ff2.b." #l}
+        TB(0),
+        TB(1),
+        TB(2),
+        TB(3),
 #undef TB
     };
     int H = c->gru_hidden, A = c->cnn_out, I0 = nn_seq_input(c);
@@ -240,8 +247,8 @@ static int tensor_shapes(const nn_config *c, nn_tensor_info *t) {
         T_ADD("tf.pos", c->max_orders, H);
         for (int l = 0; l < c->gru_layers; l++) {
             /* shapes in nn_tblock_params order, F = 4H */
-            const int rc[NN_TBLOCK_NTENSORS][2] = {{1, H}, {1, H},     {3 * H, H}, {1, 3 * H},
-                                                   {H, H}, {1, H},     {1, H},     {1, H},
+            const int rc[NN_TBLOCK_NTENSORS][2] = {{1, H},     {1, H},     {3 * H, H}, {1, 3 * H},
+                                                   {H, H},     {1, H},     {1, H},     {1, H},
                                                    {4 * H, H}, {1, 4 * H}, {H, 4 * H}, {1, H}};
             for (int j = 0; j < NN_TBLOCK_NTENSORS; j++) T_ADD(tn[l][j], rc[j][0], rc[j][1]);
         }

@@ -79,8 +79,8 @@ void nn_tblock_backward(nn_real *dx, const nn_tblock_params *g, nn_real *scratch
     nn_layernorm_backward(dh, g->ln2_w, g->ln2_b, dln, a.h, a.m2, a.r2, p->ln2_w, T, A);
     /* attention branch */
     memset(dln, 0, n * sizeof(nn_real));
-    nn_mha_backward(dln, g->w_in, g->b_in, g->w_out, g->b_out, ms, dh, a.qkv, a.probs, a.ctx,
-                    a.ln1, p->w_in, p->w_out, off, n_seq, A, nh, causal);
+    nn_mha_backward(dln, g->w_in, g->b_in, g->w_out, g->b_out, ms, dh, a.qkv, a.probs, a.ctx, a.ln1,
+                    p->w_in, p->w_out, off, n_seq, A, nh, causal);
     nn_layernorm_backward(dx, g->ln1_w, g->ln1_b, dln, x, a.m1, a.r1, p->ln1_w, T, A);
     for (size_t i = 0; i < n; i++) dx[i] += dh[i];
 }

@@ -309,9 +309,9 @@ int nbw_load(nn_model *m, const char *path, const int32_t *expect_ids, int n_exp
     }
     uint32_t version = get_u32(buf + 8);
     if (version < 1 || version > NBW_VERSION) {
-        rc = nb_err(err, errlen, NB_EFORMAT,
-                    "%s: unsupported version %u (this build reads 1 to %d)", path, version,
-                    NBW_VERSION);
+        rc =
+            nb_err(err, errlen, NB_EFORMAT, "%s: unsupported version %u (this build reads 1 to %d)",
+                   path, version, NBW_VERSION);
         goto done;
     }
     size_t hsize = header_size(version);

@@ -13,7 +13,7 @@
 #include "nn.h"
 
 #define NBW_MAGIC "NBWEIGHT" /* 8 bytes at offset 0 */
-#define NBW_VERSION 2 /* the newest; 1 is still read and written (model/WEIGHTS.md) */
+#define NBW_VERSION 2        /* the newest; 1 is still read and written (model/WEIGHTS.md) */
 
 /* Writes m (float build only) with its product list product_ids[m->cfg.n_products].
  * Returns NB_OK or NB_EIO (nothing left behind on failure). */

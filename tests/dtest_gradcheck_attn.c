@@ -33,8 +33,9 @@ static double ln_f(void *v) {
 static int test_grad_layernorm(void) {
     int N = 4, A = 5;
     size_t n = (size_t)N * A;
-    ln_ctx c = {rnd(n, 2), rnd((size_t)A, 1), rnd((size_t)A, 1), rnd(n, 1), zeros(n), zeros(N),
-                zeros(N),  N,          A};
+    ln_ctx c = {rnd(n, 2), rnd((size_t)A, 1), rnd((size_t)A, 1), rnd(n, 1),
+                zeros(n),  zeros(N),          zeros(N),          N,
+                A};
     double *dx = zeros(n), *dw = zeros(A), *db = zeros(A);
     ln_f(&c);
     nn_layernorm_backward(dx, dw, db, c.W, c.x, c.mean, c.rstd, c.w, N, A);
@@ -93,8 +94,8 @@ static int mha_case(int causal) {
     bad += compare(w, c.w_out, dwo, (size_t)A * A, mha_f, &c, 1000, NULL);
     snprintf(w, sizeof w, "mha causal=%d db_out", causal);
     bad += compare(w, c.b_out, dbo, A, mha_f, &c, 1000, NULL);
-    double *all[] = {c.x,   c.w_in, c.b_in, c.w_out, c.b_out, c.W,   c.out, c.qkv, c.probs,
-                     c.ctx, dx,     dwi,    dbi,     dwo,     dbo,   scr};
+    double *all[] = {c.x,     c.w_in, c.b_in, c.w_out, c.b_out, c.W, c.out, c.qkv,
+                     c.probs, c.ctx,  dx,     dwi,     dbi,     dwo, dbo,   scr};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) free(all[i]);
     return bad;
 }
@@ -118,7 +119,7 @@ static double pool_f(void *v) {
 static int test_grad_attnpool(void) {
     int A = 5;
     size_t n = (size_t)T_TOK * A;
-    pool_ctx c = {rnd(n, 1.5), rnd(A, 1), rnd((size_t)NSEQ * A, 1), zeros((size_t)NSEQ * A),
+    pool_ctx c = {rnd(n, 1.5),  rnd(A, 1), rnd((size_t)NSEQ * A, 1), zeros((size_t)NSEQ * A),
                   zeros(T_TOK), A};
     double *dx = zeros(n), *dq = zeros(A);
     pool_f(&c);
@@ -148,8 +149,18 @@ static void tb_list(nn_tblock_params *p, double ***t, size_t *sz, int A, int F) 
     double **f[NN_TBLOCK_NTENSORS] = {&p->ln1_w, &p->ln1_b, &p->w_in,  &p->b_in,
                                       &p->w_out, &p->b_out, &p->ln2_w, &p->ln2_b,
                                       &p->ff1_w, &p->ff1_b, &p->ff2_w, &p->ff2_b};
-    size_t s[NN_TBLOCK_NTENSORS] = {A, A, (size_t)3 * A * A, (size_t)3 * A, (size_t)A * A, A, A, A,
-                                    (size_t)F * A, F, (size_t)A * F, A};
+    size_t s[NN_TBLOCK_NTENSORS] = {A,
+                                    A,
+                                    (size_t)3 * A * A,
+                                    (size_t)3 * A,
+                                    (size_t)A * A,
+                                    A,
+                                    A,
+                                    A,
+                                    (size_t)F * A,
+                                    F,
+                                    (size_t)A * F,
+                                    A};
     for (int j = 0; j < NN_TBLOCK_NTENSORS; j++) t[j] = f[j], sz[j] = s[j];
 }
 static int tblock_case(int causal) {

@@ -97,13 +97,16 @@ static int run_layer(const char *fxname, int perturb) {
         fx_free(&fx);
         return -1;
     }
-    int off[16], n_seq = fx_offsets(&fx, off, 16), bad = -1, causal = strstr(fxname, "causal") != NULL;
+    int off[16], n_seq = fx_offsets(&fx, off, 16), bad = -1,
+                 causal = strstr(fxname, "causal") != NULL;
     size_t nx = 0;
     nn_real *x = fx_reals(&fx, "x", &nx), *G = fx_reals(&fx, "G", NULL);
     int T = n_seq > 0 ? off[n_seq] : 0, A = T > 0 ? (int)(nx / (size_t)T) : 0, nh = 2;
     wset s = {0};
     nn_real *out = NULL, *dx = NULL, *b1 = NULL, *b2 = NULL, *b3 = NULL, *b4 = NULL;
-    const char *const *names = !strncmp(fxname, "mha", 3) ? mha_w : !strncmp(fxname, "pool", 4) ? pool_w : tb_w;
+    const char *const *names = !strncmp(fxname, "mha", 3) ? mha_w
+        : !strncmp(fxname, "pool", 4)                     ? pool_w
+                                                          : tb_w;
     int nw = names == mha_w ? 4 : names == pool_w ? 1 : NN_TBLOCK_NTENSORS;
     if (n_seq <= 0 || !x || !G || wset_load(&s, &fx, names, nw)) goto done;
     if (perturb) s.w[0][0] += (nn_real)1e-2;
@@ -129,8 +132,10 @@ static int run_layer(const char *fxname, int perturb) {
         int F = 4 * A;
         /* tb_w's order is nn_tblock_params' field order */
         nn_real **w = s.w, **d = s.g;
-        nn_tblock_params p = {w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8], w[9], w[10], w[11]};
-        nn_tblock_params g = {d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8], d[9], d[10], d[11]};
+        nn_tblock_params p = {w[0], w[1], w[2], w[3], w[4],  w[5],
+                              w[6], w[7], w[8], w[9], w[10], w[11]};
+        nn_tblock_params g = {d[0], d[1], d[2], d[3], d[4],  d[5],
+                              d[6], d[7], d[8], d[9], d[10], d[11]};
         out = calloc(nx, sizeof(nn_real));
         b1 = calloc(nn_tblock_act_size(off, n_seq, A, nh, F), sizeof(nn_real));
         b2 = calloc(nn_tblock_scratch_size(off, n_seq, A, F), sizeof(nn_real));

@@ -195,9 +195,10 @@ static int test_loads_version1_file(void) {
     if (rc != NB_OK) nn_model_free(&a);
     T_ASSERT(rc == NB_OK, "%s", err);
     int same_cfg = memcmp(&a.cfg, &b.cfg, sizeof a.cfg) == 0;
-    int same_w = a.n_params == b.n_params && memcmp(a.mem, b.mem, a.n_params * sizeof(nn_real)) == 0;
+    int same_w =
+        a.n_params == b.n_params && memcmp(a.mem, b.mem, a.n_params * sizeof(nn_real)) == 0;
     int defaults = b.cfg.encoder == NN_ENC_CNN && b.cfg.sequence == NN_SEQ_GRU &&
-                   b.cfg.order_info == 0 && b.cfg.heads == 4;
+        b.cfg.order_info == 0 && b.cfg.heads == 4;
     const char *p2 = tmp_path("v1_again.nbw");
     int rc2 = nbw_save(&b, ids, p2, err, sizeof err);
     nn_model_free(&a);
@@ -328,7 +329,8 @@ static int test_rejects_wrong_version(void) {
     int w = write_with_crc(path, buf, n);
     free(buf);
     T_ASSERT(w == 0, "write");
-    return expect_fail(path, NULL, 0, NB_EFORMAT, "unsupported version 3 (this build reads 1 to 2)");
+    return expect_fail(path, NULL, 0, NB_EFORMAT,
+                       "unsupported version 3 (this build reads 1 to 2)");
 }
 
 static int test_rejects_different_product_list(void) {

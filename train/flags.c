@@ -91,8 +91,8 @@ static const nb_flag FLAGS[] = {
     {"basket", NB_F_CHOICE, O(basket_ef1), 0, 0, NULL, "threshold", "threshold | expected-f1", 0,
      baskets, NULL},
     {"clip", NB_F_DBL, O(clip), -1, 1e30, NULL, "auto",
-     "max gradient norm (0 = off; -1 = auto: off with the GRU, 1 with the transformer)", 0,
-     NULL, NULL},
+     "max gradient norm (0 = off; -1 = auto: off with the GRU, 1 with the transformer)", 0, NULL,
+     NULL},
     {"encoder", NB_F_CHOICE, O(encoder), 0, 0, NULL, "cnn",
      "cnn | attention: the order encoder (attention: self-attention over the order's products, "
      "--cnn-out wide, --heads heads, then attention pooling)",
@@ -197,9 +197,10 @@ int tr_flags_parse(tr_flags *f, int argc, char **argv, char *err, size_t errlen)
     if (f->clip < 0) f->clip = f->sequence ? 1 : 0;
     if (f->warmup < 0) f->warmup = f->sequence ? 200 : 0;
     if (f->encoder && f->cnn_out % f->heads)
-        return nb_err(err, errlen, NB_EINVAL,
-                      "--cnn-out %d (the attention encoder's width) must be a multiple of --heads %d",
-                      f->cnn_out, f->heads);
+        return nb_err(
+            err, errlen, NB_EINVAL,
+            "--cnn-out %d (the attention encoder's width) must be a multiple of --heads %d",
+            f->cnn_out, f->heads);
     if (f->sequence && f->gru_hidden % f->heads)
         return nb_err(err, errlen, NB_EINVAL,
                       "--gru-hidden %d (the transformer's width) must be a multiple of --heads %d",

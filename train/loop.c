@@ -37,13 +37,13 @@ uint32_t tr_run_signature(const tr_flags *f, int n_products) {
         n = snprintf(s, sizeof s, "enc=%d oi=%d seq=%d heads=%d warmup=%d ", f->encoder,
                      f->order_info, f->sequence, f->heads, f->warmup);
     n += snprintf(s + n, sizeof s - (size_t)n,
-                     "P=%d emb=%d cnn=%d k=%d gru=%d/%d head=%d drop=%.17g lr=%.17g batch=%d "
-                     "pw=%.17g orders=%d maxp=%d split=%d/%d/%d targets=%d repeat=%d rh=%d "
-                     "clip=%.17g seed=%lld limit=%d",
-                     n_products, f->emb, f->cnn_out, f->kernel, f->gru_hidden, f->gru_layers,
-                     f->head, f->dropout, f->lr, f->batch, f->pos_weight, f->orders,
-                     f->max_products, f->split[0], f->split[1], f->split[2], f->targets_all,
-                     f->repeat, f->rep_hidden, f->clip, f->seed, f->limit_users);
+                  "P=%d emb=%d cnn=%d k=%d gru=%d/%d head=%d drop=%.17g lr=%.17g batch=%d "
+                  "pw=%.17g orders=%d maxp=%d split=%d/%d/%d targets=%d repeat=%d rh=%d "
+                  "clip=%.17g seed=%lld limit=%d",
+                  n_products, f->emb, f->cnn_out, f->kernel, f->gru_hidden, f->gru_layers, f->head,
+                  f->dropout, f->lr, f->batch, f->pos_weight, f->orders, f->max_products,
+                  f->split[0], f->split[1], f->split[2], f->targets_all, f->repeat, f->rep_hidden,
+                  f->clip, f->seed, f->limit_users);
     return nb_crc32(0, s, (size_t)n);
 }
 

@@ -28,8 +28,7 @@ static void add_flag(cJSON *o, const tr_flags *f, const char *flag, const char *
 static cJSON *hyper(const tr_flags *f) {
     static const char *const training[] = {"lr",         "batch",       "threshold", "pos-weight",
                                            "candidates", "epochs",      "patience",  "seed",
-                                           "threads",    "limit-users", "clip",
-                                           "warmup"};
+                                           "threads",    "limit-users", "clip",      "warmup"};
     cJSON *o = cJSON_CreateObject();
     for (int i = 0; i < NN_CONFIG_NFIELDS; i++)
         if (nn_config_fields[i].flag)
