@@ -435,8 +435,8 @@ typedef struct {
  * seeded with `seed`, tensor by tensor in m->tensors[] order: emb, conv.w, conv.b, then per
  * GRU layer gru.w_ih.k, gru.w_hh.k, gru.b_ih.k, gru.b_hh.k, then fc.w, fc.b, out.w, out.b,
  * rep.w1, rep.b1, rep.w2, rep.b2 (the rep.* only when rep_features > 0); the attention
- * encoder's and the transformer's tensors take the place of conv.* and gru.* (names and
- * init in model/WEIGHTS.md: LayerNorm weights 1, attention biases 0, Xavier in_proj, the
+ * encoder's and the transformer's tensors take the place of conv.* and gru.* (names in
+ * model/WEIGHTS.md; init: LayerNorm weights 1, attention biases 0, Xavier in_proj, the
  * rest uniform +-1/sqrt(fan_in); constants draw nothing). m->rng (dropout) is
  * seeded from a hash of `seed`. Returns NB_OK or NB_EINVAL (bad config, message names the
  * field); on error *m is zeroed (allocation failure aborts: common/nb_err.h). The model owns everything; free it with
