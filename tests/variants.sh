@@ -3,7 +3,9 @@
 # --sequence transformer and all three together each train one epoch on a small nb-synth
 # store, write a version-2 weight file that records them (and the report's hyper-parameters
 # name them), and nb-serve, given only the store and the weight file, answers every user
-# with exactly the products and scores of `nb-train --score-user`. Then a NaN forced into
+# with exactly the products and scores of `nb-train --score-user`. The transformer with
+# default flags trains to a finite, falling loss on real data (dunnhumby-carbo; skipped when
+# ../shared/data is absent, a failure under CI=true). Then a NaN forced into
 # the transformer's training (the test build's NB_TEST_NAN_BATCH) stops the run with exit 4
 # and a message, and writes no weight file.
 set -uo pipefail
@@ -59,6 +61,22 @@ EXPECT="cnn off transformer" variant transformer --sequence transformer
 EXPECT="attention on transformer" variant all_three --encoder attention --order-info on \
     --sequence transformer --gru-layers 2
 t_eq transformer_defaults "$(J 'h=d["hyper_params"]; print(h["clip"], h["warmup"])' "$D/transformer.json")" "1 200"
+
+# ---- real data: the transformer with default flags trains to a finite, falling loss on
+# dunnhumby-carbo (the quickest folder; bench/transformer_real.sh runs every folder) ---------
+RD=$NB_DATA/dunnhumby-carbo
+if [[ -f $RD/orders.csv ]]; then
+    if $NB_BIN/nb-train --csv "$RD" --db "$D/carbo.db" --model "$D/carbo.nbw" --report \
+            "$D/carbo.json" --sequence transformer --epochs 2 --threads 1 --ranker off --quiet \
+            >/dev/null 2>"$D/carbo.err"; then
+        t_eq transformer_real_finite_falling "$(J 'import math; l=[e["train_loss"] for e in d["epochs"]]
+print(len(l) == 2 and all(math.isfinite(x) for x in l) and l[1] < l[0], l)' "$D/carbo.json" | cut -d' ' -f1)" True
+    else
+        t_fail transformer_real_finite_falling "$(tail -2 "$D/carbo.err")"
+    fi
+else
+    t_skip transformer_real_finite_falling "$RD absent"
+fi
 
 # ---- a forced NaN stops the transformer's run cleanly ----------------------------------------
 if [[ -x $NB_TESTBIN/nb-train-test ]]; then
