@@ -22,6 +22,8 @@
 # The load average before and after is printed with the table.
 # Exits non-zero if a program fails to run or prints no figure.
 #
+# MODEL_FLAGS (default none; e.g. "--encoder attention" or "--sequence transformer") picks
+# one of the research log's other designs, passed to both programs alike.
 # Environment: NB_BIN (default bin), THREADS (default 2; e.g. "1 2"), ROUNDS (default 2),
 # C_STEPS (default 10), TORCH_STEPS (default 3), BATCH (default 32), PRODUCTS (default 49688),
 # CAND (default 3000). Run time with the defaults: about a minute and a half on 2 idle cores,
@@ -36,6 +38,7 @@ TORCH_STEPS=${TORCH_STEPS:-3}
 BATCH=${BATCH:-32}
 PRODUCTS=${PRODUCTS:-49688}
 CAND=${CAND:-3000}
+read -r -a MODEL_FLAGS <<<"${MODEL_FLAGS:-}"
 PY=/usr/bin/python3
 TMPD=$(mktemp -d "${TMPDIR:-/tmp}/nbbench.XXXXXX")
 trap 'rm -rf "$TMPD"' EXIT
@@ -73,11 +76,12 @@ keep() {
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 
 load0=$(loadavg)
-echo "C model vs PyTorch, batch $BATCH, threads $THREADS, $ROUNDS interleaved rounds"
+echo "C model vs PyTorch${MODEL_FLAGS[*]+ (${MODEL_FLAGS[*]})}, batch $BATCH, threads $THREADS, $ROUNDS interleaved rounds"
 for t in $THREADS; do
     for r in $(seq 1 "$ROUNDS"); do
         for s in 0 "$CAND"; do
-            c_args=(--batch "$BATCH" --products "$PRODUCTS" --cand "$s" --threads "$t" --warmup 1)
+            c_args=(--batch "$BATCH" --products "$PRODUCTS" --cand "$s" --threads "$t" --warmup 1
+                    ${MODEL_FLAGS[@]+"${MODEL_FLAGS[@]}"})
             cpu_n=$(run "$TMPD/c" "$NB_BIN/nb-bench-model" "${c_args[@]}" --steps "$C_STEPS")
             c=$(field "$TMPD/c" steps/s)
             cpu_1=$(run "$TMPD/c1" "$NB_BIN/nb-bench-model" "${c_args[@]}" --steps 1)
@@ -86,7 +90,7 @@ for t in $THREADS; do
             if [[ -n $pol ]]; then envset=(env OMP_WAIT_POLICY="$pol"); else envset=(env -u OMP_WAIT_POLICY); fi
             run "$TMPD/p" "${envset[@]}" $PY bench/torch_model.py --batch "$BATCH" \
                 --products "$PRODUCTS" --cand "$s" --steps "$TORCH_STEPS" --threads "$t" \
-                --warmup 1 >/dev/null
+                --warmup 1 ${MODEL_FLAGS[@]+"${MODEL_FLAGS[@]}"} >/dev/null
             p=$(field "$TMPD/p" steps/s)
             p_cpu=$(field "$TMPD/p" cpu_ms/step)
             printf '  round %d threads %d cand %-5s C %7.3f steps/s %8.1f cpu-ms/step | PyTorch %7.3f steps/s %8.1f cpu-ms/step (OMP_WAIT_POLICY=%s)\n' \

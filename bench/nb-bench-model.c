@@ -3,6 +3,7 @@
  *
  * Usage: nb-bench-model [--batch 32] [--products 49688] [--cand 0] [--steps 20]
  *                       [--threads 2] [--warmup 2] [--seed 1] [--repeat-features 0]
+ *                       [--encoder cnn|attention] [--sequence gru|transformer]
  * --cand 0 scores the full head; --cand S a candidate list of S products shared by the batch.
  * The batch follows bench/torch_model.py's rules: each user has 1..5 orders (uniform), each
  * order 1 + Poisson(9) distinct products (capped at 145), about 10 positive targets per user
@@ -43,8 +44,10 @@ static int poisson(nb_rng *r, double lambda) {
 }
 
 typedef struct {
-    int batch, products, cand, steps, threads, warmup, seed, rep_features;
+    int batch, products, cand, steps, threads, warmup, seed, rep_features, encoder, sequence;
 } bench_flags;
+static const char *const encoders[] = {"cnn", "attention", NULL};
+static const char *const sequences[] = {"gru", "transformer", NULL};
 
 #define O(field) offsetof(bench_flags, field)
 static const nb_flag FLAGS[] = {
@@ -58,6 +61,10 @@ static const nb_flag FLAGS[] = {
     {"seed", NB_F_INT, O(seed), 0, 1e8, "S", "1", "random seed", 0, NULL, NULL},
     {"repeat-features", NB_F_INT, O(rep_features), 0, 1e8, "F", "0",
      "repeat features (0: no repeat term)", 0, NULL, NULL},
+    {"encoder", NB_F_CHOICE, O(encoder), 0, 0, NULL, "cnn", "cnn | attention (nn.h)", 0, encoders,
+     NULL},
+    {"sequence", NB_F_CHOICE, O(sequence), 0, 0, NULL, "gru", "gru | transformer (nn.h)", 0,
+     sequences, NULL},
 };
 #undef O
 
@@ -79,6 +86,8 @@ int main(int argc, char **argv) {
     nn_config cfg;
     nn_config_default(&cfg, P);
     cfg.rep_features = F;
+    cfg.encoder = f.encoder;
+    cfg.sequence = f.sequence;
     nn_model m;
     char err[NB_ERRLEN];
     if (nn_model_init(&m, &cfg, (uint64_t)seed, err, sizeof err) ||

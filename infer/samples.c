@@ -28,6 +28,7 @@ void tr_batch_free(tr_batch *tb) {
     free(tb->n_ord);
     free(tb->ord_off);
     free(tb->items);
+    free(tb->ord_info);
     free(tb->targets);
     free(tb->rep_b);
     free(tb->rep_col);
@@ -104,6 +105,12 @@ int tr_batch_fill(tr_batch *tb, const st_history *h, const tr_sample *smp, int B
             if (e - a > c->max_products) e = a + c->max_products;
             grow((void **)&tb->items, &tb->cap_items, n_items + (size_t)(e - a), sizeof(int32_t));
             for (int64_t j = a; j < e; j++) tb->items[n_items++] = h->items[j];
+            if (c->order_info) {
+                grow((void **)&tb->ord_info, &tb->cap_info, (size_t)(n_o + 1) * NN_ORDER_INFO,
+                     sizeof(nn_real));
+                nn_order_info(tb->ord_info + (size_t)n_o * NN_ORDER_INFO, h->dow[o], h->hour[o],
+                              h->days_since[o]);
+            }
             tb->ord_off[++n_o] = (int)n_items;
         }
     }
@@ -123,7 +130,8 @@ int tr_batch_fill(tr_batch *tb, const st_history *h, const tr_sample *smp, int B
                         .items = tb->items,
                         .S = S,
                         .rows = S > 0 ? rows : NULL,
-                        .targets = with_targets ? tb->targets : NULL};
+                        .targets = with_targets ? tb->targets : NULL,
+                        .ord_info = c->order_info ? tb->ord_info : NULL};
     tb->n_rep = 0;
     int rc = NB_OK;
     if (rep)

@@ -38,6 +38,8 @@ struct tr_batch {
     size_t cap_items, cap_targets, cap_rep, cap_rep_feat;
     int *n_ord, *ord_off;
     int32_t *items;
+    nn_real *ord_info; /* [orders, NN_ORDER_INFO] when the model has order_info */
+    size_t cap_info;
     nn_real *targets;
     int32_t *rep_b, *rep_col;
     nn_real *rep_feat;

@@ -119,6 +119,71 @@ void nn_dropout_forward(nn_real *out, nn_real *mask, const nn_real *in, size_t n
                         int training, nb_rng *rng);
 void nn_dropout_backward(nn_real *din, const nn_real *dout, const nn_real *mask, size_t n);
 
+/* LayerNorm over the last dimension (eps 1e-5, biased variance, like nn.LayerNorm):
+ * out[N, A] = (x - mean) * rstd * w + b; mean [N] and rstd [N] are saved for backward. */
+void nn_layernorm_forward(nn_real *out, nn_real *mean, nn_real *rstd, const nn_real *x,
+                          const nn_real *w, const nn_real *b, int N, int A);
+/* dx [N, A] (may be NULL), dw [A], db [A]; dout [N, A]. */
+void nn_layernorm_backward(nn_real *dx, nn_real *dw, nn_real *db, const nn_real *dout,
+                           const nn_real *x, const nn_real *mean, const nn_real *rstd,
+                           const nn_real *w, int N, int A);
+
+/* Multi-head self-attention (nn.MultiheadAttention's layout and arithmetic) over packed
+ * sequences: sequence s is rows off[s] .. off[s+1]-1 of x [T, A], T = off[n_seq], every
+ * sequence non-empty; attention stays inside a sequence (= a key padding mask), and with
+ * `causal` row i of a sequence attends only rows <= i.
+ *   qkv [T, 3A] = x . w_in^T + b_in  (w_in [3A, A]: q, k, v blocks; b_in [3A])
+ *   per head h (hd = A/nh columns): probs = softmax(q_h k_h^T / sqrt(hd)) (masked entries 0)
+ *   ctx [T, A] = probs . v_h per head, out [T, A] = ctx . w_out^T + b_out (w_out [A, A]).
+ * qkv, probs (nn_mha_probs_size reals: nh L^2 per sequence) and ctx are saved for backward.
+ * A must be a multiple of nh. */
+size_t nn_mha_probs_size(const int *off, int n_seq, int nh);
+void nn_mha_forward(nn_real *out, nn_real *qkv, nn_real *probs, nn_real *ctx, const nn_real *x,
+                    const nn_real *w_in, const nn_real *b_in, const nn_real *w_out,
+                    const nn_real *b_out, const int *off, int n_seq, int A, int nh, int causal);
+/* dx [T, A] (may be NULL), dw_in [3A, A], db_in [3A], dw_out [A, A], db_out [A]; dout [T, A].
+ * scratch: nn_mha_scratch_size reals (overwritten). */
+size_t nn_mha_scratch_size(const int *off, int n_seq, int A);
+void nn_mha_backward(nn_real *dx, nn_real *dw_in, nn_real *db_in, nn_real *dw_out, nn_real *db_out,
+                     nn_real *scratch, const nn_real *dout, const nn_real *qkv,
+                     const nn_real *probs, const nn_real *ctx, const nn_real *x,
+                     const nn_real *w_in, const nn_real *w_out, const int *off, int n_seq, int A,
+                     int nh, int causal);
+
+/* Attention pooling with a learned query q [A] over packed sequences (as above):
+ *   alpha_i = softmax_i(q . x_i / sqrt(A)) within the sequence, out[s, :] = sum_i alpha_i x_i.
+ * out [n_seq, A]; alpha [T] saved for backward. */
+void nn_attnpool_forward(nn_real *out, nn_real *alpha, const nn_real *x, const nn_real *q,
+                         const int *off, int n_seq, int A);
+/* dx [T, A] (may be NULL), dq [A]; dout [n_seq, A]. */
+void nn_attnpool_backward(nn_real *dx, nn_real *dq, const nn_real *dout, const nn_real *alpha,
+                          const nn_real *x, const nn_real *q, const int *off, int n_seq, int A);
+
+/* One pre-layer-norm transformer block (nn.TransformerEncoderLayer(norm_first=True), ReLU,
+ * no dropout) over packed sequences:
+ *   h = x + MHA(LN1(x)),  out = h + ff2(relu(ff1(LN2(h)))),  ff1: A -> F, ff2: F -> A.
+ * The 12 tensors in file order (PyTorch's shapes). */
+typedef struct {
+    nn_real *ln1_w, *ln1_b; /* [A], [A] */
+    nn_real *w_in, *b_in;   /* [3A, A], [3A] */
+    nn_real *w_out, *b_out; /* [A, A], [A] */
+    nn_real *ln2_w, *ln2_b; /* [A], [A] */
+    nn_real *ff1_w, *ff1_b; /* [F, A], [F] */
+    nn_real *ff2_w, *ff2_b; /* [A, F], [A] */
+} nn_tblock_params;
+#define NN_TBLOCK_NTENSORS 12
+/* act: nn_tblock_act_size reals, written by forward and read by backward. out [T, A]. */
+size_t nn_tblock_act_size(const int *off, int n_seq, int A, int nh, int F);
+void nn_tblock_forward(nn_real *out, nn_real *act, const nn_real *x, const nn_tblock_params *p,
+                       const int *off, int n_seq, int A, int nh, int F, int causal);
+/* dx [T, A] (required), g: the gradients (same layout as p); scratch: nn_tblock_scratch_size
+ * reals (overwritten). */
+size_t nn_tblock_scratch_size(const int *off, int n_seq, int A, int F);
+void nn_tblock_backward(nn_real *dx, const nn_tblock_params *g, nn_real *scratch,
+                        const nn_real *dout, const nn_real *act, const nn_real *x,
+                        const nn_tblock_params *p, const int *off, int n_seq, int A, int nh, int F,
+                        int causal);
+
 /* BCEWithLogits with pos_weight, mean over all n elements (PyTorch's default reduction):
  *   l = -[pw * y * log s(x) + (1 - y) * log(1 - s(x))], computed stably for any |x|.
  * Returns the mean loss (accumulated in double). */
@@ -216,22 +281,51 @@ typedef struct {
     float dropout;    /* default 0.1: between GRU layers and after the head's ReLU */
     int rep_features; /* F: repeat-term feature count, 0 = no repeat term (--repeat off) */
     int rep_hidden;   /* R: repeat MLP hidden size (default 32) */
+    /* the research log's other designs (issue 11; weight-file version 2 stores them, a
+     * version-1 file loads with the defaults below, the CNN -> GRU model it holds) */
+    int encoder;    /* NN_ENC_CNN (default) or NN_ENC_ATTENTION: self-attention over an
+                         order's products (model dim cnn_out, `heads` heads, one block) then
+                         attention pooling with a learned query */
+    int order_info; /* 0 (default) or 1: NN_ORDER_INFO features of each order (day of week,
+                         hour, days since the prior order) appended to its vector before the
+                         sequence model; the caller fills nn_batch.ord_info */
+    int sequence;   /* NN_SEQ_GRU (default) or NN_SEQ_TRANSFORMER: gru_layers pre-LN
+                         transformer blocks of width gru_hidden (FFN 4 x gru_hidden), learned
+                         positions counted back from the latest order, causal attention; the
+                         latest order's output after a final LayerNorm is the user vector */
+    int heads;      /* attention heads of the attention encoder and the transformer (4) */
 } nn_config;
+
+#define NN_ENC_CNN 0
+#define NN_ENC_ATTENTION 1
+#define NN_SEQ_GRU 0
+#define NN_SEQ_TRANSFORMER 1
+/* Order metadata features (scaled scalars, no parameters; model/WEIGHTS.md): sin and cos of
+ * 2 pi dow / 7, sin and cos of 2 pi hour / 24, min(days_since, 30) / 30 (0 when missing)
+ * and a missing flag (1 for a user's first order, whose days_since is unknown). */
+#define NN_ORDER_INFO 6
+/* The features of one order into f[NN_ORDER_INFO]; days_since < 0 means missing. No
+ * failure cases (dow and hour are taken modulo 7 and 24). */
+void nn_order_info(nn_real *f, int dow, int hour, int days_since);
 
 /* The one list of nn_config's fields, in the order of the weight file header (WEIGHTS.md:
  * field i at byte 20 + 4 i) and of the checkpoint (the int fields in this order, then the
  * float ones). weights.c, train/checkpoint.c, nb-train's flags (config_from_flags) and the
  * report all walk it, so a new field is added here once. */
 typedef struct {
-    const char *name; /* the field's name ("emb"), as in messages */
-    size_t off;       /* offsetof(nn_config, field) */
-    int is_float;     /* a float field (dropout); the others are int */
-    const char *flag; /* nb-train's flag setting it ("cnn-out"; "cnn_out" in the report's
+    const char *name;           /* the field's name ("emb"), as in messages */
+    size_t off;                 /* offsetof(nn_config, field) */
+    int is_float;               /* a float field (dropout); the others are int */
+    const char *flag;           /* nb-train's flag setting it ("cnn-out"; "cnn_out" in the report's
                            and the models row's hyper_params), NULL: set otherwise
                            (n_products from the data, rep_features from --repeat) */
+    const char *const *choices; /* a word-valued flag: the words, value i = choices[i]
+                                     (NULL-terminated); NULL for a number */
 } nn_config_field;
 
-#define NN_CONFIG_NFIELDS 12
+/* The fields in a version-1 weight file (the first 12); version 2 has all of them. */
+#define NN_CONFIG_NFIELDS_V1 12
+#define NN_CONFIG_NFIELDS 16
 extern const nn_config_field nn_config_fields[NN_CONFIG_NFIELDS];
 
 /* Field f of c as a double (exact: ints and floats both fit). */
@@ -262,7 +356,22 @@ typedef struct {
     nn_real *out_w, *out_b;           /* [P, D], [P] */
     nn_real *rep_w1, *rep_b1;         /* [R, F], [R]   (only when rep_features > 0) */
     nn_real *rep_w2, *rep_b2;         /* [1, R], [1] */
+    /* attention encoder (encoder == NN_ENC_ATTENTION, instead of conv; A = cnn_out) */
+    nn_real *enc_w, *enc_b;         /* [A, E], [A]: product embedding -> model dim */
+    nn_real *enc_w_in, *enc_b_in;   /* [3A, A], [3A] */
+    nn_real *enc_w_out, *enc_b_out; /* [A, A], [A] */
+    nn_real *enc_q;                 /* [A] the pooling query */
+    /* transformer (sequence == NN_SEQ_TRANSFORMER, instead of the GRU; H = gru_hidden,
+     * I0 = order vector width (+ NN_ORDER_INFO)) */
+    nn_real *tf_w_in, *tf_b_in;         /* [H, I0], [H] */
+    nn_real *tf_pos;                    /* [max_orders, H]: row p = the order p before the
+                                             latest */
+    nn_tblock_params tf[NN_MAX_LAYERS]; /* gru_layers blocks */
+    nn_real *tf_lnf_w, *tf_lnf_b;       /* [H], [H] */
 } nn_params;
+
+/* The most tensors a model has (attention encoder + NN_MAX_LAYERS transformer blocks). */
+#define NN_MAX_TENSORS (1 + 7 + 5 + NN_TBLOCK_NTENSORS * NN_MAX_LAYERS + 4 + 4)
 
 /* The order in which tensors are laid out in the allocation and in the weight file. */
 typedef struct {
@@ -293,6 +402,9 @@ typedef struct {
     int n_rep;
     const int32_t *rep_b, *rep_col;
     const nn_real *rep_feat;
+    const nn_real *ord_info; /* [total_orders, NN_ORDER_INFO] (nn_order_info), in ord_off's
+                                  order; required when the model has order_info, else
+                                  ignored */
 } nn_batch;
 
 typedef struct {
@@ -304,9 +416,9 @@ typedef struct {
     long adam_t;              /* Adam steps taken */
     nn_params p, g;           /* named views into mem and grad_mem */
     int n_tensors;
-    nn_tensor_info
-        tensors[11 + 4 * NN_MAX_LAYERS]; /* emb, conv 2, GRU 4/layer, fc 2, out 2, rep 4 */
-    nb_rng rng;                          /* dropout masks; part of the checkpointed state */
+    nn_tensor_info tensors[NN_MAX_TENSORS]; /* emb, conv 2 (or attention encoder 7), GRU 4/layer
+                                               (or transformer 5 + 12/block), fc 2, out 2, rep 4 */
+    nb_rng rng;                             /* dropout masks; part of the checkpointed state */
     float calib_a, calib_b; /* calibrated probability = sigmoid(calib_a * logit + calib_b);
                                   1 and 0 until a calibration is fitted (stored in the file) */
     int owns_mem;           /* 0 for a scoring clone that borrows another model's mem */
@@ -322,7 +434,10 @@ typedef struct {
  * the GRU, in_features for linear layers; N(0,1) for the embedding), drawing from an rng
  * seeded with `seed`, tensor by tensor in m->tensors[] order: emb, conv.w, conv.b, then per
  * GRU layer gru.w_ih.k, gru.w_hh.k, gru.b_ih.k, gru.b_hh.k, then fc.w, fc.b, out.w, out.b,
- * rep.w1, rep.b1, rep.w2, rep.b2 (the rep.* only when rep_features > 0). m->rng (dropout) is
+ * rep.w1, rep.b1, rep.w2, rep.b2 (the rep.* only when rep_features > 0); the attention
+ * encoder's and the transformer's tensors take the place of conv.* and gru.* (names in
+ * model/WEIGHTS.md; init: LayerNorm weights 1, attention biases 0, Xavier in_proj, the
+ * rest uniform +-1/sqrt(fan_in); constants draw nothing). m->rng (dropout) is
  * seeded from a hash of `seed`. Returns NB_OK or NB_EINVAL (bad config, message names the
  * field); on error *m is zeroed (allocation failure aborts: common/nb_err.h). The model owns everything; free it with
  * nn_model_free. Without nn_model_train_init it can only score (no gradients). */

@@ -9,9 +9,15 @@
  *   layer's states after dropout; user vector u[b] = top layer's final state of caller b;
  *   head fc -> ReLU -> dropout -> out (all P rows or the S candidate rows), in the caller's
  *   sample order, + the repeat MLP on the listed (sample, column) entries.
+ * The research log's other designs (nn_config.encoder / order_info / sequence) swap stages:
+ * the attention encoder (nn_variant.c) replaces conv+pool on the same packed orders; the
+ * order metadata features are appended to each order vector; the transformer (nn_variant.c)
+ * replaces the GRU stack, reading the orders regrouped sample by sample (tf_forward).
  */
 #include "nn.h"
 #include "nb_err.h"
+#include "nn_buf.h"
+#include "nn_variant.h"
 
 #include <assert.h>
 #include <limits.h>
@@ -25,8 +31,13 @@
 /* ---- configuration ------------------------------------------------------------------ */
 
 /* The research log's best setting (see nn.h for each field). */
+static const char *const enc_words[] = {"cnn", "attention", NULL};
+static const char *const seq_words[] = {"gru", "transformer", NULL};
+static const char *const off_on[] = {"off", "on", NULL};
 #define F(field, fl, flag) \
-    { #field, offsetof(nn_config, field), fl, flag }
+    { #field, offsetof(nn_config, field), fl, flag, NULL }
+#define W(field, flag, words) \
+    { #field, offsetof(nn_config, field), 0, flag, words }
 const nn_config_field nn_config_fields[NN_CONFIG_NFIELDS] = {
     F(n_products, 0, NULL),
     F(emb, 0, "emb"),
@@ -40,8 +51,14 @@ const nn_config_field nn_config_fields[NN_CONFIG_NFIELDS] = {
     F(dropout, 1, "dropout"),
     F(rep_features, 0, NULL),
     F(rep_hidden, 0, "rep-hidden"),
+    /* version 2 of the weight file (NN_CONFIG_NFIELDS_V1 above) */
+    W(encoder, "encoder", enc_words),
+    W(order_info, "order-info", off_on),
+    W(sequence, "sequence", seq_words),
+    F(heads, 0, "heads"),
 };
 #undef F
+#undef W
 
 /* See nn.h. */
 double nn_config_get(const nn_config *c, const nn_config_field *f) {
@@ -73,6 +90,24 @@ void nn_config_default(nn_config *c, int n_products) {
     c->dropout = 0.1f;
     c->rep_features = 0;
     c->rep_hidden = 32;
+    c->encoder = NN_ENC_CNN;
+    c->order_info = 0;
+    c->sequence = NN_SEQ_GRU;
+    c->heads = 4;
+}
+
+/* See nn.h. Scaled scalars, not embeddings: the cyclic pairs put Sunday next to Saturday
+ * and 23h next to 0h without parameters, and a data set whose fields are placeholders
+ * (constant) gives constant features that cost nothing. */
+void nn_order_info(nn_real *f, int dow, int hour, int days_since) {
+    const double tau = 6.283185307179586;
+    double d = ((dow % 7) + 7) % 7, h = ((hour % 24) + 24) % 24;
+    f[0] = (nn_real)sin(tau * d / 7);
+    f[1] = (nn_real)cos(tau * d / 7);
+    f[2] = (nn_real)sin(tau * h / 24);
+    f[3] = (nn_real)cos(tau * h / 24);
+    f[4] = days_since < 0 ? 0 : (nn_real)((days_since > 30 ? 30 : days_since) / 30.0);
+    f[5] = days_since < 0 ? 1 : 0;
 }
 
 /* Returns NB_OK or NB_EINVAL naming the first bad field. */
@@ -103,26 +138,39 @@ int nn_config_check(const nn_config *c, char *err, size_t errlen) {
         return nb_err(err, errlen, NB_EINVAL,
                       "nn_config.rep_hidden must be > 0 when rep_features > 0 (got %d)",
                       c->rep_hidden);
+    if (c->encoder != NN_ENC_CNN && c->encoder != NN_ENC_ATTENTION)
+        return nb_err(err, errlen, NB_EINVAL,
+                      "nn_config.encoder must be 0 (cnn) or 1 (attention) (got %d)", c->encoder);
+    if (c->sequence != NN_SEQ_GRU && c->sequence != NN_SEQ_TRANSFORMER)
+        return nb_err(err, errlen, NB_EINVAL,
+                      "nn_config.sequence must be 0 (gru) or 1 (transformer) (got %d)",
+                      c->sequence);
+    if (c->order_info != 0 && c->order_info != 1)
+        return nb_err(err, errlen, NB_EINVAL, "nn_config.order_info must be 0 or 1 (got %d)",
+                      c->order_info);
+    if (c->heads < 1)
+        return nb_err(err, errlen, NB_EINVAL, "nn_config.heads must be > 0 (got %d)", c->heads);
+    if (c->encoder == NN_ENC_ATTENTION && c->cnn_out % c->heads)
+        return nb_err(err, errlen, NB_EINVAL,
+                      "nn_config.cnn_out (%d, the attention encoder's width) must be a multiple "
+                      "of heads (%d)",
+                      c->cnn_out, c->heads);
+    if (c->sequence == NN_SEQ_TRANSFORMER && c->gru_hidden % c->heads)
+        return nb_err(err, errlen, NB_EINVAL,
+                      "nn_config.gru_hidden (%d, the transformer's width) must be a multiple of "
+                      "heads (%d)",
+                      c->gru_hidden, c->heads);
     return NB_OK;
+}
+
+/* The width of an order's vector into the sequence model: the encoder's output, plus the
+ * order metadata features with order_info. */
+static int nn_seq_input(const nn_config *c) {
+    return c->cnn_out + (c->order_info ? NN_ORDER_INFO : 0);
 }
 
 /* ---- activations -------------------------------------------------------------------- */
 
-typedef struct {
-    void *p;
-    size_t cap;
-} buf;
-
-/* Returns b's memory grown to at least `bytes` (contents not preserved; every user rewrites
- * its buffer each call). Aborts on allocation failure (nb_xmalloc). */
-static void *need(buf *b, size_t bytes) {
-    if (bytes > b->cap) {
-        free(b->p);
-        b->p = nb_xmalloc(bytes ? bytes : 1);
-        b->cap = bytes;
-    }
-    return b->p;
-}
 
 typedef struct {
     /* dimensions of the last forward */
@@ -134,6 +182,8 @@ typedef struct {
     /* backward */
     buf dhs, dx, gscr, dcout, deout, du, dd1, dr1, da1, dwbuf, dv, dh1, dp1, hparts;
     buf whh_pack[NN_MAX_LAYERS];
+    buf oinfo, soff, xs, us, dxs; /* order metadata; the transformer's sample-major tokens */
+    nn_var_act var;               /* the alternative stages' buffers (all bufs too) */
 } nn_act;
 
 #define NEED(field, type, count) ((type *)need(&a->field, (size_t)(count) * sizeof(type)))
@@ -141,7 +191,7 @@ typedef struct {
 /* Frees every activation buffer and a itself (NULL is fine). */
 static void act_free(nn_act *a) {
     if (!a) return;
-    /* every member from perm on is a buf */
+    /* every member from perm on is a buf (nn_var_act holds only bufs) */
     size_t first = offsetof(nn_act, perm), n = (sizeof *a - first) / sizeof(buf);
     buf *all = (buf *)((char *)a + first);
     for (size_t i = 0; i < n; i++) free(all[i].p);
@@ -166,15 +216,51 @@ static int tensor_shapes(const nn_config *c, nn_tensor_info *t) {
         {"gru.w_ih.2", "gru.w_hh.2", "gru.b_ih.2", "gru.b_hh.2"},
         {"gru.w_ih.3", "gru.w_hh.3", "gru.b_ih.3", "gru.b_hh.3"},
     };
-    int H = c->gru_hidden;
+    static const char *tn[NN_MAX_LAYERS][NN_TBLOCK_NTENSORS] = {
+#define TB(l)                                                                          \
+    {"tf.ln1.w." #l,      "tf.ln1.b." #l,      "tf.attn.w_in." #l, "tf.attn.b_in." #l, \
+     "tf.attn.w_out." #l, "tf.attn.b_out." #l, "tf.ln2.w." #l,     "tf.ln2.b." #l,     \
+     "tf.ff1.w." #l,      "tf.ff1.b." #l,      "tf.ff2.w." #l,     "tf.ff2.b." #l}
+        TB(0),
+        TB(1),
+        TB(2),
+        TB(3),
+#undef TB
+    };
+    int H = c->gru_hidden, A = c->cnn_out, I0 = nn_seq_input(c);
     T_ADD("emb", c->n_products, c->emb);
-    T_ADD("conv.w", c->cnn_out, c->emb * c->kernel);
-    T_ADD("conv.b", 1, c->cnn_out);
-    for (int l = 0; l < c->gru_layers; l++) {
-        T_ADD(gn[l][0], 3 * H, l == 0 ? c->cnn_out : H);
-        T_ADD(gn[l][1], 3 * H, H);
-        T_ADD(gn[l][2], 1, 3 * H);
-        T_ADD(gn[l][3], 1, 3 * H);
+    if (c->encoder == NN_ENC_ATTENTION) {
+        T_ADD("enc.w", A, c->emb);
+        T_ADD("enc.b", 1, A);
+        T_ADD("enc.mha.w_in", 3 * A, A);
+        T_ADD("enc.mha.b_in", 1, 3 * A);
+        T_ADD("enc.mha.w_out", A, A);
+        T_ADD("enc.mha.b_out", 1, A);
+        T_ADD("enc.pool.q", 1, A);
+    } else {
+        T_ADD("conv.w", c->cnn_out, c->emb * c->kernel);
+        T_ADD("conv.b", 1, c->cnn_out);
+    }
+    if (c->sequence == NN_SEQ_TRANSFORMER) {
+        T_ADD("tf.w_in", H, I0);
+        T_ADD("tf.b_in", 1, H);
+        T_ADD("tf.pos", c->max_orders, H);
+        for (int l = 0; l < c->gru_layers; l++) {
+            /* shapes in nn_tblock_params order, F = 4H */
+            const int rc[NN_TBLOCK_NTENSORS][2] = {{1, H},     {1, H},     {3 * H, H}, {1, 3 * H},
+                                                   {H, H},     {1, H},     {1, H},     {1, H},
+                                                   {4 * H, H}, {1, 4 * H}, {H, 4 * H}, {1, H}};
+            for (int j = 0; j < NN_TBLOCK_NTENSORS; j++) T_ADD(tn[l][j], rc[j][0], rc[j][1]);
+        }
+        T_ADD("tf.lnf.w", 1, H);
+        T_ADD("tf.lnf.b", 1, H);
+    } else {
+        for (int l = 0; l < c->gru_layers; l++) {
+            T_ADD(gn[l][0], 3 * H, l == 0 ? I0 : H);
+            T_ADD(gn[l][1], 3 * H, H);
+            T_ADD(gn[l][2], 1, 3 * H);
+            T_ADD(gn[l][3], 1, 3 * H);
+        }
     }
     T_ADD("fc.w", c->head, H);
     T_ADD("fc.b", 1, c->head);
@@ -193,7 +279,9 @@ static int tensor_shapes(const nn_config *c, nn_tensor_info *t) {
 /* See nn.h: the sum over tensor_shapes in double, exact below 2^53. */
 double nn_config_params(const nn_config *c) {
     /* shapes that do not fit an int (a crafted header) have no parameter count */
-    if ((double)c->emb * c->kernel > INT_MAX || 3.0 * c->gru_hidden > INT_MAX) return HUGE_VAL;
+    if ((double)c->emb * c->kernel > INT_MAX || 4.0 * c->gru_hidden > INT_MAX ||
+        3.0 * c->cnn_out > INT_MAX || (double)c->cnn_out + NN_ORDER_INFO > INT_MAX)
+        return HUGE_VAL;
     nn_tensor_info t[sizeof((nn_model *)0)->tensors / sizeof(nn_tensor_info)];
     int n = tensor_shapes(c, t);
     double total = 0;
@@ -222,13 +310,38 @@ static void bind(const nn_model *m, nn_real *base, nn_params *p) {
     int k = 0;
 #define NX() (base + m->tensors[k++].offset)
     p->emb = NX();
-    p->conv_w = NX();
-    p->conv_b = NX();
-    for (int l = 0; l < m->cfg.gru_layers; l++) {
-        p->gru_w_ih[l] = NX();
-        p->gru_w_hh[l] = NX();
-        p->gru_b_ih[l] = NX();
-        p->gru_b_hh[l] = NX();
+    if (m->cfg.encoder == NN_ENC_ATTENTION) {
+        p->enc_w = NX();
+        p->enc_b = NX();
+        p->enc_w_in = NX();
+        p->enc_b_in = NX();
+        p->enc_w_out = NX();
+        p->enc_b_out = NX();
+        p->enc_q = NX();
+    } else {
+        p->conv_w = NX();
+        p->conv_b = NX();
+    }
+    if (m->cfg.sequence == NN_SEQ_TRANSFORMER) {
+        p->tf_w_in = NX();
+        p->tf_b_in = NX();
+        p->tf_pos = NX();
+        for (int l = 0; l < m->cfg.gru_layers; l++) {
+            nn_tblock_params *b = &p->tf[l];
+            nn_real **f[NN_TBLOCK_NTENSORS] = {&b->ln1_w, &b->ln1_b, &b->w_in,  &b->b_in,
+                                               &b->w_out, &b->b_out, &b->ln2_w, &b->ln2_b,
+                                               &b->ff1_w, &b->ff1_b, &b->ff2_w, &b->ff2_b};
+            for (int j = 0; j < NN_TBLOCK_NTENSORS; j++) *f[j] = NX();
+        }
+        p->tf_lnf_w = NX();
+        p->tf_lnf_b = NX();
+    } else {
+        for (int l = 0; l < m->cfg.gru_layers; l++) {
+            p->gru_w_ih[l] = NX();
+            p->gru_w_hh[l] = NX();
+            p->gru_b_ih[l] = NX();
+            p->gru_b_hh[l] = NX();
+        }
     }
     p->fc_w = NX();
     p->fc_b = NX();
@@ -252,9 +365,29 @@ static void fill_uniform(nn_real *x, size_t n, double bound, nb_rng *r) {
     for (size_t i = 0; i < n; i++) x[i] = (nn_real)((2 * nb_rng_uniform(r) - 1) * bound);
 }
 
-/* fan_in of tensor k: conv in_channels*K, GRU hidden size, linear in_features. */
-static double init_bound(const nn_model *m, const char *name, const nn_tensor_info *t) {
+/* How tensor `name` starts (PyTorch's defaults for the module it stands for): uniform
+ * +-bound, the returned value (1/sqrt(fan_in): conv in_channels*K, GRU hidden size, linear
+ * in_features; Xavier for an attention's in_proj); or, for a return of 0, the constant
+ * *fill (LayerNorm weights 1, LayerNorm and attention biases 0), drawing nothing. */
+static double init_bound(const nn_model *m, const char *name, const nn_tensor_info *t,
+                         double *fill) {
     const nn_config *c = &m->cfg;
+    double A = c->cnn_out, H = c->gru_hidden;
+    *fill = 0;
+    if (strstr(name, ".ln")) { /* tf.ln1.w.0, tf.lnf.b, ... */
+        *fill = strstr(name, ".w") ? 1 : 0;
+        return 0;
+    }
+    if (!strcmp(name, "tf.w_in") || !strcmp(name, "tf.b_in"))
+        return 1 / sqrt((double)nn_seq_input(c));
+    if (strstr(name, ".b_in") || strstr(name, ".b_out")) return 0;
+    if (!strcmp(name, "enc.w") || !strcmp(name, "enc.b")) return 1 / sqrt((double)c->emb);
+    if (!strcmp(name, "enc.mha.w_in")) return sqrt(6 / (A + 3 * A));
+    if (!strcmp(name, "enc.mha.w_out") || !strcmp(name, "enc.pool.q")) return 1 / sqrt(A);
+    if (!strcmp(name, "tf.pos")) return 1 / sqrt(H);
+    if (!strncmp(name, "tf.attn.w_in.", 13)) return sqrt(6 / (H + 3 * H));
+    if (!strncmp(name, "tf.attn.w_out.", 14) || !strncmp(name, "tf.ff1.", 7)) return 1 / sqrt(H);
+    if (!strncmp(name, "tf.ff2.", 7)) return 1 / sqrt(4 * H);
     if (!strncmp(name, "conv.", 5)) return 1 / sqrt((double)c->emb * c->kernel);
     if (!strncmp(name, "gru.", 4)) return 1 / sqrt((double)c->gru_hidden);
     if (!strcmp(name, "fc.w") || !strcmp(name, "fc.b")) return 1 / sqrt((double)c->gru_hidden);
@@ -295,10 +428,13 @@ int nn_model_init(nn_model *m, const nn_config *c, uint64_t seed, char *err, siz
     for (int k = 0; k < m->n_tensors; k++) {
         const nn_tensor_info *t = &m->tensors[k];
         nn_real *x = m->mem + t->offset;
+        double fill, bound = k == 0 ? 0 : init_bound(m, t->name, t, &fill);
         if (k == 0)
             for (size_t i = 0; i < t->size; i++) x[i] = (nn_real)nb_rng_normal(&r);
+        else if (bound > 0)
+            fill_uniform(x, t->size, bound, &r);
         else
-            fill_uniform(x, t->size, init_bound(m, t->name, t), &r);
+            for (size_t i = 0; i < t->size; i++) x[i] = (nn_real)fill;
     }
     return NB_OK;
 }
@@ -341,7 +477,7 @@ int nn_model_clone_for_scoring(nn_model *dst, const nn_model *src, char *err, si
     dst->calib_a = src->calib_a;
     dst->calib_b = src->calib_b;
     dst->owns_mem = 0;
-    size_t n = nn_gru_pack_size(src->cfg.gru_hidden);
+    size_t n = src->cfg.sequence == NN_SEQ_GRU ? nn_gru_pack_size(src->cfg.gru_hidden) : 0;
     nn_act *a = dst->act;
     for (int l = 0; n > 0 && l < src->cfg.gru_layers; l++)
         nn_gru_pack_hh(need(&a->whh_pack[l], n * sizeof(nn_real)), src->p.gru_w_hh[l],
@@ -351,6 +487,118 @@ int nn_model_clone_for_scoring(nn_model *dst, const nn_model *src, char *err, si
 }
 
 /* ---- forward ------------------------------------------------------------------------ */
+
+/* ---- the sequence models --------------------------------------------------------------- */
+
+/* The GRU stack over the order vectors cout [n_ord, C] (step-major: step t, then sorted
+ * row i < bt[t]), each followed by its metadata features oinfo (NULL: none; I0 = C + those):
+ * u [B, H] receives the top layer's final state of every sample in the caller's order (inv:
+ * caller index -> sorted row). Dropout between layers when training. */
+static void gru_forward(nn_model *m, nn_real *u, const nn_real *cout, const nn_real *oinfo,
+                        const int *bt, const int *inv, int B, int T, int I0, int training) {
+    const nn_config *c = &m->cfg;
+    nn_act *a = m->act;
+    const nn_params *P = &m->p;
+    int C = c->cnn_out, H = c->gru_hidden, L = c->gru_layers;
+    size_t TB = (size_t)T * B;
+    nn_real *x0 = NEED(x0, nn_real, TB * I0);
+    int k = 0;
+    for (int t = 0; t < T; t++)
+        for (int i = 0; i < bt[t]; i++, k++) {
+            nn_real *x = x0 + ((size_t)t * B + i) * I0;
+            memcpy(x, cout + (size_t)k * C, C * sizeof(nn_real));
+            if (oinfo)
+                memcpy(x + C, oinfo + (size_t)k * NN_ORDER_INFO, NN_ORDER_INFO * sizeof(nn_real));
+        }
+    for (int l = 0; l < L; l++) {
+        const nn_real *x = l == 0 ? x0 : (nn_real *)a->xd[l - 1].p;
+        nn_real *hs = NEED(hs[l], nn_real, TB * H), *gates = NEED(gates[l], nn_real, TB * 4 * H);
+        nn_gru_forward_packed(hs, gates, x, P->gru_w_ih[l], P->gru_w_hh[l],
+                              a->packed ? (nn_real *)a->whh_pack[l].p : NULL, P->gru_b_ih[l],
+                              P->gru_b_hh[l], bt, T, B, l == 0 ? I0 : H, H);
+        if (l + 1 < L)
+            nn_dropout_forward(NEED(xd[l], nn_real, TB * H), NEED(dmask[l], nn_real, TB * H), hs,
+                               TB * H, c->dropout, training, &m->rng);
+    }
+    const nn_real *top = (nn_real *)a->hs[L - 1].p + (size_t)(T - 1) * B * H;
+    for (int i = 0; i < B; i++)
+        memcpy(u + (size_t)i * H, top + (size_t)inv[i] * H, H * sizeof(nn_real));
+}
+
+/* gru_forward's backward: dcout [n_ord, C] = the gradient of the order vectors (the
+ * metadata features take none), from du [B, H] (caller order). */
+static void gru_backward(nn_model *m, nn_real *dcout, const nn_real *du) {
+    const nn_config *c = &m->cfg;
+    nn_act *a = m->act;
+    const nn_params *P = &m->p, *G = &m->g;
+    int B = a->B, T = a->T, C = c->cnn_out, H = c->gru_hidden, L = c->gru_layers;
+    int I0 = nn_seq_input(c), IM = I0 > H ? I0 : H, *inv = a->inv.p, *bt = a->bt.p;
+    size_t TB = (size_t)T * B;
+    nn_real *dhs = NEED(dhs, nn_real, TB * H), *dx = NEED(dx, nn_real, TB * IM);
+    nn_real *gscr = NEED(gscr, nn_real, nn_gru_scratch_size(B, H));
+    memset(dhs, 0, TB * H * sizeof(nn_real));
+    nn_real *dtop = dhs + (size_t)(T - 1) * B * H;
+    for (int i = 0; i < B; i++)
+        memcpy(dtop + (size_t)inv[i] * H, du + (size_t)i * H, H * sizeof(nn_real));
+    for (int l = L - 1; l >= 0; l--) {
+        int I = l == 0 ? I0 : H;
+        const nn_real *x = l == 0 ? (nn_real *)a->x0.p : (nn_real *)a->xd[l - 1].p;
+        memset(dx, 0, TB * I * sizeof(nn_real));
+        nn_gru_backward(dx, G->gru_w_ih[l], G->gru_w_hh[l], G->gru_b_ih[l], G->gru_b_hh[l], dhs,
+                        gscr, a->gates[l].p, a->hs[l].p, x, P->gru_w_ih[l], P->gru_w_hh[l], bt, T,
+                        B, I, H);
+        if (l > 0) {
+            memset(dhs, 0, TB * H * sizeof(nn_real));
+            nn_dropout_backward(dhs, dx, a->dmask[l - 1].p, TB * H);
+        }
+    }
+    int k = 0;
+    for (int t = 0; t < T; t++)
+        for (int i = 0; i < bt[t]; i++, k++)
+            memcpy(dcout + (size_t)k * C, dx + ((size_t)t * B + i) * I0, C * sizeof(nn_real));
+}
+
+/* The transformer over the same inputs as gru_forward: the orders are regrouped sample by
+ * sample (sorted row i's orders oldest first at rows soff[i] .. soff[i+1]-1 of xs) and
+ * u [B, H] gets each sample's vector in the caller's order. */
+static void tf_forward(nn_act *a, nn_real *u, const nn_real *cout, const nn_real *oinfo,
+                       const nn_batch *b, const int *bt, const int *perm, const int *inv, int T,
+                       const nn_config *c, const nn_params *P) {
+    int B = b->B, C = c->cnn_out, H = c->gru_hidden, I0 = nn_seq_input(c);
+    int *soff = NEED(soff, int, B + 1);
+    soff[0] = 0;
+    for (int i = 0; i < B; i++) soff[i + 1] = soff[i] + b->n_ord[perm[i]];
+    nn_real *xs = NEED(xs, nn_real, (size_t)soff[B] * I0);
+    int k = 0;
+    for (int t = 0; t < T; t++)
+        for (int i = 0; i < bt[t]; i++, k++) {
+            nn_real *x = xs + (size_t)(soff[i] + t) * I0;
+            memcpy(x, cout + (size_t)k * C, C * sizeof(nn_real));
+            if (oinfo)
+                memcpy(x + C, oinfo + (size_t)k * NN_ORDER_INFO, NN_ORDER_INFO * sizeof(nn_real));
+        }
+    nn_real *us = NEED(us, nn_real, (size_t)B * H);
+    nn_seq_tf_forward(&a->var, us, xs, soff, B, I0, c, P);
+    for (int i = 0; i < B; i++)
+        memcpy(u + (size_t)i * H, us + (size_t)inv[i] * H, H * sizeof(nn_real));
+}
+
+/* tf_forward's backward: dcout [n_ord, C] from du [B, H] (caller order). */
+static void tf_backward(nn_act *a, nn_real *dcout, const nn_real *du, const nn_config *c,
+                        const nn_params *P, const nn_params *G) {
+    int B = a->B, T = a->T, C = c->cnn_out, H = c->gru_hidden, I0 = nn_seq_input(c);
+    int *soff = a->soff.p, *inv = a->inv.p, *bt = a->bt.p;
+    nn_real *dus = NEED(us, nn_real, (size_t)B * H); /* the forward's us is not needed again */
+    for (int i = 0; i < B; i++)
+        memcpy(dus + (size_t)inv[i] * H, du + (size_t)i * H, H * sizeof(nn_real));
+    nn_real *dxs = NEED(dxs, nn_real, (size_t)soff[B] * I0);
+    memset(dxs, 0, (size_t)soff[B] * I0 * sizeof(nn_real));
+    nn_seq_tf_backward(&a->var, dxs, dus, a->xs.p, soff, B, I0, c, P, G);
+    int k = 0;
+    for (int t = 0; t < T; t++)
+        for (int i = 0; i < bt[t]; i++, k++)
+            memcpy(dcout + (size_t)k * C, dxs + (size_t)(soff[i] + t) * I0, C * sizeof(nn_real));
+}
 
 /* Runs the network; see nn.h. The batch must be valid (n_ord in 1..max_orders, items in
  * 0..P-1, every order non-empty, rows in 0..P-1): asserted, as it is the caller's data
@@ -363,7 +611,7 @@ static double forward(nn_model *m, const nn_batch *b, int training, float pos_we
     nn_act *a = m->act;
     const nn_params *P = &m->p;
     int B = b->B, E = c->emb, C = c->cnn_out, K = c->kernel, H = c->gru_hidden;
-    int L = c->gru_layers, D = c->head, R = c->rep_hidden, F = c->rep_features;
+    int D = c->head, R = c->rep_hidden, F = c->rep_features;
     int NS = b->S > 0 ? b->S : c->n_products;
     assert(B > 0);
 
@@ -417,34 +665,35 @@ static double forward(nn_model *m, const nn_batch *b, int training, float pos_we
         }
     nn_real *eout = NEED(eout, nn_real, (size_t)n_items * E);
     nn_embed_forward(eout, cidx, P->emb, n_items, E);
-    nn_real *cscr = NEED(cscr, nn_real, nn_conv_scratch_size(coff, n_ord_tot, E, C, K));
     nn_real *cout = NEED(cout, nn_real, (size_t)n_ord_tot * C);
-    int *camax = NEED(camax, int, (size_t)n_ord_tot *C);
-    nn_conv_forward(cout, camax, cscr, eout, coff, P->conv_w, P->conv_b, n_ord_tot, E, C, K);
-
-    /* GRU stack */
-    size_t TB = (size_t)T * B;
-    nn_real *x0 = NEED(x0, nn_real, TB * C);
-    k = 0;
-    for (int t = 0; t < T; t++)
-        for (int i = 0; i < bt[t]; i++, k++)
-            memcpy(x0 + ((size_t)t * B + i) * C, cout + (size_t)k * C, C * sizeof(nn_real));
-    for (int l = 0; l < L; l++) {
-        const nn_real *x = l == 0 ? x0 : (nn_real *)a->xd[l - 1].p;
-        nn_real *hs = NEED(hs[l], nn_real, TB * H), *gates = NEED(gates[l], nn_real, TB * 4 * H);
-        nn_gru_forward_packed(hs, gates, x, P->gru_w_ih[l], P->gru_w_hh[l],
-                              a->packed ? (nn_real *)a->whh_pack[l].p : NULL, P->gru_b_ih[l],
-                              P->gru_b_hh[l], bt, T, B, l == 0 ? C : H, H);
-        if (l + 1 < L)
-            nn_dropout_forward(NEED(xd[l], nn_real, TB * H), NEED(dmask[l], nn_real, TB * H), hs,
-                               TB * H, c->dropout, training, &m->rng);
+    if (c->encoder == NN_ENC_ATTENTION) {
+        nn_enc_attn_forward(&a->var, cout, eout, coff, n_ord_tot, c, P);
+    } else {
+        nn_real *cscr = NEED(cscr, nn_real, nn_conv_scratch_size(coff, n_ord_tot, E, C, K));
+        int *camax = NEED(camax, int, (size_t)n_ord_tot *C);
+        nn_conv_forward(cout, camax, cscr, eout, coff, P->conv_w, P->conv_b, n_ord_tot, E, C, K);
     }
+    /* the orders' metadata features, in the same step-major order as cout */
+    const nn_real *oinfo = NULL;
+    if (c->order_info) {
+        assert(b->ord_info);
+        nn_real *oi = NEED(oinfo, nn_real, (size_t)n_ord_tot * NN_ORDER_INFO);
+        k = 0;
+        for (int t = 0; t < T; t++)
+            for (int i = 0; i < bt[t]; i++, k++)
+                memcpy(oi + (size_t)k * NN_ORDER_INFO,
+                       b->ord_info + (size_t)(ord_start[perm[i]] + t) * NN_ORDER_INFO,
+                       NN_ORDER_INFO * sizeof(nn_real));
+        oinfo = oi;
+    }
+    int I0 = nn_seq_input(c);
+    nn_real *u = NEED(u, nn_real, (size_t)B * H);
+    if (c->sequence == NN_SEQ_TRANSFORMER)
+        tf_forward(a, u, cout, oinfo, b, bt, perm, inv, T, c, P);
+    else
+        gru_forward(m, u, cout, oinfo, bt, inv, B, T, I0, training);
 
     /* head, in the caller's sample order */
-    const nn_real *top = (nn_real *)a->hs[L - 1].p + (size_t)(T - 1) * B * H;
-    nn_real *u = NEED(u, nn_real, (size_t)B * H);
-    for (int i = 0; i < B; i++)
-        memcpy(u + (size_t)i * H, top + (size_t)inv[i] * H, H * sizeof(nn_real));
     nn_real *a1 = NEED(a1, nn_real, (size_t)B * D), *r1 = NEED(r1, nn_real, (size_t)B * D);
     nn_real *d1 = NEED(d1, nn_real, (size_t)B * D);
     nn_linear_forward(a1, u, P->fc_w, P->fc_b, B, H, D);
@@ -603,12 +852,9 @@ void nn_model_backward(nn_model *m, const nn_batch *b, float pos_weight) {
     const nn_params *P = &m->p;
     const nn_params *G = &m->g;
     assert(m->grad_mem && b->targets && m->logits && a->B == b->B);
-    int B = a->B, T = a->T, NS = a->NS, n_rep = a->n_rep;
-    int E = c->emb, C = c->cnn_out, K = c->kernel, H = c->gru_hidden, L = c->gru_layers;
+    int B = a->B, NS = a->NS, n_rep = a->n_rep;
+    int E = c->emb, C = c->cnn_out, K = c->kernel, H = c->gru_hidden;
     int D = c->head, R = c->rep_hidden, F = c->rep_features;
-    size_t TB = (size_t)T * B;
-    int *perm = a->perm.p, *inv = a->inv.p, *bt = a->bt.p;
-    (void)perm;
 
     nn_real *dl;
     if (a->dl_ready) {
@@ -655,37 +901,19 @@ void nn_model_backward(nn_model *m, const nn_batch *b, float pos_weight) {
     memset(du, 0, (size_t)B * H * sizeof(nn_real));
     nn_linear_backward(du, G->fc_w, G->fc_b, da1, a->u.p, P->fc_w, B, H, D);
 
-    /* GRU stack, top down */
-    int IM = C > H ? C : H;
-    nn_real *dhs = NEED(dhs, nn_real, TB * H), *dx = NEED(dx, nn_real, TB * IM);
-    nn_real *gscr = NEED(gscr, nn_real, nn_gru_scratch_size(B, H));
-    memset(dhs, 0, TB * H * sizeof(nn_real));
-    nn_real *dtop = dhs + (size_t)(T - 1) * B * H;
-    for (int i = 0; i < B; i++)
-        memcpy(dtop + (size_t)inv[i] * H, du + (size_t)i * H, H * sizeof(nn_real));
-    for (int l = L - 1; l >= 0; l--) {
-        int I = l == 0 ? C : H;
-        const nn_real *x = l == 0 ? (nn_real *)a->x0.p : (nn_real *)a->xd[l - 1].p;
-        memset(dx, 0, TB * I * sizeof(nn_real));
-        nn_gru_backward(dx, G->gru_w_ih[l], G->gru_w_hh[l], G->gru_b_ih[l], G->gru_b_hh[l], dhs,
-                        gscr, a->gates[l].p, a->hs[l].p, x, P->gru_w_ih[l], P->gru_w_hh[l], bt, T,
-                        B, I, H);
-        if (l > 0) {
-            memset(dhs, 0, TB * H * sizeof(nn_real));
-            nn_dropout_backward(dhs, dx, a->dmask[l - 1].p, TB * H);
-        }
-    }
-
-    /* conv + embedding */
+    /* sequence model, then the encoder and the embedding */
     nn_real *dcout = NEED(dcout, nn_real, (size_t)a->n_ord_tot * C);
-    int k = 0;
-    for (int t = 0; t < T; t++)
-        for (int i = 0; i < bt[t]; i++, k++)
-            memcpy(dcout + (size_t)k * C, dx + ((size_t)t * B + i) * C, C * sizeof(nn_real));
+    if (c->sequence == NN_SEQ_TRANSFORMER)
+        tf_backward(a, dcout, du, c, P, G);
+    else
+        gru_backward(m, dcout, du);
     nn_real *deout = NEED(deout, nn_real, (size_t)a->n_items * E);
     memset(deout, 0, (size_t)a->n_items * E * sizeof(nn_real));
-    nn_conv_backward(deout, G->conv_w, G->conv_b, a->cscr.p, dcout, a->camax.p, a->eout.p,
-                     a->coff.p, P->conv_w, a->n_ord_tot, E, C, K);
+    if (c->encoder == NN_ENC_ATTENTION)
+        nn_enc_attn_backward(&a->var, deout, dcout, a->eout.p, a->coff.p, a->n_ord_tot, c, P, G);
+    else
+        nn_conv_backward(deout, G->conv_w, G->conv_b, a->cscr.p, dcout, a->camax.p, a->eout.p,
+                         a->coff.p, P->conv_w, a->n_ord_tot, E, C, K);
     nn_embed_backward(G->emb, deout, a->cidx.p, a->n_items, E);
 }
 

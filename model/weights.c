@@ -22,7 +22,12 @@
 
 _Static_assert(sizeof(float) == 4, "the file stores IEEE binary32");
 
-#define NBW_HEADER 80 /* magic .. id count, see WEIGHTS.md */
+/* The fixed header (magic .. id count, see WEIGHTS.md) of a file of version v: 20 bytes,
+ * the configuration fields that version has (4 bytes each), calib_a, calib_b, id count. */
+static int nfields(uint32_t v) { return v == 1 ? NN_CONFIG_NFIELDS_V1 : NN_CONFIG_NFIELDS; }
+static size_t header_size(uint32_t v) { return 20 + 4 * (size_t)nfields(v) + 12; }
+#define NBW_HEADER_MIN 80 /* version 1's, the shortest */
+#define NBW_HEADER_MAX (20 + 4 * NN_CONFIG_NFIELDS + 12)
 #define NBW_MAX_NAME 64
 #define NBW_CHUNK 4096 /* floats converted per fwrite */
 
@@ -69,13 +74,26 @@ static int write_crc(FILE *f, uint32_t *crc, const void *buf, size_t n) {
     return fwrite(buf, 1, n, f) == n ? 0 : -1;
 }
 
-/* Encodes the fixed 80-byte header (WEIGHTS.md) of m into h. */
-static void encode_header(unsigned char h[NBW_HEADER], const nn_model *m, uint64_t file_size) {
+/* The version nbw_save writes for c: 1 when every field version 2 added is at its default
+ * (the CNN -> GRU model: its file, and so its CRC name, stay what they always were), else 2. */
+static uint32_t version_for(const nn_config *c) {
+    nn_config d;
+    nn_config_default(&d, c->n_products);
+    for (int i = NN_CONFIG_NFIELDS_V1; i < NN_CONFIG_NFIELDS; i++)
+        if (nn_config_get(c, &nn_config_fields[i]) != nn_config_get(&d, &nn_config_fields[i]))
+            return NBW_VERSION;
+    return 1;
+}
+
+/* Encodes the fixed header (WEIGHTS.md) of m for version ver into h (header_size(ver)
+ * bytes). */
+static void encode_header(unsigned char *h, uint32_t ver, const nn_model *m, uint64_t file_size) {
     const nn_config *c = &m->cfg;
+    int nf = nfields(ver);
     memcpy(h, NBW_MAGIC, 8);
-    put_u32(h + 8, NBW_VERSION);
+    put_u32(h + 8, ver);
     put_u64(h + 12, file_size);
-    for (int i = 0; i < NN_CONFIG_NFIELDS; i++) { /* bytes 20 .. 67 */
+    for (int i = 0; i < nf; i++) { /* bytes 20 .. 20 + 4 nf - 1 */
         const nn_config_field *f = &nn_config_fields[i];
         const char *v = (const char *)c + f->off;
         if (f->is_float)
@@ -83,14 +101,14 @@ static void encode_header(unsigned char h[NBW_HEADER], const nn_model *m, uint64
         else
             put_u32(h + 20 + 4 * i, (uint32_t) * (const int *)v);
     }
-    put_f32(h + 68, m->calib_a);
-    put_f32(h + 72, m->calib_b);
-    put_u32(h + 76, (uint32_t)c->n_products);
+    put_f32(h + 20 + 4 * nf, m->calib_a);
+    put_f32(h + 24 + 4 * nf, m->calib_b);
+    put_u32(h + 28 + 4 * nf, (uint32_t)c->n_products);
 }
 
 /* The exact size of the file nbw_save writes for m. */
 static uint64_t file_size_for(const nn_model *m) {
-    uint64_t n = NBW_HEADER + 4 * (uint64_t)m->cfg.n_products + 4;
+    uint64_t n = header_size(version_for(&m->cfg)) + 4 * (uint64_t)m->cfg.n_products + 4;
     for (int i = 0; i < m->n_tensors; i++)
         n += 4 + strlen(m->tensors[i].name) + 8 + 4 * (uint64_t)m->tensors[i].size;
     return n + 4;
@@ -103,9 +121,10 @@ static int write_file(nb_afile *af, const nn_model *m, const int32_t *product_id
                       uint32_t *crc_out) {
     unsigned char *buf = nb_xmalloc(4 * NBW_CHUNK);
     uint32_t crc = 0;
-    unsigned char h[NBW_HEADER];
-    encode_header(h, m, file_size_for(m));
-    int bad = write_crc(af->f, &crc, h, sizeof h);
+    unsigned char h[NBW_HEADER_MAX];
+    uint32_t ver = version_for(&m->cfg);
+    encode_header(h, ver, m, file_size_for(m));
+    int bad = write_crc(af->f, &crc, h, header_size(ver));
 
     for (int i = 0; i < m->cfg.n_products && !bad; i += NBW_CHUNK) {
         int n = m->cfg.n_products - i < NBW_CHUNK ? m->cfg.n_products - i : NBW_CHUNK;
@@ -217,10 +236,12 @@ done:
     return rc;
 }
 
-/* Decodes the configuration fields of a header whose size and CRC were already verified. */
-static void decode_config(nn_config *c, const unsigned char *h) {
-    memset(c, 0, sizeof *c);
-    for (int i = 0; i < NN_CONFIG_NFIELDS; i++) { /* encode_header's fields */
+/* Decodes the configuration fields of a version-ver header whose size and CRC were already
+ * verified; the fields an older version lacks keep nn_config_default's values (version 1:
+ * the CNN encoder, no order metadata, the GRU). */
+static void decode_config(nn_config *c, uint32_t ver, const unsigned char *h) {
+    nn_config_default(c, 0);
+    for (int i = 0; i < nfields(ver); i++) { /* encode_header's fields */
         const nn_config_field *f = &nn_config_fields[i];
         char *v = (char *)c + f->off;
         if (f->is_float)
@@ -324,16 +345,24 @@ int nbw_load(nn_model *m, const char *path, const int32_t *expect_ids, int n_exp
         rc = nb_err(err, errlen, NB_EFORMAT, "%s: bad magic (not a weight file)", path);
         goto done;
     }
-    if (size < NBW_HEADER + 8) {
+    if (size < NBW_HEADER_MIN + 8) {
         rc = nb_err(err, errlen, NB_EFORMAT,
                     "%s: truncated (%zu bytes, a weight file has at least %d)", path, size,
-                    NBW_HEADER + 8);
+                    NBW_HEADER_MIN + 8);
         goto done;
     }
     uint32_t version = get_u32(buf + 8);
-    if (version != NBW_VERSION) {
-        rc = nb_err(err, errlen, NB_EFORMAT, "%s: unsupported version %u (this build reads %d)",
-                    path, version, NBW_VERSION);
+    if (version < 1 || version > NBW_VERSION) {
+        rc =
+            nb_err(err, errlen, NB_EFORMAT, "%s: unsupported version %u (this build reads 1 to %d)",
+                   path, version, NBW_VERSION);
+        goto done;
+    }
+    size_t hsize = header_size(version);
+    if (size < hsize + 8) {
+        rc = nb_err(err, errlen, NB_EFORMAT,
+                    "%s: truncated (%zu bytes, a version %u weight file has at least %zu)", path,
+                    size, version, hsize + 8);
         goto done;
     }
     uint64_t declared = get_u64(buf + 12);
@@ -354,14 +383,14 @@ int nbw_load(nn_model *m, const char *path, const int32_t *expect_ids, int n_exp
     /* From here on the bytes are what the writer wrote; the checks below guard against a
      * writer with a different idea of the model (or a crafted file with a valid CRC). */
     nn_config cfg;
-    decode_config(&cfg, buf);
+    decode_config(&cfg, version, buf);
     char why[NB_ERRLEN];
     if (nn_config_check(&cfg, why, sizeof why) != NB_OK) {
         rc = nb_err(err, errlen, NB_EFORMAT, "%s: bad hyper-parameters: %s", path, why);
         goto done;
     }
-    size_t end = size - 4, pos = NBW_HEADER;
-    uint32_t n_ids = get_u32(buf + 76);
+    size_t end = size - 4, pos = hsize;
+    uint32_t n_ids = get_u32(buf + hsize - 4);
     if ((int64_t)n_ids != cfg.n_products || (end - pos) / 4 < (size_t)n_ids + 1) {
         rc = nb_err(err, errlen, NB_EFORMAT,
                     "%s: bad hyper-parameters: %u product ids for n_products %d", path, n_ids,
@@ -418,8 +447,8 @@ int nbw_load(nn_model *m, const char *path, const int32_t *expect_ids, int n_exp
     model_ok = 1;
     rc = fill_model(m, recs, n_tensors, path, err, errlen);
     if (rc) goto done;
-    m->calib_a = get_f32(buf + 68);
-    m->calib_b = get_f32(buf + 72);
+    m->calib_a = get_f32(buf + hsize - 12);
+    m->calib_b = get_f32(buf + hsize - 8);
     if (!isfinite(m->calib_a) || !isfinite(m->calib_b)) {
         rc = nb_err(err, errlen, NB_EFORMAT, "%s: non-finite value in the calibration (%g, %g)",
                     path, (double)m->calib_a, (double)m->calib_b);

@@ -13,7 +13,7 @@
 #include "nn.h"
 
 #define NBW_MAGIC "NBWEIGHT" /* 8 bytes at offset 0 */
-#define NBW_VERSION 1
+#define NBW_VERSION 2        /* the newest; 1 is still read and written (model/WEIGHTS.md) */
 
 /* Writes m (float build only) with its product list product_ids[m->cfg.n_products].
  * Returns NB_OK or NB_EIO (nothing left behind on failure). */
@@ -33,7 +33,7 @@ int nbw_save_versioned(const nn_model *m, const int32_t *product_ids, const char
  * exactly, else NB_EMISMATCH. On success *product_ids (if non-NULL) receives a malloc'd copy
  * of the file's list (caller frees) and *crc (if non-NULL) the file's checksum, which names
  * the model ("model": "%08x" in the server). Each failed check has its own message:
- * "cannot open", "truncated", "bad magic", "unsupported version N (this build reads 1)",
+ * "cannot open", "truncated", "bad magic", "unsupported version N (this build reads 1 to 2)",
  * "checksum mismatch", "bad hyper-parameters", "product list differs from the store".
  * Returns NB_OK, NB_EIO, NB_EFORMAT or NB_EMISMATCH; on error *m is left zeroed. */
 int nbw_load(nn_model *m, const char *path, const int32_t *expect_ids, int n_expect,

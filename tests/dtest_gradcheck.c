@@ -57,63 +57,7 @@ static void nn_linear_rows_backward(nn_real *din, nn_real *dw, nn_real *db, nn_r
 #error "dtest_gradcheck.c must be compiled with -DNN_DOUBLE"
 #endif
 
-#define EPS 1e-6
-#define RTOL 1e-6
-#define ATOL 1e-9
-
-static nb_rng g_rng;
-
-static double *rnd(size_t n, double scale) {
-    double *x = nb_xmalloc((n ? n : 1) * sizeof(double));
-    for (size_t i = 0; i < n; i++) x[i] = (2 * nb_rng_uniform(&g_rng) - 1) * scale;
-    return x;
-}
-static double *zeros(size_t n) { return nb_xcalloc(n ? n : 1, sizeof(double)); }
-
-typedef double (*scalar_fn)(void *ctx);
-
-/* Compares ana[i] with the central difference of f w.r.t. x[i] for up to max_check entries
- * (all of them when n <= max_check, else an evenly spread sample). Returns the number of
- * mismatches and prints the worst one; *worst receives the largest error/tolerance ratio. */
-static int compare(const char *what, double *x, const double *ana, size_t n, scalar_fn f, void *ctx,
-                   size_t max_check, double *worst) {
-    size_t stride = n <= max_check ? 1 : n / max_check;
-    int bad = 0;
-    double wr = 0;
-    size_t wi = 0;
-    double wa = 0, wn = 0;
-    for (size_t i = 0; i < n; i += stride) {
-        double x0 = x[i];
-        x[i] = x0 + EPS;
-        double fp = f(ctx);
-        x[i] = x0 - EPS;
-        double fm = f(ctx);
-        x[i] = x0;
-        double num = (fp - fm) / (2 * EPS);
-        double tol = RTOL * fmax(fabs(num), fabs(ana[i])) + ATOL;
-        double r = fabs(num - ana[i]) / tol;
-        if (r > wr) {
-            wr = r;
-            wi = i;
-            wa = ana[i];
-            wn = num;
-        }
-        if (r > 1) bad++;
-    }
-    if (bad)
-        printf("# %s: %d mismatches; worst [%zu] analytic %.10g numeric %.10g\n", what, bad, wi, wa,
-               wn);
-    else
-        printf("# %s: ok, worst |a-n|/tol = %.3g\n", what, wr);
-    if (worst && wr > *worst) *worst = wr;
-    return bad;
-}
-
-static double dot(const double *a, const double *b, size_t n) {
-    double s = 0;
-    for (size_t i = 0; i < n; i++) s += a[i] * b[i];
-    return s;
-}
+#include "gradcheck.h"
 
 /* ---- embedding ---------------------------------------------------------------------- */
 
@@ -466,7 +410,9 @@ static void make_batch(small_batch *sb, nn_batch *b, int P, int S, const int32_t
     b->targets = sb->targets;
 }
 
-static int model_case_l(int S, int with_rep, int layers, float dropout, double *worst) {
+/* variant bits: 1 attention encoder, 2 order metadata, 4 transformer */
+static int model_case_v(int S, int with_rep, int layers, float dropout, int variant,
+                        double *worst) {
     static const int32_t rows[] = {9, 2, 4, 0, 7};
     static const int32_t rep_b[] = {0, 1, 1, 3, 2}, rep_col[] = {1, 0, 4, 3, 2};
     double rep_feat[5 * 2];
@@ -483,6 +429,16 @@ static int model_case_l(int S, int with_rep, int layers, float dropout, double *
     cfg.rep_features = with_rep ? 2 : 0;
     cfg.rep_hidden = 3;
     cfg.gru_layers = layers;
+    if (variant) { /* widths divisible by 2 heads */
+        cfg.heads = 2;
+        cfg.gru_hidden = 6;
+        cfg.encoder = variant & 1 ? NN_ENC_ATTENTION : NN_ENC_CNN;
+        cfg.order_info = (variant & 2) != 0;
+        cfg.sequence = variant & 4 ? NN_SEQ_TRANSFORMER : NN_SEQ_GRU;
+    }
+    double info[11 * NN_ORDER_INFO];
+    for (int o = 0; o < 11; o++) /* dow, hour, days since (missing for some orders) */
+        nn_order_info(info + o * NN_ORDER_INFO, o % 7, (5 * o) % 24, o % 3 == 0 ? -1 : 4 * o);
     nn_model m;
     char err[NB_ERRLEN];
     if (nn_model_init(&m, &cfg, 7, err, sizeof err) || nn_model_train_init(&m, err, sizeof err)) {
@@ -492,6 +448,7 @@ static int model_case_l(int S, int with_rep, int layers, float dropout, double *
     small_batch sb;
     nn_batch b;
     make_batch(&sb, &b, 11, S, rows);
+    b.ord_info = info;
     if (with_rep) {
         b.n_rep = 5;
         b.rep_b = rep_b;
@@ -509,13 +466,17 @@ static int model_case_l(int S, int with_rep, int layers, float dropout, double *
     char what[96];
     for (int k = 0; k < m.n_tensors; k++) {
         const nn_tensor_info *t = &m.tensors[k];
-        snprintf(what, sizeof what, "model S=%d rep=%d L=%d p=%g %s", S, with_rep, layers,
-                 (double)dropout, t->name);
+        snprintf(what, sizeof what, "model S=%d rep=%d L=%d p=%g v=%d %s", S, with_rep, layers,
+                 (double)dropout, variant, t->name);
         bad += compare(what, m.mem + t->offset, m.grad_mem + t->offset, t->size, model_f, &c, 400,
                        worst);
     }
     nn_model_free(&m);
     return bad;
+}
+
+static int model_case_l(int S, int with_rep, int layers, float dropout, double *worst) {
+    return model_case_v(S, with_rep, layers, dropout, 0, worst);
 }
 
 static int model_case(int S, int with_rep, double *worst) {
@@ -549,6 +510,20 @@ static int test_grad_model_layers_dropout(void) {
     return T_PASS;
 }
 
+/* The whole model with issue 11's stages: the attention encoder, the order metadata, the
+ * transformer (one and two blocks), each alone and all together, with a candidate head,
+ * the repeat term and dropout in the head. */
+static int test_grad_model_variants(void) {
+    double worst = 0;
+    int bad = model_case_v(0, 0, 1, 0, 1, &worst);
+    bad += model_case_v(0, 0, 2, 0, 2, &worst);
+    bad += model_case_v(0, 0, 1, 0, 4, &worst);
+    bad += model_case_v(5, 1, 2, 0.3f, 7, &worst);
+    printf("# variants: worst |a-n|/tol over all tensors %.3g\n", worst);
+    T_ASSERT(bad == 0, "%d model gradient mismatches (attention / order info / transformer)", bad);
+    return T_PASS;
+}
+
 int main(void) {
     nb_rng_seed(&g_rng, 1234);
     T_RUN(test_grad_embedding);
@@ -561,5 +536,6 @@ int main(void) {
     T_RUN(test_grad_model_full_head);
     T_RUN(test_grad_model_candidates_repeat);
     T_RUN(test_grad_model_layers_dropout);
+    T_RUN(test_grad_model_variants);
     return t_summary();
 }

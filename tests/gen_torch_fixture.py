@@ -207,6 +207,151 @@ def build(seed, S, F):
     return w.bytes()
 
 
+# ---- layer fixtures: the attention encoder's self-attention, its pooling, the transformer
+# block (tests/test_parity_layers.c). Sequences of lengths 1, 3 and 5 are packed for our
+# side and padded (key_padding_mask) for torch's; the loss is sum(out * G) over the valid
+# positions with a fixed random G, so every output element has its own upstream gradient.
+# Records: "off" i32 (packed offsets), "x" f32 [T, A], "G", the weights under our names,
+# then "out", "dx" and "d<name>" for every weight (float64 results rounded to float32).
+LENS = [1, 3, 5]
+
+
+def packed_offsets():
+    off = [0]
+    for n in LENS:
+        off.append(off[-1] + n)
+    return off
+
+
+def padded(xp, A):
+    """packed [T, A] float64 -> padded [n_seq, Lmax, A] and the key padding mask."""
+    L = max(LENS)
+    xs = torch.zeros(len(LENS), L, A, dtype=torch.float64)
+    mask = torch.ones(len(LENS), L, dtype=torch.bool)
+    k = 0
+    for s, n in enumerate(LENS):
+        xs[s, :n] = xp[k:k + n]
+        mask[s, :n] = False
+        k += n
+    return xs, mask
+
+
+def unpad(y):
+    return torch.cat([y[s, :n] for s, n in enumerate(LENS)])
+
+
+def f32(t):
+    """A float32 draw widened to float64 (exactly representable in our float build)."""
+    return t.float().double()
+
+
+def layer_mha(seed, causal):
+    torch.manual_seed(seed)
+    A, nh = 8, 2
+    mha = nn.MultiheadAttention(A, nh, dropout=0.0, batch_first=True)
+    with torch.no_grad():  # non-zero biases, so their gradients are checked too
+        mha.in_proj_bias.uniform_(-0.3, 0.3)
+        mha.out_proj.bias.uniform_(-0.3, 0.3)
+    mha.double()
+    T = sum(LENS)
+    x = f32(torch.randn(T, A)).requires_grad_(True)
+    G = f32(torch.randn(T, A))
+    xs, kpm = padded(x, A)
+    Lm = max(LENS)
+    am = torch.triu(torch.ones(Lm, Lm, dtype=torch.bool), 1) if causal else None
+    y, _ = mha(xs, xs, xs, key_padding_mask=kpm, attn_mask=am, need_weights=False)
+    out = unpad(y)
+    (out * G).sum().backward()
+    w = Writer()
+    w.add("off", I32, packed_offsets())
+    w.add("x", F32, x.detach().numpy())
+    w.add("G", F32, G.numpy())
+    named = [("w_in", mha.in_proj_weight), ("b_in", mha.in_proj_bias),
+             ("w_out", mha.out_proj.weight), ("b_out", mha.out_proj.bias)]
+    for n, t in named:
+        w.add(n, F32, t.detach().numpy())
+    w.add("out", F32, out.detach().numpy())
+    w.add("dx", F32, x.grad.numpy())
+    for n, t in named:
+        w.add("d" + n, F32, t.grad.numpy())
+    return w.bytes()
+
+
+def layer_pool(seed):
+    """Attention pooling with a learned query, written out in torch."""
+    torch.manual_seed(seed)
+    A = 8
+    T = sum(LENS)
+    x = f32(torch.randn(T, A)).requires_grad_(True)
+    q = f32(torch.randn(A)).requires_grad_(True)
+    G = f32(torch.randn(len(LENS), A))
+    xs, kpm = padded(x, A)
+    score = (xs @ q / A ** 0.5).masked_fill(kpm, float("-inf"))
+    alpha = torch.softmax(score, dim=1)
+    out = (alpha.unsqueeze(2) * xs).sum(dim=1)
+    (out * G).sum().backward()
+    w = Writer()
+    w.add("off", I32, packed_offsets())
+    w.add("x", F32, x.detach().numpy())
+    w.add("G", F32, G.numpy())
+    w.add("q", F32, q.detach().numpy())
+    w.add("out", F32, out.detach().numpy())
+    w.add("dx", F32, x.grad.numpy())
+    w.add("dq", F32, q.grad.numpy())
+    return w.bytes()
+
+
+def layer_tblock(seed, causal):
+    torch.manual_seed(seed)
+    A, nh = 8, 2
+    blk = nn.TransformerEncoderLayer(A, nh, dim_feedforward=4 * A, dropout=0.0,
+                                     activation="relu", batch_first=True, norm_first=True)
+    with torch.no_grad():  # LayerNorm and attention parameters away from their trivial init
+        for ln in (blk.norm1, blk.norm2):
+            ln.weight.uniform_(0.5, 1.5)
+            ln.bias.uniform_(-0.3, 0.3)
+        blk.self_attn.in_proj_bias.uniform_(-0.3, 0.3)
+        blk.self_attn.out_proj.bias.uniform_(-0.3, 0.3)
+    blk.double()
+    blk.train()  # no fast path: the plain composition of its modules
+    T = sum(LENS)
+    x = f32(torch.randn(T, A)).requires_grad_(True)
+    G = f32(torch.randn(T, A))
+    xs, kpm = padded(x, A)
+    Lm = max(LENS)
+    am = torch.triu(torch.ones(Lm, Lm, dtype=torch.bool), 1) if causal else None
+    out = unpad(blk(xs, src_mask=am, src_key_padding_mask=kpm))
+    (out * G).sum().backward()
+    w = Writer()
+    w.add("off", I32, packed_offsets())
+    w.add("x", F32, x.detach().numpy())
+    w.add("G", F32, G.numpy())
+    named = [("ln1_w", blk.norm1.weight), ("ln1_b", blk.norm1.bias),
+             ("w_in", blk.self_attn.in_proj_weight), ("b_in", blk.self_attn.in_proj_bias),
+             ("w_out", blk.self_attn.out_proj.weight), ("b_out", blk.self_attn.out_proj.bias),
+             ("ln2_w", blk.norm2.weight), ("ln2_b", blk.norm2.bias),
+             ("ff1_w", blk.linear1.weight), ("ff1_b", blk.linear1.bias),
+             ("ff2_w", blk.linear2.weight), ("ff2_b", blk.linear2.bias)]
+    for n, t in named:
+        w.add(n, F32, t.detach().numpy())
+    w.add("out", F32, out.detach().numpy())
+    w.add("dx", F32, x.grad.numpy())
+    for n, t in named:
+        w.add("d" + n, F32, t.grad.numpy())
+    return w.bytes()
+
+
+def write(out, name, data):
+    path = os.path.join(out, name + ".bin")
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    print(f"{path}: {len(data)} bytes")
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: gen_torch_fixture.py OUTDIR")
@@ -216,15 +361,12 @@ def main():
     # name, seed, candidate head size S (0 = full head), repeat features F (0 = off)
     for name, seed, S, F in [("parity_full", 1, 0, 0), ("parity_cand", 2, 20, 0),
                              ("parity_rep", 3, 0, 6), ("parity_rep_cand", 4, 15, 6)]:
-        data = build(seed, S, F)
-        path = os.path.join(out, name + ".bin")
-        tmp = path + ".tmp"
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        print(f"{path}: {len(data)} bytes")
+        write(out, name, build(seed, S, F))
+    write(out, "parity_mha", layer_mha(11, False))
+    write(out, "parity_mha_causal", layer_mha(12, True))
+    write(out, "parity_pool", layer_pool(13))
+    write(out, "parity_tblock", layer_tblock(14, False))
+    write(out, "parity_tblock_causal", layer_tblock(15, True))
 
 
 if __name__ == "__main__":

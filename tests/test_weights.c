@@ -16,8 +16,9 @@
 
 #define P_SMALL 20
 
-/* A small model whose file is ~2 KB, so that exhaustive fuzzing stays fast. */
-static void small_config(nn_config *c, int rep) {
+/* A small model whose file is ~2 KB, so that exhaustive fuzzing stays fast. variant 1: the
+ * attention encoder, order metadata and the transformer (a version-2 file). */
+static void small_config_v(nn_config *c, int rep, int variant) {
     nn_config_default(c, P_SMALL);
     c->emb = 4;
     c->cnn_out = 5;
@@ -28,7 +29,16 @@ static void small_config(nn_config *c, int rep) {
     c->dropout = 0.25f;
     c->rep_features = rep ? 3 : 0;
     c->rep_hidden = rep ? 4 : 32;
+    if (variant) {
+        c->encoder = NN_ENC_ATTENTION;
+        c->order_info = 1;
+        c->sequence = NN_SEQ_TRANSFORMER;
+        c->cnn_out = 8;
+        c->heads = 2;
+    }
 }
+
+static void small_config(nn_config *c, int rep) { small_config_v(c, rep, 0); }
 
 static void ids_for(int32_t *ids, int n) {
     for (int i = 0; i < n; i++) ids[i] = 1000 + 7 * i;
@@ -76,10 +86,10 @@ static int write_with_crc(const char *path, unsigned char *buf, long n) {
     return write_all(path, buf, n);
 }
 
-/* Saves a small model (seeded) with calibration and ids to path. */
-static int save_small(const char *path, int rep, nn_model *m, char *err) {
+/* Saves a small model (seeded) with calibration and ids to path (variant: small_config_v). */
+static int save_small_v(const char *path, int rep, int variant, nn_model *m, char *err) {
     nn_config c;
-    small_config(&c, rep);
+    small_config_v(&c, rep, variant);
     int32_t ids[P_SMALL];
     ids_for(ids, P_SMALL);
     int rc = nn_model_init(m, &c, 42 + (uint64_t)rep, err, NB_ERRLEN);
@@ -91,6 +101,10 @@ static int save_small(const char *path, int rep, nn_model *m, char *err) {
 
 /* Saves a small model (as save_small) to path, frees it, and reads the file back into *buf
  * (caller frees). Returns the file's size, or -1 with *buf NULL and a message in err. */
+static int save_small(const char *path, int rep, nn_model *m, char *err) {
+    return save_small_v(path, rep, 0, m, err);
+}
+
 static long small_file(const char *path, int rep, unsigned char **buf, char *err) {
     nn_model m;
     *buf = NULL;
@@ -121,11 +135,11 @@ static int expect_fail(const char *path, const int32_t *expect, int n_expect, in
     return T_PASS;
 }
 
-static int round_trip(int rep) {
+static int round_trip(int rep, int variant) {
     char err[NB_ERRLEN];
     const char *path = tmp_path(rep ? "rt_rep.nbw" : "rt.nbw");
     nn_model a, b;
-    T_ASSERT(save_small(path, rep, &a, err) == NB_OK, "%s", err);
+    T_ASSERT(save_small_v(path, rep, variant, &a, err) == NB_OK, "%s", err);
     int32_t ids[P_SMALL], *got_ids = NULL;
     ids_for(ids, P_SMALL);
     uint32_t crc = 0;
@@ -136,6 +150,7 @@ static int round_trip(int rep) {
         a.n_tensors == b.n_tensors;
     unsigned char *file = NULL;
     long n = read_all(path, &file);
+    uint32_t version = n > 12 ? (uint32_t)file[8] | (uint32_t)file[9] << 8 : 0;
     uint32_t stored = n > 4 ? (uint32_t)file[n - 4] | (uint32_t)file[n - 3] << 8 |
             (uint32_t)file[n - 2] << 16 | (uint32_t)file[n - 1] << 24
                             : 0;
@@ -153,11 +168,51 @@ static int round_trip(int rep) {
     T_ASSERT(ok, "loaded model differs from the saved one (config, params, ids or calibration)");
     T_ASSERT(crc == stored, "returned crc %08x, file's %08x", crc, stored);
     T_ASSERT(rc2 == NB_OK && same, "re-saving the loaded model changed the file (%s)", err);
+    T_ASSERT(version == (variant ? 2u : 1u), "version %u written", version);
     return T_PASS;
 }
 
-static int test_round_trip_bit_exact(void) { return round_trip(0); }
-static int test_round_trip_with_repeat_term(void) { return round_trip(1); }
+static int test_round_trip_bit_exact(void) { return round_trip(0, 0); }
+static int test_round_trip_with_repeat_term(void) { return round_trip(1, 0); }
+/* attention encoder + order metadata + transformer: a version-2 file, every field back */
+static int test_round_trip_variants(void) { return round_trip(1, 1); }
+
+/* tests/fixtures/weights_v1.nbw was written by the build before version 2 existed (the
+ * small_config(rep = 1) model, seed 43, the calibration of save_small): it loads with the
+ * version-2 fields at their defaults, holds exactly the parameters this build's init draws
+ * for that configuration and seed, and saving it again gives the same bytes (a default
+ * model is still written as version 1). */
+static int test_loads_version1_file(void) {
+    char err[NB_ERRLEN];
+    const char *path = "tests/fixtures/weights_v1.nbw";
+    nn_model a, b;
+    nn_config c;
+    small_config(&c, 1);
+    T_ASSERT(nn_model_init(&a, &c, 43, err, sizeof err) == NB_OK, "%s", err);
+    int32_t ids[P_SMALL];
+    ids_for(ids, P_SMALL);
+    int rc = nbw_load(&b, path, ids, P_SMALL, NULL, NULL, err, sizeof err);
+    if (rc != NB_OK) nn_model_free(&a);
+    T_ASSERT(rc == NB_OK, "%s", err);
+    int same_cfg = memcmp(&a.cfg, &b.cfg, sizeof a.cfg) == 0;
+    int same_w =
+        a.n_params == b.n_params && memcmp(a.mem, b.mem, a.n_params * sizeof(nn_real)) == 0;
+    int defaults = b.cfg.encoder == NN_ENC_CNN && b.cfg.sequence == NN_SEQ_GRU &&
+        b.cfg.order_info == 0 && b.cfg.heads == 4;
+    const char *p2 = tmp_path("v1_again.nbw");
+    int rc2 = nbw_save(&b, ids, p2, err, sizeof err);
+    nn_model_free(&a);
+    nn_model_free(&b);
+    unsigned char *f1 = NULL, *f2 = NULL;
+    long n1 = read_all(path, &f1), n2 = read_all(p2, &f2);
+    int same_bytes = n1 > 0 && n1 == n2 && memcmp(f1, f2, (size_t)n1) == 0;
+    free(f1);
+    free(f2);
+    T_ASSERT(same_cfg && defaults, "configuration read from a version-1 file differs");
+    T_ASSERT(same_w, "parameters read from a version-1 file differ from the seeded init");
+    T_ASSERT(rc2 == NB_OK && same_bytes, "re-saving a version-1 model changed its bytes (%s)", err);
+    return T_PASS;
+}
 
 /* The loaded model scores exactly like the original. */
 static int test_loaded_model_scores_identically(void) {
@@ -270,11 +325,12 @@ static int test_rejects_wrong_version(void) {
     unsigned char *buf;
     long n = small_file(path, 0, &buf, err);
     T_ASSERT(n > 0, "%s", err);
-    put_u32(buf + 8, 2);
+    put_u32(buf + 8, 3);
     int w = write_with_crc(path, buf, n);
     free(buf);
     T_ASSERT(w == 0, "write");
-    return expect_fail(path, NULL, 0, NB_EFORMAT, "unsupported version 2 (this build reads 1)");
+    return expect_fail(path, NULL, 0, NB_EFORMAT,
+                       "unsupported version 3 (this build reads 1 to 2)");
 }
 
 static int test_rejects_different_product_list(void) {
@@ -431,6 +487,8 @@ static int test_fuzz_every_flipped_byte(void) {
 int main(void) {
     T_RUN(test_round_trip_bit_exact);
     T_RUN(test_round_trip_with_repeat_term);
+    T_RUN(test_round_trip_variants);
+    T_RUN(test_loads_version1_file);
     T_RUN(test_loaded_model_scores_identically);
     T_RUN(test_save_is_atomic_and_clean);
     T_RUN(test_save_keeps_mode);

@@ -25,7 +25,9 @@
 #include "rng.h"
 
 #define TR_CKPT_MAGIC "NBCKPT01"
-#define TR_CKPT_VERSION 2 /* 2: start_metric; best_epoch 0 = the starting point */
+#define TR_CKPT_VERSION \
+    3 /* 2: start_metric; best_epoch 0 = the starting point; 3: the
+                             configuration's encoder, order_info, sequence, heads */
 #define TR_MAX_EPOCHS_HIST 1000
 
 /* One epoch's figures (all doubles so the file layout is trivial). */

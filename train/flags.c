@@ -12,6 +12,8 @@
 static const char *const off_on[] = {"off", "on", NULL};
 static const char *const targets[] = {"last", "all", NULL};
 static const char *const baskets[] = {"threshold", "expected-f1", NULL};
+static const char *const encoders[] = {"cnn", "attention", NULL};
+static const char *const sequences[] = {"gru", "transformer", NULL};
 
 /* An NB_F_FN parser for --split TRAIN/VAL/TEST: field is int[3]. Returns NB_OK or
  * NB_EINVAL naming the flag. */
@@ -92,7 +94,26 @@ static const nb_flag FLAGS[] = {
      off_on, NULL},
     {"basket", NB_F_CHOICE, O(basket_ef1), 0, 0, NULL, "threshold", "threshold | expected-f1", 0,
      baskets, NULL},
-    {"clip", NB_F_DBL, O(clip), 0, 1e30, NULL, "0", "max gradient norm (0 = off)", 0, NULL, NULL},
+    {"clip", NB_F_DBL, O(clip), -1, 1e30, NULL, "auto",
+     "max gradient norm (0 = off; -1 = auto: off with the GRU, 1 with the transformer)", 0, NULL,
+     NULL},
+    {"encoder", NB_F_CHOICE, O(encoder), 0, 0, NULL, "cnn",
+     "cnn | attention: the order encoder (attention: self-attention over the order's products, "
+     "--cnn-out wide, --heads heads, then attention pooling)",
+     0, encoders, NULL},
+    {"order-info", NB_F_CHOICE, O(order_info), 0, 0, NULL, "off",
+     "on | off: day of week, hour and days since the prior order into the sequence model", 0,
+     off_on, NULL},
+    {"sequence", NB_F_CHOICE, O(sequence), 0, 0, NULL, "gru",
+     "gru | transformer: the model over the orders (transformer: --gru-layers pre-LN blocks, "
+     "--gru-hidden wide, causal)",
+     0, sequences, NULL},
+    {"heads", NB_F_INT, O(heads), 1, 256, NULL, "4",
+     "attention heads (attention encoder, transformer)", 0, NULL, NULL},
+    {"warmup", NB_F_INT, O(warmup), -1, 100000000, NULL, "auto",
+     "learning-rate warm-up steps, linear from lr/N to lr (-1 = auto: 0 with the GRU, 200 "
+     "with the transformer)",
+     0, NULL, NULL},
     {"ranker", NB_F_CHOICE, O(ranker), 0, 0, NULL, "on",
      "on | off: the ranking stage (gradient-boosted trees over several candidate sources, issue "
      "10)",
@@ -137,6 +158,9 @@ void tr_flags_default(tr_flags *f) {
     f->split[0] = 80, f->split[1] = 10, f->split[2] = 10;
     f->repeat = 1;
     f->ranker = 1;
+    f->clip = -1; /* auto: tr_flags_parse settles it */
+    f->heads = 4;
+    f->warmup = -1;
 }
 
 /* See flags.h. */
@@ -149,6 +173,7 @@ int tr_flags_number(const tr_flags *f, const char *name, double *v) {
             case NB_F_INT: *v = *(const int *)p; return 1;
             case NB_F_LL: *v = (double)*(const long long *)p; return 1;
             case NB_F_DBL: *v = *(const double *)p; return 1;
+            case NB_F_CHOICE: *v = *(const int *)p; return 1; /* the word's index */
             default: return 0;
         }
     }
@@ -171,6 +196,20 @@ int tr_flags_parse(tr_flags *f, int argc, char **argv, char *err, size_t errlen)
     if (rc) return rc;
     if (f->help) return NB_OK;
     if (f->catalog && !f->csv) return nb_err(err, errlen, NB_EINVAL, "--catalog needs --csv");
+    /* the transformer's defaults: the research log's run went NaN without them */
+    if (f->clip < 0 && f->clip != -1)
+        return nb_err(err, errlen, NB_EINVAL, "--clip %g: must be >= 0, or -1 (auto)", f->clip);
+    if (f->clip < 0) f->clip = f->sequence ? 1 : 0;
+    if (f->warmup < 0) f->warmup = f->sequence ? 200 : 0;
+    if (f->encoder && f->cnn_out % f->heads)
+        return nb_err(
+            err, errlen, NB_EINVAL,
+            "--cnn-out %d (the attention encoder's width) must be a multiple of --heads %d",
+            f->cnn_out, f->heads);
+    if (f->sequence && f->gru_hidden % f->heads)
+        return nb_err(err, errlen, NB_EINVAL,
+                      "--gru-hidden %d (the transformer's width) must be a multiple of --heads %d",
+                      f->gru_hidden, f->heads);
     if (f->kernel > f->max_products)
         return nb_err(err, errlen, NB_EINVAL, "--kernel %d exceeds --max-products %d", f->kernel,
                       f->max_products);

@@ -25,13 +25,15 @@ typedef struct {
     int emb, cnn_out, kernel, gru_hidden, gru_layers, head, batch, orders, max_products;
     int candidates, rep_hidden;
     double dropout, lr, threshold, pos_weight, clip;
-    int split[3];            /* train / validation / test percentages, sum 100 */
-    int targets_all;         /* --targets all */
-    int repeat;              /* --repeat on */
-    int basket_ef1;          /* --basket expected-f1 */
-    int keep_models;         /* --keep-models: registered models kept (st_model_register) */
-    int ranker;              /* --ranker on: the ranking stage (train/rktrain.h) */
-    int ranker_ablation;     /* --ranker-ablation: also its variants */
+    int encoder, order_info, sequence, heads; /* issue 11: nn_config's fields of those names */
+    int warmup;          /* learning-rate warm-up steps (-1: the default of the sequence model) */
+    int split[3];        /* train / validation / test percentages, sum 100 */
+    int targets_all;     /* --targets all */
+    int repeat;          /* --repeat on */
+    int basket_ef1;      /* --basket expected-f1 */
+    int keep_models;     /* --keep-models: registered models kept (st_model_register) */
+    int ranker;          /* --ranker on: the ranking stage (train/rktrain.h) */
+    int ranker_ablation; /* --ranker-ablation: also its variants */
     const char *ranker_rows; /* --ranker-rows last | prev | both (NULL: the default) */
 } tr_flags;
 

@@ -30,14 +30,20 @@ void tr_install_signals(void) {
 
 uint32_t tr_run_signature(const tr_flags *f, int n_products) {
     char s[1024];
-    int n = snprintf(s, sizeof s,
-                     "P=%d emb=%d cnn=%d k=%d gru=%d/%d head=%d drop=%.17g lr=%.17g batch=%d "
-                     "pw=%.17g orders=%d maxp=%d split=%d/%d/%d targets=%d repeat=%d rh=%d "
-                     "clip=%.17g seed=%lld limit=%d",
-                     n_products, f->emb, f->cnn_out, f->kernel, f->gru_hidden, f->gru_layers,
-                     f->head, f->dropout, f->lr, f->batch, f->pos_weight, f->orders,
-                     f->max_products, f->split[0], f->split[1], f->split[2], f->targets_all,
-                     f->repeat, f->rep_hidden, f->clip, f->seed, f->limit_users);
+    int n = 0;
+    /* issue 11's flags only when not at their defaults: the default run's signature, and so
+     * its checkpoints, stay what they were */
+    if (f->encoder || f->order_info || f->sequence || f->heads != 4 || f->warmup)
+        n = snprintf(s, sizeof s, "enc=%d oi=%d seq=%d heads=%d warmup=%d ", f->encoder,
+                     f->order_info, f->sequence, f->heads, f->warmup);
+    n += snprintf(s + n, sizeof s - (size_t)n,
+                  "P=%d emb=%d cnn=%d k=%d gru=%d/%d head=%d drop=%.17g lr=%.17g batch=%d "
+                  "pw=%.17g orders=%d maxp=%d split=%d/%d/%d targets=%d repeat=%d rh=%d "
+                  "clip=%.17g seed=%lld limit=%d",
+                  n_products, f->emb, f->cnn_out, f->kernel, f->gru_hidden, f->gru_layers, f->head,
+                  f->dropout, f->lr, f->batch, f->pos_weight, f->orders, f->max_products,
+                  f->split[0], f->split[1], f->split[2], f->targets_all, f->repeat, f->rep_hidden,
+                  f->clip, f->seed, f->limit_users);
     return nb_crc32(0, s, (size_t)n);
 }
 
@@ -145,7 +151,10 @@ int tr_train_run(tr_loop *L, char *err, size_t errlen) {
             if (hi > lo) nn_model_backward(m, &tb.nb, (float)f->pos_weight);
             rc = tr_dist_sum_grad(m, hi - lo, bn, err, errlen);
             if (rc) break;
-            double gn = nn_model_adam_step(m, (float)f->lr, 0.9f, 0.999f, 1e-8f, (float)f->clip);
+            /* linear warm-up over the first --warmup steps (adam_t: steps taken, checkpointed) */
+            double lr = f->lr;
+            if (f->warmup > 0 && m->adam_t < f->warmup) lr *= (double)(m->adam_t + 1) / f->warmup;
+            double gn = nn_model_adam_step(m, (float)lr, 0.9f, 0.999f, 1e-8f, (float)f->clip);
             if (!isfinite(gn)) {
                 rc = nb_err(err, errlen, NB_ENAN,
                             "training diverged: gradient norm is not finite at epoch %d batch %d",

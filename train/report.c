@@ -8,14 +8,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Adds the number flag `flag` of f to o, keyed by its name with '_' for '-'. */
-static void add_flag(cJSON *o, const tr_flags *f, const char *flag) {
+/* Adds the number flag `flag` of f to o, keyed by its name with '_' for '-'; with `words`
+ * (a word-valued flag, whose number is the word's index) the word instead. */
+static void add_flag(cJSON *o, const tr_flags *f, const char *flag, const char *const *words) {
     char key[32];
     double v;
     snprintf(key, sizeof key, "%s", flag);
     for (char *c = key; *c; c++)
         if (*c == '-') *c = '_';
-    if (tr_flags_number(f, flag, &v)) cJSON_AddNumberToObject(o, key, v);
+    if (!tr_flags_number(f, flag, &v)) return;
+    if (words)
+        cJSON_AddStringToObject(o, key, words[(int)v]);
+    else
+        cJSON_AddNumberToObject(o, key, v);
 }
 
 /* The hyper-parameters as a JSON object (owned by the caller): the flags of the model's
@@ -23,11 +28,13 @@ static void add_flag(cJSON *o, const tr_flags *f, const char *flag) {
 static cJSON *hyper(const tr_flags *f) {
     static const char *const training[] = {"lr",         "batch",       "threshold", "pos-weight",
                                            "candidates", "epochs",      "patience",  "seed",
-                                           "threads",    "limit-users", "clip"};
+                                           "threads",    "limit-users", "clip",      "warmup"};
     cJSON *o = cJSON_CreateObject();
     for (int i = 0; i < NN_CONFIG_NFIELDS; i++)
-        if (nn_config_fields[i].flag) add_flag(o, f, nn_config_fields[i].flag);
-    for (size_t i = 0; i < sizeof training / sizeof training[0]; i++) add_flag(o, f, training[i]);
+        if (nn_config_fields[i].flag)
+            add_flag(o, f, nn_config_fields[i].flag, nn_config_fields[i].choices);
+    for (size_t i = 0; i < sizeof training / sizeof training[0]; i++)
+        add_flag(o, f, training[i], NULL);
     char sp[32];
     snprintf(sp, sizeof sp, "%d/%d/%d", f->split[0], f->split[1], f->split[2]);
     cJSON_AddStringToObject(o, "split", sp);
