@@ -73,9 +73,14 @@ def check_one(doc, resolver, method, path, status, ctype, body):
         if status != "404":
             return f"{method} {path}: undocumented path answered {status}, not 404"
     elif method.lower() not in item:
-        resp = doc["components"]["responses"]["MethodNotAllowed"]
-        if status != "405":
+        # a token-protected path checks the token before the method: its 401/403/404
+        secured = [op for m, op in item.items() if m in METHODS and op.get("security")]
+        if secured and status in ("401", "403", "404") and status in secured[0]["responses"]:
+            resp = deref(doc, secured[0]["responses"][status])
+        elif status != "405":
             return f"{method} {path}: undocumented method answered {status}, not 405"
+        else:
+            resp = doc["components"]["responses"]["MethodNotAllowed"]
     else:
         op = item[method.lower()]
         if status not in op["responses"]:
