@@ -7,6 +7,11 @@
 # each, and prints requests/s, p50/p99 latency, errors, and the server's resident memory
 # at start and end. Targets on the 2-core machine: >= 2,000 recommendations/s at 64
 # connections with p99 <= 25 ms, no errors, flat memory.
+# Then the writing side, on a copy of the store (the store itself is never written) served
+# with --admin-token-file: POST /orders alone (1 and 16 connections: each order a random
+# user, 1-12 distinct random products, a new order_id) and a mixed load of ORDER_PCT % orders
+# (default 5) and the rest /recommend at 16 and 64 connections; the orders written are
+# counted in the copy afterwards. MIXED=0 skips this part.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NB_BIN=${NB_BIN:-bin}
@@ -80,4 +85,75 @@ run health 64 "$TMP/report.lua" /health
 for c in 1 16 64; do run recommend $c "$TMP/rec.lua" ""; done
 RSS1=$(rss)
 echo "# server RSS at start: $RSS_START, after warm-up: $RSS0, after the runs: $RSS1"
+kill -TERM $PID; wait $PID; PID=
+[[ ${MIXED:-1} == 0 ]] && exit 0
+
+# ---- the writing side: POST /orders alone and mixed with /recommend, on a copy -----------
+ORDER_PCT=${ORDER_PCT:-5}
+sqlite3 "$DB" ".backup '$TMP/w.db'"
+sqlite3 "$TMP/w.db" "PRAGMA journal_mode=WAL" >/dev/null
+sqlite3 "$TMP/w.db" "SELECT product_id FROM products" >"$TMP/products.txt"
+BASE=$(( $(sqlite3 "$TMP/w.db" "SELECT MAX(order_id) FROM orders") + 1 ))
+ORDERS0=$(sqlite3 "$TMP/w.db" "SELECT COUNT(*) FROM orders")
+( umask 077; head -c 32 /dev/urandom | base64 | tr -d '=\n' >"$TMP/token" )
+# mixed.lua PCT: PCT % of the requests are orders; order ids are BASE + n * 2 + thread - 1
+# (wrk -t2: two threads), so that no two requests share one
+mixed_lua() {
+    {
+        echo "local upath, ppath = \"$TMP/users.txt\", \"$TMP/products.txt\""
+        echo "local share, base, token = $1 / 100, $BASE, \"$(cat "$TMP/token")\""
+        cat <<'LUA'
+local users, nu, prods, np, counter = {}, 0, {}, 0, 0
+local n_threads = 0
+function setup(thread) n_threads = n_threads + 1; thread:set("tid", n_threads) end
+function init(args)
+  for line in io.lines(upath) do nu = nu + 1; users[nu] = tonumber(line) end
+  for line in io.lines(ppath) do np = np + 1; prods[np] = tonumber(line) end
+  math.randomseed(tid or 1)
+end
+local rec_h = {["Content-Type"] = "application/json"}
+local ord_h = {["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. token}
+function request()
+  if math.random() < share then
+    counter = counter + 1
+    local n, seen, list = math.random(12), {}, {}
+    while #list < n do
+      local p = prods[math.random(np)]
+      if not seen[p] then seen[p] = true; list[#list + 1] = p end
+    end
+    return wrk.format("POST", "/orders", ord_h, string.format(
+      '{"user_id": %d, "order_id": %d, "products": [%s], "order_dow": %d, ' ..
+      '"order_hour_of_day": %d, "days_since_prior_order": %d}', users[math.random(nu)],
+      base + counter * 2 + (tid or 1) - 1, table.concat(list, ", "), math.random(0, 6),
+      math.random(0, 23), math.random(0, 30)))
+  end
+  return wrk.format("POST", "/recommend", rec_h,
+                    string.format('{"user_id": %d, "k": 10}', users[math.random(nu)]))
+end
+LUA
+        cat "$TMP/report.lua"
+    } >"$TMP/mixed$1.lua"
+}
+$NB_BIN/nb-serve --db "$TMP/w.db" --model "$MODEL" --port 0 --threads "$THREADS" --quiet \
+    --admin-token-file "$TMP/token" 2>"$TMP/serve.log" &
+PID=$!
+PORT=$(tools/serve_port.sh "$TMP/serve.log" $PID 600) ||
+    { echo "nb-serve did not start"; cat "$TMP/serve.log"; exit 1; }
+URL=http://127.0.0.1:$PORT
+mixed_lua 100
+mixed_lua "$ORDER_PCT"
+wrk -t2 -c64 -d5s -s "$TMP/rec.lua" "$URL" >/dev/null # warm-up, as above
+echo "# writing: a copy of the store, --admin-token-file; orders are new, 1-12 random products"
+for c in 1 16; do
+    # the base moves on past the orders already written, so every run's ids are new
+    BASE=$(( $(sqlite3 "$TMP/w.db" "SELECT MAX(order_id) FROM orders") + 1 )); mixed_lua 100
+    run orders $c "$TMP/mixed100.lua" ""
+done
+for c in 16 64; do
+    BASE=$(( $(sqlite3 "$TMP/w.db" "SELECT MAX(order_id) FROM orders") + 1 )); mixed_lua "$ORDER_PCT"
+    n0=$(sqlite3 "$TMP/w.db" "SELECT COUNT(*) FROM orders")
+    run "mixed-$ORDER_PCT%" $c "$TMP/mixed$ORDER_PCT.lua" ""
+    echo "#   of which orders written: $(( $(sqlite3 "$TMP/w.db" "SELECT COUNT(*) FROM orders") - n0 ))"
+done
+echo "# orders written in all: $(( $(sqlite3 "$TMP/w.db" "SELECT COUNT(*) FROM orders") - ORDERS0 )); server RSS at the end: $(rss)"
 kill -TERM $PID; wait $PID; PID=

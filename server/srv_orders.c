@@ -24,12 +24,6 @@ struct srv_orders {
     atomic_long added, replayed, conflicts, unknown, bad, busy, failed;
 };
 
-/* A parsed request. products is malloc'd (free it). */
-typedef struct {
-    st_order o;
-    int32_t *products;
-} order_req;
-
 /* The fields of an order body. */
 static const char *const order_fields[] = {"user_id",   "order_id",          "products",
                                            "order_dow", "order_hour_of_day", "days_since_prior_order"};
@@ -50,6 +44,12 @@ static int req_int(const cJSON *root, const char *name, long long lo, long long 
                     : nb_err(err, errlen, NB_EFORMAT, "%s must be an integer in %lld..%lld", name,
                              lo, hi);
 }
+
+/* A parsed request. products is malloc'd (free it). */
+typedef struct {
+    st_order o;
+    int32_t *products;
+} order_req;
 
 /* Parses body[len] into rq (see srv_orders.h for the fields). Returns NB_OK (rq->products
  * owned by the caller), or NB_EFORMAT with *code and a message naming the field (nothing
@@ -127,6 +127,16 @@ done:
         free(rq->products);
         rq->products = NULL;
     }
+    return rc;
+}
+
+/* See srv_orders.h. */
+int srv_orders_parse(const char *body, size_t len, st_order *o, int32_t **products,
+                     const char **code, char *err, size_t errlen) {
+    order_req rq;
+    int rc = parse_order(body, len, &rq, code, err, errlen);
+    *o = rq.o;
+    *products = rq.products;
     return rc;
 }
 

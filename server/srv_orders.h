@@ -32,6 +32,7 @@
 
 #include <stddef.h>
 
+#include "orders.h"
 #include "srv_engine.h"
 
 #define SRV_ORDERS_BUSY_MS 5000 /* how long an append waits for another writer */
@@ -47,6 +48,12 @@ void srv_orders_free(srv_orders *o); /* after the HTTP layer has stopped; safe o
 /* The handler (ctx is the srv_orders): parses body[len], appends, answers. Returns the
  * HTTP status and a malloc'd JSON body in *out (*outlen bytes). Thread-safe. */
 int srv_orders_post(void *ctx, const char *body, size_t len, char **out, size_t *outlen);
+
+/* The body parser behind srv_orders_post (exposed for the fuzz harness). Returns NB_OK with
+ * *o filled and o->products pointing at *products (malloc'd, the caller frees it), or
+ * NB_EFORMAT with *code (see above) and a message naming the field (nothing owned). */
+int srv_orders_parse(const char *body, size_t len, st_order *o, int32_t **products,
+                     const char **code, char *err, size_t errlen);
 
 /* Counts since start (for logs and metrics): orders added, retries answered from the
  * store, 409s, 422s, 400s, 503s and 500s. */

@@ -15,7 +15,8 @@ command -v sqlite3 >/dev/null || { t_skip orders "sqlite3 not installed"; t_exit
 
 D=$T_TMP
 J() { /usr/bin/python3 -c "import json,sys; d=json.load(open(sys.argv[1])); $1" "${@:2}"; }
-SQL() { sqlite3 "$D/nb.db" "$@"; }
+DB=$D/nb.db M=$D/m.nbw # the store and model of start, SQL and refuse (the last section changes them)
+SQL() { sqlite3 "$DB" "$@"; }
 
 # ---- a small store and model (as tests/smoke.sh) ------------------------------------------
 if ! $NB_BIN/nb-synth --users 300 --seed 11 --out "$D/csv" >"$D/synth.log" 2>&1 ||
@@ -25,6 +26,7 @@ if ! $NB_BIN/nb-synth --users 300 --seed 11 --out "$D/csv" >"$D/synth.log" 2>&1 
         >"$D/train.log" 2>&1; then
     t_fail setup "$(tail -3 "$D/synth.log" "$D/import.log" "$D/train.log")"; t_exit
 fi
+cp "$D/nb.db" "$D/orig.db" # before any order, for the model-alone section at the end
 TOKEN=$(head -c 32 /dev/urandom | base64 | tr -d '=\n')
 umask 077
 printf '%s\n' "$TOKEN" >"$D/token"
@@ -35,7 +37,7 @@ ROWS() { SQL "SELECT (SELECT COUNT(*) FROM users) || ' ' || (SELECT COUNT(*) FRO
 # ---- off without --admin-token-file: 404, and bad token files are refused -----------------
 start() {  # LOG ARGS...: starts nb-serve, sets PID and URL
     local log=$1; shift
-    $NB_BIN/nb-serve --db "$D/nb.db" --model "$D/m.nbw" --port 0 --threads 2 "$@" 2>"$log" &
+    $NB_BIN/nb-serve --db "$DB" --model "$M" --port 0 --threads 2 "$@" 2>"$log" &
     PID=$!
     local port
     port=$(tools/serve_port.sh "$log" $PID 300) || { t_fail start "$(tail -3 "$log")"; t_exit; }
@@ -224,4 +226,37 @@ stop
 t_contains stop_counts "$(cat "$D/serve.log")" "orders: 13 added, 8 retries answered, 4 conflicts, 1 with unknown products, 13 malformed, 0 store busy, 0 failed"
 t_eq token_never_logged "$(grep -c -F "${TOKEN:0:12}" "$D/serve.log")" 0
 t_contains access_logged "$(cat "$D/serve.log")" "POST /orders 403 "
+
+# ---- the model alone (--ranker off): a product bought after training is scored too --------
+# (the stored candidate set plus the user's own products, infer/ownprod.h), and nb-serve
+# still equals nb-train --score-user. X2: a product outside U's history and stored set.
+DB=$D/orig.db M=$D/m0.nbw
+if ! $NB_BIN/nb-train --db "$DB" --model "$M" --epochs 1 --emb 8 --cnn-out 16 \
+        --gru-hidden 16 --gru-layers 1 --head 16 --candidates 300 --threads 1 --quiet \
+        --ranker off >"$D/train0.log" 2>&1; then
+    t_fail model_alone_train "$(tail -3 "$D/train0.log")"; t_exit
+fi
+X2=$(SQL "SELECT hex(encoded) FROM candidates WHERE user_id = $U" | /usr/bin/python3 -c '
+import sys, subprocess
+b = bytes.fromhex(sys.stdin.read().strip()); idx, i, prev = set(), 0, -1
+while i < len(b):
+    v = s = 0
+    while True:
+        c = b[i]; i += 1; v |= (c & 0x7f) << s; s += 7
+        if c < 0x80: break
+    prev = v if prev < 0 else prev + v + 1; idx.add(prev)
+ids = [int(l) for l in open(sys.argv[1])]
+own = set(int(l) for l in open(sys.argv[2]))
+print(next(p for k, p in enumerate(ids) if k not in idx and p not in own))' \
+    <(SQL "SELECT product_id FROM products ORDER BY product_id") \
+    <(SQL "SELECT i.product_id FROM orders o JOIN order_items i USING(order_id) WHERE o.user_id = $U"))
+start "$D/serve0.log" --admin-token-file "$D/token"
+st=$(order "{\"user_id\": $U, \"order_id\": $OID, \"products\": [$X2], \"order_dow\": 2, \"order_hour_of_day\": 14, \"days_since_prior_order\": 3}")
+t_eq model_alone_order "$st $(rec "$U" 100)" "200 200"
+t_eq model_alone_new_product "$(J "print([x['why'] for x in d['top_k'] if x['product_id'] == $X2])" "$D/rec.json")" \
+    "['you buy this in $(( (100 + NWITH / 2) / NWITH ))% of your orders (1 of $NWITH); last bought in your last order']"
+$NB_BIN/nb-train --db "$DB" --model "$M" --score-user "$U" --k 100 >"$D/t.json" 2>"$D/t.err"
+t_eq model_alone_parity "$(J 'print([(x["product_id"], x["score"]) for x in d["top_k"]])' "$D/t.json" 2>&1)" \
+    "$(J 'print([(x["product_id"], x["score"]) for x in d["top_k"]])' "$D/rec.json")"
+stop
 t_exit

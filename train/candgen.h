@@ -15,8 +15,9 @@
  * The default history end of a user (hist_end == NULL) is the user's first order whose
  * eval_set is not ST_PRIOR (the "next order": train or test), or the user's end when every
  * order is prior. So one table serves both the evaluation (its targets are outside the
- * history) and nb-serve. (Caveat for serving: a product first bought in a user's train order
- * is then not guaranteed a place; pass hist_end = the users' ends for a serving-only table.)
+ * history) and nb-serve: a product first bought in a user's train order (or in an order
+ * added by POST /orders since) is not guaranteed a place in the table, so nb-serve and
+ * --score-user add the user's own products to the stored set per request (infer/ownprod.h).
  *
  * Speed: embeddings are L2-normalised once; profiles are computed per block of 32 users and
  * scored against all products with one sgemm per block; each user's top scores are then
