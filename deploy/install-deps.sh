@@ -9,10 +9,11 @@
 set -euo pipefail
 
 # clang and libclang-rt-14-dev (its libFuzzer and sanitizer runtimes): the fuzz harnesses
-# that make test builds and runs briefly (tests/fuzz.sh, make fuzz).
+# that make test builds and runs briefly (tests/fuzz.sh, make fuzz). jq and librsvg2-bin
+# (rsvg-convert): bench/grid.sh reads the reports and its test renders the SVG charts.
 pkgs=(build-essential pkg-config libmicrohttpd-dev libcjson-dev libsqlite3-dev
       libopenblas-dev libxgboost-dev sqlite3 curl python3 python3-numpy python3-sklearn valgrind
-      libopenmpi-dev openmpi-bin clang libclang-rt-14-dev)
+      libopenmpi-dev openmpi-bin clang libclang-rt-14-dev jq librsvg2-bin)
 if [[ "${1:-}" == "--bench" ]]; then
     pkgs+=(wrk hyperfine python3-torch bc time)
 fi

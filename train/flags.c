@@ -12,6 +12,7 @@
 static const char *const off_on[] = {"off", "on", NULL};
 static const char *const targets[] = {"last", "all", NULL};
 static const char *const baskets[] = {"threshold", "expected-f1", NULL};
+const char *const tr_loss_names[] = {"bce", "bce+bpr", "bce+margin", "bpr", NULL};
 
 /* An NB_F_FN parser for --split TRAIN/VAL/TEST: field is int[3]. Returns NB_OK or
  * NB_EINVAL naming the flag. */
@@ -88,6 +89,19 @@ static const nb_flag FLAGS[] = {
      off_on, NULL},
     {"basket", NB_F_CHOICE, O(basket_ef1), 0, 0, NULL, "threshold", "threshold | expected-f1", 0,
      baskets, NULL},
+    {"loss", NB_F_CHOICE, O(loss), 0, 0, NULL, "bce",
+     "bce | bce+bpr | bce+margin | bpr: BCE (pos-weight), plus rank-weight x a ranking loss over "
+     "sampled negatives, or BPR alone",
+     0, tr_loss_names, NULL},
+    {"rank-weight", NB_F_DBL, O(rank_weight), 0, 1e6, NULL, "1",
+     "weight W of the ranking term in bce+bpr / bce+margin (loss = BCE + W x ranking)", 0, NULL,
+     NULL},
+    {"margin", NB_F_DBL, O(margin), 0, 1e6, NULL, "1", "margin M of bce+margin: max(0, M - s+ + s-)",
+     0, NULL, NULL},
+    {"negatives", NB_F_INT, O(negatives), 1, 1000, NULL, "4",
+     "negative products sampled per positive, uniformly among the products not in the target "
+     "basket",
+     0, NULL, NULL},
     {"clip", NB_F_DBL, O(clip), 0, 1e30, NULL, "0", "max gradient norm (0 = off)", 0, NULL, NULL},
     {"ranker", NB_F_CHOICE, O(ranker), 0, 0, NULL, "on",
      "on | off: the ranking stage (gradient-boosted trees over several candidate sources, issue "
@@ -132,6 +146,10 @@ void tr_flags_default(tr_flags *f) {
     f->split[0] = 80, f->split[1] = 10, f->split[2] = 10;
     f->repeat = 1;
     f->ranker = 1;
+    f->loss = TR_LOSS_BCE;
+    f->rank_weight = 1;
+    f->margin = 1;
+    f->negatives = 4;
 }
 
 /* See flags.h. */

@@ -23,7 +23,8 @@ static void add_flag(cJSON *o, const tr_flags *f, const char *flag) {
 static cJSON *hyper(const tr_flags *f) {
     static const char *const training[] = {"lr",         "batch",       "threshold", "pos-weight",
                                            "candidates", "epochs",      "patience",  "seed",
-                                           "threads",    "limit-users", "clip"};
+                                           "threads",    "limit-users", "clip",
+                                           "rank-weight", "margin",     "negatives"};
     cJSON *o = cJSON_CreateObject();
     for (int i = 0; i < NN_CONFIG_NFIELDS; i++)
         if (nn_config_fields[i].flag) add_flag(o, f, nn_config_fields[i].flag);
@@ -34,6 +35,8 @@ static cJSON *hyper(const tr_flags *f) {
     cJSON_AddStringToObject(o, "targets", f->targets_all ? "all" : "last");
     cJSON_AddStringToObject(o, "repeat", f->repeat ? "on" : "off");
     cJSON_AddStringToObject(o, "basket", f->basket_ef1 ? "expected-f1" : "threshold");
+    cJSON_AddStringToObject(o, "loss", tr_loss_names[f->loss]);
+    cJSON_AddStringToObject(o, "negative_sampling", "uniform");
     cJSON_AddStringToObject(o, "early_stopping", "validation R@10");
     return o;
 }
