@@ -5,8 +5,9 @@
 # naming the bad value, the baselines' rows, and per-epoch curves; both SVG charts convert
 # to non-trivial PNGs with rsvg-convert; a bad grid file is refused with its file:line. The
 # losses are deterministic by seed (same seed: same weight file bytes; another seed: other
-# bytes), the report's hyper_params and the models row name the loss, and a model trained
-# with a ranking loss scores through --score-user like any other.
+# bytes, and --resume reaches the bytes of an uninterrupted run), the report's hyper_params
+# and the models row name the loss, and a model trained with a ranking loss scores through
+# --score-user like any other.
 source "$(dirname "$0")/lib.sh"
 TRAIN=$NB_BIN/nb-train
 S=$T_TMP/synth DB=$T_TMP/nb.db G=$T_TMP/grid
@@ -37,6 +38,20 @@ row=$(sqlite3 "$DB" "SELECT json_extract(hyper_params, '$.loss') FROM models ORD
 t_eq models_row_names_loss "$row" "bce+bpr"
 out=$("$TRAIN" --db "$DB" --model "$T_TMP/c.nbw" --score-user 3 --k 5 2>&1)
 t_contains score_user_ranking_loss "$out" '"product_id"'
+
+# --resume after --stop-after 1 reaches the uninterrupted run's bytes (the negatives depend
+# on seed, epoch and position only), and a resume with another --loss is refused
+R2=(--db "$DB" "${SMALL[@]}" --epochs 2 --patience 2 --quiet --loss bce+margin --margin 0.5)
+"$TRAIN" "${R2[@]}" --model "$T_TMP/r1.nbw" >/dev/null 2>&1
+"$NB_TESTBIN/nb-train-test" "${R2[@]}" --model "$T_TMP/r2.nbw" --stop-after 1 >/dev/null 2>&1
+rc=$?
+if [[ $rc -ne 0 && ! -e $T_TMP/r2.nbw && -s $T_TMP/r2.nbw.ckpt ]]; then t_ok stop_after_one_epoch
+else t_fail stop_after_one_epoch "rc=$rc; a weight file or no checkpoint"; fi
+out=$("$TRAIN" "${R2[@]}" --loss bce+bpr --model "$T_TMP/r2.nbw" --resume 2>&1); rc=$?
+if [[ $rc -ne 0 && $out == *"other training flags"* ]]; then t_ok resume_refuses_other_loss
+else t_fail resume_refuses_other_loss "rc=$rc ${out:0:200}"; fi
+"$TRAIN" "${R2[@]}" --model "$T_TMP/r2.nbw" --resume >/dev/null 2>&1
+t_check resume_ranking_loss_identical cmp "$T_TMP/r1.nbw" "$T_TMP/r2.nbw"
 
 # ---- the grid -------------------------------------------------------------------------------
 printf '# ranking losses, one bad value\nloss=bce+margin,bpr,bogus   # three variants\n' >"$T_TMP/g.txt"
