@@ -22,7 +22,9 @@
 #     per variant, then the baselines' rows, read from the first successful report);
 #   OUT_DIR/grid.json: {grid_file, flags, variants: [{id, variant, flags {KEY: V}, status
 #     "ok" | "failed", error, metrics {...}, best_epoch, start_val_R@10, epochs [{epoch,
-#     train_loss, val_R@10}]}], baselines: [{name, metrics {...}}], baselines_from};
+#     train_loss, val_R@10}]}], baselines: [{name, metrics {...}}], baselines_from,
+#     over_seeds (when the grid varies seed): [{variant (without seed), runs, metrics
+#     {KEY: {mean, sd}}}]}; the table then ends with the same mean +- sd rows;
 #   OUT_DIR/grid.svg: R@10 and NDCG@10 per variant (bars) with the baselines as horizontal
 #     lines; OUT_DIR/curves.svg: per variant, training loss and validation R@10 by epoch
 #     (validation R@10 starts at epoch 0, the untrained start).
@@ -133,6 +135,31 @@ jq -r '
                   printf "%-*s", w + 1, $1
                   for (i = 2; i <= 8; i++) printf " %8s", $i
                   printf "  %s\n", $9 }' | tee "$OUT/grid.txt"
+
+# ---- over seeds: when the grid varies --seed, the mean +- sd of the variants that differ
+# only in their seed (ok runs only; sd is the sample standard deviation, 0 for one run)
+if jq -e '[.variants[].flags | has("seed")] | any' "$OUT/grid.json" >/dev/null; then
+    jq -c '
+        def key: .variant | split(" ") | map(select(startswith("seed=") | not)) | join(" ");
+        def ms: length as $n | (add / $n) as $m |
+                {mean: $m, sd: (if $n > 1 then (map(. - $m | . * .) | add / ($n - 1) | sqrt) else 0 end)};
+        [.variants[] | select(.status == "ok") | . + {key: key}] as $ok |
+        [.variants[] | key] | reduce .[] as $k ([]; if index([$k]) then . else . + [$k] end) |
+        map(. as $k | [$ok[] | select(.key == $k)] | select(length > 0) |
+            {variant: $k, runs: length,
+             metrics: (. as $rs | ["F1_micro", "F1_macro", "P@10", "R@10", "P@20", "R@20", "NDCG@10"] |
+                       map({key: ., value: ([$rs[].metrics[.]] | ms)}) | from_entries)})' \
+        "$OUT/grid.json" >"$OUT/seeds.tmp" &&
+        jq --slurpfile s "$OUT/seeds.tmp" '. + {over_seeds: $s[0]}' "$OUT/grid.json" >"$OUT/grid.json.tmp" &&
+        mv "$OUT/grid.json.tmp" "$OUT/grid.json" && rm -f "$OUT/seeds.tmp" || die "$OUT/grid.json: cannot write"
+    { echo
+      echo "mean +- sd over seeds"
+      jq -r '(["variant", "runs", "F1_micro", "F1_macro", "P@10", "R@10", "P@20", "R@20", "NDCG@10"] | @tsv),
+             (.over_seeds[] | ([.variant, (.runs | tostring)] + ([.metrics[] | "\(.mean * 10000 | round / 10000)+-\(.sd * 10000 | round / 10000)"])) | @tsv)' \
+            "$OUT/grid.json" |
+        awk -F'\t' '{ printf "%-28s %4s", $1, $2; for (i = 3; i <= 9; i++) printf " %15s", $i; printf "\n" }'
+    } | tee -a "$OUT/grid.txt"
+fi
 
 # ---- the charts (SVG written by awk from lines that jq extracts) -------------------------
 # grid.svg: two panels (R@10, NDCG@10); a bar per variant, a dashed line per baseline.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # grid.sh -- the ranking losses end to end and bench/grid.sh on a tiny nb-synth store (1
-# epoch, small dimensions): a 3-variant grid (loss=bce+margin,bpr,bogus: the last one
-# deliberately fails) gives a table and JSON with 2 ok rows carrying metrics, a failed row
-# naming the bad value, the baselines' rows, and per-epoch curves; both SVG charts convert
+# epoch, small dimensions): a 6-variant grid (loss=bce+margin,bpr,bogus x seed=1,2: bogus
+# deliberately fails) gives a table and JSON with 4 ok rows carrying metrics, failed rows
+# naming the bad value, the baselines' rows, per-epoch curves and the mean +- sd over seeds; both SVG charts convert
 # to non-trivial PNGs with rsvg-convert; a bad grid file is refused with its file:line. The
 # losses are deterministic by seed (same seed: same weight file bytes; another seed: other
 # bytes, and --resume reaches the bytes of an uninterrupted run), the report's hyper_params
@@ -12,7 +12,7 @@ source "$(dirname "$0")/lib.sh"
 TRAIN=$NB_BIN/nb-train
 S=$T_TMP/synth DB=$T_TMP/nb.db G=$T_TMP/grid
 SMALL=(--emb 8 --cnn-out 16 --kernel 3 --gru-hidden 16 --gru-layers 1 --head 16 --batch 32
-       --threads 1 --candidates 300 --epochs 1 --ranker off --repeat off)
+       --threads 1 --candidates 300 --epochs 1 --ranker off --repeat off --lr 0.02)
 
 for tool in jq rsvg-convert; do
     command -v $tool >/dev/null || { t_fail "have_$tool" "$tool missing (deploy/install-deps.sh)"; t_exit; }
@@ -54,27 +54,35 @@ else t_fail resume_refuses_other_loss "rc=$rc ${out:0:200}"; fi
 t_check resume_ranking_loss_identical cmp "$T_TMP/r1.nbw" "$T_TMP/r2.nbw"
 
 # ---- the grid -------------------------------------------------------------------------------
-printf '# ranking losses, one bad value\nloss=bce+margin,bpr,bogus   # three variants\n' >"$T_TMP/g.txt"
+printf '# ranking losses, one bad value\nloss=bce+margin,bpr,bogus   # x 2 seeds\nseed=1,2\n' >"$T_TMP/g.txt"
 bash bench/grid.sh "$T_TMP/g.txt" "$G" --db "$DB" "${SMALL[@]}" >"$T_TMP/table.txt" 2>"$T_TMP/grid.log"
 rc=$?
 t_eq grid_exit_status "$rc" 0
 J=$G/grid.json
 t_eq grid_rows "$(jq -c '[.variants[] | [.id, .variant, .status]]' "$J" 2>&1)" \
-    '[["v1","loss=bce+margin","ok"],["v2","loss=bpr","ok"],["v3","loss=bogus","failed"]]'
-t_contains grid_failed_row_says_why "$(jq -r '.variants[2].error' "$J")" "'bogus' is not"
-t_eq grid_metrics_are_figures "$(jq '[.variants[0:2][] | .metrics | to_entries[] | .value |
-    select(type == "number" and . >= 0 and . <= 1)] | length' "$J")" 14
+    '[["v1","loss=bce+margin seed=1","ok"],["v2","loss=bce+margin seed=2","ok"],["v3","loss=bpr seed=1","ok"],["v4","loss=bpr seed=2","ok"],["v5","loss=bogus seed=1","failed"],["v6","loss=bogus seed=2","failed"]]'
+t_contains grid_failed_row_says_why "$(jq -r '.variants[5].error' "$J")" "'bogus' is not"
+t_eq grid_metrics_are_figures "$(jq '[.variants[0:4][] | .metrics | to_entries[] | .value |
+    select(type == "number" and . >= 0 and . <= 1)] | length' "$J")" 28
 # the rows are the reports' figures, not copies of one another
 t_eq grid_metrics_from_reports "$(jq -c '.variants[1].metrics["R@10"]' "$J")" "$(jq -c '.model["R@10"]' "$G/v2.json")"
 t_eq grid_epochs "$(jq -c '[.variants[0:2][] | (.epochs | length), (.epochs[0].train_loss > 0)]' "$J")" '[1,true,1,true]'
+# mean +- sd over the seeds: the bce+margin pair's R@10 (two different non-zero figures at
+# this learning rate), recomputed here with awk
+want=$(jq -r '.variants[0:2][] | .metrics["R@10"]' "$J" | awk '{x[NR] = $1} END {m = (x[1] + x[2]) / 2;
+    printf "%.10f %.10f %d", m, sqrt((x[1] - m) ^ 2 + (x[2] - m) ^ 2), (x[1] > 0 && x[2] > 0 && x[1] != x[2])}')
+t_eq grid_over_seeds "$(jq -r '.over_seeds[0] | "\(.variant) \(.runs) \(.metrics["R@10"] | "\(.mean) \(.sd)")"' "$J" |
+    awk '{printf "%s %s %.10f %.10f 1", $1, $2, $3, $4}')" "loss=bce+margin 2 $want"
+t_eq grid_over_seeds_rows "$(jq '.over_seeds | length' "$J")" 2
 t_eq grid_baselines "$(jq -c '[.baselines[].name][0:3]' "$J")" '["G-TopFreq","P-TopFreq","TIFU-KNN"]'
 tab=$(cat "$T_TMP/table.txt")
-t_contains table_ok_row "$tab" "v1 loss=bce+margin"
+t_contains table_ok_row "$tab" "v1 loss=bce+margin seed=1"
+t_contains table_seed_rows "$tab" "mean +- sd over seeds"
 t_contains table_failed_row "$tab" "FAILED: --loss: 'bogus' is not"
 t_contains table_baseline_row "$tab" "TIFU-KNN"
 t_eq table_file_same "$(cat "$G/grid.txt")" "$tab"
-# one bar per ok variant and panel (2 x 2), one dashed line per baseline and panel
-t_eq svg_bars "$(grep -c '<rect x=' "$G/grid.svg")" 4
+# one bar per ok variant and panel (4 x 2), one dashed line per baseline and panel
+t_eq svg_bars "$(grep -c '<rect x=' "$G/grid.svg")" 8
 nb=$(jq '.baselines | length' "$J")
 t_eq svg_baseline_lines "$(grep -c 'stroke-dasharray' "$G/grid.svg")" $((2 * nb))
 for svg in grid curves; do
