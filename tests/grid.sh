@@ -98,6 +98,14 @@ for svg in grid curves; do
     fi
 done
 
+# REUSE=1 builds the same rows from the reports already there, without training
+before=$(jq -c '[.variants[] | [.id, .status, .metrics]]' "$J")
+rm -f "$G"/v*.nbw
+REUSE=1 bash bench/grid.sh "$T_TMP/g.txt" "$G" --db "$DB" "${SMALL[@]}" >/dev/null 2>&1
+t_eq grid_reuse_same_rows "$(jq -c '[.variants[] | [.id, .status, .metrics]]' "$J")" "$before"
+if ls "$G"/v*.nbw >/dev/null 2>&1; then t_fail grid_reuse_no_training "a weight file was written"
+else t_ok grid_reuse_no_training; fi
+
 # ---- bad grid files: refused, naming file and line ------------------------------------------
 printf 'loss=bce\nemb=\n' >"$T_TMP/bad.txt"
 out=$(bash bench/grid.sh "$T_TMP/bad.txt" "$T_TMP/g2" --db "$DB" 2>&1); rc=$?
