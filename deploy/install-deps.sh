@@ -11,10 +11,11 @@ set -euo pipefail
 
 # clang and libclang-rt-14-dev (its libFuzzer and sanitizer runtimes): the fuzz harnesses
 # that make test builds and runs briefly (tests/fuzz.sh, make fuzz). wrk: the load that
-# tests/reload.sh swaps models under.
+# tests/reload.sh swaps models under. jq and librsvg2-bin (rsvg-convert): bench/grid.sh reads the
+# reports and its test renders the SVG charts.
 pkgs=(build-essential pkg-config libmicrohttpd-dev libcjson-dev libsqlite3-dev
       libopenblas-dev libxgboost-dev sqlite3 curl python3 python3-numpy python3-sklearn valgrind
-      libopenmpi-dev openmpi-bin clang libclang-rt-14-dev)
+      libopenmpi-dev openmpi-bin clang libclang-rt-14-dev jq librsvg2-bin)
 # nb-serve's production side (issue 13): nginx and wrk for deploy/replicas.sh (tests/deploy.sh),
 # the JSON Schema validator of tests/openapi.sh, the Prometheus text parser of tests/metrics.sh.
 pkgs+=(nginx wrk python3-jsonschema python3-prometheus-client)

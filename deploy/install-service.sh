@@ -30,8 +30,16 @@ install -m 0644 deploy/nginx/nextbasket.conf "$D/etc/nginx/conf.d/"
 install -m 0644 docs/API.md docs/openapi.json "$D/usr/local/share/doc/nextbasket/"
 install -d -m 0750 -o "$OWNER" -g "$(id -gn "$OWNER")" "$D/var/lib/nextbasket"
 if [[ -n $STORE && ! -e $D/var/lib/nextbasket/nb.db ]]; then
-    for f in nb.db model.nbw model.nbw.xgb; do
-        [[ -e $STORE/$f ]] && install -m 0640 -o "$OWNER" -g "$(id -gn "$OWNER")" "$STORE/$f" "$D/var/lib/nextbasket/"
+    # the store, model.nbw, and the files the store's registry names (checksum-named weights
+    # and trees, train/publish.h), whose paths are then rewritten to their new place
+    LIB=$D/var/lib/nextbasket
+    install -m 0640 -o "$OWNER" -g "$(id -gn "$OWNER")" "$STORE/nb.db" "$STORE/model.nbw" "$LIB/"
+    for t in models ranker_models; do
+        sqlite3 "$LIB/nb.db" "SELECT path FROM $t" 2>/dev/null | while read -r f; do
+            [[ -e $f ]] && install -m 0640 -o "$OWNER" -g "$(id -gn "$OWNER")" "$f" "$LIB/"
+        done
+        sqlite3 "$LIB/nb.db" "UPDATE $t SET path = '/var/lib/nextbasket/' ||
+            replace(path, rtrim(path, replace(path, '/', '')), '')" 2>/dev/null || true
     done
 fi
 install -d -m 0755 "$D/etc/nextbasket"

@@ -197,6 +197,22 @@ void nn_bce_backward(nn_real *dlogits, const nn_real *logits, const nn_real *tar
 double nn_bce_forward_backward(nn_real *dlogits, const nn_real *logits, const nn_real *targets,
                                size_t n, float pos_weight);
 
+/* Pairwise ranking losses (nn_rank.c) over n (positive, negative) pairs of logits; pair i
+ * is logits[pos[i]] (s+) against logits[neg[i]] (s-), flat indices into the logits array
+ * (e.g. b * S + column). With d = s+ - s-:
+ *   BPR:    l = -log sigmoid(d) = softplus(-d)          (stable for any |d|)
+ *   margin: l = max(0, margin - d)                      (PyTorch's margin_ranking_loss, y=1)
+ * Forward returns the mean over the pairs (0 when n == 0), accumulated in double.
+ * Backward ACCUMULATES scale * d(mean)/d(logits) into dlogits (scale: the term's weight in
+ * the total loss); an index may repeat (the gradients add). */
+double nn_bpr_forward(const nn_real *logits, const int64_t *pos, const int64_t *neg, size_t n);
+void nn_bpr_backward(nn_real *dlogits, const nn_real *logits, const int64_t *pos,
+                     const int64_t *neg, size_t n, double scale);
+double nn_margin_forward(const nn_real *logits, const int64_t *pos, const int64_t *neg, size_t n,
+                         double margin);
+void nn_margin_backward(nn_real *dlogits, const nn_real *logits, const int64_t *pos,
+                        const int64_t *neg, size_t n, double margin, double scale);
+
 /* The same with every g[i] first multiplied by gscale (gradient clipping folded into the
  * update, so the clipped gradient is never written back). */
 void nn_adam_update_scaled(nn_real *restrict p, const nn_real *restrict g, nn_real *restrict m,
@@ -469,6 +485,12 @@ void nn_model_forward_hidden(nn_model *m, const nn_batch *b, const nn_real **hea
 /* Accumulates d(loss)/d(params) into m->grad_mem for the last forward (same b, targets
  * required). */
 void nn_model_backward(nn_model *m, const nn_batch *b, float pos_weight);
+/* The gradient of the loss w.r.t. the logits [B, S or P] that the next nn_model_backward
+ * propagates, after a training forward with targets (gradients allocated): the BCE's, which
+ * a caller adding a loss term (train/loop.c's ranking losses) may add to or replace in place
+ * before calling backward. NULL after any other forward. Owned by m, valid until its next
+ * forward. */
+nn_real *nn_model_dlogits(nn_model *m);
 /* Marks the gradients zero. The clearing is deferred to the next backward (which overwrites
  * the big out.w gradient instead of clearing and accumulating) or Adam step. */
 void nn_model_zero_grad(nn_model *m);

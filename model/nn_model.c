@@ -917,6 +917,12 @@ void nn_model_backward(nn_model *m, const nn_batch *b, float pos_weight) {
     nn_embed_backward(G->emb, deout, a->cidx.p, a->n_items, E);
 }
 
+/* See nn.h: the fused forward's dlogits, which nn_model_backward then propagates as they are. */
+nn_real *nn_model_dlogits(nn_model *m) {
+    nn_act *a = m->act;
+    return m->logits && a->dl_ready ? a->dlogits.p : NULL;
+}
+
 /* Marks the gradients zero; the clearing itself happens lazily (see clear_stale_grads). */
 void nn_model_zero_grad(nn_model *m) {
     if (m->grad_mem) m->grad_stale = 1;

@@ -499,6 +499,63 @@ static int test_grad_model_candidates_repeat(void) {
     return T_PASS;
 }
 
+/* The ranking losses (nn_rank.c): a fixed backward scale (the term's weight), pairs that
+ * share logits (an index repeated, on both sides), and differences from -15 to 15, so the
+ * BPR check covers both branches of its stable form. The margin's kink (d == margin) is
+ * avoided by construction: |d - margin| > 1e-3 >> eps for every pair. */
+typedef struct {
+    double *x, margin;
+    const int64_t *pos, *neg;
+    size_t n;
+    int margin_loss;
+} rank_ctx;
+static double rank_f(void *v) {
+    rank_ctx *c = v;
+    return c->margin_loss ? nn_margin_forward(c->x, c->pos, c->neg, c->n, c->margin)
+                          : nn_bpr_forward(c->x, c->pos, c->neg, c->n);
+}
+static int test_grad_rank_losses(void) {
+    size_t n = 24, nx = 12;
+    const int64_t pos[24] = {0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 5, 5, 6, 6, 7, 8, 8, 9, 9, 10, 10, 11, 0, 3};
+    const int64_t neg[24] = {5, 6, 7, 0, 8, 9, 10, 11, 2, 1, 4, 0, 3, 3, 2, 1, 0, 4, 7, 6, 2, 9, 11, 7};
+    int bad = 0;
+    for (int kind = 0; kind < 2; kind++) {
+        rank_ctx c = {rnd(nx, 15), 0.8, pos, neg, n, kind};
+        for (size_t i = 0; i < n && kind; i++) /* keep d away from the margin's kink */
+            for (int t = 0; t < 100 && fabs(c.x[pos[i]] - c.x[neg[i]] - c.margin) < 1e-3; t++)
+                c.x[pos[i]] += 0.01;
+        double *g = zeros(nx), *ones = zeros(nx);
+        if (kind) {
+            nn_margin_backward(g, c.x, pos, neg, n, c.margin, 1.0);
+            nn_margin_backward(ones, c.x, pos, neg, n, c.margin, 2.5);
+        } else {
+            nn_bpr_backward(g, c.x, pos, neg, n, 1.0);
+            nn_bpr_backward(ones, c.x, pos, neg, n, 2.5);
+        }
+        bad += compare(kind ? "margin ranking" : "bpr", c.x, g, nx, rank_f, &c, 1000, NULL);
+        for (size_t i = 0; i < nx; i++) /* the scale multiplies the gradient */
+            T_ASSERT(fabs(ones[i] - 2.5 * g[i]) <= 1e-13 * fabs(ones[i]) + 1e-300,
+                     "scale 2.5 [%zu]: %.17g vs %.17g", i, ones[i], 2.5 * g[i]);
+        double active = 0;
+        for (size_t i = 0; i < nx; i++) active += fabs(g[i]);
+        T_ASSERT(active > 0, "%s: every gradient is zero (the check would be vacuous)",
+                 kind ? "margin" : "bpr");
+        free(c.x);
+        free(g);
+        free(ones);
+    }
+    /* stability: BPR of a pair 800 apart is 800 (not inf) one way and ~0 the other */
+    double big[2] = {-400, 400};
+    int64_t p0 = 0, n1 = 1;
+    T_ASSERT(fabs(nn_bpr_forward(big, &p0, &n1, 1) - 800) < 1e-12, "bpr(-800) = %.17g",
+             nn_bpr_forward(big, &p0, &n1, 1));
+    T_ASSERT(nn_bpr_forward(big, &n1, &p0, 1) < 1e-300, "bpr(800) = %g",
+             nn_bpr_forward(big, &n1, &p0, 1));
+    T_ASSERT(nn_bpr_forward(big, &p0, &n1, 0) == 0, "no pairs: loss 0");
+    T_ASSERT(bad == 0, "%d ranking-loss gradient mismatches", bad);
+    return T_PASS;
+}
+
 /* One and three GRU layers; and dropout 0.3 in training (between GRU layers and after the
  * head's ReLU) with the masks held fixed, so backward must apply exactly forward's masks. */
 static int test_grad_model_layers_dropout(void) {
@@ -533,6 +590,7 @@ int main(void) {
     T_RUN(test_grad_linear_rows);
     T_RUN(test_grad_relu_dropout);
     T_RUN(test_grad_bce);
+    T_RUN(test_grad_rank_losses);
     T_RUN(test_grad_model_full_head);
     T_RUN(test_grad_model_candidates_repeat);
     T_RUN(test_grad_model_layers_dropout);

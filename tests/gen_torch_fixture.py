@@ -341,8 +341,56 @@ def layer_tblock(seed, causal):
     return w.bytes()
 
 
+def build_rank(seed):
+    """The ranking losses of model/nn_rank.c composed as train/rankloss.c does, on a fixed
+    logit matrix: text, one record per line, "name count v1 v2 ..." (values printed with
+    repr: exact). Records: dims (B P), hyper (pos_weight rank_weight margin), logits [B*P]
+    (float32 values), targets [B*P], pos and neg [n pairs] (flat indices b*P+p; for each
+    positive, 3 negatives drawn uniformly among the row's non-positives), then for each
+    loss in bce+bpr, bce+margin, bpr: loss.<name> [1] and grad.<name> [B*P], d loss/d logits.
+    BPR is -logsigmoid(s+ - s-), margin is F.margin_ranking_loss(s+, s-, 1, margin), both
+    means over the pairs; bce+X = BCEWithLogits(pos_weight) + rank_weight * X; bpr alone
+    has no BCE. All in float64."""
+    B, P, n_neg = 4, 30, 3
+    pos_weight, rank_weight, margin = 10.0, 0.7, 1.0
+    rng = np.random.default_rng(seed)
+    logits = (rng.normal(size=(B, P)) * 3).astype(np.float32)
+    logits[0, :4] = [40.0, -40.0, 25.0, -30.0]      # large |s+ - s-|: the stable forms
+    targets = (rng.random((B, P)) < 0.2).astype(np.float64)
+    targets[0, :2] = 1
+    pos, neg = [], []
+    for b in range(B):
+        negs = [q for q in range(P) if targets[b, q] == 0]
+        for p in range(P):
+            if targets[b, p]:
+                for q in rng.choice(negs, size=n_neg):
+                    pos.append(b * P + p)
+                    neg.append(b * P + int(q))
+    lines = [("dims", [B, P]), ("hyper", [pos_weight, rank_weight, margin]),
+             ("logits", logits.reshape(-1).tolist()), ("targets", targets.reshape(-1).tolist()),
+             ("pos", pos), ("neg", neg)]
+    y = torch.tensor(targets)
+    crit = nn.BCEWithLogitsLoss(pos_weight=torch.tensor([pos_weight], dtype=torch.float64))
+    for name in ["bce+bpr", "bce+margin", "bpr"]:
+        x = torch.tensor(logits, dtype=torch.float64, requires_grad=True)
+        sp, sn = x.reshape(-1)[pos], x.reshape(-1)[neg]
+        if name.endswith("margin"):
+            r = Fn.margin_ranking_loss(sp, sn, torch.ones_like(sp), margin=margin)
+        else:
+            r = -Fn.logsigmoid(sp - sn).mean()
+        loss = r if name == "bpr" else crit(x, y) + rank_weight * r
+        loss.backward()
+        lines.append(("loss." + name, [loss.item()]))
+        lines.append(("grad." + name, x.grad.reshape(-1).tolist()))
+    text = "".join(f"{n} {len(v)} " + " ".join(repr(float(e)) if isinstance(e, float)
+                                              else str(e) for e in v) + "\n"
+                   for n, v in lines)
+    return text.encode()
+
+
 def write(out, name, data):
-    path = os.path.join(out, name + ".bin")
+    """Writes data to OUT/name (".bin" added unless name has a suffix) atomically."""
+    path = os.path.join(out, name if "." in name else name + ".bin")
     tmp = path + ".tmp"
     with open(tmp, "wb") as f:
         f.write(data)
@@ -367,6 +415,7 @@ def main():
     write(out, "parity_pool", layer_pool(13))
     write(out, "parity_tblock", layer_tblock(14, False))
     write(out, "parity_tblock_causal", layer_tblock(15, True))
+    write(out, "parity_rank.txt", build_rank(5))
 
 
 if __name__ == "__main__":

@@ -84,8 +84,10 @@ if ! $NB_BIN/nb-train --db "$D/nb.db" --model "$D/m.nbw" --report "$D/m.json" "$
         >"$D/m.out" 2>"$D/m.log"; then
     t_fail train "$(tail -3 "$D/m.log")"; t_exit
 fi
-t_check ranker_file_beside_weights test -s "$D/m.nbw.xgb"
-t_eq ranker_registered "$(sqlite3 "$D/nb.db" "SELECT count(*), path LIKE '%m.nbw.xgb' FROM ranker_models")" "1|1"
+# the trees beside the weights, named by both checksums (train/publish.h)
+RK=$(sqlite3 "$D/nb.db" "SELECT path FROM ranker_models")
+t_check ranker_file_beside_weights test -s "$RK"
+t_eq ranker_registered "$(sqlite3 "$D/nb.db" "SELECT count(*), path GLOB '*/m.nbw.[0-9a-f]*.[0-9a-f]*.xgb' FROM ranker_models")" "1|1"
 t_eq neighbour_rows "$(sqlite3 "$D/nb.db" "SELECT count(*) > 0.9 * (SELECT count(*) FROM users) FROM neighbour_cands")" 1
 t_eq ranker_stats_rows "$(sqlite3 "$D/nb.db" "SELECT (SELECT count(*) FROM ranker_product_stats) = (SELECT count(*) FROM products)")" 1
 SHIPPED=$(sqlite3 "$D/nb.db" "SELECT shipped FROM ranker_models")
@@ -105,19 +107,19 @@ served_equals served_equals_score_user "$D/nb.db" "$D/m.nbw"
 kill $PID; wait $PID 2>/dev/null
 
 # a ranker file that is not the registered one is refused at start-up, naming the file
-cp "$D/m.nbw.xgb" "$D/keep.xgb"
+cp "$RK" "$D/keep.xgb"
 /usr/bin/python3 -c "
-import sys; b = bytearray(open(sys.argv[1], 'rb').read()); b[40] ^= 1; open(sys.argv[1], 'wb').write(b)" "$D/m.nbw.xgb"
+import sys; b = bytearray(open(sys.argv[1], 'rb').read()); b[40] ^= 1; open(sys.argv[1], 'wb').write(b)" "$RK"
 out=$(timeout 60 $NB_BIN/nb-serve --db "$D/nb.db" --model "$D/m.nbw" --port 0 2>&1); rc=$?
-if [[ $rc -ne 0 && "$out" == *"m.nbw.xgb"* && "$out" == *"checksum"* ]]; then t_ok serve_refuses_corrupt_ranker
+if [[ $rc -ne 0 && "$out" == *"$(basename "$RK")"* && "$out" == *"checksum"* ]]; then t_ok serve_refuses_corrupt_ranker
 else t_fail serve_refuses_corrupt_ranker "rc=$rc ${out:0:300}"; fi
 # a valid ranker file that is not the registered one (another training's): same refusal
 $NB_BIN/nb-train --db "$D/same.db" --model "$D/other.nbw" "${SMALL[@]}" --seed 2 >/dev/null 2>&1
-cp "$D/other.nbw.xgb" "$D/m.nbw.xgb"
+cp "$(sqlite3 "$D/same.db" "SELECT path FROM ranker_models ORDER BY model_id DESC LIMIT 1")" "$RK"
 out=$(timeout 60 $NB_BIN/nb-serve --db "$D/nb.db" --model "$D/m.nbw" --port 0 2>&1); rc=$?
 if [[ $rc -ne 0 && "$out" == *"registered"* ]]; then t_ok serve_refuses_unregistered_ranker
 else t_fail serve_refuses_unregistered_ranker "rc=$rc ${out:0:300}"; fi
-cp "$D/keep.xgb" "$D/m.nbw.xgb"
+cp "$D/keep.xgb" "$RK"
 
 # ---- the tuned TIFU-KNN parameters are stored with the stage; a store from before them loads
 t_eq tifu_params_stored "$(sqlite3 "$D/nb.db" "SELECT tifu_m, tifu_k, tifu_r_b, tifu_r_g, tifu_alpha FROM ranker_models")" \
@@ -138,7 +140,7 @@ if ! NB_TEST_RK_SHIP="TIFU-KNN tuned" $TRAIN_TEST --db "$D/tt.db" --model "$D/tt
         --report "$D/tt.json" "${SMALL[@]}" >"$D/tt.out" 2>"$D/tt.log"; then
     t_fail tuned_train "$(tail -3 "$D/tt.log")"; t_exit
 fi
-t_eq tuned_ships "$(sqlite3 "$D/tt.db" "SELECT shipped FROM ranker_models")" "TIFU-KNN tuned"
+t_eq tuned_ships "$(sqlite3 "$D/tt.db" "SELECT shipped FROM ranker_models ORDER BY model_id DESC LIMIT 1")" "TIFU-KNN tuned"
 t_eq tuned_report "$(J 'print(d["ranker"]["shipped"])' "$D/tt.json")" "TIFU-KNN tuned"
 $NB_BIN/nb-serve --db "$D/tt.db" --model "$D/tt.nbw" --port 0 --threads 2 2>"$LOG.tt" &
 PID=$!

@@ -63,7 +63,7 @@ done <<<"$py"
 users=$(sqlite3 "$DB" "SELECT count(*) FROM users")
 t_eq one_model "$(sqlite3 "$DB" "SELECT count(*) FROM models")" 1
 t_eq candidates_for_every_user "$(sqlite3 "$DB" "SELECT count(*) FROM candidates")" "$users"
-t_eq model_checksum_registered "$(sqlite3 "$DB" "SELECT path LIKE '%m.nbw' FROM models")" 1
+t_eq model_checksum_registered "$(sqlite3 "$DB" "SELECT path GLOB '*/m.nbw.[0-9a-f]*' AND checksum = substr(path, -8) FROM models")" 1
 
 uid=$(sqlite3 "$DB" "SELECT user_id FROM orders WHERE eval_set = 1 LIMIT 1")
 js=$("$TRAIN" --db "$DB" --model "$M" --score-user "$uid" --k 7 2>&1)

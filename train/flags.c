@@ -14,6 +14,7 @@ static const char *const targets[] = {"last", "all", NULL};
 static const char *const baskets[] = {"threshold", "expected-f1", NULL};
 static const char *const encoders[] = {"cnn", "attention", NULL};
 static const char *const sequences[] = {"gru", "transformer", NULL};
+const char *const tr_loss_names[] = {"bce", "bce+bpr", "bce+margin", "bpr", NULL};
 
 /* An NB_F_FN parser for --split TRAIN/VAL/TEST: field is int[3]. Returns NB_OK or
  * NB_EINVAL naming the flag. */
@@ -114,6 +115,19 @@ static const nb_flag FLAGS[] = {
      "learning-rate warm-up steps, linear from lr/N to lr (-1 = auto: 0 with the GRU, 200 "
      "with the transformer)",
      0, NULL, NULL},
+    {"loss", NB_F_CHOICE, O(loss), 0, 0, NULL, "bce",
+     "bce | bce+bpr | bce+margin | bpr: BCE (pos-weight), plus rank-weight x a ranking loss over "
+     "sampled negatives, or BPR alone",
+     0, tr_loss_names, NULL},
+    {"rank-weight", NB_F_DBL, O(rank_weight), 0, 1e6, NULL, "1",
+     "weight W of the ranking term in bce+bpr / bce+margin (loss = BCE + W x ranking)", 0, NULL,
+     NULL},
+    {"margin", NB_F_DBL, O(margin), 0, 1e6, NULL, "1", "margin M of bce+margin: max(0, M - s+ + s-)",
+     0, NULL, NULL},
+    {"negatives", NB_F_INT, O(negatives), 1, 1000, NULL, "4",
+     "negative products sampled per positive, uniformly among the products not in the target "
+     "basket",
+     0, NULL, NULL},
     {"ranker", NB_F_CHOICE, O(ranker), 0, 0, NULL, "on",
      "on | off: the ranking stage (gradient-boosted trees over several candidate sources, issue "
      "10)",
@@ -161,6 +175,10 @@ void tr_flags_default(tr_flags *f) {
     f->clip = -1; /* auto: tr_flags_parse settles it */
     f->heads = 4;
     f->warmup = -1;
+    f->loss = TR_LOSS_BCE;
+    f->rank_weight = 1;
+    f->margin = 1;
+    f->negatives = 4;
 }
 
 /* See flags.h. */

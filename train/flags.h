@@ -35,7 +35,16 @@ typedef struct {
     int ranker;          /* --ranker on: the ranking stage (train/rktrain.h) */
     int ranker_ablation; /* --ranker-ablation: also its variants */
     const char *ranker_rows; /* --ranker-rows last | prev | both (NULL: the default) */
+    /* the training loss (train/rankloss.h): an index into tr_loss_names */
+    int loss;
+    double rank_weight, margin; /* --rank-weight W, --margin M */
+    int negatives;              /* --negatives: sampled negatives per positive */
 } tr_flags;
+
+/* --loss: BCE alone (the default), BCE plus W x BPR, BCE plus W x margin ranking, BPR alone. */
+enum { TR_LOSS_BCE, TR_LOSS_BCE_BPR, TR_LOSS_BCE_MARGIN, TR_LOSS_BPR };
+/* The --loss words, in the enum's order, NULL-terminated. */
+extern const char *const tr_loss_names[];
 
 /* Fills f with every default. */
 void tr_flags_default(tr_flags *f);

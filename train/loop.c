@@ -4,6 +4,7 @@
 #include "dist.h"
 #include "evaluate.h"
 #include "nb_err.h"
+#include "rankloss.h"
 #include "score.h"
 
 #include <assert.h>
@@ -44,6 +45,10 @@ uint32_t tr_run_signature(const tr_flags *f, int n_products) {
                   f->dropout, f->lr, f->batch, f->pos_weight, f->orders, f->max_products,
                   f->split[0], f->split[1], f->split[2], f->targets_all, f->repeat, f->rep_hidden,
                   f->clip, f->seed, f->limit_users);
+    /* only a ranking loss adds to the text, so a --loss bce checkpoint keeps its signature */
+    if (f->loss != TR_LOSS_BCE && n > 0 && (size_t)n < sizeof s)
+        n += snprintf(s + n, sizeof s - (size_t)n, " loss=%s w=%.17g margin=%.17g neg=%d",
+                      tr_loss_names[f->loss], f->rank_weight, f->margin, f->negatives);
     return nb_crc32(0, s, (size_t)n);
 }
 
@@ -76,6 +81,7 @@ int tr_train_run(tr_loop *L, char *err, size_t errlen) {
     int rc = NB_OK, B = f->batch, N = s->n_train;
     int tty = L->log && isatty(fileno(L->log));
     tr_batch tb = {0};
+    tr_pairs pairs = {0};
     tr_scorer *sc = NULL;
     int has_rep = m->cfg.rep_features > 0;
     int32_t *perm = nb_xmalloc(((size_t)N + 1) * sizeof(int32_t));
@@ -133,6 +139,7 @@ int tr_train_run(tr_loop *L, char *err, size_t errlen) {
                 if (rc) break;
                 nn_model_zero_grad(m);
                 loss = nn_model_forward(m, &tb.nb, 1, (float)f->pos_weight);
+                loss = tr_rank_apply(&pairs, m, tb.nb.targets, hi - lo, f, epoch, b0 + lo, loss);
             }
             batch_no++;
             if (L->nan_at_batch && batch_no == L->nan_at_batch) loss = NAN;
@@ -223,6 +230,7 @@ int tr_train_run(tr_loop *L, char *err, size_t errlen) {
     if (rc == NB_OK) memcpy(m->mem, st->best_params, m->n_params * sizeof(nn_real));
 done:
     tr_batch_free(&tb);
+    tr_pairs_free(&pairs);
     tr_scorer_free(sc);
     free(perm);
     free(bs);

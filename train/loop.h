@@ -23,7 +23,8 @@ extern volatile sig_atomic_t tr_stop_requested;
 void tr_install_signals(void);
 
 /* CRC-32 of the canonical text of every flag that changes the trained bits (dims, lr,
- * batch, seed, split, targets, clip, pos_weight, limit-users, repeat). The thread count
+ * batch, seed, split, targets, clip, pos_weight, limit-users, repeat; the ranking loss's
+ * flags unless --loss is bce, so older checkpoints keep their signature). The thread count
  * is not part of it: resuming with another --threads works, but bit-identical results are
  * only promised with the same thread count (BLAS summation order). */
 uint32_t tr_run_signature(const tr_flags *f, int n_products);

@@ -28,7 +28,8 @@ static void add_flag(cJSON *o, const tr_flags *f, const char *flag, const char *
 static cJSON *hyper(const tr_flags *f) {
     static const char *const training[] = {"lr",         "batch",       "threshold", "pos-weight",
                                            "candidates", "epochs",      "patience",  "seed",
-                                           "threads",    "limit-users", "clip",      "warmup"};
+                                           "threads",    "limit-users", "clip",      "warmup",
+                                           "rank-weight", "margin",     "negatives"};
     cJSON *o = cJSON_CreateObject();
     for (int i = 0; i < NN_CONFIG_NFIELDS; i++)
         if (nn_config_fields[i].flag)
@@ -41,6 +42,8 @@ static cJSON *hyper(const tr_flags *f) {
     cJSON_AddStringToObject(o, "targets", f->targets_all ? "all" : "last");
     cJSON_AddStringToObject(o, "repeat", f->repeat ? "on" : "off");
     cJSON_AddStringToObject(o, "basket", f->basket_ef1 ? "expected-f1" : "threshold");
+    cJSON_AddStringToObject(o, "loss", tr_loss_names[f->loss]);
+    cJSON_AddStringToObject(o, "negative_sampling", "uniform");
     cJSON_AddStringToObject(o, "early_stopping", "validation R@10");
     return o;
 }

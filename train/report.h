@@ -2,7 +2,8 @@
  * the model-vs-baselines table printed at the end.
  *
  * Layout of the report:
- *   hyper_params {every flag}, data {users, products, orders, items, samples per split, ...},
+ *   hyper_params {every flag; loss, rank_weight, margin, negatives, negative_sampling: the
+ *   training loss, train/rankloss.h}, data {users, products, orders, items, samples per split, ...},
  *   epochs [{epoch, train_loss, val_loss, val_R@10, val_NDCG@10, seconds, samples_per_s}],
  *   start_val_R@10 (the untrained starting point, "epoch 0"), best_epoch (0: that starting
  *   point won on validation), best_val_R@10, test_users (all of the following are on the test users),
