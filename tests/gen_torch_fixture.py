@@ -245,6 +245,18 @@ def f32(t):
     return t.float().double()
 
 
+def layer_record(w, named, out, x):
+    """Appends a layer fixture's weights (named: [(our name, tensor)]), its output and the
+    gradients of x and of every weight ("d" + name) to w; returns the file's bytes."""
+    for n, t in named:
+        w.add(n, F32, t.detach().numpy())
+    w.add("out", F32, out.detach().numpy())
+    w.add("dx", F32, x.grad.numpy())
+    for n, t in named:
+        w.add("d" + n, F32, t.grad.numpy())
+    return w.bytes()
+
+
 def layer_mha(seed, causal):
     torch.manual_seed(seed)
     A, nh = 8, 2
@@ -268,13 +280,7 @@ def layer_mha(seed, causal):
     w.add("G", F32, G.numpy())
     named = [("w_in", mha.in_proj_weight), ("b_in", mha.in_proj_bias),
              ("w_out", mha.out_proj.weight), ("b_out", mha.out_proj.bias)]
-    for n, t in named:
-        w.add(n, F32, t.detach().numpy())
-    w.add("out", F32, out.detach().numpy())
-    w.add("dx", F32, x.grad.numpy())
-    for n, t in named:
-        w.add("d" + n, F32, t.grad.numpy())
-    return w.bytes()
+    return layer_record(w, named, out, x)
 
 
 def layer_pool(seed):
@@ -332,13 +338,7 @@ def layer_tblock(seed, causal):
              ("ln2_w", blk.norm2.weight), ("ln2_b", blk.norm2.bias),
              ("ff1_w", blk.linear1.weight), ("ff1_b", blk.linear1.bias),
              ("ff2_w", blk.linear2.weight), ("ff2_b", blk.linear2.bias)]
-    for n, t in named:
-        w.add(n, F32, t.detach().numpy())
-    w.add("out", F32, out.detach().numpy())
-    w.add("dx", F32, x.grad.numpy())
-    for n, t in named:
-        w.add("d" + n, F32, t.grad.numpy())
-    return w.bytes()
+    return layer_record(w, named, out, x)
 
 
 def build_rank(seed):

@@ -13,23 +13,6 @@ done
 D=$T_TMP
 J() { /usr/bin/python3 -c "import json,sys; d=json.load(open(sys.argv[1])); $1" "${@:2}"; }
 
-# served_equals NAME DB MODEL: for every user of USERS, the top 15 that the server at $URL answers
-# (product ids and scores) equal `nb-train --score-user` on DB/MODEL, and --score-user names the
-# ranking that $URL/health reported (in $D/h.json); one check NAME.
-served_equals() {
-    local name=$1 db=$2 model=$3 ranking same=0 u a b
-    ranking=$(J 'print(d["ranking"])' "$D/h.json")
-    for u in "${USERS[@]}"; do
-        curl -s -o "$D/r.json" -X POST -H 'Content-Type: application/json' \
-            --data-binary "{\"user_id\": $u, \"k\": 15}" "$URL/recommend"
-        $NB_BIN/nb-train --db "$db" --model "$model" --score-user "$u" --k 15 >"$D/s.json"
-        a=$(J 'print([(x["product_id"], x["score"]) for x in d["top_k"]])' "$D/r.json")
-        b=$(J 'print(d["ranking"], [(x["product_id"], x["score"]) for x in d["top_k"]])' "$D/s.json")
-        if [[ "$ranking $a" == "$b" && "$a" != "[]" ]]; then same=$((same + 1)); else
-            echo "user $u: served $ranking $a"; echo "user $u: score-user $b"; fi
-    done
-    t_eq "$name" "$same" "${#USERS[@]}"
-}
 SMALL=(--epochs 1 --emb 8 --cnn-out 16 --gru-hidden 16 --gru-layers 1 --head 16
        --candidates 100 --threads 1 --quiet)
 
@@ -103,7 +86,8 @@ if [[ -z $PORT ]]; then t_fail serve_start "$(tail -5 "$LOG")"; t_exit; fi
 URL=http://127.0.0.1:$PORT
 curl -s -o "$D/h.json" "$URL/health"
 t_eq health_says_ranking "$(J 'print(d["ranking"])' "$D/h.json")" "$SHIPPED"
-served_equals served_equals_score_user "$D/nb.db" "$D/m.nbw"
+t_served_equals served_equals_score_user "$URL" "$D/nb.db" "$D/m.nbw" \
+    "$(J 'print(d["ranking"])' "$D/h.json")" "${USERS[@]}"
 kill $PID; wait $PID 2>/dev/null
 
 # a ranker file that is not the registered one is refused at start-up, naming the file
@@ -149,6 +133,7 @@ if [[ -z $PORT ]]; then t_fail tuned_serve_start "$(tail -5 "$LOG.tt")"; t_exit;
 URL=http://127.0.0.1:$PORT
 curl -s -o "$D/h.json" "$URL/health"
 t_eq tuned_health "$(J 'print(d["ranking"])' "$D/h.json")" "TIFU-KNN tuned"
-served_equals tuned_served_equals_score_user "$D/tt.db" "$D/tt.nbw"
+t_served_equals tuned_served_equals_score_user "$URL" "$D/tt.db" "$D/tt.nbw" \
+    "$(J 'print(d["ranking"])' "$D/h.json")" "${USERS[@]}"
 kill $PID; wait $PID 2>/dev/null
 t_exit

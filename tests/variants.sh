@@ -30,7 +30,7 @@ PID=
 # variant NAME FLAGS...: trains, checks the file and the report, serves, compares.
 variant() {
     local name=$1; shift
-    local m=$D/$name.nbw log=$D/$name.serve.log same=0 u a b
+    local m=$D/$name.nbw log=$D/$name.serve.log
     if ! $NB_BIN/nb-train --db "$D/nb.db" --model "$m" --report "$D/$name.json" "${SMALL[@]}" \
             "$@" >/dev/null 2>"$D/$name.train.log"; then
         t_fail "${name}_trains" "$(tail -3 "$D/$name.train.log")"; return
@@ -43,17 +43,9 @@ variant() {
     local port
     port=$("$(dirname "$0")"/../tools/serve_port.sh "$log" $PID 300)
     if [[ -z $port ]]; then t_fail "${name}_serves" "$(tail -3 "$log")"; return; fi
-    for u in "${USERS[@]}"; do
-        curl -s -o "$D/r.json" -X POST -H 'Content-Type: application/json' \
-            --data-binary "{\"user_id\": $u, \"k\": 15}" "http://127.0.0.1:$port/recommend"
-        $NB_BIN/nb-train --db "$D/nb.db" --model "$m" --score-user "$u" --k 15 >"$D/s.json"
-        a=$(J 'print([(x["product_id"], x["score"]) for x in d["top_k"]])' "$D/r.json")
-        b=$(J 'print([(x["product_id"], x["score"]) for x in d["top_k"]])' "$D/s.json")
-        if [[ "$a" == "$b" && "$a" != "[]" ]]; then same=$((same + 1)); else
-            echo "# user $u: served $a"; echo "# user $u: score-user $b"; fi
-    done
+    t_served_equals "${name}_served_equals_score_user" "http://127.0.0.1:$port" "$D/nb.db" "$m" "" \
+        "${USERS[@]}"
     kill $PID; wait $PID 2>/dev/null
-    t_eq "${name}_served_equals_score_user" "$same" "${#USERS[@]}"
 }
 EXPECT="attention off gru" variant attention --encoder attention
 EXPECT="cnn on gru" variant order_info --order-info on
