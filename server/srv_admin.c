@@ -4,7 +4,6 @@
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "nb_err.h"
 #include "srv_engine.h"
@@ -27,7 +26,6 @@ int srv_admin_reload(void *ctx, const char *body, size_t len, char **out, size_t
     cJSON *root = NULL;
     const char *code = NULL, *checksum = NULL;
     char err[NB_ERRLEN], want[9] = "";
-    int status = 200;
     if (len > 0) {
         if (srv_json_object(body, len, fields, 1, &root, &code, err, sizeof err) != NB_OK) {
             *out = srv_error_json(code, err, outlen);
@@ -60,14 +58,9 @@ int srv_admin_reload(void *ctx, const char *body, size_t len, char **out, size_t
     }
     fprintf(stderr, "nb-serve: POST /admin/reload: now serving model %s (was %s)\n", r.model,
             r.previous);
-    char at[24];
-    time_t t = (time_t)r.loaded_at;
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(at, sizeof at, "%Y-%m-%dT%H:%M:%SZ", &tm);
     srv_buf b = {0};
     srv_buf_printf(&b, "{\"model\": \"%s\", \"previous\": \"%s\", \"loaded_at\": \"%s\"}\n",
-                   r.model, r.previous, at);
+                   r.model, r.previous, r.loaded_at);
     *out = srv_buf_take(&b, outlen);
-    return status;
+    return 200;
 }

@@ -471,7 +471,7 @@ int srv_engine_reload(srv_engine *e, const char *checksum, int wait, srv_reload_
     e->reloads++;
     snprintf(res->model, sizeof res->model, "%s", m->model_name);
     snprintf(res->previous, sizeof res->previous, "%s", old->model_name);
-    res->loaded_at = m->loaded_at;
+    iso_time(res->loaded_at, m->loaded_at);
     srv_metrics_model(m->model_name, m->loaded_at);
     srv_metrics_reload(1);
     srv_model_release(e, old); /* its last request frees it, or this call */

@@ -44,7 +44,7 @@ void srv_engine_model_info(srv_engine *e, srv_model_info *info);
 typedef struct {
     char model[9];    /* the model served now ("%08x") */
     char previous[9]; /* the one served before */
-    double loaded_at; /* seconds since the epoch */
+    char loaded_at[24]; /* when, "%Y-%m-%dT%H:%M:%SZ" (UTC), as /health prints it */
     int unknown;      /* the failure was: no registered model has that checksum */
 } srv_reload_result;
 
