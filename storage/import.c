@@ -712,14 +712,19 @@ static int check_reopened(imp_ctx *x, char *err, size_t errlen) {
     return rc;
 }
 
-/* Builds x->prod_bits from x->products for ids below 2^27 (a bitmap of at most 16 MiB).
- * Returns NB_OK or NB_ENOMEM. */
+/* Builds x->prod_bits from x->products for the ids below the smallest of 2^27, the largest
+ * id + 1 and max(2^16, 256 per product): the bitmap's size follows the catalogue, not one
+ * outlying id (a products.csv with three ids near 10^8 would otherwise cost a 16 MiB
+ * calloc); ids above it are looked up in x->products. Returns NB_OK or NB_ENOMEM. */
 static int product_bitmap(imp_ctx *x, char *err, size_t errlen) {
     int64_t max_id = -1;
     for (size_t i = 0; i < x->products.cap; i++)
         if (x->products.slots[i].key && (int64_t)x->products.slots[i].key - 1 > max_id)
             max_id = (int64_t)x->products.slots[i].key - 1;
-    x->prod_bits_n = max_id + 1 < (INT64_C(1) << 27) ? max_id + 1 : (INT64_C(1) << 27);
+    int64_t cap = (int64_t)x->products.n * 256;
+    if (cap < (INT64_C(1) << 16)) cap = INT64_C(1) << 16;
+    if (cap > (INT64_C(1) << 27)) cap = INT64_C(1) << 27;
+    x->prod_bits_n = max_id + 1 < cap ? max_id + 1 : cap;
     if (!(x->prod_bits = calloc((size_t)(x->prod_bits_n >> 3) + 1, 1)))
         return nb_err(err, errlen, NB_ENOMEM,
                       "out of memory for the bitmap of product ids up to %lld",
@@ -882,12 +887,15 @@ int st_import(const char *csv_dir, const char *catalog_dir, const char *db_path,
     x.progress = progress;
     x.t0 = nb_now();
     x.t_last = x.t0 - 1; /* the first check prints at once */
+    /* Small starting sizes: the maps double as the input needs (a full-scale import grows
+     * orders to 2^23 slots either way), and a small import -- a test, a fuzz input -- does
+     * not clear megabytes it never uses. */
     st_idmap_init(&x.depts, 64);
     st_idmap_init(&x.aisles, 256);
-    st_idmap_init(&x.products, 1 << 16);
-    st_idmap_init(&x.orders, 1 << 16);
-    st_idmap_init(&x.user_num, 1 << 16);
-    st_idmap_init(&x.users, 1 << 12);
+    st_idmap_init(&x.products, 1024);
+    st_idmap_init(&x.orders, 1024);
+    st_idmap_init(&x.user_num, 1024);
+    st_idmap_init(&x.users, 1024);
     st_idmap_init(&x.reopened, 16);
     char *tmp = nb_tmp_name(db_path);
     st_remove_files(tmp);  /* a leftover of a killed run that had our pid */

@@ -44,7 +44,9 @@ st_rowq *st_rowq_new(int nbatches) {
     pthread_cond_init(&q->has_free, NULL);
     pthread_cond_init(&q->has_full, NULL);
     q->cap = nbatches;
-    q->pool = nb_xcalloc((size_t)nbatches, sizeof *q->pool);
+    /* Not zeroed: every field is written before it is read (get_free sets n, the producer
+     * kind and file), and the ~320 KiB batches are only touched as far as they are filled. */
+    q->pool = nb_xmalloc((size_t)nbatches * sizeof *q->pool);
     q->free_.slot = nb_xmalloc((size_t)nbatches * sizeof *q->free_.slot);
     q->full.slot = nb_xmalloc((size_t)nbatches * sizeof *q->full.slot);
     for (int i = 0; i < nbatches; i++) q->free_.slot[i] = &q->pool[i];
