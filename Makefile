@@ -176,9 +176,9 @@ NB_DATA ?= $(firstword $(wildcard ../shared/data) \
 deps:
 	@$(call INSTALL_DEPS,)
 
-# The normal test run also builds the fuzz harnesses and tests/fuzz.sh runs each briefly
-# (FUZZ_TEST_SECONDS, 15 s each); the asan run does not repeat that (the harnesses are
-# always built with both sanitizers).
+# The normal test run also builds the fuzz harnesses and tests/fuzz.sh runs them briefly,
+# side by side (FUZZ_TEST_SECONDS: 60 s under CI=true, else 15 s); the asan run does not
+# repeat that (the harnesses are always built with both sanitizers).
 test:
 	@$(call INSTALL_DEPS,)
 	@$(MAKE) --no-print-directory all $(if $(SAN),,fuzz-build)
