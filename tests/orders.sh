@@ -16,7 +16,9 @@ command -v sqlite3 >/dev/null || { t_skip orders "sqlite3 not installed"; t_exit
 D=$T_TMP
 J() { /usr/bin/python3 -c "import json,sys; d=json.load(open(sys.argv[1])); $1" "${@:2}"; }
 DB=$D/nb.db M=$D/m.nbw # the store and model of start, SQL and refuse (the last section changes them)
-SQL() { sqlite3 "$DB" "$@"; }
+# (a busy timeout: the three readers below start together, and the first to open a WAL store
+# after nb-train may hold it for recovery; without one the others fail "database is locked")
+SQL() { sqlite3 -cmd ".timeout 10000" "$DB" "$@"; }
 
 # ---- a small store and model (as tests/smoke.sh) ------------------------------------------
 if ! $NB_BIN/nb-synth --users 300 --seed 11 --out "$D/csv" >"$D/synth.log" 2>&1 ||
