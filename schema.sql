@@ -135,3 +135,13 @@ CREATE TABLE IF NOT EXISTS neighbour_cands (
     scores   BLOB NOT NULL,
     PRIMARY KEY (model_id, user_id)
 );
+-- Each user's ranking precomputed by nb-train with the functions nb-serve uses
+-- (infer/prerank.h encodes ranking), so that /recommend reads one row instead of running the
+-- ranking stage. Written only while the user's orders are those it was computed from;
+-- POST /orders deletes the user's rows in the transaction that adds the order.
+CREATE TABLE IF NOT EXISTS user_rankings (
+    model_id INTEGER NOT NULL REFERENCES models(model_id),
+    user_id  INTEGER NOT NULL REFERENCES users(user_id),
+    ranking  BLOB NOT NULL,
+    PRIMARY KEY (model_id, user_id)
+);  -- a rowid table: rows of ~3 KB, as candidates

@@ -22,6 +22,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The m every caller uses: nb-train's evaluation, the ranking stage's, nb-serve, and the
+ * precomputed rankings (infer/prerank.h), which must hold what the programme reads. */
+#define TR_EF1_M 200
+
 /* E[F1_k] for k = 0..n of the prefixes of p (sorted descending by the caller, each in
  * [0, 1]) into ef1[0..n]. ws: scratch of at least (n+1)*(n+1) + 2*n + 2 doubles.
  * Returns NB_OK or NB_EINVAL (p not sorted, a value outside [0, 1] or NaN). */

@@ -50,40 +50,73 @@ static int32_t ex_companion(const tr_explainer *x, const tr_features *f, int32_t
     return best;
 }
 
-int tr_explain(char *out, size_t outlen, const tr_explainer *x, const tr_features *f, int32_t p) {
-    if (!out || outlen == 0) return -1;
-    out[0] = 0;
+/* See explain.h. */
+int tr_why_of(tr_why *w, const tr_explainer *x, const tr_features *f, int32_t p) {
+    memset(w, 0, sizeof *w);
     if (p < 0 || p >= x->n_products) return -1;
-    int j = tr_features_find(f, p), n;
+    int j = tr_features_find(f, p);
     if (j >= 0) {
         const tr_rep_raw *r = &f->raw[j];
-        int no = f->n_orders;
-        if (r->n_last5 >= 3) {
-            if (no >= 5)
-                n = snprintf(out, outlen, "bought in %d of your last 5 orders", r->n_last5);
-            else
-                n = snprintf(out, outlen, "bought in %d of your %d orders", r->n_last5, no);
-        } else {
-            char last[64];
-            if (r->since == 0)
-                snprintf(last, sizeof last, "last bought in your last order");
-            else if (r->since == 1)
-                snprintf(last, sizeof last, "last bought in the order before your last");
-            else
-                snprintf(last, sizeof last, "not bought in your last %d orders", r->since);
-            n = snprintf(out, outlen, "you buy this in %d%% of your orders (%d of %d); %s",
-                         (int)lround(100.0 * r->n_with / no), r->n_with, no, last);
-        }
-    } else {
-        int32_t c = ex_companion(x, f, p);
-        if (c < 0) {
-            n = snprintf(out, outlen, "popular with other shoppers");
-        } else if (x->names && c < x->names->n && x->names->name[c]) {
-            n = snprintf(out, outlen, "new for you: often bought with %s", x->names->name[c]);
-        } else {
-            n = snprintf(out, outlen, "new for you: often bought with product #%d", (int)c);
-        }
+        if (r->n_last5 >= 3)
+            *w = (tr_why){TR_WHY_LAST5, r->n_last5, f->n_orders, 0};
+        else
+            *w = (tr_why){TR_WHY_SHARE, r->n_with, f->n_orders, r->since};
+        return 0;
+    }
+    int32_t c = ex_companion(x, f, p);
+    *w = c < 0 ? (tr_why){TR_WHY_POPULAR, 0, 0, 0} : (tr_why){TR_WHY_NEW, c, 0, 0};
+    return 0;
+}
+
+/* See explain.h. */
+int tr_why_text(char *out, size_t outlen, const tr_explainer *x, const tr_why *w) {
+    if (!out || outlen == 0) return -1;
+    out[0] = 0;
+    int n;
+    switch (w->kind) {
+    case TR_WHY_LAST5:
+        if (w->b >= 5)
+            n = snprintf(out, outlen, "bought in %d of your last 5 orders", (int)w->a);
+        else
+            n = snprintf(out, outlen, "bought in %d of your %d orders", (int)w->a, (int)w->b);
+        break;
+    case TR_WHY_SHARE: {
+        char last[64];
+        if (w->b <= 0) return -1; /* a share of no orders: not a tr_why_of result */
+        if (w->c == 0)
+            snprintf(last, sizeof last, "last bought in your last order");
+        else if (w->c == 1)
+            snprintf(last, sizeof last, "last bought in the order before your last");
+        else
+            snprintf(last, sizeof last, "not bought in your last %d orders", (int)w->c);
+        n = snprintf(out, outlen, "you buy this in %d%% of your orders (%d of %d); %s",
+                     (int)lround(100.0 * w->a / w->b), (int)w->a, (int)w->b, last);
+        break;
+    }
+    case TR_WHY_NEW:
+        if (w->a < 0 || w->a >= x->n_products) return -1;
+        if (x->names && w->a < x->names->n && x->names->name[w->a])
+            n = snprintf(out, outlen, "new for you: often bought with %s", x->names->name[w->a]);
+        else
+            n = snprintf(out, outlen, "new for you: often bought with product #%d", (int)w->a);
+        break;
+    case TR_WHY_POPULAR:
+        n = snprintf(out, outlen, "popular with other shoppers");
+        break;
+    case TR_WHY_NEIGHBOURS:
+        n = snprintf(out, outlen, "people who buy what you buy also buy this");
+        break;
+    default:
+        return -1;
     }
     if (n < 0) return -1;
     return (size_t)n < outlen ? n : (int)outlen - 1;
+}
+
+/* See explain.h. */
+int tr_explain(char *out, size_t outlen, const tr_explainer *x, const tr_features *f, int32_t p) {
+    tr_why w;
+    if (out && outlen) out[0] = 0;
+    if (tr_why_of(&w, x, f, p) < 0) return -1;
+    return tr_why_text(out, outlen, x, &w);
 }

@@ -31,10 +31,33 @@ typedef struct {
     const tr_names *names; /* borrowed; NULL -> "product #<index>" */
 } tr_explainer;
 
-/* Writes the explanation of product p for the user whose features f holds (the last
- * tr_features_user call) into out[outlen] (always NUL-terminated, truncated if needed).
- * Returns the length written (like snprintf, capped at outlen - 1), or -1 if p is out of
- * range. */
+/* An explanation as data: which text and its numbers. What nb-train stores with a
+ * precomputed ranking (infer/prerank.h), so that nb-serve writes the same text without the
+ * user's features; the names are looked up only when the text is written. */
+enum {
+    TR_WHY_LAST5 = 1,  /* a = bought in a of the last min(5, b) orders, b = orders */
+    TR_WHY_SHARE = 2,  /* a = orders with it, b = orders, c = orders since the last one */
+    TR_WHY_NEW = 3,    /* a = the product index to cite ("often bought with") */
+    TR_WHY_POPULAR = 4, /* a user without history */
+    TR_WHY_NEIGHBOURS = 5 /* proposed by similar users (infer/rkserve.h) */
+};
+typedef struct {
+    int32_t kind; /* TR_WHY_* */
+    int32_t a, b, c;
+} tr_why;
+
+/* Fills *w with the explanation of product p for the user whose features f holds (the
+ * last tr_features_user call). Returns 0, or -1 if p is out of range (*w zeroed). */
+int tr_why_of(tr_why *w, const tr_explainer *x, const tr_features *f, int32_t p);
+
+/* Writes w's text into out[outlen] (always NUL-terminated, truncated if needed); x gives
+ * the names (x->names NULL: "product #<index>"). Returns the length written (like
+ * snprintf, capped at outlen - 1), or -1 for an unknown kind or a product index out of
+ * range (out empty). */
+int tr_why_text(char *out, size_t outlen, const tr_explainer *x, const tr_why *w);
+
+/* tr_why_of then tr_why_text: the explanation of product p into out[outlen]. Returns as
+ * tr_why_text, -1 if p is out of range. */
 int tr_explain(char *out, size_t outlen, const tr_explainer *x, const tr_features *f, int32_t p);
 
 #endif

@@ -94,12 +94,15 @@ int tr_rk_top(const tr_rk_user *ru, const float *score, int k, int32_t *top) {
     return m;
 }
 
-int tr_rk_explain(char *out, size_t outlen, const tr_explainer *x, const tr_features *f,
-                  const tr_rk_user *ru, int c) {
-    if (c < 0 || c >= ru->n) return -1;
-    if ((ru->src[c] & TR_RK_SRC_NBR) && !(ru->src[c] & TR_RK_SRC_OWN)) {
-        int n = snprintf(out, outlen, "people who buy what you buy also buy this");
-        return n < (int)outlen ? n : (int)outlen - 1;
+int tr_rk_why(tr_why *w, const tr_explainer *x, const tr_features *f, const tr_rk_user *ru,
+              int c) {
+    if (c < 0 || c >= ru->n) {
+        memset(w, 0, sizeof *w);
+        return -1;
     }
-    return tr_explain(out, outlen, x, f, ru->cand[c]);
+    if ((ru->src[c] & TR_RK_SRC_NBR) && !(ru->src[c] & TR_RK_SRC_OWN)) {
+        *w = (tr_why){TR_WHY_NEIGHBOURS, 0, 0, 0};
+        return 0;
+    }
+    return tr_why_of(w, x, f, ru->cand[c]);
 }

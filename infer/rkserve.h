@@ -46,12 +46,11 @@ int tr_rk_serving_rank(tr_rk_serving *s, tr_ranker *rk, tr_rk_user *ru, tr_score
                        int32_t *list, float *score, char *err, size_t errlen);
 
 /* The explanation of candidate c of ru (rkfeat.h sources): a product proposed by the
- * neighbour source that the user never bought gets "people who buy what you buy also buy
- * this"; every other one tr_explain's text (explain.h: x and f as there). Returns as
- * tr_explain. */
+ * neighbour source that the user never bought is TR_WHY_NEIGHBOURS ("people who buy what
+ * you buy also buy this"); every other one tr_why_of's (explain.h: x and f as there).
+ * Returns 0, or -1 when c is out of range (*w zeroed). */
 #include "explain.h"
-int tr_rk_explain(char *out, size_t outlen, const tr_explainer *x, const tr_features *f,
-                  const tr_rk_user *ru, int c);
+int tr_rk_why(tr_why *w, const tr_explainer *x, const tr_features *f, const tr_rk_user *ru, int c);
 
 /* Writes into top[0..k) the positions in ru of the k best scores (score descending, ties by
  * lower product index); returns k (<= ru->n). */

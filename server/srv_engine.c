@@ -238,6 +238,7 @@ static void ctx_free(srv_ctx *c) {
     free(c->rk_score);
     free(c->rk_pos);
     free(c->rk_list);
+    free(c->pre);
     free(c);
 }
 
@@ -336,6 +337,7 @@ int srv_ctx_get(srv_engine *e, srv_model *m, srv_ctx **out, char *err, size_t er
         c->rk_score = nb_xmalloc(P * sizeof *c->rk_score);
         c->rk_pos = nb_xmalloc(P * sizeof *c->rk_pos);
         c->rk_list = nb_xmalloc(P * sizeof *c->rk_list);
+        c->pre = nb_xmalloc(P * sizeof *c->pre);
         for (size_t p = 0; p < P; p++) c->rk_pos[p] = -1;
     }
     if (rc) {

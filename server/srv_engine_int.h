@@ -12,6 +12,7 @@
 #include "history.h"
 #include "names.h"
 #include "nn.h"
+#include "prerank.h"
 #include "reader.h"
 #include "repfeat.h"
 #include "rkserve.h"
@@ -19,7 +20,7 @@
 #include "srv_engine.h"
 #include "topk.h"
 
-#define SRV_EF1_M 200 /* products entering the expected-F1 programme (as nb-train's) */
+#define SRV_EF1_M TR_EF1_M /* products entering the expected-F1 programme (as nb-train's) */
 
 typedef struct srv_model srv_model;
 
@@ -53,6 +54,7 @@ typedef struct srv_ctx {
     float *rk_nv, *rk_prob, *rk_score; /* [P] */
     int32_t *rk_pos;  /* [P] product -> position in rku (-1), for the explanations */
     int32_t *rk_list; /* [P] scratch: the products the model scores */
+    tr_prerank_entry *pre; /* [P] the user's precomputed ranking (infer/prerank.h) */
 } srv_ctx;
 
 /* One loaded model with everything read for it: what a reload swaps as a whole. Shared

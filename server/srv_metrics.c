@@ -38,6 +38,7 @@ static struct {
     atomic_ulong bucket[SRV_EP_N][N_BUCKET];
     atomic_ulong sum_us[SRV_EP_N];
     atomic_ulong reloads, reload_failures, orders;
+    atomic_ulong ranked[2]; /* [0] live, [1] precomputed */
     pthread_mutex_t model_lock; /* guards checksum and loaded_at */
     char checksum[16];
     double loaded_at;
@@ -86,6 +87,11 @@ void srv_metrics_reload(int ok) {
 }
 
 void srv_metrics_order(void) { atomic_fetch_add_explicit(&M.orders, 1, memory_order_relaxed); }
+
+void srv_metrics_ranking(int precomputed) {
+    if (M.off) return;
+    atomic_fetch_add_explicit(&M.ranked[precomputed != 0], 1, memory_order_relaxed);
+}
 
 /* Resident and virtual size from /proc/self/statm (pages). Returns 0 and both in bytes, or
  * -1 when the file cannot be read (not Linux): the gauges are then left out. */
@@ -185,6 +191,13 @@ char *srv_metrics_render(size_t *len) {
     head(&b, "nb_orders_ingested_total", "counter", "Orders written to the store by POST /orders.");
     srv_buf_printf(&b, "nb_orders_ingested_total %lu\n",
                    atomic_load_explicit(&M.orders, memory_order_relaxed));
+    head(&b, "nb_recommendations_total", "counter",
+         "Recommendations answered, by how the ranking was obtained: precomputed by nb-train "
+         "(user_rankings) or ranked live.");
+    srv_buf_printf(&b, "nb_recommendations_total{ranking=\"precomputed\"} %lu\n",
+                   atomic_load_explicit(&M.ranked[1], memory_order_relaxed));
+    srv_buf_printf(&b, "nb_recommendations_total{ranking=\"live\"} %lu\n",
+                   atomic_load_explicit(&M.ranked[0], memory_order_relaxed));
 
     double rss, vsz;
     if (statm(&rss, &vsz) == 0) {
@@ -206,6 +219,8 @@ void srv_metrics_reset(void) {
     atomic_store(&M.reloads, 0);
     atomic_store(&M.reload_failures, 0);
     atomic_store(&M.orders, 0);
+    atomic_store(&M.ranked[0], 0);
+    atomic_store(&M.ranked[1], 0);
     pthread_mutex_lock(&M.model_lock);
     M.checksum[0] = 0;
     M.loaded_at = 0;

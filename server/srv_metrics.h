@@ -16,6 +16,8 @@
  *   nb_model_loaded_timestamp_seconds                gauge, Unix time of that load
  *   nb_model_reloads_total, nb_model_reload_failures_total   counters
  *   nb_orders_ingested_total                         counter
+ *   nb_recommendations_total{ranking}                counter; ranking "precomputed" (read
+ *                                                    from user_rankings) or "live"
  *   process_resident_memory_bytes, process_virtual_memory_bytes   gauges (/proc/self/statm)
  * endpoint is the request path when it is one the server knows (SRV_EP_*), else "other",
  * so that the label set stays bounded whatever paths clients send.
@@ -62,6 +64,8 @@ void srv_metrics_reload(int ok);
 /* One order ingested (written to the store) by POST /orders; an idempotent retry that wrote
  * nothing is not counted. */
 void srv_metrics_order(void);
+/* One /recommend answered (200) from a precomputed ranking (precomputed 1) or ranked live. */
+void srv_metrics_ranking(int precomputed);
 
 /* The whole exposition as a malloc'd NUL-terminated text (the caller frees it; *len its
  * length). Never NULL (an allocation failure aborts, as the JSON writer does). */

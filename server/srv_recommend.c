@@ -10,13 +10,15 @@
 
 #include "nb_err.h"
 #include "ownprod.h"
+#include "prerank.h"
+#include "srv_metrics.h"
 #include "srv_engine_int.h"
 
-/* Appends one product object; with_why adds the explanation (infer/explain.h) for the user
- * whose features c->rep.f holds. Literals and integers are appended directly: printf's
- * format parsing was most of this function's cost; only the score goes through it (%.9g). */
-static void write_item(srv_buf *b, const srv_engine *e, srv_ctx *c, const tr_ranked *r,
-                       int with_why) {
+/* Appends one product object; w (NULL: none) is its explanation (infer/explain.h).
+ * Literals and integers are appended directly: printf's format parsing was most of this
+ * function's cost; only the score goes through it (%.9g). */
+static void write_item(srv_buf *b, const srv_engine *e, const srv_ctx *c, const tr_ranked *r,
+                       const tr_why *w) {
     int32_t i = r->idx;
     SRV_BUF_LIT(b, "{\"product_id\": ");
     srv_buf_int(b, e->catalog.product_ids[i]);
@@ -27,16 +29,47 @@ static void write_item(srv_buf *b, const srv_engine *e, srv_ctx *c, const tr_ran
     SRV_BUF_LIT(b, ", \"department\": ");
     srv_buf_str(b, st_idnames_get(&e->depts, e->catalog.product_dept[i]));
     srv_buf_printf(b, ", \"score\": %.9g", (double)r->p);
-    if (with_why) {
+    if (w) {
         char why[256];
-        int pos = c->m->rks.present ? c->rk_pos[i] : -1; /* the ranking stage's candidate */
-        if ((pos >= 0 ? tr_rk_explain(why, sizeof why, &c->m->explainer, &c->rep.f, &c->rku, pos)
-                      : tr_explain(why, sizeof why, &c->m->explainer, &c->rep.f, i)) < 0)
-            why[0] = '\0';
+        if (tr_why_text(why, sizeof why, &c->m->explainer, w) < 0) why[0] = '\0';
         SRV_BUF_LIT(b, ", \"why\": ");
         srv_buf_str(b, why);
     }
     SRV_BUF_LIT(b, "}");
+}
+
+/* The explanation of ranked product r for the user whose features c->rep.f holds: the
+ * ranking stage's (its candidate's sources) or the model's. */
+static void why_live(srv_ctx *c, const tr_ranked *r, tr_why *w) {
+    int pos = c->m->rks.present ? c->rk_pos[r->idx] : -1; /* the ranking stage's candidate */
+    if ((pos >= 0 ? tr_rk_why(w, &c->m->explainer, &c->rep.f, &c->rku, pos)
+                  : tr_why_of(w, &c->m->explainer, &c->rep.f, r->idx)) < 0)
+        w->kind = 0; /* no text */
+}
+
+/* The user's ranking precomputed by nb-train (infer/prerank.h) into c->rank and c->pre.
+ * Returns the number of entries (> 0), 0 when there is none to use -- no row (a user
+ * added or whose order came after training, a store without the table), or a row that
+ * does not decode, which is logged: the caller then ranks live -- or a negative NB_E* on
+ * a database error. */
+static int ranked_ahead(srv_engine *e, srv_ctx *c, int32_t user_id, char *err, size_t errlen) {
+    const uint8_t *blob = NULL;
+    size_t len = 0;
+    int n = 0, n_total = 0;
+    int rc = st_reader_prerank(c->rd, c->m->model_id, user_id, &blob, &len, err, errlen);
+    if (rc == NB_ENOTFOUND) return 0;
+    if (rc) return rc;
+    char derr[NB_ERRLEN];
+    rc = tr_prerank_decode(blob, len, e->catalog.n_products, c->pre, e->catalog.n_products, &n,
+                           &n_total, derr, sizeof derr);
+    if (rc || n == 0) {
+        fprintf(stderr, "nb-serve: user %" PRId32 ": stored ranking of model %s unusable (%s); "
+                        "ranking live\n",
+                user_id, c->m->model_name, rc ? derr : "empty");
+        return 0;
+    }
+    for (int i = 0; i < n; i++) c->rank[i] = (tr_ranked){c->pre[i].score, c->pre[i].idx};
+    return n;
 }
 
 /* rank_user with a registered ranking stage (infer/rkserve.h): the same candidates and
@@ -206,7 +239,9 @@ static int recommend(srv_engine *e, srv_model *m, const srv_request *rq, char **
     /* ranked entries read below: top-k, the threshold basket, the expected-F1 programme */
     int need = rq->k > SRV_EF1_M ? rq->k : SRV_EF1_M;
     c->rep.last_h = NULL; /* no features of this request's user yet */
-    int n = load_and_rank(e, c, rq->user_id, need, &cold, &unknown, err, sizeof err);
+    int n = c->m->rks.present ? ranked_ahead(e, c, rq->user_id, err, sizeof err) : 0;
+    int ahead = n > 0;
+    if (n == 0) n = load_and_rank(e, c, rq->user_id, need, &cold, &unknown, err, sizeof err);
     if (unknown) {
         char msg[96];
         snprintf(msg, sizeof msg, "unknown user_id %" PRId32, rq->user_id);
@@ -222,8 +257,8 @@ static int recommend(srv_engine *e, srv_model *m, const srv_request *rq, char **
         rc = nb;
         goto fault;
     }
-    if (c->rep.last_h != &c->uh || c->rep.last_u != 0 ||
-        c->rep.last_end != c->uh.user_order_off[1]) {
+    if (!ahead && (c->rep.last_h != &c->uh || c->rep.last_u != 0 ||
+                   c->rep.last_end != c->uh.user_order_off[1])) {
         /* not computed while scoring (a cold user, or no repeat term): the explanations
          * need the counts of the user's whole history */
         rc = tr_features_user(&c->rep.f, &c->uh, 0, c->uh.user_order_off[1], &c->m->stats, err,
@@ -240,15 +275,21 @@ static int recommend(srv_engine *e, srv_model *m, const srv_request *rq, char **
                    cold ? "true" : "false");
     for (int i = 0; i < nb; i++) {
         if (i) SRV_BUF_LIT(&b, ", ");
-        write_item(&b, e, c, &rk[i], 0);
+        write_item(&b, e, c, &rk[i], NULL);
     }
     srv_buf_cstr(&b, "], \"top_k\": [");
     for (int i = 0; i < k; i++) {
+        tr_why w;
+        if (ahead)
+            w = c->pre[i].why;
+        else
+            why_live(c, &rk[i], &w);
         if (i) SRV_BUF_LIT(&b, ", ");
-        write_item(&b, e, c, &rk[i], 1);
+        write_item(&b, e, c, &rk[i], &w);
     }
     srv_buf_cstr(&b, "]}\n");
     *body = srv_buf_take(&b, len);
+    srv_metrics_ranking(ahead);
     return 200;
 
 fault:

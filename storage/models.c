@@ -60,7 +60,7 @@ static int exec(sqlite3 *db, const char *sql, char *err, size_t errlen) {
  * they may be missing from a store that never trained a ranking stage. */
 static const char *const MODEL_TABLES[] = {"candidates",           "product_stats",
                                            "ranker_models",        "ranker_product_stats",
-                                           "neighbour_cands"};
+                                           "neighbour_cands",      "user_rankings"};
 #define N_MODEL_TABLES (int)(sizeof MODEL_TABLES / sizeof *MODEL_TABLES)
 
 /* 1 when the store has table t, 0 when not, NB_EDB on error. */
@@ -119,6 +119,10 @@ static int retire(sqlite3 *db, int keep, int have_rk, char *err, size_t errlen) 
     char sql[256];
     for (int t = 0; t < N_MODEL_TABLES && rc == NB_OK; t++) {
         if (t >= 2 && !have_rk) break;
+        /* the ranking-stage tables came in two steps: a store may have some of them */
+        int has = t >= 2 ? has_table(db, MODEL_TABLES[t], err, errlen) : 1;
+        if (has < 0) return NB_EDB;
+        if (!has) continue;
         snprintf(sql, sizeof sql,
                  "DELETE FROM %s WHERE model_id NOT IN "
                  "(SELECT model_id FROM models ORDER BY model_id DESC LIMIT %d)",

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "nb_err.h"
+#include "rkstore.h"
 #include "store.h"
 
 /* The statements, prepared once per writer. */
@@ -23,6 +24,7 @@ enum {
     S_DEMOTE,
     S_INS_ORDER,
     S_INS_ITEM,
+    S_UNRANK,
     S_N
 };
 static const char *const sql_of[S_N] = {
@@ -46,6 +48,10 @@ static const char *const sql_of[S_N] = {
                     "order_hour_of_day, days_since_prior_order) VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6)",
     [S_INS_ITEM] = "INSERT INTO order_items(order_id, add_to_cart_order, product_id, reordered) "
                    "VALUES (?1, ?2, ?3, ?4)",
+    /* the user's precomputed rankings (storage/userrank.h) are stale from this order on:
+     * every model's, each found by its primary key */
+    [S_UNRANK] = "DELETE FROM user_rankings WHERE model_id IN (SELECT model_id FROM models) "
+                 "AND user_id = ?1",
 };
 
 struct st_writer {
@@ -99,6 +105,9 @@ int st_writer_open(st_writer **out, const char *path, int busy_ms, char *err, si
                     sqlite3_errmsg(w->db));
         goto done;
     }
+    /* a store trained before user_rankings existed gets it now (empty), so that the delete
+     * below is always there: a later nb-train's rows are then deleted as they go stale */
+    rc = st_rk_ensure_tables(w->db, err, errlen);
     for (int i = 0; i < S_N && !rc; i++) {
         if (sqlite3_prepare_v3(w->db, sql_of[i], -1, SQLITE_PREPARE_PERSISTENT, &w->st[i], NULL) !=
             SQLITE_OK)
@@ -283,6 +292,8 @@ static int insert_order(st_writer *w, const st_order *o, st_order_result *r, int
     else
         sqlite3_bind_null(q, 6);
     if ((rc = exec_st(w, S_INS_ORDER, busy, err, errlen))) return rc;
+    sqlite3_bind_int(w->st[S_UNRANK], 1, o->user_id);
+    if ((rc = exec_st(w, S_UNRANK, busy, err, errlen))) return rc;
     q = w->st[S_INS_ITEM];
     for (int i = 0; i < o->n_products; i++) {
         int re = bsearch(&o->products[i], w->buf, nb, sizeof *w->buf, cmp_i32) != NULL;

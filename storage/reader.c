@@ -8,6 +8,7 @@
 
 #include "candidates.h"
 #include "nb_err.h"
+#include "userrank.h"
 #include "store.h"
 
 struct st_reader {
@@ -17,6 +18,9 @@ struct st_reader {
     sqlite3_stmt *exists; /* is user_id in users? */
     sqlite3_stmt *health; /* the model's checksum and one user with candidates */
     sqlite3_stmt *begin, *commit;
+    sqlite3_stmt *prerank; /* one user's precomputed ranking (NULL: no such table) */
+    uint8_t *pr_buf;       /* its bytes, reused */
+    size_t pr_cap;
 };
 
 /* Prepares sql on db for repeated use. Returns NB_OK or NB_EDB (message quotes the SQL). */
@@ -38,6 +42,7 @@ int st_reader_open(st_reader **out, const char *path, char *err, size_t errlen) 
                      "SELECT (SELECT lower(checksum) FROM models WHERE model_id = ?1), "
                      "(SELECT user_id FROM candidates WHERE model_id = ?1 LIMIT 1)",
                      &r->health, err, errlen);
+    if (!rc) rc = st_prerank_get_stmt(r->db, &r->prerank, err, errlen);
     if (!rc) rc = prepare(r->db, "BEGIN", &r->begin, err, errlen);
     if (!rc) rc = prepare(r->db, "COMMIT", &r->commit, err, errlen);
     if (rc) {
@@ -57,6 +62,8 @@ void st_reader_free(st_reader *r) {
     sqlite3_finalize(r->health);
     sqlite3_finalize(r->begin);
     sqlite3_finalize(r->commit);
+    sqlite3_finalize(r->prerank);
+    free(r->pr_buf);
     if (r->db) sqlite3_close(r->db);
     free(r);
 }
@@ -127,6 +134,15 @@ int st_reader_model_check(st_reader *r, int64_t model_id, uint32_t crc, int32_t 
         *user_id = (int32_t)sqlite3_column_int(r->health, 1);
 done:
     sqlite3_reset(r->health);
+    return rc;
+}
+
+/* See reader.h. */
+int st_reader_prerank(st_reader *r, int64_t model_id, int32_t user_id, const uint8_t **blob,
+                      size_t *len, char *err, size_t errlen) {
+    int rc = st_prerank_get(r->prerank, model_id, user_id, &r->pr_buf, &r->pr_cap, len, err,
+                            errlen);
+    *blob = rc == NB_OK ? r->pr_buf : NULL;
     return rc;
 }
 

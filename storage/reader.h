@@ -37,6 +37,12 @@ int st_reader_user_exists(st_reader *r, int32_t user_id, char *err, size_t errle
 int st_reader_cands(st_reader *r, int64_t model_id, int32_t user_id, int n_products, int32_t *out,
                     int max, int *n, char *err, size_t errlen);
 
+/* user_id's ranking precomputed for model_id (storage/userrank.h): *blob (owned by r, valid
+ * until the next call) and *len. Returns NB_OK, NB_ENOTFOUND (no row; or a store without
+ * the table) or NB_EDB. One statement: its own snapshot, no st_reader_begin needed. */
+int st_reader_prerank(st_reader *r, int64_t model_id, int32_t user_id, const uint8_t **blob,
+                      size_t *len, char *err, size_t errlen);
+
 /* The reader's connection, for storage functions that take one (storage/rkstore.h), so that
  * their reads fall inside the same per-request snapshot. Borrowed: owned by r. */
 sqlite3 *st_reader_conn(st_reader *r);

@@ -13,7 +13,7 @@
 const char *const tr_bl_names[TR_N_BL] = {"G-TopFreq", "P-TopFreq", "TIFU-KNN", "TIFU-KNN tuned"};
 
 #define EVAL_BATCH 64
-#define EF1_M 200 /* products entering the expected-F1 programme */
+#define EF1_M TR_EF1_M /* products entering the expected-F1 programme */
 
 /* BCE with pos_weight for one logit, stable for any |x| (as nn_bce_forward). */
 static double bce(double x, int y, double pw) {

@@ -139,6 +139,10 @@ static const nb_flag FLAGS[] = {
     {"ranker-ablation", NB_F_BOOL, O(ranker_ablation), 0, 0, NULL, "off",
      "also measure the ranker without the model input and without unseen candidates", 0, NULL,
      NULL},
+    {"precompute", NB_F_CHOICE, O(precompute), 0, 0, NULL, "on",
+     "on | off: rank every user with history ahead of time with the ranking stage, for nb-serve "
+     "to read (infer/prerank.h)",
+     0, off_on, NULL},
     {"help", NB_F_HELP, O(help), 0, 0, NULL, "", "this list", 0, NULL, NULL},
 };
 #undef O
@@ -172,6 +176,7 @@ void tr_flags_default(tr_flags *f) {
     f->split[0] = 80, f->split[1] = 10, f->split[2] = 10;
     f->repeat = 1;
     f->ranker = 1;
+    f->precompute = 1;
     f->clip = -1; /* auto: tr_flags_parse settles it */
     f->heads = 4;
     f->warmup = -1;

@@ -27,6 +27,7 @@
 #include "models.h"
 #include "nb_err.h"
 #include "nn.h"
+#include "prerank_build.h"
 #include "publish.h"
 #include "ownprod.h"
 #include "repfeat.h"
@@ -452,6 +453,20 @@ static int train(tr_flags *f, char *err, size_t errlen) {
     if (rc) goto done;
     published = 1;
     test_kill_at("registered");
+    /* every user's ranking ahead of time, on the rows just committed (train/prerank_build.h);
+     * before the switch below, so that a server that follows model.nbw finds them */
+    tr_prerank_stats pst = {0};
+    if (f->ranker && f->precompute) {
+        rc = tr_prerank_build(db, f->db, pub.wpath, model_id, &h, f->threshold, f->threads, &pst,
+                              err, errlen);
+        if (rc) goto done;
+        if (log)
+            fprintf(log,
+                    "ranked %lld users ahead of time in %.1fs: %lld rows (%.1f MB), %lld not "
+                    "written (an order came in since the history was loaded)\n",
+                    (long long)pst.ranked, pst.seconds, (long long)pst.written, pst.bytes / 1e6,
+                    (long long)pst.stale);
+    }
     rc = tr_pub_commit(&pub, f->model, db, &unused, err, errlen);
     if (rc) {
         nb_err_wrap(err, errlen, rc, "model %08x is registered as %s, but", pub.crc, pub.wpath);

@@ -14,7 +14,7 @@
 
 const char *const tr_rkv_names[TR_RK_NV] = {"ranker", "ranker -model", "ranker own-only"};
 
-#define EF1_M 200
+#define EF1_M TR_EF1_M
 
 int tr_rk_rows_parse(const char *v, int *rows, char *err, size_t errlen) {
     if (!v || !strcmp(v, "last"))
