@@ -100,10 +100,12 @@ print(int(req(a, "/recommend", "200")), int(req(a, "/recommend", "400")), int(re
       hist(a, "/recommend", "sum") > 0, int(a[("nb_http_requests_in_flight", ())]),
       info[0]["checksum"] if len(info) == 1 else info, len(info[0].get("loaded_at", "")) if info else 0,
       int(a[("nb_model_reloads_total", ())]), int(a[("nb_model_reload_failures_total", ())]),
-      int(a[("nb_orders_ingested_total", ())]), int(a[("process_resident_memory_bytes", ())]) // 1024)
+      int(a[("nb_orders_ingested_total", ())]), int(a[("process_resident_memory_bytes", ())]) // 1024,
+      int(sum(v for k, v in a.items() if k[0] == "nb_recommendations_total")),
+      len([k for k in a if k[0] == "nb_recommendations_total"]))
 PY
 )
-read -r rec200 rec400 h200 o404 met1 met2 hcount hinf hsum inflight ck loaded rl rlf ord rss <<<"$got"
+read -r rec200 rec400 h200 o404 met1 met2 hcount hinf hsum inflight ck loaded rl rlf ord rss nrec nlab <<<"$got"
 N=${#USERS[@]}
 t_eq requests_counted "$rec200 $rec400 $h200 $o404" "$((4 * N)) 12 8 4"
 t_eq metrics_counts_itself "$met1 $met2" "0 1"
@@ -111,6 +113,8 @@ t_eq histogram_counts "$hcount $hinf $hsum" "$((4 * N + 12)) $((4 * N + 12)) Tru
 t_eq in_flight_is_this_request "$inflight" 1
 t_eq info_checksum "$ck $loaded" "$MODEL 20"
 t_eq reloads_orders_zero "$rl $rlf $ord" "0 0 0"
+# every 200 of /recommend is counted once, as precomputed or live (the two labels)
+t_eq recommendations_by_ranking "$nrec $nlab" "$rec200 2"
 # RSS read by the test a moment after the server's own reading: within 10 %
 t_check rss_matches awk -v a="$rss" -v b="$RSS_KB" 'BEGIN {exit !(a > 0.9 * b && a < 1.1 * b)}'
 kill -TERM $PID; wait $PID
