@@ -257,6 +257,28 @@ def layer_record(w, named, out, x):
     return w.bytes()
 
 
+def attn_inputs(A, causal):
+    """A random packed input x [T, A] over LENS (requires grad) and output gradient G, then x
+    padded for torch with its key padding mask, and the causal mask (None when not causal).
+    x before G: the order the committed fixtures were drawn in."""
+    T = sum(LENS)
+    x = f32(torch.randn(T, A)).requires_grad_(True)
+    G = f32(torch.randn(T, A))
+    xs, kpm = padded(x, A)
+    Lm = max(LENS)
+    am = torch.triu(torch.ones(Lm, Lm, dtype=torch.bool), 1) if causal else None
+    return x, G, xs, kpm, am
+
+
+def inputs_writer(x, G):
+    """A Writer holding the packed offsets, x and G (the start of every attention record)."""
+    w = Writer()
+    w.add("off", I32, packed_offsets())
+    w.add("x", F32, x.detach().numpy())
+    w.add("G", F32, G.numpy())
+    return w
+
+
 def layer_mha(seed, causal):
     torch.manual_seed(seed)
     A, nh = 8, 2
@@ -265,19 +287,11 @@ def layer_mha(seed, causal):
         mha.in_proj_bias.uniform_(-0.3, 0.3)
         mha.out_proj.bias.uniform_(-0.3, 0.3)
     mha.double()
-    T = sum(LENS)
-    x = f32(torch.randn(T, A)).requires_grad_(True)
-    G = f32(torch.randn(T, A))
-    xs, kpm = padded(x, A)
-    Lm = max(LENS)
-    am = torch.triu(torch.ones(Lm, Lm, dtype=torch.bool), 1) if causal else None
+    x, G, xs, kpm, am = attn_inputs(A, causal)
     y, _ = mha(xs, xs, xs, key_padding_mask=kpm, attn_mask=am, need_weights=False)
     out = unpad(y)
     (out * G).sum().backward()
-    w = Writer()
-    w.add("off", I32, packed_offsets())
-    w.add("x", F32, x.detach().numpy())
-    w.add("G", F32, G.numpy())
+    w = inputs_writer(x, G)
     named = [("w_in", mha.in_proj_weight), ("b_in", mha.in_proj_bias),
              ("w_out", mha.out_proj.weight), ("b_out", mha.out_proj.bias)]
     return layer_record(w, named, out, x)
@@ -320,18 +334,10 @@ def layer_tblock(seed, causal):
         blk.self_attn.out_proj.bias.uniform_(-0.3, 0.3)
     blk.double()
     blk.train()  # no fast path: the plain composition of its modules
-    T = sum(LENS)
-    x = f32(torch.randn(T, A)).requires_grad_(True)
-    G = f32(torch.randn(T, A))
-    xs, kpm = padded(x, A)
-    Lm = max(LENS)
-    am = torch.triu(torch.ones(Lm, Lm, dtype=torch.bool), 1) if causal else None
+    x, G, xs, kpm, am = attn_inputs(A, causal)
     out = unpad(blk(xs, src_mask=am, src_key_padding_mask=kpm))
     (out * G).sum().backward()
-    w = Writer()
-    w.add("off", I32, packed_offsets())
-    w.add("x", F32, x.detach().numpy())
-    w.add("G", F32, G.numpy())
+    w = inputs_writer(x, G)
     named = [("ln1_w", blk.norm1.weight), ("ln1_b", blk.norm1.bias),
              ("w_in", blk.self_attn.in_proj_weight), ("b_in", blk.self_attn.in_proj_bias),
              ("w_out", blk.self_attn.out_proj.weight), ("b_out", blk.self_attn.out_proj.bias),
