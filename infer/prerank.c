@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "nb_err.h"
+#include "rkserve.h"
 
 static const uint8_t MAGIC[4] = {'N', 'B', 'R', '1'};
 
@@ -82,4 +83,24 @@ int tr_prerank_decode(const uint8_t *buf, size_t len, int n_products, tr_prerank
     *n = (int)nk;
     *n_total = (int)nt;
     return NB_OK;
+}
+
+/* See prerank.h. */
+int tr_prerank_from_stage(tr_prerank_entry *e, tr_ranked *rank, int32_t *pos,
+                          const tr_rk_user *ru, const float *score, double threshold,
+                          const tr_explainer *x, const tr_features *f) {
+    int n = ru->n, above = 0;
+    for (int i = 0; i < n; i++) {
+        rank[i] = (tr_ranked){score[i], ru->cand[i]};
+        pos[ru->cand[i]] = i;
+        above += score[i] >= threshold;
+    }
+    int keep = tr_prerank_keep(n, above);
+    tr_rank_prefix(rank, n, keep);
+    for (int i = 0; i < keep; i++) {
+        e[i].idx = rank[i].idx;
+        e[i].score = rank[i].p;
+        tr_rk_why(&e[i].why, x, f, ru, pos[e[i].idx]);
+    }
+    return keep;
 }

@@ -25,6 +25,8 @@
 
 #include "expected_f1.h"
 #include "explain.h"
+#include "rkfeat.h"
+#include "topk.h"
 
 #define TR_PRERANK_ENTRY 21 /* bytes per entry */
 #define TR_PRERANK_HEAD 12  /* magic, n_total, n */
@@ -34,6 +36,17 @@ typedef struct {
     float score; /* what /recommend prints */
     tr_why why;
 } tr_prerank_entry;
+
+/* A user's stored ranking from the ranking stage's result for that user (rkserve.h
+ * tr_rk_serving_rank): ru's candidates with their scores score[ru->n], f the user's
+ * features (repfeat.h tr_features_user, for the explanations), x the explainer, threshold
+ * the basket's. Writes the kept entries, in the serving order, into e; rank is scratch of
+ * ru->n entries, pos of n_products (pos[p] receives product p's position in ru, as
+ * nb-serve's rk_pos). Returns how many were kept (tr_prerank_keep). The one place where
+ * nb-train (train/prerank_build.h) and nb-serve (after POST /orders) build a row. */
+int tr_prerank_from_stage(tr_prerank_entry *e, tr_ranked *rank, int32_t *pos,
+                          const tr_rk_user *ru, const float *score, double threshold,
+                          const tr_explainer *x, const tr_features *f);
 
 /* How many of n_total ranked entries, n_above of them at or above the threshold, are
  * kept (the formula above). */

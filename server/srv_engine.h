@@ -64,6 +64,15 @@ void srv_engine_reload_counts(srv_engine *e, long *reloads, long *failures);
 /* Counts one more user in /health's "users" (POST /orders created one). Thread-safe. */
 void srv_engine_user_added(srv_engine *e);
 
+/* Ranks user_id live with the current model's ranking stage, as /recommend would, and
+ * encodes the result as a precomputed ranking (infer/prerank.h): what POST /orders writes
+ * back after an order, so that the user's next /recommend reads a row again. Returns NB_OK
+ * with *blob (caller frees), *len, *model_id and *n_orders (the orders ranked from), or
+ * NB_ENOTFOUND when there is nothing to store (no ranking stage, an unknown or cold user),
+ * or an error (message in err). Thread-safe (the calling thread's context). */
+int srv_engine_rank_blob(srv_engine *e, int32_t user_id, uint8_t **blob, size_t *len,
+                         int64_t *model_id, int64_t *n_orders, char *err, size_t errlen);
+
 /* Candidate pruning totals over every worker's requests so far (tr_prune_stats): requests
  * scored, candidates they had, candidates scored exactly, requests whose final check made
  * them score everything. Call when no request is in flight. */

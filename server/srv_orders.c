@@ -186,6 +186,30 @@ static char *unknown_json(const int32_t *ids, int n, size_t *len) {
 
 /* See srv_orders.h. The mutex is held for the append only (parsing and the answer are
  * outside it). */
+/* After an order of user_id: ranks the user again and writes the row back (the order's
+ * transaction deleted the user's rows, storage/orders.c), so that the next /recommend
+ * reads a row, not the live ranking. A failure only costs that: it is logged, and the user
+ * is ranked live until the next training. */
+static void rerank(srv_orders *so, int32_t user_id) {
+    char err[NB_ERRLEN];
+    st_prerank_row row = {.user_id = user_id};
+    uint8_t *blob = NULL;
+    int64_t model_id = 0;
+    int written = 0;
+    int rc = srv_engine_rank_blob(so->e, user_id, &blob, &row.len, &model_id, &row.n_orders, err,
+                                  sizeof err);
+    if (rc == NB_OK) {
+        row.blob = blob;
+        pthread_mutex_lock(&so->lock);
+        rc = st_writer_prerank(so->w, model_id, &row, &written, err, sizeof err);
+        pthread_mutex_unlock(&so->lock);
+    }
+    if (rc && rc != NB_ENOTFOUND)
+        fprintf(stderr, "nb-serve: user %" PRId32 " is ranked live until the next training: "
+                        "%s\n", user_id, err);
+    free(blob);
+}
+
 int srv_orders_post(void *ctx, const char *body, size_t len, char **out, size_t *outlen) {
     srv_orders *so = ctx;
     order_req rq;
@@ -235,6 +259,7 @@ int srv_orders_post(void *ctx, const char *body, size_t len, char **out, size_t 
             atomic_fetch_add(&so->added, 1);
             srv_metrics_order();
             if (r.new_user && so->e) srv_engine_user_added(so->e);
+            if (so->e) rerank(so, rq.o.user_id);
         } else {
             atomic_fetch_add(&so->replayed, 1);
         }

@@ -316,3 +316,42 @@ int srv_engine_recommend(void *ctx, const srv_request *rq, char **body, size_t *
     srv_model_release(e, m);
     return status;
 }
+
+/* See srv_engine.h. The live path of /recommend (load_and_rank with the expected-F1
+ * programme's need, the features for the explanations), then the row as nb-train builds it
+ * (tr_prerank_from_stage). */
+int srv_engine_rank_blob(srv_engine *e, int32_t user_id, uint8_t **blob, size_t *len,
+                         int64_t *model_id, int64_t *n_orders, char *err, size_t errlen) {
+    srv_model *m = srv_model_acquire(e);
+    srv_ctx *c = NULL;
+    int cold = 0, unknown = 0;
+    *blob = NULL;
+    int rc = m->rks.present ? srv_ctx_get(e, m, &c, err, errlen) : NB_ENOTFOUND;
+    if (rc) goto done;
+    c->req_k = SRV_K_MAX;
+    c->req_mode = SRV_BASKET_EF1; /* rank at least the programme's entries */
+    c->retired = 0;
+    c->rep.last_h = NULL;
+    int n = load_and_rank(e, c, user_id, SRV_EF1_M, &cold, &unknown, err, errlen);
+    if (n < 0) {
+        rc = n;
+        goto done;
+    }
+    if (unknown || cold || n == 0) {
+        rc = NB_ENOTFOUND;
+        goto done;
+    }
+    if (c->rep.last_h != &c->uh || c->rep.last_u != 0 ||
+        c->rep.last_end != c->uh.user_order_off[1])
+        rc = tr_features_user(&c->rep.f, &c->uh, 0, c->uh.user_order_off[1], &m->stats, err,
+                              errlen);
+    if (rc) goto done;
+    int keep = tr_prerank_from_stage(c->pre, c->rank, c->rk_pos, &c->rku, c->rk_score,
+                                     m->threshold, &m->explainer, &c->rep.f);
+    tr_prerank_encode(c->pre, keep, c->rku.n, blob, len);
+    *model_id = m->model_id;
+    *n_orders = c->uh.user_order_off[1];
+done:
+    srv_model_release(e, m);
+    return rc;
+}

@@ -339,3 +339,12 @@ int st_order_append(st_writer *w, const st_order *o, st_order_result *r, int32_t
     if (rc) memset(r, 0, sizeof *r);
     return rc;
 }
+
+/* See orders.h. */
+int st_writer_prerank(st_writer *w, int64_t model_id, const st_prerank_row *row, int *written,
+                      char *err, size_t errlen) {
+    uint8_t wr = 0;
+    int rc = st_prerank_put_batch(w->db, model_id, row, 1, &wr, err, errlen);
+    *written = wr;
+    return rc;
+}

@@ -32,6 +32,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "userrank.h"
+
 /* One order to append. products[n_products] in cart order, borrowed. */
 typedef struct {
     int32_t order_id, user_id;
@@ -78,5 +80,12 @@ void st_writer_free(st_writer *w); /* safe on NULL */
  * timeout (the transaction is rolled back either way). */
 int st_order_append(st_writer *w, const st_order *o, st_order_result *r, int32_t *unknown,
                     int *busy, char *err, size_t errlen);
+
+/* Writes one user's precomputed ranking for model_id through w (st_prerank_put_batch of
+ * userrank.h: its own transaction, only if the user still has row->n_orders orders), after
+ * an order appended by st_order_append was ranked again. *written is 1 or 0. Returns NB_OK
+ * or NB_EDB. */
+int st_writer_prerank(st_writer *w, int64_t model_id, const st_prerank_row *row, int *written,
+                      char *err, size_t errlen);
 
 #endif

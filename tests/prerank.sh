@@ -2,8 +2,8 @@
 # prerank.sh -- rankings precomputed by nb-train (infer/prerank.h, train/prerank_build.h):
 # one row per user with history; nb-serve's answer from a row is byte-identical to its live
 # answer (a copy of the store without the rows) for every user, k and basket mode; POST
-# /orders deletes the user's rows in its transaction, after which the user is ranked live
-# and equals nb-train --score-user on the new history; a row that does not decode is
+# /orders deletes the user's rows in its transaction and writes back the ranking of the new
+# history, which equals nb-train --score-user and the live answer; a row that does not decode is
 # logged and ranked live; retired models' rows go with them; --precompute off writes none.
 set -uo pipefail
 source tests/lib.sh
@@ -82,23 +82,36 @@ metric() { curl -s "$1/metrics" | awk -v m="nb_recommendations_total{ranking=\"$
 t_eq served_from_rows "$(metric "$A" precomputed)" "$(( WITH_ITEMS * 4 ))"
 t_eq live_server_all_live "$(metric "$B" precomputed) $(metric "$B" live)" "0 $(( $(wc -l <"$D/users.txt") * 4 ))"
 
-# ---- POST /orders deletes the user's rows; the user is then ranked live, on the new order ---
+# ---- POST /orders: the order's transaction deletes the user's rows, then the server ranks
+# the user again and writes the row back (the ranking of the new history, counted as the user's
+# orders now); the next /recommend reads it and equals nb-train --score-user on that history ----
 U=$(SQL "SELECT o.user_id FROM orders o JOIN order_items i USING(order_id) GROUP BY o.user_id
          ORDER BY count(*) DESC, o.user_id LIMIT 1")
 X=$(SQL "SELECT product_id FROM products WHERE product_id NOT IN (SELECT i.product_id FROM orders o
          JOIN order_items i USING(order_id) WHERE o.user_id = $U) ORDER BY product_id LIMIT 1 OFFSET 40")
 OID=$(( $(SQL "SELECT MAX(order_id) FROM orders") + 1000 ))
-OTHER=$(SQL "SELECT count(*) FROM user_rankings WHERE user_id != $U")
+OTHER=$(SQL "SELECT count(*), sum(length(ranking)) FROM user_rankings WHERE user_id != $U")
+ROW0=$(SQL "SELECT hex(ranking) FROM user_rankings WHERE user_id = $U")
 st=$(curl -s -o "$D/o.json" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
      -H "Authorization: Bearer $TOKEN" "$A/orders" --data-binary \
      "{\"user_id\": $U, \"order_id\": $OID, \"products\": [$X], \"order_dow\": 1, \"order_hour_of_day\": 9, \"days_since_prior_order\": 2}")
 t_eq order_added "$st" 200
-t_eq order_deletes_user_rows "$(SQL "SELECT count(*) FROM user_rankings WHERE user_id = $U")" 0
-t_eq order_keeps_other_rows "$(SQL "SELECT count(*) FROM user_rankings WHERE user_id != $U")" "$OTHER"
-L0=$(metric "$A" live)
-curl -s -o "$D/after.json" -X POST -H 'Content-Type: application/json' -d "{\"user_id\": $U, \"k\": 20}" "$A/recommend"
-t_eq after_order_ranked_live "$(metric "$A" live)" "$((L0 + 1))"
+ROW1=$(SQL "SELECT hex(ranking) FROM user_rankings WHERE user_id = $U")
+t_eq order_row_rewritten "$([[ -n $ROW1 && $ROW1 != "$ROW0" ]] && echo yes)" yes
+t_eq order_keeps_other_rows "$(SQL "SELECT count(*), sum(length(ranking)) FROM user_rankings WHERE user_id != $U")" "$OTHER"
+P0=$(metric "$A" precomputed); L0=$(metric "$A" live)
 t_served_equals after_order_equals_score_user "$A" "$D/nb.db" "$D/m.nbw" "" "$U"
+t_eq after_order_read_from_row "$(metric "$A" precomputed) $(metric "$A" live)" "$((P0 + 1)) $L0"
+# the row is the live ranking of the new history: the same answer from the server without rows
+sqlite3 "$D/nb.db" ".backup '$D/live2.db'"
+sqlite3 "$D/live2.db" "DELETE FROM user_rankings"
+start "$D/live2.db" "$D/c.log"; C=$URL
+for mode in threshold expected-f1; do
+    body="{\"user_id\": $U, \"k\": 100, \"basket_mode\": \"$mode\"}"
+    a=$(curl -s -X POST -H 'Content-Type: application/json' -d "$body" "$A/recommend" | md5sum)
+    b=$(curl -s -X POST -H 'Content-Type: application/json' -d "$body" "$C/recommend" | md5sum)
+    t_eq "after_order_row_equals_live_$mode" "$a" "$b"
+done
 
 # ---- a row that does not decode: logged, ranked live, same answer --------------------------
 V=$(SQL "SELECT user_id FROM user_rankings ORDER BY user_id LIMIT 1 OFFSET 5")

@@ -117,21 +117,9 @@ static int rank_one(worker *w, int u) {
     if (rc == NB_ENOTFOUND) return NB_OK; /* cold: the popularity list, live */
     if (rc == NB_OK) rc = tr_features_user(&w->f, h, u, end, &s->ps, w->err, sizeof w->err);
     if (rc) return rc;
-    int n = w->ru.n, above = 0;
-    for (int i = 0; i < n; i++) {
-        w->rank[i] = (tr_ranked){w->score[i], w->ru.cand[i]};
-        w->pos[w->ru.cand[i]] = i;
-        above += w->score[i] >= s->threshold;
-    }
-    int keep = tr_prerank_keep(n, above);
-    tr_rank_prefix(w->rank, n, keep);
-    for (int i = 0; i < keep; i++) {
-        tr_prerank_entry *e = &w->e[i];
-        e->idx = w->rank[i].idx;
-        e->score = w->rank[i].p;
-        tr_rk_why(&e->why, &s->x, &w->f, &w->ru, w->pos[e->idx]);
-    }
-    tr_prerank_encode(w->e, keep, n, &w->blob[slot], &w->len[slot]);
+    int keep = tr_prerank_from_stage(w->e, w->rank, w->pos, &w->ru, w->score, s->threshold, &s->x,
+                                     &w->f);
+    tr_prerank_encode(w->e, keep, w->ru.n, &w->blob[slot], &w->len[slot]);
     w->ranked++;
     return NB_OK;
 }
