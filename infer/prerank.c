@@ -86,13 +86,12 @@ int tr_prerank_decode(const uint8_t *buf, size_t len, int n_products, tr_prerank
 }
 
 /* See prerank.h. */
-int tr_prerank_from_stage(tr_prerank_entry *e, tr_ranked *rank, int32_t *pos,
-                          const tr_rk_user *ru, const float *score, double threshold,
+int tr_prerank_from_stage(tr_prerank_entry *e, tr_ranked *rank, const tr_rk_user *ru,
+                          const float *score, const int32_t *pos, double threshold,
                           const tr_explainer *x, const tr_features *f) {
     int n = ru->n, above = 0;
     for (int i = 0; i < n; i++) {
         rank[i] = (tr_ranked){score[i], ru->cand[i]};
-        pos[ru->cand[i]] = i;
         above += score[i] >= threshold;
     }
     int keep = tr_prerank_keep(n, above);

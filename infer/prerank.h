@@ -38,14 +38,14 @@ typedef struct {
 } tr_prerank_entry;
 
 /* A user's stored ranking from the ranking stage's result for that user (rkserve.h
- * tr_rk_serving_rank): ru's candidates with their scores score[ru->n], f the user's
- * features (repfeat.h tr_features_user, for the explanations), x the explainer, threshold
- * the basket's. Writes the kept entries, in the serving order, into e; rank is scratch of
- * ru->n entries, pos of n_products (pos[p] receives product p's position in ru, as
- * nb-serve's rk_pos). Returns how many were kept (tr_prerank_keep). The one place where
- * nb-train (train/prerank_build.h) and nb-serve (after POST /orders) build a row. */
-int tr_prerank_from_stage(tr_prerank_entry *e, tr_ranked *rank, int32_t *pos,
-                          const tr_rk_user *ru, const float *score, double threshold,
+ * tr_rk_thread_rank): ru's candidates with their scores score[ru->n] and positions pos
+ * (product -> position in ru), f the user's features (repfeat.h tr_features_user, for the
+ * explanations), x the explainer, threshold the basket's. Writes the kept entries, in the
+ * serving order, into e; rank is scratch of ru->n entries. Returns how many were kept
+ * (tr_prerank_keep). The one place where nb-train (train/prerank_build.h) and nb-serve
+ * (after POST /orders) build a row. */
+int tr_prerank_from_stage(tr_prerank_entry *e, tr_ranked *rank, const tr_rk_user *ru,
+                          const float *score, const int32_t *pos, double threshold,
                           const tr_explainer *x, const tr_features *f);
 
 /* How many of n_total ranked entries, n_above of them at or above the threshold, are

@@ -54,7 +54,7 @@ done:
     return rc;
 }
 
-int tr_rk_serving_rank(tr_rk_serving *s, tr_ranker *rk, tr_rk_user *ru, tr_scorer *sc, sqlite3 *db,
+int tr_rk_serving_rank(const tr_rk_serving *s, tr_ranker *rk, tr_rk_user *ru, tr_scorer *sc, sqlite3 *db,
                        int64_t model_id, const st_history *h, int u, int64_t hist_end,
                        const int32_t *cos, int n_cos, int32_t *nbr_idx, float *nbr_val, float *prob,
                        int32_t *list, float *score, char *err, size_t errlen) {
@@ -105,4 +105,48 @@ int tr_rk_why(tr_why *w, const tr_explainer *x, const tr_features *f, const tr_r
         return 0;
     }
     return tr_why_of(w, x, f, ru->cand[c]);
+}
+
+/* See rkserve.h. */
+int tr_rk_thread_init(tr_rk_thread *t, const tr_rk_serving *s, const st_history *catalog,
+                      char *err, size_t errlen) {
+    size_t P = (size_t)catalog->n_products;
+    memset(t, 0, sizeof *t);
+    int rc = tr_rk_user_init(&t->ru, catalog, err, errlen);
+    if (!rc && s->ship_ranker) rc = tr_ranker_clone(&t->rk, &s->rk, err, errlen);
+    if (rc) return rc;
+    t->score = nb_xmalloc(P * sizeof *t->score);
+    t->pos = nb_xmalloc(P * sizeof *t->pos);
+    t->pre = nb_xmalloc(P * sizeof *t->pre);
+    t->nbr_idx = nb_xmalloc(P * sizeof *t->nbr_idx);
+    t->list = nb_xmalloc(P * sizeof *t->list);
+    t->nbr_val = nb_xmalloc(P * sizeof *t->nbr_val);
+    t->prob = nb_xmalloc(P * sizeof *t->prob);
+    for (size_t p = 0; p < P; p++) t->pos[p] = -1;
+    return NB_OK;
+}
+
+/* See rkserve.h. */
+void tr_rk_thread_free(tr_rk_thread *t) {
+    tr_rk_user_free(&t->ru);
+    tr_ranker_free(&t->rk);
+    free(t->score), free(t->pos), free(t->pre);
+    free(t->nbr_idx), free(t->list), free(t->nbr_val), free(t->prob);
+    memset(t, 0, sizeof *t);
+}
+
+/* See rkserve.h. */
+int tr_rk_thread_rank(tr_rk_thread *t, const tr_rk_serving *s, tr_scorer *sc, sqlite3 *db,
+                      int64_t model_id, const st_history *h, int u, int64_t hist_end,
+                      const int32_t *cos, int n_cos, char *err, size_t errlen) {
+    for (int i = 0; i < t->ru.n; i++) t->pos[t->ru.cand[i]] = -1; /* the last user's */
+    t->ru.n = 0;
+    int rc = tr_rk_serving_rank(s, &t->rk, &t->ru, sc, db, model_id, h, u, hist_end, cos, n_cos,
+                                t->nbr_idx, t->nbr_val, t->prob, t->list, t->score, err, errlen);
+    if (rc) {
+        t->ru.n = 0;
+        return rc;
+    }
+    for (int i = 0; i < t->ru.n; i++) t->pos[t->ru.cand[i]] = i;
+    return NB_OK;
 }

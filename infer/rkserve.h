@@ -10,6 +10,7 @@
 #include "history.h"
 #include "ranker.h"
 #include "rkfeat.h"
+#include "prerank.h"
 #include "score.h"
 
 typedef struct {
@@ -40,10 +41,37 @@ void tr_rk_serving_free(tr_rk_serving *s);
  * the shipped baseline's scores; ru->tifu is set to s->tifu first. On return ru holds the candidates and score[ru->n] their scores (ranker
  * probabilities, or the baseline's scores). Scratch: nbr_idx/nbr_val/prob [n_products].
  * Returns NB_OK, NB_ENOTFOUND (cold start) or an error. */
-int tr_rk_serving_rank(tr_rk_serving *s, tr_ranker *rk, tr_rk_user *ru, tr_scorer *sc, sqlite3 *db,
+int tr_rk_serving_rank(const tr_rk_serving *s, tr_ranker *rk, tr_rk_user *ru, tr_scorer *sc, sqlite3 *db,
                        int64_t model_id, const st_history *h, int u, int64_t hist_end,
                        const int32_t *cos, int n_cos, int32_t *nbr_idx, float *nbr_val, float *prob,
                        int32_t *list, float *score, char *err, size_t errlen);
+
+/* What one thread needs to rank users with a serving stage s: its own copy of the trees
+ * (XGBoost's predictor is not shared between threads), the user being ranked, and scratch
+ * of the catalogue's size. nb-serve has one per worker thread and model, nb-train one per
+ * worker of train/prerank_build.h. */
+typedef struct {
+    tr_rk_user ru;            /* the last ranked user's candidates and features */
+    tr_ranker rk;             /* this thread's copy of s's trees (when they ship) */
+    float *score;             /* [P] score[i] of candidate ru.cand[i] */
+    int32_t *pos;             /* [P] product -> position in ru, -1 for the others */
+    tr_prerank_entry *pre;    /* [P] a stored ranking, built or read (infer/prerank.h) */
+    int32_t *nbr_idx, *list;  /* [P] scratch of tr_rk_serving_rank */
+    float *nbr_val, *prob;    /* [P] */
+} tr_rk_thread;
+
+/* Sets up t for s (present) over catalog. Returns NB_OK or an error; free with
+ * tr_rk_thread_free (safe on a zeroed or partly set-up t). */
+int tr_rk_thread_init(tr_rk_thread *t, const tr_rk_serving *s, const st_history *catalog,
+                      char *err, size_t errlen);
+void tr_rk_thread_free(tr_rk_thread *t);
+
+/* tr_rk_serving_rank of user u of h (history [.., hist_end)) with t's trees and scratch:
+ * t->ru and t->score hold the result and t->pos its positions (the previous user's are
+ * cleared first). Returns as tr_rk_serving_rank (NB_ENOTFOUND: cold, t->ru.n = 0). */
+int tr_rk_thread_rank(tr_rk_thread *t, const tr_rk_serving *s, tr_scorer *sc, sqlite3 *db,
+                      int64_t model_id, const st_history *h, int u, int64_t hist_end,
+                      const int32_t *cos, int n_cos, char *err, size_t errlen);
 
 /* The explanation of candidate c of ru (rkfeat.h sources): a product proposed by the
  * neighbour source that the user never bought is TR_WHY_NEIGHBOURS ("people who buy what

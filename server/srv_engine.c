@@ -230,15 +230,7 @@ static void ctx_free(srv_ctx *c) {
     free(c->prob);
     free(c->rank);
     free(c->basket);
-    tr_rk_user_free(&c->rku);
-    tr_ranker_free(&c->rk);
-    free(c->rk_ni);
-    free(c->rk_nv);
-    free(c->rk_prob);
-    free(c->rk_score);
-    free(c->rk_pos);
-    free(c->rk_list);
-    free(c->pre);
+    tr_rk_thread_free(&c->rt);
     free(c);
 }
 
@@ -328,18 +320,7 @@ int srv_ctx_get(srv_engine *e, srv_model *m, srv_ctx **out, char *err, size_t er
     if (!rc) rc = tr_rep_ctx_init(&c->rep, &m->stats, err, errlen);
     if (!rc && m->model.cfg.rep_features > 0) tr_scorer_set_rep(c->sc, tr_rep_cb, &c->rep, NULL);
     if (!rc) rc = tr_ef1_new(&c->ef1, SRV_EF1_M, err, errlen);
-    if (!rc && m->rks.present) {
-        rc = tr_rk_user_init(&c->rku, &e->catalog, err, errlen);
-        if (!rc && m->rks.ship_ranker) rc = tr_ranker_clone(&c->rk, &m->rks.rk, err, errlen);
-        c->rk_ni = nb_xmalloc(P * sizeof *c->rk_ni);
-        c->rk_nv = nb_xmalloc(P * sizeof *c->rk_nv);
-        c->rk_prob = nb_xmalloc(P * sizeof *c->rk_prob);
-        c->rk_score = nb_xmalloc(P * sizeof *c->rk_score);
-        c->rk_pos = nb_xmalloc(P * sizeof *c->rk_pos);
-        c->rk_list = nb_xmalloc(P * sizeof *c->rk_list);
-        c->pre = nb_xmalloc(P * sizeof *c->pre);
-        for (size_t p = 0; p < P; p++) c->rk_pos[p] = -1;
-    }
+    if (!rc && m->rks.present) rc = tr_rk_thread_init(&c->rt, &m->rks, &e->catalog, err, errlen);
     if (rc) {
         ctx_free(c);
         return rc;

@@ -47,14 +47,9 @@ typedef struct srv_ctx {
     int32_t *basket;     /* [SRV_EF1_M] the expected-F1 choice */
     int req_k, req_mode; /* the current request's k and basket mode (what it reads) */
     int retired;         /* the current request found the model retired from the store */
-    /* the ranking stage (infer/rkserve.h), when one is registered */
-    tr_rk_user rku;                    /* this request's candidates and features */
-    tr_ranker rk;                      /* this thread's copy of the trees */
-    int32_t *rk_ni;                    /* [P] scratch: the user's stored neighbour pairs */
-    float *rk_nv, *rk_prob, *rk_score; /* [P] */
-    int32_t *rk_pos;  /* [P] product -> position in rku (-1), for the explanations */
-    int32_t *rk_list; /* [P] scratch: the products the model scores */
-    tr_prerank_entry *pre; /* [P] the user's precomputed ranking (infer/prerank.h) */
+    /* the ranking stage (infer/rkserve.h), when one is registered: the trees' copy, the
+     * user's candidates, scores and positions (for the explanations), the stored ranking */
+    tr_rk_thread rt;
 } srv_ctx;
 
 /* One loaded model with everything read for it: what a reload swaps as a whole. Shared

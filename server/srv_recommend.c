@@ -41,13 +41,13 @@ static void write_item(srv_buf *b, const srv_engine *e, const srv_ctx *c, const 
 /* The explanation of ranked product r for the user whose features c->rep.f holds: the
  * ranking stage's (its candidate's sources) or the model's. */
 static void why_live(srv_ctx *c, const tr_ranked *r, tr_why *w) {
-    int pos = c->m->rks.present ? c->rk_pos[r->idx] : -1; /* the ranking stage's candidate */
-    if ((pos >= 0 ? tr_rk_why(w, &c->m->explainer, &c->rep.f, &c->rku, pos)
+    int pos = c->m->rks.present ? c->rt.pos[r->idx] : -1; /* the ranking stage's candidate */
+    if ((pos >= 0 ? tr_rk_why(w, &c->m->explainer, &c->rep.f, &c->rt.ru, pos)
                   : tr_why_of(w, &c->m->explainer, &c->rep.f, r->idx)) < 0)
         w->kind = 0; /* no text */
 }
 
-/* The user's ranking precomputed by nb-train (infer/prerank.h) into c->rank and c->pre.
+/* The user's ranking precomputed by nb-train (infer/prerank.h) into c->rank and c->rt.pre.
  * Returns the number of entries (> 0), 0 when there is none to use -- no row (a user
  * added or whose order came after training, a store without the table), or a row that
  * does not decode, which is logged: the caller then ranks live -- or a negative NB_E* on
@@ -60,7 +60,7 @@ static int ranked_ahead(srv_engine *e, srv_ctx *c, int32_t user_id, char *err, s
     if (rc == NB_ENOTFOUND) return 0;
     if (rc) return rc;
     char derr[NB_ERRLEN];
-    rc = tr_prerank_decode(blob, len, e->catalog.n_products, c->pre, e->catalog.n_products, &n,
+    rc = tr_prerank_decode(blob, len, e->catalog.n_products, c->rt.pre, e->catalog.n_products, &n,
                            &n_total, derr, sizeof derr);
     if (rc || n == 0) {
         fprintf(stderr, "nb-serve: user %" PRId32 ": stored ranking of model %s unusable (%s); "
@@ -68,7 +68,7 @@ static int ranked_ahead(srv_engine *e, srv_ctx *c, int32_t user_id, char *err, s
                 user_id, c->m->model_name, rc ? derr : "empty");
         return 0;
     }
-    for (int i = 0; i < n; i++) c->rank[i] = (tr_ranked){c->pre[i].score, c->pre[i].idx};
+    for (int i = 0; i < n; i++) c->rank[i] = (tr_ranked){c->rt.pre[i].score, c->rt.pre[i].idx};
     return n;
 }
 
@@ -78,23 +78,18 @@ static int ranked_ahead(srv_engine *e, srv_ctx *c, int32_t user_id, char *err, s
 static int rank_user_stage(srv_ctx *c, const int32_t *cand, int n_cand, int need,
                            int *cold, char *err, size_t errlen) {
     tr_ranked *rk = c->rank;
-    for (int i = 0; i < c->rku.n; i++) c->rk_pos[c->rku.cand[i]] = -1; /* last request's */
-    c->rku.n = 0;
-    int rc = tr_rk_serving_rank(&c->m->rks, &c->rk, &c->rku, c->sc, st_reader_conn(c->rd), c->m->model_id,
-                                &c->uh, 0, c->uh.user_order_off[1], cand, n_cand, c->rk_ni,
-                                c->rk_nv, c->rk_prob, c->rk_list, c->rk_score, err, errlen);
+    int rc = tr_rk_thread_rank(&c->rt, &c->m->rks, c->sc, st_reader_conn(c->rd), c->m->model_id,
+                               &c->uh, 0, c->uh.user_order_off[1], cand, n_cand, err, errlen);
     *cold = rc == NB_ENOTFOUND;
     if (*cold) {
-        c->rku.n = 0;
         for (int i = 0; i < c->m->n_pop; i++) rk[i] = (tr_ranked){c->m->pop_score[i], c->m->pop_idx[i]};
         return c->m->n_pop;
     }
     if (rc) return rc;
-    int n = c->rku.n, above = 0;
+    int n = c->rt.ru.n, above = 0;
     for (int i = 0; i < n; i++) {
-        rk[i] = (tr_ranked){c->rk_score[i], c->rku.cand[i]};
-        c->rk_pos[c->rku.cand[i]] = i;
-        above += c->rk_score[i] >= c->m->threshold;
+        rk[i] = (tr_ranked){c->rt.score[i], c->rt.ru.cand[i]};
+        above += c->rt.score[i] >= c->m->threshold;
     }
     tr_rank_prefix(rk, n, need > above ? need : above);
     return n;
@@ -281,7 +276,7 @@ static int recommend(srv_engine *e, srv_model *m, const srv_request *rq, char **
     for (int i = 0; i < k; i++) {
         tr_why w;
         if (ahead)
-            w = c->pre[i].why;
+            w = c->rt.pre[i].why;
         else
             why_live(c, &rk[i], &w);
         if (i) SRV_BUF_LIT(&b, ", ");
@@ -346,9 +341,9 @@ int srv_engine_rank_blob(srv_engine *e, int32_t user_id, uint8_t **blob, size_t 
         rc = tr_features_user(&c->rep.f, &c->uh, 0, c->uh.user_order_off[1], &m->stats, err,
                               errlen);
     if (rc) goto done;
-    int keep = tr_prerank_from_stage(c->pre, c->rank, c->rk_pos, &c->rku, c->rk_score,
+    int keep = tr_prerank_from_stage(c->rt.pre, c->rank, &c->rt.ru, c->rt.score, c->rt.pos,
                                      m->threshold, &m->explainer, &c->rep.f);
-    tr_prerank_encode(c->pre, keep, c->rku.n, blob, len);
+    tr_prerank_encode(c->rt.pre, keep, c->rt.ru.n, blob, len);
     *model_id = m->model_id;
     *n_orders = c->uh.user_order_off[1];
 done:

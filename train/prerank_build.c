@@ -42,13 +42,10 @@ typedef struct {
     nn_model clone;
     int have_clone;
     tr_scorer *sc;
-    tr_ranker rk;
-    tr_rk_user ru;
+    tr_rk_thread rt; /* the trees' copy and the ranking's scratch, as an nb-serve thread's */
     tr_features f;
-    int32_t *cand, *ni, *list, *pos;
-    float *nv, *prob, *score;
+    int32_t *cand;
     tr_ranked *rank;
-    tr_prerank_entry *e;
     uint8_t **blob; /* [CHUNK] the rows of this worker's users (NULL: none) */
     size_t *len;
     int64_t ranked;
@@ -61,12 +58,9 @@ static void worker_free(worker *w) {
     st_close(w->db);
     tr_scorer_free(w->sc);
     if (w->have_clone) nn_model_free(&w->clone);
-    tr_ranker_free(&w->rk);
-    tr_rk_user_free(&w->ru);
+    tr_rk_thread_free(&w->rt);
     tr_features_free(&w->f);
-    free(w->cand), free(w->ni), free(w->list), free(w->pos);
-    free(w->nv), free(w->prob), free(w->score);
-    free(w->rank), free(w->e);
+    free(w->cand), free(w->rank);
     for (int i = 0; w->blob && i < CHUNK; i++) free(w->blob[i]);
     free(w->blob), free(w->len);
 }
@@ -83,18 +77,10 @@ static int worker_init(worker *w, const shared *s, const char *db_path, char *er
     }
     if (!rc) rc = tr_scorer_new(&w->sc, &w->clone, err, errlen);
     if (!rc && s->model.cfg.rep_features > 0) rc = tr_scorer_set_stats(w->sc, &s->ps, err, errlen);
-    if (!rc && s->rks.ship_ranker) rc = tr_ranker_clone(&w->rk, &s->rks.rk, err, errlen);
-    if (!rc) rc = tr_rk_user_init(&w->ru, s->h, err, errlen);
+    if (!rc) rc = tr_rk_thread_init(&w->rt, &s->rks, s->h, err, errlen);
     if (!rc) rc = tr_features_init(&w->f, (int)P, err, errlen);
     w->cand = nb_xmalloc(P * sizeof *w->cand);
-    w->ni = nb_xmalloc(P * sizeof *w->ni);
-    w->list = nb_xmalloc(P * sizeof *w->list);
-    w->pos = nb_xmalloc(P * sizeof *w->pos);
-    w->nv = nb_xmalloc(P * sizeof *w->nv);
-    w->prob = nb_xmalloc(P * sizeof *w->prob);
-    w->score = nb_xmalloc(P * sizeof *w->score);
     w->rank = nb_xmalloc(P * sizeof *w->rank);
-    w->e = nb_xmalloc(P * sizeof *w->e);
     w->blob = nb_xcalloc(CHUNK, sizeof *w->blob);
     w->len = nb_xcalloc(CHUNK, sizeof *w->len);
     return rc;
@@ -111,15 +97,14 @@ static int rank_one(worker *w, int u) {
                           sizeof w->err);
     if (rc == NB_ENOTFOUND) return NB_OK;
     if (rc == NB_OK)
-        rc = tr_rk_serving_rank((tr_rk_serving *)&s->rks, &w->rk, &w->ru, w->sc, w->db,
-                                s->model_id, h, u, end, w->cand, nc, w->ni, w->nv, w->prob,
-                                w->list, w->score, w->err, sizeof w->err);
+        rc = tr_rk_thread_rank(&w->rt, &s->rks, w->sc, w->db, s->model_id, h, u,
+                               end, w->cand, nc, w->err, sizeof w->err);
     if (rc == NB_ENOTFOUND) return NB_OK; /* cold: the popularity list, live */
     if (rc == NB_OK) rc = tr_features_user(&w->f, h, u, end, &s->ps, w->err, sizeof w->err);
     if (rc) return rc;
-    int keep = tr_prerank_from_stage(w->e, w->rank, w->pos, &w->ru, w->score, s->threshold, &s->x,
-                                     &w->f);
-    tr_prerank_encode(w->e, keep, w->ru.n, &w->blob[slot], &w->len[slot]);
+    int keep = tr_prerank_from_stage(w->rt.pre, w->rank, &w->rt.ru, w->rt.score, w->rt.pos,
+                                     s->threshold, &s->x, &w->f);
+    tr_prerank_encode(w->rt.pre, keep, w->rt.ru.n, &w->blob[slot], &w->len[slot]);
     w->ranked++;
     return NB_OK;
 }

@@ -856,16 +856,12 @@ int tr_rk_serving_nbr(const st_history *h, const tr_samples *s, const tr_tifu_pa
 int tr_rk_print_user(FILE *out, tr_rk_serving *rs, tr_scorer *sc, sqlite3 *db, int64_t model_id,
                      uint32_t crc, const st_history *h, int u, const int32_t *cos, int n_cos, int k,
                      char *err, size_t errlen) {
-    int P = h->n_products;
-    tr_rk_user ru = {0};
-    int32_t *ni = nb_xmalloc((size_t)P * sizeof *ni), *top = NULL;
-    float *nv = nb_xmalloc((size_t)P * sizeof *nv), *prob = nb_xmalloc((size_t)P * sizeof *prob);
-    float *score = nb_xmalloc((size_t)P * sizeof *score);
-    int32_t *list = nb_xmalloc((size_t)P * sizeof *list);
-    int rc = tr_rk_user_init(&ru, h, err, errlen);
+    tr_rk_thread t;
+    int32_t *top = NULL;
+    int rc = tr_rk_thread_init(&t, rs, h, err, errlen);
     if (rc == NB_OK)
-        rc = tr_rk_serving_rank(rs, &rs->rk, &ru, sc, db, model_id, h, u, h->user_order_off[u + 1],
-                                cos, n_cos, ni, nv, prob, list, score, err, errlen);
+        rc = tr_rk_thread_rank(&t, rs, sc, db, model_id, h, u, h->user_order_off[u + 1], cos, n_cos,
+                               err, errlen);
     if (rc == NB_ENOTFOUND) {
         fprintf(out,
                 "{\"user_id\": %d, \"model\": \"%08x\", \"ranking\": \"%s\", "
@@ -876,26 +872,21 @@ int tr_rk_print_user(FILE *out, tr_rk_serving *rs, tr_scorer *sc, sqlite3 *db, i
     }
     if (rc) goto done;
     top = nb_xmalloc(((size_t)k + 1) * sizeof *top);
-    int m = tr_rk_top(&ru, score, k, top);
+    int m = tr_rk_top(&t.ru, t.score, k, top);
     fprintf(out, "{\"user_id\": %d, \"model\": \"%08x\", \"ranking\": \"%s\", \"top_k\": [",
             h->user_ids[u], crc, rs->shipped);
     for (int i = 0; i < m; i++) {
         int c = top[i];
-        uint8_t sr = ru.src[c];
+        uint8_t sr = t.ru.src[c];
         fprintf(out, "%s{\"product_id\": %d, \"score\": %.9g, \"source\": \"%s\"}", i ? ", " : "",
-                h->product_ids[ru.cand[c]], (double)score[c],
+                h->product_ids[t.ru.cand[c]], (double)t.score[c],
                 sr & TR_RK_SRC_OWN       ? "own"
                     : sr & TR_RK_SRC_NBR ? "neighbours"
                                          : "model");
     }
     fprintf(out, "]}\n");
 done:
-    tr_rk_user_free(&ru);
-    free(ni);
-    free(nv);
-    free(prob);
-    free(score);
-    free(list);
+    tr_rk_thread_free(&t);
     free(top);
     return rc;
 }
