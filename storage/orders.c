@@ -344,7 +344,17 @@ int st_order_append(st_writer *w, const st_order *o, st_order_result *r, int32_t
 int st_writer_prerank(st_writer *w, int64_t model_id, const st_prerank_row *row, int *written,
                       char *err, size_t errlen) {
     uint8_t wr = 0;
-    int rc = st_prerank_put_batch(w->db, model_id, row, 1, &wr, err, errlen);
+    /* A row can always be computed again, an order cannot: the row's commit skips the fsync
+     * (WAL, synchronous=NORMAL: durable at the next synced commit or checkpoint; a crash
+     * before loses the row and the user is ranked live), the orders' keep FULL. */
+    int rc = sqlite3_exec(w->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL) == SQLITE_OK
+                 ? NB_OK
+                 : nb_err(err, errlen, NB_EDB, "%s: PRAGMA synchronous: %s", w->path,
+                          sqlite3_errmsg(w->db));
+    if (rc == NB_OK) rc = st_prerank_put_batch(w->db, model_id, row, 1, &wr, err, errlen);
+    if (sqlite3_exec(w->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL) != SQLITE_OK && rc == NB_OK)
+        rc = nb_err(err, errlen, NB_EDB, "%s: PRAGMA synchronous: %s", w->path,
+                    sqlite3_errmsg(w->db));
     *written = wr;
     return rc;
 }
