@@ -4,6 +4,7 @@
 #include "rkscore.h"
 #include "rkstore.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,7 +48,8 @@ int tr_rk_serving_open(tr_rk_serving *s, sqlite3 *db, int64_t model_id, const st
     rc = st_rk_load_pstats(db, model_id, catalog, s->ps.pop, s->ps.reorder, s->ps.rebuy, err,
                            errlen);
     if (rc) goto done;
-    s->ship_ranker = !strcmp(s->shipped, "ranker");
+    s->model_input = strcmp(s->shipped, "ranker -model") != 0;
+    s->ship_ranker = !strcmp(s->shipped, "ranker") || !s->model_input;
     s->present = 1;
 done:
     if (rc) tr_rk_serving_free(s);
@@ -63,10 +65,17 @@ int tr_rk_serving_rank(const tr_rk_serving *s, tr_ranker *rk, tr_rk_user *ru, tr
     int rc = st_rk_load_nbr(db, model_id, h, h->user_ids[u], nbr_idx, nbr_val, h->n_products, &nn,
                             err, errlen);
     if (rc == NB_OK)
-        rc = tr_rk_score_user(ru, s->ship_ranker ? rk : NULL, sc, h, u, hist_end, &s->ps, nbr_idx,
-                              nbr_val, nn, cos, n_cos, prob, list, score, err, errlen);
-    if (rc == NB_OK && !s->ship_ranker)
+        rc = tr_rk_score_user(ru, NULL, sc, h, u, hist_end, &s->ps, nbr_idx, nbr_val, nn, cos,
+                              n_cos, prob, list, score, err, errlen);
+    if (rc == NB_OK && s->ship_ranker) {
+        /* trees trained without the model's input read it as missing, as in training
+         * (train/rktrain.c variant_rows); the model still chose the cosine candidates */
+        if (!s->model_input)
+            for (int c = 0; c < ru->n; c++) ru->x[(size_t)c * TR_RK_NF + TR_RK_MODEL] = NAN;
+        rc = tr_ranker_predict(rk, ru->x, ru->n, score, err, errlen);
+    } else if (rc == NB_OK) {
         rc = tr_rk_baseline_scores(ru, s->shipped, score, err, errlen);
+    }
     return rc;
 }
 

@@ -16,7 +16,9 @@
 typedef struct {
     int present;      /* a ranker is registered with the model */
     int ship_ranker;  /* 1: the trees rank; 0: baseline `shipped` ranks (safeguard) */
-    char shipped[32]; /* "ranker" or the baseline's name */
+    int model_input;  /* the trees read the CNN->GRU model's probability (else it is NaN) */
+    char shipped[32]; /* "ranker", "ranker -model" (without the model's input) or the
+                         baseline's name (train/rktrain.h tr_rk_shipped) */
     char *path;       /* ranker file */
     uint32_t crc;
     tr_ranker rk;

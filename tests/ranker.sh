@@ -136,4 +136,35 @@ t_eq tuned_health "$(J 'print(d["ranking"])' "$D/h.json")" "TIFU-KNN tuned"
 t_served_equals tuned_served_equals_score_user "$URL" "$D/tt.db" "$D/tt.nbw" \
     "$(J 'print(d["ranking"])' "$D/h.json")" "${USERS[@]}"
 kill $PID; wait $PID 2>/dev/null
+
+# ---- the trees without the model's input: chosen on validation when ahead there (the rule,
+# checked on the run above), and served end to end when they ship (forced by the hook) -------
+t_eq variant_rule "$(J '
+r = d["ranker"]; v = r["variants"]
+full, nom = v["ranker"]["val_R@10"], v["ranker -model"]["val_R@10"]
+want = "ranker -model" if nom > full else "ranker"
+print(r["shipped"] in (want, r["best_baseline_on_validation"]))' "$D/m.json")" True
+cp "$D/nb.db" "$D/nm.db"
+if ! NB_TEST_RK_SHIP="ranker -model" $TRAIN_TEST --db "$D/nm.db" --model "$D/nm.nbw" \
+        --report "$D/nm.json" "${SMALL[@]}" >"$D/nm.out" 2>"$D/nm.log"; then
+    t_fail nomodel_train "$(tail -3 "$D/nm.log")"; t_exit
+fi
+t_eq nomodel_ships "$(sqlite3 "$D/nm.db" "SELECT shipped FROM ranker_models ORDER BY model_id DESC LIMIT 1") $(J 'print(d["ranker"]["shipped"])' "$D/nm.json")" \
+    "ranker -model ranker -model"
+t_contains nomodel_table "$(cat "$D/nm.out")" "the ranker without the model's input ships"
+$NB_BIN/nb-serve --db "$D/nm.db" --model "$D/nm.nbw" --port 0 --threads 2 2>"$LOG.nm" &
+PID=$!
+PORT=$("$(dirname "$0")"/../tools/serve_port.sh "$LOG.nm" $PID 300)
+if [[ -z $PORT ]]; then t_fail nomodel_serve_start "$(tail -5 "$LOG.nm")"; t_exit; fi
+URL=http://127.0.0.1:$PORT
+curl -s -o "$D/h.json" "$URL/health"
+t_eq nomodel_health "$(J 'print(d["ranking"])' "$D/h.json")" "ranker -model"
+t_served_equals nomodel_served_equals_score_user "$URL" "$D/nm.db" "$D/nm.nbw" \
+    "$(J 'print(d["ranking"])' "$D/h.json")" "${USERS[@]}"
+# and its scores are not the full trees' (the model's column is read as missing)
+a=$($NB_BIN/nb-train --db "$D/nm.db" --model "$D/nm.nbw" --score-user "${USERS[0]}" --k 5)
+sqlite3 "$D/nm.db" "UPDATE ranker_models SET shipped = 'ranker' WHERE model_id = (SELECT max(model_id) FROM models)"
+b=$($NB_BIN/nb-train --db "$D/nm.db" --model "$D/nm.nbw" --score-user "${USERS[0]}" --k 5)
+t_eq nomodel_column_blanked "$([[ "$a" != "$b" ]] && echo differ)" differ
+kill $PID; wait $PID 2>/dev/null
 t_exit

@@ -434,7 +434,7 @@ static int train(tr_flags *f, char *err, size_t errlen) {
         const tr_tifu_params *tp = &R.tifu_tune.best;
         rkr = (st_rk_rows){.path = pub.rkpath,
                            .checksum = pub.rkcrc,
-                           .shipped = rk.shipped_ranker ? "ranker" : tr_bl_names[rk.best_bl],
+                           .shipped = tr_rk_shipped(&rk),
                            .pop = rkps.pop,
                            .reorder = rkps.reorder,
                            .rebuy = rkps.rebuy,

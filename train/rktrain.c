@@ -14,6 +14,11 @@
 
 const char *const tr_rkv_names[TR_RK_NV] = {"ranker", "ranker -model", "ranker own-only"};
 
+/* See rktrain.h. */
+const char *tr_rk_shipped(const tr_rk_report *r) {
+    return r->shipped_ranker ? tr_rkv_names[r->variant] : tr_bl_names[r->best_bl];
+}
+
 #define EF1_M TR_EF1_M
 
 int tr_rk_rows_parse(const char *v, int *rows, char *err, size_t errlen) {
@@ -537,7 +542,9 @@ int tr_rk_run(const tr_rk_args *a, tr_ranker *ranker, tr_rk_pstats *ps_all, tr_r
 
     /* trees per variant, then validation and test */
     for (int v = 0; v < TR_RK_NV && rc == NB_OK; v++) {
-        if (v != TR_RKV_FULL && !a->ablation) continue;
+        /* the trees without the model's input are always trained: the selection below
+         * may ship them (the model's probability is in sample for the training rows) */
+        if (v == TR_RKV_OWNONLY && !a->ablation) continue;
         if (v == TR_RKV_NOMODEL && !a->sc) continue; /* no model input anyway */
         t0 = nb_now();
         tr_ranker *rk = v == TR_RKV_FULL ? ranker : &extra[v];
@@ -573,8 +580,19 @@ int tr_rk_run(const tr_rk_args *a, tr_ranker *ranker, tr_rk_pstats *ps_all, tr_r
     t0 = nb_now();
     rc = cv_rows(&R, &tr, cv_nu, cv_smp, sr, sn, err, errlen);
     rep->t_cv = nb_now() - t0;
-    memcpy(sr + cv_nu, vr[TR_RKV_FULL], (size_t)va.nu * sizeof *sr);
-    memcpy(sn + cv_nu, vn[TR_RKV_FULL], (size_t)va.nu * sizeof *sn);
+    /* With or without the model's input: the CNN->GRU model was trained on the training
+     * users' targets, so its probability is in sample for the ranker's training rows and
+     * the trees may trust it more than it deserves on new users (small data sets, where
+     * the model memorises). The validation users are out of sample for both: the trees
+     * without it ship when they are ahead there on R@10 (ties keep the model). With
+     * cross-validated selection users (--ranker-rows prev|both), whose scores exist for
+     * the full variant only, the full variant is kept. */
+    rep->variant = TR_RKV_FULL;
+    if (cv_nu == 0 && rep->ran[TR_RKV_NOMODEL] &&
+        rep->val_r10[TR_RKV_NOMODEL] > rep->val_r10[TR_RKV_FULL])
+        rep->variant = TR_RKV_NOMODEL;
+    memcpy(sr + cv_nu, vr[rep->variant], (size_t)va.nu * sizeof *sr);
+    memcpy(sn + cv_nu, vn[rep->variant], (size_t)va.nu * sizeof *sn);
     rowset view = tr;
     view.nu = cv_nu;
     double *br[TR_N_BL], *bn[TR_N_BL];
@@ -608,7 +626,14 @@ int tr_rk_run(const tr_rk_args *a, tr_ranker *ranker, tr_rk_pstats *ps_all, tr_r
     rep->n_val = va.nu, rep->n_test = te.nu;
     rep->shipped_ranker = rep->sel_r10 > rep->sel_bl_r10[rep->best_bl] &&
         rep->sel_ndcg10 > rep->sel_bl_ndcg10[rep->best_bl];
-    if (a->force_ship) {
+    if (a->force_ship && !strcmp(a->force_ship, tr_rkv_names[TR_RKV_NOMODEL])) {
+        if (!rep->ran[TR_RKV_NOMODEL]) {
+            rc = nb_err(err, errlen, NB_EINVAL, "ranker: no '%s' variant (no model input)",
+                        a->force_ship);
+            goto done;
+        }
+        rep->variant = TR_RKV_NOMODEL, rep->shipped_ranker = 1;
+    } else if (a->force_ship) {
         int b = 0;
         while (b < RK_N_BL && (strcmp(tr_bl_names[b], a->force_ship) || !rep->bl_servable[b])) b++;
         if (b == RK_N_BL) {
@@ -621,11 +646,20 @@ int tr_rk_run(const tr_rk_args *a, tr_ranker *ranker, tr_rk_pstats *ps_all, tr_r
     if (a->log)
         fprintf(a->log,
                 "selection on %d users (%d cross-validated training users, %d "
-                "validation users): R@10 ranker %.4f vs %s %.4f (difference %+.4f, "
+                "validation users; trees %s the model's input, validation R@10 %.4f with, "
+                "%.4f without): R@10 %.4f vs %s %.4f (difference %+.4f, "
                 "standard error %.4f): %s ships\n",
-                NS, cv_nu, va.nu, rep->sel_r10, tr_bl_names[rep->best_bl],
-                rep->sel_bl_r10[rep->best_bl], dm, rep->diff_se,
-                rep->shipped_ranker ? "the ranker" : tr_bl_names[rep->best_bl]);
+                NS, cv_nu, va.nu, rep->variant == TR_RKV_FULL ? "with" : "without",
+                rep->val_r10[TR_RKV_FULL],
+                rep->ran[TR_RKV_NOMODEL] ? rep->val_r10[TR_RKV_NOMODEL] : NAN, rep->sel_r10,
+                tr_bl_names[rep->best_bl],
+                rep->sel_bl_r10[rep->best_bl], dm, rep->diff_se, tr_rk_shipped(rep));
+    /* the trees that ship are the ones returned */
+    if (rc == NB_OK && rep->variant != TR_RKV_FULL) {
+        tr_ranker t = *ranker;
+        *ranker = extra[rep->variant];
+        extra[rep->variant] = t;
+    }
 done:
     if (rc) tr_ranker_free(ranker);
     if (rc) tr_rk_pstats_free(ps_all);
@@ -719,11 +753,14 @@ void tr_rk_report_table(const tr_rk_report *r, FILE *out) {
             r->cov_test[TR_RK_COV_COS], r->mean_cands);
     fprintf(out,
             "selection on %d users (%d validation, %d cross-validated training users): "
-            "ranker R@10 %.4f NDCG@10 %.4f vs %s %.4f / %.4f (R@10 difference "
+            "%s R@10 %.4f NDCG@10 %.4f vs %s %.4f / %.4f (R@10 difference "
             "%+.4f, s.e. %.4f): %s ships\n",
-            r->n_sel, r->n_val, r->n_sel - r->n_val, r->sel_r10, r->sel_ndcg10,
-            tr_bl_names[r->best_bl], r->sel_bl_r10[r->best_bl], r->sel_bl_ndcg10[r->best_bl],
-            r->diff_mean, r->diff_se, r->shipped_ranker ? "the ranker" : tr_bl_names[r->best_bl]);
+            r->n_sel, r->n_val, r->n_sel - r->n_val, tr_rkv_names[r->variant], r->sel_r10,
+            r->sel_ndcg10, tr_bl_names[r->best_bl], r->sel_bl_r10[r->best_bl],
+            r->sel_bl_ndcg10[r->best_bl], r->diff_mean, r->diff_se,
+            !r->shipped_ranker                ? tr_bl_names[r->best_bl]
+            : r->variant == TR_RKV_FULL ? "the ranker"
+                                        : "the ranker without the model's input");
 }
 
 /* Test metrics of one result as a new cJSON object. */
@@ -743,7 +780,7 @@ static void *metrics_json(const tr_eval_result *e) {
 
 void tr_rk_report_json(void *obj, const tr_rk_report *r) {
     cJSON *o = cJSON_AddObjectToObject(obj, "ranker");
-    cJSON_AddStringToObject(o, "shipped", r->shipped_ranker ? "ranker" : tr_bl_names[r->best_bl]);
+    cJSON_AddStringToObject(o, "shipped", tr_rk_shipped(r));
     cJSON_AddStringToObject(o, "best_baseline_on_validation", tr_bl_names[r->best_bl]);
     cJSON_AddNumberToObject(o, "validation_users", r->n_val);
     cJSON_AddNumberToObject(o, "test_users", r->n_test);

@@ -74,11 +74,17 @@ typedef struct {
     double diff_mean, diff_se; /* per-user selection R@10: ranker - best baseline */
     int n_val, n_test;         /* users evaluated */
     int shipped_ranker;        /* 1: the ranker ships; 0: baseline best_bl */
+    int variant;               /* the trees that ship with shipped_ranker: TR_RKV_FULL, or
+                                  TR_RKV_NOMODEL when ahead on validation without the model */
     double cov_val[TR_RK_NCOV], cov_test[TR_RK_NCOV]; /* share of target items */
     double mean_cands;                                /* mean candidates per test user */
     long long n_train_rows, n_train_pos;
     double t_rows, t_train, t_eval, t_cv;
 } tr_rk_report;
+
+/* What ships, as stored in ranker_models.shipped and named by /health: "ranker" (the
+ * trees), "ranker -model" (the trees without the model's input), or the baseline's name. */
+const char *tr_rk_shipped(const tr_rk_report *r);
 
 typedef struct {
     const st_history *h;
