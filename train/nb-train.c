@@ -394,6 +394,30 @@ static int train(tr_flags *f, char *err, size_t errlen) {
     R.have_test = 1;
 
     /* the ranking stage over several candidate sources (train/rktrain.h) */
+    tr_tifu_params half[2];
+    if (f->ranker) {
+        /* the same tuning on each half of the validation users: the stage's safeguard
+         * scores the tuned TIFU-KNN on each user with the other half's parameters, out of
+         * sample as the trees' validation score is (rktrain.h tifu_half) */
+        tr_sample *hv = nb_xmalloc(((size_t)s.n_val / 2 + 1) * sizeof *hv);
+        double th = 0;
+        for (int k = 0; k < 2 && rc == NB_OK; k++) {
+            int n = 0;
+            for (int i = k; i < s.n_val; i += 2) hv[n++] = s.val[i];
+            tr_tifu_tune_result hr;
+            rc = tr_tifu_tune(&h, NULL, hv, n, s.train, s.n_train, NULL, 0, 0, &hr, err, errlen);
+            half[k] = hr.best;
+            th += hr.seconds;
+        }
+        free(hv);
+        if (rc) goto done;
+        if (log)
+            fprintf(log,
+                    "TIFU-KNN tuned on each half of the validation users for the safeguard in "
+                    "%.1fs: m %d/%d r_b %g/%g r_g %g/%g k %d/%d alpha %g/%g\n",
+                    th, half[0].m, half[1].m, half[0].r_b, half[1].r_b, half[0].r_g, half[1].r_g,
+                    half[0].k, half[1].k, half[0].alpha, half[1].alpha);
+    }
     if (f->ranker) {
         tr_rk_args ra = {.h = &h,
                          .s = &s,
@@ -402,6 +426,7 @@ static int train(tr_flags *f, char *err, size_t errlen) {
                          .ablation = f->ranker_ablation,
                          .threshold = f->threshold,
                          .tifu = &R.tifu_tune.best,
+                         .tifu_half = half,
                          .log = log};
         tr_ranker_defaults(&ra.prm);
         rc = tr_rk_rows_parse(f->ranker_rows, &ra.rows, err, errlen);

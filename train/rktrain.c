@@ -95,6 +95,7 @@ typedef struct {
     tr_popularity pop;
     tr_tifu *tifu_nbr; /* alpha 0: the neighbour part */
     tr_tifu *tifu_bl;  /* the stage's parameters (a->tifu): the baseline, for validation */
+    tr_tifu *tifu_half[2]; /* a->tifu_half's: the cross-fitted baseline (or NULL) */
     tr_bl_ws *ws;
     tr_rk_user ru;
     int32_t *list, *nbr_idx, *truth;
@@ -323,10 +324,12 @@ static int bl_servable(int b, int tuned) {
 }
 
 /* Per-user validation R@10/NDCG@10 of the servable baselines into bl_r/bl_n [RK_N_BL][n]
- * for the users of rs (sample indices rs->smp into smp); the other slots get 0. Returns
- * NB_OK or an error from the baselines. */
-static int val_baselines(run_t *R, const rowset *rs, const tr_sample *smp, double **bl_r,
-                         double **bl_n, char *err, size_t errlen) {
+ * for the users of rs (sample indices rs->smp into smp); the other slots get 0. crossfit
+ * (smp is s->val and R->tifu_half is built): the tuned TIFU-KNN of sample i uses the
+ * parameters tuned on the other half (rktrain.h tifu_half). Returns NB_OK or an error from
+ * the baselines. */
+static int val_baselines(run_t *R, const rowset *rs, const tr_sample *smp, int crossfit,
+                         double **bl_r, double **bl_n, char *err, size_t errlen) {
     const st_history *h = R->a->h;
     int rc = NB_OK, ng = 0, nl = 0;
     int32_t g[TR_EVAL_TOPN];
@@ -342,8 +345,9 @@ static int val_baselines(run_t *R, const rowset *rs, const tr_sample *smp, doubl
         if (rc == NB_OK)
             user_metrics(R->list, nl, R->mark, nt, &bl_r[TR_BL_PTOP][j], &bl_n[TR_BL_PTOP][j]);
         if (rc == NB_OK)
-            rc = tr_tifu_score(R->tifu_bl, &R->pop, h, u, end, R->ws, TR_EVAL_TOPN, R->list,
-                               R->score, &nl, err, errlen);
+            rc = tr_tifu_score(crossfit ? R->tifu_half[1 - (rs->smp[j] & 1)] : R->tifu_bl,
+                               &R->pop, h, u, end, R->ws, TR_EVAL_TOPN, R->list, R->score, &nl,
+                               err, errlen);
         int tb = R->a->tifu ? TR_BL_TIFU_TUNED : TR_BL_TIFU,
             ob = TR_BL_TIFU + TR_BL_TIFU_TUNED - tb;
         if (rc == NB_OK) user_metrics(R->list, nl, R->mark, nt, &bl_r[tb][j], &bl_n[tb][j]);
@@ -470,6 +474,9 @@ int tr_rk_run(const tr_rk_args *a, tr_ranker *ranker, tr_rk_pstats *ps_all, tr_r
     if (rc == NB_OK) rc = tr_bl_ws_new(&R.ws, P, err, errlen);
     if (rc == NB_OK)
         rc = tr_tifu_build(&R.tifu_bl, h, ref_users, ref_end, s->n_train, &tp, err, errlen);
+    for (int k = 0; k < 2 && rc == NB_OK && a->tifu && a->tifu_half; k++)
+        rc = tr_tifu_build(&R.tifu_half[k], h, ref_users, ref_end, s->n_train, &a->tifu_half[k],
+                           err, errlen);
     tp.alpha = 0;
     if (rc == NB_OK)
         rc = tr_tifu_build(&R.tifu_nbr, h, ref_users, ref_end, s->n_train, &tp, err, errlen);
@@ -596,9 +603,10 @@ int tr_rk_run(const tr_rk_args *a, tr_ranker *ranker, tr_rk_pstats *ps_all, tr_r
     rowset view = tr;
     view.nu = cv_nu;
     double *br[TR_N_BL], *bn[TR_N_BL];
-    if (rc == NB_OK) rc = val_baselines(&R, &view, cv_smp, blr, bln, err, errlen);
+    if (rc == NB_OK) rc = val_baselines(&R, &view, cv_smp, 0, blr, bln, err, errlen);
     for (int b = 0; b < RK_N_BL; b++) br[b] = blr[b] + cv_nu, bn[b] = bln[b] + cv_nu;
-    if (rc == NB_OK) rc = val_baselines(&R, &va, s->val, br, bn, err, errlen);
+    if (rc == NB_OK)
+        rc = val_baselines(&R, &va, s->val, R.tifu_half[0] != NULL, br, bn, err, errlen);
     if (rc) {
         free(sr), free(sn);
         goto done;
@@ -624,6 +632,7 @@ int tr_rk_run(const tr_rk_args *a, tr_ranker *ranker, tr_rk_pstats *ps_all, tr_r
     rep->diff_mean = dm;
     rep->diff_se = NS > 1 ? sqrt(sd / (NS - 1) / NS) : 0;
     rep->n_val = va.nu, rep->n_test = te.nu;
+    rep->crossfit = R.tifu_half[0] != NULL;
     rep->shipped_ranker = rep->sel_r10 > rep->sel_bl_r10[rep->best_bl] &&
         rep->sel_ndcg10 > rep->sel_bl_ndcg10[rep->best_bl];
     if (a->force_ship && !strcmp(a->force_ship, tr_rkv_names[TR_RKV_NOMODEL])) {
@@ -676,6 +685,8 @@ done:
     tr_popularity_free(&R.pop);
     tr_tifu_free(R.tifu_nbr);
     tr_tifu_free(R.tifu_bl);
+    tr_tifu_free(R.tifu_half[0]);
+    tr_tifu_free(R.tifu_half[1]);
     tr_bl_ws_free(R.ws);
     tr_rk_user_free(&R.ru);
     free(R.list);
@@ -792,6 +803,7 @@ void tr_rk_report_json(void *obj, const tr_rk_report *r) {
     cJSON_AddNumberToObject(o, "val_R@10_difference", r->diff_mean);
     cJSON_AddNumberToObject(o, "val_R@10_difference_se", r->diff_se);
     cJSON_AddNumberToObject(o, "cv_s", r->t_cv);
+    cJSON_AddBoolToObject(o, "validation_tuned_baseline_cross_fitted", r->crossfit);
     cJSON *vb = cJSON_AddObjectToObject(o, "validation_baselines");
     for (int b = 0; b < RK_N_BL; b++) {
         if (!r->bl_servable[b]) continue;

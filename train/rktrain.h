@@ -73,6 +73,7 @@ typedef struct {
     double sel_r10, sel_ndcg10, sel_bl_r10[TR_N_BL], sel_bl_ndcg10[TR_N_BL];
     double diff_mean, diff_se; /* per-user selection R@10: ranker - best baseline */
     int n_val, n_test;         /* users evaluated */
+    int crossfit;              /* the tuned TIFU-KNN's validation figures are cross-fitted */
     int shipped_ranker;        /* 1: the ranker ships; 0: baseline best_bl */
     int variant;               /* the trees that ship with shipped_ranker: TR_RKV_FULL, or
                                   TR_RKV_NOMODEL when ahead on validation without the model */
@@ -98,6 +99,12 @@ typedef struct {
      * and the TIFU-KNN baseline of the safeguard (nb-train: the tuned ones, tifu_tune.h);
      * NULL: tr_tifu_defaults, and the safeguard's TIFU-KNN is the default one */
     const tr_tifu_params *tifu;
+    /* NULL, or tifu_half[2]: the parameters tuned on the even-indexed ([0]) and the
+     * odd-indexed ([1]) validation samples of s->val. The safeguard then scores the tuned
+     * TIFU-KNN on each validation user with the other half's parameters: out of sample, as
+     * the trees' own validation score is (tuned on all of them, its validation score is the
+     * best of a grid on those very users, and overstates it) */
+    const tr_tifu_params *tifu_half;
     /* NULL, or a servable baseline's name that ships whatever the selection says (only
      * nb-train's test build sets it, NB_TEST_RK_SHIP: tests/ranker.sh serves a shipped tuned
      * TIFU-KNN end to end); a name that is not servable is an NB_EINVAL */
