@@ -140,3 +140,9 @@ done:
     }
     return rc;
 }
+
+/* See store.h. */
+int st_no_mmap(sqlite3 *db, char *err, size_t errlen) {
+    if (sqlite3_exec(db, "PRAGMA mmap_size=0", NULL, NULL, NULL) == SQLITE_OK) return NB_OK;
+    return nb_err(err, errlen, NB_EDB, "PRAGMA mmap_size: %s", sqlite3_errmsg(db));
+}

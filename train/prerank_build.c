@@ -70,6 +70,7 @@ static void worker_free(worker *w) {
 static int worker_init(worker *w, const shared *s, const char *db_path, char *err, size_t errlen) {
     size_t P = (size_t)s->h->n_products;
     int rc = st_open(&w->db, db_path, 1, err, errlen);
+    if (!rc) rc = st_no_mmap(w->db, err, errlen); /* one pass over the rows: not resident */
     if (!rc) rc = st_cand_stmt(w->db, &w->cq, err, errlen);
     if (!rc) {
         rc = nn_model_clone_for_scoring(&w->clone, &s->model, err, errlen);
