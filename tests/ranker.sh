@@ -116,25 +116,32 @@ if $NB_BIN/nb-train --db "$D/old.db" --model "$D/m.nbw" --score-user "${USERS[0]
    [[ "$(J 'print(len(d["top_k"]))' "$D/old.json")" == 5 ]]; then t_ok older_store_loads
 else t_fail older_store_loads "$(tail -3 "$D/old.log")"; fi
 
+# forced_ship NAME SHIP -- nb-train's test build on a copy of the store with NB_TEST_RK_SHIP=SHIP
+# ($D/NAME.*): SHIP is registered and reported, then nb-serve's /health names it and serves
+# exactly nb-train --score-user's scores. Leaves the server running ($PID).
+forced_ship() {
+    local n=$1 ship=$2
+    cp "$D/nb.db" "$D/$n.db"
+    if ! NB_TEST_RK_SHIP="$ship" $TRAIN_TEST --db "$D/$n.db" --model "$D/$n.nbw" \
+            --report "$D/$n.json" "${SMALL[@]}" >"$D/$n.out" 2>"$D/$n.log"; then
+        t_fail "${n}_train" "$(tail -3 "$D/$n.log")"; t_exit
+    fi
+    t_eq "${n}_ships" "$(sqlite3 "$D/$n.db" "SELECT shipped FROM ranker_models ORDER BY model_id DESC LIMIT 1")" "$ship"
+    t_eq "${n}_report" "$(J 'print(d["ranker"]["shipped"])' "$D/$n.json")" "$ship"
+    $NB_BIN/nb-serve --db "$D/$n.db" --model "$D/$n.nbw" --port 0 --threads 2 2>"$LOG.$n" &
+    PID=$!
+    PORT=$("$(dirname "$0")"/../tools/serve_port.sh "$LOG.$n" $PID 300)
+    if [[ -z $PORT ]]; then t_fail "${n}_serve_start" "$(tail -5 "$LOG.$n")"; t_exit; fi
+    URL=http://127.0.0.1:$PORT
+    curl -s -o "$D/h.json" "$URL/health"
+    t_eq "${n}_health" "$(J 'print(d["ranking"])' "$D/h.json")" "$ship"
+    t_served_equals "${n}_served_equals_score_user" "$URL" "$D/$n.db" "$D/$n.nbw" "$ship" "${USERS[@]}"
+}
+TRAIN_TEST=$NB_TESTBIN/nb-train-test
+
 # ---- the safeguard can ship the tuned TIFU-KNN (forced through the test build's hook): it is
 # registered with its parameters, and nb-serve serves exactly nb-train --score-user's scores
-TRAIN_TEST=$NB_TESTBIN/nb-train-test
-cp "$D/nb.db" "$D/tt.db"
-if ! NB_TEST_RK_SHIP="TIFU-KNN tuned" $TRAIN_TEST --db "$D/tt.db" --model "$D/tt.nbw" \
-        --report "$D/tt.json" "${SMALL[@]}" >"$D/tt.out" 2>"$D/tt.log"; then
-    t_fail tuned_train "$(tail -3 "$D/tt.log")"; t_exit
-fi
-t_eq tuned_ships "$(sqlite3 "$D/tt.db" "SELECT shipped FROM ranker_models ORDER BY model_id DESC LIMIT 1")" "TIFU-KNN tuned"
-t_eq tuned_report "$(J 'print(d["ranker"]["shipped"])' "$D/tt.json")" "TIFU-KNN tuned"
-$NB_BIN/nb-serve --db "$D/tt.db" --model "$D/tt.nbw" --port 0 --threads 2 2>"$LOG.tt" &
-PID=$!
-PORT=$("$(dirname "$0")"/../tools/serve_port.sh "$LOG.tt" $PID 300)
-if [[ -z $PORT ]]; then t_fail tuned_serve_start "$(tail -5 "$LOG.tt")"; t_exit; fi
-URL=http://127.0.0.1:$PORT
-curl -s -o "$D/h.json" "$URL/health"
-t_eq tuned_health "$(J 'print(d["ranking"])' "$D/h.json")" "TIFU-KNN tuned"
-t_served_equals tuned_served_equals_score_user "$URL" "$D/tt.db" "$D/tt.nbw" \
-    "$(J 'print(d["ranking"])' "$D/h.json")" "${USERS[@]}"
+forced_ship tuned "TIFU-KNN tuned"
 kill $PID; wait $PID 2>/dev/null
 
 # ---- the trees without the model's input: chosen on validation when ahead there (the rule,
@@ -144,23 +151,8 @@ r = d["ranker"]; v = r["variants"]
 full, nom = v["ranker"]["val_R@10"], v["ranker -model"]["val_R@10"]
 want = "ranker -model" if nom > full else "ranker"
 print(r["shipped"] in (want, r["best_baseline_on_validation"]))' "$D/m.json")" True
-cp "$D/nb.db" "$D/nm.db"
-if ! NB_TEST_RK_SHIP="ranker -model" $TRAIN_TEST --db "$D/nm.db" --model "$D/nm.nbw" \
-        --report "$D/nm.json" "${SMALL[@]}" >"$D/nm.out" 2>"$D/nm.log"; then
-    t_fail nomodel_train "$(tail -3 "$D/nm.log")"; t_exit
-fi
-t_eq nomodel_ships "$(sqlite3 "$D/nm.db" "SELECT shipped FROM ranker_models ORDER BY model_id DESC LIMIT 1") $(J 'print(d["ranker"]["shipped"])' "$D/nm.json")" \
-    "ranker -model ranker -model"
-t_contains nomodel_table "$(cat "$D/nm.out")" "the ranker without the model's input ships"
-$NB_BIN/nb-serve --db "$D/nm.db" --model "$D/nm.nbw" --port 0 --threads 2 2>"$LOG.nm" &
-PID=$!
-PORT=$("$(dirname "$0")"/../tools/serve_port.sh "$LOG.nm" $PID 300)
-if [[ -z $PORT ]]; then t_fail nomodel_serve_start "$(tail -5 "$LOG.nm")"; t_exit; fi
-URL=http://127.0.0.1:$PORT
-curl -s -o "$D/h.json" "$URL/health"
-t_eq nomodel_health "$(J 'print(d["ranking"])' "$D/h.json")" "ranker -model"
-t_served_equals nomodel_served_equals_score_user "$URL" "$D/nm.db" "$D/nm.nbw" \
-    "$(J 'print(d["ranking"])' "$D/h.json")" "${USERS[@]}"
+forced_ship nm "ranker -model"
+t_contains nm_table "$(cat "$D/nm.out")" "the ranker without the model's input ships"
 # and its scores are not the full trees' (the model's column is read as missing)
 a=$($NB_BIN/nb-train --db "$D/nm.db" --model "$D/nm.nbw" --score-user "${USERS[0]}" --k 5)
 sqlite3 "$D/nm.db" "UPDATE ranker_models SET shipped = 'ranker' WHERE model_id = (SELECT max(model_id) FROM models)"
