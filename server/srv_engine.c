@@ -319,7 +319,7 @@ int srv_ctx_get(srv_engine *e, srv_model *m, srv_ctx **out, char *err, size_t er
     if (!rc) rc = tr_scorer_new(&c->sc, &c->clone, err, errlen);
     if (!rc) rc = tr_rep_ctx_init(&c->rep, &m->stats, err, errlen);
     if (!rc && m->model.cfg.rep_features > 0) tr_scorer_set_rep(c->sc, tr_rep_cb, &c->rep, NULL);
-    if (!rc) rc = tr_ef1_new(&c->ef1, SRV_EF1_M, err, errlen);
+    if (!rc) rc = tr_ef1_new(&c->ef1, TR_EF1_M, err, errlen);
     if (!rc && m->rks.present) rc = tr_rk_thread_init(&c->rt, &m->rks, &e->catalog, err, errlen);
     if (rc) {
         ctx_free(c);
@@ -330,7 +330,7 @@ int srv_ctx_get(srv_engine *e, srv_model *m, srv_ctx **out, char *err, size_t er
     c->own_mark = nb_xcalloc(P, sizeof *c->own_mark);
     c->prob = nb_xmalloc(P * sizeof *c->prob);
     c->rank = nb_xmalloc(P * sizeof *c->rank);
-    c->basket = nb_xmalloc(SRV_EF1_M * sizeof *c->basket);
+    c->basket = nb_xmalloc(TR_EF1_M * sizeof *c->basket);
     pthread_mutex_lock(&e->lock);
     c->next = m->ctxs;
     m->ctxs = c;

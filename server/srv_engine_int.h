@@ -20,8 +20,6 @@
 #include "srv_engine.h"
 #include "topk.h"
 
-#define SRV_EF1_M TR_EF1_M /* products entering the expected-F1 programme (as nb-train's) */
-
 typedef struct srv_model srv_model;
 
 /* One worker thread's private state for one loaded model. */
@@ -44,7 +42,7 @@ typedef struct srv_ctx {
     uint8_t *own_mark;   /* [P] zero scratch of tr_cands_add_own */
     float *prob;         /* [P] their probabilities */
     tr_ranked *rank;     /* [P] (prob, index) pairs being ranked */
-    int32_t *basket;     /* [SRV_EF1_M] the expected-F1 choice */
+    int32_t *basket;     /* [TR_EF1_M] the expected-F1 choice */
     int req_k, req_mode; /* the current request's k and basket mode (what it reads) */
     int retired;         /* the current request found the model retired from the store */
     /* the ranking stage (infer/rkserve.h), when one is registered: the trees' copy, the

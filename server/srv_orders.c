@@ -184,8 +184,6 @@ static char *unknown_json(const int32_t *ids, int n, size_t *len) {
     return srv_buf_take(&b, len);
 }
 
-/* See srv_orders.h. The mutex is held for the append only (parsing and the answer are
- * outside it). */
 /* After an order of user_id: ranks the user again and writes the row back (the order's
  * transaction deleted the user's rows, storage/orders.c), so that the next /recommend
  * reads a row, not the live ranking. A failure only costs that: it is logged, and the user
@@ -210,6 +208,8 @@ static void rerank(srv_orders *so, int32_t user_id) {
     free(blob);
 }
 
+/* See srv_orders.h. The mutex is held for the append and for the ranking's write-back only
+ * (parsing, the ranking itself and the answer are outside it). */
 int srv_orders_post(void *ctx, const char *body, size_t len, char **out, size_t *outlen) {
     srv_orders *so = ctx;
     order_req rq;

@@ -128,7 +128,7 @@ static int rank_user(srv_engine *e, srv_ctx *c, int32_t user_id, int need, int *
         n_cand = tr_cands_add_own(&c->uh, 0, c->uh.user_order_off[1], c->cand_idx, n_cand, P,
                                   c->own_mark);
     /* what the response reads: threshold mode the top k and the basket, expected-F1 mode
-     * the top `need` (>= SRV_EF1_M); the survivors' indices overwrite cand_idx
+     * the top `need` (>= TR_EF1_M); the survivors' indices overwrite cand_idx
      * (tr_score_user_top allows idx == cand) */
     int ef1 = c->req_mode == SRV_BASKET_EF1, m = ef1 || c->req_k > need ? need : c->req_k;
     double thr = ef1 ? INFINITY : c->m->threshold;
@@ -159,7 +159,7 @@ static int basket_size(srv_ctx *c, const tr_ranked *rk, int n, int mode, char *e
         while (k < n && rk[k].p >= c->m->threshold) k++;
         return k;
     }
-    int m = n < SRV_EF1_M ? n : SRV_EF1_M;
+    int m = n < TR_EF1_M ? n : TR_EF1_M;
     for (int i = 0; i < m; i++) {
         c->prob[i] = rk[i].p;
         c->cand_idx[i] = rk[i].idx;
@@ -173,6 +173,17 @@ static int basket_size(srv_ctx *c, const tr_ranked *rk, int n, int mode, char *e
                           "index %d, ranking has %d",
                           i, c->basket[i], rk[i].idx);
     return k;
+}
+
+/* Makes c->rep.f hold the features of the user in c->uh over the whole history, for the
+ * explanations: scoring computed them already, unless the user was cold or the model has
+ * no repeat term. Returns NB_OK or tr_features_user's error. */
+static int user_features(srv_ctx *c, char *err, size_t errlen) {
+    if (c->rep.last_h == &c->uh && c->rep.last_u == 0 &&
+        c->rep.last_end == c->uh.user_order_off[1])
+        return NB_OK;
+    return tr_features_user(&c->rep.f, &c->uh, 0, c->uh.user_order_off[1], &c->m->stats, err,
+                            errlen);
 }
 
 /* Points c->uh at an empty one-user history (a user with no orders at all). */
@@ -232,7 +243,7 @@ static int recommend(srv_engine *e, srv_model *m, const srv_request *rq, char **
     c->retired = 0;
 
     /* ranked entries read below: top-k, the threshold basket, the expected-F1 programme */
-    int need = rq->k > SRV_EF1_M ? rq->k : SRV_EF1_M;
+    int need = rq->k > TR_EF1_M ? rq->k : TR_EF1_M;
     c->rep.last_h = NULL; /* no features of this request's user yet */
     int n = c->m->rks.present ? ranked_ahead(e, c, rq->user_id, err, sizeof err) : 0;
     int ahead = n > 0;
@@ -252,14 +263,7 @@ static int recommend(srv_engine *e, srv_model *m, const srv_request *rq, char **
         rc = nb;
         goto fault;
     }
-    if (!ahead && (c->rep.last_h != &c->uh || c->rep.last_u != 0 ||
-                   c->rep.last_end != c->uh.user_order_off[1])) {
-        /* not computed while scoring (a cold user, or no repeat term): the explanations
-         * need the counts of the user's whole history */
-        rc = tr_features_user(&c->rep.f, &c->uh, 0, c->uh.user_order_off[1], &c->m->stats, err,
-                              sizeof err);
-        if (rc) goto fault;
-    }
+    if (!ahead && (rc = user_features(c, err, sizeof err)) != NB_OK) goto fault;
 
     const tr_ranked *rk = c->rank;
     int k = rq->k < n ? rq->k : n;
@@ -327,7 +331,7 @@ int srv_engine_rank_blob(srv_engine *e, int32_t user_id, uint8_t **blob, size_t 
     c->req_mode = SRV_BASKET_EF1; /* rank at least the programme's entries */
     c->retired = 0;
     c->rep.last_h = NULL;
-    int n = load_and_rank(e, c, user_id, SRV_EF1_M, &cold, &unknown, err, errlen);
+    int n = load_and_rank(e, c, user_id, TR_EF1_M, &cold, &unknown, err, errlen);
     if (n < 0) {
         rc = n;
         goto done;
@@ -336,10 +340,7 @@ int srv_engine_rank_blob(srv_engine *e, int32_t user_id, uint8_t **blob, size_t 
         rc = NB_ENOTFOUND;
         goto done;
     }
-    if (c->rep.last_h != &c->uh || c->rep.last_u != 0 ||
-        c->rep.last_end != c->uh.user_order_off[1])
-        rc = tr_features_user(&c->rep.f, &c->uh, 0, c->uh.user_order_off[1], &m->stats, err,
-                              errlen);
+    rc = user_features(c, err, errlen);
     if (rc) goto done;
     int keep = tr_prerank_from_stage(c->rt.pre, c->rank, &c->rt.ru, c->rt.score, c->rt.pos,
                                      m->threshold, &m->explainer, &c->rep.f);

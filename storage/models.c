@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "nb_err.h"
+#include "store.h"
 
 /* See models.h. The query takes the newest row, so a store with several rows of the same
  * weight file (an older nb-train kept them) answers with the latest one. */
@@ -63,20 +64,6 @@ static const char *const MODEL_TABLES[] = {"candidates",           "product_stat
                                            "neighbour_cands",      "user_rankings"};
 #define N_MODEL_TABLES (int)(sizeof MODEL_TABLES / sizeof *MODEL_TABLES)
 
-/* 1 when the store has table t, 0 when not, NB_EDB on error. */
-static int has_table(sqlite3 *db, const char *t, char *err, size_t errlen) {
-    sqlite3_stmt *q = NULL;
-    int rc;
-    if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1",
-                           -1, &q, NULL) != SQLITE_OK)
-        return nb_err(err, errlen, NB_EDB, "sqlite_master: %s", sqlite3_errmsg(db));
-    sqlite3_bind_text(q, 1, t, -1, SQLITE_STATIC);
-    int s = sqlite3_step(q);
-    rc = s == SQLITE_ROW ? 1 : s == SQLITE_DONE ? 0 : nb_err(err, errlen, NB_EDB, "sqlite_master: %s", sqlite3_errmsg(db));
-    sqlite3_finalize(q);
-    return rc;
-}
-
 /* The files of the models about to be retired (those not among the `keep` newest) that no
  * kept model names: appended to out. Returns NB_OK or NB_EDB. */
 static int retired_files(sqlite3 *db, int keep, int have_rk, st_strlist *out, char *err,
@@ -114,13 +101,12 @@ done:
 
 /* Deletes every model but the `keep` newest, with its rows in MODEL_TABLES. Returns NB_OK or
  * NB_EDB. */
-static int retire(sqlite3 *db, int keep, int have_rk, char *err, size_t errlen) {
+static int retire(sqlite3 *db, int keep, char *err, size_t errlen) {
     int rc = NB_OK;
     char sql[256];
     for (int t = 0; t < N_MODEL_TABLES && rc == NB_OK; t++) {
-        if (t >= 2 && !have_rk) break;
-        /* the ranking-stage tables came in two steps: a store may have some of them */
-        int has = t >= 2 ? has_table(db, MODEL_TABLES[t], err, errlen) : 1;
+        /* the ranking-stage tables came in two steps: a store may have some or none */
+        int has = t >= 2 ? st_has_table(db, MODEL_TABLES[t], err, errlen) : 1;
         if (has < 0) return NB_EDB;
         if (!has) continue;
         snprintf(sql, sizeof sql,
@@ -168,11 +154,11 @@ int st_model_register(sqlite3 *db, const st_model_new *nm, int64_t *model_id, st
     }
     if (rc == NB_OK && nm->rows) rc = nm->rows(nm->ctx, db, *model_id, err, errlen);
     if (rc == NB_OK) {
-        have_rk = has_table(db, "ranker_models", err, errlen);
+        have_rk = st_has_table(db, "ranker_models", err, errlen);
         if (have_rk < 0) rc = have_rk;
     }
     if (rc == NB_OK) rc = retired_files(db, nm->keep, have_rk, unused, err, errlen);
-    if (rc == NB_OK) rc = retire(db, nm->keep, have_rk, err, errlen);
+    if (rc == NB_OK) rc = retire(db, nm->keep, err, errlen);
     if (rc == NB_OK)
         rc = exec(db, "COMMIT", err, errlen);
     else
@@ -215,7 +201,7 @@ done:
 /* See models.h. */
 int st_model_file_named(sqlite3 *db, const char *path, char *err, size_t errlen) {
     sqlite3_stmt *q = NULL;
-    int have_rk = has_table(db, "ranker_models", err, errlen);
+    int have_rk = st_has_table(db, "ranker_models", err, errlen);
     if (have_rk < 0) return have_rk;
     const char *sql = have_rk ? "SELECT 1 FROM models WHERE path = ?1 UNION ALL "
                                 "SELECT 1 FROM ranker_models WHERE path = ?1"

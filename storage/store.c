@@ -146,3 +146,18 @@ int st_no_mmap(sqlite3 *db, char *err, size_t errlen) {
     if (sqlite3_exec(db, "PRAGMA mmap_size=0", NULL, NULL, NULL) == SQLITE_OK) return NB_OK;
     return nb_err(err, errlen, NB_EDB, "PRAGMA mmap_size: %s", sqlite3_errmsg(db));
 }
+
+/* See store.h. */
+int st_has_table(sqlite3 *db, const char *name, char *err, size_t errlen) {
+    sqlite3_stmt *q = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                           -1, &q, NULL) != SQLITE_OK)
+        return nb_err(err, errlen, NB_EDB, "sqlite_master: %s", sqlite3_errmsg(db));
+    sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+    int s = sqlite3_step(q);
+    int rc = s == SQLITE_ROW    ? 1
+             : s == SQLITE_DONE ? 0
+                                : nb_err(err, errlen, NB_EDB, "sqlite_master: %s", sqlite3_errmsg(db));
+    sqlite3_finalize(q);
+    return rc;
+}

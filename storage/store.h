@@ -22,6 +22,9 @@ enum { ST_PRIOR = 0, ST_TRAIN = 1, ST_TEST = 2 };
  * The caller owns *db and closes it with st_close. */
 int st_open(sqlite3 **db, const char *path, int readonly, char *err, size_t errlen);
 
+/* 1 when db has table name, 0 when not, or NB_EDB (negative) on error (message in err). */
+int st_has_table(sqlite3 *db, const char *name, char *err, size_t errlen);
+
 /* Turns memory-mapped reads off for db (st_open maps up to 2 GB): for a connection that reads
  * much of the store once, whose mapped pages would otherwise all count in this process's
  * resident set (nb-train's precompute workers each read every candidate row). Plain reads

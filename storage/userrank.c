@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "nb_err.h"
+#include "store.h"
 
 /* Runs sql on db. Returns NB_OK or NB_EDB naming it. */
 static int exec(sqlite3 *db, const char *sql, char *err, size_t errlen) {
@@ -50,15 +51,10 @@ done:
 
 /* See userrank.h. */
 int st_prerank_get_stmt(sqlite3 *db, sqlite3_stmt **st, char *err, size_t errlen) {
-    sqlite3_stmt *q = NULL;
     *st = NULL;
-    if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
-                               "name = 'user_rankings'", -1, &q, NULL) != SQLITE_OK)
-        return nb_err(err, errlen, NB_EDB, "sqlite_master: %s", sqlite3_errmsg(db));
-    int s = sqlite3_step(q);
-    sqlite3_finalize(q);
-    if (s == SQLITE_DONE) return NB_OK; /* a store from before the table */
-    if (s != SQLITE_ROW) return nb_err(err, errlen, NB_EDB, "sqlite_master: %s", sqlite3_errmsg(db));
+    int has = st_has_table(db, "user_rankings", err, errlen);
+    if (has < 0) return has;
+    if (!has) return NB_OK; /* a store from before the table */
     if (sqlite3_prepare_v3(db,
                            "SELECT ranking FROM user_rankings WHERE model_id = ?1 AND user_id = ?2",
                            -1, SQLITE_PREPARE_PERSISTENT, st, NULL) == SQLITE_OK)

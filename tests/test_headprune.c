@@ -4,6 +4,7 @@
  * and the basket are the same products with bit-identical probabilities; the bounds hold for
  * every product; flat logits prune nothing; a negative calibration slope and saturated
  * probabilities fall back to scoring everything. */
+#include "expected_f1.h"
 #include "harness.h"
 #include "hist_fixture.h"
 #include "flags.h"
@@ -20,7 +21,6 @@
 
 #define P 1200 /* > 1024: the sampled cutoff in score.c is exercised (m = 200) */
 #define NU 240
-#define EF1_M 200 /* the server's SRV_EF1_M */
 
 static st_history H;
 static nn_model M;
@@ -205,7 +205,7 @@ static int check_all(int with_ref, double *mean_surv, long *pruned_calls) {
         for (int ki = 0; ki < 3; ki++)
             for (int mode = 0; mode < 2; mode++)
                 for (int c = 0; c < 2; c++) {
-                    int k = ks[ki], m = mode ? (k > EF1_M ? k : EF1_M) : k;
+                    int k = ks[ki], m = mode ? (k > TR_EF1_M ? k : TR_EF1_M) : k;
                     double thr = mode ? INFINITY : 0.4;
                     T_ASSERT(compare_user(s, u, c ? cand : NULL, c ? 300 : 0, m, thr, &surv, msg,
                                           sizeof msg) == 0,

@@ -13,7 +13,6 @@
 const char *const tr_bl_names[TR_N_BL] = {"G-TopFreq", "P-TopFreq", "TIFU-KNN", "TIFU-KNN tuned"};
 
 #define EVAL_BATCH 64
-#define EF1_M TR_EF1_M /* products entering the expected-F1 programme */
 
 /* BCE with pos_weight for one logit, stable for any |x| (as nn_bce_forward). */
 static double bce(double x, int y, double pw) {
@@ -51,7 +50,7 @@ int tr_eval_model(tr_scorer *s, const nn_model *m, const st_history *h, const tr
     double loss = 0;
     for (int a = 0; a < 2 && rc == NB_OK; a++)
         for (int b = 0; b < 2 && rc == NB_OK; b++) rc = tr_metrics_init(&acc[a][b], P, err, errlen);
-    if (rc == NB_OK && want_ef1) rc = tr_ef1_new(&ef, EF1_M, err, errlen);
+    if (rc == NB_OK && want_ef1) rc = tr_ef1_new(&ef, TR_EF1_M, err, errlen);
     /* under mpirun each rank evaluates its slice and the sums are reduced (dist.h) */
     int lo, hi;
     tr_dist_slice(n, &lo, &hi);

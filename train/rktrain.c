@@ -19,8 +19,6 @@ const char *tr_rk_shipped(const tr_rk_report *r) {
     return r->shipped_ranker ? tr_rkv_names[r->variant] : tr_bl_names[r->best_bl];
 }
 
-#define EF1_M TR_EF1_M
-
 int tr_rk_rows_parse(const char *v, int *rows, char *err, size_t errlen) {
     if (!v || !strcmp(v, "last"))
         *rows = TR_RK_ROWS_LAST;
@@ -233,7 +231,7 @@ static int eval_rows(run_t *R, tr_ranker *rk, int v, const rowset *rs, const tr_
     rc = tr_ranker_predict(rk, X, m, pr, err, errlen);
     if (rc == NB_OK) rc = tr_metrics_init(&mt, P, err, errlen);
     if (rc == NB_OK) rc = tr_metrics_init(&me, P, err, errlen);
-    if (rc == NB_OK) rc = tr_ef1_new(&ef, EF1_M, err, errlen);
+    if (rc == NB_OK) rc = tr_ef1_new(&ef, TR_EF1_M, err, errlen);
     if (rc) goto done;
     int64_t maxu = 1;
     for (int j = 0; j < rs->nu; j++)
@@ -241,7 +239,7 @@ static int eval_rows(run_t *R, tr_ranker *rk, int v, const rowset *rs, const tr_
     sc = nb_xmalloc((size_t)maxu * sizeof *sc);
     efp = nb_xmalloc((size_t)maxu * sizeof *efp);
     efprob = nb_xmalloc((size_t)maxu * sizeof *efprob);
-    int32_t *efout = nb_xmalloc((size_t)EF1_M * sizeof *efout);
+    int32_t *efout = nb_xmalloc((size_t)TR_EF1_M * sizeof *efout);
     for (int j = 0; j < rs->nu && rc == NB_OK; j++) {
         int64_t a = off2[j], b = off2[j + 1], a0 = rs->off[j];
         int nc = (int)(b - a), nr = 0, np = 0, ke = 0;
