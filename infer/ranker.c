@@ -4,6 +4,7 @@
 #include "crc32.h"
 #include "nb_err.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -11,7 +12,10 @@
 #include <string.h>
 #include <xgboost/c_api.h>
 
-static const char MAGIC[8] = "NBXGB1\n"; /* 7 characters and the NUL: 8 bytes */
+static const char MAGIC[8] = "NBXGB2\n";  /* 7 characters and the NUL: 8 bytes */
+static const char MAGIC1[8] = "NBXGB1\n"; /* version 1: no prior, a 24-byte header */
+#define HDR2 40
+#define HDR1 24
 
 void tr_ranker_defaults(tr_ranker_params *p) {
     p->trees = 300;
@@ -20,6 +24,7 @@ void tr_ranker_defaults(tr_ranker_params *p) {
     p->subsample = 1.0;
     p->threads = 2;
     p->seed = 1;
+    p->prior_col = -1;
 }
 
 /* NB_EIO with XGBoost's last message, prefixed by what. */
@@ -32,15 +37,105 @@ void tr_ranker_free(tr_ranker *r) {
     r->booster = NULL;
 }
 
+/* log(1 + e^t) without overflow. */
+static double softplus(double t) { return t > 0 ? t + log1p(exp(-t)) : log1p(exp(t)); }
+
+/* The log-likelihood of intercept a and slope b on the standardised feature. */
+static double prior_ll(const float *X, const float *y, int64_t n, int nf, int col, double mu,
+                       double sd, double a, double b) {
+    double ll = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double x = X[(size_t)i * nf + col];
+        if (isnan(x)) continue;
+        double t = a + b * (x - mu) / sd;
+        ll -= y[i] > 0 ? softplus(-t) : softplus(t);
+    }
+    return ll;
+}
+
+int tr_ranker_fit_prior(const float *X, const float *y, int64_t n, int nf, int col, double *m0,
+                        double *m1, char *err, size_t errlen) {
+    assert(col >= 0 && col < nf);
+    *m0 = *m1 = 0;
+    /* on the standardised feature, for a well-conditioned Newton step */
+    double sx = 0, sxx = 0, sy = 0;
+    int64_t m = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double x = X[(size_t)i * nf + col];
+        if (isnan(x)) continue;
+        sx += x, sxx += x * x, sy += y[i] > 0, m++;
+    }
+    if (m == 0 || sy == 0 || sy == (double)m)
+        return nb_err(err, errlen, NB_EINVAL,
+                      "ranker prior: %lld rows with feature %d, %.0f positive: nothing to fit",
+                      (long long)m, col, sy);
+    double mu = sx / m, sd = sqrt(fmax(sxx / m - mu * mu, 0));
+    if (!(sd > 0)) sd = 1;
+    double a = log(sy / (m - sy)), b = 0; /* intercept-only start */
+    double ll = prior_ll(X, y, n, nf, col, mu, sd, a, b);
+    /* Newton's method, each step halved until the likelihood does not fall: a heavy-tailed
+     * feature (TIFU-KNN's score) makes full steps overshoot and diverge */
+    for (int it = 0; it < 100; it++) {
+        double g0 = 0, g1 = 0, h00 = 0, h01 = 0, h11 = 0;
+        for (int64_t i = 0; i < n; i++) {
+            double x = X[(size_t)i * nf + col];
+            if (isnan(x)) continue;
+            double z = (x - mu) / sd, pr = 1 / (1 + exp(-(a + b * z))), w = pr * (1 - pr);
+            double e = pr - (y[i] > 0);
+            g0 += e, g1 += e * z, h00 += w, h01 += w * z, h11 += w * z * z;
+        }
+        double det = h00 * h11 - h01 * h01;
+        if (!(det > 1e-12)) break;
+        double da = (h11 * g0 - h01 * g1) / det, db = (h00 * g1 - h01 * g0) / det, step = 1;
+        double na = a - da, nb = b - db, nll = prior_ll(X, y, n, nf, col, mu, sd, na, nb);
+        for (int k = 0; k < 40 && !(nll >= ll); k++) {
+            step /= 2;
+            na = a - step * da, nb = b - step * db;
+            nll = prior_ll(X, y, n, nf, col, mu, sd, na, nb);
+        }
+        if (!(nll >= ll)) break; /* no ascent left */
+        a = na, b = nb;
+        double gain = nll - ll;
+        ll = nll;
+        if (fabs(step * da) + fabs(step * db) < 1e-12 || gain < 1e-12 * fabs(ll)) break;
+    }
+    assert(isfinite(a) && isfinite(b));
+    *m1 = b / sd;
+    *m0 = a - b * mu / sd;
+    return NB_OK;
+}
+
+/* Sets the prior's margin of every row of X[n, stride] on d (nothing without a prior). */
+static int set_margins(DMatrixHandle d, const tr_ranker *r, const float *X, int64_t n, int stride,
+                       char *err, size_t errlen) {
+    if (!r->has_prior) return NB_OK;
+    float *m = nb_xmalloc(((size_t)n + 1) * sizeof *m);
+    for (int64_t i = 0; i < n; i++) {
+        double x = X[(size_t)i * stride + r->prior_col];
+        m[i] = (float)(isnan(x) ? r->m0 : r->m0 + r->m1 * x);
+    }
+    int rc = XGDMatrixSetFloatInfo(d, "base_margin", m, (bst_ulong)n) ? xgb_err(err, errlen, "margins")
+                                                                      : NB_OK;
+    free(m);
+    return rc;
+}
+
 int tr_ranker_train(tr_ranker *r, const float *X, const float *y, int64_t n, int nf,
                     const tr_ranker_params *p, char *err, size_t errlen) {
     memset(r, 0, sizeof *r);
     if (n <= 0 || nf <= 0)
         return nb_err(err, errlen, NB_EINVAL, "ranker: no training rows (%lld x %d)", (long long)n,
                       nf);
+    if (p->prior_col >= nf)
+        return nb_err(err, errlen, NB_EINVAL, "ranker: prior feature %d of %d", p->prior_col, nf);
     DMatrixHandle d = NULL;
     BoosterHandle b = NULL;
     int rc = NB_OK;
+    if (p->prior_col >= 0) {
+        rc = tr_ranker_fit_prior(X, y, n, nf, p->prior_col, &r->m0, &r->m1, err, errlen);
+        if (rc) return rc;
+        r->has_prior = 1, r->prior_col = p->prior_col;
+    }
     if (XGDMatrixCreateFromMat_omp(X, (bst_ulong)n, (bst_ulong)nf, NAN, &d, p->threads)) {
         rc = xgb_err(err, errlen, "training matrix");
         goto done;
@@ -49,6 +144,8 @@ int tr_ranker_train(tr_ranker *r, const float *X, const float *y, int64_t n, int
         rc = xgb_err(err, errlen, "labels");
         goto done;
     }
+    rc = set_margins(d, r, X, n, nf, err, errlen);
+    if (rc) goto done;
     if (XGBoosterCreate(&d, 1, &b)) {
         rc = xgb_err(err, errlen, "booster");
         goto done;
@@ -88,20 +185,34 @@ int tr_ranker_train(tr_ranker *r, const float *X, const float *y, int64_t n, int
 done:
     if (b) XGBoosterFree(b);
     if (d) XGDMatrixFree(d);
+    if (rc) memset(r, 0, sizeof *r);
     return rc;
 }
 
-int tr_ranker_predict(tr_ranker *r, const float *X, int64_t n, float *out, char *err,
+int tr_ranker_predict(tr_ranker *r, const float *X, int64_t n, int stride, float *out, char *err,
                       size_t errlen) {
     if (n <= 0) return NB_OK;
+    if (stride < r->n_features || (r->has_prior && r->prior_col >= stride))
+        return nb_err(err, errlen, NB_EINVAL, "ranker: rows of %d values for a ranker of %d",
+                      stride, r->n_features);
     DMatrixHandle d = NULL;
     int rc = NB_OK;
     bst_ulong len = 0;
-    const float *res = NULL;
-    if (XGDMatrixCreateFromMat_omp(X, (bst_ulong)n, (bst_ulong)r->n_features, NAN, &d, 1)) {
+    const float *res = NULL, *M = X;
+    float *packed = NULL;
+    if (stride > r->n_features) { /* the prefix of each row */
+        packed = nb_xmalloc((size_t)n * (size_t)r->n_features * sizeof *packed);
+        for (int64_t i = 0; i < n; i++)
+            memcpy(packed + (size_t)i * r->n_features, X + (size_t)i * stride,
+                   (size_t)r->n_features * sizeof *packed);
+        M = packed;
+    }
+    if (XGDMatrixCreateFromMat_omp(M, (bst_ulong)n, (bst_ulong)r->n_features, NAN, &d, 1)) {
         rc = xgb_err(err, errlen, "prediction matrix");
         goto done;
     }
+    rc = set_margins(d, r, X, n, stride, err, errlen);
+    if (rc) goto done;
     if (XGBoosterPredict(r->booster, d, 0, 0, 0, &len, &res)) {
         rc = xgb_err(err, errlen, "prediction");
         goto done;
@@ -114,6 +225,7 @@ int tr_ranker_predict(tr_ranker *r, const float *X, int64_t n, float *out, char 
     memcpy(out, res, (size_t)n * sizeof *out);
 done:
     if (d) XGDMatrixFree(d);
+    free(packed);
     return rc;
 }
 
@@ -144,11 +256,32 @@ int tr_ranker_deserialize(tr_ranker *r, const uint8_t *buf, size_t len, int nf, 
     return NB_OK;
 }
 
+int tr_ranker_slice(tr_ranker *dst, const tr_ranker *src, int rounds, char *err, size_t errlen) {
+    memset(dst, 0, sizeof *dst);
+    if (rounds <= 0)
+        return nb_err(err, errlen, NB_EINVAL, "ranker: a slice of %d rounds", rounds);
+    BoosterHandle b = NULL;
+    int r = XGBoosterSlice(src->booster, 0, rounds, 1, &b);
+    if (r == -2)
+        return nb_err(err, errlen, NB_EINVAL, "ranker: a slice of %d rounds is out of range",
+                      rounds);
+    if (r) return xgb_err(err, errlen, "slice");
+    dst->booster = b;
+    dst->n_features = src->n_features;
+    dst->has_prior = src->has_prior, dst->prior_col = src->prior_col;
+    dst->m0 = src->m0, dst->m1 = src->m1;
+    return NB_OK;
+}
+
 int tr_ranker_clone(tr_ranker *dst, const tr_ranker *src, char *err, size_t errlen) {
     uint8_t *buf = NULL;
     size_t len = 0;
     int rc = tr_ranker_serialize(src, &buf, &len, err, errlen);
     if (rc == NB_OK) rc = tr_ranker_deserialize(dst, buf, len, src->n_features, err, errlen);
+    if (rc == NB_OK) {
+        dst->has_prior = src->has_prior, dst->prior_col = src->prior_col;
+        dst->m0 = src->m0, dst->m1 = src->m1;
+    }
     free(buf);
     return rc;
 }
@@ -170,20 +303,33 @@ static uint64_t get64(const uint8_t *p) {
     return v;
 }
 
+static uint64_t dbits(double d) {
+    uint64_t u;
+    memcpy(&u, &d, sizeof u);
+    return u;
+}
+static double bitsd(uint64_t u) {
+    double d;
+    memcpy(&d, &u, sizeof d);
+    return d;
+}
+
 int tr_ranker_save(const tr_ranker *r, const char *path, uint32_t *crc, char *err, size_t errlen) {
     uint8_t *body = NULL, *file = NULL;
     size_t blen = 0;
     int rc = tr_ranker_serialize(r, &body, &blen, err, errlen);
     if (rc) return rc;
-    size_t flen = 24 + blen + 4;
+    size_t flen = HDR2 + blen + 4;
     file = nb_xmalloc(flen);
     memcpy(file, MAGIC, 8);
     put32(file + 8, (uint32_t)r->n_features);
-    put32(file + 12, 0);
+    put32(file + 12, r->has_prior ? (uint32_t)r->prior_col : UINT32_MAX);
     put64(file + 16, blen);
-    memcpy(file + 24, body, blen);
-    uint32_t c = nb_crc32(0, file, 24 + blen);
-    put32(file + 24 + blen, c);
+    put64(file + 24, dbits(r->m0));
+    put64(file + 32, dbits(r->m1));
+    memcpy(file + HDR2, body, blen);
+    uint32_t c = nb_crc32(0, file, HDR2 + blen);
+    put32(file + HDR2 + blen, c);
     nb_afile af;
     rc = nb_afile_open(&af, path, err, errlen);
     if (rc == NB_OK) {
@@ -217,16 +363,19 @@ int tr_ranker_load(tr_ranker *r, const char *path, uint32_t *crc, char *err, siz
         rc = nb_err(err, errlen, NB_EIO, "%s: read failed", path);
         goto done;
     }
-    if (n < 28 || memcmp(file, MAGIC, 8) != 0) {
+    size_t hdr = n >= 8 && memcmp(file, MAGIC, 8) == 0    ? HDR2
+                 : n >= 8 && memcmp(file, MAGIC1, 8) == 0 ? HDR1
+                                                          : 0;
+    if (hdr == 0 || n < hdr + 4) {
         rc = nb_err(err, errlen, NB_EFORMAT, "%s: not a ranker file (bad magic or %zu bytes)", path,
                     n);
         goto done;
     }
     uint64_t blen = get64(file + 16);
-    if (blen != n - 28) {
+    if (blen != n - hdr - 4) {
         rc = nb_err(err, errlen, NB_EFORMAT,
                     "%s: truncated or padded: header says %llu model bytes, file holds %zu", path,
-                    (unsigned long long)blen, n - 28);
+                    (unsigned long long)blen, n - hdr - 4);
         goto done;
     }
     uint32_t want = get32(file + n - 4), c = nb_crc32(0, file, n - 4);
@@ -235,12 +384,21 @@ int tr_ranker_load(tr_ranker *r, const char *path, uint32_t *crc, char *err, siz
                     want);
         goto done;
     }
-    int nf = (int)get32(file + 8);
-    rc = tr_ranker_deserialize(r, file + 24, (size_t)blen, nf, err, errlen);
-    if (rc)
+    int nf = (int)get32(file + 8), mc = hdr == HDR2 ? (int)(int32_t)get32(file + 12) : -1;
+    if (mc < -1 || mc >= nf) {
+        rc = nb_err(err, errlen, NB_EFORMAT, "%s: prior feature %d of %d features", path, mc, nf);
+        goto done;
+    }
+    rc = tr_ranker_deserialize(r, file + hdr, (size_t)blen, nf, err, errlen);
+    if (rc) {
         nb_err_wrap(err, errlen, rc, "%s", path);
-    else
+    } else {
         *crc = c;
+        if (mc >= 0) {
+            r->has_prior = 1, r->prior_col = mc;
+            r->m0 = bitsd(get64(file + 24)), r->m1 = bitsd(get64(file + 32));
+        }
+    }
 done:
     fclose(f);
     free(file);

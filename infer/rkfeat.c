@@ -13,7 +13,7 @@ const char *const tr_rk_feat_names[TR_RK_NF] = {
     "u_orders", "u_basket",  "u_reorder", "u_distinct",  "u_days",
     "p_pop",    "p_reorder", "p_rebuy",   "aisle_share", "dept_share",
     "tifu_own", "tifu_nbr",  "src_own",   "src_nbr",     "src_cos",
-    "model"};
+    "model",    "tifu",      "tifu_rank"};
 
 void tr_rk_tifu_defaults(tr_rk_tifu *t) {
     /* must equal baselines.c's tr_tifu_defaults (tests/test_ranker.c checks it) */
@@ -238,6 +238,13 @@ static int top_picks(struct pick *pick, int n, int k) {
     return m;
 }
 
+/* qsort order of picks: higher v first, then lower p (a total order: deterministic). */
+static int cmp_pick_desc(const void *a, const void *b) {
+    const struct pick *x = a, *y = b;
+    if (x->v != y->v) return x->v > y->v ? -1 : 1;
+    return (x->p > y->p) - (x->p < y->p);
+}
+
 /* Appends candidate p with source bits src; grows the arrays. */
 static void push(tr_rk_user *r, int32_t p, uint8_t src) {
     if (r->n == r->cap) {
@@ -425,6 +432,17 @@ int tr_rk_user_build(tr_rk_user *r, const st_history *h, int u, int64_t hist_end
         x[TR_RK_SRC_COS_F] = r->src[c] & TR_RK_SRC_COS ? 1.0f : 0.0f;
         x[TR_RK_MODEL] = prob ? prob[p] : nanf_;
     }
+    /* TIFU-KNN's own score (its two parts weighed by alpha) and its rank among the user's
+     * candidates: what the strongest baseline says, as one value rather than a sum the trees
+     * would have to rebuild from axis-aligned splits */
+    double al = r->tifu.alpha;
+    for (int c = 0; c < r->n; c++) {
+        float *x = r->x + (size_t)c * TR_RK_NF;
+        x[TR_RK_TIFU] = (float)(al * x[TR_RK_TIFU_OWN] + (1.0 - al) * x[TR_RK_TIFU_NBR]);
+        v->pick[c] = (struct pick){x[TR_RK_TIFU], c};
+    }
+    qsort(v->pick, (size_t)r->n, sizeof *v->pick, cmp_pick_desc);
+    for (int i = 0; i < r->n; i++) r->x[(size_t)v->pick[i].p * TR_RK_NF + TR_RK_TIFU_RANK] = (float)i;
     /* reset the scratch for the next call: O(touched) */
     for (int c = 0; c < r->n; c++) v->taken[r->cand[c]] = 0;
     for (int i = 0; i < n_nbr; i++) v->nbrv[nbr_idx[i]] = 0;

@@ -39,6 +39,12 @@
  *   src_own, src_nbr, src_cos   1/0: the sources that proposed the candidate
  *   model          the CNN->GRU model's calibrated probability (with its repeat term);
  *                  NAN when not given (the ranker "without the model" never sees it)
+ *   tifu           TIFU-KNN's score: alpha * tifu_own + (1 - alpha) * tifu_nbr, with the
+ *                  tr_rk_user's alpha (the trees are boosted from it: infer/ranker.h)
+ *   tifu_rank      its rank among the user's candidates, 0 = highest (ties: lower position
+ *                  in the candidate list first)
+ * The last two were added after rankers of 31 features were registered; those read the
+ * first 31 values of each row (tr_ranker_predict), which are unchanged.
  */
 #ifndef TR_RKFEAT_H
 #define TR_RKFEAT_H
@@ -85,6 +91,8 @@ enum {
     TR_RK_SRC_NBR_F,
     TR_RK_SRC_COS_F,
     TR_RK_MODEL,
+    TR_RK_TIFU,
+    TR_RK_TIFU_RANK,
     TR_RK_NF
 };
 extern const char *const tr_rk_feat_names[TR_RK_NF];

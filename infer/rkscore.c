@@ -37,7 +37,7 @@ int tr_rk_score_user(tr_rk_user *ru, tr_ranker *rk, tr_scorer *sc, const st_hist
     if (rc) return rc;
     if (ru->n == 0)
         return nb_err(err, errlen, NB_ENOTFOUND, "user %d has no history", h->user_ids[u]);
-    if (rk) rc = tr_ranker_predict(rk, ru->x, ru->n, out, err, errlen);
+    if (rk) rc = tr_ranker_predict(rk, ru->x, ru->n, TR_RK_NF, out, err, errlen);
     return rc;
 }
 

@@ -72,7 +72,7 @@ int tr_rk_serving_rank(const tr_rk_serving *s, tr_ranker *rk, tr_rk_user *ru, tr
          * (train/rktrain.c variant_rows); the model still chose the cosine candidates */
         if (!s->model_input)
             for (int c = 0; c < ru->n; c++) ru->x[(size_t)c * TR_RK_NF + TR_RK_MODEL] = NAN;
-        rc = tr_ranker_predict(rk, ru->x, ru->n, score, err, errlen);
+        rc = tr_ranker_predict(rk, ru->x, ru->n, TR_RK_NF, score, err, errlen);
     } else if (rc == NB_OK) {
         rc = tr_rk_baseline_scores(ru, s->shipped, score, err, errlen);
     }

@@ -144,13 +144,20 @@ TRAIN_TEST=$NB_TESTBIN/nb-train-test
 forced_ship tuned "TIFU-KNN tuned"
 kill $PID; wait $PID 2>/dev/null
 
-# ---- the trees without the model's input: chosen on validation when ahead there (the rule,
-# checked on the run above), and served end to end when they ship (forced by the hook) -------
+# ---- the trees that may ship are those without the model's input (its probability is in
+# sample for the training rows), the trees with it are trained only for --ranker-ablation, and
+# the selection is over the validation users and the cross-validated training users (the
+# rule, checked on the run above); served end to end when they ship (forced by the hook) -----
 t_eq variant_rule "$(J '
-r = d["ranker"]; v = r["variants"]
-full, nom = v["ranker"]["val_R@10"], v["ranker -model"]["val_R@10"]
-want = "ranker -model" if nom > full else "ranker"
-print(r["shipped"] in (want, r["best_baseline_on_validation"]))' "$D/m.json")" True
+r = d["ranker"]
+print(r["shipped"] in ("ranker -model", r["best_baseline_on_validation"]),
+      sorted(r["variants"]), r["selection_users"] > r["validation_users"] + 100)' "$D/m.json")" \
+    "True ['ranker -model'] True"
+# the trees get the count of rounds with the best cross-validated R@10 (the fewest on ties)
+t_eq rounds_rule "$(J '
+c = d["ranker"]["cv_R@10_by_rounds"]; n = sorted(c, key=int)
+best = max(n, key=lambda k: (c[k], -int(k)))
+print(len(n), int(best) == d["ranker"]["trees"], all(0 < c[k] <= 1 for k in n))' "$D/m.json")" "6 True True"
 forced_ship nm "ranker -model"
 t_contains nm_table "$(cat "$D/nm.out")" "the ranker without the model's input ships"
 # and its scores are not the full trees' (the model's column is read as missing)

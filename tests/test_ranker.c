@@ -3,6 +3,7 @@
  * order cannot reach its own user's features), the ranker file's round trip, determinism
  * and checksum refusal. */
 #include "baselines.h"
+#include "crc32.h"
 #include "harness.h"
 #include "hist_fixture.h"
 #include "nb_err.h"
@@ -130,6 +131,25 @@ static int test_features_hand(void) {
     T_ASSERT(FEQ(X(0, TR_RK_TIFU_OWN), 0.35 + 0.135 + 1.0 / 6), "tifu_own %g",
              X(0, TR_RK_TIFU_OWN));
     T_ASSERT(FEQ(X(1, TR_RK_TIFU_OWN), 0.35 + 0.15), "tifu_own 1");
+    /* TIFU-KNN's score with the default alpha 0.9, and its rank among the 6 candidates */
+    T_ASSERT(FEQ(X(0, TR_RK_TIFU), 0.9 * (0.35 + 0.135 + 1.0 / 6) + 0.1 * 0.1) &&
+                 FEQ(X(1, TR_RK_TIFU), 0.9 * 0.5) && FEQ(X(4, TR_RK_TIFU), 0.03) &&
+                 FEQ(X(5, TR_RK_TIFU), 0.02),
+             "tifu %g %g %g %g", X(0, TR_RK_TIFU), X(1, TR_RK_TIFU), X(4, TR_RK_TIFU),
+             X(5, TR_RK_TIFU));
+    int seen_rank[6] = {0};
+    for (int c = 0; c < 6; c++) {
+        int r = (int)X(c, TR_RK_TIFU_RANK), above = 0;
+        for (int d = 0; d < 6; d++)
+            above += X(d, TR_RK_TIFU) > X(c, TR_RK_TIFU) ||
+                     (X(d, TR_RK_TIFU) == X(c, TR_RK_TIFU) && d < c);
+        T_ASSERT(r == above && !seen_rank[r], "tifu_rank of %d: %d, %d above it", c, r, above);
+        seen_rank[r] = 1;
+    }
+    T_ASSERT(X(0, TR_RK_TIFU_RANK) == 0 && X(4, TR_RK_TIFU_RANK) == 4 &&
+                 X(5, TR_RK_TIFU_RANK) == 5,
+             "tifu_rank %g %g %g", X(0, TR_RK_TIFU_RANK), X(4, TR_RK_TIFU_RANK),
+             X(5, TR_RK_TIFU_RANK));
     /* ... and the same as baselines.h's user vector */
     tr_tifu_params tp;
     tr_tifu_defaults(&tp);
@@ -308,7 +328,7 @@ static int test_ranker_file(void) {
     T_ASSERT(la == lb && memcmp(ba, bb, la) == 0, "two trainings differ (%zu vs %zu bytes)", la,
              lb);
     free(ba), free(bb);
-    T_ASSERT(tr_ranker_predict(&a, X, N, p1, err, sizeof err) == NB_OK, "%s", err);
+    T_ASSERT(tr_ranker_predict(&a, X, N, NF, p1, err, sizeof err) == NB_OK, "%s", err);
     int right = 0;
     for (int i = 0; i < N; i++) right += (p1[i] >= 0.5f) == (y[i] > 0);
     T_ASSERT(right > N * 9 / 10, "the trees learned the rule: %d of %d", right, N);
@@ -316,13 +336,13 @@ static int test_ranker_file(void) {
     T_ASSERT(tr_ranker_save(&a, path, &crc, err, sizeof err) == NB_OK, "%s", err);
     T_ASSERT(tr_ranker_load(&c, path, &crc2, err, sizeof err) == NB_OK, "%s", err);
     T_ASSERT(crc == crc2 && c.n_features == NF, "checksum %08x vs %08x", crc, crc2);
-    T_ASSERT(tr_ranker_predict(&c, X, N, p2, err, sizeof err) == NB_OK, "%s", err);
+    T_ASSERT(tr_ranker_predict(&c, X, N, NF, p2, err, sizeof err) == NB_OK, "%s", err);
     T_ASSERT(memcmp(p1, p2, sizeof(float) * N) == 0, "predictions after the round trip differ");
     tr_ranker_free(&c);
     /* one row at a time gives the same bits as the batch (serving scores one user) */
     for (int i = 0; i < 50; i++) {
         float q;
-        T_ASSERT(tr_ranker_predict(&a, X + (size_t)i * NF, 1, &q, err, sizeof err) == NB_OK, "%s",
+        T_ASSERT(tr_ranker_predict(&a, X + (size_t)i * NF, 1, NF, &q, err, sizeof err) == NB_OK, "%s",
                  err);
         T_ASSERT(memcmp(&q, &p1[i], sizeof q) == 0, "row %d: %g vs %g", i, q, p1[i]);
     }
@@ -573,11 +593,121 @@ static int test_store_tifu_columns(void) {
     return T_PASS;
 }
 
+/* The prior (ranker.h): its fit solves the logistic regression's score equations; trees
+ * boosted from it start at its logit; it survives the file, a clone and a slice; a file of
+ * version 1 (no prior) still loads; rows wider than the ranker's features are read by
+ * their prefix; a slice of k rounds is the training of k rounds. */
+static int test_ranker_prior(void) {
+    enum { N = 20000, NF = 4, W = 6 };
+    float *X = malloc(sizeof(float) * N * NF), *y = malloc(sizeof(float) * N);
+    float *Xw = malloc(sizeof(float) * N * W), *p1 = malloc(sizeof(float) * N),
+          *p2 = malloc(sizeof(float) * N);
+    uint64_t st = 77;
+    for (int i = 0; i < N; i++) {
+        for (int f = 0; f < NF; f++) {
+            st = st * 6364136223846793005ull + 1442695040888963407ull;
+            X[(size_t)i * NF + f] = (float)((st >> 40) & 0xffff) / 65536.0f;
+        }
+        st = st * 6364136223846793005ull + 1442695040888963407ull;
+        double u = (double)((st >> 40) & 0xffff) / 65536.0, x = X[(size_t)i * NF + 2];
+        y[i] = u < 1 / (1 + exp(-(-2.0 + 3.0 * x))) ? 1.0f : 0.0f;
+        for (int f = 0; f < W; f++) Xw[(size_t)i * W + f] = f < NF ? X[(size_t)i * NF + f] : 9.0f;
+    }
+    char err[NB_ERRLEN], path[512];
+    double m0 = 0, m1 = 0, g0 = 0, g1 = 0;
+    T_ASSERT(tr_ranker_fit_prior(X, y, N, NF, 2, &m0, &m1, err, sizeof err) == NB_OK, "%s", err);
+    for (int i = 0; i < N; i++) {
+        double x = X[(size_t)i * NF + 2], e = 1 / (1 + exp(-(m0 + m1 * x))) - y[i];
+        g0 += e, g1 += e * x;
+    }
+    T_ASSERT(fabs(g0) / N < 1e-9 && fabs(g1) / N < 1e-9, "score equations %g %g", g0, g1);
+    T_ASSERT(fabs(m0 + 2) < 0.15 && fabs(m1 - 3) < 0.25, "fit %g %g (drawn from -2, 3)", m0, m1);
+    float one[1] = {1};
+    T_ASSERT(tr_ranker_fit_prior(X, one, 1, NF, 2, &m0, &m1, err, sizeof err) == NB_EINVAL,
+             "one class only");
+
+    tr_ranker_params prm;
+    tr_ranker_defaults(&prm);
+    T_ASSERT(prm.prior_col == -1, "no prior by default");
+    prm.prior_col = 2, prm.trees = 1, prm.eta = 1e-6;
+    tr_ranker a = {0}, b = {0}, c = {0};
+    T_ASSERT(tr_ranker_train(&a, X, y, N, NF, &prm, err, sizeof err) == NB_OK, "%s", err);
+    T_ASSERT(a.has_prior && a.prior_col == 2, "prior kept");
+    T_ASSERT(tr_ranker_predict(&a, X, N, NF, p1, err, sizeof err) == NB_OK, "%s", err);
+    for (int i = 0; i < N; i += 997) {
+        double want = 1 / (1 + exp(-(a.m0 + a.m1 * X[(size_t)i * NF + 2])));
+        T_ASSERT(fabs(p1[i] - want) < 1e-4, "row %d starts at the prior: %g vs %g", i, p1[i], want);
+    }
+    tr_ranker_free(&a);
+
+    prm.trees = 30, prm.eta = 0.1;
+    T_ASSERT(tr_ranker_train(&a, X, y, N, NF, &prm, err, sizeof err) == NB_OK, "%s", err);
+    T_ASSERT(tr_ranker_predict(&a, X, N, NF, p1, err, sizeof err) == NB_OK, "%s", err);
+    T_ASSERT(tr_ranker_predict(&a, Xw, N, W, p2, err, sizeof err) == NB_OK, "%s", err);
+    T_ASSERT(memcmp(p1, p2, sizeof(float) * N) == 0, "wider rows: the prefix is read");
+    T_ASSERT(tr_ranker_predict(&a, X, N, NF - 1, p2, err, sizeof err) == NB_EINVAL,
+             "narrower rows refused");
+    uint32_t crc = 0, crc2 = 0;
+    snprintf(path, sizeof path, "%s/p.xgb", t_tmpdir());
+    T_ASSERT(tr_ranker_save(&a, path, &crc, err, sizeof err) == NB_OK, "%s", err);
+    T_ASSERT(tr_ranker_load(&c, path, &crc2, err, sizeof err) == NB_OK, "%s", err);
+    T_ASSERT(crc == crc2 && c.has_prior && c.prior_col == 2 &&
+                 memcmp(&c.m0, &a.m0, sizeof c.m0) == 0 && memcmp(&c.m1, &a.m1, sizeof c.m1) == 0,
+             "prior after the round trip");
+    T_ASSERT(tr_ranker_predict(&c, X, N, NF, p2, err, sizeof err) == NB_OK, "%s", err);
+    T_ASSERT(memcmp(p1, p2, sizeof(float) * N) == 0, "predictions after the round trip");
+    tr_ranker_free(&c);
+    T_ASSERT(tr_ranker_clone(&c, &a, err, sizeof err) == NB_OK, "%s", err);
+    T_ASSERT(tr_ranker_predict(&c, X, N, NF, p2, err, sizeof err) == NB_OK, "%s", err);
+    T_ASSERT(memcmp(p1, p2, sizeof(float) * N) == 0, "a clone predicts the same");
+    tr_ranker_free(&c);
+    /* a slice of 10 rounds is the training of 10 */
+    prm.trees = 10;
+    T_ASSERT(tr_ranker_train(&b, X, y, N, NF, &prm, err, sizeof err) == NB_OK, "%s", err);
+    T_ASSERT(tr_ranker_slice(&c, &a, 10, err, sizeof err) == NB_OK, "%s", err);
+    T_ASSERT(tr_ranker_predict(&b, X, N, NF, p1, err, sizeof err) == NB_OK, "%s", err);
+    T_ASSERT(tr_ranker_predict(&c, X, N, NF, p2, err, sizeof err) == NB_OK, "%s", err);
+    T_ASSERT(memcmp(p1, p2, sizeof(float) * N) == 0, "slice of 10 rounds vs 10 rounds");
+    tr_ranker_free(&c);
+    T_ASSERT(tr_ranker_slice(&c, &a, 31, err, sizeof err) == NB_EINVAL, "slice past the end");
+    tr_ranker_free(&a);
+    tr_ranker_free(&b);
+
+    /* version 1: "NBXGB1" | nf | 0 | n | model | CRC, no prior */
+    prm.prior_col = -1;
+    T_ASSERT(tr_ranker_train(&a, X, y, N, NF, &prm, err, sizeof err) == NB_OK, "%s", err);
+    T_ASSERT(tr_ranker_predict(&a, X, N, NF, p1, err, sizeof err) == NB_OK, "%s", err);
+    uint8_t *body = NULL;
+    size_t bl = 0;
+    T_ASSERT(tr_ranker_serialize(&a, &body, &bl, err, sizeof err) == NB_OK, "%s", err);
+    uint8_t *v1 = calloc(24 + bl + 4, 1);
+    memcpy(v1, "NBXGB1\n", 8);
+    v1[8] = NF;
+    for (int i = 0; i < 8; i++) v1[16 + i] = (uint8_t)((uint64_t)bl >> (8 * i));
+    memcpy(v1 + 24, body, bl);
+    uint32_t k = nb_crc32(0, v1, 24 + bl);
+    for (int i = 0; i < 4; i++) v1[24 + bl + i] = (uint8_t)(k >> (8 * i));
+    snprintf(path, sizeof path, "%s/v1.xgb", t_tmpdir());
+    FILE *f = fopen(path, "wb");
+    fwrite(v1, 1, 24 + bl + 4, f);
+    fclose(f);
+    T_ASSERT(tr_ranker_load(&c, path, &crc2, err, sizeof err) == NB_OK, "%s", err);
+    T_ASSERT(!c.has_prior && c.n_features == NF && crc2 == k, "version 1 loads without a prior");
+    T_ASSERT(tr_ranker_predict(&c, Xw, N, W, p2, err, sizeof err) == NB_OK, "%s", err);
+    T_ASSERT(memcmp(p1, p2, sizeof(float) * N) == 0, "version 1 predicts as before");
+    tr_ranker_free(&c);
+    tr_ranker_free(&a);
+    free(body), free(v1);
+    free(X), free(y), free(Xw), free(p1), free(p2);
+    return T_PASS;
+}
+
 int main(void) {
     T_RUN(test_features_hand);
     T_RUN(test_nbr_cap);
     T_RUN(test_oof_stats);
     T_RUN(test_ranker_file);
+    T_RUN(test_ranker_prior);
     T_RUN(test_baseline_scores);
     T_RUN(test_tuned_features_hand);
     T_RUN(test_tuned_baseline_parity);

@@ -137,7 +137,7 @@ static const nb_flag FLAGS[] = {
      "order before it (where the model's input is out of sample), or both",
      0, NULL, NULL},
     {"ranker-ablation", NB_F_BOOL, O(ranker_ablation), 0, 0, NULL, "off",
-     "also measure the ranker without the model input and without unseen candidates", 0, NULL,
+     "also measure the ranker with the model input and without unseen candidates", 0, NULL,
      NULL},
     {"precompute", NB_F_CHOICE, O(precompute), 0, 0, NULL, "on",
      "on | off: rank every user with history ahead of time with the ranking stage, for nb-serve "

@@ -228,7 +228,7 @@ static int eval_rows(run_t *R, tr_ranker *rk, int v, const rowset *rs, const tr_
     double t0 = nb_now();
     int64_t m = variant_rows(rs, v, &X, &y, off2);
     pr = nb_xmalloc(((size_t)m + 1) * sizeof *pr);
-    rc = tr_ranker_predict(rk, X, m, pr, err, errlen);
+    rc = tr_ranker_predict(rk, X, m, TR_RK_NF, pr, err, errlen);
     if (rc == NB_OK) rc = tr_metrics_init(&mt, P, err, errlen);
     if (rc == NB_OK) rc = tr_metrics_init(&me, P, err, errlen);
     if (rc == NB_OK) rc = tr_ef1_new(&ef, TR_EF1_M, err, errlen);
@@ -288,13 +288,13 @@ done:
     return rc;
 }
 
-/* Trains variant v on the training rows. */
-static int train_variant(const tr_rk_args *a, const rowset *tr, int v, tr_ranker *rk, char *err,
-                         size_t errlen) {
+/* Trains variant v on the training rows with prm. */
+static int train_variant(const tr_ranker_params *prm, const rowset *tr, int v, tr_ranker *rk,
+                         char *err, size_t errlen) {
     float *X = NULL, *y = NULL;
     int64_t *off2 = nb_xmalloc(((size_t)tr->nu + 1) * sizeof *off2);
     int64_t m = variant_rows(tr, v, &X, &y, off2);
-    int rc = tr_ranker_train(rk, X, y, m, TR_RK_NF, &a->prm, err, errlen);
+    int rc = tr_ranker_train(rk, X, y, m, TR_RK_NF, prm, err, errlen);
     free(X);
     free(y);
     free(off2);
@@ -384,18 +384,26 @@ static void rowset_copy_user(rowset *dst, const rowset *src, int j) {
     dst->off[dst->nu] = dst->n;
 }
 
-/* Cross-validated per-user R@10 / NDCG@10 (into ur/un [nu]) of the FULL variant's trees over
- * the first nu users of tr (rows built from samples smp): the users of fold k (tr_rk_fold,
- * the folds of the out-of-fold statistics) are ranked by trees trained on the other folds'
- * users only. Returns NB_OK or an error from XGBoost / the metrics. */
-static int cv_rows(run_t *R, const rowset *tr, int nu, const tr_sample *smp, double *ur, double *un,
-                   char *err, size_t errlen) {
+/* Boosting rounds the cross-validation compares (the last is the most trees: the default
+ * parameters' count); the trees that ship get the count with the best cross-validated R@10,
+ * so that a small data set is not fitted with as many trees as a large one. */
+static const int rk_rounds[TR_RK_NROUNDS] = {25, 50, 100, 150, 200, 300};
+
+/* Cross-validated per-user R@10 / NDCG@10 of variant v's trees over the first nu users of tr
+ * (rows built from samples smp), after each count of rounds rk_rounds[i] (into ur[i] / un[i],
+ * [nu] each): the users of fold k (tr_rk_fold, the folds of the out-of-fold statistics) are
+ * ranked by trees trained (with prm) on the other folds' users only. Returns NB_OK or an
+ * error from XGBoost / the metrics. */
+static int cv_rows(run_t *R, const rowset *tr, int nu, const tr_sample *smp, int v,
+                   const tr_ranker_params *prm, double **ur, double **un, char *err,
+                   size_t errlen) {
     const st_history *h = R->a->h;
     int rc = NB_OK;
     int32_t *pos = nb_xmalloc(((size_t)nu + 1) * sizeof *pos);
     double *tr_ = nb_xmalloc(((size_t)nu + 1) * sizeof *tr_),
            *tn = nb_xmalloc(((size_t)nu + 1) * sizeof *tn);
-    for (int j = 0; j < nu; j++) ur[j] = un[j] = 0;
+    for (int i = 0; i < TR_RK_NROUNDS; i++)
+        for (int j = 0; j < nu; j++) ur[i][j] = un[i][j] = 0;
     for (int k = 0; k < TR_RK_FOLDS && rc == NB_OK; k++) {
         rowset trn = {0}, tst = {0};
         tr_ranker rk = {0};
@@ -405,11 +413,14 @@ static int cv_rows(run_t *R, const rowset *tr, int nu, const tr_sample *smp, dou
             rowset_copy_user(in ? &tst : &trn, tr, j);
             if (in) pos[nt++] = j;
         }
-        if (tst.nu > 0 && trn.n > 0) {
-            rc = train_variant(R->a, &trn, TR_RKV_FULL, &rk, err, errlen);
-            if (rc == NB_OK)
-                rc = eval_rows(R, &rk, TR_RKV_FULL, &tst, smp, NULL, tr_, tn, err, errlen);
-            for (int i = 0; i < nt && rc == NB_OK; i++) ur[pos[i]] = tr_[i], un[pos[i]] = tn[i];
+        if (tst.nu > 0 && trn.n > 0) rc = train_variant(prm, &trn, v, &rk, err, errlen);
+        for (int i = 0; i < TR_RK_NROUNDS && rc == NB_OK && tst.nu > 0 && trn.n > 0; i++) {
+            if (rk_rounds[i] > prm->trees) continue; /* not trained: R@10 0, never chosen */
+            tr_ranker sl = {0};
+            rc = tr_ranker_slice(&sl, &rk, rk_rounds[i], err, errlen);
+            if (rc == NB_OK) rc = eval_rows(R, &sl, v, &tst, smp, NULL, tr_, tn, err, errlen);
+            for (int j = 0; j < nt && rc == NB_OK; j++) ur[i][pos[j]] = tr_[j], un[i][pos[j]] = tn[j];
+            tr_ranker_free(&sl);
         }
         tr_ranker_free(&rk);
         rowset_free(&trn);
@@ -444,6 +455,7 @@ int tr_rk_run(const tr_rk_args *a, tr_ranker *ranker, tr_rk_pstats *ps_all, tr_r
     tr_ranker extra[TR_RK_NV];
     memset(extra, 0, sizeof extra);
     double *vr[TR_RK_NV] = {0}, *vn[TR_RK_NV] = {0}, *blr[TR_N_BL] = {0}, *bln[TR_N_BL] = {0};
+    double *cr[TR_RK_NROUNDS] = {0}, *cn[TR_RK_NROUNDS] = {0}; /* cross-validated, per count */
     R.list = nb_xmalloc((size_t)P * sizeof *R.list);
     R.nbr_idx = nb_xmalloc((size_t)P * sizeof *R.nbr_idx);
     R.truth = nb_xmalloc((size_t)P * sizeof *R.truth);
@@ -513,15 +525,12 @@ int tr_rk_run(const tr_rk_args *a, tr_ranker *ranker, tr_rk_pstats *ps_all, tr_r
     if (rc == NB_OK && (a->rows & TR_RK_ROWS_LAST))
         rc = gen_rows(&R, s->train, s->n_train, fps, 1, TR_RK_MAX_TRAIN_ROWS, &tr, htr, &ntr, err,
                       errlen);
+    if (!(a->rows & TR_RK_ROWS_PREV)) cv_nu = tr.nu;
     if (rc == NB_OK)
         rc = gen_rows(&R, s->val, s->n_val, ps_all, 0, INT64_MAX, &va, hv, &ntv, err, errlen);
     if (rc == NB_OK)
         rc = gen_rows(&R, s->test, s->n_test, ps_all, 0, INT64_MAX, &te, ht, &ntt, err, errlen);
     if (rc) goto done;
-    /* the target rows carry the CNN->GRU model's in-sample probabilities (it was trained on
-     * those targets), which would flatter the trees in a cross-validation: only rows of the
-     * earlier orders are cross-validated */
-    if (!(a->rows & TR_RK_ROWS_PREV)) cv_nu = 0;
     if (cv_nu > TR_RK_CV_USERS) cv_nu = TR_RK_CV_USERS; /* bounds its cost on large data */
     for (int c = 0; c < TR_RK_NCOV; c++) {
         rep->cov_val[c] = ntv ? (double)hv[c] / (double)ntv : 0;
@@ -545,15 +554,48 @@ int tr_rk_run(const tr_rk_args *a, tr_ranker *ranker, tr_rk_pstats *ps_all, tr_r
         goto done;
     }
 
+    /* The trees that may ship are those without the CNN->GRU model's input: the model was
+     * trained on the training users' targets, so its probability is in sample for the
+     * ranker's training rows (a stacked input must be out of fold), and trees trained on it
+     * trust it more than it deserves on new users. The trees with it are measured beside
+     * (--ranker-ablation), so that what the model's input is worth stays on record. Without
+     * a model (no scorer) the two variants are one. */
+    int sv = a->sc ? TR_RKV_NOMODEL : TR_RKV_FULL;
+
+    /* the cross-validation of those trees over the first cv_nu training users, after each
+     * count of rounds: the count with the best R@10 is the one every variant is trained
+     * with (the fewest on ties; the default count without users to cross-validate) */
+    tr_ranker_params prm = a->prm;
+    prm.prior_col = TR_RK_TIFU; /* boosted from TIFU-KNN's score (infer/ranker.h) */
+    for (int i = 0; i < TR_RK_NROUNDS; i++) {
+        cr[i] = nb_xmalloc(((size_t)cv_nu + 1) * sizeof(double));
+        cn[i] = nb_xmalloc(((size_t)cv_nu + 1) * sizeof(double));
+    }
+    t0 = nb_now();
+    rc = cv_rows(&R, &tr, cv_nu, cv_smp, sv, &prm, cr, cn, err, errlen);
+    rep->t_cv = nb_now() - t0;
+    int best_i = 0;
+    for (int i = 0; i < TR_RK_NROUNDS; i++) {
+        rep->cv_rounds[i] = rk_rounds[i];
+        rep->cv_r10[i] = mean(cr[i], cv_nu);
+        if (rk_rounds[i] <= prm.trees && rep->cv_r10[i] > rep->cv_r10[best_i]) best_i = i;
+    }
+    if (cv_nu > 0 && rk_rounds[best_i] <= prm.trees) prm.trees = rk_rounds[best_i];
+    rep->trees = prm.trees;
+    if (a->log && rc == NB_OK)
+        fprintf(a->log,
+                "ranker: cross-validated R@10 of %d training users after 25/50/100/150/200/300 "
+                "rounds %.4f/%.4f/%.4f/%.4f/%.4f/%.4f: %d rounds (%.1fs)\n",
+                cv_nu, rep->cv_r10[0], rep->cv_r10[1], rep->cv_r10[2], rep->cv_r10[3],
+                rep->cv_r10[4], rep->cv_r10[5], prm.trees, rep->t_cv);
+
     /* trees per variant, then validation and test */
     for (int v = 0; v < TR_RK_NV && rc == NB_OK; v++) {
-        /* the trees without the model's input are always trained: the selection below
-         * may ship them (the model's probability is in sample for the training rows) */
-        if (v == TR_RKV_OWNONLY && !a->ablation) continue;
+        if (v != sv && !a->ablation) continue;
         if (v == TR_RKV_NOMODEL && !a->sc) continue; /* no model input anyway */
         t0 = nb_now();
-        tr_ranker *rk = v == TR_RKV_FULL ? ranker : &extra[v];
-        rc = train_variant(a, &tr, v, rk, err, errlen);
+        tr_ranker *rk = v == sv ? ranker : &extra[v];
+        rc = train_variant(&prm, &tr, v, rk, err, errlen);
         rep->t_train += nb_now() - t0;
         if (rc) break;
         t0 = nb_now();
@@ -582,20 +624,9 @@ int tr_rk_run(const tr_rk_args *a, tr_ranker *ranker, tr_rk_pstats *ps_all, tr_r
     }
     double *sr = nb_xmalloc(((size_t)NS + 1) * sizeof(double));
     double *sn = nb_xmalloc(((size_t)NS + 1) * sizeof(double));
-    t0 = nb_now();
-    rc = cv_rows(&R, &tr, cv_nu, cv_smp, sr, sn, err, errlen);
-    rep->t_cv = nb_now() - t0;
-    /* With or without the model's input: the CNN->GRU model was trained on the training
-     * users' targets, so its probability is in sample for the ranker's training rows and
-     * the trees may trust it more than it deserves on new users (small data sets, where
-     * the model memorises). The validation users are out of sample for both: the trees
-     * without it ship when they are ahead there on R@10 (ties keep the model). With
-     * cross-validated selection users (--ranker-rows prev|both), whose scores exist for
-     * the full variant only, the full variant is kept. */
-    rep->variant = TR_RKV_FULL;
-    if (cv_nu == 0 && rep->ran[TR_RKV_NOMODEL] &&
-        rep->val_r10[TR_RKV_NOMODEL] > rep->val_r10[TR_RKV_FULL])
-        rep->variant = TR_RKV_NOMODEL;
+    memcpy(sr, cr[best_i], (size_t)cv_nu * sizeof *sr);
+    memcpy(sn, cn[best_i], (size_t)cv_nu * sizeof *sn);
+    rep->variant = sv;
     memcpy(sr + cv_nu, vr[rep->variant], (size_t)va.nu * sizeof *sr);
     memcpy(sn + cv_nu, vn[rep->variant], (size_t)va.nu * sizeof *sn);
     rowset view = tr;
@@ -653,20 +684,11 @@ int tr_rk_run(const tr_rk_args *a, tr_ranker *ranker, tr_rk_pstats *ps_all, tr_r
     if (a->log)
         fprintf(a->log,
                 "selection on %d users (%d cross-validated training users, %d "
-                "validation users; trees %s the model's input, validation R@10 %.4f with, "
-                "%.4f without): R@10 %.4f vs %s %.4f (difference %+.4f, "
-                "standard error %.4f): %s ships\n",
-                NS, cv_nu, va.nu, rep->variant == TR_RKV_FULL ? "with" : "without",
-                rep->val_r10[TR_RKV_FULL],
-                rep->ran[TR_RKV_NOMODEL] ? rep->val_r10[TR_RKV_NOMODEL] : NAN, rep->sel_r10,
-                tr_bl_names[rep->best_bl],
+                "validation users; %s, validation R@10 %.4f): R@10 %.4f vs %s %.4f "
+                "(difference %+.4f, standard error %.4f): %s ships\n",
+                NS, cv_nu, va.nu, tr_rkv_names[rep->variant], rep->val_r10[rep->variant],
+                rep->sel_r10, tr_bl_names[rep->best_bl],
                 rep->sel_bl_r10[rep->best_bl], dm, rep->diff_se, tr_rk_shipped(rep));
-    /* the trees that ship are the ones returned */
-    if (rc == NB_OK && rep->variant != TR_RKV_FULL) {
-        tr_ranker t = *ranker;
-        *ranker = extra[rep->variant];
-        extra[rep->variant] = t;
-    }
 done:
     if (rc) tr_ranker_free(ranker);
     if (rc) tr_rk_pstats_free(ps_all);
@@ -676,6 +698,7 @@ done:
         free(vn[v]);
     }
     for (int b = 0; b < RK_N_BL; b++) free(blr[b]), free(bln[b]);
+    for (int i = 0; i < TR_RK_NROUNDS; i++) free(cr[i]), free(cn[i]);
     for (int k = 0; k < TR_RK_FOLDS; k++) tr_rk_pstats_free(&fps[k]);
     rowset_free(&tr);
     rowset_free(&va);
@@ -801,6 +824,13 @@ void tr_rk_report_json(void *obj, const tr_rk_report *r) {
     cJSON_AddNumberToObject(o, "val_R@10_difference", r->diff_mean);
     cJSON_AddNumberToObject(o, "val_R@10_difference_se", r->diff_se);
     cJSON_AddNumberToObject(o, "cv_s", r->t_cv);
+    cJSON_AddNumberToObject(o, "trees", r->trees);
+    cJSON *cr = cJSON_AddObjectToObject(o, "cv_R@10_by_rounds");
+    for (int i = 0; i < TR_RK_NROUNDS; i++) {
+        char k[16];
+        snprintf(k, sizeof k, "%d", r->cv_rounds[i]);
+        cJSON_AddNumberToObject(cr, k, r->cv_r10[i]);
+    }
     cJSON_AddBoolToObject(o, "validation_tuned_baseline_cross_fitted", r->crossfit);
     cJSON *vb = cJSON_AddObjectToObject(o, "validation_baselines");
     for (int b = 0; b < RK_N_BL; b++) {

@@ -13,19 +13,24 @@
  *   - TIFU-KNN's neighbour part over the training users' histories before their targets, the
  *     user itself excluded (baselines.h); the same reference set for validation and test;
  *   - the CNN->GRU model's calibrated probability (absent in the "without model" variant).
- *     The model was trained on the training users' targets, so this input is in-sample for
- *     the training rows; the variants with and without it show what it is worth.
+ *     The model was trained on the training users' targets, so this input is in sample for
+ *     the training rows (a stacked input must be out of fold, and it is not): the trees that
+ *     may ship are those without it ("ranker -model"); the trees with it are trained and
+ *     measured with --ranker-ablation, so that what the model's input is worth stays on record.
  * Selection: validation alone is too small on small data sets (~100 users on dunnhumby-cj:
- * a standard error of ~9 % of R@10), so with --ranker-rows prev or both the selection also
- * uses the training users, cross-validated (the first TR_RK_CV_USERS of them) on their
- * earlier orders' rows, where the CNN->GRU model's input is out of sample (on the target
- * rows it is in sample and would flatter the trees; with the default --ranker-rows last the
- * selection is on the validation users only): the training users' rows (the orders they come from) are split by the
- * folds of the statistics, and each fold is ranked by trees trained on the other folds. The
- * ranker ships only when, over validation and cross-validated users together, its R@10 and
- * NDCG@10 are both above those of the best baseline (by that R@10, baselines scored at the
- * same orders); otherwise that baseline's ranking ships, and the report says so. The spread
- * is reported as the standard error of the per-user R@10 difference.
+ * a standard error of ~9 % of R@10), so the selection also uses the training users,
+ * cross-validated (the first TR_RK_CV_USERS of them) at the orders their rows come from (the
+ * targets by default, the earlier orders with --ranker-rows prev|both): the training users'
+ * rows are split by the folds of the statistics, and each fold is ranked by trees trained on
+ * the other folds. None of the shipping variant's inputs is fitted to those targets: the
+ * statistics are out of fold, TIFU-KNN's parameters were tuned on the validation users, and
+ * the user itself is not its own neighbour. The ranker ships only when, over validation and
+ * cross-validated users together, its R@10 and NDCG@10 are both above those of the best
+ * baseline (by that R@10, baselines scored at the same orders); otherwise that baseline's
+ * ranking ships, and the report says so. The spread is reported as the standard error of the
+ * per-user R@10 difference. The same cross-validation, scored after 25 to 300 boosting rounds,
+ * chooses how many rounds the trees get (the best R@10; small data sets get fewer), and the
+ * trees are boosted from TIFU-KNN's score (infer/ranker.h: the prior).
  */
 #ifndef TR_RKTRAIN_H
 #define TR_RKTRAIN_H
@@ -44,6 +49,7 @@
 #define TR_RK_FOLDS 5
 #define TR_RK_MAX_TRAIN_ROWS 3000000
 #define TR_RK_CV_USERS 4000 /* training users in the cross-validated selection, at most */
+#define TR_RK_NROUNDS 6     /* boosting-round counts the cross-validation compares */
 
 /* Training rows: the target order of each training user (LAST), the order with items
  * before it (PREV: the features see the history before that order; the CNN->GRU model never
@@ -75,12 +81,15 @@ typedef struct {
     int n_val, n_test;         /* users evaluated */
     int crossfit;              /* the tuned TIFU-KNN's validation figures are cross-fitted */
     int shipped_ranker;        /* 1: the ranker ships; 0: baseline best_bl */
-    int variant;               /* the trees that ship with shipped_ranker: TR_RKV_FULL, or
-                                  TR_RKV_NOMODEL when ahead on validation without the model */
+    int variant;               /* the trees that ship with shipped_ranker: TR_RKV_NOMODEL, or
+                                  TR_RKV_FULL when there is no model input (a->sc NULL) */
     double cov_val[TR_RK_NCOV], cov_test[TR_RK_NCOV]; /* share of target items */
     double mean_cands;                                /* mean candidates per test user */
     long long n_train_rows, n_train_pos;
     double t_rows, t_train, t_eval, t_cv;
+    int trees;                     /* boosting rounds of the trees trained (chosen by the CV) */
+    int cv_rounds[TR_RK_NROUNDS];  /* the counts compared, */
+    double cv_r10[TR_RK_NROUNDS];  /* and the cross-validated R@10 after each */
 } tr_rk_report;
 
 /* What ships, as stored in ranker_models.shipped and named by /health: "ranker" (the
@@ -113,7 +122,7 @@ typedef struct {
     FILE *log; /* progress, or NULL */
 } tr_rk_args;
 
-/* Runs the whole ranking stage. *ranker receives the FULL variant's trees (trained on the
+/* Runs the whole ranking stage. *ranker receives rep->variant's trees (trained on the
  * training users) whether or not they ship (rep->shipped_ranker says); *ps_all the product
  * statistics of all training users (the ones served). Returns NB_OK or an error from the
  * features, XGBoost, the baselines or the metrics. */
