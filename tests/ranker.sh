@@ -116,14 +116,15 @@ if $NB_BIN/nb-train --db "$D/old.db" --model "$D/m.nbw" --score-user "${USERS[0]
    [[ "$(J 'print(len(d["top_k"]))' "$D/old.json")" == 5 ]]; then t_ok older_store_loads
 else t_fail older_store_loads "$(tail -3 "$D/old.log")"; fi
 
-# forced_ship NAME SHIP -- nb-train's test build on a copy of the store with NB_TEST_RK_SHIP=SHIP
-# ($D/NAME.*): SHIP is registered and reported, then nb-serve's /health names it and serves
-# exactly nb-train --score-user's scores. Leaves the server running ($PID).
+# forced_ship NAME SHIP [FLAGS...] -- nb-train's test build (with FLAGS) on a copy of the store
+# with NB_TEST_RK_SHIP=SHIP ($D/NAME.*): SHIP is registered and reported, then nb-serve's
+# /health names it and serves exactly nb-train --score-user's scores. Leaves the server
+# running ($PID).
 forced_ship() {
     local n=$1 ship=$2
     cp "$D/nb.db" "$D/$n.db"
     if ! NB_TEST_RK_SHIP="$ship" $TRAIN_TEST --db "$D/$n.db" --model "$D/$n.nbw" \
-            --report "$D/$n.json" "${SMALL[@]}" >"$D/$n.out" 2>"$D/$n.log"; then
+            --report "$D/$n.json" "${SMALL[@]}" "${@:3}" >"$D/$n.out" 2>"$D/$n.log"; then
         t_fail "${n}_train" "$(tail -3 "$D/$n.log")"; t_exit
     fi
     t_eq "${n}_ships" "$(sqlite3 "$D/$n.db" "SELECT shipped FROM ranker_models ORDER BY model_id DESC LIMIT 1")" "$ship"
@@ -158,8 +159,13 @@ t_eq rounds_rule "$(J '
 c = d["ranker"]["cv_R@10_by_rounds"]; n = sorted(c, key=int)
 best = max(n, key=lambda k: (c[k], -int(k)))
 print(len(n), int(best) == d["ranker"]["trees"], all(0 < c[k] <= 1 for k in n))' "$D/m.json")" "6 True True"
-forced_ship nm "ranker -model"
+forced_ship nm "ranker -model" --ranker-prior off
 t_contains nm_table "$(cat "$D/nm.out")" "the ranker without the model's input ships"
+# the ranker file says whether its trees start from TIFU-KNN's score (infer/ranker.h: the
+# prior's feature at bytes 12-15, -1 for none): on by default, off with --ranker-prior off
+prior_col() { /usr/bin/python3 -c 'import struct,sys; print(struct.unpack_from("<i", open(sys.argv[1], "rb").read(), 12)[0])' "$1"; }
+t_eq prior_default "$(prior_col "$RK")" 31
+t_eq prior_off "$(prior_col "$(sqlite3 "$D/nm.db" "SELECT path FROM ranker_models ORDER BY model_id DESC LIMIT 1")")" -1
 # and its scores are not the full trees' (the model's column is read as missing)
 a=$($NB_BIN/nb-train --db "$D/nm.db" --model "$D/nm.nbw" --score-user "${USERS[0]}" --k 5)
 sqlite3 "$D/nm.db" "UPDATE ranker_models SET shipped = 'ranker' WHERE model_id = (SELECT max(model_id) FROM models)"

@@ -136,6 +136,10 @@ static const nb_flag FLAGS[] = {
      "last | prev | both: the ranker's training rows target each training user's last order, the "
      "order before it (where the model's input is out of sample), or both",
      0, NULL, NULL},
+    {"ranker-prior", NB_F_CHOICE, O(ranker_prior), 0, 0, NULL, "on",
+     "on | off: boost the ranker's trees from TIFU-KNN's score (a logistic prior) rather than "
+     "from a constant",
+     0, off_on, NULL},
     {"ranker-ablation", NB_F_BOOL, O(ranker_ablation), 0, 0, NULL, "off",
      "also measure the ranker with the model input and without unseen candidates", 0, NULL,
      NULL},
@@ -176,6 +180,7 @@ void tr_flags_default(tr_flags *f) {
     f->split[0] = 80, f->split[1] = 10, f->split[2] = 10;
     f->repeat = 1;
     f->ranker = 1;
+    f->ranker_prior = 1;
     f->precompute = 1;
     f->clip = -1; /* auto: tr_flags_parse settles it */
     f->heads = 4;

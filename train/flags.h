@@ -34,6 +34,7 @@ typedef struct {
     int keep_models;     /* --keep-models: registered models kept (st_model_register) */
     int ranker;          /* --ranker on: the ranking stage (train/rktrain.h) */
     int ranker_ablation; /* --ranker-ablation: also its variants */
+    int ranker_prior;    /* --ranker-prior on: trees boosted from TIFU-KNN's score */
     int precompute;      /* --precompute on: every user's ranking ahead of time */
     const char *ranker_rows; /* --ranker-rows last | prev | both (NULL: the default) */
     /* the training loss (train/rankloss.h): an index into tr_loss_names */

@@ -422,6 +422,7 @@ static int train(tr_flags *f, char *err, size_t errlen) {
                          .cands = &cands,
                          .sc = sc,
                          .ablation = f->ranker_ablation,
+                         .prior = f->ranker_prior,
                          .threshold = f->threshold,
                          .tifu = &R.tifu_tune.best,
                          .tifu_half = half,

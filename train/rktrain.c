@@ -566,7 +566,7 @@ int tr_rk_run(const tr_rk_args *a, tr_ranker *ranker, tr_rk_pstats *ps_all, tr_r
      * count of rounds: the count with the best R@10 is the one every variant is trained
      * with (the fewest on ties; the default count without users to cross-validate) */
     tr_ranker_params prm = a->prm;
-    prm.prior_col = TR_RK_TIFU; /* boosted from TIFU-KNN's score (infer/ranker.h) */
+    prm.prior_col = a->prior ? TR_RK_TIFU : -1; /* from TIFU-KNN's score (infer/ranker.h) */
     for (int i = 0; i < TR_RK_NROUNDS; i++) {
         cr[i] = nb_xmalloc(((size_t)cv_nu + 1) * sizeof(double));
         cn[i] = nb_xmalloc(((size_t)cv_nu + 1) * sizeof(double));

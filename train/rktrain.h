@@ -102,6 +102,7 @@ typedef struct {
     const tr_cands *cands; /* the cosine candidate table (cos source) */
     tr_scorer *sc;         /* the calibrated CNN->GRU model, or NULL (no model input) */
     int ablation;          /* also train and measure the other variants */
+    int prior;             /* boost the trees from TIFU-KNN's score (infer/ranker.h) */
     int rows;              /* TR_RK_ROWS_*: which orders of the training users give rows */
     double threshold;      /* basket threshold on ranker probabilities */
     /* TIFU-KNN's parameters for the tifu_own / tifu_nbr features, the neighbour candidates
