@@ -121,12 +121,13 @@ for s, rs in runs.items():
     pt = statistics.mean(r["baselines"]["P-TopFreq"]["F1_example"] for r in rs)
     cov = {k: ms([r["ranker"]["coverage_test"][k] for r in rs]) for k in ("own", "neighbours", "model_cosine", "all")}
     ships = ", ".join(r["ranker"]["shipped"] for r in rs)
-    dif = ", ".join("%+.4f ± %.4f (%d users)" % (r["ranker"]["val_R@10_difference"],
-                                                r["ranker"]["val_R@10_difference_se"],
-                                                r["ranker"]["validation_users"]) for r in rs)
+    dif = ", ".join("%+.4f ± %.4f (%d users, %d rounds)" % (
+        r["ranker"]["val_R@10_difference"], r["ranker"]["val_R@10_difference_se"],
+        r["ranker"]["selection_users"], r["ranker"]["trees"]) for r in rs)
     verdict.append("%s: served R@10 %.3f×, NDCG@10 %.3f× the best baseline (%s / %s; target >= %.2f): %s; "
                    "expected-F1 F1_ex %.4f vs P-TopFreq thresholded %.4f: %s; shipped per seed: %s; "
-                   "validation R@10 ranker - best baseline per seed: %s; candidates cover "
+                   "selection R@10 (validation and cross-validated training users) ranker - "
+                   "best baseline per seed: %s; candidates cover "
                    "%.3f ± %.3f of test target items (own %.3f, neighbours %.3f, model/cosine %.3f), "
                    "%.1f per user; ranker train %.0f s, %d rows" % (
         s, rr, rn, best["R@10"], best["NDCG@10"], tgt,
