@@ -303,6 +303,7 @@ static uint64_t get64(const uint8_t *p) {
     return v;
 }
 
+/* The bits of a double, and back (the file stores the prior's coefficients exactly). */
 static uint64_t dbits(double d) {
     uint64_t u;
     memcpy(&u, &d, sizeof u);
