@@ -260,12 +260,13 @@ int tr_ranker_slice(tr_ranker *dst, const tr_ranker *src, int rounds, char *err,
     memset(dst, 0, sizeof *dst);
     if (rounds <= 0)
         return nb_err(err, errlen, NB_EINVAL, "ranker: a slice of %d rounds", rounds);
+    /* checked here: XGBoost 1.7 leaks the sliced learner when it finds the range out of bound */
+    int have = 0;
+    if (XGBoosterBoostedRounds(src->booster, &have)) return xgb_err(err, errlen, "rounds");
+    if (rounds > have)
+        return nb_err(err, errlen, NB_EINVAL, "ranker: a slice of %d rounds of %d", rounds, have);
     BoosterHandle b = NULL;
-    int r = XGBoosterSlice(src->booster, 0, rounds, 1, &b);
-    if (r == -2)
-        return nb_err(err, errlen, NB_EINVAL, "ranker: a slice of %d rounds is out of range",
-                      rounds);
-    if (r) return xgb_err(err, errlen, "slice");
+    if (XGBoosterSlice(src->booster, 0, rounds, 1, &b)) return xgb_err(err, errlen, "slice");
     dst->booster = b;
     dst->n_features = src->n_features;
     dst->has_prior = src->has_prior, dst->prior_col = src->prior_col;
