@@ -256,6 +256,12 @@ int tr_ranker_deserialize(tr_ranker *r, const uint8_t *buf, size_t len, int nf, 
     return NB_OK;
 }
 
+/* Copies src's prior into dst (a slice or a clone boosts from the same prior). */
+static void prior_copy(tr_ranker *dst, const tr_ranker *src) {
+    dst->has_prior = src->has_prior, dst->prior_col = src->prior_col;
+    dst->m0 = src->m0, dst->m1 = src->m1;
+}
+
 int tr_ranker_slice(tr_ranker *dst, const tr_ranker *src, int rounds, char *err, size_t errlen) {
     memset(dst, 0, sizeof *dst);
     if (rounds <= 0)
@@ -269,8 +275,7 @@ int tr_ranker_slice(tr_ranker *dst, const tr_ranker *src, int rounds, char *err,
     if (XGBoosterSlice(src->booster, 0, rounds, 1, &b)) return xgb_err(err, errlen, "slice");
     dst->booster = b;
     dst->n_features = src->n_features;
-    dst->has_prior = src->has_prior, dst->prior_col = src->prior_col;
-    dst->m0 = src->m0, dst->m1 = src->m1;
+    prior_copy(dst, src);
     return NB_OK;
 }
 
@@ -279,10 +284,7 @@ int tr_ranker_clone(tr_ranker *dst, const tr_ranker *src, char *err, size_t errl
     size_t len = 0;
     int rc = tr_ranker_serialize(src, &buf, &len, err, errlen);
     if (rc == NB_OK) rc = tr_ranker_deserialize(dst, buf, len, src->n_features, err, errlen);
-    if (rc == NB_OK) {
-        dst->has_prior = src->has_prior, dst->prior_col = src->prior_col;
-        dst->m0 = src->m0, dst->m1 = src->m1;
-    }
+    if (rc == NB_OK) prior_copy(dst, src);
     free(buf);
     return rc;
 }

@@ -576,7 +576,6 @@ int tr_rk_run(const tr_rk_args *a, tr_ranker *ranker, tr_rk_pstats *ps_all, tr_r
     rep->t_cv = nb_now() - t0;
     int best_i = 0;
     for (int i = 0; i < TR_RK_NROUNDS; i++) {
-        rep->cv_rounds[i] = rk_rounds[i];
         rep->cv_r10[i] = mean(cr[i], cv_nu);
         if (rk_rounds[i] <= prm.trees && rep->cv_r10[i] > rep->cv_r10[best_i]) best_i = i;
     }
@@ -828,7 +827,7 @@ void tr_rk_report_json(void *obj, const tr_rk_report *r) {
     cJSON *cr = cJSON_AddObjectToObject(o, "cv_R@10_by_rounds");
     for (int i = 0; i < TR_RK_NROUNDS; i++) {
         char k[16];
-        snprintf(k, sizeof k, "%d", r->cv_rounds[i]);
+        snprintf(k, sizeof k, "%d", rk_rounds[i]);
         cJSON_AddNumberToObject(cr, k, r->cv_r10[i]);
     }
     cJSON_AddBoolToObject(o, "validation_tuned_baseline_cross_fitted", r->crossfit);

@@ -88,8 +88,7 @@ typedef struct {
     long long n_train_rows, n_train_pos;
     double t_rows, t_train, t_eval, t_cv;
     int trees;                     /* boosting rounds of the trees trained (chosen by the CV) */
-    int cv_rounds[TR_RK_NROUNDS];  /* the counts compared, */
-    double cv_r10[TR_RK_NROUNDS];  /* and the cross-validated R@10 after each */
+    double cv_r10[TR_RK_NROUNDS];  /* the cross-validated R@10 after each count compared */
 } tr_rk_report;
 
 /* What ships, as stored in ranker_models.shipped and named by /health: "ranker" (the
