@@ -197,8 +197,8 @@ int main(int argc, char **argv) {
            store ? store : "synthetic", users, P, E, (long long)h.n_orders, (long long)h.n_items,
            nb_now() - t0);
 
-    /* the multi-threaded build first, reduced to a CRC, so that only one table (2.5 GB at
-     * full scale) is alive at a time */
+    /* the multi-threaded build first, reduced to a CRC, so that only one table is alive at
+     * a time */
     tr_cands c1;
     double c0 = cpu_seconds();
     t0 = nb_now();
@@ -207,8 +207,8 @@ int main(int argc, char **argv) {
         return 1;
     }
     double t2 = nb_now() - t0, cp2 = cpu_seconds() - c0;
-    uint32_t crc2 = nb_crc32(nb_crc32(0, c1.off, (size_t)(users + 1) * sizeof *c1.off), c1.idx,
-                             (size_t)c1.off[users] * sizeof *c1.idx);
+    uint32_t crc2 = nb_crc32(nb_crc32(0, c1.off, (size_t)(users + 1) * sizeof *c1.off), c1.enc,
+                             (size_t)c1.off[users]);
     tr_cands_free(&c1);
     c0 = cpu_seconds();
     t0 = nb_now();
@@ -217,8 +217,8 @@ int main(int argc, char **argv) {
         return 1;
     }
     double t1 = nb_now() - t0, cp1 = cpu_seconds() - c0;
-    uint32_t crc1 = nb_crc32(nb_crc32(0, c1.off, (size_t)(users + 1) * sizeof *c1.off), c1.idx,
-                             (size_t)c1.off[users] * sizeof *c1.idx);
+    uint32_t crc1 = nb_crc32(nb_crc32(0, c1.off, (size_t)(users + 1) * sizeof *c1.off), c1.enc,
+                             (size_t)c1.off[users]);
     int same = crc1 == crc2;
     printf("build, 1 thread:   %.2f s wall, %.2f s CPU (%.1f us CPU/user)\n", t1, cp1,
            1e6 * cp1 / users);
@@ -226,18 +226,17 @@ int main(int argc, char **argv) {
            "thread: %s (CRC-32 %08x)\n",
            threads, t2, t1 / t2, cp2, same ? "yes" : "NO", crc1);
     if (!same) rc = 1;
-    int64_t n_cand = c1.off[users], n_bytes = 0;
-    uint8_t *buf = nb_xmalloc((size_t)c1.max_count * 5 + 1);
+    int64_t n_cand = c1.n_total, n_bytes = c1.off[users];
+    int32_t *buf = nb_xmalloc((size_t)c1.max_count * sizeof *buf);
     t0 = nb_now();
     for (int u = 0; u < users; u++) {
         int n;
-        const int32_t *set = tr_cands_user(&c1, u, &n);
-        n_bytes += (int64_t)st_cand_encode_buf(set, n, buf);
+        tr_cands_user(&c1, u, buf, &n);
     }
     double te = nb_now() - t0;
     free(buf);
     printf("candidates: %lld (mean %.1f per user, max %d), encoded %lld bytes = %.3f bytes "
-           "per candidate (encoding all: %.2f s)\n",
+           "per candidate (decoding all: %.2f s)\n",
            (long long)n_cand, (double)n_cand / users, c1.max_count, (long long)n_bytes,
            (double)n_bytes / (double)n_cand, te);
     tr_cand_recall r;

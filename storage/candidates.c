@@ -121,33 +121,30 @@ done:
     return rc;
 }
 
-/* st_cands_write's rows: user u's set, encoded into buf. */
+/* st_cands_write's rows: user u's set, already encoded. */
 typedef struct {
-    const int32_t *user_ids, *idx;
+    const int32_t *user_ids, *count;
     const int64_t *off;
-    uint8_t *buf;
+    const uint8_t *enc;
 } cand_rows;
 
 /* An st_row_bind_fn over cand_rows. */
 static void bind_cands(void *ctx, sqlite3_stmt *ins, int u, int32_t *key) {
     const cand_rows *r = ctx;
-    int n = (int)(r->off[u + 1] - r->off[u]);
-    size_t len = st_cand_encode_buf(r->idx + r->off[u], n, r->buf);
     sqlite3_bind_int(ins, 2, r->user_ids[u]);
-    sqlite3_bind_int(ins, 3, n);
-    sqlite3_bind_blob(ins, 4, r->buf, (int)len, SQLITE_STATIC);
+    sqlite3_bind_int(ins, 3, r->count[u]);
+    sqlite3_bind_blob(ins, 4, r->enc + r->off[u], (int)(r->off[u + 1] - r->off[u]),
+                      SQLITE_STATIC);
     *key = r->user_ids[u];
 }
 
 /* See candidates.h: one row per user, through st_model_rows_replace. */
 int st_cands_write(sqlite3 *db, int64_t model_id, int n_users, const int32_t *user_ids,
-                   const int64_t *off, const int32_t *idx, int max_count, char *err,
+                   const int32_t *count, const int64_t *off, const uint8_t *enc, char *err,
                    size_t errlen) {
-    cand_rows r = {user_ids, idx, off, nb_xmalloc((size_t)max_count * 5 + 1)};
-    int rc = st_model_rows_replace(db, model_id, "candidates",
-                                   "INSERT INTO candidates (model_id, user_id, n_candidates, "
-                                   "encoded) VALUES (?1, ?2, ?3, ?4)",
-                                   n_users, bind_cands, &r, "user", err, errlen);
-    free(r.buf);
-    return rc;
+    cand_rows r = {user_ids, count, off, enc};
+    return st_model_rows_replace(db, model_id, "candidates",
+                                 "INSERT INTO candidates (model_id, user_id, n_candidates, "
+                                 "encoded) VALUES (?1, ?2, ?3, ?4)",
+                                 n_users, bind_cands, &r, "user", err, errlen);
 }

@@ -28,12 +28,14 @@ int st_cand_load(sqlite3_stmt *stmt, int64_t model_id, int32_t user_id, int n_pr
                  int32_t *out, int max, int *n, char *err, size_t errlen);
 
 /* Writes every user's set into the `candidates` table for model_id, replacing any rows of
- * that model: user u (id user_ids[u]) has the ascending indices idx[off[u] .. off[u+1]),
- * at most max_count of them. MUST run inside a transaction the caller opened (the one in
- * which it writes the `models` row, so that a model and its candidates appear or disappear
- * together): returns NB_EINVAL in autocommit mode. Returns NB_OK, NB_EINVAL or NB_EDB
- * (message names the user); on error the caller should ROLLBACK. */
+ * that model: user u (id user_ids[u]) has count[u] candidates, encoded as above (by
+ * st_cand_encode_buf) in enc[off[u] .. off[u+1]); the bytes are stored as they are. MUST run
+ * inside a transaction the caller opened (the one in which it writes the `models` row, so
+ * that a model and its candidates appear or disappear together): returns NB_EINVAL in
+ * autocommit mode. Returns NB_OK, NB_EINVAL or NB_EDB (message names the user); on error the
+ * caller should ROLLBACK. The arrays stay the caller's. */
 int st_cands_write(sqlite3 *db, int64_t model_id, int n_users, const int32_t *user_ids,
-                   const int64_t *off, const int32_t *idx, int max_count, char *err, size_t errlen);
+                   const int32_t *count, const int64_t *off, const uint8_t *enc, char *err,
+                   size_t errlen);
 
 #endif

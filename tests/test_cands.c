@@ -150,7 +150,8 @@ static int check_user_bruteforce(const tr_cands *c, const st_history *h, const f
     int64_t end = tr_cands_default_end(h, u);
     int64_t i0 = h->order_item_off[h->user_order_off[u]], i1 = h->order_item_off[end];
     int n;
-    const int32_t *set = tr_cands_user(c, u, &n);
+    int32_t *cb = malloc((size_t)P * sizeof *cb);
+    const int32_t *set = tr_cands_user(c, u, cb, &n);
     uint8_t *in = calloc((size_t)P, 1), *bought = calloc((size_t)P, 1);
     for (int k = 0; k < n; k++) in[set[k]] = 1;
     for (int k = 1; k < n; k++)
@@ -158,6 +159,7 @@ static int check_user_bruteforce(const tr_cands *c, const st_history *h, const f
             snprintf(why, wl, "user %d: set not ascending", u);
             free(in);
             free(bought);
+            free(cb);
             return 1;
         }
     int nb = 0;
@@ -211,6 +213,7 @@ static int check_user_bruteforce(const tr_cands *c, const st_history *h, const f
 out:
     free(in);
     free(bought);
+    free(cb);
     return rc;
 }
 
@@ -273,12 +276,13 @@ static int test_hand_example(void) {
     char err[NB_ERRLEN];
     T_ASSERT(tr_cands_build(&c, &h, emb, 6, 2, NULL, 3, 1, err, sizeof err) == NB_OK, "%s", err);
     int n;
-    const int32_t *s = tr_cands_user(&c, 0, &n);
+    int32_t cb[6]; /* a decoded set */
+    const int32_t *s = tr_cands_user(&c, 0, cb, &n);
     /* bought {0, 1}; profile 2 e0 + e1 = (2.5, 0.87) at 19 deg; the next closest is
      * product 5 (-60 deg, 79 away), not 2 (120 deg, 101 away) */
     T_ASSERT(n == 3 && s[0] == 0 && s[1] == 1 && s[2] == 5, "user 0: n=%d {%d,%d,%d}", n, s[0],
              s[1], s[2]);
-    s = tr_cands_user(&c, 1, &n);
+    s = tr_cands_user(&c, 1, cb, &n);
     /* popularity over histories: 0 (x2), 1 (x1), then ties at 0 -> lowest index 2 */
     T_ASSERT(n == 3 && s[0] == 0 && s[1] == 1 && s[2] == 2, "cold user: n=%d {%d,%d,%d}", n, s[0],
              s[1], s[2]);
@@ -286,7 +290,7 @@ static int test_hand_example(void) {
     int64_t ends[2] = {h.user_order_off[1], h.user_order_off[2]};
     tr_cands c2;
     T_ASSERT(tr_cands_build(&c2, &h, emb, 6, 2, ends, 2, 1, err, sizeof err) == NB_OK, "%s", err);
-    s = tr_cands_user(&c2, 0, &n);
+    s = tr_cands_user(&c2, 0, cb, &n);
     T_ASSERT(n == 3 && s[0] == 0 && s[1] == 1 && s[2] == 4,
              "bought > n_top: all 3 bought kept, n=%d", n);
     /* recall of the default table: user 0's target {4} is not a candidate */
@@ -321,7 +325,9 @@ static int test_threads_identical(void) {
     T_ASSERT(tr_cands_build(&a, &h, emb, P, E, NULL, 150, 1, err, sizeof err) == NB_OK, "%s", err);
     T_ASSERT(tr_cands_build(&b, &h, emb, P, E, NULL, 150, 2, err, sizeof err) == NB_OK, "%s", err);
     T_ASSERT(memcmp(a.off, b.off, (size_t)(nu + 1) * sizeof *a.off) == 0, "offsets");
-    T_ASSERT(memcmp(a.idx, b.idx, (size_t)a.off[nu] * sizeof *a.idx) == 0, "sets");
+    T_ASSERT(memcmp(a.enc, b.enc, (size_t)a.off[nu]) == 0, "sets");
+    T_ASSERT(memcmp(a.count, b.count, (size_t)nu * sizeof *a.count) == 0, "sizes");
+    int32_t *cb = nb_xmalloc((size_t)P * sizeof *cb); /* a decoded set */
     tr_cand_recall r;
     T_ASSERT(tr_cands_recall(&a, &h, NULL, &r, err, sizeof err) == NB_OK, "%s", err);
     /* the hits recounted by hand */
@@ -330,7 +336,7 @@ static int test_threads_identical(void) {
         for (int64_t o = h.user_order_off[u]; o < h.user_order_off[u + 1]; o++) {
             if (h.eval_set[o] != ST_TRAIN) continue;
             int n;
-            const int32_t *s = tr_cands_user(&a, u, &n);
+            const int32_t *s = tr_cands_user(&a, u, cb, &n);
             for (int64_t i = h.order_item_off[o]; i < h.order_item_off[o + 1]; i++) {
                 int dup = 0;
                 for (int64_t j = h.order_item_off[o]; j < i; j++) dup |= h.items[j] == h.items[i];
@@ -343,6 +349,7 @@ static int test_threads_identical(void) {
     T_ASSERT(r.n_targets == tg && r.n_hits == hits, "recall counts %lld/%lld vs %lld/%lld",
              (long long)r.n_hits, (long long)r.n_targets, (long long)hits, (long long)tg);
     T_ASSERT(r.micro > 0.1 && r.micro < 1, "recall %.3f plausible", r.micro);
+    free(cb);
     tr_cands_free(&a);
     tr_cands_free(&b);
     free(emb);
@@ -382,7 +389,8 @@ static int test_write_and_load(void) {
     T_ASSERT(sqlite3_step(q) == SQLITE_ROW, "count row");
     T_ASSERT(sqlite3_column_int(q, 0) == nu, "rows %d", sqlite3_column_int(q, 0));
     double bpc = sqlite3_column_double(q, 1) / sqlite3_column_double(q, 2);
-    T_ASSERT(sqlite3_column_int64(q, 2) == c.off[nu] && bpc <= 2.0, "bytes/candidate %.3f", bpc);
+    T_ASSERT(sqlite3_column_int64(q, 2) == c.n_total && sqlite3_column_int64(q, 1) == c.off[nu] &&
+                 bpc <= 2.0, "bytes/candidate %.3f", bpc);
     sqlite3_finalize(q);
     sqlite3_close(db);
 
@@ -391,9 +399,10 @@ static int test_write_and_load(void) {
     sqlite3_stmt *st;
     T_ASSERT(st_cand_stmt(db, &st, err, sizeof err) == NB_OK, "%s", err);
     int32_t *buf = nb_xmalloc((size_t)P * sizeof *buf);
+    int32_t *cb = nb_xmalloc((size_t)P * sizeof *cb); /* a decoded set */
     for (int u = 0; u < nu; u++) {
         int n, m;
-        const int32_t *want = tr_cands_user(&c, u, &m);
+        const int32_t *want = tr_cands_user(&c, u, cb, &m);
         T_ASSERT(st_cand_load(st, 1, h.user_ids[u], P, buf, P, &n, err, sizeof err) == NB_OK, "%s",
                  err);
         T_ASSERT(n == m && memcmp(buf, want, (size_t)n * sizeof *buf) == 0, "user %d", u);
@@ -428,6 +437,7 @@ static int test_write_and_load(void) {
     sqlite3_finalize(st);
     sqlite3_close(db);
     free(buf);
+    free(cb);
     tr_cands_free(&c);
     free(emb);
     st_history_free(&h);

@@ -54,9 +54,10 @@ static int test_real_tables(void) {
              "%s", err);
     /* every product bought before the next order is in; sizes max(3000, bought) */
     uint8_t *in = nb_xcalloc((size_t)P, 1);
+    int32_t *cb = nb_xmalloc((size_t)P * sizeof *cb); /* a decoded set */
     for (int u = 0; u < h.n_users; u++) {
         int n;
-        const int32_t *s = tr_cands_user(&c, u, &n);
+        const int32_t *s = tr_cands_user(&c, u, cb, &n);
         for (int k = 0; k < n; k++) in[s[k]] = 1;
         int64_t end = tr_cands_default_end(&h, u);
         T_ASSERT(end == h.user_order_off[u + 1] - 1 || end == h.user_order_off[u + 1],
@@ -109,7 +110,7 @@ static int test_real_tables(void) {
     int32_t *buf = nb_xmalloc((size_t)P * sizeof *buf);
     for (int u = 0; u < h.n_users; u++) {
         int n, m;
-        const int32_t *want = tr_cands_user(&c, u, &m);
+        const int32_t *want = tr_cands_user(&c, u, cb, &m);
         T_ASSERT(st_cand_load(st, 7, h.user_ids[u], P, buf, P, &n, err, sizeof err) == NB_OK, "%s",
                  err);
         T_ASSERT(n == m && !memcmp(buf, want, (size_t)n * sizeof *buf), "user %d", h.user_ids[u]);
@@ -153,6 +154,7 @@ static int test_real_tables(void) {
     tr_product_stats_free(&ps2);
     sqlite3_close(db);
     free(buf);
+    free(cb);
     free(emb);
     tr_cands_free(&c);
     st_history_free(&h);

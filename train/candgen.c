@@ -105,8 +105,13 @@ typedef struct {
     const int64_t *end; /* [n_users] */
     const int32_t *pop; /* [n_top] popularity top list, ascending */
     int P, E, n_top, n_threads, tid;
-    tr_cands *c; /* off[] fixed; each worker writes its users' idx ranges */
+    const int32_t *cnt; /* [n_users] set sizes */
+    int64_t *ulen;      /* [n_users] encoded length of each user's set (its worker writes it) */
+    int64_t *ustart;    /* [n_users] where in its worker's buf it starts */
     /* private */
+    uint8_t *buf;        /* this worker's users' encoded sets, in the order it ran them */
+    size_t len, cap;     /* of buf */
+    int32_t *set;        /* [max set size] the current user's set */
     float *prof;     /* [TR_CG_BLOCK, E] */
     float *scores;   /* [TR_CG_BLOCK, P] */
     uint8_t *mark;   /* [P] bought by the current user */
@@ -140,13 +145,12 @@ static int cg_collect(cg_worker *w, const float *s, float thr) {
     return m;
 }
 
-/* Computes user u's set into its range of c->idx from its score row s[P] (cosines against
- * every product; the bought products' entries are overwritten with -inf). */
+/* Computes user u's set into w->set from its score row s[P] (cosines against every product;
+ * the bought products' entries are overwritten with -inf). */
 static void cg_select_user(cg_worker *w, int u, float *s) {
-    tr_cands *c = w->c;
     int P = w->P;
-    int32_t *out = c->idx + c->off[u];
-    int total = (int)(c->off[u + 1] - c->off[u]);
+    int32_t *out = w->set;
+    int total = w->cnt[u];
     const st_history *h = w->h;
     int64_t i0 = h->order_item_off[h->user_order_off[u]];
     int64_t i1 = h->order_item_off[w->end[u]];
@@ -227,7 +231,19 @@ static void *cg_worker_run(void *arg) {
         }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, bu, P, E, 1.0f, w->prof, E, w->nrm, E,
                     0.0f, w->scores, P);
-        for (int r = 0; r < bu; r++) cg_select_user(w, u0 + r, w->scores + (size_t)r * P);
+        for (int r = 0; r < bu; r++) {
+            int u = u0 + r;
+            cg_select_user(w, u, w->scores + (size_t)r * P);
+            /* encoded at once: the decoded table would be 4 bytes a candidate */
+            size_t need = w->len + (size_t)w->cnt[u] * 5;
+            if (need > w->cap) {
+                w->cap = need > 2 * w->cap ? need : 2 * w->cap;
+                w->buf = nb_xrealloc(w->buf, w->cap);
+            }
+            w->ustart[u] = (int64_t)w->len;
+            w->ulen[u] = (int64_t)st_cand_encode_buf(w->set, w->cnt[u], w->buf + w->len);
+            w->len += (size_t)w->ulen[u];
+        }
     }
     return NULL;
 }
@@ -235,14 +251,20 @@ static void *cg_worker_run(void *arg) {
 void tr_cands_free(tr_cands *c) {
     if (!c) return;
     free(c->off);
-    free(c->idx);
+    free(c->enc);
+    free(c->count);
     memset(c, 0, sizeof *c);
 }
 
-const int32_t *tr_cands_user(const tr_cands *c, int u, int *n) {
+const int32_t *tr_cands_user(const tr_cands *c, int u, int32_t *buf, int *n) {
     assert(u >= 0 && u < c->n_users);
-    *n = (int)(c->off[u + 1] - c->off[u]);
-    return c->idx + c->off[u];
+    char err[128];
+    int rc = st_cand_decode(c->enc + c->off[u], (size_t)(c->off[u + 1] - c->off[u]),
+                            c->n_products, buf, c->max_count, n, err, sizeof err);
+    /* the bytes are the build's own encoding: a failure is a bug, not bad input */
+    assert(rc == NB_OK && *n == c->count[u]);
+    (void)rc;
+    return buf;
 }
 
 /* Popularity (item counts over every user's history) top n_top, ascending index. */
@@ -281,6 +303,7 @@ int tr_cands_build(tr_cands *c, const st_history *h, const float *emb, int n_pro
     float *nrm = nb_xmalloc((size_t)P * E * sizeof *nrm);
     uint8_t *mark = nb_xcalloc((size_t)P, 1);
     int32_t *pop = NULL;
+    int64_t *ulen = NULL, *ustart = NULL;
     cg_worker *ws = NULL;
     pthread_t *th = NULL;
 
@@ -312,7 +335,9 @@ int tr_cands_build(tr_cands *c, const st_history *h, const float *emb, int n_pro
     c->n_users = nu;
     c->n_products = P;
     c->off = nb_xmalloc((size_t)(nu + 1) * sizeof *c->off);
-    c->off[0] = 0;
+    c->count = nb_xmalloc((size_t)(nu > 0 ? nu : 1) * sizeof *c->count);
+    ulen = nb_xmalloc((size_t)(nu > 0 ? nu : 1) * sizeof *ulen);
+    ustart = nb_xmalloc((size_t)(nu > 0 ? nu : 1) * sizeof *ustart);
     int32_t *tmp = nb_xmalloc((size_t)P * sizeof *tmp);
     for (int u = 0; u < nu; u++) {
         int nb = 0;
@@ -323,11 +348,11 @@ int tr_cands_build(tr_cands *c, const st_history *h, const float *emb, int n_pro
         }
         for (int k = 0; k < nb; k++) mark[tmp[k]] = 0;
         int cnt = nb > n_top ? nb : n_top;
-        c->off[u + 1] = c->off[u] + cnt;
+        c->count[u] = cnt;
+        c->n_total += cnt;
         if (cnt > c->max_count) c->max_count = cnt;
     }
     free(tmp);
-    c->idx = nb_xmalloc((size_t)(c->off[nu] > 0 ? c->off[nu] : 1) * sizeof *c->idx);
     pop = cg_popular(h, end, n_top);
     int n_blocks = (nu + TR_CG_BLOCK - 1) / TR_CG_BLOCK;
 
@@ -348,7 +373,10 @@ int tr_cands_build(tr_cands *c, const st_history *h, const float *emb, int n_pro
                          .n_top = n_top,
                          .n_threads = nt,
                          .tid = t,
-                         .c = c};
+                         .cnt = c->count,
+                         .ulen = ulen,
+                         .ustart = ustart};
+        w->set = nb_xmalloc(((size_t)c->max_count + 1) * sizeof *w->set);
         w->prof = nb_xmalloc((size_t)TR_CG_BLOCK * E * sizeof *w->prof);
         w->scores = nb_xmalloc((size_t)TR_CG_BLOCK * P * sizeof *w->scores);
         w->mark = nb_xcalloc((size_t)P, 1);
@@ -374,8 +402,17 @@ int tr_cands_build(tr_cands *c, const st_history *h, const float *emb, int n_pro
         for (int t = 0; t < started; t++) pthread_join(th[t], NULL);
     }
     openblas_set_num_threads(blas_threads);
+    /* the workers' buffers joined in user order (user u is in the buffer of the worker that
+     * ran its block) */
+    c->off[0] = 0;
+    for (int u = 0; u < nu; u++) c->off[u + 1] = c->off[u] + ulen[u];
+    c->enc = nb_xmalloc((size_t)c->off[nu] + 1);
+    for (int u = 0; u < nu; u++)
+        memcpy(c->enc + c->off[u], ws[(u / TR_CG_BLOCK) % nt].buf + ustart[u], (size_t)ulen[u]);
     for (int t = 0; t < nt; t++) {
         cg_worker *w = &ws[t];
+        free(w->buf);
+        free(w->set);
         free(w->prof);
         free(w->scores);
         free(w->mark);
@@ -390,6 +427,8 @@ fail:
 done:
     free(ws);
     free(th);
+    free(ulen);
+    free(ustart);
     free(pop);
     free(mark);
     free(nrm);
@@ -406,7 +445,7 @@ int tr_cands_write(sqlite3 *db, int64_t model_id, const tr_cands *c, const st_hi
         return nb_err(err, errlen, NB_EMISMATCH,
                       "candidates built for %d users x %d products, history has %d x %d",
                       c->n_users, c->n_products, h->n_users, h->n_products);
-    return st_cands_write(db, model_id, c->n_users, h->user_ids, c->off, c->idx, c->max_count, err,
+    return st_cands_write(db, model_id, c->n_users, h->user_ids, c->count, c->off, c->enc, err,
                           errlen);
 }
 
@@ -444,6 +483,7 @@ int tr_cands_recall(const tr_cands *c, const st_history *h, const int64_t *targe
                       c->n_users, c->n_products, h->n_users, h->n_products);
     double macro = 0, size = 0;
     int rc = NB_OK;
+    int32_t *buf = nb_xmalloc(((size_t)c->max_count + 1) * sizeof *buf);
     for (int u = 0; u < h->n_users && rc == NB_OK; u++) {
         int64_t t = -1;
         if (target) {
@@ -465,7 +505,7 @@ int tr_cands_recall(const tr_cands *c, const st_history *h, const int64_t *targe
         int64_t i0 = h->order_item_off[t], i1 = h->order_item_off[t + 1];
         if (i0 == i1) continue;
         int n, nd;
-        const int32_t *set = tr_cands_user(c, u, &n);
+        const int32_t *set = tr_cands_user(c, u, buf, &n);
         int hits = cg_hits(set, n, h->items + i0, (int)(i1 - i0), &nd);
         r->n_users++;
         r->n_targets += nd;
@@ -473,6 +513,7 @@ int tr_cands_recall(const tr_cands *c, const st_history *h, const int64_t *targe
         macro += (double)hits / nd;
         size += n;
     }
+    free(buf);
     if (rc != NB_OK) return rc;
     if (r->n_users) {
         r->micro = (double)r->n_hits / (double)r->n_targets;

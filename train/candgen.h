@@ -36,13 +36,16 @@
 
 #define TR_CANDS_DEFAULT 3000
 
-/* The table in memory, decoded (int32 indices: ~2.5 GB at full Instacart scale, 206k users x
- * 3,000; the stored, encoded form is ~1 byte per candidate). */
+/* The table in memory, in the stored encoding of storage/candidates.h (~1 byte per
+ * candidate: ~620 MB at full Instacart scale, 206k users x 3,000, where int32 indices would
+ * take 2.5 GB and set the training job's peak memory); tr_cands_user decodes one set. */
 typedef struct {
     int n_users;    /* == h->n_users of the history it was built from */
     int n_products; /* P */
-    int64_t *off;   /* [n_users + 1]: user u's set is idx[off[u] .. off[u+1]) */
-    int32_t *idx;   /* product indices, ascending within each user */
+    int64_t *off;   /* [n_users + 1]: user u's encoded set is enc[off[u] .. off[u+1]) */
+    uint8_t *enc;   /* st_cand_encode_buf's bytes, user after user */
+    int32_t *count; /* [n_users]: the size of each set */
+    int64_t n_total; /* the sum of count */
     int max_count;  /* the largest set */
 } tr_cands;
 
@@ -61,8 +64,9 @@ int tr_cands_build(tr_cands *c, const st_history *h, const float *emb, int n_pro
                    const int64_t *hist_end, int n_top, int n_threads, char *err, size_t errlen);
 void tr_cands_free(tr_cands *c);
 
-/* User u's set: returns a pointer into c (valid until tr_cands_free) and its size in *n. */
-const int32_t *tr_cands_user(const tr_cands *c, int u, int *n);
+/* User u's set, decoded into buf (the caller's, at least c->max_count entries): returns buf,
+ * the indices ascending, and their count in *n. */
+const int32_t *tr_cands_user(const tr_cands *c, int u, int32_t *buf, int *n);
 
 /* Writes c into the `candidates` table for model_id, replacing any rows of that model.
  * MUST be called inside a transaction that the caller opened (BEGIN) and will COMMIT or

@@ -64,6 +64,7 @@ int tr_eval_baselines(const st_history *h, const tr_sample *smp, int n, const tr
     float *gscore = nb_xmalloc((size_t)nl_max * sizeof(float));
     int32_t *truth = nb_xmalloc((size_t)P * sizeof(int32_t));
     int32_t *pred = nb_xmalloc((size_t)P * sizeof(int32_t));
+    int32_t *cbuf = nb_xmalloc((size_t)P * sizeof(int32_t)); /* a decoded candidate set */
     uint8_t *mark = nb_xcalloc((size_t)P, 1);
     int32_t ranked[TR_EVAL_TOPN];
     double t0 = nb_now(), t_bl[TR_N_BL] = {0};
@@ -83,7 +84,7 @@ int tr_eval_baselines(const st_history *h, const tr_sample *smp, int n, const tr
     for (int i = 0; i < n && rc == NB_OK; i++) {
         int u = smp[i].user, nc = 0;
         int64_t end = smp[i].target;
-        const int32_t *cs = cands ? tr_cands_user(cands, u, &nc) : NULL;
+        const int32_t *cs = cands ? tr_cands_user(cands, u, cbuf, &nc) : NULL;
         int nt = tr_truth_of(h, end, mark, truth), nl = 0;
         for (int j = 0; j < nt; j++) mark[truth[j]] = 0;
         double t = nb_now();
@@ -132,6 +133,7 @@ int tr_eval_baselines(const st_history *h, const tr_sample *smp, int n, const tr
     free(gscore);
     free(truth);
     free(pred);
+    free(cbuf);
     free(mark);
     return rc;
 }

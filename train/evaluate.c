@@ -45,6 +45,7 @@ int tr_eval_model(tr_scorer *s, const nn_model *m, const st_history *h, const tr
     float *cprob = nb_xmalloc((size_t)P * sizeof(float));
     int32_t *truth = nb_xmalloc((size_t)P * sizeof(int32_t));
     int32_t *pred = nb_xmalloc((size_t)P * sizeof(int32_t));
+    int32_t *cbuf = nb_xmalloc((size_t)P * sizeof(int32_t)); /* a decoded candidate set */
     uint8_t *mark = nb_xcalloc((size_t)P, 1);
     int32_t ranked[TR_EVAL_TOPN];
     double loss = 0;
@@ -76,7 +77,7 @@ int tr_eval_model(tr_scorer *s, const nn_model *m, const st_history *h, const tr
             /* candidate set */
             if (rc == NB_OK && cands) {
                 int nc;
-                const int32_t *cs = tr_cands_user(cands, smp[i + b].user, &nc);
+                const int32_t *cs = tr_cands_user(cands, smp[i + b].user, cbuf, &nc);
                 nr = tr_topk(pr, cs, nc, TR_EVAL_TOPN, ranked);
                 np = 0;
                 for (int j = 0; j < nc; j++) {
@@ -123,6 +124,7 @@ int tr_eval_model(tr_scorer *s, const nn_model *m, const st_history *h, const tr
     free(cprob);
     free(truth);
     free(pred);
+    free(cbuf);
     free(mark);
     (void)m;
     return rc;
@@ -135,6 +137,7 @@ int tr_eval_calib_pairs(tr_scorer *s, const st_history *h, const tr_sample *smp,
     float *logit = nb_xmalloc((size_t)EVAL_BATCH * P * sizeof(float));
     uint8_t *mark = nb_xcalloc((size_t)P, 1);
     int32_t *truth = nb_xmalloc((size_t)P * sizeof(int32_t));
+    int32_t *cbuf = nb_xmalloc((size_t)P * sizeof(int32_t)); /* a decoded candidate set */
     int64_t cap = 1 << 16, np = 0;
     float *L = nb_xmalloc((size_t)cap * sizeof(float));
     uint8_t *Y = nb_xmalloc((size_t)cap);
@@ -144,7 +147,7 @@ int tr_eval_calib_pairs(tr_scorer *s, const st_history *h, const tr_sample *smp,
         for (int b = 0; b < B && rc == NB_OK && np < max_pairs; b++) {
             const float *lg = logit + (size_t)b * P;
             int nt = tr_truth_of(h, smp[i + b].target, mark, truth), nc = P;
-            const int32_t *cs = cands ? tr_cands_user(cands, smp[i + b].user, &nc) : NULL;
+            const int32_t *cs = cands ? tr_cands_user(cands, smp[i + b].user, cbuf, &nc) : NULL;
             if (np + nc > cap) {
                 while (np + nc > cap) cap *= 2;
                 L = nb_xrealloc(L, (size_t)cap * sizeof(float));
@@ -161,6 +164,7 @@ int tr_eval_calib_pairs(tr_scorer *s, const st_history *h, const tr_sample *smp,
     free(logit);
     free(mark);
     free(truth);
+    free(cbuf);
     if (rc) {
         free(L);
         free(Y);

@@ -6,6 +6,7 @@
 #include "nb_err.h"
 #include "rng.h"
 
+#include <assert.h>
 #include <cJSON.h>
 
 #include <math.h>
@@ -40,6 +41,7 @@ int tr_rk_fold(int32_t user_id) {
  * own products. */
 typedef struct {
     float *X, *y;
+    float *model; /* the model column, kept apart: NaN in X (see variant_rows) */
     int32_t *prod;
     uint8_t *src;
     int64_t n, cap;
@@ -52,6 +54,7 @@ typedef struct {
 static void rowset_free(rowset *r) {
     free(r->X);
     free(r->y);
+    free(r->model);
     free(r->prod);
     free(r->src);
     free(r->off);
@@ -60,8 +63,20 @@ static void rowset_free(rowset *r) {
     memset(r, 0, sizeof *r);
 }
 
-/* Appends user i's candidates and features (labels from mark) to rs. */
-static void rowset_add(rowset *rs, int i, const tr_rk_user *ru, const uint8_t *mark) {
+/* Resizes rs's row arrays to cap rows (cap >= rs->n). */
+static void rowset_resize(rowset *rs, int64_t cap) {
+    assert(cap >= rs->n);
+    rs->cap = cap;
+    size_t c = (size_t)(cap > 0 ? cap : 1);
+    rs->X = nb_xrealloc(rs->X, c * TR_RK_NF * sizeof *rs->X);
+    rs->y = nb_xrealloc(rs->y, c * sizeof *rs->y);
+    rs->model = nb_xrealloc(rs->model, c * sizeof *rs->model);
+    rs->prod = nb_xrealloc(rs->prod, c * sizeof *rs->prod);
+    rs->src = nb_xrealloc(rs->src, c);
+}
+
+/* Makes room in rs for one more user with n rows. */
+static void rowset_reserve(rowset *rs, int64_t n) {
     if (rs->nu + 1 >= rs->capu) {
         rs->capu = rs->capu ? 2 * rs->capu : 256;
         rs->off = nb_xrealloc(rs->off, (size_t)(rs->capu + 1) * sizeof *rs->off);
@@ -69,14 +84,22 @@ static void rowset_add(rowset *rs, int i, const tr_rk_user *ru, const uint8_t *m
         rs->smp = nb_xrealloc(rs->smp, (size_t)rs->capu * sizeof *rs->smp);
     }
     if (rs->nu == 0) rs->off[0] = 0;
-    while (rs->n + ru->n > rs->cap) {
-        rs->cap = rs->cap ? 2 * rs->cap : 65536;
-        rs->X = nb_xrealloc(rs->X, (size_t)rs->cap * TR_RK_NF * sizeof *rs->X);
-        rs->y = nb_xrealloc(rs->y, (size_t)rs->cap * sizeof *rs->y);
-        rs->prod = nb_xrealloc(rs->prod, (size_t)rs->cap * sizeof *rs->prod);
-        rs->src = nb_xrealloc(rs->src, (size_t)rs->cap);
+    if (rs->n + n > rs->cap) {
+        int64_t cap = rs->cap ? 2 * rs->cap : 65536;
+        while (rs->n + n > cap) cap *= 2;
+        rowset_resize(rs, cap);
     }
+}
+
+/* Appends user i's candidates and features (labels from mark) to rs; the model column goes
+ * to rs->model, NaN in rs->X. */
+static void rowset_add(rowset *rs, int i, const tr_rk_user *ru, const uint8_t *mark) {
+    rowset_reserve(rs, ru->n);
     memcpy(rs->X + rs->n * TR_RK_NF, ru->x, (size_t)ru->n * TR_RK_NF * sizeof *rs->X);
+    for (int64_t r = rs->n; r < rs->n + ru->n; r++) {
+        rs->model[r] = rs->X[r * TR_RK_NF + TR_RK_MODEL];
+        rs->X[r * TR_RK_NF + TR_RK_MODEL] = NAN;
+    }
     memcpy(rs->prod + rs->n, ru->cand, (size_t)ru->n * sizeof *rs->prod);
     memcpy(rs->src + rs->n, ru->src, (size_t)ru->n);
     for (int c = 0; c < ru->n; c++) rs->y[rs->n + c] = mark[ru->cand[c]] ? 1.0f : 0.0f;
@@ -97,6 +120,7 @@ typedef struct {
     tr_bl_ws *ws;
     tr_rk_user ru;
     int32_t *list, *nbr_idx, *truth;
+    int32_t *cbuf; /* [P] a decoded candidate set */
     float *score, *nbr_val, *prob;
     uint8_t *mark, *own;
 } run_t;
@@ -145,7 +169,7 @@ static int gen_rows(run_t *R, const tr_sample *smp, int n, const tr_rk_pstats *p
                            errlen);
         if (rc) break;
         nn = keep_nbr(h, u, end, R->list, R->score, nl, R->own, R->nbr_idx, R->nbr_val);
-        const int32_t *cos = R->a->cands ? tr_cands_user(R->a->cands, u, &nc) : NULL;
+        const int32_t *cos = R->a->cands ? tr_cands_user(R->a->cands, u, R->cbuf, &nc) : NULL;
         const tr_rk_pstats *pu = by_fold ? &ps[tr_rk_fold(h->user_ids[u])] : &ps[0];
         rc = tr_rk_user_build(&R->ru, h, u, end, pu, R->nbr_idx, R->nbr_val, nn, cos, nc,
                               R->a->sc ? R->prob : NULL, 1, err, errlen);
@@ -168,19 +192,28 @@ static int gen_rows(run_t *R, const tr_sample *smp, int n, const tr_rk_pstats *p
     return rc;
 }
 
-/* The rows of variant v of rs (a copy: NOMODEL blanks the model column, OWNONLY keeps each
- * user's own rows) into X and y (malloc'd) and, for OWNONLY, per-user offsets in off2. */
-static int64_t variant_rows(const rowset *rs, int v, float **X, float **y, int64_t *off2) {
+/* The rows of variant v of rs into *X and *y, with per-user offsets in off2 [rs->nu + 1].
+ * NOMODEL's rows are rs's own arrays, not a copy (the trees that ship: at full scale a copy
+ * of their 3M training rows is 400 MB at the job's peak); *owned = 0. The others' are a
+ * malloc'd copy with the model column filled in (OWNONLY keeps each user's own rows); *owned
+ * = 1 and the caller frees *X and *y. Returns the row count. */
+static int64_t variant_rows(const rowset *rs, int v, float **X, float **y, int64_t *off2,
+                            int *owned) {
+    if (v == TR_RKV_NOMODEL) {
+        *X = rs->X, *y = rs->y, *owned = 0;
+        memcpy(off2, rs->off, ((size_t)rs->nu + 1) * sizeof *off2);
+        return rs->n;
+    }
     int64_t m = 0;
     *X = nb_xmalloc(((size_t)rs->n + 1) * TR_RK_NF * sizeof **X);
     *y = nb_xmalloc(((size_t)rs->n + 1) * sizeof **y);
+    *owned = 1;
     off2[0] = 0;
     for (int j = 0; j < rs->nu; j++) {
         int64_t a = rs->off[j], b = v == TR_RKV_OWNONLY ? a + rs->n_own[j] : rs->off[j + 1];
         memcpy(*X + m * TR_RK_NF, rs->X + a * TR_RK_NF, (size_t)(b - a) * TR_RK_NF * sizeof **X);
         memcpy(*y + m, rs->y + a, (size_t)(b - a) * sizeof **y);
-        if (v == TR_RKV_NOMODEL)
-            for (int64_t r = m; r < m + (b - a); r++) (*X)[r * TR_RK_NF + TR_RK_MODEL] = NAN;
+        for (int64_t r = a; r < b; r++) (*X)[(m + r - a) * TR_RK_NF + TR_RK_MODEL] = rs->model[r];
         m += b - a;
         off2[j + 1] = m;
     }
@@ -226,7 +259,8 @@ static int eval_rows(run_t *R, tr_ranker *rk, int v, const rowset *rs, const tr_
     tr_ef1 *ef = NULL;
     tr_metrics mt = {0}, me = {0};
     double t0 = nb_now();
-    int64_t m = variant_rows(rs, v, &X, &y, off2);
+    int owned = 0;
+    int64_t m = variant_rows(rs, v, &X, &y, off2, &owned);
     pr = nb_xmalloc(((size_t)m + 1) * sizeof *pr);
     rc = tr_ranker_predict(rk, X, m, TR_RK_NF, pr, err, errlen);
     if (rc == NB_OK) rc = tr_metrics_init(&mt, P, err, errlen);
@@ -275,8 +309,7 @@ done:
     tr_metrics_free(&mt);
     tr_metrics_free(&me);
     tr_ef1_free(ef);
-    free(X);
-    free(y);
+    if (owned) free(X), free(y);
     free(pr);
     free(off2);
     free(sc);
@@ -293,10 +326,10 @@ static int train_variant(const tr_ranker_params *prm, const rowset *tr, int v, t
                          char *err, size_t errlen) {
     float *X = NULL, *y = NULL;
     int64_t *off2 = nb_xmalloc(((size_t)tr->nu + 1) * sizeof *off2);
-    int64_t m = variant_rows(tr, v, &X, &y, off2);
+    int owned = 0;
+    int64_t m = variant_rows(tr, v, &X, &y, off2, &owned);
     int rc = tr_ranker_train(rk, X, y, m, TR_RK_NF, prm, err, errlen);
-    free(X);
-    free(y);
+    if (owned) free(X), free(y);
     free(off2);
     return rc;
 }
@@ -358,23 +391,11 @@ static int val_baselines(run_t *R, const rowset *rs, const tr_sample *smp, int c
 /* Appends user j of src (its rows, own count and sample index) to dst. */
 static void rowset_copy_user(rowset *dst, const rowset *src, int j) {
     int64_t a = src->off[j], n = src->off[j + 1] - a;
-    if (dst->nu + 1 >= dst->capu) {
-        dst->capu = dst->capu ? 2 * dst->capu : 256;
-        dst->off = nb_xrealloc(dst->off, (size_t)(dst->capu + 1) * sizeof *dst->off);
-        dst->n_own = nb_xrealloc(dst->n_own, (size_t)dst->capu * sizeof *dst->n_own);
-        dst->smp = nb_xrealloc(dst->smp, (size_t)dst->capu * sizeof *dst->smp);
-    }
-    if (dst->nu == 0) dst->off[0] = 0;
-    while (dst->n + n > dst->cap) {
-        dst->cap = dst->cap ? 2 * dst->cap : 65536;
-        dst->X = nb_xrealloc(dst->X, (size_t)dst->cap * TR_RK_NF * sizeof *dst->X);
-        dst->y = nb_xrealloc(dst->y, (size_t)dst->cap * sizeof *dst->y);
-        dst->prod = nb_xrealloc(dst->prod, (size_t)dst->cap * sizeof *dst->prod);
-        dst->src = nb_xrealloc(dst->src, (size_t)dst->cap);
-    }
+    rowset_reserve(dst, n);
     memcpy(dst->X + dst->n * TR_RK_NF, src->X + a * TR_RK_NF,
            (size_t)n * TR_RK_NF * sizeof *dst->X);
     memcpy(dst->y + dst->n, src->y + a, (size_t)n * sizeof *dst->y);
+    memcpy(dst->model + dst->n, src->model + a, (size_t)n * sizeof *dst->model);
     memcpy(dst->prod + dst->n, src->prod + a, (size_t)n * sizeof *dst->prod);
     memcpy(dst->src + dst->n, src->src + a, (size_t)n);
     dst->n += n;
@@ -459,6 +480,7 @@ int tr_rk_run(const tr_rk_args *a, tr_ranker *ranker, tr_rk_pstats *ps_all, tr_r
     R.list = nb_xmalloc((size_t)P * sizeof *R.list);
     R.nbr_idx = nb_xmalloc((size_t)P * sizeof *R.nbr_idx);
     R.truth = nb_xmalloc((size_t)P * sizeof *R.truth);
+    R.cbuf = nb_xmalloc((size_t)P * sizeof *R.cbuf);
     R.score = nb_xmalloc((size_t)P * sizeof *R.score);
     R.nbr_val = nb_xmalloc((size_t)P * sizeof *R.nbr_val);
     R.prob = nb_xmalloc((size_t)P * sizeof *R.prob);
@@ -531,6 +553,8 @@ int tr_rk_run(const tr_rk_args *a, tr_ranker *ranker, tr_rk_pstats *ps_all, tr_r
     if (rc == NB_OK)
         rc = gen_rows(&R, s->test, s->n_test, ps_all, 0, INT64_MAX, &te, ht, &ntt, err, errlen);
     if (rc) goto done;
+    /* the arrays grew by doubling: give back the unused tail (up to half of them) */
+    rowset_resize(&tr, tr.n), rowset_resize(&va, va.n), rowset_resize(&te, te.n);
     if (cv_nu > TR_RK_CV_USERS) cv_nu = TR_RK_CV_USERS; /* bounds its cost on large data */
     for (int c = 0; c < TR_RK_NCOV; c++) {
         rep->cov_val[c] = ntv ? (double)hv[c] / (double)ntv : 0;
@@ -712,6 +736,7 @@ done:
     free(R.list);
     free(R.nbr_idx);
     free(R.truth);
+    free(R.cbuf);
     free(R.score);
     free(R.nbr_val);
     free(R.prob);
