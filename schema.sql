@@ -112,7 +112,13 @@ CREATE TABLE IF NOT EXISTS ranker_models (
     tifu_k     INTEGER,
     tifu_r_b   REAL,
     tifu_r_g   REAL,
-    tifu_alpha REAL
+    tifu_alpha REAL,
+    -- When a baseline ships: its served score is 1 / (1 + exp(-(bl_cal_a + bl_cal_b * s)))
+    -- of its raw score s (a logistic regression of the label on s over the ranker's training
+    -- rows, infer/rkscore.h tr_rk_calibrate), so that the basket reads probabilities. NULL:
+    -- the trees ship, or a row written before the calibration (raw scores).
+    bl_cal_a   REAL,
+    bl_cal_b   REAL
 );
 -- Product statistics of the ranker's features (infer/rkfeat.h tr_rk_pstats) over all
 -- training users.

@@ -7,7 +7,8 @@
 # Prints a markdown table of test metrics as mean ± sd over seeds: the three baselines, the
 # CNN->GRU model alone, the ranking stage (issue 10) with and without the model's input and
 # with and without the unseen-product candidates, and "served" (what the validation
-# selection shipped in each run: the ranker, or the baseline its safeguard kept); the ratio
+# selection shipped in each run: the ranker, or the baseline its safeguard kept, over the
+# stage's candidates with its calibrated scores, as nb-serve serves it); the ratio
 # to the best baseline for R@10 and NDCG@10 (targets: >= 1.00 everywhere, >= 1.15 tafeng,
 # >= 1.05 dunnhumby-cj and synth), F1_example of the expected-F1 basket against
 # P-TopFreq's thresholded basket, the candidate sources' coverage of the test target items,
@@ -87,6 +88,12 @@ def row_of(r, name):
         m = r["model"]
         return m["R@10"], m["NDCG@10"], r["basket"]["threshold"]["F1_example"], r["basket"]["expected-f1"]["F1_example"]
     if name == "served":
+        # nb-train's own figures for what ships (the trees', or the shipped baseline's over
+        # the stage's candidates with its calibrated scores); reports from before them: the
+        # shipped row
+        sv = r["ranker"].get("served")
+        if sv is not None:
+            return sv["R@10"], sv["NDCG@10"], sv["F1_example_threshold"], sv["F1_example_expected_f1"]
         sh = r["ranker"]["shipped"]
         return row_of(r, "ranker" if sh == "ranker" else sh)
     v = r["ranker"]["variants"].get(name)
@@ -116,7 +123,8 @@ for s, rs in runs.items():
     rr = statistics.mean(x[0] for x in served) / bestv["R@10"]
     rn = statistics.mean(x[1] for x in served) / bestv["NDCG@10"]
     tgt = max(1.0, TARGET.get(s, 1.0))
-    # expected-F1 basket of what ships (the baseline's own thresholded basket when it ships)
+    # expected-F1 basket of what ships (a report from before the served figures: the shipped
+    # baseline's thresholded basket)
     ef = statistics.mean((x[3] if x[3] is not None else x[2]) for x in served)
     pt = statistics.mean(r["baselines"]["P-TopFreq"]["F1_example"] for r in rs)
     cov = {k: ms([r["ranker"]["coverage_test"][k] for r in rs]) for k in ("own", "neighbours", "model_cosine", "all")}

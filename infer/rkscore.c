@@ -43,14 +43,19 @@ int tr_rk_score_user(tr_rk_user *ru, tr_ranker *rk, tr_scorer *sc, const st_hist
 
 int tr_rk_baseline_scores(const tr_rk_user *ru, const char *name, float *out, char *err,
                           size_t errlen) {
+    return tr_rk_baseline_rows(ru->x, ru->n, ru->tifu.alpha, name, out, err, errlen);
+}
+
+int tr_rk_baseline_rows(const float *rows, int64_t n, double alpha, const char *name, float *out,
+                        char *err, size_t errlen) {
     int which = !strcmp(name, "P-TopFreq") ? 0
         : !strcmp(name, "TIFU-KNN")        ? 1
         : !strcmp(name, "G-TopFreq")       ? 2
         : !strcmp(name, "TIFU-KNN tuned")  ? 3
                                            : -1;
     if (which < 0) return nb_err(err, errlen, NB_EINVAL, "unknown shipped ranking '%s'", name);
-    for (int c = 0; c < ru->n; c++) {
-        const float *x = ru->x + (size_t)c * TR_RK_NF;
+    for (int64_t c = 0; c < n; c++) {
+        const float *x = rows + (size_t)c * TR_RK_NF;
         if (which == 0) {
             /* recency breaks ties between equal shares: 1e-3 / (1 + since) < any share step */
             double since = isnan(x[TR_RK_SINCE]) ? 1e9 : x[TR_RK_SINCE];
@@ -58,13 +63,17 @@ int tr_rk_baseline_scores(const tr_rk_user *ru, const char *name, float *out, ch
         } else if (which == 1) {
             out[c] = (float)(0.9 * x[TR_RK_TIFU_OWN] + 0.1 * x[TR_RK_TIFU_NBR]);
         } else if (which == 3) {
-            /* the features were computed with ru->tifu's m, r_b, r_g (and k), so its alpha
+            /* the features were computed with the tuned m, r_b, r_g (and k), so its alpha
              * blends them into the tuned TIFU-KNN's score */
-            double al = ru->tifu.alpha;
+            double al = alpha;
             out[c] = (float)(al * x[TR_RK_TIFU_OWN] + (1.0 - al) * x[TR_RK_TIFU_NBR]);
         } else {
             out[c] = x[TR_RK_P_POP];
         }
     }
     return NB_OK;
+}
+
+void tr_rk_calibrate(float *s, int64_t n, double a, double b) {
+    for (int64_t i = 0; i < n; i++) s[i] = (float)(1.0 / (1.0 + exp(-(a + b * (double)s[i]))));
 }

@@ -31,5 +31,16 @@ int tr_rk_score_user(tr_rk_user *ru, tr_ranker *rk, tr_scorer *sc, const st_hist
  * NB_EINVAL (an unknown name). */
 int tr_rk_baseline_scores(const tr_rk_user *ru, const char *name, float *out, char *err,
                           size_t errlen);
+/* The same over n feature rows rows[n, TR_RK_NF] (the training job's), alpha the tuned
+ * TIFU-KNN's (ru->tifu.alpha above). */
+int tr_rk_baseline_rows(const float *rows, int64_t n, double alpha, const char *name, float *out,
+                        char *err, size_t errlen);
+
+/* A shipped baseline's served scores: s[i] = 1 / (1 + exp(-(a + b * s[i]))) in place, the
+ * logistic calibration of its raw score fitted on the ranker's training rows (rktrain.h
+ * tr_rk_report.cal_a/b), so that the basket's threshold and expected-F1 choice read
+ * probabilities, not raw shares or TIFU-KNN scores. With b > 0 the order is the raw one,
+ * up to float ties (broken by product index, as every tie is). */
+void tr_rk_calibrate(float *s, int64_t n, double a, double b);
 
 #endif

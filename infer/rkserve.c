@@ -39,6 +39,7 @@ int tr_rk_serving_open(tr_rk_serving *s, sqlite3 *db, int64_t model_id, const st
     int stored = 0;
     rc = st_rk_load_tifu(db, model_id, &s->tifu.m, &s->tifu.k, &s->tifu.r_b, &s->tifu.r_g,
                          &s->tifu.alpha, &stored, err, errlen);
+    if (rc == NB_OK) rc = st_rk_load_cal(db, model_id, &s->cal_a, &s->cal_b, &s->cal, err, errlen);
     if (rc) goto done;
     int P = catalog->n_products;
     s->ps.n_products = P;
@@ -75,6 +76,7 @@ int tr_rk_serving_rank(const tr_rk_serving *s, tr_ranker *rk, tr_rk_user *ru, tr
         rc = tr_ranker_predict(rk, ru->x, ru->n, TR_RK_NF, score, err, errlen);
     } else if (rc == NB_OK) {
         rc = tr_rk_baseline_scores(ru, s->shipped, score, err, errlen);
+        if (rc == NB_OK && s->cal) tr_rk_calibrate(score, ru->n, s->cal_a, s->cal_b);
     }
     return rc;
 }

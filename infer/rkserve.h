@@ -24,6 +24,8 @@ typedef struct {
     tr_ranker rk;
     tr_rk_pstats ps;
     tr_rk_tifu tifu; /* the stored TIFU-KNN feature parameters (defaults for older stores) */
+    int cal;         /* a shipped baseline's scores are calibrated (rkscore.h tr_rk_calibrate) */
+    double cal_a, cal_b;
 } tr_rk_serving;
 
 /* Loads model_id's ranking stage for catalog: registration, ranker file (its checksum must
@@ -40,8 +42,9 @@ void tr_rk_serving_free(tr_rk_serving *s);
  * [start, hist_end): the stored neighbour pairs of the user, the cosine candidate set
  * cos[n_cos], the model's probabilities through sc, then the trees rk (s->rk or a
  * per-thread tr_ranker_clone of it: XGBoost's predictor is not shared between threads), or
- * the shipped baseline's scores; ru->tifu is set to s->tifu first. On return ru holds the candidates and score[ru->n] their scores (ranker
- * probabilities, or the baseline's scores). Scratch: nbr_idx/nbr_val/prob [n_products].
+ * the shipped baseline's scores; ru->tifu is set to s->tifu first. On return ru holds the
+ * candidates and score[ru->n] their scores (ranker probabilities, or the baseline's scores,
+ * calibrated to probabilities when the store has the baseline's calibration). Scratch: nbr_idx/nbr_val/prob [n_products].
  * Returns NB_OK, NB_ENOTFOUND (cold start) or an error. */
 int tr_rk_serving_rank(const tr_rk_serving *s, tr_ranker *rk, tr_rk_user *ru, tr_scorer *sc, sqlite3 *db,
                        int64_t model_id, const st_history *h, int u, int64_t hist_end,

@@ -25,9 +25,9 @@ static int exec(sqlite3 *db, const char *sql, const char *what, char *err, size_
     return NB_OK;
 }
 
-/* 1 if ranker_models has column tifu_m (stores from before it do not), 0 if not, -1 on a
+/* 1 if ranker_models has column `col` (stores from before it do not), 0 if not, -1 on a
  * database error (message in err). */
-static int has_tifu_cols(sqlite3 *db, char *err, size_t errlen) {
+static int has_col(sqlite3 *db, const char *col, char *err, size_t errlen) {
     sqlite3_stmt *q = NULL;
     int found = 0;
     if (sqlite3_prepare_v2(db, "PRAGMA table_info(ranker_models)", -1, &q, NULL) != SQLITE_OK) {
@@ -36,7 +36,7 @@ static int has_tifu_cols(sqlite3 *db, char *err, size_t errlen) {
     }
     while (sqlite3_step(q) == SQLITE_ROW) {
         const char *c = (const char *)sqlite3_column_text(q, 1);
-        if (c && !strcmp(c, "tifu_m")) found = 1;
+        if (c && !strcmp(c, col)) found = 1;
     }
     sqlite3_finalize(q);
     return found;
@@ -47,18 +47,28 @@ int st_rk_ensure_tables(sqlite3 *db, char *err, size_t errlen) {
     assert(ddl); /* schema.sql is compiled in: a missing section is a build error, not input */
     int rc = exec(db, ddl + 1, "creating the ranking-stage tables", err, errlen);
     if (rc) return rc;
-    /* CREATE IF NOT EXISTS leaves an older ranker_models without the TIFU-KNN columns;
-     * nullable columns can be added in place (its rows read as "defaults", st_rk_load_tifu) */
-    int has = has_tifu_cols(db, err, errlen);
+    /* CREATE IF NOT EXISTS leaves an older ranker_models without the later columns;
+     * nullable columns can be added in place (its rows read as "defaults", st_rk_load_tifu,
+     * and "uncalibrated", st_rk_load_cal) */
+    int has = has_col(db, "tifu_m", err, errlen);
     if (has < 0) return NB_EDB;
-    if (has) return NB_OK;
-    return exec(db,
-                "ALTER TABLE ranker_models ADD COLUMN tifu_m INTEGER; "
-                "ALTER TABLE ranker_models ADD COLUMN tifu_k INTEGER; "
-                "ALTER TABLE ranker_models ADD COLUMN tifu_r_b REAL; "
-                "ALTER TABLE ranker_models ADD COLUMN tifu_r_g REAL; "
-                "ALTER TABLE ranker_models ADD COLUMN tifu_alpha REAL",
-                "adding the TIFU-KNN columns to ranker_models", err, errlen);
+    if (!has)
+        rc = exec(db,
+                  "ALTER TABLE ranker_models ADD COLUMN tifu_m INTEGER; "
+                  "ALTER TABLE ranker_models ADD COLUMN tifu_k INTEGER; "
+                  "ALTER TABLE ranker_models ADD COLUMN tifu_r_b REAL; "
+                  "ALTER TABLE ranker_models ADD COLUMN tifu_r_g REAL; "
+                  "ALTER TABLE ranker_models ADD COLUMN tifu_alpha REAL",
+                  "adding the TIFU-KNN columns to ranker_models", err, errlen);
+    if (rc) return rc;
+    has = has_col(db, "bl_cal_a", err, errlen);
+    if (has < 0) return NB_EDB;
+    if (!has)
+        rc = exec(db,
+                  "ALTER TABLE ranker_models ADD COLUMN bl_cal_a REAL; "
+                  "ALTER TABLE ranker_models ADD COLUMN bl_cal_b REAL",
+                  "adding the calibration columns to ranker_models", err, errlen);
+    return rc;
 }
 
 int st_rk_write(sqlite3 *db, int64_t model_id, const st_rk_rows *r, const st_history *h, char *err,
@@ -74,8 +84,8 @@ int st_rk_write(sqlite3 *db, int64_t model_id, const st_rk_rows *r, const st_his
     if (rc || !r) goto done;
     if (sqlite3_prepare_v2(db,
                            "INSERT INTO ranker_models(model_id, path, checksum, shipped, "
-                           "tifu_m, tifu_k, tifu_r_b, tifu_r_g, tifu_alpha) "
-                           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           "tifu_m, tifu_k, tifu_r_b, tifu_r_g, tifu_alpha, bl_cal_a, bl_cal_b) "
+                           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                            -1, &q, NULL) != SQLITE_OK)
         goto dberr;
     sqlite3_bind_int64(q, 1, model_id);
@@ -87,6 +97,10 @@ int st_rk_write(sqlite3 *db, int64_t model_id, const st_rk_rows *r, const st_his
     sqlite3_bind_double(q, 7, r->tifu_r_b);
     sqlite3_bind_double(q, 8, r->tifu_r_g);
     sqlite3_bind_double(q, 9, r->tifu_alpha);
+    if (r->bl_cal) {
+        sqlite3_bind_double(q, 10, r->bl_cal_a);
+        sqlite3_bind_double(q, 11, r->bl_cal_b);
+    } /* else NULL: unbound parameters are NULL */
     if (sqlite3_step(q) != SQLITE_DONE) goto dberr;
     sqlite3_finalize(q);
     q = NULL;
@@ -178,7 +192,7 @@ int st_rk_load_model(sqlite3 *db, int64_t model_id, char **path, uint32_t *check
 int st_rk_load_tifu(sqlite3 *db, int64_t model_id, int *m, int *k, double *r_b, double *r_g,
                     double *alpha, int *stored, char *err, size_t errlen) {
     *stored = 0;
-    int has = has_tifu_cols(db, err, errlen);
+    int has = has_col(db, "tifu_m", err, errlen);
     if (has < 0) return NB_EDB;
     if (!has) return NB_OK; /* a store from before the columns: the defaults */
     sqlite3_stmt *q = NULL;
@@ -196,6 +210,25 @@ int st_rk_load_tifu(sqlite3 *db, int64_t model_id, int *m, int *k, double *r_b, 
     *alpha = sqlite3_column_double(q, 4);
     *stored = 1;
 done:
+    sqlite3_finalize(q);
+    return rc;
+}
+
+int st_rk_load_cal(sqlite3 *db, int64_t model_id, double *a, double *b, int *stored, char *err,
+                   size_t errlen) {
+    *stored = 0;
+    int has = has_col(db, "bl_cal_a", err, errlen);
+    if (has < 0) return NB_EDB;
+    if (!has) return NB_OK; /* a store from before the columns: raw scores */
+    sqlite3_stmt *q = NULL;
+    int rc = ranker_row(db, "SELECT bl_cal_a, bl_cal_b FROM ranker_models WHERE model_id = ?",
+                        model_id, NB_EDB, &q, err, errlen);
+    if (rc == NB_OK && sqlite3_column_type(q, 0) != SQLITE_NULL &&
+        sqlite3_column_type(q, 1) != SQLITE_NULL) {
+        *a = sqlite3_column_double(q, 0);
+        *b = sqlite3_column_double(q, 1);
+        *stored = 1;
+    }
     sqlite3_finalize(q);
     return rc;
 }

@@ -11,7 +11,7 @@
 #include "history.h"
 
 /* Creates the three tables when the store predates them, and adds ranker_models' TIFU-KNN
- * columns to a table that predates those. Returns NB_OK or NB_EDB. */
+ * and calibration columns to a table that predates those. Returns NB_OK or NB_EDB. */
 int st_rk_ensure_tables(sqlite3 *db, char *err, size_t errlen);
 
 /* What is written with a model. nbr: user u (index in the catalogue history h) has pairs
@@ -27,6 +27,9 @@ typedef struct {
     /* TIFU-KNN's parameters behind the tifu_own / tifu_nbr features (infer/rkfeat.h) */
     int tifu_m, tifu_k;
     double tifu_r_b, tifu_r_g, tifu_alpha;
+    /* a shipped baseline's calibration (infer/rkscore.h tr_rk_calibrate), when bl_cal */
+    int bl_cal;
+    double bl_cal_a, bl_cal_b;
 } st_rk_rows;
 
 /* Replaces every ranking-stage row with r's for model_id (r NULL: only deletes them, for a
@@ -48,6 +51,13 @@ int st_rk_load_model(sqlite3 *db, int64_t model_id, char **path, uint32_t *check
  * (no ranker row) or NB_EDB. */
 int st_rk_load_tifu(sqlite3 *db, int64_t model_id, int *m, int *k, double *r_b, double *r_g,
                     double *alpha, int *stored, char *err, size_t errlen);
+
+/* model_id's calibration of its shipped baseline (infer/rkscore.h tr_rk_calibrate) into a,
+ * b with *stored = 1; *stored = 0 and a, b untouched when there is none (the trees ship, or
+ * a store written before the columns: raw scores). Returns NB_OK, NB_ENOTFOUND (no ranker
+ * row) or NB_EDB. */
+int st_rk_load_cal(sqlite3 *db, int64_t model_id, double *a, double *b, int *stored, char *err,
+                   size_t errlen);
 
 /* model_id's product statistics into pop/reorder/rebuy [catalog->n_products]. Returns NB_OK,
  * NB_EMISMATCH (a product missing or unknown, named) or NB_EDB. */

@@ -144,6 +144,26 @@ TRAIN_TEST=$NB_TESTBIN/nb-train-test
 # registered with its parameters, and nb-serve serves exactly nb-train --score-user's scores
 forced_ship tuned "TIFU-KNN tuned"
 kill $PID; wait $PID 2>/dev/null
+# its scores are calibrated to probabilities (infer/rkscore.h tr_rk_calibrate: a logistic
+# fit on the training rows, registered with it and reported): without the stored calibration
+# (a store from before it) the same products come in the same order with the raw scores, and
+# the calibrated scores are sigmoid(a + b * raw)
+cp "$D/tuned.db" "$D/raw.db"
+sqlite3 "$D/raw.db" "UPDATE ranker_models SET bl_cal_a = NULL, bl_cal_b = NULL"
+$NB_BIN/nb-train --db "$D/tuned.db" --model "$D/tuned.nbw" --score-user "${USERS[0]}" --k 10 >"$D/cal.json"
+$NB_BIN/nb-train --db "$D/raw.db" --model "$D/tuned.nbw" --score-user "${USERS[0]}" --k 10 >"$D/raw.json"
+t_eq tuned_calibrated "$(/usr/bin/python3 - "$D/tuned.json" "$D/cal.json" "$D/raw.json" \
+    "$(sqlite3 "$D/tuned.db" "SELECT bl_cal_a, bl_cal_b FROM ranker_models ORDER BY model_id DESC LIMIT 1")" <<'PY'
+import json, math, sys
+c = json.load(open(sys.argv[1]))["ranker"]["served"]["calibration"]
+cal, raw = (json.load(open(f))["top_k"] for f in sys.argv[2:4])
+a, b = (float(x) for x in sys.argv[4].split("|"))
+print(abs(a - c["a"]) < 1e-9 * abs(a) and abs(b - c["b"]) < 1e-9 * abs(b), b > 0,
+      len(cal) == 10 and [x["product_id"] for x in cal] == [x["product_id"] for x in raw],
+      all(0 < x["score"] < 1 for x in cal),
+      all(abs(x["score"] - 1 / (1 + math.exp(-(a + b * y["score"])))) < 1e-6 for x, y in zip(cal, raw)))
+PY
+)" "True True True True True"
 
 # ---- the trees that may ship are those without the model's input (its probability is in
 # sample for the training rows), the trees with it are trained only for --ranker-ablation, and

@@ -412,6 +412,20 @@ static int test_baseline_scores(void) {
     T_ASSERT(tr_rk_baseline_scores(&ru, "nope", out, err, sizeof err) == NB_EINVAL &&
                  strstr(err, "nope"),
              "unknown: %s", err);
+    /* the row form (the training job's) gives the same bits, alpha passed in */
+    float rows[6];
+    ru.tifu.alpha = 0.6;
+    T_ASSERT(tr_rk_baseline_scores(&ru, "TIFU-KNN tuned", out, err, sizeof err) == NB_OK &&
+                 tr_rk_baseline_rows(ru.x, ru.n, 0.6, "TIFU-KNN tuned", rows, err, sizeof err) ==
+                     NB_OK &&
+                 !memcmp(out, rows, (size_t)ru.n * sizeof *out) && FEQ(out[4], 0.4 * 0.3f),
+             "rows == scores: %g %g", out[4], rows[4]);
+    /* the calibration by hand: 1 / (1 + exp(-(a + b s))), order kept with b > 0 */
+    float cs[3] = {0.0f, 0.5f, 0.25f};
+    tr_rk_calibrate(cs, 3, -1.0, 4.0);
+    T_ASSERT(FEQ(cs[0], 1 / (1 + exp(1.0))) && FEQ(cs[1], 1 / (1 + exp(-1.0))) &&
+                 FEQ(cs[2], 0.5) && cs[1] > cs[2] && cs[2] > cs[0],
+             "calibrated %g %g %g", cs[0], cs[1], cs[2]);
     tr_rk_user_free(&ru);
     st_history_free(&h);
     return T_PASS;
@@ -593,6 +607,43 @@ static int test_store_tifu_columns(void) {
     return T_PASS;
 }
 
+/* The calibration columns (bl_cal_a, bl_cal_b) on a store whose ranker_models has the
+ * TIFU-KNN columns but predates them (every store written before this change): none read
+ * as "not stored", st_rk_ensure_tables adds them in place, NULL reads as not stored and a
+ * written row reads back; a model without a row is NB_ENOTFOUND. */
+static int test_store_cal_columns(void) {
+    sqlite3 *db = NULL;
+    char err[NB_ERRLEN];
+    T_ASSERT(sqlite3_open(":memory:", &db) == SQLITE_OK, "open");
+    T_ASSERT(sqlite3_exec(db,
+                          "CREATE TABLE ranker_models (model_id INTEGER PRIMARY KEY, path TEXT "
+                          "NOT NULL, checksum TEXT NOT NULL, shipped TEXT NOT NULL, tifu_m "
+                          "INTEGER, tifu_k INTEGER, tifu_r_b REAL, tifu_r_g REAL, tifu_alpha "
+                          "REAL);"
+                          "INSERT INTO ranker_models VALUES (1, 'x.xgb', '00000000', "
+                          "'TIFU-KNN tuned', 3, 300, 0.9, 0.7, 0.5)",
+                          NULL, NULL, NULL) == SQLITE_OK,
+             "old table");
+    double a = 7, b = 8;
+    int stored = 9;
+    T_ASSERT(st_rk_load_cal(db, 1, &a, &b, &stored, err, sizeof err) == NB_OK && stored == 0 &&
+                 a == 7 && b == 8,
+             "old store: %s", err);
+    T_ASSERT(st_rk_ensure_tables(db, err, sizeof err) == NB_OK, "%s", err);
+    T_ASSERT(st_rk_ensure_tables(db, err, sizeof err) == NB_OK, "twice: %s", err);
+    T_ASSERT(st_rk_load_cal(db, 1, &a, &b, &stored, err, sizeof err) == NB_OK && stored == 0,
+             "old row after the columns: %s", err);
+    T_ASSERT(sqlite3_exec(db, "UPDATE ranker_models SET bl_cal_a = -4.5, bl_cal_b = 13.25", NULL,
+                          NULL, NULL) == SQLITE_OK,
+             "update");
+    T_ASSERT(st_rk_load_cal(db, 1, &a, &b, &stored, err, sizeof err) == NB_OK && stored == 1 &&
+                 a == -4.5 && b == 13.25,
+             "stored row: %s", err);
+    T_ASSERT(st_rk_load_cal(db, 2, &a, &b, &stored, err, sizeof err) == NB_ENOTFOUND, "no row");
+    sqlite3_close(db);
+    return T_PASS;
+}
+
 /* The prior (ranker.h): its fit solves the logistic regression's score equations; trees
  * boosted from it start at its logit; it survives the file, a clone and a slice; a file of
  * version 1 (no prior) still loads; rows wider than the ranker's features are read by
@@ -712,5 +763,6 @@ int main(void) {
     T_RUN(test_tuned_features_hand);
     T_RUN(test_tuned_baseline_parity);
     T_RUN(test_store_tifu_columns);
+    T_RUN(test_store_cal_columns);
     return t_summary();
 }

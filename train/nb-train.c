@@ -469,7 +469,10 @@ static int train(tr_flags *f, char *err, size_t errlen) {
                            .tifu_k = tp->k,
                            .tifu_r_b = tp->r_b,
                            .tifu_r_g = tp->r_g,
-                           .tifu_alpha = tp->alpha};
+                           .tifu_alpha = tp->alpha,
+                           .bl_cal = rk.cal,
+                           .bl_cal_a = rk.cal_a,
+                           .bl_cal_b = rk.cal_b};
     }
     test_kill_at("saved");
     model_rows rows = {&cands, &ps, &h, f->ranker ? &rkr : NULL};

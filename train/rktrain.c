@@ -4,6 +4,7 @@
 #include "expected_f1.h"
 #include "metrics.h"
 #include "nb_err.h"
+#include "rkscore.h"
 #include "rng.h"
 
 #include <assert.h>
@@ -243,27 +244,22 @@ static int cmp_scored(const void *a, const void *b) {
     return (x->i > y->i) - (x->i < y->i);
 }
 
-/* Evaluates variant v's trees rk on rs (users of smp): metrics into out (when acc given),
- * per-user R@10/NDCG@10 into ur/un (when given). */
-static int eval_rows(run_t *R, tr_ranker *rk, int v, const rowset *rs, const tr_sample *smp,
-                     tr_eval_result *out, double *ur, double *un, char *err, size_t errlen) {
+/* Evaluates the scores pr of rs's rows (users of smp; user j's rows are pr[off2[j] ..
+ * off2[j+1]), in rs's row order from rs->off[j]): metrics into out (when given), per-user
+ * R@10/NDCG@10 into ur/un (when given). Returns NB_OK or an error of the metrics. */
+static int eval_scores(run_t *R, const rowset *rs, const int64_t *off2, const float *pr,
+                       const tr_sample *smp, tr_eval_result *out, double *ur, double *un,
+                       char *err, size_t errlen) {
     const st_history *h = R->a->h;
     int P = h->n_products, rc = NB_OK;
-    float *X = NULL, *y = NULL, *pr = NULL;
-    int64_t *off2 = nb_xmalloc(((size_t)rs->nu + 1) * sizeof *off2);
     scored *sc = NULL;
     int32_t *ranked = nb_xmalloc((TR_EVAL_TOPN + 1) * sizeof *ranked);
-    int32_t *pred = nb_xmalloc((size_t)P * sizeof *pred), *efp = NULL;
+    int32_t *pred = nb_xmalloc((size_t)P * sizeof *pred), *efp = NULL, *efout = NULL;
     float *efprob = NULL;
     uint8_t *inlist = nb_xcalloc((size_t)P, 1);
     tr_ef1 *ef = NULL;
     tr_metrics mt = {0}, me = {0};
-    double t0 = nb_now();
-    int owned = 0;
-    int64_t m = variant_rows(rs, v, &X, &y, off2, &owned);
-    pr = nb_xmalloc(((size_t)m + 1) * sizeof *pr);
-    rc = tr_ranker_predict(rk, X, m, TR_RK_NF, pr, err, errlen);
-    if (rc == NB_OK) rc = tr_metrics_init(&mt, P, err, errlen);
+    rc = tr_metrics_init(&mt, P, err, errlen);
     if (rc == NB_OK) rc = tr_metrics_init(&me, P, err, errlen);
     if (rc == NB_OK) rc = tr_ef1_new(&ef, TR_EF1_M, err, errlen);
     if (rc) goto done;
@@ -273,7 +269,7 @@ static int eval_rows(run_t *R, tr_ranker *rk, int v, const rowset *rs, const tr_
     sc = nb_xmalloc((size_t)maxu * sizeof *sc);
     efp = nb_xmalloc((size_t)maxu * sizeof *efp);
     efprob = nb_xmalloc((size_t)maxu * sizeof *efprob);
-    int32_t *efout = nb_xmalloc((size_t)TR_EF1_M * sizeof *efout);
+    efout = nb_xmalloc((size_t)TR_EF1_M * sizeof *efout);
     for (int j = 0; j < rs->nu && rc == NB_OK; j++) {
         int64_t a = off2[j], b = off2[j + 1], a0 = rs->off[j];
         int nc = (int)(b - a), nr = 0, np = 0, ke = 0;
@@ -297,27 +293,41 @@ static int eval_rows(run_t *R, tr_ranker *rk, int v, const rowset *rs, const tr_
         rc = tr_metrics_add(&mt, ranked, nr, pred, np, R->truth, nt, err, errlen);
         if (rc == NB_OK) rc = tr_metrics_add(&me, ranked, nr, efout, ke, R->truth, nt, err, errlen);
     }
-    free(efout);
     if (rc == NB_OK && out) {
         memset(out, 0, sizeof *out);
         tr_metrics_get(&mt, &out->thr[0]);
         tr_metrics_get(&me, &out->ef1[0]);
         out->n = rs->nu;
-        out->seconds = nb_now() - t0;
     }
 done:
     tr_metrics_free(&mt);
     tr_metrics_free(&me);
     tr_ef1_free(ef);
-    if (owned) free(X), free(y);
-    free(pr);
-    free(off2);
+    free(efout);
     free(sc);
     free(ranked);
     free(pred);
     free(efp);
     free(efprob);
     free(inlist);
+    return rc;
+}
+
+/* Evaluates variant v's trees rk on rs (users of smp), as eval_scores. */
+static int eval_rows(run_t *R, tr_ranker *rk, int v, const rowset *rs, const tr_sample *smp,
+                     tr_eval_result *out, double *ur, double *un, char *err, size_t errlen) {
+    double t0 = nb_now();
+    float *X = NULL, *y = NULL;
+    int64_t *off2 = nb_xmalloc(((size_t)rs->nu + 1) * sizeof *off2);
+    int owned = 0;
+    int64_t m = variant_rows(rs, v, &X, &y, off2, &owned);
+    float *pr = nb_xmalloc(((size_t)m + 1) * sizeof *pr);
+    int rc = tr_ranker_predict(rk, X, m, TR_RK_NF, pr, err, errlen);
+    if (owned) free(X), free(y);
+    if (rc == NB_OK) rc = eval_scores(R, rs, off2, pr, smp, out, ur, un, err, errlen);
+    if (rc == NB_OK && out) out->seconds = nb_now() - t0;
+    free(pr);
+    free(off2);
     return rc;
 }
 
@@ -450,6 +460,27 @@ static int cv_rows(run_t *R, const rowset *tr, int nu, const tr_sample *smp, int
     free(pos);
     free(tr_);
     free(tn);
+    return rc;
+}
+
+/* The shipped baseline rep->best_bl: its calibration fitted on the training rows tr into
+ * rep->cal/cal_a/cal_b, and its test metrics over te's candidates (users of smp) with the
+ * scores nb-serve serves (infer/rkserve.c: raw, then calibrated) into rep->served. Returns
+ * NB_OK or an error of the fit or the metrics. */
+static int served_baseline(run_t *R, const rowset *tr, const rowset *te, const tr_sample *smp,
+                           tr_rk_report *rep, char *err, size_t errlen) {
+    const char *name = tr_bl_names[rep->best_bl];
+    double al = R->ru.tifu.alpha, a = 0, b = 0;
+    int64_t n = tr->n > te->n ? tr->n : te->n;
+    float *s = nb_xmalloc(((size_t)n + 1) * sizeof *s);
+    int rc = tr_rk_baseline_rows(tr->X, tr->n, al, name, s, err, errlen);
+    if (rc == NB_OK) rc = tr_ranker_fit_prior(s, tr->y, tr->n, 1, 0, &a, &b, err, errlen);
+    if (rc == NB_OK && b > 0) rep->cal = 1, rep->cal_a = a, rep->cal_b = b;
+    if (rc == NB_OK) rc = tr_rk_baseline_rows(te->X, te->n, al, name, s, err, errlen);
+    if (rc == NB_OK && rep->cal) tr_rk_calibrate(s, te->n, a, b);
+    if (rc == NB_OK)
+        rc = eval_scores(R, te, te->off, s, smp, &rep->served, NULL, NULL, err, errlen);
+    free(s);
     return rc;
 }
 
@@ -704,6 +735,10 @@ int tr_rk_run(const tr_rk_args *a, tr_ranker *ranker, tr_rk_pstats *ps_all, tr_r
         }
         rep->best_bl = b, rep->shipped_ranker = 0;
     }
+    if (rep->shipped_ranker)
+        rep->served = rep->test[rep->variant];
+    else if ((rc = served_baseline(&R, &tr, &te, s->test, rep, err, errlen)) != NB_OK)
+        goto done;
     if (a->log)
         fprintf(a->log,
                 "selection on %d users (%d cross-validated training users, %d "
@@ -802,6 +837,15 @@ void tr_rk_report_table(const tr_rk_report *r, FILE *out) {
         row(out, tr_rkv_names[v], &r->test[v].thr[0]);
         fprintf(out, "%-16s F1_ex expected-F1 %.4f\n", "", r->test[v].ef1[0].f1_example);
     }
+    if (!r->shipped_ranker) {
+        row(out, "served", &r->served.thr[0]);
+        fprintf(out, "%-16s F1_ex expected-F1 %.4f (%s over the stage's candidates, ", "",
+                r->served.ef1[0].f1_example, tr_bl_names[r->best_bl]);
+        if (r->cal)
+            fprintf(out, "calibrated 1 / (1 + exp(-(%.4g + %.4g s))))\n", r->cal_a, r->cal_b);
+        else
+            fprintf(out, "raw scores)\n");
+    }
     fprintf(out,
             "candidates cover %.4f of test target items (own %.4f, neighbours %.4f, "
             "model/cosine %.4f), %.1f per user\n",
@@ -863,6 +907,13 @@ void tr_rk_report_json(void *obj, const tr_rk_report *r) {
         cJSON_AddNumberToObject(x, "R@10", r->val_bl_r10[b]);
         cJSON_AddNumberToObject(x, "NDCG@10", r->val_bl_ndcg10[b]);
     }
+    cJSON *sv = metrics_json(&r->served);
+    if (r->cal) {
+        cJSON *c = cJSON_AddObjectToObject(sv, "calibration");
+        cJSON_AddNumberToObject(c, "a", r->cal_a);
+        cJSON_AddNumberToObject(c, "b", r->cal_b);
+    }
+    cJSON_AddItemToObject(o, "served", sv);
     cJSON *vs = cJSON_AddObjectToObject(o, "variants");
     for (int v = 0; v < TR_RK_NV; v++) {
         if (!r->ran[v]) continue;

@@ -89,6 +89,15 @@ typedef struct {
     double t_rows, t_train, t_eval, t_cv;
     int trees;                     /* boosting rounds of the trees trained (chosen by the CV) */
     double cv_r10[TR_RK_NROUNDS];  /* the cross-validated R@10 after each count compared */
+    /* what ships, on the test users: the trees' test[variant], or the shipped baseline over
+     * the stage's candidates with the scores nb-serve serves (calibrated when cal) */
+    tr_eval_result served;
+    /* a shipped baseline's calibration (infer/rkscore.h tr_rk_calibrate): the logistic
+     * regression of the label on its raw score over the training rows; cal = 0 when the
+     * trees ship, or when the slope is not positive (it would reverse the baseline's order:
+     * raw scores are served) */
+    int cal;
+    double cal_a, cal_b;
 } tr_rk_report;
 
 /* What ships, as stored in ranker_models.shipped and named by /health: "ranker" (the
