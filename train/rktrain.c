@@ -49,7 +49,8 @@ typedef struct {
     int nu, capu;
     int64_t *off;
     int32_t *n_own;
-    int32_t *smp; /* sample index of each user */
+    int32_t *smp;  /* sample index of each user */
+    int32_t *user; /* its user (index in the history) */
 } rowset;
 
 static void rowset_free(rowset *r) {
@@ -61,6 +62,7 @@ static void rowset_free(rowset *r) {
     free(r->off);
     free(r->n_own);
     free(r->smp);
+    free(r->user);
     memset(r, 0, sizeof *r);
 }
 
@@ -83,6 +85,7 @@ static void rowset_reserve(rowset *rs, int64_t n) {
         rs->off = nb_xrealloc(rs->off, (size_t)(rs->capu + 1) * sizeof *rs->off);
         rs->n_own = nb_xrealloc(rs->n_own, (size_t)rs->capu * sizeof *rs->n_own);
         rs->smp = nb_xrealloc(rs->smp, (size_t)rs->capu * sizeof *rs->smp);
+        rs->user = nb_xrealloc(rs->user, (size_t)rs->capu * sizeof *rs->user);
     }
     if (rs->nu == 0) rs->off[0] = 0;
     if (rs->n + n > rs->cap) {
@@ -94,7 +97,7 @@ static void rowset_reserve(rowset *rs, int64_t n) {
 
 /* Appends user i's candidates and features (labels from mark) to rs; the model column goes
  * to rs->model, NaN in rs->X. */
-static void rowset_add(rowset *rs, int i, const tr_rk_user *ru, const uint8_t *mark) {
+static void rowset_add(rowset *rs, int i, int u, const tr_rk_user *ru, const uint8_t *mark) {
     rowset_reserve(rs, ru->n);
     memcpy(rs->X + rs->n * TR_RK_NF, ru->x, (size_t)ru->n * TR_RK_NF * sizeof *rs->X);
     for (int64_t r = rs->n; r < rs->n + ru->n; r++) {
@@ -107,6 +110,7 @@ static void rowset_add(rowset *rs, int i, const tr_rk_user *ru, const uint8_t *m
     rs->n += ru->n;
     rs->n_own[rs->nu] = ru->n_own;
     rs->smp[rs->nu] = i;
+    rs->user[rs->nu] = u;
     rs->nu++;
     rs->off[rs->nu] = rs->n;
 }
@@ -186,7 +190,7 @@ static int gen_rows(run_t *R, const tr_sample *smp, int n, const tr_rk_pstats *p
                     if (s & TR_RK_SRC_NBR) hits[TR_RK_COV_NBR]++;
                     if (s & TR_RK_SRC_COS) hits[TR_RK_COV_COS]++;
                 }
-            rowset_add(rs, i, &R->ru, R->mark);
+            rowset_add(rs, i, u, &R->ru, R->mark);
         }
         for (int j = 0; j < nt; j++) R->mark[R->truth[j]] = 0;
     }
@@ -411,6 +415,7 @@ static void rowset_copy_user(rowset *dst, const rowset *src, int j) {
     dst->n += n;
     dst->n_own[dst->nu] = src->n_own[j];
     dst->smp[dst->nu] = src->smp[j];
+    dst->user[dst->nu] = src->user[j];
     dst->nu++;
     dst->off[dst->nu] = dst->n;
 }
@@ -422,8 +427,11 @@ static const int rk_rounds[TR_RK_NROUNDS] = {25, 50, 100, 150, 200, 300};
 
 /* Cross-validated per-user R@10 / NDCG@10 of variant v's trees over the first nu users of tr
  * (rows built from samples smp), after each count of rounds rk_rounds[i] (into ur[i] / un[i],
- * [nu] each): the users of fold k (tr_rk_fold, the folds of the out-of-fold statistics) are
- * ranked by trees trained (with prm) on the other folds' users only. Returns NB_OK or an
+ * [nu] each): the users of fold k among them (tr_rk_fold, the folds of the out-of-fold
+ * statistics) are ranked by trees trained (with prm) on the rows of every user of tr outside
+ * fold k -- all of them, both orders with --ranker-rows both, as the trees that ship are
+ * trained -- up to TR_RK_CV_TRAIN_ROWS rows (the first in tr's order): the trees compared see
+ * ~4/5 of what the final trees see, not only the evaluated users' folds. Returns NB_OK or an
  * error from XGBoost / the metrics. */
 static int cv_rows(run_t *R, const rowset *tr, int nu, const tr_sample *smp, int v,
                    const tr_ranker_params *prm, double **ur, double **un, char *err,
@@ -439,11 +447,15 @@ static int cv_rows(run_t *R, const rowset *tr, int nu, const tr_sample *smp, int
         rowset trn = {0}, tst = {0};
         tr_ranker rk = {0};
         int nt = 0;
-        for (int j = 0; j < nu; j++) {
-            int in = tr_rk_fold(h->user_ids[smp[tr->smp[j]].user]) == k;
-            rowset_copy_user(in ? &tst : &trn, tr, j);
-            if (in) pos[nt++] = j;
-        }
+        for (int j = 0; j < nu; j++)
+            if (tr_rk_fold(h->user_ids[tr->user[j]]) == k) {
+                rowset_copy_user(&tst, tr, j);
+                pos[nt++] = j;
+            }
+        for (int j = 0; j < tr->nu; j++)
+            if (tr_rk_fold(h->user_ids[tr->user[j]]) != k &&
+                trn.n + (tr->off[j + 1] - tr->off[j]) <= TR_RK_CV_TRAIN_ROWS)
+                rowset_copy_user(&trn, tr, j);
         if (tst.nu > 0 && trn.n > 0) rc = train_variant(prm, &trn, v, &rk, err, errlen);
         for (int i = 0; i < TR_RK_NROUNDS && rc == NB_OK && tst.nu > 0 && trn.n > 0; i++) {
             if (rk_rounds[i] > prm->trees) continue; /* not trained: R@10 0, never chosen */

@@ -20,9 +20,9 @@
  * Selection: validation alone is too small on small data sets (~100 users on dunnhumby-cj:
  * a standard error of ~9 % of R@10), so the selection also uses the training users,
  * cross-validated (the first TR_RK_CV_USERS of them) at the orders their rows come from (the
- * targets by default, the earlier orders with --ranker-rows prev|both): the training users'
- * rows are split by the folds of the statistics, and each fold is ranked by trees trained on
- * the other folds. None of the shipping variant's inputs is fitted to those targets: the
+ * targets by default, the earlier orders with --ranker-rows prev|both): the training users
+ * are split by the folds of the statistics, and each fold is ranked by trees trained on the
+ * rows of the other folds' users (all of them, up to TR_RK_CV_TRAIN_ROWS). None of the shipping variant's inputs is fitted to those targets: the
  * statistics are out of fold, TIFU-KNN's parameters were tuned on the validation users, and
  * the user itself is not its own neighbour. The ranker ships only when, over validation and
  * cross-validated users together, its R@10 and NDCG@10 are both above those of the best
@@ -49,6 +49,7 @@
 #define TR_RK_FOLDS 5
 #define TR_RK_MAX_TRAIN_ROWS 3000000
 #define TR_RK_CV_USERS 4000 /* training users in the cross-validated selection, at most */
+#define TR_RK_CV_TRAIN_ROWS 1000000 /* rows that train each fold's trees, at most */
 #define TR_RK_NROUNDS 6     /* boosting-round counts the cross-validation compares */
 
 /* Training rows: the target order of each training user (LAST), the order with items
