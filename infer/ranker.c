@@ -6,6 +6,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,8 @@ static const char MAGIC[8] = "NBXGB2\n";  /* 7 characters and the NUL: 8 bytes *
 static const char MAGIC1[8] = "NBXGB1\n"; /* version 1: no prior, a 24-byte header */
 #define HDR2 40
 #define HDR1 24
+#define RK_MAX_BIN 256 /* the training matrix's and the booster's: they must agree */
+#define RK_MAX_BIN_S "256"
 
 void tr_ranker_defaults(tr_ranker_params *p) {
     p->trees = 300;
@@ -105,18 +108,73 @@ int tr_ranker_fit_prior(const float *X, const float *y, int64_t n, int nf, int c
     return NB_OK;
 }
 
-/* Sets the prior's margin of every row of X[n, stride] on d (nothing without a prior). */
-static int set_margins(DMatrixHandle d, const tr_ranker *r, const float *X, int64_t n, int stride,
-                       char *err, size_t errlen) {
-    if (!r->has_prior) return NB_OK;
+/* The prior's margin of every row of X[n, stride] (malloc'd), or NULL without a prior. */
+static float *prior_margins(const tr_ranker *r, const float *X, int64_t n, int stride) {
+    if (!r->has_prior) return NULL;
     float *m = nb_xmalloc(((size_t)n + 1) * sizeof *m);
     for (int64_t i = 0; i < n; i++) {
         double x = X[(size_t)i * stride + r->prior_col];
         m[i] = (float)(isnan(x) ? r->m0 : r->m0 + r->m1 * x);
     }
+    return m;
+}
+
+/* Sets the prior's margin of every row of X[n, stride] on d (nothing without a prior). */
+static int set_margins(DMatrixHandle d, const tr_ranker *r, const float *X, int64_t n, int stride,
+                       char *err, size_t errlen) {
+    float *m = prior_margins(r, X, n, stride);
+    if (!m) return NB_OK;
     int rc = XGDMatrixSetFloatInfo(d, "base_margin", m, (bst_ulong)n) ? xgb_err(err, errlen, "margins")
                                                                       : NB_OK;
     free(m);
+    return rc;
+}
+
+/* The training matrix is a quantile DMatrix, built through XGBoost's data-iterator API from
+ * one batch: the dense rows X, labels y and margins (or NULL). The hist method trains on
+ * the quantised matrix alone (~1 byte a value); a plain DMatrix also keeps a CSR copy of X
+ * (8 bytes a value: 770 MB for the 3M rows of the full-scale training, the job's peak). */
+typedef struct {
+    DMatrixHandle proxy;
+    const float *X, *y, *margin;
+    int64_t n;
+    int nf, done;
+} one_batch;
+
+static void one_batch_reset(DataIterHandle h) { ((one_batch *)h)->done = 0; }
+
+/* XGDMatrixCallbackNext: 1 with the batch set on the proxy, 0 after it, -1 on an error. */
+static int one_batch_next(DataIterHandle h) {
+    one_batch *b = h;
+    if (b->done) return 0;
+    char js[256];
+    snprintf(js, sizeof js,
+             "{\"data\": [%" PRIuPTR ", true], \"shape\": [%lld, %d], \"typestr\": \"<f4\", "
+             "\"version\": 3}",
+             (uintptr_t)b->X, (long long)b->n, b->nf);
+    if (XGProxyDMatrixSetDataDense(b->proxy, js) ||
+        XGDMatrixSetFloatInfo(b->proxy, "label", b->y, (bst_ulong)b->n) ||
+        (b->margin && XGDMatrixSetFloatInfo(b->proxy, "base_margin", b->margin, (bst_ulong)b->n)))
+        return -1;
+    b->done = 1;
+    return 1;
+}
+
+/* The quantile DMatrix of rows X[n, nf] (NaN missing), labels y and margins m (or NULL),
+ * max_bin bins a feature, into *d. Returns NB_OK or NB_EIO (XGBoost's message). */
+static int quantile_matrix(DMatrixHandle *d, const float *X, const float *y, const float *m,
+                           int64_t n, int nf, int max_bin, int threads, char *err,
+                           size_t errlen) {
+    one_batch b = {NULL, X, y, m, n, nf, 0};
+    if (XGProxyDMatrixCreate(&b.proxy)) return xgb_err(err, errlen, "proxy matrix");
+    char cfg[128];
+    snprintf(cfg, sizeof cfg, "{\"missing\": NaN, \"nthread\": %d, \"max_bin\": %d}", threads,
+             max_bin);
+    int rc = XGQuantileDMatrixCreateFromCallback(&b, b.proxy, NULL, one_batch_reset,
+                                                 one_batch_next, cfg, d)
+                 ? xgb_err(err, errlen, "training matrix")
+                 : NB_OK;
+    XGDMatrixFree(b.proxy);
     return rc;
 }
 
@@ -136,15 +194,9 @@ int tr_ranker_train(tr_ranker *r, const float *X, const float *y, int64_t n, int
         if (rc) return rc;
         r->has_prior = 1, r->prior_col = p->prior_col;
     }
-    if (XGDMatrixCreateFromMat_omp(X, (bst_ulong)n, (bst_ulong)nf, NAN, &d, p->threads)) {
-        rc = xgb_err(err, errlen, "training matrix");
-        goto done;
-    }
-    if (XGDMatrixSetFloatInfo(d, "label", y, (bst_ulong)n)) {
-        rc = xgb_err(err, errlen, "labels");
-        goto done;
-    }
-    rc = set_margins(d, r, X, n, nf, err, errlen);
+    float *margin = prior_margins(r, X, n, nf);
+    rc = quantile_matrix(&d, X, y, margin, n, nf, RK_MAX_BIN, p->threads, err, errlen);
+    free(margin);
     if (rc) goto done;
     if (XGBoosterCreate(&d, 1, &b)) {
         rc = xgb_err(err, errlen, "booster");
@@ -162,7 +214,7 @@ int tr_ranker_train(tr_ranker *r, const float *X, const float *y, int64_t n, int
               {"nthread", ""},
               {"seed", ""},
               {"min_child_weight", "1"},
-              {"max_bin", "256"},
+              {"max_bin", RK_MAX_BIN_S},
               {"verbosity", "0"}};
     snprintf(kv[2].v, sizeof kv[2].v, "%d", p->depth);
     snprintf(kv[3].v, sizeof kv[3].v, "%.17g", p->eta);
