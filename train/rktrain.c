@@ -591,33 +591,21 @@ int tr_rk_run(const tr_rk_args *a, tr_ranker *ranker, tr_rk_pstats *ps_all, tr_r
         rc = gen_rows(&R, s->train, s->n_train, fps, 1, TR_RK_MAX_TRAIN_ROWS, &tr, htr, &ntr, err,
                       errlen);
     if (!(a->rows & TR_RK_ROWS_PREV)) cv_nu = tr.nu;
-    if (rc == NB_OK)
-        rc = gen_rows(&R, s->val, s->n_val, ps_all, 0, INT64_MAX, &va, hv, &ntv, err, errlen);
-    if (rc == NB_OK)
-        rc = gen_rows(&R, s->test, s->n_test, ps_all, 0, INT64_MAX, &te, ht, &ntt, err, errlen);
     if (rc) goto done;
     /* the arrays grew by doubling: give back the unused tail (up to half of them) */
-    rowset_resize(&tr, tr.n), rowset_resize(&va, va.n), rowset_resize(&te, te.n);
+    rowset_resize(&tr, tr.n);
     if (cv_nu > TR_RK_CV_USERS) cv_nu = TR_RK_CV_USERS; /* bounds its cost on large data */
-    for (int c = 0; c < TR_RK_NCOV; c++) {
-        rep->cov_val[c] = ntv ? (double)hv[c] / (double)ntv : 0;
-        rep->cov_test[c] = ntt ? (double)ht[c] / (double)ntt : 0;
-    }
-    rep->mean_cands = te.nu ? (double)te.n / te.nu : 0;
     rep->n_train_rows = tr.n;
     for (int64_t r = 0; r < tr.n; r++) rep->n_train_pos += tr.y[r] > 0;
     rep->t_rows = nb_now() - t0;
     if (a->log)
-        fprintf(a->log,
-                "ranker: %lld training rows (%lld positive) from %d users, %d val / %d "
-                "test users, %.1f candidates per test user (%.1fs)\n",
-                rep->n_train_rows, rep->n_train_pos, tr.nu, va.nu, te.nu, rep->mean_cands,
-                rep->t_rows);
-    if (tr.n == 0 || va.nu == 0) {
+        fprintf(a->log, "ranker: %lld training rows (%lld positive) from %d users (%.1fs)\n",
+                rep->n_train_rows, rep->n_train_pos, tr.nu, rep->t_rows);
+    if (tr.n == 0 || s->n_val == 0) {
         rc = nb_err(err, errlen, NB_EINVAL,
                     "ranker: %lld training rows and %d validation users: too little data "
                     "(use --ranker off)",
-                    (long long)tr.n, va.nu);
+                    (long long)tr.n, s->n_val);
         goto done;
     }
 
@@ -655,15 +643,42 @@ int tr_rk_run(const tr_rk_args *a, tr_ranker *ranker, tr_rk_pstats *ps_all, tr_r
                 cv_nu, rep->cv_r10[0], rep->cv_r10[1], rep->cv_r10[2], rep->cv_r10[3],
                 rep->cv_r10[4], rep->cv_r10[5], prm.trees, rep->t_cv);
 
-    /* trees per variant, then validation and test */
+    /* trees per variant; then the validation and test users' rows (only now: at full scale
+     * their ~3.6M rows would sit beside the training matrix, the job's peak), and the
+     * variants' validation and test figures */
     for (int v = 0; v < TR_RK_NV && rc == NB_OK; v++) {
         if (v != sv && !a->ablation) continue;
         if (v == TR_RKV_NOMODEL && !a->sc) continue; /* no model input anyway */
         t0 = nb_now();
-        tr_ranker *rk = v == sv ? ranker : &extra[v];
-        rc = train_variant(&prm, &tr, v, rk, err, errlen);
+        rc = train_variant(&prm, &tr, v, v == sv ? ranker : &extra[v], err, errlen);
         rep->t_train += nb_now() - t0;
-        if (rc) break;
+        rep->ran[v] = rc == NB_OK;
+    }
+    t0 = nb_now();
+    if (rc == NB_OK)
+        rc = gen_rows(&R, s->val, s->n_val, ps_all, 0, INT64_MAX, &va, hv, &ntv, err, errlen);
+    if (rc == NB_OK)
+        rc = gen_rows(&R, s->test, s->n_test, ps_all, 0, INT64_MAX, &te, ht, &ntt, err, errlen);
+    if (rc) goto done;
+    rowset_resize(&va, va.n), rowset_resize(&te, te.n);
+    for (int c = 0; c < TR_RK_NCOV; c++) {
+        rep->cov_val[c] = ntv ? (double)hv[c] / (double)ntv : 0;
+        rep->cov_test[c] = ntt ? (double)ht[c] / (double)ntt : 0;
+    }
+    rep->mean_cands = te.nu ? (double)te.n / te.nu : 0;
+    rep->t_rows += nb_now() - t0;
+    if (a->log)
+        fprintf(a->log,
+                "ranker: %d validation / %d test users, %.1f candidates per test user (%.1fs)\n",
+                va.nu, te.nu, rep->mean_cands, nb_now() - t0);
+    if (va.nu == 0) {
+        rc = nb_err(err, errlen, NB_EINVAL,
+                    "ranker: no validation user with history: too little data (use --ranker off)");
+        goto done;
+    }
+    for (int v = 0; v < TR_RK_NV && rc == NB_OK; v++) {
+        if (!rep->ran[v]) continue;
+        tr_ranker *rk = v == sv ? ranker : &extra[v];
         t0 = nb_now();
         vr[v] = nb_xmalloc(((size_t)va.nu + 1) * sizeof(double));
         vn[v] = nb_xmalloc(((size_t)va.nu + 1) * sizeof(double));
@@ -672,7 +687,6 @@ int tr_rk_run(const tr_rk_args *a, tr_ranker *ranker, tr_rk_pstats *ps_all, tr_r
             rc = eval_rows(&R, rk, v, &te, s->test, &rep->test[v], NULL, NULL, err, errlen);
         rep->t_eval += nb_now() - t0;
         rep->val_r10[v] = mean(vr[v], va.nu), rep->val_ndcg10[v] = mean(vn[v], va.nu);
-        rep->ran[v] = 1;
         if (a->log && rc == NB_OK)
             fprintf(a->log, "%s: validation R@10 %.4f NDCG@10 %.4f; test R@10 %.4f NDCG@10 %.4f\n",
                     tr_rkv_names[v], rep->val_r10[v], rep->val_ndcg10[v],
