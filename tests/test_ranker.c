@@ -569,19 +569,26 @@ static int test_tuned_baseline_parity(void) {
     return T_PASS;
 }
 
+/* An in-memory store made by sql (an older store's ranker_models), or NULL. */
+static sqlite3 *mem_store(const char *sql) {
+    sqlite3 *db = NULL;
+    if (sqlite3_open(":memory:", &db) != SQLITE_OK ||
+        sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+        sqlite3_close(db);
+        return NULL;
+    }
+    return db;
+}
+
 /* A store whose ranker_models predates the TIFU-KNN columns: st_rk_load_tifu reports the
  * defaults (stored 0) without touching the caller's values, st_rk_ensure_tables adds the
  * columns in place, its old row still reads as "not stored", and a written row reads back. */
 static int test_store_tifu_columns(void) {
-    sqlite3 *db = NULL;
     char err[NB_ERRLEN];
-    T_ASSERT(sqlite3_open(":memory:", &db) == SQLITE_OK, "open");
-    T_ASSERT(sqlite3_exec(db,
-                          "CREATE TABLE ranker_models (model_id INTEGER PRIMARY KEY, path TEXT "
-                          "NOT NULL, checksum TEXT NOT NULL, shipped TEXT NOT NULL);"
-                          "INSERT INTO ranker_models VALUES (1, 'x.xgb', '00000000', 'ranker')",
-                          NULL, NULL, NULL) == SQLITE_OK,
-             "old table");
+    sqlite3 *db = mem_store("CREATE TABLE ranker_models (model_id INTEGER PRIMARY KEY, path TEXT "
+                            "NOT NULL, checksum TEXT NOT NULL, shipped TEXT NOT NULL);"
+                            "INSERT INTO ranker_models VALUES (1, 'x.xgb', '00000000', 'ranker')");
+    T_ASSERT(db, "old table");
     int m = 3, k = 300, stored = 9;
     double rb = 0.9, rg = 0.7, al = 0.9;
     T_ASSERT(st_rk_load_tifu(db, 1, &m, &k, &rb, &rg, &al, &stored, err, sizeof err) == NB_OK &&
@@ -612,18 +619,14 @@ static int test_store_tifu_columns(void) {
  * as "not stored", st_rk_ensure_tables adds them in place, NULL reads as not stored and a
  * written row reads back; a model without a row is NB_ENOTFOUND. */
 static int test_store_cal_columns(void) {
-    sqlite3 *db = NULL;
     char err[NB_ERRLEN];
-    T_ASSERT(sqlite3_open(":memory:", &db) == SQLITE_OK, "open");
-    T_ASSERT(sqlite3_exec(db,
-                          "CREATE TABLE ranker_models (model_id INTEGER PRIMARY KEY, path TEXT "
-                          "NOT NULL, checksum TEXT NOT NULL, shipped TEXT NOT NULL, tifu_m "
-                          "INTEGER, tifu_k INTEGER, tifu_r_b REAL, tifu_r_g REAL, tifu_alpha "
-                          "REAL);"
-                          "INSERT INTO ranker_models VALUES (1, 'x.xgb', '00000000', "
-                          "'TIFU-KNN tuned', 3, 300, 0.9, 0.7, 0.5)",
-                          NULL, NULL, NULL) == SQLITE_OK,
-             "old table");
+    sqlite3 *db = mem_store("CREATE TABLE ranker_models (model_id INTEGER PRIMARY KEY, path TEXT "
+                            "NOT NULL, checksum TEXT NOT NULL, shipped TEXT NOT NULL, tifu_m "
+                            "INTEGER, tifu_k INTEGER, tifu_r_b REAL, tifu_r_g REAL, tifu_alpha "
+                            "REAL);"
+                            "INSERT INTO ranker_models VALUES (1, 'x.xgb', '00000000', "
+                            "'TIFU-KNN tuned', 3, 300, 0.9, 0.7, 0.5)");
+    T_ASSERT(db, "old table");
     double a = 7, b = 8;
     int stored = 9;
     T_ASSERT(st_rk_load_cal(db, 1, &a, &b, &stored, err, sizeof err) == NB_OK && stored == 0 &&
