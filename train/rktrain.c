@@ -206,7 +206,8 @@ static int64_t variant_rows(const rowset *rs, int v, float **X, float **y, int64
                             int *owned) {
     if (v == TR_RKV_NOMODEL) {
         *X = rs->X, *y = rs->y, *owned = 0;
-        memcpy(off2, rs->off, ((size_t)rs->nu + 1) * sizeof *off2);
+        off2[0] = 0; /* rs->off is NULL while rs has no user */
+        if (rs->nu) memcpy(off2, rs->off, ((size_t)rs->nu + 1) * sizeof *off2);
         return rs->n;
     }
     int64_t m = 0;
