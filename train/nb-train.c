@@ -435,7 +435,11 @@ static int train(tr_flags *f, char *err, size_t errlen) {
         ra.force_ship = getenv("NB_TEST_RK_SHIP");
 #endif
         rc = tr_rk_run(&ra, &rkm, &rkps, &rk, err, errlen);
+        /* the stage and the neighbour lists take ~30 min at full scale: a signal during them
+         * stops here, not only at the precompute */
+        if (rc == NB_OK) rc = stopped("the ranking stage", err, errlen);
         if (rc == NB_OK) rc = tr_rk_serving_nbr(&h, &s, &R.tifu_tune.best, &rknbr, err, errlen);
+        if (rc == NB_OK) rc = stopped("the neighbour lists", err, errlen);
         if (rc) goto done;
         R.rk = &rk;
     }
