@@ -134,7 +134,9 @@ static int test_tmp_sweep(void) {
     snprintf(kept[4], 128, "model.nbw.ckpt.tmp.0%ld", dead);       /* not a name we write */
     snprintf(kept[5], 128, "model.nbw.ckpt.tmp.");                 /* no pid */
     snprintf(kept[6], 128, "model.nbw.ckpt.tmp.%ldx", dead);       /* not a number */
-    snprintf(kept[7], 128, "model.nbw.ckpt.tmp.1%ld000000", dead); /* too many digits */
+    /* too many digits: 11, whatever the dead pid's length (a 3-digit pid made "1<pid>000000"
+     * a 10-digit name, which is a pid the sweep may remove) */
+    snprintf(kept[7], 128, "model.nbw.ckpt.tmp.12345678901");
     for (int i = 0; i < 8; i++) T_ASSERT(touch(dir, kept[i]) == 0, "create %s", kept[i]);
     T_ASSERT(nb_afile_open((nb_afile[]){{0}}, "/nonexistent-dir/x", err, sizeof err) == NB_EIO,
              "bad dir");
