@@ -27,22 +27,8 @@ if [[ -n "${KEEP:-}" ]]; then tmp=$KEEP; mkdir -p "$tmp"
 else tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT; fi
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); extra flags: ${*:-(none)}"
 
-sets=()
-for s in $SETS; do
-    if [[ -e $tmp/$s.db ]]; then sets+=("$s"); continue; fi
-    case $s in
-    synth)
-        "$BIN/nb-synth" --users 3000 --seed 1 --out "$tmp/synth.csv" >/dev/null 2>&1
-        "$BIN/nb-import" --csv "$tmp/synth.csv" --db "$tmp/synth.db" >/dev/null
-        sets+=(synth) ;;
-    *)
-        if [[ ! -e $DATA/$s/orders.csv ]]; then
-            echo "skipping $s: $DATA/$s is absent (see ../shared/data/README.md)"; continue
-        fi
-        "$BIN/nb-import" --csv "$DATA/$s" --db "$tmp/$s.db" >/dev/null
-        sets+=("$s") ;;
-    esac
-done
+source bench/sets.sh
+prepare_sets "$tmp" $SETS
 
 reports=()
 for s in "${sets[@]}"; do

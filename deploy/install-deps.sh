@@ -6,7 +6,8 @@
 #                                     53 MB on disk, ~20 s, for nb-train's MPI path and its test;
 #                                     clang for the fuzz harnesses; nginx, wrk, python3-jsonschema,
 #                                     python3-prometheus-client for the deployment tests)
-#   deploy/install-deps.sh --bench    also the benchmark tools (wrk, hyperfine, python3-torch)
+#   deploy/install-deps.sh --bench    also the benchmark tools (wrk, hyperfine, python3-torch,
+#                                     python3-xgboost for bench/rk_explore.py)
 set -euo pipefail
 
 # clang and libclang-rt-14-dev (its libFuzzer and sanitizer runtimes): the fuzz harnesses
@@ -20,7 +21,7 @@ pkgs=(build-essential pkg-config libmicrohttpd-dev libcjson-dev libsqlite3-dev
 # the JSON Schema validator of tests/openapi.sh, the Prometheus text parser of tests/metrics.sh.
 pkgs+=(nginx wrk python3-jsonschema python3-prometheus-client)
 if [[ "${1:-}" == "--bench" ]]; then
-    pkgs+=(wrk hyperfine python3-torch bc time)
+    pkgs+=(wrk hyperfine python3-torch python3-xgboost bc time)
 fi
 
 missing=()

@@ -63,8 +63,9 @@ if ! $NB_BIN/nb-synth --users 300 --seed 11 --out "$D/csv" >/dev/null 2>&1 ||
    ! $NB_BIN/nb-import --csv "$D/csv" --db "$D/nb.db" --quiet >/dev/null 2>&1; then
     t_fail synth_import "nb-synth / nb-import failed"; t_exit
 fi
+mkdir -p "$D/dump"
 if ! $NB_BIN/nb-train --db "$D/nb.db" --model "$D/m.nbw" --report "$D/m.json" "${SMALL[@]}" \
-        >"$D/m.out" 2>"$D/m.log"; then
+        --ranker-dump "$D/dump" >"$D/m.out" 2>"$D/m.log"; then
     t_fail train "$(tail -3 "$D/m.log")"; t_exit
 fi
 # the trees beside the weights, named by both checksums (train/publish.h)
@@ -179,6 +180,55 @@ t_eq rounds_rule "$(J '
 c = d["ranker"]["cv_R@10_by_rounds"]; n = sorted(c, key=int)
 best = max(n, key=lambda k: (c[k], -int(k)))
 print(len(n), int(best) == d["ranker"]["trees"], all(0 < c[k] <= 1 for k in n))' "$D/m.json")" "6 True True"
+
+# ---- --ranker-dump (train/rkdump.h), read back by an independent reader of the documented
+# layout: the training rows are the report's; each row's purchase bits agree with its own
+# features (bit 0 = last1; for users of at most 64 orders the bits' count = count and the
+# lowest bit = since; no bit for never-bought candidates); labels within each user's target size; the model
+# column NaN in x and the model's value beside it; product and user ids from the store
+t_eq ranker_dump "$(/usr/bin/python3 - "$D/dump" "$D/m.json" "$D/nb.db" <<'PY'
+import json, sqlite3, sys
+import numpy as np
+d, rep, db = sys.argv[1:4]
+out = []
+con = sqlite3.connect(db)
+pids = {r[0] for r in con.execute("SELECT product_id FROM products")}
+uids = {r[0] for r in con.execute("SELECT user_id FROM users")}
+for name in ("train", "val", "test"):
+    b = open(f"{d}/{name}.nbrows", "rb").read()
+    n, nf, nu = (int(v) for v in np.frombuffer(b, np.int64, 3, 8))
+    o = 32 + 32 * nf
+    names = [b[32 + 32 * i:64 + 32 * i].split(b"\0")[0].decode() for i in range(nf)]
+    def take(dt, c):
+        global o
+        a = np.frombuffer(b, dt, c, o); o += a.nbytes; return a
+    X = take(np.float32, n * nf).reshape(n, nf); y = take(np.float32, n); m = take(np.float32, n)
+    pid = take(np.int32, n); off = take(np.int64, nu + 1); uid = take(np.int32, nu)
+    nt = take(np.int32, nu); bits = take(np.uint64, n)
+    c = names.index
+    u = np.repeat(np.arange(nu), np.diff(off))
+    nord = X[:, c("u_orders")].astype(np.int64)
+    low = np.minimum(nord, 64)
+    mask = np.where(low >= 64, np.uint64(2**64 - 1), (np.uint64(1) << low.astype(np.uint64)) - np.uint64(1))
+    pop = np.array([bin(int(x)).count("1") for x in bits & mask])
+    own = X[:, c("src_own")] == 1
+    lowest = np.array([(int(x) & -int(x)).bit_length() - 1 for x in bits])
+    small = own & (nord <= 64)
+    out.append(all([b[:8] == b"NBRKRW1\n", o == len(b), off[0] == 0, off[-1] == n, names[0] == "share",
+                    names[-1] == "tifu_rank", (X[:, c("last1")] == (bits & np.uint64(1))).all(),
+                    (pop[small] == X[small, c("count")]).all(), (bits[~own] == 0).all(),
+                    (lowest[small] == X[small, c("since")]).all(),
+                    (np.bincount(u, y, nu) <= nt).all(), (nt > 0).all(), set(np.unique(y)) <= {0.0, 1.0},
+                    np.isnan(X[:, c("model")]).all(), np.isfinite(m).all(),
+                    set(pid.tolist()) <= pids, set(uid.tolist()) <= uids]))
+    if name == "train":
+        out.append(n == json.load(open(rep))["ranker"]["train_rows"] and small.sum() > 0)
+print(*out)
+PY
+)" "True True True True"
+# a directory that is not there is refused before training, naming it
+$NB_BIN/nb-train --db "$D/nb.db" --model "$D/nd.nbw" --ranker-dump "$D/no/such" >/dev/null 2>"$D/nd.log"
+t_eq ranker_dump_no_dir "$? $(grep -c "ranker-dump $D/no/such: not a writable directory" "$D/nd.log")" "2 1"
 forced_ship nm "ranker -model" --ranker-prior off
 t_contains nm_table "$(cat "$D/nm.out")" "the ranker without the model's input ships"
 # the ranker file says whether its trees start from TIFU-KNN's score (infer/ranker.h: the

@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const char *const off_on[] = {"off", "on", NULL};
@@ -143,6 +144,11 @@ static const nb_flag FLAGS[] = {
     {"ranker-ablation", NB_F_BOOL, O(ranker_ablation), 0, 0, NULL, "off",
      "also measure the ranker with the model input and without unseen candidates", 0, NULL,
      NULL},
+    {"ranker-dump", NB_F_STR, O(ranker_dump), 0, 0, "DIR", "",
+     "write the ranking stage's training, validation and test rows (features, labels, "
+     "purchase bits) to DIR/train|val|test.nbrows for offline analysis (train/rkdump.h; "
+     "bench/rk_explore.py)",
+     0, NULL, NULL},
     {"precompute", NB_F_CHOICE, O(precompute), 0, 0, NULL, "on",
      "on | off: rank every user with history ahead of time with the ranking stage, for nb-serve "
      "to read (infer/prerank.h)",
@@ -241,5 +247,13 @@ int tr_flags_parse(tr_flags *f, int argc, char **argv, char *err, size_t errlen)
     if (f->kernel > f->max_products)
         return nb_err(err, errlen, NB_EINVAL, "--kernel %d exceeds --max-products %d", f->kernel,
                       f->max_products);
+    /* checked now, not after the hours of training before the ranking stage writes there */
+    if (f->ranker_dump && !f->ranker)
+        return nb_err(err, errlen, NB_EINVAL, "--ranker-dump needs --ranker on");
+    struct stat st;
+    if (f->ranker_dump && (stat(f->ranker_dump, &st) || !S_ISDIR(st.st_mode) ||
+                           access(f->ranker_dump, W_OK | X_OK)))
+        return nb_err(err, errlen, NB_EINVAL, "--ranker-dump %s: not a writable directory",
+                      f->ranker_dump);
     return NB_OK;
 }

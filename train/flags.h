@@ -37,6 +37,7 @@ typedef struct {
     int ranker_prior;    /* --ranker-prior on: trees boosted from TIFU-KNN's score */
     int precompute;      /* --precompute on: every user's ranking ahead of time */
     const char *ranker_rows; /* --ranker-rows last | prev | both (NULL: the default) */
+    const char *ranker_dump; /* --ranker-dump DIR: the stage's rows written there, or NULL */
     /* the training loss (train/rankloss.h): an index into tr_loss_names */
     int loss;
     double rank_weight, margin; /* --rank-weight W, --margin M */

@@ -426,6 +426,7 @@ static int train(tr_flags *f, char *err, size_t errlen) {
                          .threshold = f->threshold,
                          .tifu = &R.tifu_tune.best,
                          .tifu_half = half,
+                         .dump_dir = f->ranker_dump,
                          .log = log};
         tr_ranker_defaults(&ra.prm);
         rc = tr_rk_rows_parse(f->ranker_rows, &ra.rows, err, errlen);

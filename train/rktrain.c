@@ -4,6 +4,7 @@
 #include "expected_f1.h"
 #include "metrics.h"
 #include "nb_err.h"
+#include "rkdump.h"
 #include "rkscore.h"
 #include "rng.h"
 
@@ -497,6 +498,29 @@ static int served_baseline(run_t *R, const rowset *tr, const rowset *te, const t
     return rc;
 }
 
+/* Writes rs to a->dump_dir/<name>.nbrows (rkdump.h): user j's target is that of smp[rs->smp[j]],
+ * or of smp2's from user j2 on (the second block of the training rows with --ranker-rows
+ * both). Returns NB_OK or NB_EIO naming the file. */
+static int dump_rows(run_t *R, const rowset *rs, const tr_sample *smp, int j2,
+                     const tr_sample *smp2, const char *name, char *err, size_t errlen) {
+    int64_t *target = nb_xmalloc(((size_t)rs->nu + 1) * sizeof *target);
+    for (int j = 0; j < rs->nu; j++) target[j] = (j < j2 ? smp : smp2)[rs->smp[j]].target;
+    int64_t off0 = 0;
+    tr_rk_dump_rows d = {.X = rs->X,
+                         .y = rs->y,
+                         .model = rs->model,
+                         .prod = rs->prod,
+                         .n = rs->n,
+                         .nf = TR_RK_NF,
+                         .nu = rs->nu,
+                         .off = rs->nu ? rs->off : &off0,
+                         .user = rs->user,
+                         .target = target};
+    int rc = tr_rk_dump(R->a->dump_dir, name, R->a->h, &d, err, errlen);
+    free(target);
+    return rc;
+}
+
 static double mean(const double *x, int n) {
     double s = 0;
     for (int i = 0; i < n; i++) s += x[i];
@@ -584,6 +608,7 @@ int tr_rk_run(const tr_rk_args *a, tr_ranker *ranker, tr_rk_pstats *ps_all, tr_r
     }
     if (a->rows & TR_RK_ROWS_PREV)
         rc = gen_rows(&R, prev, n_prev, fps, 1, TR_RK_MAX_TRAIN_ROWS, &tr, htr, &ntr, err, errlen);
+    int nu_prev = tr.nu; /* users of the first block (prev), for the dump */
     /* the cross-validation below uses the first block of rows: the earlier orders' (prev),
      * or with --ranker-rows last the targets' */
     int cv_nu = tr.nu;
@@ -662,6 +687,14 @@ int tr_rk_run(const tr_rk_args *a, tr_ranker *ranker, tr_rk_pstats *ps_all, tr_r
         rc = gen_rows(&R, s->test, s->n_test, ps_all, 0, INT64_MAX, &te, ht, &ntt, err, errlen);
     if (rc) goto done;
     rowset_resize(&va, va.n), rowset_resize(&te, te.n);
+    if (a->dump_dir) {
+        const tr_sample *first = a->rows & TR_RK_ROWS_PREV ? prev : s->train;
+        rc = dump_rows(&R, &tr, first, nu_prev ? nu_prev : INT32_MAX, s->train, "train", err,
+                       errlen);
+        if (rc == NB_OK) rc = dump_rows(&R, &va, s->val, INT32_MAX, NULL, "val", err, errlen);
+        if (rc == NB_OK) rc = dump_rows(&R, &te, s->test, INT32_MAX, NULL, "test", err, errlen);
+        if (rc) goto done;
+    }
     for (int c = 0; c < TR_RK_NCOV; c++) {
         rep->cov_val[c] = ntv ? (double)hv[c] / (double)ntv : 0;
         rep->cov_test[c] = ntt ? (double)ht[c] / (double)ntt : 0;

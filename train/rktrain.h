@@ -129,6 +129,9 @@ typedef struct {
      * TIFU-KNN end to end); a name that is not servable is an NB_EINVAL */
     const char *force_ship;
     tr_ranker_params prm;
+    /* NULL, or a directory: the training, validation and test rows are written there as
+     * train/val/test.nbrows (rkdump.h) for offline analysis */
+    const char *dump_dir;
     FILE *log; /* progress, or NULL */
 } tr_rk_args;
 
