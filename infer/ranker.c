@@ -18,7 +18,8 @@ static const char MAGIC1[8] = "NBXGB1\n"; /* version 1: no prior, a 24-byte head
 #define HDR2 40
 #define HDR1 24
 #define RK_MAX_BIN 256 /* the training matrix's and the booster's: they must agree */
-#define RK_MAX_BIN_S "256"
+#define RK_STR_(x) #x
+#define RK_STR(x) RK_STR_(x) /* RK_STR(RK_MAX_BIN) is "256": the booster's parameter string */
 
 void tr_ranker_defaults(tr_ranker_params *p) {
     p->trees = 300;
@@ -214,7 +215,7 @@ int tr_ranker_train(tr_ranker *r, const float *X, const float *y, int64_t n, int
               {"nthread", ""},
               {"seed", ""},
               {"min_child_weight", "1"},
-              {"max_bin", RK_MAX_BIN_S},
+              {"max_bin", RK_STR(RK_MAX_BIN)},
               {"verbosity", "0"}};
     snprintf(kv[2].v, sizeof kv[2].v, "%d", p->depth);
     snprintf(kv[3].v, sizeof kv[3].v, "%.17g", p->eta);

@@ -662,12 +662,15 @@ int tr_rk_run(const tr_rk_args *a, tr_ranker *ranker, tr_rk_pstats *ps_all, tr_r
     }
     if (cv_nu > 0 && rk_rounds[best_i] <= prm.trees) prm.trees = rk_rounds[best_i];
     rep->trees = prm.trees;
-    if (a->log && rc == NB_OK)
-        fprintf(a->log,
-                "ranker: cross-validated R@10 of %d training users after 25/50/100/150/200/300 "
-                "rounds %.4f/%.4f/%.4f/%.4f/%.4f/%.4f: %d rounds (%.1fs)\n",
-                cv_nu, rep->cv_r10[0], rep->cv_r10[1], rep->cv_r10[2], rep->cv_r10[3],
-                rep->cv_r10[4], rep->cv_r10[5], prm.trees, rep->t_cv);
+    if (a->log && rc == NB_OK) {
+        fprintf(a->log, "ranker: cross-validated R@10 of %d training users after", cv_nu);
+        for (int i = 0; i < TR_RK_NROUNDS; i++)
+            fprintf(a->log, "%s %d", i ? "," : "", rk_rounds[i]);
+        fprintf(a->log, " rounds:");
+        for (int i = 0; i < TR_RK_NROUNDS; i++)
+            fprintf(a->log, "%s %.4f", i ? "," : "", rep->cv_r10[i]);
+        fprintf(a->log, "; %d rounds (%.1fs)\n", prm.trees, rep->t_cv);
+    }
 
     /* trees per variant; then the validation and test users' rows (only now: at full scale
      * their ~3.6M rows would sit beside the training matrix, the job's peak), and the
