@@ -244,7 +244,8 @@ t_eq nomodel_column_blanked "$([[ "$a" != "$b" ]] && echo differ)" differ
 kill $PID; wait $PID 2>/dev/null
 
 # ---- a signal during the ranking stage (its rows are built, the cross-validation runs)
-# stops nb-train after the stage, exit status 3, before anything is registered
+# stops nb-train at the next fold of the cross-validation, exit status 3, before anything is
+# registered
 LOUD=(); for x in "${SMALL[@]}"; do [[ $x != --quiet ]] && LOUD+=("$x"); done
 cp "$D/nb.db" "$D/sig.db"
 n0=$(sqlite3 "$D/sig.db" "SELECT count(*) FROM models")
@@ -253,6 +254,6 @@ spid=$!
 for i in $(seq 1 6000); do grep -q "training rows" "$D/sig.log" 2>/dev/null && break; sleep 0.05; done
 kill -TERM $spid; wait $spid; src=$?
 t_eq signal_in_ranking_stage \
-    "$src $(grep -c 'stopped by a signal after the ranking stage' "$D/sig.log") $(sqlite3 "$D/sig.db" "SELECT count(*) FROM models")" \
+    "$src $(grep -c "stopped by a signal in the ranking stage's cross-validation" "$D/sig.log") $(sqlite3 "$D/sig.db" "SELECT count(*) FROM models")" \
     "3 1 $n0"
 t_exit

@@ -2,6 +2,7 @@
 #include "rktrain.h"
 #include "baselines.h"
 #include "expected_f1.h"
+#include "loop.h"
 #include "metrics.h"
 #include "nb_err.h"
 #include "rkdump.h"
@@ -433,8 +434,9 @@ static const int rk_rounds[TR_RK_NROUNDS] = {25, 50, 100, 150, 200, 300};
  * statistics) are ranked by trees trained (with prm) on the rows of every user of tr outside
  * fold k -- all of them, both orders with --ranker-rows both, as the trees that ship are
  * trained -- up to TR_RK_CV_TRAIN_ROWS rows (the first in tr's order): the trees compared see
- * ~4/5 of what the final trees see, not only the evaluated users' folds. Returns NB_OK or an
- * error from XGBoost / the metrics. */
+ * ~4/5 of what the final trees see, not only the evaluated users' folds. Returns NB_OK,
+ * NB_EINTR when a signal arrived (tr_stop_requested, checked before each fold), or an error
+ * from XGBoost / the metrics. */
 static int cv_rows(run_t *R, const rowset *tr, int nu, const tr_sample *smp, int v,
                    const tr_ranker_params *prm, double **ur, double **un, char *err,
                    size_t errlen) {
@@ -446,6 +448,12 @@ static int cv_rows(run_t *R, const rowset *tr, int nu, const tr_sample *smp, int
     for (int i = 0; i < TR_RK_NROUNDS; i++)
         for (int j = 0; j < nu; j++) ur[i][j] = un[i][j] = 0;
     for (int k = 0; k < TR_RK_FOLDS && rc == NB_OK; k++) {
+        if (tr_stop_requested) { /* ~6 min at full scale: a signal stops it between folds */
+            rc = nb_err(err, errlen, NB_EINTR,
+                        "stopped by a signal in the ranking stage's cross-validation; --resume "
+                        "skips the finished training");
+            break;
+        }
         rowset trn = {0}, tst = {0};
         tr_ranker rk = {0};
         int nt = 0;

@@ -137,8 +137,9 @@ typedef struct {
 
 /* Runs the whole ranking stage. *ranker receives rep->variant's trees (trained on the
  * training users) whether or not they ship (rep->shipped_ranker says); *ps_all the product
- * statistics of all training users (the ones served). Returns NB_OK or an error from the
- * features, XGBoost, the baselines or the metrics. */
+ * statistics of all training users (the ones served). Returns NB_OK, NB_EINTR when a
+ * signal arrived during its cross-validation (loop.h tr_stop_requested), or an error from
+ * the features, XGBoost, the baselines, the metrics or the rows' dump (--ranker-dump). */
 int tr_rk_run(const tr_rk_args *a, tr_ranker *ranker, tr_rk_pstats *ps_all, tr_rk_report *rep,
               char *err, size_t errlen);
 
