@@ -230,8 +230,9 @@ torch-fixtures:
 bench:
 	@$(call INSTALL_DEPS,--bench)
 	@$(MAKE) --no-print-directory all
-	@# soak.sh runs 10 minutes by default, grid.sh needs a grid file: by hand (each says how)
-	@for b in bench/*.sh; do case $$b in bench/soak.sh|bench/grid.sh) continue;; esac; echo "== $$b"; bash $$b || exit 1; done
+	@# soak.sh runs 10 minutes by default, grid.sh needs a grid file: by hand (each says how);
+	@# sets.sh is a library the quality scripts source
+	@for b in bench/*.sh; do case $$b in bench/soak.sh|bench/grid.sh|bench/sets.sh) continue;; esac; echo "== $$b"; bash $$b || exit 1; done
 
 # ---- fuzzing (clang's libFuzzer, Debian's clang + libclang-rt-14-dev) ---------------------
 # The library compiled again with clang, coverage instrumentation and ASan + UBSan into
