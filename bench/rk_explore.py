@@ -209,6 +209,32 @@ def sequence(d, what):
     return add_columns(d, cols)
 
 
+def pattern_rate(d, K=6):
+    """+ the repeat rate of the product's purchase pattern over its K latest orders, estimated
+    out of fold from every earlier position of the other folds' users' purchase bits (all the
+    history's transitions, ~10x the target rows): P(bought in an order | the pattern of the K
+    orders before it), among products bought before; Laplace-smoothed."""
+    B = np.stack([((d["bits"] >> np.uint64(k)) & np.uint64(1)).astype(np.int64) for k in range(64)], 1)
+    nord = np.minimum(d["X"][:, d["names"].index("u_orders")].astype(np.int64), 64)
+    ever = np.flip(np.cumsum(np.flip(B, 1), 1), 1) > 0  # bought at position >= j
+    w = 2 ** np.arange(K)
+    fr = np.repeat(np.array([fold(int(u)) for u in d["uid"]]), np.diff(d["off"]))
+    num, den = np.zeros((FOLDS, 2 ** K)), np.zeros((FOLDS, 2 ** K))
+    for k in range(64 - K):
+        ok = (k + K < nord) & ever[:, k + 1]
+        pat = (B[:, k + 1:k + 1 + K] * w).sum(1)
+        for f in range(FOLDS):
+            m = ok & (fr == f)
+            num[f] += np.bincount(pat[m], B[m, k], 2 ** K)
+            den[f] += np.bincount(pat[m], None, 2 ** K)
+    pat0, rate = (B[:, :K] * w).sum(1), np.full(len(d["y"]), np.nan)
+    for f in range(FOLDS):
+        r = (num.sum(0) - num[f] + 1) / (den.sum(0) - den[f] + 10)
+        m = (fr == f) & ever[:, 0]
+        rate[m] = r[pat0[m]]
+    return add_columns(d, [rate])
+
+
 REL = ["share", "dshare90", "dshare70", "dshare50", "count", "since", "due", "tifu_own", "tifu_nbr",
        "p_pop", "aisle_share"]
 # name: (what it changes, params, weight power, row transform)
@@ -235,6 +261,8 @@ EXPERIMENTS = {
     "age": ("+ orders since the first purchase", {}, 0, lambda d: sequence(d, {"age"})),
     "seq_all": ("+ bits8, gaps, streak and age", {}, 0,
                 lambda d: sequence(d, {"bits", "gaps", "streak", "age"})),
+    "pattern": ("+ repeat rate of the last-6-orders pattern, from all history transitions", {}, 0,
+                pattern_rate),
 }
 
 
