@@ -417,7 +417,7 @@ static int train(tr_flags *f, char *err, size_t errlen) {
                     "%.1fs: m %d/%d r_b %g/%g r_g %g/%g k %d/%d alpha %g/%g\n",
                     th, half[0].m, half[1].m, half[0].r_b, half[1].r_b, half[0].r_g, half[1].r_g,
                     half[0].k, half[1].k, half[0].alpha, half[1].alpha);
-        if (rc == NB_OK) rc = stopped("the TIFU-KNN tunings", err, errlen);
+        rc = stopped("the TIFU-KNN tunings", err, errlen);
         if (rc) goto done;
         tr_rk_args ra = {.h = &h,
                          .s = &s,

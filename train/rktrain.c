@@ -506,9 +506,9 @@ static int served_baseline(run_t *R, const rowset *tr, const rowset *te, const t
     return rc;
 }
 
-/* Writes rs to a->dump_dir/<name>.nbrows (rkdump.h): user j's target is that of smp[rs->smp[j]],
- * or of smp2's from user j2 on (the second block of the training rows with --ranker-rows
- * both). Returns NB_OK or NB_EIO naming the file. */
+/* Writes rs to a->dump_dir/<name>.nbrows (rkdump.h): user j's target is that of
+ * smp[rs->smp[j]] for j < j2 (the earlier orders' block of the training rows), of
+ * smp2[rs->smp[j]] from j2 on. Returns NB_OK or NB_EIO naming the file. */
 static int dump_rows(run_t *R, const rowset *rs, const tr_sample *smp, int j2,
                      const tr_sample *smp2, const char *name, char *err, size_t errlen) {
     int64_t *target = nb_xmalloc(((size_t)rs->nu + 1) * sizeof *target);
@@ -616,7 +616,7 @@ int tr_rk_run(const tr_rk_args *a, tr_ranker *ranker, tr_rk_pstats *ps_all, tr_r
     }
     if (a->rows & TR_RK_ROWS_PREV)
         rc = gen_rows(&R, prev, n_prev, fps, 1, TR_RK_MAX_TRAIN_ROWS, &tr, htr, &ntr, err, errlen);
-    int nu_prev = tr.nu; /* users of the first block (prev), for the dump */
+    int nu_prev = tr.nu; /* users of the earlier orders' block (0 without it), for the dump */
     /* the cross-validation below uses the first block of rows: the earlier orders' (prev),
      * or with --ranker-rows last the targets' */
     int cv_nu = tr.nu;
@@ -699,11 +699,9 @@ int tr_rk_run(const tr_rk_args *a, tr_ranker *ranker, tr_rk_pstats *ps_all, tr_r
     if (rc) goto done;
     rowset_resize(&va, va.n), rowset_resize(&te, te.n);
     if (a->dump_dir) {
-        const tr_sample *first = a->rows & TR_RK_ROWS_PREV ? prev : s->train;
-        rc = dump_rows(&R, &tr, first, nu_prev ? nu_prev : INT32_MAX, s->train, "train", err,
-                       errlen);
-        if (rc == NB_OK) rc = dump_rows(&R, &va, s->val, INT32_MAX, NULL, "val", err, errlen);
-        if (rc == NB_OK) rc = dump_rows(&R, &te, s->test, INT32_MAX, NULL, "test", err, errlen);
+        rc = dump_rows(&R, &tr, prev, nu_prev, s->train, "train", err, errlen);
+        if (rc == NB_OK) rc = dump_rows(&R, &va, NULL, 0, s->val, "val", err, errlen);
+        if (rc == NB_OK) rc = dump_rows(&R, &te, NULL, 0, s->test, "test", err, errlen);
         if (rc) goto done;
     }
     for (int c = 0; c < TR_RK_NCOV; c++) {
