@@ -187,13 +187,18 @@ def within_user(d, names, ratio):
     return add_columns(d, cols)
 
 
+def bought(d):
+    """The purchase bits as an [n_rows, 64] 0/1 matrix: column k is the (k+1)-th latest order."""
+    return np.stack([((d["bits"] >> np.uint64(k)) & np.uint64(1)).astype(np.int64) for k in range(64)], 1)
+
+
 def sequence(d, what):
     """Features of the purchase bits (the 64 latest orders): the last 8 orders one by one
     ("bits"), the gaps between the last three purchases ("gaps"), the run of consecutive
     latest orders holding it and the share of the last 10 orders minus the overall share
     ("streak"), the orders since its first purchase ("age")."""
     n = len(d["y"])
-    B = np.stack([((d["bits"] >> np.uint64(k)) & np.uint64(1)).astype(np.uint8) for k in range(64)], 1)
+    B = bought(d)
     X, col = d["X"], d["names"].index
     nord = X[:, col("u_orders")]
     cols = []
@@ -224,7 +229,7 @@ def pattern_rate(d, K=6):
     out of fold from every earlier position of the other folds' users' purchase bits (all the
     history's transitions, ~10x the target rows): P(bought in an order | the pattern of the K
     orders before it), among products bought before; Laplace-smoothed."""
-    B = np.stack([((d["bits"] >> np.uint64(k)) & np.uint64(1)).astype(np.int64) for k in range(64)], 1)
+    B = bought(d)
     nord = np.minimum(d["X"][:, d["names"].index("u_orders")].astype(np.int64), 64)
     ever = np.flip(np.cumsum(np.flip(B, 1), 1), 1) > 0  # bought at position >= j
     w = 2 ** np.arange(K)
