@@ -382,7 +382,41 @@ static int test_tuner_deterministic_and_errors(void) {
     return T_PASS;
 }
 
+/* The tuning set: every validation sample first, then one sample per training user (its
+ * last, the train order) evenly strided up to the cap; validation alone over the cap is
+ * strided too. Samples here are bare (user, target) pairs: no history is read. */
+static int test_tuning_set(void) {
+    tr_sample val[5], train[12];
+    for (int i = 0; i < 5; i++) val[i] = (tr_sample){.user = 100 + i, .target = 1000 + i};
+    /* users 0..5 with 2 samples each (targets 10u, then 10u + 1: the last is the train order) */
+    for (int i = 0; i < 12; i++)
+        train[i] = (tr_sample){.user = i / 2, .target = 10 * (i / 2) + i % 2};
+    tr_sample *t = NULL;
+    int nv = -1;
+    int n = tr_tifu_tuning_set(val, 5, train, 12, 8, &t, &nv);
+    T_ASSERT(n == 8 && nv == 5, "count %d, validation %d", n, nv);
+    for (int i = 0; i < 5; i++) T_ASSERT(t[i].user == 100 + i, "validation %d first", i);
+    /* 6 training users, 3 places: users 0, 2, 4 at their last samples */
+    for (int i = 0; i < 3; i++)
+        T_ASSERT(t[5 + i].user == 2 * i && t[5 + i].target == 20 * i + 1,
+                 "training %d: user %d target %lld", i, t[5 + i].user, (long long)t[5 + i].target);
+    free(t);
+    n = tr_tifu_tuning_set(val, 5, train, 12, 100, &t, &nv);
+    T_ASSERT(n == 11 && nv == 5, "no cap reached: %d", n);
+    for (int u = 0; u < 6; u++)
+        T_ASSERT(t[5 + u].user == u && t[5 + u].target == 10 * u + 1, "all users");
+    free(t);
+    n = tr_tifu_tuning_set(val, 5, train, 12, 2, &t, &nv);
+    T_ASSERT(n == 2 && nv == 2 && t[0].user == 100 && t[1].user == 102, "validation over the cap");
+    free(t);
+    n = tr_tifu_tuning_set(val, 0, train, 0, 0, &t, &nv);
+    T_ASSERT(n == 0 && nv == 0 && t != NULL, "empty");
+    free(t);
+    return T_PASS;
+}
+
 int main(void) {
+    T_RUN(test_tuning_set);
     T_RUN(test_vector_at_tuned_values);
     T_RUN(test_knn_at_tuned_values);
     T_RUN(test_tuner_matches_tifu_score);

@@ -50,8 +50,11 @@ keys = ["F1_micro", "F1_macro", "F1_example", "P@10", "R@10", "NDCG@10", "HR@10"
 ok = all(k in o and k in o["candidates"] for o in [r["model"]] + [r["baselines"][b] for b in ("G-TopFreq", "P-TopFreq", "TIFU-KNN", "TIFU-KNN tuned")] for k in keys)
 print("report_keys", ok)
 t = r["tifu_tuning"]
-print("tifu_tuning", t["m"] in (3, 7, 11) and t["k"] in (100, 300, 900) and t["val_users"] == r["data"]["val_users"]
-      and t["val_R@10"] >= t["default_val_R@10"] >= 0 and 0 < t["configs"] <= t["grid"], t)
+d = r["data"]
+print("tifu_tuning", t["m"] in (3, 7, 11) and t["k"] in (100, 300, 900) and t["validation_users"] == d["val_users"]
+      and t["training_users"] == min(d["train_users"], 2000 - d["val_users"]) > 0
+      and t["tuning_users"] == t["validation_users"] + t["training_users"]
+      and t["tuning_R@10"] >= t["default_tuning_R@10"] >= 0 and 0 < t["configs"] <= t["grid"], t)
 c = r["calibration"]
 print("calibration", c["ece_after"] <= c["ece_before"] + 1e-9, c["ece_before"], c["ece_after"])
 PY

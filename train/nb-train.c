@@ -224,6 +224,9 @@ static int train(tr_flags *f, char *err, size_t errlen) {
     float *cl = NULL;
     uint8_t *cy = NULL;
     char *hyper = NULL, *metrics = NULL;
+    tr_sample *tune = NULL; /* TIFU-KNN's tuning users */
+    int n_tune = 0;
+    int8_t *half_of = NULL; /* [user]: the half of tune that holds the user, or -1 */
     char ckpt_buf[4096];
     const char *ckpt = f->checkpoint;
     if (!ckpt) {
@@ -365,19 +368,22 @@ static int train(tr_flags *f, char *err, size_t errlen) {
      * baselines and writes the weight file and the store */
     tr_dist_solo();
     if (rank > 0) goto done;
-    /* TIFU-KNN tuned on the validation users only: the tuner is never given s.test */
-    rc = tr_tifu_tune(&h, NULL, s.val, s.n_val, s.train, s.n_train, NULL, 0, 0, &R.tifu_tune, err,
+    /* TIFU-KNN tuned on the validation users and training users at their targets
+     * (tifu_tune.h tr_tifu_tuning_set): the tuner is never given s.test */
+    n_tune = tr_tifu_tuning_set(s.val, s.n_val, s.train, s.n_train, 0, &tune, &R.tifu_tune_nv);
+    rc = tr_tifu_tune(&h, NULL, tune, n_tune, s.train, s.n_train, NULL, 0, 0, &R.tifu_tune, err,
                       errlen);
     if (rc) goto done;
     R.have_tifu_tune = 1;
     R.t_tifu_tune = R.tifu_tune.seconds;
     if (log)
         fprintf(log,
-                "TIFU-KNN tuned on %d validation users in %.1fs: m %d r_b %g r_g %g k %d "
-                "alpha %g (validation R@10 %.4f, default parameters %.4f)\n",
-                R.tifu_tune.n_val, R.t_tifu_tune, R.tifu_tune.best.m, R.tifu_tune.best.r_b,
-                R.tifu_tune.best.r_g, R.tifu_tune.best.k, R.tifu_tune.best.alpha,
-                R.tifu_tune.val_r10, R.tifu_tune.def_r10);
+                "TIFU-KNN tuned on %d users (%d validation, %d training) in %.1fs: m %d r_b %g "
+                "r_g %g k %d alpha %g (their R@10 %.4f, default parameters %.4f)\n",
+                R.tifu_tune.n_val, R.tifu_tune_nv, R.tifu_tune.n_val - R.tifu_tune_nv,
+                R.t_tifu_tune, R.tifu_tune.best.m, R.tifu_tune.best.r_b, R.tifu_tune.best.r_g,
+                R.tifu_tune.best.k, R.tifu_tune.best.alpha, R.tifu_tune.val_r10,
+                R.tifu_tune.def_r10);
     t0 = nb_now();
     rc = tr_eval_baselines(&h, s.test, s.n_test, s.train, s.n_train, &cands, f->threshold,
                            f->threads, &R.tifu_tune.best, R.bl, err, errlen);
@@ -396,14 +402,17 @@ static int train(tr_flags *f, char *err, size_t errlen) {
     /* the ranking stage over several candidate sources (train/rktrain.h) */
     tr_tifu_params half[2];
     if (f->ranker) {
-        /* the same tuning on each half of the validation users: the stage's safeguard
-         * scores the tuned TIFU-KNN on each user with the other half's parameters, out of
-         * sample as the trees' validation score is (rktrain.h tifu_half) */
-        tr_sample *hv = nb_xmalloc(((size_t)s.n_val / 2 + 1) * sizeof *hv);
+        /* the same tuning on each half of the tuning users (even and odd positions): the
+         * stage's safeguard scores the tuned TIFU-KNN on each of them with the other half's
+         * parameters, out of sample as the trees' selection score is (rktrain.h tifu_half) */
+        tr_sample *hv = nb_xmalloc(((size_t)n_tune / 2 + 1) * sizeof *hv);
+        half_of = nb_xmalloc((size_t)h.n_users + 1);
+        memset(half_of, -1, (size_t)h.n_users + 1);
+        for (int i = 0; i < n_tune; i++) half_of[tune[i].user] = (int8_t)(i & 1);
         double th = 0;
         for (int k = 0; k < 2 && rc == NB_OK; k++) {
             int n = 0;
-            for (int i = k; i < s.n_val; i += 2) hv[n++] = s.val[i];
+            for (int i = k; i < n_tune; i += 2) hv[n++] = tune[i];
             tr_tifu_tune_result hr;
             rc = tr_tifu_tune(&h, NULL, hv, n, s.train, s.n_train, NULL, 0, 0, &hr, err, errlen);
             half[k] = hr.best;
@@ -413,7 +422,7 @@ static int train(tr_flags *f, char *err, size_t errlen) {
         if (rc) goto done;
         if (log)
             fprintf(log,
-                    "TIFU-KNN tuned on each half of the validation users for the safeguard in "
+                    "TIFU-KNN tuned on each half of those users for the safeguard in "
                     "%.1fs: m %d/%d r_b %g/%g r_g %g/%g k %d/%d alpha %g/%g\n",
                     th, half[0].m, half[1].m, half[0].r_b, half[1].r_b, half[0].r_g, half[1].r_g,
                     half[0].k, half[1].k, half[0].alpha, half[1].alpha);
@@ -428,6 +437,7 @@ static int train(tr_flags *f, char *err, size_t errlen) {
                          .threshold = f->threshold,
                          .tifu = &R.tifu_tune.best,
                          .tifu_half = half,
+                         .tifu_half_of = half_of,
                          .dump_dir = f->ranker_dump,
                          .log = log};
         tr_ranker_defaults(&ra.prm);
@@ -514,6 +524,8 @@ static int train(tr_flags *f, char *err, size_t errlen) {
            f->model, pub.crc, (long long)model_id, cands.n_users, st->best_epoch, st->epochs_done,
            R.t_total, (double)R.peak_rss / 1048576.0);
 done:
+    free(tune);
+    free(half_of);
     free(hyper);
     free(metrics);
     free(cl);

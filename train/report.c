@@ -26,10 +26,10 @@ static void add_flag(cJSON *o, const tr_flags *f, const char *flag, const char *
 /* The hyper-parameters as a JSON object (owned by the caller): the flags of the model's
  * configuration (nn_config_fields), the training flags, then the flags that are words. */
 static cJSON *hyper(const tr_flags *f) {
-    static const char *const training[] = {"lr",         "batch",       "threshold", "pos-weight",
-                                           "candidates", "epochs",      "patience",  "seed",
-                                           "threads",    "limit-users", "clip",      "warmup",
-                                           "rank-weight", "margin",     "negatives"};
+    static const char *const training[] = {"lr",          "batch",       "threshold", "pos-weight",
+                                           "candidates",  "epochs",      "patience",  "seed",
+                                           "threads",     "limit-users", "clip",      "warmup",
+                                           "rank-weight", "margin",      "negatives"};
     cJSON *o = cJSON_CreateObject();
     for (int i = 0; i < NN_CONFIG_NFIELDS; i++)
         if (nn_config_fields[i].flag)
@@ -178,14 +178,16 @@ static cJSON *report_obj(const tr_report *r) {
         cJSON_AddNumberToObject(tt, "r_g", t->best.r_g);
         cJSON_AddNumberToObject(tt, "k", t->best.k);
         cJSON_AddNumberToObject(tt, "alpha", t->best.alpha);
-        cJSON_AddStringToObject(tt, "selected_on", "validation R@10, ties by NDCG@10");
-        cJSON_AddNumberToObject(tt, "val_R@10", t->val_r10);
-        cJSON_AddNumberToObject(tt, "val_NDCG@10", t->val_ndcg10);
-        cJSON_AddNumberToObject(tt, "default_val_R@10", t->def_r10);
-        cJSON_AddNumberToObject(tt, "default_val_NDCG@10", t->def_ndcg10);
+        cJSON_AddStringToObject(tt, "selected_on", "the tuning users' R@10, ties by NDCG@10");
+        cJSON_AddNumberToObject(tt, "tuning_R@10", t->val_r10);
+        cJSON_AddNumberToObject(tt, "tuning_NDCG@10", t->val_ndcg10);
+        cJSON_AddNumberToObject(tt, "default_tuning_R@10", t->def_r10);
+        cJSON_AddNumberToObject(tt, "default_tuning_NDCG@10", t->def_ndcg10);
         cJSON_AddNumberToObject(tt, "configs", t->n_configs);
         cJSON_AddNumberToObject(tt, "grid", t->n_grid);
-        cJSON_AddNumberToObject(tt, "val_users", t->n_val);
+        cJSON_AddNumberToObject(tt, "tuning_users", t->n_val);
+        cJSON_AddNumberToObject(tt, "validation_users", r->tifu_tune_nv);
+        cJSON_AddNumberToObject(tt, "training_users", t->n_val - r->tifu_tune_nv);
         cJSON_AddNumberToObject(tt, "ref_users", t->n_ref);
         cJSON_AddNumberToObject(tt, "seconds", t->seconds);
         cJSON_AddNumberToObject(tt, "cpu_seconds", t->cpu_seconds);
@@ -265,11 +267,12 @@ void tr_report_table(const tr_report *r, FILE *out) {
     if (r->have_tifu_tune) {
         const tr_tifu_tune_result *t = &r->tifu_tune;
         fprintf(out,
-                "TIFU-KNN tuned on %d validation users (%d reference, %d of %d grid points, "
-                "%.1fs): m %d r_b %.2f r_g %.2f k %d alpha %.2f; validation R@10 %.4f "
-                "(default parameters %.4f)\n",
-                t->n_val, t->n_ref, t->n_configs, t->n_grid, t->seconds, t->best.m, t->best.r_b,
-                t->best.r_g, t->best.k, t->best.alpha, t->val_r10, t->def_r10);
+                "TIFU-KNN tuned on %d users (%d validation, %d training at their targets; %d "
+                "reference, %d of %d grid points, %.1fs): m %d r_b %.2f r_g %.2f k %d alpha "
+                "%.2f; their R@10 %.4f (default parameters %.4f)\n",
+                t->n_val, r->tifu_tune_nv, t->n_val - r->tifu_tune_nv, t->n_ref, t->n_configs,
+                t->n_grid, t->seconds, t->best.m, t->best.r_b, t->best.r_g, t->best.k,
+                t->best.alpha, t->val_r10, t->def_r10);
     }
     fprintf(out,
             "\ncandidate recall %.4f (mean set size %.0f); F1_example threshold %.4f, "

@@ -43,7 +43,9 @@ typedef struct {
     tr_eval_result model;          /* test users */
     tr_eval_result bl[TR_N_BL];    /* bl[b].n == 0: baseline b not evaluated */
     int have_tifu_tune;            /* tifu_tune filled */
-    tr_tifu_tune_result tifu_tune; /* TIFU-KNN's parameters tuned on validation users */
+    tr_tifu_tune_result tifu_tune; /* TIFU-KNN's parameters tuned on validation and training
+                                    * users (tifu_tune.h tr_tifu_tuning_set) */
+    int tifu_tune_nv;              /* validation users among tifu_tune.n_val */
     tr_cand_recall cand_recall;    /* test users */
     double calib_a, calib_b, ece_before, ece_after;
     long long calib_pairs;

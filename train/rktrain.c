@@ -121,8 +121,8 @@ static void rowset_add(rowset *rs, int i, int u, const tr_rk_user *ru, const uin
 typedef struct {
     const tr_rk_args *a;
     tr_popularity pop;
-    tr_tifu *tifu_nbr; /* alpha 0: the neighbour part */
-    tr_tifu *tifu_bl;  /* the stage's parameters (a->tifu): the baseline, for validation */
+    tr_tifu *tifu_nbr;     /* alpha 0: the neighbour part */
+    tr_tifu *tifu_bl;      /* the stage's parameters (a->tifu): the baseline, for validation */
     tr_tifu *tifu_half[2]; /* a->tifu_half's: the cross-fitted baseline (or NULL) */
     tr_bl_ws *ws;
     tr_rk_user ru;
@@ -255,8 +255,8 @@ static int cmp_scored(const void *a, const void *b) {
  * off2[j+1]), in rs's row order from rs->off[j]): metrics into out (when given), per-user
  * R@10/NDCG@10 into ur/un (when given). Returns NB_OK or an error of the metrics. */
 static int eval_scores(run_t *R, const rowset *rs, const int64_t *off2, const float *pr,
-                       const tr_sample *smp, tr_eval_result *out, double *ur, double *un,
-                       char *err, size_t errlen) {
+                       const tr_sample *smp, tr_eval_result *out, double *ur, double *un, char *err,
+                       size_t errlen) {
     const st_history *h = R->a->h;
     int P = h->n_products, rc = NB_OK;
     scored *sc = NULL;
@@ -371,14 +371,16 @@ static int bl_servable(int b, int tuned) {
     return 1;
 }
 
-/* Per-user validation R@10/NDCG@10 of the servable baselines into bl_r/bl_n [RK_N_BL][n]
- * for the users of rs (sample indices rs->smp into smp); the other slots get 0. crossfit
- * (smp is s->val and R->tifu_half is built): the tuned TIFU-KNN of sample i uses the
- * parameters tuned on the other half (rktrain.h tifu_half). Returns NB_OK or an error from
- * the baselines. */
-static int val_baselines(run_t *R, const rowset *rs, const tr_sample *smp, int crossfit,
-                         double **bl_r, double **bl_n, char *err, size_t errlen) {
+/* Per-user R@10/NDCG@10 of the servable baselines into bl_r/bl_n [RK_N_BL][n] for the users
+ * of rs (sample indices rs->smp into smp) at those samples' targets; the other slots get 0.
+ * The tuned TIFU-KNN of a tuning user is cross-fitted when R->tifu_half is built: it uses
+ * the parameters tuned on the other half (rktrain.h tifu_half); *n_cf is increased by the
+ * users cross-fitted, and ins_r[n] gets each user's R@10 with the stage's own parameters
+ * (in sample for those users). Returns NB_OK or an error from the baselines. */
+static int val_baselines(run_t *R, const rowset *rs, const tr_sample *smp, double **bl_r,
+                         double **bl_n, double *ins_r, int *n_cf, char *err, size_t errlen) {
     const st_history *h = R->a->h;
+    const int8_t *half_of = R->a->tifu_half_of;
     int rc = NB_OK, ng = 0, nl = 0;
     int32_t g[TR_EVAL_TOPN];
     float gs[TR_EVAL_TOPN];
@@ -392,14 +394,23 @@ static int val_baselines(run_t *R, const rowset *rs, const tr_sample *smp, int c
                          errlen);
         if (rc == NB_OK)
             user_metrics(R->list, nl, R->mark, nt, &bl_r[TR_BL_PTOP][j], &bl_n[TR_BL_PTOP][j]);
+        const tr_tifu *tf = R->tifu_bl;
+        if (R->tifu_half[0] && half_of && half_of[u] >= 0) tf = R->tifu_half[1 - half_of[u]];
         if (rc == NB_OK)
-            rc = tr_tifu_score(crossfit ? R->tifu_half[1 - (rs->smp[j] & 1)] : R->tifu_bl,
-                               &R->pop, h, u, end, R->ws, TR_EVAL_TOPN, R->list, R->score, &nl,
+            rc = tr_tifu_score(tf, &R->pop, h, u, end, R->ws, TR_EVAL_TOPN, R->list, R->score, &nl,
                                err, errlen);
         int tb = R->a->tifu ? TR_BL_TIFU_TUNED : TR_BL_TIFU,
             ob = TR_BL_TIFU + TR_BL_TIFU_TUNED - tb;
         if (rc == NB_OK) user_metrics(R->list, nl, R->mark, nt, &bl_r[tb][j], &bl_n[tb][j]);
         bl_r[ob][j] = bl_n[ob][j] = 0;
+        ins_r[j] = bl_r[tb][j];
+        if (rc == NB_OK && tf != R->tifu_bl) {
+            double nd;
+            (*n_cf)++;
+            rc = tr_tifu_score(R->tifu_bl, &R->pop, h, u, end, R->ws, TR_EVAL_TOPN, R->list,
+                               R->score, &nl, err, errlen);
+            if (rc == NB_OK) user_metrics(R->list, nl, R->mark, nt, &ins_r[j], &nd);
+        }
         for (int k = 0; k < nt; k++) R->mark[R->truth[k]] = 0;
     }
     return rc;
@@ -472,7 +483,8 @@ static int cv_rows(run_t *R, const rowset *tr, int nu, const tr_sample *smp, int
             tr_ranker sl = {0};
             rc = tr_ranker_slice(&sl, &rk, rk_rounds[i], err, errlen);
             if (rc == NB_OK) rc = eval_rows(R, &sl, v, &tst, smp, NULL, tr_, tn, err, errlen);
-            for (int j = 0; j < nt && rc == NB_OK; j++) ur[i][pos[j]] = tr_[j], un[i][pos[j]] = tn[j];
+            for (int j = 0; j < nt && rc == NB_OK; j++)
+                ur[i][pos[j]] = tr_[j], un[i][pos[j]] = tn[j];
             tr_ranker_free(&sl);
         }
         tr_ranker_free(&rk);
@@ -755,10 +767,15 @@ int tr_rk_run(const tr_rk_args *a, tr_ranker *ranker, tr_rk_pstats *ps_all, tr_r
     rowset view = tr;
     view.nu = cv_nu;
     double *br[TR_N_BL], *bn[TR_N_BL];
-    if (rc == NB_OK) rc = val_baselines(&R, &view, cv_smp, 0, blr, bln, err, errlen);
+    double *ins = nb_xmalloc(((size_t)NS + 1) * sizeof(double));
+    rep->n_crossfit = 0;
+    if (rc == NB_OK)
+        rc = val_baselines(&R, &view, cv_smp, blr, bln, ins, &rep->n_crossfit, err, errlen);
     for (int b = 0; b < RK_N_BL; b++) br[b] = blr[b] + cv_nu, bn[b] = bln[b] + cv_nu;
     if (rc == NB_OK)
-        rc = val_baselines(&R, &va, s->val, R.tifu_half[0] != NULL, br, bn, err, errlen);
+        rc = val_baselines(&R, &va, s->val, br, bn, ins + cv_nu, &rep->n_crossfit, err, errlen);
+    rep->sel_tuned_insample_r10 = mean(ins, NS);
+    free(ins);
     if (rc) {
         free(sr), free(sn);
         goto done;
@@ -814,8 +831,8 @@ int tr_rk_run(const tr_rk_args *a, tr_ranker *ranker, tr_rk_pstats *ps_all, tr_r
                 "validation users; %s, validation R@10 %.4f): R@10 %.4f vs %s %.4f "
                 "(difference %+.4f, standard error %.4f): %s ships\n",
                 NS, cv_nu, va.nu, tr_rkv_names[rep->variant], rep->val_r10[rep->variant],
-                rep->sel_r10, tr_bl_names[rep->best_bl],
-                rep->sel_bl_r10[rep->best_bl], dm, rep->diff_se, tr_rk_shipped(rep));
+                rep->sel_r10, tr_bl_names[rep->best_bl], rep->sel_bl_r10[rep->best_bl], dm,
+                rep->diff_se, tr_rk_shipped(rep));
 done:
     if (rc) tr_ranker_free(ranker);
     if (rc) tr_rk_pstats_free(ps_all);
@@ -927,9 +944,14 @@ void tr_rk_report_table(const tr_rk_report *r, FILE *out) {
             r->n_sel, r->n_val, r->n_sel - r->n_val, tr_rkv_names[r->variant], r->sel_r10,
             r->sel_ndcg10, tr_bl_names[r->best_bl], r->sel_bl_r10[r->best_bl],
             r->sel_bl_ndcg10[r->best_bl], r->diff_mean, r->diff_se,
-            !r->shipped_ranker                ? tr_bl_names[r->best_bl]
-            : r->variant == TR_RKV_FULL ? "the ranker"
-                                        : "the ranker without the model's input");
+            !r->shipped_ranker              ? tr_bl_names[r->best_bl]
+                : r->variant == TR_RKV_FULL ? "the ranker"
+                                            : "the ranker without the model's input");
+    if (r->crossfit)
+        fprintf(out,
+                "the tuned TIFU-KNN there: R@10 %.4f cross-fitted on %d tuning users, %.4f with "
+                "the parameters tuned on all of them (in sample)\n",
+                r->sel_bl_r10[TR_BL_TIFU_TUNED], r->n_crossfit, r->sel_tuned_insample_r10);
 }
 
 /* Test metrics of one result as a new cJSON object. */
@@ -968,7 +990,10 @@ void tr_rk_report_json(void *obj, const tr_rk_report *r) {
         snprintf(k, sizeof k, "%d", rk_rounds[i]);
         cJSON_AddNumberToObject(cr, k, r->cv_r10[i]);
     }
-    cJSON_AddBoolToObject(o, "validation_tuned_baseline_cross_fitted", r->crossfit);
+    cJSON_AddBoolToObject(o, "selection_tuned_baseline_cross_fitted", r->crossfit);
+    cJSON_AddNumberToObject(o, "selection_users_cross_fitted", r->n_crossfit);
+    cJSON_AddNumberToObject(o, "selection_tuned_baseline_in_sample_R@10",
+                            r->sel_tuned_insample_r10);
     cJSON *vb = cJSON_AddObjectToObject(o, "validation_baselines");
     for (int b = 0; b < RK_N_BL; b++) {
         if (!r->bl_servable[b]) continue;

@@ -80,7 +80,9 @@ typedef struct {
     double sel_r10, sel_ndcg10, sel_bl_r10[TR_N_BL], sel_bl_ndcg10[TR_N_BL];
     double diff_mean, diff_se; /* per-user selection R@10: ranker - best baseline */
     int n_val, n_test;         /* users evaluated */
-    int crossfit;              /* the tuned TIFU-KNN's validation figures are cross-fitted */
+    int crossfit;              /* the tuned TIFU-KNN's tuning users are cross-fitted */
+    int n_crossfit;            /* selection users cross-fitted (tuning users among them) */
+    double sel_tuned_insample_r10; /* the tuned TIFU-KNN's with a->tifu for all: tr_rk_args */
     int shipped_ranker;        /* 1: the ranker ships; 0: baseline best_bl */
     int variant;               /* the trees that ship with shipped_ranker: TR_RKV_NOMODEL, or
                                   TR_RKV_FULL when there is no model input (a->sc NULL) */
@@ -118,12 +120,19 @@ typedef struct {
      * and the TIFU-KNN baseline of the safeguard (nb-train: the tuned ones, tifu_tune.h);
      * NULL: tr_tifu_defaults, and the safeguard's TIFU-KNN is the default one */
     const tr_tifu_params *tifu;
-    /* NULL, or tifu_half[2]: the parameters tuned on the even-indexed ([0]) and the
-     * odd-indexed ([1]) validation samples of s->val. The safeguard then scores the tuned
-     * TIFU-KNN on each validation user with the other half's parameters: out of sample, as
-     * the trees' own validation score is (tuned on all of them, its validation score is the
-     * best of a grid on those very users, and overstates it) */
+    /* NULL, or tifu_half[2]: the parameters tuned on the even-positioned ([0]) and the
+     * odd-positioned ([1]) samples of the tuning users (nb-train: tifu_tune.h
+     * tr_tifu_tuning_set, the validation users and training users at their targets), and
+     * tifu_half_of[user index]: the half that holds the user, or -1. The safeguard then
+     * scores the tuned TIFU-KNN on each tuning user among its selection users with the other
+     * half's parameters: out of sample, as the trees' own selection score is (tuned on all
+     * of them, its score there is the best of a grid on those very users, and overstates
+     * it); the other selection users get a->tifu, tuned without them. The report's
+     * sel_tuned_insample_r10 is the selection R@10 with a->tifu for every user: minus the
+     * cross-fitted figure, what the tuning overstates it by, an upper bound on what the
+     * trees' TIFU-KNN features (computed with a->tifu) learn from their own targets */
     const tr_tifu_params *tifu_half;
+    const int8_t *tifu_half_of;
     /* NULL, or a servable baseline's name that ships whatever the selection says (only
      * nb-train's test build sets it, NB_TEST_RK_SHIP: tests/ranker.sh serves a shipped tuned
      * TIFU-KNN end to end); a name that is not servable is an NB_EINVAL */

@@ -472,3 +472,22 @@ done:
     free(seen);
     return rc;
 }
+
+/* The tuning samples; see the header. Returns their count. */
+int tr_tifu_tuning_set(const tr_sample *val, int n_val, const tr_sample *train, int n_train,
+                       int cap, tr_sample **out, int *n_from_val) {
+    if (cap <= 0) cap = TR_TIFU_TUNE_MAX_VAL;
+    tr_sample *v = NULL;
+    int nv = subsample(val, n_val > 0 ? n_val : 0, cap, &v);
+    /* one sample per training user: the last of its (contiguous) samples, its train order */
+    int nl = 0;
+    tr_sample *last = nb_xmalloc(((size_t)(n_train > 0 ? n_train : 0) + 1) * sizeof *last);
+    for (int i = 0; i < n_train; i++)
+        if (i + 1 == n_train || train[i + 1].user != train[i].user) last[nl++] = train[i];
+    int nt = cap - nv < nl ? cap - nv : nl;
+    *out = nb_xrealloc(v, ((size_t)nv + nt + 1) * sizeof *v);
+    for (int i = 0; i < nt; i++) (*out)[nv + i] = last[(int64_t)i * nl / nt];
+    free(last);
+    *n_from_val = nv;
+    return nv + nt;
+}

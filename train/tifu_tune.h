@@ -80,4 +80,19 @@ int tr_tifu_tune(const st_history *h, const tr_popularity *pop, const tr_sample 
                  const tr_sample *ref, int n_ref, const tr_tifu_grid *g, int max_val, int max_ref,
                  tr_tifu_tune_result *out, char *err, size_t errlen);
 
+/* The samples TIFU-KNN is tuned on: the validation samples val[0..n_val) and the training
+ * samples train[0..n_train) at their targets, at most cap in all (<= 0: TR_TIFU_TUNE_MAX_VAL).
+ * Every validation sample comes first (an evenly strided cap of them if they alone exceed
+ * it), then an evenly strided subsample of the training users fills the cap, one sample per
+ * user: the last of its samples in train (tr_samples_build pushes a user's samples together,
+ * its train order last). Why both:
+ * tuned on a few hundred validation users alone, the best of the grid's points is mostly
+ * their noise (dunnhumby-carbo: +.023 validation R@10 over the defaults on 257 users, -.008
+ * on the test users; bench/RESULTS.md). The training users' targets are training data, and
+ * the tuner excludes each user from its own neighbours. Returns the count and *out (a new
+ * array the caller frees; never NULL), and *n_from_val, how many of them are validation
+ * samples. */
+int tr_tifu_tuning_set(const tr_sample *val, int n_val, const tr_sample *train, int n_train,
+                       int cap, tr_sample **out, int *n_from_val);
+
 #endif
