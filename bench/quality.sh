@@ -60,7 +60,8 @@ def ms(xs):
 def fmt(xs):
     return "%.4f ± %.4f" % ms(xs)
 
-# "TIFU-KNN tuned": TIFU-KNN's parameters tuned on the validation users (train/tifu_tune.h)
+# "TIFU-KNN tuned": TIFU-KNN's parameters tuned on the validation users and training users at
+# their targets, up to 2,000 (train/tifu_tune.h tr_tifu_tuning_set)
 BL = ("G-TopFreq", "P-TopFreq", "TIFU-KNN", "TIFU-KNN tuned")
 VAR = ("ranker", "ranker -model", "ranker own-only")
 TARGET = {"tafeng": 1.15, "dunnhumby-cj": 1.05, "synth": 1.05}

@@ -175,6 +175,15 @@ r = d["ranker"]
 print(r["shipped"] in ("ranker -model", r["best_baseline_on_validation"]),
       sorted(r["variants"]), r["selection_users"] > r["validation_users"] + 100)' "$D/m.json")" \
     "True ['ranker -model'] True"
+# the safeguard's tuned TIFU-KNN is cross-fitted on every selection user that TIFU-KNN was
+# tuned on (all of them here: validation + training users < 2,000), and the report gives the
+# in-sample figure beside it
+t_eq tifu_cross_fitted "$(J '
+r, t = d["ranker"], d["tifu_tuning"]
+print(t["tuning_users"] == d["data"]["val_users"] + d["data"]["train_users"] < 2000,
+      r["selection_tuned_baseline_cross_fitted"], r["selection_users_cross_fitted"] == r["selection_users"],
+      0 < r["selection_tuned_baseline_R@10"] <= 1, 0 < r["selection_tuned_baseline_in_sample_R@10"] <= 1)' "$D/m.json")" \
+    "True True True True True"
 # the trees get the count of rounds with the best cross-validated R@10 (the fewest on ties)
 t_eq rounds_rule "$(J '
 c = d["ranker"]["cv_R@10_by_rounds"]; n = sorted(c, key=int)

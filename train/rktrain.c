@@ -992,8 +992,12 @@ void tr_rk_report_json(void *obj, const tr_rk_report *r) {
     }
     cJSON_AddBoolToObject(o, "selection_tuned_baseline_cross_fitted", r->crossfit);
     cJSON_AddNumberToObject(o, "selection_users_cross_fitted", r->n_crossfit);
-    cJSON_AddNumberToObject(o, "selection_tuned_baseline_in_sample_R@10",
-                            r->sel_tuned_insample_r10);
+    if (r->crossfit) {
+        cJSON_AddNumberToObject(o, "selection_tuned_baseline_R@10",
+                                r->sel_bl_r10[TR_BL_TIFU_TUNED]);
+        cJSON_AddNumberToObject(o, "selection_tuned_baseline_in_sample_R@10",
+                                r->sel_tuned_insample_r10);
+    }
     cJSON *vb = cJSON_AddObjectToObject(o, "validation_baselines");
     for (int b = 0; b < RK_N_BL; b++) {
         if (!r->bl_servable[b]) continue;

@@ -1,5 +1,7 @@
-/* tifu_tune.h -- TIFU-KNN's own parameters tuned on validation users (as Hu et al., SIGIR
- * 2020, tune theirs), so that the baseline the model must beat is the tuned one.
+/* tifu_tune.h -- TIFU-KNN's own parameters tuned on held-out targets (as Hu et al., SIGIR
+ * 2020, tune theirs on validation users), so that the baseline the model must beat is the
+ * tuned one. The tuner's "validation samples" are whatever targets it is given; nb-train
+ * gives it tr_tifu_tuning_set's: the validation users and training users at their targets.
  *
  * Search: coordinate descent over (m, r_b, r_g) with the full (k, alpha) grid at every point
  * visited. One neighbour search per (m, r_b, r_g) -- the user vectors depend only on those
@@ -85,13 +87,12 @@ int tr_tifu_tune(const st_history *h, const tr_popularity *pop, const tr_sample 
  * Every validation sample comes first (an evenly strided cap of them if they alone exceed
  * it), then an evenly strided subsample of the training users fills the cap, one sample per
  * user: the last of its samples in train (tr_samples_build pushes a user's samples together,
- * its train order last). Why both:
- * tuned on a few hundred validation users alone, the best of the grid's points is mostly
- * their noise (dunnhumby-carbo: +.023 validation R@10 over the defaults on 257 users, -.008
- * on the test users; bench/RESULTS.md). The training users' targets are training data, and
- * the tuner excludes each user from its own neighbours. Returns the count and *out (a new
- * array the caller frees; never NULL), and *n_from_val, how many of them are validation
- * samples. */
+ * its train order last). Why both: tuned on a few hundred validation users alone, the best
+ * of the grid's points is mostly their noise (dunnhumby-carbo: +.023 R@10 over the defaults
+ * on its 257 validation users, -.008 on the test users; bench/RESULTS.md). The training
+ * users' targets are training data, and the tuner excludes each user from its own
+ * neighbours. Returns the count and *out (a new array the caller frees; never NULL), and
+ * *n_from_val, how many of them are validation samples. */
 int tr_tifu_tuning_set(const tr_sample *val, int n_val, const tr_sample *train, int n_train,
                        int cap, tr_sample **out, int *n_from_val);
 
