@@ -403,7 +403,7 @@ static int val_baselines(run_t *R, const rowset *rs, const tr_sample *smp, doubl
             ob = TR_BL_TIFU + TR_BL_TIFU_TUNED - tb;
         if (rc == NB_OK) user_metrics(R->list, nl, R->mark, nt, &bl_r[tb][j], &bl_n[tb][j]);
         bl_r[ob][j] = bl_n[ob][j] = 0;
-        ins_r[j] = bl_r[tb][j];
+        if (rc == NB_OK) ins_r[j] = bl_r[tb][j];
         if (rc == NB_OK && tf != R->tifu_bl) {
             double nd;
             (*n_cf)++;
