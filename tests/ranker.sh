@@ -108,7 +108,7 @@ cp "$D/keep.xgb" "$RK"
 
 # ---- the tuned TIFU-KNN parameters are stored with the stage; a store from before them loads
 t_eq tifu_params_stored "$(sqlite3 "$D/nb.db" "SELECT tifu_m, tifu_k, tifu_r_b, tifu_r_g, tifu_alpha FROM ranker_models")" \
-    "$(J 't = d["tifu_tuning"]; print("|".join(str(t[x]) for x in ("m", "k", "r_b", "r_g", "alpha")))' "$D/m.json")"
+    "$(J 't = d["tifu_tuning"]; print("|".join(str(t[x]) for x in ("m", "k")) + "|" + "|".join(str(float(t[x])) for x in ("r_b", "r_g", "alpha")))' "$D/m.json")"
 cp "$D/nb.db" "$D/old.db"
 sqlite3 "$D/old.db" "CREATE TABLE r0 AS SELECT model_id, path, checksum, shipped FROM ranker_models;
   DROP TABLE ranker_models; ALTER TABLE r0 RENAME TO ranker_models"
@@ -175,13 +175,13 @@ r = d["ranker"]
 print(r["shipped"] in ("ranker -model", r["best_baseline_on_validation"]),
       sorted(r["variants"]), r["selection_users"] > r["validation_users"] + 100)' "$D/m.json")" \
     "True ['ranker -model'] True"
-# the safeguard's tuned TIFU-KNN is cross-fitted on every selection user that TIFU-KNN was
-# tuned on (all of them here: validation + training users < 2,000), and the report gives the
-# in-sample figure beside it
+# TIFU-KNN is tuned on the validation users and on training users at the order before their
+# target (never the trees' labels); the safeguard's tuned TIFU-KNN is cross-fitted on every
+# validation user (tuned at its selection target), and the report gives the in-sample figure
 t_eq tifu_cross_fitted "$(J '
 r, t = d["ranker"], d["tifu_tuning"]
-print(t["tuning_users"] == d["data"]["val_users"] + d["data"]["train_users"] < 2000,
-      r["selection_tuned_baseline_cross_fitted"], r["selection_users_cross_fitted"] == r["selection_users"],
+print(t["validation_users"] == r["validation_users"] and 0 < t["training_users"] <= d["data"]["train_users"],
+      r["selection_tuned_baseline_cross_fitted"], r["selection_users_cross_fitted"] == r["validation_users"],
       0 < r["selection_tuned_baseline_R@10"] <= 1, 0 < r["selection_tuned_baseline_in_sample_R@10"] <= 1)' "$D/m.json")" \
     "True True True True True"
 # the trees get the count of rounds with the best cross-validated R@10 (the fewest on ties)

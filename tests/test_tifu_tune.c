@@ -382,36 +382,47 @@ static int test_tuner_deterministic_and_errors(void) {
     return T_PASS;
 }
 
-/* The tuning set: every validation sample first, then one sample per training user (its
- * last, the train order) evenly strided up to the cap; validation alone over the cap is
- * strided too. Samples here are bare (user, target) pairs: no history is read. */
+/* The tuning set: every validation sample first, then one sample per training user at the
+ * back-th order with items before its last sample's target, that order having an order with
+ * items before it (else the user is left out), evenly strided up to the cap; validation
+ * alone over the cap is strided too. */
 static int test_tuning_set(void) {
-    tr_sample val[5], train[12];
+    /* u0 {0} {1} {2} {3}; u1 {0} {1}; u2 {0} {1} {} {2}; u3 {0} {1} {2} (the last basket of
+     * each is its train order) */
+    static const int u0[] = {0, -1, 1, -1, 2, -1, 3, -1, -2}, u1[] = {0, -1, 1, -1, -2},
+                     u2[] = {0, -1, 1, -1, -1, 2, -1, -2}, u3[] = {0, -1, 1, -1, 2, -1, -2};
+    const int *bs[4] = {u0, u1, u2, u3};
+    st_history h;
+    hist_from_lists(&h, 4, bs, 4);
+    const int64_t *o = h.user_order_off;
+    tr_sample val[5], train[5] = {{0, o[0] + 3}, {1, o[1] + 1}, {2, o[2] + 3},
+                                  {3, o[3] + 1}, {3, o[3] + 2}}; /* u3: two samples */
     for (int i = 0; i < 5; i++) val[i] = (tr_sample){.user = 100 + i, .target = 1000 + i};
-    /* users 0..5 with 2 samples each (targets 10u, then 10u + 1: the last is the train order) */
-    for (int i = 0; i < 12; i++)
-        train[i] = (tr_sample){.user = i / 2, .target = 10 * (i / 2) + i % 2};
     tr_sample *t = NULL;
     int nv = -1;
-    int n = tr_tifu_tuning_set(val, 5, train, 12, 8, &t, &nv);
+    int n = tr_tifu_tuning_set(&h, val, 5, train, 5, 1, 100, &t, &nv);
     T_ASSERT(n == 8 && nv == 5, "count %d, validation %d", n, nv);
     for (int i = 0; i < 5; i++) T_ASSERT(t[i].user == 100 + i, "validation %d first", i);
-    /* 6 training users, 3 places: users 0, 2, 4 at their last samples */
+    /* u1's earlier order has nothing before it; u2 skips its empty order; u3 from its last */
+    const tr_sample want1[3] = {{0, o[0] + 2}, {2, o[2] + 1}, {3, o[3] + 1}};
     for (int i = 0; i < 3; i++)
-        T_ASSERT(t[5 + i].user == 2 * i && t[5 + i].target == 20 * i + 1,
-                 "training %d: user %d target %lld", i, t[5 + i].user, (long long)t[5 + i].target);
+        T_ASSERT(t[5 + i].user == want1[i].user && t[5 + i].target == want1[i].target,
+                 "back 1, training %d: user %d order %lld", i, t[5 + i].user,
+                 (long long)(t[5 + i].target - o[t[5 + i].user]));
     free(t);
-    n = tr_tifu_tuning_set(val, 5, train, 12, 100, &t, &nv);
-    T_ASSERT(n == 11 && nv == 5, "no cap reached: %d", n);
-    for (int u = 0; u < 6; u++)
-        T_ASSERT(t[5 + u].user == u && t[5 + u].target == 10 * u + 1, "all users");
+    n = tr_tifu_tuning_set(&h, val, 5, train, 5, 2, 100, &t, &nv);
+    T_ASSERT(n == 6 && t[5].user == 0 && t[5].target == o[0] + 1, "back 2: %d", n);
     free(t);
-    n = tr_tifu_tuning_set(val, 5, train, 12, 2, &t, &nv);
+    n = tr_tifu_tuning_set(&h, val, 5, train, 5, 1, 7, &t, &nv);
+    T_ASSERT(n == 7 && t[5].user == 0 && t[6].user == 2, "strided to the cap: %d", n);
+    free(t);
+    n = tr_tifu_tuning_set(&h, val, 5, train, 5, 1, 2, &t, &nv);
     T_ASSERT(n == 2 && nv == 2 && t[0].user == 100 && t[1].user == 102, "validation over the cap");
     free(t);
-    n = tr_tifu_tuning_set(val, 0, train, 0, 0, &t, &nv);
+    n = tr_tifu_tuning_set(&h, val, 0, train, 0, 1, 0, &t, &nv);
     T_ASSERT(n == 0 && nv == 0 && t != NULL, "empty");
     free(t);
+    st_history_free(&h);
     return T_PASS;
 }
 

@@ -52,7 +52,7 @@ print("report_keys", ok)
 t = r["tifu_tuning"]
 d = r["data"]
 print("tifu_tuning", t["m"] in (3, 7, 11) and t["k"] in (100, 300, 900) and t["validation_users"] == d["val_users"]
-      and t["training_users"] == min(d["train_users"], 2000 - d["val_users"]) > 0
+      and 0.5 * d["train_users"] < t["training_users"] <= min(d["train_users"], 2000 - d["val_users"])
       and t["tuning_users"] == t["validation_users"] + t["training_users"]
       and t["tuning_R@10"] >= t["default_tuning_R@10"] >= 0 and 0 < t["configs"] <= t["grid"], t)
 c = r["calibration"]

@@ -368,9 +368,13 @@ static int train(tr_flags *f, char *err, size_t errlen) {
      * baselines and writes the weight file and the store */
     tr_dist_solo();
     if (rank > 0) goto done;
-    /* TIFU-KNN tuned on the validation users and training users at their targets
-     * (tifu_tune.h tr_tifu_tuning_set): the tuner is never given s.test */
-    n_tune = tr_tifu_tuning_set(s.val, s.n_val, s.train, s.n_train, 0, &tune, &R.tifu_tune_nv);
+    /* TIFU-KNN tuned on the validation users and training users at an order before the
+     * ranking stage's rows (tifu_tune.h tr_tifu_tuning_set): the tuner is never given s.test */
+    int rk_rows = TR_RK_ROWS_LAST;
+    if (f->ranker) rc = tr_rk_rows_parse(f->ranker_rows, &rk_rows, err, errlen);
+    if (rc) goto done;
+    n_tune = tr_tifu_tuning_set(&h, s.val, s.n_val, s.train, s.n_train,
+                                rk_rows & TR_RK_ROWS_PREV ? 2 : 1, 0, &tune, &R.tifu_tune_nv);
     rc = tr_tifu_tune(&h, NULL, tune, n_tune, s.train, s.n_train, NULL, 0, 0, &R.tifu_tune, err,
                       errlen);
     if (rc) goto done;
@@ -403,12 +407,13 @@ static int train(tr_flags *f, char *err, size_t errlen) {
     tr_tifu_params half[2];
     if (f->ranker) {
         /* the same tuning on each half of the tuning users (even and odd positions): the
-         * stage's safeguard scores the tuned TIFU-KNN on each of them with the other half's
-         * parameters, out of sample as the trees' selection score is (rktrain.h tifu_half) */
+         * stage's safeguard scores the tuned TIFU-KNN on each validation user with the other
+         * half's parameters, out of sample as the trees' selection score is (rktrain.h
+         * tifu_half); the training users' selection targets were not tuning targets */
         tr_sample *hv = nb_xmalloc(((size_t)n_tune / 2 + 1) * sizeof *hv);
         half_of = nb_xmalloc((size_t)h.n_users + 1);
         memset(half_of, -1, (size_t)h.n_users + 1);
-        for (int i = 0; i < n_tune; i++) half_of[tune[i].user] = (int8_t)(i & 1);
+        for (int i = 0; i < R.tifu_tune_nv; i++) half_of[tune[i].user] = (int8_t)(i & 1);
         double th = 0;
         for (int k = 0; k < 2 && rc == NB_OK; k++) {
             int n = 0;
@@ -441,8 +446,7 @@ static int train(tr_flags *f, char *err, size_t errlen) {
                          .dump_dir = f->ranker_dump,
                          .log = log};
         tr_ranker_defaults(&ra.prm);
-        rc = tr_rk_rows_parse(f->ranker_rows, &ra.rows, err, errlen);
-        if (rc) goto done;
+        ra.rows = rk_rows;
         ra.prm.seed = (int)(f->seed & 0x7fffffff);
 #ifdef NB_TEST_HOOKS /* test build only: ship a named baseline (tests/ranker.sh) */
         ra.force_ship = getenv("NB_TEST_RK_SHIP");

@@ -122,15 +122,15 @@ typedef struct {
     const tr_tifu_params *tifu;
     /* NULL, or tifu_half[2]: the parameters tuned on the even-positioned ([0]) and the
      * odd-positioned ([1]) samples of the tuning users (nb-train: tifu_tune.h
-     * tr_tifu_tuning_set, the validation users and training users at their targets), and
-     * tifu_half_of[user index]: the half that holds the user, or -1. The safeguard then
-     * scores the tuned TIFU-KNN on each tuning user among its selection users with the other
-     * half's parameters: out of sample, as the trees' own selection score is (tuned on all
-     * of them, its score there is the best of a grid on those very users, and overstates
-     * it); the other selection users get a->tifu, tuned without them. The report's
+     * tr_tifu_tuning_set, the validation users at their targets and training users at an
+     * earlier order), and tifu_half_of[user index]: the half that holds the user if it was
+     * tuned at its selection target (nb-train: the validation users), or -1. The safeguard
+     * then scores the tuned TIFU-KNN on each such user with the other half's parameters:
+     * out of sample, as the trees' own selection score is (tuned on all of them, its score
+     * there is the best of a grid on those very users, and overstates it); the other
+     * selection users get a->tifu, tuned without their selection targets. The report's
      * sel_tuned_insample_r10 is the selection R@10 with a->tifu for every user: minus the
-     * cross-fitted figure, what the tuning overstates it by, an upper bound on what the
-     * trees' TIFU-KNN features (computed with a->tifu) learn from their own targets */
+     * cross-fitted figure, what the tuning overstates it by */
     const tr_tifu_params *tifu_half;
     const int8_t *tifu_half_of;
     /* NULL, or a servable baseline's name that ships whatever the selection says (only

@@ -3,6 +3,7 @@
 
 #include "nb_err.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -473,21 +474,37 @@ done:
     return rc;
 }
 
+/* The order with items before order t of user u that itself has an order with items before
+ * it, or -1. */
+static int64_t earlier_target(const st_history *h, int u, int64_t t) {
+    int64_t o = t - 1;
+    while (o >= h->user_order_off[u] && h->order_item_off[o + 1] == h->order_item_off[o]) o--;
+    for (int64_t p = o - 1; o >= h->user_order_off[u] && p >= h->user_order_off[u]; p--)
+        if (h->order_item_off[p + 1] > h->order_item_off[p]) return o;
+    return -1;
+}
+
 /* The tuning samples; see the header. Returns their count. */
-int tr_tifu_tuning_set(const tr_sample *val, int n_val, const tr_sample *train, int n_train,
-                       int cap, tr_sample **out, int *n_from_val) {
+int tr_tifu_tuning_set(const st_history *h, const tr_sample *val, int n_val,
+                       const tr_sample *train, int n_train, int back, int cap, tr_sample **out,
+                       int *n_from_val) {
+    assert(back >= 1);
     if (cap <= 0) cap = TR_TIFU_TUNE_MAX_VAL;
     tr_sample *v = NULL;
     int nv = subsample(val, n_val > 0 ? n_val : 0, cap, &v);
-    /* one sample per training user: the last of its (contiguous) samples, its train order */
+    /* one sample per training user: back orders before the last of its (contiguous) samples */
     int nl = 0;
-    tr_sample *last = nb_xmalloc(((size_t)(n_train > 0 ? n_train : 0) + 1) * sizeof *last);
-    for (int i = 0; i < n_train; i++)
-        if (i + 1 == n_train || train[i + 1].user != train[i].user) last[nl++] = train[i];
+    tr_sample *early = nb_xmalloc(((size_t)(n_train > 0 ? n_train : 0) + 1) * sizeof *early);
+    for (int i = 0; i < n_train; i++) {
+        if (i + 1 < n_train && train[i + 1].user == train[i].user) continue;
+        int64_t o = train[i].target;
+        for (int b = 0; b < back && o >= 0; b++) o = earlier_target(h, train[i].user, o);
+        if (o >= 0) early[nl++] = (tr_sample){.user = train[i].user, .target = o};
+    }
     int nt = cap - nv < nl ? cap - nv : nl;
     *out = nb_xrealloc(v, ((size_t)nv + nt + 1) * sizeof *v);
-    for (int i = 0; i < nt; i++) (*out)[nv + i] = last[(int64_t)i * nl / nt];
-    free(last);
+    for (int i = 0; i < nt; i++) (*out)[nv + i] = early[(int64_t)i * nl / nt];
+    free(early);
     *n_from_val = nv;
     return nv + nt;
 }

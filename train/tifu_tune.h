@@ -1,7 +1,8 @@
 /* tifu_tune.h -- TIFU-KNN's own parameters tuned on held-out targets (as Hu et al., SIGIR
  * 2020, tune theirs on validation users), so that the baseline the model must beat is the
  * tuned one. The tuner's "validation samples" are whatever targets it is given; nb-train
- * gives it tr_tifu_tuning_set's: the validation users and training users at their targets.
+ * gives it tr_tifu_tuning_set's: the validation users, and training users at the order before
+ * their target.
  *
  * Search: coordinate descent over (m, r_b, r_g) with the full (k, alpha) grid at every point
  * visited. One neighbour search per (m, r_b, r_g) -- the user vectors depend only on those
@@ -82,18 +83,26 @@ int tr_tifu_tune(const st_history *h, const tr_popularity *pop, const tr_sample 
                  const tr_sample *ref, int n_ref, const tr_tifu_grid *g, int max_val, int max_ref,
                  tr_tifu_tune_result *out, char *err, size_t errlen);
 
-/* The samples TIFU-KNN is tuned on: the validation samples val[0..n_val) and the training
- * samples train[0..n_train) at their targets, at most cap in all (<= 0: TR_TIFU_TUNE_MAX_VAL).
- * Every validation sample comes first (an evenly strided cap of them if they alone exceed
- * it), then an evenly strided subsample of the training users fills the cap, one sample per
- * user: the last of its samples in train (tr_samples_build pushes a user's samples together,
- * its train order last). Why both: tuned on a few hundred validation users alone, the best
- * of the grid's points is mostly their noise (dunnhumby-carbo: +.023 R@10 over the defaults
- * on its 257 validation users, -.008 on the test users; bench/RESULTS.md). The training
- * users' targets are training data, and the tuner excludes each user from its own
- * neighbours. Returns the count and *out (a new array the caller frees; never NULL), and
- * *n_from_val, how many of them are validation samples. */
-int tr_tifu_tuning_set(const tr_sample *val, int n_val, const tr_sample *train, int n_train,
-                       int cap, tr_sample **out, int *n_from_val);
+/* The samples TIFU-KNN is tuned on: the validation samples val[0..n_val) at their targets
+ * and training users at an order before their target, at most cap in all (<= 0:
+ * TR_TIFU_TUNE_MAX_VAL). Every validation sample comes first (an evenly strided cap of them
+ * if they alone exceed it), then an evenly strided subsample of the training users fills the
+ * cap, one sample per user: the back-th order with items (back >= 1) before the target of
+ * its last sample in train (tr_samples_build pushes a user's samples together, its train
+ * order last), if that order has an order with items before it (else the user is left out).
+ * nb-train's back: 1, or 2 when the ranking stage also trains on the order before the target
+ * (--ranker-rows prev|both), so that the tuning targets are never its rows' labels.
+ *
+ * Why training users: tuned on a few hundred validation users alone, the best of the grid's
+ * points is mostly their noise (dunnhumby-carbo: +.023 R@10 over the defaults on its 257
+ * validation users, -.008 on the test users; bench/RESULTS.md). Why their earlier order: the
+ * ranking stage's training rows are their target orders, and its TIFU-KNN features use the
+ * tuned parameters; tuned on the earlier order, those parameters never saw the rows' labels
+ * (the earlier order's items are history to those rows anyway). The tuner also excludes each
+ * user from its own neighbours. Returns the count and *out (a new array the caller frees;
+ * never NULL), and *n_from_val, how many of them are validation samples (the first). */
+int tr_tifu_tuning_set(const st_history *h, const tr_sample *val, int n_val,
+                       const tr_sample *train, int n_train, int back, int cap, tr_sample **out,
+                       int *n_from_val);
 
 #endif
