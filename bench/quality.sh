@@ -61,7 +61,7 @@ def fmt(xs):
     return "%.4f ± %.4f" % ms(xs)
 
 # "TIFU-KNN tuned": TIFU-KNN's parameters tuned on the validation users and training users at
-# their targets, up to 2,000 (train/tifu_tune.h tr_tifu_tuning_set)
+# their earlier orders, up to 2,000 (train/tifu_tune.h tr_tifu_tuning_set)
 BL = ("G-TopFreq", "P-TopFreq", "TIFU-KNN", "TIFU-KNN tuned")
 VAR = ("ranker", "ranker -model", "ranker own-only")
 TARGET = {"tafeng": 1.15, "dunnhumby-cj": 1.05, "synth": 1.05}
