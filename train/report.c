@@ -267,8 +267,8 @@ void tr_report_table(const tr_report *r, FILE *out) {
     if (r->have_tifu_tune) {
         const tr_tifu_tune_result *t = &r->tifu_tune;
         fprintf(out,
-                "TIFU-KNN tuned on %d users (%d validation, %d training at their targets; %d "
-                "reference, %d of %d grid points, %.1fs): m %d r_b %.2f r_g %.2f k %d alpha "
+                "TIFU-KNN tuned on %d users (%d validation, %d training at an earlier order; "
+                "%d reference, %d of %d grid points, %.1fs): m %d r_b %.2f r_g %.2f k %d alpha "
                 "%.2f; their R@10 %.4f (default parameters %.4f)\n",
                 t->n_val, r->tifu_tune_nv, t->n_val - r->tifu_tune_nv, t->n_ref, t->n_configs,
                 t->n_grid, t->seconds, t->best.m, t->best.r_b, t->best.r_g, t->best.k,
