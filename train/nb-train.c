@@ -226,7 +226,7 @@ static int train(tr_flags *f, char *err, size_t errlen) {
     char *hyper = NULL, *metrics = NULL;
     tr_sample *tune = NULL; /* TIFU-KNN's tuning users */
     int n_tune = 0;
-    int8_t *half_of = NULL; /* [user]: the half of tune that holds the user, or -1 */
+    int8_t *half_of = NULL; /* [user]: the half of tune that holds a validation user, or -1 */
     char ckpt_buf[4096];
     const char *ckpt = f->checkpoint;
     if (!ckpt) {
