@@ -80,8 +80,8 @@ typedef struct {
     double sel_r10, sel_ndcg10, sel_bl_r10[TR_N_BL], sel_bl_ndcg10[TR_N_BL];
     double diff_mean, diff_se; /* per-user selection R@10: ranker - best baseline */
     int n_val, n_test;         /* users evaluated */
-    int crossfit;              /* the tuned TIFU-KNN's tuning users are cross-fitted */
-    int n_crossfit;            /* selection users cross-fitted (tuning users among them) */
+    int crossfit;              /* the tuned TIFU-KNN is cross-fitted (rktrain.h tifu_half) */
+    int n_crossfit;            /* selection users cross-fitted (the validation users) */
     double sel_tuned_insample_r10; /* the tuned TIFU-KNN's with a->tifu for all: tr_rk_args */
     int shipped_ranker;        /* 1: the ranker ships; 0: baseline best_bl */
     int variant;               /* the trees that ship with shipped_ranker: TR_RKV_NOMODEL, or
