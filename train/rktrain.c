@@ -620,11 +620,8 @@ int tr_rk_run(const tr_rk_args *a, tr_ranker *ranker, tr_rk_pstats *ps_all, tr_r
     int n_prev = 0;
     for (int i = 0; i < s->n_train; i++) {
         int u = s->train[i].user;
-        int64_t o0 = h->user_order_off[u], t = s->train[i].target - 1;
-        while (t > o0 && h->order_item_off[t + 1] == h->order_item_off[t]) t--;
-        int64_t before = 0;
-        for (int64_t o = o0; o < t; o++) before += h->order_item_off[o + 1] > h->order_item_off[o];
-        if (t > o0 && before > 0) prev[n_prev++] = (tr_sample){u, t};
+        int64_t t = tr_earlier_order(h, u, s->train[i].target);
+        if (t >= 0) prev[n_prev++] = (tr_sample){u, t};
     }
     if (a->rows & TR_RK_ROWS_PREV)
         rc = gen_rows(&R, prev, n_prev, fps, 1, TR_RK_MAX_TRAIN_ROWS, &tr, htr, &ntr, err, errlen);

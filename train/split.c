@@ -35,6 +35,12 @@ static int has_history(const st_history *h, int u, int64_t t) {
     return 0;
 }
 
+int64_t tr_earlier_order(const st_history *h, int u, int64_t t) {
+    int64_t o = t - 1;
+    while (o >= h->user_order_off[u] && !has_items(h, o)) o--;
+    return o >= h->user_order_off[u] && has_history(h, u, o) ? o : -1;
+}
+
 static void push(tr_sample **a, int *n, int *cap, int u, int64_t t) {
     if (*n == *cap) {
         *cap = *cap ? *cap * 2 : 1024;

@@ -33,6 +33,12 @@ typedef struct {
 /* The order index of u's eval_set=train order, or -1. */
 int64_t tr_train_order(const st_history *h, int u);
 
+/* The earlier time point before order t of user u: the last order with items before t,
+ * when an order with items comes before it, else -1. The ranking stage's earlier-order rows
+ * (rktrain.h TR_RK_ROWS_PREV) and TIFU-KNN's tuning targets (tifu_tune.h) both step back
+ * with it, so that "the order before" means the same order in both. */
+int64_t tr_earlier_order(const st_history *h, int u, int64_t t);
+
 /* Builds the samples of the first limit_users users (0 = all), split by tr_split_of with
  * pct[3]. Every user with a train order and some history gives one sample targeting it;
  * with targets_all, training users also give one sample per earlier order with items that

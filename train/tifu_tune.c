@@ -2,6 +2,7 @@
 #include "tifu_tune.h"
 
 #include "nb_err.h"
+#include "split.h"
 
 #include <assert.h>
 #include <math.h>
@@ -474,16 +475,6 @@ done:
     return rc;
 }
 
-/* The order with items before order t of user u that itself has an order with items before
- * it, or -1. */
-static int64_t earlier_target(const st_history *h, int u, int64_t t) {
-    int64_t o = t - 1;
-    while (o >= h->user_order_off[u] && h->order_item_off[o + 1] == h->order_item_off[o]) o--;
-    for (int64_t p = o - 1; o >= h->user_order_off[u] && p >= h->user_order_off[u]; p--)
-        if (h->order_item_off[p + 1] > h->order_item_off[p]) return o;
-    return -1;
-}
-
 /* The tuning samples; see the header. Returns their count. */
 int tr_tifu_tuning_set(const st_history *h, const tr_sample *val, int n_val,
                        const tr_sample *train, int n_train, int back, int cap, tr_sample **out,
@@ -498,7 +489,7 @@ int tr_tifu_tuning_set(const st_history *h, const tr_sample *val, int n_val,
     for (int i = 0; i < n_train; i++) {
         if (i + 1 < n_train && train[i + 1].user == train[i].user) continue;
         int64_t o = train[i].target;
-        for (int b = 0; b < back && o >= 0; b++) o = earlier_target(h, train[i].user, o);
+        for (int b = 0; b < back && o >= 0; b++) o = tr_earlier_order(h, train[i].user, o);
         if (o >= 0) early[nl++] = (tr_sample){.user = train[i].user, .target = o};
     }
     int nt = cap - nv < nl ? cap - nv : nl;

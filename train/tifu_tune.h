@@ -87,9 +87,9 @@ int tr_tifu_tune(const st_history *h, const tr_popularity *pop, const tr_sample 
  * and training users at an order before their target, at most cap in all (<= 0:
  * TR_TIFU_TUNE_MAX_VAL). Every validation sample comes first (an evenly strided cap of them
  * if they alone exceed it), then an evenly strided subsample of the training users fills the
- * cap, one sample per user: the back-th order with items (back >= 1) before the target of
- * its last sample in train (tr_samples_build pushes a user's samples together, its train
- * order last), if that order has an order with items before it (else the user is left out).
+ * cap, one sample per user: back steps of tr_earlier_order (split.h; back >= 1) from the
+ * target of its last sample in train (tr_samples_build pushes a user's samples together, its
+ * train order last); a user with no such order is left out.
  * nb-train's back: 1, or 2 when the ranking stage also trains on the order before the target
  * (--ranker-rows prev|both), so that the tuning targets are never its rows' labels.
  *
