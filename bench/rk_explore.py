@@ -250,6 +250,58 @@ def pattern_rate(d, K=6):
     return add_columns(d, [rate])
 
 
+def transitions(d, beta=5.0):
+    """+ item-to-item transitions (a first-order Markov chain over baskets, as FPMC's MC part):
+    P(j in the next order | i in this order), counted out of fold over every consecutive pair
+    of orders in the other folds' users' purchase bits, smoothed towards j's share of next
+    orders with weight beta; per row (u, j), over the items i of u's latest order: the mean,
+    the max, and the mean over j's smoothed share (lift)."""
+    from scipy import sparse
+    B = bought(d)
+    nord = np.minimum(d["X"][:, d["names"].index("u_orders")].astype(np.int64), 64)
+    pids, pix = np.unique(d["pid"], return_inverse=True)
+    P, off, nu = len(pids), d["off"], d["nu"]
+    fu = np.array([fold(int(u)) for u in d["uid"]])
+    src, dst, fs = [], [], []
+    S, D, T = np.zeros((FOLDS, P)), np.zeros((FOLDS, P)), np.zeros(FOLDS)
+    for j in range(nu):
+        a, b = off[j], off[j + 1]
+        if a == b:
+            continue
+        it, Bu, n, f = pix[a:b], B[a:b], int(nord[a]), fu[j]
+        for k in range(n - 1):
+            s_, t_ = it[Bu[:, k + 1] == 1], it[Bu[:, k] == 1]
+            if not len(s_):
+                continue
+            S[f, s_] += 1
+            D[f, t_] += 1
+            T[f] += 1
+            src.append(np.repeat(s_, len(t_)))
+            dst.append(np.tile(t_, len(s_)))
+            fs.append(np.full(len(s_) * len(t_), f))
+    src, dst, fs = np.concatenate(src), np.concatenate(dst), np.concatenate(fs)
+    C = [sparse.csr_matrix((np.ones((fs == f).sum()), (src[fs == f], dst[fs == f])), shape=(P, P))
+         for f in range(FOLDS)]
+    Ct, St, Dt, Tt = sum(C), S.sum(0), D.sum(0), T.sum()
+    n = len(d["y"])
+    mean, mx, lift = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
+    for j in range(nu):
+        a, b = off[j], off[j + 1]
+        if a == b:
+            continue
+        f = fu[j]
+        Cf, Sf, Df, Tf = Ct - C[f], St - S[f], Dt - D[f], Tt - T[f]
+        it = pix[a:b]
+        last = it[B[a:b, 0] == 1]
+        if not len(last):
+            continue
+        base = (Df[it] + 1) / (Tf + P)
+        M = (Cf[last][:, it].toarray() + beta * base) / (Sf[last][:, None] + beta)
+        mean[a:b], mx[a:b] = M.mean(0), M.max(0)
+        lift[a:b] = mean[a:b] / base
+    return add_columns(d, [mean, mx, lift])
+
+
 REL = ["share", "dshare90", "dshare70", "dshare50", "count", "since", "due", "tifu_own", "tifu_nbr",
        "p_pop", "aisle_share"]
 # name: (what it changes, params, weight power, row transform)
@@ -278,6 +330,7 @@ EXPERIMENTS = {
                 lambda d: sequence(d, {"bits", "gaps", "streak", "age"})),
     "pattern": ("+ repeat rate of the last-6-orders pattern, from all history transitions", {}, 0,
                 pattern_rate),
+    "trans": ("+ item-to-item transitions from the latest order (out of fold)", {}, 0, transitions),
 }
 
 

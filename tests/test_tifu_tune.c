@@ -426,8 +426,63 @@ static int test_tuning_set(void) {
     return T_PASS;
 }
 
+/* The signal check: each half (even, odd positions) is tuned as tr_tifu_tune tunes it alone,
+ * the cross-fitted figure is each half's parameters scored by tr_tifu_score on the other
+ * half, the defaults' figure the defaults on all of them; fewer than 2 samples: the
+ * defaults and zeros. */
+static int test_crossfit(void) {
+    char err[NB_ERRLEN];
+    st_history h;
+    random_history(&h, 31, 32, 33);
+    tr_sample val[N_VAL], ref[N_REF], test[U - FIRST_TEST], half[2][N_VAL / 2];
+    samples_of(&h, val, ref, test);
+    for (int i = 0; i < N_VAL; i++) half[i & 1][i / 2] = val[i];
+    tr_popularity pop;
+    T_ASSERT(tr_popularity_build(&pop, &h, err, sizeof err) == NB_OK, "%s", err);
+    tr_tifu_crossfit_result cf, cf2;
+    T_ASSERT(tr_tifu_crossfit(&h, &pop, val, N_VAL, ref, N_REF, &cf, err, sizeof err) == NB_OK,
+             "%s", err);
+    T_ASSERT(cf.n == N_VAL, "n %d", cf.n);
+    double r10 = 0, nd = 0, r, n;
+    for (int k = 0; k < 2; k++) {
+        tr_tifu_tune_result t;
+        T_ASSERT(tr_tifu_tune(&h, &pop, half[k], N_VAL / 2, ref, N_REF, NULL, 0, 0, &t, err,
+                              sizeof err) == NB_OK,
+                 "%s", err);
+        T_ASSERT(memcmp(&t.best, &cf.half[k], sizeof t.best) == 0, "half %d: m %d/%d k %d/%d", k,
+                 t.best.m, cf.half[k].m, t.best.k, cf.half[k].k);
+        T_ASSERT(brute(&h, &pop, half[1 - k], N_VAL / 2, ref, N_REF, &cf.half[k], &r, &n, err,
+                       sizeof err) == NB_OK,
+                 "%s", err);
+        r10 += r / 2, nd += n / 2;
+    }
+    T_ASSERT(fabs(r10 - cf.r10) < 1e-9 && fabs(nd - cf.ndcg10) < 1e-9,
+             "cross-fitted R@10 %.6f NDCG@10 %.6f, tr_tifu_score %.6f %.6f", cf.r10, cf.ndcg10,
+             r10, nd);
+    tr_tifu_params def;
+    tr_tifu_defaults(&def);
+    T_ASSERT(brute(&h, &pop, val, N_VAL, ref, N_REF, &def, &r, &n, err, sizeof err) == NB_OK, "%s",
+             err);
+    T_ASSERT(fabs(r - cf.def_r10) < 1e-9 && fabs(n - cf.def_ndcg10) < 1e-9,
+             "defaults R@10 %.6f NDCG@10 %.6f, tr_tifu_score %.6f %.6f", cf.def_r10,
+             cf.def_ndcg10, r, n);
+    T_ASSERT(tr_tifu_crossfit(&h, &pop, val, N_VAL, ref, N_REF, &cf2, err, sizeof err) == NB_OK &&
+                 cf2.r10 == cf.r10 && cf2.def_r10 == cf.def_r10 &&
+                 memcmp(cf2.half, cf.half, sizeof cf.half) == 0,
+             "two runs differ");
+    T_ASSERT(tr_tifu_crossfit(&h, &pop, val, 1, ref, N_REF, &cf2, err, sizeof err) == NB_OK &&
+                 cf2.n == 0 && cf2.r10 == 0 && cf2.def_r10 == 0 &&
+                 memcmp(&cf2.half[0], &def, sizeof def) == 0 &&
+                 memcmp(&cf2.half[1], &def, sizeof def) == 0,
+             "one sample: the defaults");
+    tr_popularity_free(&pop);
+    st_history_free(&h);
+    return T_PASS;
+}
+
 int main(void) {
     T_RUN(test_tuning_set);
+    T_RUN(test_crossfit);
     T_RUN(test_vector_at_tuned_values);
     T_RUN(test_knn_at_tuned_values);
     T_RUN(test_tuner_matches_tifu_score);

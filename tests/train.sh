@@ -55,6 +55,16 @@ print("tifu_tuning", t["m"] in (3, 7, 11) and t["k"] in (100, 300, 900) and t["v
       and 0.5 * d["train_users"] < t["training_users"] <= min(d["train_users"], 2000 - d["val_users"])
       and t["tuning_users"] == t["validation_users"] + t["training_users"]
       and t["tuning_R@10"] >= t["default_tuning_R@10"] >= 0 and 0 < t["configs"] <= t["grid"], t)
+# the signal check (tifu_tune.h tr_tifu_crossfit): the tuned parameters are used only when,
+# tuned on one half of the tuning users, they beat the defaults on the other half
+cf, P = t["cross_fit"], ("m", "r_b", "r_g", "k", "alpha")
+used = [t[x] for x in P]
+kept = cf["R@10"] > cf["default_R@10"]
+b = r["baselines"]
+print("tifu_cross_fit", cf["users"] == t["tuning_users"] and 0 < cf["R@10"] <= 1 and 0 < cf["default_R@10"] <= 1
+      and cf["used"] == ("tuned" if kept else "defaults")
+      and used == ([cf["tuner_choice"][x] for x in P] if kept else [3, 0.9, 0.7, 300, 0.9])
+      and (kept or b["TIFU-KNN tuned"]["R@10"] == b["TIFU-KNN"]["R@10"]), cf)
 c = r["calibration"]
 print("calibration", c["ece_after"] <= c["ece_before"] + 1e-9, c["ece_before"], c["ece_after"])
 PY

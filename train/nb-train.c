@@ -378,16 +378,28 @@ static int train(tr_flags *f, char *err, size_t errlen) {
     rc = tr_tifu_tune(&h, NULL, tune, n_tune, s.train, s.n_train, NULL, 0, 0, &R.tifu_tune, err,
                       errlen);
     if (rc) goto done;
+    /* the signal check (tifu_tune.h tr_tifu_crossfit): the tuned parameters are used only
+     * when, tuned on one half of the tuning users, they beat the defaults on the other */
+    rc = tr_tifu_crossfit(&h, NULL, tune, n_tune, s.train, s.n_train, &R.tifu_cf, err, errlen);
+    if (rc) goto done;
+    R.tifu_tuner_choice = R.tifu_tune.best;
+    R.tifu_kept = R.tifu_cf.n == 0 || R.tifu_cf.r10 > R.tifu_cf.def_r10;
+    if (!R.tifu_kept) {
+        tr_tifu_defaults(&R.tifu_tune.best);
+        R.tifu_cf.half[0] = R.tifu_cf.half[1] = R.tifu_tune.best;
+    }
     R.have_tifu_tune = 1;
-    R.t_tifu_tune = R.tifu_tune.seconds;
+    R.t_tifu_tune = R.tifu_tune.seconds + R.tifu_cf.seconds;
     if (log)
         fprintf(log,
                 "TIFU-KNN tuned on %d users (%d validation, %d training) in %.1fs: m %d r_b %g "
-                "r_g %g k %d alpha %g (their R@10 %.4f, default parameters %.4f)\n",
+                "r_g %g k %d alpha %g (their R@10 %.4f, default parameters %.4f); "
+                "cross-fitted R@10 %.4f, default parameters %.4f: %s\n",
                 R.tifu_tune.n_val, R.tifu_tune_nv, R.tifu_tune.n_val - R.tifu_tune_nv,
-                R.t_tifu_tune, R.tifu_tune.best.m, R.tifu_tune.best.r_b, R.tifu_tune.best.r_g,
-                R.tifu_tune.best.k, R.tifu_tune.best.alpha, R.tifu_tune.val_r10,
-                R.tifu_tune.def_r10);
+                R.t_tifu_tune, R.tifu_tuner_choice.m, R.tifu_tuner_choice.r_b,
+                R.tifu_tuner_choice.r_g, R.tifu_tuner_choice.k, R.tifu_tuner_choice.alpha,
+                R.tifu_tune.val_r10, R.tifu_tune.def_r10, R.tifu_cf.r10, R.tifu_cf.def_r10,
+                R.tifu_kept ? "tuned parameters kept" : "the default parameters are used");
     t0 = nb_now();
     rc = tr_eval_baselines(&h, s.test, s.n_test, s.train, s.n_train, &cands, f->threshold,
                            f->threads, &R.tifu_tune.best, R.bl, err, errlen);
@@ -404,35 +416,14 @@ static int train(tr_flags *f, char *err, size_t errlen) {
     R.have_test = 1;
 
     /* the ranking stage over several candidate sources (train/rktrain.h) */
-    tr_tifu_params half[2];
     if (f->ranker) {
-        /* the same tuning on each half of the tuning users (even and odd positions): the
-         * stage's safeguard scores the tuned TIFU-KNN on each validation user with the other
-         * half's parameters, out of sample as the trees' selection score is (rktrain.h
-         * tifu_half); the training users' selection targets were not tuning targets */
-        tr_sample *hv = nb_xmalloc(((size_t)n_tune / 2 + 1) * sizeof *hv);
+        /* each validation user is scored by the safeguard with the parameters tuned on the
+         * other half of the tuning users (R.tifu_cf.half), out of sample as the trees'
+         * selection score is (rktrain.h tifu_half); the training users' selection targets
+         * were not tuning targets */
         half_of = nb_xmalloc((size_t)h.n_users + 1);
         memset(half_of, -1, (size_t)h.n_users + 1);
         for (int i = 0; i < R.tifu_tune_nv; i++) half_of[tune[i].user] = (int8_t)(i & 1);
-        double th = 0;
-        for (int k = 0; k < 2 && rc == NB_OK; k++) {
-            int n = 0;
-            for (int i = k; i < n_tune; i += 2) hv[n++] = tune[i];
-            tr_tifu_tune_result hr;
-            rc = tr_tifu_tune(&h, NULL, hv, n, s.train, s.n_train, NULL, 0, 0, &hr, err, errlen);
-            half[k] = hr.best;
-            th += hr.seconds;
-        }
-        free(hv);
-        if (rc) goto done;
-        if (log)
-            fprintf(log,
-                    "TIFU-KNN tuned on each half of those users for the safeguard in "
-                    "%.1fs: m %d/%d r_b %g/%g r_g %g/%g k %d/%d alpha %g/%g\n",
-                    th, half[0].m, half[1].m, half[0].r_b, half[1].r_b, half[0].r_g, half[1].r_g,
-                    half[0].k, half[1].k, half[0].alpha, half[1].alpha);
-        rc = stopped("the TIFU-KNN tunings", err, errlen);
-        if (rc) goto done;
         tr_rk_args ra = {.h = &h,
                          .s = &s,
                          .cands = &cands,
@@ -441,7 +432,7 @@ static int train(tr_flags *f, char *err, size_t errlen) {
                          .prior = f->ranker_prior,
                          .threshold = f->threshold,
                          .tifu = &R.tifu_tune.best,
-                         .tifu_half = half,
+                         .tifu_half = R.tifu_cf.half,
                          .tifu_half_of = half_of,
                          .dump_dir = f->ranker_dump,
                          .log = log};

@@ -191,6 +191,32 @@ static cJSON *report_obj(const tr_report *r) {
         cJSON_AddNumberToObject(tt, "ref_users", t->n_ref);
         cJSON_AddNumberToObject(tt, "seconds", t->seconds);
         cJSON_AddNumberToObject(tt, "cpu_seconds", t->cpu_seconds);
+        /* the signal check (tifu_tune.h tr_tifu_crossfit): m ... alpha above are what is
+         * used; the tuner's own choice is here */
+        const tr_tifu_crossfit_result *cf = &r->tifu_cf;
+        const tr_tifu_params *tc = &r->tifu_tuner_choice;
+        cJSON *cj = cJSON_AddObjectToObject(tt, "cross_fit");
+        cJSON_AddStringToObject(cj, "used", r->tifu_kept ? "tuned" : "defaults");
+        cJSON_AddNumberToObject(cj, "users", cf->n);
+        cJSON_AddNumberToObject(cj, "R@10", cf->r10);
+        cJSON_AddNumberToObject(cj, "NDCG@10", cf->ndcg10);
+        cJSON_AddNumberToObject(cj, "default_R@10", cf->def_r10);
+        cJSON_AddNumberToObject(cj, "default_NDCG@10", cf->def_ndcg10);
+        cJSON_AddNumberToObject(cj, "seconds", cf->seconds);
+        cJSON *ch = cJSON_AddObjectToObject(cj, "tuner_choice");
+        cJSON_AddNumberToObject(ch, "m", tc->m);
+        cJSON_AddNumberToObject(ch, "r_b", tc->r_b);
+        cJSON_AddNumberToObject(ch, "r_g", tc->r_g);
+        cJSON_AddNumberToObject(ch, "k", tc->k);
+        cJSON_AddNumberToObject(ch, "alpha", tc->alpha);
+        for (int k = 0; k < 2; k++) {
+            cJSON *hk = cJSON_AddObjectToObject(cj, k ? "half_odd" : "half_even");
+            cJSON_AddNumberToObject(hk, "m", cf->half[k].m);
+            cJSON_AddNumberToObject(hk, "r_b", cf->half[k].r_b);
+            cJSON_AddNumberToObject(hk, "r_g", cf->half[k].r_g);
+            cJSON_AddNumberToObject(hk, "k", cf->half[k].k);
+            cJSON_AddNumberToObject(hk, "alpha", cf->half[k].alpha);
+        }
     }
     cJSON *c = cJSON_AddObjectToObject(o, "calibration");
     cJSON_AddNumberToObject(c, "calib_a", r->calib_a);
@@ -271,8 +297,15 @@ void tr_report_table(const tr_report *r, FILE *out) {
                 "%d reference, %d of %d grid points, %.1fs): m %d r_b %.2f r_g %.2f k %d alpha "
                 "%.2f; their R@10 %.4f (default parameters %.4f)\n",
                 t->n_val, r->tifu_tune_nv, t->n_val - r->tifu_tune_nv, t->n_ref, t->n_configs,
-                t->n_grid, t->seconds, t->best.m, t->best.r_b, t->best.r_g, t->best.k,
-                t->best.alpha, t->val_r10, t->def_r10);
+                t->n_grid, t->seconds, r->tifu_tuner_choice.m, r->tifu_tuner_choice.r_b,
+                r->tifu_tuner_choice.r_g, r->tifu_tuner_choice.k, r->tifu_tuner_choice.alpha,
+                t->val_r10, t->def_r10);
+        fprintf(out,
+                "  cross-fitted (tuned on one half of those users, scored on the other): R@10 "
+                "%.4f against the default parameters' %.4f: %s\n",
+                r->tifu_cf.r10, r->tifu_cf.def_r10,
+                r->tifu_kept ? "the tuned parameters are used"
+                             : "the default parameters are used (\"TIFU-KNN tuned\" = TIFU-KNN)");
     }
     fprintf(out,
             "\ncandidate recall %.4f (mean set size %.0f); F1_example threshold %.4f, "

@@ -46,6 +46,10 @@ typedef struct {
     tr_tifu_tune_result tifu_tune; /* TIFU-KNN's parameters tuned on validation and training
                                     * users (tifu_tune.h tr_tifu_tuning_set) */
     int tifu_tune_nv;              /* validation users among tifu_tune.n_val */
+    tr_tifu_crossfit_result tifu_cf; /* the tuning's signal check (tifu_tune.h) */
+    tr_tifu_params tifu_tuner_choice; /* what the tuner chose; tifu_tune.best is what is used:
+                                       * the same, or tr_tifu_defaults when !tifu_kept */
+    int tifu_kept;                 /* 1: the tuned parameters beat the defaults cross-fitted */
     tr_cand_recall cand_recall;    /* test users */
     double calib_a, calib_b, ece_before, ece_after;
     long long calib_pairs;

@@ -499,3 +499,58 @@ int tr_tifu_tuning_set(const st_history *h, const tr_sample *val, int n_val,
     *n_from_val = nv;
     return nv + nt;
 }
+
+/* Sums parameters p's R@10 and NDCG@10 over samples v[0..n) into *r10 / *ndcg10, scored by
+ * the tuner (a one-point grid, no cap). Returns NB_OK or tr_tifu_tune's errors. */
+static int score_point(const st_history *h, const tr_popularity *pop, const tr_sample *v, int n,
+                       const tr_sample *ref, int n_ref, const tr_tifu_params *p, double *r10,
+                       double *ndcg10, char *err, size_t errlen) {
+    tr_tifu_grid g = {.n_m = 1, .n_rb = 1, .n_rg = 1, .n_k = 1, .n_alpha = 1};
+    g.m[0] = p->m, g.r_b[0] = p->r_b, g.r_g[0] = p->r_g, g.k[0] = p->k, g.alpha[0] = p->alpha;
+    tr_tifu_tune_result r;
+    int rc = tr_tifu_tune(h, pop, v, n, ref, n_ref, &g, n, 0, &r, err, errlen);
+    if (rc == NB_OK) *r10 += r.val_r10 * r.n_val, *ndcg10 += r.val_ndcg10 * r.n_val;
+    return rc;
+}
+
+/* The cross-fitted check; see the header. Returns NB_OK or tr_tifu_tune's errors. */
+int tr_tifu_crossfit(const st_history *h, const tr_popularity *pop, const tr_sample *tune,
+                     int n_tune, const tr_sample *ref, int n_ref, tr_tifu_crossfit_result *out,
+                     char *err, size_t errlen) {
+    double t0 = nb_now();
+    memset(out, 0, sizeof *out);
+    tr_tifu_defaults(&out->half[0]);
+    out->half[1] = out->half[0];
+    if (n_tune > TR_TIFU_TUNE_MAX_VAL) n_tune = TR_TIFU_TUNE_MAX_VAL; /* as the tuner caps */
+    if (n_tune < 2) return NB_OK;
+    tr_sample *hv[2];
+    int nh[2] = {0, 0}, rc = NB_OK;
+    hv[0] = nb_xmalloc(((size_t)n_tune / 2 + 1) * sizeof **hv);
+    hv[1] = nb_xmalloc(((size_t)n_tune / 2 + 1) * sizeof **hv);
+    for (int i = 0; i < n_tune; i++) hv[i & 1][nh[i & 1]++] = tune[i];
+    for (int k = 0; k < 2 && rc == NB_OK; k++) {
+        tr_tifu_tune_result r;
+        rc = tr_tifu_tune(h, pop, hv[k], nh[k], ref, n_ref, NULL, nh[k], 0, &r, err, errlen);
+        out->half[k] = r.best;
+    }
+    tr_tifu_params def;
+    tr_tifu_defaults(&def);
+    double dn = 0;
+    for (int k = 0; k < 2 && rc == NB_OK; k++) {
+        rc = score_point(h, pop, hv[1 - k], nh[1 - k], ref, n_ref, &out->half[k], &out->r10,
+                         &out->ndcg10, err, errlen);
+        if (rc == NB_OK)
+            rc = score_point(h, pop, hv[1 - k], nh[1 - k], ref, n_ref, &def, &out->def_r10, &dn,
+                             err, errlen);
+    }
+    out->def_ndcg10 = dn;
+    if (rc == NB_OK) {
+        out->n = n_tune;
+        out->r10 /= n_tune, out->ndcg10 /= n_tune;
+        out->def_r10 /= n_tune, out->def_ndcg10 /= n_tune;
+    }
+    free(hv[0]);
+    free(hv[1]);
+    out->seconds = nb_now() - t0;
+    return rc;
+}
