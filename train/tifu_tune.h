@@ -2,7 +2,8 @@
  * 2020, tune theirs on validation users), so that the baseline the model must beat is the
  * tuned one. The tuner's "validation samples" are whatever targets it is given; nb-train
  * gives it tr_tifu_tuning_set's: the validation users, and training users at the order before
- * their target.
+ * their target; and it uses the tuned parameters only when tr_tifu_crossfit (below) says that
+ * tuning beats the defaults out of sample.
  *
  * Search: coordinate descent over (m, r_b, r_g) with the full (k, alpha) grid at every point
  * visited. One neighbour search per (m, r_b, r_g) -- the user vectors depend only on those
