@@ -175,6 +175,14 @@ r = d["ranker"]
 print(r["shipped"] in ("ranker -model", r["best_baseline_on_validation"]),
       sorted(r["variants"]), r["selection_users"] > r["validation_users"] + 100)' "$D/m.json")" \
     "True ['ranker -model'] True"
+# the one-standard-error rule (rktrain.h): the trees ship when their selection R@10 is ahead
+# of the best baseline's by more than the standard error of the difference and their NDCG@10
+# is ahead too, else that baseline ships
+t_eq one_se_rule "$(J '
+r = d["ranker"]
+ahead = r["val_R@10_difference"] > r["val_R@10_difference_se"] > 0 and r["selection_NDCG@10"] > r["selection_baseline_NDCG@10"]
+print(r["shipped"] == ("ranker -model" if ahead else r["best_baseline_on_validation"]),
+      abs(r["selection_R@10"] - r["selection_baseline_R@10"] - r["val_R@10_difference"]) < 1e-12)' "$D/m.json")" "True True"
 # TIFU-KNN is tuned on the validation users and on training users at the order before their
 # target (never the trees' labels); the safeguard's tuned TIFU-KNN is cross-fitted on every
 # validation user (tuned at its selection target), and the report gives the in-sample figure

@@ -799,8 +799,11 @@ int tr_rk_run(const tr_rk_args *a, tr_ranker *ranker, tr_rk_pstats *ps_all, tr_r
     rep->diff_se = NS > 1 ? sqrt(sd / (NS - 1) / NS) : 0;
     rep->n_val = va.nu, rep->n_test = te.nu;
     rep->crossfit = R.tifu_half[0] != NULL;
-    rep->shipped_ranker = rep->sel_r10 > rep->sel_bl_r10[rep->best_bl] &&
-        rep->sel_ndcg10 > rep->sel_bl_ndcg10[rep->best_bl];
+    /* the one-standard-error rule (Hastie et al., ESL 7.10): the trees, the more complex
+     * model, ship only when their R@10 is ahead of the baseline's by more than the standard
+     * error of the difference (and their NDCG@10 ahead too); within the noise the simpler
+     * baseline ships, as level on the selection it is level in expectation, and cheaper */
+    rep->shipped_ranker = dm > rep->diff_se && rep->sel_ndcg10 > rep->sel_bl_ndcg10[rep->best_bl];
     if (a->force_ship && !strcmp(a->force_ship, tr_rkv_names[TR_RKV_NOMODEL])) {
         if (!rep->ran[TR_RKV_NOMODEL]) {
             rc = nb_err(err, errlen, NB_EINVAL, "ranker: no '%s' variant (no model input)",
@@ -937,7 +940,7 @@ void tr_rk_report_table(const tr_rk_report *r, FILE *out) {
     fprintf(out,
             "selection on %d users (%d validation, %d cross-validated training users): "
             "%s R@10 %.4f NDCG@10 %.4f vs %s %.4f / %.4f (R@10 difference "
-            "%+.4f, s.e. %.4f): %s ships\n",
+            "%+.4f, s.e. %.4f; the trees ship when ahead by more than one s.e.): %s ships\n",
             r->n_sel, r->n_val, r->n_sel - r->n_val, tr_rkv_names[r->variant], r->sel_r10,
             r->sel_ndcg10, tr_bl_names[r->best_bl], r->sel_bl_r10[r->best_bl],
             r->sel_bl_ndcg10[r->best_bl], r->diff_mean, r->diff_se,

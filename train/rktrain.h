@@ -25,8 +25,10 @@
  * rows of the other folds' users (all of them, up to TR_RK_CV_TRAIN_ROWS). None of the shipping variant's inputs is fitted to those targets: the
  * statistics are out of fold, TIFU-KNN's parameters were tuned on the validation users, and
  * the user itself is not its own neighbour. The ranker ships only when, over validation and
- * cross-validated users together, its R@10 and NDCG@10 are both above those of the best
- * baseline (by that R@10, baselines scored at the same orders); otherwise that baseline's
+ * cross-validated users together, its R@10 is above that of the best baseline (by that R@10,
+ * baselines scored at the same orders) by more than the standard error of the per-user
+ * difference (the one-standard-error rule: within the noise the simpler model ships) and its
+ * NDCG@10 is above that baseline's too; otherwise that baseline's
  * ranking ships, and the report says so. The spread is reported as the standard error of the
  * per-user R@10 difference. The same cross-validation, scored after 25 to 300 boosting rounds,
  * chooses how many rounds the trees get (the best R@10; small data sets get fewer), and the
