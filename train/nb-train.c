@@ -383,13 +383,15 @@ static int train(tr_flags *f, char *err, size_t errlen) {
     rc = tr_tifu_crossfit(&h, NULL, tune, n_tune, s.train, s.n_train, &R.tifu_cf, err, errlen);
     if (rc) goto done;
     R.tifu_tuner_choice = R.tifu_tune.best;
-    R.tifu_kept = R.tifu_cf.n == 0 || R.tifu_cf.r10 > R.tifu_cf.def_r10;
+    R.tifu_kept = R.tifu_cf.n > 0 && R.tifu_cf.r10 > R.tifu_cf.def_r10; /* unchecked: defaults */
     if (!R.tifu_kept) {
         tr_tifu_defaults(&R.tifu_tune.best);
         R.tifu_cf.half[0] = R.tifu_cf.half[1] = R.tifu_tune.best;
     }
     R.have_tifu_tune = 1;
     R.t_tifu_tune = R.tifu_tune.seconds + R.tifu_cf.seconds;
+    rc = stopped("the TIFU-KNN tunings", err, errlen);
+    if (rc) goto done;
     if (log)
         fprintf(log,
                 "TIFU-KNN tuned on %d users (%d validation, %d training) in %.1fs: m %d r_b %g "

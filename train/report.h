@@ -49,7 +49,8 @@ typedef struct {
     tr_tifu_crossfit_result tifu_cf; /* the tuning's signal check (tifu_tune.h) */
     tr_tifu_params tifu_tuner_choice; /* what the tuner chose; tifu_tune.best is what is used:
                                        * the same, or tr_tifu_defaults when !tifu_kept */
-    int tifu_kept;                 /* 1: the tuned parameters beat the defaults cross-fitted */
+    int tifu_kept;                 /* 1: the tuned parameters beat the defaults cross-fitted
+                                    * (0 with fewer than 2 tuning users: nothing to check) */
     tr_cand_recall cand_recall;    /* test users */
     double calib_a, calib_b, ece_before, ece_after;
     long long calib_pairs;
