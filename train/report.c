@@ -85,6 +85,15 @@ static cJSON *metrics_obj(const tr_eval_result *e, int ef1, int with_cands) {
     return o;
 }
 
+/* Adds TIFU-KNN parameters p to o as m, r_b, r_g, k, alpha (o keeps them). */
+static void add_tifu_params(cJSON *o, const tr_tifu_params *p) {
+    cJSON_AddNumberToObject(o, "m", p->m);
+    cJSON_AddNumberToObject(o, "r_b", p->r_b);
+    cJSON_AddNumberToObject(o, "r_g", p->r_g);
+    cJSON_AddNumberToObject(o, "k", p->k);
+    cJSON_AddNumberToObject(o, "alpha", p->alpha);
+}
+
 /* The evaluated baseline with the highest full-catalogue R@10 (metric 0) or NDCG@10
  * (metric 1) on the test users, tuned TIFU-KNN included: the figure the model must beat.
  * Ties go to the earlier row. */
@@ -173,11 +182,7 @@ static cJSON *report_obj(const tr_report *r) {
     if (r->have_tifu_tune) {
         const tr_tifu_tune_result *t = &r->tifu_tune;
         cJSON *tt = cJSON_AddObjectToObject(o, "tifu_tuning");
-        cJSON_AddNumberToObject(tt, "m", t->best.m);
-        cJSON_AddNumberToObject(tt, "r_b", t->best.r_b);
-        cJSON_AddNumberToObject(tt, "r_g", t->best.r_g);
-        cJSON_AddNumberToObject(tt, "k", t->best.k);
-        cJSON_AddNumberToObject(tt, "alpha", t->best.alpha);
+        add_tifu_params(tt, &t->best);
         cJSON_AddStringToObject(tt, "selected_on", "the tuning users' R@10, ties by NDCG@10");
         cJSON_AddNumberToObject(tt, "tuning_R@10", t->val_r10);
         cJSON_AddNumberToObject(tt, "tuning_NDCG@10", t->val_ndcg10);
@@ -194,7 +199,6 @@ static cJSON *report_obj(const tr_report *r) {
         /* the signal check (tifu_tune.h tr_tifu_crossfit): m ... alpha above are what is
          * used; the tuner's own choice is here */
         const tr_tifu_crossfit_result *cf = &r->tifu_cf;
-        const tr_tifu_params *tc = &r->tifu_tuner_choice;
         cJSON *cj = cJSON_AddObjectToObject(tt, "cross_fit");
         cJSON_AddStringToObject(cj, "used", r->tifu_kept ? "tuned" : "defaults");
         cJSON_AddNumberToObject(cj, "users", cf->n);
@@ -203,20 +207,9 @@ static cJSON *report_obj(const tr_report *r) {
         cJSON_AddNumberToObject(cj, "default_R@10", cf->def_r10);
         cJSON_AddNumberToObject(cj, "default_NDCG@10", cf->def_ndcg10);
         cJSON_AddNumberToObject(cj, "seconds", cf->seconds);
-        cJSON *ch = cJSON_AddObjectToObject(cj, "tuner_choice");
-        cJSON_AddNumberToObject(ch, "m", tc->m);
-        cJSON_AddNumberToObject(ch, "r_b", tc->r_b);
-        cJSON_AddNumberToObject(ch, "r_g", tc->r_g);
-        cJSON_AddNumberToObject(ch, "k", tc->k);
-        cJSON_AddNumberToObject(ch, "alpha", tc->alpha);
-        for (int k = 0; k < 2; k++) {
-            cJSON *hk = cJSON_AddObjectToObject(cj, k ? "half_odd" : "half_even");
-            cJSON_AddNumberToObject(hk, "m", cf->half[k].m);
-            cJSON_AddNumberToObject(hk, "r_b", cf->half[k].r_b);
-            cJSON_AddNumberToObject(hk, "r_g", cf->half[k].r_g);
-            cJSON_AddNumberToObject(hk, "k", cf->half[k].k);
-            cJSON_AddNumberToObject(hk, "alpha", cf->half[k].alpha);
-        }
+        add_tifu_params(cJSON_AddObjectToObject(cj, "tuner_choice"), &r->tifu_tuner_choice);
+        add_tifu_params(cJSON_AddObjectToObject(cj, "half_even"), &cf->half[0]);
+        add_tifu_params(cJSON_AddObjectToObject(cj, "half_odd"), &cf->half[1]);
     }
     cJSON *c = cJSON_AddObjectToObject(o, "calibration");
     cJSON_AddNumberToObject(c, "calib_a", r->calib_a);
