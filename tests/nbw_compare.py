@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""nbw_compare.py A.nbw B.nbw [REL_TOL] -- compares two weight files (model/WEIGHTS.md)
-tensor by tensor. Prints one line per tensor (max |a-b|, max |a-b| / (|a|+|b|+1e-3) and the
-tensor's max |a|), then "worst_rel X max_abs Y identical Z". Exits 1 when the configuration,
-product ids or tensor shapes differ, or a relative difference exceeds REL_TOL (if given)."""
+"""nbw_compare.py A.nbw B.nbw [REL_TOL] -- compares two version-1 weight files
+(model/WEIGHTS.md) tensor by tensor. Prints one line per tensor (max |a-b|, max |a-b| /
+(|a|+|b|+1e-3) and the tensor's max |a|) and one for the calibration (calib_a, calib_b: fitted
+to each model's own logits, so as close as the weights, not bit-equal), then "worst_rel X
+max_abs Y identical Z". Exits 1 when the configuration (header bytes 20-68), product ids or
+tensor shapes differ, or a relative difference exceeds REL_TOL (if given)."""
 import struct, sys
 import numpy as np
 
@@ -27,9 +29,13 @@ def read(path):
 def main():
     a, b = read(sys.argv[1]), read(sys.argv[2])
     tol = float(sys.argv[3]) if len(sys.argv) > 3 else None
-    if a[0][:40] != b[0][:40] or a[0][48:56] != b[0][48:56] or a[1] != b[1]:
+    if a[0][:48] != b[0][:48] or a[1] != b[1]:
         print("configuration or product ids differ"); return 1
-    worst, mabs, same = 0.0, 0.0, True
+    ca, cb = (np.array(struct.unpack_from("<2f", h[0], 48), dtype=np.float64) for h in (a, b))
+    d = np.abs(ca - cb)
+    worst, mabs = float((d / (np.abs(ca) + np.abs(cb) + 1e-3)).max()), float(d.max())
+    same = bool((ca == cb).all())
+    print("%-16s max_abs %.3e max_rel %.3e" % ("calibration", mabs, worst))
     for (na, sa, va), (nb, sb, vb) in zip(a[2], b[2]):
         if na != nb or sa != sb:
             print("tensor %s %s vs %s %s" % (na, sa, nb, sb)); return 1
