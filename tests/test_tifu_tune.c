@@ -428,8 +428,8 @@ static int test_tuning_set(void) {
 
 /* The signal check: each half (even, odd positions) is tuned as tr_tifu_tune tunes it alone,
  * the cross-fitted figure is each half's parameters scored by tr_tifu_score on the other
- * half, the defaults' figure the defaults on all of them; fewer than 2 samples: the
- * defaults and zeros. */
+ * half, the defaults' figure (the whole tuning's) the defaults on all of them; a whole
+ * tuning of other samples is refused; fewer than 2 samples: the defaults and zeros. */
 static int test_crossfit(void) {
     char err[NB_ERRLEN];
     st_history h;
@@ -439,8 +439,13 @@ static int test_crossfit(void) {
     for (int i = 0; i < N_VAL; i++) half[i & 1][i / 2] = val[i];
     tr_popularity pop;
     T_ASSERT(tr_popularity_build(&pop, &h, err, sizeof err) == NB_OK, "%s", err);
+    tr_tifu_tune_result full, half_full;
+    T_ASSERT(tr_tifu_tune(&h, &pop, val, N_VAL, ref, N_REF, NULL, 0, 0, &full, err, sizeof err) ==
+                 NB_OK,
+             "%s", err);
     tr_tifu_crossfit_result cf, cf2;
-    T_ASSERT(tr_tifu_crossfit(&h, &pop, val, N_VAL, ref, N_REF, &cf, err, sizeof err) == NB_OK,
+    T_ASSERT(tr_tifu_crossfit(&h, &pop, val, N_VAL, ref, N_REF, &full, &cf, err, sizeof err) ==
+                 NB_OK,
              "%s", err);
     T_ASSERT(cf.n == N_VAL, "n %d", cf.n);
     double r10 = 0, nd = 0, r, n;
@@ -466,11 +471,20 @@ static int test_crossfit(void) {
     T_ASSERT(fabs(r - cf.def_r10) < 1e-9 && fabs(n - cf.def_ndcg10) < 1e-9,
              "defaults R@10 %.6f NDCG@10 %.6f, tr_tifu_score %.6f %.6f", cf.def_r10,
              cf.def_ndcg10, r, n);
-    T_ASSERT(tr_tifu_crossfit(&h, &pop, val, N_VAL, ref, N_REF, &cf2, err, sizeof err) == NB_OK &&
+    T_ASSERT(tr_tifu_crossfit(&h, &pop, val, N_VAL, ref, N_REF, &full, &cf2, err, sizeof err) ==
+                     NB_OK &&
                  cf2.r10 == cf.r10 && cf2.def_r10 == cf.def_r10 &&
                  memcmp(cf2.half, cf.half, sizeof cf.half) == 0,
              "two runs differ");
-    T_ASSERT(tr_tifu_crossfit(&h, &pop, val, 1, ref, N_REF, &cf2, err, sizeof err) == NB_OK &&
+    /* a whole tuning of other samples is refused */
+    T_ASSERT(tr_tifu_tune(&h, &pop, val, N_VAL / 2, ref, N_REF, NULL, 0, 0, &half_full, err,
+                          sizeof err) == NB_OK,
+             "%s", err);
+    T_ASSERT(tr_tifu_crossfit(&h, &pop, val, N_VAL, ref, N_REF, &half_full, &cf2, err,
+                              sizeof err) == NB_EINVAL &&
+                 strstr(err, "scored 15 samples"),
+             "another tuning: %s", err);
+    T_ASSERT(tr_tifu_crossfit(&h, &pop, val, 1, ref, N_REF, &full, &cf2, err, sizeof err) == NB_OK &&
                  cf2.n == 0 && cf2.r10 == 0 && cf2.def_r10 == 0 &&
                  memcmp(&cf2.half[0], &def, sizeof def) == 0 &&
                  memcmp(&cf2.half[1], &def, sizeof def) == 0,

@@ -380,7 +380,8 @@ static int train(tr_flags *f, char *err, size_t errlen) {
     if (rc) goto done;
     /* the signal check (tifu_tune.h tr_tifu_crossfit): the tuned parameters are used only
      * when, tuned on one half of the tuning users, they beat the defaults on the other */
-    rc = tr_tifu_crossfit(&h, NULL, tune, n_tune, s.train, s.n_train, &R.tifu_cf, err, errlen);
+    rc = tr_tifu_crossfit(&h, NULL, tune, n_tune, s.train, s.n_train, &R.tifu_tune, &R.tifu_cf,
+                          err, errlen);
     if (rc) goto done;
     R.tifu_tuner_choice = R.tifu_tune.best;
     R.tifu_kept = R.tifu_cf.n > 0 && R.tifu_cf.r10 > R.tifu_cf.def_r10; /* unchecked: defaults */

@@ -513,16 +513,22 @@ static int score_point(const st_history *h, const tr_popularity *pop, const tr_s
     return rc;
 }
 
-/* The cross-fitted check; see the header. Returns NB_OK or tr_tifu_tune's errors. */
+/* The cross-fitted check; see the header. Returns NB_OK, NB_EINVAL (full is not the
+ * whole tuning of these samples) or tr_tifu_tune's errors. */
 int tr_tifu_crossfit(const st_history *h, const tr_popularity *pop, const tr_sample *tune,
-                     int n_tune, const tr_sample *ref, int n_ref, tr_tifu_crossfit_result *out,
-                     char *err, size_t errlen) {
+                     int n_tune, const tr_sample *ref, int n_ref, const tr_tifu_tune_result *full,
+                     tr_tifu_crossfit_result *out, char *err, size_t errlen) {
     double t0 = nb_now();
     memset(out, 0, sizeof *out);
     tr_tifu_defaults(&out->half[0]);
     out->half[1] = out->half[0];
     if (n_tune > TR_TIFU_TUNE_MAX_VAL) n_tune = TR_TIFU_TUNE_MAX_VAL; /* as the tuner caps */
     if (n_tune < 2) return NB_OK;
+    if (full->n_val != n_tune || full->def_r10 < 0)
+        return nb_err(err, errlen, NB_EINVAL,
+                      "TIFU-KNN signal check: the whole tuning scored %d samples (%s), not the "
+                      "%d given with the defaults",
+                      full->n_val, full->def_r10 < 0 ? "no defaults" : "defaults", n_tune);
     tr_sample *hv[2];
     int nh[2] = {0, 0}, rc = NB_OK;
     hv[0] = nb_xmalloc(((size_t)n_tune / 2 + 1) * sizeof **hv);
@@ -533,21 +539,13 @@ int tr_tifu_crossfit(const st_history *h, const tr_popularity *pop, const tr_sam
         rc = tr_tifu_tune(h, pop, hv[k], nh[k], ref, n_ref, NULL, nh[k], 0, &r, err, errlen);
         out->half[k] = r.best;
     }
-    tr_tifu_params def;
-    tr_tifu_defaults(&def);
-    double dn = 0;
-    for (int k = 0; k < 2 && rc == NB_OK; k++) {
+    for (int k = 0; k < 2 && rc == NB_OK; k++)
         rc = score_point(h, pop, hv[1 - k], nh[1 - k], ref, n_ref, &out->half[k], &out->r10,
                          &out->ndcg10, err, errlen);
-        if (rc == NB_OK)
-            rc = score_point(h, pop, hv[1 - k], nh[1 - k], ref, n_ref, &def, &out->def_r10, &dn,
-                             err, errlen);
-    }
-    out->def_ndcg10 = dn;
     if (rc == NB_OK) {
         out->n = n_tune;
         out->r10 /= n_tune, out->ndcg10 /= n_tune;
-        out->def_r10 /= n_tune, out->def_ndcg10 /= n_tune;
+        out->def_r10 = full->def_r10, out->def_ndcg10 = full->def_ndcg10;
     }
     free(hv[0]);
     free(hv[1]);

@@ -108,7 +108,8 @@ int tr_tifu_tuning_set(const st_history *h, const tr_sample *val, int n_val,
 
 /* The tuning's signal check. The tuning samples are split by position (even, odd), TIFU-KNN
  * is tuned on each half (tr_tifu_tune, default grid and caps), and each half's parameters
- * are scored on the other half's samples, beside tr_tifu_defaults on the same samples. The
+ * are scored on the other half's samples, beside tr_tifu_defaults on the same samples (the
+ * whole tuning's figure for them: it scored the defaults on exactly these samples). The
  * sum over both halves says whether tuning beats the defaults out of sample: the tuned
  * point's own figure is the best of hundreds of points on the same users, biased upwards
  * (dunnhumby-carbo: +.011 R@10 over the defaults in sample; bench/RESULTS.md).
@@ -117,17 +118,20 @@ int tr_tifu_tuning_set(const st_history *h, const tr_sample *val, int n_val,
 typedef struct {
     tr_tifu_params half[2];       /* tuned on the even / odd positions of the samples */
     double r10, ndcg10;           /* each half's parameters on the other half: mean over all */
-    double def_r10, def_ndcg10;   /* tr_tifu_defaults on the same samples */
+    double def_r10, def_ndcg10;   /* tr_tifu_defaults on the same samples (full's) */
     int n;                        /* samples scored (every tuning sample, after the cap) */
-    double seconds;               /* wall clock of the two tunings and four scorings */
+    double seconds;               /* wall clock of the two tunings and two scorings */
 } tr_tifu_crossfit_result;
 
 /* Tunes on each half of tune[0..n_tune) (neighbours from ref[0..n_ref), as tr_tifu_tune)
- * and scores as described above. With fewer than 2 samples both halves get the defaults and
- * every figure is 0. pop as in tr_tifu_tune. Returns NB_OK and *out, or tr_tifu_tune's
- * errors. The caller owns the samples; nothing is kept. */
+ * and scores as described above; full is tr_tifu_tune's result on the same samples and
+ * reference with the default grid and caps, whose figures for the defaults are taken. With
+ * fewer than 2 samples both halves get the defaults and every figure is 0. pop as in
+ * tr_tifu_tune. Returns NB_OK and *out, NB_EINVAL when full is not such a result (another
+ * sample count, or no figure for the defaults), or tr_tifu_tune's errors. The caller owns
+ * the samples and full; nothing is kept. */
 int tr_tifu_crossfit(const st_history *h, const tr_popularity *pop, const tr_sample *tune,
-                     int n_tune, const tr_sample *ref, int n_ref, tr_tifu_crossfit_result *out,
-                     char *err, size_t errlen);
+                     int n_tune, const tr_sample *ref, int n_ref, const tr_tifu_tune_result *full,
+                     tr_tifu_crossfit_result *out, char *err, size_t errlen);
 
 #endif
